@@ -1,0 +1,36 @@
+// Native inference requests and responses (protocol-independent).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/tensor.h"
+
+namespace continuum {
+
+struct RequestedOutput {
+  std::string name;
+  bool binary = false;  // send this output in the binary section (binary tensor data extension)
+};
+
+struct InferRequest {
+  std::string id;  // echoed in the response
+  std::string model_name;
+  int64_t model_version = -1;  // -1: the policy's latest ready version
+  std::vector<Tensor> inputs;
+  std::vector<RequestedOutput> outputs;  // empty: every output of the model
+  bool binary_data_output = false;       // request-level default for outputs not listed
+  std::string parameters_json;           // raw JSON object of request "parameters", or empty
+};
+
+struct InferResponse {
+  std::string id;
+  std::string model_name;
+  int64_t model_version = 0;
+  std::vector<Tensor> outputs;
+  std::vector<bool> binary;     // per output: encode in the binary section
+  std::string parameters_json;  // raw JSON object passed back to the client, or empty
+};
+
+}  // namespace continuum
