@@ -1,0 +1,67 @@
+// An asynchronous HTTP/1.1 server (Boost.Beast on Asio) with explicit limits.
+// Handlers may answer from any thread, any time later, by calling the Responder exactly once;
+// the connection stays parked (no thread held) until then.
+// Thread-safety: Start/Stop from one owner thread; handlers run on the server's I/O threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace continuum::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string, percent-decoded
+  std::string query;   // raw query string without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // "ip:port"
+
+  // First header with this (lower-case) name, or nullptr.
+  const std::string* Header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Called at most once, from any thread.
+using Responder = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Responder)>;
+
+struct ServerOptions {
+  std::string address = "0.0.0.0";
+  uint16_t port = 8000;  // 0: pick a free port (see Server::port)
+  int io_threads = 1;
+  size_t max_body_bytes = 64u << 20;              // larger bodies get 413
+  size_t max_header_bytes = 16u << 10;            // larger header blocks get 431
+  std::chrono::milliseconds header_timeout{10000};  // time to receive the full header block
+  std::chrono::milliseconds body_timeout{30000};    // time to receive the full body
+  std::chrono::milliseconds idle_timeout{60000};    // keep-alive connection with no request
+  std::chrono::milliseconds write_timeout{30000};
+  size_t max_connections = 10000;  // beyond this, new connections are closed at once
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+  // Binds, listens and starts the I/O threads.
+  static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
+  virtual uint16_t port() const = 0;
+  // Stops accepting, closes connections and joins the I/O threads. Idempotent.
+  virtual void Stop() = 0;
+};
+
+}  // namespace continuum::http

@@ -1,0 +1,97 @@
+// A metrics registry rendered in the Prometheus text exposition format (version 0.0.4).
+// Families are registered once (name, help, type, label names); children are looked up by label
+// values and cached by callers, so the hot path is one atomic add.
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace continuum::telemetry {
+
+class Counter {
+ public:
+  void Increment(uint64_t by = 1) { value_.fetch_add(by, std::memory_order_relaxed); }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void Set(double v) { value_.store(v, std::memory_order_relaxed); }
+  void Add(double d);
+  double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void Observe(double v);
+  struct Snapshot {
+    std::vector<double> upper_bounds;
+    std::vector<uint64_t> cumulative_counts;  // one per bound, then +Inf
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  Snapshot Snap() const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1 (the +Inf bucket)
+  std::atomic<double> sum_{0};
+  std::atomic<uint64_t> count_{0};
+};
+
+template <typename T>
+class Family;
+
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  Family<Counter>& AddCounter(std::string name, std::string help, std::vector<std::string> labels);
+  Family<Gauge>& AddGauge(std::string name, std::string help, std::vector<std::string> labels);
+  Family<Histogram>& AddHistogram(std::string name, std::string help,
+                                  std::vector<std::string> labels, std::vector<double> bounds);
+  // A gauge computed at scrape time (e.g. process memory).
+  void AddCallbackGauge(std::string name, std::string help, std::function<double()> fn);
+
+  // The whole registry in Prometheus text format.
+  std::string Render() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// A metric family: children keyed by label values. Children live as long as the family
+// (Remove drops a child from the exposition; references handed out stay valid).
+template <typename T>
+class Family {
+ public:
+  virtual ~Family() = default;
+  virtual T& WithLabels(const std::vector<std::string>& values) = 0;
+  virtual void Remove(const std::vector<std::string>& values) = 0;
+};
+
+// Latency buckets in seconds, 50 µs .. 60 s (Prometheus base units).
+std::vector<double> DefaultLatencyBucketsSeconds();
+
+// Registers process_resident_memory_bytes and process_virtual_memory_bytes (from /proc).
+void RegisterProcessMetrics(Registry& registry);
+
+}  // namespace continuum::telemetry
