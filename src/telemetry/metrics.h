@@ -2,6 +2,12 @@
 // Families are registered once (name, help, type, label names); children are looked up by label
 // values and cached by callers, so the hot path is one atomic add.
 // Thread-safe: every method may be called from any thread.
+//
+// Programming errors throw std::invalid_argument: an invalid or already registered metric name,
+// an invalid label name ("le" is reserved for histograms, "__" prefixes for Prometheus),
+// unsorted histogram bounds, or a WithLabels/Remove call with the wrong number of values.
+// A family without label names has exactly one child, created at registration (so it renders
+// "name 0" before the first update); a labelled family with no children renders HELP/TYPE only.
 #pragma once
 
 #include <atomic>
@@ -68,6 +74,8 @@ class Registry {
                                   std::vector<std::string> labels, std::vector<double> bounds);
   // A gauge computed at scrape time (e.g. process memory).
   void AddCallbackGauge(std::string name, std::string help, std::function<double()> fn);
+  // A counter computed at scrape time (e.g. process CPU time); fn must never decrease.
+  void AddCallbackCounter(std::string name, std::string help, std::function<double()> fn);
 
   // The whole registry in Prometheus text format.
   std::string Render() const;
@@ -91,7 +99,8 @@ class Family {
 // Latency buckets in seconds, 50 µs .. 60 s (Prometheus base units).
 std::vector<double> DefaultLatencyBucketsSeconds();
 
-// Registers process_resident_memory_bytes and process_virtual_memory_bytes (from /proc).
+// Registers process_resident_memory_bytes and process_virtual_memory_bytes (from /proc),
+// process_open_fds, process_max_fds, process_cpu_seconds_total and process_start_time_seconds.
 void RegisterProcessMetrics(Registry& registry);
 
 }  // namespace continuum::telemetry

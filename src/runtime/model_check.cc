@@ -1,0 +1,229 @@
+// A minimal protobuf wire-format walk over an ONNX ModelProto. It validates the framing and
+// collects the external-data locations of every tensor (initializers, sparse initializers,
+// tensor attributes, and those of nested subgraphs), without a protobuf dependency.
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/runtime.h"
+
+namespace continuum::runtime {
+namespace {
+
+// ModelProto / GraphProto / NodeProto / AttributeProto / TensorProto field numbers (onnx.proto3).
+constexpr uint32_t kModelGraph = 7;
+constexpr uint32_t kGraphNode = 1;
+constexpr uint32_t kGraphInitializer = 5;
+constexpr uint32_t kGraphSparseInitializer = 15;
+constexpr uint32_t kNodeAttribute = 5;
+constexpr uint32_t kAttrTensor = 5;
+constexpr uint32_t kAttrGraph = 6;
+constexpr uint32_t kAttrTensors = 10;
+constexpr uint32_t kAttrGraphs = 11;
+constexpr uint32_t kAttrSparseTensor = 22;
+constexpr uint32_t kAttrSparseTensors = 23;
+constexpr uint32_t kSparseValues = 1;
+constexpr uint32_t kSparseIndices = 2;
+constexpr uint32_t kTensorName = 8;
+constexpr uint32_t kTensorExternalData = 13;
+constexpr uint32_t kEntryKey = 1;
+constexpr uint32_t kEntryValue = 2;
+constexpr int kMaxDepth = 64;
+
+struct Field {
+  uint32_t number;
+  uint32_t wire_type;
+  std::string_view bytes;  // for length-delimited fields
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool done() const { return pos_ >= data_.size(); }
+
+  // Reads the next field; false on malformed framing.
+  bool Next(Field* f) {
+    uint64_t key;
+    if (!Varint(&key)) return false;
+    f->number = static_cast<uint32_t>(key >> 3);
+    f->wire_type = static_cast<uint32_t>(key & 7);
+    if (f->number == 0) return false;
+    switch (f->wire_type) {
+      case 0: {
+        uint64_t v;
+        return Varint(&v);
+      }
+      case 1: return Skip(8);
+      case 5: return Skip(4);
+      case 2: {
+        uint64_t len;
+        if (!Varint(&len) || len > data_.size() - pos_) return false;
+        f->bytes = data_.substr(pos_, len);
+        pos_ += len;
+        return true;
+      }
+      default: return false;  // groups (3, 4) are not used by ONNX
+    }
+  }
+
+ private:
+  bool Varint(uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= data_.size()) return false;
+      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
+      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  bool Skip(size_t n) {
+    if (n > data_.size() - pos_) return false;
+    pos_ += n;
+    return true;
+  }
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+struct Walk {
+  std::vector<std::pair<std::string, std::string>> external;  // tensor name, location
+  std::string error;
+
+  bool Fail(std::string m) {
+    if (error.empty()) error = std::move(m);
+    return false;
+  }
+
+  bool Tensor(std::string_view bytes) {
+    Reader r(bytes);
+    Field f;
+    std::string name;
+    std::vector<std::string> locations;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed TensorProto");
+      if (f.wire_type != 2) continue;
+      if (f.number == kTensorName) name = std::string(f.bytes);
+      if (f.number == kTensorExternalData) {
+        Reader e(f.bytes);
+        Field ef;
+        std::string key, value;
+        while (!e.done()) {
+          if (!e.Next(&ef)) return Fail("malformed external_data entry");
+          if (ef.wire_type != 2) continue;
+          if (ef.number == kEntryKey) key = std::string(ef.bytes);
+          if (ef.number == kEntryValue) value = std::string(ef.bytes);
+        }
+        if (key == "location") locations.push_back(value);
+      }
+    }
+    for (auto& l : locations) external.emplace_back(name, std::move(l));
+    return true;
+  }
+
+  bool Sparse(std::string_view bytes) {
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed SparseTensorProto");
+      if (f.wire_type == 2 && (f.number == kSparseValues || f.number == kSparseIndices)) {
+        if (!Tensor(f.bytes)) return false;
+      }
+    }
+    return true;
+  }
+
+  bool Attribute(std::string_view bytes, int depth) {
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed AttributeProto");
+      if (f.wire_type != 2) continue;
+      bool ok = true;
+      if (f.number == kAttrTensor || f.number == kAttrTensors) ok = Tensor(f.bytes);
+      if (f.number == kAttrSparseTensor || f.number == kAttrSparseTensors) ok = Sparse(f.bytes);
+      if (f.number == kAttrGraph || f.number == kAttrGraphs) ok = Graph(f.bytes, depth + 1);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  bool Node(std::string_view bytes, int depth) {
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed NodeProto");
+      if (f.wire_type == 2 && f.number == kNodeAttribute && !Attribute(f.bytes, depth)) return false;
+    }
+    return true;
+  }
+
+  bool Graph(std::string_view bytes, int depth) {
+    if (depth > kMaxDepth) return Fail("subgraphs nested too deeply");
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed GraphProto");
+      if (f.wire_type != 2) continue;
+      bool ok = true;
+      if (f.number == kGraphNode) ok = Node(f.bytes, depth);
+      if (f.number == kGraphInitializer) ok = Tensor(f.bytes);
+      if (f.number == kGraphSparseInitializer) ok = Sparse(f.bytes);
+      if (!ok) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+Status CheckModelFile(const std::filesystem::path& model_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_regular_file(model_path, ec)) {
+    return NotFound("model file " + model_path.string() + " does not exist");
+  }
+  std::ifstream in(model_path, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Internal("cannot read " + model_path.string());
+
+  Reader r(data);
+  Field f;
+  Walk walk;
+  bool has_graph = false;
+  while (!r.done()) {
+    if (!r.Next(&f)) {
+      return InvalidArgument(model_path.string() + " is not an ONNX model (protobuf framing broken)");
+    }
+    if (f.number == kModelGraph && f.wire_type == 2) {
+      has_graph = true;
+      if (!walk.Graph(f.bytes, 0)) {
+        return InvalidArgument(model_path.string() + " is not a valid ONNX model: " + walk.error);
+      }
+    }
+  }
+  if (!has_graph) return InvalidArgument(model_path.string() + " is not an ONNX model (no graph)");
+
+  const fs::path dir = fs::weakly_canonical(model_path.parent_path(), ec);
+  for (const auto& [tensor, location] : walk.external) {
+    fs::path loc(location);
+    bool escapes = location.empty() || loc.is_absolute();
+    for (const auto& part : loc) escapes = escapes || part == "..";
+    if (!escapes) {
+      // Resolve symlinks too: the real file must stay inside the model's folder.
+      fs::path real = fs::weakly_canonical(dir / loc, ec);
+      auto rel = real.lexically_relative(dir);
+      escapes = rel.empty() || *rel.begin() == "..";
+    }
+    if (escapes) {
+      return InvalidArgument("tensor '" + tensor + "' of " + model_path.string() +
+                             " points to external data '" + location +
+                             "' outside the model's folder");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace continuum::runtime

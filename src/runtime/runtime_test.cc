@@ -1,0 +1,121 @@
+#include "runtime/runtime.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace continuum::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kModels = CONTINUUM_TEST_MODELS;
+
+Engine& TestEngine() {
+  static std::unique_ptr<Engine> engine = [] {
+    auto e = Engine::Create({.intra_op_threads = 1});
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return std::move(e).value();
+  }();
+  return *engine;
+}
+
+Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
+  Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};
+  std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+
+std::vector<float> Floats(const Tensor& t) {
+  std::vector<float> v(t.data.size() / 4);
+  std::memcpy(v.data(), t.data.data(), t.data.size());
+  return v;
+}
+
+TEST(Runtime, DerivesSignatureAndRuns) {
+  auto s = TestEngine().Load(kModels / "add_sub/1/model.onnx", {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const auto& sig = (*s)->signature();
+  ASSERT_EQ(sig.inputs.size(), 2u);
+  EXPECT_EQ(sig.inputs[0].name, "INPUT0");
+  EXPECT_EQ(sig.inputs[0].dtype, DataType::kFp32);
+  EXPECT_EQ(sig.inputs[0].shape, (Shape{-1, 16}));
+  EXPECT_EQ(sig.inputs[0].dim_names[0], "batch");
+  EXPECT_EQ((*s)->execution_provider(), "cpu");
+
+  std::vector<float> a(32), b(32);
+  for (int i = 0; i < 32; ++i) {
+    a[i] = static_cast<float>(i);
+    b[i] = 1.5f;
+  }
+  Tensor ta = FloatTensor("INPUT0", {2, 16}, a), tb = FloatTensor("INPUT1", {2, 16}, b);
+  const Tensor* ins[] = {&tb, &ta};  // any order
+  std::string want[] = {"OUTPUT1"};
+  auto out = (*s)->Run(ins, want);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].name, "OUTPUT1");
+  EXPECT_EQ((*out)[0].shape, (Shape{2, 16}));
+  auto v = Floats((*out)[0]);
+  EXPECT_FLOAT_EQ(v[5], 3.5f);
+}
+
+TEST(Runtime, StringTensorsRoundTrip) {
+  auto s = TestEngine().Load(kModels / "identity_string/1/model.onnx", {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Tensor t{"INPUT0", DataType::kBytes, {1, 4}, ""};
+  for (auto e : {"a", "", std::string_view("nul\0in", 6), "\xff\xfe"}) AppendBytesElement(t.data, e);
+  const Tensor* ins[] = {&t};
+  auto out = (*s)->Run(ins, {});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ((*out)[0].dtype, DataType::kBytes);
+  auto parts = SplitBytesElements((*out)[0].data, 4);
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ((*parts)[0], "a");
+  EXPECT_EQ((*parts)[1], "");
+  EXPECT_EQ((*parts)[3], "\xff\xfe");
+}
+
+TEST(Runtime, WrongShapeIsAnErrorNotACrash) {
+  auto s = TestEngine().Load(kModels / "add_sub/1/model.onnx", {});
+  ASSERT_TRUE(s.ok());
+  Tensor ta = FloatTensor("INPUT0", {1, 3}, {1, 2, 3}), tb = FloatTensor("INPUT1", {1, 3}, {1, 2, 3});
+  const Tensor* ins[] = {&ta, &tb};
+  auto out = (*s)->Run(ins, {});
+  EXPECT_FALSE(out.ok());
+}
+
+TEST(Runtime, RejectsGarbageAndEscapingExternalData) {
+  fs::path dir = fs::temp_directory_path() / "continuum_runtime_test";
+  fs::create_directories(dir);
+  std::ofstream(dir / "garbage.onnx") << "this is not a protobuf \xff\xff\xff\xff";
+  auto s = TestEngine().Load(dir / "garbage.onnx", {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("not an ONNX model"), std::string::npos) << s.status().message();
+
+  s = TestEngine().Load(dir / "missing.onnx", {});
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+
+  Status st = CheckModelFile(kModels / "../test_models_bad/external_escape/1/model.onnx");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("outside the model's folder"), std::string::npos) << st.message();
+  EXPECT_TRUE(CheckModelFile(kModels / "mlp/1/model.onnx").ok());
+}
+
+TEST(Runtime, UnknownProviderIsRejectedAndCudaFallsBack) {
+  SessionOptions o;
+  o.execution_providers = {"tpu"};
+  EXPECT_EQ(TestEngine().Load(kModels / "add_sub/1/model.onnx", o).status().code(),
+            StatusCode::kInvalidArgument);
+  o.execution_providers = {"cuda", "cpu"};
+  auto s = TestEngine().Load(kModels / "add_sub/1/model.onnx", o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  if ((*s)->execution_provider() == "cpu") {
+    EXPECT_FALSE((*s)->fallback_reason().empty());
+  }
+}
+
+}  // namespace
+}  // namespace continuum::runtime

@@ -1,0 +1,363 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace continuum {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+uint64_t Ns(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+std::string NameList(const std::vector<runtime::TensorSpec>& specs) {
+  std::string s;
+  for (const auto& t : specs) s += (s.empty() ? "" : ", ") + t.name;
+  return s;
+}
+
+// Two requests can share an execution when every input agrees beyond dimension 0.
+bool Compatible(const InferRequest& a, const InferRequest& b) {
+  if (a.inputs.size() != b.inputs.size()) return false;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    const Shape& x = a.inputs[i].shape;
+    const Shape& y = b.inputs[i].shape;
+    if (x.size() != y.size() || !std::equal(x.begin() + 1, x.end(), y.begin() + 1)) return false;
+  }
+  return true;
+}
+
+// Rows [begin, begin + rows) of a tensor whose dimension 0 has `total_rows` rows.
+StatusOr<Tensor> SliceRows(const Tensor& t, int64_t total_rows, int64_t begin, int64_t rows) {
+  if (t.shape.empty() || t.shape[0] != total_rows) {
+    return Internal("output '" + t.name + "' has shape " + ShapeToString(t.shape) +
+                    ", which does not keep the batch dimension of " + std::to_string(total_rows) +
+                    " rows; the model cannot be batched");
+  }
+  Tensor out{t.name, t.dtype, t.shape, {}};
+  out.shape[0] = rows;
+  if (t.dtype != DataType::kBytes) {
+    size_t row_bytes = t.data.size() / static_cast<size_t>(total_rows);
+    out.data.assign(t.data, static_cast<size_t>(begin) * row_bytes, static_cast<size_t>(rows) * row_bytes);
+    return out;
+  }
+  const int64_t n = t.NumElements();
+  const int64_t per_row = n / total_rows;
+  ASSIGN_OR_RETURN(auto parts, SplitBytesElements(t.data, n));
+  for (int64_t e = begin * per_row; e < (begin + rows) * per_row; ++e) {
+    AppendBytesElement(out.data, parts[static_cast<size_t>(e)]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_size,
+                       int64_t max_tensor_elements, InferRequest* request) {
+  std::vector<Tensor> ordered(sig.inputs.size());
+  std::vector<bool> seen(sig.inputs.size(), false);
+  for (Tensor& t : request->inputs) {
+    auto it = std::find_if(sig.inputs.begin(), sig.inputs.end(),
+                           [&](const runtime::TensorSpec& s) { return s.name == t.name; });
+    if (it == sig.inputs.end()) {
+      return InvalidArgument("unknown input '" + t.name + "' (the model's inputs: " + NameList(sig.inputs) + ")");
+    }
+    size_t idx = static_cast<size_t>(it - sig.inputs.begin());
+    if (seen[idx]) return InvalidArgument("input '" + t.name + "' is given more than once");
+    seen[idx] = true;
+    const runtime::TensorSpec& spec = *it;
+    std::string where = "input '" + t.name + "': ";
+    if (t.dtype != spec.dtype) {
+      return InvalidArgument(where + "datatype " + std::string(DataTypeName(t.dtype)) +
+                             " does not match the model's " + std::string(DataTypeName(spec.dtype)));
+    }
+    if (t.shape.size() != spec.shape.size()) {
+      return InvalidArgument(where + "shape " + ShapeToString(t.shape) + " has rank " +
+                             std::to_string(t.shape.size()) + " but the model expects rank " +
+                             std::to_string(spec.shape.size()) + " " + ShapeToString(spec.shape));
+    }
+    for (size_t d = 0; d < t.shape.size(); ++d) {
+      if (spec.shape[d] >= 0 && t.shape[d] != spec.shape[d]) {
+        return InvalidArgument(where + "shape " + ShapeToString(t.shape) + " does not match the model's " +
+                               ShapeToString(spec.shape) + " at dimension " + std::to_string(d));
+      }
+    }
+    auto count = ElementCount(t.shape, max_tensor_elements);
+    if (!count.ok()) return count.status().WithContext(where.substr(0, where.size() - 2));
+    RETURN_IF_ERROR(t.Validate().WithContext(where.substr(0, where.size() - 2)));
+    if (max_batch_size > 0) {
+      if (t.shape[0] < 1 || t.shape[0] > max_batch_size) {
+        return InvalidArgument(where + "batch size " + std::to_string(t.shape[0]) +
+                               " (dimension 0) must be between 1 and the model's max_batch_size " +
+                               std::to_string(max_batch_size));
+      }
+    }
+    ordered[idx] = std::move(t);
+  }
+  for (size_t i = 0; i < sig.inputs.size(); ++i) {
+    if (!seen[i]) return InvalidArgument("missing input '" + sig.inputs[i].name + "'");
+  }
+  if (max_batch_size > 0) {
+    for (const Tensor& t : ordered) {
+      if (t.shape[0] != ordered[0].shape[0]) {
+        return InvalidArgument("inputs '" + ordered[0].name + "' and '" + t.name +
+                               "' disagree on the batch size (dimension 0): " +
+                               std::to_string(ordered[0].shape[0]) + " vs " + std::to_string(t.shape[0]));
+      }
+    }
+  }
+  std::unordered_set<std::string> outs;
+  for (const RequestedOutput& o : request->outputs) {
+    bool known = std::any_of(sig.outputs.begin(), sig.outputs.end(),
+                             [&](const runtime::TensorSpec& s) { return s.name == o.name; });
+    if (!known) {
+      return InvalidArgument("unknown output '" + o.name + "' (the model's outputs: " + NameList(sig.outputs) + ")");
+    }
+    if (!outs.insert(o.name).second) return InvalidArgument("output '" + o.name + "' is requested more than once");
+  }
+  request->inputs = std::move(ordered);
+  return Status::Ok();
+}
+
+Scheduler::Scheduler(std::vector<std::unique_ptr<runtime::Session>> instances, SchedulerOptions options,
+                     ModelStats* stats)
+    : instances_(std::move(instances)), options_(std::move(options)), stats_(stats) {
+  for (auto& s : instances_) {
+    threads_.emplace_back([this, session = s.get()] { InstanceLoop(session); });
+  }
+}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+size_t Scheduler::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
+  auto p = std::make_unique<Pending>();
+  p->rows = options_.max_batch_size > 0 && !request.inputs.empty() ? request.inputs[0].shape[0] : 1;
+  p->request = std::move(request);
+  p->callback = std::move(callback);
+  p->enqueued = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Unavailable("model is being unloaded");
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+      if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
+      return Unavailable("queue full: " + std::to_string(queue_.size()) + " requests waiting (limits.max_queue_size)");
+    }
+    queue_.push_back(std::move(p));
+  }
+  if (stats_) stats_->AddPending(1);
+  // Every instance may be gathering a batch that this request could complete.
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+void Scheduler::Fail(Pending& p, Status status, FailureReason reason) {
+  if (stats_) {
+    stats_->RecordFailure(reason, Ns(Clock::now() - p.enqueued));
+    stats_->AddPending(-1);
+  }
+  p.callback(std::move(status));
+}
+
+std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::time_point now,
+                                                                      Clock::time_point* wait_until) {
+  std::vector<std::unique_ptr<Pending>> batch;
+  *wait_until = Clock::time_point::max();
+  if (queue_.empty()) return batch;
+  const bool batching = options_.max_batch_size > 0 && options_.dynamic_batching.has_value();
+  if (!batching) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    return batch;
+  }
+  const auto& db = *options_.dynamic_batching;
+  int64_t target = options_.max_batch_size;
+  if (!db.preferred_batch_size.empty()) {
+    target = std::min(target, *std::max_element(db.preferred_batch_size.begin(), db.preferred_batch_size.end()));
+  }
+  const InferRequest& head = queue_.front()->request;
+  std::vector<size_t> picked;
+  int64_t rows = 0;
+  const size_t scan = std::min(queue_.size(), static_cast<size_t>(options_.max_batch_size) * 4 + 16);
+  for (size_t i = 0; i < scan && rows < options_.max_batch_size; ++i) {
+    const Pending& p = *queue_[i];
+    if (rows + p.rows > options_.max_batch_size) continue;
+    if (i > 0 && !Compatible(head, p.request)) continue;
+    picked.push_back(i);
+    rows += p.rows;
+  }
+  const auto deadline = queue_.front()->enqueued + std::chrono::microseconds(db.max_queue_delay_microseconds);
+  bool preferred_hit = std::find(db.preferred_batch_size.begin(), db.preferred_batch_size.end(), rows) !=
+                       db.preferred_batch_size.end();
+  // Cut the batch when it is full, when it reached a preferred size and nothing else is
+  // compatible and waiting, or when the oldest request has waited its maximum delay.
+  bool more_waiting = picked.size() < queue_.size();
+  if (rows < target && !(preferred_hit && !more_waiting && rows > 1) && now < deadline && !stopping_) {
+    *wait_until = deadline;
+    return batch;
+  }
+  std::deque<std::unique_ptr<Pending>> rest;
+  size_t next = 0;
+  for (size_t i = 0; i < queue_.size(); ++i) {
+    if (next < picked.size() && picked[next] == i) {
+      batch.push_back(std::move(queue_[i]));
+      ++next;
+    } else {
+      rest.push_back(std::move(queue_[i]));
+    }
+  }
+  queue_.swap(rest);
+  return batch;
+}
+
+void Scheduler::InstanceLoop(runtime::Session* session) {
+  std::unique_lock lock(mu_);
+  while (true) {
+    // Requests that waited past the queue timeout fail without running.
+    std::vector<std::unique_ptr<Pending>> expired;
+    const auto now = Clock::now();
+    if (options_.queue_timeout_microseconds > 0) {
+      const auto limit = std::chrono::microseconds(options_.queue_timeout_microseconds);
+      while (!queue_.empty() && now - queue_.front()->enqueued > limit) {
+        expired.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    Clock::time_point wait_until;
+    auto batch = TakeBatch(now, &wait_until);
+    if (!expired.empty() || !batch.empty()) {
+      lock.unlock();
+      for (auto& p : expired) {
+        Fail(*p, Unavailable("request waited longer than the queue timeout of " +
+                             std::to_string(options_.queue_timeout_microseconds) + " µs"),
+             FailureReason::kTimeout);
+      }
+      if (!batch.empty()) Execute(session, std::move(batch));
+      lock.lock();
+      continue;
+    }
+    if (stopping_ && queue_.empty()) return;
+    if (wait_until == Clock::time_point::max()) {
+      cv_.wait(lock);
+    } else {
+      cv_.wait_until(lock, wait_until);
+    }
+  }
+}
+
+void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch) {
+  const auto t0 = Clock::now();
+  int64_t total_rows = 0;
+  for (auto& p : batch) total_rows += p->rows;
+
+  // Inputs: a single request runs on its own tensors; a batch is concatenated along dim 0.
+  std::vector<Tensor> merged;
+  std::vector<const Tensor*> inputs;
+  const InferRequest& head = batch.front()->request;
+  if (batch.size() == 1) {
+    for (const Tensor& t : head.inputs) inputs.push_back(&t);
+  } else {
+    merged.resize(head.inputs.size());
+    for (size_t i = 0; i < head.inputs.size(); ++i) {
+      Tensor& m = merged[i];
+      m.name = head.inputs[i].name;
+      m.dtype = head.inputs[i].dtype;
+      m.shape = head.inputs[i].shape;
+      m.shape[0] = total_rows;
+      size_t bytes = 0;
+      for (auto& p : batch) bytes += p->request.inputs[i].data.size();
+      m.data.reserve(bytes);
+      for (auto& p : batch) m.data.append(p->request.inputs[i].data);
+      inputs.push_back(&m);
+    }
+  }
+
+  // Outputs: the union of what the requests asked for (empty: all).
+  std::vector<std::string> output_names;
+  bool all = false;
+  for (auto& p : batch) {
+    if (p->request.outputs.empty()) all = true;
+    for (const auto& o : p->request.outputs) {
+      if (std::find(output_names.begin(), output_names.end(), o.name) == output_names.end()) {
+        output_names.push_back(o.name);
+      }
+    }
+  }
+  if (all) output_names.clear();
+
+  const auto t1 = Clock::now();
+  auto result = session->Run(inputs, output_names);
+  const auto t2 = Clock::now();
+  if (!result.ok()) {
+    for (auto& p : batch) Fail(*p, result.status(), FailureReason::kBackend);
+    return;
+  }
+  std::vector<Tensor>& outs = *result;
+
+  std::vector<InferResponse> responses(batch.size());
+  int64_t row = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    InferRequest& req = batch[b]->request;
+    InferResponse& resp = responses[b];
+    resp.id = std::move(req.id);
+    resp.model_name = req.model_name;
+    resp.model_version = req.model_version;
+    resp.parameters_json = std::move(req.parameters_json);
+    auto emit = [&](size_t out_idx, bool binary) -> Status {
+      if (batch.size() == 1) {
+        resp.outputs.push_back(std::move(outs[out_idx]));  // each output is taken once
+      } else {
+        ASSIGN_OR_RETURN(Tensor t, SliceRows(outs[out_idx], total_rows, row, batch[b]->rows));
+        resp.outputs.push_back(std::move(t));
+      }
+      resp.binary.push_back(binary);
+      return Status::Ok();
+    };
+    Status st;
+    if (req.outputs.empty()) {
+      for (size_t i = 0; i < outs.size() && st.ok(); ++i) st = emit(i, req.binary_data_output);
+    } else {
+      for (const auto& o : req.outputs) {
+        size_t idx = 0;
+        while (outs[idx].name != o.name) ++idx;  // present: validated and requested above
+        st = emit(idx, o.binary);
+        if (!st.ok()) break;
+      }
+    }
+    if (!st.ok()) {
+      for (auto& p : batch) Fail(*p, st, FailureReason::kBackend);
+      return;
+    }
+    row += batch[b]->rows;
+  }
+  const auto t3 = Clock::now();
+  if (stats_) stats_->RecordExecution(total_rows, Ns(t1 - t0), Ns(t2 - t1), Ns(t3 - t2));
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Pending& p = *batch[b];
+    if (stats_) {
+      stats_->RecordSuccess(Ns(Clock::now() - p.enqueued), Ns(t0 - p.enqueued));
+      stats_->AddPending(-1);
+    }
+    p.callback(std::move(responses[b]));
+  }
+}
+
+}  // namespace continuum

@@ -1,0 +1,90 @@
+// Per model-version request scheduling: a bounded queue, the dynamic batcher, and one thread per
+// model instance.
+//
+// Threading: Enqueue is called from API threads and never blocks on inference. Each instance
+// thread owns one runtime::Session; it takes requests from the shared queue (merging compatible
+// ones along dimension 0 when dynamic batching is on), runs ORT (whose global thread pool does
+// the math), splits the outputs and calls each request's callback on that instance thread.
+// Shutdown stops intake, lets the queue drain, and joins the threads.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/inference.h"
+#include "common/status.h"
+#include "repository/model_config.h"
+#include "runtime/runtime.h"
+#include "scheduler/stats.h"
+
+namespace continuum {
+
+using InferCallback = std::function<void(StatusOr<InferResponse>)>;
+
+struct SchedulerOptions {
+  int64_t max_batch_size = 0;  // 0: not batchable
+  std::optional<DynamicBatchingConfig> dynamic_batching;
+  int64_t max_queue_size = 256;
+  int64_t queue_timeout_microseconds = 0;
+};
+
+// Checks a request against the model before it is queued: every input present once with the
+// right datatype, rank and fixed dimensions; the batch dimension within max_batch_size and equal
+// across inputs; requested outputs known; element counts within the limit. Reorders the inputs
+// into signature order. Errors are kInvalidArgument naming the tensor.
+Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_size,
+                       int64_t max_tensor_elements, InferRequest* request);
+
+class Scheduler {
+ public:
+  // `instances` are sessions of the same model; one thread each.
+  Scheduler(std::vector<std::unique_ptr<runtime::Session>> instances, SchedulerOptions options,
+            ModelStats* stats);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a validated request. Fails with kUnavailable when the queue is full or the scheduler
+  // is shutting down; the callback is then not called. Otherwise the callback runs exactly once.
+  Status Enqueue(InferRequest request, InferCallback callback);
+
+  // Stops intake, waits until queued and running requests are answered, joins the threads.
+  void Shutdown();
+
+  size_t queued() const;
+  const runtime::ModelSignature& signature() const { return instances_.front()->signature(); }
+
+ private:
+  struct Pending {
+    InferRequest request;
+    InferCallback callback;
+    std::chrono::steady_clock::time_point enqueued;
+    int64_t rows = 1;
+  };
+  void InstanceLoop(runtime::Session* session);
+  // Picks the next batch from the queue front (lock held). Returns empty while the batch should
+  // wait for more requests; sets *wait_until then.
+  std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
+                                                  std::chrono::steady_clock::time_point* wait_until);
+  void Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch);
+  void Fail(Pending& p, Status status, FailureReason reason);
+
+  std::vector<std::unique_ptr<runtime::Session>> instances_;
+  const SchedulerOptions options_;
+  ModelStats* stats_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace continuum
