@@ -17,7 +17,8 @@
 namespace continuum::v2 {
 
 struct CodecLimits {
-  size_t max_json_depth = 32;             // nesting of objects/arrays (nested "data" included)
+  size_t max_json_depth = 32;             // nesting of objects/arrays (nested "data" included);
+                                          // values above 1024 act as 1024
   int64_t max_tensor_elements = 1 << 28;  // per tensor
   size_t max_inputs = 256;                // tensors per request
   size_t max_outputs = 256;               // requested outputs per request

@@ -52,6 +52,11 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive connection with no request
   std::chrono::milliseconds write_timeout{30000};
   size_t max_connections = 10000;  // beyond this, new connections are closed at once
+  // After an error response (or "Connection: close"), the write side is shut and unread input is
+  // drained for up to this long before the socket closes, so the client can read the response
+  // instead of receiving a reset.
+  std::chrono::milliseconds linger_timeout{1000};
+  // Timeouts that are zero or negative are disabled.
 };
 
 class Server {

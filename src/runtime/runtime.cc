@@ -118,11 +118,11 @@ class OrtSession final : public Session {
         ASSIGN_OR_RETURN(auto parts, SplitBytesElements(t->data, t->NumElements()));
         auto v = Ort::Value::CreateTensor(allocator, t->shape.data(), t->shape.size(),
                                           ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        // ORT copies the strings; they must be NUL-free C strings for FillStringTensor, so
-        // fill element by element with explicit lengths.
+        // ORT copies the strings. FillStringTensorElement takes C strings and would cut an
+        // element at its first NUL byte, so each element is copied with its explicit length.
         for (size_t i = 0; i < parts.size(); ++i) {
-          std::string s(parts[i]);
-          v.FillStringTensorElement(s.c_str(), i);
+          char* dst = v.GetResizedStringTensorElementBuffer(i, parts[i].size());
+          if (!parts[i].empty()) std::memcpy(dst, parts[i].data(), parts[i].size());
         }
         in_values.push_back(std::move(v));
       } else {

@@ -1,0 +1,299 @@
+#include "api/v2_api.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+
+#include "api/http_status.h"
+#include "common/json_writer.h"
+
+namespace continuum {
+
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+StatusOr<int64_t> ParseVersion(std::string_view s) {
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v <= 0) {
+    return InvalidArgument("model version '" + std::string(s) + "' is not a positive integer");
+  }
+  return v;
+}
+
+http::Response Json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+void WriteTensorSpecs(JsonWriter& w, const char* key, const std::vector<runtime::TensorSpec>& specs) {
+  w.Key(key).BeginArray();
+  for (const auto& s : specs) {
+    w.BeginObject().Key("name").String(s.name).Key("datatype").String(DataTypeName(s.dtype));
+    w.Key("shape").BeginArray();
+    for (int64_t d : s.shape) w.Int(d);
+    w.EndArray().EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+V2Api::V2Api(V2ApiOptions options, ModelRepository* repository, telemetry::Registry* registry)
+    : options_(std::move(options)), repository_(repository), registry_(registry) {}
+
+http::Response V2Api::ErrorResponse(const Status& status) const {
+  http::Response r;
+  r.status = HttpStatusFor(status.code());
+  r.body = v2::ErrorBody(status.message());
+  if (status.code() == StatusCode::kUnavailable) {
+    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_seconds));
+  }
+  return r;
+}
+
+void V2Api::Handle(http::Request&& req, http::Responder respond) {
+  const auto parts = SplitPath(req.path);
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+  auto method_not_allowed = [&](const char* allow) {
+    http::Response r = ErrorResponse(InvalidArgument("method " + req.method + " is not allowed on " + req.path));
+    r.status = 405;
+    r.headers.emplace_back("Allow", allow);
+    respond(std::move(r));
+  };
+  auto not_found = [&] { respond(ErrorResponse(NotFound("no route for " + req.method + " " + req.path))); };
+
+  if (parts.size() == 1 && parts[0] == "metrics") {
+    if (!get) return method_not_allowed("GET");
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = registry_->Render();
+    return respond(std::move(r));
+  }
+  if (parts.empty() || parts[0] != "v2") return not_found();
+
+  if (parts.size() == 1) {
+    if (!get) return method_not_allowed("GET");
+    std::string body;
+    JsonWriter w(&body);
+    w.BeginObject().Key("name").String(options_.server_name).Key("version").String(options_.server_version);
+    w.Key("extensions").BeginArray().String("binary_tensor_data").String("model_repository");
+    w.String("statistics").String("model_configuration").EndArray().EndObject();
+    return respond(Json(200, std::move(body)));
+  }
+  if (parts[1] == "health" && parts.size() == 3) {
+    if (!get) return method_not_allowed("GET");
+    if (parts[2] == "live") return respond(Json(200, R"({"live":true})"));
+    if (parts[2] == "ready") {
+      bool ready = repository_->Ready();
+      return respond(Json(ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
+    }
+    return not_found();
+  }
+  if (parts[1] == "repository") {
+    if (parts.size() == 3 && parts[2] == "index") {
+      if (!post) return method_not_allowed("POST");
+      return respond(RepositoryIndex(req));
+    }
+    if (parts.size() == 5 && parts[2] == "models" && (parts[4] == "load" || parts[4] == "unload")) {
+      if (!post) return method_not_allowed("POST");
+      return respond(RepositoryLoad(std::string(parts[3]), parts[4] == "load"));
+    }
+    return not_found();
+  }
+  if (parts[1] != "models") return not_found();
+  if (parts.size() == 3 && parts[2] == "stats") {
+    if (!get) return method_not_allowed("GET");
+    return respond(Stats("", -1));
+  }
+  if (parts.size() < 3) return not_found();
+
+  // /v2/models/{m}[/versions/{v}][/action]
+  const std::string model(parts[2]);
+  size_t next = 3;
+  int64_t version = -1;
+  if (parts.size() > 3 && parts[3] == "versions") {
+    if (parts.size() < 5) return not_found();
+    auto v = ParseVersion(parts[4]);
+    if (!v.ok()) return respond(ErrorResponse(v.status()));
+    version = *v;
+    next = 5;
+  }
+  if (parts.size() == next) {
+    if (!get) return method_not_allowed("GET");
+    return respond(ModelMetadata(model, version));
+  }
+  if (parts.size() != next + 1) return not_found();
+  const std::string_view action = parts[next];
+  if (action == "infer") {
+    if (!post) return method_not_allowed("POST");
+    return Infer(std::move(req), model, version, std::move(respond));
+  }
+  if (!get) return method_not_allowed("GET");
+  if (action == "ready") return respond(ModelReady(model, version));
+  if (action == "stats") return respond(Stats(model, version));
+  if (action == "config") return respond(ModelConfigJson(model, version));
+  return not_found();
+}
+
+void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version, http::Responder respond) {
+  auto mv = repository_->Get(model, version);
+  if (!mv.ok()) return respond(ErrorResponse(mv.status()));
+
+  std::optional<size_t> json_length;
+  if (const std::string* h = req.Header("inference-header-content-length")) {
+    size_t n = 0;
+    auto r = std::from_chars(h->data(), h->data() + h->size(), n);
+    if (r.ec != std::errc() || r.ptr != h->data() + h->size()) {
+      return respond(ErrorResponse(InvalidArgument("header Inference-Header-Content-Length: '" + *h +
+                                                   "' is not a non-negative integer")));
+    }
+    json_length = n;
+  }
+  auto parsed = v2::ParseInferRequest(req.body, json_length, options_.codec_limits);
+  if (!parsed.ok()) {
+    (*mv)->stats().RecordFailure(FailureReason::kRejected, 0);
+    return respond(ErrorResponse(parsed.status()));
+  }
+  // The request body is no longer needed: free it before the request waits in the queue.
+  std::string().swap(req.body);
+
+  // The callback must not own the ModelVersion: it runs on the version's own scheduler thread.
+  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  Status st = (*mv)->Infer(std::move(parsed).value(), [this, shared_respond](StatusOr<InferResponse> result) {
+    if (!result.ok()) return (*shared_respond)(ErrorResponse(result.status()));
+    v2::EncodedResponse enc = v2::EncodeInferResponse(*result);
+    http::Response r;
+    r.body = std::move(enc.body);
+    if (enc.json_length) {
+      r.content_type = "application/octet-stream";
+      r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
+    }
+    (*shared_respond)(std::move(r));
+  });
+  if (!st.ok()) (*shared_respond)(ErrorResponse(st));
+}
+
+http::Response V2Api::ModelMetadata(const std::string& model, int64_t version) {
+  auto mv = repository_->Get(model, version);
+  if (!mv.ok()) return ErrorResponse(mv.status());
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Key("name").String(model).Key("versions").BeginArray();
+  if (version > 0) {
+    w.String(std::to_string(version));
+  } else {
+    for (const auto& v : repository_->ReadyVersions(model)) w.String(std::to_string(v->version()));
+  }
+  w.EndArray().Key("platform").String("onnxruntime_onnx");
+  WriteTensorSpecs(w, "inputs", (*mv)->signature().inputs);
+  WriteTensorSpecs(w, "outputs", (*mv)->signature().outputs);
+  w.EndObject();
+  return Json(200, std::move(body));
+}
+
+http::Response V2Api::ModelReady(const std::string& model, int64_t version) {
+  auto mv = repository_->Get(model, version);
+  if (!mv.ok()) {
+    // A known model whose version is not ready answers {"ready": false}; an unknown one 404.
+    bool known = false;
+    for (const auto& e : repository_->Index(false)) known = known || e.name == model;
+    if (!known) return ErrorResponse(mv.status());
+    std::string body;
+    JsonWriter(&body).BeginObject().Key("name").String(model).Key("ready").Bool(false).EndObject();
+    return Json(400, std::move(body));
+  }
+  std::string body;
+  JsonWriter(&body).BeginObject().Key("name").String(model).Key("ready").Bool(true).EndObject();
+  return Json(200, std::move(body));
+}
+
+http::Response V2Api::ModelConfigJson(const std::string& model, int64_t version) {
+  auto mv = repository_->Get(model, version);
+  if (!mv.ok()) return ErrorResponse(mv.status());
+  std::string body = ModelConfigToJson((*mv)->config());
+  // Add what the node decided at load time: the provider that runs the model, and the derived
+  // signature.
+  body.pop_back();
+  JsonWriter w(&body);
+  body += ',';
+  w.Key("execution_provider").String((*mv)->execution_provider());
+  if (!(*mv)->fallback_reason().empty()) {
+    w.Key("execution_provider_fallback").String((*mv)->fallback_reason());
+  }
+  WriteTensorSpecs(w, "inputs", (*mv)->signature().inputs);
+  WriteTensorSpecs(w, "outputs", (*mv)->signature().outputs);
+  body += '}';
+  return Json(200, std::move(body));
+}
+
+http::Response V2Api::Stats(const std::string& model, int64_t version) {
+  std::vector<std::shared_ptr<ModelVersion>> versions;
+  if (model.empty()) {
+    versions = repository_->AllReady();
+  } else if (version > 0) {
+    auto mv = repository_->Get(model, version);
+    if (!mv.ok()) return ErrorResponse(mv.status());
+    versions.push_back(*mv);
+  } else {
+    versions = repository_->ReadyVersions(model);
+    if (versions.empty()) return ErrorResponse(repository_->Get(model).status());
+  }
+  std::string body = R"({"model_stats":[)";
+  for (size_t i = 0; i < versions.size(); ++i) {
+    if (i) body += ',';
+    body += versions[i]->stats().ToJson();
+  }
+  body += "]}";
+  return Json(200, std::move(body));
+}
+
+http::Response V2Api::RepositoryIndex(const http::Request& req) {
+  bool ready_only = false;
+  if (!req.body.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (parser.parse(req.body).get(root) != simdjson::SUCCESS || !root.is_object()) {
+      return ErrorResponse(InvalidArgument("repository index request: body must be a JSON object"));
+    }
+    simdjson::dom::element r;
+    if (root["ready"].get(r) == simdjson::SUCCESS && r.get_bool().get(ready_only) != simdjson::SUCCESS) {
+      return ErrorResponse(InvalidArgument("repository index request: 'ready' must be true or false"));
+    }
+  }
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginArray();
+  for (const auto& e : repository_->Index(ready_only)) {
+    w.BeginObject().Key("name").String(e.name);
+    if (!e.version.empty()) w.Key("version").String(e.version);
+    w.Key("state").String(e.state);
+    if (!e.reason.empty()) w.Key("reason").String(e.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  return Json(200, std::move(body));
+}
+
+http::Response V2Api::RepositoryLoad(const std::string& model, bool load) {
+  Status st = load ? repository_->Load(model) : repository_->Unload(model);
+  if (!st.ok()) return ErrorResponse(st);
+  return Json(200, "{}");
+}
+
+}  // namespace continuum

@@ -1,0 +1,833 @@
+#include "api/v2_codec.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "common/json_writer.h"
+#include "common/tensor.h"
+
+namespace continuum::v2 {
+namespace {
+
+namespace dom = simdjson::dom;
+using dom::element;
+using dom::element_type;
+
+static_assert(std::endian::native == std::endian::little, "x86-64 and arm64 only");
+
+// The array/object of an element already known to be one. Returned by value: value_unsafe() on
+// the temporary simdjson_result yields a reference into it, which must not outlive the statement
+// (a range-for over it directly would dangle).
+inline dom::array ArrayOf(element e) { return e.get_array().value_unsafe(); }
+inline dom::object ObjectOf(element e) { return e.get_object().value_unsafe(); }
+
+// Recursion over nested "data" arrays is bounded by the depth limit; this caps it whatever the
+// configuration says, so a misconfigured limit cannot overflow the stack.
+constexpr size_t kMaxSupportedDepth = 1024;
+// Bodies up to this size are parsed with a per-thread parser that keeps its buffers; larger ones
+// get a parser of their own so that a single huge request does not pin memory in every thread.
+constexpr size_t kReusedParserMaxBytes = 256 << 10;
+// User-supplied strings quoted in error messages are cut to this many bytes.
+constexpr size_t kMaxQuotedBytes = 64;
+// Integral JSON numbers written with a fraction or an exponent ("2.0", "1e3") are accepted for
+// integer types as long as they are exact.
+constexpr double kMaxExactDouble = 9007199254740992.0;  // 2^53
+
+// ------------------------------------------------------------------------------------------------
+// Message helpers
+
+std::string Quoted(std::string_view s) {
+  std::string out = "'";
+  if (s.size() <= kMaxQuotedBytes) {
+    out.append(s);
+  } else {
+    size_t n = kMaxQuotedBytes;  // do not cut a UTF-8 sequence in half
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    out.append(s.substr(0, n));
+    out.append("...");
+  }
+  out.push_back('\'');
+  return out;
+}
+
+std::string DoubleText(double d) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
+}
+
+// What a JSON value is, for "got ..." in messages: scalars by value, containers by kind.
+std::string Describe(element e) {
+  switch (e.type()) {
+    case element_type::INT64: return std::to_string(e.get_int64().value_unsafe());
+    case element_type::UINT64: return std::to_string(e.get_uint64().value_unsafe());
+    case element_type::DOUBLE: return DoubleText(e.get_double().value_unsafe());
+    case element_type::BOOL: return e.get_bool().value_unsafe() ? "true" : "false";
+    case element_type::NULL_VALUE: return "null";
+    case element_type::STRING: return "a string";
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+  }
+  return "a value";
+}
+
+std::string Input(size_t i) { return "inputs[" + std::to_string(i) + "]"; }
+std::string Output(size_t i) { return "outputs[" + std::to_string(i) + "]"; }
+
+Status Expected(const std::string& where, std::string_view what, element got) {
+  return InvalidArgument(where + ": expected " + std::string(what) + ", got " + Describe(got));
+}
+
+// The first member `key` of `obj`, if any (duplicate keys: the first wins).
+std::optional<element> Field(element obj, std::string_view key) {
+  element v;
+  if (ObjectOf(obj).at_key(key).get(v)) return std::nullopt;
+  return v;
+}
+
+// Where a member lives ("inputs[2].parameters"); made into a string only for an error message.
+struct Loc {
+  const char* array = nullptr;  // "inputs", "outputs", or null for the request object itself
+  size_t idx = 0;
+  std::string operator()(std::string_view field = {}) const {
+    std::string s = array ? std::string(array) + "[" + std::to_string(idx) + "]" : "";
+    if (!s.empty() && !field.empty()) s += ".";
+    return s.append(field);
+  }
+};
+
+// Optional typed members; `path` names the member in messages. StringField's result is false
+// when the member is absent.
+StatusOr<bool> StringField(element obj, std::string_view key, Loc loc, std::string_view path,
+                           std::string& out) {
+  std::optional<element> v = Field(obj, key);
+  if (!v) return false;
+  if (v->type() != element_type::STRING) return Expected(loc(path), "a string", *v);
+  out = std::string(v->get_string().value_unsafe());
+  return true;
+}
+
+Status BoolField(element obj, std::string_view key, Loc loc, std::string_view path, bool& out) {
+  std::optional<element> v = Field(obj, key);
+  if (!v) return Status::Ok();
+  if (v->type() != element_type::BOOL) return Expected(loc(path), "true or false", *v);
+  out = v->get_bool().value_unsafe();
+  return Status::Ok();
+}
+
+// An optional member that must be an object when present.
+StatusOr<std::optional<element>> ObjectField(element obj, std::string_view key, Loc loc) {
+  std::optional<element> v = Field(obj, key);
+  if (v && v->type() != element_type::OBJECT) return Expected(loc(key), "an object", *v);
+  return v;
+}
+
+// ------------------------------------------------------------------------------------------------
+// JSON "data" -> tensor bytes
+
+// State while one input's "data" is flattened into its tensor.
+struct Sink {
+  char* out = nullptr;           // fixed-size types: where the next element goes
+  std::string* bytes = nullptr;  // BYTES: elements are appended here
+  int64_t count = 0;             // elements stored so far
+  int64_t expected = 0;          // elements the shape needs
+  bool too_many = false;
+  std::string error;         // why the element at `path` was rejected
+  std::vector<size_t> path;  // indices of the rejected element, innermost first
+};
+
+// The C++ type of an integer DataType (kUint8 .. kInt64 are 1 .. 8).
+template <DataType D>
+using NativeOf = std::tuple_element_t<static_cast<size_t>(D) - 1,
+                                      std::tuple<uint8_t, uint16_t, uint32_t, uint64_t, int8_t,
+                                                 int16_t, int32_t, int64_t>>;
+
+template <DataType D>
+bool Reject(Sink& s, std::string_view what, element e) {
+  s.error = "expected " + std::string(what) + " for " + std::string(DataTypeName(D)) + ", got " +
+            Describe(e);
+  return false;
+}
+
+template <DataType D>
+bool OutOfRange(Sink& s, element e) {
+  s.error = Describe(e) + " is out of range for " + std::string(DataTypeName(D));
+  return false;
+}
+
+template <DataType D>
+bool PutInteger(element e, Sink& s) {
+  using T = NativeOf<D>;
+  T v;
+  switch (e.type()) {
+    case element_type::INT64: {
+      int64_t x = e.get_int64().value_unsafe();
+      if (!std::in_range<T>(x)) return OutOfRange<D>(s, e);
+      v = static_cast<T>(x);
+      break;
+    }
+    case element_type::UINT64: {  // only values above INT64_MAX are typed UINT64
+      uint64_t x = e.get_uint64().value_unsafe();
+      if (!std::in_range<T>(x)) return OutOfRange<D>(s, e);
+      v = static_cast<T>(x);
+      break;
+    }
+    case element_type::DOUBLE: {
+      double d = e.get_double().value_unsafe();
+      if (std::trunc(d) != d || std::fabs(d) > kMaxExactDouble) {
+        return Reject<D>(s, "an integer", e);
+      }
+      int64_t x = static_cast<int64_t>(d);
+      if (!std::in_range<T>(x)) return OutOfRange<D>(s, e);
+      v = static_cast<T>(x);
+      break;
+    }
+    default: return Reject<D>(s, "an integer", e);
+  }
+  std::memcpy(s.out, &v, sizeof v);
+  s.out += sizeof v;
+  return true;
+}
+
+template <DataType D>
+bool PutFloating(element e, Sink& s) {
+  double d;
+  switch (e.type()) {
+    case element_type::DOUBLE: d = e.get_double().value_unsafe(); break;
+    case element_type::INT64: d = static_cast<double>(e.get_int64().value_unsafe()); break;
+    case element_type::UINT64: d = static_cast<double>(e.get_uint64().value_unsafe()); break;
+    default: return Reject<D>(s, "a number", e);
+  }
+  if constexpr (D == DataType::kFp64) {
+    std::memcpy(s.out, &d, 8);
+    s.out += 8;
+  } else {
+    // JSON has no infinities, so an infinite result means the value overflowed the type.
+    float f = static_cast<float>(d);
+    if constexpr (D == DataType::kFp32) {
+      if (std::isinf(f)) return OutOfRange<D>(s, e);
+      std::memcpy(s.out, &f, 4);
+      s.out += 4;
+    } else {
+      uint16_t h;
+      if constexpr (D == DataType::kFp16) {
+        h = FloatToHalf(f);
+        if ((h & 0x7c00u) == 0x7c00u) return OutOfRange<D>(s, e);
+      } else {
+        h = FloatToBf16(f);
+        if ((h & 0x7f80u) == 0x7f80u) return OutOfRange<D>(s, e);
+      }
+      std::memcpy(s.out, &h, 2);
+      s.out += 2;
+    }
+  }
+  return true;
+}
+
+template <DataType D>
+bool PutOne(element e, Sink& s) {
+  if constexpr (D == DataType::kBool) {
+    const element_type type = e.type();
+    int64_t x = type == element_type::BOOL    ? e.get_bool().value_unsafe()
+                : type == element_type::INT64 ? e.get_int64().value_unsafe()
+                                              : -1;
+    if (x != 0 && x != 1) return Reject<D>(s, "true, false, 0 or 1", e);
+    *s.out++ = static_cast<char>(x);
+    return true;
+  } else if constexpr (D == DataType::kBytes) {
+    if (e.type() != element_type::STRING) return Reject<D>(s, "a string", e);
+    std::string_view v = e.get_string().value_unsafe();
+    if (v.size() > std::numeric_limits<uint32_t>::max()) {
+      s.error = "string of " + std::to_string(v.size()) + " bytes is too long for BYTES";
+      return false;
+    }
+    AppendBytesElement(*s.bytes, v);
+    return true;
+  } else if constexpr (D == DataType::kFp16 || D == DataType::kBf16 || D == DataType::kFp32 ||
+                       D == DataType::kFp64) {
+    return PutFloating<D>(e, s);
+  } else {
+    return PutInteger<D>(e, s);
+  }
+}
+
+template <DataType D>
+inline bool Leaf(element e, Sink& s) {
+  if (s.count == s.expected) {
+    s.too_many = true;
+    return false;
+  }
+  if (!PutOne<D>(e, s)) return false;
+  ++s.count;
+  return true;
+}
+
+// Depth is bounded by the parser's depth limit.
+template <DataType D>
+bool FlattenArray(dom::array arr, Sink& s) {
+  size_t i = 0;
+  for (element child : arr) {
+    bool ok = child.type() == element_type::ARRAY ? FlattenArray<D>(ArrayOf(child), s)
+                                                  : Leaf<D>(child, s);
+    if (!ok) {
+      s.path.push_back(i);
+      return false;
+    }
+    ++i;
+  }
+  return true;
+}
+
+template <DataType D>
+bool Flatten(element data, Sink& s) {
+  if (data.type() == element_type::ARRAY) return FlattenArray<D>(ArrayOf(data), s);
+  return Leaf<D>(data, s);  // a bare scalar: one element
+}
+
+uint64_t CountLeaves(element e) {
+  if (e.type() != element_type::ARRAY) return 1;
+  uint64_t n = 0;
+  for (element child : ArrayOf(e)) n += CountLeaves(child);
+  return n;
+}
+
+Status CountMismatch(size_t idx, element data, const Tensor& t, int64_t n) {
+  return InvalidArgument(Input(idx) + ".data: holds " + std::to_string(CountLeaves(data)) +
+                         " elements but shape " + ShapeToString(t.shape) + " needs " +
+                         std::to_string(n));
+}
+
+Status ParseJsonData(size_t idx, element data, int64_t n, size_t json_size, Tensor& t) {
+  // Every element takes at least one byte of JSON text, so a count above the text size cannot
+  // match; checking first also bounds the allocation below by the size of the request.
+  if (static_cast<uint64_t>(n) > json_size) return CountMismatch(idx, data, t, n);
+  Sink s;
+  s.expected = n;
+  if (t.dtype == DataType::kBytes) {
+    t.data.reserve(static_cast<size_t>(n) * 4 + 16);
+    s.bytes = &t.data;
+  } else {
+    t.data.resize(static_cast<size_t>(n) * ElementSize(t.dtype));
+    s.out = t.data.data();
+  }
+  bool ok = false;
+  switch (t.dtype) {
+#define CONTINUUM_CASE(D) \
+  case D: ok = Flatten<D>(data, s); break;
+    CONTINUUM_CASE(DataType::kBool)
+    CONTINUUM_CASE(DataType::kUint8)
+    CONTINUUM_CASE(DataType::kUint16)
+    CONTINUUM_CASE(DataType::kUint32)
+    CONTINUUM_CASE(DataType::kUint64)
+    CONTINUUM_CASE(DataType::kInt8)
+    CONTINUUM_CASE(DataType::kInt16)
+    CONTINUUM_CASE(DataType::kInt32)
+    CONTINUUM_CASE(DataType::kInt64)
+    CONTINUUM_CASE(DataType::kFp16)
+    CONTINUUM_CASE(DataType::kBf16)
+    CONTINUUM_CASE(DataType::kFp32)
+    CONTINUUM_CASE(DataType::kFp64)
+    CONTINUUM_CASE(DataType::kBytes)
+#undef CONTINUUM_CASE
+  }
+  if (!ok) {
+    if (s.too_many) return CountMismatch(idx, data, t, n);
+    std::string where = Input(idx) + ".data";
+    for (auto it = s.path.rbegin(); it != s.path.rend(); ++it) {
+      where += "[" + std::to_string(*it) + "]";
+    }
+    return InvalidArgument(where + ": " + s.error);
+  }
+  if (s.count != n) return CountMismatch(idx, data, t, n);
+  return Status::Ok();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Binary tensor data
+
+// Checks BYTES framing (4-byte little-endian length + bytes per element) without allocating.
+Status CheckBytesFraming(std::string_view d, int64_t n) {
+  size_t pos = 0;
+  int64_t count = 0;
+  while (pos < d.size()) {
+    if (d.size() - pos < 4) {
+      return InvalidArgument("BYTES element " + std::to_string(count) + " at byte " +
+                             std::to_string(pos) + " has a truncated 4-byte length prefix");
+    }
+    uint32_t len;
+    std::memcpy(&len, d.data() + pos, 4);
+    pos += 4;
+    if (len > d.size() - pos) {
+      return InvalidArgument("BYTES element " + std::to_string(count) + " declares " +
+                             std::to_string(len) + " bytes but only " +
+                             std::to_string(d.size() - pos) + " remain");
+    }
+    pos += len;
+    ++count;
+  }
+  if (count != n) {
+    return InvalidArgument("holds " + std::to_string(count) +
+                           " BYTES elements but the shape needs " + std::to_string(n));
+  }
+  return Status::Ok();
+}
+
+struct BinarySection {
+  bool present = false;  // json_length was given
+  std::string_view bytes;
+  size_t pos = 0;
+};
+
+Status TakeBinaryData(size_t idx, uint64_t size, int64_t n, BinarySection& bin, Tensor& t) {
+  auto where = [idx] { return Input(idx) + ".parameters.binary_data_size"; };
+  if (!bin.present) {
+    return InvalidArgument(where() +
+                           ": binary data needs the Inference-Header-Content-Length header");
+  }
+  if (t.dtype != DataType::kBytes) {
+    uint64_t want;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(n), ElementSize(t.dtype), &want) ||
+        size != want) {
+      return InvalidArgument(where() + ": " + std::to_string(size) + " bytes but shape " +
+                             ShapeToString(t.shape) + " of " + std::string(DataTypeName(t.dtype)) +
+                             " needs " + std::to_string(want));
+    }
+  }
+  const size_t remaining = bin.bytes.size() - bin.pos;
+  if (size > remaining) {
+    return InvalidArgument(where() + ": binary section too short: needs " + std::to_string(size) +
+                           " bytes at offset " + std::to_string(bin.pos) + " but only " +
+                           std::to_string(remaining) + " remain (short by " +
+                           std::to_string(size - remaining) + " bytes)");
+  }
+  std::string_view slice = bin.bytes.substr(bin.pos, static_cast<size_t>(size));
+  bin.pos += static_cast<size_t>(size);
+  if (t.dtype == DataType::kBytes) {
+    RETURN_IF_ERROR(CheckBytesFraming(slice, n).WithContext(Input(idx) + ": binary data"));
+  } else if (t.dtype == DataType::kBool) {
+    // A bool byte other than 0 or 1 is undefined behavior for C++ consumers: reject it here.
+    for (size_t k = 0; k < slice.size(); ++k) {
+      if (static_cast<unsigned char>(slice[k]) > 1) {
+        return InvalidArgument(Input(idx) + ": binary BOOL element " + std::to_string(k) + " is " +
+                               std::to_string(static_cast<unsigned char>(slice[k])) +
+                               " (must be 0 or 1)");
+      }
+    }
+  }
+  t.data.assign(slice);
+  return Status::Ok();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request structure
+
+Status ParseShape(size_t idx, element shape, Tensor& t) {
+  auto where = [idx] { return Input(idx) + ".shape"; };
+  if (shape.type() != element_type::ARRAY) {
+    return Expected(where(), "an array of non-negative integers", shape);
+  }
+  dom::array dims = ArrayOf(shape);
+  t.shape.reserve(dims.size());
+  size_t k = 0;
+  for (element d : dims) {
+    if (d.type() == element_type::INT64 && d.get_int64().value_unsafe() >= 0) {
+      t.shape.push_back(d.get_int64().value_unsafe());
+    } else if (d.type() == element_type::UINT64) {
+      return InvalidArgument(where() + "[" + std::to_string(k) + "]: dimension " + Describe(d) +
+                             " is too large");
+    } else {
+      return Expected(where() + "[" + std::to_string(k) + "]", "a non-negative integer", d);
+    }
+    ++k;
+  }
+  return Status::Ok();
+}
+
+Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json_size,
+                  BinarySection& bin, Tensor& t) {
+  const Loc loc{"inputs", idx};
+  if (in.type() != element_type::OBJECT) return Expected(loc(), "an object", in);
+  std::optional<element> shape = Field(in, "shape"), data = Field(in, "data");
+  std::string dtname;
+  ASSIGN_OR_RETURN(bool has_name, StringField(in, "name", loc, "name", t.name));
+  ASSIGN_OR_RETURN(bool has_datatype, StringField(in, "datatype", loc, "datatype", dtname));
+  for (auto [present, field] : {std::pair{has_name, "name"}, std::pair{shape.has_value(), "shape"},
+                                std::pair{has_datatype, "datatype"}}) {
+    if (!present) return InvalidArgument(loc() + ": missing required field '" + field + "'");
+  }
+  std::optional<DataType> dtype = ParseDataType(dtname);
+  if (!dtype) {
+    return InvalidArgument(loc("datatype") + ": unknown datatype " + Quoted(dtname) +
+                           " (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, FP32, "
+                           "FP64 or BYTES)");
+  }
+  t.dtype = *dtype;
+
+  RETURN_IF_ERROR(ParseShape(idx, *shape, t));
+  StatusOr<int64_t> count = ElementCount(t.shape, limits.max_tensor_elements);
+  if (!count.ok()) return count.status().WithContext(loc("shape"));
+  const int64_t n = *count;
+
+  ASSIGN_OR_RETURN(std::optional<element> params, ObjectField(in, "parameters", loc));
+  std::optional<element> size = params ? Field(*params, "binary_data_size") : std::nullopt;
+  if (!size) {
+    if (!data) {
+      return InvalidArgument(loc() +
+                             ": missing 'data' (or 'parameters.binary_data_size' for binary data)");
+    }
+    return ParseJsonData(idx, *data, n, json_size, t);
+  }
+  if (data) {
+    return InvalidArgument(loc() + ": has both 'data' and 'parameters.binary_data_size'; use one");
+  }
+  if (size->type() == element_type::INT64 && size->get_int64().value_unsafe() >= 0) {
+    return TakeBinaryData(idx, static_cast<uint64_t>(size->get_int64().value_unsafe()), n, bin, t);
+  }
+  if (size->type() == element_type::UINT64) {
+    return TakeBinaryData(idx, size->get_uint64().value_unsafe(), n, bin, t);
+  }
+  return Expected(loc("parameters.binary_data_size"), "a non-negative integer", *size);
+}
+
+Status ParseOutputs(element outputs, const CodecLimits& limits, InferRequest& req) {
+  if (outputs.type() != element_type::ARRAY) return Expected("outputs", "an array", outputs);
+  dom::array arr = ArrayOf(outputs);
+  const size_t count = arr.size();
+  if (count > limits.max_outputs) {
+    return InvalidArgument("outputs: " + std::to_string(count) +
+                           " requested outputs exceed the limit of " +
+                           std::to_string(limits.max_outputs));
+  }
+  req.outputs.reserve(count);
+  size_t idx = 0;
+  for (element out : arr) {
+    const Loc loc{"outputs", idx++};
+    if (out.type() != element_type::OBJECT) return Expected(loc(), "an object", out);
+    RequestedOutput ro;
+    ro.binary = req.binary_data_output;
+    ASSIGN_OR_RETURN(bool has_name, StringField(out, "name", loc, "name", ro.name));
+    if (!has_name) return InvalidArgument(loc() + ": missing required field 'name'");
+    ASSIGN_OR_RETURN(std::optional<element> params, ObjectField(out, "parameters", loc));
+    if (params) {
+      RETURN_IF_ERROR(BoolField(*params, "binary_data", loc, "parameters.binary_data", ro.binary));
+    }
+    for (size_t j = 0; j < req.outputs.size(); ++j) {
+      if (req.outputs[j].name == ro.name) {
+        return InvalidArgument(loc("name") + ": " + Quoted(ro.name) + " is already requested by " +
+                               Output(j));
+      }
+    }
+    req.outputs.push_back(std::move(ro));
+  }
+  return Status::Ok();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Encoding helpers
+
+// Appends `s` with every invalid UTF-8 sequence replaced by U+FFFD, so that the JSON we write is
+// always valid UTF-8 even when a BYTES tensor holds arbitrary bytes. Only used on strings that
+// failed validation: the shortest valid prefix at each position is exactly one character.
+void AppendUtf8Replacing(std::string& out, std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t len = 1;
+    if (static_cast<unsigned char>(s[i]) >= 0x80) {
+      while (len <= 4 && len <= s.size() - i && !simdjson::validate_utf8(s.data() + i, len)) ++len;
+    }
+    if (len <= 4 && len <= s.size() - i) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+}
+
+// `s` itself when it is valid UTF-8, else a repaired copy in `tmp`.
+std::string_view Utf8Safe(std::string_view s, std::string& tmp) {
+  if (s.empty() || simdjson::validate_utf8(s.data(), s.size())) return s;
+  tmp.clear();
+  AppendUtf8Replacing(tmp, s);
+  return tmp;
+}
+
+constexpr size_t kMaxFloatChars = 16;   // "-1.17549435e-38" is 15
+constexpr size_t kMaxDoubleChars = 25;  // "-2.2250738585072014e-308" is 24
+
+inline char* WriteLiteral(char* p, std::string_view lit) {
+  std::memcpy(p, lit.data(), lit.size());
+  return p + lit.size();
+}
+
+// Same text as JsonWriter::Float/Double (shortest round trip, null when not finite), except
+// that negative zero is written "-0.0" so that it reads back as a float and keeps its sign.
+template <typename F>
+inline char* WriteFloating(char* p, F v) {
+  if (!std::isfinite(v)) return WriteLiteral(p, "null");
+  if (v == 0 && std::signbit(v)) return WriteLiteral(p, "-0.0");
+  constexpr size_t kMax = std::is_same_v<F, float> ? kMaxFloatChars : kMaxDoubleChars;
+  auto r = std::to_chars(p, p + kMax, v);
+  return r.ec == std::errc() ? r.ptr : WriteLiteral(p, "null");
+}
+
+// Writes the elements of a fixed-size tensor as comma-separated JSON values straight into `out`:
+// grows it once by the worst case, writes, then trims. Trailing bytes that do not make a whole
+// element are ignored (the encoder trusts, but never overreads, its input).
+template <typename T, size_t kMaxChars, typename Fn>
+void WriteElements(std::string& out, std::string_view data, Fn write_one) {
+  const size_t n = data.size() / sizeof(T);
+  if (n == 0) return;
+  const size_t start = out.size();
+  out.resize(start + n * (kMaxChars + 1));
+  char* const begin = out.data();
+  char* p = begin + start;
+  const char* src = data.data();
+  for (size_t i = 0; i < n; ++i) {
+    if (i) *p++ = ',';
+    T v;
+    std::memcpy(&v, src + i * sizeof(T), sizeof(T));
+    p = write_one(p, v);
+  }
+  out.resize(static_cast<size_t>(p - begin));
+}
+
+template <typename T, size_t kMaxChars>
+void WriteIntegers(std::string& out, std::string_view data) {
+  WriteElements<T, kMaxChars>(out, data,
+                              [](char* p, T v) { return std::to_chars(p, p + kMaxChars, v).ptr; });
+}
+
+void WriteJsonData(std::string& out, const Tensor& t) {
+  const std::string_view d = t.data;
+  switch (t.dtype) {
+    case DataType::kBool:
+      WriteElements<uint8_t, 5>(out, d, [](char* p, uint8_t v) {
+        return v ? WriteLiteral(p, "true") : WriteLiteral(p, "false");
+      });
+      return;
+    case DataType::kUint8: WriteIntegers<uint8_t, 3>(out, d); return;
+    case DataType::kUint16: WriteIntegers<uint16_t, 5>(out, d); return;
+    case DataType::kUint32: WriteIntegers<uint32_t, 10>(out, d); return;
+    case DataType::kUint64: WriteIntegers<uint64_t, 20>(out, d); return;
+    case DataType::kInt8: WriteIntegers<int8_t, 4>(out, d); return;
+    case DataType::kInt16: WriteIntegers<int16_t, 6>(out, d); return;
+    case DataType::kInt32: WriteIntegers<int32_t, 11>(out, d); return;
+    case DataType::kInt64: WriteIntegers<int64_t, 20>(out, d); return;
+    case DataType::kFp16:
+      WriteElements<uint16_t, kMaxFloatChars>(
+          out, d, [](char* p, uint16_t v) { return WriteFloating(p, HalfToFloat(v)); });
+      return;
+    case DataType::kBf16:
+      WriteElements<uint16_t, kMaxFloatChars>(
+          out, d, [](char* p, uint16_t v) { return WriteFloating(p, Bf16ToFloat(v)); });
+      return;
+    case DataType::kFp32:
+      WriteElements<float, kMaxFloatChars>(out, d,
+                                           [](char* p, float v) { return WriteFloating(p, v); });
+      return;
+    case DataType::kFp64:
+      WriteElements<double, kMaxDoubleChars>(
+          out, d, [](char* p, double v) { return WriteFloating(p, v); });
+      return;
+    case DataType::kBytes: {
+      std::string tmp;
+      size_t pos = 0;
+      bool first = true;
+      while (d.size() - pos >= 4) {  // stops at broken framing instead of overreading
+        uint32_t len;
+        std::memcpy(&len, d.data() + pos, 4);
+        pos += 4;
+        if (len > d.size() - pos) break;
+        if (!first) out.push_back(',');
+        first = false;
+        JsonWriter::AppendEscaped(&out, Utf8Safe(d.substr(pos, len), tmp));
+        pos += len;
+      }
+      return;
+    }
+  }
+}
+
+// Upper bound (BYTES: a good guess) of the JSON text of a tensor's data.
+size_t JsonDataSize(const Tensor& t) {
+  // Most characters an element takes, by DataType.
+  static constexpr size_t kMaxChars[] = {5, 3, 5, 10, 20, 4, 6, 11, 20, kMaxFloatChars,
+                                         kMaxFloatChars, kMaxFloatChars, kMaxDoubleChars};
+  if (t.dtype == DataType::kBytes) return t.data.size() + t.data.size() / 8 + 16;
+  return t.data.size() / ElementSize(t.dtype) * (kMaxChars[static_cast<size_t>(t.dtype)] + 1);
+}
+
+simdjson::dom::parser* ParserFor(size_t json_size, size_t max_depth,
+                                 std::unique_ptr<dom::parser>& owned) {
+  if (json_size <= kReusedParserMaxBytes) {
+    thread_local dom::parser reused;
+    if (reused.max_depth() != max_depth || reused.capacity() == 0) {
+      if (reused.allocate(std::max(reused.capacity(), kReusedParserMaxBytes / 16), max_depth)) {
+        return nullptr;
+      }
+    }
+    return &reused;
+  }
+  owned = std::make_unique<dom::parser>();
+  if (owned->allocate(json_size, max_depth)) return nullptr;
+  return owned.get();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+
+StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<size_t> json_length,
+                                         const CodecLimits& limits) {
+  std::string_view json = body;
+  BinarySection bin;
+  if (json_length) {
+    if (*json_length > body.size()) {
+      return InvalidArgument("Inference-Header-Content-Length " + std::to_string(*json_length) +
+                             " exceeds the request body size " + std::to_string(body.size()));
+    }
+    json = body.substr(0, *json_length);
+    bin.present = true;
+    bin.bytes = body.substr(*json_length);
+  }
+  if (json.empty()) return InvalidArgument("request body: empty JSON");
+
+  // simdjson rejects a document when a non-empty container sits at depth max_depth, so its
+  // limit is one more than ours.
+  const size_t depth = std::min(limits.max_json_depth, kMaxSupportedDepth) + 1;
+  std::unique_ptr<dom::parser> owned;
+  dom::parser* parser = ParserFor(json.size(), depth, owned);
+  if (!parser) return InvalidArgument("request body: cannot allocate a JSON parser");
+  element root;
+  // Copies the text into the parser's padded buffer (the body has no padding of its own).
+  simdjson::error_code err = parser->parse(json.data(), json.size(), true).get(root);
+  if (err == simdjson::DEPTH_ERROR) {
+    return InvalidArgument("request body: JSON nesting is deeper than the limit of " +
+                           std::to_string(depth - 1) + " levels");
+  }
+  if (err) {
+    return InvalidArgument("request body: invalid JSON: " +
+                           std::string(simdjson::error_message(err)));
+  }
+  if (root.type() != element_type::OBJECT) return Expected("request body", "a JSON object", root);
+
+  InferRequest req;
+  RETURN_IF_ERROR(StringField(root, "id", Loc{}, "id", req.id).status());
+  ASSIGN_OR_RETURN(std::optional<element> params, ObjectField(root, "parameters", Loc{}));
+  if (params) {
+    req.parameters_json = simdjson::minify(*params);
+    RETURN_IF_ERROR(BoolField(*params, "binary_data_output", Loc{}, "parameters.binary_data_output",
+                              req.binary_data_output));
+  }
+  std::optional<element> inputs = Field(root, "inputs");
+  if (!inputs) return InvalidArgument("request body: missing required field 'inputs'");
+  if (inputs->type() != element_type::ARRAY) return Expected("inputs", "an array", *inputs);
+  dom::array input_array = ArrayOf(*inputs);
+  const size_t input_count = input_array.size();
+  if (input_count == 0) return InvalidArgument("inputs: must not be empty");
+  if (input_count > limits.max_inputs) {
+    return InvalidArgument("inputs: " + std::to_string(input_count) +
+                           " inputs exceed the limit of " + std::to_string(limits.max_inputs));
+  }
+  req.inputs.resize(input_count);
+  size_t idx = 0;
+  for (element in : input_array) {
+    Tensor& t = req.inputs[idx];
+    RETURN_IF_ERROR(ParseInput(idx, in, limits, json.size(), bin, t));
+    for (size_t j = 0; j < idx; ++j) {
+      if (req.inputs[j].name == t.name) {
+        return InvalidArgument(Input(idx) + ".name: " + Quoted(t.name) + " is already used by " +
+                               Input(j));
+      }
+    }
+    ++idx;
+  }
+  if (bin.pos != bin.bytes.size()) {
+    const size_t extra = bin.bytes.size() - bin.pos;
+    return InvalidArgument("binary section too long: " + std::to_string(extra) +
+                           " bytes left over after the " + std::to_string(bin.pos) +
+                           " bytes the inputs declare");
+  }
+
+  if (std::optional<element> outputs = Field(root, "outputs")) {
+    RETURN_IF_ERROR(ParseOutputs(*outputs, limits, req));
+  }
+  return req;
+}
+
+EncodedResponse EncodeInferResponse(const InferResponse& response) {
+  EncodedResponse result;
+  std::string& out = result.body;
+  size_t reserve = 96 + response.id.size() + response.model_name.size() +
+                   response.parameters_json.size();
+  for (size_t i = 0; i < response.outputs.size(); ++i) {
+    const Tensor& t = response.outputs[i];
+    const bool binary = i < response.binary.size() && response.binary[i];
+    reserve += 96 + t.name.size() + t.shape.size() * 21 +
+               (binary ? t.data.size() : JsonDataSize(t));
+  }
+  out.reserve(reserve);
+
+  std::string tmp;
+  JsonWriter w(&out);
+  w.BeginObject();
+  if (!response.id.empty()) w.Key("id").String(Utf8Safe(response.id, tmp));
+  w.Key("model_name").String(Utf8Safe(response.model_name, tmp));
+  w.Key("model_version").String(std::to_string(response.model_version));
+  if (!response.parameters_json.empty()) w.Key("parameters").Raw(response.parameters_json);
+  w.Key("outputs").BeginArray();
+  bool any_binary = false;
+  for (size_t i = 0; i < response.outputs.size(); ++i) {
+    const Tensor& t = response.outputs[i];
+    const bool binary = i < response.binary.size() && response.binary[i];
+    w.BeginObject();
+    w.Key("name").String(Utf8Safe(t.name, tmp));
+    w.Key("datatype").String(DataTypeName(t.dtype));
+    w.Key("shape").BeginArray();
+    for (int64_t d : t.shape) w.Int(d);
+    w.EndArray();
+    if (binary) {
+      any_binary = true;
+      w.Key("parameters").BeginObject().Key("binary_data_size").Uint(t.data.size()).EndObject();
+    } else {
+      w.Key("data").BeginArray();
+      WriteJsonData(out, t);
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+
+  if (any_binary) {
+    result.json_length = out.size();
+    for (size_t i = 0; i < response.outputs.size(); ++i) {
+      if (i < response.binary.size() && response.binary[i]) out.append(response.outputs[i].data);
+    }
+  }
+  return result;
+}
+
+std::string ErrorBody(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + 16);
+  std::string tmp;
+  JsonWriter w(&out);
+  w.BeginObject().Key("error").String(Utf8Safe(message, tmp)).EndObject();
+  return out;
+}
+
+}  // namespace continuum::v2

@@ -1,0 +1,11 @@
+// The subcommands of the `continuum` binary; one file each.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace continuum::cli {
+
+int Serve(const std::vector<std::string>& args);
+
+}  // namespace continuum::cli

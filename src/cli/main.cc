@@ -1,0 +1,43 @@
+// `continuum` — one binary, several roles, chosen by subcommand.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "runtime/runtime.h"
+
+namespace {
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: continuum <command> [flags]\n\n"
+               "commands:\n"
+               "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
+               "  version   print versions\n\n"
+               "`continuum <command> --help` lists a command's flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage();
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "serve") return continuum::cli::Serve(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
+                continuum::runtime::Engine::OrtVersion().c_str());
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    Usage();
+    return 0;
+  }
+  std::fprintf(stderr, "continuum: unknown command '%s'\n\n", cmd.c_str());
+  Usage();
+  return 2;
+}

@@ -1,0 +1,144 @@
+// `continuum serve`: an inference node speaking the KServe v2 REST protocol.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "api/v2_api.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "common/log.h"
+#include "http/server.h"
+#include "repository/repository.h"
+#include "runtime/runtime.h"
+#include "telemetry/metrics.h"
+
+namespace continuum::cli {
+
+int Serve(const std::vector<std::string>& args) {
+  std::string repo_dir, control_mode = "none", address = "0.0.0.0";
+  std::vector<std::string> load_models;
+  int64_t port = 8000, poll_secs = 5, http_threads = 1, threads = 0, max_body = 64 << 20, max_header = 16 << 10;
+  int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000, max_connections = 10000;
+  int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
+  bool spinning = false, verbose = false, help = false;
+
+  Flags f;
+  f.String("model-repository", &repo_dir, "model repository folder (<model>/<version>/model.onnx)");
+  f.Int("http-port", &port, "HTTP port (0: pick a free one and print it)");
+  f.String("http-address", &address, "address to listen on");
+  f.Int("http-thread-count", &http_threads, "HTTP I/O threads");
+  f.String("model-control-mode", &control_mode, "none | poll | explicit");
+  f.List("load-model", &load_models, "explicit mode: a model to load at start ('*': all); repeatable");
+  f.Int("repository-poll-secs", &poll_secs, "poll mode: seconds between repository scans");
+  f.Int("intra-op-threads", &threads, "size of the one ONNX Runtime thread pool shared by all models (0: one per core)");
+  f.Int("inter-op-threads", &inter_op, "ONNX Runtime inter-op threads (global)");
+  f.Bool("allow-spinning", &spinning, "let ONNX Runtime worker threads spin while idle");
+  f.Int("max-body-bytes", &max_body, "largest request body accepted (413 beyond)");
+  f.Int("max-header-bytes", &max_header, "largest request header block accepted (431 beyond)");
+  f.Int("header-timeout-ms", &header_timeout_ms, "time allowed to receive a request's headers (408 beyond)");
+  f.Int("body-timeout-ms", &body_timeout_ms, "time allowed to receive a request's body (408 beyond)");
+  f.Int("idle-timeout-ms", &idle_timeout_ms, "keep-alive connections idle this long are closed");
+  f.Int("max-connections", &max_connections, "open connections beyond this are refused");
+  f.Int("default-max-batch-size", &default_max_batch, "max_batch_size for batchable models without a config");
+  f.Int("max-tensor-elements", &max_elements, "largest tensor accepted, in elements");
+  f.Int("max-json-depth", &max_json_depth, "deepest JSON nesting accepted in a request");
+  f.Bool("log-verbose", &verbose, "log debug messages");
+  f.Bool("help", &help, "show this help");
+  if (Status st = f.Parse(args); !st.ok() || help) {
+    if (!st.ok()) std::fprintf(stderr, "continuum serve: %s\n\n", st.message().c_str());
+    std::fprintf(stderr, "usage: continuum serve --model-repository DIR [flags]\n\n%s", f.Usage().c_str());
+    return help ? 0 : 2;
+  }
+  if (verbose) SetLogLevel(LogLevel::kDebug);
+  auto mode = ParseModelControlMode(control_mode);
+  if (!mode.ok()) {
+    std::fprintf(stderr, "continuum serve: %s\n", mode.status().message().c_str());
+    return 2;
+  }
+  if (repo_dir.empty()) {
+    std::fprintf(stderr, "continuum serve: --model-repository is required\n");
+    return 2;
+  }
+  if (port < 0 || port > 65535 || http_threads < 1 || poll_secs < 1 || max_body < 1 || max_header < 256 ||
+      max_elements < 1 || max_json_depth < 2 || header_timeout_ms < 1 || body_timeout_ms < 1 ||
+      idle_timeout_ms < 1 || max_connections < 1 || default_max_batch < 0 || threads < 0) {
+    std::fprintf(stderr, "continuum serve: a numeric flag is out of range (see --help)\n");
+    return 2;
+  }
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto engine = runtime::Engine::Create({.intra_op_threads = static_cast<int>(threads),
+                                         .inter_op_threads = static_cast<int>(inter_op),
+                                         .allow_spinning = spinning});
+  if (!engine.ok()) {
+    LogError(engine.status().message());
+    return 1;
+  }
+  LogInfo("ONNX Runtime " + runtime::Engine::OrtVersion() + ", one shared pool of " +
+          std::to_string((*engine)->intra_op_threads()) + " intra-op threads");
+
+  telemetry::Registry registry;
+  telemetry::RegisterProcessMetrics(registry);
+  InferenceMetricFamilies families(registry);
+
+  RepositoryOptions ro;
+  ro.root = repo_dir;
+  ro.mode = *mode;
+  ro.poll_interval = std::chrono::seconds(poll_secs);
+  ro.startup_models = load_models;
+  ro.default_max_batch_size = default_max_batch;
+  ro.default_max_tensor_elements = max_elements;
+  ModelRepository repository(ro, engine->get(), &families);
+
+  V2ApiOptions ao;
+  ao.server_version = CONTINUUM_VERSION;
+  ao.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
+  ao.codec_limits.max_tensor_elements = max_elements;
+  V2Api api(ao, &repository, &registry);
+
+  http::ServerOptions so;
+  so.address = address;
+  so.port = static_cast<uint16_t>(port);
+  so.io_threads = static_cast<int>(http_threads);
+  so.max_body_bytes = static_cast<size_t>(max_body);
+  so.max_header_bytes = static_cast<size_t>(max_header);
+  so.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  so.body_timeout = std::chrono::milliseconds(body_timeout_ms);
+  so.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  so.max_connections = static_cast<size_t>(max_connections);
+  // The listener comes up first so liveness answers while models load; readiness follows.
+  auto server = http::Server::Start(so, [&api](http::Request&& r, http::Responder w) { api.Handle(std::move(r), std::move(w)); });
+  if (!server.ok()) {
+    LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
+    return 1;
+  }
+  LogInfo("listening on http://" + address + ":" + std::to_string((*server)->port()));
+  std::fprintf(stdout, "continuum serve: listening on port %u\n", (*server)->port());
+  std::fflush(stdout);
+
+  if (Status st = repository.Start(); !st.ok()) {
+    LogError(st.message());
+    (*server)->Stop();
+    return 1;
+  }
+  LogInfo(repository.Ready() ? "ready" : "started, but some models failed to load (see the repository index)");
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  // Drain first (queued requests are answered while connections stay open), then close.
+  repository.Shutdown();
+  (*server)->Stop();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace continuum::cli

@@ -1,0 +1,489 @@
+#include "http/internal/connection.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include "http/internal/wire.h"
+
+namespace continuum::http::internal {
+namespace bhttp = beast::http;
+
+namespace {
+
+constexpr size_t kHeaderReadChunk = 8u << 10;
+constexpr size_t kBodyReadChunk = 64u << 10;
+constexpr size_t kIdleBufferCapacity = 16u << 10;  // larger read buffers are freed between requests
+constexpr size_t kMaxLingerBytes = 1u << 20;       // drained at most before a hard close
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Deadline `d` from now; a non-positive `d` disables the timeout.
+Clock::time_point After(std::chrono::milliseconds d) {
+  if (d.count() <= 0) return Clock::time_point::max();
+  const auto now = Clock::now();
+  if (d >= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now)) {
+    return Clock::time_point::max();
+  }
+  return now + d;
+}
+
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Shared by all copies of one Responder. The first call wins; whoever drops the last copy
+// without answering triggers a 500, so a forgotten responder cannot park a connection forever.
+class ResponderState {
+ public:
+  ResponderState(std::weak_ptr<Connection> conn, std::shared_ptr<Lifeline> lifeline,
+                 uint64_t generation)
+      : conn_(std::move(conn)), lifeline_(std::move(lifeline)), generation_(generation) {}
+
+  ~ResponderState() {
+    if (done_.load(std::memory_order_acquire)) return;
+    try {
+      Response r;
+      r.status = 500;
+      r.body = JsonError("the request handler dropped the request without responding");
+      Deliver(std::move(r));
+    } catch (...) {
+    }
+  }
+
+  ResponderState(const ResponderState&) = delete;
+  ResponderState& operator=(const ResponderState&) = delete;
+
+  void Send(Response&& response) noexcept {
+    if (done_.exchange(true, std::memory_order_acq_rel)) return;
+    Deliver(std::move(response));
+  }
+
+ private:
+  void Deliver(Response&& response) noexcept {
+    // seq_cst on both sides: either Stop sees our increment and waits, or we see alive == false.
+    lifeline_->users.fetch_add(1);
+    if (lifeline_->alive.load()) {
+      try {
+        if (auto conn = conn_.lock()) conn->PostResponse(generation_, std::move(response));
+      } catch (...) {
+      }
+    }
+    lifeline_->users.fetch_sub(1);
+  }
+
+  const std::weak_ptr<Connection> conn_;
+  const std::shared_ptr<Lifeline> lifeline_;
+  const uint64_t generation_;
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace
+
+bool ServerShared::Register(Connection* c) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (stopping || count >= options.max_connections) return false;
+  c->next_ = head;
+  if (head != nullptr) head->prev_ = c;
+  head = c;
+  ++count;
+  c->registered_ = true;
+  return true;
+}
+
+Connection::Connection(ServerShared& shared, tcp::socket socket, Strand strand, std::string remote)
+    : shared_(shared),
+      options_(shared.options),
+      strand_(std::move(strand)),
+      stream_(std::move(socket)),
+      timer_(strand_),
+      remote_(std::move(remote)) {}
+
+Connection::~Connection() {
+  std::lock_guard<std::mutex> lock(shared_.mu);
+  if (!registered_) return;
+  if (prev_ != nullptr) {
+    prev_->next_ = next_;
+  } else {
+    shared_.head = next_;
+  }
+  if (next_ != nullptr) next_->prev_ = prev_;
+  --shared_.count;
+}
+
+void Connection::Start() {
+  if (phase_ == Phase::kClosed) return;  // Stop got here first
+  try {
+    beast::error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    // The first request's header block must arrive within header_timeout of the accept.
+    deadline_ = After(options_.header_timeout);
+    ArmTimer();
+    StartRequest();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::Shutdown() {
+  net::post(strand_, [self = shared_from_this()] { self->CloseNow(); });
+}
+
+void Connection::Abandon() noexcept {
+  phase_ = Phase::kClosed;
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+}
+
+void Connection::PostResponse(uint64_t generation, Response&& response) {
+  // Runs inline when called on this strand (a handler answering synchronously), else posts.
+  net::dispatch(strand_, [self = shared_from_this(), generation,
+                          response = std::move(response)]() mutable {
+    self->OnResponse(generation, std::move(response));
+  });
+}
+
+// ---- timer -------------------------------------------------------------------------------
+
+void Connection::ArmTimer() {
+  timer_.expires_at(deadline_);
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->OnTimer(ec); });
+}
+
+void Connection::SetDeadline(Clock::time_point t) {
+  deadline_ = t;
+  // Only an earlier deadline needs the wait re-armed: expires_at cancels it and OnTimer re-arms.
+  if (t < timer_.expiry()) timer_.expires_at(t);
+}
+
+void Connection::OnTimer(beast::error_code) {
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (deadline_ <= Clock::now()) {
+      switch (phase_) {
+        case Phase::kHeader:
+        case Phase::kBody:
+          if (timed_out_) {  // the cancelled operation never reported back
+            CloseNow();
+            return;
+          }
+          // Cancel the pending read (or 100-continue write); its completion answers 408.
+          timed_out_ = true;
+          {
+            beast::error_code ignored;
+            stream_.socket().cancel(ignored);
+          }
+          deadline_ = After(options_.write_timeout);
+          if (deadline_ == Clock::time_point::max()) deadline_ = Clock::now() + std::chrono::seconds(5);
+          break;
+        case Phase::kHandler:
+          deadline_ = Clock::time_point::max();
+          break;
+        case Phase::kIdle:    // keep-alive idle, or a new connection that sent nothing
+        case Phase::kWrite:   // client not reading
+        case Phase::kLinger:  // done draining
+        case Phase::kClosed:
+          CloseNow();
+          return;
+      }
+    }
+    ArmTimer();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+// ---- reading -----------------------------------------------------------------------------
+
+void Connection::StartRequest() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(
+      std::min<size_t>(options_.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+  parser_->body_limit(static_cast<std::uint64_t>(options_.max_body_bytes));
+  timed_out_ = false;
+  if (buffer_.size() == 0) {
+    if (buffer_.capacity() > kIdleBufferCapacity) buffer_.shrink_to_fit();
+    phase_ = Phase::kIdle;
+    if (!first_request_) SetDeadline(After(options_.idle_timeout));
+    Read();
+  } else {
+    EnterHeader();  // pipelined bytes already buffered
+    Parse();
+  }
+}
+
+void Connection::EnterHeader() {
+  phase_ = Phase::kHeader;
+  if (!first_request_) SetDeadline(After(options_.header_timeout));
+}
+
+void Connection::Read() {
+  size_t chunk = kHeaderReadChunk;
+  if (phase_ == Phase::kBody) {
+    const auto length = parser_->content_length();
+    if (!length || *length > kHeaderReadChunk) chunk = kBodyReadChunk;
+  }
+  stream_.async_read_some(buffer_.prepare(chunk),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->OnRead(ec, n);
+                          });
+}
+
+void Connection::OnRead(beast::error_code ec, size_t n) {
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (phase_ == Phase::kLinger) {
+      lingered_bytes_ += n;  // discarded: never committed
+      if (ec || lingered_bytes_ > kMaxLingerBytes) {
+        CloseNow();
+      } else {
+        Read();
+      }
+      return;
+    }
+    if (timed_out_) {
+      SendError(408, "timed out reading the request");
+      return;
+    }
+    if (ec) {  // EOF, reset, ...: nothing sensible to answer
+      CloseNow();
+      return;
+    }
+    buffer_.commit(n);
+    if (phase_ == Phase::kIdle) EnterHeader();
+    Parse();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::Parse() {
+  for (;;) {
+    if (buffer_.size() == 0) {
+      Read();
+      return;
+    }
+    beast::error_code ec;
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) {
+      Read();
+      return;
+    }
+    if (ec) {
+      if (ec == bhttp::error::header_limit) {
+        SendError(431, "request header fields too large");
+      } else if (ec == bhttp::error::body_limit) {
+        SendError(413, "request body too large");
+      } else {
+        SendError(400, "malformed HTTP request: " + ec.message());
+      }
+      return;
+    }
+    if (phase_ == Phase::kHeader && parser_->is_header_done()) {
+      if (!OnHeaderDone()) return;
+    } else if (used == 0 && !parser_->is_done()) {
+      Read();
+      return;
+    }
+    if (parser_->is_done()) {
+      Dispatch();
+      return;
+    }
+  }
+}
+
+bool Connection::OnHeaderDone() {
+  auto& msg = parser_->get();
+  // RFC 7230 3.3.3: a request Transfer-Encoding that does not end in chunked has no knowable
+  // length. Beast ignores such a header; we must not, or the stream desynchronises.
+  if (!parser_->chunked() && msg.find(bhttp::field::transfer_encoding) != msg.end()) {
+    SendError(400, "unsupported transfer-encoding");
+    return false;
+  }
+  if (parser_->is_done()) return true;
+  phase_ = Phase::kBody;
+  SetDeadline(After(options_.body_timeout));
+  if (buffer_.size() == 0 && msg.version() >= 11) {
+    const auto expect = msg.find(bhttp::field::expect);
+    if (expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
+      net::async_write(stream_, net::const_buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->OnContinueWritten(ec);
+                       });
+      return false;
+    }
+  }
+  return true;
+}
+
+void Connection::OnContinueWritten(beast::error_code ec) {
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (ec || timed_out_) {
+      CloseNow();
+      return;
+    }
+    Parse();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+// ---- handing off -------------------------------------------------------------------------
+
+Responder Connection::MakeResponder() {
+  auto state = std::make_shared<ResponderState>(weak_from_this(), shared_.lifeline, generation_);
+  return [state = std::move(state)](Response response) { state->Send(std::move(response)); };
+}
+
+void Connection::Dispatch() {
+  auto& msg = parser_->get();
+  Request req;
+  if (!ParseTarget(View(msg.target()), req.path, req.query)) {
+    SendError(400, "malformed request target");
+    return;
+  }
+  req.method.assign(View(msg.method_string()));
+  size_t fields = 0;
+  for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
+  req.headers.reserve(fields);
+  for (const auto& field : msg) {
+    const std::string_view name = View(field.name_string());
+    std::string lower(name);
+    for (char& c : lower) c = AsciiLower(c);
+    req.headers.emplace_back(std::move(lower), std::string(View(field.value())));
+  }
+  req.body = std::move(msg.body());
+  req.remote = remote_;
+  keep_alive_ = msg.keep_alive();
+  http10_ = msg.version() < 11;
+  head_request_ = msg.method() == bhttp::verb::head;
+  parser_.reset();
+
+  first_request_ = false;
+  phase_ = Phase::kHandler;
+  deadline_ = Clock::time_point::max();  // no deadline while the handler works
+  ++generation_;
+  Responder responder = MakeResponder();
+  try {
+    shared_.handler(std::move(req), std::move(responder));
+  } catch (...) {
+    // A responder destroyed during unwinding answers 500 by itself.
+  }
+  // Nothing may follow: the handler may have answered inline and the connection moved on.
+}
+
+// ---- writing -----------------------------------------------------------------------------
+
+void Connection::OnResponse(uint64_t generation, Response&& response) {
+  if (phase_ != Phase::kHandler || generation != generation_) return;
+  try {
+    if (response.status < 200 || response.status > 999) {
+      response.status = 500;
+      response.content_type = "application/json";
+      response.headers.clear();
+      response.body = JsonError("the request handler returned an invalid status");
+    }
+    if (ExtraHeadersRequestClose(response.headers)) keep_alive_ = false;
+    close_after_write_ = !keep_alive_;
+    response_body_ = std::move(response.body);
+    StartWrite(response.status, response.content_type, &response.headers, !head_request_);
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::SendError(int status, std::string_view message) {
+  const bool head = parser_ && parser_->is_header_done() &&
+                    parser_->get().method() == bhttp::verb::head;
+  parser_.reset();
+  close_after_write_ = true;
+  response_body_ = JsonError(message);
+  StartWrite(status, "application/json", nullptr, !head);
+}
+
+void Connection::StartWrite(int status, std::string_view content_type,
+                            const std::vector<std::pair<std::string, std::string>>* extra,
+                            bool send_body) {
+  ResponseHead head;
+  head.status = status;
+  head.content_type = content_type;
+  head.extra = extra;
+  head.content_length = response_body_.size();
+  if (close_after_write_) {
+    head.connection = ConnectionHeader::kClose;
+  } else if (http10_) {
+    head.connection = ConnectionHeader::kKeepAlive;
+  }
+  head_.clear();
+  AppendResponseHead(head_, head);
+  if (!send_body || !StatusAllowsBody(status)) std::string().swap(response_body_);
+
+  phase_ = Phase::kWrite;
+  timed_out_ = false;
+  SetDeadline(After(options_.write_timeout));
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response_body_)};
+  net::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnWrite(ec);
+  });
+}
+
+void Connection::OnWrite(beast::error_code ec) {
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (ec) {
+      CloseNow();
+      return;
+    }
+    std::string().swap(response_body_);
+    if (close_after_write_) {
+      Linger();
+      return;
+    }
+    StartRequest();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::Linger() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    CloseNow();
+    return;
+  }
+  phase_ = Phase::kLinger;
+  lingered_bytes_ = 0;
+  parser_.reset();
+  buffer_.consume(buffer_.size());
+  SetDeadline(After(options_.linger_timeout));
+  if (deadline_ == Clock::time_point::max()) {
+    CloseNow();  // lingering disabled
+    return;
+  }
+  Read();
+}
+
+void Connection::CloseNow() noexcept {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+  try {
+    timer_.cancel();
+  } catch (...) {
+  }
+  parser_.reset();
+}
+
+}  // namespace continuum::http::internal

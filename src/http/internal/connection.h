@@ -1,0 +1,147 @@
+// One accepted HTTP/1.1 connection. Internal to continuum_http.
+//
+// Threading: every member function except PostResponse and Shutdown runs on the connection's
+// strand. The connection keeps itself alive through the completion handlers of its pending
+// operations; one timer wait is always pending while it is open, so a connection parked on a
+// handler (no read or write in flight) still has an owner.
+//
+// Timeouts: a single steady_timer per connection checks `deadline_` (the classic Asio deadline
+// pattern). Moving the deadline later costs nothing; the timer is re-armed only when it fires
+// early or when a deadline moves earlier than the armed expiry, so a keep-alive request costs
+// no timer operations in the common case.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "http/server.h"
+
+namespace continuum::http::internal {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using Strand = net::strand<net::io_context::executor_type>;
+using Clock = std::chrono::steady_clock;
+
+// Guards responders against a server that is stopping or gone. A responder bumps `users`
+// before it reads `alive` and posts; Stop clears `alive` and waits for `users` to drain, so no
+// post can reach an io_context that is being torn down. Outlives the server (responders hold it).
+struct Lifeline {
+  std::atomic<int> users{0};
+  std::atomic<bool> alive{true};
+};
+
+class Connection;
+
+// State shared by the acceptor and every connection of one server. Outlives all connections.
+struct ServerShared {
+  ServerShared(const ServerOptions& o, Handler h) : options(o), handler(std::move(h)) {}
+
+  const ServerOptions options;
+  const Handler handler;
+  const std::shared_ptr<Lifeline> lifeline = std::make_shared<Lifeline>();
+
+  std::mutex mu;
+  Connection* head = nullptr;  // intrusive list of live connections; guarded by mu
+  size_t count = 0;            // guarded by mu
+  bool stopping = false;       // guarded by mu
+
+  // Adds `c` unless the server is stopping or full. Thread-safe.
+  bool Register(Connection* c);
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerShared& shared, tcp::socket socket, Strand strand, std::string remote);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Begins serving; call through the strand after a successful Register.
+  void Start();
+  // Closes the connection from any thread (posts onto the strand).
+  void Shutdown();
+  // Closes the socket of a connection that was never started (registration refused).
+  void Abandon() noexcept;
+  // From any thread: answers request `generation` (ignored if the connection moved on or closed).
+  void PostResponse(uint64_t generation, Response&& response);
+
+ private:
+  friend struct ServerShared;
+  friend class ServerImpl;
+
+  enum class Phase : uint8_t {
+    kIdle,     // waiting for the first byte of a request
+    kHeader,   // reading the header block
+    kBody,     // reading the body
+    kHandler,  // request handed to the handler; nothing in flight but the timer
+    kWrite,    // writing a response
+    kLinger,   // response sent, write side shut, draining input before close
+    kClosed,
+  };
+
+  void StartRequest();
+  void EnterHeader();
+  void Read();
+  void OnRead(beast::error_code ec, size_t n);
+  void Parse();
+  bool OnHeaderDone();  // false: an async step or an error response took over
+  void OnContinueWritten(beast::error_code ec);
+  void Dispatch();
+  void OnResponse(uint64_t generation, Response&& response);
+  void SendError(int status, std::string_view message);
+  void StartWrite(int status, std::string_view content_type,
+                  const std::vector<std::pair<std::string, std::string>>* extra, bool send_body);
+  void OnWrite(beast::error_code ec);
+  void Linger();
+  void OnTimer(beast::error_code ec);
+  void SetDeadline(Clock::time_point t);
+  void ArmTimer();
+  void CloseNow() noexcept;
+  Responder MakeResponder();
+
+  ServerShared& shared_;
+  const ServerOptions& options_;
+  Strand strand_;
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  const std::string remote_;
+
+  Phase phase_ = Phase::kIdle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  uint64_t generation_ = 0;   // bumped per request handed to the handler
+  size_t lingered_bytes_ = 0;
+  bool first_request_ = true;  // the header deadline of the first request runs from accept
+  bool timed_out_ = false;     // the timer cancelled a read/write; its completion must answer
+  bool keep_alive_ = true;
+  bool http10_ = false;
+  bool head_request_ = false;
+  bool close_after_write_ = false;
+
+  std::string head_;           // response head, reused across requests
+  std::string response_body_;  // body being written
+
+  // Guarded by ServerShared::mu.
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  bool registered_ = false;
+};
+
+}  // namespace continuum::http::internal

@@ -1,0 +1,245 @@
+#include "http/server.h"
+
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "http/internal/connection.h"
+
+namespace continuum::http {
+
+const std::string* Request::Header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return &value;
+  }
+  return nullptr;
+}
+
+namespace internal {
+namespace {
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  const auto address = ep.address();
+  std::string out;
+  if (address.is_v6() && !address.to_v6().is_v4_mapped()) {
+    out = "[" + address.to_string() + "]";
+  } else if (address.is_v6()) {
+    out = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).to_string();
+  } else {
+    out = address.to_string();
+  }
+  out += ':';
+  out += std::to_string(ep.port());
+  return out;
+}
+
+bool IsResourceExhaustion(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+         ec == net::error::no_memory ||
+         (ec.category() == boost::system::system_category() && ec.value() == ENFILE);
+}
+
+}  // namespace
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& options, Handler handler)
+      : shared_(options, std::move(handler)),
+        ioc_(options.io_threads),
+        accept_strand_(net::make_strand(ioc_)),
+        acceptor_(accept_strand_),
+        accept_retry_(accept_strand_),
+        work_(std::in_place, ioc_.get_executor()) {}
+
+  ~ServerImpl() override { Stop(); }
+
+  Status Listen() {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(shared_.options.address, ec);
+    if (ec) return InvalidArgument("invalid listen address '" + shared_.options.address + "'");
+    const tcp::endpoint endpoint(address, shared_.options.port);
+    const std::string where = shared_.options.address + ":" + std::to_string(shared_.options.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (ec) return Unavailable("cannot open socket for " + where + ": " + ec.message());
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (ec) return Unavailable("cannot set SO_REUSEADDR on " + where + ": " + ec.message());
+    acceptor_.bind(endpoint, ec);
+    if (ec) return Unavailable("cannot bind " + where + ": " + ec.message());
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Unavailable("cannot listen on " + where + ": " + ec.message());
+    const auto local = acceptor_.local_endpoint(ec);
+    if (ec) return Unavailable("cannot read the bound address of " + where + ": " + ec.message());
+    port_ = local.port();
+    return Status::Ok();
+  }
+
+  Status Run() {
+    net::post(accept_strand_, [this] { DoAccept(); });
+    try {
+      threads_.reserve(static_cast<size_t>(shared_.options.io_threads));
+      for (int i = 0; i < shared_.options.io_threads; ++i) {
+        threads_.emplace_back([this] { RunLoop(); });
+      }
+    } catch (const std::exception& e) {
+      Stop();
+      return Internal(std::string("cannot start HTTP I/O threads: ") + e.what());
+    }
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+
+    // 1. From now on responders do nothing; wait out the ones that are mid-post.
+    Lifeline& lifeline = *shared_.lifeline;
+    lifeline.alive.store(false);
+    while (lifeline.users.load() != 0) std::this_thread::yield();
+
+    // 2. Stop accepting.
+    try {
+      net::post(accept_strand_, [this] {
+        beast::error_code ignored;
+        acceptor_.close(ignored);
+        try {
+          accept_retry_.cancel();
+        } catch (...) {
+        }
+      });
+    } catch (...) {
+    }
+
+    // 3. Close every connection. Shared pointers are released outside the lock: the last one
+    //    runs ~Connection, which takes the same lock.
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      std::lock_guard<std::mutex> lock(shared_.mu);
+      shared_.stopping = true;
+      live.reserve(shared_.count);
+      for (Connection* c = shared_.head; c != nullptr; c = c->next_) {
+        if (auto sp = c->weak_from_this().lock()) live.push_back(std::move(sp));
+      }
+    }
+    for (auto& c : live) {
+      try {
+        c->Shutdown();
+      } catch (...) {
+      }
+    }
+    live.clear();
+
+    // 4. Let run() return once the closes have drained, and join.
+    work_.reset();
+    const auto self = std::this_thread::get_id();
+    for (auto& t : threads_) {
+      if (!t.joinable()) continue;
+      if (t.get_id() == self) {
+        // Stop called on an I/O thread (from a handler): it cannot join itself. The owner must
+        // not destroy the server from there; this only avoids a self-join.
+        t.detach();
+        continue;
+      }
+      t.join();
+    }
+    threads_.clear();
+  }
+
+ private:
+  void RunLoop() {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (...) {
+        // A completion handler threw; keep serving the other connections.
+      }
+    }
+  }
+
+  void DoAccept() {
+    auto strand = net::make_strand(ioc_);
+    acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
+      OnAccept(ec, std::move(socket), strand);
+    });
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket socket, const Strand& strand) {
+    if (!acceptor_.is_open()) return;  // stopping
+    try {
+      if (ec) {
+        if (IsResourceExhaustion(ec)) {
+          // Out of descriptors or memory: back off instead of spinning on accept.
+          accept_retry_.expires_after(std::chrono::milliseconds(50));
+          accept_retry_.async_wait([this](beast::error_code wait_ec) {
+            if (!wait_ec && acceptor_.is_open()) DoAccept();
+          });
+          return;
+        }
+        DoAccept();
+        return;
+      }
+      beast::error_code ep_ec;
+      const auto remote = socket.remote_endpoint(ep_ec);
+      auto conn = std::make_shared<Connection>(shared_, std::move(socket), strand,
+                                               ep_ec ? std::string("unknown") : FormatEndpoint(remote));
+      if (shared_.Register(conn.get())) {
+        net::post(strand, [conn] { conn->Start(); });
+      } else {
+        conn->Abandon();  // over max_connections (or stopping): close at once
+      }
+    } catch (...) {
+      // Allocation failure for this connection; the socket (if still ours) closes here.
+    }
+    try {
+      DoAccept();
+    } catch (...) {
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) DoAccept();
+      });
+    }
+  }
+
+  // Declaration order matters: shared_ (the registry) must outlive ioc_, whose destruction may
+  // destroy connections; the I/O objects must die before ioc_.
+  ServerShared shared_;
+  net::io_context ioc_;
+  Strand accept_strand_;
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace internal
+
+StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
+  if (!handler) return InvalidArgument("HTTP server needs a handler");
+  if (options.io_threads < 1) return InvalidArgument("HTTP server needs io_threads >= 1");
+  try {
+    auto server = std::make_unique<internal::ServerImpl>(options, std::move(handler));
+    RETURN_IF_ERROR(server->Listen());
+    RETURN_IF_ERROR(server->Run());
+    return std::unique_ptr<Server>(std::move(server));
+  } catch (const std::exception& e) {
+    return Internal(std::string("cannot start HTTP server: ") + e.what());
+  }
+}
+
+}  // namespace continuum::http

@@ -1,0 +1,681 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace continuum::http {
+namespace {
+
+using namespace std::chrono_literals;
+using Ms = std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+
+  std::string H(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A tiny blocking HTTP/1.1 client on a raw socket, with poll()-based timeouts.
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads one response (a 1xx counts as one). nullopt on timeout, EOF or error first.
+  std::optional<HttpResponse> Read(bool head_request = false, Ms timeout = 2000ms) {
+    const auto deadline = SteadyClock::now() + timeout;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (Fill(deadline) <= 0) return std::nullopt;
+    }
+    HttpResponse r;
+    const std::string head = buf_.substr(0, end + 2);
+    buf_.erase(0, end + 4);
+    size_t line_end = head.find("\r\n");
+    const std::string status_line = head.substr(0, line_end);
+    if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return std::nullopt;
+    r.status = std::stoi(status_line.substr(9, 3));
+    size_t pos = line_end + 2;
+    while (pos < head.size()) {
+      const size_t eol = head.find("\r\n", pos);
+      const std::string line = head.substr(pos, eol - pos);
+      pos = eol + 2;
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos) return std::nullopt;
+      size_t v = colon + 1;
+      while (v < line.size() && line[v] == ' ') ++v;
+      r.headers[Lower(line.substr(0, colon))] = line.substr(v);
+    }
+    size_t length = 0;
+    if (!head_request && r.status >= 200 && r.status != 204 && r.status != 304 &&
+        r.headers.count("content-length")) {
+      length = std::stoul(r.headers["content-length"]);
+    }
+    while (buf_.size() < length) {
+      if (Fill(deadline) <= 0) return std::nullopt;
+    }
+    r.body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    return r;
+  }
+
+  // True when the server closes (EOF or reset) within `timeout` without sending anything more.
+  bool WaitClosed(Ms timeout = 2000ms) {
+    const auto deadline = SteadyClock::now() + timeout;
+    for (;;) {
+      if (!buf_.empty()) return false;
+      const int r = Fill(deadline);
+      if (r == 0 || r == -1) return buf_.empty();
+      if (r == -2) return false;
+    }
+  }
+
+  // True when data (or EOF) is readable within `timeout`.
+  bool Readable(Ms timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
+
+ private:
+  // >0: bytes appended; 0: EOF; -1: error; -2: timeout.
+  int Fill(SteadyClock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<Ms>(deadline - SteadyClock::now());
+    if (left.count() <= 0) return -2;
+    pollfd p{fd_, POLLIN, 0};
+    const int pr = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (pr == 0) return -2;
+    if (pr < 0) return errno == EINTR ? Fill(deadline) : -1;
+    char tmp[16384];
+    const ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n < 0) return errno == EINTR ? Fill(deadline) : -1;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return static_cast<int>(n);
+  }
+
+  int fd_ = -1;
+  std::string buf_;
+};
+
+ServerOptions TestOptions() {
+  ServerOptions o;
+  o.address = "127.0.0.1";
+  o.port = 0;
+  o.io_threads = 2;
+  return o;
+}
+
+std::unique_ptr<Server> StartOrDie(const ServerOptions& options, Handler handler) {
+  auto server = Server::Start(options, std::move(handler));
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status().ToString();
+    return nullptr;
+  }
+  return std::move(server).value();
+}
+
+// Echoes the request back: metadata in headers, the request body as the response body.
+void Echo(Request&& req, Responder respond) {
+  Response r;
+  r.content_type = "text/plain";
+  r.headers = {{"X-Method", req.method},
+               {"X-Path", req.path},
+               {"X-Query", req.query},
+               {"X-Remote", req.remote},
+               {"X-Header-Count", std::to_string(req.headers.size())}};
+  if (const std::string* h = req.Header("x-test")) r.headers.emplace_back("X-Test-Echo", *h);
+  r.body = std::move(req.body);
+  respond(std::move(r));
+}
+
+TEST(HttpServerTest, PortZeroPicksAPort) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  EXPECT_NE(server->port(), 0);
+}
+
+TEST(HttpServerTest, GetRoundtripWithHeaders) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /v2/models/my%20model/ready?x=1&y=%20 HTTP/1.1\r\n"
+                     "Host: localhost\r\nX-TEST: Hello There\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->H("x-method"), "GET");
+  EXPECT_EQ(r->H("x-path"), "/v2/models/my model/ready");
+  EXPECT_EQ(r->H("x-query"), "x=1&y=%20");
+  EXPECT_EQ(r->H("x-test-echo"), "Hello There");
+  EXPECT_EQ(r->H("x-header-count"), "2");
+  EXPECT_EQ(r->H("x-remote").rfind("127.0.0.1:", 0), 0u) << r->H("x-remote");
+  EXPECT_EQ(r->H("server"), "continuum");
+  EXPECT_EQ(r->H("content-type"), "text/plain");
+  EXPECT_EQ(r->H("content-length"), "0");
+  EXPECT_FALSE(r->H("date").empty());
+  EXPECT_EQ(r->H("connection"), "");
+}
+
+TEST(HttpServerTest, PostRoundtripWithBody) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  const std::string body = R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]})";
+  ASSERT_TRUE(c.Send("POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->H("x-method"), "POST");
+  EXPECT_EQ(r->body, body);
+  EXPECT_EQ(r->H("content-length"), std::to_string(body.size()));
+}
+
+TEST(HttpServerTest, ChunkedRequestBody) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello world");
+}
+
+TEST(HttpServerTest, KeepAliveAndPipelining) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  for (int i = 0; i < 5; ++i) {
+    const std::string body = "request " + std::to_string(i);
+    ASSERT_TRUE(c.Send("POST /seq/" + std::to_string(i) + " HTTP/1.1\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->body, body);
+  }
+  // Three pipelined requests in one segment come back in order.
+  ASSERT_TRUE(c.Send("GET /p/1 HTTP/1.1\r\n\r\nPOST /p/2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                     "GET /p/3 HTTP/1.1\r\n\r\n"));
+  for (int i = 1; i <= 3; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->H("x-path"), "/p/" + std::to_string(i));
+    if (i == 2) {
+      EXPECT_EQ(r->body, "abc");
+    }
+  }
+}
+
+TEST(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
+  std::mutex mu;
+  std::vector<std::thread> workers;
+  auto server = StartOrDie(TestOptions(), [&](Request&& req, Responder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    workers.emplace_back([path = req.path, respond = std::move(respond)] {
+      std::this_thread::sleep_for(50ms);
+      Response r;
+      r.body = path;
+      respond(std::move(r));
+    });
+  });
+  ASSERT_NE(server, nullptr);
+  Client a(server->port());
+  Client b(server->port());
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(a.Send("GET /a HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(b.Send("GET /b HTTP/1.1\r\n\r\n"));
+  auto ra = a.Read();
+  auto rb = b.Read();
+  ASSERT_TRUE(ra.has_value());
+  ASSERT_TRUE(rb.has_value());
+  EXPECT_EQ(ra->body, "/a");
+  EXPECT_EQ(rb->body, "/b");
+  EXPECT_GE(SteadyClock::now() - start, 50ms);
+  // The connection is reusable after an asynchronous answer.
+  ASSERT_TRUE(a.Send("GET /again HTTP/1.1\r\n\r\n"));
+  auto again = a.Read();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->body, "/again");
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& t : workers) t.join();
+}
+
+TEST(HttpServerTest, DroppedResponderGives500) {
+  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+    if (req.path == "/drop") return;  // forgets to answer
+    Echo(std::move(req), std::move(respond));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET /drop HTTP/1.1\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(r->H("content-type"), "application/json");
+  EXPECT_NE(r->body.find("\"error\""), std::string::npos);
+  ASSERT_TRUE(c.Send("GET /fine HTTP/1.1\r\n\r\n"));
+  auto ok = c.Read();
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(HttpServerTest, ThrowingHandlerGives500AndSecondAnswerIsIgnored) {
+  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+    if (req.path == "/throw") throw std::runtime_error("boom");
+    Response first;
+    first.status = 201;
+    Responder copy = respond;
+    respond(std::move(first));
+    Response second;
+    second.status = 202;
+    copy(std::move(second));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET /throw HTTP/1.1\r\n\r\nGET /twice HTTP/1.1\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  auto r2 = c.Read();
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->status, 201);
+  EXPECT_FALSE(c.Readable(100ms));  // no stray second response
+}
+
+TEST(HttpServerTest, HeadHasNoBody) {
+  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+    Response r;
+    r.body = "hello";
+    r.content_type = "text/plain";
+    respond(std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("HEAD / HTTP/1.1\r\n\r\n"));
+  auto r = c.Read(/*head_request=*/true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->H("content-length"), "5");
+  // If the body had been sent, it would be read as the next response's status line.
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
+  auto g = c.Read();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->status, 200);
+  EXPECT_EQ(g->body, "hello");
+}
+
+TEST(HttpServerTest, ConnectionCloseAndHttp10) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  {
+    Client c(server->port());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->H("connection"), "close");
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {
+    Client c(server->port());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->H("connection"), "close");
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {
+    Client c(server->port());
+    ASSERT_TRUE(c.Send("GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->H("connection"), "keep-alive");
+    ASSERT_TRUE(c.Send("GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r2 = c.Read();
+    ASSERT_TRUE(r2.has_value());
+    EXPECT_EQ(r2->H("x-path"), "/2");
+  }
+}
+
+TEST(HttpServerTest, HandlerCanAskToClose) {
+  auto server = StartOrDie(TestOptions(), [](Request&&, Responder respond) {
+    Response r;
+    r.headers = {{"Connection", "close"}};
+    respond(std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->H("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(HttpServerTest, ExpectContinue) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = c.Read();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.Send("hello"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello");
+}
+
+// ---- limits ------------------------------------------------------------------------------
+
+TEST(HttpServerTest, PayloadTooLargeAnsweredBeforeTheBody) {
+  std::atomic<int> calls{0};
+  ServerOptions o = TestOptions();
+  o.max_body_bytes = 1024;
+  auto server = StartOrDie(o, [&](Request&& req, Responder respond) {
+    ++calls;
+    Echo(std::move(req), std::move(respond));
+  });
+  ASSERT_NE(server, nullptr);
+  {
+    // Only the header is sent: the 413 must come without waiting for the body.
+    Client c(server->port());
+    ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n"));
+    auto r = c.Read(false, 1000ms);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(r->H("content-type"), "application/json");
+    EXPECT_EQ(r->H("connection"), "close");
+    EXPECT_NE(r->body.find("\"error\""), std::string::npos);
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {
+    // Chunked bodies are limited too.
+    Client c(server->port());
+    const std::string chunk(800, 'x');
+    ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" + chunk +
+                       "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {
+    // At the limit is fine.
+    Client c(server->port());
+    const std::string body(1024, 'y');
+    ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 1024\r\n\r\n" + body));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, body);
+  }
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(HttpServerTest, HeaderTooLarge) {
+  ServerOptions o = TestOptions();
+  o.max_header_bytes = 1024;
+  auto server = StartOrDie(o, Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(r->H("connection"), "close");
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(HttpServerTest, MalformedRequestsGet400) {
+  auto server = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(server, nullptr);
+  const char* bad[] = {
+      "HELLO WORLD\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+      "GET /bad%zz HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+  };
+  for (const char* request : bad) {
+    Client c(server->port());
+    ASSERT_TRUE(c.Send(request));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << request;
+    EXPECT_EQ(r->status, 400) << request;
+    EXPECT_EQ(r->H("connection"), "close") << request;
+    EXPECT_TRUE(c.WaitClosed()) << request;
+  }
+}
+
+TEST(HttpServerTest, SlowHeadersGet408) {
+  ServerOptions o = TestOptions();
+  o.header_timeout = 300ms;
+  auto server = StartOrDie(o, Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n"));
+  // Slow-loris: a header line every 50 ms keeps every single read short.
+  for (int i = 0; i < 40 && !c.Readable(50ms); ++i) c.Send("X-Drip: 1\r\n");
+  auto r = c.Read();
+  const auto elapsed = SteadyClock::now() - start;
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_EQ(r->H("connection"), "close");
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 1500ms);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(HttpServerTest, HalfSentBodyGets408) {
+  ServerOptions o = TestOptions();
+  o.body_timeout = 300ms;
+  auto server = StartOrDie(o, Echo);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 408);
+  EXPECT_GE(SteadyClock::now() - start, 250ms);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(HttpServerTest, IdleConnectionsAreClosedSilently) {
+  ServerOptions o = TestOptions();
+  o.idle_timeout = 200ms;
+  o.header_timeout = 300ms;
+  auto server = StartOrDie(o, Echo);
+  ASSERT_NE(server, nullptr);
+  Client used(server->port());
+  Client silent(server->port());  // never sends a byte
+  ASSERT_TRUE(used.Send("GET / HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(used.Read().has_value());
+  const auto start = SteadyClock::now();
+  EXPECT_TRUE(used.WaitClosed(1500ms));  // no 408 on an idle keep-alive connection
+  EXPECT_GE(SteadyClock::now() - start, 150ms);
+  EXPECT_TRUE(silent.WaitClosed(1500ms));
+}
+
+TEST(HttpServerTest, MaxConnections) {
+  ServerOptions o = TestOptions();
+  o.max_connections = 2;
+  auto server = StartOrDie(o, Echo);
+  ASSERT_NE(server, nullptr);
+  auto a = std::make_unique<Client>(server->port());
+  Client b(server->port());
+  for (Client* c : {a.get(), &b}) {  // a round trip proves both are registered
+    ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE(c->Read().has_value());
+  }
+  Client over(server->port());
+  EXPECT_TRUE(over.WaitClosed(1000ms));
+  a.reset();  // frees a slot once the server notices
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    Client d(server->port());
+    if (d.Send("GET / HTTP/1.1\r\n\r\n")) {
+      auto r = d.Read(false, 500ms);
+      served = r.has_value() && r->status == 200;
+    }
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served);
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------
+
+TEST(HttpServerTest, StopWithPendingRequests) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Responder> parked;
+  auto server = StartOrDie(TestOptions(), [&](Request&&, Responder respond) {
+    std::lock_guard<std::mutex> lock(mu);
+    parked.push_back(std::move(respond));
+    cv.notify_all();
+  });
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<Client>(server->port()));
+    ASSERT_TRUE(clients.back()->Send("GET / HTTP/1.1\r\n\r\n"));
+  }
+  Client partial(server->port());
+  ASSERT_TRUE(partial.Send("GET / HTTP/1.1\r\nX-Half"));  // mid-header
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 2s, [&] { return parked.size() == 3; }));
+  }
+  const auto start = SteadyClock::now();
+  server->Stop();
+  EXPECT_LT(SteadyClock::now() - start, 1s);
+  server->Stop();  // idempotent
+  for (auto& c : clients) EXPECT_TRUE(c->WaitClosed(1000ms));
+  EXPECT_TRUE(partial.WaitClosed(1000ms));
+  // Answering after Stop, and after the server is gone, does nothing.
+  parked[0](Response{});
+  server.reset();
+  parked[1](Response{});
+  parked.clear();  // the third is dropped: its 500 goes nowhere
+}
+
+TEST(HttpServerTest, DestructorStopsWhileHandlerThreadAnswersConcurrently) {
+  // Responders racing with shutdown from another thread must neither crash nor hang.
+  for (int round = 0; round < 5; ++round) {
+    std::mutex mu;
+    std::vector<Responder> parked;
+    auto server = StartOrDie(TestOptions(), [&](Request&&, Responder respond) {
+      std::lock_guard<std::mutex> lock(mu);
+      parked.push_back(std::move(respond));
+    });
+    ASSERT_NE(server, nullptr);
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 4; ++i) {
+      clients.push_back(std::make_unique<Client>(server->port()));
+      clients.back()->Send("GET / HTTP/1.1\r\n\r\n");
+    }
+    std::atomic<bool> done{false};
+    std::thread answerer([&] {
+      while (!done.load()) {
+        std::vector<Responder> batch;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          batch.swap(parked);
+        }
+        for (auto& r : batch) r(Response{});
+        std::this_thread::yield();
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
+    server.reset();
+    done = true;
+    answerer.join();
+  }
+}
+
+TEST(HttpServerTest, BindErrorsAreStatuses) {
+  auto first = StartOrDie(TestOptions(), Echo);
+  ASSERT_NE(first, nullptr);
+  ServerOptions o = TestOptions();
+  o.port = first->port();
+  auto second = Server::Start(o, Echo);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find(std::to_string(first->port())), std::string::npos);
+
+  ServerOptions bad = TestOptions();
+  bad.address = "not-an-address";
+  auto third = Server::Start(bad, Echo);
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), StatusCode::kInvalidArgument);
+
+  EXPECT_FALSE(Server::Start(TestOptions(), Handler{}).ok());
+}
+
+}  // namespace
+}  // namespace continuum::http

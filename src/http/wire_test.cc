@@ -1,0 +1,101 @@
+#include "http/internal/wire.h"
+
+#include <gtest/gtest.h>
+
+namespace continuum::http::internal {
+namespace {
+
+TEST(WireTest, ParseOriginForm) {
+  std::string path, query;
+  ASSERT_TRUE(ParseTarget("/v2/models/a%20b/infer?x=1&y=%20", path, query));
+  EXPECT_EQ(path, "/v2/models/a b/infer");
+  EXPECT_EQ(query, "x=1&y=%20");
+  ASSERT_TRUE(ParseTarget("/plain", path, query));
+  EXPECT_EQ(path, "/plain");
+  EXPECT_EQ(query, "");
+  ASSERT_TRUE(ParseTarget("/a+b?", path, query));
+  EXPECT_EQ(path, "/a+b");
+  EXPECT_EQ(query, "");
+}
+
+TEST(WireTest, ParseAbsoluteFormAndAsterisk) {
+  std::string path, query;
+  ASSERT_TRUE(ParseTarget("http://example.com:8000/v2/health/ready?verbose", path, query));
+  EXPECT_EQ(path, "/v2/health/ready");
+  EXPECT_EQ(query, "verbose");
+  ASSERT_TRUE(ParseTarget("http://example.com", path, query));
+  EXPECT_EQ(path, "/");
+  ASSERT_TRUE(ParseTarget("*", path, query));
+  EXPECT_EQ(path, "*");
+}
+
+TEST(WireTest, RejectsBadTargets) {
+  std::string path, query;
+  EXPECT_FALSE(ParseTarget("", path, query));
+  EXPECT_FALSE(ParseTarget("relative/path", path, query));
+  EXPECT_FALSE(ParseTarget("/bad%zz", path, query));
+  EXPECT_FALSE(ParseTarget("/truncated%2", path, query));
+  EXPECT_FALSE(ParseTarget("/truncated%", path, query));
+  EXPECT_FALSE(ParseTarget("/nul%00byte", path, query));
+}
+
+TEST(WireTest, PercentDecode) {
+  std::string out;
+  ASSERT_TRUE(PercentDecode("%41%62c%2F%2f", out));
+  EXPECT_EQ(out, "Abc//");
+}
+
+TEST(WireTest, ResponseHead) {
+  std::vector<std::pair<std::string, std::string>> extra = {
+      {"X-Model", "resnet"},
+      {"Content-Length", "999"},     // server-controlled: skipped
+      {"X-Evil", "a\r\nInjected: 1"},  // CRLF: skipped
+      {"Bad Name", "v"},             // not a token: skipped
+  };
+  ResponseHead head;
+  head.status = 404;
+  head.content_type = "application/json";
+  head.extra = &extra;
+  head.content_length = 12;
+  head.connection = ConnectionHeader::kClose;
+  std::string out;
+  AppendResponseHead(out, head);
+  EXPECT_EQ(out.rfind("HTTP/1.1 404 Not Found\r\nServer: continuum\r\nDate: ", 0), 0u) << out;
+  EXPECT_NE(out.find("\r\nContent-Type: application/json\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nContent-Length: 12\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nX-Model: resnet\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nConnection: close\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("999"), std::string::npos);
+  EXPECT_EQ(out.find("Injected"), std::string::npos);
+  EXPECT_EQ(out.find("Bad Name"), std::string::npos);
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+}
+
+TEST(WireTest, NoContentLengthFor204) {
+  ResponseHead head;
+  head.status = 204;
+  std::string out;
+  AppendResponseHead(out, head);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos);
+  EXPECT_EQ(out.rfind("HTTP/1.1 204 No Content\r\n", 0), 0u);
+}
+
+TEST(WireTest, UnknownStatusStillWellFormed) {
+  ResponseHead head;
+  head.status = 587;
+  std::string out;
+  AppendResponseHead(out, head);
+  EXPECT_EQ(out.rfind("HTTP/1.1 587 Unknown\r\n", 0), 0u) << out;
+}
+
+TEST(WireTest, ConnectionCloseRequest) {
+  EXPECT_TRUE(ExtraHeadersRequestClose({{"Connection", "Close"}}));
+  EXPECT_FALSE(ExtraHeadersRequestClose({{"Connection", "keep-alive"}}));
+}
+
+TEST(WireTest, JsonErrorEscapes) {
+  EXPECT_EQ(JsonError("bad \"x\"\n"), R"({"error":"bad \"x\"\u000a"})");
+}
+
+}  // namespace
+}  // namespace continuum::http::internal

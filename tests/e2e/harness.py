@@ -1,0 +1,139 @@
+"""Helpers for end-to-end tests: start the real `continuum` binary on a free port and talk HTTP.
+
+Run with Debian's /usr/bin/python3 (it sees python3-onnx and numpy). Environment:
+  CONTINUUM_BIN          path to build/bin/continuum
+  CONTINUUM_TEST_MODELS  generated test model repository (tools/gen_test_models.py)
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("CONTINUUM_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/continuum"))
+MODELS = os.environ.get("CONTINUUM_TEST_MODELS", os.path.join(os.path.dirname(__file__), "../../build/test_models"))
+MODELS_BAD = os.path.join(os.path.dirname(os.path.abspath(MODELS)), "test_models_bad")
+
+
+def make_repository(models, configs=None, bad=()):
+    """A temporary repository holding symlinks to the named test models (and bad models)."""
+    root = tempfile.mkdtemp(prefix="continuum-e2e-")
+    for m in models:
+        src = os.path.join(os.path.abspath(MODELS), m)
+        dst = os.path.join(root, m)
+        os.makedirs(dst)
+        for version in os.listdir(src):
+            if version.isdigit():
+                os.makedirs(os.path.join(dst, version))
+                os.symlink(os.path.join(src, version, "model.onnx"), os.path.join(dst, version, "model.onnx"))
+    for m in bad:
+        shutil.copytree(os.path.join(MODELS_BAD, m), os.path.join(root, m))
+    for m, cfg in (configs or {}).items():
+        with open(os.path.join(root, m, "config.json"), "w") as f:
+            f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+    return root
+
+
+class Server:
+    """A `continuum serve` process on a free port; stops (SIGTERM) on exit."""
+
+    def __init__(self, repository, *flags, wait_ready=True):
+        self.repository = repository
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1",
+             "--intra-op-threads", "1", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr_lines = []
+        line = self.proc.stdout.readline()
+        if "listening on port" not in line:
+            self.proc.kill()
+            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.port = int(line.strip().rsplit(" ", 1)[1])
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+        if wait_ready:
+            self.wait(lambda: self.get("/v2/health/ready")[0] == 200, what="readiness")
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def wait(self, cond, timeout=30, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if cond():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for " + what + "\n" + "".join(self.stderr_lines[-20:]))
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        c = conn or self.conn()
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, data, r
+
+    def get(self, path):
+        status, data, _ = self.request("GET", path)
+        return status, json.loads(data) if data else None
+
+    def post(self, path, body=None, headers=None):
+        status, data, resp = self.request("POST", path, body, headers)
+        ctype = resp.getheader("Content-Type", "")
+        return status, (json.loads(data) if data and ctype.startswith("application/json") else data), resp
+
+    def raw(self, payload, read_timeout=10):
+        """Sends raw bytes on a fresh socket; returns everything read until close or timeout."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout)
+        s.sendall(payload)
+        chunks = []
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        except socket.timeout:
+            pass
+        s.close()
+        return b"".join(chunks)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def infer_body(inputs, outputs=None, **extra):
+    """inputs: list of (name, datatype, shape, data)."""
+    body = {"inputs": [{"name": n, "datatype": dt, "shape": shape, "data": data} for n, dt, shape, data in inputs]}
+    if outputs is not None:
+        body["outputs"] = outputs
+    body.update(extra)
+    return body
