@@ -65,7 +65,8 @@ TEST(Runtime, StringTensorsRoundTrip) {
   auto s = TestEngine().Load(kModels / "identity_string/1/model.onnx", {});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   Tensor t{"INPUT0", DataType::kBytes, {1, 4}, ""};
-  for (auto e : {"a", "", std::string_view("nul\0in", 6), "\xff\xfe"}) AppendBytesElement(t.data, e);
+  const std::string_view elements[] = {"a", "", std::string_view("nul\0in", 6), "\xff\xfe"};
+  for (std::string_view e : elements) AppendBytesElement(t.data, e);
   const Tensor* ins[] = {&t};
   auto out = (*s)->Run(ins, {});
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -74,6 +75,7 @@ TEST(Runtime, StringTensorsRoundTrip) {
   ASSERT_TRUE(parts.ok());
   EXPECT_EQ((*parts)[0], "a");
   EXPECT_EQ((*parts)[1], "");
+  EXPECT_EQ((*parts)[2], std::string_view("nul\0in", 6));  // an embedded NUL survives
   EXPECT_EQ((*parts)[3], "\xff\xfe");
 }
 

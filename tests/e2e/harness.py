@@ -121,6 +121,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._drain.join(timeout=5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f and not f.closed:
+                f.close()
         return self.proc.returncode
 
     def __enter__(self):

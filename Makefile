@@ -1,0 +1,51 @@
+# Continuum — the two commands:
+#   make demo   installs what is missing, builds, and serves a demo model repository
+#   make test   installs what is missing, builds, and runs every test
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 20
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build test test-unit test-asan fuzz demo bench soak clean
+
+all: build
+
+setup:
+	@tools/setup.sh
+
+$(BUILD)/build.ninja: | setup
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Unit, end-to-end and conformance tests, then a short fuzzing run of every fuzz target.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j2
+	$(MAKE) fuzz
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j2 -L unit
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the whole tree; runs unit and e2e tests.
+test-asan: setup
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONTINUUM_SANITIZE=ON -DCONTINUUM_BENCH=OFF
+	ninja -C $(BUILD_ASAN)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j2 -L 'unit|e2e'
+
+fuzz: setup
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONTINUUM_FUZZ=ON -DCONTINUUM_BENCH=OFF
+	ninja -C $(BUILD_FUZZ) fuzz_targets
+	tools/run_fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+demo: build
+	tools/demo.sh $(BUILD)
+
+bench: build
+	@tools/setup.sh --bench
+	bench/run_all.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
