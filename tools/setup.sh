@@ -2,7 +2,10 @@
 # Installs what Continuum needs to build and test, idempotently:
 #   - Debian packages (compiler toolchain, Boost.Beast, simdjson, GoogleTest, ...)
 #   - ONNX Runtime from the pinned npm package, checksum-verified, into third_party/onnxruntime (ignored)
-# Usage: tools/setup.sh [--bench]   (--bench also installs the benchmark-only extras)
+# Usage: tools/setup.sh [--bench] [--gpu]
+#   --bench  also installs the benchmark-only extras (wrk)
+#   --gpu    also fetches the CUDA 13 execution provider (loads beside the CPU library; needs an
+#            NVIDIA driver and the CUDA 13 runtime libraries on the machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -10,7 +13,14 @@ ROOT=$PWD
 DEBS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libboost1.74-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-onnx python3-numpy libonnx-testdata prometheus curl)
-if [[ "${1:-}" == "--bench" ]]; then DEBS+=(wrk); fi
+WANT_GPU=0
+for a in "$@"; do
+  case $a in
+    --bench) DEBS+=(wrk) ;;
+    --gpu) WANT_GPU=1 ;;
+    *) echo "setup: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${DEBS[@]}"; do
@@ -37,26 +47,49 @@ SUMS=$ROOT/tools/ort.sha256
 HDR_DIR='package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers'
 LIB_DIR='package/Plugins/Linux/x64'
 
-verify_tree() {  # checks every extracted file against the committed list
-  (cd "$DEST" && grep -v -e '^#' -e '\.tgz$' "$SUMS" | sha256sum --quiet -c -) >/dev/null 2>&1
+verify_tree() {  # checks every extracted CPU-package file against the committed list
+  (cd "$DEST" && grep -v -e '^#' -e '\.tgz$' -e ' gpu/' "$SUMS" | sha256sum --quiet -c -) >/dev/null 2>&1
+}
+
+fetch() {  # fetch PACKAGE VERSION: npm pack into the cache, verified against the committed sum
+  local tgz=$1-$2.tgz want got
+  want=$(awk -v f="$tgz" '$2==f {print $1}' "$SUMS")
+  mkdir -p "$CACHE"
+  if [[ ! -f $CACHE/$tgz ]] || [[ $(sha256sum "$CACHE/$tgz" | cut -d' ' -f1) != "$want" ]]; then
+    echo "setup: fetching $1@$2 with npm pack"
+    rm -f "$CACHE/$tgz"
+    (cd "$CACHE" && npm pack --silent "$1@$2" >/dev/null)
+  fi
+  got=$(sha256sum "$CACHE/$tgz" | cut -d' ' -f1)
+  if [[ $got != "$want" ]]; then
+    echo "setup: checksum mismatch for $tgz: got $got, want $want" >&2
+    exit 1
+  fi
+}
+
+install_gpu() {
+  local gtgz=$ORT_PKG.linux-x64-gpu-$ORT_VER.tgz want
+  want=$(awk '$2=="gpu/libonnxruntime_providers_cuda.so" {print $1}' "$SUMS")
+  if [[ -f $DEST/lib/libonnxruntime_providers_cuda.so ]] &&
+     [[ $(sha256sum "$DEST/lib/libonnxruntime_providers_cuda.so" | cut -d' ' -f1) == "$want" ]]; then
+    return
+  fi
+  fetch "$ORT_PKG.linux-x64-gpu" "$ORT_VER"
+  tar xzf "$CACHE/$gtgz" -C "$DEST/lib" --strip-components=4 "$LIB_DIR/libonnxruntime_providers_cuda.so"
+  if [[ $(sha256sum "$DEST/lib/libonnxruntime_providers_cuda.so" | cut -d' ' -f1) != "$want" ]]; then
+    echo "setup: extracted CUDA provider does not match tools/ort.sha256" >&2
+    rm -f "$DEST/lib/libonnxruntime_providers_cuda.so"
+    exit 1
+  fi
+  echo "setup: CUDA execution provider ready in third_party/onnxruntime/lib"
 }
 
 if [[ -f $DEST/.complete ]] && verify_tree; then
+  if ((WANT_GPU)); then install_gpu; fi
   exit 0
 fi
 
-mkdir -p "$CACHE"
-want=$(awk -v f="$TGZ" '$2==f {print $1}' "$SUMS")
-if [[ ! -f $CACHE/$TGZ ]] || [[ $(sha256sum "$CACHE/$TGZ" | cut -d' ' -f1) != "$want" ]]; then
-  echo "setup: fetching $ORT_PKG@$ORT_VER with npm pack"
-  rm -f "$CACHE/$TGZ"
-  (cd "$CACHE" && npm pack --silent "$ORT_PKG@$ORT_VER" >/dev/null)
-fi
-got=$(sha256sum "$CACHE/$TGZ" | cut -d' ' -f1)
-if [[ $got != "$want" ]]; then
-  echo "setup: checksum mismatch for $TGZ: got $got, want $want" >&2
-  exit 1
-fi
+fetch "$ORT_PKG" "$ORT_VER"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 tar xzf "$CACHE/$TGZ" -C "$tmp" "$HDR_DIR" "$LIB_DIR/libonnxruntime.so" "$LIB_DIR/libonnxruntime_providers_shared.so"
@@ -71,3 +104,4 @@ if ! verify_tree; then
 fi
 touch "$DEST/.complete"
 echo "setup: ONNX Runtime $ORT_VER ready in third_party/onnxruntime"
+if ((WANT_GPU)); then install_gpu; fi
