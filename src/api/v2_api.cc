@@ -100,7 +100,7 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
     if (!get) return method_not_allowed("GET");
     if (parts[2] == "live") return respond(Json(200, R"({"live":true})"));
     if (parts[2] == "ready") {
-      bool ready = repository_->Ready();
+      bool ready = !shutting_down_.load() && repository_->Ready();
       return respond(Json(ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
     }
     return not_found();
@@ -152,6 +152,7 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
 }
 
 void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version, http::Responder respond) {
+  if (shutting_down_.load()) return respond(ErrorResponse(Unavailable("the server is shutting down")));
   auto mv = repository_->Get(model, version);
   if (!mv.ok()) return respond(ErrorResponse(mv.status()));
 

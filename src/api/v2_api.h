@@ -8,6 +8,7 @@
 // the connection's I/O strand). No thread waits for inference.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "api/v2_codec.h"
@@ -31,6 +32,9 @@ class V2Api {
   // Routes one HTTP request. Unknown routes get 404, wrong methods 405.
   void Handle(http::Request&& request, http::Responder respond);
 
+  // From now on inference gets 503 and readiness false (the node is draining before it stops).
+  void BeginShutdown() { shutting_down_.store(true); }
+
   // The body-less error answer used for every failure: {"error": "..."} with the mapped status.
   http::Response ErrorResponse(const Status& status) const;
 
@@ -46,6 +50,7 @@ class V2Api {
   V2ApiOptions options_;
   ModelRepository* repository_;
   telemetry::Registry* registry_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace continuum

@@ -134,7 +134,8 @@ int Serve(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
-  // Drain first (queued requests are answered while connections stay open), then close.
+  // Refuse new work, drain (queued requests are answered while connections stay open), then close.
+  api.BeginShutdown();
   repository.Shutdown();
   (*server)->Stop();
   LogInfo("stopped");
