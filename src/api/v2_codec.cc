@@ -149,14 +149,13 @@ struct Sink {
 
 // The C++ type of an integer DataType (kUint8 .. kInt64 are 1 .. 8).
 template <DataType D>
-using NativeOf = std::tuple_element_t<static_cast<size_t>(D) - 1,
-                                      std::tuple<uint8_t, uint16_t, uint32_t, uint64_t, int8_t,
-                                                 int16_t, int32_t, int64_t>>;
+using NativeOf =
+    std::tuple_element_t<static_cast<size_t>(D) - 1, std::tuple<uint8_t, uint16_t, uint32_t, uint64_t, int8_t,
+                                                                int16_t, int32_t, int64_t>>;
 
 template <DataType D>
 bool Reject(Sink& s, std::string_view what, element e) {
-  s.error = "expected " + std::string(what) + " for " + std::string(DataTypeName(D)) + ", got " +
-            Describe(e);
+  s.error = "expected " + std::string(what) + " for " + std::string(DataTypeName(D)) + ", got " + Describe(e);
   return false;
 }
 
@@ -278,8 +277,7 @@ template <DataType D>
 bool FlattenArray(dom::array arr, Sink& s) {
   size_t i = 0;
   for (element child : arr) {
-    bool ok = child.type() == element_type::ARRAY ? FlattenArray<D>(ArrayOf(child), s)
-                                                  : Leaf<D>(child, s);
+    bool ok = child.type() == element_type::ARRAY ? FlattenArray<D>(ArrayOf(child), s) : Leaf<D>(child, s);
     if (!ok) {
       s.path.push_back(i);
       return false;
@@ -295,6 +293,15 @@ bool Flatten(element data, Sink& s) {
   return Leaf<D>(data, s);  // a bare scalar: one element
 }
 
+// Flatten<D> for the runtime `dtype`.
+constexpr size_t kNumDataTypes = static_cast<size_t>(DataType::kBytes) + 1;
+template <size_t... I>
+bool FlattenAs(DataType dtype, element data, Sink& s, std::index_sequence<I...>) {
+  bool ok = false;
+  (void)((static_cast<size_t>(dtype) == I && (ok = Flatten<static_cast<DataType>(I)>(data, s), true)) || ...);
+  return ok;
+}
+
 uint64_t CountLeaves(element e) {
   if (e.type() != element_type::ARRAY) return 1;
   uint64_t n = 0;
@@ -304,8 +311,7 @@ uint64_t CountLeaves(element e) {
 
 Status CountMismatch(size_t idx, element data, const Tensor& t, int64_t n) {
   return InvalidArgument(Input(idx) + ".data: holds " + std::to_string(CountLeaves(data)) +
-                         " elements but shape " + ShapeToString(t.shape) + " needs " +
-                         std::to_string(n));
+                         " elements but shape " + ShapeToString(t.shape) + " needs " + std::to_string(n));
 }
 
 Status ParseJsonData(size_t idx, element data, int64_t n, size_t json_size, Tensor& t) {
@@ -321,26 +327,7 @@ Status ParseJsonData(size_t idx, element data, int64_t n, size_t json_size, Tens
     t.data.resize(static_cast<size_t>(n) * ElementSize(t.dtype));
     s.out = t.data.data();
   }
-  bool ok = false;
-  switch (t.dtype) {
-#define CONTINUUM_CASE(D) \
-  case D: ok = Flatten<D>(data, s); break;
-    CONTINUUM_CASE(DataType::kBool)
-    CONTINUUM_CASE(DataType::kUint8)
-    CONTINUUM_CASE(DataType::kUint16)
-    CONTINUUM_CASE(DataType::kUint32)
-    CONTINUUM_CASE(DataType::kUint64)
-    CONTINUUM_CASE(DataType::kInt8)
-    CONTINUUM_CASE(DataType::kInt16)
-    CONTINUUM_CASE(DataType::kInt32)
-    CONTINUUM_CASE(DataType::kInt64)
-    CONTINUUM_CASE(DataType::kFp16)
-    CONTINUUM_CASE(DataType::kBf16)
-    CONTINUUM_CASE(DataType::kFp32)
-    CONTINUUM_CASE(DataType::kFp64)
-    CONTINUUM_CASE(DataType::kBytes)
-#undef CONTINUUM_CASE
-  }
+  const bool ok = FlattenAs(t.dtype, data, s, std::make_index_sequence<kNumDataTypes>());
   if (!ok) {
     if (s.too_many) return CountMismatch(idx, data, t, n);
     std::string where = Input(idx) + ".data";
@@ -362,23 +349,22 @@ Status CheckBytesFraming(std::string_view d, int64_t n) {
   int64_t count = 0;
   while (pos < d.size()) {
     if (d.size() - pos < 4) {
-      return InvalidArgument("BYTES element " + std::to_string(count) + " at byte " +
-                             std::to_string(pos) + " has a truncated 4-byte length prefix");
+      return InvalidArgument("BYTES element " + std::to_string(count) + " at byte " + std::to_string(pos) +
+                             " has a truncated 4-byte length prefix");
     }
     uint32_t len;
     std::memcpy(&len, d.data() + pos, 4);
     pos += 4;
     if (len > d.size() - pos) {
-      return InvalidArgument("BYTES element " + std::to_string(count) + " declares " +
-                             std::to_string(len) + " bytes but only " +
-                             std::to_string(d.size() - pos) + " remain");
+      return InvalidArgument("BYTES element " + std::to_string(count) + " declares " + std::to_string(len) +
+                             " bytes but only " + std::to_string(d.size() - pos) + " remain");
     }
     pos += len;
     ++count;
   }
   if (count != n) {
-    return InvalidArgument("holds " + std::to_string(count) +
-                           " BYTES elements but the shape needs " + std::to_string(n));
+    return InvalidArgument("holds " + std::to_string(count) + " BYTES elements but the shape needs " +
+                           std::to_string(n));
   }
   return Status::Ok();
 }
@@ -392,13 +378,11 @@ struct BinarySection {
 Status TakeBinaryData(size_t idx, uint64_t size, int64_t n, BinarySection& bin, Tensor& t) {
   auto where = [idx] { return Input(idx) + ".parameters.binary_data_size"; };
   if (!bin.present) {
-    return InvalidArgument(where() +
-                           ": binary data needs the Inference-Header-Content-Length header");
+    return InvalidArgument(where() + ": binary data needs the Inference-Header-Content-Length header");
   }
   if (t.dtype != DataType::kBytes) {
     uint64_t want;
-    if (__builtin_mul_overflow(static_cast<uint64_t>(n), ElementSize(t.dtype), &want) ||
-        size != want) {
+    if (__builtin_mul_overflow(static_cast<uint64_t>(n), ElementSize(t.dtype), &want) || size != want) {
       return InvalidArgument(where() + ": " + std::to_string(size) + " bytes but shape " +
                              ShapeToString(t.shape) + " of " + std::string(DataTypeName(t.dtype)) +
                              " needs " + std::to_string(want));
@@ -420,8 +404,7 @@ Status TakeBinaryData(size_t idx, uint64_t size, int64_t n, BinarySection& bin, 
     for (size_t k = 0; k < slice.size(); ++k) {
       if (static_cast<unsigned char>(slice[k]) > 1) {
         return InvalidArgument(Input(idx) + ": binary BOOL element " + std::to_string(k) + " is " +
-                               std::to_string(static_cast<unsigned char>(slice[k])) +
-                               " (must be 0 or 1)");
+                               std::to_string(static_cast<unsigned char>(slice[k])) + " (must be 0 or 1)");
       }
     }
   }
@@ -454,8 +437,8 @@ Status ParseShape(size_t idx, element shape, Tensor& t) {
   return Status::Ok();
 }
 
-Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json_size,
-                  BinarySection& bin, Tensor& t) {
+Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json_size, BinarySection& bin,
+                  Tensor& t) {
   const Loc loc{"inputs", idx};
   if (in.type() != element_type::OBJECT) return Expected(loc(), "an object", in);
   std::optional<element> shape = Field(in, "shape"), data = Field(in, "data");
@@ -483,8 +466,7 @@ Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json
   std::optional<element> size = params ? Field(*params, "binary_data_size") : std::nullopt;
   if (!size) {
     if (!data) {
-      return InvalidArgument(loc() +
-                             ": missing 'data' (or 'parameters.binary_data_size' for binary data)");
+      return InvalidArgument(loc() + ": missing 'data' (or 'parameters.binary_data_size' for binary data)");
     }
     return ParseJsonData(idx, *data, n, json_size, t);
   }
@@ -505,8 +487,7 @@ Status ParseOutputs(element outputs, const CodecLimits& limits, InferRequest& re
   dom::array arr = ArrayOf(outputs);
   const size_t count = arr.size();
   if (count > limits.max_outputs) {
-    return InvalidArgument("outputs: " + std::to_string(count) +
-                           " requested outputs exceed the limit of " +
+    return InvalidArgument("outputs: " + std::to_string(count) + " requested outputs exceed the limit of " +
                            std::to_string(limits.max_outputs));
   }
   req.outputs.reserve(count);
@@ -606,17 +587,15 @@ void WriteElements(std::string& out, std::string_view data, Fn write_one) {
 
 template <typename T, size_t kMaxChars>
 void WriteIntegers(std::string& out, std::string_view data) {
-  WriteElements<T, kMaxChars>(out, data,
-                              [](char* p, T v) { return std::to_chars(p, p + kMaxChars, v).ptr; });
+  WriteElements<T, kMaxChars>(out, data, [](char* p, T v) { return std::to_chars(p, p + kMaxChars, v).ptr; });
 }
 
 void WriteJsonData(std::string& out, const Tensor& t) {
   const std::string_view d = t.data;
   switch (t.dtype) {
     case DataType::kBool:
-      WriteElements<uint8_t, 5>(out, d, [](char* p, uint8_t v) {
-        return v ? WriteLiteral(p, "true") : WriteLiteral(p, "false");
-      });
+      WriteElements<uint8_t, 5>(
+          out, d, [](char* p, uint8_t v) { return v ? WriteLiteral(p, "true") : WriteLiteral(p, "false"); });
       return;
     case DataType::kUint8: WriteIntegers<uint8_t, 3>(out, d); return;
     case DataType::kUint16: WriteIntegers<uint16_t, 5>(out, d); return;
@@ -635,12 +614,10 @@ void WriteJsonData(std::string& out, const Tensor& t) {
           out, d, [](char* p, uint16_t v) { return WriteFloating(p, Bf16ToFloat(v)); });
       return;
     case DataType::kFp32:
-      WriteElements<float, kMaxFloatChars>(out, d,
-                                           [](char* p, float v) { return WriteFloating(p, v); });
+      WriteElements<float, kMaxFloatChars>(out, d, [](char* p, float v) { return WriteFloating(p, v); });
       return;
     case DataType::kFp64:
-      WriteElements<double, kMaxDoubleChars>(
-          out, d, [](char* p, double v) { return WriteFloating(p, v); });
+      WriteElements<double, kMaxDoubleChars>(out, d, [](char* p, double v) { return WriteFloating(p, v); });
       return;
     case DataType::kBytes: {
       std::string tmp;
@@ -664,14 +641,13 @@ void WriteJsonData(std::string& out, const Tensor& t) {
 // Upper bound (BYTES: a good guess) of the JSON text of a tensor's data.
 size_t JsonDataSize(const Tensor& t) {
   // Most characters an element takes, by DataType.
-  static constexpr size_t kMaxChars[] = {5, 3, 5, 10, 20, 4, 6, 11, 20, kMaxFloatChars,
-                                         kMaxFloatChars, kMaxFloatChars, kMaxDoubleChars};
+  static constexpr size_t kMaxChars[] = {
+      5, 3, 5, 10, 20, 4, 6, 11, 20, kMaxFloatChars, kMaxFloatChars, kMaxFloatChars, kMaxDoubleChars};
   if (t.dtype == DataType::kBytes) return t.data.size() + t.data.size() / 8 + 16;
   return t.data.size() / ElementSize(t.dtype) * (kMaxChars[static_cast<size_t>(t.dtype)] + 1);
 }
 
-simdjson::dom::parser* ParserFor(size_t json_size, size_t max_depth,
-                                 std::unique_ptr<dom::parser>& owned) {
+simdjson::dom::parser* ParserFor(size_t json_size, size_t max_depth, std::unique_ptr<dom::parser>& owned) {
   if (json_size <= kReusedParserMaxBytes) {
     thread_local dom::parser reused;
     if (reused.max_depth() != max_depth || reused.capacity() == 0) {
@@ -719,8 +695,7 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
                            std::to_string(depth - 1) + " levels");
   }
   if (err) {
-    return InvalidArgument("request body: invalid JSON: " +
-                           std::string(simdjson::error_message(err)));
+    return InvalidArgument("request body: invalid JSON: " + std::string(simdjson::error_message(err)));
   }
   if (root.type() != element_type::OBJECT) return Expected("request body", "a JSON object", root);
 
@@ -739,8 +714,8 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
   const size_t input_count = input_array.size();
   if (input_count == 0) return InvalidArgument("inputs: must not be empty");
   if (input_count > limits.max_inputs) {
-    return InvalidArgument("inputs: " + std::to_string(input_count) +
-                           " inputs exceed the limit of " + std::to_string(limits.max_inputs));
+    return InvalidArgument("inputs: " + std::to_string(input_count) + " inputs exceed the limit of " +
+                           std::to_string(limits.max_inputs));
   }
   req.inputs.resize(input_count);
   size_t idx = 0;
@@ -749,8 +724,7 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
     RETURN_IF_ERROR(ParseInput(idx, in, limits, json.size(), bin, t));
     for (size_t j = 0; j < idx; ++j) {
       if (req.inputs[j].name == t.name) {
-        return InvalidArgument(Input(idx) + ".name: " + Quoted(t.name) + " is already used by " +
-                               Input(j));
+        return InvalidArgument(Input(idx) + ".name: " + Quoted(t.name) + " is already used by " + Input(j));
       }
     }
     ++idx;
@@ -771,13 +745,11 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
 EncodedResponse EncodeInferResponse(const InferResponse& response) {
   EncodedResponse result;
   std::string& out = result.body;
-  size_t reserve = 96 + response.id.size() + response.model_name.size() +
-                   response.parameters_json.size();
+  size_t reserve = 96 + response.id.size() + response.model_name.size() + response.parameters_json.size();
   for (size_t i = 0; i < response.outputs.size(); ++i) {
     const Tensor& t = response.outputs[i];
     const bool binary = i < response.binary.size() && response.binary[i];
-    reserve += 96 + t.name.size() + t.shape.size() * 21 +
-               (binary ? t.data.size() : JsonDataSize(t));
+    reserve += 96 + t.name.size() + t.shape.size() * 21 + (binary ? t.data.size() : JsonDataSize(t));
   }
   out.reserve(reserve);
 

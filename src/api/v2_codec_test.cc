@@ -1,5 +1,8 @@
 #include "api/v2_codec.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -7,9 +10,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace continuum::v2 {
 namespace {
@@ -66,9 +66,8 @@ std::string EncodeOne(Tensor t, bool binary = false) {
 }
 
 std::string ExpectedJson(std::string_view dtype, std::string_view shape, std::string_view data) {
-  return R"({"model_name":"m","model_version":"1","outputs":[{"name":"x","datatype":")" +
-         std::string(dtype) + R"(","shape":)" + std::string(shape) + R"(,"data":)" +
-         std::string(data) + "}]}";
+  return R"({"model_name":"m","model_version":"1","outputs":[{"name":"x","datatype":")" + std::string(dtype) +
+         R"(","shape":)" + std::string(shape) + R"(,"data":)" + std::string(data) + "}]}";
 }
 
 // Parses a one-input request, checks the bytes, encodes it back and checks the JSON text.
@@ -94,20 +93,17 @@ TEST(V2Codec, BoolRoundTrip) {
 TEST(V2Codec, IntegerRoundTrips) {
   RoundTrip("UINT8", "[0,1,254,255]", Bytes<uint8_t>({0, 1, 254, 255}), "[0,1,254,255]");
   RoundTrip("UINT16", "[0,1,2,65535]", Bytes<uint16_t>({0, 1, 2, 65535}), "[0,1,2,65535]");
-  RoundTrip("UINT32", "[0,1,2,4294967295]", Bytes<uint32_t>({0, 1, 2, 4294967295u}),
-            "[0,1,2,4294967295]");
+  RoundTrip("UINT32", "[0,1,2,4294967295]", Bytes<uint32_t>({0, 1, 2, 4294967295u}), "[0,1,2,4294967295]");
   RoundTrip("UINT64", "[0,1,9223372036854775808,18446744073709551615]",
             Bytes<uint64_t>({0, 1, 9223372036854775808ull, 18446744073709551615ull}),
             "[0,1,9223372036854775808,18446744073709551615]");
   RoundTrip("INT8", "[-128,-1,0,127]", Bytes<int8_t>({-128, -1, 0, 127}), "[-128,-1,0,127]");
-  RoundTrip("INT16", "[-32768,-1,0,32767]", Bytes<int16_t>({-32768, -1, 0, 32767}),
-            "[-32768,-1,0,32767]");
+  RoundTrip("INT16", "[-32768,-1,0,32767]", Bytes<int16_t>({-32768, -1, 0, 32767}), "[-32768,-1,0,32767]");
   RoundTrip("INT32", "[-2147483648,-1,0,2147483647]",
             Bytes<int32_t>({std::numeric_limits<int32_t>::min(), -1, 0, 2147483647}),
             "[-2147483648,-1,0,2147483647]");
   RoundTrip("INT64", "[-9223372036854775808,-1,0,9223372036854775807]",
-            Bytes<int64_t>({std::numeric_limits<int64_t>::min(), -1, 0,
-                            std::numeric_limits<int64_t>::max()}),
+            Bytes<int64_t>({std::numeric_limits<int64_t>::min(), -1, 0, std::numeric_limits<int64_t>::max()}),
             "[-9223372036854775808,-1,0,9223372036854775807]");
 }
 
@@ -117,18 +113,15 @@ TEST(V2Codec, IntegralFloatsAreAcceptedForIntegers) {
 }
 
 TEST(V2Codec, FloatRoundTrips) {
-  RoundTrip("FP32", "[1.5,-0.1,3,1e-45]", Bytes<float>({1.5f, -0.1f, 3.0f, 1e-45f}),
-            "[1.5,-0.1,3,1e-45]");
+  RoundTrip("FP32", "[1.5,-0.1,3,1e-45]", Bytes<float>({1.5f, -0.1f, 3.0f, 1e-45f}), "[1.5,-0.1,3,1e-45]");
   RoundTrip("FP64", "[1.5,-0.1,3,2.2250738585072014e-308]",
-            Bytes<double>({1.5, -0.1, 3.0, 2.2250738585072014e-308}),
-            "[1.5,-0.1,3,2.2250738585072014e-308]");
-  RoundTrip("FP16", "[1.5,-2,65504,0.0001]",
-            Bytes<uint16_t>({FloatToHalf(1.5f), FloatToHalf(-2.0f), FloatToHalf(65504.0f),
-                             FloatToHalf(0.0001f)}),
-            "[1.5,-2,65504,0.000100016594]");
+            Bytes<double>({1.5, -0.1, 3.0, 2.2250738585072014e-308}), "[1.5,-0.1,3,2.2250738585072014e-308]");
+  RoundTrip(
+      "FP16", "[1.5,-2,65504,0.0001]",
+      Bytes<uint16_t>({FloatToHalf(1.5f), FloatToHalf(-2.0f), FloatToHalf(65504.0f), FloatToHalf(0.0001f)}),
+      "[1.5,-2,65504,0.000100016594]");
   RoundTrip("BF16", "[1.5,-2,3e38,0.1]",
-            Bytes<uint16_t>({FloatToBf16(1.5f), FloatToBf16(-2.0f), FloatToBf16(3e38f),
-                             FloatToBf16(0.1f)}),
+            Bytes<uint16_t>({FloatToBf16(1.5f), FloatToBf16(-2.0f), FloatToBf16(3e38f), FloatToBf16(0.1f)}),
             "[1.5,-2,3.0040553e+38,0.100097656]");
 }
 
@@ -146,22 +139,28 @@ TEST(V2Codec, NegativeZeroAndNonFiniteEncoding) {
 }
 
 TEST(V2Codec, ExtremeFloatsFitTheirBuffers) {
-  std::vector<float> fs = {-std::numeric_limits<float>::max(), -std::numeric_limits<float>::min(),
-                           -std::numeric_limits<float>::denorm_min(), -1.17549435e-38f,
-                           -1.00000012f, -123456.789f};
+  std::vector<float> fs = {-std::numeric_limits<float>::max(),
+                           -std::numeric_limits<float>::min(),
+                           -std::numeric_limits<float>::denorm_min(),
+                           -1.17549435e-38f,
+                           -1.00000012f,
+                           -123456.789f};
   std::string fdata(reinterpret_cast<const char*>(fs.data()), fs.size() * 4);
   std::string fjson = EncodeOne(Tensor{"x", DataType::kFp32, {6}, fdata});
-  Tensor back = ParseOne(OneInput("FP32", "[6]", fjson.substr(fjson.find("\"data\":") + 7,
-                                                             fjson.size() - fjson.find("\"data\":") - 10)));
+  Tensor back = ParseOne(OneInput(
+      "FP32", "[6]", fjson.substr(fjson.find("\"data\":") + 7, fjson.size() - fjson.find("\"data\":") - 10)));
   EXPECT_EQ(back.data, fdata);
 
-  std::vector<double> ds = {-std::numeric_limits<double>::max(), -std::numeric_limits<double>::min(),
-                            -std::numeric_limits<double>::denorm_min(), -2.2250738585072014e-308,
-                            -1.0000000000000002, -0.1234567890123456};
+  std::vector<double> ds = {-std::numeric_limits<double>::max(),
+                            -std::numeric_limits<double>::min(),
+                            -std::numeric_limits<double>::denorm_min(),
+                            -2.2250738585072014e-308,
+                            -1.0000000000000002,
+                            -0.1234567890123456};
   std::string ddata(reinterpret_cast<const char*>(ds.data()), ds.size() * 8);
   std::string djson = EncodeOne(Tensor{"x", DataType::kFp64, {6}, ddata});
-  Tensor dback = ParseOne(OneInput("FP64", "[6]", djson.substr(djson.find("\"data\":") + 7,
-                                                              djson.size() - djson.find("\"data\":") - 10)));
+  Tensor dback = ParseOne(OneInput(
+      "FP64", "[6]", djson.substr(djson.find("\"data\":") + 7, djson.size() - djson.find("\"data\":") - 10)));
   EXPECT_EQ(dback.data, ddata);
 }
 
@@ -220,16 +219,16 @@ TEST(V2Codec, EncodesIdParametersAndVersion) {
   resp.outputs.push_back(Tensor{"z", DataType::kBool, {1, 1}, std::string("\1", 1)});
   EncodedResponse e = EncodeInferResponse(resp);
   EXPECT_FALSE(e.json_length.has_value());
-  EXPECT_EQ(e.body,
-            R"({"id":"r\"1","model_name":"net","model_version":"12","parameters":{"k":"v"},)"
-            R"("outputs":[{"name":"y","datatype":"INT32","shape":[2],"data":[1,-2]},)"
-            R"({"name":"z","datatype":"BOOL","shape":[1,1],"data":[true]}]})");
+  EXPECT_EQ(e.body, R"({"id":"r\"1","model_name":"net","model_version":"12","parameters":{"k":"v"},)"
+                    R"("outputs":[{"name":"y","datatype":"INT32","shape":[2],"data":[1,-2]},)"
+                    R"({"name":"z","datatype":"BOOL","shape":[1,1],"data":[true]}]})");
 }
 
 TEST(V2Codec, EncodesNonUtf8BytesAsValidJson) {
   Tensor t{"x", DataType::kBytes, {2}, BytesElements({"ok", "\xff\xc3(\xed\xa0\x80"})};
   EXPECT_EQ(EncodeOne(t),
-            ExpectedJson("BYTES", "[2]", "[\"ok\",\"\xEF\xBF\xBD\xEF\xBF\xBD(\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"]"));
+            ExpectedJson("BYTES", "[2]",
+                         "[\"ok\",\"\xEF\xBF\xBD\xEF\xBF\xBD(\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"]"));
 }
 
 TEST(V2Codec, ErrorBody) {
@@ -288,18 +287,22 @@ TEST(V2Codec, BinarySectionErrors) {
   std::string json =
       R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"parameters":{"binary_data_size":8}}]})";
   std::string data = Bytes<int32_t>({1, 2});
-  ExpectError(json + data.substr(0, 5), "inputs[0].parameters.binary_data_size: binary section too short", json.size());
+  ExpectError(json + data.substr(0, 5), "inputs[0].parameters.binary_data_size: binary section too short",
+              json.size());
   ExpectError(json + data.substr(0, 5), "short by 3 bytes", json.size());
   ExpectError(json + data + "xyz", "binary section too long: 3 bytes left over", json.size());
   ExpectError(json + data, "exceeds the request body size", json.size() + data.size() + 1);
-  ExpectError(json, "inputs[0].parameters.binary_data_size: binary data needs the Inference-Header-Content-Length header");
+  ExpectError(json,
+              "inputs[0].parameters.binary_data_size: binary data needs the "
+              "Inference-Header-Content-Length header");
   // Leftover bytes without any binary input.
   std::string plain = OneInput("INT8", "[1]", "[1]");
   ExpectError(plain + "!", "1 bytes left over", plain.size());
 
   std::string wrong =
       R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"parameters":{"binary_data_size":7}}]})";
-  ExpectError(wrong + data.substr(0, 7), "inputs[0].parameters.binary_data_size: 7 bytes but shape [2] of INT32 needs 8", wrong.size());
+  ExpectError(wrong + data.substr(0, 7),
+              "inputs[0].parameters.binary_data_size: 7 bytes but shape [2] of INT32 needs 8", wrong.size());
 
   std::string both =
       R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"data":[1,2],"parameters":{"binary_data_size":8}}]})";
@@ -311,14 +314,17 @@ TEST(V2Codec, BinarySectionErrors) {
 
   std::string bytes =
       R"({"inputs":[{"name":"a","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":9}}]})";
-  ExpectError(bytes + BytesElements({"hello"}), "inputs[0]: binary data: holds 1 BYTES elements but the shape needs 2", bytes.size());
+  ExpectError(bytes + BytesElements({"hello"}),
+              "inputs[0]: binary data: holds 1 BYTES elements but the shape needs 2", bytes.size());
   std::string broken = BytesElements({"hello"});
   broken[0] = 9;
   ExpectError(bytes + broken, "inputs[0]: binary data: BYTES element 0 declares 9 bytes", bytes.size());
 
   std::string negative =
       R"({"inputs":[{"name":"a","datatype":"INT8","shape":[1],"parameters":{"binary_data_size":-1}}]})";
-  ExpectError(negative + "x", "inputs[0].parameters.binary_data_size: expected a non-negative integer, got -1", negative.size());
+  ExpectError(negative + "x",
+              "inputs[0].parameters.binary_data_size: expected a non-negative integer, got -1",
+              negative.size());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,7 +339,8 @@ TEST(V2Codec, MalformedJson) {
 }
 
 TEST(V2Codec, TooDeep) {
-  ExpectError(std::string(10000, '[') + std::string(10000, ']'), "request body: JSON nesting is deeper than the limit of 32");
+  ExpectError(std::string(10000, '[') + std::string(10000, ']'),
+              "request body: JSON nesting is deeper than the limit of 32");
   ExpectError(OneInput("INT32", "[1]", std::string(10000, '[') + "1" + std::string(10000, ']')),
               "request body: JSON nesting is deeper than the limit of 32");
   ExpectError(std::string(10000, '['), "request body: invalid JSON");  // unbalanced as well
@@ -364,8 +371,7 @@ TEST(V2Codec, FieldErrors) {
               "inputs[0]: missing required field 'shape'");
   ExpectError(R"({"inputs":[{"name":"a","shape":[1],"data":[1]}]})",
               "inputs[0]: missing required field 'datatype'");
-  ExpectError(R"({"inputs":[{"name":"a","datatype":"FP32","shape":[1]}]})",
-              "inputs[0]: missing 'data'");
+  ExpectError(R"({"inputs":[{"name":"a","datatype":"FP32","shape":[1]}]})", "inputs[0]: missing 'data'");
   ExpectError(R"({"inputs":[{"name":1,"datatype":"FP32","shape":[1],"data":[1]}]})",
               "inputs[0].name: expected a string, got 1");
   ExpectError(R"({"inputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]},)"
@@ -407,19 +413,19 @@ TEST(V2Codec, DatatypeAndShapeErrors) {
               "inputs[0].shape[0]: expected a non-negative integer, got 1.5");
   ExpectError(OneInput("FP32", "3", "[1]"),
               "inputs[0].shape: expected an array of non-negative integers, got 3");
-  ExpectError(OneInput("FP32", "[18446744073709551615]", "[1]"), "inputs[0].shape[0]: dimension 18446744073709551615 is too large");
+  ExpectError(OneInput("FP32", "[18446744073709551615]", "[1]"),
+              "inputs[0].shape[0]: dimension 18446744073709551615 is too large");
   ExpectError(OneInput("FP32", "[1099511627776,1099511627776]", "[1]"),
               "inputs[0].shape: shape [1099511627776,1099511627776] has more than");
   CodecLimits limits;
   limits.max_tensor_elements = 4;
-  ExpectError(OneInput("FP32", "[5]", "[1,2,3,4,5]"), "inputs[0].shape: shape [5] has more than 4 elements", std::nullopt, limits);
+  ExpectError(OneInput("FP32", "[5]", "[1,2,3,4,5]"), "inputs[0].shape: shape [5] has more than 4 elements",
+              std::nullopt, limits);
 }
 
 TEST(V2Codec, DataErrors) {
-  ExpectError(OneInput("INT32", "[3]", "[1,2]"),
-              "inputs[0].data: holds 2 elements but shape [3] needs 3");
-  ExpectError(OneInput("INT32", "[2]", "[1,2,3]"),
-              "inputs[0].data: holds 3 elements but shape [2] needs 2");
+  ExpectError(OneInput("INT32", "[3]", "[1,2]"), "inputs[0].data: holds 2 elements but shape [3] needs 3");
+  ExpectError(OneInput("INT32", "[2]", "[1,2,3]"), "inputs[0].data: holds 3 elements but shape [2] needs 2");
   ExpectError(OneInput("INT32", "[2,2]", "[[1,2],[3,4,5]]"), "holds 5 elements but shape [2,2] needs 4");
   ExpectError(OneInput("INT32", "[1000]", "[1]"), "holds 1 elements but shape [1000] needs 1000");
   ExpectError(R"({"inputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]},)"
@@ -433,10 +439,13 @@ TEST(V2Codec, DataErrors) {
   ExpectError(OneInput("INT64", "[1]", "[9223372036854775808]"),
               "9223372036854775808 is out of range for INT64");
   ExpectError(OneInput("INT64", "[1]", "[1e300]"), "expected an integer for INT64, got 1e+300");
-  ExpectError(OneInput("INT16", "[1]", "[true]"), "inputs[0].data[0]: expected an integer for INT16, got true");
-  ExpectError(OneInput("BOOL", "[1]", "[2]"), "inputs[0].data[0]: expected true, false, 0 or 1 for BOOL, got 2");
+  ExpectError(OneInput("INT16", "[1]", "[true]"),
+              "inputs[0].data[0]: expected an integer for INT16, got true");
+  ExpectError(OneInput("BOOL", "[1]", "[2]"),
+              "inputs[0].data[0]: expected true, false, 0 or 1 for BOOL, got 2");
   ExpectError(OneInput("BOOL", "[1]", "[null]"), "expected true, false, 0 or 1 for BOOL, got null");
-  ExpectError(OneInput("FP32", "[1]", "[\"1.0\"]"), "inputs[0].data[0]: expected a number for FP32, got a string");
+  ExpectError(OneInput("FP32", "[1]", "[\"1.0\"]"),
+              "inputs[0].data[0]: expected a number for FP32, got a string");
   ExpectError(OneInput("FP32", "[1]", "[{}]"), "expected a number for FP32, got an object");
   ExpectError(OneInput("FP32", "[1]", "[1e39]"), "inputs[0].data[0]: 1e+39 is out of range for FP32");
   ExpectError(OneInput("FP16", "[1]", "[70000]"), "70000 is out of range for FP16");
@@ -486,20 +495,21 @@ TEST(V2Codec, Speed) {
   auto t2 = std::chrono::steady_clock::now();
 
   std::string big = "[";
-  for (int i = 0; i < 1000000; ++i) big += (i ? "," : "") + std::to_string(i * 0.37f);
+  constexpr int kBig = 250000;
+  for (int i = 0; i < kBig; ++i) big += (i ? "," : "") + std::to_string(i * 0.37f);
   big += "]";
-  std::string big_body = OneInput("FP32", "[1000000]", big);
+  std::string big_body = OneInput("FP32", "[" + std::to_string(kBig) + "]", big);
   auto t3 = std::chrono::steady_clock::now();
   Tensor bt = ParseOne(big_body);
   auto t4 = std::chrono::steady_clock::now();
   std::string encoded = EncodeOne(bt);
   auto t5 = std::chrono::steady_clock::now();
   using us = std::chrono::duration<double, std::micro>;
-  std::printf("small request parse: %.2f us, small response encode: %.2f us\n",
-              us(t1 - t0).count() / kIters, us(t2 - t1).count() / kIters);
-  std::printf("1M FP32 parse: %.1f ms (%.0f MB/s), encode: %.1f ms (%.0f MB/s)\n",
-              us(t4 - t3).count() / 1000, big_body.size() / us(t4 - t3).count(),
-              us(t5 - t4).count() / 1000, encoded.size() / us(t5 - t4).count());
+  std::printf("small request parse: %.2f us, small response encode: %.2f us\n", us(t1 - t0).count() / kIters,
+              us(t2 - t1).count() / kIters);
+  std::printf("%d FP32 parse: %.1f ms (%.0f MB/s), encode: %.1f ms (%.0f MB/s)\n", kBig,
+              us(t4 - t3).count() / 1000, big_body.size() / us(t4 - t3).count(), us(t5 - t4).count() / 1000,
+              encoded.size() / us(t5 - t4).count());
 }
 
 }  // namespace
