@@ -712,7 +712,8 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
   if (inputs->type() != element_type::ARRAY) return Expected("inputs", "an array", *inputs);
   dom::array input_array = ArrayOf(*inputs);
   const size_t input_count = input_array.size();
-  if (input_count == 0) return InvalidArgument("inputs: must not be empty");
+  // An empty list is valid: graphs without inputs (e.g. a Constant) exist, and the model check
+  // reports any input a model needs but did not get.
   if (input_count > limits.max_inputs) {
     return InvalidArgument("inputs: " + std::to_string(input_count) + " inputs exceed the limit of " +
                            std::to_string(limits.max_inputs));

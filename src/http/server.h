@@ -1,7 +1,10 @@
 // An asynchronous HTTP/1.1 server (Boost.Beast on Asio) with explicit limits.
 // Handlers may answer from any thread, any time later, by calling the Responder exactly once;
 // the connection stays parked (no thread held) until then.
-// Thread-safety: Start/Stop from one owner thread; handlers run on the server's I/O threads.
+// Thread-safety: Start/Stop from one owner thread; handlers run on the server's I/O threads
+// (one request at a time per connection, requests of different connections concurrently when
+// io_threads > 1), so a handler must not block: hand slow work to another thread.
+// Stop must not be called from a handler.
 #pragma once
 
 #include <chrono>
@@ -37,7 +40,13 @@ struct Response {
   std::string body;
 };
 
-// Called at most once, from any thread.
+// Called at most once, from any thread; later calls are ignored. Copies share one state. If the
+// last copy is destroyed without a call, the client gets a 500. After the connection closed or
+// Stop began, calling it does nothing (it is safe even after the Server is destroyed). A call
+// made on the handler's own thread, inside the handler, starts the write before returning.
+// A status outside 200..999 is answered as 500. Content-Length, Transfer-Encoding, Connection,
+// Server and Date in `headers` are ignored (the server writes them); "Connection: close" there
+// closes the connection after the response.
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Responder)>;
 
@@ -62,7 +71,8 @@ struct ServerOptions {
 class Server {
  public:
   virtual ~Server() = default;
-  // Binds, listens and starts the I/O threads.
+  // Binds, listens and starts the I/O threads. Errors: kInvalidArgument (bad address, no
+  // handler, io_threads < 1), kUnavailable (open/bind/listen failed, e.g. address in use).
   static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
   virtual uint16_t port() const = 0;
   // Stops accepting, closes connections and joins the I/O threads. Idempotent.

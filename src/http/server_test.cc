@@ -588,6 +588,23 @@ TEST(HttpServerTest, MaxConnections) {
   EXPECT_TRUE(served);
 }
 
+TEST(HttpServerTest, WriteTimeoutCutsOffAClientThatDoesNotRead) {
+  constexpr size_t kBig = 48u << 20;  // far more than loopback socket buffers hold
+  ServerOptions o = TestOptions();
+  o.write_timeout = 200ms;
+  auto server = StartOrDie(o, [](Request&&, Responder respond) {
+    Response r;
+    r.body.assign(kBig, 'z');
+    respond(std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET /big HTTP/1.1\r\n\r\n"));
+  std::this_thread::sleep_for(600ms);  // not reading: the server's write stalls
+  auto r = c.Read(false, 2000ms);
+  EXPECT_FALSE(r.has_value());  // the connection died before the whole body came
+}
+
 // ---- lifecycle ---------------------------------------------------------------------------
 
 TEST(HttpServerTest, StopWithPendingRequests) {
