@@ -260,7 +260,9 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   std::string out;
   JsonWriter w(&out);
   w.BeginObject().Key("schema_version").Int(c.schema_version).Key("name").String(c.name);
-  w.Key("max_batch_size").Int(c.max_batch_size.value_or(0));
+  // Unset (a config not completed from a graph yet) stays unset, so the output parses back to
+  // the same config; a loaded model's config always has it.
+  if (c.max_batch_size) w.Key("max_batch_size").Int(*c.max_batch_size);
   if (c.dynamic_batching) {
     w.Key("dynamic_batching").BeginObject().Key("preferred_batch_size").BeginArray();
     for (int64_t p : c.dynamic_batching->preferred_batch_size) w.Int(p);

@@ -97,10 +97,13 @@ ModelRepository::~ModelRepository() { Shutdown(); }
 
 std::vector<std::string> ModelRepository::ModelDirs() const {
   std::vector<std::string> names;
+  // Explicit increments with an error code: the range-for's operator++ throws when the folder
+  // changes under it, which on the poll thread would end the process.
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(options_.root, ec)) {
-    std::string n = e.path().filename().string();
-    if (e.is_directory(ec) && ValidModelName(n)) names.push_back(n);
+  for (fs::directory_iterator it(options_.root, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    std::string n = it->path().filename().string();
+    if (it->is_directory(entry_ec) && ValidModelName(n)) names.push_back(n);
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -112,12 +115,14 @@ ModelRepository::Fingerprint ModelRepository::Scan(const std::string& name) cons
   fs::path dir = options_.root / name;
   fs::path cfg = dir / "config.json";
   if (fs::exists(cfg, ec)) fp.config = {fs::last_write_time(cfg, ec), fs::file_size(cfg, ec)};
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    auto v = ParseVersionDir(e.path().filename().string());
-    if (!v || !e.is_directory(ec)) continue;
-    fs::path m = e.path() / "model.onnx";
-    if (!fs::exists(m, ec)) continue;
-    fp.versions[*v] = {fs::last_write_time(m, ec), fs::file_size(m, ec)};
+  ec.clear();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    auto v = ParseVersionDir(it->path().filename().string());
+    if (!v || !it->is_directory(entry_ec)) continue;
+    fs::path m = it->path() / "model.onnx";
+    if (!fs::exists(m, entry_ec)) continue;
+    fp.versions[*v] = {fs::last_write_time(m, entry_ec), fs::file_size(m, entry_ec)};
   }
   return fp;
 }
@@ -178,7 +183,7 @@ Status ModelRepository::LoadLocked(const std::string& name) {
     ModelEntry& e = models_[name];
     e.failed = {{0, st.message()}};
     e.fingerprint = fp;
-    LogError("model '" + name + "': " + st.message());
+    LogError(st.message());  // the message names the model already
     return st;
   };
   auto cfg = LoadModelConfig((options_.root / name).string(), name);
@@ -245,7 +250,7 @@ Status ModelRepository::LoadLocked(const std::string& name) {
     LogInfo("unloaded model '" + name + "' version " + std::to_string(mv->version()));
   }
   std::shared_lock lock(map_mu_);
-  const ModelEntry& e = models_[name];
+  const ModelEntry& e = models_.at(name);  // present: set above, and only this thread mutates
   if (e.versions.empty()) {
     return e.failed.empty() ? Internal("model '" + name + "' loaded no version")
                             : InvalidArgument("model '" + name + "' failed to load: " + e.failed.begin()->second);

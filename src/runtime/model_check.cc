@@ -206,7 +206,9 @@ Status CheckModelFile(const std::filesystem::path& model_path) {
   }
   if (!has_graph) return InvalidArgument(model_path.string() + " is not an ONNX model (no graph)");
 
-  const fs::path dir = fs::weakly_canonical(model_path.parent_path(), ec);
+  // Absolute first: a bare file name has an empty parent path, against which every location
+  // would look like an escape.
+  const fs::path dir = fs::weakly_canonical(fs::absolute(model_path, ec).parent_path(), ec);
   for (const auto& [tensor, location] : walk.external) {
     fs::path loc(location);
     bool escapes = location.empty() || loc.is_absolute();

@@ -1,10 +1,11 @@
 #include "runtime/runtime.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 namespace continuum::runtime {
 namespace {
@@ -31,6 +32,26 @@ std::vector<float> Floats(const Tensor& t) {
   std::vector<float> v(t.data.size() / 4);
   std::memcpy(v.data(), t.data.data(), t.data.size());
   return v;
+}
+
+// Protobuf wire format, enough to build a ModelProto whose graph has one initializer stored
+// as external data at `location` (ModelProto.graph = 7, GraphProto.initializer = 5,
+// TensorProto.name = 8, TensorProto.external_data = 13, entry key = 1, value = 2).
+std::string Delimited(int field, const std::string& bytes) {
+  std::string out(1, static_cast<char>(field << 3 | 2));
+  size_t n = bytes.size();
+  do {
+    uint8_t b = n & 0x7f;
+    n >>= 7;
+    out.push_back(static_cast<char>(n ? (b | 0x80) : b));
+  } while (n);
+  return out + bytes;
+}
+
+std::string ModelWithExternalData(const std::string& location) {
+  std::string entry = Delimited(1, "location") + Delimited(2, location);
+  std::string tensor = Delimited(8, "w") + Delimited(13, entry);
+  return Delimited(7, Delimited(5, tensor));
 }
 
 TEST(Runtime, DerivesSignatureAndRuns) {
@@ -89,7 +110,7 @@ TEST(Runtime, WrongShapeIsAnErrorNotACrash) {
 }
 
 TEST(Runtime, RejectsGarbageAndEscapingExternalData) {
-  fs::path dir = fs::temp_directory_path() / "continuum_runtime_test";
+  fs::path dir = fs::temp_directory_path() / ("continuum_runtime_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / "garbage.onnx") << "this is not a protobuf \xff\xff\xff\xff";
   auto s = TestEngine().Load(dir / "garbage.onnx", {});
@@ -104,6 +125,7 @@ TEST(Runtime, RejectsGarbageAndEscapingExternalData) {
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("outside the model's folder"), std::string::npos) << st.message();
   EXPECT_TRUE(CheckModelFile(kModels / "mlp/1/model.onnx").ok());
+  fs::remove_all(dir);
 }
 
 TEST(Runtime, UnknownProviderIsRejectedAndCudaFallsBack) {
@@ -117,6 +139,58 @@ TEST(Runtime, UnknownProviderIsRejectedAndCudaFallsBack) {
   if ((*s)->execution_provider() == "cpu") {
     EXPECT_FALSE((*s)->fallback_reason().empty());
   }
+}
+
+}  // namespace
+}  // namespace continuum::runtime
+
+namespace continuum::runtime {
+namespace {
+
+TEST(CheckModelFile, ExternalDataMustStayInsideTheModelFolder) {
+  fs::path dir = fs::temp_directory_path() / ("continuum_check_model_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  std::ofstream(dir / "w.bin") << std::string(16, '\0');
+  auto write = [&](const std::string& location) {
+    std::ofstream(dir / "m.onnx", std::ios::binary | std::ios::trunc) << ModelWithExternalData(location);
+    return CheckModelFile(dir / "m.onnx");
+  };
+  EXPECT_TRUE(write("w.bin").ok()) << write("w.bin").ToString();
+  EXPECT_TRUE(write("sub/w.bin").ok());
+  EXPECT_TRUE(write("./w.bin").ok());
+  for (const char* bad : {"../w.bin", "/etc/passwd", "sub/../../w.bin", ""}) {
+    Status st = write(bad);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << "'" << bad << "': " << st.ToString();
+    EXPECT_NE(st.message().find("tensor 'w'"), std::string::npos) << st.message();
+  }
+  fs::create_symlink("/etc/passwd", dir / "link.bin");
+  EXPECT_EQ(write("link.bin").code(), StatusCode::kInvalidArgument);
+
+  // A bare file name, relative to the working directory.
+  ASSERT_TRUE(write("w.bin").ok());
+  fs::path cwd = fs::current_path();
+  fs::current_path(dir);
+  Status relative = CheckModelFile("m.onnx");
+  fs::current_path(cwd);
+  EXPECT_TRUE(relative.ok()) << relative.ToString();
+  fs::remove_all(dir);
+}
+
+TEST(CheckModelFile, RejectsBrokenFraming) {
+  fs::path dir = fs::temp_directory_path() / ("continuum_check_framing_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string good = ModelWithExternalData("w.bin");
+  std::ofstream(dir / "cut.onnx", std::ios::binary) << good.substr(0, good.size() - 3);
+  EXPECT_EQ(CheckModelFile(dir / "cut.onnx").code(), StatusCode::kInvalidArgument);
+  std::ofstream(dir / "nograph.onnx", std::ios::binary) << Delimited(2, "producer");
+  Status st = CheckModelFile(dir / "nograph.onnx");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("no graph"), std::string::npos) << st.message();
+  std::ofstream(dir / "empty.onnx", std::ios::binary) << "";
+  EXPECT_EQ(CheckModelFile(dir / "empty.onnx").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckModelFile(dir).code(), StatusCode::kNotFound);  // a folder is not a model file
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -161,9 +161,11 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
       if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
       return Unavailable("queue full: " + std::to_string(queue_.size()) + " requests waiting (limits.max_queue_size)");
     }
+    // Counted under the lock, before an instance can take it and count it out again (the
+    // pending gauge never dips below zero).
+    if (stats_) stats_->AddPending(1);
     queue_.push_back(std::move(p));
   }
-  if (stats_) stats_->AddPending(1);
   // Every instance may be gathering a batch that this request could complete.
   cv_.notify_all();
   return Status::Ok();

@@ -1,0 +1,921 @@
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scheduler/stats.h"
+#include "telemetry/metrics.h"
+
+namespace continuum {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+const fs::path kModels = CONTINUUM_TEST_MODELS;
+
+// ORT allows one environment per process.
+runtime::Engine& TestEngine() {
+  static std::unique_ptr<runtime::Engine> engine = [] {
+    auto e = runtime::Engine::Create({.intra_op_threads = 1});
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return std::move(e).value();
+  }();
+  return *engine;
+}
+
+std::vector<std::unique_ptr<runtime::Session>> Sessions(const std::string& model, int n = 1) {
+  std::vector<std::unique_ptr<runtime::Session>> out;
+  for (int i = 0; i < n; ++i) {
+    auto s = TestEngine().Load(kModels / model / "1" / "model.onnx", {});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) break;
+    out.push_back(std::move(s).value());
+  }
+  return out;
+}
+
+Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
+  Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};
+  if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+
+std::vector<float> Floats(const Tensor& t) {
+  std::vector<float> v(t.data.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), t.data.data(), t.data.size());
+  return v;
+}
+
+std::vector<float> Iota(size_t n, float start) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
+  return v;
+}
+
+// An add_sub request of `rows` rows whose values start at `base` (distinct per request).
+InferRequest AddSubRequest(int64_t rows, float base) {
+  InferRequest r;
+  r.model_name = "add_sub";
+  r.model_version = 1;
+  r.inputs.push_back(FloatTensor("INPUT0", {rows, 16}, Iota(static_cast<size_t>(rows) * 16, base)));
+  r.inputs.push_back(
+      FloatTensor("INPUT1", {rows, 16}, std::vector<float>(static_cast<size_t>(rows) * 16, 0.5f)));
+  return r;
+}
+
+void ExpectAddSubOutputs(const InferResponse& resp, int64_t rows, float base) {
+  ASSERT_EQ(resp.outputs.size(), 2u);
+  EXPECT_EQ(resp.outputs[0].name, "OUTPUT0");
+  EXPECT_EQ(resp.outputs[1].name, "OUTPUT1");
+  EXPECT_EQ(resp.outputs[0].shape, (Shape{rows, 16}));
+  EXPECT_EQ(resp.outputs[1].shape, (Shape{rows, 16}));
+  auto sum = Floats(resp.outputs[0]), diff = Floats(resp.outputs[1]);
+  ASSERT_EQ(sum.size(), static_cast<size_t>(rows) * 16);
+  ASSERT_EQ(diff.size(), static_cast<size_t>(rows) * 16);
+  for (size_t i = 0; i < sum.size(); ++i) {
+    EXPECT_FLOAT_EQ(sum[i], base + static_cast<float>(i) + 0.5f) << "element " << i;
+    EXPECT_FLOAT_EQ(diff[i], base + static_cast<float>(i) - 0.5f) << "element " << i;
+  }
+}
+
+// Collects callback results by request index; counts calls so "exactly once" can be checked.
+class Results {
+ public:
+  InferCallback Callback(int i) {
+    return [this, i](StatusOr<InferResponse> r) {
+      std::lock_guard lock(mu_);
+      ++calls_[i];
+      results_.insert_or_assign(i, std::move(r));
+      done_at_.insert_or_assign(i, Clock::now());
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(size_t n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return results_.size() >= n; });
+  }
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return results_.size();
+  }
+  int calls(int i) {
+    std::lock_guard lock(mu_);
+    return calls_.count(i) ? calls_[i] : 0;
+  }
+  // Valid once the callback ran (results are not modified afterwards).
+  const StatusOr<InferResponse>& at(int i) {
+    std::lock_guard lock(mu_);
+    return results_.at(i);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int, int> calls_;
+  std::map<int, StatusOr<InferResponse>> results_;
+  std::map<int, Clock::time_point> done_at_;
+};
+
+int64_t JsonInt(const std::string& json, const std::string& key) {
+  auto pos = json.find("\"" + key + "\":");
+  if (pos == std::string::npos) return -1;
+  return std::stoll(json.substr(pos + key.size() + 3));
+}
+int64_t ExecutionCount(const ModelStats& s) { return JsonInt(s.ToJson(), "execution_count"); }
+int64_t InferenceCount(const ModelStats& s) { return JsonInt(s.ToJson(), "inference_count"); }
+// inference_stats.fail.count
+int64_t FailCount(const ModelStats& s) {
+  std::string j = s.ToJson();
+  return JsonInt(j.substr(j.find("\"fail\":")), "count");
+}
+
+SchedulerOptions Batching(int64_t max_batch, int64_t delay_us, std::vector<int64_t> preferred = {}) {
+  SchedulerOptions o;
+  o.max_batch_size = max_batch;
+  o.dynamic_batching = DynamicBatchingConfig{std::move(preferred), delay_us};
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scriptable session: x FP32 [-1,-1] -> y = x and z = x. Records what it ran and can hold
+// runs at a gate, which makes concurrency and queueing observable without timing.
+struct Probe {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_open = true;
+  int started = 0;
+  int running = 0;
+  int max_running = 0;
+  std::vector<Shape> shapes;                        // input shape per run
+  std::vector<std::vector<std::string>> requested;  // output names per run
+  Status fail;                                      // returned by every run when not OK
+  bool drop_batch_dim = false;                      // outputs keep only the first row
+
+  void Close() {
+    std::lock_guard lock(mu);
+    gate_open = false;
+  }
+  void Open() {
+    {
+      std::lock_guard lock(mu);
+      gate_open = true;
+    }
+    cv.notify_all();
+  }
+  bool WaitStarted(int n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return started >= n; });
+  }
+};
+
+class FakeSession final : public runtime::Session {
+ public:
+  explicit FakeSession(std::shared_ptr<Probe> probe) : probe_(std::move(probe)) {
+    sig_.inputs.push_back({"x", DataType::kFp32, {-1, -1}, {"batch", ""}});
+    sig_.outputs.push_back({"y", DataType::kFp32, {-1, -1}, {"batch", ""}});
+    sig_.outputs.push_back({"z", DataType::kFp32, {-1, -1}, {"batch", ""}});
+  }
+  const runtime::ModelSignature& signature() const override { return sig_; }
+  const std::string& execution_provider() const override { return ep_; }
+  const std::string& fallback_reason() const override { return fallback_; }
+
+  StatusOr<std::vector<Tensor>> Run(std::span<const Tensor* const> inputs,
+                                    std::span<const std::string> output_names) override {
+    Probe& p = *probe_;
+    {
+      std::unique_lock lock(p.mu);
+      ++p.started;
+      p.max_running = std::max(p.max_running, ++p.running);
+      p.shapes.push_back(inputs[0]->shape);
+      p.requested.emplace_back(output_names.begin(), output_names.end());
+      p.cv.notify_all();
+      p.cv.wait(lock, [&] { return p.gate_open; });
+      --p.running;
+      if (!p.fail.ok()) return p.fail;
+    }
+    std::vector<std::string> names(output_names.begin(), output_names.end());
+    if (names.empty()) names = {"y", "z"};
+    std::vector<Tensor> out;
+    for (const auto& n : names) {
+      Tensor t = *inputs[0];
+      t.name = n;
+      if (probe_->drop_batch_dim) {
+        size_t row_bytes = t.data.size() / static_cast<size_t>(t.shape[0]);
+        t.shape[0] = 1;
+        t.data.resize(row_bytes);
+      }
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<Probe> probe_;
+  runtime::ModelSignature sig_;
+  std::string ep_ = "cpu", fallback_;
+};
+
+std::vector<std::unique_ptr<runtime::Session>> Fakes(const std::shared_ptr<Probe>& probe, int n = 1) {
+  std::vector<std::unique_ptr<runtime::Session>> out;
+  for (int i = 0; i < n; ++i) out.push_back(std::make_unique<FakeSession>(probe));
+  return out;
+}
+
+InferRequest FakeRequest(int64_t rows, int64_t cols, float base) {
+  InferRequest r;
+  r.inputs.push_back(FloatTensor("x", {rows, cols}, Iota(static_cast<size_t>(rows * cols), base)));
+  return r;
+}
+
+// =============================================================================================
+// ValidateRequest
+
+runtime::TensorSpec Spec(std::string name, DataType dtype, Shape shape) {
+  runtime::TensorSpec s{std::move(name), dtype, std::move(shape), {}};
+  s.dim_names.resize(s.shape.size());
+  return s;
+}
+
+runtime::ModelSignature AddSubSig() {
+  return {{Spec("INPUT0", DataType::kFp32, {-1, 16}), Spec("INPUT1", DataType::kFp32, {-1, 16})},
+          {Spec("OUTPUT0", DataType::kFp32, {-1, 16}), Spec("OUTPUT1", DataType::kFp32, {-1, 16})}};
+}
+
+void ExpectInvalid(const runtime::ModelSignature& sig, int64_t max_batch, InferRequest r,
+                   std::string_view needle, int64_t max_elements = 1 << 26) {
+  Status st = ValidateRequest(sig, max_batch, max_elements, &r);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find(needle), std::string::npos)
+      << "message '" << st.message() << "' should contain '" << needle << "'";
+}
+
+TEST(ValidateRequest, AcceptsAndReordersIntoSignatureOrder) {
+  InferRequest r = AddSubRequest(2, 0);
+  std::swap(r.inputs[0], r.inputs[1]);
+  r.outputs = {{"OUTPUT1", true}};
+  ASSERT_TRUE(ValidateRequest(AddSubSig(), 8, 1 << 26, &r).ok());
+  ASSERT_EQ(r.inputs.size(), 2u);
+  EXPECT_EQ(r.inputs[0].name, "INPUT0");
+  EXPECT_EQ(r.inputs[1].name, "INPUT1");
+  EXPECT_EQ(Floats(r.inputs[0])[3], 3.0f);  // the data moved with the name
+  EXPECT_EQ(Floats(r.inputs[1])[3], 0.5f);
+}
+
+TEST(ValidateRequest, UnknownInput) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs[1].name = "INPUT7";
+  ExpectInvalid(AddSubSig(), 8, r, "unknown input 'INPUT7'");
+  ExpectInvalid(AddSubSig(), 8, r, "INPUT0, INPUT1");  // lists what the model has
+}
+
+TEST(ValidateRequest, MissingInput) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs.pop_back();
+  ExpectInvalid(AddSubSig(), 8, r, "missing input 'INPUT1'");
+  r.inputs.clear();
+  ExpectInvalid(AddSubSig(), 8, r, "missing input 'INPUT0'");
+}
+
+TEST(ValidateRequest, DuplicateInput) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs[1].name = "INPUT0";
+  ExpectInvalid(AddSubSig(), 8, r, "'INPUT0' is given more than once");
+}
+
+TEST(ValidateRequest, WrongDatatype) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs[1].dtype = DataType::kInt32;  // same byte size: only the dtype is wrong
+  ExpectInvalid(AddSubSig(), 8, r, "input 'INPUT1': datatype INT32 does not match the model's FP32");
+}
+
+TEST(ValidateRequest, WrongRank) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs[0].shape = {16};
+  ExpectInvalid(AddSubSig(), 8, r, "rank 1");
+  r.inputs[0].shape = {1, 1, 16};
+  ExpectInvalid(AddSubSig(), 8, r, "input 'INPUT0'");
+}
+
+TEST(ValidateRequest, WrongFixedDimension) {
+  InferRequest r;
+  r.inputs.push_back(FloatTensor("INPUT0", {2, 8}, Iota(16, 0)));
+  r.inputs.push_back(FloatTensor("INPUT1", {2, 8}, Iota(16, 0)));
+  ExpectInvalid(AddSubSig(), 8, r, "at dimension 1");
+
+  runtime::ModelSignature fixed{{Spec("x", DataType::kFp32, {1, 3, 4, 4})},
+                                {Spec("y", DataType::kFp32, {1, 3, 4, 4})}};
+  InferRequest f;
+  f.inputs.push_back(FloatTensor("x", {2, 3, 4, 4}, Iota(96, 0)));
+  ExpectInvalid(fixed, 0, f, "at dimension 0");
+  f.inputs[0] = FloatTensor("x", {1, 3, 4, 4}, Iota(48, 0));
+  EXPECT_TRUE(ValidateRequest(fixed, 0, 1 << 26, &f).ok());
+}
+
+TEST(ValidateRequest, BatchSizeLimits) {
+  ExpectInvalid(AddSubSig(), 4, AddSubRequest(5, 0), "batch size 5");
+  ExpectInvalid(AddSubSig(), 4, AddSubRequest(5, 0), "max_batch_size 4");
+  ExpectInvalid(AddSubSig(), 4, AddSubRequest(0, 0), "batch size 0");
+  InferRequest ok = AddSubRequest(4, 0);
+  EXPECT_TRUE(ValidateRequest(AddSubSig(), 4, 1 << 26, &ok).ok());
+  // Without batching, dimension 0 is an ordinary dynamic dimension.
+  InferRequest big = AddSubRequest(5, 0);
+  EXPECT_TRUE(ValidateRequest(AddSubSig(), 0, 1 << 26, &big).ok());
+}
+
+TEST(ValidateRequest, BatchMismatchAcrossInputs) {
+  InferRequest r = AddSubRequest(2, 0);
+  r.inputs[1] = FloatTensor("INPUT1", {3, 16}, Iota(48, 0));
+  ExpectInvalid(AddSubSig(), 8, r, "disagree on the batch size");
+  // Not batchable: the dynamic first dimensions may differ (the graph decides).
+  InferRequest nb = r;
+  EXPECT_TRUE(ValidateRequest(AddSubSig(), 0, 1 << 26, &nb).ok());
+}
+
+TEST(ValidateRequest, RequestedOutputs) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.outputs = {{"OUTPUT9", false}};
+  ExpectInvalid(AddSubSig(), 8, r, "unknown output 'OUTPUT9'");
+  r.outputs = {{"OUTPUT0", false}, {"OUTPUT1", false}, {"OUTPUT0", true}};
+  ExpectInvalid(AddSubSig(), 8, r, "output 'OUTPUT0' is requested more than once");
+  r.outputs = {{"OUTPUT1", true}, {"OUTPUT0", false}};
+  EXPECT_TRUE(ValidateRequest(AddSubSig(), 8, 1 << 26, &r).ok());
+  EXPECT_EQ(r.outputs[0].name, "OUTPUT1");  // the requested order is kept
+}
+
+TEST(ValidateRequest, TooManyElements) {
+  ExpectInvalid(AddSubSig(), 8, AddSubRequest(2, 0), "more than 31 elements", 31);
+  InferRequest r = AddSubRequest(2, 0);
+  EXPECT_TRUE(ValidateRequest(AddSubSig(), 8, 32, &r).ok());
+  // Overflowing products do not wrap around.
+  runtime::ModelSignature dyn{{Spec("x", DataType::kFp32, {-1, -1, -1})},
+                              {Spec("y", DataType::kFp32, {-1, -1, -1})}};
+  InferRequest huge;
+  huge.inputs.push_back({"x", DataType::kFp32, {INT64_C(1) << 40, INT64_C(1) << 40, 4}, ""});
+  ExpectInvalid(dyn, 0, huge, "input 'x'");
+  InferRequest negative;
+  negative.inputs.push_back({"x", DataType::kFp32, {1, -2, 4}, ""});
+  ExpectInvalid(dyn, 0, negative, "negative");
+}
+
+TEST(ValidateRequest, DataLengthMismatch) {
+  InferRequest r = AddSubRequest(1, 0);
+  r.inputs[0].data.pop_back();
+  ExpectInvalid(AddSubSig(), 8, r, "63 bytes of data");
+  ExpectInvalid(AddSubSig(), 8, r, "input 'INPUT0'");
+
+  runtime::ModelSignature str{{Spec("s", DataType::kBytes, {-1, 2})}, {Spec("o", DataType::kBytes, {-1, 2})}};
+  InferRequest b;
+  Tensor t{"s", DataType::kBytes, {1, 2}, ""};
+  AppendBytesElement(t.data, "only one");
+  b.inputs.push_back(t);
+  ExpectInvalid(str, 8, b, "input 's'");
+  AppendBytesElement(b.inputs[0].data, "two");
+  EXPECT_TRUE(ValidateRequest(str, 8, 1 << 26, &b).ok());
+  b.inputs[0].data += "\x05";  // a truncated length prefix
+  ExpectInvalid(str, 8, b, "input 's'");
+}
+
+// =============================================================================================
+// Scheduler with real models
+
+TEST(Scheduler, RunsOneRequestAndEchoesIdAndParameters) {
+  ModelStats stats(nullptr, "add_sub", 1);
+  Results res;
+  Scheduler s(Sessions("add_sub"), {}, &stats);
+  InferRequest r = AddSubRequest(3, 10);
+  r.id = "req-42";
+  r.parameters_json = R"({"trace":true})";
+  ASSERT_TRUE(s.Enqueue(std::move(r), res.Callback(0)).ok());
+  ASSERT_TRUE(res.WaitFor(1));
+  const auto& out = res.at(0);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->id, "req-42");
+  EXPECT_EQ(out->parameters_json, R"({"trace":true})");
+  EXPECT_EQ(out->model_name, "add_sub");
+  EXPECT_EQ(out->model_version, 1);
+  ExpectAddSubOutputs(*out, 3, 10);
+  EXPECT_EQ(out->binary, (std::vector<bool>{false, false}));
+  s.Shutdown();
+  EXPECT_EQ(res.calls(0), 1);
+  EXPECT_EQ(ExecutionCount(stats), 1);
+  EXPECT_EQ(InferenceCount(stats), 1);  // not batching: one request counts once
+}
+
+TEST(Scheduler, RequestedOutputSubsetAndBinaryFlags) {
+  Results res;
+  Scheduler s(Sessions("add_sub"), {}, nullptr);
+  InferRequest a = AddSubRequest(1, 0);
+  a.outputs = {{"OUTPUT1", true}};
+  InferRequest b = AddSubRequest(1, 0);
+  b.outputs = {{"OUTPUT1", false}, {"OUTPUT0", true}};
+  InferRequest c = AddSubRequest(1, 0);
+  c.binary_data_output = true;  // applies to every output when none is listed
+  ASSERT_TRUE(s.Enqueue(std::move(a), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(std::move(b), res.Callback(1)).ok());
+  ASSERT_TRUE(s.Enqueue(std::move(c), res.Callback(2)).ok());
+  ASSERT_TRUE(res.WaitFor(3));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+
+  const InferResponse& ra = *res.at(0);
+  ASSERT_EQ(ra.outputs.size(), 1u);
+  EXPECT_EQ(ra.outputs[0].name, "OUTPUT1");
+  EXPECT_FLOAT_EQ(Floats(ra.outputs[0])[2], 1.5f);
+  EXPECT_EQ(ra.binary, std::vector<bool>{true});
+
+  const InferResponse& rb = *res.at(1);
+  ASSERT_EQ(rb.outputs.size(), 2u);
+  EXPECT_EQ(rb.outputs[0].name, "OUTPUT1");
+  EXPECT_EQ(rb.outputs[1].name, "OUTPUT0");
+  EXPECT_FLOAT_EQ(Floats(rb.outputs[1])[2], 2.5f);
+  EXPECT_EQ(rb.binary, (std::vector<bool>{false, true}));
+
+  const InferResponse& rc = *res.at(2);
+  ASSERT_EQ(rc.outputs.size(), 2u);
+  EXPECT_EQ(rc.binary, (std::vector<bool>{true, true}));
+}
+
+TEST(Scheduler, DynamicBatchingMergesConcurrentRequests) {
+  ModelStats stats(nullptr, "add_sub", 1);
+  Results res;
+  Scheduler s(Sessions("add_sub"), Batching(16, 50'000), &stats);
+  const int64_t rows[] = {1, 2, 3, 1, 2, 3};
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(s.Enqueue(AddSubRequest(rows[i], 1000.0f * static_cast<float>(i)), res.Callback(i)).ok());
+  }
+  ASSERT_TRUE(res.WaitFor(6));
+  for (int i = 0; i < 6; ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+    ExpectAddSubOutputs(*res.at(i), rows[i], 1000.0f * static_cast<float>(i));
+  }
+  s.Shutdown();
+  EXPECT_LT(ExecutionCount(stats), 6) << stats.ToJson();
+  EXPECT_EQ(InferenceCount(stats), 12) << stats.ToJson();  // rows, not requests
+}
+
+TEST(Scheduler, BatchIsCutAtThePreferredSizeAndMatchesOneByOne) {
+  // A queue delay far beyond the test's patience: only reaching the preferred size cuts it.
+  ModelStats stats(nullptr, "add_sub", 1);
+  Results batched;
+  Scheduler s(Sessions("add_sub"), Batching(16, 10'000'000, {9}), &stats);
+  const int64_t rows[] = {2, 1, 4, 2};
+  for (int i = 0; i < 4; ++i) {
+    InferRequest r = AddSubRequest(rows[i], -50.0f * static_cast<float>(i));
+    r.id = "b" + std::to_string(i);
+    ASSERT_TRUE(s.Enqueue(std::move(r), batched.Callback(i)).ok());
+  }
+  ASSERT_TRUE(batched.WaitFor(4, 5s)) << "the batch was not cut at its preferred size";
+  EXPECT_EQ(ExecutionCount(stats), 1);
+  EXPECT_NE(stats.ToJson().find("\"batch_size\":9"), std::string::npos) << stats.ToJson();
+
+  Results single;
+  Scheduler one(Sessions("add_sub"), {}, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(one.Enqueue(AddSubRequest(rows[i], -50.0f * static_cast<float>(i)), single.Callback(i)).ok());
+  }
+  ASSERT_TRUE(single.WaitFor(4));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(batched.at(i).ok() && single.at(i).ok());
+    const InferResponse& b = *batched.at(i);
+    const InferResponse& o = *single.at(i);
+    EXPECT_EQ(b.id, "b" + std::to_string(i));
+    ASSERT_EQ(b.outputs.size(), o.outputs.size());
+    for (size_t k = 0; k < b.outputs.size(); ++k) {
+      EXPECT_EQ(b.outputs[k].name, o.outputs[k].name);
+      EXPECT_EQ(b.outputs[k].shape, o.outputs[k].shape);
+      EXPECT_EQ(b.outputs[k].data, o.outputs[k].data) << "request " << i << " output " << k;
+    }
+  }
+}
+
+TEST(Scheduler, BatchedRequestsGetTheirOwnOutputSelection) {
+  Results res;
+  ModelStats stats(nullptr, "add_sub", 1);
+  Scheduler s(Sessions("add_sub"), Batching(8, 10'000'000, {3}), &stats);
+  InferRequest a = AddSubRequest(1, 0);
+  a.outputs = {{"OUTPUT1", true}};
+  a.id = "a";
+  InferRequest b = AddSubRequest(1, 100);
+  b.binary_data_output = true;
+  b.id = "b";
+  b.parameters_json = R"({"k":1})";
+  InferRequest c = AddSubRequest(1, 200);
+  c.outputs = {{"OUTPUT0", false}};
+  c.id = "c";
+  ASSERT_TRUE(s.Enqueue(std::move(a), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(std::move(b), res.Callback(1)).ok());
+  ASSERT_TRUE(s.Enqueue(std::move(c), res.Callback(2)).ok());
+  ASSERT_TRUE(res.WaitFor(3, 5s));
+  EXPECT_EQ(ExecutionCount(stats), 1);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+
+  const InferResponse& ra = *res.at(0);
+  EXPECT_EQ(ra.id, "a");
+  ASSERT_EQ(ra.outputs.size(), 1u);
+  EXPECT_EQ(ra.outputs[0].name, "OUTPUT1");
+  EXPECT_EQ(ra.outputs[0].shape, (Shape{1, 16}));
+  EXPECT_FLOAT_EQ(Floats(ra.outputs[0])[1], 0.5f);
+  EXPECT_EQ(ra.binary, std::vector<bool>{true});
+
+  const InferResponse& rb = *res.at(1);
+  EXPECT_EQ(rb.id, "b");
+  EXPECT_EQ(rb.parameters_json, R"({"k":1})");
+  ExpectAddSubOutputs(rb, 1, 100);
+  EXPECT_EQ(rb.binary, (std::vector<bool>{true, true}));
+
+  const InferResponse& rc = *res.at(2);
+  EXPECT_EQ(rc.id, "c");
+  ASSERT_EQ(rc.outputs.size(), 1u);
+  EXPECT_EQ(rc.outputs[0].name, "OUTPUT0");
+  EXPECT_FLOAT_EQ(Floats(rc.outputs[0])[1], 201.5f);
+  EXPECT_EQ(rc.binary, std::vector<bool>{false});
+}
+
+TEST(Scheduler, BytesTensorsSplitPerRequest) {
+  ModelStats stats(nullptr, "identity_string", 1);
+  Results res;
+  Scheduler s(Sessions("identity_string"), Batching(8, 10'000'000, {7}), &stats);
+  const int64_t rows[] = {1, 2, 1, 3};
+  std::vector<std::vector<std::string>> sent(4);
+  for (int i = 0; i < 4; ++i) {
+    Tensor t{"INPUT0", DataType::kBytes, {rows[i], 4}, ""};
+    for (int64_t e = 0; e < rows[i] * 4; ++e) {
+      std::string v = "r" + std::to_string(i) + "e" + std::to_string(e);
+      if (e == 1) v = "";                          // empty elements
+      if (e == 2) v = std::string("n\0l", 3) + v;  // embedded NUL
+      if (e == 3) v.assign(static_cast<size_t>(40 + i), 'x');
+      sent[static_cast<size_t>(i)].push_back(v);
+      AppendBytesElement(t.data, v);
+    }
+    InferRequest r;
+    r.inputs.push_back(std::move(t));
+    ASSERT_TRUE(s.Enqueue(std::move(r), res.Callback(i)).ok());
+  }
+  ASSERT_TRUE(res.WaitFor(4, 5s));
+  EXPECT_EQ(ExecutionCount(stats), 1);
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+    const Tensor& out = res.at(i)->outputs.at(0);
+    EXPECT_EQ(out.dtype, DataType::kBytes);
+    EXPECT_EQ(out.shape, (Shape{rows[i], 4}));
+    auto parts = SplitBytesElements(out.data, rows[i] * 4);
+    ASSERT_TRUE(parts.ok()) << parts.status().ToString();
+    ASSERT_EQ(parts->size(), sent[static_cast<size_t>(i)].size());
+    for (size_t e = 0; e < parts->size(); ++e) EXPECT_EQ((*parts)[e], sent[static_cast<size_t>(i)][e]) << e;
+  }
+}
+
+TEST(Scheduler, ShutdownDrainsQueuedRequests) {
+  Results res;
+  Scheduler s(Sessions("slow"), {}, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    InferRequest r;
+    r.inputs.push_back(FloatTensor("x", {1, 1}, {static_cast<float>(i)}));
+    ASSERT_TRUE(s.Enqueue(std::move(r), res.Callback(i)).ok());
+  }
+  s.Shutdown();
+  ASSERT_EQ(res.size(), 4u) << "Shutdown returned before every queued request was answered";
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+    EXPECT_EQ(Floats(res.at(i)->outputs.at(0)), std::vector<float>{static_cast<float>(i)});
+    EXPECT_EQ(res.calls(i), 1);
+  }
+  // Intake is closed; the callback of a refused request never runs.
+  InferRequest late;
+  late.inputs.push_back(FloatTensor("x", {1, 1}, {9}));
+  Status st = s.Enqueue(std::move(late), res.Callback(99));
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(res.calls(99), 0);
+  s.Shutdown();  // idempotent
+}
+
+TEST(Scheduler, ShutdownCutsAWaitingBatch) {
+  Results res;
+  Scheduler s(Sessions("add_sub"), Batching(8, 10'000'000), nullptr);
+  ASSERT_TRUE(s.Enqueue(AddSubRequest(1, 1), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(AddSubRequest(2, 2), res.Callback(1)).ok());
+  const auto t0 = Clock::now();
+  s.Shutdown();
+  EXPECT_LT(Clock::now() - t0, 5s) << "Shutdown waited for the queue delay";
+  ASSERT_EQ(res.size(), 2u);
+  ASSERT_TRUE(res.at(0).ok() && res.at(1).ok());
+  ExpectAddSubOutputs(*res.at(0), 1, 1);
+  ExpectAddSubOutputs(*res.at(1), 2, 2);
+}
+
+TEST(Scheduler, TwoInstancesOfARealModelAnswerCorrectly) {
+  Results res;
+  ModelStats stats(nullptr, "slow", 1);
+  Scheduler s(Sessions("slow", 2), {}, &stats);
+  for (int i = 0; i < 4; ++i) {
+    InferRequest r;
+    r.inputs.push_back(FloatTensor("x", {2, 1}, {static_cast<float>(i), -static_cast<float>(i)}));
+    ASSERT_TRUE(s.Enqueue(std::move(r), res.Callback(i)).ok());
+  }
+  ASSERT_TRUE(res.WaitFor(4));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(res.at(i).ok()) << res.at(i).status().ToString();
+    EXPECT_EQ(Floats(res.at(i)->outputs.at(0)),
+              (std::vector<float>{static_cast<float>(i), -static_cast<float>(i)}));
+  }
+  s.Shutdown();
+  EXPECT_EQ(ExecutionCount(stats), 4);
+}
+
+// =============================================================================================
+// Scheduler with scripted sessions (deterministic queueing and concurrency)
+
+TEST(Scheduler, InstancesRunConcurrently) {
+  auto probe = std::make_shared<Probe>();
+  probe->Close();
+  Results res;
+  Scheduler s(Fakes(probe, 2), {}, nullptr);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 2, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 2, 10), res.Callback(1)).ok());
+  // Both runs are inside the session at once: the second instance did not wait for the first.
+  EXPECT_TRUE(probe->WaitStarted(2)) << "the second instance never started";
+  {
+    std::lock_guard lock(probe->mu);
+    EXPECT_EQ(probe->max_running, 2);
+  }
+  probe->Open();
+  ASSERT_TRUE(res.WaitFor(2));
+  EXPECT_EQ(Floats(res.at(1)->outputs.at(0)), (std::vector<float>{10, 11}));
+}
+
+TEST(Scheduler, OneInstanceRunsOneAtATime) {
+  auto probe = std::make_shared<Probe>();
+  probe->Close();
+  Results res;
+  Scheduler s(Fakes(probe, 1), {}, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(FakeRequest(1, 2, 0), res.Callback(i)).ok());
+  ASSERT_TRUE(probe->WaitStarted(1));
+  EXPECT_EQ(s.queued(), 2u);
+  probe->Open();
+  ASSERT_TRUE(res.WaitFor(3));
+  std::lock_guard lock(probe->mu);
+  EXPECT_EQ(probe->max_running, 1);
+  EXPECT_EQ(probe->started, 3);
+}
+
+TEST(Scheduler, QueueFullIsUnavailableWithoutCallback) {
+  telemetry::Registry registry;
+  InferenceMetricFamilies families(registry);
+  auto probe = std::make_shared<Probe>();
+  probe->Close();
+  Results res;
+  {
+    ModelStats stats(&families, "m", 1);
+    SchedulerOptions o;
+    o.max_queue_size = 2;
+    Scheduler s(Fakes(probe), o, &stats);
+    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(0)).ok());
+    ASSERT_TRUE(probe->WaitStarted(1));  // running, no longer queued
+    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 1), res.Callback(1)).ok());
+    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 2), res.Callback(2)).ok());
+    Status st = s.Enqueue(FakeRequest(1, 1, 3), res.Callback(3));
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+    EXPECT_NE(st.message().find("queue full"), std::string::npos) << st.message();
+    EXPECT_EQ(s.queued(), 2u);
+    probe->Open();
+    ASSERT_TRUE(res.WaitFor(3));
+    s.Shutdown();
+    EXPECT_EQ(res.calls(3), 0);
+    EXPECT_EQ(res.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(res.at(i).ok());
+    std::string text = registry.Render();
+    EXPECT_NE(
+        text.find(
+            R"(continuum_inference_request_failure_total{model="m",version="1",reason="QUEUE_FULL"} 1)"),
+        std::string::npos)
+        << text;
+    EXPECT_NE(text.find(R"(continuum_inference_request_success_total{model="m",version="1"} 3)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find(R"(continuum_inference_pending_requests{model="m",version="1"} 0)"),
+              std::string::npos)
+        << text;
+  }
+}
+
+TEST(Scheduler, QueueTimeoutFailsWaitingRequests) {
+  auto probe = std::make_shared<Probe>();
+  probe->Close();
+  Results res;
+  ModelStats stats(nullptr, "m", 1);
+  SchedulerOptions o;
+  o.queue_timeout_microseconds = 2000;
+  Scheduler s(Fakes(probe), o, &stats);
+  // Occupy the only instance. On a loaded machine the instance may take longer than the
+  // timeout to pick a request up, so that one expires too: then try again.
+  int held = 0;
+  for (;; ++held) {
+    ASSERT_LT(held, 100) << "the instance never took a request within the queue timeout";
+    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(held)).ok());
+    const auto give_up = Clock::now() + 10s;
+    while (!probe->WaitStarted(1, 1ms) && res.size() <= static_cast<size_t>(held) && Clock::now() < give_up) {
+    }
+    if (probe->WaitStarted(1, 0ms)) break;
+  }
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 1), res.Callback(held + 1)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 2), res.Callback(held + 2)).ok());
+  std::this_thread::sleep_for(20ms);  // well past the timeout
+  probe->Open();
+  ASSERT_TRUE(res.WaitFor(static_cast<size_t>(held) + 3));
+  EXPECT_TRUE(res.at(held).ok());
+  for (int i = 0; i < held + 3; ++i) {
+    if (i == held) continue;
+    EXPECT_EQ(res.at(i).status().code(), StatusCode::kUnavailable) << res.at(i).status().ToString();
+    EXPECT_NE(res.at(i).status().message().find("queue timeout"), std::string::npos);
+    EXPECT_EQ(res.calls(i), 1);
+  }
+  s.Shutdown();
+  std::lock_guard lock(probe->mu);
+  EXPECT_EQ(probe->started, 1);  // expired requests never ran
+  EXPECT_EQ(FailCount(stats), held + 2);
+}
+
+TEST(Scheduler, BatchesRespectMaxBatchSize) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  Scheduler s(Fakes(probe), Batching(4, 10'000'000), nullptr);
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 3, 100.0f * static_cast<float>(i)), res.Callback(i)).ok());
+  ASSERT_TRUE(res.WaitFor(4, 5s));  // the first batch is full at 4 rows: it does not wait
+  s.Shutdown();                     // cuts the remaining 2
+  ASSERT_EQ(res.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(res.at(i).ok());
+    EXPECT_EQ(res.at(i)->outputs.at(0).shape, (Shape{1, 3}));
+    EXPECT_EQ(Floats(res.at(i)->outputs.at(0)), Iota(3, 100.0f * static_cast<float>(i)));
+  }
+  std::lock_guard lock(probe->mu);
+  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{4, 3}, {2, 3}}));
+}
+
+TEST(Scheduler, RowsOfMultiRowRequestsCountTowardsTheLimit) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  Scheduler s(Fakes(probe), Batching(4, 10'000'000), nullptr);
+  // 3 + 3 do not fit in 4 rows; 3 + 1 do: the 1-row request joins the first batch.
+  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 1, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 1, 10), res.Callback(1)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 20), res.Callback(2)).ok());
+  ASSERT_TRUE(res.WaitFor(2, 5s));
+  s.Shutdown();
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(Floats(res.at(0)->outputs.at(0)), (std::vector<float>{0, 1, 2}));
+  EXPECT_EQ(Floats(res.at(1)->outputs.at(0)), (std::vector<float>{10, 11, 12}));
+  EXPECT_EQ(Floats(res.at(2)->outputs.at(0)), (std::vector<float>{20}));
+  std::lock_guard lock(probe->mu);
+  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{4, 1}, {3, 1}}));
+}
+
+TEST(Scheduler, OnlyCompatibleShapesShareABatch) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  Scheduler s(Fakes(probe), Batching(8, 10'000'000), nullptr);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 2, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 3, 10), res.Callback(1)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(2, 2, 20), res.Callback(2)).ok());
+  s.Shutdown();
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(Floats(res.at(0)->outputs.at(0)), (std::vector<float>{0, 1}));
+  EXPECT_EQ(Floats(res.at(1)->outputs.at(0)), (std::vector<float>{10, 11, 12}));
+  EXPECT_EQ(res.at(2)->outputs.at(0).shape, (Shape{2, 2}));
+  EXPECT_EQ(Floats(res.at(2)->outputs.at(0)), (std::vector<float>{20, 21, 22, 23}));
+  std::lock_guard lock(probe->mu);
+  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{3, 2}, {1, 3}}));
+}
+
+TEST(Scheduler, PreferredSizeCutsWhenNothingElseWaits) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  // Target 4 is never reached; 2 rows is a preferred size and nothing else waits: cut.
+  Scheduler s(Fakes(probe), Batching(8, 10'000'000, {2, 4}), nullptr);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 1), res.Callback(1)).ok());
+  EXPECT_TRUE(res.WaitFor(2, 5s)) << "a batch at a preferred size waited for the queue delay";
+}
+
+TEST(Scheduler, UnionOfRequestedOutputsIsRun) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  Scheduler s(Fakes(probe), Batching(8, 10'000'000, {2}), nullptr);
+  InferRequest a = FakeRequest(1, 1, 0);
+  a.outputs = {{"z", false}};
+  InferRequest b = FakeRequest(1, 1, 5);
+  b.outputs = {{"y", false}};
+  ASSERT_TRUE(s.Enqueue(std::move(a), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(std::move(b), res.Callback(1)).ok());
+  ASSERT_TRUE(res.WaitFor(2, 5s));
+  ASSERT_EQ(res.at(0)->outputs.size(), 1u);
+  EXPECT_EQ(res.at(0)->outputs[0].name, "z");
+  EXPECT_EQ(Floats(res.at(0)->outputs[0]), std::vector<float>{0});
+  ASSERT_EQ(res.at(1)->outputs.size(), 1u);
+  EXPECT_EQ(res.at(1)->outputs[0].name, "y");
+  EXPECT_EQ(Floats(res.at(1)->outputs[0]), std::vector<float>{5});
+  std::lock_guard lock(probe->mu);
+  ASSERT_EQ(probe->requested.size(), 1u);
+  EXPECT_EQ(probe->requested[0], (std::vector<std::string>{"z", "y"}));
+}
+
+TEST(Scheduler, BackendErrorReachesEveryRequestOfTheBatchOnce) {
+  auto probe = std::make_shared<Probe>();
+  probe->fail = Internal("boom");
+  Results res;
+  ModelStats stats(nullptr, "m", 1);
+  Scheduler s(Fakes(probe), Batching(8, 10'000'000, {3}), &stats);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(i)).ok());
+  ASSERT_TRUE(res.WaitFor(3, 5s));
+  s.Shutdown();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(res.at(i).status().code(), StatusCode::kInternal);
+    EXPECT_EQ(res.at(i).status().message(), "boom");
+    EXPECT_EQ(res.calls(i), 1);
+  }
+  EXPECT_EQ(FailCount(stats), 3);
+  EXPECT_EQ(ExecutionCount(stats), 0);
+}
+
+TEST(Scheduler, OutputsWithoutTheBatchDimensionFailTheBatch) {
+  auto probe = std::make_shared<Probe>();
+  probe->drop_batch_dim = true;
+  Results res;
+  Scheduler s(Fakes(probe), Batching(8, 10'000'000, {2}), nullptr);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(1)).ok());
+  ASSERT_TRUE(res.WaitFor(2, 5s));
+  s.Shutdown();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(res.at(i).status().code(), StatusCode::kInternal);
+    EXPECT_NE(res.at(i).status().message().find("cannot be batched"), std::string::npos)
+        << res.at(i).status().message();
+    EXPECT_EQ(res.calls(i), 1);
+  }
+}
+
+// =============================================================================================
+// ModelStats
+
+TEST(ModelStats, CountsAndBatchStats) {
+  ModelStats stats(nullptr, "m", 3);
+  stats.RecordExecution(4, 10, 20, 30);
+  stats.RecordExecution(4, 1, 2, 3);
+  stats.RecordExecution(1, 1, 1, 1);
+  for (int i = 0; i < 9; ++i) stats.RecordSuccess(100, 10);
+  stats.RecordFailure(FailureReason::kTimeout, 5);
+  std::string j = stats.ToJson();
+  EXPECT_NE(j.find(R"("name":"m","version":"3")"), std::string::npos) << j;
+  EXPECT_EQ(JsonInt(j, "inference_count"), 9);
+  EXPECT_EQ(JsonInt(j, "execution_count"), 3);
+  EXPECT_NE(j.find(R"("success":{"count":9,"ns":900})"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("fail":{"count":1,"ns":5})"), std::string::npos) << j;
+  EXPECT_NE(
+      j.find(R"({"batch_size":4,"compute_input":{"count":2,"ns":11},"compute_infer":{"count":2,"ns":22})"),
+      std::string::npos)
+      << j;
+  EXPECT_NE(j.find(R"({"batch_size":1,)"), std::string::npos) << j;
+  EXPECT_GT(JsonInt(j, "last_inference"), 0);
+}
+
+TEST(ModelStats, AReloadedVersionKeepsItsSeries) {
+  // A config change reloads a version: the new ModelStats is created before the old one goes.
+  telemetry::Registry registry;
+  InferenceMetricFamilies families(registry);
+  auto old_stats = std::make_unique<ModelStats>(&families, "m", 1);
+  old_stats->RecordExecution(2, 1, 1, 1);
+  ModelStats fresh(&families, "m", 1);
+  old_stats.reset();
+  fresh.RecordExecution(2, 1, 1, 1);
+  fresh.RecordSuccess(1, 1);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find(R"(continuum_inference_exec_count_total{model="m",version="1"} 2)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(continuum_inference_request_success_total{model="m",version="1"} 1)"),
+            std::string::npos)
+      << text;
+
+  // When the last user of the labels goes, the series leave the exposition.
+  {
+    ModelStats other(&families, "gone", 7);
+    other.RecordExecution(1, 1, 1, 1);
+    EXPECT_NE(registry.Render().find(R"(model="gone")"), std::string::npos);
+  }
+  EXPECT_EQ(registry.Render().find(R"(model="gone")"), std::string::npos) << registry.Render();
+}
+
+}  // namespace
+}  // namespace continuum

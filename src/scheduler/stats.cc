@@ -1,5 +1,9 @@
 #include "scheduler/stats.h"
 
+#include <map>
+#include <mutex>
+#include <tuple>
+
 #include "common/json_writer.h"
 
 namespace continuum {
@@ -61,11 +65,27 @@ uint64_t NowMs() {
                                    .count());
 }
 double Sec(uint64_t ns) { return static_cast<double>(ns) * 1e-9; }
+
+// Several ModelStats can share one label set: reloading a version (a config change) builds the
+// new ModelVersion before the old one goes. The series leave the exposition only when the last
+// of them is destroyed; counted per (families, model, version), under one lock that also covers
+// the children's lookup and removal.
+using LabelKey = std::tuple<const InferenceMetricFamilies*, std::string, std::string>;
+std::mutex& LabelUsersMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<LabelKey, int>& LabelUsers() {
+  static std::map<LabelKey, int> users;
+  return users;
+}
 }  // namespace
 
 ModelStats::ModelStats(InferenceMetricFamilies* f, std::string model, int64_t version)
     : families_(f), model_(std::move(model)), version_(version), version_label_(std::to_string(version)) {
   if (!f) return;
+  std::lock_guard users_lock(LabelUsersMutex());
+  ++LabelUsers()[LabelKey(f, model_, version_label_)];
   std::vector<std::string> l = {model_, version_label_};
   m_success_ = &f->request_success.WithLabels(l);
   m_inferences_ = &f->inference_count.WithLabels(l);
@@ -82,6 +102,10 @@ ModelStats::ModelStats(InferenceMetricFamilies* f, std::string model, int64_t ve
 ModelStats::~ModelStats() {
   // An unloaded version leaves the exposition (its series would otherwise go stale forever).
   if (!families_) return;
+  std::lock_guard users_lock(LabelUsersMutex());
+  auto users = LabelUsers().find(LabelKey(families_, model_, version_label_));
+  if (users != LabelUsers().end() && --users->second > 0) return;  // a newer instance serves on
+  if (users != LabelUsers().end()) LabelUsers().erase(users);
   std::vector<std::string> l = {model_, version_label_};
   families_->request_success.Remove(l);
   for (auto r : {FailureReason::kRejected, FailureReason::kQueueFull, FailureReason::kTimeout,
