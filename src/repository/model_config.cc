@@ -245,6 +245,14 @@ Status AutoComplete(const runtime::ModelSignature& sig, ModelConfig* c) {
   if (*c->max_batch_size == 0 && c->dynamic_batching) {
     return InvalidArgument("config.json: dynamic_batching: needs max_batch_size > 0");
   }
+  if (c->dynamic_batching && c->limits.queue_timeout_microseconds > 0 &&
+      c->limits.queue_timeout_microseconds <= c->dynamic_batching->max_queue_delay_microseconds) {
+    return InvalidArgument("config.json: limits.queue_timeout_microseconds (" +
+                           std::to_string(c->limits.queue_timeout_microseconds) +
+                           ") must exceed dynamic_batching.max_queue_delay_microseconds (" +
+                           std::to_string(c->dynamic_batching->max_queue_delay_microseconds) +
+                           "), or a lone request would time out while the batcher waits for company");
+  }
   if (c->dynamic_batching) {
     for (int64_t p : c->dynamic_batching->preferred_batch_size) {
       if (p > *c->max_batch_size) {

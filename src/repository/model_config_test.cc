@@ -339,6 +339,17 @@ TEST(ModelConfig, AutoCompleteRejectsDynamicBatchingWithoutBatches) {
   EXPECT_EQ(AutoComplete(FixedSig(), &f).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(ModelConfig, AutoCompleteRejectsAQueueTimeoutShorterThanTheBatchingDelay) {
+  ModelConfig c;
+  c.dynamic_batching = DynamicBatchingConfig{{}, 5000};
+  c.limits.queue_timeout_microseconds = 1000;
+  Status st = AutoComplete(BatchableSig(), &c);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("queue_timeout_microseconds"), std::string::npos) << st.message();
+  c.limits.queue_timeout_microseconds = 10000;
+  EXPECT_TRUE(AutoComplete(BatchableSig(), &c).ok());
+}
+
 TEST(ModelConfig, AutoCompleteChecksPreferredSizesAgainstTheDerivedMax) {
   ModelConfig c;
   c.default_batch_size_when_auto = 8;

@@ -210,13 +210,15 @@ Status ModelRepository::LoadLocked(const std::string& name) {
     }
     wanted = w;
   }
-  if (wanted.empty()) {
-    return fail_model(NotFound("model '" + name + "' has no version folder with a model.onnx that its version policy selects"));
-  }
-
   const bool config_same = old.fingerprint.config == fp.config && !old.versions.empty();
   ModelEntry next;
   next.fingerprint = fp;
+  if (wanted.empty()) {
+    // Nothing on disk that the policy selects: the versions that served go away (as in Triton);
+    // the index says why.
+    next.failed[0] = "model '" + name + "' has no version folder with a model.onnx that its version policy selects";
+    LogError(next.failed[0]);
+  }
   for (int64_t v : wanted) {
     auto it = old.versions.find(v);
     auto old_fp = old.fingerprint.versions.find(v);
@@ -252,8 +254,9 @@ Status ModelRepository::LoadLocked(const std::string& name) {
   std::shared_lock lock(map_mu_);
   const ModelEntry& e = models_.at(name);  // present: set above, and only this thread mutates
   if (e.versions.empty()) {
-    return e.failed.empty() ? Internal("model '" + name + "' loaded no version")
-                            : InvalidArgument("model '" + name + "' failed to load: " + e.failed.begin()->second);
+    if (e.failed.empty()) return Internal("model '" + name + "' loaded no version");
+    if (e.failed.count(0)) return NotFound(e.failed.at(0));
+    return InvalidArgument("model '" + name + "' failed to load: " + e.failed.begin()->second);
   }
   return Status::Ok();
 }

@@ -487,6 +487,23 @@ TEST_F(RepositoryTest, PollFollowsVersionsOnDisk) {
   EXPECT_TRUE(repo.Ready());
 }
 
+TEST_F(RepositoryTest, PollUnloadsAModelWhoseVersionsAreAllRemoved) {
+  AddModel("add_sub");
+  ModelRepository& repo = Start(ModelControlMode::kPoll);
+  ASSERT_TRUE(repo.Get("add_sub").ok());
+  fs::remove_all(root_ / "add_sub" / "1");
+  ASSERT_TRUE(repo.Poll().ok());
+  EXPECT_EQ(repo.Get("add_sub").status().code(), StatusCode::kNotFound);
+  bool reported = false;
+  for (const auto& e : repo.Index(false)) {
+    if (e.name == "add_sub" && e.state == "UNAVAILABLE" && e.reason.find("no version folder") != std::string::npos) {
+      reported = true;
+    }
+  }
+  EXPECT_TRUE(reported);
+  EXPECT_FALSE(repo.Ready());
+}
+
 TEST_F(RepositoryTest, PollReloadsAChangedModelFile) {
   AddModel("add_sub", "add_sub", {1, 2});
   WriteConfig("add_sub", R"({"version_policy": {"all": {}}})");

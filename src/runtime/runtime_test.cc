@@ -195,3 +195,33 @@ TEST(CheckModelFile, RejectsBrokenFraming) {
 
 }  // namespace
 }  // namespace continuum::runtime
+
+namespace continuum::runtime {
+namespace {
+
+// Runs only where an NVIDIA GPU and the CUDA provider (tools/setup.sh --gpu) are present; CI has
+// neither and skips. Checks that CUDA really runs the model and agrees with the CPU.
+TEST(RuntimeGpu, CudaMatchesCpu) {
+  std::error_code ec;
+  if (!std::filesystem::exists("/dev/nvidiactl", ec)) GTEST_SKIP() << "no NVIDIA GPU";
+  SessionOptions gpu;
+  gpu.execution_providers = {"cuda"};
+  auto g = TestEngine().Load(kModels / "mlp/1/model.onnx", gpu);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  if ((*g)->execution_provider() != "cuda") GTEST_SKIP() << "CUDA provider unavailable: " << (*g)->fallback_reason();
+  auto c = TestEngine().Load(kModels / "mlp/1/model.onnx", {});
+  ASSERT_TRUE(c.ok());
+  std::vector<float> x(4 * 512);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) / 17.0f - 0.5f;
+  Tensor t = FloatTensor("x", {4, 512}, x);
+  const Tensor* ins[] = {&t};
+  auto og = (*g)->Run(ins, {});
+  auto oc = (*c)->Run(ins, {});
+  ASSERT_TRUE(og.ok() && oc.ok());
+  auto vg = Floats((*og)[0]), vc = Floats((*oc)[0]);
+  ASSERT_EQ(vg.size(), vc.size());
+  for (size_t i = 0; i < vg.size(); ++i) EXPECT_NEAR(vg[i], vc[i], 1e-3f * (1 + std::abs(vc[i])));
+}
+
+}  // namespace
+}  // namespace continuum::runtime
