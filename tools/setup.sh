@@ -12,7 +12,8 @@ ROOT=$PWD
 
 DEBS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libboost1.74-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
-      python3-onnx python3-numpy libonnx-testdata prometheus curl)
+      python3-onnx python3-numpy libonnx-testdata prometheus curl
+      libpng-dev libjpeg62-turbo-dev espeak-ng sox imagemagick fonts-dejavu-core)
 WANT_GPU=0
 for a in "$@"; do
   case $a in
@@ -86,6 +87,7 @@ install_gpu() {
 
 if [[ -f $DEST/.complete ]] && verify_tree; then
   if ((WANT_GPU)); then install_gpu; fi
+  "$ROOT/tools/fetch_models.sh"
   exit 0
 fi
 
@@ -105,3 +107,4 @@ fi
 touch "$DEST/.complete"
 echo "setup: ONNX Runtime $ORT_VER ready in third_party/onnxruntime"
 if ((WANT_GPU)); then install_gpu; fi
+"$ROOT/tools/fetch_models.sh"
