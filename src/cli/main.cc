@@ -14,6 +14,7 @@ void Usage() {
                "usage: continuum <command> [flags]\n\n"
                "commands:\n"
                "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
+               "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
                "  version   print versions\n\n"
                "`continuum <command> --help` lists a command's flags.\n");
 }
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "serve") return continuum::cli::Serve(args);
+  if (cmd == "run") return continuum::cli::Run(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

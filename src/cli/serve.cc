@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 
+#include "api/task_api.h"
 #include "api/v2_api.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -11,6 +12,9 @@
 #include "http/server.h"
 #include "repository/repository.h"
 #include "runtime/runtime.h"
+#include "tasks/catalog.h"
+#include "tasks/executor.h"
+#include "tasks/runner.h"
 #include "telemetry/metrics.h"
 
 namespace continuum::cli {
@@ -22,6 +26,9 @@ int Serve(const std::vector<std::string>& args) {
   int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000, max_connections = 10000;
   int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
   bool spinning = false, verbose = false, help = false;
+  std::string catalog_dir;
+  int64_t task_threads = 0, task_queue = 1024;
+  tasks::TaskLimits task_limits;
 
   Flags f;
   f.String("model-repository", &repo_dir, "model repository folder (<model>/<version>/model.onnx)");
@@ -43,6 +50,13 @@ int Serve(const std::vector<std::string>& args) {
   f.Int("default-max-batch-size", &default_max_batch, "max_batch_size for batchable models without a config");
   f.Int("max-tensor-elements", &max_elements, "largest tensor accepted, in elements");
   f.Int("max-json-depth", &max_json_depth, "deepest JSON nesting accepted in a request");
+  f.String("catalog", &catalog_dir, "task catalog folder (<entry>/catalog.json) served on /ai and /v1");
+  f.Int("task-threads", &task_threads, "threads running task pre/post-processing (0: two per core)");
+  f.Int("task-queue", &task_queue, "task requests waiting for a thread; beyond this 503");
+  f.Int("max-image-pixels", &task_limits.max_image_pixels, "largest decoded image accepted by tasks (width x height)");
+  f.Int("max-image-bytes", &task_limits.max_image_bytes, "largest encoded image accepted by tasks");
+  f.Int("max-texts", &task_limits.max_texts, "most texts in one task request");
+  f.Int("max-text-bytes", &task_limits.max_text_bytes, "longest text accepted by tasks, in bytes");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
@@ -104,6 +118,22 @@ int Serve(const std::vector<std::string>& args) {
   ao.codec_limits.max_tensor_elements = max_elements;
   V2Api api(ao, &repository, &registry);
 
+  // The task layer: a catalog of task entries over the same repository and schedulers.
+  std::unique_ptr<tasks::Catalog> catalog = tasks::Catalog::Empty();
+  if (!catalog_dir.empty()) {
+    auto c = tasks::Catalog::Load(catalog_dir, tasks::TaskRegistry::BuiltIn(), task_limits);
+    if (!c.ok()) {
+      LogError(c.status().message());
+      return 1;
+    }
+    catalog = std::move(c).value();
+  }
+  tasks::RepositoryRunner runner(&repository);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  tasks::TaskExecutor executor(task_threads > 0 ? static_cast<int>(task_threads) : 2 * cores,
+                               static_cast<size_t>(std::max<int64_t>(1, task_queue)));
+  TaskApi task_api(catalog.get(), &runner, &executor, task_limits);
+
   http::ServerOptions so;
   so.address = address;
   so.port = static_cast<uint16_t>(port);
@@ -115,7 +145,10 @@ int Serve(const std::vector<std::string>& args) {
   so.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   so.max_connections = static_cast<size_t>(max_connections);
   // The listener comes up first so liveness answers while models load; readiness follows.
-  auto server = http::Server::Start(so, [&api](http::Request&& r, http::Responder w) { api.Handle(std::move(r), std::move(w)); });
+  auto server = http::Server::Start(so, [&api, &task_api](http::Request&& r, http::Responder w) {
+    if (TaskApi::Owns(r.path)) return task_api.Handle(std::move(r), std::move(w));
+    api.Handle(std::move(r), std::move(w));
+  });
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;
@@ -136,6 +169,7 @@ int Serve(const std::vector<std::string>& args) {
   LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   // Refuse new work, drain (queued requests are answered while connections stay open), then close.
   api.BeginShutdown();
+  executor.Shutdown();  // running tasks finish (their tensors are still served)
   repository.Shutdown();
   (*server)->Stop();
   LogInfo("stopped");
