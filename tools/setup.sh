@@ -88,6 +88,9 @@ install_gpu() {
 if [[ -f $DEST/.complete ]] && verify_tree; then
   if ((WANT_GPU)); then install_gpu; fi
   "$ROOT/tools/fetch_models.sh"
+  if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then
+    (cd tests/e2e/openai && npm ci --ignore-scripts --no-audit --no-fund --silent)
+  fi
   exit 0
 fi
 
@@ -108,3 +111,7 @@ touch "$DEST/.complete"
 echo "setup: ONNX Runtime $ORT_VER ready in third_party/onnxruntime"
 if ((WANT_GPU)); then install_gpu; fi
 "$ROOT/tools/fetch_models.sh"
+# The official openai client for the e2e test of /v1/embeddings (pinned in its package-lock.json).
+if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then
+  (cd tests/e2e/openai && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
