@@ -1,0 +1,187 @@
+"""End-to-end: the task API (Workers AI-shaped /ai/run, /ai/models; OpenAI /v1/embeddings and the
+official openai npm client) and `continuum run`, on the real catalog: PP-OCRv4, Silero VAD v5 and
+the project's tiny generated text and vision models."""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN, Server
+
+CATALOG = os.environ.get("CONTINUUM_TASK_CATALOG", os.path.join(os.path.dirname(__file__), "../../build/task_catalog"))
+OPENAI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai")
+
+OCR = "@cf/paddle/pp-ocrv4"
+VAD = "@cf/snakers4/silero-vad"
+EMB = "@cf/continuum/tiny-bert-embeddings"
+CLS = "@cf/continuum/tiny-bert-sentiment"
+
+
+def render_text(path, text, pointsize=32):
+    subprocess.run(["convert", "-background", "white", "-fill", "black", "-font", "DejaVu-Sans",
+                    "-pointsize", str(pointsize), "-bordercolor", "white", "-border", "20",
+                    "label:" + text, path], check=True)
+
+
+def speech_wav(path):
+    raw = path + ".raw.wav"
+    subprocess.run(["espeak-ng", "-w", raw, "the quick brown fox jumps over the lazy dog"], check=True)
+    subprocess.run(["sox", raw, "-r", "16000", path, "pad", "1.0", "1.0"], check=True)
+    os.remove(raw)
+
+
+class TaskApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="continuum-tasks-")
+        cls.server = Server(os.path.join(CATALOG, "models"), "--catalog", os.path.join(CATALOG, "catalog"),
+                            "--intra-op-threads", "2")
+        status, out = cls.server.get("/ai/models")
+        cls.names = {m["name"] for m in out["result"] if m["available"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def need(self, name):
+        self.assertIn(name, self.names, "catalog entry missing or not available")
+
+    def run_task(self, model, body=None, raw=None, headers=None, path=None):
+        path = path or "/ai/run/" + model
+        if raw is not None:
+            status, data, resp = self.server.request("POST", path, raw, headers or {"Content-Type": "application/octet-stream"})
+        else:
+            status, data, resp = self.server.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        out = json.loads(data)
+        self.assertEqual(set(out), {"result", "success", "errors", "messages"})
+        return status, out
+
+    def test_catalog_lists_entries_with_schemas(self):
+        status, out = self.server.get("/ai/models")
+        self.assertEqual(status, 200)
+        self.assertTrue(out["success"])
+        for m in out["result"]:
+            for k in ("name", "task", "description", "license", "source"):
+                self.assertIn(k, m)
+            if m["available"]:
+                self.assertEqual(m["input_schema"]["type"], "object")
+                self.assertIn("type", m["output_schema"])
+        self.assertGreaterEqual(len(self.names), 4, self.names)
+        status, one = self.server.get("/ai/models/" + EMB)
+        self.assertEqual((status, one["result"]["task"]), (200, "text-embeddings"))
+        status, missing = self.server.get("/ai/models/@cf/nope")
+        self.assertEqual((status, missing["success"]), (404, False))
+
+    def test_embeddings_workers_ai_shape_and_batching(self):
+        self.need(EMB)
+        status, out = self.run_task(EMB, {"text": ["hello world", "edge and cloud", "hello world"]})
+        self.assertEqual(status, 200, out)
+        r = out["result"]
+        self.assertEqual(r["shape"][0], 3)
+        self.assertEqual(len(r["data"]), 3)
+        self.assertEqual(r["data"][0], r["data"][2])
+        status, acct = self.run_task(EMB, {"text": "hello world"}, path="/accounts/acme/ai/run/" + EMB)
+        self.assertEqual(status, 200, acct)
+
+    def test_task_errors_use_the_envelope(self):
+        self.need(EMB)
+        status, out = self.run_task("@cf/no/such-model", {"text": "x"})
+        self.assertEqual((status, out["success"]), (404, False))
+        self.assertIn("unknown model", out["errors"][0]["message"])
+        status, out = self.run_task(EMB, {"text": ["x"] * 101})
+        self.assertEqual(status, 400, out)
+        status, out = self.run_task(EMB, {"text": ""})
+        self.assertEqual(status, 400, out)
+        status, out = self.run_task(EMB, raw=b'{"text": ', headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 400, out)
+        status, out = self.run_task(EMB, {"text": 5})
+        self.assertEqual(status, 400, out)
+
+    def test_text_classification(self):
+        self.need(CLS)
+        status, out = self.run_task(CLS, {"text": "what a great day"})
+        self.assertEqual(status, 200, out)
+        labels = out["result"]
+        self.assertGreaterEqual(len(labels), 2)
+        self.assertAlmostEqual(sum(l["score"] for l in labels), 1.0, places=4)
+        self.assertEqual(labels, sorted(labels, key=lambda l: -l["score"]))
+
+    def test_ocr_raw_base64_and_byte_array(self):
+        self.need(OCR)
+        png = os.path.join(self.tmp, "line.png")
+        render_text(png, "Continuum 2026: edge, cloud & device.")
+        data = open(png, "rb").read()
+        for how, kwargs in (("raw", {"raw": data, "headers": {"Content-Type": "image/png"}}),
+                            ("base64", {"body": {"image": base64.b64encode(data).decode()}}),
+                            ("bytes", {"body": {"image": list(data)}})):
+            with self.subTest(input=how):
+                status, out = self.run_task(OCR, **kwargs)
+                self.assertEqual(status, 200, out)
+                self.assertEqual(out["result"]["lines"][0]["text"], "Continuum 2026: edge, cloud & device.")
+
+    def test_ocr_rejects_broken_images(self):
+        self.need(OCR)
+        status, out = self.run_task(OCR, raw=b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+        self.assertEqual(status, 400, out)
+        status, out = self.run_task(OCR, raw=b"GIF89a not supported")
+        self.assertEqual(status, 400, out)
+        status, out = self.run_task(OCR, {"image": "!!!not base64"})
+        self.assertEqual(status, 400, out)
+
+    def test_vad_segments(self):
+        self.need(VAD)
+        wav = os.path.join(self.tmp, "speech.wav")
+        speech_wav(wav)
+        status, out = self.run_task(VAD, raw=open(wav, "rb").read(), headers={"Content-Type": "audio/wav"})
+        self.assertEqual(status, 200, out)
+        segs = out["result"]["segments"]
+        self.assertGreaterEqual(len(segs), 1)
+        self.assertAlmostEqual(segs[0]["start"], 1.0, delta=0.2)
+        status, out = self.run_task(VAD, raw=b"RIFF\x10\0\0\0WAVEjunk")
+        self.assertEqual(status, 400, out)
+
+    def test_task_requests_share_the_schedulers_and_metrics(self):
+        self.need(EMB)
+        self.run_task(EMB, {"text": ["a", "b", "c"]})
+        metrics = self.server.request("GET", "/metrics")[1].decode()
+        lines = [l for l in metrics.splitlines() if l.startswith("continuum_inference_request_success_total")]
+        self.assertTrue(any(not l.endswith(" 0") for l in lines), lines)
+
+    def test_openai_npm_client(self):
+        self.need(EMB)
+        if not os.path.isdir(os.path.join(OPENAI_DIR, "node_modules", "openai")):
+            self.fail("tests/e2e/openai/node_modules missing: tools/setup.sh installs it")
+        r = subprocess.run(["node", "embeddings.mjs", "http://127.0.0.1:%d/v1" % self.server.port, EMB],
+                           cwd=OPENAI_DIR, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(json.loads(r.stdout.strip().splitlines()[-1])["ok"])
+
+    def test_openai_errors(self):
+        status, data, _ = self.server.request("POST", "/v1/embeddings", json.dumps({"input": "x"}))
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(data)["error"]["param"], "model")
+        status, data, _ = self.server.request("POST", "/v1/embeddings", json.dumps({"model": EMB, "input": [[1, 2]]}))
+        self.assertEqual(status, 400)
+
+    def test_cli_run_in_process_and_against_the_server(self):
+        self.need(EMB)
+        common = ["--model-repository", os.path.join(CATALOG, "models"), "--catalog", os.path.join(CATALOG, "catalog")]
+        r = subprocess.run([BIN, "run", CLS, "what a great day", "--json"] + common, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        local = json.loads(r.stdout)
+        self.assertTrue(local["success"])
+        r = subprocess.run([BIN, "run", CLS, "what a great day", "--json", "--url", "http://127.0.0.1:%d" % self.server.port],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["result"][0]["label"], local["result"][0]["label"])
+        r = subprocess.run([BIN, "run", CLS, "what a great day"] + common, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("label:", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
