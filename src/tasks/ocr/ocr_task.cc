@@ -1,0 +1,471 @@
+#include "tasks/ocr/ocr_task.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <numeric>
+
+#include "common/json_writer.h"
+#include "tasks/image/decode.h"
+#include "tasks/ocr/ctc.h"
+#include "tasks/ocr/strip.h"
+
+namespace continuum::tasks::ocr {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClsHeight = 48, kClsWidth = 192;  // the PP-OCR direction classifier's input
+constexpr size_t kMaxInFlight = 4;               // cls/rec batches queued at once per request
+
+void AddSince(std::atomic<uint64_t>& counter, Clock::time_point& since) {
+  const auto now = Clock::now();
+  counter.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - since).count()),
+                    std::memory_order_relaxed);
+  since = now;
+}
+
+const image::ChwNormalization kDetNorm{{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 1.f / 255.f, true};
+const image::ChwNormalization kLineNorm{{0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}, 1.f / 255.f, true};
+
+Tensor MakeTensor(Shape shape, const std::vector<float>& values) {
+  Tensor t{"x", DataType::kFp32, std::move(shape), {}};
+  t.data.assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return t;
+}
+
+StatusOr<std::vector<float>> Floats(const Tensor& t, const std::string& what) {
+  if (t.dtype != DataType::kFp32) {
+    return Internal(what + ": output '" + t.name + "' is " + std::string(DataTypeName(t.dtype)) + ", expected FP32");
+  }
+  std::vector<float> v(t.data.size() / sizeof(float));
+  std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
+  return v;
+}
+
+// ---- settings --------------------------------------------------------------------------------
+
+Status FieldError(std::string_view key, std::string_view what) {
+  return InvalidArgument("settings." + std::string(key) + ": " + std::string(what));
+}
+
+StatusOr<double> Number(simdjson::dom::element v, std::string_view key, double min, double max) {
+  double d;
+  if (v.get_double().get(d)) return FieldError(key, "expected a number");
+  if (!(d >= min && d <= max)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "must be between %g and %g", min, max);
+    return FieldError(key, range);
+  }
+  return d;
+}
+
+StatusOr<int> Integer(simdjson::dom::element v, std::string_view key, int min, int max) {
+  int64_t i;
+  if (v.get_int64().get(i)) return FieldError(key, "expected an integer");
+  if (i < min || i > max) {
+    return FieldError(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return static_cast<int>(i);
+}
+
+}  // namespace
+
+StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
+  OcrSettings s;
+  for (const auto& [role, model] : entry.models) {
+    if (role == "det") {
+      s.det_model = model;
+    } else if (role == "cls") {
+      s.cls_model = model;
+    } else if (role == "rec") {
+      s.rec_model = model;
+    } else {
+      return InvalidArgument("models." + role + ": unknown role (ocr uses det, cls, rec)");
+    }
+  }
+  if (s.det_model.empty()) return InvalidArgument("models.det: required (the text detection model)");
+  if (s.rec_model.empty()) return InvalidArgument("models.rec: required (the text recognition model)");
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::object o;
+  if (parser.parse(entry.settings_json).get(root) || root.get_object().get(o)) {
+    return InvalidArgument("settings: expected an object");
+  }
+  bool use_cls_set = false;
+  for (auto [key, v] : o) {
+    if (key == "keys") {
+      std::string_view p;
+      if (v.get_string().get(p) || p.empty()) return FieldError(key, "expected a file name");
+      s.keys = entry.dir / std::filesystem::path(p);
+    } else if (key == "det_limit_side_len") {
+      ASSIGN_OR_RETURN(s.det_limit_side_len, Integer(v, key, 32, 8192));
+    } else if (key == "det_limit_type") {
+      std::string_view t;
+      if (v.get_string().get(t) || (t != "max" && t != "min" && t != "area")) {
+        return FieldError(key, "expected \"max\", \"min\" or \"area\"");
+      }
+      s.det_limit = t == "max" ? OcrSettings::DetLimit::kMax
+                               : t == "min" ? OcrSettings::DetLimit::kMin : OcrSettings::DetLimit::kArea;
+    } else if (key == "det_max_side_len") {
+      ASSIGN_OR_RETURN(s.det_max_side_len, Integer(v, key, 32, 8192));
+    } else if (key == "det_thresh") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      s.db.thresh = static_cast<float>(d);
+    } else if (key == "det_box_thresh") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      s.db.box_thresh = static_cast<float>(d);
+    } else if (key == "det_unclip_ratio") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 10));
+      s.db.unclip_ratio = static_cast<float>(d);
+    } else if (key == "max_candidates") {
+      ASSIGN_OR_RETURN(s.db.max_candidates, Integer(v, key, 1, 100000));
+    } else if (key == "use_cls") {
+      if (v.get_bool().get(s.use_cls)) return FieldError(key, "expected true or false");
+      use_cls_set = true;
+    } else if (key == "cls_thresh") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      s.cls_thresh = static_cast<float>(d);
+    } else if (key == "cls_batch") {
+      ASSIGN_OR_RETURN(s.cls_batch, Integer(v, key, 1, 1024));
+    } else if (key == "rec_batch") {
+      ASSIGN_OR_RETURN(s.rec_batch, Integer(v, key, 1, 1024));
+    } else if (key == "rec_image_height") {
+      ASSIGN_OR_RETURN(s.rec_height, Integer(v, key, 8, 256));
+    } else if (key == "rec_min_width") {
+      ASSIGN_OR_RETURN(s.rec_min_width, Integer(v, key, 8, 8192));
+    } else if (key == "rec_max_width") {
+      ASSIGN_OR_RETURN(s.rec_max_width, Integer(v, key, 8, 8192));
+    } else if (key == "drop_score") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      s.drop_score = static_cast<float>(d);
+    } else if (key == "space_score") {
+      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 100));
+      s.space_score = static_cast<float>(d);
+    } else if (key == "ascii_punctuation") {
+      if (v.get_bool().get(s.ascii_punctuation)) return FieldError(key, "expected true or false");
+    } else {
+      return FieldError(key,
+                        "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
+                        "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
+                        "rec_batch, rec_image_height, rec_min_width, rec_max_width, drop_score, space_score, "
+                        "ascii_punctuation)");
+    }
+  }
+  if (s.keys.empty()) return FieldError("keys", "required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
+  if (s.cls_model.empty()) {
+    if (use_cls_set && s.use_cls) return FieldError("use_cls", "true needs a \"cls\" model in models");
+    s.use_cls = false;
+  }
+  if (s.rec_min_width > s.rec_max_width) return FieldError("rec_min_width", "exceeds rec_max_width");
+  return s;
+}
+
+Size DetInputSize(int width, int height, const OcrSettings& s) {
+  const double limit = s.det_limit_side_len;
+  double ratio = 1;
+  switch (s.det_limit) {
+    case OcrSettings::DetLimit::kMax:
+      if (std::max(width, height) > limit) ratio = limit / std::max(width, height);
+      break;
+    case OcrSettings::DetLimit::kMin:
+      if (std::min(width, height) < limit) ratio = limit / std::min(width, height);
+      break;
+    case OcrSettings::DetLimit::kArea:
+      if (double(width) * height > limit * limit) ratio = limit / std::sqrt(double(width) * height);
+      break;
+  }
+  if (std::max(width, height) * ratio > s.det_max_side_len) ratio = double(s.det_max_side_len) / std::max(width, height);
+  // As PaddleOCR: truncate, then round to the nearest multiple of 32 (half to even), at least 32.
+  auto side = [&](int v) {
+    const int r = static_cast<int>(v * ratio);
+    return std::max(static_cast<int>(std::nearbyint(r / 32.0)) * 32, 32);
+  };
+  return {side(width), side(height)};
+}
+
+// ---- the task ------------------------------------------------------------------------------
+
+struct OcrTask::Strip {
+  image::Image img;  // rec_height high
+  std::string text;
+  float confidence = 0;
+};
+
+OcrTask::OcrTask(OcrSettings settings, std::vector<std::string> keys, TaskLimits limits)
+    : settings_(std::move(settings)), keys_(std::move(keys)), limits_(limits) {
+  const auto k = static_cast<int64_t>(keys_.size());
+  classes_ = std::move(ClassTable(keys_, k + 1)).value();
+  classes_with_space_ = std::move(ClassTable(keys_, k + 2)).value();
+}
+
+StatusOr<std::unique_ptr<OcrTask>> OcrTask::Create(const CatalogEntry& entry, const TaskLimits& limits) {
+  ASSIGN_OR_RETURN(OcrSettings s, ParseOcrSettings(entry));
+  ASSIGN_OR_RETURN(std::vector<std::string> keys, LoadKeys(s.keys));
+  return std::unique_ptr<OcrTask>(new OcrTask(std::move(s), std::move(keys), limits));
+}
+
+StatusOr<TaskResult> OcrTask::Run(const TaskRequest& request, ModelRunner& runner) const {
+  if (request.binary.empty()) {
+    return InvalidArgument("ocr: no image: send a PNG or JPEG as the request body or in \"image\"");
+  }
+  auto t = Clock::now();
+  ASSIGN_OR_RETURN(image::Image img,
+                   image::Decode(request.binary, {limits_.max_image_pixels, limits_.max_image_bytes}));
+  AddSince(timings_.decode_ns, t);
+  ASSIGN_OR_RETURN(std::vector<OcrLine> lines, Recognize(img, runner));
+  TaskResult result;
+  result.result_json = OcrResultJson(lines);
+  return result;
+}
+
+StatusOr<std::vector<OcrLine>> OcrTask::Recognize(const image::Image& img, ModelRunner& runner) const {
+  const OcrSettings& s = settings_;
+  auto t = Clock::now();
+  const Size in = DetInputSize(img.width, img.height, s);
+  Tensor x = MakeTensor({1, 3, in.height, in.width}, image::ToChw(image::Resize(img, in.width, in.height), kDetNorm));
+  AddSince(timings_.det_pre_ns, t);
+
+  auto det = runner.Run(s.det_model, {std::move(x)}, {});
+  if (!det.ok()) return det.status().WithContext("ocr: text detection model '" + s.det_model + "'");
+  AddSince(timings_.det_wait_ns, t);
+  const std::string what = "ocr: text detection model '" + s.det_model + "'";
+  if (det->empty()) return Internal(what + ": no output");
+  const Tensor& map = det->front();
+  const Shape& shape = map.shape;
+  if (shape.size() < 2 || shape[shape.size() - 2] != in.height || shape.back() != in.width ||
+      map.NumElements() != static_cast<int64_t>(in.height) * in.width) {
+    return Internal(what + ": output shape " + ShapeToString(shape) + " is not a [1, 1, " +
+                    std::to_string(in.height) + ", " + std::to_string(in.width) + "] probability map");
+  }
+  ASSIGN_OR_RETURN(std::vector<float> prob, Floats(map, what));
+  det->clear();
+  const std::vector<TextBox> boxes = DbBoxes(prob.data(), in.height, in.width, img.width, img.height, s.db);
+  AddSince(timings_.det_post_ns, t);
+  timings_.pages.fetch_add(1, std::memory_order_relaxed);
+  if (boxes.empty()) return std::vector<OcrLine>{};
+
+  std::vector<Strip> strips(boxes.size());
+  for (size_t i = 0; i < boxes.size(); ++i) strips[i].img = CropStrip(img, boxes[i].quad, s.rec_height, s.rec_max_width);
+  AddSince(timings_.crop_ns, t);
+  if (s.use_cls) RETURN_IF_ERROR(Classify(strips, runner));
+  RETURN_IF_ERROR(RecognizeStrips(strips, runner));
+
+  std::vector<OcrLine> lines;
+  for (size_t i = 0; i < strips.size(); ++i) {
+    if (strips[i].text.empty() || strips[i].confidence < s.drop_score) continue;
+    lines.push_back({std::move(strips[i].text), strips[i].confidence, boxes[i].quad});
+  }
+  timings_.lines.fetch_add(lines.size(), std::memory_order_relaxed);
+  return lines;
+}
+
+Status OcrTask::Classify(std::vector<Strip>& strips, ModelRunner& runner) const {
+  const OcrSettings& s = settings_;
+  const std::string what = "ocr: direction classifier '" + s.cls_model + "'";
+  // The classifier's inputs: one per strip that fits its 192 columns (at the strip's own scale,
+  // as PaddleOCR does), and up to three unsqueezed 192-column windows (start, middle, end) of a
+  // wider strip, whose answers are averaged. PaddleOCR squeezes a wide strip into 192 columns;
+  // for long lines the squeezed text is illegible and the classifier then often says 180° with
+  // high confidence, turning a good line upside down (a third of the lines over ~35 characters
+  // in tests/tasks/ocr came back as nonsense that way).
+  auto t = Clock::now();
+  struct Window {
+    size_t strip;
+    int x;  // first column; the window is min(width, 192) columns
+  };
+  std::vector<Window> windows;
+  for (size_t i = 0; i < strips.size(); ++i) {
+    const int w = strips[i].img.width;
+    if (w <= kClsWidth) {
+      windows.push_back({i, 0});
+    } else {
+      windows.push_back({i, 0});
+      if (w > 2 * kClsWidth) windows.push_back({i, (w - kClsWidth) / 2});
+      windows.push_back({i, w - kClsWidth});
+    }
+  }
+  std::vector<double> p180(strips.size(), 0), p0(strips.size(), 0);
+  std::vector<int> votes(strips.size(), 0);
+  AddSince(timings_.cls_pre_ns, t);
+
+  struct Batch {
+    size_t begin, count;
+    std::future<StatusOr<std::vector<Tensor>>> result;
+  };
+  std::deque<Batch> in_flight;
+  auto finish = [&](Batch& b) -> Status {
+    auto t = Clock::now();
+    auto out = b.result.get();
+    AddSince(timings_.cls_wait_ns, t);
+    if (!out.ok()) return out.status().WithContext(what);
+    if (out->empty()) return Internal(what + ": no output");
+    const Tensor& probs = out->front();
+    if (probs.shape.size() != 2 || probs.shape[0] != static_cast<int64_t>(b.count) || probs.shape[1] < 2) {
+      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
+                      std::to_string(b.count) + ", 2]");
+    }
+    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
+    const size_t classes = static_cast<size_t>(probs.shape[1]);
+    for (size_t i = 0; i < b.count; ++i) {
+      const float* row = p.data() + i * classes;
+      const size_t strip = windows[b.begin + i].strip;
+      p0[strip] += row[0];
+      p180[strip] += row[1];
+      ++votes[strip];
+    }
+    AddSince(timings_.cls_post_ns, t);
+    return Status::Ok();
+  };
+
+  const size_t per = static_cast<size_t>(kClsHeight) * kClsWidth * 3;
+  for (size_t begin = 0; begin < windows.size(); begin += static_cast<size_t>(s.cls_batch)) {
+    t = Clock::now();
+    const size_t count = std::min(static_cast<size_t>(s.cls_batch), windows.size() - begin);
+    std::vector<float> data(per * count, 0.f);
+    for (size_t i = 0; i < count; ++i) {
+      const Window& win = windows[begin + i];
+      const image::Image& src = strips[win.strip].img;
+      float* dst = data.data() + per * i;
+      if (src.height == kClsHeight && src.width <= kClsWidth) {
+        image::WriteChw(src, kLineNorm, dst, kClsHeight, kClsWidth);
+      } else if (src.height == kClsHeight) {
+        image::WriteChw(image::Crop(src, win.x, 0, kClsWidth, kClsHeight), kLineNorm, dst, kClsHeight, kClsWidth);
+      } else {  // strips of another height (rec_image_height != 48): scaled to the classifier's
+        const double scale = static_cast<double>(kClsHeight) / src.height;
+        const int w = std::clamp(static_cast<int>(std::ceil(src.width * scale)), 1, kClsWidth);
+        const int x = static_cast<int>(win.x * scale);
+        image::Image scaled = image::Resize(src, std::max(1, static_cast<int>(std::ceil(src.width * scale))), kClsHeight);
+        image::WriteChw(image::Crop(scaled, std::min(x, scaled.width - w), 0, w, kClsHeight), kLineNorm, dst,
+                        kClsHeight, kClsWidth);
+      }
+    }
+    Tensor x = MakeTensor({static_cast<int64_t>(count), 3, kClsHeight, kClsWidth}, data);
+    AddSince(timings_.cls_pre_ns, t);
+    in_flight.push_back({begin, count, runner.RunAsync(s.cls_model, {std::move(x)}, {})});
+    if (in_flight.size() >= kMaxInFlight) {
+      RETURN_IF_ERROR(finish(in_flight.front()));
+      in_flight.pop_front();
+    }
+  }
+  for (; !in_flight.empty(); in_flight.pop_front()) RETURN_IF_ERROR(finish(in_flight.front()));
+
+  t = Clock::now();
+  for (size_t i = 0; i < strips.size(); ++i) {
+    if (votes[i] == 0) continue;
+    const double up = p0[i] / votes[i], down = p180[i] / votes[i];
+    if (down > up && down > s.cls_thresh) strips[i].img = image::Rotate180(strips[i].img);
+  }
+  AddSince(timings_.cls_post_ns, t);
+  return Status::Ok();
+}
+
+Status OcrTask::RecognizeStrips(std::vector<Strip>& strips, ModelRunner& runner) const {
+  const OcrSettings& s = settings_;
+  const std::string what = "ocr: text recognition model '" + s.rec_model + "'";
+  // Similar widths together, so little of each batch is padding.
+  std::vector<size_t> order(strips.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return strips[a].img.width < strips[b].img.width; });
+  struct Batch {
+    size_t begin, count;
+    std::future<StatusOr<std::vector<Tensor>>> result;
+  };
+  std::deque<Batch> in_flight;
+  auto finish = [&](Batch& b) -> Status {
+    auto t = Clock::now();
+    auto out = b.result.get();
+    AddSince(timings_.rec_wait_ns, t);
+    if (!out.ok()) return out.status().WithContext(what);
+    if (out->empty()) return Internal(what + ": no output");
+    const Tensor& probs = out->front();
+    if (probs.shape.size() != 3 || probs.shape[0] != static_cast<int64_t>(b.count) || probs.shape[1] < 1) {
+      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
+                      std::to_string(b.count) + ", steps, classes]");
+    }
+    const int64_t steps = probs.shape[1], classes = probs.shape[2];
+    const auto k = static_cast<int64_t>(keys_.size());
+    if (classes != k + 1 && classes != k + 2) return ClassTable(keys_, classes).status().WithContext(what);
+    const std::vector<std::string>& table = classes == k + 2 ? classes_with_space_ : classes_;
+    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
+    for (size_t i = 0; i < b.count; ++i) {
+      CtcText text =
+          CtcGreedyDecode(p.data() + i * static_cast<size_t>(steps * classes), steps, classes, table, s.space_score);
+      Strip& strip = strips[order[b.begin + i]];
+      strip.text = s.ascii_punctuation ? FoldFullwidthInLatinText(text.text) : std::move(text.text);
+      strip.confidence = text.confidence;
+    }
+    AddSince(timings_.rec_post_ns, t);
+    return Status::Ok();
+  };
+
+  const int h = s.rec_height;
+  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(s.rec_batch)) {
+    auto t = Clock::now();
+    const size_t count = std::min(static_cast<size_t>(s.rec_batch), order.size() - begin);
+    int width = s.rec_min_width;
+    for (size_t i = 0; i < count; ++i) width = std::max(width, strips[order[begin + i]].img.width);
+    const size_t per = static_cast<size_t>(h) * width * 3;
+    std::vector<float> data(per * count, 0.f);
+    for (size_t i = 0; i < count; ++i) {
+      image::WriteChw(strips[order[begin + i]].img, kLineNorm, data.data() + per * i, h, width);
+    }
+    Tensor x = MakeTensor({static_cast<int64_t>(count), 3, h, width}, data);
+    AddSince(timings_.rec_pre_ns, t);
+    in_flight.push_back({begin, count, runner.RunAsync(s.rec_model, {std::move(x)}, {})});
+    if (in_flight.size() >= kMaxInFlight) {
+      RETURN_IF_ERROR(finish(in_flight.front()));
+      in_flight.pop_front();
+    }
+  }
+  for (; !in_flight.empty(); in_flight.pop_front()) RETURN_IF_ERROR(finish(in_flight.front()));
+  return Status::Ok();
+}
+
+std::string OcrResultJson(const std::vector<OcrLine>& lines) {
+  std::string out, all;
+  JsonWriter w(&out);
+  w.BeginObject().Key("lines").BeginArray();
+  for (const OcrLine& line : lines) {
+    w.BeginObject().Key("text").String(line.text).Key("confidence").Float(line.confidence);
+    w.Key("box").BeginArray();
+    for (const PointF& p : line.box) {
+      w.BeginArray().Int(std::lround(p.x)).Int(std::lround(p.y)).EndArray();
+    }
+    w.EndArray().EndObject();
+    if (!all.empty()) all += '\n';
+    all += line.text;
+  }
+  w.EndArray().Key("text").String(all).EndObject();
+  return out;
+}
+
+std::string OcrTask::InputSchema() const {
+  return R"J({"oneOf":[{"type":"string","format":"binary","description":"The image (PNG or JPEG) as the request body"},)J"
+         R"J({"type":"object","properties":{"image":{"oneOf":[)J"
+         R"J({"type":"array","description":"The image file's bytes (PNG or JPEG)","items":{"type":"number","minimum":0,"maximum":255}},)J"
+         R"J({"type":"string","description":"The image file, base64-encoded (a data: URL is accepted)"}]}},)J"
+         R"J("required":["image"]}]})J";
+}
+
+std::string OcrTask::OutputSchema() const {
+  return R"J({"type":"object","contentType":"application/json","properties":{)J"
+         R"J("lines":{"type":"array","description":"Text lines in reading order","items":{"type":"object","properties":{)J"
+         R"J("text":{"type":"string"},)J"
+         R"J("confidence":{"type":"number","description":"Mean probability of the line's characters (0-1)"},)J"
+         R"J("box":{"type":"array","description":"Corners clockwise from the top-left, in image pixels",)J"
+         R"J("items":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2},"minItems":4,"maxItems":4}},)J"
+         R"J("required":["text","confidence","box"]}},)J"
+         R"J("text":{"type":"string","description":"All lines joined by newlines"}},"required":["lines","text"]})J";
+}
+
+}  // namespace continuum::tasks::ocr
