@@ -120,7 +120,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   InferRequest& req = *parsed;
-  Check(!req.inputs.empty(), "at least one input");
   for (const Tensor& t : req.inputs) Check(t.Validate().ok(), "parsed tensors are valid");
   if (!req.parameters_json.empty()) CheckValidJson(req.parameters_json, "parameters_json is JSON");
 

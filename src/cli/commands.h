@@ -9,5 +9,6 @@ namespace continuum::cli {
 int Serve(const std::vector<std::string>& args);
 int Run(const std::vector<std::string>& args);
 int Import(const std::vector<std::string>& args);
+int LinkEmu(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

@@ -16,6 +16,7 @@ void Usage() {
                "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
                "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
                "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
+               "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
                "  version   print versions\n\n"
                "`continuum <command> --help` lists a command's flags.\n");
 }
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return continuum::cli::Serve(args);
   if (cmd == "run") return continuum::cli::Run(args);
   if (cmd == "import") return continuum::cli::Import(args);
+  if (cmd == "linkemu") return continuum::cli::LinkEmu(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());
