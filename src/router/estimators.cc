@@ -1,0 +1,107 @@
+#include "router/estimators.h"
+
+#include <algorithm>
+
+namespace continuum::router {
+
+Estimators::LinkState& Estimators::LinkLocked(std::string_view node) {
+  auto it = links_.find(node);
+  if (it == links_.end()) {
+    it = links_.emplace(std::string(node), LinkState{Ewma(alpha_), Ewma(alpha_)}).first;
+  }
+  return it->second;
+}
+
+void Estimators::Touch(std::string_view node) {
+  auto now = clock_();
+  auto it = updated_.find(node);
+  if (it == updated_.end()) {
+    updated_.emplace(std::string(node), now);
+  } else {
+    it->second = now;
+  }
+}
+
+void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps) {
+  std::lock_guard lock(mu_);
+  LinkState& l = LinkLocked(node);
+  l.rtt.Seed(rtt_ms);
+  l.bw.Seed(bandwidth_mbps);
+}
+
+void Estimators::SeedCompute(const std::string& node, const std::string& model, double compute_ms) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = compute_.emplace(std::make_pair(node, model), MeanVarEwma(alpha_));
+  it->second.Seed(compute_ms);
+}
+
+void Estimators::ObserveRtt(std::string_view node, double rtt_ms) {
+  if (!(rtt_ms >= 0) || !std::isfinite(rtt_ms)) return;
+  std::lock_guard lock(mu_);
+  LinkLocked(node).rtt.Observe(rtt_ms);
+  Touch(node);
+}
+
+void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms) {
+  if (!(duration_ms > 0) || !std::isfinite(duration_ms) || bytes == 0) return;
+  std::lock_guard lock(mu_);
+  LinkState& l = LinkLocked(node);
+  double rtt = l.rtt.has_value() ? l.rtt.value() : default_rtt_;
+  double transfer_ms = std::max(duration_ms - rtt, 0.05 * duration_ms);
+  double mbps = static_cast<double>(bytes) * 8.0 / 1e6 / (transfer_ms / 1000.0);
+  l.bw.Observe(mbps);
+  Touch(node);
+}
+
+void Estimators::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
+  if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
+  std::lock_guard lock(mu_);
+  auto [it, inserted] =
+      compute_.emplace(std::make_pair(std::string(node), std::string(model)), MeanVarEwma(alpha_));
+  it->second.Observe(compute_ms);
+  Touch(node);
+}
+
+void Estimators::ReportQueueDepth(std::string_view node, double depth) {
+  if (!(depth >= 0) || !std::isfinite(depth)) return;
+  std::lock_guard lock(mu_);
+  auto it = queue_.find(node);
+  if (it == queue_.end()) {
+    queue_.emplace(std::string(node), depth);
+  } else {
+    it->second = depth;
+  }
+  Touch(node);
+}
+
+Estimators::LinkView Estimators::Link(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  LinkView v{default_rtt_, default_bw_};
+  auto it = links_.find(node);
+  if (it != links_.end()) {
+    if (it->second.rtt.has_value()) v.rtt_ms = it->second.rtt.value();
+    if (it->second.bw.has_value()) v.bandwidth_mbps = it->second.bw.value();
+  }
+  return v;
+}
+
+Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_view model, double fallback_ms) const {
+  std::lock_guard lock(mu_);
+  auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
+  if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * 1.1644854};
+  return {it->second.mean(), it->second.p95()};
+}
+
+double Estimators::QueueDepth(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  auto it = queue_.find(node);
+  return it == queue_.end() ? 0.0 : it->second;
+}
+
+std::chrono::system_clock::time_point Estimators::LastUpdate(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  auto it = updated_.find(node);
+  return it == updated_.end() ? std::chrono::system_clock::time_point{} : it->second;
+}
+
+}  // namespace continuum::router

@@ -1,0 +1,99 @@
+// Online estimates the placement predicts from: link round trip and bandwidth, compute time per
+// (model, node) with a p95, and the queue depth each node reports. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "router/router.h"
+
+namespace continuum::router {
+
+// Exponentially weighted moving average; the first observation (or the seed) sets the value.
+class Ewma {
+ public:
+  explicit Ewma(double alpha = 0.2) : alpha_(alpha) {}
+  void Seed(double v) { value_ = v; has_ = true; }
+  void Observe(double x) {
+    value_ = has_ ? value_ + alpha_ * (x - value_) : x;
+    has_ = true;
+  }
+  bool has_value() const { return has_; }
+  double value() const { return value_; }
+
+ private:
+  double alpha_;
+  double value_ = 0;
+  bool has_ = false;
+};
+
+// EWMA of the mean and of the squared deviation (West's incremental form); p95 is taken as
+// mean + 1.645 sd (normal approximation), never below the mean.
+class MeanVarEwma {
+ public:
+  explicit MeanVarEwma(double alpha = 0.2) : alpha_(alpha) {}
+  // A warm-up seed: mean `v`, spread 10% of it until real observations arrive.
+  void Seed(double v) { mean_ = v; var_ = (0.1 * v) * (0.1 * v); has_ = true; }
+  void Observe(double x) {
+    if (!has_) { mean_ = x; var_ = 0; has_ = true; return; }
+    double d = x - mean_;
+    mean_ += alpha_ * d;
+    var_ = (1 - alpha_) * (var_ + alpha_ * d * d);
+  }
+  bool has_value() const { return has_; }
+  double mean() const { return mean_; }
+  double variance() const { return var_; }
+  double p95() const { return mean_ + 1.6448536 * std::sqrt(std::max(0.0, var_)); }
+
+ private:
+  double alpha_;
+  double mean_ = 0;
+  double var_ = 0;
+  bool has_ = false;
+};
+
+class Estimators {
+ public:
+  Estimators(double alpha, double default_rtt_ms, double default_bandwidth_mbps, Clock clock)
+      : alpha_(alpha), default_rtt_(default_rtt_ms), default_bw_(default_bandwidth_mbps), clock_(std::move(clock)) {}
+
+  void SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps);
+  void SeedCompute(const std::string& node, const std::string& model, double compute_ms);
+
+  void ObserveRtt(std::string_view node, double rtt_ms);
+  // A transfer of `bytes` that took `duration_ms` end to end: the estimated rtt is subtracted
+  // before computing the bandwidth sample (at least 5% of the duration is kept as transfer time).
+  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
+  void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
+  void ReportQueueDepth(std::string_view node, double depth);
+
+  struct LinkView { double rtt_ms; double bandwidth_mbps; };
+  struct ComputeView { double mean_ms; double p95_ms; };
+  LinkView Link(std::string_view node) const;
+  ComputeView Compute(std::string_view node, std::string_view model, double fallback_ms) const;
+  double QueueDepth(std::string_view node) const;
+  // When the node's estimates were last updated by an observation (epoch when never).
+  std::chrono::system_clock::time_point LastUpdate(std::string_view node) const;
+
+ private:
+  struct LinkState { Ewma rtt; Ewma bw; };
+  LinkState& LinkLocked(std::string_view node);
+  void Touch(std::string_view node);
+
+  double alpha_;
+  double default_rtt_;
+  double default_bw_;
+  Clock clock_;
+  mutable std::mutex mu_;
+  std::map<std::string, LinkState, std::less<>> links_;
+  std::map<std::pair<std::string, std::string>, MeanVarEwma> compute_;
+  std::map<std::string, double, std::less<>> queue_;
+  std::map<std::string, std::chrono::system_clock::time_point, std::less<>> updated_;
+};
+
+}  // namespace continuum::router

@@ -1,0 +1,390 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "router/estimators.h"
+#include "router/router.h"
+
+namespace continuum::router {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct FakeClock {
+  std::chrono::system_clock::time_point now{std::chrono::seconds(1'700'000'000)};
+  Clock fn() {
+    return [this] { return now; };
+  }
+};
+
+TEST(Estimators, EwmaMath) {
+  Ewma e(0.5);
+  EXPECT_FALSE(e.has_value());
+  e.Observe(10);
+  EXPECT_DOUBLE_EQ(e.value(), 10);
+  e.Observe(20);
+  EXPECT_DOUBLE_EQ(e.value(), 15);
+  e.Observe(15);
+  EXPECT_DOUBLE_EQ(e.value(), 15);
+  Ewma s(0.25);
+  s.Seed(100);
+  s.Observe(0);
+  EXPECT_DOUBLE_EQ(s.value(), 75);
+}
+
+TEST(Estimators, MeanVarianceAndP95) {
+  MeanVarEwma m(0.5);
+  m.Observe(10);
+  EXPECT_DOUBLE_EQ(m.mean(), 10);
+  EXPECT_DOUBLE_EQ(m.variance(), 0);
+  EXPECT_DOUBLE_EQ(m.p95(), 10);
+  m.Observe(20);  // d = 10: mean 15, var = 0.5 * (0 + 0.5 * 100) = 25
+  EXPECT_DOUBLE_EQ(m.mean(), 15);
+  EXPECT_DOUBLE_EQ(m.variance(), 25);
+  EXPECT_NEAR(m.p95(), 15 + 1.6448536 * 5, 1e-9);
+  // A steady stream converges: the spread decays, the mean follows.
+  for (int i = 0; i < 200; ++i) m.Observe(8);
+  EXPECT_NEAR(m.mean(), 8, 1e-9);
+  EXPECT_NEAR(m.p95(), 8, 1e-6);
+  // Alternating 0/10 with a small alpha: mean ~5, sd ~5, p95 ~ 5 + 1.645 * 5.
+  MeanVarEwma a(0.01);
+  for (int i = 0; i < 5000; ++i) a.Observe(i % 2 ? 10 : 0);
+  EXPECT_NEAR(a.mean(), 5, 0.2);
+  EXPECT_NEAR(std::sqrt(a.variance()), 5, 0.2);
+  MeanVarEwma seeded(0.2);
+  seeded.Seed(40);
+  EXPECT_DOUBLE_EQ(seeded.mean(), 40);
+  EXPECT_NEAR(seeded.p95(), 40 + 1.6448536 * 4, 1e-9);
+}
+
+TEST(Estimators, LinkTransferAndQueue) {
+  FakeClock clock;
+  Estimators e(0.5, 50, 100, clock.fn());
+  auto d = e.Link("a");
+  EXPECT_DOUBLE_EQ(d.rtt_ms, 50);  // defaults for an unseen node
+  EXPECT_DOUBLE_EQ(d.bandwidth_mbps, 100);
+  e.SeedLink("a", 10, 200);
+  e.ObserveRtt("a", 20);
+  EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 15);
+  // 1 MB in 95 ms with 15 ms rtt: 80 ms of transfer -> 100 Mbps; EWMA with 200 -> 150.
+  e.ObserveTransfer("a", 1'000'000, 95);
+  EXPECT_NEAR(e.Link("a").bandwidth_mbps, 150, 1e-9);
+  e.ObserveTransfer("a", 0, 10);      // ignored
+  e.ObserveTransfer("a", 10, -1);     // ignored
+  e.ObserveRtt("a", std::nan(""));    // ignored
+  EXPECT_NEAR(e.Link("a").bandwidth_mbps, 150, 1e-9);
+  EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 15);
+  EXPECT_DOUBLE_EQ(e.QueueDepth("a"), 0);
+  clock.now += 3s;
+  e.ReportQueueDepth("a", 4);
+  EXPECT_DOUBLE_EQ(e.QueueDepth("a"), 4);
+  EXPECT_EQ(e.LastUpdate("a"), clock.now);
+  e.SeedCompute("a", "m", 30);
+  e.ObserveCompute("a", "m", 10);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 99).mean_ms, 20);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "other", 99).mean_ms, 99);
+}
+
+TEST(Estimators, ThreadSafe) {
+  FakeClock clock;
+  Estimators e(0.1, 50, 100, clock.fn());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&e, t] {
+      for (int i = 0; i < 2000; ++i) {
+        e.ObserveCompute("n" + std::to_string(i % 3), "m", 5 + t);
+        e.ObserveRtt("n" + std::to_string(i % 3), 10);
+        e.ReportQueueDepth("n0", i % 7);
+        (void)e.Compute("n1", "m", 1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_NEAR(e.Link("n0").rtt_ms, 10, 1e-9);
+  double m = e.Compute("n2", "m", 0).mean_ms;
+  EXPECT_GE(m, 5);
+  EXPECT_LE(m, 8);
+}
+
+// Three nodes: a fast but pricey edge, a cheap slow cloud, a frugal device.
+const char* kTopo = R"({
+  "schema_version": 1,
+  "nodes": [
+    {"name": "edge-paris", "url": "http://edge-paris", "tier": "edge", "jurisdiction": ["eu", "eu-fr"],
+     "cost_per_compute_second": 0.01, "energy_per_compute_second": 100,
+     "models": [{"name": "m", "versions": [1], "compute_ms": 4}]},
+    {"name": "cloud-eu", "url": "http://cloud-eu", "tier": "cloud", "jurisdiction": ["eu", "eu-de"],
+     "cost_per_compute_second": 0.001, "energy_per_compute_second": 300,
+     "models": [{"name": "m", "versions": [1, 2], "compute_ms": 11}]},
+    {"name": "cloud-us", "url": "http://cloud-us", "tier": "cloud", "jurisdiction": ["us"],
+     "cost_per_compute_second": 0.0001, "energy_per_compute_second": 300,
+     "models": [{"name": "m", "versions": [1], "compute_ms": 10}]},
+    {"name": "phone", "url": "local://", "tier": "device", "jurisdiction": ["eu", "eu-fr"],
+     "cost_per_compute_second": 0, "energy_per_compute_second": 2,
+     "models": [{"name": "m", "versions": [1], "compute_ms": 60}]}
+  ],
+  "links": [
+    {"from": "gateway", "to": "edge-paris", "rtt_ms": 8, "bandwidth_mbps": 1000},
+    {"from": "gateway", "to": "cloud-eu", "rtt_ms": 20, "bandwidth_mbps": 1000},
+    {"from": "gateway", "to": "cloud-us", "rtt_ms": 90, "bandwidth_mbps": 1000},
+    {"from": "gateway", "to": "phone", "rtt_ms": 0, "bandwidth_mbps": 10000}
+  ]
+})";
+
+Topology Topo(const char* json = kTopo) {
+  auto t = ParseTopology(json);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return *t;
+}
+
+Request Req(Policy p = {}) {
+  Request r;
+  r.model = "m";
+  r.version = 1;
+  r.policy = std::move(p);
+  return r;
+}
+
+Policy Pol(std::string_view header) {
+  auto p = ParsePolicyHeader(header);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return *p;
+}
+
+TEST(Placement, FastestPredictsEndToEnd) {
+  Router r(Topo());
+  Request req = Req();
+  req.input_bytes = 1'000'000;  // 1 MB at 1000 Mbps = 8 ms
+  auto d = r.Decide(req);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->choice, "edge-paris");
+  EXPECT_EQ(d->url, "http://edge-paris");
+  const Candidate& c = d->candidates[0];
+  EXPECT_DOUBLE_EQ(c.rtt_ms, 8);
+  EXPECT_NEAR(c.transfer_ms, 8, 1e-9);
+  EXPECT_DOUBLE_EQ(c.compute_ms, 4);
+  EXPECT_NEAR(c.predicted_ms, 20, 1e-9);
+  EXPECT_EQ(d->fallbacks, (std::vector<std::string>{"cloud-eu", "phone", "cloud-us"}));
+  EXPECT_EQ(d->reason.rfind("edge-paris: predicted 20 ms (rtt 8 + transfer 8 + compute 4) vs cloud-eu 39 ms; "
+                            "objective fastest", 0), 0u)
+      << d->reason;
+  EXPECT_FALSE(d->hedge.has_value());
+}
+
+TEST(Placement, QueueDepthAndInstances) {
+  Router r(Topo());
+  r.ReportQueueDepth("edge-paris", 10);  // 10 * 4 ms / 1 instance = 40 ms of waiting
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  EXPECT_NE(d->reason.find("vs edge-paris 52 ms"), std::string::npos) << d->reason;
+  for (const auto& c : d->candidates) {
+    if (c.node == "edge-paris") { EXPECT_DOUBLE_EQ(c.queue_ms, 40); }
+  }
+}
+
+TEST(Placement, LearnsComputeOnline) {
+  Router r(Topo());
+  for (int i = 0; i < 50; ++i) r.ObserveCompute("edge-paris", "m", 40);
+  EXPECT_NEAR(r.EstimatedComputeMs("edge-paris", "m"), 40, 0.01);
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  for (int i = 0; i < 5; ++i) r.ObserveRtt("cloud-eu", 200);
+  EXPECT_GT(r.EstimatedRttMs("cloud-eu"), 100);
+  d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge-paris");
+}
+
+TEST(Placement, CheapestWithinTargetElseFastest) {
+  Router r(Topo());
+  // Within 40 ms: edge-paris (12) and cloud-eu (31); cloud-us (100) and phone (60) are not.
+  auto d = r.Decide(Req(Pol("objective=cheapest; latency_target_ms=40")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  EXPECT_TRUE(d->candidates[0].within_target);
+  EXPECT_NE(d->reason.find("objective cheapest"), std::string::npos);
+  // No target: the cheapest node anywhere (cloud-us costs less than phone? phone is free).
+  d = r.Decide(Req(Pol("objective=cheapest")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "phone");
+  // Nobody within 5 ms: the fastest.
+  d = r.Decide(Req(Pol("objective=cheapest; latency_target_ms=5")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge-paris");
+  EXPECT_FALSE(d->candidates[0].within_target);
+  EXPECT_NE(d->reason.find("no node within target 5 ms"), std::string::npos) << d->reason;
+}
+
+TEST(Placement, LeastEnergyWithinTarget) {
+  Router r(Topo());
+  auto d = r.Decide(Req(Pol("objective=least_energy; latency_target_ms=100")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "phone");  // 60 ms * 2 W = 0.12 J
+  d = r.Decide(Req(Pol("objective=least_energy; latency_target_ms=35")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge-paris");  // 0.4 J vs cloud-eu 3.3 J
+  EXPECT_NEAR(d->candidates[0].energy_j, 0.4, 1e-9);
+}
+
+TEST(Placement, PreferTier) {
+  Router r(Topo());
+  auto d = r.Decide(Req(Pol("prefer_tier=cloud")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  EXPECT_EQ(d->fallbacks[0], "cloud-us");
+  // With a target, only nodes within it get the preference.
+  d = r.Decide(Req(Pol("prefer_tier=device; latency_target_ms=40")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge-paris");
+}
+
+TEST(Placement, ModelDefaultsMergeUnderRequest) {
+  std::string json = kTopo;
+  json.insert(json.rfind('}'), R"(, "model_defaults": {"m": {"objective": "cheapest", "residency": "eu"}})");
+  Router r(Topo(json.c_str()));
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->choice, "phone");  // cheapest within eu
+  EXPECT_EQ(d->policy.residency, "eu");
+  d = r.Decide(Req(Pol("objective=fastest")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge-paris");
+  EXPECT_EQ(d->policy.residency, "eu");
+}
+
+TEST(Placement, ResidencyFailsClosed) {
+  Router r(Topo());
+  auto d = r.Decide(Req(Pol("residency=eu-de")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  EXPECT_TRUE(d->fallbacks.empty());
+  d = r.Decide(Req(Pol("residency=us; objective=fastest")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-us");
+  // Version 2 only on cloud-eu: residency us cannot be served -> refusal, never a foreign node.
+  Request v2 = Req(Pol("residency=us"));
+  v2.version = 2;
+  auto none = r.Decide(v2);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(none.status().message().find("no candidate"), std::string::npos);
+  EXPECT_NE(none.status().message().find("residency class 'us'"), std::string::npos);
+  // The only eu-de node ejected: refusal as well.
+  for (int i = 0; i < 3; ++i) r.ReportFailure("cloud-eu");
+  auto ejected = r.Decide(Req(Pol("residency=eu-de")));
+  ASSERT_FALSE(ejected.ok());
+  EXPECT_EQ(ejected.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(ejected.status().message().find("ejected"), std::string::npos);
+}
+
+TEST(Placement, UnknownResidencyClassIsRefused) {
+  Router r(Topo());
+  auto d = r.Decide(Req(Pol("residency=mars")));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("policy.residency: unknown residency class 'mars' (known: eu, eu-fr, eu-de, us)"),
+            std::string::npos)
+      << d.status().message();
+}
+
+TEST(Placement, UnknownModelOrVersion) {
+  Router r(Topo());
+  Request q = Req();
+  q.model = "nope";
+  EXPECT_EQ(r.Decide(q).status().code(), StatusCode::kNotFound);
+  q = Req();
+  q.version = 7;
+  auto d = r.Decide(q);
+  EXPECT_EQ(d.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(d.status().message().find("version 7"), std::string::npos);
+  q.version = 0;  // any version
+  EXPECT_TRUE(r.Decide(q).ok());
+}
+
+TEST(Health, EjectAfterConsecutiveFailuresAndReadmitOnProbe) {
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  o.eject_after_failures = 3;
+  o.probe_interval = 5s;
+  Router r(Topo(), o);
+  r.ReportFailure("edge-paris");
+  r.ReportFailure("edge-paris");
+  r.ReportSuccess("edge-paris");  // resets the count
+  r.ReportFailure("edge-paris");
+  r.ReportFailure("edge-paris");
+  EXPECT_TRUE(r.IsHealthy("edge-paris"));
+  EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
+  r.ReportFailure("edge-paris");
+  EXPECT_FALSE(r.IsHealthy("edge-paris"));
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  for (const auto& f : d->fallbacks) EXPECT_NE(f, "edge-paris");
+  EXPECT_TRUE(r.NodesToProbe().empty());  // just ejected
+  clock.now += 6s;
+  EXPECT_EQ(r.NodesToProbe(), (std::vector<std::string>{"edge-paris"}));
+  EXPECT_TRUE(r.NodesToProbe().empty());  // marked as probed
+  r.ProbeResult("edge-paris", false);
+  EXPECT_FALSE(r.IsHealthy("edge-paris"));
+  r.ProbeResult("edge-paris", true, 6.0);
+  EXPECT_TRUE(r.IsHealthy("edge-paris"));
+  EXPECT_DOUBLE_EQ(r.EstimatedRttMs("edge-paris"), 8 + 0.2 * (6 - 8));
+  EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
+  // Unknown names are ignored.
+  r.ReportFailure("ghost");
+  EXPECT_FALSE(r.IsHealthy("ghost"));
+}
+
+TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {
+  Router r(Topo());
+  Policy hedge = Pol("hedge=on");
+  int hedged = 0;
+  const int n = 10'000;
+  for (int i = 1; i <= n; ++i) {
+    auto d = r.Decide(Req(hedge));
+    ASSERT_TRUE(d.ok());
+    if (d->hedge) {
+      ++hedged;
+      EXPECT_EQ(d->hedge->node, d->fallbacks[0]);
+      EXPECT_EQ(d->hedge->node, "cloud-eu");
+      EXPECT_NEAR(d->hedge->delay_ms, 8 + 4 + 1.6448536 * 0.4, 1e-6);  // seed spread 10%
+      EXPECT_NE(d->reason.find("hedge cloud-eu after"), std::string::npos);
+    }
+    ASSERT_LE(hedged, 0.05 * i + 1e-9) << "after " << i << " decisions";
+  }
+  EXPECT_GE(hedged, n * 5 / 100 - 1);
+  // Without hedge in the policy, no hedge, and no tokens are spent.
+  auto d = r.Decide(Req());
+  EXPECT_FALSE(d->hedge.has_value());
+  // A single candidate has nobody to hedge to.
+  Router single(Topo());
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(single.Decide(Req(Pol("hedge=on; residency=us")))->hedge.has_value());
+}
+
+TEST(Router, ConcurrentDecisionsAndReports) {
+  Router r(Topo());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        if (r.Decide(Req(Pol("residency=eu; hedge=on"))).ok()) ++ok;
+        if (t == 0) r.ReportFailure("edge-paris");
+        if (t == 1) r.ProbeResult("edge-paris", true, 8);
+        if (t == 2) r.ObserveCompute("cloud-eu", "m", 12);
+        if (t == 3) r.ReportQueueDepth("phone", i % 4);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 2000);
+}
+
+}  // namespace
+}  // namespace continuum::router

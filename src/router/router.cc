@@ -1,0 +1,228 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "router/estimators.h"
+
+namespace continuum::router {
+namespace {
+
+std::string Ms(double v) {
+  char buf[32];
+  if (v >= 10 || v == std::floor(v)) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+  }
+  return buf;
+}
+
+std::string Reason(const Decision& d, Objective objective) {
+  const Candidate& c = d.candidates[0];
+  std::string s = c.node + ": predicted " + Ms(c.predicted_ms) + " ms (rtt " + Ms(c.rtt_ms);
+  if (c.transfer_ms >= 0.05) s += " + transfer " + Ms(c.transfer_ms);
+  if (c.queue_ms >= 0.05) s += " + queue " + Ms(c.queue_ms);
+  s += " + compute " + Ms(c.compute_ms) + ")";
+  if (d.candidates.size() > 1) {
+    const Candidate& r = d.candidates[1];
+    s += " vs " + r.node + " " + Ms(r.predicted_ms) + " ms";
+  } else {
+    s += ", the only candidate";
+  }
+  s += "; objective " + std::string(ObjectiveName(objective));
+  if (objective == Objective::kCheapest) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " (cost %.3g)", c.cost);
+    s += buf;
+  } else if (objective == Objective::kLeastEnergy) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " (%.3g J)", c.energy_j);
+    s += buf;
+  }
+  if (d.policy.latency_target_ms) {
+    s += c.within_target ? "; within target " : "; no node within target ";
+    s += Ms(*d.policy.latency_target_ms) + " ms";
+  }
+  if (d.policy.residency) s += "; residency " + *d.policy.residency;
+  return s;
+}
+
+}  // namespace
+
+Router::Router(Topology topology, RouterOptions options)
+    : topology_(std::move(topology)), options_(std::move(options)) {
+  if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+  est_ = std::make_unique<Estimators>(options_.ewma_alpha, options_.default_rtt_ms, options_.default_bandwidth_mbps,
+                                      options_.clock);
+  for (const auto& n : topology_.nodes) {
+    health_.emplace(n.name, Health{});
+    for (const auto& m : n.models) est_->SeedCompute(n.name, m.name, m.compute_ms);
+  }
+  // Links from the origin seed the estimate; a link into the origin is used when no outbound is given.
+  for (const auto& l : topology_.links) {
+    if (l.to == topology_.origin) est_->SeedLink(l.from, l.rtt_ms, l.bandwidth_mbps);
+  }
+  for (const auto& l : topology_.links) {
+    if (l.from == topology_.origin) est_->SeedLink(l.to, l.rtt_ms, l.bandwidth_mbps);
+  }
+}
+
+Router::~Router() = default;
+
+StatusOr<Decision> Router::Decide(const Request& request) {
+  Decision d;
+  auto def = topology_.model_defaults.find(request.model);
+  d.policy = def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  const Policy& p = d.policy;
+  if (p.residency && !topology_.KnowsResidency(*p.residency)) {
+    std::string known;
+    for (const auto& c : topology_.residency_classes) known += (known.empty() ? "" : ", ") + c;
+    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency + "' (known: " +
+                           (known.empty() ? "none" : known) + ")");
+  }
+  const Objective objective = p.objective.value_or(Objective::kFastest);
+  const double bytes = static_cast<double>(request.input_bytes) + static_cast<double>(request.expected_output_bytes);
+
+  bool any_holder = false;
+  bool any_resident = false;
+  std::lock_guard lock(mu_);
+  for (const auto& n : topology_.nodes) {
+    const ModelHolding* m = n.FindModel(request.model, request.version);
+    if (!m) continue;
+    any_holder = true;
+    if (p.residency && !n.Satisfies(*p.residency)) continue;  // fail closed
+    any_resident = true;
+    if (health_[n.name].ejected) continue;
+    Candidate c;
+    c.node = n.name;
+    c.tier = n.tier;
+    auto link = est_->Link(n.name);
+    auto compute = est_->Compute(n.name, request.model, m->compute_ms);
+    double depth = est_->QueueDepth(n.name);
+    c.rtt_ms = link.rtt_ms;
+    c.transfer_ms = bytes * 8.0 / 1e6 / std::max(link.bandwidth_mbps, 1e-9) * 1000.0;
+    c.compute_ms = compute.mean_ms;
+    c.queue_ms = depth * compute.mean_ms / std::max(1, m->instances);
+    c.predicted_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + c.compute_ms;
+    c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.mean_ms);
+    double seconds = compute.mean_ms / 1000.0;
+    c.cost = seconds * n.cost_per_compute_second;
+    c.energy_j = seconds * n.energy_per_compute_second;
+    c.within_target = !p.latency_target_ms || c.predicted_ms <= *p.latency_target_ms;
+    d.candidates.push_back(std::move(c));
+  }
+  std::string what = "model '" + request.model + "'" +
+                     (request.version ? " version " + std::to_string(request.version) : std::string());
+  if (!any_holder) return NotFound("no node holds " + what);
+  if (!any_resident) {
+    return Unavailable("no candidate: no node holding " + what + " satisfies residency class '" + *p.residency + "'");
+  }
+  if (d.candidates.empty()) {
+    return Unavailable("no candidate: every node holding " + what +
+                       (p.residency ? " in residency class '" + *p.residency + "'" : std::string()) +
+                       " is ejected as unhealthy");
+  }
+
+  // Ranking: nodes within the latency target first (all are when there is none), then the
+  // preferred tier, then the objective's metric; outside the target, predicted time decides.
+  auto key = [&](const Candidate& c) {
+    int group = c.within_target ? 0 : 1;
+    int tier = p.prefer_tier && c.tier != *p.prefer_tier ? 1 : 0;
+    if (!c.within_target) tier = 0;
+    double metric = c.predicted_ms;
+    if (c.within_target) {
+      if (objective == Objective::kCheapest) metric = c.cost;
+      if (objective == Objective::kLeastEnergy) metric = c.energy_j;
+    }
+    return std::tuple(group, tier, metric, c.predicted_ms);
+  };
+  std::stable_sort(d.candidates.begin(), d.candidates.end(), [&](const Candidate& a, const Candidate& b) {
+    auto ka = key(a), kb = key(b);
+    if (ka != kb) return ka < kb;
+    return a.node < b.node;
+  });
+  d.choice = d.candidates[0].node;
+  d.url = topology_.FindNode(d.choice)->url;
+  for (size_t i = 1; i < d.candidates.size(); ++i) d.fallbacks.push_back(d.candidates[i].node);
+
+  hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
+  if (p.hedge.value_or(false) && !d.fallbacks.empty() && hedge_tokens_ >= 1.0) {
+    hedge_tokens_ -= 1.0;
+    d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms};
+  }
+  d.reason = Reason(d, objective);
+  if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
+  return d;
+}
+
+void Router::ReportSuccess(std::string_view node) {
+  std::lock_guard lock(mu_);
+  auto it = health_.find(node);
+  if (it == health_.end()) return;
+  it->second.consecutive_failures = 0;
+}
+
+void Router::ReportFailure(std::string_view node) {
+  std::lock_guard lock(mu_);
+  auto it = health_.find(node);
+  if (it == health_.end()) return;
+  if (++it->second.consecutive_failures >= options_.eject_after_failures && !it->second.ejected) {
+    it->second.ejected = true;
+    it->second.last_probe = options_.clock();
+  }
+}
+
+void Router::ProbeResult(std::string_view node, bool ok, std::optional<double> rtt_ms) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = health_.find(node);
+    if (it == health_.end()) return;
+    it->second.last_probe = options_.clock();
+    if (ok) {
+      it->second.ejected = false;
+      it->second.consecutive_failures = 0;
+    }
+  }
+  if (ok && rtt_ms) est_->ObserveRtt(node, *rtt_ms);
+}
+
+bool Router::IsHealthy(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  auto it = health_.find(node);
+  return it != health_.end() && !it->second.ejected;
+}
+
+std::vector<std::string> Router::NodesToProbe() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  auto now = options_.clock();
+  for (auto& [name, h] : health_) {
+    if (h.ejected && now - h.last_probe >= options_.probe_interval) {
+      out.push_back(name);
+      h.last_probe = now;
+    }
+  }
+  return out;
+}
+
+void Router::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms) {
+  est_->ObserveTransfer(node, bytes, duration_ms);
+}
+void Router::ObserveRtt(std::string_view node, double rtt_ms) { est_->ObserveRtt(node, rtt_ms); }
+void Router::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
+  est_->ObserveCompute(node, model, compute_ms);
+}
+void Router::ReportQueueDepth(std::string_view node, double depth) { est_->ReportQueueDepth(node, depth); }
+
+double Router::EstimatedRttMs(std::string_view node) const { return est_->Link(node).rtt_ms; }
+double Router::EstimatedBandwidthMbps(std::string_view node) const { return est_->Link(node).bandwidth_mbps; }
+double Router::EstimatedComputeMs(std::string_view node, std::string_view model) const {
+  return est_->Compute(node, model, 0).mean_ms;
+}
+double Router::EstimatedComputeP95Ms(std::string_view node, std::string_view model) const {
+  return est_->Compute(node, model, 0).p95_ms;
+}
+
+}  // namespace continuum::router

@@ -1,0 +1,253 @@
+// Routing core: decides which tier (device, edge site, cloud region) serves an inference request.
+// A pure library: no networking. The gateway feeds it observations (transfers, probes, compute
+// times, queue depths, failures) and asks it for a Decision per request.
+//
+// ---------------------------------------------------------------------------------------------
+// Topology file (JSON, schema_version 1). Unknown fields are refused.
+//
+// {
+//   "schema_version": 1,
+//   "origin": "gateway",                  // optional; the name links start from (default "gateway")
+//   "residency_classes": ["eu", "eu-de", "us"],  // optional; when given, every jurisdiction and
+//                                          // policy residency must be one of these. When absent,
+//                                          // the known classes are the union of node jurisdictions.
+//   "nodes": [
+//     { "name": "edge-paris",              // unique, non-empty
+//       "url": "http://10.0.0.7:8000",     // required, non-empty
+//       "tier": "edge",                    // device | edge | cloud
+//       "region": "eu-west",               // optional
+//       "jurisdiction": ["eu", "eu-fr"],   // residency classes this node satisfies (may be empty)
+//       "hardware": "jetson-orin",         // optional, free text
+//       "cost_per_compute_second": 0.0004, // >= 0, any currency unit
+//       "energy_per_compute_second": 15,   // >= 0, joules per second of compute
+//       "models": [ { "name": "resnet50",  // models held, each with its versions (non-empty)
+//                     "versions": [1, 2],
+//                     "instances": 2,      // optional, >= 1 (default 1): parallel executors
+//                     "compute_ms": 4.0 } ] // optional warm-up seed of compute time (default 10)
+//     } ],
+//   "links": [                             // measured/declared network paths; endpoints must be
+//     { "from": "gateway", "to": "edge-paris", "rtt_ms": 8, "bandwidth_mbps": 400 } ],
+//                                          // the origin or a node name; (from,to) unique.
+//                                          // A node without a link from the origin is predicted
+//                                          // with the default link (rtt 50 ms, 100 Mbps).
+//   "model_defaults": {                    // per-model policy defaults, same shape as a policy
+//     "resnet50": { "latency_target_ms": 50, "objective": "cheapest" } }
+// }
+//
+// Errors name the offending field: "nodes[2].tier: must be device, edge or cloud".
+//
+// ---------------------------------------------------------------------------------------------
+// Policy. From JSON request `parameters` (other keys are ignored there, they belong to the model):
+//   {"latency_target_ms": 50, "residency": "eu", "objective": "fastest"|"cheapest"|"least_energy",
+//    "prefer_tier": "edge", "hedge": true}
+// or from the header value
+//   X-Continuum-Policy: latency_target_ms=50; residency=eu; objective=cheapest; hedge=on
+// (header keys are the same; booleans on|off|true|false|1|0; unknown keys are refused).
+// Fields set by the request override the topology's model_defaults for that model.
+//
+// Semantics:
+//  * residency fails closed: with a class set, a node qualifies only if its jurisdiction list
+//    contains the class. Choice, fallbacks and hedge are all drawn from qualifying nodes only.
+//  * fastest: least predicted end-to-end time.
+//  * cheapest / least_energy: least cost / energy among nodes predicted within the latency target
+//    (all nodes when no target); when none is within target, the fastest.
+//  * prefer_tier: among nodes equally eligible (within target, or all when no target), nodes of
+//    that tier rank first.
+//  * hedge: a second request to the runner-up after ~p95 of the choice, when the hedge budget
+//    (token bucket earning 0.05 token per decision, so <= 5% of requests) allows.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace continuum::router {
+
+enum class Tier { kDevice, kEdge, kCloud };
+enum class Objective { kFastest, kCheapest, kLeastEnergy };
+
+std::string_view TierName(Tier t);
+std::string_view ObjectiveName(Objective o);
+
+struct ModelHolding {
+  std::string name;
+  std::vector<int64_t> versions;
+  int instances = 1;
+  double compute_ms = 10.0;  // warm-up seed of the compute-time estimate
+};
+
+struct Node {
+  std::string name;
+  std::string url;
+  Tier tier = Tier::kCloud;
+  std::string region;
+  std::vector<std::string> jurisdiction;
+  std::string hardware;
+  double cost_per_compute_second = 0;
+  double energy_per_compute_second = 0;
+  std::vector<ModelHolding> models;
+
+  const ModelHolding* FindModel(std::string_view model, int64_t version) const;  // version 0: any
+  bool Satisfies(std::string_view residency_class) const;
+};
+
+struct Link {
+  std::string from;
+  std::string to;
+  double rtt_ms = 0;
+  double bandwidth_mbps = 0;
+};
+
+// Every field optional: unset means "not specified here" (defaults apply after merging).
+struct Policy {
+  std::optional<double> latency_target_ms;
+  std::optional<std::string> residency;
+  std::optional<Objective> objective;
+  std::optional<Tier> prefer_tier;
+  std::optional<bool> hedge;
+
+  bool operator==(const Policy&) const = default;
+};
+
+// `over`'s set fields replace `base`'s.
+Policy MergePolicy(const Policy& base, const Policy& over);
+// Parses the policy keys of a JSON object (a request's `parameters`); other keys are ignored.
+// Errors read "parameters.objective: must be fastest, cheapest or least_energy".
+StatusOr<Policy> ParsePolicyJson(std::string_view json);
+// Parses an X-Continuum-Policy header value. Errors read "X-Continuum-Policy: hedge: ...".
+StatusOr<Policy> ParsePolicyHeader(std::string_view value);
+// Compact JSON form of a policy (only set fields).
+std::string PolicyToJson(const Policy& p);
+
+struct Topology {
+  static constexpr int kSchemaVersion = 1;
+  std::string origin = "gateway";
+  std::vector<std::string> residency_classes;  // known classes (declared, or union of jurisdictions)
+  std::vector<Node> nodes;
+  std::vector<Link> links;
+  std::map<std::string, Policy> model_defaults;
+
+  const Node* FindNode(std::string_view name) const;
+  bool KnowsResidency(std::string_view cls) const;
+};
+
+StatusOr<Topology> ParseTopology(std::string_view json);
+StatusOr<Topology> LoadTopology(const std::string& path);
+
+// ---------------------------------------------------------------------------------------------
+// Placement.
+
+struct Request {
+  std::string model;
+  int64_t version = 0;  // 0: any version
+  uint64_t input_bytes = 0;
+  uint64_t expected_output_bytes = 0;
+  Policy policy;  // as given by the request; merged over model_defaults by Decide
+};
+
+struct Candidate {
+  std::string node;
+  Tier tier = Tier::kCloud;
+  double predicted_ms = 0;  // rtt + transfer + queue + compute
+  double rtt_ms = 0;
+  double transfer_ms = 0;   // (in + out bytes) / bandwidth
+  double queue_ms = 0;      // depth * compute / instances
+  double compute_ms = 0;
+  double p95_ms = 0;        // predicted end-to-end with p95 compute
+  double cost = 0;          // compute seconds * cost_per_compute_second
+  double energy_j = 0;      // compute seconds * energy_per_compute_second
+  bool within_target = true;
+};
+
+struct Hedge {
+  std::string node;
+  double delay_ms = 0;
+};
+
+struct Decision {
+  Policy policy;                       // the effective (merged) policy
+  std::string choice;                  // node name
+  std::string url;                     // of the choice
+  std::vector<std::string> fallbacks;  // runner-ups in order; same residency class as the choice
+  std::optional<Hedge> hedge;
+  std::vector<Candidate> candidates;   // ranked: candidates[0] is the choice
+  std::string reason;                  // short human explanation
+};
+
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+struct RouterOptions {
+  int eject_after_failures = 3;        // consecutive failures that eject a node
+  double ewma_alpha = 0.2;             // weight of a new observation
+  double hedge_fraction = 0.05;        // tokens earned per decision
+  double hedge_burst = 2.0;            // bucket capacity
+  double default_rtt_ms = 50;          // for nodes without a link from the origin
+  double default_bandwidth_mbps = 100;
+  std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
+  Clock clock;                         // default: system_clock::now
+};
+
+class Estimators;
+
+// Thread-safe.
+class Router {
+ public:
+  explicit Router(Topology topology, RouterOptions options = {});
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  const Topology& topology() const { return topology_; }
+
+  // Errors: InvalidArgument (unknown residency class, bad policy), NotFound (no node holds the
+  // model version at all), Unavailable ("no candidate": nothing healthy qualifies).
+  StatusOr<Decision> Decide(const Request& request);
+
+  // Outcomes of dispatches (a success resets the consecutive-failure count; N failures eject).
+  void ReportSuccess(std::string_view node);
+  void ReportFailure(std::string_view node);
+  // A health probe; success re-admits an ejected node; rtt feeds the link estimate.
+  void ProbeResult(std::string_view node, bool ok, std::optional<double> rtt_ms = std::nullopt);
+  bool IsHealthy(std::string_view node) const;
+  // Ejected nodes whose last probe is older than probe_interval; marks them as probed now.
+  std::vector<std::string> NodesToProbe();
+
+  // Observations.
+  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
+  void ObserveRtt(std::string_view node, double rtt_ms);
+  void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
+  void ReportQueueDepth(std::string_view node, double depth);
+
+  // Current estimates (for tests and /metrics).
+  double EstimatedRttMs(std::string_view node) const;
+  double EstimatedBandwidthMbps(std::string_view node) const;
+  double EstimatedComputeMs(std::string_view node, std::string_view model) const;
+  double EstimatedComputeP95Ms(std::string_view node, std::string_view model) const;
+
+  std::chrono::system_clock::time_point Now() const { return options_.clock(); }
+
+ private:
+  Topology topology_;
+  RouterOptions options_;
+  mutable std::mutex mu_;
+  std::unique_ptr<Estimators> est_;
+  struct Health {
+    int consecutive_failures = 0;
+    bool ejected = false;
+    std::chrono::system_clock::time_point last_probe{};
+  };
+  std::map<std::string, Health, std::less<>> health_;
+  double hedge_tokens_ = 0;
+};
+
+}  // namespace continuum::router

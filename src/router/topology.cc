@@ -1,0 +1,515 @@
+// Parsing of the topology file and of request policies (see router.h for the formats).
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "common/json_writer.h"
+#include "router/router.h"
+
+namespace continuum::router {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+Status FieldError(std::string_view prefix, std::string_view field, std::string_view what) {
+  return InvalidArgument(std::string(prefix) + std::string(field) + ": " + std::string(what));
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// A JSON-side reader bound to an error prefix ("topology: " or "parameters.").
+struct Reader {
+  std::string prefix;
+
+  Status Err(std::string_view field, std::string_view what) const { return FieldError(prefix, field, what); }
+
+  StatusOr<double> Number(element e, std::string_view field, double min, double max) const {
+    double v;
+    if (e.get_double().get(v) != simdjson::SUCCESS) {
+      int64_t i;
+      uint64_t u;
+      if (e.get_int64().get(i) == simdjson::SUCCESS) {
+        v = static_cast<double>(i);
+      } else if (e.get_uint64().get(u) == simdjson::SUCCESS) {
+        v = static_cast<double>(u);
+      } else {
+        return Err(field, "expected a number");
+      }
+    }
+    if (!std::isfinite(v) || v < min || v > max) {
+      return Err(field, "must be between " + Fmt(min) + " and " + Fmt(max) + ", got " + Fmt(v));
+    }
+    return v;
+  }
+  StatusOr<int64_t> Int(element e, std::string_view field, int64_t min, int64_t max) const {
+    int64_t v;
+    if (e.get_int64().get(v) != simdjson::SUCCESS) return Err(field, "expected an integer");
+    if (v < min || v > max) {
+      return Err(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                            std::to_string(v));
+    }
+    return v;
+  }
+  StatusOr<std::string> String(element e, std::string_view field, bool nonempty) const {
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS) return Err(field, "expected a string");
+    if (nonempty && s.empty()) return Err(field, "must not be empty");
+    return std::string(s);
+  }
+  StatusOr<object> Object(element e, std::string_view field) const {
+    object o;
+    if (e.get_object().get(o) != simdjson::SUCCESS) return Err(field, "expected an object");
+    return o;
+  }
+  StatusOr<simdjson::dom::array> Array(element e, std::string_view field) const {
+    simdjson::dom::array a;
+    if (e.get_array().get(a) != simdjson::SUCCESS) return Err(field, "expected an array");
+    return a;
+  }
+  Status CheckKeys(object o, std::string_view where, std::initializer_list<std::string_view> known) const {
+    for (auto [k, v] : o) {
+      bool found = false;
+      for (auto n : known) found = found || n == k;
+      if (!found) {
+        std::string list;
+        for (auto n : known) list += (list.empty() ? "" : ", ") + std::string(n);
+        return Err(std::string(where) + (where.empty() ? "" : ".") + std::string(k),
+                   "unknown field (known: " + list + ")");
+      }
+    }
+    return Status::Ok();
+  }
+  static std::string Fmt(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
+};
+
+StatusOr<Tier> ParseTier(std::string_view s) {
+  if (s == "device") return Tier::kDevice;
+  if (s == "edge") return Tier::kEdge;
+  if (s == "cloud") return Tier::kCloud;
+  return InvalidArgument("must be device, edge or cloud");
+}
+
+StatusOr<Objective> ParseObjective(std::string_view s) {
+  if (s == "fastest") return Objective::kFastest;
+  if (s == "cheapest") return Objective::kCheapest;
+  if (s == "least_energy") return Objective::kLeastEnergy;
+  return InvalidArgument("must be fastest, cheapest or least_energy");
+}
+
+constexpr double kMaxLatencyTargetMs = 3'600'000;
+
+StatusOr<double> CheckLatencyTarget(double v) {
+  if (!std::isfinite(v) || v <= 0 || v > kMaxLatencyTargetMs) {
+    return InvalidArgument("must be a number of milliseconds > 0 and <= 3600000");
+  }
+  return v;
+}
+
+Status CheckResidencyName(std::string_view s) {
+  if (s.empty()) return InvalidArgument("must not be empty");
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return InvalidArgument("'" + std::string(s) + "' is not a residency class (letters, digits, - _ .)");
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads the policy keys of `o`. With `strict`, unknown keys are refused (model_defaults);
+// request parameters carry model-specific keys too, so there they are skipped.
+Status ReadPolicy(const Reader& r, object o, std::string_view where, bool strict, Policy* p) {
+  if (strict) {
+    RETURN_IF_ERROR(r.CheckKeys(o, where, {"latency_target_ms", "residency", "objective", "prefer_tier", "hedge"}));
+  }
+  auto field = [&](std::string_view k) { return std::string(where) + (where.empty() ? "" : ".") + std::string(k); };
+  element e;
+  if (o["latency_target_ms"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(double v, r.Number(e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
+    auto c = CheckLatencyTarget(v);
+    if (!c.ok()) return r.Err(field("latency_target_ms"), c.status().message());
+    p->latency_target_ms = v;
+  }
+  if (o["residency"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(std::string s, r.String(e, field("residency"), true));
+    if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(field("residency"), st.message());
+    p->residency = s;
+  }
+  if (o["objective"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(std::string s, r.String(e, field("objective"), false));
+    auto obj = ParseObjective(s);
+    if (!obj.ok()) return r.Err(field("objective"), obj.status().message() + ", got '" + s + "'");
+    p->objective = *obj;
+  }
+  if (o["prefer_tier"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(std::string s, r.String(e, field("prefer_tier"), false));
+    auto t = ParseTier(s);
+    if (!t.ok()) return r.Err(field("prefer_tier"), t.status().message() + ", got '" + s + "'");
+    p->prefer_tier = *t;
+  }
+  if (o["hedge"].get(e) == simdjson::SUCCESS) {
+    bool b;
+    if (e.get_bool().get(b) != simdjson::SUCCESS) return r.Err(field("hedge"), "expected true or false");
+    p->hedge = b;
+  }
+  return Status::Ok();
+}
+
+// Looks up a key already checked to be present.
+element Must(object o, std::string_view key) {
+  element v;
+  if (o[key].get(v) != simdjson::SUCCESS) return element();
+  return v;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Status ParseNode(const Reader& r, element e, size_t index, Node* n) {
+  std::string at = "nodes[" + std::to_string(index) + "]";
+  auto f = [&](std::string_view k) { return at + "." + std::string(k); };
+  ASSIGN_OR_RETURN(object o, r.Object(e, at));
+  RETURN_IF_ERROR(r.CheckKeys(o, at, {"name", "url", "tier", "region", "jurisdiction", "hardware",
+                                      "cost_per_compute_second", "energy_per_compute_second", "models"}));
+  element x;
+  for (std::string_view req : {"name", "url", "tier", "models"}) {
+    if (o[req].get(x) != simdjson::SUCCESS) return r.Err(f(req), "required");
+  }
+  x = Must(o, "name");
+  ASSIGN_OR_RETURN(n->name, r.String(x, f("name"), true));
+  x = Must(o, "url");
+  ASSIGN_OR_RETURN(n->url, r.String(x, f("url"), true));
+  x = Must(o, "tier");
+  ASSIGN_OR_RETURN(std::string tier, r.String(x, f("tier"), false));
+  auto t = ParseTier(tier);
+  if (!t.ok()) return r.Err(f("tier"), t.status().message());
+  n->tier = *t;
+  if (o["region"].get(x) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(n->region, r.String(x, f("region"), false));
+  }
+  if (o["hardware"].get(x) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(n->hardware, r.String(x, f("hardware"), false));
+  }
+  if (o["jurisdiction"].get(x) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(auto a, r.Array(x, f("jurisdiction")));
+    size_t i = 0;
+    for (element j : a) {
+      std::string jf = f("jurisdiction") + "[" + std::to_string(i++) + "]";
+      ASSIGN_OR_RETURN(std::string s, r.String(j, jf, true));
+      if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(jf, st.message());
+      if (std::find(n->jurisdiction.begin(), n->jurisdiction.end(), s) != n->jurisdiction.end()) {
+        return r.Err(jf, "duplicate residency class '" + s + "'");
+      }
+      n->jurisdiction.push_back(s);
+    }
+  }
+  if (o["cost_per_compute_second"].get(x) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(n->cost_per_compute_second, r.Number(x, f("cost_per_compute_second"), 0, 1e9));
+  }
+  if (o["energy_per_compute_second"].get(x) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(n->energy_per_compute_second, r.Number(x, f("energy_per_compute_second"), 0, 1e9));
+  }
+  x = Must(o, "models");
+  ASSIGN_OR_RETURN(auto models, r.Array(x, f("models")));
+  size_t mi = 0;
+  for (element m : models) {
+    std::string mat = f("models") + "[" + std::to_string(mi++) + "]";
+    auto mf = [&](std::string_view k) { return mat + "." + std::string(k); };
+    ASSIGN_OR_RETURN(object mo, r.Object(m, mat));
+    RETURN_IF_ERROR(r.CheckKeys(mo, mat, {"name", "versions", "instances", "compute_ms"}));
+    ModelHolding h;
+    element y;
+    if (mo["name"].get(y) != simdjson::SUCCESS) return r.Err(mf("name"), "required");
+    ASSIGN_OR_RETURN(h.name, r.String(y, mf("name"), true));
+    for (const auto& other : n->models) {
+      if (other.name == h.name) return r.Err(mf("name"), "duplicate model '" + h.name + "'");
+    }
+    if (mo["versions"].get(y) != simdjson::SUCCESS) return r.Err(mf("versions"), "required");
+    ASSIGN_OR_RETURN(auto va, r.Array(y, mf("versions")));
+    size_t vi = 0;
+    for (element v : va) {
+      ASSIGN_OR_RETURN(int64_t ver, r.Int(v, mf("versions") + "[" + std::to_string(vi++) + "]", 1, INT64_MAX));
+      h.versions.push_back(ver);
+    }
+    if (h.versions.empty()) return r.Err(mf("versions"), "must not be empty");
+    if (mo["instances"].get(y) == simdjson::SUCCESS) {
+      ASSIGN_OR_RETURN(int64_t in, r.Int(y, mf("instances"), 1, 1024));
+      h.instances = static_cast<int>(in);
+    }
+    if (mo["compute_ms"].get(y) == simdjson::SUCCESS) {
+      ASSIGN_OR_RETURN(h.compute_ms, r.Number(y, mf("compute_ms"), 0, 3'600'000));
+    }
+    n->models.push_back(std::move(h));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view TierName(Tier t) {
+  switch (t) {
+    case Tier::kDevice: return "device";
+    case Tier::kEdge: return "edge";
+    case Tier::kCloud: return "cloud";
+  }
+  return "?";
+}
+
+std::string_view ObjectiveName(Objective o) {
+  switch (o) {
+    case Objective::kFastest: return "fastest";
+    case Objective::kCheapest: return "cheapest";
+    case Objective::kLeastEnergy: return "least_energy";
+  }
+  return "?";
+}
+
+const ModelHolding* Node::FindModel(std::string_view model, int64_t version) const {
+  for (const auto& m : models) {
+    if (m.name != model) continue;
+    if (version == 0 || std::find(m.versions.begin(), m.versions.end(), version) != m.versions.end()) return &m;
+  }
+  return nullptr;
+}
+
+bool Node::Satisfies(std::string_view cls) const {
+  return std::find(jurisdiction.begin(), jurisdiction.end(), cls) != jurisdiction.end();
+}
+
+const Node* Topology::FindNode(std::string_view name) const {
+  for (const auto& n : nodes) {
+    if (n.name == name) return &n;
+  }
+  return nullptr;
+}
+
+bool Topology::KnowsResidency(std::string_view cls) const {
+  return std::find(residency_classes.begin(), residency_classes.end(), cls) != residency_classes.end();
+}
+
+Policy MergePolicy(const Policy& base, const Policy& over) {
+  Policy p = base;
+  if (over.latency_target_ms) p.latency_target_ms = over.latency_target_ms;
+  if (over.residency) p.residency = over.residency;
+  if (over.objective) p.objective = over.objective;
+  if (over.prefer_tier) p.prefer_tier = over.prefer_tier;
+  if (over.hedge) p.hedge = over.hedge;
+  return p;
+}
+
+StatusOr<Policy> ParsePolicyJson(std::string_view json) {
+  simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
+    return InvalidArgument(std::string("parameters: invalid JSON: ") + simdjson::error_message(err));
+  }
+  Reader r{"parameters."};
+  object o;
+  if (root.get_object().get(o) != simdjson::SUCCESS) return InvalidArgument("parameters: expected an object");
+  Policy p;
+  RETURN_IF_ERROR(ReadPolicy(r, o, "", false, &p));
+  return p;
+}
+
+StatusOr<Policy> ParsePolicyHeader(std::string_view value) {
+  Policy p;
+  std::set<std::string, std::less<>> seen;
+  auto err = [](std::string_view field, std::string_view what) {
+    return InvalidArgument("X-Continuum-Policy: " + std::string(field) + ": " + std::string(what));
+  };
+  while (!value.empty()) {
+    size_t semi = value.find(';');
+    std::string_view item = Trim(value.substr(0, semi));
+    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return err(item, "expected key=value");
+    std::string_view key = Trim(item.substr(0, eq));
+    std::string_view val = Trim(item.substr(eq + 1));
+    if (!seen.insert(std::string(key)).second) return err(key, "given twice");
+    if (key == "latency_target_ms") {
+      std::string s(val);
+      char* end = nullptr;
+      double v = s.empty() ? NAN : std::strtod(s.c_str(), &end);
+      if (s.empty() || end != s.c_str() + s.size()) return err(key, "expected a number, got '" + s + "'");
+      auto c = CheckLatencyTarget(v);
+      if (!c.ok()) return err(key, c.status().message());
+      p.latency_target_ms = v;
+    } else if (key == "residency") {
+      if (Status st = CheckResidencyName(val); !st.ok()) return err(key, st.message());
+      p.residency = std::string(val);
+    } else if (key == "objective") {
+      auto o = ParseObjective(val);
+      if (!o.ok()) return err(key, o.status().message() + ", got '" + std::string(val) + "'");
+      p.objective = *o;
+    } else if (key == "prefer_tier") {
+      auto t = ParseTier(val);
+      if (!t.ok()) return err(key, t.status().message() + ", got '" + std::string(val) + "'");
+      p.prefer_tier = *t;
+    } else if (key == "hedge") {
+      if (val == "on" || val == "true" || val == "1") {
+        p.hedge = true;
+      } else if (val == "off" || val == "false" || val == "0") {
+        p.hedge = false;
+      } else {
+        return err(key, "expected on or off, got '" + std::string(val) + "'");
+      }
+    } else {
+      return err(key, "unknown key (known: latency_target_ms, residency, objective, prefer_tier, hedge)");
+    }
+  }
+  return p;
+}
+
+std::string PolicyToJson(const Policy& p) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  if (p.latency_target_ms) w.Key("latency_target_ms").Double(*p.latency_target_ms);
+  if (p.residency) w.Key("residency").String(*p.residency);
+  if (p.objective) w.Key("objective").String(ObjectiveName(*p.objective));
+  if (p.prefer_tier) w.Key("prefer_tier").String(TierName(*p.prefer_tier));
+  if (p.hedge) w.Key("hedge").Bool(*p.hedge);
+  w.EndObject();
+  return out;
+}
+
+StatusOr<Topology> ParseTopology(std::string_view json) {
+  Topology t;
+  Reader r{"topology: "};
+  simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
+    return InvalidArgument(std::string("topology: invalid JSON: ") + simdjson::error_message(err));
+  }
+  ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
+  RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "origin", "residency_classes", "nodes", "links",
+                                      "model_defaults"}));
+  element e;
+  if (o["schema_version"].get(e) != simdjson::SUCCESS) return r.Err("schema_version", "required");
+  ASSIGN_OR_RETURN(int64_t version, r.Int(e, "schema_version", 1, 1000));
+  if (version != Topology::kSchemaVersion) {
+    return r.Err("schema_version", "version " + std::to_string(version) + " is not supported (this build reads " +
+                                       std::to_string(Topology::kSchemaVersion) + ")");
+  }
+  if (o["origin"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(t.origin, r.String(e, "origin", true));
+  }
+  bool declared_classes = false;
+  if (o["residency_classes"].get(e) == simdjson::SUCCESS) {
+    declared_classes = true;
+    ASSIGN_OR_RETURN(auto a, r.Array(e, "residency_classes"));
+    size_t i = 0;
+    for (element c : a) {
+      std::string f = "residency_classes[" + std::to_string(i++) + "]";
+      ASSIGN_OR_RETURN(std::string s, r.String(c, f, true));
+      if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(f, st.message());
+      if (t.KnowsResidency(s)) return r.Err(f, "duplicate residency class '" + s + "'");
+      t.residency_classes.push_back(s);
+    }
+  }
+  if (o["nodes"].get(e) != simdjson::SUCCESS) return r.Err("nodes", "required");
+  ASSIGN_OR_RETURN(auto nodes, r.Array(e, "nodes"));
+  size_t i = 0;
+  for (element ne : nodes) {
+    Node n;
+    RETURN_IF_ERROR(ParseNode(r, ne, i, &n));
+    std::string at = "nodes[" + std::to_string(i) + "]";
+    if (n.name == t.origin) return r.Err(at + ".name", "'" + n.name + "' is the origin's name");
+    if (t.FindNode(n.name)) return r.Err(at + ".name", "duplicate node name '" + n.name + "'");
+    for (size_t j = 0; j < n.jurisdiction.size(); ++j) {
+      const std::string& c = n.jurisdiction[j];
+      if (declared_classes && !t.KnowsResidency(c)) {
+        return r.Err(at + ".jurisdiction[" + std::to_string(j) + "]",
+                     "unknown residency class '" + c + "' (declared: " + Join(t.residency_classes) + ")");
+      }
+    }
+    t.nodes.push_back(std::move(n));
+    ++i;
+  }
+  if (t.nodes.empty()) return r.Err("nodes", "must not be empty");
+  if (!declared_classes) {
+    for (const auto& n : t.nodes) {
+      for (const auto& c : n.jurisdiction) {
+        if (!t.KnowsResidency(c)) t.residency_classes.push_back(c);
+      }
+    }
+  }
+  if (o["links"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(auto links, r.Array(e, "links"));
+    size_t li = 0;
+    for (element le : links) {
+      std::string at = "links[" + std::to_string(li++) + "]";
+      auto f = [&](std::string_view k) { return at + "." + std::string(k); };
+      ASSIGN_OR_RETURN(object lo, r.Object(le, at));
+      RETURN_IF_ERROR(r.CheckKeys(lo, at, {"from", "to", "rtt_ms", "bandwidth_mbps"}));
+      Link l;
+      element x;
+      for (std::string_view req : {"from", "to", "rtt_ms", "bandwidth_mbps"}) {
+        if (lo[req].get(x) != simdjson::SUCCESS) return r.Err(f(req), "required");
+      }
+      x = Must(lo, "from");
+      ASSIGN_OR_RETURN(l.from, r.String(x, f("from"), true));
+      x = Must(lo, "to");
+      ASSIGN_OR_RETURN(l.to, r.String(x, f("to"), true));
+      for (auto [name, value] : {std::pair{"from", &l.from}, std::pair{"to", &l.to}}) {
+        if (*value != t.origin && !t.FindNode(*value)) {
+          return r.Err(f(name), "'" + *value + "' is neither the origin ('" + t.origin + "') nor a node");
+        }
+      }
+      if (l.from == l.to) return r.Err(f("to"), "a link must join two different endpoints");
+      for (const auto& other : t.links) {
+        if (other.from == l.from && other.to == l.to) {
+          return r.Err(at, "duplicate link " + l.from + " -> " + l.to);
+        }
+      }
+      x = Must(lo, "rtt_ms");
+      ASSIGN_OR_RETURN(l.rtt_ms, r.Number(x, f("rtt_ms"), 0, 600'000));
+      x = Must(lo, "bandwidth_mbps");
+      ASSIGN_OR_RETURN(l.bandwidth_mbps, r.Number(x, f("bandwidth_mbps"), 1e-6, 1e9));
+      t.links.push_back(std::move(l));
+    }
+  }
+  if (o["model_defaults"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(object md, r.Object(e, "model_defaults"));
+    for (auto [model, value] : md) {
+      std::string at = "model_defaults." + std::string(model);
+      ASSIGN_OR_RETURN(object po, r.Object(value, at));
+      Policy p;
+      RETURN_IF_ERROR(ReadPolicy(r, po, at, true, &p));
+      if (p.residency && !t.KnowsResidency(*p.residency)) {
+        return r.Err(at + ".residency", "unknown residency class '" + *p.residency + "' (known: " +
+                                            Join(t.residency_classes) + ")");
+      }
+      t.model_defaults[std::string(model)] = p;
+    }
+  }
+  return t;
+}
+
+StatusOr<Topology> LoadTopology(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return NotFound("topology: " + path + ": no such file");
+  if (std::filesystem::file_size(path, ec) > (16u << 20)) return InvalidArgument("topology: larger than 16 MiB");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ParseTopology(text);
+}
+
+}  // namespace continuum::router
