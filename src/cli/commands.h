@@ -10,5 +10,6 @@ int Serve(const std::vector<std::string>& args);
 int Run(const std::vector<std::string>& args);
 int Import(const std::vector<std::string>& args);
 int LinkEmu(const std::vector<std::string>& args);
+int Gateway(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

@@ -14,6 +14,7 @@ void Usage() {
                "usage: continuum <command> [flags]\n\n"
                "commands:\n"
                "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
+               "  gateway   route inference requests to device/edge/cloud nodes (topology, residency, fallback, hedging)\n"
                "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
                "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
                "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return continuum::cli::Run(args);
   if (cmd == "import") return continuum::cli::Import(args);
   if (cmd == "linkemu") return continuum::cli::LinkEmu(args);
+  if (cmd == "gateway") return continuum::cli::Gateway(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

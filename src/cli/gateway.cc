@@ -1,0 +1,102 @@
+// `continuum gateway`: the front door that routes each inference request to a node.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "common/log.h"
+#include "gateway/gateway.h"
+#include "http/server.h"
+#include "router/decision_log.h"
+#include "router/router.h"
+
+namespace continuum::cli {
+
+int Gateway(const std::vector<std::string>& args) {
+  std::string topology_path, address = "0.0.0.0", decision_log_path;
+  int64_t port = 8080, http_threads = 1, request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
+  bool verbose = false, help = false;
+
+  Flags f;
+  f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
+  f.Int("http-port", &port, "HTTP port (0: pick a free one and print it)");
+  f.String("http-address", &address, "address to listen on");
+  f.Int("http-thread-count", &http_threads, "HTTP I/O threads");
+  f.String("decision-log", &decision_log_path, "append one hash-chained JSON record per request to this file");
+  f.Int("request-timeout-ms", &request_timeout_ms, "deadline of a request without a latency target, fallbacks included");
+  f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
+  f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
+  f.Bool("log-verbose", &verbose, "log debug messages");
+  f.Bool("help", &help, "show this help");
+  if (Status st = f.Parse(args); !st.ok() || help) {
+    if (!st.ok()) std::fprintf(stderr, "continuum gateway: %s\n\n", st.message().c_str());
+    std::fprintf(stderr, "usage: continuum gateway --topology FILE [flags]\n\n%s", f.Usage().c_str());
+    return help ? 0 : 2;
+  }
+  if (verbose) SetLogLevel(LogLevel::kDebug);
+  if (topology_path.empty()) {
+    std::fprintf(stderr, "continuum gateway: --topology is required\n");
+    return 2;
+  }
+  if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 || eject_after < 1) {
+    std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
+    return 2;
+  }
+  auto topology = router::LoadTopology(topology_path);
+  if (!topology.ok()) {
+    std::fprintf(stderr, "continuum gateway: %s\n", topology.status().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<router::DecisionLog> log;
+  if (!decision_log_path.empty()) {
+    auto l = router::DecisionLog::Open(decision_log_path);
+    if (!l.ok()) {
+      std::fprintf(stderr, "continuum gateway: %s\n", l.status().message().c_str());
+      return 1;
+    }
+    log = std::move(l).value();
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  router::RouterOptions ro;
+  ro.eject_after_failures = static_cast<int>(eject_after);
+  ro.probe_interval = std::chrono::milliseconds(probe_ms);
+  const size_t node_count = topology->nodes.size();
+  router::Router router(std::move(topology).value(), ro);
+
+  gateway::GatewayOptions go;
+  go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  go.probe_period = std::chrono::milliseconds(std::min<int64_t>(probe_ms, 1000));
+  gateway::Gateway gw(&router, log.get(), go);
+
+  http::ServerOptions so;
+  so.address = address;
+  so.port = static_cast<uint16_t>(port);
+  so.io_threads = static_cast<int>(http_threads);
+  auto server = http::Server::Start(so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
+  if (!server.ok()) {
+    LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
+    return 1;
+  }
+  LogInfo("gateway over " + std::to_string(node_count) + " nodes, listening on http://" + address + ":" +
+          std::to_string((*server)->port()));
+  std::fprintf(stdout, "continuum gateway: listening on port %u\n", (*server)->port());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  (*server)->Stop();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace continuum::cli

@@ -1,0 +1,320 @@
+#include "gateway/gateway.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <simdjson.h>
+
+#include "api/http_status.h"
+#include "common/json_writer.h"
+#include "common/log.h"
+#include "gateway/dispatcher.h"
+
+namespace continuum::gateway {
+
+namespace {
+
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) break;
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+std::string ErrorJson(std::string_view message) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject().Key("error").String(Printable(message, 4096)).EndObject();
+  return out;
+}
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Headers never forwarded in either direction (hop-by-hop, or rewritten by the HTTP layer).
+bool HopByHop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
+                                               "upgrade", "proxy-connection", "expect", "content-length", "host",
+                                               "server", "date", "content-type"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+struct Tags {
+  std::string tier = "none", node = "none", step = "none", reason;
+};
+
+void AddTags(http::Response* r, const Tags& t) {
+  r->headers.emplace_back("X-Continuum-Tier", t.tier);
+  r->headers.emplace_back("X-Continuum-Node", HeaderSafe(t.node));
+  r->headers.emplace_back("X-Continuum-Fallback-Step", t.step);
+  r->headers.emplace_back("X-Continuum-Reason", HeaderSafe(t.reason));
+}
+
+http::Response Local(int status, std::string body, const Tags& tags) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  AddTags(&r, tags);
+  return r;
+}
+
+}  // namespace
+
+std::string HeaderSafe(std::string_view s) { return Printable(s, 200); }
+
+StatusOr<RouteTarget> MatchRoute(std::string_view path) {
+  RouteTarget t;
+  constexpr std::string_view kV2 = "/v2/models/", kInfer = "/infer", kAi = "/ai/run/";
+  if (path.substr(0, kV2.size()) == kV2 && path.size() > kV2.size() + kInfer.size() &&
+      path.substr(path.size() - kInfer.size()) == kInfer) {
+    std::string_view mid = path.substr(kV2.size(), path.size() - kV2.size() - kInfer.size());
+    size_t slash = mid.find('/');
+    t.v2 = true;
+    if (slash == std::string_view::npos) {
+      t.model = std::string(mid);
+    } else {
+      constexpr std::string_view kVersions = "/versions/";
+      std::string_view rest = mid.substr(slash);
+      if (rest.substr(0, kVersions.size()) != kVersions || !ParseInt(rest.substr(kVersions.size()), &t.version) ||
+          t.version < 1)
+        return NotFound("no route for " + std::string(path));
+      t.model = std::string(mid.substr(0, slash));
+    }
+    if (!t.model.empty()) return t;
+  } else if (path.substr(0, kAi.size()) == kAi && path.size() > kAi.size()) {
+    std::string_view m = path.substr(kAi.size());
+    if (m.find('/') == std::string_view::npos) {
+      t.model = std::string(m);
+      return t;
+    }
+  }
+  return NotFound("no route for " + std::string(path));
+}
+
+StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2) {
+  router::Policy body_policy;
+  std::string_view json = request.body;
+  if (const std::string* h = request.Header("inference-header-content-length"); h && v2) {
+    int64_t n = 0;
+    if (ParseInt(*h, &n) && n >= 0 && static_cast<size_t>(n) <= json.size()) json = json.substr(0, n);
+  }
+  size_t first = json.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && json[first] == '{') {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(json);
+    simdjson::dom::element doc;
+    // A body that is not valid JSON carries no policy; the node will refuse it.
+    if (!parser.parse(padded).get(doc)) {
+      simdjson::dom::element params;
+      if (doc.is_object() && !doc["parameters"].get(params)) {
+        if (!params.is_object()) return InvalidArgument("parameters: must be an object");
+        auto p = router::ParsePolicyJson(simdjson::minify(params));
+        if (!p.ok()) return p.status();
+        body_policy = *p;
+      }
+    }
+  }
+  if (const std::string* h = request.Header("x-continuum-policy")) {
+    auto p = router::ParsePolicyHeader(*h);
+    if (!p.ok()) return p.status();
+    return router::MergePolicy(body_policy, *p);
+  }
+  return body_policy;
+}
+
+Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOptions options)
+    : router_(router), log_(log), options_(options), client_(std::make_unique<UpstreamClient>()) {
+  if (options_.probe_period.count() > 0) prober_ = std::thread([this] { ProbeLoop(); });
+}
+
+Gateway::~Gateway() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (prober_.joinable()) prober_.join();
+  client_.reset();
+}
+
+void Gateway::ProbeLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, options_.probe_period, [this] { return stopping_; })) {
+    for (const std::string& name : router_->NodesToProbe()) {
+      const router::Node* node = router_->topology().FindNode(name);
+      if (!node) continue;
+      UpstreamRequest req;
+      req.method = "GET";
+      req.target = "/v2/health/ready";
+      router::Router* r = router_;
+      client_->Send(node->url, std::move(req), std::chrono::steady_clock::now() + options_.probe_timeout,
+                    [r, name](StatusOr<UpstreamResponse> resp) {
+                      bool ok = resp.ok() && resp->status == 200;
+                      if (ok) {
+                        r->ProbeResult(name, true, resp->duration_ms);
+                      } else {
+                        r->ProbeResult(name, false);
+                      }
+                    });
+    }
+  }
+}
+
+void Gateway::InFlight(const std::string& node, int delta) {
+  int depth;
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    depth = std::max(0, inflight_[node] += delta);
+    inflight_[node] = depth;
+  }
+  router_->ReportQueueDepth(node, depth);
+}
+
+void Gateway::Handle(http::Request&& req, http::Responder respond) {
+  Tags tags;
+  if (req.path == "/v2/health/live" || req.path == "/v2/health/ready") {
+    tags.reason = "answered by the gateway";
+    if (req.method != "GET" && req.method != "HEAD")
+      return respond(Local(405, ErrorJson("method " + req.method + " is not allowed on " + req.path), tags));
+    return respond(Local(200, "", tags));
+  }
+  auto route = MatchRoute(req.path);
+  if (!route.ok()) {
+    tags.reason = "no route";
+    return respond(Local(404, ErrorJson(route.status().message()), tags));
+  }
+  if (req.method != "POST") {
+    tags.reason = "method not allowed";
+    return respond(Local(405, ErrorJson("method " + req.method + " is not allowed on " + req.path), tags));
+  }
+  auto policy = RequestPolicy(req, route->v2);
+  if (!policy.ok()) {
+    tags.reason = "bad policy";
+    return respond(Local(400, ErrorJson(policy.status().message()), tags));
+  }
+
+  router::Request rr;
+  rr.model = route->model;
+  rr.version = route->version;
+  rr.input_bytes = req.body.size();
+  rr.policy = *policy;
+  const std::string request_id = "g-" + std::to_string(next_id_.fetch_add(1));
+  const auto now = router_->Now();
+  auto decision = router_->Decide(rr);
+  if (!decision.ok()) {
+    const Status& st = decision.status();
+    tags.reason = st.message();
+    if (log_) {
+      router::DecisionRecord rec;
+      rec.request_id = request_id;
+      rec.time = now;
+      rec.model = rr.model;
+      rec.version = rr.version;
+      rec.policy = rr.policy;
+      rec.outcome = st.code() == StatusCode::kUnavailable ? "no_candidate" : st.message();
+      (void)log_->Append(rec);
+    }
+    return respond(Local(HttpStatusFor(st.code()), ErrorJson(st.message()), tags));
+  }
+
+  // The plan: choice then fallbacks (all inside the residency class: the Router guarantees it,
+  // and the dispatcher only ever uses these names).
+  Plan plan;
+  const router::Topology& topo = router_->topology();
+  auto target_of = [&](const std::string& name) -> std::optional<Target> {
+    const router::Node* n = topo.FindNode(name);
+    if (!n) return std::nullopt;
+    // Residency fails closed: never send outside the class, whatever the decision says.
+    if (decision->policy.residency && !n->Satisfies(*decision->policy.residency)) return std::nullopt;
+    return Target{n->name, n->url};
+  };
+  if (auto t = target_of(decision->choice)) plan.chain.push_back(*t);
+  for (const auto& f : decision->fallbacks)
+    if (auto t = target_of(f)) plan.chain.push_back(*t);
+  if (decision->hedge) {
+    plan.hedge = target_of(decision->hedge->node);
+    plan.hedge_delay = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, decision->hedge->delay_ms)));
+  }
+  if (plan.chain.empty()) {
+    tags.reason = "no candidate inside the residency class";
+    return respond(Local(503, ErrorJson("no candidate: " + decision->reason), tags));
+  }
+  auto budget = options_.request_timeout;
+  if (decision->policy.latency_target_ms) {
+    auto t = std::chrono::milliseconds(static_cast<int64_t>(*decision->policy.latency_target_ms * options_.latency_target_factor));
+    budget = std::min(budget, std::max(t, options_.min_deadline));
+  }
+  plan.deadline = std::chrono::steady_clock::now() + budget;
+
+  UpstreamRequest up;
+  up.method = req.method;
+  up.target = req.path + (req.query.empty() ? "" : "?" + req.query);
+  for (auto& [k, v] : req.headers)
+    if (!HopByHop(k)) up.headers.emplace_back(k, v);
+  if (const std::string* ct = req.Header("content-type")) up.headers.emplace_back("content-type", *ct);
+  up.body = std::move(req.body);
+
+  router::DecisionRecord rec = router::RecordFromDecision(request_id, now, rr, *decision);
+  router::Router* router = router_;
+  router::DecisionLog* log = log_;
+  std::string reason = decision->reason;
+  DispatchHooks hooks;
+  hooks.on_send = [this](const std::string& node) { InFlight(node, +1); };
+  hooks.on_cancel = [this](const std::string& node) { InFlight(node, -1); };
+  hooks.on_failure = [this, router](const std::string& node) {
+    InFlight(node, -1);
+    router->ReportFailure(node);
+  };
+  hooks.on_success = [this, router, model = rr.model](const std::string& node, int status, uint64_t bytes, double ms) {
+    InFlight(node, -1);
+    router->ReportSuccess(node);
+    if (status < 200 || status >= 300) return;  // a refused request says little about the node's speed
+    // The node reports no timings: split the exchange time with the current estimates. Compute
+    // is what remains after rtt and transfer; transfer is what remains after compute (the
+    // estimator takes the rtt off).
+    const double rtt = router->EstimatedRttMs(node), bw = router->EstimatedBandwidthMbps(node);
+    const double transfer = bw > 0 ? static_cast<double>(bytes) * 8.0 / 1e6 / bw * 1000.0 : 0.0;
+    router->ObserveCompute(node, model, std::max(0.0, ms - rtt - transfer));
+    router->ObserveTransfer(node, bytes, std::max(0.0, ms - router->EstimatedComputeMs(node, model)));
+  };
+  Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
+           [respond = std::move(respond), rec = std::move(rec), reason, router, log](Outcome o) mutable {
+             Tags tags;
+             tags.reason = reason;
+             tags.node = o.node.empty() ? "none" : o.node;
+             if (const router::Node* n = router->topology().FindNode(o.node)) tags.tier = std::string(router::TierName(n->tier));
+             tags.step = o.step < 0 ? "hedge" : std::to_string(o.step);
+             rec.choice = o.node;
+             rec.fallback_step = o.step;
+             http::Response r;
+             if (o.served) {
+               rec.outcome = "ok";
+               r.status = o.response.status;
+               r.content_type = "";
+               for (auto& [k, v] : o.response.headers) {
+                 if (k == "content-type") {
+                   r.content_type = v;
+                 } else if (!HopByHop(k) && k.rfind("x-continuum-", 0) != 0) {
+                   r.headers.emplace_back(k, v);
+                 }
+               }
+               r.body = std::move(o.response.body);
+             } else {
+               rec.outcome = "failed";
+               r.status = HttpStatusFor(o.error.code());
+               r.body = ErrorJson(o.error.message());
+             }
+             AddTags(&r, tags);
+             if (log) {
+               if (Status st = log->Append(rec); !st.ok()) LogWarning("decision log: " + st.message());
+             }
+             respond(std::move(r));
+           });
+}
+
+}  // namespace continuum::gateway

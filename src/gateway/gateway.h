@@ -1,0 +1,80 @@
+// The front door: routes each inference request to a node chosen by the Router and forwards it
+// over the UpstreamClient (fallbacks, hedging, deadlines), answering with the node's response
+// plus X-Continuum-Tier / -Node / -Fallback-Step / -Reason headers.
+//
+// Routes: POST /v2/models/{m}[/versions/{v}]/infer, POST /ai/run/{model} (forwarded unchanged),
+// GET /v2/health/live|ready (answered here); anything else 404.
+// Policy: the JSON body's top-level `parameters` (v2: the JSON header part only), overridden
+// field by field by the X-Continuum-Policy header.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "gateway/upstream.h"
+#include "http/server.h"
+#include "router/decision_log.h"
+#include "router/router.h"
+
+namespace continuum::gateway {
+
+struct GatewayOptions {
+  std::chrono::milliseconds request_timeout{30000};  // deadline without a latency target
+  double latency_target_factor = 20;                 // deadline = target x factor (>= min_deadline)
+  std::chrono::milliseconds min_deadline{1000};
+  std::chrono::milliseconds probe_period{1000};      // how often NodesToProbe is asked (0: never)
+  std::chrono::milliseconds probe_timeout{2000};
+};
+
+class Gateway {
+ public:
+  // `router` must outlive the gateway; `log` may be null.
+  Gateway(router::Router* router, router::DecisionLog* log, GatewayOptions options = {});
+  ~Gateway();  // stops probing and the upstream client
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // An http::Handler; never blocks.
+  void Handle(http::Request&& request, http::Responder respond);
+
+ private:
+  void ProbeLoop();
+  void InFlight(const std::string& node, int delta);
+
+  router::Router* router_;
+  router::DecisionLog* log_;
+  GatewayOptions options_;
+  std::atomic<uint64_t> next_id_{1};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::unique_ptr<UpstreamClient> client_;
+  std::thread prober_;
+  std::mutex inflight_mu_;
+  std::map<std::string, int> inflight_;  // requests sent to each node and not yet answered
+};
+
+// Model and version of a routed path; NotFound for any other path.
+struct RouteTarget {
+  std::string model;
+  int64_t version = 0;
+  bool v2 = false;
+};
+StatusOr<RouteTarget> MatchRoute(std::string_view path);
+
+// The policy carried by a request: body `parameters` (v2: only the JSON header part, whose
+// length is in `inference-header-content-length` when present) merged under the header.
+// A body that is not JSON carries no policy.
+StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2);
+
+// ASCII printable, at most 200 characters.
+std::string HeaderSafe(std::string_view s);
+
+}  // namespace continuum::gateway

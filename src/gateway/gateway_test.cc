@@ -1,0 +1,413 @@
+#include <utility>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <gtest/gtest.h>
+
+#include "gateway/dispatcher.h"
+#include "gateway/gateway.h"
+#include "gateway/upstream.h"
+#include "http/server.h"
+#include "router/router.h"
+
+namespace continuum::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A node served by continuum_http in-process.
+struct TestNode {
+  explicit TestNode(http::Handler h) {
+    http::ServerOptions o;
+    o.address = "127.0.0.1";
+    o.port = 0;
+    o.io_threads = 2;
+    auto s = http::Server::Start(o, std::move(h));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(s).value();
+    url = "http://127.0.0.1:" + std::to_string(server->port());
+  }
+  ~TestNode() { server->Stop(); }
+  std::unique_ptr<http::Server> server;
+  std::string url;
+  std::atomic<int> hits{0};
+};
+
+http::Handler Answer(int status, std::string body, std::atomic<int>* hits = nullptr) {
+  return [=](http::Request&&, http::Responder w) {
+    if (hits) hits->fetch_add(1);
+    http::Response r;
+    r.status = status;
+    r.body = body;
+    w(std::move(r));
+  };
+}
+
+// Answers after `delay` from another thread (never blocks the server).
+http::Handler Slow(std::chrono::milliseconds delay, std::string body) {
+  return [=](http::Request&&, http::Responder w) {
+    std::thread([=] {
+      std::this_thread::sleep_for(delay);
+      http::Response r;
+      r.body = body;
+      w(std::move(r));
+    }).detach();
+  };
+}
+
+// A raw TCP listener that sends garbage (not HTTP) to every connection.
+struct GarbageNode {
+  GarbageNode() : acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+    thread = std::thread([this] {
+      for (;;) {
+        boost::asio::ip::tcp::socket s(io);
+        boost::system::error_code ec;
+        acceptor.accept(s, ec);
+        if (ec || stop) return;
+        char buf[4096];
+        s.read_some(boost::asio::buffer(buf), ec);
+        boost::asio::write(s, boost::asio::buffer(std::string("SMTP READY\r\nnonsense\r\n\r\n")), ec);
+        s.close(ec);
+      }
+    });
+  }
+  ~GarbageNode() {
+    stop = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect(acceptor.local_endpoint(), ec);
+    thread.join();
+  }
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  std::string url;
+};
+
+struct Run {
+  Outcome outcome;
+  std::vector<std::string> failures;
+  double elapsed_ms = 0;
+};
+
+Run DispatchSync(UpstreamClient* c, Plan plan) {
+  auto failures = std::make_shared<std::vector<std::string>>();
+  auto balance = std::make_shared<std::atomic<int>>(0);
+  std::promise<Outcome> p;
+  DispatchHooks hooks;
+  hooks.on_send = [balance](const std::string&) { balance->fetch_add(1); };
+  hooks.on_cancel = [balance](const std::string&) { balance->fetch_sub(1); };
+  hooks.on_success = [balance](const std::string&, int, uint64_t, double) { balance->fetch_sub(1); };
+  hooks.on_failure = [failures, balance](const std::string& n) {
+    failures->push_back(n);
+    balance->fetch_sub(1);
+  };
+  UpstreamRequest req;
+  req.target = "/v2/models/m/infer";
+  req.body = "{}";
+  auto t0 = std::chrono::steady_clock::now();
+  Dispatch(c, std::move(plan), req, hooks, [&p](Outcome o) { p.set_value(std::move(o)); });
+  Run r;
+  r.outcome = p.get_future().get();
+  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.failures = *failures;
+  // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
+  for (int i = 0; i < 200 && balance->load() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(balance->load(), 0);
+  return r;
+}
+
+Plan MakePlan(std::vector<Target> chain, std::chrono::milliseconds budget = 5s) {
+  Plan p;
+  p.chain = std::move(chain);
+  p.deadline = std::chrono::steady_clock::now() + budget;
+  return p;
+}
+
+TEST(Upstream, ParsesUrls) {
+  auto u = ParseHttpUrl("http://10.0.0.7:8000/prefix/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->host, "10.0.0.7");
+  EXPECT_EQ(u->port, "8000");
+  EXPECT_EQ(u->prefix, "/prefix");
+  EXPECT_EQ(ParseHttpUrl("http://h")->port, "80");
+  EXPECT_FALSE(ParseHttpUrl("https://h:1").ok());
+  EXPECT_FALSE(ParseHttpUrl("http://h:x").ok());
+}
+
+TEST(Upstream, ForwardsAndReusesConnections) {
+  std::atomic<int> conns{0};
+  std::set<std::string> remotes;
+  std::mutex mu;
+  TestNode node([&](http::Request&& r, http::Responder w) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      remotes.insert(r.remote);
+    }
+    http::Response resp;
+    resp.body = r.method + " " + r.path + " " + r.body + " " + (r.Header("x-a") ? *r.Header("x-a") : "");
+    w(std::move(resp));
+  });
+  UpstreamClient c;
+  for (int i = 0; i < 3; ++i) {
+    std::promise<StatusOr<UpstreamResponse>> p;
+    UpstreamRequest req;
+    req.target = "/x";
+    req.body = "hi";
+    req.headers = {{"x-a", "b"}};
+    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s, [&](StatusOr<UpstreamResponse> r) { p.set_value(r); });
+    auto r = p.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "POST /x hi b");
+  }
+  EXPECT_EQ(remotes.size(), 1u);  // one keep-alive connection served all three
+}
+
+TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
+  std::atomic<int> hits503{0}, hits_ok{0};
+  TestNode bad(Answer(503, "{\"error\":\"busy\"}", &hits503));
+  TestNode good(Answer(200, "ok", &hits_ok));
+  UpstreamClient c;
+  // chain: a closed port, then a 503, then a good node
+  auto r = DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "good");
+  EXPECT_EQ(r.outcome.step, 2);
+  EXPECT_EQ(r.outcome.response.body, "ok");
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"dead", "busy"}));
+  EXPECT_EQ(hits503.load(), 1);
+}
+
+TEST(Dispatcher, GarbageIsAFailure) {
+  GarbageNode garbage;
+  TestNode good(Answer(200, "ok"));
+  UpstreamClient c;
+  auto r = DispatchSync(&c, MakePlan({{"garbage", garbage.url}, {"good", good.url}}));
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "good");
+  EXPECT_EQ(r.outcome.step, 1);
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"garbage"}));
+}
+
+TEST(Dispatcher, HangHitsTheDeadline) {
+  TestNode hang([](http::Request&&, http::Responder w) {
+    std::thread([w] { std::this_thread::sleep_for(3s); }).detach();  // w never called in time
+  });
+  UpstreamClient c;
+  auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, 300ms));
+  EXPECT_FALSE(r.outcome.served);
+  EXPECT_EQ(r.outcome.error.code(), StatusCode::kDeadlineExceeded) << r.outcome.error.ToString();
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"hang"}));
+  EXPECT_GE(r.elapsed_ms, 250);
+  EXPECT_LT(r.elapsed_ms, 2000);
+}
+
+TEST(Dispatcher, ClientErrorIsNotRetried) {
+  std::atomic<int> second{0};
+  TestNode first(Answer(400, "{\"error\":\"bad input\"}"));
+  TestNode other(Answer(200, "ok", &second));
+  UpstreamClient c;
+  auto r = DispatchSync(&c, MakePlan({{"first", first.url}, {"other", other.url}}));
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.response.status, 400);
+  EXPECT_EQ(r.outcome.response.body, "{\"error\":\"bad input\"}");
+  EXPECT_EQ(r.outcome.step, 0);
+  EXPECT_TRUE(r.failures.empty());
+  EXPECT_EQ(second.load(), 0);
+}
+
+TEST(Dispatcher, AllFailIsUnavailable) {
+  TestNode bad(Answer(500, "x"));
+  UpstreamClient c;
+  auto r = DispatchSync(&c, MakePlan({{"a", "http://127.0.0.1:1"}, {"b", bad.url}}));
+  EXPECT_FALSE(r.outcome.served);
+  EXPECT_EQ(r.outcome.error.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(r.failures.size(), 2u);
+}
+
+TEST(Dispatcher, HedgeWinsWhenTheFirstIsSlow) {
+  TestNode slow(Slow(2000ms, "slow"));
+  TestNode fast(Answer(200, "fast"));
+  UpstreamClient c;
+  Plan p = MakePlan({{"slow", slow.url}});
+  p.hedge = Target{"fast", fast.url};
+  p.hedge_delay = 50ms;
+  auto r = DispatchSync(&c, p);
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "fast");
+  EXPECT_EQ(r.outcome.step, -1);
+  EXPECT_EQ(r.outcome.response.body, "fast");
+  EXPECT_LT(r.elapsed_ms, 1500);
+  EXPECT_TRUE(r.failures.empty());  // the cancelled loser is not reported as a failure
+}
+
+TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
+  std::atomic<int> hedge_hits{0};
+  TestNode quick(Answer(200, "quick"));
+  TestNode hedge(Answer(200, "hedge", &hedge_hits));
+  UpstreamClient c;
+  Plan p = MakePlan({{"quick", quick.url}});
+  p.hedge = Target{"hedge", hedge.url};
+  p.hedge_delay = 500ms;
+  auto r = DispatchSync(&c, p);
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "quick");
+  std::this_thread::sleep_for(700ms);
+  EXPECT_EQ(hedge_hits.load(), 0);
+}
+
+TEST(Gateway, MatchesRoutes) {
+  auto a = MatchRoute("/v2/models/add_sub/infer");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->model, "add_sub");
+  EXPECT_EQ(a->version, 0);
+  auto b = MatchRoute("/v2/models/add_sub/versions/3/infer");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->version, 3);
+  EXPECT_EQ(MatchRoute("/ai/run/ocr")->model, "ocr");
+  EXPECT_FALSE(MatchRoute("/v2/models/add_sub/versions/x/infer").ok());
+  EXPECT_FALSE(MatchRoute("/v2/models/add_sub").ok());
+  EXPECT_FALSE(MatchRoute("/metrics").ok());
+}
+
+TEST(Gateway, PolicyFromBodyAndHeader) {
+  http::Request r;
+  r.body = R"({"inputs":[],"parameters":{"residency":"eu","objective":"cheapest","other":1}})";
+  auto p = RequestPolicy(r, true);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->residency, "eu");
+  r.headers.emplace_back("x-continuum-policy", "residency=us");
+  p = RequestPolicy(r, true);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->residency, "us");  // the header wins
+  EXPECT_EQ(p->objective, router::Objective::kCheapest);
+  r.headers.clear();
+  r.body = R"({"parameters":{"objective":"slowest"}})";
+  p = RequestPolicy(r, true);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("objective"), std::string::npos);
+  // binary tail after the JSON header part
+  r.body = std::string(R"({"parameters":{"residency":"eu"}})") + std::string("\x01\x02\xff", 3);
+  r.headers = {{"inference-header-content-length", std::to_string(r.body.size() - 3)}};
+  p = RequestPolicy(r, true);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->residency, "eu");
+  EXPECT_EQ(HeaderSafe(std::string(300, 'a') + "\n").size(), 200u);
+}
+
+// The whole gateway over two nodes with residency classes.
+TEST(Gateway, RoutesFailsClosedAndFallsBack) {
+  std::atomic<int> eu_hits{0}, us_hits{0};
+  auto eu = std::make_unique<TestNode>(Answer(200, "eu", &eu_hits));
+  TestNode us(Answer(200, "us", &us_hits));
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"edge","url":")" + eu->url + R"(","tier":"edge","jurisdiction":["eu"],"cost_per_compute_second":0.1,
+     "models":[{"name":"m","versions":[1]}]},
+    {"name":"cloud","url":")" + us.url + R"(","tier":"cloud","jurisdiction":["us"],"cost_per_compute_second":0.1,
+     "models":[{"name":"m","versions":[1]}]}],
+    "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"cloud","rtt_ms":40,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  router::DecisionLog log;
+  Gateway gw(&router, &log);
+  auto call = [&](std::string path, std::string body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+    http::Request r;
+    r.method = "POST";
+    r.path = std::move(path);
+    r.body = std::move(body);
+    r.headers = std::move(headers);
+    std::promise<http::Response> p;
+    gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+    return p.get_future().get();
+  };
+  auto header = [](const http::Response& r, std::string_view name) {
+    for (auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return std::string("<missing>");
+  };
+  auto r = call("/v2/models/m/infer", R"({"parameters":{"residency":"eu"}})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "eu");
+  EXPECT_EQ(header(r, "X-Continuum-Node"), "edge");
+  EXPECT_EQ(header(r, "X-Continuum-Tier"), "edge");
+  EXPECT_EQ(header(r, "X-Continuum-Fallback-Step"), "0");
+  EXPECT_NE(header(r, "X-Continuum-Reason"), "<missing>");
+
+  r = call("/v2/models/m/infer", "{}", {{"x-continuum-policy", "residency=mars"}});
+  EXPECT_EQ(r.status, 400);
+  r = call("/v2/models/m/infer", "{}", {{"x-continuum-policy", "hedge=maybe"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("hedge"), std::string::npos);
+
+  eu.reset();  // the edge node dies
+  for (int i = 0; i < 5; ++i) {
+    r = call("/v2/models/m/infer", R"({"parameters":{"residency":"eu"}})");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("error"), std::string::npos);
+  }
+  EXPECT_EQ(us_hits.load(), 0);  // never sent outside the class
+  for (int i = 0; i < 5; ++i) {
+    r = call("/v2/models/m/infer", "{}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, "us");
+    EXPECT_EQ(header(r, "X-Continuum-Node"), "cloud");
+  }
+  EXPECT_EQ(us_hits.load(), 5);
+  EXPECT_TRUE(router::VerifyDecisionLog(log.contents()).ok());
+  EXPECT_NE(log.contents().find("\"outcome\":\"ok\""), std::string::npos);
+}
+
+// Many requests at once, while the preferred node dies part way: none is lost.
+TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
+  std::atomic<int> a_hits{0}, b_hits{0};
+  auto a = std::make_unique<TestNode>(Answer(200, "a", &a_hits));
+  TestNode b(Answer(200, "b", &b_hits));
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"a","url":")" + a->url + R"(","tier":"edge","models":[{"name":"m","versions":[1]}]},
+    {"name":"b","url":")" + b.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1]}]}],
+    "links":[{"from":"gateway","to":"a","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"b","rtt_ms":30,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  Gateway gw(&router, nullptr);
+  constexpr int kThreads = 8, kPerThread = 40;
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < kPerThread; ++j) {
+        http::Request r;
+        r.method = "POST";
+        r.path = "/v2/models/m/versions/1/infer";
+        r.body = "{}";
+        std::promise<http::Response> p;
+        gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+        (p.get_future().get().status == 200 ? ok : bad).fetch_add(1);
+      }
+    });
+  }
+  while (ok.load() + bad.load() < kThreads * kPerThread / 4) std::this_thread::sleep_for(1ms);
+  a.reset();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(a_hits.load(), 0);
+  EXPECT_GT(b_hits.load(), 0);
+  EXPECT_FALSE(router.IsHealthy("a"));
+}
+
+}  // namespace
+}  // namespace continuum::gateway

@@ -1,0 +1,283 @@
+#include "gateway/upstream.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace continuum::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+const std::string* UpstreamResponse::Header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return &v;
+  return nullptr;
+}
+
+StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.compare(0, kScheme.size(), kScheme) != 0) return InvalidArgument("url must start with http://: " + url);
+  std::string rest = url.substr(kScheme.size());
+  ParsedUrl out;
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  if (slash != std::string::npos) out.prefix = rest.substr(slash);
+  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos || (hostport.find(']') != std::string::npos && colon < hostport.find(']'))) {
+    out.host = hostport;
+    out.port = "80";
+  } else {
+    out.host = hostport.substr(0, colon);
+    out.port = hostport.substr(colon + 1);
+  }
+  if (!out.host.empty() && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
+  if (out.host.empty() || out.port.empty() ||
+      !std::all_of(out.port.begin(), out.port.end(), [](unsigned char c) { return std::isdigit(c); }))
+    return InvalidArgument("bad url: " + url);
+  return out;
+}
+
+struct UpstreamClient::Impl {
+  explicit Impl(UpstreamOptions o) : options(o), work(asio::make_work_guard(io)) {}
+  UpstreamOptions options;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+  // Idle keep-alive connections per "host:port"; touched on the I/O thread only.
+  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+
+  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& key) {
+    auto it = idle.find(key);
+    while (it != idle.end() && !it->second.empty()) {
+      auto s = std::move(it->second.back());
+      it->second.pop_back();
+      if (s->socket().is_open()) return s;
+    }
+    return nullptr;
+  }
+  void GiveBack(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+    auto& v = idle[key];
+    if (v.size() >= options.max_idle_per_host) return;
+    s->expires_never();
+    v.push_back(std::move(s));
+  }
+};
+
+namespace {
+
+class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
+ public:
+  Call(UpstreamClient::Impl* impl, ParsedUrl url, UpstreamRequest req,
+       std::chrono::steady_clock::time_point deadline, UpstreamCallback cb)
+      : impl_(impl), url_(std::move(url)), key_(url_.host + ":" + url_.port),
+        deadline_(deadline), cb_(std::move(cb)), resolver_(impl_->io) {
+    req_.method_string(req.method);
+    req_.target(url_.prefix + (req.target.empty() ? "/" : req.target));
+    req_.version(11);
+    for (auto& [k, v] : req.headers) req_.set(k, v);
+    req_.set(bhttp::field::host, url_.host + ":" + url_.port);
+    req_.keep_alive(true);
+    req_.body() = std::move(req.body);
+    req_.prepare_payload();
+  }
+
+  void Start() {
+    start_ = std::chrono::steady_clock::now();
+    if (cancelled_) return Finish(Unavailable("cancelled"));
+    if (start_ >= deadline_) return Finish(DeadlineExceeded("deadline passed before sending"));
+    stream_ = impl_->TakeIdle(key_);
+    if (stream_) {
+      reused_ = true;
+      return Write();
+    }
+    Connect();
+  }
+
+  void Cancel() override {
+    auto self = shared_from_this();
+    asio::post(impl_->io, [self] {
+      if (self->done_) return;
+      self->cancelled_ = true;
+      self->resolver_.cancel();
+      if (self->stream_) self->stream_->cancel();
+    });
+  }
+
+ private:
+  void Connect() {
+    stream_ = std::make_unique<beast::tcp_stream>(impl_->io);
+    auto self = shared_from_this();
+    resolver_.async_resolve(url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
+      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
+      self->stream_->expires_at(self->deadline_);
+      self->stream_->async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
+        if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+        if (ec) return self->Finish(self->ErrorFor("connect", ec));
+        self->Write();
+      });
+    });
+  }
+
+  void Write() {
+    auto self = shared_from_this();
+    stream_->expires_at(deadline_);
+    bhttp::async_write(*stream_, req_, [self](beast::error_code ec, size_t) {
+      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (ec) return self->RetryOrFail("write", ec);
+      self->Read();
+    });
+  }
+
+  void Read() {
+    auto self = shared_from_this();
+    parser_.emplace();
+    parser_->body_limit(impl_->options.max_response_bytes);
+    parser_->header_limit(64 * 1024);
+    bhttp::async_read(*stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (ec) return self->RetryOrFail("read", ec);
+      self->Done();
+    });
+  }
+
+  // A pooled connection may have been closed by the node while idle: nothing was received, so
+  // the request is retried once on a fresh connection.
+  void RetryOrFail(const char* what, beast::error_code ec) {
+    bool nothing_received = !parser_ || !parser_->got_some();
+    if (reused_ && nothing_received && ec != beast::error::timeout) {
+      reused_ = false;
+      stream_.reset();
+      buffer_.consume(buffer_.size());
+      return Connect();
+    }
+    Finish(ErrorFor(what, ec));
+  }
+
+  Status ErrorFor(const char* what, beast::error_code ec) {
+    if (ec == beast::error::timeout) return DeadlineExceeded(std::string(what) + " " + key_ + ": timed out");
+    return Unavailable(std::string(what) + " " + key_ + ": " + ec.message());
+  }
+
+  void Done() {
+    auto msg = parser_->release();
+    UpstreamResponse r;
+    r.status = static_cast<int>(msg.result_int());
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      r.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    r.body = std::move(msg.body());
+    bool keep = msg.keep_alive() && buffer_.size() == 0;
+    if (keep) impl_->GiveBack(key_, std::move(stream_));
+    Finish(std::move(r));
+  }
+
+  void Finish(StatusOr<UpstreamResponse> result) {
+    if (done_) return;
+    done_ = true;
+    if (stream_) {
+      beast::error_code ignored;
+      stream_->socket().close(ignored);
+      stream_.reset();
+    }
+    if (result.ok())
+      result->duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+    auto cb = std::move(cb_);
+    if (cb) cb(std::move(result));
+  }
+
+  UpstreamClient::Impl* impl_;  // outlives every call that runs
+  ParsedUrl url_;
+  std::string key_;
+  std::chrono::steady_clock::time_point deadline_, start_;
+  UpstreamCallback cb_;
+  tcp::resolver resolver_;
+  std::unique_ptr<beast::tcp_stream> stream_;
+  bhttp::request<bhttp::string_body> req_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  beast::flat_buffer buffer_;
+  bool reused_ = false, cancelled_ = false, done_ = false;
+};
+
+class Timer : public UpstreamCall, public std::enable_shared_from_this<Timer> {
+ public:
+  Timer(asio::io_context& io, std::function<void()> fn) : timer_(io), fn_(std::move(fn)) {}
+  void Start(std::chrono::milliseconds delay) {
+    timer_.expires_after(delay);
+    auto self = shared_from_this();
+    timer_.async_wait([self](beast::error_code ec) {
+      if (ec || self->cancelled_) return;
+      auto fn = std::move(self->fn_);
+      if (fn) fn();
+    });
+  }
+  void Cancel() override {
+    auto self = shared_from_this();
+    asio::post(timer_.get_executor(), [self] {
+      self->cancelled_ = true;
+      self->fn_ = nullptr;
+      self->timer_.cancel();
+    });
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::function<void()> fn_;
+  bool cancelled_ = false;
+};
+
+class FailedCall : public UpstreamCall {
+ public:
+  void Cancel() override {}
+};
+
+}  // namespace
+
+UpstreamClient::UpstreamClient(UpstreamOptions options) : impl_(std::make_unique<Impl>(options)) {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+}
+
+UpstreamClient::~UpstreamClient() {
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, UpstreamRequest request,
+                                                   std::chrono::steady_clock::time_point deadline,
+                                                   UpstreamCallback callback) {
+  auto url = ParseHttpUrl(base_url);
+  if (!url.ok()) {
+    Status st = url.status();
+    asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
+    return std::make_shared<FailedCall>();
+  }
+  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(request), deadline, std::move(callback));
+  asio::post(impl_->io, [call] { call->Start(); });
+  return call;
+}
+
+std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
+  asio::post(impl_->io, [t, delay] { t->Start(delay); });
+  return t;
+}
+
+void UpstreamClient::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+
+}  // namespace continuum::gateway

@@ -1,0 +1,149 @@
+"""End-to-end: `continuum gateway` in front of two real `continuum serve` nodes (edge: eu, cloud: us)."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import unittest
+
+from harness import BIN, Server, infer_body, make_repository
+
+ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
+INFER = "/v2/models/add_sub/infer"
+
+
+class Gateway(Server):
+    """A `continuum gateway` process on a free port (same helpers as harness.Server)."""
+
+    def __init__(self, topology_path, *flags):
+        self.proc = subprocess.Popen(
+            [BIN, "gateway", "--topology", topology_path, "--http-port", "0", "--http-address", "127.0.0.1", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr_lines = []
+        line = self.proc.stdout.readline()
+        if "listening on port" not in line:
+            self.proc.kill()
+            raise RuntimeError("gateway did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.port = int(line.strip().rsplit(" ", 1)[1])
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+
+def successes(node):
+    """continuum_inference_request_success_total for add_sub on a node."""
+    status, data, _ = node.request("GET", "/metrics")
+    assert status == 200
+    m = re.search(r'^continuum_inference_request_success_total\{model="add_sub",version="1"\} (\S+)$',
+                  data.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+class GatewayTest(unittest.TestCase):
+    def setUp(self):
+        self.repo = make_repository(["add_sub"])
+        self.edge = Server(self.repo)
+        self.cloud = Server(self.repo)
+        self.tmp = tempfile.mkdtemp(prefix="continuum-gw-")
+        topology = {
+            "schema_version": 1,
+            "residency_classes": ["eu", "us"],
+            "nodes": [
+                {"name": "edge-eu", "url": "http://127.0.0.1:%d" % self.edge.port, "tier": "edge",
+                 "jurisdiction": ["eu"], "cost_per_compute_second": 0.001,
+                 "models": [{"name": "add_sub", "versions": [1]}]},
+                {"name": "cloud-us", "url": "http://127.0.0.1:%d" % self.cloud.port, "tier": "cloud",
+                 "jurisdiction": ["us"], "cost_per_compute_second": 0.0001,
+                 "models": [{"name": "add_sub", "versions": [1]}]},
+            ],
+            # The edge is near, the cloud far: unconstrained requests go to the edge first.
+            "links": [{"from": "gateway", "to": "edge-eu", "rtt_ms": 1, "bandwidth_mbps": 1000},
+                      {"from": "gateway", "to": "cloud-us", "rtt_ms": 60, "bandwidth_mbps": 100}],
+        }
+        path = os.path.join(self.tmp, "topology.json")
+        with open(path, "w") as f:
+            json.dump(topology, f)
+        self.log_path = os.path.join(self.tmp, "decisions.jsonl")
+        self.gw = Gateway(path, "--decision-log", self.log_path, "--request-timeout-ms", "10000")
+
+    def tearDown(self):
+        self.gw.stop()
+        self.edge.stop()
+        self.cloud.stop()
+
+    def post(self, body=ADD_SUB, headers=None):
+        return self.gw.post(INFER, body, headers)
+
+    def test_routes_fails_closed_and_falls_back(self):
+        # Answered, with the routing headers.
+        status, out, resp = self.post()
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+        self.assertIn(resp.getheader("X-Continuum-Tier"), ("edge", "cloud"))
+        self.assertIn(resp.getheader("X-Continuum-Node"), ("edge-eu", "cloud-us"))
+        self.assertEqual(resp.getheader("X-Continuum-Fallback-Step"), "0")
+        reason = resp.getheader("X-Continuum-Reason")
+        self.assertTrue(reason and len(reason) <= 200 and reason.isascii(), reason)
+
+        # Residency eu (body parameters or header) goes to the edge node.
+        for headers, body in (({}, dict(ADD_SUB, parameters={"residency": "eu"})),
+                              ({"X-Continuum-Policy": "residency=eu"}, ADD_SUB)):
+            status, out, resp = self.post(body, headers)
+            self.assertEqual(status, 200, out)
+            self.assertEqual(resp.getheader("X-Continuum-Node"), "edge-eu")
+            self.assertEqual(resp.getheader("X-Continuum-Tier"), "edge")
+        # Residency us goes to the cloud.
+        status, out, resp = self.post(headers={"X-Continuum-Policy": "residency=us"})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+
+        # Bad policy: 400 naming the field; unknown residency: 400; answered locally.
+        status, out, resp = self.post(headers={"X-Continuum-Policy": "objective=slowest"})
+        self.assertEqual(status, 400)
+        self.assertIn("objective", out["error"])
+        status, out, _ = self.post(dict(ADD_SUB, parameters={"latency_target_ms": "soon"}))
+        self.assertEqual(status, 400)
+        self.assertIn("latency_target_ms", out["error"])
+        status, out, _ = self.post(headers={"X-Continuum-Policy": "residency=mars"})
+        self.assertEqual(status, 400)
+        # A node's 4xx is returned unchanged.
+        status, out, resp = self.post({"inputs": []}, {"X-Continuum-Policy": "residency=eu"})
+        self.assertEqual(status, 400)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "edge-eu")
+        self.assertEqual(self.gw.get("/v2/health/ready")[0], 200)
+        self.assertEqual(self.gw.request("GET", "/nope")[0], 404)
+
+        # The edge node dies.
+        cloud_before = successes(self.cloud)
+        self.edge.proc.kill()
+        self.edge.proc.wait()
+        for _ in range(6):
+            status, out, resp = self.post(dict(ADD_SUB, parameters={"residency": "eu"}))
+            self.assertEqual(status, 503, out)
+            self.assertIn("error", out)
+            self.assertNotEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+        # Fail closed: not one eu request reached the us cloud node.
+        self.assertEqual(successes(self.cloud), cloud_before)
+
+        # Unconstrained requests fall back to the cloud: none lost.
+        for _ in range(20):
+            status, out, resp = self.post()
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+            self.assertEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+            self.assertIn(resp.getheader("X-Continuum-Fallback-Step"), ("0", "1"))
+        self.assertEqual(successes(self.cloud), cloud_before + 20)
+
+        # The decision log holds one chained record per routed request, with outcomes.
+        self.gw.stop()
+        with open(self.log_path) as f:
+            records = [json.loads(line) for line in f]
+        self.assertGreaterEqual(len(records), 30)
+        self.assertEqual(records[0]["prev_hash"], "0" * 64)
+        self.assertTrue(all(r["outcome"] for r in records))
+        self.assertTrue(any(r["outcome"] == "ok" for r in records))
+        self.assertFalse(any(r["choice"] == "cloud-us" and r["policy"].get("residency") == "eu" for r in records))
+
+
+if __name__ == "__main__":
+    unittest.main()
