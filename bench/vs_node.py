@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""bench/vs_node.py BUILD_DIR: continuum serve vs a Node.js server on onnxruntime-node.
+
+The Node server (bench/node/server.js) serves POST /v2/models/{m}/infer (KServe v2 JSON) the way
+a typical user writes it: parse JSON, build ort.Tensor, session.run, JSON.stringify. Both servers
+are one process pinned to the same single CPU with one intra-op thread; the load generator runs
+on the other CPU and sends the same JSON request at the same concurrency to each.
+
+Cases: add_sub (1x16 FP32 x2) and mlp (1x512 FP32), batch 1, JSON.
+Target: >= 2x the Node server's req/s at equal or lower p99.
+
+Continuum runs with the configuration a user gets from a bare model folder (no config.json:
+auto-completed, dynamic batching on with the default 100 us queue delay); a second, info-only row
+shows it with dynamic batching off. The servers are measured alternately, ROUNDS times each, and
+the best round of each is kept.
+
+onnxruntime-node is installed with `npm install --ignore-scripts` into bench/node/ (pinned in
+bench/node/package.json). When node or npm is missing, the install fails (offline), or the npm
+tarball carries no prebuilt linux-x64 binding, the benchmark prints SKIP and exits 0.
+"""
+import glob
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+SECONDS = float(os.environ.get("CONTINUUM_BENCH_THR_SECONDS", "5"))
+ROUNDS = int(os.environ.get("CONTINUUM_BENCH_ROUNDS", "2"))
+CONNECTIONS = 8
+RPS_TARGET = 2.0
+NODE_DIR = os.path.join(B.HERE, "node")
+CASES = [("add_sub", [("INPUT0", [1, 16]), ("INPUT1", [1, 16])]), ("mlp", [("x", [1, 512])])]
+
+
+def skip(why):
+    print("SKIP vs_node: %s" % why)
+    B.result_line("vs_node", "req/s >= 2x node at <= p99", None, why)
+    sys.exit(0)
+
+
+def ensure_onnxruntime_node():
+    if not shutil.which("node") or not shutil.which("npm"):
+        skip("node/npm not installed")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "onnxruntime-node")):
+        print("installing onnxruntime-node into bench/node (npm install --ignore-scripts)", flush=True)
+        r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            last = r.stdout.strip().splitlines()[-1:] or [""]
+            skip("npm install failed (offline?): " + last[0])
+    arch = {"x86_64": "x64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    bindings = glob.glob(os.path.join(NODE_DIR, "node_modules", "onnxruntime-node", "bin", "napi-v*", "linux", arch,
+                                      "onnxruntime_binding.node"))
+    if not bindings:
+        skip("the onnxruntime-node npm package ships no prebuilt linux-%s binding "
+             "(node_modules/onnxruntime-node/bin/napi-v*/linux/%s/ is empty)" % (arch, arch))
+    version = subprocess.run(["node", "-p", "require('onnxruntime-node/package.json').version"], cwd=NODE_DIR,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    node_version = subprocess.run(["node", "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    return "node %s, onnxruntime-node %s (%s)" % (node_version, version, os.path.relpath(bindings[0], B.ROOT))
+
+
+def measure(build, server, model, raw):
+    B.check_request(server, raw)
+    return B.loadgen(build, server.port, B.write_request(raw), CONNECTIONS, SECONDS, warmup=1.0)
+
+
+def fmt(name, r):
+    return "  %-28s %9.1f req/s  p50 %8.1f us  p99 %8.1f us  p999 %8.1f us" % (
+        name, r["rps"], r["p50_us"], r["p99_us"], r["p999_us"])
+
+
+def main():
+    build = B.build_from_argv()
+    print("== vs_node: continuum serve vs Node.js + onnxruntime-node, JSON, %d connections" % CONNECTIONS)
+    print(B.machine_line())
+    print(ensure_onnxruntime_node())
+    print("setup: each server pinned to CPU %s with 1 intra-op thread; loadgen on CPU %s; best of %d alternating "
+          "rounds of %.0f s" % (B.SERVER_CPUS or "any", B.CLIENT_CPUS or "any", ROUNDS, SECONDS))
+    models = [m for m, _ in CASES]
+    repo_default = B.make_repository(build, {m: None for m in models})
+    repo_nobatch = B.make_repository(build, {m: {"max_batch_size": 8} for m in models})
+
+    best = {}
+    for rnd in range(ROUNDS):
+        servers = [("node", lambda: B.NodeServer(repo_default, models)),
+                   ("continuum", lambda: B.ContinuumServer(build, repo_default)),
+                   ("continuum-nobatch", lambda: B.ContinuumServer(build, repo_nobatch))]
+        for name, start in servers:
+            with start() as server:
+                for model, inputs in CASES:
+                    r = measure(build, server, model, B.json_request(model, inputs))
+                    print(fmt("%s %s #%d" % (model, name, rnd + 1), r), flush=True)
+                    key = (model, name)
+                    if key not in best or r["rps"] > best[key]["rps"]:
+                        best[key] = r
+
+    print("\nbest rounds")
+    for model, _ in CASES:
+        node, cont, nob = best[(model, "node")], best[(model, "continuum")], best[(model, "continuum-nobatch")]
+        print(fmt("%s node" % model, node))
+        print(fmt("%s continuum" % model, cont))
+        print(fmt("%s continuum, no batching" % model, nob) + "  (info)")
+        ratio = cont["rps"] / node["rps"] if node["rps"] else 0.0
+        ok = ratio >= RPS_TARGET and cont["p99_us"] <= node["p99_us"]
+        B.result_line("vs_node", "%s req/s >= %.0fx node at <= p99" % (model, RPS_TARGET), ok,
+                      "%.2fx (%.0f vs %.0f req/s), p99 %.0f vs %.0f us; without batching %.2fx, p99 %.0f us"
+                      % (ratio, cont["rps"], node["rps"], cont["p99_us"], node["p99_us"],
+                         nob["rps"] / node["rps"] if node["rps"] else 0.0, nob["p99_us"]))
+
+
+if __name__ == "__main__":
+    main()
