@@ -53,7 +53,8 @@ struct Options {
   if (msg) std::fprintf(stderr, "continuum_inproc_bench: %s\n", msg);
   std::fprintf(stderr,
                "usage: continuum_inproc_bench --model FILE [--intra-op-threads K] [--threads N] [--batch B]\n"
-               "                              [--duration S] [--warmup S] [--phase latency|throughput|both] [--json]\n");
+               "                              [--duration S] [--warmup S] [--phase latency|throughput|both] "
+               "[--json]\n");
   std::exit(2);
 }
 
@@ -65,16 +66,26 @@ Options ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Usage((a + " needs a value").c_str());
       return argv[++i];
     };
-    if (a == "--model") o.model = value();
-    else if (a == "--intra-op-threads") o.intra_op_threads = std::atoi(value().c_str());
-    else if (a == "--threads") o.threads = std::atoi(value().c_str());
-    else if (a == "--batch") o.batch = std::atoll(value().c_str());
-    else if (a == "--duration") o.duration_s = std::atof(value().c_str());
-    else if (a == "--warmup") o.warmup_s = std::atof(value().c_str());
-    else if (a == "--phase") o.phase = value();
-    else if (a == "--json") o.json = true;
-    else if (a == "-h" || a == "--help") Usage(nullptr);
-    else Usage(("unknown argument " + a).c_str());
+    if (a == "--model")
+      o.model = value();
+    else if (a == "--intra-op-threads")
+      o.intra_op_threads = std::atoi(value().c_str());
+    else if (a == "--threads")
+      o.threads = std::atoi(value().c_str());
+    else if (a == "--batch")
+      o.batch = std::atoll(value().c_str());
+    else if (a == "--duration")
+      o.duration_s = std::atof(value().c_str());
+    else if (a == "--warmup")
+      o.warmup_s = std::atof(value().c_str());
+    else if (a == "--phase")
+      o.phase = value();
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "-h" || a == "--help")
+      Usage(nullptr);
+    else
+      Usage(("unknown argument " + a).c_str());
   }
   if (o.model.empty()) Usage("--model is required");
   if (o.phase != "latency" && o.phase != "throughput" && o.phase != "both") Usage("bad --phase");
@@ -98,7 +109,9 @@ std::vector<Tensor> MakeInputs(const continuum::runtime::ModelSignature& sig, in
     }
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    auto value = [k](int64_t i) { return static_cast<double>((i * 7 + static_cast<int64_t>(k) * 3) % 13) * 0.25 - 1.5; };
+    auto value = [k](int64_t i) {
+      return static_cast<double>((i * 7 + static_cast<int64_t>(k) * 3) % 13) * 0.25 - 1.5;
+    };
     if (spec.dtype == DataType::kFp32) {
       std::vector<float> v(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(value(i));
@@ -125,7 +138,8 @@ struct PhaseResult {
   double rps() const { return seconds > 0 ? static_cast<double>(runs) / seconds : 0; }
   double Pct(double p) const {
     if (latencies_ns.empty()) return 0;
-    size_t r = std::min(latencies_ns.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(latencies_ns.size())));
+    size_t r = std::min(latencies_ns.size() - 1,
+                        static_cast<size_t>(p / 100.0 * static_cast<double>(latencies_ns.size())));
     return latencies_ns[r] / 1000.0;
   }
   double Mean() const {
@@ -140,8 +154,10 @@ PhaseResult RunPhase(continuum::runtime::Session* session, const std::vector<Ten
   std::vector<const Tensor*> ptrs;
   for (const auto& t : inputs) ptrs.push_back(&t);
   const auto start = Clock::now();
-  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
-  const auto stop_at = measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
+  const auto stop_at =
+      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s));
   std::vector<std::vector<uint32_t>> lat(threads);
   std::atomic<bool> failed{false};
   std::vector<std::thread> pool;
@@ -178,13 +194,15 @@ PhaseResult RunPhase(continuum::runtime::Session* session, const std::vector<Ten
 
 void Print(const char* name, const PhaseResult& r, bool json, bool last) {
   if (json) {
-    std::printf("\"%s\":{\"threads\":%d,\"runs\":%lld,\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-                "\"p999_us\":%.1f,\"mean_us\":%.1f}%s",
-                name, r.threads, static_cast<long long>(r.runs), r.rps(), r.Pct(50), r.Pct(90), r.Pct(99),
-                r.Pct(99.9), r.Mean(), last ? "" : ",");
+    std::printf(
+        "\"%s\":{\"threads\":%d,\"runs\":%lld,\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
+        "\"p999_us\":%.1f,\"mean_us\":%.1f}%s",
+        name, r.threads, static_cast<long long>(r.runs), r.rps(), r.Pct(50), r.Pct(90), r.Pct(99),
+        r.Pct(99.9), r.Mean(), last ? "" : ",");
   } else {
-    std::printf("%-10s threads %d  runs %lld  %.1f runs/s  p50 %.1f us  p90 %.1f us  p99 %.1f us  mean %.1f us\n", name,
-                r.threads, static_cast<long long>(r.runs), r.rps(), r.Pct(50), r.Pct(90), r.Pct(99), r.Mean());
+    std::printf(
+        "%-10s threads %d  runs %lld  %.1f runs/s  p50 %.1f us  p90 %.1f us  p99 %.1f us  mean %.1f us\n",
+        name, r.threads, static_cast<long long>(r.runs), r.rps(), r.Pct(50), r.Pct(90), r.Pct(99), r.Mean());
   }
 }
 
@@ -209,7 +227,8 @@ int main(int argc, char** argv) {
   if (lat) lr = RunPhase(session->get(), inputs, 1, o.warmup_s, o.duration_s);
   if (thr) tr = RunPhase(session->get(), inputs, o.threads, o.warmup_s, o.duration_s);
   if (o.json) {
-    std::printf("{\"intra_op_threads\":%d,\"batch\":%lld,", (*engine)->intra_op_threads(), static_cast<long long>(o.batch));
+    std::printf("{\"intra_op_threads\":%d,\"batch\":%lld,", (*engine)->intra_op_threads(),
+                static_cast<long long>(o.batch));
     if (lat) Print("latency", lr, true, !thr);
     if (thr) Print("throughput", tr, true, true);
     std::printf("}\n");

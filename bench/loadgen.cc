@@ -75,17 +75,28 @@ Options ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Usage((a + " needs a value").c_str());
       return argv[++i];
     };
-    if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = std::atoi(value().c_str());
-    else if (a == "--request") o.request_file = value();
-    else if (a == "-c" || a == "--connections") o.connections = std::atoi(value().c_str());
-    else if (a == "-t" || a == "--threads") o.threads = std::atoi(value().c_str());
-    else if (a == "-d" || a == "--duration") o.duration_s = std::atof(value().c_str());
-    else if (a == "-n" || a == "--requests") o.requests = std::atoll(value().c_str());
-    else if (a == "--warmup") o.warmup_s = std::atof(value().c_str());
-    else if (a == "--json") o.json = true;
-    else if (a == "-h" || a == "--help") Usage(nullptr);
-    else Usage(("unknown argument " + a).c_str());
+    if (a == "--host")
+      o.host = value();
+    else if (a == "--port")
+      o.port = std::atoi(value().c_str());
+    else if (a == "--request")
+      o.request_file = value();
+    else if (a == "-c" || a == "--connections")
+      o.connections = std::atoi(value().c_str());
+    else if (a == "-t" || a == "--threads")
+      o.threads = std::atoi(value().c_str());
+    else if (a == "-d" || a == "--duration")
+      o.duration_s = std::atof(value().c_str());
+    else if (a == "-n" || a == "--requests")
+      o.requests = std::atoll(value().c_str());
+    else if (a == "--warmup")
+      o.warmup_s = std::atof(value().c_str());
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "-h" || a == "--help")
+      Usage(nullptr);
+    else
+      Usage(("unknown argument " + a).c_str());
   }
   if (o.port <= 0 || o.port > 65535) Usage("--port is required");
   if (o.request_file.empty()) Usage("--request is required");
@@ -193,8 +204,8 @@ struct Shared {
 
 struct ThreadResult {
   std::vector<uint32_t> latencies_ns;  // capped at ~4.29 s, far beyond anything measured here
-  int64_t completed = 0;                // in the window
-  int64_t errors = 0;                   // in the window
+  int64_t completed = 0;               // in the window
+  int64_t errors = 0;                  // in the window
   int64_t reconnects = 0;
   Clock::time_point last_done{};
 };
@@ -349,7 +360,8 @@ class Worker {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       // Closed by the peer (or an error) before the response completed.
-      if (c.in_flight) NoteError(sh_, n == 0 ? "connection closed by server mid-request" : std::strerror(errno));
+      if (c.in_flight)
+        NoteError(sh_, n == 0 ? "connection closed by server mid-request" : std::strerror(errno));
       if (c.in_flight && InWindow(Clock::now())) ++out_->errors;
       Reopen(c);
       StartRequest(c);
@@ -364,7 +376,8 @@ class Worker {
     bool ok = r == ResponseParser::Result::kDone && c.parser.status() >= 200 && c.parser.status() < 300;
     if (InWindow(t1)) {
       if (ok) {
-        uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - c.t0).count());
+        uint64_t ns =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - c.t0).count());
         out_->latencies_ns.push_back(static_cast<uint32_t>(std::min<uint64_t>(ns, UINT32_MAX)));
         ++out_->completed;
         out_->last_done = t1;
@@ -410,7 +423,8 @@ int main(int argc, char** argv) {
     std::ifstream f(sh.opt.request_file, std::ios::binary);
     if (!f) Usage(("cannot read " + sh.opt.request_file).c_str());
     sh.request.assign(std::istreambuf_iterator<char>(f), {});
-    if (sh.request.find("\r\n\r\n") == std::string::npos) Usage("request file holds no complete header block");
+    if (sh.request.find("\r\n\r\n") == std::string::npos)
+      Usage("request file holds no complete header block");
   }
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
@@ -422,8 +436,10 @@ int main(int argc, char** argv) {
   freeaddrinfo(res);
 
   sh.start = Clock::now();
-  sh.measure_from = sh.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sh.opt.warmup_s));
-  sh.stop_at = sh.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sh.opt.duration_s));
+  sh.measure_from =
+      sh.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sh.opt.warmup_s));
+  sh.stop_at = sh.measure_from +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sh.opt.duration_s));
   if (sh.opt.requests > 0) sh.stop_at = Clock::time_point::max();
 
   const int t = sh.opt.threads;
@@ -464,11 +480,12 @@ int main(int argc, char** argv) {
          p999 = Percentile(all, 99.9), max = all.empty() ? 0 : all.back() / 1000.0;
 
   if (sh.opt.json) {
-    std::printf(
-        "{\"connections\":%d,\"threads\":%d,\"seconds\":%.3f,\"requests\":%" PRId64 ",\"errors\":%" PRId64
-        ",\"reconnects\":%" PRId64 ",\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-        "\"p999_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f}\n",
-        sh.opt.connections, t, window_s, completed, errors, reconnects, rps, p50, p90, p99, p999, max, mean);
+    std::printf("{\"connections\":%d,\"threads\":%d,\"seconds\":%.3f,\"requests\":%" PRId64
+                ",\"errors\":%" PRId64 ",\"reconnects\":%" PRId64
+                ",\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
+                "\"p999_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f}\n",
+                sh.opt.connections, t, window_s, completed, errors, reconnects, rps, p50, p90, p99, p999, max,
+                mean);
   } else {
     std::printf("connections %d  threads %d  window %.2f s  requests %" PRId64 "  errors %" PRId64
                 "  reconnects %" PRId64 "\n",
@@ -477,6 +494,7 @@ int main(int argc, char** argv) {
     std::printf("latency us  p50 %.1f  p90 %.1f  p99 %.1f  p999 %.1f  max %.1f  mean %.1f\n", p50, p90, p99,
                 p999, max, mean);
   }
-  if (!sh.first_error.empty()) std::fprintf(stderr, "continuum_loadgen: first error: %s\n", sh.first_error.c_str());
+  if (!sh.first_error.empty())
+    std::fprintf(stderr, "continuum_loadgen: first error: %s\n", sh.first_error.c_str());
   return (errors > 0 || sh.failed || completed == 0) ? 1 : 0;
 }

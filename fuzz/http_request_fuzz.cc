@@ -3,10 +3,9 @@
 // request target decoding, the Inference-Header-Content-Length header, and the v2 body parser
 // (JSON + binary sections). Must never crash, hang or allocate without bound.
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/parser.hpp>
-
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -36,8 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parser.is_done() && !parser.is_header_done()) return 0;
   const auto& req = parser.get();
   std::string path, query;
-  if (!continuum::http::internal::ParseTarget(std::string_view(req.target().data(), req.target().size()), path,
-                                              query)) {
+  if (!continuum::http::internal::ParseTarget(std::string_view(req.target().data(), req.target().size()),
+                                              path, query)) {
     return 0;
   }
   if (!parser.is_done()) return 0;

@@ -49,9 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto resampler = Resampler::Get(audio->sample_rate, 16000);
     std::vector<float> out;
     resampler->Process(audio->samples, &out);
-    Check(static_cast<int64_t>(out.size()) == resampler->OutputLength(static_cast<int64_t>(audio->samples.size())),
+    Check(static_cast<int64_t>(out.size()) ==
+              resampler->OutputLength(static_cast<int64_t>(audio->samples.size())),
           "resampled length");
-    for (float v : out) Check(std::isfinite(v) && std::abs(v) <= 2.5f, "resampled samples finite and bounded");
+    for (float v : out)
+      Check(std::isfinite(v) && std::abs(v) <= 2.5f, "resampled samples finite and bounded");
   }
   return 0;
 }

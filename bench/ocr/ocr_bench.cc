@@ -28,15 +28,17 @@ using namespace continuum;
 using Clock = std::chrono::steady_clock;
 
 struct Snapshot {
-  uint64_t decode, det_pre, det_wait, det_post, crop, cls_pre, cls_wait, cls_post, rec_pre, rec_wait, rec_post;
+  uint64_t decode, det_pre, det_wait, det_post, crop, cls_pre, cls_wait, cls_post, rec_pre, rec_wait,
+      rec_post;
   uint64_t infer, executions, pages, lines;
 };
 
 Snapshot Take(const tasks::ocr::OcrHarness& h) {
   const auto& t = h.task().timings();
-  return {t.decode_ns.load(), t.det_pre_ns.load(), t.det_wait_ns.load(), t.det_post_ns.load(), t.crop_ns.load(),
-          t.cls_pre_ns.load(), t.cls_wait_ns.load(), t.cls_post_ns.load(), t.rec_pre_ns.load(), t.rec_wait_ns.load(),
-          t.rec_post_ns.load(), h.InferNs(), h.Executions(), t.pages.load(), t.lines.load()};
+  return {t.decode_ns.load(),  t.det_pre_ns.load(),  t.det_wait_ns.load(), t.det_post_ns.load(),
+          t.crop_ns.load(),    t.cls_pre_ns.load(),  t.cls_wait_ns.load(), t.cls_post_ns.load(),
+          t.rec_pre_ns.load(), t.rec_wait_ns.load(), t.rec_post_ns.load(), h.InferNs(),
+          h.Executions(),      t.pages.load(),       t.lines.load()};
 }
 
 double Ms(uint64_t ns, uint64_t n) { return n ? static_cast<double>(ns) / 1e6 / static_cast<double>(n) : 0; }
@@ -65,7 +67,8 @@ RunResult Drive(tasks::ocr::OcrHarness& h, const std::string& page, double secon
           stop = true;
           return;
         }
-        lat[static_cast<size_t>(c)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        lat[static_cast<size_t>(c)].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         if (std::chrono::duration<double>(Clock::now() - start).count() >= seconds) stop = true;
       }
     });
@@ -122,9 +125,10 @@ int main(int argc, char** argv) {
     }
   }
   if (models.empty() || catalog.empty() || page_path.empty()) {
-    std::fprintf(stderr,
-                 "usage: continuum_ocr_bench --models DIR --catalog DIR --page PNG [--entry NAME] [--seconds S] "
-                 "[--concurrency C] [--threads T] [--json]\n");
+    std::fprintf(
+        stderr,
+        "usage: continuum_ocr_bench --models DIR --catalog DIR --page PNG [--entry NAME] [--seconds S] "
+        "[--concurrency C] [--threads T] [--json]\n");
     return 2;
   }
   std::ifstream in(page_path, std::ios::binary);
@@ -162,23 +166,27 @@ int main(int argc, char** argv) {
                cls_pre = Ms(b.cls_pre - a.cls_pre, n), cls_post = Ms(b.cls_post - a.cls_post, n),
                rec_pre = Ms(b.rec_pre - a.rec_pre, n), rec_post = Ms(b.rec_post - a.rec_post, n);
   const double own = decode + det_pre + det_post + crop + cls_pre + cls_post + rec_pre + rec_post;
-  const double waits = Ms(b.det_wait - a.det_wait, n) + Ms(b.cls_wait - a.cls_wait, n) + Ms(b.rec_wait - a.rec_wait, n);
+  const double waits =
+      Ms(b.det_wait - a.det_wait, n) + Ms(b.cls_wait - a.cls_wait, n) + Ms(b.rec_wait - a.rec_wait, n);
   const double ort = Ms(b.infer - a.infer, n);
   const double lines = static_cast<double>(b.lines - a.lines) / static_cast<double>(std::max<uint64_t>(n, 1));
-  const double execs = static_cast<double>(b.executions - a.executions) / static_cast<double>(std::max<uint64_t>(n, 1));
+  const double execs =
+      static_cast<double>(b.executions - a.executions) / static_cast<double>(std::max<uint64_t>(n, 1));
   const double seq_pps = static_cast<double>(seq.pages) / seq.seconds;
   const double par_pps = concurrency > 1 ? static_cast<double>(par.pages) / par.seconds : seq_pps;
 
   if (json) {
     std::printf(
         "{\"page\":\"%s\",\"lines_per_page\":%.1f,\"sequential\":{\"pages_per_s\":%.2f,\"p50_ms\":%.1f,"
-        "\"p99_ms\":%.1f},\"concurrent\":{\"concurrency\":%d,\"pages_per_s\":%.2f,\"p50_ms\":%.1f,\"p99_ms\":%.1f},"
+        "\"p99_ms\":%.1f},\"concurrent\":{\"concurrency\":%d,\"pages_per_s\":%.2f,\"p50_ms\":%.1f,\"p99_ms\":"
+        "%.1f},"
         "\"per_page_ms\":{\"wall\":%.2f,\"decode\":%.2f,\"det_pre\":%.2f,\"det_post\":%.2f,\"crop\":%.2f,"
         "\"cls_pre\":%.2f,\"cls_post\":%.2f,\"rec_pre\":%.2f,\"rec_post\":%.2f,\"task_own\":%.2f,"
         "\"runner_wait\":%.2f,\"ort_compute\":%.2f},\"ort_executions_per_page\":%.1f}\n",
-        page_path.c_str(), lines, seq_pps, Percentile(seq.latencies_ms, 0.5), Percentile(seq.latencies_ms, 0.99),
-        concurrency, par_pps, Percentile(par.latencies_ms, 0.5), Percentile(par.latencies_ms, 0.99), wall_ms, decode,
-        det_pre, det_post, crop, cls_pre, cls_post, rec_pre, rec_post, own, waits, ort, execs);
+        page_path.c_str(), lines, seq_pps, Percentile(seq.latencies_ms, 0.5),
+        Percentile(seq.latencies_ms, 0.99), concurrency, par_pps, Percentile(par.latencies_ms, 0.5),
+        Percentile(par.latencies_ms, 0.99), wall_ms, decode, det_pre, det_post, crop, cls_pre, cls_post,
+        rec_pre, rec_post, own, waits, ort, execs);
     return 0;
   }
   std::printf("page %s: %.0f lines recognized per page\n", page_path.c_str(), lines);
@@ -186,12 +194,14 @@ int main(int argc, char** argv) {
               Percentile(seq.latencies_ms, 0.5), Percentile(seq.latencies_ms, 0.99),
               static_cast<unsigned long long>(seq.pages));
   if (concurrency > 1) {
-    std::printf("concurrency %-3d %6.2f pages/s   p50 %6.1f ms   p99 %6.1f ms   (%llu pages)\n", concurrency, par_pps,
-                Percentile(par.latencies_ms, 0.5), Percentile(par.latencies_ms, 0.99),
+    std::printf("concurrency %-3d %6.2f pages/s   p50 %6.1f ms   p99 %6.1f ms   (%llu pages)\n", concurrency,
+                par_pps, Percentile(par.latencies_ms, 0.5), Percentile(par.latencies_ms, 0.99),
                 static_cast<unsigned long long>(par.pages));
   }
   std::printf("sequential page, %.2f ms:\n", wall_ms);
-  auto row = [&](const char* what, double ms) { std::printf("  %-36s %8.2f ms  %5.1f%%\n", what, ms, 100 * ms / wall_ms); };
+  auto row = [&](const char* what, double ms) {
+    std::printf("  %-36s %8.2f ms  %5.1f%%\n", what, ms, 100 * ms / wall_ms);
+  };
   row("decode", decode);
   row("detection pre (resize, normalize)", det_pre);
   row("detection post (DB boxes)", det_post);
@@ -203,8 +213,10 @@ int main(int argc, char** argv) {
   std::printf("  of which ONNX Runtime compute, per model (batches overlap the task's own work):\n");
   for (size_t i = 0; i < models_b.size() && i < models_a.size(); ++i) {
     const double ms = Ms(models_b[i].infer_ns - models_a[i].infer_ns, n);
-    const double ex = static_cast<double>(models_b[i].executions - models_a[i].executions) / static_cast<double>(std::max<uint64_t>(n, 1));
-    std::printf("    %-34s %8.2f ms  %5.1f%%  (%.1f executions)\n", models_b[i].model.c_str(), ms, 100 * ms / wall_ms, ex);
+    const double ex = static_cast<double>(models_b[i].executions - models_a[i].executions) /
+                      static_cast<double>(std::max<uint64_t>(n, 1));
+    std::printf("    %-34s %8.2f ms  %5.1f%%  (%.1f executions)\n", models_b[i].model.c_str(), ms,
+                100 * ms / wall_ms, ex);
   }
   row("  ONNX Runtime total", ort);
   std::printf("  (%.1f ORT executions per page)\n", execs);

@@ -33,7 +33,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "vad_bench: %s\n", what.c_str());
@@ -41,10 +43,12 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 }
 
 // Silero v5 window by window on a session: what the task does, minus the scheduler.
-double DirectProbabilities(runtime::Session& session, const std::vector<float>& audio, std::vector<float>* probs) {
+double DirectProbabilities(runtime::Session& session, const std::vector<float>& audio,
+                           std::vector<float>* probs) {
   constexpr int64_t kWindow = 512, kContext = 64;
   const int64_t n = static_cast<int64_t>(audio.size());
-  Tensor input{"input", DataType::kFp32, {1, kWindow + kContext}, std::string((kWindow + kContext) * 4, '\0')};
+  Tensor input{
+      "input", DataType::kFp32, {1, kWindow + kContext}, std::string((kWindow + kContext) * 4, '\0')};
   Tensor state{"state", DataType::kFp32, {2, 1, 128}, std::string(256 * 4, '\0')};
   Tensor sr{"sr", DataType::kInt64, {}, std::string(8, '\0')};
   const int64_t rate = 16000;
@@ -55,7 +59,8 @@ double DirectProbabilities(runtime::Session& session, const std::vector<float>& 
   for (int64_t begin = -kContext; begin + kContext < n; begin += kWindow) {
     std::memset(input.data.data(), 0, input.data.size());
     const int64_t from = std::max<int64_t>(begin, 0), to = std::min<int64_t>(begin + kContext + kWindow, n);
-    std::memcpy(input.data.data() + (from - begin) * 4, audio.data() + from, static_cast<size_t>(to - from) * 4);
+    std::memcpy(input.data.data() + (from - begin) * 4, audio.data() + from,
+                static_cast<size_t>(to - from) * 4);
     auto out = session.Run(inputs, {});
     if (!out.ok()) Die(out.status().ToString());
     float p;
@@ -73,12 +78,17 @@ int main(int argc, char** argv) {
   int repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--model") model = argv[i + 1];
-    else if (a == "--wav") wav_path = argv[i + 1];
-    else if (a == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
-    else Die("unknown option " + a);
+    if (a == "--model")
+      model = argv[i + 1];
+    else if (a == "--wav")
+      wav_path = argv[i + 1];
+    else if (a == "--repeat")
+      repeat = std::max(1, std::atoi(argv[i + 1]));
+    else
+      Die("unknown option " + a);
   }
-  if (model.empty() || wav_path.empty()) Die("usage: continuum_vad_bench --model ONNX --wav FILE [--repeat N]");
+  if (model.empty() || wav_path.empty())
+    Die("usage: continuum_vad_bench --model ONNX --wav FILE [--repeat N]");
   std::ifstream in(wav_path, std::ios::binary);
   std::string wav((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto decoded = tasks::audio::DecodeWav(wav);
@@ -93,7 +103,8 @@ int main(int argc, char** argv) {
   const fs::path root = fs::temp_directory_path() / ("vad_bench_" + std::to_string(::getpid()));
   fs::create_directories(root / "silero_vad" / "1");
   fs::create_symlink(fs::absolute(model), root / "silero_vad" / "1" / "model.onnx");
-  std::ofstream(root / "silero_vad" / "config.json") << R"({"max_batch_size":0,"instance_count":1,"warmup":false})";
+  std::ofstream(root / "silero_vad" / "config.json")
+      << R"({"max_batch_size":0,"instance_count":1,"warmup":false})";
   RepositoryOptions ro;
   ro.root = root;
   ModelRepository repo(ro, engine->get(), nullptr);

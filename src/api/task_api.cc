@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "api/http_status.h"
+#include "api/path.h"
 #include "common/base64.h"
 #include "common/json_writer.h"
 
@@ -14,19 +15,6 @@ namespace {
 
 using simdjson::dom::element;
 using simdjson::dom::element_type;
-
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return parts;
-}
 
 http::Response Envelope(int status, std::string_view result_json, const Status& error) {
   http::Response r;
@@ -69,7 +57,8 @@ http::Response OpenAiError(const Status& st, std::string_view param = {}) {
 StatusOr<std::string> DecodeBinaryField(element v, std::string_view field, const tasks::TaskLimits& limits) {
   if (v.type() == element_type::STRING) {
     std::string_view s = v.get_string().value_unsafe();
-    if (auto comma = s.find(','); s.substr(0, 5) == "data:" && comma != std::string_view::npos) s = s.substr(comma + 1);
+    if (auto comma = s.find(','); s.substr(0, 5) == "data:" && comma != std::string_view::npos)
+      s = s.substr(comma + 1);
     auto bytes = Base64Decode(s);
     if (!bytes) return InvalidArgument(std::string(field) + ": not valid base64");
     return std::move(*bytes);
@@ -79,7 +68,8 @@ StatusOr<std::string> DecodeBinaryField(element v, std::string_view field, const
   }
   simdjson::dom::array a = v.get_array().value_unsafe();
   if (a.size() > static_cast<size_t>(limits.max_image_bytes)) {
-    return PayloadTooLarge(std::string(field) + ": more than " + std::to_string(limits.max_image_bytes) + " bytes");
+    return PayloadTooLarge(std::string(field) + ": more than " + std::to_string(limits.max_image_bytes) +
+                           " bytes");
   }
   std::string out;
   out.reserve(a.size());
@@ -101,11 +91,13 @@ StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const t
   tasks::TaskRequest t;
   const std::string* ctype = req.Header("content-type");
   size_t first = req.body.find_first_not_of(" \t\r\n");
-  bool json = first != std::string::npos && req.body[first] == '{' &&
-              (!ctype || ctype->find("json") != std::string::npos || ctype->find("text/plain") != std::string::npos ||
-               ctype->find("x-www-form-urlencoded") != std::string::npos);
+  bool json =
+      first != std::string::npos && req.body[first] == '{' &&
+      (!ctype || ctype->find("json") != std::string::npos || ctype->find("text/plain") != std::string::npos ||
+       ctype->find("x-www-form-urlencoded") != std::string::npos);
   if (!json) {
-    if (req.body.empty()) return InvalidArgument("request body: empty; send JSON, or an image or audio file as the body");
+    if (req.body.empty())
+      return InvalidArgument("request body: empty; send JSON, or an image or audio file as the body");
     t.binary = req.body;  // an image or audio file sent as the body
     return t;
   }
@@ -177,10 +169,20 @@ void TaskApi::Handle(http::Request&& req, http::Responder respond) {
     }
     if (parts.size() == 2 && parts[1] == "models" && get) return respond(OpenAiModels());
     if (parts.size() == 3 && parts[1] == "models" && get) {
-      if (!catalog_->Find(parts[2])) return respond(OpenAiError(NotFound("model '" + std::string(parts[2]) + "' not found")));
+      if (!catalog_->Find(parts[2]))
+        return respond(OpenAiError(NotFound("model '" + std::string(parts[2]) + "' not found")));
       http::Response r;
-      JsonWriter(&r.body).BeginObject().Key("id").String(parts[2]).Key("object").String("model")
-          .Key("created").Int(0).Key("owned_by").String("continuum").EndObject();
+      JsonWriter(&r.body)
+          .BeginObject()
+          .Key("id")
+          .String(parts[2])
+          .Key("object")
+          .String("model")
+          .Key("created")
+          .Int(0)
+          .Key("owned_by")
+          .String("continuum")
+          .EndObject();
       return respond(std::move(r));
     }
     return respond(OpenAiError(NotFound("no route for " + req.method + " " + req.path)));
@@ -206,8 +208,10 @@ void TaskApi::Handle(http::Request&& req, http::Responder respond) {
 
 void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder respond) {
   const tasks::Catalog::Item* item = catalog_->Find(model);
-  if (!item) return respond(EnvelopeError(NotFound("unknown model '" + model + "' (GET /ai/models lists them)")));
-  if (!item->task) return respond(EnvelopeError(Unavailable("model '" + model + "' is not available: " + item->error)));
+  if (!item)
+    return respond(EnvelopeError(NotFound("unknown model '" + model + "' (GET /ai/models lists them)")));
+  if (!item->task)
+    return respond(EnvelopeError(Unavailable("model '" + model + "' is not available: " + item->error)));
   auto decoded = DecodeTaskRequest(req, limits_);
   if (!decoded.ok()) return respond(EnvelopeError(decoded.status()));
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
@@ -224,24 +228,30 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
   simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(req.body).get(root); err) {
-    return respond(OpenAiError(InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err))));
+    return respond(
+        OpenAiError(InvalidArgument(std::string("invalid JSON: ") + simdjson::error_message(err))));
   }
   std::string_view model;
-  if (root["model"].get_string().get(model)) return respond(OpenAiError(InvalidArgument("'model' is required"), "model"));
+  if (root["model"].get_string().get(model))
+    return respond(OpenAiError(InvalidArgument("'model' is required"), "model"));
   const tasks::Catalog::Item* item = catalog_->Find(model);
   if (!item) return respond(OpenAiError(NotFound("model '" + std::string(model) + "' not found"), "model"));
   if (item->entry.task != "text-embeddings") {
-    return respond(OpenAiError(InvalidArgument("model '" + std::string(model) + "' serves '" + item->entry.task +
-                                               "', not text-embeddings"), "model"));
+    return respond(OpenAiError(InvalidArgument("model '" + std::string(model) + "' serves '" +
+                                               item->entry.task + "', not text-embeddings"),
+                               "model"));
   }
-  if (!item->task) return respond(OpenAiError(Unavailable("model '" + std::string(model) + "' is not available: " + item->error)));
+  if (!item->task)
+    return respond(
+        OpenAiError(Unavailable("model '" + std::string(model) + "' is not available: " + item->error)));
   bool base64 = false;
   std::string_view fmt;
   if (!root["encoding_format"].get_string().get(fmt)) {
     if (fmt == "base64") {
       base64 = true;
     } else if (fmt != "float") {
-      return respond(OpenAiError(InvalidArgument("encoding_format must be 'float' or 'base64'"), "encoding_format"));
+      return respond(
+          OpenAiError(InvalidArgument("encoding_format must be 'float' or 'base64'"), "encoding_format"));
     }
   }
   auto request = std::make_shared<tasks::TaskRequest>();
@@ -257,7 +267,8 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
       std::string_view sv;
       if (s.get_string().get(sv)) {
         return respond(OpenAiError(InvalidArgument("input[" + std::to_string(i) +
-                                                   "]: expected a string (token arrays are not supported)"), "input"));
+                                                   "]: expected a string (token arrays are not supported)"),
+                                   "input"));
       }
       request->texts.emplace_back(sv);
       ++i;
@@ -266,7 +277,8 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
     return respond(OpenAiError(InvalidArgument("'input' must be a string or an array of strings"), "input"));
   }
   if (static_cast<int64_t>(request->texts.size()) > limits_.max_texts) {
-    return respond(OpenAiError(InvalidArgument("'input' has more than " + std::to_string(limits_.max_texts) + " texts"), "input"));
+    return respond(OpenAiError(
+        InvalidArgument("'input' has more than " + std::to_string(limits_.max_texts) + " texts"), "input"));
   }
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   std::string model_name(model);
@@ -280,7 +292,8 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
       const auto& e = result->embeddings[i];
       w.BeginObject().Key("object").String("embedding").Key("index").Uint(i).Key("embedding");
       if (base64) {
-        w.String(Base64Encode(std::string_view(reinterpret_cast<const char*>(e.data()), e.size() * sizeof(float))));
+        w.String(Base64Encode(
+            std::string_view(reinterpret_cast<const char*>(e.data()), e.size() * sizeof(float))));
       } else {
         w.BeginArray();
         for (float f : e) w.Float(f);
@@ -289,7 +302,12 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
       w.EndObject();
     }
     w.EndArray().Key("model").String(model_name).Key("usage").BeginObject();
-    w.Key("prompt_tokens").Int(result->tokens).Key("total_tokens").Int(result->tokens).EndObject().EndObject();
+    w.Key("prompt_tokens")
+        .Int(result->tokens)
+        .Key("total_tokens")
+        .Int(result->tokens)
+        .EndObject()
+        .EndObject();
     (*shared_respond)(std::move(r));
   });
   if (!st.ok()) (*shared_respond)(OpenAiError(st));
@@ -298,7 +316,13 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
 namespace {
 void WriteEntry(JsonWriter& w, const tasks::Catalog::Item& item) {
   const auto& e = item.entry;
-  w.BeginObject().Key("name").String(e.name).Key("task").String(e.task).Key("description").String(e.description);
+  w.BeginObject()
+      .Key("name")
+      .String(e.name)
+      .Key("task")
+      .String(e.task)
+      .Key("description")
+      .String(e.description);
   w.Key("license").String(e.license).Key("source").String(e.source);
   w.Key("available").Bool(item.task != nullptr);
   if (!item.error.empty()) w.Key("error").String(item.error);

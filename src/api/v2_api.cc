@@ -5,24 +5,12 @@
 #include <charconv>
 
 #include "api/http_status.h"
+#include "api/path.h"
 #include "common/json_writer.h"
 
 namespace continuum {
 
 namespace {
-
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return parts;
-}
 
 StatusOr<int64_t> ParseVersion(std::string_view s) {
   int64_t v = 0;
@@ -71,7 +59,8 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
   auto method_not_allowed = [&](const char* allow) {
-    http::Response r = ErrorResponse(InvalidArgument("method " + req.method + " is not allowed on " + req.path));
+    http::Response r =
+        ErrorResponse(InvalidArgument("method " + req.method + " is not allowed on " + req.path));
     r.status = 405;
     r.headers.emplace_back("Allow", allow);
     respond(std::move(r));

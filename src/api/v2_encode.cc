@@ -211,5 +211,4 @@ std::string ErrorBody(std::string_view message) {
   return out;
 }
 
-
 }  // namespace continuum::v2

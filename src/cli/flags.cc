@@ -5,7 +5,8 @@
 namespace continuum::cli {
 
 void Flags::String(const std::string& name, std::string* target, std::string help) {
-  flags_[name] = {std::move(help), true, [target](const std::string& v) {
+  flags_[name] = {std::move(help), true,
+                  [target](const std::string& v) {
                     *target = v;
                     return Status::Ok();
                   },
@@ -42,7 +43,8 @@ void Flags::Bool(const std::string& name, bool* target, std::string help) {
 }
 
 void Flags::List(const std::string& name, std::vector<std::string>* target, std::string help) {
-  flags_[name] = {std::move(help), true, [target](const std::string& v) {
+  flags_[name] = {std::move(help), true,
+                  [target](const std::string& v) {
                     target->push_back(v);
                     return Status::Ok();
                   },

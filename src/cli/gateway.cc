@@ -1,4 +1,6 @@
 // `continuum gateway`: the front door that routes each inference request to a node.
+#include "gateway/gateway.h"
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -7,7 +9,6 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/log.h"
-#include "gateway/gateway.h"
 #include "http/server.h"
 #include "router/decision_log.h"
 #include "router/router.h"
@@ -24,8 +25,10 @@ int Gateway(const std::vector<std::string>& args) {
   f.Int("http-port", &port, "HTTP port (0: pick a free one and print it)");
   f.String("http-address", &address, "address to listen on");
   f.Int("http-thread-count", &http_threads, "HTTP I/O threads");
-  f.String("decision-log", &decision_log_path, "append one hash-chained JSON record per request to this file");
-  f.Int("request-timeout-ms", &request_timeout_ms, "deadline of a request without a latency target, fallbacks included");
+  f.String("decision-log", &decision_log_path,
+           "append one hash-chained JSON record per request to this file");
+  f.Int("request-timeout-ms", &request_timeout_ms,
+        "deadline of a request without a latency target, fallbacks included");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
   f.Bool("log-verbose", &verbose, "log debug messages");
@@ -40,7 +43,8 @@ int Gateway(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum gateway: --topology is required\n");
     return 2;
   }
-  if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 || eject_after < 1) {
+  if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 ||
+      eject_after < 1) {
     std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -81,7 +85,8 @@ int Gateway(const std::vector<std::string>& args) {
   so.address = address;
   so.port = static_cast<uint16_t>(port);
   so.io_threads = static_cast<int>(http_threads);
-  auto server = http::Server::Start(so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
+  auto server = http::Server::Start(
+      so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;

@@ -1,10 +1,11 @@
 // `continuum import DIR`: turns a Hugging Face-style ONNX export folder (model.onnx,
 // tokenizer.json or vocab.txt, config.json) into a repository model and a catalog entry.
+#include "tasks/text/import.h"
+
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
-#include "tasks/text/import.h"
 
 namespace continuum::cli {
 
@@ -28,7 +29,8 @@ int Import(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("--", 0) == 0) {
       flag_args.push_back(args[i]);
-      bool boolean = args[i] == "--overwrite" || args[i] == "--help" || args[i].find('=') != std::string::npos;
+      bool boolean =
+          args[i] == "--overwrite" || args[i] == "--help" || args[i].find('=') != std::string::npos;
       if (!boolean && i + 1 < args.size()) flag_args.push_back(args[++i]);
     } else {
       positional.push_back(args[i]);
@@ -37,7 +39,8 @@ int Import(const std::vector<std::string>& args) {
   Status st = f.Parse(flag_args);
   if (!st.ok() || help || positional.size() != 1 || repo_dir.empty() || catalog_dir.empty()) {
     if (!st.ok()) std::fprintf(stderr, "continuum import: %s\n\n", st.message().c_str());
-    std::fprintf(stderr, "usage: continuum import DIR --model-repository REPO --catalog CATALOG [flags]\n\n%s",
+    std::fprintf(stderr,
+                 "usage: continuum import DIR --model-repository REPO --catalog CATALOG [flags]\n\n%s",
                  f.Usage().c_str());
     return help ? 0 : 2;
   }

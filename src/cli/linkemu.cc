@@ -1,16 +1,18 @@
 // `continuum linkemu --listen HOST:PORT --target HOST:PORT [--scenario FILE | fixed link flags]`:
 // a TCP relay that emulates a network link (delay, jitter, bandwidth, loss, partition) in user
 // space, for kernels without netem. Prints each phase change of a scenario.
+#include "linkemu/linkemu.h"
+
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
-#include <pthread.h>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/log.h"
-#include "linkemu/linkemu.h"
 
 namespace continuum::cli {
 
@@ -52,23 +54,26 @@ int LinkEmu(const std::vector<std::string>& args) {
   Flags f;
   f.String("listen", &listen, "address to accept connections on, HOST:PORT (port 0: pick a free one)");
   f.String("target", &target, "address to relay each connection to, HOST:PORT");
-  f.String("scenario", &scenario_path, "scenario file (JSON, schema_version 1); overrides the fixed link flags");
+  f.String("scenario", &scenario_path,
+           "scenario file (JSON, schema_version 1); overrides the fixed link flags");
   f.Int("delay-ms", &delay_ms, "fixed link: one-way delay, each direction");
   f.Int("jitter-ms", &jitter_ms, "fixed link: uniform +-jitter around the delay (never reorders bytes)");
   f.Int("bandwidth-kbps", &bandwidth_kbps, "fixed link: kilobits per second, each direction (0: unlimited)");
-  f.String("loss", &loss_text, "fixed link: probability in [0,1] that a chunk is held back one retransmission timeout");
+  f.String("loss", &loss_text,
+           "fixed link: probability in [0,1] that a chunk is held back one retransmission timeout");
   f.Int("burst-bytes", &burst_bytes, "fixed link: token bucket depth (0: max(16 KiB, 10 ms of bandwidth))");
   f.Int("seed", &seed, "fixed link: PRNG seed for jitter and loss (a scenario brings its own)");
   f.Int("max-in-flight-bytes", &max_in_flight, "per connection and direction: stop reading beyond this");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
     if (!st.ok()) std::fprintf(stderr, "continuum linkemu: %s\n\n", st.message().c_str());
-    std::fprintf(stderr,
-                 "usage: continuum linkemu --listen HOST:PORT --target HOST:PORT [--scenario FILE | --delay-ms N "
-                 "--jitter-ms N --bandwidth-kbps N --loss P]\n\n"
-                 "Loss on TCP is emulated as the retransmission it causes: a 'lost' chunk arrives one RTO\n"
-                 "(max(200 ms, 2 x RTT)) late, and the bytes behind it wait.\n\n%s",
-                 f.Usage().c_str());
+    std::fprintf(
+        stderr,
+        "usage: continuum linkemu --listen HOST:PORT --target HOST:PORT [--scenario FILE | --delay-ms N "
+        "--jitter-ms N --bandwidth-kbps N --loss P]\n\n"
+        "Loss on TCP is emulated as the retransmission it causes: a 'lost' chunk arrives one RTO\n"
+        "(max(200 ms, 2 x RTT)) late, and the bytes behind it wait.\n\n%s",
+        f.Usage().c_str());
     return help ? 0 : 2;
   }
   if (listen.empty() || target.empty()) {
@@ -89,7 +94,8 @@ int LinkEmu(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum linkemu: --loss: expected a probability in [0, 1]\n");
     return 2;
   }
-  if (delay_ms < 0 || jitter_ms < 0 || bandwidth_kbps < 0 || burst_bytes < 0 || seed < 0 || max_in_flight < 1) {
+  if (delay_ms < 0 || jitter_ms < 0 || bandwidth_kbps < 0 || burst_bytes < 0 || seed < 0 ||
+      max_in_flight < 1) {
     std::fprintf(stderr, "continuum linkemu: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -141,11 +147,13 @@ int LinkEmu(const std::vector<std::string>& args) {
       if (i == n) {
         std::printf("[%9.3fs] scenario finished; '%s' stays in effect\n", at, phase.name.c_str());
       } else if (phase.partition) {
-        std::printf("[%9.3fs] phase %zu/%zu '%s' (%.1f s): partition (%s)\n", at, i + 1, n, phase.name.c_str(),
-                    phase.duration_s, phase.partition_mode == linkemu::PartitionMode::kReset ? "reset" : "stall");
+        std::printf("[%9.3fs] phase %zu/%zu '%s' (%.1f s): partition (%s)\n", at, i + 1, n,
+                    phase.name.c_str(), phase.duration_s,
+                    phase.partition_mode == linkemu::PartitionMode::kReset ? "reset" : "stall");
       } else {
-        std::printf("[%9.3fs] phase %zu/%zu '%s' (%.1f s): up %s; down %s\n", at, i + 1, n, phase.name.c_str(),
-                    phase.duration_s, Describe(phase.up).c_str(), Describe(phase.down).c_str());
+        std::printf("[%9.3fs] phase %zu/%zu '%s' (%.1f s): up %s; down %s\n", at, i + 1, n,
+                    phase.name.c_str(), phase.duration_s, Describe(phase.up).c_str(),
+                    Describe(phase.down).c_str());
       }
       std::fflush(stdout);
     });
@@ -163,9 +171,10 @@ int LinkEmu(const std::vector<std::string>& args) {
   sigwait(&stop_signals, &sig);
   relay.Stop();
   const linkemu::RelayStats s = relay.stats();
-  std::printf("linkemu: stopped; %llu connections, %llu bytes up, %llu bytes down, %llu chunks held back as lost\n",
-              static_cast<unsigned long long>(s.connections_accepted), static_cast<unsigned long long>(s.bytes_up),
-              static_cast<unsigned long long>(s.bytes_down), static_cast<unsigned long long>(s.chunks_lost));
+  std::printf(
+      "linkemu: stopped; %llu connections, %llu bytes up, %llu bytes down, %llu chunks held back as lost\n",
+      static_cast<unsigned long long>(s.connections_accepted), static_cast<unsigned long long>(s.bytes_up),
+      static_cast<unsigned long long>(s.bytes_down), static_cast<unsigned long long>(s.chunks_lost));
   return 0;
 }
 

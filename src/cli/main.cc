@@ -10,16 +10,18 @@
 namespace {
 
 void Usage() {
-  std::fprintf(stderr,
-               "usage: continuum <command> [flags]\n\n"
-               "commands:\n"
-               "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
-               "  gateway   route inference requests to device/edge/cloud nodes (topology, residency, fallback, hedging)\n"
-               "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
-               "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
-               "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
-               "  version   print versions\n\n"
-               "`continuum <command> --help` lists a command's flags.\n");
+  std::fprintf(
+      stderr,
+      "usage: continuum <command> [flags]\n\n"
+      "commands:\n"
+      "  serve     run an inference node (KServe v2 REST API) on a model repository\n"
+      "  gateway   route inference requests to device/edge/cloud nodes (topology, residency, fallback, "
+      "hedging)\n"
+      "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
+      "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
+      "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
+      "  version   print versions\n\n"
+      "`continuum <command> --help` lists a command's flags.\n");
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 // `continuum run MODEL INPUT...`: runs a catalog task in-process (on a local repository and
 // catalog) or against a server (--url), and prints the answer readably (--json: raw).
+#include <simdjson.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <simdjson.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,7 +76,8 @@ void PrintIndented(simdjson::dom::element e, int indent, std::string& out) {
       simdjson::dom::object o = e.get_object().value_unsafe();
       for (auto [k, v] : o) {
         out += pad + std::string(k) + ":";
-        if (v.is_object() || (v.is_array() && v.get_array().value_unsafe().size() > 0 && !v.at(0).is_number())) {
+        if (v.is_object() ||
+            (v.is_array() && v.get_array().value_unsafe().size() > 0 && !v.at(0).is_number())) {
           out += "\n";
           PrintIndented(v, indent + 1, out);
         } else {
@@ -138,7 +139,8 @@ int Run(const std::vector<std::string>& args) {
   if (!st.ok() || help || positional.empty()) {
     if (!st.ok()) std::fprintf(stderr, "continuum run: %s\n\n", st.message().c_str());
     std::fprintf(stderr,
-                 "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog DIR]\n\n%s",
+                 "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog "
+                 "DIR]\n\n%s",
                  f.Usage().c_str());
     return help ? 0 : 2;
   }
@@ -179,7 +181,8 @@ int Run(const std::vector<std::string>& args) {
     answer = std::move(r).value();
   } else {
     if (repo_dir.empty() || catalog_dir.empty()) {
-      std::fprintf(stderr, "continuum run: give --url, or --model-repository and --catalog to run in-process\n");
+      std::fprintf(stderr,
+                   "continuum run: give --url, or --model-repository and --catalog to run in-process\n");
       return 2;
     }
     SetLogLevel(LogLevel::kWarning);

@@ -22,8 +22,10 @@ namespace continuum::cli {
 int Serve(const std::vector<std::string>& args) {
   std::string repo_dir, control_mode = "none", address = "0.0.0.0";
   std::vector<std::string> load_models;
-  int64_t port = 8000, poll_secs = 5, http_threads = 1, threads = 0, max_body = 64 << 20, max_header = 16 << 10;
-  int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000, max_connections = 10000;
+  int64_t port = 8000, poll_secs = 5, http_threads = 1, threads = 0, max_body = 64 << 20,
+          max_header = 16 << 10;
+  int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000,
+          max_connections = 10000;
   int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
   bool spinning = false, verbose = false, help = false;
   std::string catalog_dir;
@@ -38,7 +40,8 @@ int Serve(const std::vector<std::string>& args) {
   f.String("model-control-mode", &control_mode, "none | poll | explicit");
   f.List("load-model", &load_models, "explicit mode: a model to load at start ('*': all); repeatable");
   f.Int("repository-poll-secs", &poll_secs, "poll mode: seconds between repository scans");
-  f.Int("intra-op-threads", &threads, "size of the one ONNX Runtime thread pool shared by all models (0: one per core)");
+  f.Int("intra-op-threads", &threads,
+        "size of the one ONNX Runtime thread pool shared by all models (0: one per core)");
   f.Int("inter-op-threads", &inter_op, "ONNX Runtime inter-op threads (global)");
   f.Bool("allow-spinning", &spinning, "let ONNX Runtime worker threads spin while idle");
   f.Int("max-body-bytes", &max_body, "largest request body accepted (413 beyond)");
@@ -53,7 +56,8 @@ int Serve(const std::vector<std::string>& args) {
   f.String("catalog", &catalog_dir, "task catalog folder (<entry>/catalog.json) served on /ai and /v1");
   f.Int("task-threads", &task_threads, "threads running task pre/post-processing (0: two per core)");
   f.Int("task-queue", &task_queue, "task requests waiting for a thread; beyond this 503");
-  f.Int("max-image-pixels", &task_limits.max_image_pixels, "largest decoded image accepted by tasks (width x height)");
+  f.Int("max-image-pixels", &task_limits.max_image_pixels,
+        "largest decoded image accepted by tasks (width x height)");
   f.Int("max-image-bytes", &task_limits.max_image_bytes, "largest encoded image accepted by tasks");
   f.Int("max-texts", &task_limits.max_texts, "most texts in one task request");
   f.Int("max-text-bytes", &task_limits.max_text_bytes, "longest text accepted by tasks, in bytes");
@@ -162,7 +166,8 @@ int Serve(const std::vector<std::string>& args) {
     (*server)->Stop();
     return 1;
   }
-  LogInfo(repository.Ready() ? "ready" : "started, but some models failed to load (see the repository index)");
+  LogInfo(repository.Ready() ? "ready"
+                             : "started, but some models failed to load (see the repository index)");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -6,9 +6,13 @@ namespace continuum {
 namespace {
 
 TEST(Base64, RoundTripsRfcVectors) {
-  const std::pair<const char*, const char*> kCases[] = {
-      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-      {"foobar", "Zm9vYmFy"}};
+  const std::pair<const char*, const char*> kCases[] = {{"", ""},
+                                                        {"f", "Zg=="},
+                                                        {"fo", "Zm8="},
+                                                        {"foo", "Zm9v"},
+                                                        {"foob", "Zm9vYg=="},
+                                                        {"fooba", "Zm9vYmE="},
+                                                        {"foobar", "Zm9vYmFy"}};
   for (auto [plain, enc] : kCases) {
     EXPECT_EQ(Base64Encode(plain), enc);
     EXPECT_EQ(Base64Decode(enc), plain);

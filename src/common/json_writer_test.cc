@@ -1,8 +1,8 @@
 #include "common/json_writer.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace continuum {
 namespace {

@@ -88,15 +88,14 @@ class [[nodiscard]] StatusOr {
 #define CONTINUUM_CONCAT(a, b) CONTINUUM_CONCAT_INNER(a, b)
 
 // Returns from the current function when `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                     \
-  do {                                            \
-    ::continuum::Status _st = (expr);             \
-    if (!_st.ok()) return _st;                    \
+#define RETURN_IF_ERROR(expr)         \
+  do {                                \
+    ::continuum::Status _st = (expr); \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F())` binds the value of a StatusOr or returns its Status.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(CONTINUUM_CONCAT(_status_or_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(CONTINUUM_CONCAT(_status_or_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \

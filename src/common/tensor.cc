@@ -48,8 +48,7 @@ StatusOr<int64_t> ElementCount(std::span<const int64_t> shape, int64_t max_eleme
   for (size_t i = 0; i < shape.size(); ++i) {
     int64_t d = shape[i];
     if (d < 0) {
-      return InvalidArgument("dimension " + std::to_string(i) + " is negative (" +
-                             std::to_string(d) + ")");
+      return InvalidArgument("dimension " + std::to_string(i) + " is negative (" + std::to_string(d) + ")");
     }
     if (d != 0 && n > max_elements / d) {
       return InvalidArgument("shape " + ShapeToString(shape) + " has more than " +
@@ -95,8 +94,7 @@ Status Tensor::Validate() const {
   return Status::Ok();
 }
 
-StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data,
-                                                           int64_t expected_count) {
+StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data, int64_t expected_count) {
   std::vector<std::string_view> out;
   if (expected_count > 0) out.reserve(static_cast<size_t>(std::min<int64_t>(expected_count, 1 << 20)));
   size_t pos = 0;
@@ -111,15 +109,16 @@ StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data
     pos += 4;
     if (len > data.size() - pos) {
       return InvalidArgument("BYTES element " + std::to_string(out.size()) + " declares " +
-                             std::to_string(len) + " bytes but only " +
-                             std::to_string(data.size() - pos) + " remain");
+                             std::to_string(len) + " bytes but only " + std::to_string(data.size() - pos) +
+                             " remain");
     }
     out.emplace_back(data.data() + pos, len);
     pos += len;
     if (expected_count >= 0 && static_cast<int64_t>(out.size()) > expected_count) break;
   }
   if (expected_count >= 0 && static_cast<int64_t>(out.size()) != expected_count) {
-    return InvalidArgument("BYTES data holds " + std::string(out.size() > static_cast<size_t>(expected_count) ? "more than " : "") +
+    return InvalidArgument("BYTES data holds " +
+                           std::string(out.size() > static_cast<size_t>(expected_count) ? "more than " : "") +
                            std::to_string(out.size()) + " elements but the shape needs " +
                            std::to_string(expected_count));
   }

@@ -63,8 +63,7 @@ struct Tensor {
 
 // Splits a BYTES buffer into views of its elements; fails on broken framing or a count other
 // than `expected_count` (pass -1 to accept any count).
-StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data,
-                                                           int64_t expected_count);
+StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data, int64_t expected_count);
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string& out, std::string_view element);
 

@@ -1,8 +1,8 @@
 #include "common/tensor.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace continuum {
 namespace {

@@ -43,8 +43,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    chain_call = client->Send(t.url, request, plan.deadline,
-                              [self, t, step](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, step, std::move(r)); });
+    chain_call = client->Send(t.url, request, plan.deadline, [self, t, step](StatusOr<UpstreamResponse> r) {
+      self->OnAnswer(t, step, std::move(r));
+    });
   }
 
   void SendHedge() {
@@ -54,8 +55,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     const Target t = *plan.hedge;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    hedge_call = client->Send(t.url, request, plan.deadline,
-                              [self, t](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
+    hedge_call = client->Send(t.url, request, plan.deadline, [self, t](StatusOr<UpstreamResponse> r) {
+      self->OnAnswer(t, -1, std::move(r));
+    });
   }
 
   void OnAnswer(const Target& t, int step, StatusOr<UpstreamResponse> r) {
@@ -65,7 +67,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     Attempt a{t.node, step, r.ok() ? Status() : r.status(), r.ok() ? r->status : 0};
-    if (r.ok() && r->status >= 500) a.status = Unavailable("node " + t.node + " answered " + std::to_string(r->status));
+    if (r.ok() && r->status >= 500)
+      a.status = Unavailable("node " + t.node + " answered " + std::to_string(r->status));
     attempts.push_back(a);
     if (!a.status.ok()) {
       if (hooks.on_failure) hooks.on_failure(t.node);
@@ -77,7 +80,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     finished = true;
-    if (hooks.on_success) hooks.on_success(t.node, r->status, request.body.size() + r->body.size(), r->duration_ms);
+    if (hooks.on_success)
+      hooks.on_success(t.node, r->status, request.body.size() + r->body.size(), r->duration_ms);
     if (step >= 0 && hedge_call) hedge_call->Cancel();
     if (step < 0 && chain_call) chain_call->Cancel();
     if (hedge_timer) hedge_timer->Cancel();

@@ -29,7 +29,7 @@ struct Plan {
 
 struct Attempt {
   std::string node;
-  int step = 0;  // index in the chain; -1 for the hedge
+  int step = 0;   // index in the chain; -1 for the hedge
   Status status;  // ok when the node answered (any non-5xx status)
   int http_status = 0;
 };
@@ -39,7 +39,7 @@ struct Outcome {
   std::string node;     // the node that answered (or the last one tried)
   int step = 0;         // -1: the hedge
   UpstreamResponse response;
-  Status error;         // when !served: Unavailable or DeadlineExceeded
+  Status error;  // when !served: Unavailable or DeadlineExceeded
   std::vector<Attempt> attempts;
 };
 

@@ -1,9 +1,9 @@
 #include "gateway/gateway.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <simdjson.h>
 
 #include "api/http_status.h"
 #include "common/json_writer.h"
@@ -38,9 +38,10 @@ bool ParseInt(std::string_view s, int64_t* out) {
 
 // Headers never forwarded in either direction (hop-by-hop, or rewritten by the HTTP layer).
 bool HopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
-                                               "upgrade", "proxy-connection", "expect", "content-length", "host",
-                                               "server", "date", "content-type"};
+  static constexpr std::string_view kNames[] = {
+      "connection",       "keep-alive", "transfer-encoding", "te",   "trailer", "upgrade",
+      "proxy-connection", "expect",     "content-length",    "host", "server",  "date",
+      "content-type"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
@@ -80,8 +81,8 @@ StatusOr<RouteTarget> MatchRoute(std::string_view path) {
     } else {
       constexpr std::string_view kVersions = "/versions/";
       std::string_view rest = mid.substr(slash);
-      if (rest.substr(0, kVersions.size()) != kVersions || !ParseInt(rest.substr(kVersions.size()), &t.version) ||
-          t.version < 1)
+      if (rest.substr(0, kVersions.size()) != kVersions ||
+          !ParseInt(rest.substr(kVersions.size()), &t.version) || t.version < 1)
         return NotFound("no route for " + std::string(path));
       t.model = std::string(mid.substr(0, slash));
     }
@@ -238,7 +239,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     if (auto t = target_of(f)) plan.chain.push_back(*t);
   if (decision->hedge) {
     plan.hedge = target_of(decision->hedge->node);
-    plan.hedge_delay = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, decision->hedge->delay_ms)));
+    plan.hedge_delay =
+        std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, decision->hedge->delay_ms)));
   }
   if (plan.chain.empty()) {
     tags.reason = "no candidate inside the residency class";
@@ -246,7 +248,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   }
   auto budget = options_.request_timeout;
   if (decision->policy.latency_target_ms) {
-    auto t = std::chrono::milliseconds(static_cast<int64_t>(*decision->policy.latency_target_ms * options_.latency_target_factor));
+    auto t = std::chrono::milliseconds(
+        static_cast<int64_t>(*decision->policy.latency_target_ms * options_.latency_target_factor));
     budget = std::min(budget, std::max(t, options_.min_deadline));
   }
   plan.deadline = std::chrono::steady_clock::now() + budget;
@@ -270,7 +273,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     InFlight(node, -1);
     router->ReportFailure(node);
   };
-  hooks.on_success = [this, router, model = rr.model](const std::string& node, int status, uint64_t bytes, double ms) {
+  hooks.on_success = [this, router, model = rr.model](const std::string& node, int status, uint64_t bytes,
+                                                      double ms) {
     InFlight(node, -1);
     router->ReportSuccess(node);
     if (status < 200 || status >= 300) return;  // a refused request says little about the node's speed
@@ -287,7 +291,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
              Tags tags;
              tags.reason = reason;
              tags.node = o.node.empty() ? "none" : o.node;
-             if (const router::Node* n = router->topology().FindNode(o.node)) tags.tier = std::string(router::TierName(n->tier));
+             if (const router::Node* n = router->topology().FindNode(o.node))
+               tags.tier = std::string(router::TierName(n->tier));
              tags.step = o.step < 0 ? "hedge" : std::to_string(o.step);
              rec.choice = o.node;
              rec.fallback_step = o.step;

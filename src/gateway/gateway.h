@@ -29,7 +29,7 @@ struct GatewayOptions {
   std::chrono::milliseconds request_timeout{30000};  // deadline without a latency target
   double latency_target_factor = 20;                 // deadline = target x factor (>= min_deadline)
   std::chrono::milliseconds min_deadline{1000};
-  std::chrono::milliseconds probe_period{1000};      // how often NodesToProbe is asked (0: never)
+  std::chrono::milliseconds probe_period{1000};  // how often NodesToProbe is asked (0: never)
   std::chrono::milliseconds probe_timeout{2000};
 };
 

@@ -1,18 +1,19 @@
-#include <utility>
+#include "gateway/gateway.h"
+
+#include <gtest/gtest.h>
+
 #include <atomic>
-#include <mutex>
-#include <set>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
-
-#include <boost/asio.hpp>
-#include <gtest/gtest.h>
+#include <utility>
 
 #include "gateway/dispatcher.h"
-#include "gateway/gateway.h"
 #include "gateway/upstream.h"
 #include "http/server.h"
 #include "router/router.h"
@@ -164,7 +165,8 @@ TEST(Upstream, ForwardsAndReusesConnections) {
     req.target = "/x";
     req.body = "hi";
     req.headers = {{"x-a", "b"}};
-    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s, [&](StatusOr<UpstreamResponse> r) { p.set_value(r); });
+    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
+           [&](StatusOr<UpstreamResponse> r) { p.set_value(r); });
     auto r = p.get_future().get();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->status, 200);
@@ -179,7 +181,8 @@ TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
   TestNode good(Answer(200, "ok", &hits_ok));
   UpstreamClient c;
   // chain: a closed port, then a 503, then a good node
-  auto r = DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
+  auto r =
+      DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "good");
   EXPECT_EQ(r.outcome.step, 2);
@@ -311,9 +314,11 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
   auto eu = std::make_unique<TestNode>(Answer(200, "eu", &eu_hits));
   TestNode us(Answer(200, "us", &us_hits));
   std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"edge","url":")" + eu->url + R"(","tier":"edge","jurisdiction":["eu"],"cost_per_compute_second":0.1,
+    {"name":"edge","url":")" +
+                     eu->url + R"(","tier":"edge","jurisdiction":["eu"],"cost_per_compute_second":0.1,
      "models":[{"name":"m","versions":[1]}]},
-    {"name":"cloud","url":")" + us.url + R"(","tier":"cloud","jurisdiction":["us"],"cost_per_compute_second":0.1,
+    {"name":"cloud","url":")" +
+                     us.url + R"(","tier":"cloud","jurisdiction":["us"],"cost_per_compute_second":0.1,
      "models":[{"name":"m","versions":[1]}]}],
     "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
              {"from":"gateway","to":"cloud","rtt_ms":40,"bandwidth_mbps":1000}]})";
@@ -322,7 +327,8 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
   router::Router router(*t);
   router::DecisionLog log;
   Gateway gw(&router, &log);
-  auto call = [&](std::string path, std::string body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  auto call = [&](std::string path, std::string body,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
     http::Request r;
     r.method = "POST";
     r.path = std::move(path);
@@ -375,8 +381,10 @@ TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   auto a = std::make_unique<TestNode>(Answer(200, "a", &a_hits));
   TestNode b(Answer(200, "b", &b_hits));
   std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"a","url":")" + a->url + R"(","tier":"edge","models":[{"name":"m","versions":[1]}]},
-    {"name":"b","url":")" + b.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1]}]}],
+    {"name":"a","url":")" +
+                     a->url + R"(","tier":"edge","models":[{"name":"m","versions":[1]}]},
+    {"name":"b","url":")" +
+                     b.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1]}]}],
     "links":[{"from":"gateway","to":"a","rtt_ms":1,"bandwidth_mbps":1000},
              {"from":"gateway","to":"b","rtt_ms":30,"bandwidth_mbps":1000}]})";
   auto t = router::ParseTopology(topo);

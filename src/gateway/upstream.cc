@@ -1,15 +1,14 @@
 #include "gateway/upstream.h"
 
 #include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cctype>
 #include <map>
 #include <optional>
 #include <thread>
 #include <utility>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 namespace continuum::gateway {
 
@@ -26,7 +25,8 @@ const std::string* UpstreamResponse::Header(std::string_view lower_name) const {
 
 StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
   constexpr std::string_view kScheme = "http://";
-  if (url.compare(0, kScheme.size(), kScheme) != 0) return InvalidArgument("url must start with http://: " + url);
+  if (url.compare(0, kScheme.size(), kScheme) != 0)
+    return InvalidArgument("url must start with http://: " + url);
   std::string rest = url.substr(kScheme.size());
   ParsedUrl out;
   size_t slash = rest.find('/');
@@ -81,8 +81,12 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
  public:
   Call(UpstreamClient::Impl* impl, ParsedUrl url, UpstreamRequest req,
        std::chrono::steady_clock::time_point deadline, UpstreamCallback cb)
-      : impl_(impl), url_(std::move(url)), key_(url_.host + ":" + url_.port),
-        deadline_(deadline), cb_(std::move(cb)), resolver_(impl_->io) {
+      : impl_(impl),
+        url_(std::move(url)),
+        key_(url_.host + ":" + url_.port),
+        deadline_(deadline),
+        cb_(std::move(cb)),
+        resolver_(impl_->io) {
     req_.method_string(req.method);
     req_.target(url_.prefix + (req.target.empty() ? "/" : req.target));
     req_.version(11);
@@ -119,16 +123,17 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
   void Connect() {
     stream_ = std::make_unique<beast::tcp_stream>(impl_->io);
     auto self = shared_from_this();
-    resolver_.async_resolve(url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
-      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
-      if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
-      self->stream_->expires_at(self->deadline_);
-      self->stream_->async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
-        if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
-        if (ec) return self->Finish(self->ErrorFor("connect", ec));
-        self->Write();
-      });
-    });
+    resolver_.async_resolve(
+        url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
+          if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+          if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
+          self->stream_->expires_at(self->deadline_);
+          self->stream_->async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
+            if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+            if (ec) return self->Finish(self->ErrorFor("connect", ec));
+            self->Write();
+          });
+        });
   }
 
   void Write() {
@@ -267,12 +272,14 @@ std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, 
     asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(request), deadline, std::move(callback));
+  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(request), deadline,
+                                     std::move(callback));
   asio::post(impl_->io, [call] { call->Start(); });
   return call;
 }
 
-std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::milliseconds delay,
+                                                    std::function<void()> fn) {
   auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
   asio::post(impl_->io, [t, delay] { t->Start(delay); });
   return t;

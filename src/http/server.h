@@ -54,8 +54,8 @@ struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8000;  // 0: pick a free port (see Server::port)
   int io_threads = 1;
-  size_t max_body_bytes = 64u << 20;              // larger bodies get 413
-  size_t max_header_bytes = 16u << 10;            // larger header blocks get 431
+  size_t max_body_bytes = 64u << 20;                // larger bodies get 413
+  size_t max_header_bytes = 16u << 10;              // larger header blocks get 431
   std::chrono::milliseconds header_timeout{10000};  // time to receive the full header block
   std::chrono::milliseconds body_timeout{30000};    // time to receive the full body
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive connection with no request

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -17,8 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace continuum::http {
 namespace {
@@ -197,8 +196,9 @@ TEST(HttpServerTest, GetRoundtripWithHeaders) {
   ASSERT_NE(server, nullptr);
   Client c(server->port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("GET /v2/models/my%20model/ready?x=1&y=%20 HTTP/1.1\r\n"
-                     "Host: localhost\r\nX-TEST: Hello There\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /v2/models/my%20model/ready?x=1&y=%20 HTTP/1.1\r\n"
+             "Host: localhost\r\nX-TEST: Hello There\r\n\r\n"));
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
@@ -220,8 +220,10 @@ TEST(HttpServerTest, PostRoundtripWithBody) {
   ASSERT_NE(server, nullptr);
   Client c(server->port());
   const std::string body = R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]})";
-  ASSERT_TRUE(c.Send("POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      c.Send("POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body));
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
@@ -234,8 +236,9 @@ TEST(HttpServerTest, ChunkedRequestBody) {
   auto server = StartOrDie(TestOptions(), Echo);
   ASSERT_NE(server, nullptr);
   Client c(server->port());
-  ASSERT_TRUE(c.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   auto r = c.Read();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
@@ -248,15 +251,16 @@ TEST(HttpServerTest, KeepAliveAndPipelining) {
   Client c(server->port());
   for (int i = 0; i < 5; ++i) {
     const std::string body = "request " + std::to_string(i);
-    ASSERT_TRUE(c.Send("POST /seq/" + std::to_string(i) + " HTTP/1.1\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    ASSERT_TRUE(c.Send("POST /seq/" + std::to_string(i) +
+                       " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
     auto r = c.Read();
     ASSERT_TRUE(r.has_value()) << i;
     EXPECT_EQ(r->body, body);
   }
   // Three pipelined requests in one segment come back in order.
-  ASSERT_TRUE(c.Send("GET /p/1 HTTP/1.1\r\n\r\nPOST /p/2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                     "GET /p/3 HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /p/1 HTTP/1.1\r\n\r\nPOST /p/2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+             "GET /p/3 HTTP/1.1\r\n\r\n"));
   for (int i = 1; i <= 3; ++i) {
     auto r = c.Read();
     ASSERT_TRUE(r.has_value()) << i;

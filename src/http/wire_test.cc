@@ -48,9 +48,9 @@ TEST(WireTest, PercentDecode) {
 TEST(WireTest, ResponseHead) {
   std::vector<std::pair<std::string, std::string>> extra = {
       {"X-Model", "resnet"},
-      {"Content-Length", "999"},     // server-controlled: skipped
+      {"Content-Length", "999"},       // server-controlled: skipped
       {"X-Evil", "a\r\nInjected: 1"},  // CRLF: skipped
-      {"Bad Name", "v"},             // not a token: skipped
+      {"Bad Name", "v"},               // not a token: skipped
   };
   ResponseHead head;
   head.status = 404;
@@ -93,9 +93,7 @@ TEST(WireTest, ConnectionCloseRequest) {
   EXPECT_FALSE(ExtraHeadersRequestClose({{"Connection", "keep-alive"}}));
 }
 
-TEST(WireTest, JsonErrorEscapes) {
-  EXPECT_EQ(JsonError("bad \"x\"\n"), R"({"error":"bad \"x\"\u000a"})");
-}
+TEST(WireTest, JsonErrorEscapes) { EXPECT_EQ(JsonError("bad \"x\"\n"), R"({"error":"bad \"x\"\u000a"})"); }
 
 }  // namespace
 }  // namespace continuum::http::internal

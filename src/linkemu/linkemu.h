@@ -98,9 +98,9 @@ class LinkModel {
   Clock::duration rto() const { return rto_; }
 
   struct Decision {
-    Clock::time_point release;   // when the chunk leaves the link (before FIFO clamping)
-    Clock::duration jitter{};    // the jitter drawn for it
-    bool lost = false;           // whether it paid an extra RTO
+    Clock::time_point release;  // when the chunk leaves the link (before FIFO clamping)
+    Clock::duration jitter{};   // the jitter drawn for it
+    bool lost = false;          // whether it paid an extra RTO
   };
   // Schedules a chunk of `bytes` entering the link at `now`.
   Decision Schedule(Clock::time_point now, size_t bytes);
@@ -127,8 +127,8 @@ struct RelayOptions {
 struct RelayStats {
   uint64_t connections_accepted = 0;
   uint64_t connections_open = 0;
-  uint64_t bytes_up = 0;    // delivered to the target
-  uint64_t bytes_down = 0;  // delivered to the client
+  uint64_t bytes_up = 0;     // delivered to the target
+  uint64_t bytes_down = 0;   // delivered to the client
   uint64_t chunks_lost = 0;  // chunks that paid an extra RTO
 };
 

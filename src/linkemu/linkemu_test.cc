@@ -18,12 +18,15 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 
-double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 // A target server on 127.0.0.1: echoes (or, as a sink, counts) what each connection sends.
 class TestServer {
  public:
-  explicit TestServer(bool echo) : echo_(echo), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+  explicit TestServer(bool echo)
+      : echo_(echo), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     Accept();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -170,8 +173,10 @@ TEST(ScenarioTest, MalformedScenariosNameTheField) {
        "phases[0].down.delay_ms"},
       {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"down":{"jitter_ms":"x"}}]})",
        "phases[0].down.jitter_ms"},
-      {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"up":{"delay":3}}]})", "phases[0].up.delay"},
-      {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"partition":"yes"}]})", "phases[0].partition"},
+      {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"up":{"delay":3}}]})",
+       "phases[0].up.delay"},
+      {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"partition":"yes"}]})",
+       "phases[0].partition"},
       {R"({"schema_version":1,"phases":[{"name":"a","duration_s":1,"partition_mode":"drop"}]})",
        "phases[0].partition_mode"},
       {R"({"schema_version":1,"loop":1,"phases":[{"name":"a","duration_s":1}]})", "loop"},
@@ -181,7 +186,8 @@ TEST(ScenarioTest, MalformedScenariosNameTheField) {
     auto sc = ParseScenario(json);
     ASSERT_FALSE(sc.ok()) << json;
     EXPECT_EQ(sc.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(sc.status().message().find(field), std::string::npos) << json << " -> " << sc.status().message();
+    EXPECT_NE(sc.status().message().find(field), std::string::npos)
+        << json << " -> " << sc.status().message();
   }
   EXPECT_EQ(LoadScenario("/nonexistent/x.json").status().code(), StatusCode::kNotFound);
 }

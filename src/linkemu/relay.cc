@@ -1,12 +1,11 @@
 // The TCP relay and the per-direction timing model. One io_context thread does all the work.
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <deque>
 #include <future>
 #include <optional>
@@ -151,7 +150,8 @@ struct Pipe {
     std::vector<char> data;
     Clock::time_point release;
   };
-  Pipe(asio::io_context& io, tcp::socket& from, tcp::socket& to, LinkModel& link, std::atomic<uint64_t>& counter)
+  Pipe(asio::io_context& io, tcp::socket& from, tcp::socket& to, LinkModel& link,
+       std::atomic<uint64_t>& counter)
       : from(from), to(to), link(link), delivered(counter), timer(io) {}
 
   tcp::socket& from;
@@ -202,7 +202,9 @@ struct Relay::Impl::Connection : std::enable_shared_from_this<Connection> {
   }
 
   void Read(Pipe& p) {
-    if (closed || !connected || p.reading || p.read_eof || p.queued_bytes >= relay.options.max_in_flight_bytes) return;
+    if (closed || !connected || p.reading || p.read_eof ||
+        p.queued_bytes >= relay.options.max_in_flight_bytes)
+      return;
     p.reading = true;
     p.read_buf.resize(relay.options.read_chunk_bytes);
     auto self = shared_from_this();
@@ -210,7 +212,8 @@ struct Relay::Impl::Connection : std::enable_shared_from_this<Connection> {
       p.reading = false;
       if (self->closed) return;
       if (n > 0) {
-        Pipe::Chunk c{std::vector<char>(p.read_buf.begin(), p.read_buf.begin() + static_cast<std::ptrdiff_t>(n)), {}};
+        Pipe::Chunk c{
+            std::vector<char>(p.read_buf.begin(), p.read_buf.begin() + static_cast<std::ptrdiff_t>(n)), {}};
         p.queued_bytes += n;
         if (self->relay.partitioned) {
           p.pending.push_back(std::move(c));
@@ -339,7 +342,8 @@ void Relay::Impl::ApplyProfile(const LinkProfile& up, const LinkProfile& down) {
   const Clock::time_point now = Clock::now();
   up_link.SetProfile(up, now);
   down_link.SetProfile(down, now);
-  const Clock::duration rto = std::max<Clock::duration>(std::chrono::milliseconds(200), Ms(2.0 * (up.delay_ms + down.delay_ms)));
+  const Clock::duration rto =
+      std::max<Clock::duration>(std::chrono::milliseconds(200), Ms(2.0 * (up.delay_ms + down.delay_ms)));
   up_link.SetRto(rto);
   down_link.SetRto(rto);
 }
@@ -399,7 +403,8 @@ Status Relay::Start() {
     if (targets.empty()) return InvalidArgument("linkemu: cannot resolve target " + m.options.target_host);
     m.target = targets.begin()->endpoint();
     auto listens = resolver.resolve(m.options.listen_host, std::to_string(m.options.listen_port));
-    if (listens.empty()) return InvalidArgument("linkemu: cannot resolve listen address " + m.options.listen_host);
+    if (listens.empty())
+      return InvalidArgument("linkemu: cannot resolve listen address " + m.options.listen_host);
     tcp::endpoint listen = listens.begin()->endpoint();
     m.acceptor.open(listen.protocol());
     m.acceptor.set_option(asio::socket_base::reuse_address(true));

@@ -23,7 +23,8 @@ Status CheckKnownFields(object o, const std::string& where, std::initializer_lis
   for (auto [key, value] : o) {
     bool ok = false;
     for (std::string_view k : known) ok = ok || key == k;
-    if (!ok) return FieldError(where.empty() ? std::string(key) : where + "." + std::string(key), "unknown field");
+    if (!ok)
+      return FieldError(where.empty() ? std::string(key) : where + "." + std::string(key), "unknown field");
   }
   return Status::Ok();
 }
@@ -38,7 +39,8 @@ StatusOr<double> NonNegative(element e, const std::string& field) {
 StatusOr<LinkProfile> ParseProfile(element e, const std::string& where) {
   object o;
   if (e.get_object().get(o) != simdjson::SUCCESS) return FieldError(where, "expected an object");
-  RETURN_IF_ERROR(CheckKnownFields(o, where, {"delay_ms", "jitter_ms", "bandwidth_kbps", "loss", "burst_bytes"}));
+  RETURN_IF_ERROR(
+      CheckKnownFields(o, where, {"delay_ms", "jitter_ms", "bandwidth_kbps", "loss", "burst_bytes"}));
   LinkProfile p;
   element v;
   if (o["delay_ms"].get(v) == simdjson::SUCCESS) {
@@ -67,7 +69,8 @@ StatusOr<LinkProfile> ParseProfile(element e, const std::string& where) {
 StatusOr<Phase> ParsePhase(element e, const std::string& where) {
   object o;
   if (e.get_object().get(o) != simdjson::SUCCESS) return FieldError(where, "expected an object");
-  RETURN_IF_ERROR(CheckKnownFields(o, where, {"name", "duration_s", "partition", "partition_mode", "up", "down"}));
+  RETURN_IF_ERROR(
+      CheckKnownFields(o, where, {"name", "duration_s", "partition", "partition_mode", "up", "down"}));
   Phase p;
   element v;
   std::string_view s;
@@ -83,7 +86,8 @@ StatusOr<Phase> ParsePhase(element e, const std::string& where) {
     }
   }
   if (o["partition_mode"].get(v) == simdjson::SUCCESS) {
-    if (v.get_string().get(s) != simdjson::SUCCESS) return FieldError(where + ".partition_mode", "expected a string");
+    if (v.get_string().get(s) != simdjson::SUCCESS)
+      return FieldError(where + ".partition_mode", "expected a string");
     if (s == "stall") {
       p.partition_mode = PartitionMode::kStall;
     } else if (s == "reset") {
@@ -117,11 +121,15 @@ StatusOr<Scenario> ParseScenario(std::string_view json) {
   element v;
   int64_t version = 0;
   if (o["schema_version"].get(v) != simdjson::SUCCESS) return FieldError("schema_version", "missing");
-  if (v.get_int64().get(version) != simdjson::SUCCESS) return FieldError("schema_version", "expected an integer");
-  if (version != 1) return FieldError("schema_version", "unsupported version " + std::to_string(version) + " (this build reads 1)");
+  if (v.get_int64().get(version) != simdjson::SUCCESS)
+    return FieldError("schema_version", "expected an integer");
+  if (version != 1)
+    return FieldError("schema_version",
+                      "unsupported version " + std::to_string(version) + " (this build reads 1)");
   sc.schema_version = 1;
   if (o["seed"].get(v) == simdjson::SUCCESS) {
-    if (v.get_uint64().get(sc.seed) != simdjson::SUCCESS) return FieldError("seed", "expected an integer >= 0");
+    if (v.get_uint64().get(sc.seed) != simdjson::SUCCESS)
+      return FieldError("seed", "expected an integer >= 0");
   }
   if (o["loop"].get(v) == simdjson::SUCCESS) {
     if (v.get_bool().get(sc.loop) != simdjson::SUCCESS) return FieldError("loop", "expected true or false");

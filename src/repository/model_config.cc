@@ -111,7 +111,8 @@ Status ParseVersionPolicy(object o, VersionPolicy* p) {
 }
 
 Status ParseLimits(object o, ModelLimits* l) {
-  RETURN_IF_ERROR(CheckKeys(o, "limits", {"max_queue_size", "max_tensor_elements", "queue_timeout_microseconds"}));
+  RETURN_IF_ERROR(
+      CheckKeys(o, "limits", {"max_queue_size", "max_tensor_elements", "queue_timeout_microseconds"}));
   element e;
   if (o["max_queue_size"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(l->max_queue_size, GetInt(e, "limits.max_queue_size", 1, 1 << 24));
@@ -132,27 +133,30 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view m
   ModelConfig c;
   c.name = std::string(model_name);
   simdjson::dom::parser parser;
-  if (parser.allocate(json.size() + 64, 32) != simdjson::SUCCESS) return Internal("config.json: out of memory");
+  if (parser.allocate(json.size() + 64, 32) != simdjson::SUCCESS)
+    return Internal("config.json: out of memory");
   element root;
   if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
     return InvalidArgument(std::string("config.json: invalid JSON: ") + simdjson::error_message(err));
   }
   ASSIGN_OR_RETURN(object o, GetObject(root, "(top level)"));
-  RETURN_IF_ERROR(CheckKeys(o, "", {"schema_version", "name", "max_batch_size", "dynamic_batching",
-                                    "instance_count", "version_policy", "execution_providers",
-                                    "labels", "limits", "warmup"}));
+  RETURN_IF_ERROR(CheckKeys(o, "",
+                            {"schema_version", "name", "max_batch_size", "dynamic_batching", "instance_count",
+                             "version_policy", "execution_providers", "labels", "limits", "warmup"}));
   element e;
   if (o["schema_version"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(int64_t v, GetInt(e, "schema_version", 1, 1000));
     if (v != ModelConfig::kSchemaVersion) {
-      return FieldError("schema_version", "version " + std::to_string(v) + " is not supported (this build reads " +
+      return FieldError("schema_version", "version " + std::to_string(v) +
+                                              " is not supported (this build reads " +
                                               std::to_string(ModelConfig::kSchemaVersion) + ")");
     }
   }
   if (o["name"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(std::string n, GetString(e, "name"));
     if (n != model_name) {
-      return FieldError("name", "'" + n + "' does not match the model folder '" + std::string(model_name) + "'");
+      return FieldError("name",
+                        "'" + n + "' does not match the model folder '" + std::string(model_name) + "'");
     }
   }
   if (o["max_batch_size"].get(e) == simdjson::SUCCESS) {
@@ -172,13 +176,15 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view m
   }
   if (o["execution_providers"].get(e) == simdjson::SUCCESS) {
     simdjson::dom::array a;
-    if (e.get_array().get(a) != simdjson::SUCCESS) return FieldError("execution_providers", "expected an array");
+    if (e.get_array().get(a) != simdjson::SUCCESS)
+      return FieldError("execution_providers", "expected an array");
     c.execution_providers.clear();
     size_t i = 0;
     for (element x : a) {
       std::string field = "execution_providers[" + std::to_string(i++) + "]";
       ASSIGN_OR_RETURN(std::string ep, GetString(x, field));
-      if (ep != "cpu" && ep != "cuda") return FieldError(field, "unknown provider '" + ep + "' (known: cuda, cpu)");
+      if (ep != "cpu" && ep != "cuda")
+        return FieldError(field, "unknown provider '" + ep + "' (known: cuda, cpu)");
       c.execution_providers.push_back(ep);
     }
     if (c.execution_providers.empty()) return FieldError("execution_providers", "must not be empty");

@@ -18,8 +18,8 @@
 namespace continuum {
 
 struct DynamicBatchingConfig {
-  std::vector<int64_t> preferred_batch_size;  // a batch is cut as soon as one of these is reached
-  int64_t max_queue_delay_microseconds = 100; // how long the oldest request may wait for company
+  std::vector<int64_t> preferred_batch_size;   // a batch is cut as soon as one of these is reached
+  int64_t max_queue_delay_microseconds = 100;  // how long the oldest request may wait for company
 };
 
 struct VersionPolicy {
@@ -30,7 +30,7 @@ struct VersionPolicy {
 };
 
 struct ModelLimits {
-  int64_t max_queue_size = 256;        // pending requests per version; beyond this: 503
+  int64_t max_queue_size = 256;  // pending requests per version; beyond this: 503
   int64_t max_tensor_elements = 1 << 26;
   int64_t queue_timeout_microseconds = 0;  // 0: none; else a request waiting longer fails (503)
 };
@@ -48,7 +48,7 @@ struct ModelConfig {
   std::vector<std::string> execution_providers = {"cpu"};
   std::map<std::string, std::string> labels;
   ModelLimits limits;
-  bool warmup = true;  // run one zero-filled request per version at load
+  bool warmup = true;                        // run one zero-filled request per version at load
   int64_t default_batch_size_when_auto = 8;  // not read from the file; used by AutoComplete
 };
 

@@ -75,8 +75,8 @@ ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config
 ModelVersion::~ModelVersion() { scheduler_->Shutdown(); }
 
 Status ModelVersion::Infer(InferRequest request, InferCallback callback) {
-  Status st = ValidateRequest(signature_, config_.max_batch_size.value_or(0), config_.limits.max_tensor_elements,
-                              &request);
+  Status st = ValidateRequest(signature_, config_.max_batch_size.value_or(0),
+                              config_.limits.max_tensor_elements, &request);
   if (!st.ok()) {
     stats_->RecordFailure(FailureReason::kRejected, 0);
     return st.WithContext("model '" + name_ + "' version " + std::to_string(version_));
@@ -141,8 +141,8 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(const std::
     sessions.push_back(std::move(s));
   }
   if (!sessions.front()->fallback_reason().empty()) {
-    LogWarning("model '" + name + "' version " + std::to_string(version) + " runs on CPU: " +
-               sessions.front()->fallback_reason());
+    LogWarning("model '" + name + "' version " + std::to_string(version) +
+               " runs on CPU: " + sessions.front()->fallback_reason());
   }
   if (config.warmup) {
     auto inputs = WarmupInputs(sessions.front()->signature());
@@ -159,9 +159,11 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(const std::
   }
   auto mv = std::make_shared<ModelVersion>(name, version, std::move(config), std::move(sessions), families_);
   mv->stats().RecordLoad(Clock::now() - start);
-  LogInfo("loaded model '" + name + "' version " + std::to_string(version) + " on " + mv->execution_provider() +
-          " in " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()) +
-          " ms");
+  LogInfo(
+      "loaded model '" + name + "' version " + std::to_string(version) + " on " + mv->execution_provider() +
+      " in " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()) +
+      " ms");
   return mv;
 }
 
@@ -202,7 +204,8 @@ Status ModelRepository::LoadLocked(const std::string& name) {
   const VersionPolicy& policy = cfg->version_policy;
   if (policy.kind == VersionPolicy::Kind::kLatest) {
     std::sort(wanted.rbegin(), wanted.rend());
-    if (static_cast<int64_t>(wanted.size()) > policy.num_versions) wanted.resize(static_cast<size_t>(policy.num_versions));
+    if (static_cast<int64_t>(wanted.size()) > policy.num_versions)
+      wanted.resize(static_cast<size_t>(policy.num_versions));
   } else if (policy.kind == VersionPolicy::Kind::kSpecific) {
     std::vector<int64_t> w;
     for (int64_t v : policy.versions) {
@@ -216,7 +219,8 @@ Status ModelRepository::LoadLocked(const std::string& name) {
   if (wanted.empty()) {
     // Nothing on disk that the policy selects: the versions that served go away (as in Triton);
     // the index says why.
-    next.failed[0] = "model '" + name + "' has no version folder with a model.onnx that its version policy selects";
+    next.failed[0] =
+        "model '" + name + "' has no version folder with a model.onnx that its version policy selects";
     LogError(next.failed[0]);
   }
   for (int64_t v : wanted) {
@@ -310,7 +314,8 @@ Status ModelRepository::Start() {
 
 Status ModelRepository::Load(const std::string& name) {
   if (options_.mode != ModelControlMode::kExplicit) {
-    return FailedPrecondition("explicit model load / unload is not allowed when --model-control-mode is not explicit");
+    return FailedPrecondition(
+        "explicit model load / unload is not allowed when --model-control-mode is not explicit");
   }
   std::lock_guard lock(load_mu_);
   return LoadLocked(name);
@@ -318,7 +323,8 @@ Status ModelRepository::Load(const std::string& name) {
 
 Status ModelRepository::Unload(const std::string& name) {
   if (options_.mode != ModelControlMode::kExplicit) {
-    return FailedPrecondition("explicit model load / unload is not allowed when --model-control-mode is not explicit");
+    return FailedPrecondition(
+        "explicit model load / unload is not allowed when --model-control-mode is not explicit");
   }
   std::lock_guard lock(load_mu_);
   {
@@ -349,7 +355,8 @@ Status ModelRepository::Poll() {
       std::shared_lock m(map_mu_);
       auto it = models_.find(n);
       if (it != models_.end()) {
-        changed = !(it->second.fingerprint.config == fp.config && it->second.fingerprint.versions == fp.versions);
+        changed =
+            !(it->second.fingerprint.config == fp.config && it->second.fingerprint.versions == fp.versions);
       }
     }
     if (changed) (void)LoadLocked(n);

@@ -496,7 +496,8 @@ TEST_F(RepositoryTest, PollUnloadsAModelWhoseVersionsAreAllRemoved) {
   EXPECT_EQ(repo.Get("add_sub").status().code(), StatusCode::kNotFound);
   bool reported = false;
   for (const auto& e : repo.Index(false)) {
-    if (e.name == "add_sub" && e.state == "UNAVAILABLE" && e.reason.find("no version folder") != std::string::npos) {
+    if (e.name == "add_sub" && e.state == "UNAVAILABLE" &&
+        e.reason.find("no version folder") != std::string::npos) {
       reported = true;
     }
   }

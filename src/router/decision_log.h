@@ -31,7 +31,7 @@ struct DecisionRecord {
   int64_t version = 0;
   Policy policy;
   std::vector<Candidate> candidates;
-  std::string choice;   // the node that was dispatched to last (empty when none)
+  std::string choice;  // the node that was dispatched to last (empty when none)
   int fallback_step = 0;
   std::string outcome;  // "ok", "failed", "no_candidate", or an error text
 };

@@ -57,13 +57,12 @@ TEST(DecisionLog, Sha256) {
 
 TEST(DecisionLog, RecordFormat) {
   std::string line = DecisionRecordToJson(Sample(1), DecisionLog::kGenesisHash);
-  EXPECT_EQ(line,
-            R"({"request_id":"r-1","time":"2025-11-23T18:40:00.124Z","model":"m","version":1,)"
-            R"("policy":{"residency":"eu","hedge":true},)"
-            R"("candidates":[{"node":"edge-paris","predicted_ms":12.5,"cost":1e-04,"energy":0.4},)"
-            R"({"node":"cloud-eu","predicted_ms":31,"cost":1e-04,"energy":0.4}],)"
-            R"("choice":"edge-paris","fallback_step":0,"outcome":"ok",)"
-            R"("prev_hash":"0000000000000000000000000000000000000000000000000000000000000000"})");
+  EXPECT_EQ(line, R"({"request_id":"r-1","time":"2025-11-23T18:40:00.124Z","model":"m","version":1,)"
+                  R"("policy":{"residency":"eu","hedge":true},)"
+                  R"("candidates":[{"node":"edge-paris","predicted_ms":12.5,"cost":1e-04,"energy":0.4},)"
+                  R"({"node":"cloud-eu","predicted_ms":31,"cost":1e-04,"energy":0.4}],)"
+                  R"("choice":"edge-paris","fallback_step":0,"outcome":"ok",)"
+                  R"("prev_hash":"0000000000000000000000000000000000000000000000000000000000000000"})");
   simdjson::dom::parser p;
   simdjson::dom::element e;
   ASSERT_EQ(p.parse(line).get(e), simdjson::SUCCESS);
@@ -84,7 +83,8 @@ TEST(DecisionLog, ChainVerifiesAndTamperingIsFound) {
   edited[3].replace(edited[3].find("edge-paris"), 10, "cloud-usa!");
   Status s = VerifyDecisionLog(Join(edited));
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("decision log line 5: prev_hash does not match SHA-256 of line 4"), std::string::npos)
+  EXPECT_NE(s.message().find("decision log line 5: prev_hash does not match SHA-256 of line 4"),
+            std::string::npos)
       << s.message();
   // A removed line.
   auto removed = lines;

@@ -85,7 +85,8 @@ Estimators::LinkView Estimators::Link(std::string_view node) const {
   return v;
 }
 
-Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_view model, double fallback_ms) const {
+Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_view model,
+                                            double fallback_ms) const {
   std::lock_guard lock(mu_);
   auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
   if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * 1.1644854};

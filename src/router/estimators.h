@@ -18,7 +18,10 @@ namespace continuum::router {
 class Ewma {
  public:
   explicit Ewma(double alpha = 0.2) : alpha_(alpha) {}
-  void Seed(double v) { value_ = v; has_ = true; }
+  void Seed(double v) {
+    value_ = v;
+    has_ = true;
+  }
   void Observe(double x) {
     value_ = has_ ? value_ + alpha_ * (x - value_) : x;
     has_ = true;
@@ -38,9 +41,18 @@ class MeanVarEwma {
  public:
   explicit MeanVarEwma(double alpha = 0.2) : alpha_(alpha) {}
   // A warm-up seed: mean `v`, spread 10% of it until real observations arrive.
-  void Seed(double v) { mean_ = v; var_ = (0.1 * v) * (0.1 * v); has_ = true; }
+  void Seed(double v) {
+    mean_ = v;
+    var_ = (0.1 * v) * (0.1 * v);
+    has_ = true;
+  }
   void Observe(double x) {
-    if (!has_) { mean_ = x; var_ = 0; has_ = true; return; }
+    if (!has_) {
+      mean_ = x;
+      var_ = 0;
+      has_ = true;
+      return;
+    }
     double d = x - mean_;
     mean_ += alpha_ * d;
     var_ = (1 - alpha_) * (var_ + alpha_ * d * d);
@@ -60,7 +72,10 @@ class MeanVarEwma {
 class Estimators {
  public:
   Estimators(double alpha, double default_rtt_ms, double default_bandwidth_mbps, Clock clock)
-      : alpha_(alpha), default_rtt_(default_rtt_ms), default_bw_(default_bandwidth_mbps), clock_(std::move(clock)) {}
+      : alpha_(alpha),
+        default_rtt_(default_rtt_ms),
+        default_bw_(default_bandwidth_mbps),
+        clock_(std::move(clock)) {}
 
   void SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps);
   void SeedCompute(const std::string& node, const std::string& model, double compute_ms);
@@ -72,8 +87,14 @@ class Estimators {
   void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
   void ReportQueueDepth(std::string_view node, double depth);
 
-  struct LinkView { double rtt_ms; double bandwidth_mbps; };
-  struct ComputeView { double mean_ms; double p95_ms; };
+  struct LinkView {
+    double rtt_ms;
+    double bandwidth_mbps;
+  };
+  struct ComputeView {
+    double mean_ms;
+    double p95_ms;
+  };
   LinkView Link(std::string_view node) const;
   ComputeView Compute(std::string_view node, std::string_view model, double fallback_ms) const;
   double QueueDepth(std::string_view node) const;
@@ -81,7 +102,10 @@ class Estimators {
   std::chrono::system_clock::time_point LastUpdate(std::string_view node) const;
 
  private:
-  struct LinkState { Ewma rtt; Ewma bw; };
+  struct LinkState {
+    Ewma rtt;
+    Ewma bw;
+  };
   LinkState& LinkLocked(std::string_view node);
   void Touch(std::string_view node);
 

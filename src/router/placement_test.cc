@@ -72,9 +72,9 @@ TEST(Estimators, LinkTransferAndQueue) {
   // 1 MB in 95 ms with 15 ms rtt: 80 ms of transfer -> 100 Mbps; EWMA with 200 -> 150.
   e.ObserveTransfer("a", 1'000'000, 95);
   EXPECT_NEAR(e.Link("a").bandwidth_mbps, 150, 1e-9);
-  e.ObserveTransfer("a", 0, 10);      // ignored
-  e.ObserveTransfer("a", 10, -1);     // ignored
-  e.ObserveRtt("a", std::nan(""));    // ignored
+  e.ObserveTransfer("a", 0, 10);    // ignored
+  e.ObserveTransfer("a", 10, -1);   // ignored
+  e.ObserveRtt("a", std::nan(""));  // ignored
   EXPECT_NEAR(e.Link("a").bandwidth_mbps, 150, 1e-9);
   EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 15);
   EXPECT_DOUBLE_EQ(e.QueueDepth("a"), 0);
@@ -169,7 +169,9 @@ TEST(Placement, FastestPredictsEndToEnd) {
   EXPECT_NEAR(c.predicted_ms, 20, 1e-9);
   EXPECT_EQ(d->fallbacks, (std::vector<std::string>{"cloud-eu", "phone", "cloud-us"}));
   EXPECT_EQ(d->reason.rfind("edge-paris: predicted 20 ms (rtt 8 + transfer 8 + compute 4) vs cloud-eu 39 ms; "
-                            "objective fastest", 0), 0u)
+                            "objective fastest",
+                            0),
+            0u)
       << d->reason;
   EXPECT_FALSE(d->hedge.has_value());
 }
@@ -182,7 +184,9 @@ TEST(Placement, QueueDepthAndInstances) {
   EXPECT_EQ(d->choice, "cloud-eu");
   EXPECT_NE(d->reason.find("vs edge-paris 52 ms"), std::string::npos) << d->reason;
   for (const auto& c : d->candidates) {
-    if (c.node == "edge-paris") { EXPECT_DOUBLE_EQ(c.queue_ms, 40); }
+    if (c.node == "edge-paris") {
+      EXPECT_DOUBLE_EQ(c.queue_ms, 40);
+    }
   }
 }
 
@@ -287,7 +291,8 @@ TEST(Placement, UnknownResidencyClassIsRefused) {
   auto d = r.Decide(Req(Pol("residency=mars")));
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(d.status().message().find("policy.residency: unknown residency class 'mars' (known: eu, eu-fr, eu-de, us)"),
+  EXPECT_NE(d.status().message().find(
+                "policy.residency: unknown residency class 'mars' (known: eu, eu-fr, eu-de, us)"),
             std::string::npos)
       << d.status().message();
 }
@@ -364,7 +369,8 @@ TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {
   EXPECT_FALSE(d->hedge.has_value());
   // A single candidate has nobody to hedge to.
   Router single(Topo());
-  for (int i = 0; i < 100; ++i) EXPECT_FALSE(single.Decide(Req(Pol("hedge=on; residency=us")))->hedge.has_value());
+  for (int i = 0; i < 100; ++i)
+    EXPECT_FALSE(single.Decide(Req(Pol("hedge=on; residency=us")))->hedge.has_value());
 }
 
 TEST(Router, ConcurrentDecisionsAndReports) {

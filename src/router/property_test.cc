@@ -22,7 +22,9 @@ struct Gen {
   double Real(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
   bool Coin(double p = 0.5) { return std::bernoulli_distribution(p)(rng); }
   template <typename T>
-  const T& Pick(const std::vector<T>& v) { return v[Int(0, static_cast<int>(v.size()) - 1)]; }
+  const T& Pick(const std::vector<T>& v) {
+    return v[Int(0, static_cast<int>(v.size()) - 1)];
+  }
 };
 
 Policy RandomPolicy(Gen& g, bool allow_unknown) {
@@ -106,7 +108,8 @@ TEST(RouterProperty, ResidencyNeverViolatedAndNoCandidateExactlyWhenNoneQualifie
       auto resident = [&](const Node& n) { return !eff.residency || n.Satisfies(*eff.residency); };
       std::set<std::string> qualifying;
       for (const auto& n : topo.nodes) {
-        if (n.FindModel(r.model, r.version) && resident(n) && router.IsHealthy(n.name)) qualifying.insert(n.name);
+        if (n.FindModel(r.model, r.version) && resident(n) && router.IsHealthy(n.name))
+          qualifying.insert(n.name);
       }
       auto d = router.Decide(r);
       ++decisions;
@@ -123,7 +126,8 @@ TEST(RouterProperty, ResidencyNeverViolatedAndNoCandidateExactlyWhenNoneQualifie
       ASSERT_EQ(seen.size(), order.size()) << "iter " << iter << ": repeated node";
       ASSERT_EQ(seen, qualifying) << "iter " << iter;
       for (const auto& name : order) {
-        ASSERT_TRUE(resident(*topo.FindNode(name))) << "iter " << iter << ": " << name << " outside residency";
+        ASSERT_TRUE(resident(*topo.FindNode(name)))
+            << "iter " << iter << ": " << name << " outside residency";
       }
       if (d->hedge) {
         ++hedges;
@@ -154,7 +158,8 @@ TEST(RouterProperty, ResidencyNeverViolatedAndNoCandidateExactlyWhenNoneQualifie
   EXPECT_LT(refusals, decisions * 7 / 10);
   EXPECT_GT(hedges, 100);
   EXPECT_GT(dispatches, (decisions - refusals) / 2);
-  std::printf("decisions %d, refusals %d, dispatches %d, hedges %d\n", decisions, refusals, dispatches, hedges);
+  std::printf("decisions %d, refusals %d, dispatches %d, hedges %d\n", decisions, refusals, dispatches,
+              hedges);
 }
 
 // Over random topologies, at most 5% of the decisions that reach placement carry a hedge.

@@ -54,8 +54,8 @@ std::string Reason(const Decision& d, Objective objective) {
 Router::Router(Topology topology, RouterOptions options)
     : topology_(std::move(topology)), options_(std::move(options)) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
-  est_ = std::make_unique<Estimators>(options_.ewma_alpha, options_.default_rtt_ms, options_.default_bandwidth_mbps,
-                                      options_.clock);
+  est_ = std::make_unique<Estimators>(options_.ewma_alpha, options_.default_rtt_ms,
+                                      options_.default_bandwidth_mbps, options_.clock);
   for (const auto& n : topology_.nodes) {
     health_.emplace(n.name, Health{});
     for (const auto& m : n.models) est_->SeedCompute(n.name, m.name, m.compute_ms);
@@ -74,16 +74,18 @@ Router::~Router() = default;
 StatusOr<Decision> Router::Decide(const Request& request) {
   Decision d;
   auto def = topology_.model_defaults.find(request.model);
-  d.policy = def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  d.policy =
+      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
   const Policy& p = d.policy;
   if (p.residency && !topology_.KnowsResidency(*p.residency)) {
     std::string known;
     for (const auto& c : topology_.residency_classes) known += (known.empty() ? "" : ", ") + c;
-    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency + "' (known: " +
-                           (known.empty() ? "none" : known) + ")");
+    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency +
+                           "' (known: " + (known.empty() ? "none" : known) + ")");
   }
   const Objective objective = p.objective.value_or(Objective::kFastest);
-  const double bytes = static_cast<double>(request.input_bytes) + static_cast<double>(request.expected_output_bytes);
+  const double bytes =
+      static_cast<double>(request.input_bytes) + static_cast<double>(request.expected_output_bytes);
 
   bool any_holder = false;
   bool any_resident = false;
@@ -117,7 +119,8 @@ StatusOr<Decision> Router::Decide(const Request& request) {
                      (request.version ? " version " + std::to_string(request.version) : std::string());
   if (!any_holder) return NotFound("no node holds " + what);
   if (!any_resident) {
-    return Unavailable("no candidate: no node holding " + what + " satisfies residency class '" + *p.residency + "'");
+    return Unavailable("no candidate: no node holding " + what + " satisfies residency class '" +
+                       *p.residency + "'");
   }
   if (d.candidates.empty()) {
     return Unavailable("no candidate: every node holding " + what +

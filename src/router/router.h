@@ -160,12 +160,12 @@ struct Candidate {
   Tier tier = Tier::kCloud;
   double predicted_ms = 0;  // rtt + transfer + queue + compute
   double rtt_ms = 0;
-  double transfer_ms = 0;   // (in + out bytes) / bandwidth
-  double queue_ms = 0;      // depth * compute / instances
+  double transfer_ms = 0;  // (in + out bytes) / bandwidth
+  double queue_ms = 0;     // depth * compute / instances
   double compute_ms = 0;
-  double p95_ms = 0;        // predicted end-to-end with p95 compute
-  double cost = 0;          // compute seconds * cost_per_compute_second
-  double energy_j = 0;      // compute seconds * energy_per_compute_second
+  double p95_ms = 0;    // predicted end-to-end with p95 compute
+  double cost = 0;      // compute seconds * cost_per_compute_second
+  double energy_j = 0;  // compute seconds * energy_per_compute_second
   bool within_target = true;
 };
 
@@ -180,21 +180,21 @@ struct Decision {
   std::string url;                     // of the choice
   std::vector<std::string> fallbacks;  // runner-ups in order; same residency class as the choice
   std::optional<Hedge> hedge;
-  std::vector<Candidate> candidates;   // ranked: candidates[0] is the choice
-  std::string reason;                  // short human explanation
+  std::vector<Candidate> candidates;  // ranked: candidates[0] is the choice
+  std::string reason;                 // short human explanation
 };
 
 using Clock = std::function<std::chrono::system_clock::time_point()>;
 
 struct RouterOptions {
-  int eject_after_failures = 3;        // consecutive failures that eject a node
-  double ewma_alpha = 0.2;             // weight of a new observation
-  double hedge_fraction = 0.05;        // tokens earned per decision
-  double hedge_burst = 2.0;            // bucket capacity
-  double default_rtt_ms = 50;          // for nodes without a link from the origin
+  int eject_after_failures = 3;  // consecutive failures that eject a node
+  double ewma_alpha = 0.2;       // weight of a new observation
+  double hedge_fraction = 0.05;  // tokens earned per decision
+  double hedge_burst = 2.0;      // bucket capacity
+  double default_rtt_ms = 50;    // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
-  Clock clock;                         // default: system_clock::now
+  Clock clock;                                     // default: system_clock::now
 };
 
 class Estimators;

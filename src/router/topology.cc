@@ -133,9 +133,12 @@ Status CheckResidencyName(std::string_view s) {
 // request parameters carry model-specific keys too, so there they are skipped.
 Status ReadPolicy(const Reader& r, object o, std::string_view where, bool strict, Policy* p) {
   if (strict) {
-    RETURN_IF_ERROR(r.CheckKeys(o, where, {"latency_target_ms", "residency", "objective", "prefer_tier", "hedge"}));
+    RETURN_IF_ERROR(
+        r.CheckKeys(o, where, {"latency_target_ms", "residency", "objective", "prefer_tier", "hedge"}));
   }
-  auto field = [&](std::string_view k) { return std::string(where) + (where.empty() ? "" : ".") + std::string(k); };
+  auto field = [&](std::string_view k) {
+    return std::string(where) + (where.empty() ? "" : ".") + std::string(k);
+  };
   element e;
   if (o["latency_target_ms"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(double v, r.Number(e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
@@ -185,8 +188,9 @@ Status ParseNode(const Reader& r, element e, size_t index, Node* n) {
   std::string at = "nodes[" + std::to_string(index) + "]";
   auto f = [&](std::string_view k) { return at + "." + std::string(k); };
   ASSIGN_OR_RETURN(object o, r.Object(e, at));
-  RETURN_IF_ERROR(r.CheckKeys(o, at, {"name", "url", "tier", "region", "jurisdiction", "hardware",
-                                      "cost_per_compute_second", "energy_per_compute_second", "models"}));
+  RETURN_IF_ERROR(r.CheckKeys(o, at,
+                              {"name", "url", "tier", "region", "jurisdiction", "hardware",
+                               "cost_per_compute_second", "energy_per_compute_second", "models"}));
   element x;
   for (std::string_view req : {"name", "url", "tier", "models"}) {
     if (o[req].get(x) != simdjson::SUCCESS) return r.Err(f(req), "required");
@@ -244,7 +248,8 @@ Status ParseNode(const Reader& r, element e, size_t index, Node* n) {
     ASSIGN_OR_RETURN(auto va, r.Array(y, mf("versions")));
     size_t vi = 0;
     for (element v : va) {
-      ASSIGN_OR_RETURN(int64_t ver, r.Int(v, mf("versions") + "[" + std::to_string(vi++) + "]", 1, INT64_MAX));
+      ASSIGN_OR_RETURN(int64_t ver,
+                       r.Int(v, mf("versions") + "[" + std::to_string(vi++) + "]", 1, INT64_MAX));
       h.versions.push_back(ver);
     }
     if (h.versions.empty()) return r.Err(mf("versions"), "must not be empty");
@@ -283,7 +288,8 @@ std::string_view ObjectiveName(Objective o) {
 const ModelHolding* Node::FindModel(std::string_view model, int64_t version) const {
   for (const auto& m : models) {
     if (m.name != model) continue;
-    if (version == 0 || std::find(m.versions.begin(), m.versions.end(), version) != m.versions.end()) return &m;
+    if (version == 0 || std::find(m.versions.begin(), m.versions.end(), version) != m.versions.end())
+      return &m;
   }
   return nullptr;
 }
@@ -399,13 +405,14 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
     return InvalidArgument(std::string("topology: invalid JSON: ") + simdjson::error_message(err));
   }
   ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
-  RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "origin", "residency_classes", "nodes", "links",
-                                      "model_defaults"}));
+  RETURN_IF_ERROR(r.CheckKeys(
+      o, "", {"schema_version", "origin", "residency_classes", "nodes", "links", "model_defaults"}));
   element e;
   if (o["schema_version"].get(e) != simdjson::SUCCESS) return r.Err("schema_version", "required");
   ASSIGN_OR_RETURN(int64_t version, r.Int(e, "schema_version", 1, 1000));
   if (version != Topology::kSchemaVersion) {
-    return r.Err("schema_version", "version " + std::to_string(version) + " is not supported (this build reads " +
+    return r.Err("schema_version", "version " + std::to_string(version) +
+                                       " is not supported (this build reads " +
                                        std::to_string(Topology::kSchemaVersion) + ")");
   }
   if (o["origin"].get(e) == simdjson::SUCCESS) {
@@ -494,8 +501,8 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
       Policy p;
       RETURN_IF_ERROR(ReadPolicy(r, po, at, true, &p));
       if (p.residency && !t.KnowsResidency(*p.residency)) {
-        return r.Err(at + ".residency", "unknown residency class '" + *p.residency + "' (known: " +
-                                            Join(t.residency_classes) + ")");
+        return r.Err(at + ".residency", "unknown residency class '" + *p.residency +
+                                            "' (known: " + Join(t.residency_classes) + ")");
       }
       t.model_defaults[std::string(model)] = p;
     }
@@ -506,7 +513,8 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
 StatusOr<Topology> LoadTopology(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return NotFound("topology: " + path + ": no such file");
-  if (std::filesystem::file_size(path, ec) > (16u << 20)) return InvalidArgument("topology: larger than 16 MiB");
+  if (std::filesystem::file_size(path, ec) > (16u << 20))
+    return InvalidArgument("topology: larger than 16 MiB");
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return ParseTopology(text);

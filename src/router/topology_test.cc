@@ -90,8 +90,10 @@ TEST(Topology, ErrorsNameTheField) {
       {Topo(R"({"name":"a","tier":"edge","models":[]})"), "topology: nodes[0].url: required"},
       {Topo(R"({"name":"a","url":"u","models":[]})"), "topology: nodes[0].tier: required"},
       {Topo(R"({"name":"a","url":"u","tier":"edge"})"), "topology: nodes[0].models: required"},
-      {Topo(R"({"name":"","url":"u","tier":"edge","models":[]})"), "topology: nodes[0].name: must not be empty"},
-      {Topo(R"({"name":"gateway","url":"u","tier":"edge","models":[]})"), "nodes[0].name: 'gateway' is the origin"},
+      {Topo(R"({"name":"","url":"u","tier":"edge","models":[]})"),
+       "topology: nodes[0].name: must not be empty"},
+      {Topo(R"({"name":"gateway","url":"u","tier":"edge","models":[]})"),
+       "nodes[0].name: 'gateway' is the origin"},
       {Topo(R"({"name":"a","url":"u","tier":"edge","colour":"red","models":[]})"),
        "topology: nodes[0].colour: unknown field"},
       {Topo(NodeJson("a", R"("cost_per_compute_second":-1,)")),
@@ -112,10 +114,12 @@ TEST(Topology, ErrorsNameTheField) {
        "topology: nodes[0].models[0].versions: required"},
       {Topo(R"({"name":"a","url":"u","tier":"edge","models":[{"name":"m","versions":[1],"instances":0}]})"),
        "topology: nodes[0].models[0].instances: must be between 1 and 1024"},
-      {Topo(R"({"name":"a","url":"u","tier":"edge","models":[{"name":"m","versions":[1]},{"name":"m","versions":[2]}]})"),
+      {Topo(
+           R"({"name":"a","url":"u","tier":"edge","models":[{"name":"m","versions":[1]},{"name":"m","versions":[2]}]})"),
        "topology: nodes[0].models[1].name: duplicate model 'm'"},
       {R"({"schema_version":1,"residency_classes":["eu"],"nodes":[)" +
-           std::string(R"({"name":"a","url":"u","tier":"edge","jurisdiction":["eu","us"],"models":[]})") + "]}",
+           std::string(R"({"name":"a","url":"u","tier":"edge","jurisdiction":["eu","us"],"models":[]})") +
+           "]}",
        "topology: nodes[0].jurisdiction[1]: unknown residency class 'us' (declared: eu)"},
       {R"({"schema_version":1,"residency_classes":["eu","eu"],"nodes":[)" + a + "]}",
        "topology: residency_classes[1]: duplicate residency class 'eu'"},
@@ -200,7 +204,8 @@ TEST(Policy, ErrorsNameTheField) {
       {R"({"latency_target_ms":0})", "parameters.latency_target_ms: must be a number of milliseconds > 0"},
       {R"({"residency":7})", "parameters.residency: expected a string"},
       {R"({"residency":""})", "parameters.residency: must not be empty"},
-      {R"({"objective":"slowest"})", "parameters.objective: must be fastest, cheapest or least_energy, got 'slowest'"},
+      {R"({"objective":"slowest"})",
+       "parameters.objective: must be fastest, cheapest or least_energy, got 'slowest'"},
       {R"({"prefer_tier":"fog"})", "parameters.prefer_tier: must be device, edge or cloud, got 'fog'"},
       {R"({"hedge":"on"})", "parameters.hedge: expected true or false"},
   };
@@ -213,9 +218,11 @@ TEST(Policy, ErrorsNameTheField) {
       {"latency_target_ms=abc", "X-Continuum-Policy: latency_target_ms: expected a number, got 'abc'"},
       {"latency_target_ms=", "X-Continuum-Policy: latency_target_ms: expected a number"},
       {"latency_target_ms=-1", "X-Continuum-Policy: latency_target_ms: must be a number of milliseconds > 0"},
-      {"latency_target_ms=inf", "X-Continuum-Policy: latency_target_ms: must be a number of milliseconds > 0"},
+      {"latency_target_ms=inf",
+       "X-Continuum-Policy: latency_target_ms: must be a number of milliseconds > 0"},
       {"residency=", "X-Continuum-Policy: residency: must not be empty"},
-      {"objective=best", "X-Continuum-Policy: objective: must be fastest, cheapest or least_energy, got 'best'"},
+      {"objective=best",
+       "X-Continuum-Policy: objective: must be fastest, cheapest or least_energy, got 'best'"},
       {"prefer_tier=moon", "X-Continuum-Policy: prefer_tier: must be device, edge or cloud"},
       {"hedge=maybe", "X-Continuum-Policy: hedge: expected on or off, got 'maybe'"},
       {"speed=11", "X-Continuum-Policy: speed: unknown key"},
@@ -243,7 +250,8 @@ TEST(Policy, MergeOverridesOnlySetFields) {
   EXPECT_EQ(m.objective, Objective::kFastest);
   EXPECT_EQ(m.residency, "eu");
   EXPECT_EQ(m.hedge, true);
-  EXPECT_EQ(PolicyToJson(m), R"({"latency_target_ms":50,"residency":"eu","objective":"fastest","hedge":true})");
+  EXPECT_EQ(PolicyToJson(m),
+            R"({"latency_target_ms":50,"residency":"eu","objective":"fastest","hedge":true})");
 }
 
 }  // namespace

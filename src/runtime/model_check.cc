@@ -221,8 +221,7 @@ Status CheckModelFile(const std::filesystem::path& model_path) {
     }
     if (escapes) {
       return InvalidArgument("tensor '" + tensor + "' of " + model_path.string() +
-                             " points to external data '" + location +
-                             "' outside the model's folder");
+                             " points to external data '" + location + "' outside the model's folder");
     }
   }
   return Status::Ok();

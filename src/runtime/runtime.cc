@@ -126,9 +126,8 @@ class OrtSession final : public Session {
         }
         in_values.push_back(std::move(v));
       } else {
-        in_values.push_back(Ort::Value::CreateTensor(
-            cpu_, const_cast<char*>(t->data.data()), t->data.size(), t->shape.data(),
-            t->shape.size(), ToOnnx(t->dtype)));
+        in_values.push_back(Ort::Value::CreateTensor(cpu_, const_cast<char*>(t->data.data()), t->data.size(),
+                                                     t->shape.data(), t->shape.size(), ToOnnx(t->dtype)));
       }
     }
 
@@ -214,22 +213,22 @@ class OrtEngine final : public Engine {
     return TryLoad(path, options, "cpu", fallback);
   }
 
-  StatusOr<std::unique_ptr<Session>> TryLoad(const std::filesystem::path& path,
-                                             const SessionOptions& options, const std::string& ep,
-                                             const std::string& fallback) {
+  StatusOr<std::unique_ptr<Session>> TryLoad(const std::filesystem::path& path, const SessionOptions& options,
+                                             const std::string& ep, const std::string& fallback) {
     try {
       Ort::SessionOptions so;
       so.DisablePerSessionThreads();
       so.SetGraphOptimizationLevel(
-          options.graph_optimization_level >= 99   ? GraphOptimizationLevel::ORT_ENABLE_ALL
+          options.graph_optimization_level >= 99  ? GraphOptimizationLevel::ORT_ENABLE_ALL
           : options.graph_optimization_level >= 2 ? GraphOptimizationLevel::ORT_ENABLE_EXTENDED
           : options.graph_optimization_level >= 1 ? GraphOptimizationLevel::ORT_ENABLE_BASIC
-                                                   : GraphOptimizationLevel::ORT_DISABLE_ALL);
+                                                  : GraphOptimizationLevel::ORT_DISABLE_ALL);
       if (ep == "cuda") {
         // The CUDA provider is a separate library that ORT loads beside the CPU library
         // (tools/setup.sh --gpu); it needs an NVIDIA GPU with its driver.
         std::error_code ec;
-        if (!std::filesystem::exists("/dev/nvidiactl", ec) && !std::filesystem::exists("/proc/driver/nvidia/version", ec)) {
+        if (!std::filesystem::exists("/dev/nvidiactl", ec) &&
+            !std::filesystem::exists("/proc/driver/nvidia/version", ec)) {
           return Unavailable("CUDA execution provider unavailable: no NVIDIA GPU on this machine");
         }
         try {
@@ -252,8 +251,7 @@ class OrtEngine final : public Engine {
         ASSIGN_OR_RETURN(auto spec, SpecFromTypeInfo(name, session.GetOutputTypeInfo(i)));
         sig.outputs.push_back(std::move(spec));
       }
-      return std::unique_ptr<Session>(
-          new OrtSession(std::move(session), std::move(sig), ep, fallback));
+      return std::unique_ptr<Session>(new OrtSession(std::move(session), std::move(sig), ep, fallback));
     } catch (const Ort::Exception& e) {
       return InvalidArgument("onnxruntime cannot load " + path.string() + ": " + e.what());
     }

@@ -208,7 +208,8 @@ TEST(RuntimeGpu, CudaMatchesCpu) {
   gpu.execution_providers = {"cuda"};
   auto g = TestEngine().Load(kModels / "mlp/1/model.onnx", gpu);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
-  if ((*g)->execution_provider() != "cuda") GTEST_SKIP() << "CUDA provider unavailable: " << (*g)->fallback_reason();
+  if ((*g)->execution_provider() != "cuda")
+    GTEST_SKIP() << "CUDA provider unavailable: " << (*g)->fallback_reason();
   auto c = TestEngine().Load(kModels / "mlp/1/model.onnx", {});
   ASSERT_TRUE(c.ok());
   std::vector<float> x(4 * 512);

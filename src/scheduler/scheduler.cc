@@ -63,7 +63,8 @@ Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_siz
     auto it = std::find_if(sig.inputs.begin(), sig.inputs.end(),
                            [&](const runtime::TensorSpec& s) { return s.name == t.name; });
     if (it == sig.inputs.end()) {
-      return InvalidArgument("unknown input '" + t.name + "' (the model's inputs: " + NameList(sig.inputs) + ")");
+      return InvalidArgument("unknown input '" + t.name + "' (the model's inputs: " + NameList(sig.inputs) +
+                             ")");
     }
     size_t idx = static_cast<size_t>(it - sig.inputs.begin());
     if (seen[idx]) return InvalidArgument("input '" + t.name + "' is given more than once");
@@ -114,9 +115,11 @@ Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_siz
     bool known = std::any_of(sig.outputs.begin(), sig.outputs.end(),
                              [&](const runtime::TensorSpec& s) { return s.name == o.name; });
     if (!known) {
-      return InvalidArgument("unknown output '" + o.name + "' (the model's outputs: " + NameList(sig.outputs) + ")");
+      return InvalidArgument("unknown output '" + o.name +
+                             "' (the model's outputs: " + NameList(sig.outputs) + ")");
     }
-    if (!outs.insert(o.name).second) return InvalidArgument("output '" + o.name + "' is requested more than once");
+    if (!outs.insert(o.name).second)
+      return InvalidArgument("output '" + o.name + "' is requested more than once");
   }
   request->inputs = std::move(ordered);
   return Status::Ok();
@@ -159,7 +162,8 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
     if (stopping_) return Unavailable("model is being unloaded");
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
-      return Unavailable("queue full: " + std::to_string(queue_.size()) + " requests waiting (limits.max_queue_size)");
+      return Unavailable("queue full: " + std::to_string(queue_.size()) +
+                         " requests waiting (limits.max_queue_size)");
     }
     // Counted under the lock, before an instance can take it and count it out again (the
     // pending gauge never dips below zero).
@@ -193,7 +197,8 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
   const auto& db = *options_.dynamic_batching;
   int64_t target = options_.max_batch_size;
   if (!db.preferred_batch_size.empty()) {
-    target = std::min(target, *std::max_element(db.preferred_batch_size.begin(), db.preferred_batch_size.end()));
+    target =
+        std::min(target, *std::max_element(db.preferred_batch_size.begin(), db.preferred_batch_size.end()));
   }
   const InferRequest& head = queue_.front()->request;
   std::vector<size_t> picked;
@@ -248,8 +253,9 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     if (!expired.empty() || !batch.empty()) {
       lock.unlock();
       for (auto& p : expired) {
-        Fail(*p, Unavailable("request waited longer than the queue timeout of " +
-                             std::to_string(options_.queue_timeout_microseconds) + " µs"),
+        Fail(*p,
+             Unavailable("request waited longer than the queue timeout of " +
+                         std::to_string(options_.queue_timeout_microseconds) + " µs"),
              FailureReason::kTimeout);
       }
       if (!batch.empty()) Execute(session, std::move(batch));

@@ -143,7 +143,8 @@ void ModelStats::RecordFailure(FailureReason reason, uint64_t request_ns) {
   }
 }
 
-void ModelStats::RecordExecution(int64_t batch_size, uint64_t input_ns, uint64_t infer_ns, uint64_t output_ns) {
+void ModelStats::RecordExecution(int64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
+                                 uint64_t output_ns) {
   inference_count_.fetch_add(static_cast<uint64_t>(batch_size), std::memory_order_relaxed);
   execution_count_.fetch_add(1, std::memory_order_relaxed);
   compute_input_.Add(input_ns);

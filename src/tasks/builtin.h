@@ -10,6 +10,6 @@ void RegisterBuiltinTasks(TaskRegistry& registry);  // builtin.cc: calls the one
 void RegisterOcrTask(TaskRegistry& registry);                  // tasks/ocr: "ocr"
 void RegisterImageClassificationTask(TaskRegistry& registry);  // tasks/vision: "image-classification"
 void RegisterVadTask(TaskRegistry& registry);                  // tasks/vad: "voice-activity-detection"
-void RegisterTextTasks(TaskRegistry& registry);                // tasks/text: "text-embeddings", "text-classification"
+void RegisterTextTasks(TaskRegistry& registry);  // tasks/text: "text-embeddings", "text-classification"
 
 }  // namespace continuum::tasks

@@ -27,7 +27,8 @@ StatusOr<CatalogEntry> ParseCatalogEntry(std::string_view json, const fs::path& 
       return required ? InvalidArgument(std::string("catalog.json: ") + key + ": required") : Status::Ok();
     }
     std::string_view s;
-    if (v.get_string().get(s)) return InvalidArgument(std::string("catalog.json: ") + key + ": expected a string");
+    if (v.get_string().get(s))
+      return InvalidArgument(std::string("catalog.json: ") + key + ": expected a string");
     *out = std::string(s);
     return Status::Ok();
   };
@@ -37,8 +38,8 @@ StatusOr<CatalogEntry> ParseCatalogEntry(std::string_view json, const fs::path& 
     return InvalidArgument("catalog.json: schema_version: only 1 is supported");
   }
   for (auto [k, _] : o) {
-    static constexpr std::string_view kKnown[] = {"schema_version", "name", "task", "description", "license",
-                                                  "source", "models", "settings"};
+    static constexpr std::string_view kKnown[] = {"schema_version", "name",   "task",   "description",
+                                                  "license",        "source", "models", "settings"};
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return InvalidArgument("catalog.json: " + std::string(k) + ": unknown field");
     }
@@ -48,14 +49,16 @@ StatusOr<CatalogEntry> ParseCatalogEntry(std::string_view json, const fs::path& 
   RETURN_IF_ERROR(str("description", &e.description, false));
   RETURN_IF_ERROR(str("license", &e.license, false));
   RETURN_IF_ERROR(str("source", &e.source, false));
-  if (e.name.empty() || e.name.size() > 200) return InvalidArgument("catalog.json: name: must be 1..200 characters");
+  if (e.name.empty() || e.name.size() > 200)
+    return InvalidArgument("catalog.json: name: must be 1..200 characters");
   if (!o["models"].get(v)) {
     simdjson::dom::object m;
     if (v.get_object().get(m)) return InvalidArgument("catalog.json: models: expected an object");
     for (auto [role, model] : m) {
       std::string_view s;
       if (model.get_string().get(s)) {
-        return InvalidArgument("catalog.json: models." + std::string(role) + ": expected a repository model name");
+        return InvalidArgument("catalog.json: models." + std::string(role) +
+                               ": expected a repository model name");
       }
       e.models[std::string(role)] = std::string(s);
     }

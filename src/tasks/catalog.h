@@ -31,8 +31,8 @@ class Catalog {
   };
   // Reads every entry; an entry that fails to parse or build is kept with its error (listed,
   // not runnable) so one bad entry does not hide the others.
-  static StatusOr<std::unique_ptr<Catalog>> Load(const std::filesystem::path& dir, const TaskRegistry& registry,
-                                                 const TaskLimits& limits);
+  static StatusOr<std::unique_ptr<Catalog>> Load(const std::filesystem::path& dir,
+                                                 const TaskRegistry& registry, const TaskLimits& limits);
   static std::unique_ptr<Catalog> Empty();
 
   const Item* Find(std::string_view name) const;

@@ -3,9 +3,12 @@
 
 namespace continuum::tasks {
 
-void TaskRegistry::Register(std::string kind, TaskFactory factory) { factories_[std::move(kind)] = std::move(factory); }
+void TaskRegistry::Register(std::string kind, TaskFactory factory) {
+  factories_[std::move(kind)] = std::move(factory);
+}
 
-StatusOr<std::unique_ptr<Task>> TaskRegistry::Create(const CatalogEntry& entry, const TaskLimits& limits) const {
+StatusOr<std::unique_ptr<Task>> TaskRegistry::Create(const CatalogEntry& entry,
+                                                     const TaskLimits& limits) const {
   auto it = factories_.find(entry.task);
   if (it == factories_.end()) {
     std::string kinds;

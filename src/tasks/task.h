@@ -24,18 +24,18 @@ namespace continuum::tasks {
 
 // A task request, decoded by the API layer from JSON, a raw body or base64. JSON ends there.
 struct TaskRequest {
-  std::string binary;              // image or audio bytes (empty if none)
-  std::vector<std::string> texts;  // "text" / "input": one or many
-  bool texts_is_array = false;     // the client sent a list (the answer is then a list too)
+  std::string binary;                          // image or audio bytes (empty if none)
+  std::vector<std::string> texts;              // "text" / "input": one or many
+  bool texts_is_array = false;                 // the client sent a list (the answer is then a list too)
   std::map<std::string, double> numbers;       // numeric options (top_k, threshold, ...)
   std::map<std::string, std::string> strings;  // string options
   std::map<std::string, bool> flags;           // boolean options
 };
 
 struct TaskResult {
-  std::string result_json;                    // the Workers-AI-style "result" value
+  std::string result_json;                     // the Workers-AI-style "result" value
   std::vector<std::vector<float>> embeddings;  // text-embeddings: one vector per text
-  int64_t tokens = 0;                         // input tokens consumed (usage), where it applies
+  int64_t tokens = 0;                          // input tokens consumed (usage), where it applies
 };
 
 // Runs inference through the repository's schedulers (so task requests batch with others and
@@ -44,7 +44,8 @@ class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
   // Starts one request; the future resolves when the scheduler answers. `outputs` empty: all.
-  virtual std::future<StatusOr<std::vector<Tensor>>> RunAsync(const std::string& model, std::vector<Tensor> inputs,
+  virtual std::future<StatusOr<std::vector<Tensor>>> RunAsync(const std::string& model,
+                                                              std::vector<Tensor> inputs,
                                                               std::vector<std::string> outputs = {}) = 0;
   StatusOr<std::vector<Tensor>> Run(const std::string& model, std::vector<Tensor> inputs,
                                     std::vector<std::string> outputs = {}) {
@@ -54,11 +55,11 @@ class ModelRunner {
 
 // One catalog entry: `<catalog>/<slug>/catalog.json` (schema_version 1).
 struct CatalogEntry {
-  std::string name;         // e.g. "@cf/paddle/pp-ocrv4"; unique; used in /ai/run/{name}
-  std::string task;         // the task kind, e.g. "ocr"
+  std::string name;  // e.g. "@cf/paddle/pp-ocrv4"; unique; used in /ai/run/{name}
+  std::string task;  // the task kind, e.g. "ocr"
   std::string description;
   std::string license;
-  std::string source;       // where the weights come from
+  std::string source;                         // where the weights come from
   std::map<std::string, std::string> models;  // role -> repository model name ("det" -> "ppocr_det")
   std::string settings_json;                  // task-specific settings (raw JSON object) or "{}"
   std::filesystem::path dir;                  // the entry's folder (assets: vocab, labels, keys)

@@ -152,12 +152,10 @@ bool IsValidName(std::string_view s, bool allow_colon) {
   return true;
 }
 
-void ValidateLabelNames(const std::string& metric, const std::vector<std::string>& labels,
-                        bool histogram) {
+void ValidateLabelNames(const std::string& metric, const std::vector<std::string>& labels, bool histogram) {
   std::unordered_set<std::string_view> seen;
   for (const std::string& l : labels) {
-    if (!IsValidName(l, /*allow_colon=*/false) || l.starts_with("__") ||
-        (histogram && l == "le")) {
+    if (!IsValidName(l, /*allow_colon=*/false) || l.starts_with("__") || (histogram && l == "le")) {
       throw std::invalid_argument("metric " + metric + ": invalid label name '" + l + "'");
     }
     if (!seen.insert(l).second) {
@@ -201,8 +199,8 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
  public:
   using Factory = std::function<std::unique_ptr<T>()>;
 
-  FamilyImpl(std::string name, std::string help, std::string_view type,
-             std::vector<std::string> labels, Factory make)
+  FamilyImpl(std::string name, std::string help, std::string_view type, std::vector<std::string> labels,
+             Factory make)
       : FamilyBase(std::move(name), std::move(help), type),
         labels_(std::move(labels)),
         make_(std::move(make)) {
@@ -229,9 +227,8 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
  private:
   void CheckArity(const std::vector<std::string>& values) const {
     if (values.size() != labels_.size()) {
-      throw std::invalid_argument("metric " + name_ + ": expected " +
-                                  std::to_string(labels_.size()) + " label values, got " +
-                                  std::to_string(values.size()));
+      throw std::invalid_argument("metric " + name_ + ": expected " + std::to_string(labels_.size()) +
+                                  " label values, got " + std::to_string(values.size()));
     }
   }
 
@@ -257,8 +254,7 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
 
 class CallbackFamily final : public FamilyBase {
  public:
-  CallbackFamily(std::string name, std::string help, std::string_view type,
-                 std::function<double()> fn)
+  CallbackFamily(std::string name, std::string help, std::string_view type, std::function<double()> fn)
       : FamilyBase(std::move(name), std::move(help), type), fn_(std::move(fn)) {}
 
  private:
@@ -290,10 +286,10 @@ Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper
 
 void Histogram::Observe(double v) {
   // Bucket i counts bounds_[i-1] < v <= bounds_[i]; NaN and values above every bound go to +Inf.
-  const size_t i = std::isnan(v) ? bounds_.size()
-                                 : static_cast<size_t>(std::lower_bound(bounds_.begin(),
-                                                                        bounds_.end(), v) -
-                                                       bounds_.begin());
+  const size_t i =
+      std::isnan(v)
+          ? bounds_.size()
+          : static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
@@ -347,26 +343,21 @@ struct Registry::Impl {
 Registry::Registry() : impl_(std::make_unique<Impl>()) {}
 Registry::~Registry() = default;
 
-Family<Counter>& Registry::AddCounter(std::string name, std::string help,
-                                      std::vector<std::string> labels) {
+Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
   ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Counter>>(
-      name, std::move(help), "counter", std::move(labels),
-      [] { return std::make_unique<Counter>(); });
+  auto family = std::make_unique<FamilyImpl<Counter>>(name, std::move(help), "counter", std::move(labels),
+                                                      [] { return std::make_unique<Counter>(); });
   return impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
-Family<Gauge>& Registry::AddGauge(std::string name, std::string help,
-                                  std::vector<std::string> labels) {
+Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vector<std::string> labels) {
   ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Gauge>>(name, std::move(help), "gauge",
-                                                    std::move(labels),
+  auto family = std::make_unique<FamilyImpl<Gauge>>(name, std::move(help), "gauge", std::move(labels),
                                                     [] { return std::make_unique<Gauge>(); });
   return impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
-Family<Histogram>& Registry::AddHistogram(std::string name, std::string help,
-                                          std::vector<std::string> labels,
+Family<Histogram>& Registry::AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
                                           std::vector<double> bounds) {
   ValidateLabelNames(name, labels, /*histogram=*/true);
   Histogram check(bounds);  // throws on bad bounds now rather than at the first WithLabels
@@ -381,8 +372,7 @@ void Registry::AddCallbackGauge(std::string name, std::string help, std::functio
   impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
-void Registry::AddCallbackCounter(std::string name, std::string help,
-                                  std::function<double()> fn) {
+void Registry::AddCallbackCounter(std::string name, std::string help, std::function<double()> fn) {
   auto family = std::make_unique<CallbackFamily>(name, std::move(help), "counter", std::move(fn));
   impl_->Add(std::move(family), name, /*histogram=*/false);
 }
@@ -400,8 +390,8 @@ std::string Registry::Render() const {
 }
 
 std::vector<double> DefaultLatencyBucketsSeconds() {
-  return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
-          100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60};
+  return {50e-6,  100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
+          100e-3, 250e-3, 500e-3, 1,      2.5,  5,      10,   30,    60};
 }
 
 // --- Process metrics ----------------------------------------------------------------------------
@@ -472,11 +462,10 @@ double StartTimeSeconds() {
 }  // namespace
 
 void RegisterProcessMetrics(Registry& registry) {
-  registry.AddCallbackCounter("process_cpu_seconds_total",
-                              "Total user and system CPU time spent in seconds.", CpuSeconds);
+  registry.AddCallbackCounter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                              CpuSeconds);
   registry.AddCallbackGauge("process_open_fds", "Number of open file descriptors.", OpenFds);
-  registry.AddCallbackGauge("process_max_fds", "Maximum number of open file descriptors.",
-                            MaxFds);
+  registry.AddCallbackGauge("process_max_fds", "Maximum number of open file descriptors.", MaxFds);
   registry.AddCallbackGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                             [] { return StatmBytes(0); });
   registry.AddCallbackGauge("process_resident_memory_bytes", "Resident memory size in bytes.",

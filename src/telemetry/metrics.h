@@ -70,8 +70,8 @@ class Registry {
 
   Family<Counter>& AddCounter(std::string name, std::string help, std::vector<std::string> labels);
   Family<Gauge>& AddGauge(std::string name, std::string help, std::vector<std::string> labels);
-  Family<Histogram>& AddHistogram(std::string name, std::string help,
-                                  std::vector<std::string> labels, std::vector<double> bounds);
+  Family<Histogram>& AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
+                                  std::vector<double> bounds);
   // A gauge computed at scrape time (e.g. process memory).
   void AddCallbackGauge(std::string name, std::string help, std::function<double()> fn);
   // A counter computed at scrape time (e.g. process CPU time); fn must never decrease.

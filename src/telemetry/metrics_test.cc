@@ -1,14 +1,14 @@
 #include "telemetry/metrics.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace continuum::telemetry {
 namespace {
@@ -23,8 +23,8 @@ TEST(Metrics, RendersRegistryExactly) {
   Registry r;
   auto& ok = r.AddCounter("req_success_total", "Successful requests.", {"model", "version"});
   auto& pending = r.AddGauge("pending_requests", "Requests waiting.", {"model"});
-  auto& latency = r.AddHistogram("req_duration_seconds", "Request latency.", {"model"},
-                                 {5e-5, 0.0001, 0.0025, 1, 2.5});
+  auto& latency =
+      r.AddHistogram("req_duration_seconds", "Request latency.", {"model"}, {5e-5, 0.0001, 0.0025, 1, 2.5});
   auto& total = r.AddCounter("inference_count_total", "Inferences.", {});
 
   // Children render sorted by label values, not in creation order.
@@ -208,9 +208,9 @@ TEST(Metrics, ProcessMetrics) {
   Registry r;
   RegisterProcessMetrics(r);
   const std::string s = r.Render();
-  for (const char* name : {"process_resident_memory_bytes", "process_virtual_memory_bytes",
-                           "process_open_fds", "process_max_fds", "process_cpu_seconds_total",
-                           "process_start_time_seconds"}) {
+  for (const char* name :
+       {"process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+        "process_max_fds", "process_cpu_seconds_total", "process_start_time_seconds"}) {
     // A plain non-negative integer or decimal: never NaN on Linux.
     EXPECT_THAT(s, MatchesRegex(".*\n" + std::string(name) + " [0-9]+(\\.[0-9]+)?\n.*")) << s;
   }

@@ -1,14 +1,13 @@
 // Checks the exposition of a registry shaped like the server's with Prometheus' own linter,
 // `promtool check metrics` (exit 0 and no output when the text parses and lints clean).
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "telemetry/metrics.h"
 
@@ -47,23 +46,20 @@ void FillServerRegistry(Registry& r) {
   auto& success = r.AddCounter("continuum_inference_request_success_total",
                                "Number of successful inference requests.", mv);
   auto& failure = r.AddCounter("continuum_inference_request_failure_total",
-                               "Number of failed inference requests.",
-                               {"model", "version", "reason"});
+                               "Number of failed inference requests.", {"model", "version", "reason"});
   auto& count = r.AddCounter("continuum_inference_count_total",
                              "Number of inferences performed (a batch of n counts n).", mv);
-  auto& exec = r.AddCounter("continuum_inference_exec_count_total",
-                            "Number of model executions performed.", mv);
+  auto& exec =
+      r.AddCounter("continuum_inference_exec_count_total", "Number of model executions performed.", mv);
   auto& pending = r.AddGauge("continuum_inference_pending_requests",
                              "Number of inference requests waiting to execute.", mv);
   std::vector<Family<Histogram>*> durations;
-  for (const char* stage : {"queue", "compute_input", "compute_infer", "compute_output",
-                            "request"}) {
+  for (const char* stage : {"queue", "compute_input", "compute_infer", "compute_output", "request"}) {
     const std::string name = std::string("continuum_inference_") + stage + "_duration_seconds";
     durations.push_back(&r.AddHistogram(name, std::string("Time spent in ") + stage + ".", mv,
                                         DefaultLatencyBucketsSeconds()));
   }
-  auto& load = r.AddGauge("continuum_model_load_duration_seconds",
-                          "Time taken to load the model.", mv);
+  auto& load = r.AddGauge("continuum_model_load_duration_seconds", "Time taken to load the model.", mv);
   RegisterProcessMetrics(r);
 
   for (const auto& [model, version] : {std::pair{"mlp", "1"}, {"resnet \"50\"", "2"}}) {
@@ -103,9 +99,7 @@ TEST_F(Promtool, AcceptsEscapesAndSpecialValues) {
   g.WithLabels({"neg"}).Set(-kInf);
   g.WithLabels({"nan"}).Set(kNaN);
   g.WithLabels({"tiny"}).Set(1.25e-9);
-  r.AddCounter("escaped_total", "Escaped label values.", {"v"})
-      .WithLabels({"a\\b \"c\"\nd"})
-      .Increment();
+  r.AddCounter("escaped_total", "Escaped label values.", {"v"}).WithLabels({"a\\b \"c\"\nd"}).Increment();
   const CheckResult res = PromtoolCheck(r.Render());
   EXPECT_EQ(res.exit_code, 0) << res.output;
   EXPECT_EQ(res.output, "");

@@ -2,16 +2,15 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
-#include <limits>
-#include <string_view>
-#include <utility>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <utility>
 
 #include "http/internal/wire.h"
 
@@ -44,8 +43,7 @@ char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 
 // without answering triggers a 500, so a forgotten responder cannot park a connection forever.
 class ResponderState {
  public:
-  ResponderState(std::weak_ptr<Connection> conn, std::shared_ptr<Lifeline> lifeline,
-                 uint64_t generation)
+  ResponderState(std::weak_ptr<Connection> conn, std::shared_ptr<Lifeline> lifeline, uint64_t generation)
       : conn_(std::move(conn)), lifeline_(std::move(lifeline)), generation_(generation) {}
 
   ~ResponderState() {
@@ -145,8 +143,7 @@ void Connection::Abandon() noexcept {
 
 void Connection::PostResponse(uint64_t generation, Response&& response) {
   // Runs inline when called on this strand (a handler answering synchronously), else posts.
-  net::dispatch(strand_, [self = shared_from_this(), generation,
-                          response = std::move(response)]() mutable {
+  net::dispatch(strand_, [self = shared_from_this(), generation, response = std::move(response)]() mutable {
     self->OnResponse(generation, std::move(response));
   });
 }
@@ -184,15 +181,11 @@ void Connection::OnTimer(beast::error_code) {
           deadline_ = After(options_.write_timeout);
           if (deadline_ == Clock::time_point::max()) deadline_ = Clock::now() + std::chrono::seconds(5);
           break;
-        case Phase::kHandler:
-          deadline_ = Clock::time_point::max();
-          break;
+        case Phase::kHandler: deadline_ = Clock::time_point::max(); break;
         case Phase::kIdle:    // keep-alive idle, or a new connection that sent nothing
         case Phase::kWrite:   // client not reading
         case Phase::kLinger:  // done draining
-        case Phase::kClosed:
-          CloseNow();
-          return;
+        case Phase::kClosed: CloseNow(); return;
       }
     }
     ArmTimer();
@@ -231,10 +224,9 @@ void Connection::Read() {
     const auto length = parser_->content_length();
     if (!length || *length > kHeaderReadChunk) chunk = kBodyReadChunk;
   }
-  stream_.async_read_some(buffer_.prepare(chunk),
-                          [self = shared_from_this()](beast::error_code ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  stream_.async_read_some(
+      buffer_.prepare(chunk),
+      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void Connection::OnRead(beast::error_code ec, size_t n) {
@@ -315,10 +307,9 @@ bool Connection::OnHeaderDone() {
   if (buffer_.size() == 0 && msg.version() >= 11) {
     const auto expect = msg.find(bhttp::field::expect);
     if (expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
-      net::async_write(stream_, net::const_buffer(kContinue.data(), kContinue.size()),
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         self->OnContinueWritten(ec);
-                       });
+      net::async_write(
+          stream_, net::const_buffer(kContinue.data(), kContinue.size()),
+          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnContinueWritten(ec); });
       return false;
     }
   }
@@ -403,8 +394,7 @@ void Connection::OnResponse(uint64_t generation, Response&& response) {
 }
 
 void Connection::SendError(int status, std::string_view message) {
-  const bool head = parser_ && parser_->is_header_done() &&
-                    parser_->get().method() == bhttp::verb::head;
+  const bool head = parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
   parser_.reset();
   close_after_write_ = true;
   response_body_ = JsonError(message);
@@ -412,8 +402,7 @@ void Connection::SendError(int status, std::string_view message) {
 }
 
 void Connection::StartWrite(int status, std::string_view content_type,
-                            const std::vector<std::pair<std::string, std::string>>* extra,
-                            bool send_body) {
+                            const std::vector<std::pair<std::string, std::string>>* extra, bool send_body) {
   ResponseHead head;
   head.status = status;
   head.content_type = content_type;
@@ -432,9 +421,8 @@ void Connection::StartWrite(int status, std::string_view content_type,
   timed_out_ = false;
   SetDeadline(After(options_.write_timeout));
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response_body_)};
-  net::async_write(stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnWrite(ec);
-  });
+  net::async_write(stream_, buffers,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void Connection::OnWrite(beast::error_code ec) {

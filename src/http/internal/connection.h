@@ -12,13 +12,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,6 +20,12 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include "http/server.h"
 
@@ -126,7 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Phase phase_ = Phase::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();
-  uint64_t generation_ = 0;   // bumped per request handed to the handler
+  uint64_t generation_ = 0;  // bumped per request handed to the handler
   size_t lingered_bytes_ = 0;
   bool first_request_ = true;  // the header deadline of the first request runs from accept
   bool timed_out_ = false;     // the timer cancelled a read/write; its completion must answer

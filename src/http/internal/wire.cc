@@ -1,12 +1,11 @@
 #include "http/internal/wire.h"
 
+#include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <ostream>  // Boost 1.74 string_view needs it complete
-
-#include <boost/beast/http/status.hpp>
 
 namespace continuum::http::internal {
 namespace {
@@ -72,8 +71,8 @@ std::string_view HttpDate() {
     std::tm tm{};
     gmtime_r(&now, &tm);
     const int n = std::snprintf(cache.text, sizeof(cache.text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                                kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
-                                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+                                kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900,
+                                tm.tm_hour, tm.tm_min, tm.tm_sec);
     cache.size = n > 0 ? static_cast<size_t>(n) : 0;
     cache.second = now;
   }
@@ -202,14 +201,9 @@ void AppendResponseHead(std::string& out, const ResponseHead& head) {
     }
   }
   switch (head.connection) {
-    case ConnectionHeader::kNone:
-      break;
-    case ConnectionHeader::kClose:
-      out.append("Connection: close\r\n");
-      break;
-    case ConnectionHeader::kKeepAlive:
-      out.append("Connection: keep-alive\r\n");
-      break;
+    case ConnectionHeader::kNone: break;
+    case ConnectionHeader::kClose: out.append("Connection: close\r\n"); break;
+    case ConnectionHeader::kKeepAlive: out.append("Connection: keep-alive\r\n"); break;
   }
   out.append("\r\n");
 }

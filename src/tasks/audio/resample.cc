@@ -69,7 +69,8 @@ Resampler::Resampler(int from_rate, int to_rate) : from_(from_rate), to_(to_rate
       row[j] = h;
       sum += h;
     }
-    for (int j = 0; j < taps_; ++j) table_[static_cast<size_t>(p) * taps_ + j] = static_cast<float>(row[j] / sum);
+    for (int j = 0; j < taps_; ++j)
+      table_[static_cast<size_t>(p) * taps_ + j] = static_cast<float>(row[j] / sum);
   }
 }
 

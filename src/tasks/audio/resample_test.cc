@@ -10,7 +10,8 @@ namespace {
 
 std::vector<float> Sine(double freq, int rate, double seconds, double amplitude = 0.5) {
   std::vector<float> x(static_cast<size_t>(seconds * rate));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(amplitude * std::sin(2 * std::numbers::pi * freq * i / rate));
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(amplitude * std::sin(2 * std::numbers::pi * freq * i / rate));
   return x;
 }
 
@@ -43,7 +44,8 @@ TEST(Resample, DcHasUnitGain) {
     std::vector<float> x(rate / 2, 0.5f);
     auto y = Resample(x, rate, 16000);
     ASSERT_GT(y.size(), 100u);
-    for (size_t i = y.size() / 4; i < y.size() * 3 / 4; ++i) ASSERT_NEAR(y[i], 0.5f, 1e-4) << rate << " at " << i;
+    for (size_t i = y.size() / 4; i < y.size() * 3 / 4; ++i)
+      ASSERT_NEAR(y[i], 0.5f, 1e-4) << rate << " at " << i;
   }
 }
 

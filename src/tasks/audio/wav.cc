@@ -21,8 +21,8 @@ enum class Codec { kU8, kS16, kS24, kS32, kF32, kF64, kAlaw, kMulaw };
 
 uint16_t U16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t U32(const unsigned char* p) {
-  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
-         (static_cast<uint32_t>(p[3]) << 24);
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 
 std::string Hex16(uint16_t v) {
@@ -48,14 +48,16 @@ Status ParseFmt(const unsigned char* p, uint32_t size, const WavLimits& limits, 
   const int bits = U16(p + 14);
   WavInfo& info = out->info;
   if (tag == kTagExtensible) {
-    if (size < 40 || U16(p + 16) < 22) return InvalidArgument("WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short");
+    if (size < 40 || U16(p + 16) < 22)
+      return InvalidArgument("WAV: WAVE_FORMAT_EXTENSIBLE fmt chunk is too short");
     const int valid_bits = U16(p + 18);
     if (valid_bits > bits) {
-      return InvalidArgument("WAV: valid bits per sample (" + std::to_string(valid_bits) + ") exceed the container (" +
-                             std::to_string(bits) + ")");
+      return InvalidArgument("WAV: valid bits per sample (" + std::to_string(valid_bits) +
+                             ") exceed the container (" + std::to_string(bits) + ")");
     }
     if (std::memcmp(p + 26, kGuidTail, sizeof kGuidTail) != 0 || U16(p + 24) == kTagExtensible) {
-      return InvalidArgument("WAV: unsupported WAVE_FORMAT_EXTENSIBLE sub-format (supported: PCM, IEEE float)");
+      return InvalidArgument(
+          "WAV: unsupported WAVE_FORMAT_EXTENSIBLE sub-format (supported: PCM, IEEE float)");
     }
     tag = U16(p + 24);
     info.extensible = true;
@@ -65,25 +67,34 @@ Status ParseFmt(const unsigned char* p, uint32_t size, const WavLimits& limits, 
     return InvalidArgument("WAV: " + std::to_string(channels) + " channels (at most " +
                            std::to_string(limits.max_channels) + " are accepted)");
   }
-  if (rate < static_cast<uint32_t>(limits.min_sample_rate) || rate > static_cast<uint32_t>(limits.max_sample_rate)) {
+  if (rate < static_cast<uint32_t>(limits.min_sample_rate) ||
+      rate > static_cast<uint32_t>(limits.max_sample_rate)) {
     return InvalidArgument("WAV: sample rate " + std::to_string(rate) + " Hz is outside the accepted " +
-                           std::to_string(limits.min_sample_rate) + ".." + std::to_string(limits.max_sample_rate) +
-                           " Hz");
+                           std::to_string(limits.min_sample_rate) + ".." +
+                           std::to_string(limits.max_sample_rate) + " Hz");
   }
   switch (tag) {
     case kTagPcm:
       info.format = SampleFormat::kPcmInt;
-      if (bits == 8) out->codec = Codec::kU8;
-      else if (bits == 16) out->codec = Codec::kS16;
-      else if (bits == 24) out->codec = Codec::kS24;
-      else if (bits == 32) out->codec = Codec::kS32;
-      else return InvalidArgument("WAV: " + std::to_string(bits) + "-bit PCM is not supported (8, 16, 24, 32)");
+      if (bits == 8)
+        out->codec = Codec::kU8;
+      else if (bits == 16)
+        out->codec = Codec::kS16;
+      else if (bits == 24)
+        out->codec = Codec::kS24;
+      else if (bits == 32)
+        out->codec = Codec::kS32;
+      else
+        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit PCM is not supported (8, 16, 24, 32)");
       break;
     case kTagFloat:
       info.format = SampleFormat::kFloat;
-      if (bits == 32) out->codec = Codec::kF32;
-      else if (bits == 64) out->codec = Codec::kF64;
-      else return InvalidArgument("WAV: " + std::to_string(bits) + "-bit float is not supported (32, 64)");
+      if (bits == 32)
+        out->codec = Codec::kF32;
+      else if (bits == 64)
+        out->codec = Codec::kF64;
+      else
+        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit float is not supported (32, 64)");
       break;
     case kTagAlaw:
     case kTagMulaw:
@@ -112,7 +123,8 @@ StatusOr<Layout> ParseLayout(std::string_view bytes, const WavLimits& limits) {
   const uint64_t size = bytes.size();
   if (size < 12) return InvalidArgument("not a WAV file: too short for a RIFF header");
   if (std::memcmp(b, "RF64", 4) == 0 || std::memcmp(b, "RIFX", 4) == 0) {
-    return InvalidArgument("WAV: " + std::string(bytes.substr(0, 4)) + " files are not supported (RIFF/WAVE only)");
+    return InvalidArgument("WAV: " + std::string(bytes.substr(0, 4)) +
+                           " files are not supported (RIFF/WAVE only)");
   }
   if (std::memcmp(b, "RIFF", 4) != 0 || std::memcmp(b + 8, "WAVE", 4) != 0) {
     return InvalidArgument("unsupported audio: expected a RIFF/WAVE file (other containers are not decoded)");
@@ -128,7 +140,8 @@ StatusOr<Layout> ParseLayout(std::string_view bytes, const WavLimits& limits) {
     const uint64_t body = pos + 8;
     const uint64_t avail = size - body;
     if (std::memcmp(id, "fmt ", 4) == 0 && !have_fmt) {
-      if (csize < 16) return InvalidArgument("WAV: fmt chunk is too short (" + std::to_string(csize) + " bytes)");
+      if (csize < 16)
+        return InvalidArgument("WAV: fmt chunk is too short (" + std::to_string(csize) + " bytes)");
       if (csize > avail) return InvalidArgument("WAV: fmt chunk runs past the end of the file");
       RETURN_IF_ERROR(ParseFmt(b + body, static_cast<uint32_t>(csize), limits, &layout));
       have_fmt = true;
@@ -137,7 +150,8 @@ StatusOr<Layout> ParseLayout(std::string_view bytes, const WavLimits& limits) {
       layout.data_offset = body;
       // Streaming writers leave the size unknown (0xFFFFFFFF, or 0 with an unknown RIFF size):
       // the data then runs to the end. A size past the end is clamped (truncated file).
-      const bool unknown = csize == 0xFFFFFFFFu || (csize == 0 && (riff_size == 0 || riff_size == 0xFFFFFFFFu));
+      const bool unknown =
+          csize == 0xFFFFFFFFu || (csize == 0 && (riff_size == 0 || riff_size == 0xFFFFFFFFu));
       layout.data_bytes = unknown ? avail : std::min(csize, avail);
       if (unknown) break;
     }
@@ -159,8 +173,10 @@ float Alaw(uint8_t v) {
   v ^= 0x55;
   int t = (v & 0x0F) << 4;
   const int seg = (v & 0x70) >> 4;
-  if (seg == 0) t += 8;
-  else t = (t + 0x108) << (seg - 1);
+  if (seg == 0)
+    t += 8;
+  else
+    t = (t + 0x108) << (seg - 1);
   return static_cast<float>((v & 0x80) ? t : -t) / 32768.0f;
 }
 
@@ -207,22 +223,26 @@ StatusOr<MonoAudio> DecodeWav(std::string_view bytes, const WavLimits& limits) {
   float* out = audio.samples.data();
   switch (layout.codec) {
     case Codec::kU8:
-      Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return (static_cast<float>(*s) - 128.0f) / 128.0f; });
+      Downmix(p, frames, ch, 1, out,
+              [](const unsigned char* s) { return (static_cast<float>(*s) - 128.0f) / 128.0f; });
       break;
     case Codec::kS16:
-      Downmix(p, frames, ch, 2, out,
-              [](const unsigned char* s) { return static_cast<float>(static_cast<int16_t>(U16(s))) / 32768.0f; });
+      Downmix(p, frames, ch, 2, out, [](const unsigned char* s) {
+        return static_cast<float>(static_cast<int16_t>(U16(s))) / 32768.0f;
+      });
       break;
     case Codec::kS24:
       Downmix(p, frames, ch, 3, out, [](const unsigned char* s) {
-        const int32_t v = static_cast<int32_t>(static_cast<uint32_t>(s[0]) << 8 | static_cast<uint32_t>(s[1]) << 16 |
-                                               static_cast<uint32_t>(s[2]) << 24);
+        const int32_t v =
+            static_cast<int32_t>(static_cast<uint32_t>(s[0]) << 8 | static_cast<uint32_t>(s[1]) << 16 |
+                                 static_cast<uint32_t>(s[2]) << 24);
         return static_cast<float>(v >> 8) / 8388608.0f;
       });
       break;
     case Codec::kS32:
-      Downmix(p, frames, ch, 4, out,
-              [](const unsigned char* s) { return static_cast<float>(static_cast<int32_t>(U32(s)) / 2147483648.0); });
+      Downmix(p, frames, ch, 4, out, [](const unsigned char* s) {
+        return static_cast<float>(static_cast<int32_t>(U32(s)) / 2147483648.0);
+      });
       break;
     case Codec::kF32:
       Downmix(p, frames, ch, 4, out, [](const unsigned char* s) {
@@ -238,9 +258,7 @@ StatusOr<MonoAudio> DecodeWav(std::string_view bytes, const WavLimits& limits) {
         return Finite(v);
       });
       break;
-    case Codec::kAlaw:
-      Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return Alaw(*s); });
-      break;
+    case Codec::kAlaw: Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return Alaw(*s); }); break;
     case Codec::kMulaw:
       Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return Mulaw(*s); });
       break;
@@ -252,7 +270,9 @@ std::string EncodeWav(const std::vector<float>& interleaved, int channels, int s
   const uint32_t width = float32 ? 4 : 2;
   const uint32_t data_bytes = static_cast<uint32_t>(interleaved.size() * width);
   std::string out;
-  auto u16 = [&](uint32_t v) { out.push_back(static_cast<char>(v & 0xFF)), out.push_back(static_cast<char>(v >> 8)); };
+  auto u16 = [&](uint32_t v) {
+    out.push_back(static_cast<char>(v & 0xFF)), out.push_back(static_cast<char>(v >> 8));
+  };
   auto u32 = [&](uint32_t v) { u16(v & 0xFFFF), u16(v >> 16); };
   out += "RIFF";
   u32(36 + data_bytes);

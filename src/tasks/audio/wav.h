@@ -24,9 +24,9 @@
 namespace continuum::tasks::audio {
 
 struct WavLimits {
-  double max_seconds = 600;      // longer audio: kPayloadTooLarge
-  int max_channels = 256;        // more: kInvalidArgument
-  int min_sample_rate = 1000;    // outside [min, max]: kInvalidArgument
+  double max_seconds = 600;    // longer audio: kPayloadTooLarge
+  int max_channels = 256;      // more: kInvalidArgument
+  int min_sample_rate = 1000;  // outside [min, max]: kInvalidArgument
   int max_sample_rate = 384000;
 };
 
@@ -60,6 +60,7 @@ StatusOr<WavInfo> ParseWavHeader(std::string_view bytes, const WavLimits& limits
 StatusOr<MonoAudio> DecodeWav(std::string_view bytes, const WavLimits& limits = {});
 
 // Writes a canonical 16-bit PCM or 32-bit float WAV (for tests, fuzz seeds and tools).
-std::string EncodeWav(const std::vector<float>& interleaved, int channels, int sample_rate, bool float32 = false);
+std::string EncodeWav(const std::vector<float>& interleaved, int channels, int sample_rate,
+                      bool float32 = false);
 
 }  // namespace continuum::tasks::audio

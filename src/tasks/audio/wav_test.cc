@@ -45,7 +45,8 @@ std::string FmtExt(uint16_t subtag, uint16_t channels, uint32_t rate, uint16_t b
   Put16(s, valid_bits);
   Put32(s, 0x3);  // channel mask
   Put16(s, subtag);
-  const unsigned char tail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
+  const unsigned char tail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
+                                  0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
   s.append(reinterpret_cast<const char*>(tail), sizeof tail);
   return s;
 }
@@ -86,8 +87,8 @@ TEST(Wav, StereoIsAveraged) {
 }
 
 TEST(Wav, FloatNonFiniteAndOutOfRange) {
-  std::vector<float> x = {0.25f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), 3.0f,
-                          -7.0f};
+  std::vector<float> x = {0.25f, std::numeric_limits<float>::quiet_NaN(),
+                          std::numeric_limits<float>::infinity(), 3.0f, -7.0f};
   auto a = DecodeWav(EncodeWav(x, 1, 22050, /*float32=*/true));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->info.format, SampleFormat::kFloat);
@@ -228,7 +229,8 @@ TEST(Wav, HostileHeaders) {
       {"no fmt", Riff(data), "no fmt"},
       {"no data", Riff(Chunk("fmt ", Fmt(1, 1, 16000, 16))), "no data"},
       {"short fmt", Riff(Chunk("fmt ", Fmt(1, 1, 16000, 16).substr(0, 12)) + data), "too short"},
-      {"fmt past end", Riff("fmt " + std::string("\x40\x00\x00\x00", 4) + Fmt(1, 1, 16000, 16)), "past the end"},
+      {"fmt past end", Riff("fmt " + std::string("\x40\x00\x00\x00", 4) + Fmt(1, 1, 16000, 16)),
+       "past the end"},
       {"zero channels", Riff(Chunk("fmt ", Fmt(1, 0, 16000, 16, 2)) + data), "zero channels"},
       {"many channels", Riff(Chunk("fmt ", Fmt(1, 65535, 16000, 16)) + data), "65535 channels"},
       {"rate 0", Riff(Chunk("fmt ", Fmt(1, 1, 0, 16)) + data), "sample rate 0"},
@@ -243,7 +245,8 @@ TEST(Wav, HostileHeaders) {
     auto a = DecodeWav(c.bytes);
     ASSERT_FALSE(a.ok()) << c.name;
     EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << c.name;
-    EXPECT_NE(a.status().message().find(c.message_part), std::string::npos) << c.name << ": " << a.status().message();
+    EXPECT_NE(a.status().message().find(c.message_part), std::string::npos)
+        << c.name << ": " << a.status().message();
   }
 }
 

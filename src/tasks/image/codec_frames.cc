@@ -9,8 +9,11 @@
 #include <new>
 #include <type_traits>
 
+// jpeglib.h needs <cstdio> before it, and jerror.h needs jpeglib.h.
+// clang-format off
 #include <jpeglib.h>
 #include <jerror.h>
+// clang-format on
 #include <png.h>
 
 namespace continuum::image::internal {
@@ -19,8 +22,8 @@ namespace continuum::image::internal {
 
 bool DecodeTarget::Accept(uint32_t width, uint32_t height, const char* format) noexcept {
   if (width == 0 || height == 0) {
-    status_ = InvalidArgument(std::string(format) + ": the header gives an empty image (" + std::to_string(width) +
-                              "x" + std::to_string(height) + ")");
+    status_ = InvalidArgument(std::string(format) + ": the header gives an empty image (" +
+                              std::to_string(width) + "x" + std::to_string(height) + ")");
     return false;
   }
   const uint64_t pixels = static_cast<uint64_t>(width) * height;
@@ -40,10 +43,11 @@ uint8_t** DecodeTarget::AllocateRows(int channels, Layout layout) noexcept {
     const size_t stride = static_cast<size_t>(width_) * static_cast<size_t>(channels);
     buffer_.assign(stride * static_cast<size_t>(height_), 0);
     rows_.resize(static_cast<size_t>(height_));
-    for (int y = 0; y < height_; ++y) rows_[static_cast<size_t>(y)] = buffer_.data() + stride * static_cast<size_t>(y);
+    for (int y = 0; y < height_; ++y)
+      rows_[static_cast<size_t>(y)] = buffer_.data() + stride * static_cast<size_t>(y);
   } catch (const std::bad_alloc&) {
-    status_ = ResourceExhausted("image: out of memory for " + std::to_string(width_) + "x" + std::to_string(height_) +
-                                " pixels");
+    status_ = ResourceExhausted("image: out of memory for " + std::to_string(width_) + "x" +
+                                std::to_string(height_) + " pixels");
     return nullptr;
   }
   channels_ = channels;
@@ -66,7 +70,9 @@ int ExifOrientation(const uint8_t* d, size_t n) noexcept {
   auto u16 = [&](size_t at) -> uint32_t {
     return le ? (d[at] | (d[at + 1] << 8)) : ((d[at] << 8) | d[at + 1]);
   };
-  auto u32 = [&](size_t at) -> uint32_t { return le ? (u16(at) | (u16(at + 2) << 16)) : ((u16(at) << 16) | u16(at + 2)); };
+  auto u32 = [&](size_t at) -> uint32_t {
+    return le ? (u16(at) | (u16(at + 2) << 16)) : ((u16(at) << 16) | u16(at + 2));
+  };
   if (u16(2) != 42) return 0;
   const uint32_t ifd = u32(4);
   if (ifd > n || n - ifd < 2) return 0;
@@ -112,7 +118,8 @@ void PngWarning(png_structp, png_const_charp) {}
 
 }  // namespace
 
-bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char* message, size_t message_size) {
+bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char* message,
+                    size_t message_size) {
   PngState state{data, size, 0, message, message_size};
   std::snprintf(message, message_size, "out of memory");
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, PngError, PngWarning);
@@ -155,7 +162,8 @@ bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char
   png_read_update_info(png, info);
 
   const int channels = alpha ? 4 : 3;
-  if (png_get_channels(png, info) != channels || png_get_rowbytes(png, info) != static_cast<size_t>(width) * channels) {
+  if (png_get_channels(png, info) != channels ||
+      png_get_rowbytes(png, info) != static_cast<size_t>(width) * channels) {
     png_error(png, "unexpected pixel layout after conversion");
   }
   png_bytepp rows = target->AllocateRows(channels, alpha ? Layout::kRgba : Layout::kRgb);
@@ -282,8 +290,8 @@ bool RunJpeg(JpegState* s, const uint8_t* data, size_t size, int64_t max_memory,
 
 }  // namespace
 
-bool DecodeJpegFrame(const uint8_t* data, size_t size, int64_t max_memory, DecodeTarget* target, char* message,
-                     size_t message_size) {
+bool DecodeJpegFrame(const uint8_t* data, size_t size, int64_t max_memory, DecodeTarget* target,
+                     char* message, size_t message_size) {
   // Heap-allocated: jpeg_decompress_struct is large, and the state must outlive the frame's
   // setjmp. Plain new/delete of a trivially destructible struct, outside the frame.
   auto* state = new (std::nothrow) JpegState();

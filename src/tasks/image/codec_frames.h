@@ -50,9 +50,10 @@ class DecodeTarget {
 
 // Both return true on success. On failure either target->status() is set (a refusal of the
 // C++ side) or `message` holds the library's description of the problem.
-bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char* message, size_t message_size);
-bool DecodeJpegFrame(const uint8_t* data, size_t size, int64_t max_memory, DecodeTarget* target, char* message,
-                     size_t message_size);
+bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char* message,
+                    size_t message_size);
+bool DecodeJpegFrame(const uint8_t* data, size_t size, int64_t max_memory, DecodeTarget* target,
+                     char* message, size_t message_size);
 
 // The orientation (1..8) in an EXIF APP1 payload ("Exif\0\0" + TIFF), or 0 when absent/invalid.
 int ExifOrientation(const uint8_t* data, size_t size) noexcept;

@@ -16,7 +16,8 @@ std::string_view OtherFormatName(std::string_view b) {
   if (StartsWith(b, "GIF87a") || StartsWith(b, "GIF89a")) return "GIF";
   if (StartsWith(b, "RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP") return "WebP";
   if (StartsWith(b, "BM")) return "BMP";
-  if (StartsWith(b, std::string_view("II*\0", 4)) || StartsWith(b, std::string_view("MM\0*", 4))) return "TIFF";
+  if (StartsWith(b, std::string_view("II*\0", 4)) || StartsWith(b, std::string_view("MM\0*", 4)))
+    return "TIFF";
   if (b.size() >= 12 && b.substr(4, 4) == "ftyp") {
     std::string_view brand = b.substr(8, 4);
     if (brand == "avif" || brand == "avis") return "AVIF";
@@ -104,7 +105,8 @@ StatusOr<Image> Decode(std::string_view bytes, const DecodeLimits& limits) {
   const ImageFormat format = DetectFormat(bytes);
   if (format == ImageFormat::kUnknown) {
     std::string_view other = OtherFormatName(bytes);
-    if (!other.empty()) return InvalidArgument("image: " + std::string(other) + " is not supported (send PNG or JPEG)");
+    if (!other.empty())
+      return InvalidArgument("image: " + std::string(other) + " is not supported (send PNG or JPEG)");
     return InvalidArgument("image: not a PNG or JPEG file (it starts with " + HexPrefix(bytes) + ")");
   }
 

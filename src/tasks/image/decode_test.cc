@@ -136,8 +136,8 @@ TEST(DecodeTest, JpegExifOrientationIsApplied) {
 }
 
 TEST(DecodeTest, ExifParserIsBounded) {
-  const uint8_t good[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
-                          0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0};
+  const uint8_t good[] = {'E', 'x', 'i',  'f',  0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,
+                          0,   1,   0x01, 0x12, 0, 3, 0,   0,   0, 1,  0, 3, 0, 0};
   EXPECT_EQ(internal::ExifOrientation(good, sizeof good), 3);
   for (size_t n = 0; n < sizeof good; ++n) EXPECT_EQ(internal::ExifOrientation(good, n), 0) << n;
   uint8_t bad_ifd[sizeof good];
@@ -215,7 +215,8 @@ TEST(DecodeTest, UnsupportedFormatsAreNamed) {
   auto webp = Decode(std::string_view("RIFF\x10\0\0\0WEBPVP8 ", 16), {});
   EXPECT_NE(webp.status().message().find("WebP"), std::string::npos);
   auto junk = Decode("hello world", {});
-  EXPECT_EQ(junk.status().message(), "image: not a PNG or JPEG file (it starts with 68 65 6c 6c 6f 20 77 6f)");
+  EXPECT_EQ(junk.status().message(),
+            "image: not a PNG or JPEG file (it starts with 68 65 6c 6c 6f 20 77 6f)");
   auto none = Decode("", {});
   EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
 }

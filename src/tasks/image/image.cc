@@ -141,8 +141,9 @@ Image Rotate90(const Image& src, bool clockwise) {
 }
 
 Image Rotate180(const Image& src) {
-  return Remap(src, src.width, src.height,
-               [&](int x, int y) { return std::pair{src.width - 1 - x, src.height - 1 - y}; });
+  return Remap(src, src.width, src.height, [&](int x, int y) {
+    return std::pair{src.width - 1 - x, src.height - 1 - y};
+  });
 }
 
 Image ApplyExifOrientation(const Image& src, int orientation) {
@@ -153,7 +154,8 @@ Image ApplyExifOrientation(const Image& src, int orientation) {
     case 4: return Remap(src, W, H, [&](int x, int y) { return std::pair{x, H - 1 - y}; });  // flip
     case 5: return Remap(src, H, W, [&](int x, int y) { return std::pair{y, x}; });          // transpose
     case 6: return Rotate90(src, true);
-    case 7: return Remap(src, H, W, [&](int x, int y) { return std::pair{W - 1 - y, H - 1 - x}; });  // transverse
+    case 7:
+      return Remap(src, H, W, [&](int x, int y) { return std::pair{W - 1 - y, H - 1 - x}; });  // transverse
     case 8: return Rotate90(src, false);
     default: return src;
   }

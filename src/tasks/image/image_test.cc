@@ -163,8 +163,8 @@ TEST(ImageTest, WarpQuadRotatedOrderTurnsTheCrop) {
   ASSERT_EQ(w.height, 20);
   EXPECT_EQ(w.at(0, 0)[0], 30);  // (0, 0) samples quad[0] = (30, 5)
   EXPECT_EQ(w.at(0, 0)[1], 5);
-  EXPECT_EQ(w.at(5, 0)[1], 10);        // along quad[0] -> quad[1]: y grows
-  EXPECT_EQ(w.at(0, 10)[0], 20);       // along quad[0] -> quad[3]: x shrinks
+  EXPECT_EQ(w.at(5, 0)[1], 10);   // along quad[0] -> quad[1]: y grows
+  EXPECT_EQ(w.at(0, 10)[0], 20);  // along quad[0] -> quad[3]: x shrinks
 }
 
 TEST(ImageTest, WarpQuadPerspectiveMapsCornersAndEdges) {
@@ -216,8 +216,8 @@ TEST(ImageTest, ChwNormalization) {
   n.std = {0.5f, 0.5f, 0.5f};
   auto v = ToChw(src, n);
   ASSERT_EQ(v.size(), 6u);
-  EXPECT_FLOAT_EQ(v[0], 1.f);    // R plane
-  EXPECT_FLOAT_EQ(v[2], -1.f);   // G plane
+  EXPECT_FLOAT_EQ(v[0], 1.f);      // R plane
+  EXPECT_FLOAT_EQ(v[2], -1.f);     // G plane
   EXPECT_NEAR(v[4], -0.6f, 1e-6);  // B plane
   n.bgr = true;
   v = ToChw(src, n);
@@ -229,7 +229,7 @@ TEST(ImageTest, ChwNormalization) {
   WriteChw(src, n, padded.data(), 2, 4);
   EXPECT_NEAR(padded[0], -0.6f, 1e-6);
   EXPECT_EQ(padded[2], 9.f);
-  EXPECT_EQ(padded[4], 9.f);  // second row
+  EXPECT_EQ(padded[4], 9.f);         // second row
   EXPECT_FLOAT_EQ(padded[16], 1.f);  // R plane (third), first pixel
 }
 

@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 
+// jpeglib.h needs <cstdio> before it.
+// clang-format off
 #include <jpeglib.h>
+// clang-format on
 #include <png.h>
 
 namespace continuum::image::testing {
@@ -68,10 +71,38 @@ std::string EncodeJpeg(const Image& img, int quality, bool progressive, int exif
   jpeg_start_compress(&c, TRUE);
   if (exif_orientation > 0) {
     // "Exif\0\0" + little-endian TIFF header + IFD0 with one entry: Orientation (SHORT).
-    const unsigned char exif[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,  // header, IFD at 8
-                                  1,   0,   0x12, 0x01, 3, 0, 1, 0, 0, 0,                   // 1 entry, tag, SHORT, n=1
-                                  static_cast<unsigned char>(exif_orientation), 0, 0, 0,  // value
-                                  0,   0,   0,    0};                                       // next IFD
+    const unsigned char exif[] = {'E',
+                                  'x',
+                                  'i',
+                                  'f',
+                                  0,
+                                  0,
+                                  'I',
+                                  'I',
+                                  42,
+                                  0,
+                                  8,
+                                  0,
+                                  0,
+                                  0,  // header, IFD at 8
+                                  1,
+                                  0,
+                                  0x12,
+                                  0x01,
+                                  3,
+                                  0,
+                                  1,
+                                  0,
+                                  0,
+                                  0,  // 1 entry, tag, SHORT, n=1
+                                  static_cast<unsigned char>(exif_orientation),
+                                  0,
+                                  0,
+                                  0,  // value
+                                  0,
+                                  0,
+                                  0,
+                                  0};  // next IFD
     jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
   }
   while (c.next_scanline < c.image_height) {

@@ -12,7 +12,8 @@ std::string EncodePng(const Image& img, bool alpha = false, uint8_t alpha_value 
 // 8-bit grey PNG of the image's red channel.
 std::string EncodeGrayPng(const Image& img);
 // Baseline (or progressive) JPEG; `exif_orientation` 1..8 adds an EXIF APP1 segment.
-std::string EncodeJpeg(const Image& img, int quality = 90, bool progressive = false, int exif_orientation = 0);
+std::string EncodeJpeg(const Image& img, int quality = 90, bool progressive = false,
+                       int exif_orientation = 0);
 
 // A w x h image filled with one colour.
 Image Solid(int w, int h, uint8_t r, uint8_t g, uint8_t b);

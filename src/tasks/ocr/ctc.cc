@@ -37,8 +37,8 @@ StatusOr<std::vector<std::string>> ClassTable(const std::vector<std::string>& ke
   return table;
 }
 
-CtcText CtcGreedyDecode(const float* probs, int64_t steps, int64_t classes, const std::vector<std::string>& table,
-                        float space_score) {
+CtcText CtcGreedyDecode(const float* probs, int64_t steps, int64_t classes,
+                        const std::vector<std::string>& table, float space_score) {
   CtcText out;
   const auto n = static_cast<int64_t>(table.size());
   const int64_t space = space_score > 0 && n == classes && n > 1 && table.back() == " " ? n - 1 : -1;
@@ -46,8 +46,8 @@ CtcText CtcGreedyDecode(const float* probs, int64_t steps, int64_t classes, cons
   double sum = 0;
   int kept = 0;
   int64_t prev = -1;
-  int64_t last = -1;        // the last class emitted
-  double gap_space = 0;     // the space class's probability summed over blank steps since then
+  int64_t last = -1;     // the last class emitted
+  double gap_space = 0;  // the space class's probability summed over blank steps since then
   for (int64_t t = 0; t < steps; ++t) {
     const float* row = probs + t * classes;
     int64_t best = 0;
@@ -85,7 +85,8 @@ uint32_t NextCodePoint(std::string_view s, size_t& i) {
     return b;
   }
   uint32_t cp = b & (0x7F >> len);
-  for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3F);
+  for (int k = 1; k < len; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3F);
   i += static_cast<size_t>(len);
   return cp;
 }

@@ -34,8 +34,8 @@ struct CtcText {
 // characters: CJK text has no spaces). PP-OCR's Chinese/English recognizers under-predict the
 // space between English words; the blank steps of a real gap still give the space class a
 // clearly raised probability (see tests/tasks/ocr).
-CtcText CtcGreedyDecode(const float* probs, int64_t steps, int64_t classes, const std::vector<std::string>& table,
-                        float space_score = 0);
+CtcText CtcGreedyDecode(const float* probs, int64_t steps, int64_t classes,
+                        const std::vector<std::string>& table, float space_score = 0);
 
 // In text without CJK characters, full-width forms (U+FF01..U+FF5E) become their ASCII
 // originals, the ideographic space U+3000 a space, and U+3001/U+3002 ',' and '.'. A Chinese

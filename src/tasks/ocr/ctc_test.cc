@@ -24,7 +24,9 @@ TEST(CtcTest, GreedyDecodeCollapsesRepeatsAndDropsBlanks) {
   ASSERT_EQ(table->size(), 5u);
   EXPECT_EQ((*table)[4], " ");
   // a a blank a b space 中 中 blank
-  auto probs = Steps({{1, 0.9f}, {1, 0.8f}, {0, 0.99f}, {1, 0.7f}, {2, 0.6f}, {4, 0.5f}, {3, 0.9f}, {3, 0.95f}, {0, 0.9f}}, 5);
+  auto probs = Steps(
+      {{1, 0.9f}, {1, 0.8f}, {0, 0.99f}, {1, 0.7f}, {2, 0.6f}, {4, 0.5f}, {3, 0.9f}, {3, 0.95f}, {0, 0.9f}},
+      5);
   CtcText t = CtcGreedyDecode(probs.data(), 9, 5, *table);
   EXPECT_EQ(t.text, "aab 中");
   EXPECT_NEAR(t.confidence, (0.9f + 0.7f + 0.6f + 0.5f + 0.9f) / 5, 1e-5);
@@ -52,12 +54,13 @@ TEST(CtcTest, SpaceRecoveryFromBlankGaps) {
     for (auto& p : parts) v.insert(v.end(), p.begin(), p.end());
     return v;
   };
-  auto a = Steps({{1, 0.9f}}, 5), b = Steps({{2, 0.9f}}, 5), zh = Steps({{3, 0.9f}}, 5), sp = Steps({{4, 0.9f}}, 5);
+  auto a = Steps({{1, 0.9f}}, 5), b = Steps({{2, 0.9f}}, 5), zh = Steps({{3, 0.9f}}, 5),
+       sp = Steps({{4, 0.9f}}, 5);
   // a, a gap whose space probability sums to 0.3, b.
   auto v = seq({a, Gap(5, 0.1f, 3), b});
-  EXPECT_EQ(CtcGreedyDecode(v.data(), 5, 5, table).text, "ab");              // off: PaddleOCR's decoding
+  EXPECT_EQ(CtcGreedyDecode(v.data(), 5, 5, table).text, "ab");  // off: PaddleOCR's decoding
   EXPECT_EQ(CtcGreedyDecode(v.data(), 5, 5, table, 0.05f).text, "a b");
-  EXPECT_EQ(CtcGreedyDecode(v.data(), 5, 5, table, 0.5f).text, "ab");        // gap below the score
+  EXPECT_EQ(CtcGreedyDecode(v.data(), 5, 5, table, 0.5f).text, "ab");                 // gap below the score
   EXPECT_NEAR(CtcGreedyDecode(v.data(), 5, 5, table, 0.05f).confidence, 0.9f, 1e-6);  // not counted
   // A gap inside a word (little space probability) stays closed.
   v = seq({a, Gap(5, 0.001f, 3), b});
@@ -94,13 +97,15 @@ TEST(CtcTest, ClassTableChecksTheModelAgainstTheKeys) {
   EXPECT_EQ(without->back(), "x");
   auto bad = ClassTable(keys, 97);
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().message(),
-            "the recognizer has 97 classes but the keys file has 6623 keys (expected blank + keys [+ space] = "
-            "6624 or 6625)");
+  EXPECT_EQ(
+      bad.status().message(),
+      "the recognizer has 97 classes but the keys file has 6623 keys (expected blank + keys [+ space] = "
+      "6624 or 6625)");
 }
 
 TEST(CtcTest, LoadKeys) {
-  const auto path = std::filesystem::temp_directory_path() / ("ocr_keys_test_" + std::to_string(::getpid()) + ".txt");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("ocr_keys_test_" + std::to_string(::getpid()) + ".txt");
   {
     std::ofstream out(path, std::ios::binary);
     out << "a\r\nb\n中\n";
@@ -113,9 +118,7 @@ TEST(CtcTest, LoadKeys) {
     out << "x\ny";  // no final newline
   }
   EXPECT_EQ(LoadKeys(path)->size(), 2u);
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  }
+  { std::ofstream out(path, std::ios::binary | std::ios::trunc); }
   EXPECT_EQ(LoadKeys(path).status().code(), StatusCode::kInvalidArgument);
   std::filesystem::remove(path);
   EXPECT_EQ(LoadKeys(path).status().code(), StatusCode::kNotFound);

@@ -84,7 +84,8 @@ std::vector<std::vector<PointF>> ComponentOutlines(const std::vector<uint8_t>& m
 
 std::vector<PointF> ConvexHull(std::vector<PointF> p) {
   std::sort(p.begin(), p.end(), [](PointF a, PointF b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
-  p.erase(std::unique(p.begin(), p.end(), [](PointF a, PointF b) { return a.x == b.x && a.y == b.y; }), p.end());
+  p.erase(std::unique(p.begin(), p.end(), [](PointF a, PointF b) { return a.x == b.x && a.y == b.y; }),
+          p.end());
   if (p.size() < 3) return p;
   std::vector<PointF> hull(2 * p.size());
   size_t k = 0;
@@ -115,7 +116,7 @@ Quad MinAreaRect(const std::vector<PointF>& points, float* short_side) {
     const double len = std::hypot(b.x - a.x, b.y - a.y);
     if (len == 0) continue;
     const double ux = (b.x - a.x) / len, uy = (b.y - a.y) / len;  // along the edge
-    const double vx = -uy, vy = ux;                                // across it
+    const double vx = -uy, vy = ux;                               // across it
     double min_u = INFINITY, max_u = -INFINITY, min_v = INFINITY, max_v = -INFINITY;
     for (PointF p : hull) {
       const double pu = p.x * ux + p.y * uy, pv = p.x * vx + p.y * vy;
@@ -240,7 +241,8 @@ void SortReadingOrder(std::vector<TextBox>& boxes) {
   });
   for (size_t i = 0; i + 1 < boxes.size(); ++i) {
     for (size_t j = i + 1; j-- > 0;) {
-      if (std::abs(boxes[j + 1].quad[0].y - boxes[j].quad[0].y) < 10 && boxes[j + 1].quad[0].x < boxes[j].quad[0].x) {
+      if (std::abs(boxes[j + 1].quad[0].y - boxes[j].quad[0].y) < 10 &&
+          boxes[j + 1].quad[0].x < boxes[j].quad[0].x) {
         std::swap(boxes[j], boxes[j + 1]);
       } else {
         break;

@@ -17,11 +17,11 @@ using image::PointF;
 using image::Quad;
 
 struct DbParams {
-  float thresh = 0.3f;       // probability above which a pixel is text
-  float box_thresh = 0.6f;   // minimum mean probability inside a box
-  float unclip_ratio = 1.5f; // how far a box grows: area * ratio / perimeter on each side
-  int max_candidates = 1000; // connected components examined at most
-  int min_size = 3;          // boxes with a shorter side (in map pixels) are dropped
+  float thresh = 0.3f;        // probability above which a pixel is text
+  float box_thresh = 0.6f;    // minimum mean probability inside a box
+  float unclip_ratio = 1.5f;  // how far a box grows: area * ratio / perimeter on each side
+  int max_candidates = 1000;  // connected components examined at most
+  int min_size = 3;           // boxes with a shorter side (in map pixels) are dropped
 };
 
 struct TextBox {

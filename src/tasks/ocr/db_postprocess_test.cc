@@ -133,10 +133,10 @@ TEST(DbPostprocessTest, ReadingOrder) {
 
 TEST(DbPostprocessTest, BoxesFromASyntheticProbabilityMap) {
   Map m(64, 128);
-  m.Fill(10, 8, 49, 19, 0.9f);    // a line of text
-  m.Fill(60, 40, 119, 51, 0.95f); // another, lower
-  m.Fill(5, 40, 40, 50, 0.5f);    // above thresh but below box_thresh: dropped
-  m.Fill(100, 2, 101, 3, 0.99f);  // too small: dropped
+  m.Fill(10, 8, 49, 19, 0.9f);     // a line of text
+  m.Fill(60, 40, 119, 51, 0.95f);  // another, lower
+  m.Fill(5, 40, 40, 50, 0.5f);     // above thresh but below box_thresh: dropped
+  m.Fill(100, 2, 101, 3, 0.99f);   // too small: dropped
   auto boxes = DbBoxes(m.p.data(), m.h, m.w, m.w, m.h, DbParams{});
   ASSERT_EQ(boxes.size(), 2u);
   // Component extents 39 x 11 (pixel centres), grown by 39*11*1.5/100 = 6.435 on each side.

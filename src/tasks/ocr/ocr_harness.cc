@@ -5,8 +5,8 @@
 namespace continuum::tasks::ocr {
 
 StatusOr<std::unique_ptr<OcrHarness>> OcrHarness::Open(const std::filesystem::path& models,
-                                                       const std::filesystem::path& catalog, const std::string& entry,
-                                                       int intra_op_threads) {
+                                                       const std::filesystem::path& catalog,
+                                                       const std::string& entry, int intra_op_threads) {
   std::unique_ptr<OcrHarness> h(new OcrHarness());
   ASSIGN_OR_RETURN(h->catalog_, Catalog::Load(catalog, TaskRegistry::BuiltIn(), TaskLimits{}));
   const Catalog::Item* item = h->catalog_->Find(entry);

@@ -23,8 +23,8 @@ class OcrHarness {
   // `models`: a repository (tools/make_catalog.sh OUT -> OUT/models); `catalog`: the catalog
   // folder; `entry`: the catalog name of an "ocr" entry. intra_op_threads 0: one per core.
   static StatusOr<std::unique_ptr<OcrHarness>> Open(const std::filesystem::path& models,
-                                                    const std::filesystem::path& catalog, const std::string& entry,
-                                                    int intra_op_threads = 0);
+                                                    const std::filesystem::path& catalog,
+                                                    const std::string& entry, int intra_op_threads = 0);
   ~OcrHarness();
 
   const OcrTask& task() const { return *task_; }

@@ -27,8 +27,9 @@ constexpr size_t kMaxInFlight = 4;               // cls/rec batches queued at on
 
 void AddSince(std::atomic<uint64_t>& counter, Clock::time_point& since) {
   const auto now = Clock::now();
-  counter.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - since).count()),
-                    std::memory_order_relaxed);
+  counter.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - since).count()),
+      std::memory_order_relaxed);
   since = now;
 }
 
@@ -43,7 +44,8 @@ Tensor MakeTensor(Shape shape, const std::vector<float>& values) {
 
 StatusOr<std::vector<float>> Floats(const Tensor& t, const std::string& what) {
   if (t.dtype != DataType::kFp32) {
-    return Internal(what + ": output '" + t.name + "' is " + std::string(DataTypeName(t.dtype)) + ", expected FP32");
+    return Internal(what + ": output '" + t.name + "' is " + std::string(DataTypeName(t.dtype)) +
+                    ", expected FP32");
   }
   std::vector<float> v(t.data.size() / sizeof(float));
   std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
@@ -113,8 +115,9 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
       if (v.get_string().get(t) || (t != "max" && t != "min" && t != "area")) {
         return FieldError(key, "expected \"max\", \"min\" or \"area\"");
       }
-      s.det_limit = t == "max" ? OcrSettings::DetLimit::kMax
-                               : t == "min" ? OcrSettings::DetLimit::kMin : OcrSettings::DetLimit::kArea;
+      s.det_limit = t == "max"   ? OcrSettings::DetLimit::kMax
+                    : t == "min" ? OcrSettings::DetLimit::kMin
+                                 : OcrSettings::DetLimit::kArea;
     } else if (key == "det_max_side_len") {
       ASSIGN_OR_RETURN(s.det_max_side_len, Integer(v, key, 32, 8192));
     } else if (key == "det_thresh") {
@@ -153,14 +156,16 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
     } else if (key == "ascii_punctuation") {
       if (v.get_bool().get(s.ascii_punctuation)) return FieldError(key, "expected true or false");
     } else {
-      return FieldError(key,
-                        "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
-                        "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
-                        "rec_batch, rec_image_height, rec_min_width, rec_max_width, drop_score, space_score, "
-                        "ascii_punctuation)");
+      return FieldError(
+          key,
+          "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
+          "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
+          "rec_batch, rec_image_height, rec_min_width, rec_max_width, drop_score, space_score, "
+          "ascii_punctuation)");
     }
   }
-  if (s.keys.empty()) return FieldError("keys", "required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
+  if (s.keys.empty())
+    return FieldError("keys", "required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
   if (s.cls_model.empty()) {
     if (use_cls_set && s.use_cls) return FieldError("use_cls", "true needs a \"cls\" model in models");
     s.use_cls = false;
@@ -183,7 +188,8 @@ Size DetInputSize(int width, int height, const OcrSettings& s) {
       if (double(width) * height > limit * limit) ratio = limit / std::sqrt(double(width) * height);
       break;
   }
-  if (std::max(width, height) * ratio > s.det_max_side_len) ratio = double(s.det_max_side_len) / std::max(width, height);
+  if (std::max(width, height) * ratio > s.det_max_side_len)
+    ratio = double(s.det_max_side_len) / std::max(width, height);
   // As PaddleOCR: truncate, then round to the nearest multiple of 32 (half to even), at least 32.
   auto side = [&](int v) {
     const int r = static_cast<int>(v * ratio);
@@ -231,7 +237,8 @@ StatusOr<std::vector<OcrLine>> OcrTask::Recognize(const image::Image& img, Model
   const OcrSettings& s = settings_;
   auto t = Clock::now();
   const Size in = DetInputSize(img.width, img.height, s);
-  Tensor x = MakeTensor({1, 3, in.height, in.width}, image::ToChw(image::Resize(img, in.width, in.height), kDetNorm));
+  Tensor x = MakeTensor({1, 3, in.height, in.width},
+                        image::ToChw(image::Resize(img, in.width, in.height), kDetNorm));
   AddSince(timings_.det_pre_ns, t);
 
   auto det = runner.Run(s.det_model, {std::move(x)}, {});
@@ -254,7 +261,8 @@ StatusOr<std::vector<OcrLine>> OcrTask::Recognize(const image::Image& img, Model
   if (boxes.empty()) return std::vector<OcrLine>{};
 
   std::vector<Strip> strips(boxes.size());
-  for (size_t i = 0; i < boxes.size(); ++i) strips[i].img = CropStrip(img, boxes[i].quad, s.rec_height, s.rec_max_width);
+  for (size_t i = 0; i < boxes.size(); ++i)
+    strips[i].img = CropStrip(img, boxes[i].quad, s.rec_height, s.rec_max_width);
   AddSince(timings_.crop_ns, t);
   if (s.use_cls) RETURN_IF_ERROR(Classify(strips, runner));
   RETURN_IF_ERROR(RecognizeStrips(strips, runner));
@@ -338,12 +346,14 @@ Status OcrTask::Classify(std::vector<Strip>& strips, ModelRunner& runner) const 
       if (src.height == kClsHeight && src.width <= kClsWidth) {
         image::WriteChw(src, kLineNorm, dst, kClsHeight, kClsWidth);
       } else if (src.height == kClsHeight) {
-        image::WriteChw(image::Crop(src, win.x, 0, kClsWidth, kClsHeight), kLineNorm, dst, kClsHeight, kClsWidth);
+        image::WriteChw(image::Crop(src, win.x, 0, kClsWidth, kClsHeight), kLineNorm, dst, kClsHeight,
+                        kClsWidth);
       } else {  // strips of another height (rec_image_height != 48): scaled to the classifier's
         const double scale = static_cast<double>(kClsHeight) / src.height;
         const int w = std::clamp(static_cast<int>(std::ceil(src.width * scale)), 1, kClsWidth);
         const int x = static_cast<int>(win.x * scale);
-        image::Image scaled = image::Resize(src, std::max(1, static_cast<int>(std::ceil(src.width * scale))), kClsHeight);
+        image::Image scaled =
+            image::Resize(src, std::max(1, static_cast<int>(std::ceil(src.width * scale))), kClsHeight);
         image::WriteChw(image::Crop(scaled, std::min(x, scaled.width - w), 0, w, kClsHeight), kLineNorm, dst,
                         kClsHeight, kClsWidth);
       }
@@ -398,8 +408,8 @@ Status OcrTask::RecognizeStrips(std::vector<Strip>& strips, ModelRunner& runner)
     const std::vector<std::string>& table = classes == k + 2 ? classes_with_space_ : classes_;
     ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
     for (size_t i = 0; i < b.count; ++i) {
-      CtcText text =
-          CtcGreedyDecode(p.data() + i * static_cast<size_t>(steps * classes), steps, classes, table, s.space_score);
+      CtcText text = CtcGreedyDecode(p.data() + i * static_cast<size_t>(steps * classes), steps, classes,
+                                     table, s.space_score);
       Strip& strip = strips[order[b.begin + i]];
       strip.text = s.ascii_punctuation ? FoldFullwidthInLatinText(text.text) : std::move(text.text);
       strip.confidence = text.confidence;

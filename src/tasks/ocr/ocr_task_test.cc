@@ -1,6 +1,7 @@
 #include "tasks/ocr/ocr_task.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -8,8 +9,6 @@
 #include <functional>
 #include <map>
 #include <mutex>
-
-#include <simdjson.h>
 
 #include "tasks/image/testing.h"
 #include "tasks/ocr/strip.h"
@@ -159,7 +158,7 @@ TEST_F(OcrTaskTest, PipelineOverFakeModels) {
   EXPECT_EQ(x.shape, (Shape{1, 3, 192, 384}));
   auto xv = FloatsOf(x);
   EXPECT_NEAR(xv[383], (1 - 0.485f) / 0.229f, 1e-4);  // white pixel, first (B) channel
-  EXPECT_NEAR(xv[0], -0.485f / 0.229f, 1e-4);          // black pixel
+  EXPECT_NEAR(xv[0], -0.485f / 0.229f, 1e-4);         // black pixel
 
   // Two lines, both read, in reading order, with boxes in image pixels.
   ASSERT_EQ(runner.sent["cls"].size(), 1u);
@@ -298,20 +297,24 @@ TEST_F(OcrTaskTest, SettingsAreChecked) {
     return t.ok() ? std::string("ok") : t.status().message();
   };
   EXPECT_EQ(err(R"({"keys":"keys.txt","det_thresh":0.2,"det_limit_type":"min","rec_batch":8})"), "ok");
-  EXPECT_EQ(err(R"({})"), "settings.keys: required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
+  EXPECT_EQ(err(R"({})"),
+            "settings.keys: required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
   EXPECT_NE(err(R"({"keys":"missing.txt"})").find("missing.txt"), std::string::npos);
   EXPECT_EQ(err(R"({"keys":"keys.txt","det_thresh":2})"), "settings.det_thresh: must be between 0 and 1");
   EXPECT_EQ(err(R"({"keys":"keys.txt","det_limit_type":"avg"})"),
             "settings.det_limit_type: expected \"max\", \"min\" or \"area\"");
-  EXPECT_EQ(err(R"({"keys":"keys.txt","use_cls":true})", false), "settings.use_cls: true needs a \"cls\" model in models");
+  EXPECT_EQ(err(R"({"keys":"keys.txt","use_cls":true})", false),
+            "settings.use_cls: true needs a \"cls\" model in models");
   EXPECT_EQ(err(R"({"keys":"keys.txt","rec_batch":1.5})"), "settings.rec_batch: expected an integer");
   EXPECT_EQ(err(R"({"keys":"keys.txt","colour":1})").substr(0, 31), "settings.colour: unknown (known");
   CatalogEntry no_det = Entry();
   no_det.models.erase("det");
-  EXPECT_EQ(OcrTask::Create(no_det, {}).status().message(), "models.det: required (the text detection model)");
+  EXPECT_EQ(OcrTask::Create(no_det, {}).status().message(),
+            "models.det: required (the text detection model)");
   CatalogEntry extra = Entry();
   extra.models["layout"] = "x";
-  EXPECT_EQ(OcrTask::Create(extra, {}).status().message(), "models.layout: unknown role (ocr uses det, cls, rec)");
+  EXPECT_EQ(OcrTask::Create(extra, {}).status().message(),
+            "models.layout: unknown role (ocr uses det, cls, rec)");
 }
 
 TEST_F(OcrTaskTest, WideLinesAreClassifiedOnUnsqueezedWindows) {
@@ -395,9 +398,9 @@ TEST(OcrSizeTest, DetInputSize) {
   EXPECT_EQ(size(100000, 400), (std::pair{4096, 32}));  // capped by det_max_side_len
   s.det_limit = OcrSettings::DetLimit::kArea;
   s.det_limit_side_len = 960;
-  EXPECT_EQ(size(4000, 60), (std::pair{4000, 64}));     // a ribbon keeps its resolution
+  EXPECT_EQ(size(4000, 60), (std::pair{4000, 64}));  // a ribbon keeps its resolution
   EXPECT_EQ(size(1920, 1920), (std::pair{960, 960}));
-  EXPECT_EQ(size(6000, 200), (std::pair{4096, 128}));   // capped by det_max_side_len
+  EXPECT_EQ(size(6000, 200), (std::pair{4096, 128}));  // capped by det_max_side_len
 }
 
 TEST(OcrJsonTest, ResultShape) {

@@ -6,10 +6,11 @@
 namespace continuum::tasks {
 
 void RegisterOcrTask(TaskRegistry& registry) {
-  registry.Register("ocr", [](const CatalogEntry& entry, const TaskLimits& limits) -> StatusOr<std::unique_ptr<Task>> {
-    ASSIGN_OR_RETURN(std::unique_ptr<ocr::OcrTask> task, ocr::OcrTask::Create(entry, limits));
-    return std::unique_ptr<Task>(std::move(task));
-  });
+  registry.Register(
+      "ocr", [](const CatalogEntry& entry, const TaskLimits& limits) -> StatusOr<std::unique_ptr<Task>> {
+        ASSIGN_OR_RETURN(std::unique_ptr<ocr::OcrTask> task, ocr::OcrTask::Create(entry, limits));
+        return std::unique_ptr<Task>(std::move(task));
+      });
 }
 
 }  // namespace continuum::tasks

@@ -12,7 +12,8 @@ std::vector<float> Runs(std::initializer_list<std::pair<float, int>> runs) {
   return p;
 }
 
-std::vector<Segment> Segments(const std::vector<float>& probs, const SegmentParams& params = {}, int64_t length = -1) {
+std::vector<Segment> Segments(const std::vector<float>& probs, const SegmentParams& params = {},
+                              int64_t length = -1) {
   if (length < 0) length = static_cast<int64_t>(probs.size()) * params.window;
   return ProbabilitiesToSegments(probs, length, params);
 }
@@ -95,13 +96,13 @@ TEST(Segments, SilenceAtTheEndThatIsTooShortKeepsTheSegmentOpen) {
 
 TEST(Segments, MaxSpeechSplitsAtTheLastPauseThenHard) {
   SegmentParams p;
-  p.max_speech_s = 1;       // 16000 - 512 - 960 = 14528 samples
-  p.min_silence_ms = 500;   // the 5-window dip does not end speech, but is > 98 ms
+  p.max_speech_s = 1;      // 16000 - 512 - 960 = 14528 samples
+  p.min_silence_ms = 500;  // the 5-window dip does not end speech, but is > 98 ms
   auto s = Segments(Runs({{0.0f, 2}, {0.9f, 20}, {0.0f, 5}, {0.9f, 53}, {0.0f, 20}}), p);
   ASSERT_EQ(s.size(), 3u);
-  EXPECT_EQ(s[0], (Segment{544, 11744}));     // split at the dip (raw 1024..11264)
-  EXPECT_EQ(s[1], (Segment{13344, 28928}));   // raw 13824..28672: cut hard at max length
-  EXPECT_EQ(s[2], (Segment{28928, 41440}));   // raw 29184..40960
+  EXPECT_EQ(s[0], (Segment{544, 11744}));    // split at the dip (raw 1024..11264)
+  EXPECT_EQ(s[1], (Segment{13344, 28928}));  // raw 13824..28672: cut hard at max length
+  EXPECT_EQ(s[2], (Segment{28928, 41440}));  // raw 29184..40960
 }
 
 TEST(Segments, EightKilohertzWindows) {

@@ -33,8 +33,9 @@ Status CheckParams(const SegmentParams& p, std::string_view where) {
   if (!(p.neg_threshold >= 0 && p.neg_threshold <= p.threshold)) {
     return bad("neg_threshold", "must be within 0..threshold (" + Num(p.threshold) + ")");
   }
-  const std::pair<const char*, double> durations[] = {
-      {"min_speech_ms", p.min_speech_ms}, {"min_silence_ms", p.min_silence_ms}, {"speech_pad_ms", p.speech_pad_ms}};
+  const std::pair<const char*, double> durations[] = {{"min_speech_ms", p.min_speech_ms},
+                                                      {"min_silence_ms", p.min_silence_ms},
+                                                      {"speech_pad_ms", p.speech_pad_ms}};
   for (const auto& [name, v] : durations) {
     if (!(v >= 0 && v <= kMaxDurationMs)) return bad(name, "must be within 0.." + Num(kMaxDurationMs));
   }
@@ -98,16 +99,18 @@ class VadTask final : public Task {
            R"("threshold":{"type":"number","minimum":0,"maximum":1,"default":)" + Num(d.threshold) +
            R"(,"description":"Speech probability at which a segment starts."},)" +
            R"("neg_threshold":{"type":"number","minimum":0,"maximum":1,"description":"Probability below which speech counts as ended; )" +
-           (settings_.neg_threshold_set ? "default " + Num(d.neg_threshold) + " (threshold - 0.15 when the threshold is given)"
-                                        : std::string("default threshold - 0.15")) +
+           (settings_.neg_threshold_set
+                ? "default " + Num(d.neg_threshold) + " (threshold - 0.15 when the threshold is given)"
+                : std::string("default threshold - 0.15")) +
            R"(."},)" + R"("min_speech_ms":{"type":"number","minimum":0,"maximum":60000,"default":)" +
            Num(d.min_speech_ms) + R"(,"description":"Shorter segments are dropped."},)" +
-           R"("min_silence_ms":{"type":"number","minimum":0,"maximum":60000,"default":)" + Num(d.min_silence_ms) +
-           R"(,"description":"Silence needed to end a segment."},)" +
-           R"("speech_pad_ms":{"type":"number","minimum":0,"maximum":60000,"default":)" + Num(d.speech_pad_ms) +
-           R"(,"description":"Padding added on each side of a segment."},)" +
+           R"("min_silence_ms":{"type":"number","minimum":0,"maximum":60000,"default":)" +
+           Num(d.min_silence_ms) + R"(,"description":"Silence needed to end a segment."},)" +
+           R"("speech_pad_ms":{"type":"number","minimum":0,"maximum":60000,"default":)" +
+           Num(d.speech_pad_ms) + R"(,"description":"Padding added on each side of a segment."},)" +
            R"("max_speech_s":{"type":"number","exclusiveMinimum":0,"description":"Longer segments are split at the last pause, or cut (default: )" +
-           (std::isfinite(d.max_speech_s) ? Num(d.max_speech_s) + " s" : std::string("unlimited")) + R"()."},)" +
+           (std::isfinite(d.max_speech_s) ? Num(d.max_speech_s) + " s" : std::string("unlimited")) +
+           R"()."},)" +
            R"("probabilities":{"type":"boolean","default":false,"description":"Also return the speech probability of every window."}},)" +
            R"("required":["audio"]})";
   }
@@ -146,20 +149,32 @@ StatusOr<VadSettings> ParseVadSettings(const CatalogEntry& entry) {
   double window = 512, context = 64, rate = 16000;
   for (auto [key, value] : o) {
     double v;
-    if (value.get_double().get(v)) return InvalidArgument("settings." + std::string(key) + ": expected a number");
+    if (value.get_double().get(v))
+      return InvalidArgument("settings." + std::string(key) + ": expected a number");
     SegmentParams& p = s.segments;
-    if (key == "threshold") p.threshold = v;
-    else if (key == "neg_threshold") p.neg_threshold = v, s.neg_threshold_set = true;
-    else if (key == "min_speech_ms") p.min_speech_ms = v;
-    else if (key == "min_silence_ms") p.min_silence_ms = v;
-    else if (key == "speech_pad_ms") p.speech_pad_ms = v;
-    else if (key == "max_speech_s") p.max_speech_s = v;
-    else if (key == "sample_rate") rate = v;
-    else if (key == "window_samples") window = v, window_set = true;
-    else if (key == "context_samples") context = v, context_set = true;
-    else return InvalidArgument("settings." + std::string(key) + ": unknown setting");
+    if (key == "threshold")
+      p.threshold = v;
+    else if (key == "neg_threshold")
+      p.neg_threshold = v, s.neg_threshold_set = true;
+    else if (key == "min_speech_ms")
+      p.min_speech_ms = v;
+    else if (key == "min_silence_ms")
+      p.min_silence_ms = v;
+    else if (key == "speech_pad_ms")
+      p.speech_pad_ms = v;
+    else if (key == "max_speech_s")
+      p.max_speech_s = v;
+    else if (key == "sample_rate")
+      rate = v;
+    else if (key == "window_samples")
+      window = v, window_set = true;
+    else if (key == "context_samples")
+      context = v, context_set = true;
+    else
+      return InvalidArgument("settings." + std::string(key) + ": unknown setting");
   }
-  if (rate != 16000 && rate != 8000) return InvalidArgument("settings.sample_rate: Silero VAD runs at 16000 or 8000 Hz");
+  if (rate != 16000 && rate != 8000)
+    return InvalidArgument("settings.sample_rate: Silero VAD runs at 16000 or 8000 Hz");
   if (rate == 8000 && !window_set) window = 256;
   if (rate == 8000 && !context_set) context = 32;
   if (window != std::floor(window) || window < 32 || window > 8192) {
@@ -180,15 +195,22 @@ StatusOr<SegmentParams> ApplyRequestOptions(const VadSettings& settings, const T
   SegmentParams p = settings.segments;
   bool threshold_given = false, neg_given = false;
   for (const auto& [key, v] : request.numbers) {
-    if (key == "threshold") p.threshold = v, threshold_given = true;
-    else if (key == "neg_threshold") p.neg_threshold = v, neg_given = true;
-    else if (key == "min_speech_ms" || key == "min_speech_duration_ms") p.min_speech_ms = v;
-    else if (key == "min_silence_ms" || key == "min_silence_duration_ms") p.min_silence_ms = v;
-    else if (key == "speech_pad_ms") p.speech_pad_ms = v;
-    else if (key == "max_speech_s" || key == "max_speech_duration_s") p.max_speech_s = v;
+    if (key == "threshold")
+      p.threshold = v, threshold_given = true;
+    else if (key == "neg_threshold")
+      p.neg_threshold = v, neg_given = true;
+    else if (key == "min_speech_ms" || key == "min_speech_duration_ms")
+      p.min_speech_ms = v;
+    else if (key == "min_silence_ms" || key == "min_silence_duration_ms")
+      p.min_silence_ms = v;
+    else if (key == "speech_pad_ms")
+      p.speech_pad_ms = v;
+    else if (key == "max_speech_s" || key == "max_speech_duration_s")
+      p.max_speech_s = v;
   }
   // An explicit neg_threshold in the settings holds until the request moves the threshold.
-  if (!neg_given && (threshold_given || !settings.neg_threshold_set)) p.neg_threshold = DefaultNegThreshold(p.threshold);
+  if (!neg_given && (threshold_given || !settings.neg_threshold_set))
+    p.neg_threshold = DefaultNegThreshold(p.threshold);
   RETURN_IF_ERROR(CheckParams(p, ""));
   return p;
 }
@@ -222,17 +244,21 @@ StatusOr<std::vector<float>> SpeechProbabilities(std::span<const float> audio, c
     const Tensor* prob = nullptr;
     Tensor* next_state = nullptr;
     for (Tensor& t : *out) {
-      if (t.name == "output") prob = &t;
-      else if (t.name == "stateN") next_state = &t;
+      if (t.name == "output")
+        prob = &t;
+      else if (t.name == "stateN")
+        next_state = &t;
     }
     if (!prob || !next_state || prob->dtype != DataType::kFp32 || prob->data.size() < sizeof(float) ||
         next_state->dtype != DataType::kFp32 || next_state->data.size() != kStateFloats * sizeof(float)) {
-      return Internal("vad model '" + settings.model +
-                      "': expected outputs `output` (FP32 [1, 1]) and `stateN` (FP32 [2, 1, 128]) of Silero VAD v5");
+      return Internal(
+          "vad model '" + settings.model +
+          "': expected outputs `output` (FP32 [1, 1]) and `stateN` (FP32 [2, 1, 128]) of Silero VAD v5");
     }
     float p;
     std::memcpy(&p, prob->data.data(), sizeof p);
-    if (!std::isfinite(p)) return Internal("vad model '" + settings.model + "' returned a non-finite probability");
+    if (!std::isfinite(p))
+      return Internal("vad model '" + settings.model + "' returned a non-finite probability");
     probs.push_back(p);
     state = std::move(next_state->data);
   }
@@ -248,6 +274,8 @@ StatusOr<std::unique_ptr<Task>> CreateVadTask(const CatalogEntry& entry, const T
 
 namespace continuum::tasks {
 
-void RegisterVadTask(TaskRegistry& registry) { registry.Register("voice-activity-detection", vad::CreateVadTask); }
+void RegisterVadTask(TaskRegistry& registry) {
+  registry.Register("voice-activity-detection", vad::CreateVadTask);
+}
 
 }  // namespace continuum::tasks

@@ -36,8 +36,8 @@
 namespace continuum::tasks::vad {
 
 struct VadSettings {
-  std::string model;         // repository model (role "vad")
-  SegmentParams segments;    // defaults for requests
+  std::string model;               // repository model (role "vad")
+  SegmentParams segments;          // defaults for requests
   bool neg_threshold_set = false;  // false: derived from the threshold in effect
   int context_samples = 64;
 };

@@ -66,7 +66,8 @@ class FakeRunner final : public ModelRunner {
     const Tensor &x = in[0], &state = in[1], &sr = in[2];
     check(x.name == "input" && x.shape == Shape{1, 576} && x.data.size() == 576 * 4, "input [1, 576]");
     check(state.name == "state" && state.shape == Shape{2, 1, 128} && state.data.size() == 256 * 4, "state");
-    check(sr.name == "sr" && sr.dtype == DataType::kInt64 && sr.shape.empty() && sr.data.size() == 8, "sr scalar");
+    check(sr.name == "sr" && sr.dtype == DataType::kInt64 && sr.shape.empty() && sr.data.size() == 8,
+          "sr scalar");
     int64_t rate = 0;
     std::memcpy(&rate, sr.data.data(), 8);
     check(rate == 16000, "sr 16000");
@@ -85,7 +86,8 @@ class FakeRunner final : public ModelRunner {
     out[0] = {"output", DataType::kFp32, {1, 1}, std::string(4, '\0')};
     std::memcpy(out[0].data.data(), &prob, 4);
     std::vector<float> next(256, static_cast<float>(calls));
-    out[1] = {"stateN", DataType::kFp32, {2, 1, 128}, std::string(reinterpret_cast<char*>(next.data()), 256 * 4)};
+    out[1] = {
+        "stateN", DataType::kFp32, {2, 1, 128}, std::string(reinterpret_cast<char*>(next.data()), 256 * 4)};
     return out;
   }
   std::vector<float> probs_;
@@ -207,8 +209,11 @@ TEST(VadTask, BadRequests) {
   auto r = task->Run(junk, runner);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message().rfind("audio: ", 0), 0u) << r.status().message();
-  for (auto [key, value] : {std::pair<const char*, double>{"threshold", 1.5}, {"threshold", NAN},
-                            {"neg_threshold", 0.9}, {"min_silence_ms", -1}, {"speech_pad_ms", 1e9},
+  for (auto [key, value] : {std::pair<const char*, double>{"threshold", 1.5},
+                            {"threshold", NAN},
+                            {"neg_threshold", 0.9},
+                            {"min_silence_ms", -1},
+                            {"speech_pad_ms", 1e9},
                             {"max_speech_s", 0}}) {
     TaskRequest req = WavRequest(Ramp(1000), 16000);
     req.numbers[key] = value;
@@ -248,8 +253,9 @@ TEST(VadSettings, ParseAndValidate) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->segments.window, 256);
   EXPECT_EQ(s->context_samples, 32);
-  for (const char* bad : {R"({"threshold":"high"})", R"({"colour":1})", R"({"sample_rate":44100})",
-                          R"({"window_samples":100.5})", R"({"context_samples":1000})", R"({"neg_threshold":0.7})"}) {
+  for (const char* bad :
+       {R"({"threshold":"high"})", R"({"colour":1})", R"({"sample_rate":44100})",
+        R"({"window_samples":100.5})", R"({"context_samples":1000})", R"({"neg_threshold":0.7})"}) {
     EXPECT_FALSE(ParseVadSettings(Entry(bad)).ok()) << bad;
   }
   auto missing = ParseVadSettings(Entry("{}", ""));
@@ -338,13 +344,15 @@ TEST_F(RealModel, SilenceAndNoiseAreNotSpeech) {
   // Every window went through the scheduler: the model's statistics count them.
   auto mv = repo_->Get("silero_vad");
   ASSERT_TRUE(mv.ok());
-  EXPECT_NE((*mv)->stats().ToJson().find("\"inference_count\":94"), std::string::npos) << (*mv)->stats().ToJson();
+  EXPECT_NE((*mv)->stats().ToJson().find("\"inference_count\":94"), std::string::npos)
+      << (*mv)->stats().ToJson();
 }
 
 TEST_F(RealModel, EspeakSpeechIsFound) {
   // Speech from espeak-ng (installed by tools/setup.sh) between 1 s and 1.5 s of silence.
   const fs::path wav = *root_ / "speech.wav";
-  const std::string cmd = "espeak-ng -w " + wav.string() + " 'Voice activity detection finds speech' 2>/dev/null";
+  const std::string cmd =
+      "espeak-ng -w " + wav.string() + " 'Voice activity detection finds speech' 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "espeak-ng is not available";
   std::ifstream in(wav, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

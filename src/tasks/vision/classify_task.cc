@@ -66,7 +66,8 @@ StatusOr<std::vector<std::string>> LoadLabels(const std::filesystem::path& path)
 StatusOr<ClassifySettings> ParseClassifySettings(const CatalogEntry& entry) {
   ClassifySettings s;
   for (const auto& [role, model] : entry.models) {
-    if (role != "model") return InvalidArgument("models." + role + ": unknown role (image-classification uses model)");
+    if (role != "model")
+      return InvalidArgument("models." + role + ": unknown role (image-classification uses model)");
     s.model = model;
   }
   if (s.model.empty()) return InvalidArgument("models.model: required (the classifier)");
@@ -95,12 +96,14 @@ StatusOr<ClassifySettings> ParseClassifySettings(const CatalogEntry& entry) {
       if (v.get_bool().get(s.softmax)) return FieldError(key, "expected true or false");
     } else if (key == "input" || key == "output") {
       std::string_view name;
-      if (v.get_string().get(name) || (key == "input" && name.empty())) return FieldError(key, "expected a tensor name");
+      if (v.get_string().get(name) || (key == "input" && name.empty()))
+        return FieldError(key, "expected a tensor name");
       (key == "input" ? s.input : s.output) = std::string(name);
     } else if (key == "top_k") {
       ASSIGN_OR_RETURN(s.top_k, Integer(v, key, 1, 100000));
     } else {
-      return FieldError(key, "unknown (known: labels, resize_short, crop, mean, std, bgr, input, output, softmax, top_k)");
+      return FieldError(
+          key, "unknown (known: labels, resize_short, crop, mean, std, bgr, input, output, softmax, top_k)");
     }
   }
   if (s.labels.empty()) return FieldError("labels", "required (class names, one per line)");
@@ -138,12 +141,13 @@ std::vector<Scored> TopK(const std::vector<float>& values, const std::vector<std
   std::vector<size_t> order(p.size());
   std::iota(order.begin(), order.end(), 0);
   const size_t n = std::min(order.size(), static_cast<size_t>(std::max(k, 0)));
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(), [&](size_t a, size_t b) {
-    // NaN sorts last; ties keep the lower index first.
-    const bool na = std::isnan(p[a]), nb = std::isnan(p[b]);
-    if (na != nb) return nb;
-    return p[a] > p[b] || (!(p[b] > p[a]) && a < b);
-  });
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+                    [&](size_t a, size_t b) {
+                      // NaN sorts last; ties keep the lower index first.
+                      const bool na = std::isnan(p[a]), nb = std::isnan(p[b]);
+                      if (na != nb) return nb;
+                      return p[a] > p[b] || (!(p[b] > p[a]) && a < b);
+                    });
   std::vector<Scored> out;
   for (size_t i = 0; i < n; ++i) out.push_back({labels.at(order[i]), p[order[i]]});
   return out;
@@ -153,13 +157,15 @@ StatusOr<std::unique_ptr<ImageClassificationTask>> ImageClassificationTask::Crea
                                                                                    const TaskLimits& limits) {
   ASSIGN_OR_RETURN(ClassifySettings s, ParseClassifySettings(entry));
   ASSIGN_OR_RETURN(std::vector<std::string> labels, LoadLabels(s.labels));
-  return std::unique_ptr<ImageClassificationTask>(new ImageClassificationTask(std::move(s), std::move(labels), limits));
+  return std::unique_ptr<ImageClassificationTask>(
+      new ImageClassificationTask(std::move(s), std::move(labels), limits));
 }
 
 StatusOr<TaskResult> ImageClassificationTask::Run(const TaskRequest& request, ModelRunner& runner) const {
   const ClassifySettings& s = settings_;
   if (request.binary.empty()) {
-    return InvalidArgument("image-classification: no image: send a PNG or JPEG as the request body or in \"image\"");
+    return InvalidArgument(
+        "image-classification: no image: send a PNG or JPEG as the request body or in \"image\"");
   }
   int top_k = s.top_k;
   if (auto it = request.numbers.find("top_k"); it != request.numbers.end()) {
@@ -167,7 +173,8 @@ StatusOr<TaskResult> ImageClassificationTask::Run(const TaskRequest& request, Mo
     if (!(k >= 1) || k != std::floor(k)) return InvalidArgument("top_k: expected a positive integer");
     top_k = static_cast<int>(std::min<double>(k, static_cast<double>(labels_.size())));
   }
-  ASSIGN_OR_RETURN(image::Image img, image::Decode(request.binary, {limits_.max_image_pixels, limits_.max_image_bytes}));
+  ASSIGN_OR_RETURN(image::Image img,
+                   image::Decode(request.binary, {limits_.max_image_pixels, limits_.max_image_bytes}));
   const image::Image input = ResizeAndCrop(img, s.resize_short, s.crop);
   const std::vector<float> chw = image::ToChw(input, {s.mean, s.std, 1.f / 255.f, s.bgr});
   Tensor x{s.input, DataType::kFp32, {1, 3, s.crop, s.crop}, {}};

@@ -98,8 +98,8 @@ TEST_F(VisionTaskTest, PreprocessesRunsAndRanks) {
   EXPECT_EQ(x.shape, (Shape{1, 3, 224, 224}));
   std::vector<float> v(x.data.size() / 4);
   std::memcpy(v.data(), x.data.data(), x.data.size());
-  EXPECT_NEAR(v[0], (1 - 0.485f) / 0.229f, 1e-4);               // R plane
-  EXPECT_NEAR(v[224 * 224], (0 - 0.456f) / 0.224f, 1e-4);       // G plane
+  EXPECT_NEAR(v[0], (1 - 0.485f) / 0.229f, 1e-4);                  // R plane
+  EXPECT_NEAR(v[224 * 224], (0 - 0.456f) / 0.224f, 1e-4);          // G plane
   EXPECT_NEAR(v[2 * 224 * 224 + 5], (0 - 0.406f) / 0.225f, 1e-4);  // B plane
   EXPECT_TRUE(runner.asked_outputs.empty());
 
@@ -149,7 +149,8 @@ TEST_F(VisionTaskTest, Errors) {
   auto r = task->Run(req, runner);
   EXPECT_EQ(r.status().code(), StatusCode::kInternal);
   EXPECT_EQ(r.status().message(),
-            "image-classification: model 'clf': output 'logits' [1,4] has 4 values but the labels file has 3 labels");
+            "image-classification: model 'clf': output 'logits' [1,4] has 4 values but the labels file has 3 "
+            "labels");
 
   auto err = [&](std::string settings) {
     auto t = ImageClassificationTask::Create(Entry(std::move(settings)), {});
@@ -192,7 +193,7 @@ TEST(VisionPreprocessTest, TopK) {
   EXPECT_EQ(top[0].label, "b");  // ties keep the lower index first
   EXPECT_EQ(top[1].label, "c");
   EXPECT_EQ(top[2].label, "a");
-  EXPECT_EQ(top[3].label, "d");  // NaN last
+  EXPECT_EQ(top[3].label, "d");                                       // NaN last
   auto soft = TopK({1000.f, 1000.f, -1000.f, 0.f}, labels, 2, true);  // no overflow
   EXPECT_NEAR(soft[0].score, 0.5f, 1e-6);
   EXPECT_NEAR(soft[1].score, 0.5f, 1e-6);

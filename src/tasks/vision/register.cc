@@ -6,11 +6,12 @@
 namespace continuum::tasks {
 
 void RegisterImageClassificationTask(TaskRegistry& registry) {
-  registry.Register("image-classification",
-                    [](const CatalogEntry& entry, const TaskLimits& limits) -> StatusOr<std::unique_ptr<Task>> {
-                      ASSIGN_OR_RETURN(auto task, vision::ImageClassificationTask::Create(entry, limits));
-                      return std::unique_ptr<Task>(std::move(task));
-                    });
+  registry.Register(
+      "image-classification",
+      [](const CatalogEntry& entry, const TaskLimits& limits) -> StatusOr<std::unique_ptr<Task>> {
+        ASSIGN_OR_RETURN(auto task, vision::ImageClassificationTask::Create(entry, limits));
+        return std::unique_ptr<Task>(std::move(task));
+      });
 }
 
 }  // namespace continuum::tasks

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto start = std::chrono::steady_clock::now();
     auto r = (*harness)->Run(bytes);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     std::string line;
     JsonWriter w(&line);
     w.BeginObject().Key("file").String(f).Key("ms").Double(ms);

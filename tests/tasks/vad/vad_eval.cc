@@ -1,6 +1,7 @@
 // Runs a voice-activity-detection catalog entry in-process over WAV files, the way the server
 // would (catalog + model repository + RepositoryRunner, so through the model's scheduler).
-//   vad_eval --models DIR --catalog DIR [--name NAME] [--threads N] [--opt KEY=NUMBER]... [--flag KEY]... FILE...
+//   vad_eval --models DIR --catalog DIR [--name NAME] [--threads N] [--opt KEY=NUMBER]... [--flag KEY]...
+//   FILE...
 // Prints, per file: FILE <tab> result JSON <tab> wall milliseconds; or FILE <tab> ERROR <tab> message.
 #include <chrono>
 #include <cstdio>
@@ -31,11 +32,16 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--models") models = next();
-    else if (a == "--catalog") catalog_dir = next();
-    else if (a == "--name") name = next();
-    else if (a == "--threads") threads = std::atoi(next().c_str());
-    else if (a == "--flag") options.flags[next()] = true;
+    if (a == "--models")
+      models = next();
+    else if (a == "--catalog")
+      catalog_dir = next();
+    else if (a == "--name")
+      name = next();
+    else if (a == "--threads")
+      threads = std::atoi(next().c_str());
+    else if (a == "--flag")
+      options.flags[next()] = true;
     else if (a == "--opt") {
       std::string kv = next();
       auto eq = kv.find('=');
@@ -44,10 +50,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.numbers[kv.substr(0, eq)] = std::atof(kv.c_str() + eq + 1);
-    } else files.push_back(a);
+    } else
+      files.push_back(a);
   }
   if (models.empty() || catalog_dir.empty() || files.empty()) {
-    std::cerr << "usage: vad_eval --models DIR --catalog DIR [--name NAME] [--threads N] [--opt K=V]... [--flag K]... FILE...\n";
+    std::cerr << "usage: vad_eval --models DIR --catalog DIR [--name NAME] [--threads N] [--opt K=V]... "
+                 "[--flag K]... FILE...\n";
     return 2;
   }
   auto catalog = tasks::Catalog::Load(catalog_dir, tasks::TaskRegistry::BuiltIn(), tasks::TaskLimits{});
@@ -57,7 +65,8 @@ int main(int argc, char** argv) {
   }
   const auto* item = (*catalog)->Find(name);
   if (!item || !item->task) {
-    std::cerr << "vad_eval: catalog entry '" << name << "' " << (item ? "failed: " + item->error : "not found") << "\n";
+    std::cerr << "vad_eval: catalog entry '" << name << "' "
+              << (item ? "failed: " + item->error : "not found") << "\n";
     return 1;
   }
   auto engine = runtime::Engine::Create({.intra_op_threads = threads});
@@ -82,7 +91,8 @@ int main(int argc, char** argv) {
     req.binary.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     const auto t0 = std::chrono::steady_clock::now();
     auto r = item->task->Run(req, runner);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (r.ok()) {
       std::cout << f << "\t" << r->result_json << "\t" << ms << "\n";
     } else {
