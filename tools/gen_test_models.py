@@ -16,6 +16,9 @@ Models (batch dimensions are the symbolic dim "batch"):
   mlp              x FP32 [batch,512] -> 4 x (Gemm 512x512 + Relu) -> y
   mlp_big          x FP32 [batch,1024] -> 8 x (Gemm 1024x1024 + Relu) -> y (~1.2 ms at
                    batch 1 on one intra-op thread)
+  cnn              x FP32 [batch,3,112,112] (147 KB) -> 3 x (Conv 3x3 + Relu; strides 2, 2, 1)
+                   -> GlobalAveragePool -> Gemm -> y [batch,10]: a large input, a small output,
+                   ~1 ms at batch 1 (the routing benchmark's "offload only over a fast link")
   fixed_shape      x FP32 [1,3,4,4] -> y = 2x (no batch dimension)
   slow             x FP32 [batch,1] -> y = x, after SLOW_MATMULS 512x512x512 MatMuls that
                    do not depend on the batch size (see SLOW_MATMULS for timings)
@@ -97,6 +100,35 @@ def mlp(name, width, layers, seed):
                  [vi("y", F32, ["batch", width])], inits)
 
 
+def cnn():
+    rng = np.random.RandomState(2)
+
+    def conv(name, cin, cout):
+        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(cin * 9)).astype(np.float32)
+        b = (rng.standard_normal(cout) * 0.01).astype(np.float32)
+        return numpy_helper.from_array(w, name + "_w"), numpy_helper.from_array(b, name + "_b")
+
+    c1w, c1b = conv("c1", 3, 32)
+    c2w, c2b = conv("c2", 32, 64)
+    c3w, c3b = conv("c3", 64, 128)
+    fw = numpy_helper.from_array((rng.standard_normal((128, 10)) / 11).astype(np.float32), "fc_w")
+    fb = numpy_helper.from_array(np.zeros(10, np.float32), "fc_b")
+    nodes = [helper.make_node("Conv", ["x", "c1_w", "c1_b"], ["c1"], kernel_shape=[3, 3],
+                              strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "c2_w", "c2_b"], ["c2"], kernel_shape=[3, 3],
+                              strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "c3_w", "c3_b"], ["c3"], kernel_shape=[3, 3],
+                              strides=[1, 1], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c3"], ["r3"]),
+             helper.make_node("GlobalAveragePool", ["r3"], ["pool"]),
+             helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
+             helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["y"])]
+    return model("cnn", nodes, [vi("x", F32, ["batch", 3, 112, 112])], [vi("y", F32, ["batch", 10])],
+                 [c1w, c1b, c2w, c2b, c3w, c3b, fw, fb])
+
+
 def slow():
     # a0 = M * tanh(mean(x)) depends on the input, so ONNX Runtime cannot constant-fold the
     # chain a_{i+1} = a_i W; W is scaled to keep the values bounded. y = x + 0 * mean(a_n).
@@ -132,6 +164,7 @@ def good_models():
                 [vi("OUTPUT0", TensorProto.INT64, ["batch", 8])])
     yield mlp("mlp", 512, 4, seed=0)
     yield mlp("mlp_big", 1024, 8, seed=0)
+    yield cnn()
     two = numpy_helper.from_array(np.array(2, np.float32), "two")
     yield model("fixed_shape", [helper.make_node("Mul", ["x", "two"], ["y"])],
                 [vi("x", F32, [1, 3, 4, 4])], [vi("y", F32, [1, 3, 4, 4])], [two])
