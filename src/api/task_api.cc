@@ -8,6 +8,7 @@
 #include "api/path.h"
 #include "common/base64.h"
 #include "common/json_writer.h"
+#include "common/node_report.h"
 
 namespace continuum {
 
@@ -216,10 +217,13 @@ void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder
   if (!decoded.ok()) return respond(EnvelopeError(decoded.status()));
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   auto request = std::make_shared<tasks::TaskRequest>(std::move(decoded).value());
-  Status st = executor_->Submit([this, item, request, shared_respond] {
+  const auto submitted = std::chrono::steady_clock::now();
+  Status st = executor_->Submit([this, item, request, shared_respond, submitted] {
     auto result = item->task->Run(*request, *runner_);
     if (!result.ok()) return (*shared_respond)(EnvelopeError(result.status()));
-    (*shared_respond)(Envelope(200, result->result_json, Status::Ok()));
+    http::Response r = Envelope(200, result->result_json, Status::Ok());
+    AddNodeReport(&r.headers, std::chrono::steady_clock::now() - submitted, executor_->queued());
+    (*shared_respond)(std::move(r));
   });
   if (!st.ok()) (*shared_respond)(EnvelopeError(st));
 }

@@ -3,10 +3,12 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <chrono>
 
 #include "api/http_status.h"
 #include "api/path.h"
 #include "common/json_writer.h"
+#include "common/node_report.h"
 
 namespace continuum {
 
@@ -165,7 +167,12 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
 
   // The callback must not own the ModelVersion: it runs on the version's own scheduler thread.
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
-  Status st = (*mv)->Infer(std::move(parsed).value(), [this, shared_respond](StatusOr<InferResponse> result) {
+  // The version outlives its callbacks (it answers what it queued before it goes away), so the
+  // callback may read its queue through a plain pointer.
+  ModelVersion* version_ptr = mv->get();
+  const auto enqueued = std::chrono::steady_clock::now();
+  Status st = (*mv)->Infer(std::move(parsed).value(), [this, shared_respond, version_ptr,
+                                                       enqueued](StatusOr<InferResponse> result) {
     if (!result.ok()) return (*shared_respond)(ErrorResponse(result.status()));
     v2::EncodedResponse enc = v2::EncodeInferResponse(*result);
     http::Response r;
@@ -174,6 +181,7 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
       r.content_type = "application/octet-stream";
       r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
     }
+    AddNodeReport(&r.headers, std::chrono::steady_clock::now() - enqueued, version_ptr->queued());
     (*shared_respond)(std::move(r));
   });
   if (!st.ok()) (*shared_respond)(ErrorResponse(st));

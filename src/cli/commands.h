@@ -11,5 +11,6 @@ int Run(const std::vector<std::string>& args);
 int Import(const std::vector<std::string>& args);
 int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
+int Decisions(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

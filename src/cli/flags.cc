@@ -1,6 +1,8 @@
 #include "cli/flags.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 
 namespace continuum::cli {
 
@@ -25,6 +27,22 @@ void Flags::Int(const std::string& name, int64_t* target, std::string help) {
                     return Status::Ok();
                   },
                   std::to_string(*target)};
+}
+
+void Flags::Double(const std::string& name, double* target, std::string help) {
+  char shown[32];
+  std::snprintf(shown, sizeof shown, "%g", *target);
+  flags_[name] = {std::move(help), true,
+                  [target, name](const std::string& v) {
+                    double x = 0;
+                    auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+                    if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !std::isfinite(x)) {
+                      return InvalidArgument("--" + name + ": '" + v + "' is not a number");
+                    }
+                    *target = x;
+                    return Status::Ok();
+                  },
+                  shown};
 }
 
 void Flags::Bool(const std::string& name, bool* target, std::string help) {

@@ -16,6 +16,7 @@ class Flags {
   void String(const std::string& name, std::string* target, std::string help);
   void Int(const std::string& name, int64_t* target, std::string help);
   void Bool(const std::string& name, bool* target, std::string help);
+  void Double(const std::string& name, double* target, std::string help);  // finite numbers only
   // A flag that may repeat; every value is appended.
   void List(const std::string& name, std::vector<std::string>* target, std::string help);
 

@@ -31,6 +31,8 @@ int Serve(const std::vector<std::string>& args) {
   std::string catalog_dir;
   int64_t task_threads = 0, task_queue = 1024;
   tasks::TaskLimits task_limits;
+  ComputeEmulation emulation;
+  int64_t emulation_seed = 1;
 
   Flags f;
   f.String("model-repository", &repo_dir, "model repository folder (<model>/<version>/model.onnx)");
@@ -61,6 +63,12 @@ int Serve(const std::vector<std::string>& args) {
   f.Int("max-image-bytes", &task_limits.max_image_bytes, "largest encoded image accepted by tasks");
   f.Int("max-texts", &task_limits.max_texts, "most texts in one task request");
   f.Int("max-text-bytes", &task_limits.max_text_bytes, "longest text accepted by tasks, in bytes");
+  f.Double("compute-scale", &emulation.scale,
+           "emulate a slower processor: pad every engine run to this many times its measured time (>= 1)");
+  f.Double("inject-straggler-fraction", &emulation.straggler_fraction,
+           "fault injection: share of engine runs delayed by --inject-straggler-ms (0..1)");
+  f.Double("inject-straggler-ms", &emulation.straggler_ms, "fault injection: delay of a straggler run");
+  f.Int("inject-seed", &emulation_seed, "seed of the straggler draws");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
@@ -83,6 +91,19 @@ int Serve(const std::vector<std::string>& args) {
       idle_timeout_ms < 1 || max_connections < 1 || default_max_batch < 0 || threads < 0) {
     std::fprintf(stderr, "continuum serve: a numeric flag is out of range (see --help)\n");
     return 2;
+  }
+
+  emulation.seed = static_cast<uint64_t>(emulation_seed);
+  if (Status st = emulation.Validate(); !st.ok()) {
+    std::fprintf(stderr, "continuum serve: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (emulation.enabled()) {
+    char line[160];
+    std::snprintf(line, sizeof line, "emulating compute: scale %.2f, stragglers %.4f x %.1f ms (seed %llu)",
+                  emulation.scale, emulation.straggler_fraction, emulation.straggler_ms,
+                  static_cast<unsigned long long>(emulation.seed));
+    LogInfo(line);
   }
 
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -114,6 +135,7 @@ int Serve(const std::vector<std::string>& args) {
   ro.startup_models = load_models;
   ro.default_max_batch_size = default_max_batch;
   ro.default_max_tensor_elements = max_elements;
+  ro.emulation = emulation;
   ModelRepository repository(ro, engine->get(), &families);
 
   V2ApiOptions ao;

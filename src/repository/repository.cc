@@ -56,7 +56,7 @@ bool ValidModelName(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config,
                            std::vector<std::unique_ptr<runtime::Session>> sessions,
-                           InferenceMetricFamilies* families)
+                           InferenceMetricFamilies* families, ComputeEmulation emulation)
     : name_(std::move(name)),
       version_(version),
       config_(std::move(config)),
@@ -69,6 +69,7 @@ ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config
   o.dynamic_batching = config_.dynamic_batching;
   o.max_queue_size = config_.limits.max_queue_size;
   o.queue_timeout_microseconds = config_.limits.queue_timeout_microseconds;
+  o.emulation = emulation;
   scheduler_ = std::make_unique<Scheduler>(std::move(sessions), std::move(o), stats_.get());
 }
 
@@ -157,7 +158,8 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(const std::
       }
     }
   }
-  auto mv = std::make_shared<ModelVersion>(name, version, std::move(config), std::move(sessions), families_);
+  auto mv = std::make_shared<ModelVersion>(name, version, std::move(config), std::move(sessions), families_,
+                                           options_.emulation);
   mv->stats().RecordLoad(Clock::now() - start);
   LogInfo(
       "loaded model '" + name + "' version " + std::to_string(version) + " on " + mv->execution_provider() +

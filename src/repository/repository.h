@@ -37,13 +37,15 @@ struct RepositoryOptions {
   std::vector<std::string> startup_models;  // explicit mode: loaded at start ("*": all)
   int64_t default_max_batch_size = 8;       // for graphs that can batch but have no config
   int64_t default_max_tensor_elements = 1 << 26;
+  ComputeEmulation emulation;  // emulated node speed for every model (off by default)
 };
 
 // One loaded, ready version of a model. Shared by the repository and in-flight lookups.
 class ModelVersion {
  public:
   ModelVersion(std::string name, int64_t version, ModelConfig config,
-               std::vector<std::unique_ptr<runtime::Session>> sessions, InferenceMetricFamilies* families);
+               std::vector<std::unique_ptr<runtime::Session>> sessions, InferenceMetricFamilies* families,
+               ComputeEmulation emulation = {});
   ~ModelVersion();
 
   const std::string& name() const { return name_; }

@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
 namespace continuum {
@@ -54,6 +55,34 @@ StatusOr<Tensor> SliceRows(const Tensor& t, int64_t total_rows, int64_t begin, i
 }
 
 }  // namespace
+
+Status ComputeEmulation::Validate() const {
+  if (!(scale >= 1.0) || !std::isfinite(scale))
+    return InvalidArgument("compute scale must be a finite number >= 1, got " + std::to_string(scale));
+  if (!(straggler_fraction >= 0 && straggler_fraction <= 1))
+    return InvalidArgument("straggler fraction must be within [0, 1], got " +
+                           std::to_string(straggler_fraction));
+  if (!(straggler_ms >= 0) || !std::isfinite(straggler_ms))
+    return InvalidArgument("straggler delay must be a finite number of milliseconds >= 0, got " +
+                           std::to_string(straggler_ms));
+  return Status::Ok();
+}
+
+void Scheduler::Emulate(Clock::duration measured) {
+  const ComputeEmulation& e = options_.emulation;
+  auto extra = std::chrono::duration_cast<Clock::duration>(measured * (e.scale - 1.0));
+  if (e.straggler_fraction > 0 && e.straggler_ms > 0) {
+    double draw;
+    {
+      std::lock_guard<std::mutex> lock(rng_mu_);
+      draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    }
+    if (draw < e.straggler_fraction)
+      extra += std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double, std::milli>(e.straggler_ms));
+  }
+  if (extra.count() > 0) std::this_thread::sleep_for(extra);
+}
 
 Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_size,
                        int64_t max_tensor_elements, InferRequest* request) {
@@ -127,7 +156,10 @@ Status ValidateRequest(const runtime::ModelSignature& sig, int64_t max_batch_siz
 
 Scheduler::Scheduler(std::vector<std::unique_ptr<runtime::Session>> instances, SchedulerOptions options,
                      ModelStats* stats)
-    : instances_(std::move(instances)), options_(std::move(options)), stats_(stats) {
+    : instances_(std::move(instances)),
+      options_(std::move(options)),
+      stats_(stats),
+      rng_(options_.emulation.seed) {
   for (auto& s : instances_) {
     threads_.emplace_back([this, session = s.get()] { InstanceLoop(session); });
   }
@@ -313,6 +345,7 @@ void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<P
 
   const auto t1 = Clock::now();
   auto result = session->Run(inputs, output_names);
+  if (options_.emulation.enabled()) Emulate(Clock::now() - t1);
   const auto t2 = Clock::now();
   if (!result.ok()) {
     for (auto& p : batch) Fail(*p, result.status(), FailureReason::kBackend);

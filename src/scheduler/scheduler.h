@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -28,11 +29,27 @@ namespace continuum {
 
 using InferCallback = std::function<void(StatusOr<InferResponse>)>;
 
+// An emulated node speed, for benchmarks and demos that put a device, an edge site and a cloud
+// region on one machine: a slower processor and rare stragglers. Off by default. Applied after
+// each engine run, on the instance thread, which stays busy for the padded time exactly as it
+// would on a slower processor; statistics and reported timings include it.
+struct ComputeEmulation {
+  double scale = 1.0;             // engine time is padded to scale x the measured time (>= 1)
+  double straggler_fraction = 0;  // probability per executed batch of an extra delay
+  double straggler_ms = 0;        // that delay
+  uint64_t seed = 1;              // straggler draws are deterministic for a seed
+
+  bool enabled() const { return scale > 1.0 || (straggler_fraction > 0 && straggler_ms > 0); }
+  // kInvalidArgument naming the field: scale < 1, fraction outside [0, 1], negative delay.
+  Status Validate() const;
+};
+
 struct SchedulerOptions {
   int64_t max_batch_size = 0;  // 0: not batchable
   std::optional<DynamicBatchingConfig> dynamic_batching;
   int64_t max_queue_size = 256;
   int64_t queue_timeout_microseconds = 0;
+  ComputeEmulation emulation;
 };
 
 // Checks a request against the model before it is queued: every input present once with the
@@ -75,6 +92,8 @@ class Scheduler {
                                                   std::chrono::steady_clock::time_point* wait_until);
   void Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch);
   void Fail(Pending& p, Status status, FailureReason reason);
+  // Sleeps what the emulated speed adds to an engine run of `measured`.
+  void Emulate(std::chrono::steady_clock::duration measured);
 
   std::vector<std::unique_ptr<runtime::Session>> instances_;
   const SchedulerOptions options_;
@@ -85,6 +104,8 @@ class Scheduler {
   std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
   bool stopping_ = false;                       // guarded by mu_
   std::vector<std::thread> threads_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;  // straggler draws; guarded by rng_mu_
 };
 
 }  // namespace continuum

@@ -24,28 +24,6 @@ namespace fs = std::filesystem;
 using namespace scheduler_test;  // NOLINT
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-const fs::path kModels = CONTINUUM_TEST_MODELS;
-
-// ORT allows one environment per process.
-runtime::Engine& TestEngine() {
-  static std::unique_ptr<runtime::Engine> engine = [] {
-    auto e = runtime::Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
-
-std::vector<std::unique_ptr<runtime::Session>> Sessions(const std::string& model, int n = 1) {
-  std::vector<std::unique_ptr<runtime::Session>> out;
-  for (int i = 0; i < n; ++i) {
-    auto s = TestEngine().Load(kModels / model / "1" / "model.onnx", {});
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    if (!s.ok()) break;
-    out.push_back(std::move(s).value());
-  }
-  return out;
-}
 
 void ExpectAddSubOutputs(const InferResponse& resp, int64_t rows, float base) {
   ASSERT_EQ(resp.outputs.size(), 2u);

@@ -1,7 +1,11 @@
 // Helpers shared by the scheduler's tests: add_sub requests and signatures.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +13,29 @@
 #include "runtime/runtime.h"
 
 namespace continuum::scheduler_test {
+
+// ORT allows one environment per process.
+inline runtime::Engine& TestEngine() {
+  static std::unique_ptr<runtime::Engine> engine = [] {
+    auto e = runtime::Engine::Create({.intra_op_threads = 1});
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return std::move(e).value();
+  }();
+  return *engine;
+}
+
+// `n` sessions of a generated test model (tools/gen_test_models.py).
+inline std::vector<std::unique_ptr<runtime::Session>> Sessions(const std::string& model, int n = 1) {
+  const std::filesystem::path models = CONTINUUM_TEST_MODELS;
+  std::vector<std::unique_ptr<runtime::Session>> out;
+  for (int i = 0; i < n; ++i) {
+    auto s = TestEngine().Load(models / model / "1" / "model.onnx", {});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) break;
+    out.push_back(std::move(s).value());
+  }
+  return out;
+}
 
 inline Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
   Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};

@@ -32,6 +32,11 @@ void TaskExecutor::Shutdown() {
   }
 }
 
+size_t TaskExecutor::queued() {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 void TaskExecutor::Loop() {
   std::unique_lock lock(mu_);
   while (true) {

@@ -25,6 +25,8 @@ class TaskExecutor {
   // kUnavailable when the queue is full or the executor is stopping.
   Status Submit(std::function<void()> work);
   void Shutdown();
+  // Work items waiting for a thread.
+  size_t queued();
 
  private:
   void Loop();

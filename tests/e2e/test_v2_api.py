@@ -85,6 +85,9 @@ class V2ApiTest(unittest.TestCase):
         self.assertEqual(outs["OUTPUT0"]["shape"], [2, 16])
         np.testing.assert_array_equal(np.array(outs["OUTPUT0"]["data"], np.float32), (a + b).flatten())
         np.testing.assert_array_equal(np.array(outs["OUTPUT1"]["data"], np.float32), (a - b).flatten())
+        # The node reports its own time and queue, for routers in front of it.
+        self.assertGreater(float(resp.getheader("X-Continuum-Compute-Ms")), 0.0)
+        self.assertGreaterEqual(int(resp.getheader("X-Continuum-Queue-Depth")), 0)
 
     def test_requested_outputs_and_versioned_path(self):
         body = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)],
