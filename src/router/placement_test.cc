@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -344,6 +345,33 @@ TEST(Health, EjectAfterConsecutiveFailuresAndReadmitOnProbe) {
   // Unknown names are ignored.
   r.ReportFailure("ghost");
   EXPECT_FALSE(r.IsHealthy("ghost"));
+}
+
+TEST(Health, IdleHealthyNodesAreListedForLightProbes) {
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  o.refresh_interval = 2s;
+  Router r(Topo(), o);
+  auto all = r.NodesToRefresh();  // nothing heard from anyone yet
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<std::string>{"cloud-eu", "cloud-us", "edge-paris", "phone"}));
+  EXPECT_TRUE(r.NodesToRefresh().empty());  // marked
+  clock.now += 1s;
+  r.ReportSuccess("edge-paris");
+  clock.now += 1500ms;
+  all = r.NodesToRefresh();
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<std::string>{"cloud-eu", "cloud-us", "phone"}));  // edge answered 1.5 s ago
+  // Ejected nodes are the prober's, not listed here.
+  for (int i = 0; i < 3; ++i) r.ReportFailure("edge-paris");
+  clock.now += 5s;
+  all = r.NodesToRefresh();
+  EXPECT_EQ(std::count(all.begin(), all.end(), "edge-paris"), 0);
+  // Zero disables.
+  o.refresh_interval = 0s;
+  Router quiet(Topo(), o);
+  EXPECT_TRUE(quiet.NodesToRefresh().empty());
 }
 
 TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {

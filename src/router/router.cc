@@ -165,6 +165,7 @@ void Router::ReportSuccess(std::string_view node) {
   auto it = health_.find(node);
   if (it == health_.end()) return;
   it->second.consecutive_failures = 0;
+  it->second.last_answer = options_.clock();
 }
 
 void Router::ReportFailure(std::string_view node) {
@@ -186,6 +187,7 @@ void Router::ProbeResult(std::string_view node, bool ok, std::optional<double> r
     if (ok) {
       it->second.ejected = false;
       it->second.consecutive_failures = 0;
+      it->second.last_answer = it->second.last_probe;
     }
   }
   if (ok && rtt_ms) est_->ObserveRtt(node, *rtt_ms);
@@ -205,6 +207,20 @@ std::vector<std::string> Router::NodesToProbe() {
     if (h.ejected && now - h.last_probe >= options_.probe_interval) {
       out.push_back(name);
       h.last_probe = now;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Router::NodesToRefresh() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  if (options_.refresh_interval.count() <= 0) return out;
+  auto now = options_.clock();
+  for (auto& [name, h] : health_) {
+    if (!h.ejected && now - h.last_answer >= options_.refresh_interval) {
+      out.push_back(name);
+      h.last_answer = now;
     }
   }
   return out;

@@ -194,6 +194,10 @@ struct RouterOptions {
   double default_rtt_ms = 50;    // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
+  // A healthy node that answered nothing for this long is listed by NodesToRefresh, so the link
+  // estimate of a node the router stopped choosing (a slow link, say) recovers when the link does.
+  // Zero: never.
+  std::chrono::milliseconds refresh_interval{1000};
   Clock clock;                                     // default: system_clock::now
 };
 
@@ -222,6 +226,10 @@ class Router {
   // Ejected nodes whose last probe is older than probe_interval; marks them as probed now.
   std::vector<std::string> NodesToProbe();
 
+  // Healthy nodes that answered nothing for refresh_interval (light rtt probes are due); marks
+  // them as refreshed now. Feed the probe's outcome to ObserveRtt + ReportSuccess or ReportFailure.
+  std::vector<std::string> NodesToRefresh();
+
   // Observations.
   void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
   void ObserveRtt(std::string_view node, double rtt_ms);
@@ -245,6 +253,7 @@ class Router {
     int consecutive_failures = 0;
     bool ejected = false;
     std::chrono::system_clock::time_point last_probe{};
+    std::chrono::system_clock::time_point last_answer{};  // last success, probe or refresh
   };
   std::map<std::string, Health, std::less<>> health_;
   double hedge_tokens_ = 0;
