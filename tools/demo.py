@@ -142,6 +142,9 @@ def main():
     ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     ap.add_argument("--seconds", type=float, default=48, help="length of the scripted part")
     ap.add_argument("--no-wait", action="store_true", help="stop after the scripted part")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every request was answered 200, no residency=eu request left eu "
+                         "and the decision log verifies (implies --no-wait)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     binary = os.path.join(build, "bin", "continuum")
@@ -280,6 +283,7 @@ def main():
         print("  good Wi-Fi 12 s -> congested LTE 12 s -> edge cut off 10 s -> recovery 12 s")
 
         shown_phase = [0]
+        failures = 0
         t_start = time.time()
         while time.time() - t_start < args.seconds:
             # Phase changes printed by the edge link's emulator.
@@ -300,6 +304,7 @@ def main():
                 th.join()
             order = [k[0] for k in kinds]
             for label, (status, ms, node, step, reason, _) in sorted(results, key=lambda r: order.index(r[0])):
+                failures += status != 200
                 print("  t=%5.1fs %-26s %3d %-15s %7.1f ms  step %-5s %s" %
                       (t, label, status, node, ms, step, reason[:110]))
             time.sleep(max(0.0, 1.0 - (time.time() - t_start - t)))
@@ -328,6 +333,10 @@ Try it by hand (the links keep cycling through the same phases):
   tail -f %(log)s                             # the decision log (one hash-chained record per request)
 Serving until Ctrl-C.""" % {"gw": gw_url, "ones": ",".join(["1"] * 16), "cloud": "http://127.0.0.1:%d" % cloud.port(),
                               "log": log_path})
+        if args.check:
+            ok = failures == 0 and eu_outside == 0 and verify.returncode == 0 and len(records) > 0
+            print("demo check: %s (%d failed requests)" % ("ok" if ok else "FAILED", failures))
+            return 0 if ok else 1
         if args.no_wait:
             return 0
         while all(p.proc.poll() is None for p in procs):
