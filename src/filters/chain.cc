@@ -1,0 +1,337 @@
+// The filter chain: config parsing, the registry, request classification, the compute charge
+// taken from each real answer of the wrapped handler, and the shared timer thread.
+#include <simdjson.h>
+
+#include <charconv>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "api/path.h"
+#include "common/node_report.h"
+#include "filters/filters.h"
+#include "filters/internal/builtin.h"
+#include "filters/internal/util.h"
+
+namespace continuum::filters {
+
+// --- clocks and timers -----------------------------------------------------------------------
+
+namespace {
+class SystemClock final : public Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override { return std::chrono::system_clock::now(); }
+};
+}  // namespace
+
+const Clock* Clock::System() {
+  static const SystemClock clock;
+  return &clock;
+}
+
+ManualClock::ManualClock(std::chrono::system_clock::time_point start)
+    : ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count()) {}
+
+std::chrono::system_clock::time_point ManualClock::Now() const {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns_.load())));
+}
+
+struct Timers::Impl {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> due;
+  bool stop = false;
+  std::thread thread;
+
+  void Loop() {
+    std::unique_lock lock(mu);
+    while (!stop) {
+      if (due.empty()) {
+        cv.wait(lock);
+        continue;
+      }
+      auto first = due.begin();
+      if (first->first > std::chrono::steady_clock::now()) {
+        cv.wait_until(lock, first->first);
+        continue;
+      }
+      std::function<void()> fn = std::move(first->second);
+      due.erase(first);
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+};
+
+Timers::Timers() : impl_(std::make_unique<Impl>()) {
+  impl_->thread = std::thread([i = impl_.get()] { i->Loop(); });
+}
+
+Timers::~Timers() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  impl_->thread.join();
+  // Pending callbacks are dropped with `due`: a responder they held answers 500 (see server.h).
+}
+
+void Timers::RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->due.emplace(std::chrono::steady_clock::now() + delay, std::move(fn));
+  }
+  impl_->cv.notify_all();
+}
+
+// --- request context --------------------------------------------------------------------------
+
+void RequestContext::AddCompute(double units, double compute_ms, std::string tier, std::string node) {
+  std::lock_guard lock(mu_);
+  charge_.units += units;
+  charge_.compute_ms += compute_ms;
+  charge_.tier = std::move(tier);
+  charge_.node = std::move(node);
+}
+
+RequestContext::Charge RequestContext::charge() const {
+  std::lock_guard lock(mu_);
+  return charge_;
+}
+
+void ClassifyRequest(const http::Request& req, RequestContext* ctx) {
+  std::vector<std::string_view> p = SplitPath(req.path);
+  ctx->route = "other";
+  auto rest = [&](size_t from) {
+    std::string s;
+    for (size_t i = from; i < p.size(); ++i) s += (s.empty() ? "" : "/") + std::string(p[i]);
+    return s;
+  };
+  if (p.size() >= 3 && p[0] == "v2" && p[1] == "models" && !(p.size() == 3 && p[2] == "stats")) {
+    ctx->model = std::string(p[2]);
+    size_t i = 3;
+    if (p.size() >= 5 && p[3] == "versions") {
+      ctx->version = std::string(p[4]);
+      i = 5;
+    }
+    ctx->route = (p.size() == i + 1 && p[i] == "infer") ? "v2_infer" : "v2_model";
+  } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "run") {
+    ctx->route = "task";
+    ctx->model = rest(2);
+  } else if (p.size() >= 5 && p[0] == "accounts" && p[2] == "ai" && p[3] == "run") {
+    ctx->route = "task";
+    ctx->model = rest(4);
+  } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "models") {
+    ctx->route = "task_model";
+    ctx->model = rest(2);
+  } else if (p.size() == 2 && p[0] == "v1" && p[1] == "embeddings") {
+    ctx->route = "openai";
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    std::string_view model;
+    if (!parser.parse(req.body.data(), req.body.size()).get(root) && !root["model"].get_string().get(model)) {
+      ctx->model = std::string(model);
+    }
+  } else if (p.size() == 1 && p[0] == "usage") {
+    ctx->route = "usage";
+  }
+}
+
+// --- registry ---------------------------------------------------------------------------------
+
+const FilterRegistry& FilterRegistry::BuiltIn() {
+  static const FilterRegistry* registry = [] {
+    auto* r = new FilterRegistry;
+    return r;
+  }();
+  return *registry;
+}
+
+void FilterRegistry::Register(std::string name, FilterFactory factory) {
+  factories_[std::move(name)] = std::move(factory);
+}
+
+const FilterFactory* FilterRegistry::Find(std::string_view name) const {
+  auto it = factories_.find(name);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> FilterRegistry::Names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, f] : factories_) out.push_back(n);
+  return out;
+}
+
+// --- chain ------------------------------------------------------------------------------------
+
+struct FilterChain::Impl {
+  ChainOptions options;
+  double default_factor = 1.0;
+  std::map<std::string, double, std::less<>> tier_factor, node_factor;
+  std::vector<std::string> names;
+  std::vector<std::unique_ptr<Filter>> filters;
+  // Declared after the filters so that it is destroyed first: its thread runs their callbacks.
+  std::unique_ptr<Timers> timers;
+};
+
+FilterChain::FilterChain(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FilterChain::~FilterChain() = default;
+
+namespace {
+Status ParseFactors(const SettingsReader& rd, simdjson::dom::object o, std::string_view where,
+                    std::map<std::string, double, std::less<>>* out) {
+  for (auto [k, v] : o) {
+    ASSIGN_OR_RETURN(double f, rd.Number(v, std::string(where) + "." + std::string(k), 0, 1e9));
+    (*out)[std::string(k)] = f;
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view json,
+                                                             const ChainOptions& options,
+                                                             const FilterRegistry& registry,
+                                                             std::string config_dir) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (!impl->options.clock) impl->options.clock = Clock::System();
+  impl->timers = std::make_unique<Timers>();
+
+  SettingsReader rd("filters config: ");
+  simdjson::dom::object root;
+  RETURN_IF_ERROR(rd.Parse(json, &root));
+  RETURN_IF_ERROR(rd.CheckKeys(root, "", {"schema_version", "compute_units", "filters"}));
+  simdjson::dom::element e;
+  if (root["schema_version"].get(e)) return rd.Err("schema_version", "missing (expected 1)");
+  ASSIGN_OR_RETURN(int64_t schema, rd.Int(e, "schema_version", 1, 1));
+  (void)schema;
+  if (!root["compute_units"].get(e)) {
+    ASSIGN_OR_RETURN(auto cu, rd.Object(e, "compute_units"));
+    RETURN_IF_ERROR(rd.CheckKeys(cu, "compute_units", {"default_factor", "tiers", "nodes"}));
+    simdjson::dom::element x;
+    if (!cu["default_factor"].get(x)) {
+      ASSIGN_OR_RETURN(impl->default_factor, rd.Number(x, "compute_units.default_factor", 0, 1e9));
+    }
+    if (!cu["tiers"].get(x)) {
+      ASSIGN_OR_RETURN(auto o, rd.Object(x, "compute_units.tiers"));
+      RETURN_IF_ERROR(ParseFactors(rd, o, "compute_units.tiers", &impl->tier_factor));
+    }
+    if (!cu["nodes"].get(x)) {
+      ASSIGN_OR_RETURN(auto o, rd.Object(x, "compute_units.nodes"));
+      RETURN_IF_ERROR(ParseFactors(rd, o, "compute_units.nodes", &impl->node_factor));
+    }
+  }
+  if (root["filters"].get(e)) return rd.Err("filters", "missing (an array of {\"name\", \"settings\"})");
+  ASSIGN_OR_RETURN(auto list, rd.Array(e, "filters"));
+  FilterEnv env{impl->options.clock, impl->options.metrics, impl->timers.get(), std::move(config_dir)};
+  size_t i = 0;
+  for (auto item : list) {
+    const std::string where = "filters[" + std::to_string(i++) + "]";
+    ASSIGN_OR_RETURN(auto o, rd.Object(item, where));
+    RETURN_IF_ERROR(rd.CheckKeys(o, where, {"name", "settings"}));
+    simdjson::dom::element x;
+    if (o["name"].get(x)) return rd.Err(where + ".name", "missing");
+    ASSIGN_OR_RETURN(std::string name, rd.String(x, where + ".name", true));
+    const FilterFactory* factory = registry.Find(name);
+    if (!factory) {
+      std::string known;
+      for (const auto& n : registry.Names()) known += (known.empty() ? "" : ", ") + n;
+      return rd.Err(where + ".name", "unknown filter '" + name + "' (known: " + known + ")");
+    }
+    for (const auto& n : impl->names)
+      if (n == name) return rd.Err(where + ".name", "filter '" + name + "' is listed twice");
+    std::string settings = "{}";
+    if (!o["settings"].get(x)) {
+      if (!x.is_object()) return rd.Err(where + ".settings", "expected an object");
+      settings = simdjson::minify(x);
+    }
+    auto f = (*factory)(settings, env);
+    if (!f.ok()) return f.status().WithContext("filters config: " + where + " (" + name + ")");
+    impl->names.push_back(name);
+    impl->filters.push_back(std::move(f).value());
+  }
+  return std::unique_ptr<FilterChain>(new FilterChain(std::move(impl)));
+}
+
+StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromFile(const std::string& path,
+                                                             const ChainOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read the filters config " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto dir = std::filesystem::path(path).parent_path();
+  auto chain = FromJson(ss.str(), options, FilterRegistry::BuiltIn(), dir.empty() ? "." : dir.string());
+  if (!chain.ok()) return chain.status().WithContext(path);
+  return chain;
+}
+
+double FilterChain::Units(double compute_ms, std::string_view tier, std::string_view node) const {
+  double factor = impl_->default_factor;
+  if (auto it = impl_->node_factor.find(node); it != impl_->node_factor.end()) {
+    factor = it->second;
+  } else if (auto t = impl_->tier_factor.find(tier); t != impl_->tier_factor.end()) {
+    factor = t->second;
+  }
+  return compute_ms * factor;
+}
+
+http::Handler FilterChain::Wrap(http::Handler inner) {
+  // The innermost stage: every real answer of the wrapped handler is charged to the request.
+  Next next = [this, inner = std::move(inner)](std::shared_ptr<RequestContext> ctx, http::Request&& req,
+                                               http::Responder respond) {
+    inner(std::move(req), [this, ctx, respond = std::move(respond)](http::Response r) {
+      double ms = 0;
+      if (const std::string* v = ResponseHeader(r, kComputeMsHeader)) {
+        double parsed = 0;
+        auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), parsed);
+        if (ec == std::errc() && parsed >= 0) ms = parsed;
+      }
+      const std::string* tier = ResponseHeader(r, "x-continuum-tier");
+      const std::string* node = ResponseHeader(r, "x-continuum-node");
+      std::string t = tier && !tier->empty() && *tier != "none" ? *tier : impl_->options.local_tier;
+      std::string n = node && !node->empty() && *node != "none" ? *node : impl_->options.local_node;
+      ctx->AddCompute(Units(ms, t, n), ms, std::move(t), std::move(n));
+      respond(std::move(r));
+    });
+  };
+  for (auto it = impl_->filters.rbegin(); it != impl_->filters.rend(); ++it) {
+    Filter* f = it->get();
+    next = [f, next = std::move(next)](std::shared_ptr<RequestContext> ctx, http::Request&& req,
+                                       http::Responder respond) {
+      f->Handle(std::move(ctx), std::move(req), std::move(respond), next);
+    };
+  }
+  return [next = std::move(next)](http::Request&& req, http::Responder respond) {
+    auto ctx = std::make_shared<RequestContext>();
+    ctx->start = std::chrono::steady_clock::now();
+    const std::string* given = req.Header("x-request-id");
+    if (given && !given->empty() && given->size() <= 128) {
+      ctx->request_id = *given;
+    } else {
+      auto id = RandomHex(12);
+      ctx->request_id = id.ok() ? *id : "unknown";
+    }
+    ClassifyRequest(req, ctx.get());
+    next(ctx, std::move(req), [ctx, respond = std::move(respond)](http::Response r) {
+      SetHeader(r, "x-request-id", ctx->request_id);
+      respond(std::move(r));
+    });
+  };
+}
+
+http::Handler FilterChain::AdminHandler() {
+  // Only one filter (auth) serves admin routes today; the first one found owns the listener.
+  for (auto& f : impl_->filters)
+    if (auto h = f->AdminHandler()) return h;
+  return nullptr;
+}
+
+std::vector<std::string> FilterChain::filter_names() const { return impl_->names; }
+
+}  // namespace continuum::filters

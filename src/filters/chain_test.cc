@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include "filters/filters.h"
+#include "filters/internal/builtin.h"
+#include "filters/internal/test_util.h"
+#include "filters/internal/util.h"
+
+namespace continuum::filters {
+namespace {
+
+using testing::Call;
+using testing::FakeInner;
+using testing::Req;
+
+// A filter that tags requests and answers, or answers early when told to.
+class TagFilter final : public Filter {
+ public:
+  explicit TagFilter(std::string tag) : tag_(std::move(tag)) {}
+  void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
+              const Next& next) override {
+    if (req.Header("x-stop-at") && *req.Header("x-stop-at") == tag_) return respond(JsonError(403, tag_));
+    req.headers.emplace_back("x-seen", tag_);
+    next(ctx, std::move(req), [tag = tag_, respond = std::move(respond)](http::Response r) {
+      r.headers.emplace_back("x-out", tag);
+      respond(std::move(r));
+    });
+  }
+
+ private:
+  std::string tag_;
+};
+
+FilterRegistry TagRegistry() {
+  FilterRegistry r;
+  for (std::string n : {"a", "b"}) {
+    r.Register(n, [n](std::string_view settings, FilterEnv&) -> StatusOr<std::unique_ptr<Filter>> {
+      SettingsReader rd("settings.");
+      simdjson::dom::object o;
+      RETURN_IF_ERROR(rd.Parse(settings, &o));
+      RETURN_IF_ERROR(rd.CheckKeys(o, "", {}));
+      return std::unique_ptr<Filter>(new TagFilter(n));
+    });
+  }
+  return r;
+}
+
+TEST(FilterChain, RunsFiltersInConfigOrderBothWays) {
+  FilterRegistry reg = TagRegistry();
+  auto chain =
+      FilterChain::FromJson(R"({"schema_version":1,"filters":[{"name":"b"},{"name":"a"}]})", {}, reg);
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  std::vector<std::string> seen;
+  auto h = (*chain)->Wrap([&](http::Request&& r, http::Responder w) {
+    for (auto& [k, v] : r.headers)
+      if (k == "x-seen") seen.push_back(v);
+    w(http::Response{});
+  });
+  http::Response r = Call(h, Req("GET", "/x"));
+  EXPECT_EQ(seen, (std::vector<std::string>{"b", "a"}));
+  std::vector<std::string> out;
+  for (auto& [k, v] : r.headers)
+    if (k == "x-out") out.push_back(v);
+  EXPECT_EQ(out, (std::vector<std::string>{"a", "b"}));  // inner filters see the answer first
+  EXPECT_FALSE(testing::Header(r, "x-request-id").empty());
+}
+
+TEST(FilterChain, EarlyAnswerSkipsTheRest) {
+  FilterRegistry reg = TagRegistry();
+  auto chain =
+      FilterChain::FromJson(R"({"schema_version":1,"filters":[{"name":"a"},{"name":"b"}]})", {}, reg);
+  ASSERT_TRUE(chain.ok());
+  FakeInner inner;
+  auto h = (*chain)->Wrap(inner.handler());
+  http::Response r = Call(h, Req("GET", "/x", "", {{"x-stop-at", "a"}}));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(inner.calls, 0);
+}
+
+TEST(FilterChain, ConfigErrorsNameTheField) {
+  FilterRegistry reg = TagRegistry();
+  auto bad = [&](std::string_view json) {
+    auto c = FilterChain::FromJson(json, {}, reg);
+    EXPECT_FALSE(c.ok()) << json;
+    return c.ok() ? std::string() : c.status().message();
+  };
+  EXPECT_NE(bad(R"({"schema_version":2,"filters":[]})").find("schema_version"), std::string::npos);
+  EXPECT_NE(bad(R"({"filters":[]})").find("schema_version"), std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"filters":[],"filtres":1})").find("filtres: unknown field"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"filters":[{"name":"zz"}]})").find("unknown filter 'zz'"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"filters":[{"name":"a","setings":{}}]})").find("filters[0].setings"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"filters":[{"name":"a","settings":{"x":1}}]})").find("settings.x"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"filters":[{"name":"a"},{"name":"a"}]})").find("twice"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"schema_version":1,"compute_units":{"tiers":{"edge":-1}},"filters":[]})")
+                .find("compute_units.tiers.edge"),
+            std::string::npos);
+}
+
+TEST(FilterChain, ChargesComputeUnitsByNodeThenTier) {
+  FilterRegistry reg;
+  auto chain = FilterChain::FromJson(
+      R"({"schema_version":1,"compute_units":{"default_factor":1,"tiers":{"edge":2},"nodes":{"n1":3}},"filters":[]})",
+      {}, reg);
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_DOUBLE_EQ((*chain)->Units(10, "edge", "n1"), 30);
+  EXPECT_DOUBLE_EQ((*chain)->Units(10, "edge", "n2"), 20);
+  EXPECT_DOUBLE_EQ((*chain)->Units(10, "cloud", "n2"), 10);
+}
+
+TEST(Classify, Routes) {
+  RequestContext c;
+  ClassifyRequest(Req("POST", "/v2/models/m/versions/3/infer"), &c);
+  EXPECT_EQ(c.route, "v2_infer");
+  EXPECT_EQ(c.model, "m");
+  EXPECT_EQ(c.version, "3");
+  RequestContext t;
+  ClassifyRequest(Req("POST", "/ai/run/@cf/paddle/pp-ocrv4"), &t);
+  EXPECT_EQ(t.route, "task");
+  EXPECT_EQ(t.model, "@cf/paddle/pp-ocrv4");
+  RequestContext s;
+  ClassifyRequest(Req("GET", "/v2/models/stats"), &s);
+  EXPECT_EQ(s.route, "other");
+  RequestContext e;
+  ClassifyRequest(Req("POST", "/v1/embeddings", R"({"model":"bge","input":"x"})"), &e);
+  EXPECT_EQ(e.model, "bge");
+}
+
+TEST(Glob, Matches) {
+  EXPECT_TRUE(GlobMatch("*", "anything/at/all"));
+  EXPECT_TRUE(GlobMatch("@cf/*", "@cf/paddle/pp-ocrv4"));
+  EXPECT_TRUE(GlobMatch("add_?ub", "add_sub"));
+  EXPECT_FALSE(GlobMatch("add", "add_sub"));
+  EXPECT_TRUE(GlobMatch("/v2/models/*/infer", "/v2/models/x/infer"));
+}
+
+TEST(Timers, RunInDueOrder) {
+  Timers t;
+  std::promise<std::string> p;
+  std::string order;
+  std::mutex mu;
+  t.RunAfter(std::chrono::milliseconds(30), [&] {
+    std::lock_guard l(mu);
+    order += "b";
+    p.set_value(order);
+  });
+  t.RunAfter(std::chrono::milliseconds(1), [&] {
+    std::lock_guard l(mu);
+    order += "a";
+  });
+  EXPECT_EQ(p.get_future().get(), "ab");
+}
+
+}  // namespace
+}  // namespace continuum::filters

@@ -1,0 +1,175 @@
+// The AI-gateway filters: a chain of small request/response filters (tenants and API keys, rate
+// limits, a response cache with coalescing, retries, usage metering, request logs) that wraps any
+// http::Handler, so the same chain runs in front of `continuum serve` and `continuum gateway`.
+// Filters are registered by name and picked, ordered and configured by a JSON file (see
+// src/filters/README.md for the format, the headers and the metering formula).
+//
+// Thread-safety: a FilterChain is built once, then its wrapped handler and admin handler may be
+// called from any thread. Filters never block the calling thread on other work: waits (retry
+// delays, coalescing, timeouts) are timers on the chain's own timer thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "http/server.h"
+
+namespace continuum::telemetry {
+class Registry;
+}
+
+namespace continuum::filters {
+
+// Wall-clock time, injected so that windows, TTLs and days can be tested without sleeping.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::system_clock::time_point Now() const = 0;
+  static const Clock* System();
+};
+
+// A clock that moves only when told to (tests).
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(std::chrono::system_clock::time_point start = std::chrono::system_clock::time_point{});
+  std::chrono::system_clock::time_point Now() const override;
+  void Advance(std::chrono::nanoseconds d) { ns_ += d.count(); }
+
+ private:
+  std::atomic<int64_t> ns_;
+};
+
+// One thread running callbacks after a delay (retry back-off, request timeouts, coalescing
+// bounds). Callbacks must be short; pending ones are dropped by the destructor.
+class Timers {
+ public:
+  Timers();
+  ~Timers();
+  Timers(const Timers&) = delete;
+  Timers& operator=(const Timers&) = delete;
+  void RunAfter(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// What the filters learn about one request on its way in and out. Shared by every filter of the
+// chain for that request; the fields set on the way in are written before the next filter runs,
+// so only the compute charge (which retries may add from several threads) takes a lock.
+struct RequestContext {
+  std::string request_id;
+  std::chrono::steady_clock::time_point start;
+  // From the path: "v2_infer", "v2_model" (metadata, ready, config, stats of one model), "task"
+  // (/ai/run/{model}), "openai", "usage" or "other".
+  std::string route;
+  std::string model;    // empty when the path names none
+  std::string version;  // empty: the latest
+  // Set by `auth`.
+  std::string tenant;  // empty when no auth filter ran
+  std::string key_id;
+  double daily_free_units = -1;  // the tenant's allowance; < 0: the metering filter's default
+  double budget_units = -1;      // the tenant's budget; < 0: the metering filter's default
+  // Set by `cache`: "HIT", "MISS" or "BYPASS" (empty when no cache filter ran).
+  std::string cache_status;
+  bool log_payload = false;
+
+  // Charged by the innermost stage each time the wrapped handler really answers.
+  void AddCompute(double units, double compute_ms, std::string tier, std::string node);
+  struct Charge {
+    double units = 0;
+    double compute_ms = 0;
+    std::string tier, node;
+  };
+  Charge charge() const;
+
+ private:
+  mutable std::mutex mu_;
+  Charge charge_;
+};
+
+using Next = std::function<void(std::shared_ptr<RequestContext>, http::Request&&, http::Responder)>;
+
+// One filter. Handle either answers through `respond` (an early answer: 401, 429, a cache hit)
+// or calls `next` (possibly later, possibly more than once: retries), usually with a responder of
+// its own that sees and may change the answer before passing it on.
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  virtual void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
+                      const Next& next) = 0;
+  // The admin routes this filter serves on the admin listener, or nullptr.
+  virtual http::Handler AdminHandler() { return nullptr; }
+};
+
+// What a filter factory may use. Pointers outlive the chain.
+struct FilterEnv {
+  const Clock* clock = nullptr;
+  telemetry::Registry* metrics = nullptr;  // may be null: no metrics
+  Timers* timers = nullptr;
+  std::string config_dir;  // relative paths in settings are taken from here
+};
+
+// `settings_json` is the filter's "settings" object ("{}" when absent). Errors name the field.
+using FilterFactory =
+    std::function<StatusOr<std::unique_ptr<Filter>>(std::string_view settings_json, FilterEnv&)>;
+
+class FilterRegistry {
+ public:
+  // auth, ratelimit, cache, retry, metering, reqlog.
+  static const FilterRegistry& BuiltIn();
+  void Register(std::string name, FilterFactory factory);
+  const FilterFactory* Find(std::string_view name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  std::map<std::string, FilterFactory, std::less<>> factories_;
+};
+
+struct ChainOptions {
+  const Clock* clock = nullptr;            // null: the system clock
+  telemetry::Registry* metrics = nullptr;  // null: no metrics
+  // Who answers when the wrapped handler's answers carry no X-Continuum-Tier / -Node (a node
+  // serving itself): used to pick the compute-unit factor.
+  std::string local_tier = "local";
+  std::string local_node = "local";
+};
+
+class FilterChain {
+ public:
+  ~FilterChain();
+  // Parses a chain config (schema_version 1; unknown fields are refused, naming the field).
+  static StatusOr<std::unique_ptr<FilterChain>> FromJson(
+      std::string_view json, const ChainOptions& options,
+      const FilterRegistry& registry = FilterRegistry::BuiltIn(), std::string config_dir = ".");
+  static StatusOr<std::unique_ptr<FilterChain>> FromFile(const std::string& path,
+                                                         const ChainOptions& options);
+
+  // The chain in front of `inner`. The returned handler may be called from any thread; it keeps
+  // a pointer to this chain, which must outlive it.
+  http::Handler Wrap(http::Handler inner);
+  // Routes of the admin listener (tenants and keys), or nullptr when no filter has any.
+  http::Handler AdminHandler();
+  std::vector<std::string> filter_names() const;
+
+  // Compute units of one answer: compute_ms x the factor of its node, else of its tier, else the
+  // default factor (README: the metering formula).
+  double Units(double compute_ms, std::string_view tier, std::string_view node) const;
+
+  struct Impl;
+
+ private:
+  explicit FilterChain(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace continuum::filters

@@ -1,0 +1,22 @@
+// Factories of the built-in filters, one per file, registered by FilterRegistry::BuiltIn.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "filters/filters.h"
+
+namespace continuum::filters {
+
+StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, FilterEnv& env);
+StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings, FilterEnv& env);
+StatusOr<std::unique_ptr<Filter>> MakeCacheFilter(std::string_view settings, FilterEnv& env);
+StatusOr<std::unique_ptr<Filter>> MakeRetryFilter(std::string_view settings, FilterEnv& env);
+StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, FilterEnv& env);
+StatusOr<std::unique_ptr<Filter>> MakeRequestLogFilter(std::string_view settings, FilterEnv& env);
+
+// Fills route, model and version of a context from the request path (and, for the OpenAI routes,
+// the body's "model").
+void ClassifyRequest(const http::Request& req, RequestContext* ctx);
+
+}  // namespace continuum::filters

@@ -1,0 +1,71 @@
+// Helpers for the filter tests: a scripted inner handler and a blocking call through a chain.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <utility>
+
+#include "filters/filters.h"
+#include "filters/internal/util.h"
+
+namespace continuum::filters::testing {
+
+inline http::Request Req(std::string method, std::string path, std::string body = "",
+                         std::vector<std::pair<std::string, std::string>> headers = {}) {
+  http::Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  r.remote = "127.0.0.1:1";
+  return r;
+}
+
+// Calls `h` and waits (bounded) for its answer.
+inline http::Response Call(const http::Handler& h, http::Request req) {
+  auto p = std::make_shared<std::promise<http::Response>>();
+  auto f = p->get_future();
+  h(std::move(req), [p](http::Response r) { p->set_value(std::move(r)); });
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "no answer within 10 s";
+    return {};
+  }
+  return f.get();
+}
+
+inline std::string Header(const http::Response& r, std::string_view name) {
+  const std::string* v = ResponseHeader(r, name);
+  return v ? *v : std::string();
+}
+
+// An inner handler that counts its calls and answers 200 with the body "ok:<path>" and a
+// compute time of `compute_ms`.
+struct FakeInner {
+  std::atomic<int> calls{0};
+  double compute_ms = 2;
+  int status = 200;
+  http::Handler handler() {
+    return [this](http::Request&& req, http::Responder respond) {
+      ++calls;
+      http::Response r;
+      r.status = status;
+      r.body = "ok:" + req.path;
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.3f", compute_ms);
+      r.headers.emplace_back("x-continuum-compute-ms", ms);
+      respond(std::move(r));
+    };
+  }
+};
+
+inline std::unique_ptr<FilterChain> MustChain(std::string_view json, const ChainOptions& o = {}) {
+  auto c = FilterChain::FromJson(json, o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+}  // namespace continuum::filters::testing
