@@ -148,6 +148,7 @@ void ClassifyRequest(const http::Request& req, RequestContext* ctx) {
 const FilterRegistry& FilterRegistry::BuiltIn() {
   static const FilterRegistry* registry = [] {
     auto* r = new FilterRegistry;
+    r->Register("auth", MakeAuthFilter);
     return r;
   }();
   return *registry;

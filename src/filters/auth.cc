@@ -1,0 +1,283 @@
+// `auth`: tenants and API keys (Authorization: Bearer <key>), scopes, tenant isolation, and the
+// admin API that manages them (served only on the admin listener).
+#include <openssl/crypto.h>
+#include <strings.h>
+
+#include <filesystem>
+
+#include "api/path.h"
+#include "common/json_writer.h"
+#include "filters/internal/builtin.h"
+#include "filters/internal/key_store.h"
+#include "filters/internal/util.h"
+
+namespace continuum::filters {
+
+namespace {
+
+// Routes a tenant key may reach at all; anything else is answered as if it did not exist, so a
+// tenant cannot list the models of others (GET /v2/models/stats, /v2/repository/index).
+const std::vector<std::string> kDefaultTenantRoutes = {
+    "/v2/models/*", "/ai/run/*", "/accounts/*/ai/run/*", "/ai/models/*", "/v1/embeddings", "/usage",
+};
+const std::vector<std::string> kDefaultPublicRoutes = {"/v2/health/live", "/v2/health/ready"};
+
+void WriteList(JsonWriter& w, std::string_view key, const std::vector<std::string>& v) {
+  w.Key(key).BeginArray();
+  for (const auto& s : v) w.String(s);
+  w.EndArray();
+}
+
+void WriteTenant(JsonWriter& w, const Tenant& t) {
+  w.BeginObject().Key("id").String(t.id);
+  WriteList(w, "models", t.models);
+  w.Key("daily_free_units");
+  t.daily_free_units < 0 ? w.Null() : w.Double(t.daily_free_units);
+  w.Key("budget_units");
+  t.budget_units < 0 ? w.Null() : w.Double(t.budget_units);
+  w.Key("created").Int(t.created).EndObject();
+}
+
+void WriteKey(JsonWriter& w, const ApiKey& k, const std::string* secret) {
+  w.BeginObject().Key("id").String(k.id).Key("tenant").String(k.tenant).Key("name").String(k.name);
+  WriteList(w, "models", k.models);
+  WriteList(w, "routes", k.routes);
+  w.Key("revoked").Bool(k.revoked).Key("created").Int(k.created);
+  if (secret) w.Key("key").String(*secret);
+  w.EndObject();
+}
+
+http::Response JsonOk(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string_view BearerToken(const http::Request& req) {
+  const std::string* h = req.Header("authorization");
+  if (!h) return {};
+  std::string_view v = *h;
+  if (v.size() < 7 || strncasecmp(v.data(), "bearer ", 7) != 0) return {};
+  v.remove_prefix(7);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return v;
+}
+
+class AuthFilter final : public Filter {
+ public:
+  AuthFilter(std::unique_ptr<KeyStore> store, std::string admin_token, std::vector<std::string> public_routes,
+             std::vector<std::string> tenant_routes)
+      : store_(std::move(store)),
+        admin_token_(std::move(admin_token)),
+        public_routes_(std::move(public_routes)),
+        tenant_routes_(std::move(tenant_routes)) {}
+
+  void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
+              const Next& next) override {
+    if (AnyGlobMatches(public_routes_, req.path))
+      return next(std::move(ctx), std::move(req), std::move(respond));
+    std::string_view token = BearerToken(req);
+    if (token.empty()) {
+      http::Response r = JsonError(401, "missing API key: send 'Authorization: Bearer <key>'");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return respond(std::move(r));
+    }
+    auto id = store_->Authenticate(std::string(token));
+    if (!id.ok()) {
+      http::Response r = JsonError(401, id.status().message());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      return respond(std::move(r));
+    }
+    const Tenant& tenant = id->tenant;
+    const ApiKey& key = id->key;
+    // Isolation first: what the tenant may not see answers exactly like what does not exist.
+    // Under /v2/models a path that names no model (the all-models statistics) lists every tenant's.
+    const bool lists_all = ctx->model.empty() && req.path.starts_with("/v2/models");
+    if (lists_all || !AnyGlobMatches(tenant_routes_, req.path)) {
+      return respond(ErrorFor(NotFound("no route for " + req.method + " " + req.path)));
+    }
+    if (!ctx->model.empty() && !tenant.models.empty() && !AnyGlobMatches(tenant.models, ctx->model)) {
+      return respond(ErrorFor(NotFound("unknown model '" + ctx->model + "'")));
+    }
+    // Then the key's own scope, narrower than the tenant's: the model exists for the tenant.
+    if (!ctx->model.empty() && !key.models.empty() && !AnyGlobMatches(key.models, ctx->model)) {
+      return respond(JsonError(403, "API key " + key.id + " may not use model '" + ctx->model + "'"));
+    }
+    if (!key.routes.empty() && !AnyGlobMatches(key.routes, req.path)) {
+      return respond(JsonError(403, "API key " + key.id + " may not use " + req.path));
+    }
+    ctx->tenant = tenant.id;
+    ctx->key_id = key.id;
+    ctx->daily_free_units = tenant.daily_free_units;
+    ctx->budget_units = tenant.budget_units;
+    // The key stops here: nodes behind the gateway never see tenant secrets.
+    RemoveHeader(req, "authorization");
+    next(std::move(ctx), std::move(req), std::move(respond));
+  }
+
+  http::Handler AdminHandler() override {
+    return [this](http::Request&& req, http::Responder respond) { respond(Admin(req)); };
+  }
+
+ private:
+  // Runs on the admin listener's own I/O thread; SQLite writes block only that listener.
+  http::Response Admin(const http::Request& req) {
+    std::string_view token = BearerToken(req);
+    if (token.starts_with("ck_")) return JsonError(403, "tenant API keys cannot use the admin API");
+    if (!admin_token_.empty()) {
+      if (token.size() != admin_token_.size() ||
+          CRYPTO_memcmp(token.data(), admin_token_.data(), token.size()) != 0) {
+        http::Response r = JsonError(401, "the admin API needs 'Authorization: Bearer <admin token>'");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r;
+      }
+    }
+    std::vector<std::string_view> p = SplitPath(req.path);
+    auto not_found = [&] { return ErrorFor(NotFound("no admin route for " + req.method + " " + req.path)); };
+    if (p.size() < 2 || p[0] != "admin") return not_found();
+    if (p.size() == 2 && p[1] == "tenants") {
+      if (req.method == "GET") {
+        std::string body;
+        JsonWriter w(&body);
+        w.BeginObject().Key("tenants").BeginArray();
+        for (const auto& t : store_->ListTenants()) WriteTenant(w, t);
+        w.EndArray().EndObject();
+        return JsonOk(200, std::move(body));
+      }
+      if (req.method == "POST") return CreateTenant(req.body);
+    }
+    if (p.size() == 3 && p[1] == "tenants" && req.method == "GET") {
+      auto t = store_->GetTenant(std::string(p[2]));
+      if (!t.ok()) return ErrorFor(t.status());
+      std::string body;
+      JsonWriter w(&body);
+      WriteTenant(w, *t);
+      return JsonOk(200, std::move(body));
+    }
+    if (p.size() == 4 && p[1] == "tenants" && p[3] == "keys") {
+      if (req.method == "GET") {
+        auto keys = store_->ListKeys(std::string(p[2]));
+        if (!keys.ok()) return ErrorFor(keys.status());
+        std::string body;
+        JsonWriter w(&body);
+        w.BeginObject().Key("keys").BeginArray();
+        for (const auto& k : *keys) WriteKey(w, k, nullptr);
+        w.EndArray().EndObject();
+        return JsonOk(200, std::move(body));
+      }
+      if (req.method == "POST") return IssueKey(std::string(p[2]), req.body);
+    }
+    if (p.size() == 4 && p[1] == "keys" && p[3] == "revoke" && req.method == "POST") {
+      if (Status st = store_->RevokeKey(std::string(p[2])); !st.ok()) return ErrorFor(st);
+      return JsonOk(200, R"({"revoked":true})");
+    }
+    if (p.size() == 3 && p[1] == "keys" && req.method == "DELETE") {
+      if (Status st = store_->RevokeKey(std::string(p[2])); !st.ok()) return ErrorFor(st);
+      return JsonOk(200, R"({"revoked":true})");
+    }
+    return not_found();
+  }
+
+  http::Response CreateTenant(const std::string& json) {
+    SettingsReader rd("");
+    simdjson::dom::object o;
+    if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
+    if (Status st = rd.CheckKeys(o, "", {"id", "models", "daily_free_units", "budget_units"}); !st.ok()) {
+      return ErrorFor(st);
+    }
+    Tenant t;
+    simdjson::dom::element e;
+    if (o["id"].get(e)) return ErrorFor(rd.Err("id", "missing"));
+    auto id = rd.String(e, "id", true);
+    if (!id.ok()) return ErrorFor(id.status());
+    t.id = *id;
+    if (!o["models"].get(e)) {
+      auto m = rd.StringList(e, "models");
+      if (!m.ok()) return ErrorFor(m.status());
+      t.models = *m;
+    }
+    for (auto [field, out] :
+         {std::pair{"daily_free_units", &t.daily_free_units}, {"budget_units", &t.budget_units}}) {
+      if (!o[field].get(e)) {
+        auto v = rd.Number(e, field, 0, 1e15);
+        if (!v.ok()) return ErrorFor(v.status());
+        *out = *v;
+      }
+    }
+    auto created = store_->CreateTenant(std::move(t));
+    if (!created.ok()) return ErrorFor(created.status());
+    std::string body;
+    JsonWriter w(&body);
+    WriteTenant(w, *created);
+    return JsonOk(201, std::move(body));
+  }
+
+  http::Response IssueKey(const std::string& tenant, const std::string& json) {
+    SettingsReader rd("");
+    simdjson::dom::object o;
+    if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
+    if (Status st = rd.CheckKeys(o, "", {"name", "models", "routes"}); !st.ok()) return ErrorFor(st);
+    std::string name;
+    std::vector<std::string> models, routes;
+    simdjson::dom::element e;
+    if (!o["name"].get(e)) {
+      auto n = rd.String(e, "name", false);
+      if (!n.ok()) return ErrorFor(n.status());
+      name = *n;
+    }
+    for (auto [field, out] : {std::pair{"models", &models}, {"routes", &routes}}) {
+      if (!o[field].get(e)) {
+        auto v = rd.StringList(e, field);
+        if (!v.ok()) return ErrorFor(v.status());
+        *out = *v;
+      }
+    }
+    auto issued = store_->IssueKey(tenant, std::move(name), std::move(models), std::move(routes));
+    if (!issued.ok()) return ErrorFor(issued.status());
+    std::string body;
+    JsonWriter w(&body);
+    WriteKey(w, issued->key, &issued->secret);
+    return JsonOk(201, std::move(body));
+  }
+
+  std::unique_ptr<KeyStore> store_;
+  std::string admin_token_;
+  std::vector<std::string> public_routes_, tenant_routes_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, FilterEnv& env) {
+  SettingsReader rd("settings.");
+  simdjson::dom::object o;
+  RETURN_IF_ERROR(rd.Parse(settings, &o));
+  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"database", "admin_token", "public_routes", "tenant_routes"}));
+  simdjson::dom::element e;
+  if (o["database"].get(e)) return rd.Err("database", "missing (a SQLite file, or \":memory:\")");
+  auto db_or = rd.String(e, "database", true);
+  if (!db_or.ok()) return db_or.status();
+  std::string db = *db_or;
+  if (db != ":memory:" && std::filesystem::path(db).is_relative()) {
+    db = (std::filesystem::path(env.config_dir) / db).string();
+  }
+  std::string admin_token;
+  if (!o["admin_token"].get(e)) {
+    ASSIGN_OR_RETURN(admin_token, rd.String(e, "admin_token", true));
+    if (admin_token.starts_with("ck_"))
+      return rd.Err("admin_token", "must not look like a tenant key (ck_...)");
+  }
+  std::vector<std::string> public_routes = kDefaultPublicRoutes, tenant_routes = kDefaultTenantRoutes;
+  if (!o["public_routes"].get(e)) {
+    ASSIGN_OR_RETURN(public_routes, rd.StringList(e, "public_routes"));
+  }
+  if (!o["tenant_routes"].get(e)) {
+    ASSIGN_OR_RETURN(tenant_routes, rd.StringList(e, "tenant_routes"));
+  }
+  ASSIGN_OR_RETURN(auto store, KeyStore::Open(db, env.clock));
+  return std::unique_ptr<Filter>(new AuthFilter(std::move(store), std::move(admin_token),
+                                                std::move(public_routes), std::move(tenant_routes)));
+}
+
+}  // namespace continuum::filters

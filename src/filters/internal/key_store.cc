@@ -1,0 +1,254 @@
+#include "filters/internal/key_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "filters/internal/util.h"
+
+namespace continuum::filters {
+
+namespace {
+
+// Glob lists are stored one per line: globs never contain a newline (checked on the way in).
+std::string JoinLines(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : "\n") + x;
+  return s;
+}
+
+std::vector<std::string> SplitLines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find('\n', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+Status CheckGlobs(const std::vector<std::string>& v, std::string_view what) {
+  for (const auto& g : v)
+    if (g.empty() || g.size() > 256 || g.find('\n') != std::string::npos) {
+      return InvalidArgument(std::string(what) + ": each entry must be 1..256 characters without newlines");
+    }
+  return Status::Ok();
+}
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK; }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return ok_; }
+  Stmt& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Real(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  std::string ColText(int i) {
+    const unsigned char* t = sqlite3_column_text(s_, i);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, i)) : std::string();
+  }
+  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  double ColReal(int i) { return sqlite3_column_double(s_, i); }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  bool ok_ = false;
+};
+
+Status DbError(sqlite3* db, std::string_view what) {
+  return Internal("key database: " + std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+bool ValidTenantId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  return true;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path, const Clock* clock) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Unavailable("cannot open the key database " + path + ": " + why);
+  }
+  std::unique_ptr<KeyStore> store(new KeyStore(db, clock));
+  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, models TEXT NOT NULL, daily_free_units REAL "
+      "NOT NULL, budget_units REAL NOT NULL, created INTEGER NOT NULL)"));
+  RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES "
+      "tenants(id), "
+      "name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, models TEXT NOT NULL, routes TEXT NOT NULL, "
+      "revoked INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL)"));
+  RETURN_IF_ERROR(store->Load());
+  return store;
+}
+
+KeyStore::~KeyStore() { sqlite3_close(db_); }
+
+Status KeyStore::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string why = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Internal("key database: " + why);
+  }
+  return Status::Ok();
+}
+
+Status KeyStore::Load() {
+  std::unique_lock lock(mu_);
+  Stmt t(db_, "SELECT id, models, daily_free_units, budget_units, created FROM tenants");
+  if (!t.ok()) return DbError(db_, "reading tenants");
+  while (t.Step() == SQLITE_ROW) {
+    Tenant x{t.ColText(0), SplitLines(t.ColText(1)), t.ColReal(2), t.ColReal(3), t.ColInt(4)};
+    tenants_[x.id] = x;
+  }
+  Stmt k(db_, "SELECT id, tenant, name, hash, models, routes, revoked, created FROM api_keys");
+  if (!k.ok()) return DbError(db_, "reading keys");
+  while (k.Step() == SQLITE_ROW) {
+    ApiKey x{k.ColText(0),     k.ColText(1), k.ColText(2), SplitLines(k.ColText(4)), SplitLines(k.ColText(5)),
+             k.ColInt(6) != 0, k.ColInt(7)};
+    key_id_by_hash_[k.ColText(3)] = x.id;
+    keys_by_id_[x.id] = x;
+  }
+  return Status::Ok();
+}
+
+StatusOr<Tenant> KeyStore::CreateTenant(Tenant t) {
+  if (!ValidTenantId(t.id)) return InvalidArgument("id: must be 1..64 characters of A-Z a-z 0-9 _ - .");
+  RETURN_IF_ERROR(CheckGlobs(t.models, "models"));
+  t.created = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+  std::lock_guard w(write_mu_);
+  {
+    std::shared_lock r(mu_);
+    if (tenants_.count(t.id)) return AlreadyExists("tenant '" + t.id + "' already exists");
+  }
+  Stmt s(db_, "INSERT INTO tenants (id, models, daily_free_units, budget_units, created) VALUES (?,?,?,?,?)");
+  if (!s.ok()) return DbError(db_, "creating a tenant");
+  s.Text(1, t.id)
+      .Text(2, JoinLines(t.models))
+      .Real(3, t.daily_free_units)
+      .Real(4, t.budget_units)
+      .Int(5, t.created);
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "creating a tenant");
+  std::unique_lock lock(mu_);
+  tenants_[t.id] = t;
+  return t;
+}
+
+std::vector<Tenant> KeyStore::ListTenants() const {
+  std::shared_lock lock(mu_);
+  std::vector<Tenant> out;
+  for (const auto& [id, t] : tenants_) out.push_back(t);
+  return out;
+}
+
+StatusOr<Tenant> KeyStore::GetTenant(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(id);
+  if (it == tenants_.end()) return NotFound("unknown tenant '" + id + "'");
+  return it->second;
+}
+
+StatusOr<IssuedKey> KeyStore::IssueKey(const std::string& tenant, std::string name,
+                                       std::vector<std::string> models, std::vector<std::string> routes) {
+  RETURN_IF_ERROR(CheckGlobs(models, "models"));
+  RETURN_IF_ERROR(CheckGlobs(routes, "routes"));
+  if (name.size() > 256) return InvalidArgument("name: at most 256 characters");
+  ASSIGN_OR_RETURN(std::string secret_hex, RandomHex(32));
+  ASSIGN_OR_RETURN(std::string id_hex, RandomHex(6));
+  IssuedKey out;
+  out.secret = "ck_" + secret_hex;
+  out.key =
+      ApiKey{"key_" + id_hex,
+             tenant,
+             std::move(name),
+             std::move(models),
+             std::move(routes),
+             false,
+             std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count()};
+  const std::string hash = Sha256Hex(out.secret);
+  std::lock_guard w(write_mu_);
+  {
+    std::shared_lock r(mu_);
+    if (!tenants_.count(tenant)) return NotFound("unknown tenant '" + tenant + "'");
+  }
+  Stmt s(db_,
+         "INSERT INTO api_keys (id, tenant, name, hash, models, routes, revoked, created) VALUES "
+         "(?,?,?,?,?,?,0,?)");
+  if (!s.ok()) return DbError(db_, "issuing a key");
+  s.Text(1, out.key.id)
+      .Text(2, tenant)
+      .Text(3, out.key.name)
+      .Text(4, hash)
+      .Text(5, JoinLines(out.key.models))
+      .Text(6, JoinLines(out.key.routes))
+      .Int(7, out.key.created);
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "issuing a key");
+  std::unique_lock lock(mu_);
+  keys_by_id_[out.key.id] = out.key;
+  key_id_by_hash_[hash] = out.key.id;
+  return out;
+}
+
+StatusOr<std::vector<ApiKey>> KeyStore::ListKeys(const std::string& tenant) const {
+  std::shared_lock lock(mu_);
+  if (!tenants_.count(tenant)) return NotFound("unknown tenant '" + tenant + "'");
+  std::vector<ApiKey> out;
+  for (const auto& [id, k] : keys_by_id_)
+    if (k.tenant == tenant) out.push_back(k);
+  return out;
+}
+
+Status KeyStore::RevokeKey(const std::string& key_id) {
+  std::lock_guard w(write_mu_);
+  {
+    std::shared_lock r(mu_);
+    if (!keys_by_id_.count(key_id)) return NotFound("unknown key '" + key_id + "'");
+  }
+  Stmt s(db_, "UPDATE api_keys SET revoked = 1 WHERE id = ?");
+  if (!s.ok()) return DbError(db_, "revoking a key");
+  s.Text(1, key_id);
+  if (s.Step() != SQLITE_DONE) return DbError(db_, "revoking a key");
+  std::unique_lock lock(mu_);
+  keys_by_id_[key_id].revoked = true;
+  return Status::Ok();
+}
+
+StatusOr<KeyStore::Identity> KeyStore::Authenticate(const std::string& secret) const {
+  // Only the hash is compared, so the lookup leaks nothing about stored secrets through timing.
+  const std::string hash = Sha256Hex(secret);
+  std::shared_lock lock(mu_);
+  auto h = key_id_by_hash_.find(hash);
+  if (h == key_id_by_hash_.end()) return NotFound("invalid API key");
+  const ApiKey& key = keys_by_id_.at(h->second);
+  if (key.revoked) return FailedPrecondition("API key " + key.id + " has been revoked");
+  auto t = tenants_.find(key.tenant);
+  if (t == tenants_.end()) return NotFound("invalid API key");
+  return Identity{key, t->second};
+}
+
+}  // namespace continuum::filters
