@@ -149,6 +149,7 @@ const FilterRegistry& FilterRegistry::BuiltIn() {
   static const FilterRegistry* registry = [] {
     auto* r = new FilterRegistry;
     r->Register("auth", MakeAuthFilter);
+    r->Register("ratelimit", MakeRateLimitFilter);
     return r;
   }();
   return *registry;

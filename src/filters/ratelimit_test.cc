@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "filters/filters.h"
+#include "filters/internal/test_util.h"
+
+namespace continuum::filters {
+namespace {
+
+using testing::Call;
+using testing::FakeInner;
+using testing::Header;
+using testing::Req;
+
+struct Rig {
+  explicit Rig(const std::string& settings) {
+    ChainOptions o;
+    o.clock = &clock;
+    chain = testing::MustChain(
+        R"({"schema_version":1,"filters":[{"name":"ratelimit","settings":)" + settings + "}]}", o);
+    h = chain->Wrap(inner.handler());
+  }
+  http::Response Infer(const std::string& model = "m") {
+    return Call(h, Req("POST", "/v2/models/" + model + "/infer"));
+  }
+  ManualClock clock{std::chrono::system_clock::time_point(std::chrono::seconds(1000))};
+  FakeInner inner;
+  std::unique_ptr<FilterChain> chain;
+  http::Handler h;
+};
+
+TEST(RateLimit, FixedWindowRefusesWith429AndHeaders) {
+  Rig rig(R"({"window":"fixed","rules":[{"scope":"key","window_seconds":10,"requests":3}]})");
+  for (int i = 0; i < 3; ++i) {
+    http::Response r = rig.Infer();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(Header(r, "ratelimit-limit"), "3");
+    EXPECT_EQ(Header(r, "ratelimit-remaining"), std::to_string(2 - i));
+    EXPECT_EQ(Header(r, "ratelimit-reset"), "10");
+  }
+  rig.clock.Advance(std::chrono::seconds(4));
+  http::Response r = rig.Infer();
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(Header(r, "retry-after"), "6");
+  EXPECT_EQ(Header(r, "ratelimit-remaining"), "0");
+  EXPECT_NE(r.body.find("rate limit exceeded"), std::string::npos);
+  EXPECT_EQ(rig.inner.calls, 3);
+  rig.clock.Advance(std::chrono::seconds(6));
+  EXPECT_EQ(rig.Infer().status, 200);
+}
+
+TEST(RateLimit, SlidingWindowWeighsThePreviousWindow) {
+  Rig rig(R"({"window":"sliding","rules":[{"scope":"tenant","window_seconds":10,"requests":4}]})");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(rig.Infer().status, 200);
+  // Next window, 25% in: the previous 4 still weigh 3, so one more fits and the next does not.
+  rig.clock.Advance(std::chrono::milliseconds(12500));
+  EXPECT_EQ(rig.Infer().status, 200);
+  http::Response r = rig.Infer();
+  EXPECT_EQ(r.status, 429);
+  // 4 * (1 - f) + 1 <= 3 needs f >= 0.5: 2.5 s more.
+  EXPECT_EQ(Header(r, "retry-after"), "3");
+  rig.clock.Advance(std::chrono::milliseconds(2500));
+  EXPECT_EQ(rig.Infer().status, 200);
+}
+
+TEST(RateLimit, ComputeUnitsPerWindow) {
+  Rig rig(R"({"window":"fixed","rules":[{"scope":"key","window_seconds":60,"units":5}]})");
+  rig.inner.compute_ms = 2;  // 2 units each at factor 1
+  EXPECT_EQ(rig.Infer().status, 200);
+  EXPECT_EQ(rig.Infer().status, 200);
+  EXPECT_EQ(rig.Infer().status, 200);  // 4 used, 1 left: admitted, overshoots to 6
+  http::Response r = rig.Infer();
+  EXPECT_EQ(r.status, 429);
+  EXPECT_NE(r.body.find("compute units"), std::string::npos);
+}
+
+TEST(RateLimit, PerModelRulesCountEachModel) {
+  Rig rig(
+      R"({"window":"fixed","rules":[{"scope":"model","window_seconds":60,"requests":1,"models":["big*"]}]})");
+  EXPECT_EQ(rig.Infer("big1").status, 200);
+  EXPECT_EQ(rig.Infer("big1").status, 429);
+  EXPECT_EQ(rig.Infer("big2").status, 200);
+  EXPECT_EQ(rig.Infer("small").status, 200);
+  EXPECT_EQ(rig.Infer("small").status, 200);
+}
+
+TEST(RateLimit, BadSettings) {
+  for (const char* s :
+       {R"({"rules":[{"scope":"planet","window_seconds":1,"requests":1}]})",
+        R"({"window":"rolling","rules":[]})", R"({"rules":[{"scope":"key","window_seconds":1}]})"}) {
+    auto c = FilterChain::FromJson(
+        std::string(R"({"schema_version":1,"filters":[{"name":"ratelimit","settings":)") + s + "}]}", {});
+    EXPECT_FALSE(c.ok()) << s;
+  }
+}
+
+}  // namespace
+}  // namespace continuum::filters
