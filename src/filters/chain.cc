@@ -150,6 +150,7 @@ const FilterRegistry& FilterRegistry::BuiltIn() {
     auto* r = new FilterRegistry;
     r->Register("auth", MakeAuthFilter);
     r->Register("ratelimit", MakeRateLimitFilter);
+    r->Register("cache", MakeCacheFilter);
     return r;
   }();
   return *registry;

@@ -1,0 +1,310 @@
+// `cache`: a response cache keyed by tenant + model + version + a canonical encoding of the
+// inputs, with TTLs, a byte bound with LRU eviction, and coalescing of identical requests in
+// flight. v2 bodies are decoded with the v2 codec, so the same tensors sent as JSON or with the
+// binary extension share one entry; task bodies are keyed by their bytes.
+#include <algorithm>
+#include <charconv>
+#include <list>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "api/v2_codec.h"
+#include "common/tensor.h"
+#include "filters/internal/builtin.h"
+#include "filters/internal/util.h"
+#include "telemetry/metrics.h"
+
+namespace continuum::filters {
+
+namespace {
+
+void AppendField(std::string* out, std::string_view s) {
+  const uint64_t n = s.size();
+  out->append(reinterpret_cast<const char*>(&n), sizeof n);
+  out->append(s);
+}
+
+// The inputs as the engine would see them: tensors sorted by name (their order in the body means
+// nothing), each with dtype, shape and raw bytes; then the requested outputs and parameters.
+// The request id is left out: it is echoed, and the cached body echoes the first request's.
+StatusOr<std::string> CanonicalV2(const http::Request& req) {
+  std::optional<size_t> json_length;
+  if (const std::string* h = req.Header("inference-header-content-length")) {
+    size_t v = 0;
+    auto [p, ec] = std::from_chars(h->data(), h->data() + h->size(), v);
+    if (ec != std::errc() || p != h->data() + h->size()) return InvalidArgument("bad header length");
+    json_length = v;
+  }
+  ASSIGN_OR_RETURN(InferRequest r, v2::ParseInferRequest(req.body, json_length));
+  std::sort(r.inputs.begin(), r.inputs.end(),
+            [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
+  std::sort(r.outputs.begin(), r.outputs.end(),
+            [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
+  std::string out = "v2";
+  for (const Tensor& t : r.inputs) {
+    AppendField(&out, t.name);
+    AppendField(&out, DataTypeName(t.dtype));
+    AppendField(&out, ShapeToString(t.shape));
+    AppendField(&out, t.data);
+  }
+  out += '|';
+  for (const RequestedOutput& o : r.outputs) {
+    AppendField(&out, o.name);
+    out += o.binary ? '1' : '0';
+  }
+  out += r.binary_data_output ? '1' : '0';
+  AppendField(&out, r.parameters_json);
+  return out;
+}
+
+struct Entry {
+  http::Response response;
+  std::chrono::system_clock::time_point stored, expires;
+  size_t bytes = 0;
+  std::list<std::string>::iterator lru;
+};
+
+// A request waiting for the leader of its key.
+struct Follower {
+  std::atomic<bool> done{false};
+  std::shared_ptr<RequestContext> ctx;
+  http::Request req;
+  http::Responder respond;
+};
+
+size_t ResponseBytes(const http::Response& r) {
+  size_t n = r.body.size() + r.content_type.size() + 64;
+  for (const auto& [k, v] : r.headers) n += k.size() + v.size() + 4;
+  return n;
+}
+
+class CacheFilter final : public Filter {
+ public:
+  struct Settings {
+    int64_t ttl_seconds = 300;
+    int64_t max_ttl_seconds = 7 * 86400;
+    int64_t max_bytes = 64 << 20;
+    bool coalesce = true;
+    int64_t coalesce_wait_ms = 30000;
+    int64_t max_waiters = 1024;
+  };
+
+  CacheFilter(Settings s, FilterEnv& env) : s_(s), clock_(env.clock), timers_(env.timers) {
+    if (env.metrics) {
+      requests_ = &env.metrics->AddCounter("continuum_cache_requests_total",
+                                           "Answers of the response cache by cache status", {"status"});
+      coalesced_ = &env.metrics
+                        ->AddCounter("continuum_cache_coalesced_total",
+                                     "Requests answered by an identical request already in flight", {})
+                        .WithLabels({});
+      evictions_ =
+          &env.metrics
+               ->AddCounter("continuum_cache_evictions_total", "Entries evicted to stay under max_bytes", {})
+               .WithLabels({});
+      bytes_ = &env.metrics->AddGauge("continuum_cache_bytes", "Bytes held by the response cache", {})
+                    .WithLabels({});
+    }
+  }
+
+  void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
+              const Next& next) override {
+    auto skip = BoolHeader(req, {"cf-aig-skip-cache", "x-continuum-skip-cache"});
+    if (!skip.ok()) return respond(ErrorFor(skip.status()));
+    auto ttl =
+        IntHeader(req, {"cf-aig-cache-ttl", "x-continuum-cache-ttl"}, 0, s_.max_ttl_seconds, "seconds");
+    if (!ttl.ok()) return respond(ErrorFor(ttl.status()));
+    FoundHeader custom = FirstHeader(req, {"cf-aig-cache-key", "x-continuum-cache-key"});
+    if (custom.value && (custom.value->empty() || custom.value->size() > 1024)) {
+      return respond(ErrorFor(
+          InvalidArgument("header '" + std::string(custom.name) + "': expected 1..1024 characters")));
+    }
+    const bool cacheable_route =
+        req.method == "POST" && (ctx->route == "v2_infer" || ctx->route == "task" || ctx->route == "openai");
+    std::string key;
+    if (cacheable_route && !skip->value_or(false)) {
+      std::string material;
+      if (custom.value) {
+        material = "custom:" + *custom.value;
+      } else if (ctx->route == "v2_infer") {
+        auto c = CanonicalV2(req);
+        if (c.ok()) material = std::move(c).value();  // malformed: not cached, the node explains
+      } else {
+        const std::string* ct = req.Header("content-type");
+        material = "bytes:" + (ct ? *ct : std::string()) + '\0' + req.body;
+      }
+      if (!material.empty()) {
+        // Tenant first: entries of different tenants can never collide, whatever the inputs.
+        std::string prefix;
+        for (const std::string* s : {&ctx->tenant, &ctx->model, &ctx->version, &ctx->route})
+          AppendField(&prefix, *s);
+        key = Sha256Raw(prefix + material);
+      }
+    }
+    if (key.empty()) {
+      ctx->cache_status = "BYPASS";
+      Count("BYPASS");
+      return next(ctx, std::move(req), [respond = std::move(respond)](http::Response r) {
+        Tag(r, "BYPASS");
+        respond(std::move(r));
+      });
+    }
+    const int64_t ttl_s = ttl->value_or(s_.ttl_seconds);
+    std::shared_ptr<Follower> follower;
+    {
+      std::lock_guard lock(mu_);
+      const auto now = clock_->Now();
+      if (auto it = entries_.find(key); it != entries_.end()) {
+        if (it->second.expires > now) {
+          lru_.splice(lru_.begin(), lru_, it->second.lru);
+          http::Response r = it->second.response;
+          SetHeader(r, "age",
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::seconds>(now - it->second.stored).count()));
+          ctx->cache_status = "HIT";
+          Count("HIT");
+          Tag(r, "HIT");
+          return respond(std::move(r));
+        }
+        Erase(it);
+      }
+      if (s_.coalesce) {
+        auto in = inflight_.find(key);
+        if (in != inflight_.end() && static_cast<int64_t>(in->second.size()) < s_.max_waiters) {
+          follower = std::make_shared<Follower>();
+          follower->ctx = ctx;
+          follower->req = std::move(req);
+          follower->respond = std::move(respond);
+          in->second.push_back(follower);
+        } else if (in == inflight_.end()) {
+          inflight_[key];
+        }
+      }
+    }
+    if (follower) {
+      // Bounded wait: after coalesce_wait_ms the follower runs on its own.
+      timers_->RunAfter(std::chrono::milliseconds(s_.coalesce_wait_ms), [this, follower, next] {
+        if (follower->done.exchange(true)) return;
+        RunAlone(follower->ctx, std::move(follower->req), std::move(follower->respond), next, std::string(),
+                 0);
+      });
+      return;
+    }
+    RunAlone(ctx, std::move(req), std::move(respond), next, key, ttl_s);
+  }
+
+ private:
+  static void Tag(http::Response& r, const char* status) {
+    SetHeader(r, "cache-status", status);
+    SetHeader(r, "cf-aig-cache-status", status);
+  }
+
+  void Count(const char* status) {
+    if (requests_) requests_->WithLabels({status}).Increment();
+  }
+
+  // Runs the request as a MISS; with a key, it leads: stores a 2xx answer and hands the answer to
+  // the followers that queued behind it.
+  void RunAlone(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
+                const Next& next, std::string key, int64_t ttl_s) {
+    ctx->cache_status = "MISS";
+    Count("MISS");
+    next(ctx, std::move(req), [this, key, ttl_s, respond = std::move(respond)](http::Response r) {
+      std::vector<std::shared_ptr<Follower>> followers;
+      if (!key.empty()) {
+        const bool ok = r.status >= 200 && r.status < 300;
+        std::lock_guard lock(mu_);
+        if (auto in = inflight_.find(key); in != inflight_.end()) {
+          followers = std::move(in->second);
+          inflight_.erase(in);
+        }
+        if (ok && ttl_s > 0) Store(key, r, ttl_s);
+      }
+      for (auto& f : followers) {
+        if (f->done.exchange(true)) continue;
+        http::Response copy = r;
+        const bool ok = r.status >= 200 && r.status < 300;
+        f->ctx->cache_status = ok ? "HIT" : "MISS";
+        Count(ok ? "HIT" : "MISS");
+        if (coalesced_) coalesced_->Increment();
+        Tag(copy, ok ? "HIT" : "MISS");
+        f->respond(std::move(copy));
+      }
+      Tag(r, "MISS");
+      respond(std::move(r));
+    });
+  }
+
+  void Store(const std::string& key, const http::Response& r, int64_t ttl_s) {
+    const size_t bytes = ResponseBytes(r) + key.size();
+    if (bytes > static_cast<size_t>(s_.max_bytes)) return;
+    if (auto it = entries_.find(key); it != entries_.end()) Erase(it);
+    while (used_ + bytes > static_cast<size_t>(s_.max_bytes) && !lru_.empty()) {
+      Erase(entries_.find(lru_.back()));
+      if (evictions_) evictions_->Increment();
+    }
+    lru_.push_front(key);
+    const auto now = clock_->Now();
+    Entry& e = entries_[key];
+    e.response = r;
+    e.stored = now;
+    e.expires = now + std::chrono::seconds(ttl_s);
+    e.bytes = bytes;
+    e.lru = lru_.begin();
+    used_ += bytes;
+    if (bytes_) bytes_->Set(static_cast<double>(used_));
+  }
+
+  void Erase(std::unordered_map<std::string, Entry>::iterator it) {
+    used_ -= it->second.bytes;
+    lru_.erase(it->second.lru);
+    entries_.erase(it);
+    if (bytes_) bytes_->Set(static_cast<double>(used_));
+  }
+
+  Settings s_;
+  const Clock* clock_;
+  Timers* timers_;
+  telemetry::Family<telemetry::Counter>* requests_ = nullptr;
+  telemetry::Counter* coalesced_ = nullptr;
+  telemetry::Counter* evictions_ = nullptr;
+  telemetry::Gauge* bytes_ = nullptr;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // most recently used first
+  size_t used_ = 0;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Follower>>> inflight_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Filter>> MakeCacheFilter(std::string_view settings, FilterEnv& env) {
+  SettingsReader rd("settings.");
+  simdjson::dom::object o;
+  RETURN_IF_ERROR(rd.Parse(settings, &o));
+  RETURN_IF_ERROR(rd.CheckKeys(
+      o, "", {"ttl_seconds", "max_ttl_seconds", "max_bytes", "coalesce", "coalesce_wait_ms", "max_waiters"}));
+  CacheFilter::Settings s;
+  simdjson::dom::element e;
+  if (!o["max_ttl_seconds"].get(e)) {
+    ASSIGN_OR_RETURN(s.max_ttl_seconds, rd.Int(e, "max_ttl_seconds", 1, 365 * 86400));
+  }
+  if (!o["ttl_seconds"].get(e)) {
+    ASSIGN_OR_RETURN(s.ttl_seconds, rd.Int(e, "ttl_seconds", 0, s.max_ttl_seconds));
+  }
+  if (!o["max_bytes"].get(e)) {
+    ASSIGN_OR_RETURN(s.max_bytes, rd.Int(e, "max_bytes", 1, int64_t{1} << 40));
+  }
+  if (!o["coalesce"].get(e)) {
+    ASSIGN_OR_RETURN(s.coalesce, rd.Bool(e, "coalesce"));
+  }
+  if (!o["coalesce_wait_ms"].get(e)) {
+    ASSIGN_OR_RETURN(s.coalesce_wait_ms, rd.Int(e, "coalesce_wait_ms", 1, 3'600'000));
+  }
+  if (!o["max_waiters"].get(e)) {
+    ASSIGN_OR_RETURN(s.max_waiters, rd.Int(e, "max_waiters", 1, 1'000'000));
+  }
+  return std::unique_ptr<Filter>(new CacheFilter(s, env));
+}
+
+}  // namespace continuum::filters

@@ -1,0 +1,217 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "filters/filters.h"
+#include "filters/internal/test_util.h"
+
+namespace continuum::filters {
+namespace {
+
+using testing::Call;
+using testing::FakeInner;
+using testing::Header;
+using testing::Req;
+
+const char* kJsonBody =
+    R"({"id":"a","inputs":[{"name":"X","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},)"
+    R"({"name":"Y","datatype":"INT32","shape":[1],"data":[7]}]})";
+
+// The same tensors, Y first, X in the binary section.
+http::Request BinaryRequest() {
+  std::string header =
+      R"({"id":"b","inputs":[{"name":"Y","datatype":"INT32","shape":[1],"data":[7]},)"
+      R"({"name":"X","datatype":"FP32","shape":[1,4],"parameters":{"binary_data_size":16}}]})";
+  float x[4] = {1, 2, 3, 4};
+  std::string body = header + std::string(reinterpret_cast<const char*>(x), sizeof x);
+  return Req("POST", "/v2/models/m/infer", body,
+             {{"inference-header-content-length", std::to_string(header.size())}});
+}
+
+struct Rig {
+  explicit Rig(const std::string& settings = "{}") {
+    ChainOptions o;
+    o.clock = &clock;
+    chain = testing::MustChain(
+        R"({"schema_version":1,"filters":[{"name":"cache","settings":)" + settings + "}]}", o);
+    h = chain->Wrap(inner.handler());
+  }
+  http::Response Infer(std::string body = kJsonBody,
+                       std::vector<std::pair<std::string, std::string>> headers = {},
+                       std::string model = "m") {
+    return Call(h, Req("POST", "/v2/models/" + model + "/infer", std::move(body), std::move(headers)));
+  }
+  ManualClock clock{std::chrono::system_clock::time_point(std::chrono::seconds(1000))};
+  FakeInner inner;
+  std::unique_ptr<FilterChain> chain;
+  http::Handler h;
+};
+
+TEST(Cache, MissThenHitAndJsonOrBinaryShareTheEntry) {
+  Rig rig;
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "MISS");
+  http::Response hit = rig.Infer();
+  EXPECT_EQ(Header(hit, "cache-status"), "HIT");
+  EXPECT_EQ(Header(hit, "cf-aig-cache-status"), "HIT");
+  EXPECT_EQ(Call(rig.h, BinaryRequest()).status, 200);
+  EXPECT_EQ(Header(Call(rig.h, BinaryRequest()), "cache-status"), "HIT");
+  EXPECT_EQ(rig.inner.calls, 1);
+  // Other data, another entry.
+  std::string other = kJsonBody;
+  other.replace(other.find("[7]"), 3, "[8]");
+  EXPECT_EQ(Header(rig.Infer(other), "cache-status"), "MISS");
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {}, "m2"), "cache-status"), "MISS") << "the model is part of the key";
+}
+
+TEST(Cache, TtlFromSettingsAndHeaders) {
+  Rig rig(R"({"ttl_seconds":10})");
+  rig.Infer();
+  rig.clock.Advance(std::chrono::seconds(9));
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "HIT");
+  rig.clock.Advance(std::chrono::seconds(2));
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "MISS");
+  // Per request: a longer TTL.
+  rig.Infer(kJsonBody, {{"cf-aig-cache-ttl", "100"}}, "long");
+  rig.clock.Advance(std::chrono::seconds(50));
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {}, "long"), "cache-status"), "HIT");
+}
+
+TEST(Cache, SkipCustomKeyAndBadHeaders) {
+  Rig rig;
+  rig.Infer();
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {{"cf-aig-skip-cache", "true"}}), "cache-status"), "BYPASS");
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {{"x-continuum-skip-cache", "1"}}), "cache-status"), "BYPASS");
+  EXPECT_EQ(Header(rig.Infer("{}", {{"x-continuum-cache-key", "k1"}}), "cache-status"), "MISS");
+  EXPECT_EQ(Header(rig.Infer("{\"other\":1}", {{"cf-aig-cache-key", "k1"}}), "cache-status"), "HIT");
+  http::Response bad = rig.Infer(kJsonBody, {{"cf-aig-cache-ttl", "soon"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("cf-aig-cache-ttl"), std::string::npos);
+  EXPECT_EQ(rig.Infer(kJsonBody, {{"cf-aig-skip-cache", "perhaps"}}).status, 400);
+  EXPECT_EQ(Header(Call(rig.h, Req("GET", "/v2/models/m")), "cache-status"), "BYPASS");
+}
+
+TEST(Cache, OnlySuccessIsCached) {
+  Rig rig;
+  rig.inner.status = 503;
+  EXPECT_EQ(rig.Infer().status, 503);
+  rig.inner.status = 200;
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "MISS");
+  EXPECT_EQ(rig.inner.calls, 2);
+}
+
+TEST(Cache, LruEvictionKeepsUnderTheByteBound) {
+  // Each entry is about 165 bytes (body, headers, key): room for two.
+  Rig rig(R"({"max_bytes":400})");
+  auto body = [](int v) {
+    std::string b = kJsonBody;
+    b.replace(b.find("[7]"), 3, "[" + std::to_string(v) + "]");
+    return b;
+  };
+  rig.Infer(body(1));
+  rig.Infer(body(2));
+  EXPECT_EQ(Header(rig.Infer(body(1)), "cache-status"), "HIT");  // 1 is now the most recent
+  rig.Infer(body(3));                                            // evicts 2
+  EXPECT_EQ(Header(rig.Infer(body(1)), "cache-status"), "HIT");
+  EXPECT_EQ(Header(rig.Infer(body(2)), "cache-status"), "MISS");
+}
+
+// An inner handler that parks every request until released.
+struct ParkedInner {
+  std::mutex mu;
+  std::vector<http::Responder> parked;
+  std::atomic<int> calls{0};
+  http::Handler handler() {
+    return [this](http::Request&&, http::Responder w) {
+      ++calls;
+      std::lock_guard l(mu);
+      parked.push_back(std::move(w));
+    };
+  }
+  void ReleaseAll() {
+    std::vector<http::Responder> p;
+    {
+      std::lock_guard l(mu);
+      p.swap(parked);
+    }
+    for (auto& w : p) {
+      http::Response r;
+      r.body = "answer";
+      w(std::move(r));
+    }
+  }
+};
+
+TEST(Cache, ConcurrentIdenticalRequestsRunOnce) {
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})");
+  ParkedInner inner;
+  auto h = chain->Wrap(inner.handler());
+  constexpr int kN = 16;
+  std::vector<std::future<http::Response>> answers;
+  std::vector<std::thread> threads;
+  std::vector<std::promise<http::Response>> promises(kN);
+  for (int i = 0; i < kN; ++i) answers.push_back(promises[i].get_future());
+  for (int i = 0; i < kN; ++i) {
+    threads.emplace_back([&, i] {
+      h(Req("POST", "/v2/models/m/infer", kJsonBody),
+        [&, i](http::Response r) { promises[i].set_value(std::move(r)); });
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(inner.calls, 1);
+  inner.ReleaseAll();
+  int hits = 0, misses = 0;
+  for (auto& f : answers) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    http::Response r = f.get();
+    EXPECT_EQ(r.body, "answer");
+    (Header(r, "cache-status") == "HIT" ? hits : misses)++;
+  }
+  EXPECT_EQ(misses, 1);
+  EXPECT_EQ(hits, kN - 1);
+}
+
+TEST(Cache, FollowersWaitOnlyUpToTheBound) {
+  auto chain = testing::MustChain(
+      R"({"schema_version":1,"filters":[{"name":"cache","settings":{"coalesce_wait_ms":30}}]})");
+  ParkedInner inner;
+  auto h = chain->Wrap(inner.handler());
+  std::promise<http::Response> leader, follower;
+  h(Req("POST", "/v2/models/m/infer", kJsonBody), [&](http::Response r) { leader.set_value(std::move(r)); });
+  h(Req("POST", "/v2/models/m/infer", kJsonBody),
+    [&](http::Response r) { follower.set_value(std::move(r)); });
+  // After the bound the follower runs on its own: a second call reaches the inner handler.
+  for (int i = 0; i < 200 && inner.calls < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(inner.calls, 2);
+  inner.ReleaseAll();
+  EXPECT_EQ(Header(follower.get_future().get(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(leader.get_future().get(), "cache-status"), "MISS");
+}
+
+TEST(Cache, TenantsNeverShareEntries) {
+  auto chain = testing::MustChain(
+      R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:"}},{"name":"cache"}]})");
+  auto admin = chain->AdminHandler();
+  FakeInner inner;
+  auto h = chain->Wrap(inner.handler());
+  auto key_of = [&](const std::string& tenant) {
+    EXPECT_EQ(Call(admin, Req("POST", "/admin/tenants", "{\"id\":\"" + tenant + "\"}")).status, 201);
+    http::Response k = Call(admin, Req("POST", "/admin/tenants/" + tenant + "/keys", "{}"));
+    size_t at = k.body.find("\"key\":\"") + 7;
+    return k.body.substr(at, k.body.find('"', at) - at);
+  };
+  std::string a = key_of("a"), b = key_of("b");
+  auto infer = [&](const std::string& key, const char* custom) {
+    std::vector<std::pair<std::string, std::string>> hs = {{"authorization", "Bearer " + key}};
+    if (custom) hs.emplace_back("cf-aig-cache-key", custom);
+    return Header(Call(h, Req("POST", "/v2/models/m/infer", kJsonBody, hs)), "cache-status");
+  };
+  EXPECT_EQ(infer(a, nullptr), "MISS");
+  EXPECT_EQ(infer(a, nullptr), "HIT");
+  EXPECT_EQ(infer(b, nullptr), "MISS");
+  EXPECT_EQ(infer(a, "shared"), "MISS");
+  EXPECT_EQ(infer(b, "shared"), "MISS") << "a custom key is still scoped to the tenant";
+}
+
+}  // namespace
+}  // namespace continuum::filters
