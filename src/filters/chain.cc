@@ -151,6 +151,9 @@ const FilterRegistry& FilterRegistry::BuiltIn() {
     r->Register("auth", MakeAuthFilter);
     r->Register("ratelimit", MakeRateLimitFilter);
     r->Register("cache", MakeCacheFilter);
+    r->Register("retry", MakeRetryFilter);
+    r->Register("metering", MakeMeteringFilter);
+    r->Register("reqlog", MakeRequestLogFilter);
     return r;
   }();
   return *registry;
@@ -299,7 +302,8 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
       const std::string* node = ResponseHeader(r, "x-continuum-node");
       std::string t = tier && !tier->empty() && *tier != "none" ? *tier : impl_->options.local_tier;
       std::string n = node && !node->empty() && *node != "none" ? *node : impl_->options.local_node;
-      ctx->AddCompute(Units(ms, t, n), ms, std::move(t), std::move(n));
+      const double units = Units(ms, t, n);  // before t and n are moved from
+      ctx->AddCompute(units, ms, std::move(t), std::move(n));
       respond(std::move(r));
     });
   };

@@ -1,0 +1,170 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "filters/filters.h"
+#include "filters/internal/test_util.h"
+#include "telemetry/metrics.h"
+
+namespace continuum::filters {
+namespace {
+
+using testing::Call;
+using testing::FakeInner;
+using testing::Header;
+using testing::Req;
+
+// Fails with 503 `failures` times, then answers 200.
+struct Flaky {
+  std::atomic<int> calls{0};
+  int failures = 2;
+  http::Handler handler() {
+    return [this](http::Request&&, http::Responder w) {
+      http::Response r;
+      r.status = calls++ < failures ? 503 : 200;
+      w(std::move(r));
+    };
+  }
+};
+
+TEST(Retry, RetriesFiveHundredsUpToTheAttempts) {
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"retry"}]})");
+  Flaky flaky;
+  auto h = chain->Wrap(flaky.handler());
+  EXPECT_EQ(Call(h, Req("POST", "/x")).status, 503) << "one attempt by default";
+  flaky.calls = 0;
+  http::Response r = Call(
+      h, Req("POST", "/x", "",
+             {{"cf-aig-max-attempts", "3"}, {"cf-aig-retry-delay", "5"}, {"cf-aig-backoff", "exponential"}}));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(flaky.calls, 3);
+  EXPECT_EQ(Header(r, "x-continuum-attempts"), "3");
+  flaky.calls = 0;
+  EXPECT_EQ(Call(h, Req("POST", "/x", "", {{"x-continuum-max-attempts", "2"}})).status, 503);
+}
+
+TEST(Retry, TimeoutsAreRetriedThenAnswered504) {
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"retry"}]})");
+  std::atomic<int> calls{0};
+  std::mutex mu;
+  std::vector<http::Responder> parked;  // never answered in time
+  auto h = chain->Wrap([&](http::Request&&, http::Responder w) {
+    std::lock_guard l(mu);
+    if (calls++ == 0) {
+      parked.push_back(std::move(w));
+    } else {
+      w(http::Response{});
+    }
+  });
+  http::Response r =
+      Call(h, Req("POST", "/x", "", {{"cf-aig-request-timeout", "20"}, {"cf-aig-max-attempts", "2"}}));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(calls, 2);
+  parked.clear();
+  calls = 0;
+  auto h2 = chain->Wrap([&](http::Request&&, http::Responder w) {
+    std::lock_guard l(mu);
+    ++calls;
+    parked.push_back(std::move(w));
+  });
+  r = Call(h2, Req("POST", "/x", "", {{"cf-aig-request-timeout", "20"}}));
+  EXPECT_EQ(r.status, 504);
+  std::lock_guard l(mu);
+  for (auto& w : parked) w(http::Response{});  // late answers are dropped
+}
+
+TEST(Retry, BadHeadersName400) {
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"retry"}]})");
+  FakeInner inner;
+  auto h = chain->Wrap(inner.handler());
+  for (auto [k, v] : {std::pair{"cf-aig-max-attempts", "lots"},
+                      {"cf-aig-max-attempts", "99"},
+                      {"cf-aig-backoff", "random"},
+                      {"x-continuum-request-timeout", "-1"}}) {
+    http::Response r = Call(h, Req("POST", "/x", "", {{k, v}}));
+    EXPECT_EQ(r.status, 400) << k;
+    EXPECT_NE(r.body.find(k), std::string::npos) << r.body;
+  }
+}
+
+struct MeterRig {
+  explicit MeterRig(const std::string& settings, const std::string& units = "") {
+    ChainOptions o;
+    o.clock = &clock;
+    o.metrics = &metrics;
+    chain = testing::MustChain(
+        R"({"schema_version":1,)" + units + R"("filters":[{"name":"metering","settings":)" + settings + "}]}",
+        o);
+    h = chain->Wrap(inner.handler());
+  }
+  ManualClock clock{std::chrono::system_clock::time_point(std::chrono::hours(24 * 20000))};
+  telemetry::Registry metrics;
+  FakeInner inner;
+  std::unique_ptr<FilterChain> chain;
+  http::Handler h;
+};
+
+TEST(Metering, ChargesComputeTimesFactorAndRefusesWhenSpent) {
+  MeterRig rig(R"({"daily_free_units":10,"budget_units":5})", R"("compute_units":{"tiers":{"local":2}},)");
+  rig.inner.compute_ms = 3;  // 6 units each
+  EXPECT_EQ(Header(Call(rig.h, Req("POST", "/v2/models/m/infer")), "x-continuum-units"), "6");
+  EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/m/infer")).status, 200);  // 12: 2 billed
+  EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/m/infer")).status, 200);  // 18: 8 billed
+  http::Response r = Call(rig.h, Req("POST", "/v2/models/m/infer"));
+  EXPECT_EQ(r.status, 402);
+  EXPECT_NE(r.body.find("budget"), std::string::npos);
+  // A new day brings a new free allowance, but the budget stays spent beyond it.
+  rig.clock.Advance(std::chrono::hours(24));
+  EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/m/infer")).status, 200);
+  http::Response usage = Call(rig.h, Req("GET", "/usage"));
+  EXPECT_EQ(usage.status, 200);
+  EXPECT_NE(usage.body.find("\"billed_units\":8"), std::string::npos) << usage.body;
+  EXPECT_NE(usage.body.find("\"tier\":\"local\""), std::string::npos);
+  EXPECT_NE(rig.metrics.Render().find(
+                "continuum_usage_compute_units_total{tenant=\"\",model=\"m\",tier=\"local\"} 24"),
+            std::string::npos)
+      << rig.metrics.Render();
+}
+
+TEST(Metering, UsageOfAnotherTenantIsNotFound) {
+  MeterRig rig("{}");
+  EXPECT_EQ(Call(rig.h, Req("GET", "/usage")).status, 200);
+  http::Request r = Req("GET", "/usage");
+  r.query = "tenant=someone";
+  EXPECT_EQ(Call(rig.h, std::move(r)).status, 404);
+}
+
+TEST(RequestLog, WritesLinesAndRotates) {
+  auto dir = std::filesystem::temp_directory_path() / ("continuum-reqlog-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "req.jsonl").string();
+  {
+    auto chain =
+        testing::MustChain(R"({"schema_version":1,"filters":[{"name":"reqlog","settings":{"path":")" + path +
+                           R"(","max_bytes":1024,"keep":2}},{"name":"cache"}]})");
+    FakeInner inner;
+    auto h = chain->Wrap(inner.handler());
+    for (int i = 0; i < 40; ++i)
+      Call(h,
+           Req("POST", "/v2/models/m/infer", "{\"inputs\":[]}", {{"x-request-id", "r" + std::to_string(i)}}));
+  }  // the writer drains on destruction
+  EXPECT_TRUE(std::filesystem::exists(path + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(path + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".3"));
+  EXPECT_LE(std::filesystem::file_size(path), 1024u);
+  std::ifstream in(path);
+  std::string last, line;
+  while (std::getline(in, line)) last = line;
+  EXPECT_NE(last.find("\"id\":\"r39\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"model\":\"m\""), std::string::npos);
+  EXPECT_NE(last.find("\"status\":200"), std::string::npos);
+  EXPECT_NE(last.find("\"cache\":\"HIT\""), std::string::npos);
+  EXPECT_EQ(last.find("request_body"), std::string::npos) << "no payloads unless asked";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace continuum::filters
