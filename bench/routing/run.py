@@ -433,13 +433,21 @@ class Pool:
         self.port = port
         self.idle = []
 
+    # The node's HTTP server closes a connection that sends no request for --header-timeout-ms
+    # (10 s); connections idle for longer than this are dropped rather than reused.
+    MAX_IDLE_S = 4.0
+
     async def prewarm(self, n):
         for _ in range(n):
-            self.idle.append(await asyncio.open_connection("127.0.0.1", self.port))
+            r, w = await asyncio.open_connection("127.0.0.1", self.port)
+            self.idle.append((r, w, time.monotonic()))
 
     async def conn(self):
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            r, w, since = self.idle.pop()
+            if time.monotonic() - since < self.MAX_IDLE_S:
+                return r, w
+            w.close()
         return await asyncio.open_connection("127.0.0.1", self.port)
 
     async def send(self, conn, raw, t_send=None):
@@ -461,13 +469,13 @@ class Pool:
             if h.get("connection", "").lower() == "close":
                 writer.close()
             else:
-                self.idle.append(conn)
+                self.idle.append((reader, writer, time.monotonic()))
             return Result(ms, status, h.get("x-continuum-tier", "none"), h.get("x-continuum-node", "none"),
                           h.get("x-continuum-fallback-step", "none"), len(raw) + len(head) + len(body))
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError, ValueError,
-                IndexError):
+                IndexError) as e:
             writer.close()
-            return Result((time.perf_counter() - t0) * 1000.0, 0)
+            return Result((time.perf_counter() - t0) * 1000.0, 0, node=type(e).__name__)
 
 
 def schedule(sc, duration_s, seed_offset=0):
@@ -510,7 +518,7 @@ async def drive(ports, reqs, arrivals, t_start):
         tasks.append(asyncio.ensure_future(one(i, k)))
     await asyncio.gather(*tasks)
     for p in pools.values():
-        for _, w in p.idle:
+        for _, w, _ in p.idle:
             w.close()
     return results, sent
 
@@ -613,6 +621,14 @@ def run_scenario(build, name, compute_ms):
     rows.append(("oracle", summarize(orc, targets)))
     log("  %d requests per strategy; latency in ms, end to end at the client" % len(arrivals))
     print_table(rows)
+    for s in STRATEGIES:
+        fails = {}
+        for r in results[s]:
+            if not r.ok:
+                k = "%s on %s" % (r.status or "no answer", r.node)
+                fails[k] = fails.get(k, 0) + 1
+        if fails:
+            log("  (info) %-13s failed answers: %s" % (s, ", ".join("%s x%d" % kv for kv in sorted(fails.items()))))
     for s in STRATEGIES:
         lb = link_bytes[s]
         tot = sum(u + d for u, d, _ in lb.values())
