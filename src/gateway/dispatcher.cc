@@ -1,8 +1,211 @@
 #include "gateway/dispatcher.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 namespace continuum::gateway {
+
+bool IsLocalUrl(const std::string& url) { return url.rfind("local://", 0) == 0; }
+
+namespace {
+class LocalCall;
+}
+
+// What in-flight local calls share with their endpoint. Lock order: Link::mu, then a call's mu.
+struct LocalEndpoint::Link {
+  std::mutex mu;
+  UpstreamClient* client = nullptr;  // null once detached
+  uint64_t next_id = 0;
+  std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;  // calls whose callback is pending
+
+  // Posts `fn` to the client's I/O thread; false (and `fn` dropped) once detached.
+  bool Post(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!client) return false;
+    client->Post(std::move(fn));
+    return true;
+  }
+  void Forget(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu);
+    live.erase(id);
+  }
+};
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// One in-process call. Every completion (answer, deadline, cancel) is posted to the client's
+// I/O thread and the first one wins, so the callback runs once, there, as a socket call's does.
+class LocalCall : public UpstreamCall, public std::enable_shared_from_this<LocalCall> {
+ public:
+  LocalCall(std::shared_ptr<LocalEndpoint::Link> link, UpstreamCallback callback)
+      : link_(std::move(link)), callback_(std::move(callback)) {}
+
+  // Registers the call (so Detach can drop it) and arms the deadline. False once detached.
+  bool Start(std::chrono::steady_clock::time_point deadline) {
+    std::weak_ptr<LocalCall> weak = shared_from_this();
+    std::lock_guard<std::mutex> lock(link_->mu);
+    if (!link_->client) return false;
+    id_ = link_->next_id++;
+    link_->live.emplace(id_, weak);
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    // The timer holds the call weakly, and the call the timer weakly: neither keeps the other
+    // (nor the exchange its callback holds) alive, and nothing here outlives the client's loop.
+    auto timer = link_->client->After(std::max(left, std::chrono::milliseconds(0)), [weak] {
+      if (auto call = weak.lock()) call->Finish(DeadlineExceeded("in-process node did not answer in time"));
+    });
+    std::lock_guard<std::mutex> call_lock(mu_);
+    timer_ = timer;
+    return true;
+  }
+
+  void Cancel() override {
+    auto self = shared_from_this();
+    link_->Post([self] { self->Finish(Unavailable("cancelled")); });
+  }
+
+  // Runs on the I/O thread.
+  void Finish(StatusOr<UpstreamResponse> r) {
+    UpstreamCallback cb = Take();
+    if (!cb) return;
+    link_->Forget(id_);
+    cb(std::move(r));
+  }
+
+  // Detached: the callback will never run; let go of what it holds (on the I/O thread).
+  void Drop() { (void)Take(); }
+
+  // Posts a completion; dropped once detached (Detach has dealt with the callback).
+  void Deliver(StatusOr<UpstreamResponse> r) {
+    auto self = shared_from_this();
+    auto boxed = std::make_shared<StatusOr<UpstreamResponse>>(std::move(r));
+    link_->Post([self, boxed] { self->Finish(std::move(*boxed)); });
+  }
+
+ private:
+  UpstreamCallback Take() {
+    std::weak_ptr<UpstreamCall> timer;
+    UpstreamCallback cb;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cb = std::move(callback_);
+      callback_ = nullptr;
+      timer = std::move(timer_);
+    }
+    if (auto t = timer.lock(); t && cb) t->Cancel();
+    return cb;
+  }
+
+  std::shared_ptr<LocalEndpoint::Link> link_;
+  uint64_t id_ = 0;
+  std::mutex mu_;
+  UpstreamCallback callback_;  // empty once completed or dropped
+  std::weak_ptr<UpstreamCall> timer_;
+};
+
+// The handler's side of a local call. A handler that drops every copy of its responder without
+// answering fails the call, as a node that hung up would.
+struct LocalReply {
+  std::shared_ptr<LocalCall> call;
+  std::chrono::steady_clock::time_point start;
+  std::atomic<bool> answered{false};
+
+  ~LocalReply() {
+    if (!answered.exchange(true))
+      call->Deliver(Unavailable("in-process node dropped the request unanswered"));
+  }
+
+  void Answer(http::Response resp) {
+    if (answered.exchange(true)) return;
+    UpstreamResponse out;
+    out.status = resp.status;
+    out.headers.reserve(resp.headers.size() + 1);
+    for (auto& [k, v] : resp.headers) out.headers.emplace_back(Lower(std::move(k)), std::move(v));
+    if (!resp.content_type.empty()) out.headers.emplace_back("content-type", std::move(resp.content_type));
+    out.body = std::move(resp.body);
+    out.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    call->Deliver(std::move(out));
+  }
+};
+
+// A call that never reached a node: its error is already on the way.
+class NoCall : public UpstreamCall {
+ public:
+  void Cancel() override {}
+};
+
+}  // namespace
+
+LocalEndpoint::LocalEndpoint(UpstreamClient* client, http::Handler handler)
+    : link_(std::make_shared<Link>()), handler_(std::move(handler)) {
+  link_->client = client;
+}
+
+void LocalEndpoint::Detach() {
+  UpstreamClient* client;
+  std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;
+  {
+    std::lock_guard<std::mutex> lock(link_->mu);
+    client = link_->client;
+    link_->client = nullptr;
+    live.swap(link_->live);
+  }
+  if (!client) return;
+  // Drop the pending callbacks on the I/O thread: they hold exchanges whose other calls belong
+  // to that thread, and must be gone before the client is.
+  std::promise<void> dropped;
+  client->Post([&live, &dropped] {
+    for (auto& [id, weak] : live)
+      if (auto call = weak.lock()) call->Drop();
+    dropped.set_value();
+  });
+  dropped.get_future().wait();
+}
+
+std::shared_ptr<UpstreamCall> LocalEndpoint::Send(const UpstreamRequest& request,
+                                                  std::chrono::steady_clock::time_point deadline,
+                                                  UpstreamCallback callback) {
+  auto call = std::make_shared<LocalCall>(link_, std::move(callback));
+  if (!call->Start(deadline)) return call;                        // detached: the callback never runs
+  if (std::chrono::steady_clock::now() >= deadline) return call;  // the timer fails it at once
+  http::Request req;
+  req.method = request.method;
+  const size_t q = request.target.find('?');
+  req.path = request.target.substr(0, q);
+  if (q != std::string::npos) req.query = request.target.substr(q + 1);
+  req.headers.reserve(request.headers.size());
+  for (const auto& [k, v] : request.headers) req.headers.emplace_back(Lower(k), v);
+  req.body = request.body;
+  req.remote = "local";
+  auto reply = std::make_shared<LocalReply>();
+  reply->call = call;
+  reply->start = std::chrono::steady_clock::now();
+  handler_(std::move(req), [reply](http::Response resp) { reply->Answer(std::move(resp)); });
+  return call;
+}
+
+std::shared_ptr<UpstreamCall> SendToNode(UpstreamClient* client, LocalEndpoint* local, const std::string& url,
+                                         UpstreamRequest request,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         UpstreamCallback callback) {
+  if (!IsLocalUrl(url)) return client->Send(url, std::move(request), deadline, std::move(callback));
+  if (local) return local->Send(request, deadline, std::move(callback));
+  client->Post([callback = std::move(callback)] {
+    callback(Unavailable(
+        "node url local:// names an in-process node, but this process serves none (no model repository)"));
+  });
+  return std::make_shared<NoCall>();
+}
 
 namespace {
 
@@ -32,6 +235,11 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     }
   }
 
+  std::chrono::steady_clock::time_point AttemptDeadline() const {
+    if (plan.attempt_timeout.count() <= 0) return plan.deadline;
+    return std::min(plan.deadline, std::chrono::steady_clock::now() + plan.attempt_timeout);
+  }
+
   void TryNext() {
     if (finished) return;
     if (next >= plan.chain.size() || std::chrono::steady_clock::now() >= plan.deadline) {
@@ -43,9 +251,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    chain_call = client->Send(t.url, request, plan.deadline, [self, t, step](StatusOr<UpstreamResponse> r) {
-      self->OnAnswer(t, step, std::move(r));
-    });
+    chain_call =
+        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(),
+                   [self, t, step](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, step, std::move(r)); });
   }
 
   void SendHedge() {
@@ -55,9 +263,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     const Target t = *plan.hedge;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    hedge_call = client->Send(t.url, request, plan.deadline, [self, t](StatusOr<UpstreamResponse> r) {
-      self->OnAnswer(t, -1, std::move(r));
-    });
+    hedge_call = SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(),
+                            [self, t](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
   }
 
   void OnAnswer(const Target& t, int step, StatusOr<UpstreamResponse> r) {

@@ -2,18 +2,62 @@
 // allows, plus an optional hedge copy after a delay. A failure is a transport error, a timeout,
 // an answer that is not valid HTTP, or a 5xx; a 4xx is the client's error and ends the dispatch
 // unchanged (no retry). The first good answer wins and the other in-flight copy is cancelled.
+// A target whose url starts with local:// is served in-process by the plan's LocalEndpoint.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "gateway/upstream.h"
+#include "http/server.h"
 
 namespace continuum::gateway {
+
+// True for the in-process node url, "local://".
+bool IsLocalUrl(const std::string& url);
+
+// An in-process node: requests for local:// targets go to an http::Handler (a node's V2 and
+// task APIs) instead of a socket, with the same contract as an UpstreamClient call: the
+// callback runs exactly once, on the client's I/O thread, with the handler's answer, with
+// DeadlineExceeded when the deadline passes first, or with "cancelled" after Cancel; a late
+// answer is dropped. Thread-safe.
+class LocalEndpoint {
+ public:
+  // `client` delivers the callbacks (its Post and After) and must stay alive until Detach.
+  LocalEndpoint(UpstreamClient* client, http::Handler handler);
+  LocalEndpoint(const LocalEndpoint&) = delete;
+  LocalEndpoint& operator=(const LocalEndpoint&) = delete;
+
+  // Calls the handler on the calling thread (which must not block: the handler only parses and
+  // queues). The answer may come from any thread; it is posted back to the client's I/O thread.
+  std::shared_ptr<UpstreamCall> Send(const UpstreamRequest& request,
+                                     std::chrono::steady_clock::time_point deadline,
+                                     UpstreamCallback callback);
+
+  // From now on nothing is posted to the client: the callbacks of calls still pending are
+  // dropped (on the client's I/O thread, which must still run) and never run; late answers are
+  // ignored. Call before the client is destroyed, never on its I/O thread. Idempotent.
+  void Detach();
+
+  struct Link;  // shared with in-flight calls, which may outlive the endpoint
+
+ private:
+  std::shared_ptr<Link> link_;
+  http::Handler handler_;
+};
+
+// Sends one request to a node: in-process through `local` for a local:// url (Unavailable when
+// `local` is null: nothing serves such nodes here), else over `client`. Same contract as
+// UpstreamClient::Send.
+std::shared_ptr<UpstreamCall> SendToNode(UpstreamClient* client, LocalEndpoint* local, const std::string& url,
+                                         UpstreamRequest request,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         UpstreamCallback callback);
 
 struct Target {
   std::string node;
@@ -25,6 +69,11 @@ struct Plan {
   std::optional<Target> hedge;
   std::chrono::milliseconds hedge_delay{0};
   std::chrono::steady_clock::time_point deadline;
+  // Longest wait for one attempt (0: until the deadline). With it a node that hangs fails in
+  // time for the next candidate to run inside the deadline.
+  std::chrono::milliseconds attempt_timeout{0};
+  // Serves local:// targets; null when this process has no in-process node (such targets fail).
+  std::shared_ptr<LocalEndpoint> local;
 };
 
 struct Attempt {

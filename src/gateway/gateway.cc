@@ -130,6 +130,7 @@ StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2) {
 
 Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOptions options)
     : router_(router), log_(log), options_(options), client_(std::make_unique<UpstreamClient>()) {
+  if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
   if (options_.probe_period.count() > 0) prober_ = std::thread([this] { ProbeLoop(); });
 }
 
@@ -140,6 +141,7 @@ Gateway::~Gateway() {
   }
   cv_.notify_all();
   if (prober_.joinable()) prober_.join();
+  if (local_) local_->Detach();  // late in-process answers must not reach a destroyed client
   client_.reset();
 }
 
@@ -153,15 +155,16 @@ void Gateway::ProbeLoop() {
       req.method = "GET";
       req.target = "/v2/health/ready";
       router::Router* r = router_;
-      client_->Send(node->url, std::move(req), std::chrono::steady_clock::now() + options_.probe_timeout,
-                    [r, name](StatusOr<UpstreamResponse> resp) {
-                      bool ok = resp.ok() && resp->status == 200;
-                      if (ok) {
-                        r->ProbeResult(name, true, resp->duration_ms);
-                      } else {
-                        r->ProbeResult(name, false);
-                      }
-                    });
+      SendToNode(client_.get(), local_.get(), node->url, std::move(req),
+                 std::chrono::steady_clock::now() + options_.probe_timeout,
+                 [r, name](StatusOr<UpstreamResponse> resp) {
+                   bool ok = resp.ok() && resp->status == 200;
+                   if (ok) {
+                     r->ProbeResult(name, true, resp->duration_ms);
+                   } else {
+                     r->ProbeResult(name, false);
+                   }
+                 });
     }
   }
 }
@@ -253,6 +256,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     budget = std::min(budget, std::max(t, options_.min_deadline));
   }
   plan.deadline = std::chrono::steady_clock::now() + budget;
+  plan.local = local_;
 
   UpstreamRequest up;
   up.method = req.method;

@@ -31,7 +31,12 @@ struct GatewayOptions {
   std::chrono::milliseconds min_deadline{1000};
   std::chrono::milliseconds probe_period{1000};  // how often NodesToProbe is asked (0: never)
   std::chrono::milliseconds probe_timeout{2000};
+  // Serves the topology's local:// nodes in-process (a node's V2 and task APIs); without one,
+  // a request sent to such a node fails that attempt and falls back.
+  http::Handler local_handler;
 };
+
+class LocalEndpoint;
 
 class Gateway {
  public:
@@ -56,6 +61,7 @@ class Gateway {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::unique_ptr<UpstreamClient> client_;
+  std::shared_ptr<LocalEndpoint> local_;  // null without options.local_handler
   std::thread prober_;
   std::mutex inflight_mu_;
   std::map<std::string, int> inflight_;  // requests sent to each node and not yet answered

@@ -1,0 +1,315 @@
+// The dispatcher with in-process (local://) nodes: answers, failures and timeouts that fall back,
+// hedges between a local and a remote node, and the hook contract throughout.
+#include "gateway/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gateway/upstream.h"
+#include "http/server.h"
+
+namespace continuum::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A remote node served by continuum_http on a free port.
+struct RemoteNode {
+  explicit RemoteNode(http::Handler h) {
+    http::ServerOptions o;
+    o.address = "127.0.0.1";
+    o.port = 0;
+    auto s = http::Server::Start(o, std::move(h));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(s).value();
+    url = "http://127.0.0.1:" + std::to_string(server->port());
+  }
+  ~RemoteNode() { server->Stop(); }
+  std::unique_ptr<http::Server> server;
+  std::string url;
+};
+
+http::Handler Answer(int status, std::string body, std::atomic<int>* hits = nullptr) {
+  return [=](http::Request&&, http::Responder w) {
+    if (hits) hits->fetch_add(1);
+    http::Response r;
+    r.status = status;
+    r.body = body;
+    w(std::move(r));
+  };
+}
+
+// Answers after `delay` from another thread, as a model's scheduler would.
+http::Handler Slow(std::chrono::milliseconds delay, std::string body, std::atomic<int>* answered = nullptr) {
+  return [=](http::Request&&, http::Responder w) {
+    std::thread([=] {
+      std::this_thread::sleep_for(delay);
+      http::Response r;
+      r.body = body;
+      w(std::move(r));
+      if (answered) answered->fetch_add(1);
+    }).detach();
+  };
+}
+
+struct Run {
+  Outcome outcome;
+  std::vector<std::string> failures, cancels;
+  double elapsed_ms = 0;
+};
+
+// Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
+Run DispatchSync(UpstreamClient* c, Plan plan) {
+  struct Counts {
+    std::mutex mu;
+    std::vector<std::string> failures, cancels;
+    std::atomic<int> balance{0};
+  };
+  auto counts = std::make_shared<Counts>();
+  DispatchHooks hooks;
+  hooks.on_send = [counts](const std::string&) { counts->balance.fetch_add(1); };
+  hooks.on_cancel = [counts](const std::string& n) {
+    std::lock_guard<std::mutex> l(counts->mu);
+    counts->cancels.push_back(n);
+    counts->balance.fetch_sub(1);
+  };
+  hooks.on_success = [counts](const std::string&, auto&&...) { counts->balance.fetch_sub(1); };
+  hooks.on_failure = [counts](const std::string& n) {
+    std::lock_guard<std::mutex> l(counts->mu);
+    counts->failures.push_back(n);
+    counts->balance.fetch_sub(1);
+  };
+  UpstreamRequest req;
+  req.target = "/v2/models/m/infer?x=1";
+  req.headers = {{"X-Mixed-Case", "v"}, {"content-type", "application/json"}};
+  req.body = "{\"inputs\":[]}";
+  std::promise<Outcome> p;
+  auto t0 = std::chrono::steady_clock::now();
+  Dispatch(c, std::move(plan), req, hooks, [&p](Outcome o) { p.set_value(std::move(o)); });
+  Run r;
+  r.outcome = p.get_future().get();
+  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
+  for (int i = 0; i < 300 && counts->balance.load() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(counts->balance.load(), 0);
+  std::lock_guard<std::mutex> l(counts->mu);
+  r.failures = counts->failures;
+  r.cancels = counts->cancels;
+  return r;
+}
+
+Plan MakePlan(std::vector<Target> chain, std::shared_ptr<LocalEndpoint> local,
+              std::chrono::milliseconds budget = 5s) {
+  Plan p;
+  p.chain = std::move(chain);
+  p.deadline = std::chrono::steady_clock::now() + budget;
+  p.local = std::move(local);
+  return p;
+}
+
+const Target kPhone{"phone", "local://"};
+
+TEST(LocalNode, AnswersInProcess) {
+  UpstreamClient c;
+  http::Request seen;
+  std::mutex mu;
+  auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&& r, http::Responder w) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      seen = r;
+    }
+    http::Response resp;
+    resp.status = 201;
+    resp.content_type = "text/plain";
+    resp.headers = {{"X-Continuum-Compute-Ms", "1.5"}};
+    resp.body = "ran " + r.body;
+    w(std::move(resp));
+  });
+  auto r = DispatchSync(&c, MakePlan({kPhone}, local));
+  local->Detach();
+  ASSERT_TRUE(r.outcome.served) << r.outcome.error.ToString();
+  EXPECT_EQ(r.outcome.node, "phone");
+  EXPECT_EQ(r.outcome.step, 0);
+  EXPECT_EQ(r.outcome.response.status, 201);
+  EXPECT_EQ(r.outcome.response.body, "ran {\"inputs\":[]}");
+  ASSERT_NE(r.outcome.response.Header("content-type"), nullptr);
+  EXPECT_EQ(*r.outcome.response.Header("content-type"), "text/plain");
+  ASSERT_NE(r.outcome.response.Header("x-continuum-compute-ms"), nullptr);  // names lower-cased
+  EXPECT_GE(r.outcome.response.duration_ms, 0.0);
+  EXPECT_TRUE(r.failures.empty());
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.path, "/v2/models/m/infer");
+  EXPECT_EQ(seen.query, "x=1");
+  ASSERT_NE(seen.Header("x-mixed-case"), nullptr);
+  EXPECT_EQ(*seen.Header("x-mixed-case"), "v");
+  EXPECT_EQ(seen.body, "{\"inputs\":[]}");
+}
+
+TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
+  std::atomic<int> remote_hits{0};
+  RemoteNode edge(Answer(200, "edge", &remote_hits));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Answer(503, "{\"error\":\"busy\"}"));
+  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
+  local->Detach();
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "edge");
+  EXPECT_EQ(r.outcome.step, 1);
+  EXPECT_EQ(r.outcome.response.body, "edge");
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
+  ASSERT_EQ(r.outcome.attempts.size(), 2u);
+  EXPECT_EQ(r.outcome.attempts[0].http_status, 503);
+  EXPECT_EQ(remote_hits.load(), 1);
+}
+
+TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
+  std::atomic<int> remote_hits{0};
+  RemoteNode edge(Answer(200, "edge", &remote_hits));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Answer(400, "{\"error\":\"bad input\"}"));
+  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
+  local->Detach();
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.response.status, 400);
+  EXPECT_EQ(r.outcome.node, "phone");
+  EXPECT_EQ(remote_hits.load(), 0);
+}
+
+TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
+  RemoteNode edge(Answer(200, "edge"));
+  UpstreamClient c;
+  std::atomic<int> late{0};
+  auto local = std::make_shared<LocalEndpoint>(&c, Slow(600ms, "too late", &late));
+  Plan p = MakePlan({kPhone, {"edge", edge.url}}, local);
+  p.attempt_timeout = 150ms;
+  auto r = DispatchSync(&c, p);
+  ASSERT_TRUE(r.outcome.served) << r.outcome.error.ToString();
+  EXPECT_EQ(r.outcome.node, "edge");
+  EXPECT_EQ(r.outcome.step, 1);
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
+  ASSERT_FALSE(r.outcome.attempts.empty());
+  EXPECT_EQ(r.outcome.attempts[0].status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_GE(r.elapsed_ms, 140);
+  EXPECT_LT(r.elapsed_ms, 550);
+  for (int i = 0; i < 100 && late.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(late.load(), 1);  // it answered, after the fact, and nothing ran twice
+  std::this_thread::sleep_for(50ms);
+  local->Detach();
+}
+
+TEST(LocalNode, HangHitsThePlanDeadline) {
+  UpstreamClient c;
+  std::mutex mu;
+  std::vector<http::Responder> held;  // never answered while the dispatch runs
+  auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&&, http::Responder w) {
+    std::lock_guard<std::mutex> l(mu);
+    held.push_back(std::move(w));
+  });
+  auto r = DispatchSync(&c, MakePlan({kPhone}, local, 200ms));
+  EXPECT_FALSE(r.outcome.served);
+  EXPECT_EQ(r.outcome.error.code(), StatusCode::kDeadlineExceeded) << r.outcome.error.ToString();
+  EXPECT_GE(r.elapsed_ms, 180);
+  EXPECT_LT(r.elapsed_ms, 1500);
+  local->Detach();
+  std::lock_guard<std::mutex> l(mu);
+  for (auto& w : held) w(http::Response{});  // after the fact and after Detach: ignored
+}
+
+TEST(LocalNode, DroppedResponderIsAFailure) {
+  RemoteNode edge(Answer(200, "edge"));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, [](http::Request&&, http::Responder) {});
+  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
+  local->Detach();
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "edge");
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
+}
+
+TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
+  RemoteNode edge(Answer(200, "edge"));
+  UpstreamClient c;
+  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, nullptr));
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "edge");
+  ASSERT_FALSE(r.outcome.attempts.empty());
+  EXPECT_NE(r.outcome.attempts[0].status.message().find("in-process"), std::string::npos)
+      << r.outcome.attempts[0].status.ToString();
+  r = DispatchSync(&c, MakePlan({kPhone}, nullptr));
+  EXPECT_FALSE(r.outcome.served);
+  EXPECT_NE(r.outcome.error.message().find("local://"), std::string::npos) << r.outcome.error.ToString();
+}
+
+TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
+  RemoteNode edge(Answer(200, "edge"));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
+  Plan p = MakePlan({kPhone}, local);
+  p.hedge = Target{"edge", edge.url};
+  p.hedge_delay = 50ms;
+  auto r = DispatchSync(&c, p);
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "edge");
+  EXPECT_EQ(r.outcome.step, -1);
+  EXPECT_EQ(r.outcome.response.body, "edge");
+  EXPECT_LT(r.elapsed_ms, 800);
+  EXPECT_TRUE(r.failures.empty());
+  EXPECT_EQ(r.cancels, (std::vector<std::string>{"phone"}));  // the local loser, abandoned
+  local->Detach();
+}
+
+TEST(LocalNode, LocalHedgeBeatsASlowRemoteNode) {
+  RemoteNode cloud(Slow(1000ms, "cloud"));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Answer(200, "phone"));
+  Plan p = MakePlan({{"cloud", cloud.url}}, local);
+  p.hedge = kPhone;
+  p.hedge_delay = 50ms;
+  auto r = DispatchSync(&c, p);
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "phone");
+  EXPECT_EQ(r.outcome.step, -1);
+  EXPECT_EQ(r.outcome.response.body, "phone");
+  EXPECT_LT(r.elapsed_ms, 800);
+  EXPECT_EQ(r.cancels, (std::vector<std::string>{"cloud"}));
+  local->Detach();
+}
+
+TEST(LocalNode, DetachDropsPendingCallbacks) {
+  std::mutex mu;
+  std::vector<http::Responder> held;
+  std::atomic<int> callbacks{0};
+  {
+    UpstreamClient c;
+    LocalEndpoint local(&c, [&](http::Request&&, http::Responder w) {
+      std::lock_guard<std::mutex> l(mu);
+      held.push_back(std::move(w));
+    });
+    std::promise<void> sent;
+    c.Post([&] {
+      local.Send(UpstreamRequest{}, std::chrono::steady_clock::now() + 10s,
+                 [&](StatusOr<UpstreamResponse>) { callbacks.fetch_add(1); });
+      sent.set_value();
+    });
+    sent.get_future().wait();
+    local.Detach();
+    local.Detach();  // idempotent
+  }                  // the client is gone
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(held.size(), 1u);
+  held[0](http::Response{});  // must not touch the destroyed client
+  EXPECT_EQ(callbacks.load(), 0);
+}
+
+}  // namespace
+}  // namespace continuum::gateway
