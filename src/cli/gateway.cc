@@ -9,16 +9,22 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/log.h"
+#include "filters/filters.h"
+#include "gateway/dispatcher.h"
 #include "http/server.h"
+#include "node/inference_node.h"
 #include "router/decision_log.h"
 #include "router/router.h"
 
 namespace continuum::cli {
 
 int Gateway(const std::vector<std::string>& args) {
-  std::string topology_path, address = "0.0.0.0", decision_log_path;
+  std::string topology_path, address = "0.0.0.0", decision_log_path, repo_dir, catalog_dir;
   int64_t port = 8080, http_threads = 1, request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
+  int64_t intra_op = 0;
   bool verbose = false, help = false;
+  std::string filters_path, admin_address = "127.0.0.1";
+  int64_t admin_port = 8081;
 
   Flags f;
   f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
@@ -31,6 +37,13 @@ int Gateway(const std::vector<std::string>& args) {
         "deadline of a request without a latency target, fallbacks included");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
+  f.String("model-repository", &repo_dir,
+           "serve the topology's local:// nodes in-process from this model repository");
+  f.String("catalog", &catalog_dir, "task catalog of the in-process node (with --model-repository)");
+  f.Int("intra-op-threads", &intra_op, "in-process node: ONNX Runtime thread pool size (0: one per core)");
+  f.String("filters", &filters_path, "AI-gateway filter chain config (JSON, see src/filters/README.md)");
+  f.Int("admin-port", &admin_port, "with --filters: admin API port (tenants, keys, /metrics; 0: pick a free one)");
+  f.String("admin-address", &admin_address, "with --filters: admin API address (keep it private)");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
@@ -43,8 +56,12 @@ int Gateway(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum gateway: --topology is required\n");
     return 2;
   }
+  if (!catalog_dir.empty() && repo_dir.empty()) {
+    std::fprintf(stderr, "continuum gateway: --catalog needs --model-repository\n");
+    return 2;
+  }
   if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 ||
-      eject_after < 1) {
+      eject_after < 1 || intra_op < 0) {
     std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -52,6 +69,12 @@ int Gateway(const std::vector<std::string>& args) {
   if (!topology.ok()) {
     std::fprintf(stderr, "continuum gateway: %s\n", topology.status().message().c_str());
     return 2;
+  }
+  if (repo_dir.empty()) {
+    for (const auto& n : topology->nodes)
+      if (gateway::IsLocalUrl(n.url))
+        LogWarning("node " + n.name +
+                   " is local:// but there is no --model-repository: requests for it fall back");
   }
   std::unique_ptr<router::DecisionLog> log;
   if (!decision_log_path.empty()) {
@@ -70,6 +93,29 @@ int Gateway(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // The in-process node for local:// targets, loaded before the gateway listens. Declared before
+  // the gateway so that it outlives it: the gateway stops taking its answers first.
+  std::unique_ptr<InferenceNode> node;
+  if (!repo_dir.empty()) {
+    InferenceNodeOptions no;
+    no.engine.intra_op_threads = static_cast<int>(intra_op);
+    no.repository.root = repo_dir;
+    no.v2.server_version = CONTINUUM_VERSION;
+    no.catalog_dir = catalog_dir;
+    auto n = InferenceNode::Create(std::move(no));
+    if (!n.ok()) {
+      LogError(n.status().message());
+      return 1;
+    }
+    node = std::move(n).value();
+    if (Status st = node->Start(); !st.ok()) {
+      LogError(st.message());
+      return 1;
+    }
+    LogInfo(node->Ready() ? "in-process node ready for local:// nodes"
+                          : "in-process node started, but some models failed to load");
+  }
+
   router::RouterOptions ro;
   ro.eject_after_failures = static_cast<int>(eject_after);
   ro.probe_interval = std::chrono::milliseconds(probe_ms);
@@ -79,14 +125,32 @@ int Gateway(const std::vector<std::string>& args) {
   gateway::GatewayOptions go;
   go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   go.probe_period = std::chrono::milliseconds(std::min<int64_t>(probe_ms, 1000));
+  if (node) {
+    InferenceNode* n = node.get();
+    go.local_handler = [n](http::Request&& r, http::Responder w) { n->Handle(std::move(r), std::move(w)); };
+  }
   gateway::Gateway gw(&router, log.get(), go);
 
   http::ServerOptions so;
   so.address = address;
   so.port = static_cast<uint16_t>(port);
   so.io_threads = static_cast<int>(http_threads);
-  auto server = http::Server::Start(
-      so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
+  http::Handler handler = [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); };
+  std::unique_ptr<filters::Frontend> frontend;  // outlives the server below
+  if (!filters_path.empty()) {
+    http::ServerOptions ao;
+    ao.address = admin_address;
+    ao.port = static_cast<uint16_t>(admin_port);
+    filters::ChainOptions co;
+    auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
+    if (!fe.ok()) {
+      LogError(fe.status().message());
+      return 1;
+    }
+    frontend = std::move(fe).value();
+    handler = frontend->handler;
+  }
+  auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;
@@ -94,12 +158,16 @@ int Gateway(const std::vector<std::string>& args) {
   LogInfo("gateway over " + std::to_string(node_count) + " nodes, listening on http://" + address + ":" +
           std::to_string((*server)->port()));
   std::fprintf(stdout, "continuum gateway: listening on port %u\n", (*server)->port());
+  if (frontend && frontend->admin) {
+    std::fprintf(stdout, "continuum gateway: admin listening on port %u\n", frontend->admin->port());
+  }
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   (*server)->Stop();
+  if (node) node->Shutdown();
   LogInfo("stopped");
   return 0;
 }
