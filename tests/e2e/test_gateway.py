@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import struct
 import subprocess
 import tempfile
 import threading
@@ -143,6 +144,92 @@ class GatewayTest(unittest.TestCase):
         self.assertTrue(all(r["outcome"] for r in records))
         self.assertTrue(any(r["outcome"] == "ok" for r in records))
         self.assertFalse(any(r["choice"] == "cloud-us" and r["policy"].get("residency") == "eu" for r in records))
+
+
+class LocalNodeTest(unittest.TestCase):
+    """`continuum gateway --model-repository`: a local:// device node served in-process beside a real
+    remote `continuum serve` node."""
+
+    def setUp(self):
+        self.repo = make_repository(["add_sub"])
+        self.cloud = Server(self.repo)
+        self.tmp = tempfile.mkdtemp(prefix="continuum-gw-local-")
+        topology = {
+            "schema_version": 1,
+            "residency_classes": ["eu", "us"],
+            "nodes": [
+                {"name": "phone", "url": "local://", "tier": "device", "jurisdiction": ["eu"],
+                 "models": [{"name": "add_sub", "versions": [1]}]},
+                {"name": "cloud-us", "url": "http://127.0.0.1:%d" % self.cloud.port, "tier": "cloud",
+                 "jurisdiction": ["us"], "models": [{"name": "add_sub", "versions": [1]}]},
+            ],
+            # In-process: no network between the gateway and the device node.
+            "links": [{"from": "gateway", "to": "phone", "rtt_ms": 0, "bandwidth_mbps": 100000},
+                      {"from": "gateway", "to": "cloud-us", "rtt_ms": 40, "bandwidth_mbps": 100}],
+        }
+        path = os.path.join(self.tmp, "topology.json")
+        with open(path, "w") as f:
+            json.dump(topology, f)
+        self.gw = Gateway(path, "--model-repository", self.repo, "--intra-op-threads", "1",
+                          "--request-timeout-ms", "10000")
+
+    def tearDown(self):
+        self.gw.stop()
+        self.cloud.stop()
+
+    def post(self, body=ADD_SUB, headers=None):
+        return self.gw.post(INFER, body, headers)
+
+    def test_local_node_and_offload(self):
+        cloud_before = successes(self.cloud)
+        # Unconstrained: the device node, in-process, with the real model's answer.
+        for _ in range(3):
+            status, out, resp = self.post()
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["outputs"][0]["name"], "OUTPUT0")
+            self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+            self.assertEqual(out["outputs"][1]["data"], [-1.0] * 16)
+            self.assertEqual(resp.getheader("X-Continuum-Tier"), "device")
+            self.assertEqual(resp.getheader("X-Continuum-Node"), "phone")
+            self.assertEqual(resp.getheader("X-Continuum-Fallback-Step"), "0")
+        self.assertEqual(successes(self.cloud), cloud_before)
+
+        # The binary extension goes through the local node unchanged.
+        header = json.dumps({"inputs": [
+            {"name": "INPUT0", "datatype": "FP32", "shape": [1, 16], "parameters": {"binary_data_size": 64}},
+            {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16], "parameters": {"binary_data_size": 64}}],
+            "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]}).encode()
+        body = header + struct.pack("<16f", *([5.0] * 16)) + struct.pack("<16f", *([1.0] * 16))
+        status, out, resp = self.gw.request("POST", INFER, body,
+                                            {"Inference-Header-Content-Length": str(len(header))})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "phone")
+        n = int(resp.getheader("Inference-Header-Content-Length"))
+        self.assertEqual(list(struct.unpack("<16f", out[n:n + 64])), [6.0] * 16)
+
+        # The policy offloads: prefer_tier=cloud, or a residency only the cloud node satisfies.
+        for headers in ({"X-Continuum-Policy": "prefer_tier=cloud"}, {"X-Continuum-Policy": "residency=us"}):
+            status, out, resp = self.post(headers=headers)
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+            self.assertEqual(resp.getheader("X-Continuum-Tier"), "cloud")
+            self.assertEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+        self.assertEqual(successes(self.cloud), cloud_before + 2)
+
+        # A 4xx from the local node is returned unchanged, not offloaded.
+        status, out, resp = self.post({"inputs": []})
+        self.assertEqual(status, 400, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "phone")
+
+        # The cloud node dies: residency us fails closed (never the eu device), the rest stays local.
+        self.cloud.proc.kill()
+        self.cloud.proc.wait()
+        status, out, resp = self.post(headers={"X-Continuum-Policy": "residency=us"})
+        self.assertEqual(status, 503, out)
+        self.assertNotEqual(resp.getheader("X-Continuum-Node"), "phone")
+        status, out, resp = self.post(headers={"X-Continuum-Policy": "residency=eu"})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "phone")
 
 
 if __name__ == "__main__":
