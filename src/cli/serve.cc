@@ -10,6 +10,7 @@
 #include "cli/flags.h"
 #include "common/log.h"
 #include "http/server.h"
+#include "node/inference_node.h"
 #include "repository/repository.h"
 #include "runtime/runtime.h"
 #include "tasks/catalog.h"
@@ -114,51 +115,33 @@ int Serve(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto engine = runtime::Engine::Create({.intra_op_threads = static_cast<int>(threads),
-                                         .inter_op_threads = static_cast<int>(inter_op),
-                                         .allow_spinning = spinning});
-  if (!engine.ok()) {
-    LogError(engine.status().message());
+  // The node itself (engine, repository, v2 and task APIs); models load after the listener is up.
+  InferenceNodeOptions no;
+  no.engine = {.intra_op_threads = static_cast<int>(threads),
+               .inter_op_threads = static_cast<int>(inter_op),
+               .allow_spinning = spinning};
+  no.repository.root = repo_dir;
+  no.repository.mode = *mode;
+  no.repository.poll_interval = std::chrono::seconds(poll_secs);
+  no.repository.startup_models = load_models;
+  no.repository.default_max_batch_size = default_max_batch;
+  no.repository.default_max_tensor_elements = max_elements;
+  no.repository.emulation = emulation;
+  no.v2.server_version = CONTINUUM_VERSION;
+  no.v2.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
+  no.v2.codec_limits.max_tensor_elements = max_elements;
+  no.catalog_dir = catalog_dir;
+  no.task_limits = task_limits;
+  no.task_threads = static_cast<int>(task_threads);
+  no.task_queue = static_cast<size_t>(std::max<int64_t>(1, task_queue));
+  auto created = InferenceNode::Create(std::move(no));
+  if (!created.ok()) {
+    LogError(created.status().message());
     return 1;
   }
+  std::unique_ptr<InferenceNode> node = std::move(created).value();
   LogInfo("ONNX Runtime " + runtime::Engine::OrtVersion() + ", one shared pool of " +
-          std::to_string((*engine)->intra_op_threads()) + " intra-op threads");
-
-  telemetry::Registry registry;
-  telemetry::RegisterProcessMetrics(registry);
-  InferenceMetricFamilies families(registry);
-
-  RepositoryOptions ro;
-  ro.root = repo_dir;
-  ro.mode = *mode;
-  ro.poll_interval = std::chrono::seconds(poll_secs);
-  ro.startup_models = load_models;
-  ro.default_max_batch_size = default_max_batch;
-  ro.default_max_tensor_elements = max_elements;
-  ro.emulation = emulation;
-  ModelRepository repository(ro, engine->get(), &families);
-
-  V2ApiOptions ao;
-  ao.server_version = CONTINUUM_VERSION;
-  ao.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
-  ao.codec_limits.max_tensor_elements = max_elements;
-  V2Api api(ao, &repository, &registry);
-
-  // The task layer: a catalog of task entries over the same repository and schedulers.
-  std::unique_ptr<tasks::Catalog> catalog = tasks::Catalog::Empty();
-  if (!catalog_dir.empty()) {
-    auto c = tasks::Catalog::Load(catalog_dir, tasks::TaskRegistry::BuiltIn(), task_limits);
-    if (!c.ok()) {
-      LogError(c.status().message());
-      return 1;
-    }
-    catalog = std::move(c).value();
-  }
-  tasks::RepositoryRunner runner(&repository);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  tasks::TaskExecutor executor(task_threads > 0 ? static_cast<int>(task_threads) : 2 * cores,
-                               static_cast<size_t>(std::max<int64_t>(1, task_queue)));
-  TaskApi task_api(catalog.get(), &runner, &executor, task_limits);
+          std::to_string(node->engine().intra_op_threads()) + " intra-op threads");
 
   http::ServerOptions so;
   so.address = address;
@@ -171,10 +154,9 @@ int Serve(const std::vector<std::string>& args) {
   so.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   so.max_connections = static_cast<size_t>(max_connections);
   // The listener comes up first so liveness answers while models load; readiness follows.
-  auto server = http::Server::Start(so, [&api, &task_api](http::Request&& r, http::Responder w) {
-    if (TaskApi::Owns(r.path)) return task_api.Handle(std::move(r), std::move(w));
-    api.Handle(std::move(r), std::move(w));
-  });
+  InferenceNode* n = node.get();
+  auto server = http::Server::Start(
+      so, [n](http::Request&& r, http::Responder w) { n->Handle(std::move(r), std::move(w)); });
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;
@@ -183,21 +165,18 @@ int Serve(const std::vector<std::string>& args) {
   std::fprintf(stdout, "continuum serve: listening on port %u\n", (*server)->port());
   std::fflush(stdout);
 
-  if (Status st = repository.Start(); !st.ok()) {
+  if (Status st = node->Start(); !st.ok()) {
     LogError(st.message());
     (*server)->Stop();
     return 1;
   }
-  LogInfo(repository.Ready() ? "ready"
-                             : "started, but some models failed to load (see the repository index)");
+  LogInfo(node->Ready() ? "ready" : "started, but some models failed to load (see the repository index)");
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   // Refuse new work, drain (queued requests are answered while connections stay open), then close.
-  api.BeginShutdown();
-  executor.Shutdown();  // running tasks finish (their tensors are still served)
-  repository.Shutdown();
+  node->Shutdown();  // running tasks finish (their tensors are still served)
   (*server)->Stop();
   LogInfo("stopped");
   return 0;
