@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/log.h"
+#include "filters/filters.h"
 #include "gateway/dispatcher.h"
 #include "http/server.h"
 #include "node/inference_node.h"
@@ -22,6 +23,8 @@ int Gateway(const std::vector<std::string>& args) {
   int64_t port = 8080, http_threads = 1, request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
   int64_t intra_op = 0;
   bool verbose = false, help = false;
+  std::string filters_path, admin_address = "127.0.0.1";
+  int64_t admin_port = 8081;
 
   Flags f;
   f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
@@ -38,6 +41,9 @@ int Gateway(const std::vector<std::string>& args) {
            "serve the topology's local:// nodes in-process from this model repository");
   f.String("catalog", &catalog_dir, "task catalog of the in-process node (with --model-repository)");
   f.Int("intra-op-threads", &intra_op, "in-process node: ONNX Runtime thread pool size (0: one per core)");
+  f.String("filters", &filters_path, "AI-gateway filter chain config (JSON, see src/filters/README.md)");
+  f.Int("admin-port", &admin_port, "with --filters: admin API port (tenants, keys, /metrics; 0: pick a free one)");
+  f.String("admin-address", &admin_address, "with --filters: admin API address (keep it private)");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
@@ -129,8 +135,22 @@ int Gateway(const std::vector<std::string>& args) {
   so.address = address;
   so.port = static_cast<uint16_t>(port);
   so.io_threads = static_cast<int>(http_threads);
-  auto server = http::Server::Start(
-      so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
+  http::Handler handler = [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); };
+  std::unique_ptr<filters::Frontend> frontend;  // outlives the server below
+  if (!filters_path.empty()) {
+    http::ServerOptions ao;
+    ao.address = admin_address;
+    ao.port = static_cast<uint16_t>(admin_port);
+    filters::ChainOptions co;
+    auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
+    if (!fe.ok()) {
+      LogError(fe.status().message());
+      return 1;
+    }
+    frontend = std::move(fe).value();
+    handler = frontend->handler;
+  }
+  auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;
@@ -138,6 +158,9 @@ int Gateway(const std::vector<std::string>& args) {
   LogInfo("gateway over " + std::to_string(node_count) + " nodes, listening on http://" + address + ":" +
           std::to_string((*server)->port()));
   std::fprintf(stdout, "continuum gateway: listening on port %u\n", (*server)->port());
+  if (frontend && frontend->admin) {
+    std::fprintf(stdout, "continuum gateway: admin listening on port %u\n", frontend->admin->port());
+  }
   std::fflush(stdout);
 
   int sig = 0;

@@ -173,3 +173,22 @@ class FilterChain {
 };
 
 }  // namespace continuum::filters
+
+namespace continuum::filters {
+
+// A chain loaded from a config file in front of a handler, plus the admin listener (its own
+// http::Server) when a filter has admin routes. The admin listener also serves GET /metrics.
+// Destroy it after the public server has stopped; it stops the admin listener first.
+struct Frontend {
+  std::unique_ptr<telemetry::Registry> own_metrics;  // when the caller passed none
+  std::unique_ptr<FilterChain> chain;
+  std::unique_ptr<http::Server> admin;  // null: no filter has admin routes
+  http::Handler handler;                // the public handler: the chain around `inner`
+  ~Frontend();
+};
+
+StatusOr<std::unique_ptr<Frontend>> StartFrontend(const std::string& config_path, http::Handler inner,
+                                                  ChainOptions options,
+                                                  const http::ServerOptions& admin_options);
+
+}  // namespace continuum::filters
