@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/log.h"
+#include "filters/filters.h"
 #include "http/server.h"
 #include "node/inference_node.h"
 #include "repository/repository.h"
@@ -29,6 +30,8 @@ int Serve(const std::vector<std::string>& args) {
           max_connections = 10000;
   int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
   bool spinning = false, verbose = false, help = false;
+  std::string filters_path, admin_address = "127.0.0.1";
+  int64_t admin_port = 8001;
   std::string catalog_dir;
   int64_t task_threads = 0, task_queue = 1024;
   tasks::TaskLimits task_limits;
@@ -70,6 +73,9 @@ int Serve(const std::vector<std::string>& args) {
            "fault injection: share of engine runs delayed by --inject-straggler-ms (0..1)");
   f.Double("inject-straggler-ms", &emulation.straggler_ms, "fault injection: delay of a straggler run");
   f.Int("inject-seed", &emulation_seed, "seed of the straggler draws");
+  f.String("filters", &filters_path, "AI-gateway filter chain config (JSON, see src/filters/README.md)");
+  f.Int("admin-port", &admin_port, "with --filters: admin API port (tenants, keys; 0: pick a free one)");
+  f.String("admin-address", &admin_address, "with --filters: admin API address (keep it private)");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
   if (Status st = f.Parse(args); !st.ok() || help) {
@@ -142,6 +148,7 @@ int Serve(const std::vector<std::string>& args) {
   std::unique_ptr<InferenceNode> node = std::move(created).value();
   LogInfo("ONNX Runtime " + runtime::Engine::OrtVersion() + ", one shared pool of " +
           std::to_string(node->engine().intra_op_threads()) + " intra-op threads");
+  telemetry::Registry& registry = node->registry();
 
   http::ServerOptions so;
   so.address = address;
@@ -155,14 +162,34 @@ int Serve(const std::vector<std::string>& args) {
   so.max_connections = static_cast<size_t>(max_connections);
   // The listener comes up first so liveness answers while models load; readiness follows.
   InferenceNode* n = node.get();
-  auto server = http::Server::Start(
-      so, [n](http::Request&& r, http::Responder w) { n->Handle(std::move(r), std::move(w)); });
+  http::Handler handler = [n](http::Request&& r, http::Responder w) {
+    n->Handle(std::move(r), std::move(w));
+  };
+  std::unique_ptr<filters::Frontend> frontend;  // outlives the server below
+  if (!filters_path.empty()) {
+    http::ServerOptions ao;
+    ao.address = admin_address;
+    ao.port = static_cast<uint16_t>(admin_port);
+    filters::ChainOptions co;
+    co.metrics = &registry;
+    auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
+    if (!fe.ok()) {
+      LogError(fe.status().message());
+      return 1;
+    }
+    frontend = std::move(fe).value();
+    handler = frontend->handler;
+  }
+  auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {
     LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
     return 1;
   }
   LogInfo("listening on http://" + address + ":" + std::to_string((*server)->port()));
   std::fprintf(stdout, "continuum serve: listening on port %u\n", (*server)->port());
+  if (frontend && frontend->admin) {
+    std::fprintf(stdout, "continuum serve: admin listening on port %u\n", frontend->admin->port());
+  }
   std::fflush(stdout);
 
   if (Status st = node->Start(); !st.ok()) {
