@@ -1,0 +1,176 @@
+"""End-to-end: `continuum serve --filters` with auth, rate limits, cache, metering and request logs."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Server, infer_body, make_repository
+
+ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
+INFER = "/v2/models/add_sub/infer"
+
+
+class FiltersTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="continuum-filters-")
+        cls.log = os.path.join(cls.tmp, "requests.jsonl")
+        config = {
+            "schema_version": 1,
+            "compute_units": {"default_factor": 1.0},
+            "filters": [
+                {"name": "reqlog", "settings": {"path": cls.log}},
+                {"name": "auth", "settings": {"database": os.path.join(cls.tmp, "keys.db")}},
+                {"name": "ratelimit", "settings": {"window": "fixed", "rules": [
+                    {"scope": "model", "window_seconds": 60, "requests": 3, "models": ["identity_*"]}]}},
+                {"name": "metering", "settings": {"daily_free_units": 1000000}},
+                {"name": "cache", "settings": {"ttl_seconds": 60}},
+            ],
+        }
+        path = os.path.join(cls.tmp, "filters.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        cls.repo = make_repository(["add_sub", "identity_float"])
+        # Every engine run takes 300 ms more, so identical requests overlap in flight.
+        cls.server = Server(cls.repo, "--filters", path, "--admin-port", "0",
+                            "--inject-straggler-fraction", "1", "--inject-straggler-ms", "300",
+                            wait_ready=False)
+        line = cls.server.proc.stdout.readline()
+        assert "admin listening on port" in line, line
+        cls.admin_port = int(line.strip().rsplit(" ", 1)[1])
+        cls.server.wait(lambda: cls.server.get("/v2/health/ready")[0] == 200, what="readiness")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def admin(self, method, path, body=None, headers=None):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data and r.getheader("Content-Type", "").startswith("application/json") else data
+
+    def tenant_key(self, tenant, **key):
+        status, _ = self.admin("POST", "/admin/tenants", {"id": tenant, "models": ["add_sub", "identity_*"]})
+        self.assertIn(status, (201, 409))
+        status, out = self.admin("POST", "/admin/tenants/%s/keys" % tenant, key)
+        self.assertEqual(status, 201, out)
+        return out["key"], out["id"]
+
+    def infer(self, key, body=ADD_SUB, headers=None, path=INFER):
+        h = {"Authorization": "Bearer " + key}
+        h.update(headers or {})
+        return self.server.post(path, body, h)
+
+    def test_keys_401_403_and_admin_only_on_its_listener(self):
+        key, key_id = self.tenant_key("keys", models=["add_sub"])
+        self.assertEqual(self.server.post(INFER, ADD_SUB)[0], 401)
+        self.assertEqual(self.infer("ck_" + "0" * 64)[0], 401)
+        self.assertEqual(self.infer(key)[0], 200)
+        status, out, _ = self.infer(key, infer_body([("INPUT0", "FP32", [1, 4], [1, 2, 3, 4])]),
+                                    path="/v2/models/identity_float/infer")
+        self.assertEqual(status, 403, out)
+        # The admin API is not on the public listener, and refuses tenant keys on its own.
+        self.assertEqual(self.infer(key, path="/admin/tenants")[0], 404)
+        self.assertEqual(self.admin("GET", "/admin/tenants", headers={"Authorization": "Bearer " + key})[0], 403)
+        self.assertEqual(self.admin("POST", "/admin/keys/%s/revoke" % key_id)[0], 200)
+        self.assertEqual(self.infer(key)[0], 401)
+
+    def test_other_tenants_models_are_not_found(self):
+        status, _ = self.admin("POST", "/admin/tenants", {"id": "narrow", "models": ["identity_*"]})
+        self.assertEqual(status, 201)
+        _, out = self.admin("POST", "/admin/tenants/narrow/keys", {})
+        status, body, _ = self.infer(out["key"])
+        self.assertEqual(status, 404)
+        self.assertEqual(body, {"error": "unknown model 'add_sub'"})
+        self.assertEqual(self.infer(out["key"], path="/v2/repository/index")[0], 404)
+
+    def test_rate_limit_429_with_headers(self):
+        key, _ = self.tenant_key("limited")
+        body = infer_body([("INPUT0", "FP32", [1, 4], [9, 9, 9, 9])])
+        path = "/v2/models/identity_float/infer"
+        for i in range(3):
+            status, _, resp = self.infer(key, body, {"cf-aig-skip-cache": "true"}, path=path)
+            self.assertEqual(status, 200)
+            self.assertEqual(resp.getheader("RateLimit-Limit"), "3")
+            self.assertEqual(resp.getheader("RateLimit-Remaining"), str(2 - i))
+        status, out, resp = self.infer(key, body, path=path)
+        self.assertEqual(status, 429, out)
+        self.assertGreaterEqual(int(resp.getheader("Retry-After")), 1)
+        self.assertIsNotNone(resp.getheader("RateLimit-Reset"))
+
+    def test_cache_hit_miss_bypass_and_bad_header(self):
+        key, _ = self.tenant_key("cached")
+        body = infer_body([("INPUT0", "FP32", [1, 16], [3.0] * 16), ("INPUT1", "FP32", [1, 16], [4.0] * 16)])
+        s1, o1, r1 = self.infer(key, body)
+        s2, o2, r2 = self.infer(key, body)
+        self.assertEqual((s1, s2), (200, 200))
+        self.assertEqual(r1.getheader("cache-status"), "MISS")
+        self.assertEqual(r2.getheader("cache-status"), "HIT")
+        self.assertEqual(o1["outputs"], o2["outputs"])
+        self.assertEqual(self.infer(key, body, {"cf-aig-skip-cache": "true"})[2].getheader("cache-status"), "BYPASS")
+        status, out, _ = self.infer(key, body, {"cf-aig-cache-ttl": "soon"})
+        self.assertEqual(status, 400)
+        self.assertIn("cf-aig-cache-ttl", out["error"])
+        # Another tenant never sees this tenant's entry.
+        other, _ = self.tenant_key("cached-other")
+        self.assertEqual(self.infer(other, body)[2].getheader("cache-status"), "MISS")
+
+    def test_identical_requests_in_flight_run_once(self):
+        key, _ = self.tenant_key("coalesced")
+        body = infer_body([("INPUT0", "FP32", [1, 16], [5.0] * 16), ("INPUT1", "FP32", [1, 16], [6.0] * 16)])
+        results = []
+        lock = threading.Lock()
+
+        def one():
+            status, _, resp = self.infer(key, body)
+            with lock:
+                results.append((status, resp.getheader("cache-status")))
+
+        threads = [threading.Thread(target=one) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [(200, "HIT")] * 4 + [(200, "MISS")])
+
+    def test_usage_and_request_log(self):
+        key, key_id = self.tenant_key("metered")
+        body = infer_body([("INPUT0", "FP32", [1, 16], [7.0] * 16), ("INPUT1", "FP32", [1, 16], [8.0] * 16)])
+        status, _, resp = self.infer(key, body, {"x-request-id": "usage-1"})
+        self.assertEqual(status, 200)
+        self.assertGreater(float(resp.getheader("x-continuum-units")), 0)
+        status, usage, _ = self.server.request("GET", "/usage", headers={"Authorization": "Bearer " + key})
+        self.assertEqual(status, 200)
+        usage = json.loads(usage)
+        self.assertEqual(usage["tenant"], "metered")
+        self.assertEqual(usage["days"][0]["usage"][0]["model"], "add_sub")
+        self.assertGreater(usage["days"][0]["units"], 0)
+        status, _, _ = self.server.request("GET", "/usage?tenant=cached", headers={"Authorization": "Bearer " + key})
+        self.assertEqual(status, 404)
+        deadline = time.time() + 5
+        line = None
+        while time.time() < deadline and line is None:
+            with open(self.log) as f:
+                for l in f:
+                    if '"id":"usage-1"' in l:
+                        line = json.loads(l)
+            time.sleep(0.05)
+        self.assertIsNotNone(line)
+        self.assertEqual(line["tenant"], "metered")
+        self.assertEqual(line["key"], key_id)
+        self.assertEqual(line["model"], "add_sub")
+        self.assertEqual(line["status"], 200)
+        self.assertEqual(line["cache"], "MISS")
+        self.assertGreater(line["units"], 0)
+        self.assertNotIn("request_body", line)
+
+
+if __name__ == "__main__":
+    unittest.main()
