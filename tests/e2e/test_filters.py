@@ -140,6 +140,10 @@ class FiltersTest(unittest.TestCase):
             t.join()
         self.assertEqual(sorted(results), [(200, "HIT")] * 4 + [(200, "MISS")])
 
+    def test_huge_headers_431_before_the_filters(self):
+        status, _, _ = self.server.request("POST", INFER, ADD_SUB, {"cf-aig-cache-key": "k" * 20000})
+        self.assertEqual(status, 431)
+
     def test_usage_and_request_log(self):
         key, key_id = self.tenant_key("metered")
         body = infer_body([("INPUT0", "FP32", [1, 16], [7.0] * 16), ("INPUT1", "FP32", [1, 16], [8.0] * 16)])
