@@ -287,8 +287,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     finished = true;
-    if (hooks.on_success)
-      hooks.on_success(t.node, r->status, request.body.size() + r->body.size(), r->duration_ms);
+    if (hooks.on_success) hooks.on_success(t.node, *r, request.body.size() + r->body.size());
     if (step >= 0 && hedge_call) hedge_call->Cancel();
     if (step < 0 && chain_call) chain_call->Cancel();
     if (hedge_timer) hedge_timer->Cancel();

@@ -97,8 +97,9 @@ struct Outcome {
 struct DispatchHooks {
   std::function<void(const std::string& node)> on_send;
   std::function<void(const std::string& node)> on_failure;
-  // An answer (2xx..4xx): its status, bytes sent + received, wall time of the exchange.
-  std::function<void(const std::string& node, int status, uint64_t bytes, double ms)> on_success;
+  // An answer (2xx..4xx): the response (status, headers, wall time of the exchange) and the
+  // bytes sent + received.
+  std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)> on_success;
   // The losing copy of a hedge race, abandoned.
   std::function<void(const std::string& node)> on_cancel;
 };

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <optional>
 
 #include "api/http_status.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "common/node_report.h"
 #include "gateway/dispatcher.h"
 
 namespace continuum::gateway {
@@ -49,6 +52,12 @@ struct Tags {
   std::string tier = "none", node = "none", step = "none", reason;
 };
 
+// The headers the gateway sets itself; a node's own values for them are dropped.
+bool IsRoutingTag(std::string_view lower_name) {
+  return lower_name == "x-continuum-tier" || lower_name == "x-continuum-node" ||
+         lower_name == "x-continuum-fallback-step" || lower_name == "x-continuum-reason";
+}
+
 void AddTags(http::Response* r, const Tags& t) {
   r->headers.emplace_back("X-Continuum-Tier", t.tier);
   r->headers.emplace_back("X-Continuum-Node", HeaderSafe(t.node));
@@ -62,6 +71,16 @@ http::Response Local(int status, std::string body, const Tags& tags) {
   r.body = std::move(body);
   AddTags(&r, tags);
   return r;
+}
+
+// A finite, non-negative number in a node's response header, if present.
+std::optional<double> NumericHeader(const UpstreamResponse& resp, std::string_view name) {
+  const std::string* v = resp.Header(name);
+  if (!v) return std::nullopt;
+  double d = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), d);
+  if (ec != std::errc() || p != v->data() + v->size() || !std::isfinite(d) || d < 0) return std::nullopt;
+  return d;
 }
 
 }  // namespace
@@ -87,10 +106,19 @@ StatusOr<RouteTarget> MatchRoute(std::string_view path) {
       t.model = std::string(mid.substr(0, slash));
     }
     if (!t.model.empty()) return t;
-  } else if (path.substr(0, kAi.size()) == kAi && path.size() > kAi.size()) {
-    std::string_view m = path.substr(kAi.size());
-    if (m.find('/') == std::string_view::npos) {
-      t.model = std::string(m);
+  } else {
+    // Workers AI names hold slashes (`@cf/meta/...`): the model is the whole rest of the path,
+    // also under `/accounts/{account}/ai/run/`.
+    constexpr std::string_view kAccounts = "/accounts/";
+    std::string_view rest = path;
+    if (rest.substr(0, kAccounts.size()) == kAccounts) {
+      size_t slash = rest.find('/', kAccounts.size());
+      rest = slash == std::string_view::npos || slash == kAccounts.size() ? std::string_view()
+                                                                          : rest.substr(slash);
+    }
+    if (rest.substr(0, kAi.size()) == kAi && rest.size() > kAi.size() && rest.back() != '/' &&
+        rest.find("//") == std::string_view::npos) {
+      t.model = std::string(rest.substr(kAi.size()));
       return t;
     }
   }
@@ -163,6 +191,27 @@ void Gateway::ProbeLoop() {
                      r->ProbeResult(name, true, resp->duration_ms);
                    } else {
                      r->ProbeResult(name, false);
+                   }
+                 });
+    }
+    // Light probes of healthy nodes nothing was sent to lately: their link estimates follow the
+    // link (a congested path that recovered wins its traffic back), and a node that stopped
+    // answering is ejected before a request finds out.
+    for (const std::string& name : router_->NodesToRefresh()) {
+      const router::Node* node = router_->topology().FindNode(name);
+      if (!node) continue;
+      UpstreamRequest req;
+      req.method = "GET";
+      req.target = "/v2/health/live";
+      router::Router* r = router_;
+      SendToNode(client_.get(), local_.get(), node->url, std::move(req),
+                 std::chrono::steady_clock::now() + options_.probe_timeout,
+                 [r, name](StatusOr<UpstreamResponse> resp) {
+                   if (resp.ok() && resp->status == 200) {
+                     r->ObserveRtt(name, resp->duration_ms);
+                     r->ReportSuccess(name);
+                   } else {
+                     r->ReportFailure(name);
                    }
                  });
     }
@@ -277,18 +326,27 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     InFlight(node, -1);
     router->ReportFailure(node);
   };
-  hooks.on_success = [this, router, model = rr.model](const std::string& node, int status, uint64_t bytes,
-                                                      double ms) {
+  hooks.on_success = [this, router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
+                                                      uint64_t bytes) {
     InFlight(node, -1);
     router->ReportSuccess(node);
-    if (status < 200 || status >= 300) return;  // a refused request says little about the node's speed
-    // The node reports no timings: split the exchange time with the current estimates. Compute
-    // is what remains after rtt and transfer; transfer is what remains after compute (the
-    // estimator takes the rtt off).
-    const double rtt = router->EstimatedRttMs(node), bw = router->EstimatedBandwidthMbps(node);
-    const double transfer = bw > 0 ? static_cast<double>(bytes) * 8.0 / 1e6 / bw * 1000.0 : 0.0;
-    router->ObserveCompute(node, model, std::max(0.0, ms - rtt - transfer));
-    router->ObserveTransfer(node, bytes, std::max(0.0, ms - router->EstimatedComputeMs(node, model)));
+    // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
+    if (auto depth = NumericHeader(resp, kQueueDepthHeader)) router->ReportQueueDepth(node, *depth);
+    if (resp.status < 200 || resp.status >= 300) return;  // a refusal says little about speed
+    // Compute time: what the node reports (X-Continuum-Compute-Ms: queue wait + engine time on the
+    // node), else what remains of the exchange after rtt and transfer at the current estimates.
+    // Transfer is what remains after compute (the estimator takes the rtt off).
+    const double ms = resp.duration_ms;
+    double compute;
+    if (auto reported = NumericHeader(resp, kComputeMsHeader)) {
+      compute = std::min(*reported, ms);
+    } else {
+      const double bw = router->EstimatedBandwidthMbps(node);
+      const double transfer = bw > 0 ? static_cast<double>(bytes) * 8.0 / 1e6 / bw * 1000.0 : 0.0;
+      compute = std::max(0.0, ms - router->EstimatedRttMs(node) - transfer);
+    }
+    router->ObserveCompute(node, model, compute);
+    router->ObserveTransfer(node, bytes, std::max(0.0, ms - compute));
   };
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log](Outcome o) mutable {
@@ -308,7 +366,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
                for (auto& [k, v] : o.response.headers) {
                  if (k == "content-type") {
                    r.content_type = v;
-                 } else if (!HopByHop(k) && k.rfind("x-continuum-", 0) != 0) {
+                 } else if (!HopByHop(k) && !IsRoutingTag(k)) {  // node timings pass through
                    r.headers.emplace_back(k, v);
                  }
                }

@@ -107,7 +107,9 @@ Run DispatchSync(UpstreamClient* c, Plan plan) {
   DispatchHooks hooks;
   hooks.on_send = [balance](const std::string&) { balance->fetch_add(1); };
   hooks.on_cancel = [balance](const std::string&) { balance->fetch_sub(1); };
-  hooks.on_success = [balance](const std::string&, int, uint64_t, double) { balance->fetch_sub(1); };
+  hooks.on_success = [balance](const std::string&, const UpstreamResponse&, uint64_t) {
+    balance->fetch_sub(1);
+  };
   hooks.on_failure = [failures, balance](const std::string& n) {
     failures->push_back(n);
     balance->fetch_sub(1);
@@ -278,6 +280,12 @@ TEST(Gateway, MatchesRoutes) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->version, 3);
   EXPECT_EQ(MatchRoute("/ai/run/ocr")->model, "ocr");
+  EXPECT_EQ(MatchRoute("/ai/run/@cf/paddle/pp-ocrv4")->model, "@cf/paddle/pp-ocrv4");
+  EXPECT_EQ(MatchRoute("/accounts/acme/ai/run/@cf/baai/bge")->model, "@cf/baai/bge");
+  EXPECT_FALSE(MatchRoute("/accounts//ai/run/x").ok());
+  EXPECT_FALSE(MatchRoute("/accounts/acme").ok());
+  EXPECT_FALSE(MatchRoute("/ai/run/@cf/").ok());
+  EXPECT_FALSE(MatchRoute("/ai/run/a//b").ok());
   EXPECT_FALSE(MatchRoute("/v2/models/add_sub/versions/x/infer").ok());
   EXPECT_FALSE(MatchRoute("/v2/models/add_sub").ok());
   EXPECT_FALSE(MatchRoute("/metrics").ok());
