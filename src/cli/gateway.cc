@@ -42,7 +42,8 @@ int Gateway(const std::vector<std::string>& args) {
   f.String("catalog", &catalog_dir, "task catalog of the in-process node (with --model-repository)");
   f.Int("intra-op-threads", &intra_op, "in-process node: ONNX Runtime thread pool size (0: one per core)");
   f.String("filters", &filters_path, "AI-gateway filter chain config (JSON, see src/filters/README.md)");
-  f.Int("admin-port", &admin_port, "with --filters: admin API port (tenants, keys, /metrics; 0: pick a free one)");
+  f.Int("admin-port", &admin_port,
+        "with --filters: admin API port (tenants, keys, /metrics; 0: pick a free one)");
   f.String("admin-address", &admin_address, "with --filters: admin API address (keep it private)");
   f.Bool("log-verbose", &verbose, "log debug messages");
   f.Bool("help", &help, "show this help");
@@ -135,7 +136,9 @@ int Gateway(const std::vector<std::string>& args) {
   so.address = address;
   so.port = static_cast<uint16_t>(port);
   so.io_threads = static_cast<int>(http_threads);
-  http::Handler handler = [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); };
+  http::Handler handler = [&gw](http::Request&& r, http::Responder w) {
+    gw.Handle(std::move(r), std::move(w));
+  };
   std::unique_ptr<filters::Frontend> frontend;  // outlives the server below
   if (!filters_path.empty()) {
     http::ServerOptions ao;

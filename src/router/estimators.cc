@@ -46,6 +46,15 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
   if (!(duration_ms > 0) || !std::isfinite(duration_ms) || bytes == 0) return;
   std::lock_guard lock(mu_);
   LinkState& l = LinkLocked(node);
+  if (bytes < kLatencySampleBytes) {
+    // A small exchange is latency, not bandwidth: it feeds the rtt estimate (minus its transfer
+    // at the current bandwidth estimate), so the rtt follows the link without waiting for probes.
+    const double bw = l.bw.has_value() ? l.bw.value() : default_bw_;
+    const double transfer_ms = static_cast<double>(bytes) * 8.0 / 1e6 / std::max(bw, 1e-9) * 1000.0;
+    l.rtt.Observe(std::max(0.0, duration_ms - transfer_ms));
+    Touch(node);
+    return;
+  }
   double rtt = l.rtt.has_value() ? l.rtt.value() : default_rtt_;
   double transfer_ms = std::max(duration_ms - rtt, 0.05 * duration_ms);
   double mbps = static_cast<double>(bytes) * 8.0 / 1e6 / (transfer_ms / 1000.0);

@@ -81,8 +81,11 @@ class Estimators {
   void SeedCompute(const std::string& node, const std::string& model, double compute_ms);
 
   void ObserveRtt(std::string_view node, double rtt_ms);
-  // A transfer of `bytes` that took `duration_ms` end to end: the estimated rtt is subtracted
-  // before computing the bandwidth sample (at least 5% of the duration is kept as transfer time).
+  // A transfer of `bytes` that took `duration_ms` end to end. Below kLatencySampleBytes it is an
+  // rtt sample (the duration minus the bytes at the current bandwidth estimate); otherwise the
+  // estimated rtt is subtracted before computing the bandwidth sample (at least 5% of the
+  // duration is kept as transfer time).
+  static constexpr uint64_t kLatencySampleBytes = 32 * 1024;
   void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
   void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
   void ReportQueueDepth(std::string_view node, double depth);

@@ -191,6 +191,22 @@ TEST(Placement, QueueDepthAndInstances) {
   }
 }
 
+TEST(Estimators, SmallTransfersFeedTheRtt) {
+  FakeClock clock;
+  Estimators e(0.5, 50, 100, clock.fn());
+  e.SeedLink("a", 6, 80);
+  // 4 KB in 30 ms: at 80 Mbps the bytes take 0.4096 ms, the rest is latency; bandwidth unchanged.
+  e.ObserveTransfer("a", 4000, 30);
+  EXPECT_NEAR(e.Link("a").rtt_ms, 6 + 0.5 * (30 - 0.4 - 6), 1e-9);
+  EXPECT_DOUBLE_EQ(e.Link("a").bandwidth_mbps, 80);
+  for (int i = 0; i < 30; ++i) e.ObserveTransfer("a", 4000, 30);
+  EXPECT_NEAR(e.Link("a").rtt_ms, 29.6, 1e-6);
+  // A large transfer is a bandwidth sample after the (now learned) rtt: 1 MB in 29.6 + 80 ms.
+  e.ObserveTransfer("a", 1'000'000, 29.6 + 80);
+  EXPECT_NEAR(e.Link("a").bandwidth_mbps, 80 + 0.5 * (100 - 80), 1e-6);
+  EXPECT_NEAR(e.Link("a").rtt_ms, 29.6, 1e-6);
+}
+
 TEST(Placement, LearnsComputeOnline) {
   Router r(Topo());
   for (int i = 0; i < 50; ++i) r.ObserveCompute("edge-paris", "m", 40);

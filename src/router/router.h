@@ -198,7 +198,7 @@ struct RouterOptions {
   // estimate of a node the router stopped choosing (a slow link, say) recovers when the link does.
   // Zero: never.
   std::chrono::milliseconds refresh_interval{1000};
-  Clock clock;                                     // default: system_clock::now
+  Clock clock;  // default: system_clock::now
 };
 
 class Estimators;
