@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/test_node.h"
 #include "gateway/upstream.h"
 #include "http/server.h"
 
@@ -21,32 +22,6 @@ namespace continuum::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A remote node served by continuum_http on a free port.
-struct RemoteNode {
-  explicit RemoteNode(http::Handler h) {
-    http::ServerOptions o;
-    o.address = "127.0.0.1";
-    o.port = 0;
-    auto s = http::Server::Start(o, std::move(h));
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    server = std::move(s).value();
-    url = "http://127.0.0.1:" + std::to_string(server->port());
-  }
-  ~RemoteNode() { server->Stop(); }
-  std::unique_ptr<http::Server> server;
-  std::string url;
-};
-
-http::Handler Answer(int status, std::string body, std::atomic<int>* hits = nullptr) {
-  return [=](http::Request&&, http::Responder w) {
-    if (hits) hits->fetch_add(1);
-    http::Response r;
-    r.status = status;
-    r.body = body;
-    w(std::move(r));
-  };
-}
 
 // Answers after `delay` from another thread, as a model's scheduler would.
 http::Handler Slow(std::chrono::milliseconds delay, std::string body, std::atomic<int>* answered = nullptr) {
@@ -157,7 +132,7 @@ TEST(LocalNode, AnswersInProcess) {
 
 TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
   std::atomic<int> remote_hits{0};
-  RemoteNode edge(Answer(200, "edge", &remote_hits));
+  TestNode edge(Answer(200, "edge", &remote_hits));
   UpstreamClient c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(503, "{\"error\":\"busy\"}"));
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
@@ -174,7 +149,7 @@ TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
 
 TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
   std::atomic<int> remote_hits{0};
-  RemoteNode edge(Answer(200, "edge", &remote_hits));
+  TestNode edge(Answer(200, "edge", &remote_hits));
   UpstreamClient c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(400, "{\"error\":\"bad input\"}"));
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
@@ -186,7 +161,7 @@ TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
 }
 
 TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
-  RemoteNode edge(Answer(200, "edge"));
+  TestNode edge(Answer(200, "edge"));
   UpstreamClient c;
   std::atomic<int> late{0};
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(600ms, "too late", &late));
@@ -226,7 +201,7 @@ TEST(LocalNode, HangHitsThePlanDeadline) {
 }
 
 TEST(LocalNode, DroppedResponderIsAFailure) {
-  RemoteNode edge(Answer(200, "edge"));
+  TestNode edge(Answer(200, "edge"));
   UpstreamClient c;
   auto local = std::make_shared<LocalEndpoint>(&c, [](http::Request&&, http::Responder) {});
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
@@ -237,7 +212,7 @@ TEST(LocalNode, DroppedResponderIsAFailure) {
 }
 
 TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
-  RemoteNode edge(Answer(200, "edge"));
+  TestNode edge(Answer(200, "edge"));
   UpstreamClient c;
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, nullptr));
   ASSERT_TRUE(r.outcome.served);
@@ -251,7 +226,7 @@ TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
 }
 
 TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
-  RemoteNode edge(Answer(200, "edge"));
+  TestNode edge(Answer(200, "edge"));
   UpstreamClient c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
   Plan p = MakePlan({kPhone}, local);
@@ -268,8 +243,8 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
   local->Detach();
 }
 
-TEST(LocalNode, LocalHedgeBeatsASlowRemoteNode) {
-  RemoteNode cloud(Slow(1000ms, "cloud"));
+TEST(LocalNode, LocalHedgeBeatsASlowTestNode) {
+  TestNode cloud(Slow(1000ms, "cloud"));
   UpstreamClient c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(200, "phone"));
   Plan p = MakePlan({{"cloud", cloud.url}}, local);

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "gateway/dispatcher.h"
+#include "gateway/test_node.h"
 #include "gateway/upstream.h"
 #include "http/server.h"
 #include "router/router.h"
@@ -22,34 +23,6 @@ namespace continuum::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A node served by continuum_http in-process.
-struct TestNode {
-  explicit TestNode(http::Handler h) {
-    http::ServerOptions o;
-    o.address = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 2;
-    auto s = http::Server::Start(o, std::move(h));
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    server = std::move(s).value();
-    url = "http://127.0.0.1:" + std::to_string(server->port());
-  }
-  ~TestNode() { server->Stop(); }
-  std::unique_ptr<http::Server> server;
-  std::string url;
-  std::atomic<int> hits{0};
-};
-
-http::Handler Answer(int status, std::string body, std::atomic<int>* hits = nullptr) {
-  return [=](http::Request&&, http::Responder w) {
-    if (hits) hits->fetch_add(1);
-    http::Response r;
-    r.status = status;
-    r.body = body;
-    w(std::move(r));
-  };
-}
 
 // Answers after `delay` from another thread (never blocks the server).
 http::Handler Slow(std::chrono::milliseconds delay, std::string body) {
