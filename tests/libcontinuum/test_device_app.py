@@ -3,7 +3,7 @@ with pkg-config, and run it against a topology of its own in-process device node
 `continuum serve` cloud node.
 
 Environment (set by ctest): CMAKE_COMMAND, CONTINUUM_BUILD_DIR, CONTINUUM_BIN, CONTINUUM_TEST_MODELS;
-CC (default cc).
+CC (default cc); DEVICE_APP_FLAGS (extra compiler flags, e.g. the sanitizers).
 """
 import glob
 import json
@@ -22,6 +22,8 @@ from harness import Server, make_repository  # noqa: E402
 BUILD = os.environ.get("CONTINUUM_BUILD_DIR", os.path.join(HERE, "../../build"))
 CMAKE = os.environ.get("CMAKE_COMMAND", "cmake")
 CC = os.environ.get("CC", "cc")
+# Extra compiler flags for the app: a sanitized build's library needs the sanitizer runtime linked in.
+APP_FLAGS = os.environ.get("DEVICE_APP_FLAGS", "").split()
 
 
 def successes(node):
@@ -50,7 +52,7 @@ class DeviceAppTest(unittest.TestCase):
                                      stdout=subprocess.PIPE, text=True).stdout.strip()
         cls.app = os.path.join(cls.tmp, "device_app")
         subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", os.path.join(HERE, "device_app.c"),
-                        "-o", cls.app, *pkg, "-Wl,-rpath," + cls.libdir], check=True)
+                        "-o", cls.app, *APP_FLAGS, *pkg, "-Wl,-rpath," + cls.libdir], check=True)
         # The installed tree alone: the build tree's ONNX Runtime must not be what is found.
         cls.installed_lib = os.path.realpath(os.path.join(cls.libdir, "libcontinuum.so"))
 
