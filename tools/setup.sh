@@ -3,7 +3,8 @@
 #   - Debian packages (compiler toolchain, Boost.Beast, simdjson, GoogleTest, ...)
 #   - ONNX Runtime from the pinned npm package, checksum-verified, into third_party/onnxruntime (ignored)
 # Usage: tools/setup.sh [--bench] [--gpu]
-#   --bench  also installs the benchmark-only extras (wrk)
+#   --bench  also installs the benchmark-only extras (wrk; nginx, the reverse proxy bench/gateway compares
+#            the gateway with: the benchmark runs its own nginx process, the package's service is not used)
 #   --gpu    also fetches the CUDA 13 execution provider (loads beside the CPU library; needs an
 #            NVIDIA driver and the CUDA 13 runtime libraries on the machine)
 set -euo pipefail
@@ -18,7 +19,7 @@ DEBS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
 WANT_GPU=0
 for a in "$@"; do
   case $a in
-    --bench) DEBS+=(wrk) ;;
+    --bench) DEBS+=(wrk nginx) ;;
     --gpu) WANT_GPU=1 ;;
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac

@@ -235,9 +235,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     }
   }
 
-  std::chrono::steady_clock::time_point AttemptDeadline() const {
-    if (plan.attempt_timeout.count() <= 0) return plan.deadline;
-    return std::min(plan.deadline, std::chrono::steady_clock::now() + plan.attempt_timeout);
+  std::chrono::steady_clock::time_point AttemptDeadline(const Target& t) const {
+    const auto timeout = t.timeout.count() > 0 ? t.timeout : plan.attempt_timeout;
+    if (timeout.count() <= 0) return plan.deadline;
+    return std::min(plan.deadline, std::chrono::steady_clock::now() + timeout);
   }
 
   void TryNext() {
@@ -252,18 +253,19 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
     chain_call =
-        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(),
+        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
                    [self, t, step](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, step, std::move(r)); });
   }
 
   void SendHedge() {
     if (finished || hedge_sent) return;
     hedge_sent = true;
+    if (hooks.may_hedge && !hooks.may_hedge()) return;
     in_flight++;
     const Target t = *plan.hedge;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    hedge_call = SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(),
+    hedge_call = SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
                             [self, t](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
   }
 

@@ -62,6 +62,8 @@ std::shared_ptr<UpstreamCall> SendToNode(UpstreamClient* client, LocalEndpoint* 
 struct Target {
   std::string node;
   std::string url;
+  // Longest wait for an attempt on this target (0: the plan's attempt_timeout).
+  std::chrono::milliseconds timeout{0};
 };
 
 struct Plan {
@@ -102,6 +104,8 @@ struct DispatchHooks {
   std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)> on_success;
   // The losing copy of a hedge race, abandoned.
   std::function<void(const std::string& node)> on_cancel;
+  // Asked when the hedge is due; false keeps it unsent (the hedge budget is spent). Unset: send.
+  std::function<bool()> may_hedge;
 };
 
 // `done` runs exactly once, on the client's I/O thread.

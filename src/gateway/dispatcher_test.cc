@@ -43,7 +43,7 @@ struct Run {
 };
 
 // Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
-Run DispatchSync(UpstreamClient* c, Plan plan) {
+Run DispatchSync(UpstreamClient* c, Plan plan, std::function<bool()> may_hedge = nullptr) {
   struct Counts {
     std::mutex mu;
     std::vector<std::string> failures, cancels;
@@ -63,6 +63,7 @@ Run DispatchSync(UpstreamClient* c, Plan plan) {
     counts->failures.push_back(n);
     counts->balance.fetch_sub(1);
   };
+  hooks.may_hedge = std::move(may_hedge);
   UpstreamRequest req;
   req.target = "/v2/models/m/infer?x=1";
   req.headers = {{"X-Mixed-Case", "v"}, {"content-type", "application/json"}};
@@ -240,6 +241,28 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
   EXPECT_LT(r.elapsed_ms, 800);
   EXPECT_TRUE(r.failures.empty());
   EXPECT_EQ(r.cancels, (std::vector<std::string>{"phone"}));  // the local loser, abandoned
+  local->Detach();
+}
+
+TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {
+  std::atomic<int> edge_hits{0};
+  TestNode edge(Answer(200, "edge", &edge_hits));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Slow(200ms, "phone"));
+  Plan p = MakePlan({kPhone}, local);
+  p.hedge = Target{"edge", edge.url};
+  p.hedge_delay = 20ms;
+  std::atomic<int> asked{0};
+  auto r = DispatchSync(&c, p, [&asked] {
+    ++asked;
+    return false;
+  });
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "phone");
+  EXPECT_EQ(r.outcome.step, 0);
+  EXPECT_EQ(asked.load(), 1);  // asked once, when the hedge was due
+  EXPECT_EQ(edge_hits.load(), 0);
+  EXPECT_TRUE(r.cancels.empty());
   local->Detach();
 }
 

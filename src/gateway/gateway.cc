@@ -284,11 +284,21 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     if (!n) return std::nullopt;
     // Residency fails closed: never send outside the class, whatever the decision says.
     if (decision->policy.residency && !n->Satisfies(*decision->policy.residency)) return std::nullopt;
-    return Target{n->name, n->url};
+    Target t{n->name, n->url};
+    if (options_.attempt_timeout_factor > 0) {
+      for (const auto& c : decision->candidates) {
+        if (c.node != name) continue;
+        const double ms = std::max(options_.attempt_timeout_factor * c.p95_ms,
+                                   static_cast<double>(options_.min_attempt_timeout.count()));
+        t.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::min(ms, 1e9)));
+      }
+    }
+    return t;
   };
   if (auto t = target_of(decision->choice)) plan.chain.push_back(*t);
   for (const auto& f : decision->fallbacks)
     if (auto t = target_of(f)) plan.chain.push_back(*t);
+  if (!plan.chain.empty()) plan.chain.back().timeout = std::chrono::milliseconds(0);  // what remains
   if (decision->hedge) {
     plan.hedge = target_of(decision->hedge->node);
     plan.hedge_delay =
@@ -322,6 +332,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   DispatchHooks hooks;
   hooks.on_send = [this](const std::string& node) { InFlight(node, +1); };
   hooks.on_cancel = [this](const std::string& node) { InFlight(node, -1); };
+  hooks.may_hedge = [router] { return router->TryStartHedge(); };
   hooks.on_failure = [this, router](const std::string& node) {
     InFlight(node, -1);
     router->ReportFailure(node);

@@ -29,6 +29,11 @@ struct GatewayOptions {
   std::chrono::milliseconds request_timeout{30000};  // deadline without a latency target
   double latency_target_factor = 20;                 // deadline = target x factor (>= min_deadline)
   std::chrono::milliseconds min_deadline{1000};
+  // Per-attempt timeout of every candidate but the last: factor x its predicted p95, at least
+  // min_attempt_timeout, so a stalled node leaves time for the next one (factor 0: off, every
+  // attempt may use the whole deadline). The last candidate always gets what remains.
+  double attempt_timeout_factor = 4;
+  std::chrono::milliseconds min_attempt_timeout{100};
   std::chrono::milliseconds probe_period{1000};  // how often NodesToProbe is asked (0: never)
   std::chrono::milliseconds probe_timeout{2000};
   // Serves the topology's local:// nodes in-process (a node's V2 and task APIs); without one,

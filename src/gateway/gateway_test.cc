@@ -398,5 +398,56 @@ TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   EXPECT_FALSE(router.IsHealthy("a"));
 }
 
+// A choice that stalls (a partition that swallows packets) fails after its per-attempt timeout,
+// in time for the fallback, long before the deadline; with the timeout off it holds the request.
+TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
+  std::atomic<int> fast_hits{0};
+  TestNode stalled(Slow(1500ms, "late"));
+  TestNode fast(Answer(200, "fallback", &fast_hits));
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"edge","url":")" +
+                     stalled.url + R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
+    {"name":"cloud","url":")" +
+                     fast.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
+    "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto call = [](Gateway& gw) {
+    http::Request r;
+    r.method = "POST";
+    r.path = "/v2/models/m/infer";
+    r.body = "{}";
+    std::promise<http::Response> p;
+    auto t0 = std::chrono::steady_clock::now();
+    gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+    auto resp = p.get_future().get();
+    return std::make_pair(
+        resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  };
+  {
+    router::Router router(*t);
+    GatewayOptions o;
+    o.min_attempt_timeout = 150ms;
+    Gateway gw(&router, nullptr, o);
+    auto [resp, ms] = call(gw);
+    EXPECT_EQ(resp.status, 200);
+    EXPECT_EQ(resp.body, "fallback");
+    EXPECT_GE(ms, 140);
+    EXPECT_LT(ms, 1000);  // the stalled node answers after 1.5 s
+    EXPECT_GE(fast_hits.load(), 1);
+  }
+  {
+    router::Router router(*t);
+    GatewayOptions o;
+    o.attempt_timeout_factor = 0;  // off: the first attempt may use the whole deadline
+    Gateway gw(&router, nullptr, o);
+    auto [resp, ms] = call(gw);
+    EXPECT_EQ(resp.status, 200);
+    EXPECT_EQ(resp.body, "late");
+    EXPECT_GE(ms, 1400);
+  }
+}
+
 }  // namespace
 }  // namespace continuum::gateway

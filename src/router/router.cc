@@ -151,13 +151,19 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   for (size_t i = 1; i < d.candidates.size(); ++i) d.fallbacks.push_back(d.candidates[i].node);
 
   hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
-  if (p.hedge.value_or(false) && !d.fallbacks.empty() && hedge_tokens_ >= 1.0) {
-    hedge_tokens_ -= 1.0;
+  if (p.hedge.value_or(false) && !d.fallbacks.empty()) {
     d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms};
   }
   d.reason = Reason(d, objective);
   if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
   return d;
+}
+
+bool Router::TryStartHedge() {
+  std::lock_guard lock(mu_);
+  if (hedge_tokens_ < 1.0) return false;
+  hedge_tokens_ -= 1.0;
+  return true;
 }
 
 void Router::ReportSuccess(std::string_view node) {

@@ -53,8 +53,10 @@
 //    (all nodes when no target); when none is within target, the fastest.
 //  * prefer_tier: among nodes equally eligible (within target, or all when no target), nodes of
 //    that tier rank first.
-//  * hedge: a second request to the runner-up after ~p95 of the choice, when the hedge budget
-//    (token bucket earning 0.05 token per decision, so <= 5% of requests) allows.
+//  * hedge: a second request to the runner-up after ~p95 of the choice. Every hedge=on decision
+//    carries one; whether it is sent is decided when its delay has passed and the choice has not
+//    answered (TryStartHedge: a token bucket earning hedge_fraction per decision), so the budget
+//    is spent only on hedges that go out (<= 5% extra requests) and any request may be rescued.
 #pragma once
 
 #include <chrono>
@@ -189,8 +191,8 @@ using Clock = std::function<std::chrono::system_clock::time_point()>;
 struct RouterOptions {
   int eject_after_failures = 3;  // consecutive failures that eject a node
   double ewma_alpha = 0.2;       // weight of a new observation
-  double hedge_fraction = 0.05;  // tokens earned per decision
-  double hedge_burst = 2.0;      // bucket capacity
+  double hedge_fraction = 0.05;  // tokens earned per decision; a hedge sent costs one
+  double hedge_burst = 10.0;     // bucket capacity: stragglers come in bursts (a queue behind one)
   double default_rtt_ms = 50;    // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
@@ -216,6 +218,10 @@ class Router {
   // Errors: InvalidArgument (unknown residency class, bad policy), NotFound (no node holds the
   // model version at all), Unavailable ("no candidate": nothing healthy qualifies).
   StatusOr<Decision> Decide(const Request& request);
+
+  // Called when a decision's hedge is due (its delay passed, the choice has not answered): takes a
+  // token from the hedge budget and says whether the hedge may go out.
+  bool TryStartHedge();
 
   // Outcomes of dispatches (a success resets the consecutive-failure count; N failures eject).
   void ReportSuccess(std::string_view node);
