@@ -1,13 +1,20 @@
 // `metering`: usage per tenant, model, tier and day in compute units (see the README for the
 // formula), a daily free allowance and a budget per tenant, GET /usage for the tenant's own
-// usage, and Prometheus counters.
+// usage, and Prometheus counters. With a `database`, usage outlives the process: the rows that
+// changed are saved every `flush_interval_ms` by a thread of the filter's own, and at shutdown.
+#include <condition_variable>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
+#include <thread>
 #include <tuple>
 
 #include "common/json_writer.h"
+#include "common/log.h"
 #include "filters/internal/builtin.h"
+#include "filters/internal/usage_store.h"
 #include "filters/internal/util.h"
 #include "telemetry/metrics.h"
 
@@ -20,9 +27,11 @@ struct Tally {
   double units = 0, compute_ms = 0;
 };
 
+using UsageKey = std::tuple<std::string, std::string, std::string>;  // day, model, tier
+
 struct TenantUsage {
   // (day, model, tier) -> tally; days are UTC "YYYY-MM-DD" and sort as text.
-  std::map<std::tuple<std::string, std::string, std::string>, Tally> by;
+  std::map<UsageKey, Tally> by;
   std::map<std::string, double> units_by_day;
   double billed = 0;  // units beyond the daily free allowances, charged to the budget
 };
@@ -45,6 +54,41 @@ class MeteringFilter final : public Filter {
  public:
   MeteringFilter(double daily_free, double budget, int refuse_status, FilterEnv& env)
       : daily_free_(daily_free), budget_(budget), refuse_status_(refuse_status), clock_(env.clock) {
+    RegisterMetrics(env);
+  }
+
+  ~MeteringFilter() override {
+    if (!store_) return;
+    {
+      std::lock_guard lock(flush_mu_);
+      stopping_ = true;
+    }
+    flush_cv_.notify_all();
+    flusher_.join();
+    Flush();  // what changed since the last save
+  }
+
+  // Loads the stored usage and starts saving changes every `interval`.
+  Status Persist(std::unique_ptr<UsageStore> store, std::chrono::milliseconds interval) {
+    ASSIGN_OR_RETURN(auto rows, store->LoadRows());
+    ASSIGN_OR_RETURN(auto billed, store->LoadBilled());
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& r : rows) {
+        TenantUsage& u = usage_[r.tenant];
+        u.by[{r.day, r.model, r.tier}] = Tally{r.requests, r.units, r.compute_ms};
+        u.units_by_day[r.day] += r.units;
+      }
+      for (const auto& [tenant, units] : billed) usage_[tenant].billed = units;
+    }
+    store_ = std::move(store);
+    interval_ = interval;
+    flusher_ = std::thread([this] { FlushLoop(); });
+    return Status::Ok();
+  }
+
+ private:
+  void RegisterMetrics(FilterEnv& env) {
     if (env.metrics) {
       units_ = &env.metrics->AddCounter("continuum_usage_compute_units_total",
                                         "Compute units charged, by tenant, model and tier",
@@ -57,6 +101,42 @@ class MeteringFilter final : public Filter {
     }
   }
 
+  void FlushLoop() {
+    std::unique_lock lock(flush_mu_);
+    while (!stopping_) {
+      flush_cv_.wait_for(lock, interval_, [this] { return stopping_; });
+      if (stopping_) break;
+      lock.unlock();
+      Flush();
+      lock.lock();
+    }
+  }
+
+  // Saves the rows changed since the last save; on failure they stay marked and are tried again.
+  void Flush() {
+    std::vector<UsageRow> rows;
+    std::map<std::string, double> billed;
+    std::set<std::pair<std::string, UsageKey>> dirty;
+    {
+      std::lock_guard lock(mu_);
+      if (dirty_.empty()) return;
+      dirty.swap(dirty_);
+      for (const auto& [tenant, key] : dirty) {
+        const TenantUsage& u = usage_[tenant];
+        const Tally& t = u.by.at(key);
+        const auto& [day, model, tier] = key;
+        rows.push_back(UsageRow{tenant, day, model, tier, t.requests, t.units, t.compute_ms});
+        billed[tenant] = u.billed;
+      }
+    }
+    if (Status st = store_->Save(rows, billed); !st.ok()) {
+      LogWarning("metering: usage not saved, will retry: " + st.message());
+      std::lock_guard lock(mu_);
+      dirty_.insert(dirty.begin(), dirty.end());
+    }
+  }
+
+ public:
   void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
               const Next& next) override {
     if (ctx->route == "usage") return respond(Usage(*ctx, req));
@@ -87,10 +167,12 @@ class MeteringFilter final : public Filter {
         const double free_left = std::max(0.0, free - today);
         u.billed += std::max(0.0, c.units - free_left);
         today += c.units;
-        Tally& t = u.by[{day, ctx->model, tier}];
+        UsageKey key{day, ctx->model, tier};
+        Tally& t = u.by[key];
         t.requests += 1;
         t.units += c.units;
         t.compute_ms += c.compute_ms;
+        if (store_) dirty_.emplace(ctx->tenant, std::move(key));
       }
       if (units_) {
         if (c.units > 0) {
@@ -158,6 +240,14 @@ class MeteringFilter final : public Filter {
   telemetry::Family<telemetry::Counter>* refused_ = nullptr;
   std::mutex mu_;
   std::map<std::string, TenantUsage> usage_;
+  std::set<std::pair<std::string, UsageKey>> dirty_;  // (tenant, key) changed since the last save
+
+  std::unique_ptr<UsageStore> store_;  // null: usage lives in memory only
+  std::chrono::milliseconds interval_{1000};
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;
 };
 
 }  // namespace
@@ -166,9 +256,11 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
   SettingsReader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"daily_free_units", "budget_units", "refuse_status"}));
+  RETURN_IF_ERROR(rd.CheckKeys(
+      o, "", {"daily_free_units", "budget_units", "refuse_status", "database", "flush_interval_ms"}));
   double free = 0, budget = -1;
-  int64_t status = 402;
+  int64_t status = 402, flush_ms = 1000;
+  std::string db;
   simdjson::dom::element e;
   if (!o["daily_free_units"].get(e)) {
     ASSIGN_OR_RETURN(free, rd.Number(e, "daily_free_units", 0, 1e15));
@@ -180,7 +272,21 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
     ASSIGN_OR_RETURN(status, rd.Int(e, "refuse_status", 402, 429));
     if (status != 402 && status != 429) return rd.Err("refuse_status", "must be 402 or 429");
   }
-  return std::unique_ptr<Filter>(new MeteringFilter(free, budget, static_cast<int>(status), env));
+  if (!o["database"].get(e)) {
+    ASSIGN_OR_RETURN(db, rd.String(e, "database", true));
+  }
+  if (!o["flush_interval_ms"].get(e)) {
+    ASSIGN_OR_RETURN(flush_ms, rd.Int(e, "flush_interval_ms", 10, 3'600'000));
+  }
+  auto filter = std::make_unique<MeteringFilter>(free, budget, static_cast<int>(status), env);
+  if (!db.empty()) {
+    if (db != ":memory:" && std::filesystem::path(db).is_relative())
+      db = (std::filesystem::path(env.config_dir) / db).string();
+    auto store = UsageStore::Open(db);
+    if (!store.ok()) return rd.Err("database", store.status().message());
+    RETURN_IF_ERROR(filter->Persist(std::move(store).value(), std::chrono::milliseconds(flush_ms)));
+  }
+  return std::unique_ptr<Filter>(std::move(filter));
 }
 
 }  // namespace continuum::filters

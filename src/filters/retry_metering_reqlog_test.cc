@@ -137,6 +137,45 @@ TEST(Metering, UsageOfAnotherTenantIsNotFound) {
   EXPECT_EQ(Call(rig.h, std::move(r)).status, 404);
 }
 
+TEST(Metering, UsageAndSpentBudgetSurviveARestart) {
+  auto dir = std::filesystem::temp_directory_path() / ("continuum-usage-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string settings =
+      R"({"daily_free_units":10,"budget_units":5,"flush_interval_ms":10,"database":")" +
+      (dir / "usage.db").string() + R"("})";
+  {
+    MeterRig rig(settings);
+    rig.inner.compute_ms = 6;
+    for (int i = 0; i < 2; ++i)
+      EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/m/infer")).status, 200);  // 12: 2 billed
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));              // saved by the flush thread
+    EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/n/infer")).status, 200);  // 18: 8 billed; saved at shutdown
+  }
+  {
+    MeterRig rig(settings);  // same day (the rig's clock), a new process
+    http::Response r = Call(rig.h, Req("POST", "/v2/models/m/infer"));
+    EXPECT_EQ(r.status, 402) << "the spent budget is remembered";
+    http::Response usage = Call(rig.h, Req("GET", "/usage"));
+    EXPECT_NE(usage.body.find("\"billed_units\":8"), std::string::npos) << usage.body;
+    EXPECT_NE(usage.body.find("\"units\":18"), std::string::npos) << usage.body;
+    EXPECT_NE(usage.body.find("\"model\":\"m\",\"tier\":\"local\",\"requests\":2"), std::string::npos)
+        << usage.body;
+    EXPECT_NE(usage.body.find("\"model\":\"n\""), std::string::npos) << usage.body;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Metering, BadDatabaseSettingsNameTheField) {
+  for (const char* settings : {R"({"database":""})", R"({"database":"/nonexistent-dir/x/usage.db"})",
+                               R"({"database":":memory:","flush_interval_ms":0})"}) {
+    auto c = FilterChain::FromJson(
+        std::string(R"({"schema_version":1,"filters":[{"name":"metering","settings":)") + settings + "}]}",
+        ChainOptions{});
+    ASSERT_FALSE(c.ok()) << settings;
+    EXPECT_NE(c.status().message().find("settings."), std::string::npos) << c.status().message();
+  }
+}
+
 TEST(RequestLog, WritesLinesAndRotates) {
   auto dir = std::filesystem::temp_directory_path() / ("continuum-reqlog-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

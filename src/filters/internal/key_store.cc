@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "filters/internal/sqlite_stmt.h"
 #include "filters/internal/util.h"
 
 namespace continuum::filters {
@@ -38,39 +39,6 @@ Status CheckGlobs(const std::vector<std::string>& v, std::string_view what) {
   return Status::Ok();
 }
 
-// A prepared statement that finalizes itself.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK; }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return ok_; }
-  Stmt& Text(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Int(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& Real(int i, double v) {
-    sqlite3_bind_double(s_, i, v);
-    return *this;
-  }
-  int Step() { return sqlite3_step(s_); }
-  std::string ColText(int i) {
-    const unsigned char* t = sqlite3_column_text(s_, i);
-    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, i)) : std::string();
-  }
-  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
-  double ColReal(int i) { return sqlite3_column_double(s_, i); }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-  bool ok_ = false;
-};
-
 Status DbError(sqlite3* db, std::string_view what) {
   return Internal("key database: " + std::string(what) + ": " + sqlite3_errmsg(db));
 }
@@ -93,6 +61,7 @@ StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path, cons
     return Unavailable("cannot open the key database " + path + ": " + why);
   }
   std::unique_ptr<KeyStore> store(new KeyStore(db, clock));
+  sqlite3_busy_timeout(db, 5000);  // the metering filter may save usage to the same file
   RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(store->Exec(
       "CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, models TEXT NOT NULL, daily_free_units REAL "
