@@ -24,8 +24,8 @@ int Gateway(const std::vector<std::string>& args) {
   int64_t intra_op = 0;
   bool verbose = false, help = false;
   std::string filters_path, admin_address = "127.0.0.1";
-  int64_t admin_port = 8081, min_attempt_timeout_ms = 100;
-  double attempt_timeout_factor = 4;
+  int64_t admin_port = 8081;
+  double attempt_timeout_factor = 4, attempt_budget_share = 0.5;
 
   Flags f;
   f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
@@ -39,7 +39,8 @@ int Gateway(const std::vector<std::string>& args) {
   f.Double("attempt-timeout-factor", &attempt_timeout_factor,
            "each candidate but the last waits at most this x its predicted p95 before the next is "
            "tried (0: off)");
-  f.Int("min-attempt-timeout-ms", &min_attempt_timeout_ms, "lower bound of that per-attempt timeout");
+  f.Double("attempt-budget-share", &attempt_budget_share,
+           "and at least this share of the request's deadline (0..1), so a straggler is still waited for");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
   f.String("model-repository", &repo_dir,
@@ -67,7 +68,8 @@ int Gateway(const std::vector<std::string>& args) {
     return 2;
   }
   if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 ||
-      eject_after < 1 || intra_op < 0 || attempt_timeout_factor < 0 || min_attempt_timeout_ms < 1) {
+      eject_after < 1 || intra_op < 0 || attempt_timeout_factor < 0 || attempt_budget_share < 0 ||
+      attempt_budget_share > 1) {
     std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -131,8 +133,8 @@ int Gateway(const std::vector<std::string>& args) {
   gateway::GatewayOptions go;
   go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   go.attempt_timeout_factor = attempt_timeout_factor;
-  go.min_attempt_timeout = std::chrono::milliseconds(min_attempt_timeout_ms);
-  go.probe_period = std::chrono::milliseconds(std::min<int64_t>(probe_ms, 1000));
+  go.attempt_budget_share = attempt_budget_share;
+  go.probe_period = std::chrono::milliseconds(std::min<int64_t>(probe_ms, 250));
   if (node) {
     InferenceNode* n = node.get();
     go.local_handler = [n](http::Request&& r, http::Responder w) { n->Handle(std::move(r), std::move(w)); };

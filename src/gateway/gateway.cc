@@ -218,14 +218,32 @@ void Gateway::ProbeLoop() {
   }
 }
 
-void Gateway::InFlight(const std::string& node, int delta) {
-  int depth;
+void Gateway::Sent(const std::string& node, TimePoint due) {
+  size_t depth;
+  TimePoint earliest;
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
-    depth = std::max(0, inflight_[node] += delta);
-    inflight_[node] = depth;
+    auto& s = outstanding_[node];
+    s.insert(due);
+    depth = s.size();
+    earliest = *s.begin();
   }
-  router_->ReportQueueDepth(node, depth);
+  router_->ReportQueueDepth(node, static_cast<double>(depth));
+  router_->ReportEarliestDue(node, earliest);
+}
+
+void Gateway::Ended(const std::string& node, TimePoint due) {
+  size_t depth = 0;
+  std::optional<TimePoint> earliest;
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    auto& s = outstanding_[node];
+    if (auto it = s.find(due); it != s.end()) s.erase(it);
+    depth = s.size();
+    if (!s.empty()) earliest = *s.begin();
+  }
+  router_->ReportQueueDepth(node, static_cast<double>(depth));
+  router_->ReportEarliestDue(node, earliest);
 }
 
 void Gateway::Handle(http::Request&& req, http::Responder respond) {
@@ -277,6 +295,12 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
 
   // The plan: choice then fallbacks (all inside the residency class: the Router guarantees it,
   // and the dispatcher only ever uses these names).
+  auto budget = options_.request_timeout;
+  if (decision->policy.latency_target_ms) {
+    auto t = std::chrono::milliseconds(
+        static_cast<int64_t>(*decision->policy.latency_target_ms * options_.latency_target_factor));
+    budget = std::min(budget, std::max(t, options_.min_deadline));
+  }
   Plan plan;
   const router::Topology& topo = router_->topology();
   auto target_of = [&](const std::string& name) -> std::optional<Target> {
@@ -289,7 +313,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
       for (const auto& c : decision->candidates) {
         if (c.node != name) continue;
         const double ms = std::max(options_.attempt_timeout_factor * c.p95_ms,
-                                   static_cast<double>(options_.min_attempt_timeout.count()));
+                                   options_.attempt_budget_share * static_cast<double>(budget.count()));
         t.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::min(ms, 1e9)));
       }
     }
@@ -308,12 +332,6 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     tags.reason = "no candidate inside the residency class";
     return respond(Local(503, ErrorJson("no candidate: " + decision->reason), tags));
   }
-  auto budget = options_.request_timeout;
-  if (decision->policy.latency_target_ms) {
-    auto t = std::chrono::milliseconds(
-        static_cast<int64_t>(*decision->policy.latency_target_ms * options_.latency_target_factor));
-    budget = std::min(budget, std::max(t, options_.min_deadline));
-  }
   plan.deadline = std::chrono::steady_clock::now() + budget;
   plan.local = local_;
 
@@ -330,16 +348,34 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   router::DecisionLog* log = log_;
   std::string reason = decision->reason;
   DispatchHooks hooks;
-  hooks.on_send = [this](const std::string& node) { InFlight(node, +1); };
-  hooks.on_cancel = [this](const std::string& node) { InFlight(node, -1); };
+  // This exchange's copies in flight (node, due time). The hooks run on the upstream client's
+  // single I/O thread, one exchange's hooks never concurrently.
+  auto sends = std::make_shared<std::vector<std::pair<std::string, TimePoint>>>();
+  std::map<std::string, double> p95_ms;  // each candidate's predicted p95, for its due time
+  for (const auto& c : decision->candidates) p95_ms[c.node] = c.p95_ms;
+  auto ended = [this, sends](const std::string& node) {
+    auto it = std::find_if(sends->begin(), sends->end(), [&](const auto& s) { return s.first == node; });
+    if (it == sends->end()) return;
+    const TimePoint sent = it->second;
+    sends->erase(it);
+    Ended(node, sent);
+  };
+  hooks.on_send = [this, sends, router, p95_ms = std::move(p95_ms)](const std::string& node) {
+    const auto it = p95_ms.find(node);
+    const double p95 = it == p95_ms.end() ? 0.0 : std::min(it->second, 1e9);
+    const TimePoint due = router->Now() + std::chrono::microseconds(static_cast<int64_t>(p95 * 1000));
+    sends->emplace_back(node, due);
+    Sent(node, due);
+  };
+  hooks.on_cancel = ended;
   hooks.may_hedge = [router] { return router->TryStartHedge(); };
-  hooks.on_failure = [this, router](const std::string& node) {
-    InFlight(node, -1);
+  hooks.on_failure = [ended, router](const std::string& node) {
+    ended(node);
     router->ReportFailure(node);
   };
-  hooks.on_success = [this, router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
-                                                      uint64_t bytes) {
-    InFlight(node, -1);
+  hooks.on_success = [ended, router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
+                                                       uint64_t bytes) {
+    ended(node);
     router->ReportSuccess(node);
     // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
     if (auto depth = NumericHeader(resp, kQueueDepthHeader)) router->ReportQueueDepth(node, *depth);

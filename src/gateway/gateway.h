@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -29,12 +30,14 @@ struct GatewayOptions {
   std::chrono::milliseconds request_timeout{30000};  // deadline without a latency target
   double latency_target_factor = 20;                 // deadline = target x factor (>= min_deadline)
   std::chrono::milliseconds min_deadline{1000};
-  // Per-attempt timeout of every candidate but the last: factor x its predicted p95, at least
-  // min_attempt_timeout, so a stalled node leaves time for the next one (factor 0: off, every
-  // attempt may use the whole deadline). The last candidate always gets what remains.
+  // Per-attempt timeout of every candidate but the last: factor x its predicted p95, and at least
+  // attempt_budget_share of the request's deadline, so a stalled node leaves time for the next
+  // one while a mere straggler is still waited for (a timeout is a failure: it sends a second
+  // copy and counts towards ejection). Factor 0: off, every attempt may use the whole deadline.
+  // The last candidate always gets what remains.
   double attempt_timeout_factor = 4;
-  std::chrono::milliseconds min_attempt_timeout{100};
-  std::chrono::milliseconds probe_period{1000};  // how often NodesToProbe is asked (0: never)
+  double attempt_budget_share = 0.5;
+  std::chrono::milliseconds probe_period{250};  // how often probes are due is asked (0: never)
   std::chrono::milliseconds probe_timeout{2000};
   // Serves the topology's local:// nodes in-process (a node's V2 and task APIs); without one,
   // a request sent to such a node fails that attempt and falls back.
@@ -56,7 +59,12 @@ class Gateway {
 
  private:
   void ProbeLoop();
-  void InFlight(const std::string& node, int delta);
+  using TimePoint = std::chrono::system_clock::time_point;
+  // A copy sent to `node`, predicted to be answered by `due` (the router's clock: send time +
+  // predicted p95), and its end (answer, failure or cancellation); each reports the node's
+  // in-flight depth and earliest due time to the router.
+  void Sent(const std::string& node, TimePoint due);
+  void Ended(const std::string& node, TimePoint due);
 
   router::Router* router_;
   router::DecisionLog* log_;
@@ -69,7 +77,8 @@ class Gateway {
   std::shared_ptr<LocalEndpoint> local_;  // null without options.local_handler
   std::thread prober_;
   std::mutex inflight_mu_;
-  std::map<std::string, int> inflight_;  // requests sent to each node and not yet answered
+  // Due times of the requests sent to each node and not yet answered.
+  std::map<std::string, std::multiset<TimePoint>> outstanding_;
 };
 
 // Model and version of a routed path; NotFound for any other path.

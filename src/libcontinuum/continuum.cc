@@ -177,7 +177,7 @@ cn::StatusOr<std::unique_ptr<continuum_handle>> Open(const char* config_json) {
 
   cn::gateway::GatewayOptions go;
   go.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
-  go.probe_period = std::chrono::milliseconds(std::min<int64_t>(c.probe_interval_ms, 1000));
+  go.probe_period = std::chrono::milliseconds(std::min<int64_t>(c.probe_interval_ms, 250));
   if (h->node) {
     cn::InferenceNode* n = h->node.get();
     go.local_handler = [n](cn::http::Request&& r, cn::http::Responder w) {

@@ -7,7 +7,7 @@ namespace continuum::router {
 Estimators::LinkState& Estimators::LinkLocked(std::string_view node) {
   auto it = links_.find(node);
   if (it == links_.end()) {
-    it = links_.emplace(std::string(node), LinkState{Ewma(alpha_), Ewma(alpha_)}).first;
+    it = links_.emplace(std::string(node), LinkState{}).first;
   }
   return it->second;
 }
@@ -27,6 +27,19 @@ void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwid
   LinkState& l = LinkLocked(node);
   l.rtt.Seed(rtt_ms);
   l.bw.Seed(bandwidth_mbps);
+  link_seeds_[node] = {rtt_ms, bandwidth_mbps};
+}
+
+void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) {
+  std::lock_guard lock(mu_);
+  LinkState& l = LinkLocked(node);
+  l = LinkState{};
+  if (auto it = link_seeds_.find(node); it != link_seeds_.end()) {
+    l.rtt.Seed(it->second.first);
+    l.bw.Seed(it->second.second);
+  }
+  if (rtt_ms && *rtt_ms >= 0 && std::isfinite(*rtt_ms)) l.rtt.Seed(*rtt_ms);
+  Touch(node);
 }
 
 void Estimators::SeedCompute(const std::string& node, const std::string& model, double compute_ms) {

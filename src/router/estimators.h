@@ -2,10 +2,13 @@
 // (model, node) with a p95, and the queue depth each node reports. Thread-safe.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +36,39 @@ class Ewma {
   double alpha_;
   double value_ = 0;
   bool has_ = false;
+};
+
+// Median of the last `window` samples (at most kMaxWindow). For a link: a sample inflated by a
+// stall (an answer held by a partition that lasted seconds) or a lost packet's retransmission
+// moves it not at all, while a real change of the link takes over as soon as it holds half the
+// window.
+class WindowMedian {
+ public:
+  static constexpr size_t kMaxWindow = 9;
+  explicit WindowMedian(size_t window = kMaxWindow) : window_(std::clamp<size_t>(window, 1, kMaxWindow)) {}
+  // Clears the window and takes `v` as its only sample.
+  void Seed(double v) {
+    n_ = 0;
+    Observe(v);
+  }
+  void Observe(double x) {
+    samples_[next_] = x;
+    next_ = (next_ + 1) % window_;
+    n_ = std::min(n_ + 1, window_);
+  }
+  bool has_value() const { return n_ > 0; }
+  double value() const {
+    std::array<double, kMaxWindow> s{};
+    // The last n_ samples end just before next_.
+    for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
+    std::sort(s.begin(), s.begin() + n_);
+    return n_ % 2 ? s[n_ / 2] : (s[n_ / 2 - 1] + s[n_ / 2]) / 2;
+  }
+
+ private:
+  size_t window_;
+  std::array<double, kMaxWindow> samples_{};
+  size_t next_ = 0, n_ = 0;
 };
 
 // EWMA of the mean and of the squared deviation (West's incremental form); p95 is taken as
@@ -78,6 +114,10 @@ class Estimators {
         clock_(std::move(clock)) {}
 
   void SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps);
+  // Forgets what was learned of the node's link (after an outage it says nothing of the link
+  // now): back to its seed (the declared link) or, without one, to the defaults; then `rtt_ms`,
+  // when given, as the first observation.
+  void ResetLink(std::string_view node, std::optional<double> rtt_ms);
   void SeedCompute(const std::string& node, const std::string& model, double compute_ms);
 
   void ObserveRtt(std::string_view node, double rtt_ms);
@@ -105,9 +145,12 @@ class Estimators {
   std::chrono::system_clock::time_point LastUpdate(std::string_view node) const;
 
  private:
+  // rtt: samples come often (every small exchange, probes), so a wide window; bandwidth: only
+  // large exchanges sample it, and a link that drops 50x must show within a few of them.
+  static constexpr size_t kRttWindow = 9, kBandwidthWindow = 5;
   struct LinkState {
-    Ewma rtt;
-    Ewma bw;
+    WindowMedian rtt{kRttWindow};
+    WindowMedian bw{kBandwidthWindow};
   };
   LinkState& LinkLocked(std::string_view node);
   void Touch(std::string_view node);
@@ -118,6 +161,7 @@ class Estimators {
   Clock clock_;
   mutable std::mutex mu_;
   std::map<std::string, LinkState, std::less<>> links_;
+  std::map<std::string, std::pair<double, double>, std::less<>> link_seeds_;  // rtt ms, Mbit/s
   std::map<std::pair<std::string, std::string>, MeanVarEwma> compute_;
   std::map<std::string, double, std::less<>> queue_;
   std::map<std::string, std::chrono::system_clock::time_point, std::less<>> updated_;

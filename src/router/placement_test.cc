@@ -191,20 +191,58 @@ TEST(Placement, QueueDepthAndInstances) {
   }
 }
 
+TEST(Placement, AnOverdueOutstandingRequestHoldsANodeUp) {
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  Router r(Topo(), o);
+  ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");  // predicted 12 ms
+  // A request to the edge due (its p95) in 5 ms: nothing changes.
+  r.ReportEarliestDue("edge-paris", clock.now + 5ms);
+  ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");
+  // Due 200 ms ago and still unanswered: the edge is held up (a straggler in its queue).
+  r.ReportEarliestDue("edge-paris", clock.now - 200ms);
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  for (const auto& c : d->candidates) {
+    if (c.node == "edge-paris") {
+      EXPECT_NEAR(c.queue_ms, 200, 1e-6);
+    }
+  }
+  // It answered: the edge is back.
+  r.ReportEarliestDue("edge-paris", std::nullopt);
+  EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
+}
+
 TEST(Estimators, SmallTransfersFeedTheRtt) {
   FakeClock clock;
   Estimators e(0.5, 50, 100, clock.fn());
   e.SeedLink("a", 6, 80);
   // 4 KB in 30 ms: at 80 Mbps the bytes take 0.4096 ms, the rest is latency; bandwidth unchanged.
   e.ObserveTransfer("a", 4000, 30);
-  EXPECT_NEAR(e.Link("a").rtt_ms, 6 + 0.5 * (30 - 0.4 - 6), 1e-9);
+  EXPECT_NEAR(e.Link("a").rtt_ms, (6 + (30 - 0.4)) / 2, 1e-9);  // median of the seed and the sample
   EXPECT_DOUBLE_EQ(e.Link("a").bandwidth_mbps, 80);
   for (int i = 0; i < 30; ++i) e.ObserveTransfer("a", 4000, 30);
   EXPECT_NEAR(e.Link("a").rtt_ms, 29.6, 1e-6);
   // A large transfer is a bandwidth sample after the (now learned) rtt: 1 MB in 29.6 + 80 ms.
   e.ObserveTransfer("a", 1'000'000, 29.6 + 80);
-  EXPECT_NEAR(e.Link("a").bandwidth_mbps, 80 + 0.5 * (100 - 80), 1e-6);
+  EXPECT_NEAR(e.Link("a").bandwidth_mbps, (80 + 100) / 2.0, 1e-6);  // median of seed and sample
   EXPECT_NEAR(e.Link("a").rtt_ms, 29.6, 1e-6);
+}
+
+TEST(Estimators, RttIgnoresAStalledAnswerButFollowsARealChange) {
+  FakeClock clock;
+  Estimators e(0.2, 50, 100, clock.fn());
+  e.SeedLink("a", 6, 100);
+  for (int i = 0; i < 6; ++i) e.ObserveRtt("a", 6);
+  e.ObserveRtt("a", 2000);  // an answer held for 2 s by a partition
+  e.ObserveRtt("a", 1500);
+  EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 6);
+  for (int i = 0; i < 3; ++i) e.ObserveRtt("a", 30);  // the link really changed
+  EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 30);           // 5 of the last 9 samples are >= 30
+  for (int i = 0; i < 9; ++i) e.ObserveRtt("a", 8);
+  EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 8);
 }
 
 TEST(Placement, LearnsComputeOnline) {
@@ -335,6 +373,8 @@ TEST(Health, EjectAfterConsecutiveFailuresAndReadmitOnProbe) {
   o.eject_after_failures = 3;
   o.probe_interval = 5s;
   Router r(Topo(), o);
+  r.ObserveTransfer("edge-paris", 1'000'000, 8 + 800);  // a congested link: 10 Mbit/s
+  EXPECT_NEAR(r.EstimatedBandwidthMbps("edge-paris"), (1000 + 10) / 2.0, 1e-6);  // median of seed and sample
   r.ReportFailure("edge-paris");
   r.ReportFailure("edge-paris");
   r.ReportSuccess("edge-paris");  // resets the count
@@ -356,7 +396,11 @@ TEST(Health, EjectAfterConsecutiveFailuresAndReadmitOnProbe) {
   EXPECT_FALSE(r.IsHealthy("edge-paris"));
   r.ProbeResult("edge-paris", true, 6.0);
   EXPECT_TRUE(r.IsHealthy("edge-paris"));
-  EXPECT_DOUBLE_EQ(r.EstimatedRttMs("edge-paris"), 8 + 0.2 * (6 - 8));
+  // Back from an outage, the link is learned anew: the probe's rtt, the declared bandwidth.
+  EXPECT_DOUBLE_EQ(r.EstimatedRttMs("edge-paris"), 6.0);
+  EXPECT_DOUBLE_EQ(r.EstimatedBandwidthMbps("edge-paris"), 1000);
+  r.ProbeResult("edge-paris", true, 7.0);                 // a healthy node's probe is one more observation
+  EXPECT_DOUBLE_EQ(r.EstimatedRttMs("edge-paris"), 6.5);  // the median of both
   EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
   // Unknown names are ignored.
   r.ReportFailure("ghost");

@@ -90,6 +90,7 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   bool any_holder = false;
   bool any_resident = false;
   std::lock_guard lock(mu_);
+  const auto now = options_.clock();
   for (const auto& n : topology_.nodes) {
     const ModelHolding* m = n.FindModel(request.model, request.version);
     if (!m) continue;
@@ -107,8 +108,16 @@ StatusOr<Decision> Router::Decide(const Request& request) {
     c.transfer_ms = bytes * 8.0 / 1e6 / std::max(link.bandwidth_mbps, 1e-9) * 1000.0;
     c.compute_ms = compute.mean_ms;
     c.queue_ms = depth * compute.mean_ms / std::max(1, m->instances);
-    c.predicted_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + c.compute_ms;
     c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.mean_ms);
+    if (const auto& due = health_[n.name].earliest_due) {
+      // An answer overdue beyond its p95: the node is held up; expect it to last as long again.
+      const double overdue = std::chrono::duration<double, std::milli>(now - *due).count();
+      if (overdue > 0) {
+        c.queue_ms += overdue;
+        c.p95_ms += overdue;
+      }
+    }
+    c.predicted_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + c.compute_ms;
     double seconds = compute.mean_ms / 1000.0;
     c.cost = seconds * n.cost_per_compute_second;
     c.energy_j = seconds * n.energy_per_compute_second;
@@ -185,18 +194,25 @@ void Router::ReportFailure(std::string_view node) {
 }
 
 void Router::ProbeResult(std::string_view node, bool ok, std::optional<double> rtt_ms) {
+  bool readmitted = false;
   {
     std::lock_guard lock(mu_);
     auto it = health_.find(node);
     if (it == health_.end()) return;
     it->second.last_probe = options_.clock();
     if (ok) {
+      readmitted = it->second.ejected;
       it->second.ejected = false;
       it->second.consecutive_failures = 0;
       it->second.last_answer = it->second.last_probe;
     }
   }
-  if (ok && rtt_ms) est_->ObserveRtt(node, *rtt_ms);
+  // A node back from an outage: what was learned of its link before says nothing of it now.
+  if (readmitted) {
+    est_->ResetLink(node, rtt_ms);
+  } else if (ok && rtt_ms) {
+    est_->ObserveRtt(node, *rtt_ms);
+  }
 }
 
 bool Router::IsHealthy(std::string_view node) const {
@@ -240,6 +256,12 @@ void Router::ObserveCompute(std::string_view node, std::string_view model, doubl
   est_->ObserveCompute(node, model, compute_ms);
 }
 void Router::ReportQueueDepth(std::string_view node, double depth) { est_->ReportQueueDepth(node, depth); }
+
+void Router::ReportEarliestDue(std::string_view node,
+                               std::optional<std::chrono::system_clock::time_point> due) {
+  std::lock_guard lock(mu_);
+  if (auto it = health_.find(node); it != health_.end()) it->second.earliest_due = due;
+}
 
 double Router::EstimatedRttMs(std::string_view node) const { return est_->Link(node).rtt_ms; }
 double Router::EstimatedBandwidthMbps(std::string_view node) const { return est_->Link(node).bandwidth_mbps; }

@@ -163,7 +163,7 @@ struct Candidate {
   double predicted_ms = 0;  // rtt + transfer + queue + compute
   double rtt_ms = 0;
   double transfer_ms = 0;  // (in + out bytes) / bandwidth
-  double queue_ms = 0;     // depth * compute / instances
+  double queue_ms = 0;     // depth * compute / instances, + how far an outstanding request is overdue
   double compute_ms = 0;
   double p95_ms = 0;    // predicted end-to-end with p95 compute
   double cost = 0;      // compute seconds * cost_per_compute_second
@@ -199,7 +199,7 @@ struct RouterOptions {
   // A healthy node that answered nothing for this long is listed by NodesToRefresh, so the link
   // estimate of a node the router stopped choosing (a slow link, say) recovers when the link does.
   // Zero: never.
-  std::chrono::milliseconds refresh_interval{1000};
+  std::chrono::milliseconds refresh_interval{250};
   Clock clock;  // default: system_clock::now
 };
 
@@ -241,6 +241,11 @@ class Router {
   void ObserveRtt(std::string_view node, double rtt_ms);
   void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
   void ReportQueueDepth(std::string_view node, double depth);
+  // The earliest time by which a request sent to the node and not yet answered was predicted to
+  // be answered (its send time + its predicted p95; nullopt: none outstanding). Past it, the node
+  // is slower than its estimates right now (a straggler holding its queue, a stall): the time
+  // overdue is added to its predicted wait, so new requests go elsewhere until it answers.
+  void ReportEarliestDue(std::string_view node, std::optional<std::chrono::system_clock::time_point> due);
 
   // Current estimates (for tests and /metrics).
   double EstimatedRttMs(std::string_view node) const;
@@ -260,6 +265,7 @@ class Router {
     bool ejected = false;
     std::chrono::system_clock::time_point last_probe{};
     std::chrono::system_clock::time_point last_answer{};  // last success, probe or refresh
+    std::optional<std::chrono::system_clock::time_point> earliest_due;
   };
   std::map<std::string, Health, std::less<>> health_;
   double hedge_tokens_ = 0;
