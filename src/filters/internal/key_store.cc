@@ -5,7 +5,7 @@
 #include <chrono>
 #include <mutex>
 
-#include "filters/internal/sqlite_stmt.h"
+#include "filters/internal/sqlite_util.h"
 #include "filters/internal/util.h"
 
 namespace continuum::filters {
@@ -53,16 +53,8 @@ bool ValidTenantId(const std::string& id) {
 }  // namespace
 
 StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path, const Clock* clock) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Unavailable("cannot open the key database " + path + ": " + why);
-  }
+  ASSIGN_OR_RETURN(sqlite3 * db, OpenSqlite(path, "key database"));
   std::unique_ptr<KeyStore> store(new KeyStore(db, clock));
-  sqlite3_busy_timeout(db, 5000);  // the metering filter may save usage to the same file
-  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(store->Exec(
       "CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, models TEXT NOT NULL, daily_free_units REAL "
       "NOT NULL, budget_units REAL NOT NULL, created INTEGER NOT NULL)"));

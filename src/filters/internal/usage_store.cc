@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "filters/internal/sqlite_stmt.h"
+#include "filters/internal/sqlite_util.h"
 
 namespace continuum::filters {
 
@@ -17,16 +17,8 @@ Status DbError(sqlite3* db, std::string_view what) {
 }  // namespace
 
 StatusOr<std::unique_ptr<UsageStore>> UsageStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Unavailable("cannot open the usage database " + path + ": " + why);
-  }
+  ASSIGN_OR_RETURN(sqlite3 * db, OpenSqlite(path, "usage database"));
   std::unique_ptr<UsageStore> store(new UsageStore(db));
-  sqlite3_busy_timeout(db, 5000);  // the key store may share the file
-  RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(store->Exec(
       "CREATE TABLE IF NOT EXISTS usage (tenant TEXT NOT NULL, day TEXT NOT NULL, model TEXT NOT NULL, "
       "tier TEXT NOT NULL, requests INTEGER NOT NULL, units REAL NOT NULL, compute_ms REAL NOT NULL, "
