@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "filters/filters.h"
 #include "gateway/dispatcher.h"
+#include "http/io_loop.h"
 #include "http/server.h"
 #include "node/inference_node.h"
 #include "router/decision_log.h"
@@ -130,7 +131,20 @@ int Gateway(const std::vector<std::string>& args) {
   const size_t node_count = topology->nodes.size();
   router::Router router(std::move(topology).value(), ro);
 
+  // With one HTTP thread, the server and the upstream client share one loop: a forwarded request
+  // never changes threads (two loops cost two wake-ups and context switches per request).
+  std::shared_ptr<http::IoLoop> loop;
+  if (http_threads == 1) {
+    auto l = http::IoLoop::Start();
+    if (!l.ok()) {
+      LogError(l.status().message());
+      return 1;
+    }
+    loop = std::move(l).value();
+  }
+
   gateway::GatewayOptions go;
+  go.loop = loop;
   go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   go.attempt_timeout_factor = attempt_timeout_factor;
   go.attempt_budget_share = attempt_budget_share;
@@ -145,6 +159,7 @@ int Gateway(const std::vector<std::string>& args) {
   so.address = address;
   so.port = static_cast<uint16_t>(port);
   so.io_threads = static_cast<int>(http_threads);
+  so.loop = loop;
   http::Handler handler = [&gw](http::Request&& r, http::Responder w) {
     gw.Handle(std::move(r), std::move(w));
   };

@@ -133,8 +133,17 @@ StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2) {
     if (ParseInt(*h, &n) && n >= 0 && static_cast<size_t>(n) <= json.size()) json = json.substr(0, n);
   }
   size_t first = json.find_first_not_of(" \t\r\n");
-  if (first != std::string_view::npos && json[first] == '{') {
-    simdjson::dom::parser parser;
+  // Without the key (written plainly, or with escapes that would need decoding) there is no
+  // policy in the body: most requests skip the parse.
+  const bool may_have_policy =
+      json.find("\"parameters\"") != std::string_view::npos || json.find('\\') != std::string_view::npos;
+  if (may_have_policy && first != std::string_view::npos && json[first] == '{') {
+    // Small bodies reuse one parser per thread (its buffers stay allocated); a large one gets
+    // its own, so no thread keeps a buffer sized to the largest body it ever saw.
+    constexpr size_t kReusedParserBytes = 1u << 20;
+    thread_local simdjson::dom::parser reused;
+    std::optional<simdjson::dom::parser> own;
+    simdjson::dom::parser& parser = json.size() <= kReusedParserBytes ? reused : own.emplace();
     simdjson::padded_string padded(json);
     simdjson::dom::element doc;
     // A body that is not valid JSON carries no policy; the node will refuse it.
@@ -157,7 +166,10 @@ StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2) {
 }
 
 Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOptions options)
-    : router_(router), log_(log), options_(options), client_(std::make_unique<UpstreamClient>()) {
+    : router_(router),
+      log_(log),
+      options_(options),
+      client_(std::make_unique<UpstreamClient>(UpstreamOptions{.loop = options_.loop})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
   if (options_.probe_period.count() > 0) prober_ = std::thread([this] { ProbeLoop(); });
 }

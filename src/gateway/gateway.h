@@ -42,6 +42,9 @@ struct GatewayOptions {
   // Serves the topology's local:// nodes in-process (a node's V2 and task APIs); without one,
   // a request sent to such a node fails that attempt and falls back.
   http::Handler local_handler;
+  // Run the upstream client on this loop (the one the HTTP server in front runs on), so that a
+  // forwarded request stays on one thread from accept to answer; null: a thread of its own.
+  std::shared_ptr<http::IoLoop> loop;
 };
 
 class LocalEndpoint;

@@ -16,6 +16,7 @@
 #include "gateway/dispatcher.h"
 #include "gateway/test_node.h"
 #include "gateway/upstream.h"
+#include "http/io_loop.h"
 #include "http/server.h"
 #include "router/router.h"
 
@@ -447,6 +448,41 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
     EXPECT_EQ(resp.body, "late");
     EXPECT_GE(ms, 1400);
   }
+}
+
+// With a shared loop (the HTTP server's), a request handled on the loop is forwarded and answered
+// without leaving the loop's thread; the gateway stops the loop when it goes.
+TEST(Gateway, SharedLoopKeepsAForwardedRequestOnOneThread) {
+  TestNode node(Answer(200, "ok"));
+  auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[{"name":"n","url":")" + node.url +
+                                 R"(","tier":"edge","models":[{"name":"m","versions":[1]}]}]})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  auto loop = http::IoLoop::Start();
+  ASSERT_TRUE(loop.ok());
+  GatewayOptions o;
+  o.loop = *loop;
+  auto gw = std::make_unique<Gateway>(&router, nullptr, o);
+  std::promise<std::pair<http::Response, bool>> p;
+  boost::asio::post((*loop)->context(), [&] {
+    http::Request r;
+    r.method = "POST";
+    r.path = "/v2/models/m/infer";
+    r.body = "{}";
+    gw->Handle(std::move(r), [&p, l = *loop](http::Response resp) {
+      p.set_value({std::move(resp), l->InLoopThread()});
+    });
+  });
+  auto [resp, on_loop] = p.get_future().get();
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, "ok");
+  EXPECT_TRUE(on_loop);
+  gw.reset();
+  // Stopped with the gateway's upstream client: nothing posted now runs.
+  std::atomic<bool> ran{false};
+  boost::asio::post((*loop)->context(), [&ran] { ran = true; });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ran.load());
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <thread>
 #include <utility>
 
+#include "http/io_loop.h"
+
 namespace continuum::gateway {
 
 namespace asio = boost::asio;
@@ -50,9 +52,14 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
 }
 
 struct UpstreamClient::Impl {
-  explicit Impl(UpstreamOptions o) : options(o), work(asio::make_work_guard(io)) {}
+  explicit Impl(UpstreamOptions o)
+      : options(std::move(o)),
+        own_io(options.loop ? std::nullopt : std::optional<asio::io_context>(std::in_place, 1)),
+        io(options.loop ? options.loop->context() : *own_io),
+        work(asio::make_work_guard(io)) {}
   UpstreamOptions options;
-  asio::io_context io;
+  std::optional<asio::io_context> own_io;  // without a shared loop
+  asio::io_context& io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
   // Idle keep-alive connections per "host:port"; touched on the I/O thread only.
@@ -253,12 +260,17 @@ class FailedCall : public UpstreamCall {
 
 }  // namespace
 
-UpstreamClient::UpstreamClient(UpstreamOptions options) : impl_(std::make_unique<Impl>(options)) {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+UpstreamClient::UpstreamClient(UpstreamOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  if (!impl_->options.loop) impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
 }
 
 UpstreamClient::~UpstreamClient() {
   impl_->work.reset();
+  // Pending calls refer to impl_: the loop stops here, before it goes, whoever runs it.
+  if (impl_->options.loop) {
+    impl_->options.loop->Stop();
+    return;
+  }
   impl_->io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -1,6 +1,6 @@
 // Upstream HTTP/1.1 client used by the gateway to reach inference nodes (Boost.Beast/Asio).
-// One io_context, run by the client's own thread; keep-alive connections are pooled per
-// host:port. Every call has a deadline and can be cancelled (hedging). Thread-safe: Send and
+// One io_context, run by the client's own thread (or a shared http::IoLoop); keep-alive connections are
+// pooled per host:port. Every call has a deadline and can be cancelled (hedging). Thread-safe: Send and
 // Cancel may be called from any thread; callbacks run on the client's I/O thread and must not
 // block.
 #pragma once
@@ -13,6 +13,10 @@
 #include <vector>
 
 #include "common/status.h"
+
+namespace continuum::http {
+class IoLoop;
+}  // namespace continuum::http
 
 namespace continuum::gateway {
 
@@ -46,6 +50,10 @@ class UpstreamCall {
 struct UpstreamOptions {
   size_t max_idle_per_host = 16;
   size_t max_response_bytes = 256u << 20;
+  // Run on this loop (shared with the HTTP server in front, so a forwarded request never changes
+  // threads) instead of a thread of the client's own. The client stops the loop when destroyed:
+  // stop everything else that posts to it first.
+  std::shared_ptr<http::IoLoop> loop;
 };
 
 class UpstreamClient {

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <exception>
+#include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "http/internal/connection.h"
+#include "http/io_loop.h"
 
 namespace continuum::http {
 
@@ -56,11 +59,14 @@ class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, Handler handler)
       : shared_(options, std::move(handler)),
-        ioc_(options.io_threads),
+        loop_(options.loop),
+        own_ioc_(loop_ ? std::nullopt : std::optional<net::io_context>(std::in_place, options.io_threads)),
+        ioc_(loop_ ? loop_->context() : *own_ioc_),
         accept_strand_(net::make_strand(ioc_)),
         acceptor_(accept_strand_),
-        accept_retry_(accept_strand_),
-        work_(std::in_place, ioc_.get_executor()) {}
+        accept_retry_(accept_strand_) {
+    if (!loop_) work_.emplace(ioc_.get_executor());
+  }
 
   ~ServerImpl() override { Stop(); }
 
@@ -86,6 +92,7 @@ class ServerImpl final : public Server {
 
   Status Run() {
     net::post(accept_strand_, [this] { DoAccept(); });
+    if (loop_) return Status::Ok();  // the loop's thread serves
     try {
       threads_.reserve(static_cast<size_t>(shared_.options.io_threads));
       for (int i = 0; i < shared_.options.io_threads; ++i) {
@@ -109,16 +116,22 @@ class ServerImpl final : public Server {
     lifeline.alive.store(false);
     while (lifeline.users.load() != 0) std::this_thread::yield();
 
-    // 2. Stop accepting.
+    // 2. Stop accepting. On a shared loop, the aborted accept runs its handler (which reads
+    //    this object) before the marker posted after the close.
+    std::promise<void> accept_closed;
+    const bool wait_on_loop = loop_ && !loop_->InLoopThread();
+    bool accept_posted = false;
     try {
-      net::post(accept_strand_, [this] {
+      net::post(accept_strand_, [this, &accept_closed, wait_on_loop] {
         beast::error_code ignored;
         acceptor_.close(ignored);
         try {
           accept_retry_.cancel();
         } catch (...) {
         }
+        if (wait_on_loop) net::post(accept_strand_, [&accept_closed] { accept_closed.set_value(); });
       });
+      accept_posted = true;
     } catch (...) {
     }
 
@@ -141,7 +154,22 @@ class ServerImpl final : public Server {
     }
     live.clear();
 
-    // 4. Let run() return once the closes have drained, and join.
+    // 4. On a shared loop, which keeps running: wait until the accept is closed and every
+    //    connection (each refers to shared_) is gone; their closes are on the loop already.
+    if (loop_) {
+      if (wait_on_loop) {
+        if (accept_posted) accept_closed.get_future().wait();
+        for (;;) {
+          {
+            std::lock_guard<std::mutex> lock(shared_.mu);
+            if (shared_.count == 0) break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      }
+      return;
+    }
+    // Own threads: let run() return once the closes have drained, and join.
     work_.reset();
     const auto self = std::this_thread::get_id();
     for (auto& t : threads_) {
@@ -216,7 +244,9 @@ class ServerImpl final : public Server {
   // Declaration order matters: shared_ (the registry) must outlive ioc_, whose destruction may
   // destroy connections; the I/O objects must die before ioc_.
   ServerShared shared_;
-  net::io_context ioc_;
+  std::shared_ptr<IoLoop> loop_;            // a shared loop, or null
+  std::optional<net::io_context> own_ioc_;  // without a shared loop
+  net::io_context& ioc_;
   Strand accept_strand_;
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
@@ -231,6 +261,8 @@ class ServerImpl final : public Server {
 StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   if (!handler) return InvalidArgument("HTTP server needs a handler");
   if (options.io_threads < 1) return InvalidArgument("HTTP server needs io_threads >= 1");
+  if (options.loop && options.io_threads != 1)
+    return InvalidArgument("HTTP server on a shared loop runs on its one thread: io_threads must be 1");
   try {
     auto server = std::make_unique<internal::ServerImpl>(options, std::move(handler));
     RETURN_IF_ERROR(server->Listen());

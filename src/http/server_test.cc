@@ -9,15 +9,20 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "http/io_loop.h"
 
 namespace continuum::http {
 namespace {
@@ -189,6 +194,46 @@ TEST(HttpServerTest, PortZeroPicksAPort) {
   auto server = StartOrDie(TestOptions(), Echo);
   ASSERT_NE(server, nullptr);
   EXPECT_NE(server->port(), 0);
+}
+
+// On a shared loop: requests are served on the loop's thread, and Stop (from another thread)
+// waits until the listener and every connection are gone while the loop keeps running.
+TEST(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
+  auto loop = IoLoop::Start();
+  ASSERT_TRUE(loop.ok());
+  ServerOptions o = TestOptions();
+  o.io_threads = 2;
+  o.loop = *loop;
+  EXPECT_FALSE(Server::Start(o, Echo).ok()) << "a shared loop has one thread";
+  o.io_threads = 1;
+  std::atomic<int> on_loop{0};
+  auto server = StartOrDie(o, [&on_loop, l = *loop](Request&& req, Responder respond) {
+    if (l->InLoopThread()) ++on_loop;
+    Echo(std::move(req), std::move(respond));
+  });
+  ASSERT_NE(server, nullptr);
+  {
+    Client c(server->port());
+    ASSERT_TRUE(c.connected());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
+      auto r = c.Read();
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+    }
+  }
+  EXPECT_EQ(on_loop.load(), 3);
+  Client idle(server->port());  // a connection still open at Stop
+  ASSERT_TRUE(idle.connected());
+  std::this_thread::sleep_for(20ms);
+  const uint16_t port = server->port();
+  server->Stop();
+  server.reset();
+  EXPECT_FALSE(Client(port).connected());
+  // The loop still runs for its other users.
+  std::promise<void> ran;
+  boost::asio::post((*loop)->context(), [&ran] { ran.set_value(); });
+  EXPECT_EQ(ran.get_future().wait_for(2s), std::future_status::ready);
 }
 
 TEST(HttpServerTest, GetRoundtripWithHeaders) {
