@@ -368,9 +368,9 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   auto ended = [this, sends](const std::string& node) {
     auto it = std::find_if(sends->begin(), sends->end(), [&](const auto& s) { return s.first == node; });
     if (it == sends->end()) return;
-    const TimePoint sent = it->second;
+    const TimePoint due = it->second;
     sends->erase(it);
-    Ended(node, sent);
+    Ended(node, due);
   };
   hooks.on_send = [this, sends, router, p95_ms = std::move(p95_ms)](const std::string& node) {
     const auto it = p95_ms.find(node);
