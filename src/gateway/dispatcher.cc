@@ -260,9 +260,15 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   void SendHedge() {
     if (finished || hedge_sent) return;
     hedge_sent = true;
-    if (hooks.may_hedge && !hooks.may_hedge()) return;
+    Target t = *plan.hedge;
+    if (hooks.hedge_target) {
+      std::vector<std::string> busy;
+      if (in_flight > 0 && next > 0) busy.push_back(plan.chain[next - 1].node);
+      auto chosen = hooks.hedge_target(busy);
+      if (!chosen) return;
+      t = std::move(*chosen);
+    }
     in_flight++;
-    const Target t = *plan.hedge;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
     hedge_call = SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),

@@ -104,8 +104,9 @@ struct DispatchHooks {
   std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)> on_success;
   // The losing copy of a hedge race, abandoned.
   std::function<void(const std::string& node)> on_cancel;
-  // Asked when the hedge is due; false keeps it unsent (the hedge budget is spent). Unset: send.
-  std::function<bool()> may_hedge;
+  // Asked when the hedge is due, with the nodes already serving the request: where the hedge goes
+  // (nullopt: it is not sent, e.g. the hedge budget is spent). Unset: to Plan::hedge.
+  std::function<std::optional<Target>(const std::vector<std::string>& busy)> hedge_target;
 };
 
 // `done` runs exactly once, on the client's I/O thread.

@@ -43,7 +43,9 @@ struct Run {
 };
 
 // Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
-Run DispatchSync(UpstreamClient* c, Plan plan, std::function<bool()> may_hedge = nullptr) {
+Run DispatchSync(
+    UpstreamClient* c, Plan plan,
+    std::function<std::optional<Target>(const std::vector<std::string>&)> hedge_target = nullptr) {
   struct Counts {
     std::mutex mu;
     std::vector<std::string> failures, cancels;
@@ -63,7 +65,7 @@ Run DispatchSync(UpstreamClient* c, Plan plan, std::function<bool()> may_hedge =
     counts->failures.push_back(n);
     counts->balance.fetch_sub(1);
   };
-  hooks.may_hedge = std::move(may_hedge);
+  hooks.hedge_target = std::move(hedge_target);
   UpstreamRequest req;
   req.target = "/v2/models/m/infer?x=1";
   req.headers = {{"X-Mixed-Case", "v"}, {"content-type", "application/json"}};
@@ -253,9 +255,10 @@ TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {
   p.hedge = Target{"edge", edge.url};
   p.hedge_delay = 20ms;
   std::atomic<int> asked{0};
-  auto r = DispatchSync(&c, p, [&asked] {
+  auto r = DispatchSync(&c, p, [&asked](const std::vector<std::string>& busy) -> std::optional<Target> {
     ++asked;
-    return false;
+    EXPECT_EQ(busy, std::vector<std::string>{"phone"});  // the choice, still serving
+    return std::nullopt;
   });
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "phone");
@@ -263,6 +266,26 @@ TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {
   EXPECT_EQ(asked.load(), 1);  // asked once, when the hedge was due
   EXPECT_EQ(edge_hits.load(), 0);
   EXPECT_TRUE(r.cancels.empty());
+  local->Detach();
+}
+
+TEST(LocalNode, HedgeGoesWhereTheHookSaysWhenItIsDue) {
+  std::atomic<int> edge_hits{0}, cloud_hits{0};
+  TestNode edge(Answer(200, "edge", &edge_hits));
+  TestNode cloud(Answer(200, "cloud", &cloud_hits));
+  UpstreamClient c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
+  Plan p = MakePlan({kPhone}, local);
+  p.hedge = Target{"edge", edge.url};  // the runner-up at decision time
+  p.hedge_delay = 20ms;
+  auto r = DispatchSync(&c, p, [&cloud](const std::vector<std::string>&) -> std::optional<Target> {
+    return Target{"cloud", cloud.url};  // the best node when the hedge is due
+  });
+  ASSERT_TRUE(r.outcome.served);
+  EXPECT_EQ(r.outcome.node, "cloud");
+  EXPECT_EQ(r.outcome.step, -1);
+  EXPECT_EQ(edge_hits.load(), 0);
+  EXPECT_EQ(cloud_hits.load(), 1);
   local->Detach();
 }
 

@@ -380,7 +380,17 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     Sent(node, due);
   };
   hooks.on_cancel = ended;
-  hooks.may_hedge = [router] { return router->TryStartHedge(); };
+  // The hedge, when due, goes to the best node of that moment (the runner-up may have been held up
+  // since), still inside the residency class, and only if the hedge budget has a token.
+  hooks.hedge_target = [router, rr, residency = decision->policy.residency](
+                           const std::vector<std::string>& busy) -> std::optional<Target> {
+    auto node = router->PickHedge(rr, busy);
+    if (!node) return std::nullopt;
+    const router::Node* n = router->topology().FindNode(*node);
+    if (!n || (residency && !n->Satisfies(*residency))) return std::nullopt;  // fails closed
+    if (!router->TryStartHedge()) return std::nullopt;
+    return Target{n->name, n->url};  // it may use what remains of the deadline
+  };
   hooks.on_failure = [ended, router](const std::string& node) {
     ended(node);
     router->ReportFailure(node);

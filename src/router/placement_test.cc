@@ -465,6 +465,29 @@ TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {
     EXPECT_FALSE(single.Decide(Req(Pol("hedge=on; residency=us")))->hedge.has_value());
 }
 
+TEST(Hedge, PickedAtSendTimeAmongTheNodesNotHeldUp) {
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  Router r(Topo(), o);
+  auto d = r.Decide(Req(Pol("hedge=on")));
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->choice, "edge-paris");
+  ASSERT_EQ(d->hedge->node, "cloud-eu");
+  // When the hedge is due, the choice is busy serving: the runner-up is the best of the rest.
+  EXPECT_EQ(r.PickHedge(Req(Pol("hedge=on")), {"edge-paris"}), "cloud-eu");
+  // The runner-up has since been held up by an overdue request: the next best takes its place.
+  r.ReportEarliestDue("cloud-eu", clock.now - 500ms);
+  auto h = r.PickHedge(Req(Pol("hedge=on")), {"edge-paris"});
+  ASSERT_TRUE(h.has_value());
+  EXPECT_NE(*h, "cloud-eu");
+  EXPECT_NE(*h, "edge-paris");
+  // Residency still fails closed: in eu-fr, with the edge busy, only the phone qualifies; in
+  // eu-de only cloud-eu does, and it is busy.
+  EXPECT_EQ(r.PickHedge(Req(Pol("residency=eu-fr")), {"edge-paris"}), "phone");
+  EXPECT_FALSE(r.PickHedge(Req(Pol("residency=eu-de")), {"cloud-eu"}).has_value());
+}
+
 TEST(Router, ConcurrentDecisionsAndReports) {
   Router r(Topo());
   std::vector<std::thread> threads;

@@ -71,32 +71,18 @@ Router::Router(Topology topology, RouterOptions options)
 
 Router::~Router() = default;
 
-StatusOr<Decision> Router::Decide(const Request& request) {
-  Decision d;
-  auto def = topology_.model_defaults.find(request.model);
-  d.policy =
-      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
-  const Policy& p = d.policy;
-  if (p.residency && !topology_.KnowsResidency(*p.residency)) {
-    std::string known;
-    for (const auto& c : topology_.residency_classes) known += (known.empty() ? "" : ", ") + c;
-    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency +
-                           "' (known: " + (known.empty() ? "none" : known) + ")");
-  }
-  const Objective objective = p.objective.value_or(Objective::kFastest);
+std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Policy& p, bool* any_holder,
+                                                bool* any_resident) {
   const double bytes =
       static_cast<double>(request.input_bytes) + static_cast<double>(request.expected_output_bytes);
-
-  bool any_holder = false;
-  bool any_resident = false;
-  std::lock_guard lock(mu_);
   const auto now = options_.clock();
+  std::vector<Candidate> out;
   for (const auto& n : topology_.nodes) {
     const ModelHolding* m = n.FindModel(request.model, request.version);
     if (!m) continue;
-    any_holder = true;
+    *any_holder = true;
     if (p.residency && !n.Satisfies(*p.residency)) continue;  // fail closed
-    any_resident = true;
+    *any_resident = true;
     if (health_[n.name].ejected) continue;
     Candidate c;
     c.node = n.name;
@@ -122,8 +108,29 @@ StatusOr<Decision> Router::Decide(const Request& request) {
     c.cost = seconds * n.cost_per_compute_second;
     c.energy_j = seconds * n.energy_per_compute_second;
     c.within_target = !p.latency_target_ms || c.predicted_ms <= *p.latency_target_ms;
-    d.candidates.push_back(std::move(c));
+    out.push_back(std::move(c));
   }
+  return out;
+}
+
+StatusOr<Decision> Router::Decide(const Request& request) {
+  Decision d;
+  auto def = topology_.model_defaults.find(request.model);
+  d.policy =
+      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  const Policy& p = d.policy;
+  if (p.residency && !topology_.KnowsResidency(*p.residency)) {
+    std::string known;
+    for (const auto& c : topology_.residency_classes) known += (known.empty() ? "" : ", ") + c;
+    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency +
+                           "' (known: " + (known.empty() ? "none" : known) + ")");
+  }
+  const Objective objective = p.objective.value_or(Objective::kFastest);
+
+  bool any_holder = false;
+  bool any_resident = false;
+  std::lock_guard lock(mu_);
+  d.candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
   std::string what = "model '" + request.model + "'" +
                      (request.version ? " version " + std::to_string(request.version) : std::string());
   if (!any_holder) return NotFound("no node holds " + what);
@@ -166,6 +173,23 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   d.reason = Reason(d, objective);
   if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
   return d;
+}
+
+std::optional<std::string> Router::PickHedge(const Request& request, const std::vector<std::string>& busy) {
+  auto def = topology_.model_defaults.find(request.model);
+  const Policy p =
+      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  if (p.residency && !topology_.KnowsResidency(*p.residency)) return std::nullopt;
+  bool any_holder = false, any_resident = false;
+  std::lock_guard lock(mu_);
+  const Candidate* best = nullptr;
+  auto candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
+  for (const auto& c : candidates) {
+    if (std::find(busy.begin(), busy.end(), c.node) != busy.end()) continue;
+    if (!best || c.predicted_ms < best->predicted_ms) best = &c;
+  }
+  if (!best) return std::nullopt;
+  return best->node;
 }
 
 bool Router::TryStartHedge() {

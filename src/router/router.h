@@ -222,6 +222,11 @@ class Router {
   // Called when a decision's hedge is due (its delay passed, the choice has not answered): takes a
   // token from the hedge budget and says whether the hedge may go out.
   bool TryStartHedge();
+  // The node a hedge due now should go to: the fastest by the estimates of this moment (a node
+  // held up since the decision loses its place), among the healthy nodes in the request's
+  // residency class that hold the model, except `busy` (those already serving the request).
+  // nullopt when there is none.
+  std::optional<std::string> PickHedge(const Request& request, const std::vector<std::string>& busy);
 
   // Outcomes of dispatches (a success resets the consecutive-failure count; N failures eject).
   void ReportSuccess(std::string_view node);
@@ -256,6 +261,11 @@ class Router {
   std::chrono::system_clock::time_point Now() const { return options_.clock(); }
 
  private:
+  // The healthy candidates in the policy's residency class, with predictions (unranked); sets
+  // whether any node holds the model and whether any of those is in the class. Needs mu_.
+  std::vector<Candidate> CandidatesLocked(const Request& request, const Policy& policy, bool* any_holder,
+                                          bool* any_resident);
+
   Topology topology_;
   RouterOptions options_;
   mutable std::mutex mu_;
