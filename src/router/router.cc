@@ -113,11 +113,14 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
   return out;
 }
 
+Policy Router::EffectivePolicy(const Request& request) const {
+  auto def = topology_.model_defaults.find(request.model);
+  return def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+}
+
 StatusOr<Decision> Router::Decide(const Request& request) {
   Decision d;
-  auto def = topology_.model_defaults.find(request.model);
-  d.policy =
-      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  d.policy = EffectivePolicy(request);
   const Policy& p = d.policy;
   if (p.residency && !topology_.KnowsResidency(*p.residency)) {
     std::string known;
@@ -176,9 +179,7 @@ StatusOr<Decision> Router::Decide(const Request& request) {
 }
 
 std::optional<std::string> Router::PickHedge(const Request& request, const std::vector<std::string>& busy) {
-  auto def = topology_.model_defaults.find(request.model);
-  const Policy p =
-      def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  const Policy p = EffectivePolicy(request);
   if (p.residency && !topology_.KnowsResidency(*p.residency)) return std::nullopt;
   bool any_holder = false, any_resident = false;
   std::lock_guard lock(mu_);

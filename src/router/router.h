@@ -261,6 +261,8 @@ class Router {
   std::chrono::system_clock::time_point Now() const { return options_.clock(); }
 
  private:
+  // The request's policy merged over the topology's defaults for its model.
+  Policy EffectivePolicy(const Request& request) const;
   // The healthy candidates in the policy's residency class, with predictions (unranked); sets
   // whether any node holds the model and whether any of those is in the class. Needs mu_.
   std::vector<Candidate> CandidatesLocked(const Request& request, const Policy& policy, bool* any_holder,
