@@ -219,10 +219,14 @@ void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder
   auto request = std::make_shared<tasks::TaskRequest>(std::move(decoded).value());
   const auto submitted = std::chrono::steady_clock::now();
   Status st = executor_->Submit([this, item, request, shared_respond, submitted] {
+    // A task's run is all of it once it leaves the task queue: pre-processing, its model runs
+    // (with their own queues) and post-processing; it uses that time alone.
+    const auto started = std::chrono::steady_clock::now();
     auto result = item->task->Run(*request, *runner_);
     if (!result.ok()) return (*shared_respond)(EnvelopeError(result.status()));
     http::Response r = Envelope(200, result->result_json, Status::Ok());
-    AddNodeReport(&r.headers, std::chrono::steady_clock::now() - submitted, executor_->queued());
+    const auto now = std::chrono::steady_clock::now();
+    AddNodeReport(&r.headers, now - submitted, executor_->queued(), now - started, 1.0);
     (*shared_respond)(std::move(r));
   });
   if (!st.ok()) (*shared_respond)(EnvelopeError(st));

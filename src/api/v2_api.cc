@@ -181,7 +181,8 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
       r.content_type = "application/octet-stream";
       r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
     }
-    AddNodeReport(&r.headers, std::chrono::steady_clock::now() - enqueued, version_ptr->queued());
+    AddNodeReport(&r.headers, std::chrono::steady_clock::now() - enqueued, version_ptr->queued(),
+                  std::chrono::nanoseconds(result->run_ns), result->batch_share);
     (*shared_respond)(std::move(r));
   });
   if (!st.ok()) (*shared_respond)(ErrorResponse(st));

@@ -31,6 +31,10 @@ struct InferResponse {
   std::vector<Tensor> outputs;
   std::vector<bool> binary;     // per output: encode in the binary section
   std::string parameters_json;  // raw JSON object passed back to the client, or empty
+  // Set by the scheduler: the engine run that carried this request (batch assembly, the session
+  // run, output split; emulated slowness included) and this request's rows / the run's rows.
+  int64_t run_ns = 0;
+  double batch_share = 1.0;
 };
 
 }  // namespace continuum

@@ -15,15 +15,29 @@ namespace continuum {
 // Milliseconds from the request's arrival at the engine to its result (queue wait + compute,
 // task pre/post-processing included), as a decimal number. Lower-case, as the HTTP layers store it.
 inline constexpr std::string_view kComputeMsHeader = "x-continuum-compute-ms";
+// Milliseconds of the engine run that carried the request, whole (for a batch: the batch's run),
+// queue wait excluded: what a router predicts compute time from (the queue it learns from the
+// depth below).
+inline constexpr std::string_view kRunMsHeader = "x-continuum-run-ms";
+// Milliseconds of engine time this request used: the run's time times the request's share of its
+// rows. What usage metering charges.
+inline constexpr std::string_view kEngineMsHeader = "x-continuum-engine-ms";
 // Requests of the same model version still waiting on the node when this one was answered.
 inline constexpr std::string_view kQueueDepthHeader = "x-continuum-queue-depth";
 
-// Appends both headers to a response's header list.
+// Appends the four headers to a response's header list.
 inline void AddNodeReport(std::vector<std::pair<std::string, std::string>>* headers,
-                          std::chrono::steady_clock::duration on_node, size_t queue_depth) {
-  char ms[32];
-  std::snprintf(ms, sizeof ms, "%.3f", std::chrono::duration<double, std::milli>(on_node).count());
-  headers->emplace_back(std::string(kComputeMsHeader), ms);
+                          std::chrono::steady_clock::duration on_node, size_t queue_depth,
+                          std::chrono::nanoseconds run, double batch_share) {
+  auto add_ms = [headers](std::string_view name, double ms) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", ms);
+    headers->emplace_back(std::string(name), text);
+  };
+  const double run_ms = std::chrono::duration<double, std::milli>(run).count();
+  add_ms(kComputeMsHeader, std::chrono::duration<double, std::milli>(on_node).count());
+  add_ms(kRunMsHeader, run_ms);
+  add_ms(kEngineMsHeader, run_ms * batch_share);
   headers->emplace_back(std::string(kQueueDepthHeader), std::to_string(queue_depth));
 }
 

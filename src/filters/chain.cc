@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -292,11 +293,18 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
   Next next = [this, inner = std::move(inner)](std::shared_ptr<RequestContext> ctx, http::Request&& req,
                                                http::Responder respond) {
     inner(std::move(req), [this, ctx, respond = std::move(respond)](http::Response r) {
+      // The engine time the request used (X-Continuum-Engine-Ms); from a node that does not
+      // report it, its whole time on the node (X-Continuum-Compute-Ms).
       double ms = 0;
-      if (const std::string* v = ResponseHeader(r, kComputeMsHeader)) {
+      for (std::string_view name : {kEngineMsHeader, kComputeMsHeader}) {
+        const std::string* v = ResponseHeader(r, name);
+        if (!v) continue;
         double parsed = 0;
         auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), parsed);
-        if (ec == std::errc() && parsed >= 0) ms = parsed;
+        if (ec == std::errc() && parsed >= 0 && std::isfinite(parsed)) {
+          ms = parsed;
+          break;
+        }
       }
       const std::string* tier = ResponseHeader(r, "x-continuum-tier");
       const std::string* node = ResponseHeader(r, "x-continuum-node");

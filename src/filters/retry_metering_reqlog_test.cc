@@ -129,6 +129,15 @@ TEST(Metering, ChargesComputeTimesFactorAndRefusesWhenSpent) {
       << rig.metrics.Render();
 }
 
+TEST(Metering, ChargesTheEngineTimeUsedNotTheQueueWait) {
+  MeterRig rig("{}", R"("compute_units":{"tiers":{"local":2}},)");
+  rig.inner.compute_ms = 10;  // on the node: 7 ms queued, then its share of a batched run
+  rig.inner.engine_ms = 1.5;
+  EXPECT_EQ(Header(Call(rig.h, Req("POST", "/v2/models/m/infer")), "x-continuum-units"), "3");
+  http::Response usage = Call(rig.h, Req("GET", "/usage"));
+  EXPECT_NE(usage.body.find("\"compute_ms\":1.5"), std::string::npos) << usage.body;
+}
+
 TEST(Metering, UsageOfAnotherTenantIsNotFound) {
   MeterRig rig("{}");
   EXPECT_EQ(Call(rig.h, Req("GET", "/usage")).status, 200);

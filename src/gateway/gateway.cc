@@ -402,20 +402,25 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
     if (auto depth = NumericHeader(resp, kQueueDepthHeader)) router->ReportQueueDepth(node, *depth);
     if (resp.status < 200 || resp.status >= 300) return;  // a refusal says little about speed
-    // Compute time: what the node reports (X-Continuum-Compute-Ms: queue wait + engine time on the
-    // node), else what remains of the exchange after rtt and transfer at the current estimates.
-    // Transfer is what remains after compute (the estimator takes the rtt off).
+    // Compute time: the engine run the node reports (X-Continuum-Run-Ms; its queue comes from the
+    // depth above), else its time on the node (X-Continuum-Compute-Ms: queue wait + run), else what
+    // remains of the exchange after rtt and transfer at the current estimates. Transfer is what
+    // remains after the time on the node (the estimator takes the rtt off).
     const double ms = resp.duration_ms;
-    double compute;
-    if (auto reported = NumericHeader(resp, kComputeMsHeader)) {
-      compute = std::min(*reported, ms);
+    double compute, on_node;
+    if (auto run = NumericHeader(resp, kRunMsHeader)) {
+      compute = std::min(*run, ms);
+      auto reported = NumericHeader(resp, kComputeMsHeader);
+      on_node = reported ? std::clamp(*reported, compute, ms) : compute;
+    } else if (auto reported = NumericHeader(resp, kComputeMsHeader)) {
+      compute = on_node = std::min(*reported, ms);
     } else {
       const double bw = router->EstimatedBandwidthMbps(node);
       const double transfer = bw > 0 ? static_cast<double>(bytes) * 8.0 / 1e6 / bw * 1000.0 : 0.0;
-      compute = std::max(0.0, ms - router->EstimatedRttMs(node) - transfer);
+      compute = on_node = std::max(0.0, ms - router->EstimatedRttMs(node) - transfer);
     }
     router->ObserveCompute(node, model, compute);
-    router->ObserveTransfer(node, bytes, std::max(0.0, ms - compute));
+    router->ObserveTransfer(node, bytes, std::max(0.0, ms - on_node));
   };
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log](Outcome o) mutable {

@@ -245,6 +245,12 @@ TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
   EXPECT_EQ(hedge_hits.load(), 0);
 }
 
+std::string HeaderOf(const http::Response& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return "<missing>";
+}
+
 TEST(Gateway, MatchesRoutes) {
   auto a = MatchRoute("/v2/models/add_sub/infer");
   ASSERT_TRUE(a.ok());
@@ -320,18 +326,13 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
     gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
     return p.get_future().get();
   };
-  auto header = [](const http::Response& r, std::string_view name) {
-    for (auto& [k, v] : r.headers)
-      if (k == name) return v;
-    return std::string("<missing>");
-  };
   auto r = call("/v2/models/m/infer", R"({"parameters":{"residency":"eu"}})");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "eu");
-  EXPECT_EQ(header(r, "X-Continuum-Node"), "edge");
-  EXPECT_EQ(header(r, "X-Continuum-Tier"), "edge");
-  EXPECT_EQ(header(r, "X-Continuum-Fallback-Step"), "0");
-  EXPECT_NE(header(r, "X-Continuum-Reason"), "<missing>");
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Node"), "edge");
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Tier"), "edge");
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Fallback-Step"), "0");
+  EXPECT_NE(HeaderOf(r, "X-Continuum-Reason"), "<missing>");
 
   r = call("/v2/models/m/infer", "{}", {{"x-continuum-policy", "residency=mars"}});
   EXPECT_EQ(r.status, 400);
@@ -350,7 +351,7 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
     r = call("/v2/models/m/infer", "{}");
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.body, "us");
-    EXPECT_EQ(header(r, "X-Continuum-Node"), "cloud");
+    EXPECT_EQ(HeaderOf(r, "X-Continuum-Node"), "cloud");
   }
   EXPECT_EQ(us_hits.load(), 5);
   EXPECT_TRUE(router::VerifyDecisionLog(log.contents()).ok());
@@ -448,6 +449,51 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
     EXPECT_EQ(resp.body, "late");
     EXPECT_GE(ms, 1400);
   }
+}
+
+// The node's report of its engine run (X-Continuum-Run-Ms) is the compute sample; the queue wait in
+// its time on the node (X-Continuum-Compute-Ms) is not (the node reports its queue depth instead).
+TEST(Gateway, ComputeIsLearnedFromTheRunNotTheQueueWait) {
+  auto node_handler = [](const char* run_ms) {
+    return [run_ms](http::Request&&, http::Responder w) {
+      std::this_thread::sleep_for(51ms);  // as long as it says it held the request
+      http::Response r;
+      r.body = "{}";
+      r.headers = {{"X-Continuum-Compute-Ms", "50.000"}, {"X-Continuum-Queue-Depth", "0"}};
+      if (run_ms) r.headers.emplace_back("X-Continuum-Run-Ms", run_ms);
+      w(std::move(r));
+    };
+  };
+  TestNode reports_run(node_handler("2.000"));
+  TestNode older(node_handler(nullptr));
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"new","url":")" + reports_run.url +
+                     R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":10}]},
+    {"name":"old","url":")" + older.url +
+                     R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":10}]}],
+    "links":[{"from":"gateway","to":"new","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"old","rtt_ms":1,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  Gateway gw(&router, nullptr, GatewayOptions{});
+  for (const char* prefer : {"edge", "cloud"}) {
+    for (int i = 0; i < 12; ++i) {
+      http::Request r;
+      r.method = "POST";
+      r.path = "/v2/models/m/infer";
+      r.body = "{}";
+      r.headers.emplace_back("x-continuum-policy", std::string("prefer_tier=") + prefer);
+      std::promise<http::Response> p;
+      gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+      http::Response resp = p.get_future().get();
+      ASSERT_EQ(resp.status, 200);
+      std::string expected = prefer == std::string("edge") ? "new" : "old";
+      ASSERT_EQ(HeaderOf(resp, "X-Continuum-Node"), expected) << HeaderOf(resp, "X-Continuum-Reason");
+    }
+  }
+  EXPECT_NEAR(router.EstimatedComputeMs("new", "m"), 2.0, 1e-9);
+  EXPECT_NEAR(router.EstimatedComputeMs("old", "m"), 50.0, 1e-9);  // no run reported: time on the node
 }
 
 // With a shared loop (the HTTP server's), a request handled on the loop is forwarded and answered

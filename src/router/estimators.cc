@@ -44,7 +44,7 @@ void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) 
 
 void Estimators::SeedCompute(const std::string& node, const std::string& model, double compute_ms) {
   std::lock_guard lock(mu_);
-  auto [it, inserted] = compute_.emplace(std::make_pair(node, model), MeanVarEwma(alpha_));
+  auto [it, inserted] = compute_.emplace(std::make_pair(node, model), WindowQuantile(compute_window_));
   it->second.Seed(compute_ms);
 }
 
@@ -79,7 +79,7 @@ void Estimators::ObserveCompute(std::string_view node, std::string_view model, d
   if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
   std::lock_guard lock(mu_);
   auto [it, inserted] =
-      compute_.emplace(std::make_pair(std::string(node), std::string(model)), MeanVarEwma(alpha_));
+      compute_.emplace(std::make_pair(std::string(node), std::string(model)), WindowQuantile(compute_window_));
   it->second.Observe(compute_ms);
   Touch(node);
 }
@@ -112,7 +112,10 @@ Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_v
   std::lock_guard lock(mu_);
   auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
   if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * 1.1644854};
-  return {it->second.mean(), it->second.p95()};
+  const double median = it->second.Quantile(0.5);
+  double p95 = it->second.Quantile(0.95);
+  if (it->second.count() < kFewRuns) p95 = std::max(p95, median * 1.1644854);
+  return {median, p95};
 }
 
 double Estimators::QueueDepth(std::string_view node) const {

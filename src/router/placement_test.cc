@@ -21,49 +21,65 @@ struct FakeClock {
   }
 };
 
-TEST(Estimators, EwmaMath) {
-  Ewma e(0.5);
-  EXPECT_FALSE(e.has_value());
-  e.Observe(10);
-  EXPECT_DOUBLE_EQ(e.value(), 10);
-  e.Observe(20);
-  EXPECT_DOUBLE_EQ(e.value(), 15);
-  e.Observe(15);
-  EXPECT_DOUBLE_EQ(e.value(), 15);
-  Ewma s(0.25);
-  s.Seed(100);
-  s.Observe(0);
-  EXPECT_DOUBLE_EQ(s.value(), 75);
+TEST(Estimators, WindowQuantiles) {
+  WindowQuantile w(5);
+  EXPECT_FALSE(w.has_value());
+  EXPECT_DOUBLE_EQ(w.value(), 0);
+  w.Observe(10);
+  EXPECT_DOUBLE_EQ(w.value(), 10);
+  w.Observe(20);
+  EXPECT_DOUBLE_EQ(w.value(), 15);  // the median of an even count is the midpoint
+  for (double x : {30, 40, 50}) w.Observe(x);
+  EXPECT_DOUBLE_EQ(w.Quantile(0), 10);
+  EXPECT_DOUBLE_EQ(w.Quantile(1), 50);
+  EXPECT_DOUBLE_EQ(w.Quantile(0.5), 30);
+  EXPECT_DOUBLE_EQ(w.Quantile(0.95), 48);  // 0.95 * 4 = 3.8: 40 + 0.8 * 10
+  w.Observe(60);                           // the window slides: 10 leaves
+  EXPECT_EQ(w.count(), 5u);
+  EXPECT_DOUBLE_EQ(w.Quantile(0), 20);
+  w.Seed(7);  // clears the window
+  EXPECT_EQ(w.count(), 1u);
+  EXPECT_DOUBLE_EQ(w.Quantile(0.95), 7);
 }
 
-TEST(Estimators, MeanVarianceAndP95) {
-  MeanVarEwma m(0.5);
-  m.Observe(10);
-  EXPECT_DOUBLE_EQ(m.mean(), 10);
-  EXPECT_DOUBLE_EQ(m.variance(), 0);
-  EXPECT_DOUBLE_EQ(m.p95(), 10);
-  m.Observe(20);  // d = 10: mean 15, var = 0.5 * (0 + 0.5 * 100) = 25
-  EXPECT_DOUBLE_EQ(m.mean(), 15);
-  EXPECT_DOUBLE_EQ(m.variance(), 25);
-  EXPECT_NEAR(m.p95(), 15 + 1.6448536 * 5, 1e-9);
-  // A steady stream converges: the spread decays, the mean follows.
-  for (int i = 0; i < 200; ++i) m.Observe(8);
-  EXPECT_NEAR(m.mean(), 8, 1e-9);
-  EXPECT_NEAR(m.p95(), 8, 1e-6);
-  // Alternating 0/10 with a small alpha: mean ~5, sd ~5, p95 ~ 5 + 1.645 * 5.
-  MeanVarEwma a(0.01);
-  for (int i = 0; i < 5000; ++i) a.Observe(i % 2 ? 10 : 0);
-  EXPECT_NEAR(a.mean(), 5, 0.2);
-  EXPECT_NEAR(std::sqrt(a.variance()), 5, 0.2);
-  MeanVarEwma seeded(0.2);
-  seeded.Seed(40);
-  EXPECT_DOUBLE_EQ(seeded.mean(), 40);
-  EXPECT_NEAR(seeded.p95(), 40 + 1.6448536 * 4, 1e-9);
+TEST(Estimators, ComputeP95IgnoresOneStragglerAndFollowsARealChange) {
+  FakeClock clock;
+  Estimators e(24, 50, 100, clock.fn());
+  for (int i = 0; i < 30; ++i) e.ObserveCompute("a", "m", 4 + 0.1 * (i % 5));
+  const auto before = e.Compute("a", "m", 0);
+  EXPECT_NEAR(before.median_ms, 4.2, 1e-9);
+  EXPECT_NEAR(before.p95_ms, 4.4, 1e-9);
+  // One run held 200 ms: neither the median nor the p95 moves (a mean + 1.645 sd estimate
+  // would have jumped to well over 100 ms).
+  e.ObserveCompute("a", "m", 204);
+  EXPECT_NEAR(e.Compute("a", "m", 0).median_ms, 4.2, 1e-9);
+  EXPECT_NEAR(e.Compute("a", "m", 0).p95_ms, 4.4, 1e-9);
+  // The node becomes 4x slower for good: the median follows once half the window is new.
+  for (int i = 0; i < 10; ++i) e.ObserveCompute("a", "m", 16);
+  EXPECT_LT(e.Compute("a", "m", 0).median_ms, 10);
+  e.ObserveCompute("a", "m", 16);
+  e.ObserveCompute("a", "m", 16);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 0).median_ms, 16);
+  EXPECT_GE(e.Compute("a", "m", 0).p95_ms, 16);
+}
+
+TEST(Estimators, ComputeSeedHasATenPercentSpreadUntilRunsArrive) {
+  FakeClock clock;
+  Estimators e(24, 50, 100, clock.fn());
+  e.SeedCompute("a", "m", 40);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 0).median_ms, 40);
+  EXPECT_NEAR(e.Compute("a", "m", 0).p95_ms, 40 * 1.1644854, 1e-9);
+  // Unseen (node, model): the caller's fallback, with the same spread.
+  EXPECT_DOUBLE_EQ(e.Compute("a", "other", 99).median_ms, 99);
+  EXPECT_NEAR(e.Compute("a", "other", 99).p95_ms, 99 * 1.1644854, 1e-9);
+  // With enough real runs the p95 is theirs alone.
+  for (size_t i = 0; i < Estimators::kFewRuns + 24; ++i) e.ObserveCompute("a", "m", 10);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 0).p95_ms, 10);
 }
 
 TEST(Estimators, LinkTransferAndQueue) {
   FakeClock clock;
-  Estimators e(0.5, 50, 100, clock.fn());
+  Estimators e(24, 50, 100, clock.fn());
   auto d = e.Link("a");
   EXPECT_DOUBLE_EQ(d.rtt_ms, 50);  // defaults for an unseen node
   EXPECT_DOUBLE_EQ(d.bandwidth_mbps, 100);
@@ -85,13 +101,13 @@ TEST(Estimators, LinkTransferAndQueue) {
   EXPECT_EQ(e.LastUpdate("a"), clock.now);
   e.SeedCompute("a", "m", 30);
   e.ObserveCompute("a", "m", 10);
-  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 99).mean_ms, 20);
-  EXPECT_DOUBLE_EQ(e.Compute("a", "other", 99).mean_ms, 99);
+  EXPECT_DOUBLE_EQ(e.Compute("a", "m", 99).median_ms, 20);  // the seed is one of two samples
+  EXPECT_DOUBLE_EQ(e.Compute("a", "other", 99).median_ms, 99);
 }
 
 TEST(Estimators, ThreadSafe) {
   FakeClock clock;
-  Estimators e(0.1, 50, 100, clock.fn());
+  Estimators e(24, 50, 100, clock.fn());
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&e, t] {
@@ -105,7 +121,7 @@ TEST(Estimators, ThreadSafe) {
   }
   for (auto& th : threads) th.join();
   EXPECT_NEAR(e.Link("n0").rtt_ms, 10, 1e-9);
-  double m = e.Compute("n2", "m", 0).mean_ms;
+  double m = e.Compute("n2", "m", 0).median_ms;
   EXPECT_GE(m, 5);
   EXPECT_LE(m, 8);
 }
@@ -217,7 +233,7 @@ TEST(Placement, AnOverdueOutstandingRequestHoldsANodeUp) {
 
 TEST(Estimators, SmallTransfersFeedTheRtt) {
   FakeClock clock;
-  Estimators e(0.5, 50, 100, clock.fn());
+  Estimators e(24, 50, 100, clock.fn());
   e.SeedLink("a", 6, 80);
   // 4 KB in 30 ms: at 80 Mbps the bytes take 0.4096 ms, the rest is latency; bandwidth unchanged.
   e.ObserveTransfer("a", 4000, 30);
@@ -233,7 +249,7 @@ TEST(Estimators, SmallTransfersFeedTheRtt) {
 
 TEST(Estimators, RttIgnoresAStalledAnswerButFollowsARealChange) {
   FakeClock clock;
-  Estimators e(0.2, 50, 100, clock.fn());
+  Estimators e(24, 50, 100, clock.fn());
   e.SeedLink("a", 6, 100);
   for (int i = 0; i < 6; ++i) e.ObserveRtt("a", 6);
   e.ObserveRtt("a", 2000);  // an answer held for 2 s by a partition

@@ -54,7 +54,7 @@ std::string Reason(const Decision& d, Objective objective) {
 Router::Router(Topology topology, RouterOptions options)
     : topology_(std::move(topology)), options_(std::move(options)) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
-  est_ = std::make_unique<Estimators>(options_.ewma_alpha, options_.default_rtt_ms,
+  est_ = std::make_unique<Estimators>(options_.compute_window, options_.default_rtt_ms,
                                       options_.default_bandwidth_mbps, options_.clock);
   for (const auto& n : topology_.nodes) {
     health_.emplace(n.name, Health{});
@@ -92,9 +92,9 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
     double depth = est_->QueueDepth(n.name);
     c.rtt_ms = link.rtt_ms;
     c.transfer_ms = bytes * 8.0 / 1e6 / std::max(link.bandwidth_mbps, 1e-9) * 1000.0;
-    c.compute_ms = compute.mean_ms;
-    c.queue_ms = depth * compute.mean_ms / std::max(1, m->instances);
-    c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.mean_ms);
+    c.compute_ms = compute.median_ms;
+    c.queue_ms = depth * compute.median_ms / std::max(1, m->instances);
+    c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.median_ms);
     if (const auto& due = health_[n.name].earliest_due) {
       // An answer overdue beyond its p95: the node is held up; expect it to last as long again.
       const double overdue = std::chrono::duration<double, std::milli>(now - *due).count();
@@ -104,7 +104,7 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
       }
     }
     c.predicted_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + c.compute_ms;
-    double seconds = compute.mean_ms / 1000.0;
+    double seconds = compute.median_ms / 1000.0;
     c.cost = seconds * n.cost_per_compute_second;
     c.energy_j = seconds * n.energy_per_compute_second;
     c.within_target = !p.latency_target_ms || c.predicted_ms <= *p.latency_target_ms;
@@ -291,7 +291,7 @@ void Router::ReportEarliestDue(std::string_view node,
 double Router::EstimatedRttMs(std::string_view node) const { return est_->Link(node).rtt_ms; }
 double Router::EstimatedBandwidthMbps(std::string_view node) const { return est_->Link(node).bandwidth_mbps; }
 double Router::EstimatedComputeMs(std::string_view node, std::string_view model) const {
-  return est_->Compute(node, model, 0).mean_ms;
+  return est_->Compute(node, model, 0).median_ms;
 }
 double Router::EstimatedComputeP95Ms(std::string_view node, std::string_view model) const {
   return est_->Compute(node, model, 0).p95_ms;

@@ -190,7 +190,7 @@ using Clock = std::function<std::chrono::system_clock::time_point()>;
 
 struct RouterOptions {
   int eject_after_failures = 3;  // consecutive failures that eject a node
-  double ewma_alpha = 0.2;       // weight of a new observation
+  size_t compute_window = 24;    // recent runs the compute median and p95 are taken over (<= 32)
   double hedge_fraction = 0.05;  // tokens earned per decision; a hedge sent costs one
   double hedge_burst = 10.0;     // bucket capacity: stragglers come in bursts (a queue behind one)
   double default_rtt_ms = 50;    // for nodes without a link from the origin

@@ -393,6 +393,9 @@ void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<P
   if (stats_) stats_->RecordExecution(total_rows, Ns(t1 - t0), Ns(t2 - t1), Ns(t3 - t2));
   for (size_t b = 0; b < batch.size(); ++b) {
     Pending& p = *batch[b];
+    responses[b].run_ns = static_cast<int64_t>(Ns(t3 - t0));
+    responses[b].batch_share =
+        total_rows > 0 ? static_cast<double>(p.rows) / static_cast<double>(total_rows) : 1.0 / batch.size();
     if (stats_) {
       stats_->RecordSuccess(Ns(Clock::now() - p.enqueued), Ns(t0 - p.enqueued));
       stats_->AddPending(-1);

@@ -281,6 +281,13 @@ TEST(Scheduler, BatchIsCutAtThePreferredSizeAndMatchesOneByOne) {
   ASSERT_TRUE(batched.WaitFor(4, 5s)) << "the batch was not cut at its preferred size";
   EXPECT_EQ(ExecutionCount(stats), 1);
   EXPECT_NE(stats.ToJson().find("\"batch_size\":9"), std::string::npos) << stats.ToJson();
+  // One run carried all four: each answer reports that run, and its share of the run's rows.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(batched.at(i).ok());
+    EXPECT_GT(batched.at(i)->run_ns, 0);
+    EXPECT_EQ(batched.at(i)->run_ns, batched.at(0)->run_ns);
+    EXPECT_DOUBLE_EQ(batched.at(i)->batch_share, static_cast<double>(rows[i]) / 9.0);
+  }
 
   Results single;
   Scheduler one(Sessions("add_sub"), {}, nullptr);

@@ -86,7 +86,11 @@ class V2ApiTest(unittest.TestCase):
         np.testing.assert_array_equal(np.array(outs["OUTPUT0"]["data"], np.float32), (a + b).flatten())
         np.testing.assert_array_equal(np.array(outs["OUTPUT1"]["data"], np.float32), (a - b).flatten())
         # The node reports its own time and queue, for routers in front of it.
-        self.assertGreater(float(resp.getheader("X-Continuum-Compute-Ms")), 0.0)
+        on_node = float(resp.getheader("X-Continuum-Compute-Ms"))
+        run = float(resp.getheader("X-Continuum-Run-Ms"))
+        self.assertGreater(run, 0.0)
+        self.assertLessEqual(run, on_node)  # the run, without the queue wait
+        self.assertLessEqual(float(resp.getheader("X-Continuum-Engine-Ms")), run)  # its share of the run
         self.assertGreaterEqual(int(resp.getheader("X-Continuum-Queue-Depth")), 0)
 
     def test_requested_outputs_and_versioned_path(self):
