@@ -776,6 +776,9 @@ def run_hedge(build, compute_ms):
             % (s, fmt_ms(pct(lat, 50)), fmt_ms(pct(lat, 99)), fmt_ms(pct(lat, 99.9)), fmt_ms(max(lat)),
                sum(1 for r in results[s] if not r.ok), extra, 100.0 * extra / len(arrivals), hedged_wins,
                ", ".join("%s %d" % kv for kv in per_node[s].items())))
+    for s in ("hedge-off", "hedge-on"):
+        slow = sorted((r for r in results[s] if r.ok), key=lambda r: -r.ms)[:6]
+        log("  %-10s slowest: %s" % (s, ", ".join("%.0f ms %s step %s" % (r.ms, r.node, r.step) for r in slow)))
     return out
 
 

@@ -69,7 +69,7 @@ struct Target {
 struct Plan {
   std::vector<Target> chain;  // chain[0]: the choice; then the fallbacks in order
   std::optional<Target> hedge;
-  std::chrono::milliseconds hedge_delay{0};
+  std::chrono::microseconds hedge_delay{0};
   std::chrono::steady_clock::time_point deadline;
   // Longest wait for one attempt (0: until the deadline). With it a node that hangs fails in
   // time for the next candidate to run inside the deadline.

@@ -338,7 +338,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   if (decision->hedge) {
     plan.hedge = target_of(decision->hedge->node);
     plan.hedge_delay =
-        std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, decision->hedge->delay_ms)));
+        std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, decision->hedge->delay_ms) * 1000.0));
   }
   if (plan.chain.empty()) {
     tags.reason = "no candidate inside the residency class";
@@ -423,7 +423,14 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     router->ObserveTransfer(node, bytes, std::max(0.0, ms - on_node));
   };
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
-           [respond = std::move(respond), rec = std::move(rec), reason, router, log](Outcome o) mutable {
+           [respond = std::move(respond), rec = std::move(rec), reason, router, log,
+            sent = std::chrono::steady_clock::now(), choice = decision->choice,
+            p95 = decision->candidates[0].p95_ms](Outcome o) mutable {
+             // How long the answer took against the choice's prediction: what its hedge delay adapts to.
+             if (o.served)
+               router->ObserveAnswer(
+                   choice, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count(),
+                   p95);
              Tags tags;
              tags.reason = reason;
              tags.node = o.node.empty() ? "none" : o.node;

@@ -229,7 +229,7 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
 class Timer : public UpstreamCall, public std::enable_shared_from_this<Timer> {
  public:
   Timer(asio::io_context& io, std::function<void()> fn) : timer_(io), fn_(std::move(fn)) {}
-  void Start(std::chrono::milliseconds delay) {
+  void Start(std::chrono::microseconds delay) {
     timer_.expires_after(delay);
     auto self = shared_from_this();
     timer_.async_wait([self](beast::error_code ec) {
@@ -290,7 +290,7 @@ std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, 
   return call;
 }
 
-std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::milliseconds delay,
+std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::microseconds delay,
                                                     std::function<void()> fn) {
   auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
   asio::post(impl_->io, [t, delay] { t->Start(delay); });

@@ -69,7 +69,7 @@ class UpstreamClient {
                                      UpstreamCallback callback);
 
   // Runs `fn` on the I/O thread after `delay` unless the returned handle is cancelled first.
-  std::shared_ptr<UpstreamCall> After(std::chrono::milliseconds delay, std::function<void()> fn);
+  std::shared_ptr<UpstreamCall> After(std::chrono::microseconds delay, std::function<void()> fn);
   // Runs `fn` on the I/O thread as soon as possible.
   void Post(std::function<void()> fn);
 

@@ -481,6 +481,47 @@ TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {
     EXPECT_FALSE(single.Decide(Req(Pol("hedge=on; residency=us")))->hedge.has_value());
 }
 
+// The hedge delay adapts so that the set share of hedges falls due, whatever the predictions miss
+// by: answers of the choice taking uniformly 0-4x the predicted p95 make its scale the 97.5 %
+// quantile of that ratio (3.9), so that about 2.5 % of hedges fall due.
+TEST(Hedge, DelayScaleIsTheDueShareQuantileOfRecentAnswers) {
+  Router r(Topo());
+  const auto first = r.Decide(Req(Pol("hedge=on")));
+  const double p95 = first->hedge->delay_ms;
+  const std::string d0 = first->choice;
+  uint64_t state = 12345;
+  auto uniform = [&state] {  // a fixed LCG: the test draws the same numbers every run
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(state >> 11) / static_cast<double>(1ull << 53);
+  };
+  // Until 32 answers are in, the delay is the predicted p95 itself.
+  for (int i = 0; i < 31; ++i) r.ObserveAnswer(d0, 4.0 * p95, p95);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 1.0);
+  int due = 0;
+  const int n = 20'000;
+  for (int i = 0; i < n; ++i) {
+    auto d = r.Decide(Req(Pol("hedge=on")));
+    const double answer_ms = 4.0 * p95 * uniform();
+    if (i >= 1000) due += answer_ms > d->hedge->delay_ms;
+    ASSERT_EQ(d->choice, d0);
+    r.ObserveAnswer(d0, answer_ms, p95);
+  }
+  EXPECT_NEAR(r.HedgeDelayScale(d0), 3.9, 0.1);
+  EXPECT_NEAR(static_cast<double>(due) / (n - 1000), 0.025, 0.006);
+  EXPECT_NEAR(r.Decide(Req(Pol("hedge=on")))->hedge->delay_ms, p95 * r.HedgeDelayScale(d0), 1e-9);
+  // Bounded both ways; nonsense is ignored.
+  for (int i = 0; i < 300; ++i) r.ObserveAnswer(d0, 1000.0 * p95, p95);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 64.0);
+  for (int i = 0; i < 300; ++i) r.ObserveAnswer(d0, 0, p95);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 0.25);
+  r.ObserveAnswer(d0, -1, p95);
+  r.ObserveAnswer(d0, 1, 0);
+  r.ObserveAnswer(d0, std::nan(""), p95);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 0.25);
+  // Each node has its own scale.
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(first->fallbacks[0]), 1.0);
+}
+
 TEST(Hedge, PickedAtSendTimeAmongTheNodesNotHeldUp) {
   FakeClock clock;
   RouterOptions o;

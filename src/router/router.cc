@@ -171,7 +171,8 @@ StatusOr<Decision> Router::Decide(const Request& request) {
 
   hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
   if (p.hedge.value_or(false) && !d.fallbacks.empty()) {
-    d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms};
+    auto a = answers_.find(d.choice);
+    d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms * (a == answers_.end() ? 1.0 : a->second.scale)};
   }
   d.reason = Reason(d, objective);
   if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
@@ -198,6 +199,34 @@ bool Router::TryStartHedge() {
   if (hedge_tokens_ < 1.0) return false;
   hedge_tokens_ -= 1.0;
   return true;
+}
+
+void Router::ObserveAnswer(std::string_view node, double elapsed_ms, double p95_ms) {
+  if (!(elapsed_ms >= 0) || !(p95_ms > 0) || !std::isfinite(elapsed_ms) || !std::isfinite(p95_ms)) return;
+  const double ratio = elapsed_ms / p95_ms;
+  std::lock_guard lock(mu_);
+  auto it = answers_.find(node);
+  if (it == answers_.end()) it = answers_.emplace(std::string(node), AnswerTimes{}).first;
+  AnswerTimes& a = it->second;
+  if (a.ratios.size() < kAnswerWindow) {
+    a.ratios.push_back(ratio);
+  } else {
+    a.ratios[a.next] = ratio;
+  }
+  a.next = (a.next + 1) % kAnswerWindow;
+  if (++a.since_scale < 16 || a.ratios.size() < 32) return;
+  a.since_scale = 0;
+  const double share = std::clamp(options_.hedge_due_share, 0.0, 1.0);
+  std::vector<double> sorted = a.ratios;
+  const size_t k = static_cast<size_t>((1.0 - share) * static_cast<double>(sorted.size() - 1));
+  std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+  a.scale = std::clamp(sorted[k], 0.25, 64.0);
+}
+
+double Router::HedgeDelayScale(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  auto it = answers_.find(node);
+  return it == answers_.end() ? 1.0 : it->second.scale;
 }
 
 void Router::ReportSuccess(std::string_view node) {

@@ -193,6 +193,10 @@ struct RouterOptions {
   size_t compute_window = 24;    // recent runs the compute median and p95 are taken over (<= 32)
   double hedge_fraction = 0.05;  // tokens earned per decision; a hedge sent costs one
   double hedge_burst = 10.0;     // bucket capacity: stragglers come in bursts (a queue behind one)
+  // The share of hedge=on requests whose hedge should fall due (the choice still unanswered after
+  // the hedge delay); the delay adapts to it. Below hedge_fraction, so that tokens are left for the
+  // requests that need them (a straggler's queue) instead of being spent on ordinary jitter.
+  double hedge_due_share = 0.025;
   double default_rtt_ms = 50;    // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
@@ -222,6 +226,17 @@ class Router {
   // Called when a decision's hedge is due (its delay passed, the choice has not answered): takes a
   // token from the hedge budget and says whether the hedge may go out.
   bool TryStartHedge();
+  // A request sent to `node` (its choice), predicted at `p95_ms`, was answered `elapsed_ms` later.
+  // The hedge delay is the choice's predicted p95 times the node's scale: the quantile
+  // 1 - hedge_due_share of (elapsed / predicted p95) over the node's last kAnswerWindow answers,
+  // taken again every 16 answers once there are 32 (1 until then; within [0.25, 64]). So the
+  // predictions' own misses (link jitter, a busy machine) spend no hedges, whatever their size,
+  // and hedges fall due for about hedge_due_share of the requests (as Finagle's backup requests
+  // take their delay from a latency percentile). Per node, because how far a prediction misses
+  // differs by node: a sub-millisecond local run misses by more, relatively, than a remote one.
+  static constexpr size_t kAnswerWindow = 256;
+  void ObserveAnswer(std::string_view node, double elapsed_ms, double p95_ms);
+  double HedgeDelayScale(std::string_view node) const;
   // The node a hedge due now should go to: the fastest by the estimates of this moment (a node
   // held up since the decision loses its place), among the healthy nodes in the request's
   // residency class that hold the model, except `busy` (those already serving the request).
@@ -281,6 +296,12 @@ class Router {
   };
   std::map<std::string, Health, std::less<>> health_;
   double hedge_tokens_ = 0;
+  struct AnswerTimes {
+    std::vector<double> ratios;  // ring of elapsed / predicted p95, up to kAnswerWindow
+    size_t next = 0, since_scale = 0;
+    double scale = 1.0;
+  };
+  std::map<std::string, AnswerTimes, std::less<>> answers_;
 };
 
 }  // namespace continuum::router
