@@ -429,7 +429,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
              // How long the answer took against the choice's prediction: what its hedge delay adapts to.
              if (o.served)
                router->ObserveAnswer(
-                   choice, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count(),
+                   choice,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count(),
                    p95);
              Tags tags;
              tags.reason = reason;

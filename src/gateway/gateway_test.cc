@@ -467,9 +467,11 @@ TEST(Gateway, ComputeIsLearnedFromTheRunNotTheQueueWait) {
   TestNode reports_run(node_handler("2.000"));
   TestNode older(node_handler(nullptr));
   std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"new","url":")" + reports_run.url +
+    {"name":"new","url":")" +
+                     reports_run.url +
                      R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":10}]},
-    {"name":"old","url":")" + older.url +
+    {"name":"old","url":")" +
+                     older.url +
                      R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":10}]}],
     "links":[{"from":"gateway","to":"new","rtt_ms":1,"bandwidth_mbps":1000},
              {"from":"gateway","to":"old","rtt_ms":1,"bandwidth_mbps":1000}]})";

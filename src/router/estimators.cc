@@ -78,8 +78,8 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
 void Estimators::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
   if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
   std::lock_guard lock(mu_);
-  auto [it, inserted] =
-      compute_.emplace(std::make_pair(std::string(node), std::string(model)), WindowQuantile(compute_window_));
+  auto [it, inserted] = compute_.emplace(std::make_pair(std::string(node), std::string(model)),
+                                         WindowQuantile(compute_window_));
   it->second.Observe(compute_ms);
   Touch(node);
 }

@@ -197,7 +197,7 @@ struct RouterOptions {
   // the hedge delay); the delay adapts to it. Below hedge_fraction, so that tokens are left for the
   // requests that need them (a straggler's queue) instead of being spent on ordinary jitter.
   double hedge_due_share = 0.025;
-  double default_rtt_ms = 50;    // for nodes without a link from the origin
+  double default_rtt_ms = 50;  // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
   // A healthy node that answered nothing for this long is listed by NodesToRefresh, so the link
