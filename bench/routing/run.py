@@ -248,6 +248,15 @@ class Gateway:
     def port(self):
         return self.proc.port
 
+    def hedges(self):
+        """continuum_gateway_hedges_total by result, from the gateway's /metrics ({} if it has none)."""
+        st, data = http_get(self.port, "/metrics")
+        if st != 200:
+            return {}
+        text = data.decode() if isinstance(data, bytes) else data
+        return {m.group(1): int(float(m.group(2)))
+                for m in re.finditer(r'^continuum_gateway_hedges_total\{result="(\w+)"\} (\S+)$', text, re.M)}
+
     def decisions(self):
         out = []
         try:
@@ -760,6 +769,7 @@ def run_hedge(build, compute_ms):
     counts1 = {s: sum(n.request_count(m["model"]) for n in st.nodes.values()) for s, st in stacks.items()}
     per_node = {s: {n: node.request_count(m["model"]) for n, node in st.nodes.items()} for s, st in stacks.items()}
     dec = {s: st.gateway.decisions() for s, st in stacks.items()}
+    hedges = stacks["hedge-on"].gateway.hedges()
     for st in stacks.values():
         st.stop()
     out = {}
@@ -776,6 +786,9 @@ def run_hedge(build, compute_ms):
             % (s, fmt_ms(pct(lat, 50)), fmt_ms(pct(lat, 99)), fmt_ms(pct(lat, 99.9)), fmt_ms(max(lat)),
                sum(1 for r in results[s] if not r.ok), extra, 100.0 * extra / len(arrivals), hedged_wins,
                ", ".join("%s %d" % kv for kv in per_node[s].items())))
+    if hedges:
+        log("  hedge=on gateway's hedges: %s" % ", ".join(
+            "%s %d" % (k, hedges.get(k, 0)) for k in ("due", "sent", "won", "no_budget", "no_target")))
     for s in ("hedge-off", "hedge-on"):
         slow = sorted((r for r in results[s] if r.ok), key=lambda r: -r.ms)[:6]
         log("  %-10s slowest: %s" % (s, ", ".join("%.0f ms %s step %s" % (r.ms, r.node, r.step) for r in slow)))

@@ -16,6 +16,7 @@
 #include "node/inference_node.h"
 #include "router/decision_log.h"
 #include "router/router.h"
+#include "telemetry/metrics.h"
 
 namespace continuum::cli {
 
@@ -143,8 +144,14 @@ int Gateway(const std::vector<std::string>& args) {
     loop = std::move(l).value();
   }
 
+  // One registry for the process: the gateway's metrics, the filters' and the process's own. It is
+  // served at GET /metrics: on the admin listener with --filters (a tenant key must not read
+  // other tenants' usage), else on the main port.
+  telemetry::Registry registry;
+  telemetry::RegisterProcessMetrics(registry);
   gateway::GatewayOptions go;
   go.loop = loop;
+  go.metrics = &registry;
   go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   go.attempt_timeout_factor = attempt_timeout_factor;
   go.attempt_budget_share = attempt_budget_share;
@@ -169,6 +176,7 @@ int Gateway(const std::vector<std::string>& args) {
     ao.address = admin_address;
     ao.port = static_cast<uint16_t>(admin_port);
     filters::ChainOptions co;
+    co.metrics = &registry;
     auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
     if (!fe.ok()) {
       LogError(fe.status().message());
@@ -176,6 +184,22 @@ int Gateway(const std::vector<std::string>& args) {
     }
     frontend = std::move(fe).value();
     handler = frontend->handler;
+  } else {
+    handler = [&gw, &registry](http::Request&& r, http::Responder w) {
+      if (r.path == "/metrics") {
+        http::Response m;
+        if (r.method != "GET") {
+          m.status = 405;
+          m.headers.emplace_back("Allow", "GET");
+          m.body = R"({"error":"use GET for /metrics"})";
+        } else {
+          m.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          m.body = registry.Render();
+        }
+        return w(std::move(m));
+      }
+      gw.Handle(std::move(r), std::move(w));
+    };
   }
   auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {

@@ -171,6 +171,10 @@ Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOption
       options_(options),
       client_(std::make_unique<UpstreamClient>(UpstreamOptions{.loop = options_.loop})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
+  if (options_.metrics) {
+    metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, router_->topology());
+    metrics_->Refresh(*router_);
+  }
   if (options_.probe_period.count() > 0) prober_ = std::thread([this] { ProbeLoop(); });
 }
 
@@ -188,6 +192,7 @@ Gateway::~Gateway() {
 void Gateway::ProbeLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, options_.probe_period, [this] { return stopping_; })) {
+    if (metrics_) metrics_->Refresh(*router_);
     for (const std::string& name : router_->NodesToProbe()) {
       const router::Node* node = router_->topology().FindNode(name);
       if (!node) continue;
@@ -382,13 +387,21 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   hooks.on_cancel = ended;
   // The hedge, when due, goes to the best node of that moment (the runner-up may have been held up
   // since), still inside the residency class, and only if the hedge budget has a token.
-  hooks.hedge_target = [router, rr, residency = decision->policy.residency](
-                           const std::vector<std::string>& busy) -> std::optional<Target> {
+  GatewayMetrics* m = metrics_.get();
+  hooks.hedge_target = [router, rr, residency = decision->policy.residency,
+                        m](const std::vector<std::string>& busy) -> std::optional<Target> {
+    if (m) m->hedge_due->Increment();
     auto node = router->PickHedge(rr, busy);
-    if (!node) return std::nullopt;
-    const router::Node* n = router->topology().FindNode(*node);
-    if (!n || (residency && !n->Satisfies(*residency))) return std::nullopt;  // fails closed
-    if (!router->TryStartHedge()) return std::nullopt;
+    const router::Node* n = node ? router->topology().FindNode(*node) : nullptr;
+    if (!n || (residency && !n->Satisfies(*residency))) {  // fails closed
+      if (m) m->hedge_no_target->Increment();
+      return std::nullopt;
+    }
+    if (!router->TryStartHedge()) {
+      if (m) m->hedge_no_budget->Increment();
+      return std::nullopt;
+    }
+    if (m) m->hedge_sent->Increment();
     return Target{n->name, n->url};  // it may use what remains of the deadline
   };
   hooks.on_failure = [ended, router](const std::string& node) {
@@ -425,13 +438,20 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log,
             sent = std::chrono::steady_clock::now(), choice = decision->choice,
-            p95 = decision->candidates[0].p95_ms](Outcome o) mutable {
+            p95 = decision->candidates[0].p95_ms, m](Outcome o) mutable {
+             const double elapsed_ms =
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
              // How long the answer took against the choice's prediction: what its hedge delay adapts to.
-             if (o.served)
-               router->ObserveAnswer(
-                   choice,
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count(),
-                   p95);
+             if (o.served) router->ObserveAnswer(choice, elapsed_ms, p95);
+             if (m) {
+               if (!o.served) {
+                 m->failures->Increment();
+               } else if (const GatewayMetrics::PerNode* n = m->Find(o.node)) {
+                 (o.step < 0 ? n->hedge : o.step == 0 ? n->first : n->fallback)->Increment();
+                 if (o.step < 0) m->hedge_won->Increment();
+                 n->duration->Observe(elapsed_ms / 1000.0);
+               }
+             }
              Tags tags;
              tags.reason = reason;
              tags.node = o.node.empty() ? "none" : o.node;

@@ -23,6 +23,7 @@
 #include "http/server.h"
 #include "router/decision_log.h"
 #include "router/router.h"
+#include "telemetry/metrics.h"
 
 namespace continuum::gateway {
 
@@ -45,6 +46,33 @@ struct GatewayOptions {
   // Run the upstream client on this loop (the one the HTTP server in front runs on), so that a
   // forwarded request stays on one thread from accept to answer; null: a thread of its own.
   std::shared_ptr<http::IoLoop> loop;
+  // Where the gateway registers its metrics (see GatewayMetrics); null: none kept. Must outlive
+  // the gateway.
+  telemetry::Registry* metrics = nullptr;
+};
+
+// The gateway's Prometheus metrics: per node, answers by how they were won and their latency; the
+// hedges by what became of them; and, refreshed with every probe round, each node's health and
+// the router's estimates for it.
+//   continuum_gateway_answers_total{node,tier,step}        step: first | fallback | hedge
+//   continuum_gateway_failures_total                       dispatched, no node answered in time
+//   continuum_gateway_request_duration_seconds{node,tier}  histogram, dispatch to answer
+//   continuum_gateway_hedges_total{result}  due | sent | no_budget | no_target | won
+//   continuum_router_node_up{node}                         0 while ejected
+//   continuum_router_rtt_seconds{node}, continuum_router_bandwidth_bytes_per_second{node},
+//   continuum_router_hedge_delay_scale{node}
+struct GatewayMetrics {
+  GatewayMetrics(telemetry::Registry& registry, const router::Topology& topology);
+  struct PerNode {
+    telemetry::Counter *first, *fallback, *hedge;
+    telemetry::Histogram* duration;
+    telemetry::Gauge *up, *rtt, *bandwidth, *hedge_scale;
+  };
+  const PerNode* Find(std::string_view node) const;
+  void Refresh(const router::Router& router);  // the gauges, from the router's current view
+  std::map<std::string, PerNode, std::less<>> nodes;
+  telemetry::Counter* failures;
+  telemetry::Counter *hedge_due, *hedge_sent, *hedge_no_budget, *hedge_no_target, *hedge_won;
 };
 
 class LocalEndpoint;
@@ -77,7 +105,8 @@ class Gateway {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::unique_ptr<UpstreamClient> client_;
-  std::shared_ptr<LocalEndpoint> local_;  // null without options.local_handler
+  std::shared_ptr<LocalEndpoint> local_;     // null without options.local_handler
+  std::shared_ptr<GatewayMetrics> metrics_;  // null without options.metrics
   std::thread prober_;
   std::mutex inflight_mu_;
   // Due times of the requests sent to each node and not yet answered.

@@ -451,6 +451,52 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
   }
 }
 
+// A hedge that falls due, goes out and wins is counted at each step, and so is the answer it won.
+TEST(Gateway, MetricsCountTheHedgeAndTheAnswerItWon) {
+  TestNode slow(Slow(300ms, "late"));
+  TestNode fast(Answer(200, "hedged"));
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"edge","url":")" +
+                     slow.url +
+                     R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
+    {"name":"cloud","url":")" +
+                     fast.url +
+                     R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
+    "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::RouterOptions ro;
+  ro.hedge_fraction = 1;  // a token per decision: the first hedge may go
+  router::Router router(*t, ro);
+  telemetry::Registry registry;
+  GatewayOptions o;
+  o.metrics = &registry;
+  Gateway gw(&router, nullptr, o);
+  http::Request r;
+  r.method = "POST";
+  r.path = "/v2/models/m/infer";
+  r.body = "{}";
+  r.headers.emplace_back("x-continuum-policy", "hedge=on");
+  std::promise<http::Response> p;
+  gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+  http::Response resp = p.get_future().get();
+  EXPECT_EQ(resp.body, "hedged");
+  EXPECT_EQ(HeaderOf(resp, "X-Continuum-Fallback-Step"), "hedge");
+  const std::string text = registry.Render();
+  for (const char* sample :
+       {"continuum_gateway_hedges_total{result=\"due\"} 1",
+        "continuum_gateway_hedges_total{result=\"sent\"} 1",
+        "continuum_gateway_hedges_total{result=\"won\"} 1",
+        "continuum_gateway_hedges_total{result=\"no_budget\"} 0",
+        "continuum_gateway_answers_total{node=\"cloud\",tier=\"cloud\",step=\"hedge\"} 1",
+        "continuum_gateway_answers_total{node=\"edge\",tier=\"edge\",step=\"first\"} 0",
+        "continuum_gateway_request_duration_seconds_count{node=\"cloud\",tier=\"cloud\"} 1",
+        "continuum_router_node_up{node=\"edge\"} 1"}) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample << " missing in\n" << text;
+  }
+}
+
 // The node's report of its engine run (X-Continuum-Run-Ms) is the compute sample; the queue wait in
 // its time on the node (X-Continuum-Compute-Ms) is not (the node reports its queue depth instead).
 TEST(Gateway, ComputeIsLearnedFromTheRunNotTheQueueWait) {

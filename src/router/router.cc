@@ -229,6 +229,12 @@ double Router::HedgeDelayScale(std::string_view node) const {
   return it == answers_.end() ? 1.0 : it->second.scale;
 }
 
+bool Router::IsEjected(std::string_view node) const {
+  std::lock_guard lock(mu_);
+  auto it = health_.find(node);
+  return it != health_.end() && it->second.ejected;
+}
+
 void Router::ReportSuccess(std::string_view node) {
   std::lock_guard lock(mu_);
   auto it = health_.find(node);

@@ -267,6 +267,8 @@ class Router {
   // overdue is added to its predicted wait, so new requests go elsewhere until it answers.
   void ReportEarliestDue(std::string_view node, std::optional<std::chrono::system_clock::time_point> due);
 
+  bool IsEjected(std::string_view node) const;
+
   // Current estimates (for tests and /metrics).
   double EstimatedRttMs(std::string_view node) const;
   double EstimatedBandwidthMbps(std::string_view node) const;

@@ -145,6 +145,34 @@ class GatewayTest(unittest.TestCase):
         self.assertTrue(any(r["outcome"] == "ok" for r in records))
         self.assertFalse(any(r["choice"] == "cloud-us" and r["policy"].get("residency") == "eu" for r in records))
 
+    def test_metrics_count_answers_by_node_and_pass_promtool(self):
+        for _ in range(3):
+            self.assertEqual(self.post(headers={"X-Continuum-Policy": "residency=eu"})[0], 200)
+        self.assertEqual(self.post(headers={"X-Continuum-Policy": "residency=us"})[0], 200)
+        status, data, resp = self.gw.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(resp.getheader("Content-Type").startswith("text/plain"))
+        text = data.decode()
+
+        def value(sample):
+            m = re.search("^" + re.escape(sample) + r" (\S+)$", text, re.M)
+            self.assertIsNotNone(m, sample + " missing in:\n" + text)
+            return float(m.group(1))
+        self.assertEqual(value('continuum_gateway_answers_total{node="edge-eu",tier="edge",step="first"}'), 3)
+        self.assertEqual(value('continuum_gateway_answers_total{node="cloud-us",tier="cloud",step="first"}'), 1)
+        self.assertEqual(value('continuum_gateway_request_duration_seconds_count{node="edge-eu",tier="edge"}'), 3)
+        self.assertEqual(value('continuum_gateway_failures_total'), 0)
+        self.assertEqual(value('continuum_gateway_hedges_total{result="sent"}'), 0)
+        self.assertEqual(value('continuum_router_node_up{node="edge-eu"}'), 1)
+        self.assertGreater(value('continuum_router_bandwidth_bytes_per_second{node="cloud-us"}'), 0)
+        self.assertIn("# TYPE process_resident_memory_bytes gauge", text)
+        self.assertEqual(self.gw.post("/metrics", {})[0], 405)
+        try:
+            r = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True, timeout=60)
+        except FileNotFoundError:
+            self.skipTest("promtool not installed")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
 
 class LocalNodeTest(unittest.TestCase):
     """`continuum gateway --model-repository`: a local:// device node served in-process beside a real

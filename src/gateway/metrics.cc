@@ -1,0 +1,70 @@
+// GatewayMetrics: the families, one child per node of the topology made up front, so the request
+// path only increments what it was handed.
+#include "gateway/gateway.h"
+
+namespace continuum::gateway {
+
+GatewayMetrics::GatewayMetrics(telemetry::Registry& registry, const router::Topology& topology) {
+  auto& answers =
+      registry.AddCounter("continuum_gateway_answers_total",
+                          "Answers forwarded from a node, by node and by how they were won "
+                          "(first: the choice; fallback: a later candidate; hedge: the hedge copy)",
+                          {"node", "tier", "step"});
+  auto& duration = registry.AddHistogram("continuum_gateway_request_duration_seconds",
+                                         "From dispatch to the answer forwarded, by the node that answered",
+                                         {"node", "tier"}, telemetry::DefaultLatencyBucketsSeconds());
+  auto& up = registry.AddGauge("continuum_router_node_up", "1 while the node takes requests, 0 while ejected",
+                               {"node"});
+  auto& rtt = registry.AddGauge("continuum_router_rtt_seconds",
+                                "The router's round-trip estimate of the node", {"node"});
+  auto& bw = registry.AddGauge("continuum_router_bandwidth_bytes_per_second",
+                               "The router's bandwidth estimate of the node's link", {"node"});
+  auto& scale = registry.AddGauge(
+      "continuum_router_hedge_delay_scale",
+      "The node's hedge delay over its predicted p95 (adapts to its answer times)", {"node"});
+  for (const auto& n : topology.nodes) {
+    const std::string tier(router::TierName(n.tier));
+    PerNode p;
+    p.first = &answers.WithLabels({n.name, tier, "first"});
+    p.fallback = &answers.WithLabels({n.name, tier, "fallback"});
+    p.hedge = &answers.WithLabels({n.name, tier, "hedge"});
+    p.duration = &duration.WithLabels({n.name, tier});
+    p.up = &up.WithLabels({n.name});
+    p.rtt = &rtt.WithLabels({n.name});
+    p.bandwidth = &bw.WithLabels({n.name});
+    p.hedge_scale = &scale.WithLabels({n.name});
+    nodes.emplace(n.name, p);
+  }
+  failures =
+      &registry
+           .AddCounter("continuum_gateway_failures_total",
+                       "Dispatched requests no node answered (all candidates failed, or the deadline passed)",
+                       {})
+           .WithLabels({});
+  auto& hedges = registry.AddCounter(
+      "continuum_gateway_hedges_total",
+      "Hedges by what became of them: due (the choice had not answered after the hedge delay), sent, "
+      "no_budget (the hedge budget had no token), no_target (no other node qualified), won",
+      {"result"});
+  hedge_due = &hedges.WithLabels({"due"});
+  hedge_sent = &hedges.WithLabels({"sent"});
+  hedge_no_budget = &hedges.WithLabels({"no_budget"});
+  hedge_no_target = &hedges.WithLabels({"no_target"});
+  hedge_won = &hedges.WithLabels({"won"});
+}
+
+const GatewayMetrics::PerNode* GatewayMetrics::Find(std::string_view node) const {
+  auto it = nodes.find(node);
+  return it == nodes.end() ? nullptr : &it->second;
+}
+
+void GatewayMetrics::Refresh(const router::Router& router) {
+  for (auto& [name, p] : nodes) {
+    p.up->Set(router.IsEjected(name) ? 0 : 1);
+    p.rtt->Set(router.EstimatedRttMs(name) / 1000.0);
+    p.bandwidth->Set(router.EstimatedBandwidthMbps(name) * 1e6 / 8.0);
+    p.hedge_scale->Set(router.HedgeDelayScale(name));
+  }
+}
+
+}  // namespace continuum::gateway
