@@ -762,9 +762,15 @@ def run_hedge(build, compute_ms):
         reqs[s] = [make_request(m["model"], m.get("batch", 1), "latency_target_ms=%g; objective=fastest; hedge=%s"
                                 % (m["latency_target_ms"], "on" if s == "hedge-on" else "off"))]
     counts0 = {s: sum(n.request_count(m["model"]) for n in st.nodes.values()) for s, st in stacks.items()}
-    arrivals = schedule(sc, sc["duration_s"])
+    # The first warmup_s of the load is sent like the rest but left out of the latencies: each
+    # gateway learns its nodes' answer times (hedge delays) and earns its first hedge tokens.
+    # Extra requests are counted over the whole run, warm-up included.
+    warmup = sc.get("warmup_s", 0)
+    arrivals = schedule(sc, warmup + sc["duration_s"])
     ports = {s: st.gateway.port for s, st in stacks.items()}
     results, _ = asyncio.run(drive(ports, reqs, arrivals, time.monotonic()))
+    measured = [i for i, (t, _) in enumerate(arrivals) if t >= warmup]
+    results = {s: [r[i] for i in measured] for s, r in results.items()}
     time.sleep(0.5)  # let the losers of hedge races finish on the nodes
     counts1 = {s: sum(n.request_count(m["model"]) for n in st.nodes.values()) for s, st in stacks.items()}
     per_node = {s: {n: node.request_count(m["model"]) for n, node in st.nodes.items()} for s, st in stacks.items()}
@@ -773,8 +779,10 @@ def run_hedge(build, compute_ms):
     for st in stacks.values():
         st.stop()
     out = {}
-    log("  %d requests per policy at %.0f/s (%s x%d); nodes: %.1f%% of engine runs +%g ms"
-        % (len(arrivals), rq["rate_rps"], m["model"], m.get("batch", 1), 100 * frac, sms))
+    log("  %d requests per policy at %.0f/s (%s x%d), after %d of warm-up (%g s, not in the latencies); "
+        "nodes: %.1f%% of engine runs +%g ms"
+        % (len(measured), rq["rate_rps"], m["model"], m.get("batch", 1), len(arrivals) - len(measured), warmup,
+           100 * frac, sms))
     log("  %-10s %7s %7s %7s %8s %6s  %s" % ("policy", "p50", "p99", "p99.9", "max", "failed", "extra requests"))
     for s in ("hedge-off", "hedge-on"):
         lat = latencies(results[s])

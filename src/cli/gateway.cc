@@ -28,6 +28,7 @@ int Gateway(const std::vector<std::string>& args) {
   std::string filters_path, admin_address = "127.0.0.1";
   int64_t admin_port = 8081;
   double attempt_timeout_factor = 4, attempt_budget_share = 0.5;
+  bool await_hedge_losers = true;
 
   Flags f;
   f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
@@ -43,6 +44,9 @@ int Gateway(const std::vector<std::string>& args) {
            "tried (0: off)");
   f.Double("attempt-budget-share", &attempt_budget_share,
            "and at least this share of the request's deadline (0..1), so a straggler is still waited for");
+  f.Bool("await-hedge-losers", &await_hedge_losers,
+         "keep the losing copy of a hedge race counted on its node until its answer (dropped) arrives; "
+         "false: cancel it at once");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
   f.String("model-repository", &repo_dir,
@@ -155,6 +159,7 @@ int Gateway(const std::vector<std::string>& args) {
   go.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   go.attempt_timeout_factor = attempt_timeout_factor;
   go.attempt_budget_share = attempt_budget_share;
+  go.await_hedge_losers = await_hedge_losers;
   go.probe_period = std::chrono::milliseconds(std::min<int64_t>(probe_ms, 250));
   if (node) {
     InferenceNode* n = node.get();

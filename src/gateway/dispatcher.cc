@@ -296,8 +296,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     }
     finished = true;
     if (hooks.on_success) hooks.on_success(t.node, *r, request.body.size() + r->body.size());
-    if (step >= 0 && hedge_call) hedge_call->Cancel();
-    if (step < 0 && chain_call) chain_call->Cancel();
+    if (!plan.await_losers) {
+      if (step >= 0 && hedge_call) hedge_call->Cancel();
+      if (step < 0 && chain_call) chain_call->Cancel();
+    }
     if (hedge_timer) hedge_timer->Cancel();
     Outcome o;
     o.served = true;

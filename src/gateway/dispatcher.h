@@ -76,6 +76,12 @@ struct Plan {
   std::chrono::milliseconds attempt_timeout{0};
   // Serves local:// targets; null when this process has no in-process node (such targets fail).
   std::shared_ptr<LocalEndpoint> local;
+  // The losing copy of a hedge race: false, its call is cancelled at once; true, its answer is
+  // awaited (within its attempt deadline) and dropped, and on_cancel runs when it ends. A node
+  // goes on with a request whether or not anyone listens (the answer is computed anyway), so
+  // what is still queued there is only known while its call is open: a router that stopped
+  // counting it saw a stalled node as idle and sent it new requests, into the stall.
+  bool await_losers = false;
 };
 
 struct Attempt {
@@ -102,7 +108,8 @@ struct DispatchHooks {
   // An answer (2xx..4xx): the response (status, headers, wall time of the exchange) and the
   // bytes sent + received.
   std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)> on_success;
-  // The losing copy of a hedge race, abandoned.
+  // The losing copy of a hedge race, abandoned: at once, or with Plan::await_losers when its
+  // answer (dropped) arrives or its attempt deadline passes.
   std::function<void(const std::string& node)> on_cancel;
   // Asked when the hedge is due, with the nodes already serving the request: where the hedge goes
   // (nullopt: it is not sent, e.g. the hedge budget is spent). Unset: to Plan::hedge.

@@ -39,7 +39,8 @@ http::Handler Slow(std::chrono::milliseconds delay, std::string body, std::atomi
 struct Run {
   Outcome outcome;
   std::vector<std::string> failures, cancels;
-  double elapsed_ms = 0;
+  double elapsed_ms = 0;  // until the outcome
+  double ended_ms = 0;    // until every copy sent had ended (to ~10 ms)
 };
 
 // Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
@@ -79,6 +80,7 @@ Run DispatchSync(
   // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
   for (int i = 0; i < 300 && counts->balance.load() != 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(counts->balance.load(), 0);
+  r.ended_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::lock_guard<std::mutex> l(counts->mu);
   r.failures = counts->failures;
   r.cancels = counts->cancels;
@@ -244,6 +246,31 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
   EXPECT_TRUE(r.failures.empty());
   EXPECT_EQ(r.cancels, (std::vector<std::string>{"phone"}));  // the local loser, abandoned
   local->Detach();
+}
+
+// With await_losers the hedge still answers at once, but the loser stays counted on its node until
+// its own answer comes (and is dropped); without, it is abandoned with the outcome.
+TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
+  TestNode slow(Slow(300ms, "late"));
+  TestNode fast(Answer(200, "hedge"));
+  UpstreamClient c;
+  for (bool await : {true, false}) {
+    SCOPED_TRACE(await ? "awaited" : "cancelled");
+    Plan p = MakePlan({{"slow", slow.url}}, nullptr);
+    p.hedge = Target{"fast", fast.url};
+    p.hedge_delay = 20ms;
+    p.await_losers = await;
+    auto r = DispatchSync(&c, p);
+    ASSERT_TRUE(r.outcome.served);
+    EXPECT_EQ(r.outcome.response.body, "hedge");
+    EXPECT_LT(r.elapsed_ms, 250);
+    EXPECT_EQ(r.cancels, (std::vector<std::string>{"slow"}));
+    if (await) {
+      EXPECT_GE(r.ended_ms, 290);
+    } else {
+      EXPECT_LT(r.ended_ms, 250);
+    }
+  }
 }
 
 TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {

@@ -351,6 +351,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   }
   plan.deadline = std::chrono::steady_clock::now() + budget;
   plan.local = local_;
+  plan.await_losers = options_.await_hedge_losers;
 
   UpstreamRequest up;
   up.method = req.method;

@@ -49,6 +49,9 @@ struct GatewayOptions {
   // Where the gateway registers its metrics (see GatewayMetrics); null: none kept. Must outlive
   // the gateway.
   telemetry::Registry* metrics = nullptr;
+  // Plan::await_losers for every request: the loser of a hedge race stays counted on its node
+  // until it ends there.
+  bool await_hedge_losers = true;
 };
 
 // The gateway's Prometheus metrics: per node, answers by how they were won and their latency; the

@@ -208,27 +208,31 @@ TEST(Placement, QueueDepthAndInstances) {
 }
 
 TEST(Placement, AnOverdueOutstandingRequestHoldsANodeUp) {
-  FakeClock clock;
-  RouterOptions o;
-  o.clock = clock.fn();
-  Router r(Topo(), o);
-  ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");  // predicted 12 ms
-  // A request to the edge due (its p95) in 5 ms: nothing changes.
-  r.ReportEarliestDue("edge-paris", clock.now + 5ms);
-  ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");
-  // Due 200 ms ago and still unanswered: the edge is held up (a straggler in its queue).
-  r.ReportEarliestDue("edge-paris", clock.now - 200ms);
-  auto d = r.Decide(Req());
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->choice, "cloud-eu");
-  for (const auto& c : d->candidates) {
-    if (c.node == "edge-paris") {
-      EXPECT_NEAR(c.queue_ms, 200, 1e-6);
+  for (double weight : {1.0, 4.0}) {
+    SCOPED_TRACE(weight);
+    FakeClock clock;
+    RouterOptions o;
+    o.clock = clock.fn();
+    o.overdue_weight = weight;
+    Router r(Topo(), o);
+    ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");  // predicted 12 ms
+    // A request to the edge due (its p95) in 5 ms: nothing changes.
+    r.ReportEarliestDue("edge-paris", clock.now + 5ms);
+    ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");
+    // Due 200 ms ago and still unanswered: the edge is held up (a straggler in its queue).
+    r.ReportEarliestDue("edge-paris", clock.now - 200ms);
+    auto d = r.Decide(Req());
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->choice, "cloud-eu");
+    for (const auto& c : d->candidates) {
+      if (c.node == "edge-paris") {
+        EXPECT_NEAR(c.queue_ms, 200 * weight, 1e-6);
+      }
     }
+    // It answered: the edge is back.
+    r.ReportEarliestDue("edge-paris", std::nullopt);
+    EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
   }
-  // It answered: the edge is back.
-  r.ReportEarliestDue("edge-paris", std::nullopt);
-  EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
 }
 
 TEST(Estimators, SmallTransfersFeedTheRtt) {
@@ -472,7 +476,7 @@ TEST(Hedge, TargetIsRunnerUpAfterP95AndBudgetCapsAtFivePercent) {
   for (int i = 0; i < 1000; ++i) EXPECT_FALSE(r.Decide(Req())->hedge.has_value());
   int burst = 0;
   while (r.TryStartHedge()) ++burst;
-  EXPECT_EQ(burst, 10);
+  EXPECT_EQ(burst, 30);  // RouterOptions::hedge_burst
   auto d = r.Decide(Req());
   EXPECT_FALSE(d->hedge.has_value());
   // A single candidate has nobody to hedge to.
@@ -518,8 +522,13 @@ TEST(Hedge, DelayScaleIsTheDueShareQuantileOfRecentAnswers) {
   r.ObserveAnswer(d0, 1, 0);
   r.ObserveAnswer(d0, std::nan(""), p95);
   EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 0.25);
-  // Each node has its own scale.
-  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(first->fallbacks[0]), 1.0);
+  // A node with fewer than 32 answers of its own takes the scale of all answers (here d0's alone);
+  // then its own.
+  const std::string other = first->fallbacks[0];
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(other), 0.25);
+  for (int i = 0; i < 32; ++i) r.ObserveAnswer(other, 2.0 * p95, p95);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(other), 2.0);
+  EXPECT_DOUBLE_EQ(r.HedgeDelayScale(d0), 0.25);
 }
 
 TEST(Hedge, PickedAtSendTimeAmongTheNodesNotHeldUp) {

@@ -96,11 +96,13 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
     c.queue_ms = depth * compute.median_ms / std::max(1, m->instances);
     c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.median_ms);
     if (const auto& due = health_[n.name].earliest_due) {
-      // An answer overdue beyond its p95: the node is held up; expect it to last as long again.
+      // An answer overdue beyond its p95: the node is held up; expect it to last overdue_weight
+      // times as long again (a stall's length is heavy-tailed: the longer it has lasted, the
+      // longer it is likely to go on).
       const double overdue = std::chrono::duration<double, std::milli>(now - *due).count();
       if (overdue > 0) {
-        c.queue_ms += overdue;
-        c.p95_ms += overdue;
+        c.queue_ms += options_.overdue_weight * overdue;
+        c.p95_ms += options_.overdue_weight * overdue;
       }
     }
     c.predicted_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + c.compute_ms;
@@ -171,8 +173,7 @@ StatusOr<Decision> Router::Decide(const Request& request) {
 
   hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
   if (p.hedge.value_or(false) && !d.fallbacks.empty()) {
-    auto a = answers_.find(d.choice);
-    d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms * (a == answers_.end() ? 1.0 : a->second.scale)};
+    d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms * ScaleLocked(d.choice)};
   }
   d.reason = Reason(d, objective);
   if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
@@ -201,32 +202,40 @@ bool Router::TryStartHedge() {
   return true;
 }
 
+void Router::AnswerTimes::Observe(double ratio, double due_share) {
+  if (ratios.size() < kAnswerWindow) {
+    ratios.push_back(ratio);
+  } else {
+    ratios[next] = ratio;
+  }
+  next = (next + 1) % kAnswerWindow;
+  if (++since_scale < 16 || !learned()) return;
+  since_scale = 0;
+  std::vector<double> sorted = ratios;
+  const size_t k =
+      static_cast<size_t>((1.0 - std::clamp(due_share, 0.0, 1.0)) * static_cast<double>(sorted.size() - 1));
+  std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+  scale = std::clamp(sorted[k], 0.25, 64.0);
+}
+
 void Router::ObserveAnswer(std::string_view node, double elapsed_ms, double p95_ms) {
   if (!(elapsed_ms >= 0) || !(p95_ms > 0) || !std::isfinite(elapsed_ms) || !std::isfinite(p95_ms)) return;
   const double ratio = elapsed_ms / p95_ms;
   std::lock_guard lock(mu_);
   auto it = answers_.find(node);
   if (it == answers_.end()) it = answers_.emplace(std::string(node), AnswerTimes{}).first;
-  AnswerTimes& a = it->second;
-  if (a.ratios.size() < kAnswerWindow) {
-    a.ratios.push_back(ratio);
-  } else {
-    a.ratios[a.next] = ratio;
-  }
-  a.next = (a.next + 1) % kAnswerWindow;
-  if (++a.since_scale < 16 || a.ratios.size() < 32) return;
-  a.since_scale = 0;
-  const double share = std::clamp(options_.hedge_due_share, 0.0, 1.0);
-  std::vector<double> sorted = a.ratios;
-  const size_t k = static_cast<size_t>((1.0 - share) * static_cast<double>(sorted.size() - 1));
-  std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
-  a.scale = std::clamp(sorted[k], 0.25, 64.0);
+  it->second.Observe(ratio, options_.hedge_due_share);
+  all_answers_.Observe(ratio, options_.hedge_due_share);
+}
+
+double Router::ScaleLocked(std::string_view node) const {
+  auto it = answers_.find(node);
+  return it != answers_.end() && it->second.learned() ? it->second.scale : all_answers_.scale;
 }
 
 double Router::HedgeDelayScale(std::string_view node) const {
   std::lock_guard lock(mu_);
-  auto it = answers_.find(node);
-  return it == answers_.end() ? 1.0 : it->second.scale;
+  return ScaleLocked(node);
 }
 
 bool Router::IsEjected(std::string_view node) const {

@@ -192,11 +192,17 @@ struct RouterOptions {
   int eject_after_failures = 3;  // consecutive failures that eject a node
   size_t compute_window = 24;    // recent runs the compute median and p95 are taken over (<= 32)
   double hedge_fraction = 0.05;  // tokens earned per decision; a hedge sent costs one
-  double hedge_burst = 10.0;     // bucket capacity: stragglers come in bursts (a queue behind one)
+  // Bucket capacity: stragglers come in bursts (a stall catches several requests at once, and
+  // nodes stall together). The bound of hedge_fraction extra requests holds at any capacity: the
+  // bucket starts empty and earns only hedge_fraction per decision.
+  double hedge_burst = 30.0;
   // The share of hedge=on requests whose hedge should fall due (the choice still unanswered after
   // the hedge delay); the delay adapts to it. Below hedge_fraction, so that tokens are left for the
   // requests that need them (a straggler's queue) instead of being spent on ordinary jitter.
   double hedge_due_share = 0.025;
+  // A node with an answer overdue beyond its predicted p95 by X ms is predicted to take
+  // overdue_weight x X ms more (see ReportEarliestDue).
+  double overdue_weight = 4.0;
   double default_rtt_ms = 50;  // for nodes without a link from the origin
   double default_bandwidth_mbps = 100;
   std::chrono::milliseconds probe_interval{5000};  // how often NodesToProbe lists an ejected node
@@ -229,7 +235,8 @@ class Router {
   // A request sent to `node` (its choice), predicted at `p95_ms`, was answered `elapsed_ms` later.
   // The hedge delay is the choice's predicted p95 times the node's scale: the quantile
   // 1 - hedge_due_share of (elapsed / predicted p95) over the node's last kAnswerWindow answers,
-  // taken again every 16 answers once there are 32 (1 until then; within [0.25, 64]). So the
+  // taken again every 16 answers once there are 32 (until then, the same over all nodes' answers,
+  // or 1 before there are 32 of those either; within [0.25, 64]). So the
   // predictions' own misses (link jitter, a busy machine) spend no hedges, whatever their size,
   // and hedges fall due for about hedge_due_share of the requests (as Finagle's backup requests
   // take their delay from a latency percentile). Per node, because how far a prediction misses
@@ -264,7 +271,8 @@ class Router {
   // The earliest time by which a request sent to the node and not yet answered was predicted to
   // be answered (its send time + its predicted p95; nullopt: none outstanding). Past it, the node
   // is slower than its estimates right now (a straggler holding its queue, a stall): the time
-  // overdue is added to its predicted wait, so new requests go elsewhere until it answers.
+  // overdue, times overdue_weight, is added to its predicted wait, so new requests go elsewhere
+  // until it answers.
   void ReportEarliestDue(std::string_view node, std::optional<std::chrono::system_clock::time_point> due);
 
   bool IsEjected(std::string_view node) const;
@@ -302,8 +310,12 @@ class Router {
     std::vector<double> ratios;  // ring of elapsed / predicted p95, up to kAnswerWindow
     size_t next = 0, since_scale = 0;
     double scale = 1.0;
+    void Observe(double ratio, double due_share);
+    bool learned() const { return ratios.size() >= 32; }
   };
+  double ScaleLocked(std::string_view node) const;
   std::map<std::string, AnswerTimes, std::less<>> answers_;
+  AnswerTimes all_answers_;  // every node's: the scale of a node with too few answers of its own
 };
 
 }  // namespace continuum::router
