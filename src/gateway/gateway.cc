@@ -235,32 +235,38 @@ void Gateway::ProbeLoop() {
   }
 }
 
-void Gateway::Sent(const std::string& node, TimePoint due) {
+void Gateway::Sent(const Copy& copy) {
   size_t depth;
   TimePoint earliest;
+  double work;
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
-    auto& s = outstanding_[node];
-    s.insert(due);
-    depth = s.size();
-    earliest = *s.begin();
+    Outstanding& o = outstanding_[copy.node];
+    o.due.insert(copy.due);
+    o.work_ms += copy.work_ms;
+    depth = o.due.size();
+    earliest = *o.due.begin();
+    work = o.work_ms;
   }
-  router_->ReportQueueDepth(node, static_cast<double>(depth));
-  router_->ReportEarliestDue(node, earliest);
+  router_->ReportQueueDepth(copy.node, static_cast<double>(depth));
+  router_->ReportOutstanding(copy.node, earliest, work);
 }
 
-void Gateway::Ended(const std::string& node, TimePoint due) {
+void Gateway::Ended(const Copy& copy) {
   size_t depth = 0;
   std::optional<TimePoint> earliest;
+  double work;
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
-    auto& s = outstanding_[node];
-    if (auto it = s.find(due); it != s.end()) s.erase(it);
-    depth = s.size();
-    if (!s.empty()) earliest = *s.begin();
+    Outstanding& o = outstanding_[copy.node];
+    if (auto it = o.due.find(copy.due); it != o.due.end()) o.due.erase(it);
+    o.work_ms = o.due.empty() ? 0.0 : std::max(0.0, o.work_ms - copy.work_ms);  // no drift when idle
+    depth = o.due.size();
+    if (!o.due.empty()) earliest = *o.due.begin();
+    work = o.work_ms;
   }
-  router_->ReportQueueDepth(node, static_cast<double>(depth));
-  router_->ReportEarliestDue(node, earliest);
+  router_->ReportQueueDepth(copy.node, static_cast<double>(depth));
+  router_->ReportOutstanding(copy.node, earliest, work);
 }
 
 void Gateway::Handle(http::Request&& req, http::Responder respond) {
@@ -366,24 +372,26 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   router::DecisionLog* log = log_;
   std::string reason = decision->reason;
   DispatchHooks hooks;
-  // This exchange's copies in flight (node, due time). The hooks run on the upstream client's
-  // single I/O thread, one exchange's hooks never concurrently.
-  auto sends = std::make_shared<std::vector<std::pair<std::string, TimePoint>>>();
-  std::map<std::string, double> p95_ms;  // each candidate's predicted p95, for its due time
-  for (const auto& c : decision->candidates) p95_ms[c.node] = c.p95_ms;
+  // This exchange's copies in flight. The hooks run on the upstream client's single I/O thread,
+  // one exchange's hooks never concurrently.
+  auto sends = std::make_shared<std::vector<Copy>>();
+  // Each candidate's predicted p95 (for its due time) and compute (the work it adds to the node).
+  std::map<std::string, std::pair<double, double>> predicted;
+  for (const auto& c : decision->candidates) predicted[c.node] = {c.p95_ms, c.compute_ms};
   auto ended = [this, sends](const std::string& node) {
-    auto it = std::find_if(sends->begin(), sends->end(), [&](const auto& s) { return s.first == node; });
+    auto it = std::find_if(sends->begin(), sends->end(), [&](const Copy& s) { return s.node == node; });
     if (it == sends->end()) return;
-    const TimePoint due = it->second;
+    const Copy copy = *it;
     sends->erase(it);
-    Ended(node, due);
+    Ended(copy);
   };
-  hooks.on_send = [this, sends, router, p95_ms = std::move(p95_ms)](const std::string& node) {
-    const auto it = p95_ms.find(node);
-    const double p95 = it == p95_ms.end() ? 0.0 : std::min(it->second, 1e9);
+  hooks.on_send = [this, sends, router, predicted = std::move(predicted)](const std::string& node) {
+    const auto it = predicted.find(node);
+    const double p95 = it == predicted.end() ? 0.0 : std::min(it->second.first, 1e9);
+    const double work = it == predicted.end() ? 0.0 : std::min(it->second.second, 1e9);
     const TimePoint due = router->Now() + std::chrono::microseconds(static_cast<int64_t>(p95 * 1000));
-    sends->emplace_back(node, due);
-    Sent(node, due);
+    sends->push_back(Copy{node, due, work});
+    Sent(sends->back());
   };
   hooks.on_cancel = ended;
   // The hedge, when due, goes to the best node of that moment (the runner-up may have been held up

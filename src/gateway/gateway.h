@@ -95,10 +95,16 @@ class Gateway {
   void ProbeLoop();
   using TimePoint = std::chrono::system_clock::time_point;
   // A copy sent to `node`, predicted to be answered by `due` (the router's clock: send time +
-  // predicted p95), and its end (answer, failure or cancellation); each reports the node's
-  // in-flight depth and earliest due time to the router.
-  void Sent(const std::string& node, TimePoint due);
-  void Ended(const std::string& node, TimePoint due);
+  // predicted p95) after `work_ms` of compute there; Sent and its end (answer, failure or
+  // cancellation) each report the node's in-flight depth, earliest due time and outstanding work
+  // to the router.
+  struct Copy {
+    std::string node;
+    TimePoint due;
+    double work_ms = 0;
+  };
+  void Sent(const Copy& copy);
+  void Ended(const Copy& copy);
 
   router::Router* router_;
   router::DecisionLog* log_;
@@ -112,8 +118,12 @@ class Gateway {
   std::shared_ptr<GatewayMetrics> metrics_;  // null without options.metrics
   std::thread prober_;
   std::mutex inflight_mu_;
-  // Due times of the requests sent to each node and not yet answered.
-  std::map<std::string, std::multiset<TimePoint>> outstanding_;
+  // The requests sent to each node and not yet answered: their due times, their predicted compute.
+  struct Outstanding {
+    std::multiset<TimePoint> due;
+    double work_ms = 0;
+  };
+  std::map<std::string, Outstanding> outstanding_;
 };
 
 // Model and version of a routed path; NotFound for any other path.

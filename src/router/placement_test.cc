@@ -235,6 +235,39 @@ TEST(Placement, AnOverdueOutstandingRequestHoldsANodeUp) {
   }
 }
 
+// A long run of another model in flight on a node is what a new request waits behind, not the
+// in-flight count times its own (short) run.
+TEST(Placement, OutstandingWorkIsTheQueueWhenItExceedsDepthTimesTheRun) {
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  Router r(Topo(), o);
+  ASSERT_EQ(r.Decide(Req())->choice, "edge-paris");  // predicted 12 ms: compute 4
+  r.ReportQueueDepth("edge-paris", 1);
+  r.ReportOutstanding("edge-paris", clock.now + 60ms, 55);  // a 55 ms run of another model
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-eu");
+  for (const auto& c : d->candidates) {
+    if (c.node == "edge-paris") {
+      EXPECT_NEAR(c.queue_ms, 55, 1e-9);
+    }
+  }
+  // Little work outstanding: depth x the run decides, as before.
+  r.ReportQueueDepth("edge-paris", 2);
+  r.ReportOutstanding("edge-paris", clock.now + 60ms, 1);
+  d = r.Decide(Req());
+  for (const auto& c : d->candidates) {
+    if (c.node == "edge-paris") {
+      EXPECT_NEAR(c.queue_ms, 2 * c.compute_ms, 1e-9);
+    }
+  }
+  // Nothing outstanding.
+  r.ReportQueueDepth("edge-paris", 0);
+  r.ReportOutstanding("edge-paris", std::nullopt, 0);
+  EXPECT_EQ(r.Decide(Req())->choice, "edge-paris");
+}
+
 TEST(Estimators, SmallTransfersFeedTheRtt) {
   FakeClock clock;
   Estimators e(24, 50, 100, clock.fn());

@@ -93,7 +93,8 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
     c.rtt_ms = link.rtt_ms;
     c.transfer_ms = bytes * 8.0 / 1e6 / std::max(link.bandwidth_mbps, 1e-9) * 1000.0;
     c.compute_ms = compute.median_ms;
-    c.queue_ms = depth * compute.median_ms / std::max(1, m->instances);
+    c.queue_ms =
+        std::max(depth * compute.median_ms, health_[n.name].outstanding_work_ms) / std::max(1, m->instances);
     c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.median_ms);
     if (const auto& due = health_[n.name].earliest_due) {
       // An answer overdue beyond its p95: the node is held up; expect it to last overdue_weight
@@ -330,6 +331,15 @@ void Router::ReportEarliestDue(std::string_view node,
                                std::optional<std::chrono::system_clock::time_point> due) {
   std::lock_guard lock(mu_);
   if (auto it = health_.find(node); it != health_.end()) it->second.earliest_due = due;
+}
+
+void Router::ReportOutstanding(std::string_view node,
+                               std::optional<std::chrono::system_clock::time_point> due, double work_ms) {
+  std::lock_guard lock(mu_);
+  if (auto it = health_.find(node); it != health_.end()) {
+    it->second.earliest_due = due;
+    it->second.outstanding_work_ms = std::isfinite(work_ms) ? std::max(0.0, work_ms) : 0.0;
+  }
 }
 
 double Router::EstimatedRttMs(std::string_view node) const { return est_->Link(node).rtt_ms; }

@@ -163,7 +163,7 @@ struct Candidate {
   double predicted_ms = 0;  // rtt + transfer + queue + compute
   double rtt_ms = 0;
   double transfer_ms = 0;  // (in + out bytes) / bandwidth
-  double queue_ms = 0;     // depth * compute / instances, + how far an outstanding request is overdue
+  double queue_ms = 0;     // max(depth * compute, outstanding work) / instances, + overdue time * weight
   double compute_ms = 0;
   double p95_ms = 0;    // predicted end-to-end with p95 compute
   double cost = 0;      // compute seconds * cost_per_compute_second
@@ -274,6 +274,12 @@ class Router {
   // overdue, times overdue_weight, is added to its predicted wait, so new requests go elsewhere
   // until it answers.
   void ReportEarliestDue(std::string_view node, std::optional<std::chrono::system_clock::time_point> due);
+  // The same, with the compute predicted for the requests outstanding there (each at its model's
+  // median run on that node when it was sent): the queue a new request would wait behind is at
+  // least that work, when it exceeds what the queue depth x this model's run predicts (a large
+  // model's run ahead of a small one's).
+  void ReportOutstanding(std::string_view node, std::optional<std::chrono::system_clock::time_point> due,
+                         double work_ms);
 
   bool IsEjected(std::string_view node) const;
 
@@ -303,6 +309,7 @@ class Router {
     std::chrono::system_clock::time_point last_probe{};
     std::chrono::system_clock::time_point last_answer{};  // last success, probe or refresh
     std::optional<std::chrono::system_clock::time_point> earliest_due;
+    double outstanding_work_ms = 0;
   };
   std::map<std::string, Health, std::less<>> health_;
   double hedge_tokens_ = 0;
