@@ -329,8 +329,7 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
     if (given && !given->empty() && given->size() <= 128) {
       ctx->request_id = *given;
     } else {
-      auto id = RandomHex(12);
-      ctx->request_id = id.ok() ? *id : "unknown";
+      ctx->request_id = NewRequestId();
     }
     ClassifyRequest(req, ctx.get());
     next(ctx, std::move(req), [ctx, respond = std::move(respond)](http::Response r) {

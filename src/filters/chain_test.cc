@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "filters/filters.h"
 #include "filters/internal/builtin.h"
 #include "filters/internal/test_util.h"
@@ -135,6 +137,22 @@ TEST(Glob, Matches) {
   EXPECT_TRUE(GlobMatch("add_?ub", "add_sub"));
   EXPECT_FALSE(GlobMatch("add", "add_sub"));
   EXPECT_TRUE(GlobMatch("/v2/models/*/infer", "/v2/models/x/infer"));
+}
+
+TEST(RequestIds, UniqueHexWithOneProcessPrefix) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewRequestId();
+    ASSERT_EQ(id.size(), 32u) << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    EXPECT_EQ(id.substr(0, 16), seen.empty() ? id.substr(0, 16) : seen.begin()->substr(0, 16));
+    EXPECT_TRUE(seen.insert(id).second) << "repeated " << id;
+  }
+}
+
+TEST(Sha256, KnownDigest) {
+  // FIPS 180-2 test vector: SHA-256("abc").
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Timers, RunInDueOrder) {

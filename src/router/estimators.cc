@@ -112,8 +112,8 @@ Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_v
   std::lock_guard lock(mu_);
   auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
   if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * 1.1644854};
-  const double median = it->second.Quantile(0.5);
-  double p95 = it->second.Quantile(0.95);
+  const auto [median, q95] = it->second.Quantiles<2>({0.5, 0.95});
+  double p95 = q95;
   if (it->second.count() < kFewRuns) p95 = std::max(p95, median * 1.1644854);
   return {median, p95};
 }

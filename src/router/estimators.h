@@ -49,14 +49,30 @@ class WindowQuantile {
     // The last n_ samples end just before next_.
     for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
     std::sort(s.begin(), s.begin() + n_);
+    return Interpolate(s, q);
+  }
+  double value() const { return Quantile(0.5); }
+  // Several quantiles from one sort: out[i] = Quantile(qs[i]).
+  template <size_t N>
+  std::array<double, N> Quantiles(const std::array<double, N>& qs) const {
+    std::array<double, N> out{};
+    if (n_ == 0) return out;
+    std::array<double, kMaxWindow> s{};
+    for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
+    std::sort(s.begin(), s.begin() + n_);
+    for (size_t k = 0; k < N; ++k) out[k] = Interpolate(s, qs[k]);
+    return out;
+  }
+
+ private:
+  // The q-quantile of the first n_ entries of `sorted`.
+  double Interpolate(const std::array<double, kMaxWindow>& sorted, double q) const {
     const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(n_ - 1);
     const size_t lo = static_cast<size_t>(pos);
     const size_t hi = std::min(lo + 1, n_ - 1);
-    return s[lo] + (s[hi] - s[lo]) * (pos - static_cast<double>(lo));
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
   }
-  double value() const { return Quantile(0.5); }
 
- private:
   size_t window_;
   std::array<double, kMaxWindow> samples_{};
   size_t next_ = 0, n_ = 0;

@@ -37,6 +37,10 @@ TEST(Estimators, WindowQuantiles) {
   w.Observe(60);                           // the window slides: 10 leaves
   EXPECT_EQ(w.count(), 5u);
   EXPECT_DOUBLE_EQ(w.Quantile(0), 20);
+  const auto both = w.Quantiles<3>({0.0, 0.5, 0.95});  // one sort, the same answers
+  EXPECT_DOUBLE_EQ(both[0], w.Quantile(0));
+  EXPECT_DOUBLE_EQ(both[1], w.Quantile(0.5));
+  EXPECT_DOUBLE_EQ(both[2], w.Quantile(0.95));
   w.Seed(7);  // clears the window
   EXPECT_EQ(w.count(), 1u);
   EXPECT_DOUBLE_EQ(w.Quantile(0.95), 7);

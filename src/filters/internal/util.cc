@@ -3,8 +3,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -106,9 +109,12 @@ bool AnyGlobMatches(const std::vector<std::string>& patterns, std::string_view s
 }
 
 std::string Sha256Raw(std::string_view data) {
+  // Fetched once: EVP_sha256() makes EVP_Digest look the implementation up on every call (a
+  // locked provider query), which cost more than hashing a cache key.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md, &len, sha256 ? sha256 : EVP_sha256(), nullptr);
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
@@ -133,6 +139,25 @@ StatusOr<std::string> RandomHex(size_t bytes) {
     return Internal("the random number generator failed");
   }
   return Hex(raw);
+}
+
+std::string NewRequestId() {
+  static const std::string prefix = [] {
+    auto r = RandomHex(8);
+    if (r.ok()) return *r;
+    // Without the random generator: time and process id keep ids distinct across restarts.
+    char buf[32];
+    std::snprintf(
+        buf, sizeof buf, "%016llx",
+        static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+            (static_cast<unsigned long long>(getpid()) << 48));
+    return std::string(buf);
+  }();
+  static std::atomic<uint64_t> counter{0};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx",
+                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
+  return prefix + buf;
 }
 
 std::string FormatDouble(double v) {

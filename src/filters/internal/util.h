@@ -52,6 +52,10 @@ std::string Sha256Hex(std::string_view data);
 std::string Sha256Raw(std::string_view data);
 // Hex of `bytes` random bytes from OpenSSL's CSPRNG.
 StatusOr<std::string> RandomHex(size_t bytes);
+// A request id unique to this process and, with overwhelming probability, across processes and
+// restarts: a random prefix drawn once per process (16 hex digits) and a counter (16 hex digits).
+// Not a secret. One RAND_bytes per process instead of one per request.
+std::string NewRequestId();
 
 std::string FormatDouble(double v);  // shortest "%g"-like form used in headers and logs
 
