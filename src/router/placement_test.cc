@@ -90,7 +90,7 @@ TEST(Estimators, LinkTransferAndQueue) {
   e.SeedLink("a", 10, 200);
   e.ObserveRtt("a", 20);
   EXPECT_DOUBLE_EQ(e.Link("a").rtt_ms, 15);
-  // 1 MB in 95 ms with 15 ms rtt: 80 ms of transfer -> 100 Mbps; EWMA with 200 -> 150.
+  // 1 MB in 95 ms with 15 ms rtt: 80 ms of transfer -> 100 Mbps; the median with the seed 200: 150.
   e.ObserveTransfer("a", 1'000'000, 95);
   EXPECT_NEAR(e.Link("a").bandwidth_mbps, 150, 1e-9);
   e.ObserveTransfer("a", 0, 10);    // ignored
