@@ -400,21 +400,33 @@ TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   EXPECT_FALSE(router.IsHealthy("a"));
 }
 
+// Two nodes holding model "m" (version 1, compute seeded at `compute_ms`): `a` on the edge tier
+// and `b` in the cloud, at the given round trips from the gateway.
+router::Topology TwoNodes(const std::string& a, const std::string& a_url, double a_rtt_ms,
+                          const std::string& b, const std::string& b_url, double b_rtt_ms,
+                          double compute_ms = 1) {
+  auto node = [compute_ms](const std::string& name, const std::string& url, const char* tier) {
+    return R"({"name":")" + name + R"(","url":")" + url + R"(","tier":")" + tier +
+           R"(","models":[{"name":"m","versions":[1],"compute_ms":)" + std::to_string(compute_ms) + "}]}";
+  };
+  auto link = [](const std::string& to, double rtt_ms) {
+    return R"({"from":"gateway","to":")" + to + R"(","rtt_ms":)" + std::to_string(rtt_ms) +
+           R"(,"bandwidth_mbps":1000})";
+  };
+  auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[)" + node(a, a_url, "edge") + "," +
+                                 node(b, b_url, "cloud") + R"(],"links":[)" + link(a, a_rtt_ms) + "," +
+                                 link(b, b_rtt_ms) + "]}");
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? *t : router::Topology{};
+}
+
 // A choice that stalls (a partition that swallows packets) fails after its per-attempt timeout,
 // in time for the fallback, long before the deadline; with the timeout off it holds the request.
 TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
   std::atomic<int> fast_hits{0};
   TestNode stalled(Slow(1500ms, "late"));
   TestNode fast(Answer(200, "fallback", &fast_hits));
-  std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"edge","url":")" +
-                     stalled.url + R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
-    {"name":"cloud","url":")" +
-                     fast.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
-    "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
-             {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1000}]})";
-  auto t = router::ParseTopology(topo);
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  const router::Topology topology = TwoNodes("edge", stalled.url, 1, "cloud", fast.url, 20);
   auto call = [](Gateway& gw) {
     http::Request r;
     r.method = "POST";
@@ -428,7 +440,7 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
         resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   };
   {
-    router::Router router(*t);
+    router::Router router(topology);
     GatewayOptions o;
     o.request_timeout = 400ms;  // no latency target: the first attempt may wait 200 ms
     Gateway gw(&router, nullptr, o);
@@ -440,7 +452,7 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
     EXPECT_GE(fast_hits.load(), 1);
   }
   {
-    router::Router router(*t);
+    router::Router router(topology);
     GatewayOptions o;
     o.attempt_timeout_factor = 0;  // off: the first attempt may use the whole deadline
     Gateway gw(&router, nullptr, o);
@@ -455,20 +467,10 @@ TEST(Gateway, StalledChoiceFallsBackAfterItsAttemptTimeout) {
 TEST(Gateway, MetricsCountTheHedgeAndTheAnswerItWon) {
   TestNode slow(Slow(300ms, "late"));
   TestNode fast(Answer(200, "hedged"));
-  std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"edge","url":")" +
-                     slow.url +
-                     R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
-    {"name":"cloud","url":")" +
-                     fast.url +
-                     R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
-    "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
-             {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1000}]})";
-  auto t = router::ParseTopology(topo);
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  const router::Topology topology = TwoNodes("edge", slow.url, 1, "cloud", fast.url, 20);
   router::RouterOptions ro;
   ro.hedge_fraction = 1;  // a token per decision: the first hedge may go
-  router::Router router(*t, ro);
+  router::Router router(topology, ro);
   telemetry::Registry registry;
   GatewayOptions o;
   o.metrics = &registry;
@@ -512,18 +514,8 @@ TEST(Gateway, ComputeIsLearnedFromTheRunNotTheQueueWait) {
   };
   TestNode reports_run(node_handler("2.000"));
   TestNode older(node_handler(nullptr));
-  std::string topo = R"({"schema_version":1,"nodes":[
-    {"name":"new","url":")" +
-                     reports_run.url +
-                     R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":10}]},
-    {"name":"old","url":")" +
-                     older.url +
-                     R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":10}]}],
-    "links":[{"from":"gateway","to":"new","rtt_ms":1,"bandwidth_mbps":1000},
-             {"from":"gateway","to":"old","rtt_ms":1,"bandwidth_mbps":1000}]})";
-  auto t = router::ParseTopology(topo);
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
-  router::Router router(*t);
+  const router::Topology topology = TwoNodes("new", reports_run.url, 1, "old", older.url, 1, 10);
+  router::Router router(topology);
   Gateway gw(&router, nullptr, GatewayOptions{});
   for (const char* prefer : {"edge", "cloud"}) {
     for (int i = 0; i < 12; ++i) {
