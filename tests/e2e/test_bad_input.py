@@ -128,6 +128,13 @@ class BadInputTest(unittest.TestCase):
         self.assertTrue(out == b"" or b"400" in out.split(b"\r\n")[0], out)
 
     def test_bad_model_files_are_reported_not_served(self):
+        # Models load one by one: add_sub (waited for in setUpClass) may be ready before the bad
+        # files have been tried, and until then the index lists them as not yet loaded.
+        def attempted():
+            index = self.server.post("/v2/repository/index", {})[1]
+            reasons = {e["name"]: e.get("reason") for e in index}
+            return all(reasons.get(n) not in (None, "unloaded") for n in ("not_onnx", "external_escape"))
+        self.server.wait(attempted, what="load attempts of the bad model files")
         status, index, _ = self.server.post("/v2/repository/index", {})
         by_name = {e["name"]: e for e in index}
         self.assertEqual(by_name["not_onnx"]["state"], "UNAVAILABLE")
