@@ -162,15 +162,19 @@ class _Process:
         if "listening on port" not in line:
             self.fail("did not start (first line %r)" % line)
         self.port = int(line.strip().rsplit(" ", 1)[1])
-        deadline = time.time() + 120
+        self.wait_ok(ready_path, 120, "not ready")
+
+    def wait_ok(self, path, timeout, why):
+        """Polls GET `path` until it answers 200; fails with `why` after `timeout` s or if the process exits."""
+        deadline = time.time() + timeout
         while True:
             try:
-                if self.get(ready_path)[0] == 200:
-                    break
+                if self.get(path)[0] == 200:
+                    return
             except OSError:
                 pass
             if time.time() > deadline or self.proc.poll() is not None:
-                self.fail("not ready")
+                self.fail(why)
             time.sleep(0.05)
 
     def fail(self, why):

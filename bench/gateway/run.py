@@ -248,16 +248,7 @@ class NginxServer(B._Process):
         argv = B.pinned(B.SERVER_CPUS, [nginx, "-p", d, "-c", conf, "-e", self.log])
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._log, stdin=subprocess.DEVNULL)
         B._procs.append(self.proc)
-        deadline = time.time() + 30
-        while True:
-            try:
-                if self.get("/nginx-health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or self.proc.poll() is not None:
-                self.fail("did not start")
-            time.sleep(0.05)
+        self.wait_ok("/nginx-health", 30, "did not start")
 
 
 # --- measurements ---------------------------------------------------------------------------

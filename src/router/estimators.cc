@@ -111,10 +111,10 @@ Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_v
                                             double fallback_ms) const {
   std::lock_guard lock(mu_);
   auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
-  if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * 1.1644854};
+  if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * kSeedP95Factor};
   const auto [median, q95] = it->second.Quantiles<2>({0.5, 0.95});
   double p95 = q95;
-  if (it->second.count() < kFewRuns) p95 = std::max(p95, median * 1.1644854);
+  if (it->second.count() < kFewRuns) p95 = std::max(p95, median * kSeedP95Factor);
   return {median, p95};
 }
 

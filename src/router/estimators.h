@@ -43,14 +43,7 @@ class WindowQuantile {
   size_t count() const { return n_; }
   // The q-quantile (0 <= q <= 1) of the samples in the window, interpolated between order
   // statistics (q = 0.5 is the median); 0 when there are none.
-  double Quantile(double q) const {
-    if (n_ == 0) return 0;
-    std::array<double, kMaxWindow> s{};
-    // The last n_ samples end just before next_.
-    for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
-    std::sort(s.begin(), s.begin() + n_);
-    return Interpolate(s, q);
-  }
+  double Quantile(double q) const { return Quantiles<1>({q})[0]; }
   double value() const { return Quantile(0.5); }
   // Several quantiles from one sort: out[i] = Quantile(qs[i]).
   template <size_t N>
@@ -58,6 +51,7 @@ class WindowQuantile {
     std::array<double, N> out{};
     if (n_ == 0) return out;
     std::array<double, kMaxWindow> s{};
+    // The last n_ samples end just before next_.
     for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
     std::sort(s.begin(), s.begin() + n_);
     for (size_t k = 0; k < N; ++k) out[k] = Interpolate(s, qs[k]);
@@ -115,6 +109,7 @@ class Estimators {
   // fewer than kFewRuns runs (the seed from warm-up or the topology counts as one) the p95 is at
   // least 1.1645 x the median, the spread of a normal distribution with sd 10 % of the mean.
   static constexpr size_t kFewRuns = 8;
+  static constexpr double kSeedP95Factor = 1.1644854;  // 1 + 1.645 x 0.1
   struct ComputeView {
     double median_ms;
     double p95_ms;
