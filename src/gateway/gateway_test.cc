@@ -358,16 +358,23 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
   EXPECT_NE(log.contents().find("\"outcome\":\"ok\""), std::string::npos);
 }
 
-// Many requests at once, while the preferred node dies part way: none is lost.
+// Many requests at once, while the preferred node dies part way: none is lost, and the dead node
+// is ejected. `a` must stay preferred under eight concurrent senders until it dies, else it may
+// take no request after its death and never be found dead here (light probes would find it
+// later): so its compute is seeded small (eight in flight predict a queue of under 1 ms, not 80),
+// and `b` answers after 5 ms, so it stays slower than `a` once its real round trip is learned.
 TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   std::atomic<int> a_hits{0}, b_hits{0};
   auto a = std::make_unique<TestNode>(Answer(200, "a", &a_hits));
-  TestNode b(Answer(200, "b", &b_hits));
+  TestNode b([&b_hits, slow = Slow(5ms, "b")](http::Request&& r, http::Responder w) {
+    b_hits.fetch_add(1);
+    slow(std::move(r), std::move(w));
+  });
   std::string topo = R"({"schema_version":1,"nodes":[
     {"name":"a","url":")" +
-                     a->url + R"(","tier":"edge","models":[{"name":"m","versions":[1]}]},
+                     a->url + R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":0.1}]},
     {"name":"b","url":")" +
-                     b.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1]}]}],
+                     b.url + R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":0.1}]}],
     "links":[{"from":"gateway","to":"a","rtt_ms":1,"bandwidth_mbps":1000},
              {"from":"gateway","to":"b","rtt_ms":30,"bandwidth_mbps":1000}]})";
   auto t = router::ParseTopology(topo);
@@ -397,7 +404,7 @@ TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(a_hits.load(), 0);
   EXPECT_GT(b_hits.load(), 0);
-  EXPECT_FALSE(router.IsHealthy("a"));
+  EXPECT_FALSE(router.IsHealthy("a")) << a_hits.load() << " answered by a, " << b_hits.load() << " by b";
 }
 
 // Two nodes holding model "m" (version 1, compute seeded at `compute_ms`): `a` on the edge tier
