@@ -278,6 +278,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   void OnAnswer(const Target& t, int step, StatusOr<UpstreamResponse> r) {
     in_flight--;
     if (finished) {  // the loser of a hedge race, cancelled
+      if (r.ok() && r->status < 500 && hooks.on_loser_answer)
+        hooks.on_loser_answer(t.node, *r, request.body.size() + r->body.size());
       if (hooks.on_cancel) hooks.on_cancel(t.node);
       return;
     }

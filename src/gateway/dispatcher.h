@@ -111,6 +111,10 @@ struct DispatchHooks {
   // The losing copy of a hedge race, abandoned: at once, or with Plan::await_losers when its
   // answer (dropped) arrives or its attempt deadline passes.
   std::function<void(const std::string& node)> on_cancel;
+  // With Plan::await_losers, the losing copy's answer (2xx..4xx), just before its on_cancel: what
+  // it measured of that node and its link is worth learning, though the answer is dropped.
+  std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)>
+      on_loser_answer;
   // Asked when the hedge is due, with the nodes already serving the request: where the hedge goes
   // (nullopt: it is not sent, e.g. the hedge budget is spent). Unset: to Plan::hedge.
   std::function<std::optional<Target>(const std::vector<std::string>& busy)> hedge_target;

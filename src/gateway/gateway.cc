@@ -394,32 +394,38 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     Sent(sends->back());
   };
   hooks.on_cancel = ended;
-  // The hedge, when due, goes to the best node of that moment (the runner-up may have been held up
-  // since), still inside the residency class, and only if the hedge budget has a token.
   GatewayMetrics* m = metrics_.get();
-  hooks.hedge_target = [router, rr, residency = decision->policy.residency,
-                        m](const std::vector<std::string>& busy) -> std::optional<Target> {
-    if (m) m->hedge_due->Increment();
-    auto node = router->PickHedge(rr, busy);
-    const router::Node* n = node ? router->topology().FindNode(*node) : nullptr;
-    if (!n || (residency && !n->Satisfies(*residency))) {  // fails closed
-      if (m) m->hedge_no_target->Increment();
-      return std::nullopt;
-    }
-    if (!router->TryStartHedge()) {
-      if (m) m->hedge_no_budget->Increment();
-      return std::nullopt;
-    }
-    if (m) m->hedge_sent->Increment();
-    return Target{n->name, n->url};  // it may use what remains of the deadline
-  };
+  if (decision->hedge && decision->hedge->explore) {
+    // An exploration copy goes with the choice (its delay is 0), to its node, already paid for.
+    if (m && plan.hedge) m->hedge_explore->Increment();
+  } else {
+    // The hedge, when due, goes to the best node of that moment (the runner-up may have been held
+    // up since), still inside the residency class, and only if the hedge budget has a token.
+    hooks.hedge_target = [router, rr, residency = decision->policy.residency,
+                          m](const std::vector<std::string>& busy) -> std::optional<Target> {
+      if (m) m->hedge_due->Increment();
+      auto node = router->PickHedge(rr, busy);
+      const router::Node* n = node ? router->topology().FindNode(*node) : nullptr;
+      if (!n || (residency && !n->Satisfies(*residency))) {  // fails closed
+        if (m) m->hedge_no_target->Increment();
+        return std::nullopt;
+      }
+      if (!router->TryStartHedge()) {
+        if (m) m->hedge_no_budget->Increment();
+        return std::nullopt;
+      }
+      if (m) m->hedge_sent->Increment();
+      return Target{n->name, n->url};  // it may use what remains of the deadline
+    };
+  }
   hooks.on_failure = [ended, router](const std::string& node) {
     ended(node);
     router->ReportFailure(node);
   };
-  hooks.on_success = [ended, router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
-                                                       uint64_t bytes) {
-    ended(node);
+  // What an answer says of its node and link: from the winner, and from an awaited loser (an
+  // exploration copy's answer is the one sure sample of a stale link, whether or not it won).
+  auto learn = [router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
+                                          uint64_t bytes) {
     router->ReportSuccess(node);
     // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
     if (auto depth = NumericHeader(resp, kQueueDepthHeader)) router->ReportQueueDepth(node, *depth);
@@ -444,6 +450,11 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     router->ObserveCompute(node, model, compute);
     router->ObserveTransfer(node, bytes, std::max(0.0, ms - on_node));
   };
+  hooks.on_success = [ended, learn](const std::string& node, const UpstreamResponse& resp, uint64_t bytes) {
+    ended(node);
+    learn(node, resp, bytes);
+  };
+  hooks.on_loser_answer = learn;
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log,
             sent = std::chrono::steady_clock::now(), choice = decision->choice,

@@ -60,7 +60,7 @@ struct GatewayOptions {
 //   continuum_gateway_answers_total{node,tier,step}        step: first | fallback | hedge
 //   continuum_gateway_failures_total                       dispatched, no node answered in time
 //   continuum_gateway_request_duration_seconds{node,tier}  histogram, dispatch to answer
-//   continuum_gateway_hedges_total{result}  due | sent | no_budget | no_target | won
+//   continuum_gateway_hedges_total{result}  due | sent | no_budget | no_target | won | explore
 //   continuum_router_node_up{node}                         0 while ejected
 //   continuum_router_rtt_seconds{node}, continuum_router_bandwidth_bytes_per_second{node},
 //   continuum_router_hedge_delay_scale{node}
@@ -75,7 +75,7 @@ struct GatewayMetrics {
   void Refresh(const router::Router& router);  // the gauges, from the router's current view
   std::map<std::string, PerNode, std::less<>> nodes;
   telemetry::Counter* failures;
-  telemetry::Counter *hedge_due, *hedge_sent, *hedge_no_budget, *hedge_no_target, *hedge_won;
+  telemetry::Counter *hedge_due, *hedge_sent, *hedge_no_budget, *hedge_no_target, *hedge_won, *hedge_explore;
 };
 
 class LocalEndpoint;

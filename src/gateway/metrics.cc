@@ -44,13 +44,15 @@ GatewayMetrics::GatewayMetrics(telemetry::Registry& registry, const router::Topo
   auto& hedges = registry.AddCounter(
       "continuum_gateway_hedges_total",
       "Hedges by what became of them: due (the choice had not answered after the hedge delay), sent, "
-      "no_budget (the hedge budget had no token), no_target (no other node qualified), won",
+      "no_budget (the hedge budget had no token), no_target (no other node qualified), won, explore "
+      "(a copy sent at once to a node whose bandwidth estimate went stale)",
       {"result"});
   hedge_due = &hedges.WithLabels({"due"});
   hedge_sent = &hedges.WithLabels({"sent"});
   hedge_no_budget = &hedges.WithLabels({"no_budget"});
   hedge_no_target = &hedges.WithLabels({"no_target"});
   hedge_won = &hedges.WithLabels({"won"});
+  hedge_explore = &hedges.WithLabels({"explore"});
 }
 
 const GatewayMetrics::PerNode* GatewayMetrics::Find(std::string_view node) const {

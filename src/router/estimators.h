@@ -119,6 +119,9 @@ class Estimators {
   double QueueDepth(std::string_view node) const;
   // When the node's estimates were last updated by an observation (epoch when never).
   std::chrono::system_clock::time_point LastUpdate(std::string_view node) const;
+  // When the node's bandwidth estimate last took a sample, or was seeded or reset (nullopt: never,
+  // it is the default).
+  std::optional<std::chrono::system_clock::time_point> BandwidthSampledAt(std::string_view node) const;
 
  private:
   // rtt: samples come often (every small exchange, probes), so a wide window; bandwidth: only
@@ -127,6 +130,7 @@ class Estimators {
   struct LinkState {
     WindowQuantile rtt{kRttWindow};
     WindowQuantile bw{kBandwidthWindow};
+    std::optional<std::chrono::system_clock::time_point> bw_at;
   };
   LinkState& LinkLocked(std::string_view node);
   void Touch(std::string_view node);

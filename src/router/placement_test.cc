@@ -591,6 +591,78 @@ TEST(Hedge, PickedAtSendTimeAmongTheNodesNotHeldUp) {
   EXPECT_FALSE(r.PickHedge(Req(Pol("residency=eu-de")), {"cloud-eu"}).has_value());
 }
 
+// A link whose bandwidth estimate went stale (nothing large was sent there for explore_after) gets,
+// from the hedge budget, a copy of a large request along with its choice; never outside the
+// residency class, never for small requests, once per explore_after per node.
+TEST(Explore, AStaleBandwidthEstimateGetsACopyOfALargeRequest) {
+  const char* topo = R"({"schema_version": 1, "nodes": [
+    {"name": "edge", "url": "http://edge", "tier": "edge", "jurisdiction": ["eu"],
+     "models": [{"name": "m", "versions": [1], "compute_ms": 5}]},
+    {"name": "cloud", "url": "http://cloud", "tier": "cloud", "jurisdiction": ["eu"],
+     "models": [{"name": "m", "versions": [1], "compute_ms": 5}]},
+    {"name": "cloud-us", "url": "http://cloud-us", "tier": "cloud", "jurisdiction": ["us"],
+     "models": [{"name": "m", "versions": [1], "compute_ms": 5}]}],
+    "links": [{"from": "gateway", "to": "edge", "rtt_ms": 10, "bandwidth_mbps": 100},
+              {"from": "gateway", "to": "cloud", "rtt_ms": 5, "bandwidth_mbps": 4},
+              {"from": "gateway", "to": "cloud-us", "rtt_ms": 1, "bandwidth_mbps": 4}]})";
+  FakeClock clock;
+  RouterOptions o;
+  o.clock = clock.fn();
+  Router r(Topo(topo), o);
+  Request large = Req(Pol("residency=eu"));
+  large.input_bytes = 1'000'000;  // 80 ms at 100 Mbit/s, 2 s at 4
+  Request small = large;
+  small.input_bytes = 1000;
+  // Fresh estimates (declared at start): no exploration, however much budget there is.
+  for (int i = 0; i < 100; ++i) {
+    auto d = r.Decide(large);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->choice, "edge");
+    EXPECT_FALSE(d->hedge.has_value());
+  }
+  clock.now += 11s;
+  r.ObserveTransfer("edge", 1'000'000, 90);  // the choice's link is sampled by its own traffic
+  EXPECT_FALSE(r.Decide(small)->hedge.has_value());
+  auto d = r.Decide(large);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "edge");
+  ASSERT_TRUE(d->hedge.has_value());
+  EXPECT_EQ(d->hedge->node, "cloud");  // cloud-us is staler and nearer, but outside eu
+  EXPECT_TRUE(d->hedge->explore);
+  EXPECT_EQ(d->hedge->delay_ms, 0);
+  EXPECT_NE(d->reason.find("explore cloud"), std::string::npos) << d->reason;
+  EXPECT_FALSE(r.Decide(large)->hedge.has_value());  // explored: not again for explore_after
+  // Without residency, cloud-us (not explored yet) is the one.
+  Request anywhere = large;
+  anywhere.policy = {};
+  d = r.Decide(anywhere);
+  ASSERT_TRUE(d->hedge.has_value());
+  EXPECT_EQ(d->hedge->node, "cloud-us");
+  // The copy's answer shows the cloud's link is fast now: large requests go there.
+  r.ObserveTransfer("cloud", 1'000'000, 45);
+  EXPECT_EQ(r.Decide(large)->choice, "cloud");
+  // A request with a hedge of its own is not explored from.
+  clock.now += 11s;
+  Request hedged = large;
+  hedged.policy = Pol("residency=eu; hedge=on");
+  d = r.Decide(hedged);
+  ASSERT_TRUE(d->hedge.has_value());
+  EXPECT_FALSE(d->hedge->explore);
+  // The budget pays: spent, no exploration until decisions earn a token again.
+  while (r.TryStartHedge()) {
+  }
+  EXPECT_FALSE(r.Decide(large)->hedge.has_value());
+  for (int i = 0; i < 19; ++i) (void)r.Decide(small);
+  d = r.Decide(large);  // the 20th decision earns the token
+  ASSERT_TRUE(d->hedge.has_value());
+  EXPECT_EQ(d->hedge->node, "edge");
+  // Off with explore_after = 0.
+  o.explore_after = std::chrono::milliseconds(0);
+  Router off(Topo(topo), o);
+  clock.now += 60s;
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(off.Decide(large)->hedge.has_value());
+}
+
 TEST(Router, ConcurrentDecisionsAndReports) {
   Router r(Topo());
   std::vector<std::thread> threads;

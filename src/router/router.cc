@@ -54,6 +54,7 @@ std::string Reason(const Decision& d, Objective objective) {
 Router::Router(Topology topology, RouterOptions options)
     : topology_(std::move(topology)), options_(std::move(options)) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
+  started_ = options_.clock();
   est_ = std::make_unique<Estimators>(options_.compute_window, options_.default_rtt_ms,
                                       options_.default_bandwidth_mbps, options_.clock);
   for (const auto& n : topology_.nodes) {
@@ -175,10 +176,32 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
   if (p.hedge.value_or(false) && !d.fallbacks.empty()) {
     d.hedge = Hedge{d.fallbacks[0], d.candidates[0].p95_ms * ScaleLocked(d.choice)};
+  } else {
+    d.hedge = ExploreLocked(request, d);
   }
   d.reason = Reason(d, objective);
-  if (d.hedge) d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
+  if (d.hedge && d.hedge->explore) {
+    d.reason += "; explore " + d.hedge->node + " (bandwidth estimate stale)";
+  } else if (d.hedge) {
+    d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
+  }
   return d;
+}
+
+std::optional<Hedge> Router::ExploreLocked(const Request& request, const Decision& d) {
+  if (options_.explore_after.count() <= 0 || hedge_tokens_ < 1.0) return std::nullopt;
+  if (request.input_bytes + request.expected_output_bytes < options_.explore_min_bytes) return std::nullopt;
+  const auto now = options_.clock();
+  for (size_t i = 1; i < d.candidates.size(); ++i) {  // ranked; [0] is the choice
+    const std::string& name = d.candidates[i].node;
+    const auto sampled = std::max(est_->BandwidthSampledAt(name).value_or(started_), started_);
+    Health& h = health_[name];
+    if (now - sampled < options_.explore_after || now - h.last_explored < options_.explore_after) continue;
+    h.last_explored = now;
+    hedge_tokens_ -= 1.0;
+    return Hedge{name, 0.0, true};
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> Router::PickHedge(const Request& request, const std::vector<std::string>& busy) {

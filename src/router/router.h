@@ -57,6 +57,8 @@
 //    carries one; whether it is sent is decided when its delay has passed and the choice has not
 //    answered (TryStartHedge: a token bucket earning hedge_fraction per decision), so the budget
 //    is spent only on hedges that go out (<= 5% extra requests) and any request may be rescued.
+//    The same budget pays for exploration copies (RouterOptions::explore_after): a large request
+//    also sent to a node whose bandwidth estimate went stale.
 #pragma once
 
 #include <chrono>
@@ -174,6 +176,9 @@ struct Candidate {
 struct Hedge {
   std::string node;
   double delay_ms = 0;
+  // An exploration copy (see RouterOptions::explore_after): sent with the choice, to this node,
+  // and already paid for from the hedge budget. The first good answer still wins.
+  bool explore = false;
 };
 
 struct Decision {
@@ -210,6 +215,16 @@ struct RouterOptions {
   // estimate of a node the router stopped choosing (a slow link, say) recovers when the link does.
   // Zero: never.
   std::chrono::milliseconds refresh_interval{250};
+  // Light probes refresh a link's round trip, but its bandwidth is sampled only by exchanges of
+  // Estimators::kLatencySampleBytes or more, which go where the estimate says they are fastest: a
+  // link estimated slow stays so, even after it got fast again without an outage. So a request of
+  // explore_min_bytes or more (input + expected output) sends, at once and alongside its choice,
+  // a copy to the best-ranked other candidate whose bandwidth estimate is older than
+  // explore_after and that was not explored within explore_after either, when the hedge budget
+  // has a token (it pays one). Whichever answers first is the answer; both answers are learned
+  // from. Never for a request that carries a hedge of its own. Zero: never.
+  std::chrono::milliseconds explore_after{10000};
+  uint64_t explore_min_bytes = 64 * 1024;
   Clock clock;  // default: system_clock::now
 };
 
@@ -310,7 +325,11 @@ class Router {
     std::chrono::system_clock::time_point last_answer{};  // last success, probe or refresh
     std::optional<std::chrono::system_clock::time_point> earliest_due;
     double outstanding_work_ms = 0;
+    std::chrono::system_clock::time_point last_explored{};
   };
+  // The exploration copy for a decision (see RouterOptions::explore_after), its token taken; needs mu_.
+  std::optional<Hedge> ExploreLocked(const Request& request, const Decision& d);
+  std::chrono::system_clock::time_point started_;  // before it, no bandwidth estimate is stale
   std::map<std::string, Health, std::less<>> health_;
   double hedge_tokens_ = 0;
   struct AnswerTimes {
