@@ -507,8 +507,8 @@ TEST(Gateway, MetricsCountTheHedgeAndTheAnswerItWon) {
 }
 
 // A large request also goes, at once, to a node whose bandwidth estimate went stale (declared at
-// 1 Mbit/s here, loopback in truth). That copy loses (the node answers 100 ms later), but its answer
-// is still learned from: the estimate moves, so the node can win large requests back.
+// 1 Mbit/s here, loopback in truth) while its round trip improved. That copy loses (the node answers 100 ms
+// later), but its answer is still learned from: the estimate moves, so the node can win large requests back.
 TEST(Gateway, AStaleLinkGetsAnExplorationCopyLearnedFromEvenWhenItLoses) {
   std::atomic<int> edge_hits{0}, cloud_hits{0};
   TestNode edge(Answer(200, "edge", &edge_hits));
@@ -522,7 +522,7 @@ TEST(Gateway, AStaleLinkGetsAnExplorationCopyLearnedFromEvenWhenItLoses) {
     {"name":"cloud","url":")" + cloud.url +
                                  R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
     "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
-             {"from":"gateway","to":"cloud","rtt_ms":1,"bandwidth_mbps":1}]})");
+             {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1}]})");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   router::RouterOptions ro;
   ro.explore_after = 200ms;
@@ -545,6 +545,7 @@ TEST(Gateway, AStaleLinkGetsAnExplorationCopyLearnedFromEvenWhenItLoses) {
   EXPECT_EQ(call(large).body, "edge");                              // the declared links are fresh: no copy
   std::this_thread::sleep_for(250ms);                               // now the cloud's is stale
   EXPECT_EQ(cloud_hits.load(), 0);
+  for (int i = 0; i < 9; ++i) router.ObserveRtt("cloud", 0.5);  // and its link got better (probes)
   http::Response resp = call(large);
   EXPECT_EQ(resp.body, "edge");
   EXPECT_EQ(HeaderOf(resp, "X-Continuum-Fallback-Step"), "0");

@@ -27,7 +27,7 @@ void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwid
   LinkState& l = LinkLocked(node);
   l.rtt.Seed(rtt_ms);
   l.bw.Seed(bandwidth_mbps);
-  l.bw_at = clock_();
+  l.MarkBandwidth(clock_(), default_rtt_);
   link_seeds_[node] = {rtt_ms, bandwidth_mbps};
 }
 
@@ -40,7 +40,7 @@ void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) 
     l.bw.Seed(it->second.second);
   }
   if (rtt_ms && *rtt_ms >= 0 && std::isfinite(*rtt_ms)) l.rtt.Seed(*rtt_ms);
-  l.bw_at = clock_();
+  l.MarkBandwidth(clock_(), default_rtt_);
   Touch(node);
 }
 
@@ -74,7 +74,7 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
   double transfer_ms = std::max(duration_ms - rtt, 0.05 * duration_ms);
   double mbps = static_cast<double>(bytes) * 8.0 / 1e6 / (transfer_ms / 1000.0);
   l.bw.Observe(mbps);
-  l.bw_at = clock_();
+  l.MarkBandwidth(clock_(), default_rtt_);
   Touch(node);
 }
 
@@ -133,11 +133,10 @@ std::chrono::system_clock::time_point Estimators::LastUpdate(std::string_view no
   return it == updated_.end() ? std::chrono::system_clock::time_point{} : it->second;
 }
 
-std::optional<std::chrono::system_clock::time_point> Estimators::BandwidthSampledAt(
-    std::string_view node) const {
+std::optional<Estimators::BandwidthSample> Estimators::LastBandwidthSample(std::string_view node) const {
   std::lock_guard lock(mu_);
   auto it = links_.find(node);
-  return it == links_.end() ? std::nullopt : it->second.bw_at;
+  return it == links_.end() ? std::nullopt : it->second.bw_sample;
 }
 
 }  // namespace continuum::router

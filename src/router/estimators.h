@@ -119,9 +119,13 @@ class Estimators {
   double QueueDepth(std::string_view node) const;
   // When the node's estimates were last updated by an observation (epoch when never).
   std::chrono::system_clock::time_point LastUpdate(std::string_view node) const;
-  // When the node's bandwidth estimate last took a sample, or was seeded or reset (nullopt: never,
-  // it is the default).
-  std::optional<std::chrono::system_clock::time_point> BandwidthSampledAt(std::string_view node) const;
+  // When the node's bandwidth estimate last took a sample, or was seeded or reset, and the rtt
+  // estimate at that moment (nullopt: never, the bandwidth is the default).
+  struct BandwidthSample {
+    std::chrono::system_clock::time_point at;
+    double rtt_ms;
+  };
+  std::optional<BandwidthSample> LastBandwidthSample(std::string_view node) const;
 
  private:
   // rtt: samples come often (every small exchange, probes), so a wide window; bandwidth: only
@@ -130,7 +134,10 @@ class Estimators {
   struct LinkState {
     WindowQuantile rtt{kRttWindow};
     WindowQuantile bw{kBandwidthWindow};
-    std::optional<std::chrono::system_clock::time_point> bw_at;
+    std::optional<BandwidthSample> bw_sample;
+    void MarkBandwidth(std::chrono::system_clock::time_point now, double default_rtt_ms) {
+      bw_sample = BandwidthSample{now, rtt.has_value() ? rtt.value() : default_rtt_ms};
+    }
   };
   LinkState& LinkLocked(std::string_view node);
   void Touch(std::string_view node);

@@ -193,13 +193,15 @@ std::optional<Hedge> Router::ExploreLocked(const Request& request, const Decisio
   if (request.input_bytes + request.expected_output_bytes < options_.explore_min_bytes) return std::nullopt;
   const auto now = options_.clock();
   for (size_t i = 1; i < d.candidates.size(); ++i) {  // ranked; [0] is the choice
-    const std::string& name = d.candidates[i].node;
-    const auto sampled = std::max(est_->BandwidthSampledAt(name).value_or(started_), started_);
-    Health& h = health_[name];
+    const Candidate& c = d.candidates[i];
+    const auto sample = est_->LastBandwidthSample(c.node);
+    const auto sampled = sample ? std::max(sample->at, started_) : started_;
+    Health& h = health_[c.node];
     if (now - sampled < options_.explore_after || now - h.last_explored < options_.explore_after) continue;
+    if (sample && c.rtt_ms > options_.explore_rtt_share * sample->rtt_ms) continue;  // no better than then
     h.last_explored = now;
     hedge_tokens_ -= 1.0;
-    return Hedge{name, 0.0, true};
+    return Hedge{c.node, 0.0, true};
   }
   return std::nullopt;
 }

@@ -217,13 +217,17 @@ struct RouterOptions {
   std::chrono::milliseconds refresh_interval{250};
   // Light probes refresh a link's round trip, but its bandwidth is sampled only by exchanges of
   // Estimators::kLatencySampleBytes or more, which go where the estimate says they are fastest: a
-  // link estimated slow stays so, even after it got fast again without an outage. So a request of
-  // explore_min_bytes or more (input + expected output) sends, at once and alongside its choice,
-  // a copy to the best-ranked other candidate whose bandwidth estimate is older than
-  // explore_after and that was not explored within explore_after either, when the hedge budget
-  // has a token (it pays one). Whichever answers first is the answer; both answers are learned
-  // from. Never for a request that carries a hedge of its own. Zero: never.
+  // link estimated slow stays so, even after it got fast again without an outage. A link that got
+  // better shows it in its round trip, which the probes do follow. So when a candidate's bandwidth
+  // estimate is older than explore_after and its rtt estimate has fallen to explore_rtt_share of
+  // what it was when the bandwidth was last sampled, a request of explore_min_bytes or more (input
+  // + expected output) sends a copy there at once, alongside its choice, if the hedge budget has a
+  // token (it pays one); the best-ranked such candidate, once per explore_after. Whichever answers
+  // first is the answer; both answers are learned from. A link whose rtt did not improve is not
+  // explored: a copy over a link still congested would hold it up for the traffic it carries.
+  // Never for a request that carries a hedge of its own. explore_after zero: never.
   std::chrono::milliseconds explore_after{10000};
+  double explore_rtt_share = 0.75;
   uint64_t explore_min_bytes = 64 * 1024;
   Clock clock;  // default: system_clock::now
 };
