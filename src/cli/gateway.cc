@@ -23,6 +23,7 @@ namespace continuum::cli {
 int Gateway(const std::vector<std::string>& args) {
   std::string topology_path, address = "0.0.0.0", decision_log_path, repo_dir, catalog_dir;
   int64_t port = 8080, http_threads = 1, request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
+  int64_t explore_after_ms = 10000;
   int64_t intra_op = 0;
   bool verbose = false, help = false;
   std::string filters_path, admin_address = "127.0.0.1";
@@ -49,6 +50,9 @@ int Gateway(const std::vector<std::string>& args) {
          "false: cancel it at once");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
+  f.Int("explore-after-ms", &explore_after_ms,
+        "a node whose bandwidth estimate is this old, and whose rtt has improved since, gets a copy of a "
+        "large request from the hedge budget, so a link that got faster is found (0: never)");
   f.String("model-repository", &repo_dir,
            "serve the topology's local:// nodes in-process from this model repository");
   f.String("catalog", &catalog_dir, "task catalog of the in-process node (with --model-repository)");
@@ -74,8 +78,8 @@ int Gateway(const std::vector<std::string>& args) {
     return 2;
   }
   if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 ||
-      eject_after < 1 || intra_op < 0 || attempt_timeout_factor < 0 || attempt_budget_share < 0 ||
-      attempt_budget_share > 1) {
+      eject_after < 1 || explore_after_ms < 0 || intra_op < 0 || attempt_timeout_factor < 0 ||
+      attempt_budget_share < 0 || attempt_budget_share > 1) {
     std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -133,6 +137,7 @@ int Gateway(const std::vector<std::string>& args) {
   router::RouterOptions ro;
   ro.eject_after_failures = static_cast<int>(eject_after);
   ro.probe_interval = std::chrono::milliseconds(probe_ms);
+  ro.explore_after = std::chrono::milliseconds(explore_after_ms);
   const size_t node_count = topology->nodes.size();
   router::Router router(std::move(topology).value(), ro);
 

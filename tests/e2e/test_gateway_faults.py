@@ -171,6 +171,19 @@ class GatewayFaultsTest(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn(word, p.stderr)
 
+    def test_bad_gateway_flags_are_refused(self):
+        import subprocess
+        from harness import BIN
+        path = os.path.join(self.tmp, "one-node.json")
+        with open(path, "w") as f:
+            json.dump(topology([node("edge", 1, "edge")], []), f)
+        for flags in (["--explore-after-ms", "-1"], ["--attempt-budget-share", "2"],
+                      ["--eject-after-failures", "0"]):
+            p = subprocess.run([BIN, "gateway", "--topology", path, "--http-port", "0", *flags],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("out of range", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
