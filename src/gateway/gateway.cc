@@ -424,8 +424,9 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   };
   // What an answer says of its node and link: from the winner, and from an awaited loser (an
   // exploration copy's answer is the one sure sample of a stale link, whether or not it won).
-  auto learn = [router, model = rr.model](const std::string& node, const UpstreamResponse& resp,
-                                          uint64_t bytes) {
+  std::string explored = decision->hedge && decision->hedge->explore ? decision->hedge->node : "";
+  auto learn = [router, model = rr.model, explored](const std::string& node, const UpstreamResponse& resp,
+                                                    uint64_t bytes) {
     router->ReportSuccess(node);
     // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
     if (auto depth = NumericHeader(resp, kQueueDepthHeader)) router->ReportQueueDepth(node, *depth);
@@ -448,7 +449,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
       compute = on_node = std::max(0.0, ms - router->EstimatedRttMs(node) - transfer);
     }
     router->ObserveCompute(node, model, compute);
-    router->ObserveTransfer(node, bytes, std::max(0.0, ms - on_node));
+    router->ObserveTransfer(node, bytes, std::max(0.0, ms - on_node), node == explored);
   };
   hooks.on_success = [ended, learn](const std::string& node, const UpstreamResponse& resp, uint64_t bytes) {
     ended(node);

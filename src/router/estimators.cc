@@ -57,7 +57,7 @@ void Estimators::ObserveRtt(std::string_view node, double rtt_ms) {
   Touch(node);
 }
 
-void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms) {
+void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool restart) {
   if (!(duration_ms > 0) || !std::isfinite(duration_ms) || bytes == 0) return;
   std::lock_guard lock(mu_);
   LinkState& l = LinkLocked(node);
@@ -73,7 +73,11 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
   double rtt = l.rtt.has_value() ? l.rtt.value() : default_rtt_;
   double transfer_ms = std::max(duration_ms - rtt, 0.05 * duration_ms);
   double mbps = static_cast<double>(bytes) * 8.0 / 1e6 / (transfer_ms / 1000.0);
-  l.bw.Observe(mbps);
+  if (restart) {
+    l.bw.Seed(mbps);
+  } else {
+    l.bw.Observe(mbps);
+  }
   l.MarkBandwidth(clock_(), default_rtt_);
   Touch(node);
 }

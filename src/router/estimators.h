@@ -96,7 +96,8 @@ class Estimators {
   // estimated rtt is subtracted before computing the bandwidth sample (at least 5% of the
   // duration is kept as transfer time).
   static constexpr uint64_t kLatencySampleBytes = 32 * 1024;
-  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
+  // `restart`: a bandwidth sample replaces the window (the link changed; see Router).
+  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool restart = false);
   void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
   void ReportQueueDepth(std::string_view node, double depth);
 

@@ -648,8 +648,11 @@ TEST(Explore, AStaleBandwidthEstimateGetsACopyOfALargeRequest) {
   d = r.Decide(anywhere);
   ASSERT_TRUE(d->hedge.has_value());
   EXPECT_EQ(d->hedge->node, "cloud-us");
-  // The copy's answer shows the cloud's link is fast now: large requests go there.
-  r.ObserveTransfer("cloud", 1'000'000, 20);
+  // The copy's answer shows the cloud's link is fast now: as the answer to an exploration, it
+  // replaces what was learned of the old link (the median with the 4 Mbit/s seed would be 212),
+  // and large requests go there.
+  r.ObserveTransfer("cloud", 1'000'000, 20, /*explored=*/true);
+  EXPECT_NEAR(r.EstimatedBandwidthMbps("cloud"), 8.0 / 0.019, 1e-6);  // 8 Mbit in 20 ms - rtt 1 ms
   EXPECT_EQ(r.Decide(large)->choice, "cloud");
   // A request with a hedge of its own is not explored from.
   clock.now += 11s;

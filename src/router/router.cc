@@ -343,8 +343,8 @@ std::vector<std::string> Router::NodesToRefresh() {
   return out;
 }
 
-void Router::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms) {
-  est_->ObserveTransfer(node, bytes, duration_ms);
+void Router::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool explored) {
+  est_->ObserveTransfer(node, bytes, duration_ms, explored);
 }
 void Router::ObserveRtt(std::string_view node, double rtt_ms) { est_->ObserveRtt(node, rtt_ms); }
 void Router::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {

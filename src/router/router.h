@@ -283,7 +283,10 @@ class Router {
   std::vector<std::string> NodesToRefresh();
 
   // Observations.
-  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms);
+  // `explored`: the answer to an exploration copy (Hedge::explore): its bandwidth sample starts
+  // the window anew, as the link changed (its rtt said so) and the samples before are of the
+  // old link; one sample of the new one would not move their median.
+  void ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool explored = false);
   void ObserveRtt(std::string_view node, double rtt_ms);
   void ObserveCompute(std::string_view node, std::string_view model, double compute_ms);
   void ReportQueueDepth(std::string_view node, double depth);
