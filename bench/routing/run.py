@@ -37,9 +37,11 @@ sys.path.insert(0, os.path.dirname(HERE))
 import benchlib as B  # noqa: E402
 
 SCENARIO_DIR = os.path.join(HERE, "scenarios")
-SCENARIOS = ["steady", "shifting", "slow-device"]
+SCENARIOS = ["steady", "shifting", "slow-device", "recovering"]
 STATIC = ["always-device", "always-edge", "always-cloud"]
 STRATEGIES = ["router"] + STATIC
+# Strategies a scenario may add for comparison ("compare" in its file): gateway flags.
+VARIANTS = {"router-noexplore": ["--explore-after-ms", "0"]}
 
 ORACLE_TARGET = 1.10  # router p95 / oracle p95, every scenario
 STATIC_TARGET = 1.30  # best static p95 / router p95, on `shifting`
@@ -227,7 +229,7 @@ class Relay:
 
 
 class Gateway:
-    def __init__(self, build, topology, name, probe_ms=250):
+    def __init__(self, build, topology, name, probe_ms=250, extra=()):
         self.name = name
         d = B.tmpdir("continuum-routing-gw-")
         self.topology_path = os.path.join(d, "topology.json")
@@ -236,7 +238,7 @@ class Gateway:
         self.decision_log = os.path.join(d, "decisions.jsonl")
         self.proc = Proc([build.continuum, "gateway", "--topology", self.topology_path, "--http-port", "0",
                           "--http-address", "127.0.0.1", "--decision-log", self.decision_log,
-                          "--probe-interval-ms", str(probe_ms)],
+                          "--probe-interval-ms", str(probe_ms), *extra],
                          "continuum gateway (%s)" % name, r"listening on port (\d+)")
 
     def ready(self):
@@ -351,7 +353,8 @@ def start_stacks(build, sc, strategies, compute_ms, straggler=None, tag=""):
     stacks = {s: Stack() for s in strategies}
     seed = 1
     for s, st in stacks.items():
-        want = {"router": ("device", "edge", "cloud"), "always-device": ("device",),
+        want = {"router": ("device", "edge", "cloud"), "router-noexplore": ("device", "edge", "cloud"),
+                "always-device": ("device",),
                 "always-edge": ("edge", "cloud") if rest else ("edge",), "always-cloud": ("cloud",),
                 "hedge-off": ("device", "edge", "cloud"), "hedge-on": ("device", "edge", "cloud")}[s]
         for n in want:
@@ -379,7 +382,7 @@ def start_stacks(build, sc, strategies, compute_ms, straggler=None, tag=""):
             cms = {m: compute_ms[m] * scale[n] for m in node.models}
             nodes.append(node_entry(n, n, port, node.models, cms))
             links[n] = LOOPBACK_LINK if n == "device" else first_phase_link(sc[n]["link_scenario"])
-        st.gateway = Gateway(build, topology(nodes, links), s)
+        st.gateway = Gateway(build, topology(nodes, links), s, extra=VARIANTS.get(s, ()))
     for st in stacks.values():
         st.gateway.ready()
     return stacks, t0
@@ -600,6 +603,7 @@ def run_scenario(build, name, compute_ms):
     sc = load_scenario(name)
     rq = sc["requests"]
     duration = sc["duration_s"]
+    strategies = STRATEGIES + sc.get("compare", [])
     log("\n== scenario %s: %s" % (name, sc.get("description", "")))
     log("  device compute x%g; edge x%g holding %s; cloud x%g holding every model; links: edge %s, cloud %s"
         % (sc["device"]["compute_scale"], sc["edge"].get("compute_scale", 1), ",".join(sc["edge"]["models"]),
@@ -607,9 +611,9 @@ def run_scenario(build, name, compute_ms):
     log("  requests: %.0f/s Poisson for %.0f s; mix %s" % (
         rq["rate_rps"], duration, "; ".join("%s x%d %.0f%% target %g ms" % (
             m["model"], m.get("batch", 1), 100 * m["weight"], m["latency_target_ms"]) for m in rq["mix"])))
-    stacks, t0 = start_stacks(build, sc, STRATEGIES, compute_ms)
+    stacks, t0 = start_stacks(build, sc, strategies, compute_ms)
     reqs = {}
-    for s in STRATEGIES:
+    for s in strategies:
         reqs[s] = [make_request(m["model"], m.get("batch", 1),
                                 "latency_target_ms=%g; objective=fastest" % m["latency_target_ms"])
                    for m in rq["mix"]]
@@ -617,20 +621,23 @@ def run_scenario(build, name, compute_ms):
     # The links' clock started at t0; requests follow the same clock (the start-up of the
     # gateways, a fraction of a second, falls in the first phase).
     t_start = t0 + sc.get("start_offset_s", 0.0)
-    ports = {s: stacks[s].gateway.port for s in STRATEGIES}
+    ports = {s: stacks[s].gateway.port for s in strategies}
     results, _ = asyncio.run(drive(ports, reqs, arrivals, t_start))
     link_bytes = {}
     decisions = {}
+    explored = {}
     for s, st in stacks.items():
         decisions[s] = st.gateway.decisions()
+        if s.startswith("router"):
+            explored[s] = st.gateway.hedges().get("explore", 0)
         link_bytes[s] = st.stop()
     targets = [rq["mix"][k]["latency_target_ms"] for _, k in arrivals]
-    rows = [(s, summarize(results[s], targets)) for s in STRATEGIES]
+    rows = [(s, summarize(results[s], targets)) for s in strategies]
     orc = oracle(results, targets)
     rows.append(("oracle", summarize(orc, targets)))
     log("  %d requests per strategy; latency in ms, end to end at the client" % len(arrivals))
     print_table(rows)
-    for s in STRATEGIES:
+    for s in strategies:
         fails = {}
         for r in results[s]:
             if not r.ok:
@@ -638,7 +645,7 @@ def run_scenario(build, name, compute_ms):
                 fails[k] = fails.get(k, 0) + 1
         if fails:
             log("  (info) %-13s failed answers: %s" % (s, ", ".join("%s x%d" % kv for kv in sorted(fails.items()))))
-    for s in STRATEGIES:
+    for s in strategies:
         lb = link_bytes[s]
         tot = sum(u + d for u, d, _ in lb.values())
         log("  (info) %-13s bytes over the emulated links (linkemu counters, probes/hedges/retries included): "
@@ -659,7 +666,7 @@ def run_scenario(build, name, compute_ms):
             if not idx:
                 continue
             cells = []
-            for s in STRATEGIES + ["oracle"]:
+            for s in strategies + ["oracle"]:
                 rs = orc if s == "oracle" else results[s]
                 cells.append("%s %s" % (s.replace("always-", ""), fmt_ms(pct([latencies([rs[i]])[0] for i in idx], 50)).strip()))
             tiers = {}
@@ -673,6 +680,8 @@ def run_scenario(build, name, compute_ms):
     failed_log = sum(1 for d in decisions["router"] if d.get("outcome") != "ok")
     log("  (info) router decision log: %d records, %d served by a fallback, %d failed"
         % (len(decisions["router"]), fallbacks, failed_log))
+    log("  (info) exploration copies (to a link whose bandwidth estimate went stale): %s"
+        % ", ".join("%s %d" % kv for kv in sorted(explored.items())))
     return {s: r for s, r in rows}
 
 
