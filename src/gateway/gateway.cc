@@ -422,8 +422,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     ended(node);
     router->ReportFailure(node);
   };
-  // What an answer says of its node and link: from the winner, and from an awaited loser (an
-  // exploration copy's answer is the one sure sample of a stale link, whether or not it won).
+  // What an answer says of its node and link: from the winner, and from an exploration copy that
+  // lost (its answer is the one fresh sample of a stale link, whether or not it won).
   std::string explored = decision->hedge && decision->hedge->explore ? decision->hedge->node : "";
   auto learn = [router, model = rr.model, explored](const std::string& node, const UpstreamResponse& resp,
                                                     uint64_t bytes) {
@@ -455,7 +455,15 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     ended(node);
     learn(node, resp, bytes);
   };
-  hooks.on_loser_answer = learn;
+  // A hedge's loser is a straggler's answer (the stall is known: the overdue rule saw it) or a
+  // hedge's (the node was not needed): not learned from, so the compute window is not tilted
+  // towards stalls by every rescue. An exploration copy's answer is its link's one fresh sample.
+  if (!explored.empty()) {
+    hooks.on_loser_answer = [learn, explored](const std::string& node, const UpstreamResponse& resp,
+                                              uint64_t bytes) {
+      if (node == explored) learn(node, resp, bytes);
+    };
+  }
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log,
             sent = std::chrono::steady_clock::now(), choice = decision->choice,
