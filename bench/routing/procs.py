@@ -100,7 +100,20 @@ def serve_supports(build, flag):
     return ("--" + flag) in _serve_help
 
 
-class Node:
+class _Server:
+    """A Proc that serves HTTP on the port it prints, ready when /v2/health/ready answers 200."""
+
+    def ready(self):
+        self.proc.wait_port()
+        wait_ready(self.proc.port, proc=self.proc)
+        return self
+
+    @property
+    def port(self):
+        return self.proc.port
+
+
+class Node(_Server):
     """One `continuum serve` process."""
 
     def __init__(self, build, name, models, scale=1.0, straggler=None, seed=1):
@@ -115,15 +128,6 @@ class Node:
                      "%g" % straggler[1], "--inject-seed", str(seed)]
         self.models = list(models)
         self.proc = Proc(argv, "continuum serve (%s)" % name, r"listening on port (\d+)")
-
-    def ready(self):
-        self.proc.wait_port()
-        wait_ready(self.proc.port, proc=self.proc)
-        return self
-
-    @property
-    def port(self):
-        return self.proc.port
 
     def request_count(self, model):
         """Requests the node answered for `model` (successes + failures), from /stats."""
@@ -158,7 +162,7 @@ class Relay:
         return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-class Gateway:
+class Gateway(_Server):
     def __init__(self, build, topology, name, probe_ms=250, extra=()):
         self.name = name
         d = B.tmpdir("continuum-routing-gw-")
@@ -170,15 +174,6 @@ class Gateway:
                           "--http-address", "127.0.0.1", "--decision-log", self.decision_log,
                           "--probe-interval-ms", str(probe_ms), *extra],
                          "continuum gateway (%s)" % name, r"listening on port (\d+)")
-
-    def ready(self):
-        self.proc.wait_port()
-        wait_ready(self.proc.port, proc=self.proc)
-        return self
-
-    @property
-    def port(self):
-        return self.proc.port
 
     def hedges(self):
         """continuum_gateway_hedges_total by result, from the gateway's /metrics ({} if it has none)."""
