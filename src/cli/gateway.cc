@@ -47,7 +47,7 @@ int Gateway(const std::vector<std::string>& args) {
            "and at least this share of the request's deadline (0..1), so a straggler is still waited for");
   f.Bool("await-hedge-losers", &await_hedge_losers,
          "keep the losing copy of a hedge race counted on its node until its answer (dropped) arrives; "
-         "false: cancel it at once");
+         "false: cancel it at once (an exploration copy is awaited either way)");
   f.Int("probe-interval-ms", &probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &eject_after, "consecutive failures that eject a node");
   f.Int("explore-after-ms", &explore_after_ms,

@@ -357,7 +357,8 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   }
   plan.deadline = std::chrono::steady_clock::now() + budget;
   plan.local = local_;
-  plan.await_losers = options_.await_hedge_losers;
+  // An exploration copy that loses is awaited whatever the setting: its answer is what it is for.
+  plan.await_losers = options_.await_hedge_losers || (decision->hedge && decision->hedge->explore);
 
   UpstreamRequest up;
   up.method = req.method;

@@ -509,59 +509,66 @@ TEST(Gateway, MetricsCountTheHedgeAndTheAnswerItWon) {
 // A large request also goes, at once, to a node whose bandwidth estimate went stale (declared at
 // 1 Mbit/s here, loopback in truth) while its round trip improved. That copy loses (the node answers 100 ms
 // later), but its answer is still learned from: the estimate moves, so the node can win large requests back.
+// The copy is awaited even where hedge losers are cancelled at once (--await-hedge-losers=false).
 TEST(Gateway, AStaleLinkGetsAnExplorationCopyLearnedFromEvenWhenItLoses) {
-  std::atomic<int> edge_hits{0}, cloud_hits{0};
-  TestNode edge(Answer(200, "edge", &edge_hits));
-  TestNode cloud([&cloud_hits, slow = Slow(100ms, "cloud")](http::Request&& r, http::Responder w) {
-    if (r.method == "POST") cloud_hits.fetch_add(1);  // not the light probes
-    slow(std::move(r), std::move(w));
-  });
-  auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[
+  for (bool await : {true, false}) {
+    SCOPED_TRACE(await ? "hedge losers awaited" : "hedge losers cancelled");
+    std::atomic<int> edge_hits{0}, cloud_hits{0};
+    TestNode edge(Answer(200, "edge", &edge_hits));
+    TestNode cloud([&cloud_hits, slow = Slow(100ms, "cloud")](http::Request&& r, http::Responder w) {
+      if (r.method == "POST") cloud_hits.fetch_add(1);  // not the light probes
+      slow(std::move(r), std::move(w));
+    });
+    auto t =
+        router::ParseTopology(R"({"schema_version":1,"nodes":[
     {"name":"edge","url":")" + edge.url +
-                                 R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
-    {"name":"cloud","url":")" + cloud.url +
-                                 R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
+                              R"(","tier":"edge","models":[{"name":"m","versions":[1],"compute_ms":1}]},
+    {"name":"cloud","url":")" +
+                              cloud.url +
+                              R"(","tier":"cloud","models":[{"name":"m","versions":[1],"compute_ms":1}]}],
     "links":[{"from":"gateway","to":"edge","rtt_ms":1,"bandwidth_mbps":1000},
              {"from":"gateway","to":"cloud","rtt_ms":20,"bandwidth_mbps":1}]})");
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
-  router::RouterOptions ro;
-  ro.explore_after = 200ms;
-  router::Router router(*t, ro);
-  telemetry::Registry registry;
-  GatewayOptions o;
-  o.metrics = &registry;
-  Gateway gw(&router, nullptr, o);
-  auto call = [&gw](std::string body) {
-    http::Request r;
-    r.method = "POST";
-    r.path = "/v2/models/m/infer";
-    r.body = std::move(body);
-    std::promise<http::Response> p;
-    gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
-    return p.get_future().get();
-  };
-  const std::string large = R"({"pad":")" + std::string(100 * 1024, 'x') + R"("})";
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(call("{}").body, "edge");  // they earn a token
-  EXPECT_EQ(call(large).body, "edge");                              // the declared links are fresh: no copy
-  std::this_thread::sleep_for(250ms);                               // now the cloud's is stale
-  EXPECT_EQ(cloud_hits.load(), 0);
-  for (int i = 0; i < 9; ++i) router.ObserveRtt("cloud", 0.5);  // and its link got better (probes)
-  http::Response resp = call(large);
-  EXPECT_EQ(resp.body, "edge");
-  EXPECT_EQ(HeaderOf(resp, "X-Continuum-Fallback-Step"), "0");
-  EXPECT_NE(HeaderOf(resp, "X-Continuum-Reason").find("explore cloud"), std::string::npos)
-      << HeaderOf(resp, "X-Continuum-Reason");
-  // The copy reaches the cloud (maybe after the edge answered) and its answer, dropped, arrives
-  // about 100 ms later; the estimate (seeded at 1 Mbit/s) then moves.
-  for (int i = 0; i < 200 && router.EstimatedBandwidthMbps("cloud") <= 1; ++i)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(cloud_hits.load(), 1);
-  EXPECT_GT(router.EstimatedBandwidthMbps("cloud"), 2);
-  EXPECT_EQ(call(large).body, "edge");  // explored: not again for explore_after
-  EXPECT_EQ(cloud_hits.load(), 1);
-  const std::string text = registry.Render();
-  EXPECT_NE(text.find("continuum_gateway_hedges_total{result=\"explore\"} 1"), std::string::npos) << text;
-  EXPECT_NE(text.find("continuum_gateway_hedges_total{result=\"due\"} 0"), std::string::npos) << text;
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    router::RouterOptions ro;
+    ro.explore_after = 200ms;
+    router::Router router(*t, ro);
+    telemetry::Registry registry;
+    GatewayOptions o;
+    o.metrics = &registry;
+    o.await_hedge_losers = await;  // an exploration copy is awaited either way
+    Gateway gw(&router, nullptr, o);
+    auto call = [&gw](std::string body) {
+      http::Request r;
+      r.method = "POST";
+      r.path = "/v2/models/m/infer";
+      r.body = std::move(body);
+      std::promise<http::Response> p;
+      gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+      return p.get_future().get();
+    };
+    const std::string large = R"({"pad":")" + std::string(100 * 1024, 'x') + R"("})";
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(call("{}").body, "edge");  // they earn a token
+    EXPECT_EQ(call(large).body, "edge");                              // the declared links are fresh: no copy
+    std::this_thread::sleep_for(250ms);                               // now the cloud's is stale
+    EXPECT_EQ(cloud_hits.load(), 0);
+    for (int i = 0; i < 9; ++i) router.ObserveRtt("cloud", 0.5);  // and its link got better (probes)
+    http::Response resp = call(large);
+    EXPECT_EQ(resp.body, "edge");
+    EXPECT_EQ(HeaderOf(resp, "X-Continuum-Fallback-Step"), "0");
+    EXPECT_NE(HeaderOf(resp, "X-Continuum-Reason").find("explore cloud"), std::string::npos)
+        << HeaderOf(resp, "X-Continuum-Reason");
+    // The copy reaches the cloud (maybe after the edge answered) and its answer, dropped, arrives
+    // about 100 ms later; the estimate (seeded at 1 Mbit/s) then moves.
+    for (int i = 0; i < 200 && router.EstimatedBandwidthMbps("cloud") <= 1; ++i)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(cloud_hits.load(), 1);
+    EXPECT_GT(router.EstimatedBandwidthMbps("cloud"), 2);
+    EXPECT_EQ(call(large).body, "edge");  // explored: not again for explore_after
+    EXPECT_EQ(cloud_hits.load(), 1);
+    const std::string text = registry.Render();
+    EXPECT_NE(text.find("continuum_gateway_hedges_total{result=\"explore\"} 1"), std::string::npos) << text;
+    EXPECT_NE(text.find("continuum_gateway_hedges_total{result=\"due\"} 0"), std::string::npos) << text;
+  }
 }
 
 // The node's report of its engine run (X-Continuum-Run-Ms) is the compute sample; the queue wait in
