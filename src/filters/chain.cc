@@ -372,11 +372,17 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
   };
 }
 
-http::Handler FilterChain::AdminHandler() {
+http::Handler FilterChain::AdminHandler(http::Handler others) {
   // Only one filter (auth) serves admin routes today; the first one found owns the listener.
   for (auto& f : impl_->filters)
-    if (auto h = f->AdminHandler()) return h;
+    if (auto h = f->AdminHandler(others)) return h;
   return nullptr;
+}
+
+std::string FilterChain::admin_token_file() const {
+  for (const auto& f : impl_->filters)
+    if (std::string file = f->AdminTokenFile(); !file.empty()) return file;
+  return {};
 }
 
 std::vector<std::string> FilterChain::filter_names() const { return impl_->names; }
