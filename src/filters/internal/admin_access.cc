@@ -57,6 +57,10 @@ StatusOr<std::string> ReadTokenFile(const SettingsReader& rd, const std::string&
     return rd.Err("admin_token_file", "cannot read " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) return rd.Err("admin_token_file", path + " is not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return rd.Err("admin_token_file",
+                  path + " belongs to another user (uid " + std::to_string(st.st_uid) + ")");
+  }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));

@@ -21,8 +21,8 @@ class AdminAccess {
   // Reads `admin_token`, `admin_token_file` and `admin_allowed_hosts` from the auth filter's
   // settings. Without either token setting, the token file is `<database>.admin-token` (for an
   // in-memory database, `admin-token` in `config_dir`): read when it exists, else generated
-  // (32 random bytes, hex) and written with mode 0600. A file read must not be accessible to
-  // group or others. Errors name the field.
+  // (32 random bytes, hex) and written with mode 0600. A file read must belong to this user and
+  // not be accessible to group or others. Errors name the field.
   static StatusOr<AdminAccess> FromSettings(const SettingsReader& rd, simdjson::dom::object settings,
                                             const std::string& database, const std::string& config_dir);
 
