@@ -209,6 +209,10 @@ StatusOr<AdminAccess> AdminAccess::FromSettings(const SettingsReader& rd, simdjs
                                                 : database + ".admin-token";
   }
   if (!access.token_file_.empty()) {
+    // Absolute, so that the path printed at start leads to the file from any folder.
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(access.token_file_, ec);
+    if (!ec) access.token_file_ = absolute.lexically_normal().string();
     ASSIGN_OR_RETURN(token, TokenFromFile(rd, access.token_file_));
   }
   access.token_sha256_ = Sha256Raw(token);
