@@ -221,6 +221,10 @@ int Gateway(const std::vector<std::string>& args) {
   std::fprintf(stdout, "continuum gateway: listening on port %u\n", (*server)->port());
   if (frontend && frontend->admin) {
     std::fprintf(stdout, "continuum gateway: admin listening on port %u\n", frontend->admin->port());
+    // Where the token is, never the token itself.
+    if (!frontend->admin_token_file.empty()) {
+      std::fprintf(stdout, "continuum gateway: admin token in %s\n", frontend->admin_token_file.c_str());
+    }
   }
   std::fflush(stdout);
 

@@ -189,6 +189,10 @@ int Serve(const std::vector<std::string>& args) {
   std::fprintf(stdout, "continuum serve: listening on port %u\n", (*server)->port());
   if (frontend && frontend->admin) {
     std::fprintf(stdout, "continuum serve: admin listening on port %u\n", frontend->admin->port());
+    // Where the token is, never the token itself.
+    if (!frontend->admin_token_file.empty()) {
+      std::fprintf(stdout, "continuum serve: admin token in %s\n", frontend->admin_token_file.c_str());
+    }
   }
   std::fflush(stdout);
 

@@ -1,12 +1,10 @@
 // `auth`: tenants and API keys (Authorization: Bearer <key>), scopes, tenant isolation, and the
 // admin API that manages them (served only on the admin listener).
-#include <openssl/crypto.h>
-#include <strings.h>
-
 #include <filesystem>
 
 #include "api/path.h"
 #include "common/json_writer.h"
+#include "filters/internal/admin_access.h"
 #include "filters/internal/builtin.h"
 #include "filters/internal/key_store.h"
 #include "filters/internal/util.h"
@@ -54,23 +52,12 @@ http::Response JsonOk(int status, std::string body) {
   return r;
 }
 
-std::string_view BearerToken(const http::Request& req) {
-  const std::string* h = req.Header("authorization");
-  if (!h) return {};
-  std::string_view v = *h;
-  if (v.size() < 7 || strncasecmp(v.data(), "bearer ", 7) != 0) return {};
-  v.remove_prefix(7);
-  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-  return v;
-}
-
 class AuthFilter final : public Filter {
  public:
-  AuthFilter(std::unique_ptr<KeyStore> store, std::string admin_token, std::vector<std::string> public_routes,
-             std::vector<std::string> tenant_routes)
+  AuthFilter(std::unique_ptr<KeyStore> store, AdminAccess admin_access,
+             std::vector<std::string> public_routes, std::vector<std::string> tenant_routes)
       : store_(std::move(store)),
-        admin_token_(std::move(admin_token)),
+        admin_access_(std::move(admin_access)),
         public_routes_(std::move(public_routes)),
         tenant_routes_(std::move(tenant_routes)) {}
 
@@ -117,24 +104,22 @@ class AuthFilter final : public Filter {
     next(std::move(ctx), std::move(req), std::move(respond));
   }
 
-  http::Handler AdminHandler() override {
-    return [this](http::Request&& req, http::Responder respond) { respond(Admin(req)); };
+  // Every request on the admin listener passes the admin checks first (token, Host, Origin,
+  // content type); /admin/... are ours, the rest goes to `others` (the listener's /metrics).
+  http::Handler AdminHandler(http::Handler others) override {
+    return [this, others = std::move(others)](http::Request&& req, http::Responder respond) {
+      if (auto refused = admin_access_.Check(req)) return respond(*std::move(refused));
+      std::vector<std::string_view> p = SplitPath(req.path);
+      if ((p.empty() || p[0] != "admin") && others) return others(std::move(req), std::move(respond));
+      respond(Admin(req, p));
+    };
   }
+
+  std::string AdminTokenFile() const override { return admin_access_.token_file(); }
 
  private:
   // Runs on the admin listener's own I/O thread; SQLite writes block only that listener.
-  http::Response Admin(const http::Request& req) {
-    std::string_view token = BearerToken(req);
-    if (token.starts_with("ck_")) return JsonError(403, "tenant API keys cannot use the admin API");
-    if (!admin_token_.empty()) {
-      if (token.size() != admin_token_.size() ||
-          CRYPTO_memcmp(token.data(), admin_token_.data(), token.size()) != 0) {
-        http::Response r = JsonError(401, "the admin API needs 'Authorization: Bearer <admin token>'");
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return r;
-      }
-    }
-    std::vector<std::string_view> p = SplitPath(req.path);
+  http::Response Admin(const http::Request& req, const std::vector<std::string_view>& p) {
     auto not_found = [&] { return ErrorFor(NotFound("no admin route for " + req.method + " " + req.path)); };
     if (p.size() < 2 || p[0] != "admin") return not_found();
     if (p.size() == 2 && p[1] == "tenants") {
@@ -243,7 +228,7 @@ class AuthFilter final : public Filter {
   }
 
   std::unique_ptr<KeyStore> store_;
-  std::string admin_token_;
+  AdminAccess admin_access_;
   std::vector<std::string> public_routes_, tenant_routes_;
 };
 
@@ -253,7 +238,9 @@ StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, Filt
   SettingsReader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"database", "admin_token", "public_routes", "tenant_routes"}));
+  RETURN_IF_ERROR(rd.CheckKeys(o, "",
+                               {"database", "admin_token", "admin_token_file", "admin_allowed_hosts",
+                                "public_routes", "tenant_routes"}));
   simdjson::dom::element e;
   if (o["database"].get(e)) return rd.Err("database", "missing (a SQLite file, or \":memory:\")");
   auto db_or = rd.String(e, "database", true);
@@ -261,12 +248,6 @@ StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, Filt
   std::string db = *db_or;
   if (db != ":memory:" && std::filesystem::path(db).is_relative()) {
     db = (std::filesystem::path(env.config_dir) / db).string();
-  }
-  std::string admin_token;
-  if (!o["admin_token"].get(e)) {
-    ASSIGN_OR_RETURN(admin_token, rd.String(e, "admin_token", true));
-    if (admin_token.starts_with("ck_"))
-      return rd.Err("admin_token", "must not look like a tenant key (ck_...)");
   }
   std::vector<std::string> public_routes = kDefaultPublicRoutes, tenant_routes = kDefaultTenantRoutes;
   if (!o["public_routes"].get(e)) {
@@ -276,7 +257,9 @@ StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, Filt
     ASSIGN_OR_RETURN(tenant_routes, rd.StringList(e, "tenant_routes"));
   }
   ASSIGN_OR_RETURN(auto store, KeyStore::Open(db, env.clock));
-  return std::unique_ptr<Filter>(new AuthFilter(std::move(store), std::move(admin_token),
+  // After the database opened: a token file is generated only for a filter that can run.
+  ASSIGN_OR_RETURN(AdminAccess admin_access, AdminAccess::FromSettings(rd, o, db, env.config_dir));
+  return std::unique_ptr<Filter>(new AuthFilter(std::move(store), std::move(admin_access),
                                                 std::move(public_routes), std::move(tenant_routes)));
 }
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,8 +13,10 @@
 namespace continuum::filters {
 namespace {
 
+using testing::AdminReq;
 using testing::Call;
 using testing::FakeInner;
+using testing::kAdminToken;
 using testing::Req;
 
 std::string Field(const std::string& json, const char* key) {
@@ -26,15 +29,16 @@ std::string Field(const std::string& json, const char* key) {
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    chain_ = testing::MustChain(
-        R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:"}}]})");
+    chain_ = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"auth","settings":)"
+                                R"({"database":":memory:","admin_token":")" +
+                                std::string(kAdminToken) + R"("}}]})");
     ASSERT_TRUE(chain_);
     admin_ = chain_->AdminHandler();
     ASSERT_TRUE(admin_);
     h_ = chain_->Wrap(inner_.handler());
   }
   http::Response Admin(std::string method, std::string path, std::string body = "") {
-    return Call(admin_, Req(std::move(method), std::move(path), std::move(body)));
+    return Call(admin_, AdminReq(std::move(method), std::move(path), std::move(body)));
   }
   std::string NewKey(const std::string& tenant, const std::string& body = "{}") {
     http::Response r = Admin("POST", "/admin/tenants/" + tenant + "/keys", body);
@@ -105,7 +109,8 @@ TEST_F(AuthTest, TenantsNeverSeeOtherTenantsModels) {
 TEST_F(AuthTest, AdminRefusesTenantKeysAndIsNotOnThePublicChain) {
   ASSERT_EQ(Admin("POST", "/admin/tenants", R"({"id":"acme"})").status, 201);
   std::string key = NewKey("acme");
-  http::Response r = Call(admin_, Req("GET", "/admin/tenants", "", {{"authorization", "Bearer " + key}}));
+  http::Response r =
+      Call(admin_, AdminReq("GET", "/admin/tenants", "", {{"authorization", "Bearer " + key}}));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(Get("/admin/tenants", key).status, 404);
   EXPECT_EQ(Admin("POST", "/admin/tenants", R"({"id":"x","colour":1})").status, 400);
@@ -116,8 +121,228 @@ TEST(AuthAdminToken, Required) {
   auto chain = testing::MustChain(
       R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:","admin_token":"s3cret"}}]})");
   auto admin = chain->AdminHandler();
-  EXPECT_EQ(Call(admin, Req("GET", "/admin/tenants")).status, 401);
-  EXPECT_EQ(Call(admin, Req("GET", "/admin/tenants", "", {{"authorization", "Bearer s3cret"}})).status, 200);
+  auto req = [](std::string token) {
+    return Req("GET", "/admin/tenants", "",
+               {{"host", "localhost:8001"}, {"authorization", "Bearer " + token}});
+  };
+  http::Response none = Call(admin, Req("GET", "/admin/tenants", "", {{"host", "localhost:8001"}}));
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(testing::Header(none, "www-authenticate"), "Bearer");
+  EXPECT_EQ(Call(admin, req("s3cre")).status, 401);
+  EXPECT_EQ(Call(admin, req("s3cret!")).status, 401);
+  EXPECT_EQ(Call(admin, req("s3cret")).status, 200);
+}
+
+// A folder of its own for files the auth filter reads or writes, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("continuum-auth-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+StatusOr<std::unique_ptr<FilterChain>> AuthChain(const std::string& settings) {
+  return FilterChain::FromJson(
+      R"({"schema_version":1,"filters":[{"name":"auth","settings":)" + settings + "}]}", {});
+}
+
+TEST(AuthAdminToken, GeneratedBesideTheDatabaseWhenNotSet) {
+  TempDir dir;
+  const std::string db = dir / "keys.db", file = db + ".admin-token";
+  auto chain = AuthChain(R"({"database":")" + db + R"("})");
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0) << "no token file at " << file;
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "readable by its owner only";
+  std::string token = ReadAll(file);
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  EXPECT_EQ(token.size(), 64u) << "256 random bits in hex";
+  EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ((*chain)->admin_token_file(), file);
+
+  auto admin = (*chain)->AdminHandler();
+  auto get = [&](std::vector<std::pair<std::string, std::string>> h) {
+    h.emplace_back("host", "127.0.0.1:8001");
+    return Call(admin, Req("GET", "/admin/tenants", "", std::move(h)));
+  };
+  http::Response none = get({});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("admin token"), std::string::npos) << none.body;
+  EXPECT_EQ(get({{"authorization", "Bearer " + std::string(64, '0')}}).status, 401);
+  EXPECT_EQ(get({{"authorization", "Bearer " + token}}).status, 200);
+
+  // A restart keeps the token the operator already has.
+  chain->reset();
+  auto again = AuthChain(R"({"database":")" + db + R"("})");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  std::string reread = ReadAll(file);
+  while (!reread.empty() && reread.back() == '\n') reread.pop_back();
+  EXPECT_EQ(reread, token);
+  auto admin2 = (*again)->AdminHandler();
+  EXPECT_EQ(Call(admin2, Req("GET", "/admin/tenants", "",
+                             {{"host", "localhost"}, {"authorization", "Bearer " + token}}))
+                .status,
+            200);
+}
+
+TEST(AuthAdminToken, InMemoryDatabaseKeepsItBesideTheConfig) {
+  TempDir dir;
+  auto chain = FilterChain::FromJson(
+      R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:"}}]})", {},
+      FilterRegistry::BuiltIn(), dir / "");
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_EQ(std::filesystem::path((*chain)->admin_token_file()), std::filesystem::path(dir / "admin-token"));
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "admin-token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(AuthAdminToken, ReadFromAFileTheOwnerAloneCanRead) {
+  TempDir dir;
+  const std::string file = dir / "admin.token";
+  std::ofstream(file) << "operator-chosen-token-42\n";
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  auto loose = AuthChain(R"({"database":":memory:","admin_token_file":")" + file + R"("})");
+  ASSERT_FALSE(loose.ok());
+  EXPECT_NE(loose.status().message().find("settings.admin_token_file"), std::string::npos)
+      << loose.status().message();
+  EXPECT_NE(loose.status().message().find("chmod 600"), std::string::npos) << loose.status().message();
+
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  auto chain = AuthChain(R"({"database":":memory:","admin_token_file":")" + file + R"("})");
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  auto admin = (*chain)->AdminHandler();
+  EXPECT_EQ(Call(admin, Req("GET", "/admin/tenants", "",
+                            {{"host", "localhost"}, {"authorization", "Bearer operator-chosen-token-42"}}))
+                .status,
+            200);
+  EXPECT_EQ(ReadAll(file), "operator-chosen-token-42\n") << "a given file is never rewritten";
+
+  auto both =
+      AuthChain(R"({"database":":memory:","admin_token":"x-token","admin_token_file":")" + file + R"("})");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("settings.admin_token_file"), std::string::npos);
+
+  std::ofstream(dir / "empty.token") << "\n";
+  ASSERT_EQ(::chmod((dir / "empty.token").c_str(), 0600), 0);
+  auto empty = AuthChain(R"({"database":":memory:","admin_token_file":")" + (dir / "empty.token") + R"("})");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("empty"), std::string::npos) << empty.status().message();
+}
+
+class AdminGuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Make(""); }
+  void Make(const std::string& extra) {
+    chain_ = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"auth","settings":)"
+                                R"({"database":":memory:","admin_token":")" +
+                                std::string(kAdminToken) + "\"" + extra + "}}]}");
+    ASSERT_TRUE(chain_);
+    admin_ = chain_->AdminHandler([this](http::Request&& req, http::Responder respond) {
+      ++others_;
+      http::Response r;
+      r.content_type = "text/plain";
+      r.body = "metrics for " + req.path;
+      respond(std::move(r));
+    });
+    ASSERT_TRUE(admin_);
+  }
+  // A well-formed admin request with one header replaced (or removed with an empty value).
+  http::Response With(std::string name, std::string value, std::string method = "GET",
+                      std::string path = "/admin/tenants", std::string body = "") {
+    http::Request req = AdminReq(std::move(method), std::move(path), std::move(body));
+    std::erase_if(req.headers, [&](const auto& h) { return h.first == name; });
+    if (!value.empty()) req.headers.emplace_back(name, value);
+    return Call(admin_, std::move(req));
+  }
+
+  std::unique_ptr<FilterChain> chain_;
+  http::Handler admin_;
+  int others_ = 0;
+};
+
+TEST_F(AdminGuardTest, LoopbackHostsOnlyByDefault) {
+  for (const char* host :
+       {"127.0.0.1", "127.0.0.1:8001", "127.5.6.7:1", "localhost", "LocalHost:8001", "[::1]", "[::1]:8001"}) {
+    EXPECT_EQ(With("host", host).status, 200) << host;
+  }
+  for (const char* host :
+       {"evil.example", "evil.example:8001", "127.0.0.1.evil.example", "localhost.evil.example",
+        "10.0.0.1:8001", "[::2]:8001", "127.0.0.1:80x", "[::1"}) {
+    http::Response r = With("host", host);
+    EXPECT_EQ(r.status, 421) << host;
+    EXPECT_NE(r.body.find("Host"), std::string::npos) << r.body;
+  }
+  http::Response missing = With("host", "");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("Host"), std::string::npos) << missing.body;
+}
+
+TEST_F(AdminGuardTest, ConfiguredHostsReplaceTheLoopbackDefault) {
+  Make(R"(,"admin_allowed_hosts":["admin.internal","10.1.*"])");
+  EXPECT_EQ(With("host", "admin.internal:8001").status, 200);
+  EXPECT_EQ(With("host", "ADMIN.internal").status, 200);
+  EXPECT_EQ(With("host", "10.1.2.3:8001").status, 200);
+  EXPECT_EQ(With("host", "localhost:8001").status, 421);
+  EXPECT_EQ(With("host", "evil.example").status, 421);
+  http::Response r = Call(admin_, AdminReq("GET", "/admin/tenants", "", {{"host", "admin.internal"}}));
+  EXPECT_EQ(r.status, 200) << "the first Host header counts";
+
+  auto bad = AuthChain(R"({"database":":memory:","admin_token":"t0ken","admin_allowed_hosts":[]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("settings.admin_allowed_hosts"), std::string::npos);
+}
+
+TEST_F(AdminGuardTest, ForeignOriginsAreRefused) {
+  for (const char* origin : {"http://evil.example", "https://evil.example:8001", "null",
+                             "http://127.0.0.1.evil.example", "file://", "garbage"}) {
+    http::Response r = With("origin", origin, "POST", "/admin/tenants", R"({"id":"x"})");
+    EXPECT_EQ(r.status, 403) << origin;
+    EXPECT_NE(r.body.find("Origin"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(With("origin", "http://127.0.0.1:8001", "POST", "/admin/tenants", R"({"id":"a"})").status, 201);
+  EXPECT_EQ(With("origin", "http://localhost:3000", "POST", "/admin/tenants", R"({"id":"b"})").status, 201);
+  http::Response list = With("host", "127.0.0.1");
+  EXPECT_EQ(list.body.find("\"x\""), std::string::npos) << "nothing refused was created: " << list.body;
+}
+
+TEST_F(AdminGuardTest, BodiesMustBeJson) {
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", "application/jsonx", ""}) {
+    http::Response r = With("content-type", type, "POST", "/admin/tenants", R"({"id":"x"})");
+    EXPECT_EQ(r.status, 415) << type;
+    EXPECT_NE(r.body.find("Content-Type"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(With("content-type", "Application/JSON; charset=utf-8", "POST", "/admin/tenants", R"({"id":"a"})")
+                .status,
+            201);
+  EXPECT_EQ(With("content-type", "", "POST", "/admin/keys/nothing/revoke").status, 404)
+      << "a request without a body needs no content type";
+}
+
+TEST_F(AdminGuardTest, GuardsTheListenersOtherRoutesToo) {
+  EXPECT_EQ(With("authorization", "").status, 401);
+  EXPECT_EQ(With("authorization", "", "GET", "/metrics").status, 401);
+  EXPECT_EQ(With("host", "evil.example", "GET", "/metrics").status, 421);
+  EXPECT_EQ(others_, 0);
+  http::Response ok = With("host", "localhost", "GET", "/metrics");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "metrics for /metrics");
+  EXPECT_EQ(others_, 1);
 }
 
 TEST(KeyStore, PersistsHashesOnly) {

@@ -190,13 +190,15 @@ TEST(Cache, FollowersWaitOnlyUpToTheBound) {
 
 TEST(Cache, TenantsNeverShareEntries) {
   auto chain = testing::MustChain(
-      R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:"}},{"name":"cache"}]})");
+      R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:","admin_token":")" +
+      std::string(testing::kAdminToken) + R"("}},{"name":"cache"}]})");
   auto admin = chain->AdminHandler();
   FakeInner inner;
   auto h = chain->Wrap(inner.handler());
   auto key_of = [&](const std::string& tenant) {
-    EXPECT_EQ(Call(admin, Req("POST", "/admin/tenants", "{\"id\":\"" + tenant + "\"}")).status, 201);
-    http::Response k = Call(admin, Req("POST", "/admin/tenants/" + tenant + "/keys", "{}"));
+    EXPECT_EQ(Call(admin, testing::AdminReq("POST", "/admin/tenants", "{\"id\":\"" + tenant + "\"}")).status,
+              201);
+    http::Response k = Call(admin, testing::AdminReq("POST", "/admin/tenants/" + tenant + "/keys", "{}"));
     size_t at = k.body.find("\"key\":\"") + 7;
     return k.body.substr(at, k.body.find('"', at) - at);
   };

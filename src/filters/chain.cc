@@ -2,6 +2,7 @@
 // taken from each real answer of the wrapped handler, and the shared timer thread.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -199,6 +200,21 @@ Status ParseFactors(const SettingsReader& rd, simdjson::dom::object o, std::stri
   }
   return Status::Ok();
 }
+
+// Filters that act per tenant or API key must see requests after `auth` has named them, when the
+// chain has auth (without it they work per client address, or for everyone alike). The order is
+// checked at load: a wrong one would fail open, e.g. a cache before auth answering a request with
+// no key from a tenant's cached entry.
+struct OrderRule {
+  std::string_view filter, after, why;
+};
+constexpr OrderRule kOrderRules[] = {
+    {"cache", "auth", "a cache in front of auth would answer requests without a key from a tenant's entries"},
+    {"metering", "auth", "usage is charged to the tenant auth names, and budgets are checked per tenant"},
+    {"ratelimit", "auth",
+     "key and tenant limits need the key auth checked (before it, every rule would count client "
+     "addresses, and requests without a key would use up the limits)"},
+};
 }  // namespace
 
 StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view json,
@@ -236,31 +252,48 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
   }
   if (root["filters"].get(e)) return rd.Err("filters", "missing (an array of {\"name\", \"settings\"})");
   ASSIGN_OR_RETURN(auto list, rd.Array(e, "filters"));
-  FilterEnv env{impl->options.clock, impl->options.metrics, impl->timers.get(), std::move(config_dir)};
-  size_t i = 0;
+  // First the list as a whole (names, order), then the filters: a refused config builds none
+  // (no database opened, no file written).
+  struct Entry {
+    std::string where, name, settings;
+  };
+  std::vector<Entry> entries;
   for (auto item : list) {
-    const std::string where = "filters[" + std::to_string(i++) + "]";
+    Entry entry{"filters[" + std::to_string(entries.size()) + "]", "", "{}"};
+    const std::string& where = entry.where;
     ASSIGN_OR_RETURN(auto o, rd.Object(item, where));
     RETURN_IF_ERROR(rd.CheckKeys(o, where, {"name", "settings"}));
     simdjson::dom::element x;
     if (o["name"].get(x)) return rd.Err(where + ".name", "missing");
-    ASSIGN_OR_RETURN(std::string name, rd.String(x, where + ".name", true));
-    const FilterFactory* factory = registry.Find(name);
-    if (!factory) {
+    ASSIGN_OR_RETURN(entry.name, rd.String(x, where + ".name", true));
+    if (!registry.Find(entry.name)) {
       std::string known;
       for (const auto& n : registry.Names()) known += (known.empty() ? "" : ", ") + n;
-      return rd.Err(where + ".name", "unknown filter '" + name + "' (known: " + known + ")");
+      return rd.Err(where + ".name", "unknown filter '" + entry.name + "' (known: " + known + ")");
     }
-    for (const auto& n : impl->names)
-      if (n == name) return rd.Err(where + ".name", "filter '" + name + "' is listed twice");
-    std::string settings = "{}";
+    for (const auto& e : entries)
+      if (e.name == entry.name) return rd.Err(where + ".name", "filter '" + entry.name + "' is listed twice");
     if (!o["settings"].get(x)) {
       if (!x.is_object()) return rd.Err(where + ".settings", "expected an object");
-      settings = simdjson::minify(x);
+      entry.settings = simdjson::minify(x);
     }
-    auto f = (*factory)(settings, env);
-    if (!f.ok()) return f.status().WithContext("filters config: " + where + " (" + name + ")");
-    impl->names.push_back(name);
+    entries.push_back(std::move(entry));
+  }
+  for (const auto& rule : kOrderRules) {
+    auto find = [&](std::string_view name) {
+      return std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == name; });
+    };
+    auto filter = find(rule.filter), after = find(rule.after);
+    if (filter != entries.end() && after != entries.end() && filter < after) {
+      return rd.Err(filter->where + ".name", "'" + filter->name + "' must come after '" + after->name +
+                                                 "' (" + after->where + "): " + std::string(rule.why));
+    }
+  }
+  FilterEnv env{impl->options.clock, impl->options.metrics, impl->timers.get(), std::move(config_dir)};
+  for (const auto& entry : entries) {
+    auto f = (*registry.Find(entry.name))(entry.settings, env);
+    if (!f.ok()) return f.status().WithContext("filters config: " + entry.where + " (" + entry.name + ")");
+    impl->names.push_back(entry.name);
     impl->filters.push_back(std::move(f).value());
   }
   return std::unique_ptr<FilterChain>(new FilterChain(std::move(impl)));
@@ -339,11 +372,17 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
   };
 }
 
-http::Handler FilterChain::AdminHandler() {
+http::Handler FilterChain::AdminHandler(http::Handler others) {
   // Only one filter (auth) serves admin routes today; the first one found owns the listener.
   for (auto& f : impl_->filters)
-    if (auto h = f->AdminHandler()) return h;
+    if (auto h = f->AdminHandler(others)) return h;
   return nullptr;
+}
+
+std::string FilterChain::admin_token_file() const {
+  for (const auto& f : impl_->filters)
+    if (std::string file = f->AdminTokenFile(); !file.empty()) return file;
+  return {};
 }
 
 std::vector<std::string> FilterChain::filter_names() const { return impl_->names; }

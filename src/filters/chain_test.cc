@@ -102,6 +102,39 @@ TEST(FilterChain, ConfigErrorsNameTheField) {
             std::string::npos);
 }
 
+TEST(FilterChain, TenantFiltersMustComeAfterAuth) {
+  auto load = [](std::string_view filters) {
+    return FilterChain::FromJson(
+        std::string(R"({"schema_version":1,"filters":[)") + std::string(filters) + "]}", {});
+  };
+  // The auth settings name a database that cannot be opened: the order is refused before any
+  // filter is built (no database opened, no token file written).
+  const std::string auth =
+      R"({"name":"auth","settings":{"database":"/nonexistent/keys.db","admin_token":"t0k"}})";
+  for (std::string name : {"cache", "metering", "ratelimit"}) {
+    std::string settings = name == "ratelimit"
+                               ? R"(,"settings":{"rules":[{"scope":"key","window_seconds":1,"requests":1}]})"
+                               : "";
+    auto c = load(R"({"name":"reqlog","settings":{"path":"/nonexistent/log"}},{"name":")" + name + "\"" +
+                  settings + "}," + auth);
+    ASSERT_FALSE(c.ok()) << name;
+    EXPECT_NE(c.status().message().find("filters[1].name: '" + name + "' must come after 'auth'"),
+              std::string::npos)
+        << c.status().message();
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  }
+  // Without auth there is no tenant to wait for: a cache or a limit by client address is fine.
+  EXPECT_TRUE(load(R"({"name":"cache"},{"name":"metering"})").ok());
+  EXPECT_TRUE(
+      load(R"({"name":"ratelimit","settings":{"rules":[{"scope":"key","window_seconds":1,"requests":1}]}})")
+          .ok());
+  // Retry may wrap auth (it only repeats what auth let through).
+  auto ok = FilterChain::FromJson(
+      R"({"schema_version":1,"filters":[{"name":"retry"},{"name":"auth","settings":{"database":":memory:","admin_token":"t0k"}},{"name":"ratelimit","settings":{"rules":[{"scope":"key","window_seconds":1,"requests":1}]}},{"name":"metering"},{"name":"cache"}]})",
+      {});
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
 TEST(FilterChain, ChargesComputeUnitsByNodeThenTier) {
   FilterRegistry reg;
   auto chain = FilterChain::FromJson(

@@ -107,8 +107,15 @@ class Filter {
   virtual ~Filter() = default;
   virtual void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
                       const Next& next) = 0;
-  // The admin routes this filter serves on the admin listener, or nullptr.
-  virtual http::Handler AdminHandler() { return nullptr; }
+  // The handler of the admin listener when this filter owns it, or nullptr. It serves its own
+  // admin routes and passes the listener's other requests (GET /metrics) to `others` (may be
+  // null), after the same admin checks: the filter guards the whole listener.
+  virtual http::Handler AdminHandler(http::Handler others) {
+    (void)others;
+    return nullptr;
+  }
+  // Where the admin token is kept when a file holds it (to tell the operator), else empty.
+  virtual std::string AdminTokenFile() const { return {}; }
 };
 
 // What a filter factory may use. Pointers outlive the chain.
@@ -157,8 +164,12 @@ class FilterChain {
   // The chain in front of `inner`. The returned handler may be called from any thread; it keeps
   // a pointer to this chain, which must outlive it.
   http::Handler Wrap(http::Handler inner);
-  // Routes of the admin listener (tenants and keys), or nullptr when no filter has any.
-  http::Handler AdminHandler();
+  // The admin listener's handler (tenants and keys, and `others` for the listener's other routes,
+  // all behind the admin token and Host / Origin / content-type checks), or nullptr when no
+  // filter has admin routes.
+  http::Handler AdminHandler(http::Handler others = nullptr);
+  // The file holding the admin token (generated when the config gives none), or empty.
+  std::string admin_token_file() const;
   std::vector<std::string> filter_names() const;
 
   // Compute units of one answer: compute_ms x the factor of its node, else of its tier, else the
@@ -183,6 +194,7 @@ struct Frontend {
   std::unique_ptr<telemetry::Registry> own_metrics;  // when the caller passed none
   std::unique_ptr<FilterChain> chain;
   std::unique_ptr<http::Server> admin;  // null: no filter has admin routes
+  std::string admin_token_file;         // where the admin token is, when a file holds it
   http::Handler handler;                // the public handler: the chain around `inner`
   ~Frontend();
 };

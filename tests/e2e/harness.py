@@ -74,6 +74,23 @@ class Server:
             time.sleep(0.05)
         raise AssertionError("timed out waiting for " + what + "\n" + "".join(self.stderr_lines[-20:]))
 
+    def stdout_line(self, contains, timeout=30):
+        """The next line the server prints on stdout that contains `contains` (earlier ones are skipped)."""
+        found = []
+
+        def read():
+            for line in self.proc.stdout:
+                if contains in line:
+                    found.append(line.rstrip("\n"))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not found:
+            raise AssertionError("the server printed no line with %r\n%s" % (contains, "".join(self.stderr_lines[-20:])))
+        return found[0]
+
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, infer_body, make_repository
+from harness import BIN, Server, infer_body, make_repository
 
 ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
 INFER = "/v2/models/add_sub/infer"
@@ -38,23 +38,35 @@ class FiltersTest(unittest.TestCase):
         cls.server = Server(cls.repo, "--filters", path, "--admin-port", "0",
                             "--inject-straggler-fraction", "1", "--inject-straggler-ms", "300",
                             wait_ready=False)
-        line = cls.server.proc.stdout.readline()
-        assert "admin listening on port" in line, line
-        cls.admin_port = int(line.strip().rsplit(" ", 1)[1])
+        cls.admin_port = int(cls.server.stdout_line("admin listening on port").rsplit(" ", 1)[1])
+        # No admin_token in the config: one is generated beside the key database.
+        cls.token_line = cls.server.stdout_line("admin token in")
+        cls.token_file = cls.token_line.rsplit(" ", 1)[1]
+        with open(cls.token_file) as f:
+            cls.admin_token = f.read().strip()
         cls.server.wait(lambda: cls.server.get("/v2/health/ready")[0] == 200, what="readiness")
 
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
 
-    def admin(self, method, path, body=None, headers=None):
+    def admin_raw(self, method, path, body=None, headers=None):
+        """One request to the admin listener with exactly these headers (Host too, when given)."""
         import http.client
         c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
-        c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers or {})
+        c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         data = r.read()
         c.close()
         return r.status, json.loads(data) if data and r.getheader("Content-Type", "").startswith("application/json") else data
+
+    def admin(self, method, path, body=None, headers=None):
+        """As an operator's client: the admin token and, with a body, a JSON content type."""
+        h = {"Authorization": "Bearer " + self.admin_token}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        return self.admin_raw(method, path, json.dumps(body) if body is not None else None, h)
 
     def tenant_key(self, tenant, **key):
         status, _ = self.admin("POST", "/admin/tenants", {"id": tenant, "models": ["add_sub", "identity_*"]})
@@ -81,6 +93,64 @@ class FiltersTest(unittest.TestCase):
         self.assertEqual(self.admin("GET", "/admin/tenants", headers={"Authorization": "Bearer " + key})[0], 403)
         self.assertEqual(self.admin("POST", "/admin/keys/%s/revoke" % key_id)[0], 200)
         self.assertEqual(self.infer(key)[0], 401)
+
+    def test_admin_token_generated_readable_by_owner_only(self):
+        self.assertEqual(self.token_file, os.path.join(self.tmp, "keys.db.admin-token"))
+        self.assertEqual(os.stat(self.token_file).st_mode & 0o777, 0o600)
+        self.assertRegex(self.admin_token, r"^[0-9a-f]{64}$")
+        self.assertNotIn(self.admin_token, self.token_line)
+        self.assertNotIn(self.admin_token, "".join(self.server.stderr_lines), "the token is never logged")
+        for headers in ({}, {"Authorization": "Bearer " + "0" * 64}, {"Authorization": "Basic eDp5"}):
+            status, out = self.admin_raw("GET", "/admin/tenants", headers=headers)
+            self.assertEqual(status, 401, headers)
+            self.assertIn("admin token", out["error"])
+        self.assertEqual(self.admin("GET", "/admin/tenants")[0], 200)
+
+    def test_admin_refuses_foreign_hosts_origins_and_non_json(self):
+        # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+        status, out = self.admin("GET", "/admin/tenants", headers={"Host": "evil.example:%d" % self.admin_port})
+        self.assertEqual(status, 421, out)
+        self.assertIn("Host", out["error"])
+        # A cross-site POST from a browser carries its Origin.
+        status, out = self.admin("POST", "/admin/tenants", {"id": "from-evil"}, headers={"Origin": "http://evil.example"})
+        self.assertEqual(status, 403, out)
+        self.assertIn("Origin", out["error"])
+        # A form or text body (what a browser may send without a preflight) is not JSON.
+        status, out = self.admin("POST", "/admin/tenants", {"id": "from-form"}, headers={"Content-Type": "text/plain"})
+        self.assertEqual(status, 415, out)
+        self.assertIn("Content-Type", out["error"])
+        status, out = self.admin("GET", "/admin/tenants")
+        self.assertEqual(status, 200, out)
+        self.assertEqual([t["id"] for t in out["tenants"] if t["id"].startswith("from-")], [])
+        status, out = self.admin("POST", "/admin/tenants", {"id": "from-localhost"},
+                                 headers={"Host": "localhost:%d" % self.admin_port,
+                                          "Origin": "http://localhost:%d" % self.admin_port})
+        self.assertEqual(status, 201, out)
+
+    def test_admin_metrics_need_the_token(self):
+        status, out = self.admin_raw("GET", "/metrics")
+        self.assertEqual(status, 401, out)
+        self.assertIn("admin token", out["error"])
+        status, out = self.admin("GET", "/metrics", headers={"Host": "evil.example"})
+        self.assertEqual(status, 421, out)
+        status, out = self.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"continuum_", out)
+
+    def test_cache_before_auth_is_refused_at_start(self):
+        config = {"schema_version": 1, "filters": [
+            {"name": "cache"},
+            {"name": "auth", "settings": {"database": os.path.join(self.tmp, "order.db")}}]}
+        path = os.path.join(self.tmp, "cache_first.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        proc = subprocess.run([BIN, "serve", "--model-repository", self.repo, "--http-port", "0",
+                               "--http-address", "127.0.0.1", "--intra-op-threads", "1", "--filters", path,
+                               "--admin-port", "0"], capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(proc.returncode, 0, proc.stdout)
+        self.assertIn("filters[0].name: 'cache' must come after 'auth'", proc.stderr)
+        self.assertNotIn("listening", proc.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "order.db.admin-token")), "refused before auth ran")
 
     def test_other_tenants_models_are_not_found(self):
         status, _ = self.admin("POST", "/admin/tenants", {"id": "narrow", "models": ["identity_*"]})

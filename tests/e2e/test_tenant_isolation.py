@@ -8,6 +8,7 @@ of the model, so the quiet tenant's latency stays where it was.
 """
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from harness import Server, infer_body, make_repository
 BODY = json.dumps(infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)]))
 PATH = "/v2/models/add_sub/infer"
 LIMIT_PER_S = 25
+ADMIN_TOKEN = secrets.token_hex(32)
 
 # The flood: N connections, each sending as fast as answers come back, for S seconds; prints the
 # count of answers by status as JSON. A separate process, so it never holds the quiet client's GIL.
@@ -52,7 +54,7 @@ class TenantIsolationTest(unittest.TestCase):
         config = {
             "schema_version": 1,
             "filters": [
-                {"name": "auth", "settings": {"database": ":memory:"}},
+                {"name": "auth", "settings": {"database": ":memory:", "admin_token": ADMIN_TOKEN}},
                 {"name": "ratelimit", "settings": {"window": "sliding", "rules": [
                     {"scope": "tenant", "window_seconds": 1, "requests": LIMIT_PER_S}]}},
             ],
@@ -65,9 +67,7 @@ class TenantIsolationTest(unittest.TestCase):
         cls.repo = make_repository(["add_sub"], configs={"add_sub": {"schema_version": 1, "max_batch_size": 0}})
         cls.server = Server(cls.repo, "--filters", path, "--admin-port", "0",
                             "--inject-straggler-fraction", "1", "--inject-straggler-ms", "10", wait_ready=False)
-        line = cls.server.proc.stdout.readline()
-        assert "admin listening on port" in line, line
-        cls.admin_port = int(line.strip().rsplit(" ", 1)[1])
+        cls.admin_port = int(cls.server.stdout_line("admin listening on port").rsplit(" ", 1)[1])
         cls.server.wait(lambda: cls.server.get("/v2/health/ready")[0] == 200, what="readiness")
         cls.keys = {t: cls.issue_key(t) for t in ("quiet", "flood")}
 
@@ -79,9 +79,12 @@ class TenantIsolationTest(unittest.TestCase):
     def issue_key(cls, tenant):
         import http.client
         c = http.client.HTTPConnection("127.0.0.1", cls.admin_port, timeout=10)
-        c.request("POST", "/admin/tenants", body=json.dumps({"id": tenant}))
-        assert c.getresponse().read() is not None
-        c.request("POST", "/admin/tenants/%s/keys" % tenant, body="{}")
+        headers = {"Authorization": "Bearer " + ADMIN_TOKEN, "Content-Type": "application/json"}
+        c.request("POST", "/admin/tenants", body=json.dumps({"id": tenant}), headers=headers)
+        r = c.getresponse()
+        assert r.status == 201, r.read()
+        r.read()
+        c.request("POST", "/admin/tenants/%s/keys" % tenant, body="{}", headers=headers)
         r = c.getresponse()
         out = json.loads(r.read())
         c.close()

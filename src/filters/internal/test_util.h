@@ -25,6 +25,19 @@ inline http::Request Req(std::string method, std::string path, std::string body 
   return r;
 }
 
+// The token the tests' configs give the admin API (`"admin_token": kAdminToken`).
+inline constexpr const char* kAdminToken = "test-admin-token-0123456789";
+
+// A request to the admin listener as a well-behaved client sends it: a loopback Host, the admin
+// token, and a JSON content type when there is a body.
+inline http::Request AdminReq(std::string method, std::string path, std::string body = "",
+                              std::vector<std::pair<std::string, std::string>> headers = {}) {
+  headers.emplace_back("host", "127.0.0.1:8001");
+  headers.emplace_back("authorization", std::string("Bearer ") + kAdminToken);
+  if (!body.empty()) headers.emplace_back("content-type", "application/json");
+  return Req(std::move(method), std::move(path), std::move(body), std::move(headers));
+}
+
 // Calls `h` and waits (bounded) for its answer.
 inline http::Response Call(const http::Handler& h, http::Request req) {
   auto p = std::make_shared<std::promise<http::Response>>();
