@@ -55,11 +55,40 @@ http::Response OpenAiError(const Status& st, std::string_view param = {}) {
   return r;
 }
 
+// The byte limit of a binary field: "image" or "audio".
+struct BinaryLimit {
+  int64_t max_bytes;
+  const char* flag;
+};
+
+BinaryLimit LimitFor(std::string_view field, const tasks::TaskLimits& limits) {
+  if (field == "audio") return {limits.max_audio_bytes, "--max-audio-bytes"};
+  return {limits.max_image_bytes, "--max-image-bytes"};
+}
+
+Status TooLarge(std::string_view where, uint64_t bytes, BinaryLimit limit) {
+  return PayloadTooLarge(std::string(where) + ": " + std::to_string(bytes) +
+                         " bytes, more than the limit of " + std::to_string(limit.max_bytes) + " (" +
+                         limit.flag + ")");
+}
+
+// A raw body is an audio file when it is a WAV (RIFF....WAVE); anything else goes to the image
+// decoders.
+bool IsWav(std::string_view body) {
+  return body.size() >= 12 && body.substr(0, 4) == "RIFF" && body.substr(8, 4) == "WAVE";
+}
+
 StatusOr<std::string> DecodeBinaryField(element v, std::string_view field, const tasks::TaskLimits& limits) {
+  const BinaryLimit limit = LimitFor(field, limits);
   if (v.type() == element_type::STRING) {
     std::string_view s = v.get_string().value_unsafe();
     if (auto comma = s.find(','); s.substr(0, 5) == "data:" && comma != std::string_view::npos)
       s = s.substr(comma + 1);
+    // What the text decodes to, counted before anything is allocated for it.
+    size_t digits = s.size();
+    for (int pad = 0; pad < 2 && digits > 0 && s[digits - 1] == '='; ++pad) --digits;
+    const uint64_t decoded = static_cast<uint64_t>(digits) / 4 * 3 + (digits % 4 == 0 ? 0 : digits % 4 - 1);
+    if (decoded > static_cast<uint64_t>(limit.max_bytes)) return TooLarge(field, decoded, limit);
     auto bytes = Base64Decode(s);
     if (!bytes) return InvalidArgument(std::string(field) + ": not valid base64");
     return std::move(*bytes);
@@ -68,10 +97,7 @@ StatusOr<std::string> DecodeBinaryField(element v, std::string_view field, const
     return InvalidArgument(std::string(field) + ": expected an array of bytes (0-255) or a base64 string");
   }
   simdjson::dom::array a = v.get_array().value_unsafe();
-  if (a.size() > static_cast<size_t>(limits.max_image_bytes)) {
-    return PayloadTooLarge(std::string(field) + ": more than " + std::to_string(limits.max_image_bytes) +
-                           " bytes");
-  }
+  if (a.size() > static_cast<size_t>(limit.max_bytes)) return TooLarge(field, a.size(), limit);
   std::string out;
   out.reserve(a.size());
   size_t i = 0;
@@ -86,9 +112,25 @@ StatusOr<std::string> DecodeBinaryField(element v, std::string_view field, const
   return out;
 }
 
+// One text of "text"/"input" (`where` names it), within --max-text-bytes.
+Status CheckText(const std::string& where, std::string_view text, const tasks::TaskLimits& limits) {
+  if (static_cast<int64_t>(text.size()) > limits.max_text_bytes) {
+    return PayloadTooLarge(where + ": " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                           std::to_string(limits.max_text_bytes) + " (--max-text-bytes)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const tasks::TaskLimits& limits) {
+int64_t TaskRequestBytes(const tasks::TaskRequest& t) {
+  size_t n = t.binary.size();
+  for (const auto& s : t.texts) n += s.size();
+  for (const auto& [k, v] : t.strings) n += k.size() + v.size();
+  return static_cast<int64_t>(n);
+}
+
+StatusOr<tasks::TaskRequest> DecodeTaskRequest(http::Request&& req, const tasks::TaskLimits& limits) {
   tasks::TaskRequest t;
   const std::string* ctype = req.Header("content-type");
   size_t first = req.body.find_first_not_of(" \t\r\n");
@@ -99,7 +141,12 @@ StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const t
   if (!json) {
     if (req.body.empty())
       return InvalidArgument("request body: empty; send JSON, or an image or audio file as the body");
-    t.binary = req.body;  // an image or audio file sent as the body
+    const bool wav = IsWav(req.body);
+    const BinaryLimit limit = LimitFor(wav ? "audio" : "image", limits);
+    if (req.body.size() > static_cast<uint64_t>(limit.max_bytes)) {
+      return TooLarge(wav ? "request body (audio)" : "request body (image)", req.body.size(), limit);
+    }
+    t.binary = std::move(req.body);  // an image or audio file sent as the body
     return t;
   }
   simdjson::dom::parser parser;
@@ -116,6 +163,7 @@ StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const t
       ASSIGN_OR_RETURN(t.binary, DecodeBinaryField(v, k, limits));
     } else if (k == "text" || k == "input") {
       if (v.type() == element_type::STRING) {
+        RETURN_IF_ERROR(CheckText(k, v.get_string().value_unsafe(), limits));
         t.texts.emplace_back(v.get_string().value_unsafe());
       } else if (v.type() == element_type::ARRAY) {
         t.texts_is_array = true;
@@ -129,6 +177,7 @@ StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const t
           if (static_cast<int64_t>(t.texts.size()) >= limits.max_texts) {
             return InvalidArgument(k + ": more than " + std::to_string(limits.max_texts) + " texts");
           }
+          RETURN_IF_ERROR(CheckText(k + "[" + std::to_string(i) + "]", sv, limits));
           t.texts.emplace_back(sv);
           ++i;
         }
@@ -145,6 +194,8 @@ StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& req, const t
       return InvalidArgument(k + ": unsupported option (expected a string, number or boolean)");
     }
   }
+  // The request is all in `t` now: the body must not wait in the queue beside it.
+  std::string().swap(req.body);
   return t;
 }
 
@@ -213,22 +264,26 @@ void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder
     return respond(EnvelopeError(NotFound("unknown model '" + model + "' (GET /ai/models lists them)")));
   if (!item->task)
     return respond(EnvelopeError(Unavailable("model '" + model + "' is not available: " + item->error)));
-  auto decoded = DecodeTaskRequest(req, limits_);
+  // Every byte limit is checked here, on the I/O thread, before the request can wait in the queue.
+  auto decoded = DecodeTaskRequest(std::move(req), limits_);
   if (!decoded.ok()) return respond(EnvelopeError(decoded.status()));
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   auto request = std::make_shared<tasks::TaskRequest>(std::move(decoded).value());
+  const int64_t bytes = TaskRequestBytes(*request);
   const auto submitted = std::chrono::steady_clock::now();
-  Status st = executor_->Submit([this, item, request, shared_respond, submitted] {
-    // A task's run is all of it once it leaves the task queue: pre-processing, its model runs
-    // (with their own queues) and post-processing; it uses that time alone.
-    const auto started = std::chrono::steady_clock::now();
-    auto result = item->task->Run(*request, *runner_);
-    if (!result.ok()) return (*shared_respond)(EnvelopeError(result.status()));
-    http::Response r = Envelope(200, result->result_json, Status::Ok());
-    const auto now = std::chrono::steady_clock::now();
-    AddNodeReport(&r.headers, now - submitted, executor_->queued(), now - started, 1.0);
-    (*shared_respond)(std::move(r));
-  });
+  Status st = executor_->Submit(
+      [this, item, request, shared_respond, submitted] {
+        // A task's run is all of it once it leaves the task queue: pre-processing, its model runs
+        // (with their own queues) and post-processing; it uses that time alone.
+        const auto started = std::chrono::steady_clock::now();
+        auto result = item->task->Run(*request, *runner_);
+        if (!result.ok()) return (*shared_respond)(EnvelopeError(result.status()));
+        http::Response r = Envelope(200, result->result_json, Status::Ok());
+        const auto now = std::chrono::steady_clock::now();
+        AddNodeReport(&r.headers, now - submitted, executor_->queued(), now - started, 1.0);
+        (*shared_respond)(std::move(r));
+      },
+      bytes);
   if (!st.ok()) (*shared_respond)(EnvelopeError(st));
 }
 
@@ -266,6 +321,8 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
   element input;
   if (root["input"].get(input)) return respond(OpenAiError(InvalidArgument("'input' is required"), "input"));
   if (input.is_string()) {
+    if (Status st = CheckText("input", input.get_string().value_unsafe(), limits_); !st.ok())
+      return respond(OpenAiError(st, "input"));
     request->texts.emplace_back(input.get_string().value_unsafe());
   } else if (input.is_array()) {
     request->texts_is_array = true;
@@ -278,46 +335,51 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
                                                    "]: expected a string (token arrays are not supported)"),
                                    "input"));
       }
+      if (static_cast<int64_t>(request->texts.size()) >= limits_.max_texts) {
+        return respond(OpenAiError(
+            InvalidArgument("'input' has more than " + std::to_string(limits_.max_texts) + " texts"),
+            "input"));
+      }
+      if (Status st = CheckText("input[" + std::to_string(i) + "]", sv, limits_); !st.ok())
+        return respond(OpenAiError(st, "input"));
       request->texts.emplace_back(sv);
       ++i;
     }
   } else {
     return respond(OpenAiError(InvalidArgument("'input' must be a string or an array of strings"), "input"));
   }
-  if (static_cast<int64_t>(request->texts.size()) > limits_.max_texts) {
-    return respond(OpenAiError(
-        InvalidArgument("'input' has more than " + std::to_string(limits_.max_texts) + " texts"), "input"));
-  }
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   std::string model_name(model);
-  Status st = executor_->Submit([this, item, request, shared_respond, base64, model_name] {
-    auto result = item->task->Run(*request, *runner_);
-    if (!result.ok()) return (*shared_respond)(OpenAiError(result.status()));
-    http::Response r;
-    JsonWriter w(&r.body);
-    w.BeginObject().Key("object").String("list").Key("data").BeginArray();
-    for (size_t i = 0; i < result->embeddings.size(); ++i) {
-      const auto& e = result->embeddings[i];
-      w.BeginObject().Key("object").String("embedding").Key("index").Uint(i).Key("embedding");
-      if (base64) {
-        w.String(Base64Encode(
-            std::string_view(reinterpret_cast<const char*>(e.data()), e.size() * sizeof(float))));
-      } else {
-        w.BeginArray();
-        for (float f : e) w.Float(f);
-        w.EndArray();
-      }
-      w.EndObject();
-    }
-    w.EndArray().Key("model").String(model_name).Key("usage").BeginObject();
-    w.Key("prompt_tokens")
-        .Int(result->tokens)
-        .Key("total_tokens")
-        .Int(result->tokens)
-        .EndObject()
-        .EndObject();
-    (*shared_respond)(std::move(r));
-  });
+  Status st = executor_->Submit(
+      [this, item, request, shared_respond, base64, model_name] {
+        auto result = item->task->Run(*request, *runner_);
+        if (!result.ok()) return (*shared_respond)(OpenAiError(result.status()));
+        http::Response r;
+        JsonWriter w(&r.body);
+        w.BeginObject().Key("object").String("list").Key("data").BeginArray();
+        for (size_t i = 0; i < result->embeddings.size(); ++i) {
+          const auto& e = result->embeddings[i];
+          w.BeginObject().Key("object").String("embedding").Key("index").Uint(i).Key("embedding");
+          if (base64) {
+            w.String(Base64Encode(
+                std::string_view(reinterpret_cast<const char*>(e.data()), e.size() * sizeof(float))));
+          } else {
+            w.BeginArray();
+            for (float f : e) w.Float(f);
+            w.EndArray();
+          }
+          w.EndObject();
+        }
+        w.EndArray().Key("model").String(model_name).Key("usage").BeginObject();
+        w.Key("prompt_tokens")
+            .Int(result->tokens)
+            .Key("total_tokens")
+            .Int(result->tokens)
+            .EndObject()
+            .EndObject();
+        (*shared_respond)(std::move(r));
+      },
+      TaskRequestBytes(*request));
   if (!st.ok()) (*shared_respond)(OpenAiError(st));
 }
 

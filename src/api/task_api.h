@@ -5,9 +5,10 @@
 //   GET  /ai/models, /ai/models/{model}      the catalog with input/output JSON Schemas
 //   POST /v1/embeddings, GET /v1/models      OpenAI-compatible
 //
-// Threading: Handle runs on an HTTP I/O thread; it decodes the request into a TaskRequest and
-// hands it to the TaskExecutor, whose thread runs the task (blocking on the model schedulers)
-// and calls the Responder.
+// Threading: Handle runs on an HTTP I/O thread; it decodes the request into a TaskRequest (every
+// byte limit is checked there, so nothing oversize waits in a queue) and hands it to the
+// TaskExecutor, whose queue is bounded by count and bytes; an executor thread runs the task
+// (blocking on the model schedulers) and calls the Responder.
 #pragma once
 
 #include <string>
@@ -44,7 +45,13 @@ class TaskApi {
 
 // Decodes a /ai/run body: raw bytes (image/audio) or a JSON object whose "image"/"audio" field is
 // an array of bytes or a base64 string, "text" a string or an array of strings, and any other
-// scalar fields options. Exposed for tests.
-StatusOr<tasks::TaskRequest> DecodeTaskRequest(const http::Request& request, const tasks::TaskLimits& limits);
+// scalar fields options. Checks the byte limits before it allocates for a field: an image over
+// max_image_bytes, audio over max_audio_bytes (a raw body is audio when it is a WAV) or a text
+// over max_text_bytes is kPayloadTooLarge naming the field. The body is moved into the request
+// (raw bytes) or released once decoded (JSON). Exposed for tests.
+StatusOr<tasks::TaskRequest> DecodeTaskRequest(http::Request&& request, const tasks::TaskLimits& limits);
+
+// The bytes a decoded request holds while it waits in the task queue.
+int64_t TaskRequestBytes(const tasks::TaskRequest& request);
 
 }  // namespace continuum

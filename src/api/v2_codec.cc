@@ -142,9 +142,8 @@ struct Sink {
   std::string* bytes = nullptr;  // BYTES: elements are appended here
   int64_t count = 0;             // elements stored so far
   int64_t expected = 0;          // elements the shape needs
-  bool too_many = false;
-  std::string error;         // why the element at `path` was rejected
-  std::vector<size_t> path;  // indices of the rejected element, innermost first
+  std::string error;             // why the element at `path` was rejected
+  std::vector<size_t> path;      // indices of the rejected element, innermost first
 };
 
 // The C++ type of an integer DataType (kUint8 .. kInt64 are 1 .. 8).
@@ -263,8 +262,8 @@ bool PutOne(element e, Sink& s) {
 
 template <DataType D>
 inline bool Leaf(element e, Sink& s) {
-  if (s.count == s.expected) {
-    s.too_many = true;
+  if (s.count == s.expected) {  // the elements were counted before: a guard for the buffer
+    s.error = "more elements than the shape needs";
     return false;
   }
   if (!PutOne<D>(e, s)) return false;
@@ -302,41 +301,49 @@ bool FlattenAs(DataType dtype, element data, Sink& s, std::index_sequence<I...>)
   return ok;
 }
 
-uint64_t CountLeaves(element e) {
-  if (e.type() != element_type::ARRAY) return 1;
-  uint64_t n = 0;
-  for (element child : ArrayOf(e)) n += CountLeaves(child);
-  return n;
+// What a "data" value holds: its scalars, and for BYTES the bytes of its strings. Counted over
+// the parsed document before the tensor buffer is allocated, so the allocation follows what the
+// body carries, never what its shape declares. Depth is bounded by the parser's depth limit.
+struct DataCount {
+  uint64_t leaves = 0;
+  uint64_t string_bytes = 0;
+};
+
+void CountData(element e, DataCount& c) {
+  if (e.type() == element_type::ARRAY) {
+    for (element child : ArrayOf(e)) CountData(child, c);
+    return;
+  }
+  ++c.leaves;
+  if (e.type() == element_type::STRING) c.string_bytes += e.get_string().value_unsafe().size();
 }
 
-Status CountMismatch(size_t idx, element data, const Tensor& t, int64_t n) {
-  return InvalidArgument(Input(idx) + ".data: holds " + std::to_string(CountLeaves(data)) +
-                         " elements but shape " + ShapeToString(t.shape) + " needs " + std::to_string(n));
+Status CountMismatch(size_t idx, uint64_t leaves, const Tensor& t, int64_t n) {
+  return InvalidArgument(Input(idx) + ".data: holds " + std::to_string(leaves) + " elements but shape " +
+                         ShapeToString(t.shape) + " needs " + std::to_string(n));
 }
 
-Status ParseJsonData(size_t idx, element data, int64_t n, size_t json_size, Tensor& t) {
-  // Every element takes at least one byte of JSON text, so a count above the text size cannot
-  // match; checking first also bounds the allocation below by the size of the request.
-  if (static_cast<uint64_t>(n) > json_size) return CountMismatch(idx, data, t, n);
+Status ParseJsonData(size_t idx, element data, int64_t n, Tensor& t) {
+  DataCount c;
+  CountData(data, c);
+  if (c.leaves != static_cast<uint64_t>(n)) return CountMismatch(idx, c.leaves, t, n);
   Sink s;
   s.expected = n;
   if (t.dtype == DataType::kBytes) {
-    t.data.reserve(static_cast<size_t>(n) * 4 + 16);
+    // Each element is a 4-byte length and its bytes (non-strings are refused below).
+    t.data.reserve(static_cast<size_t>(c.leaves * 4 + c.string_bytes));
     s.bytes = &t.data;
   } else {
     t.data.resize(static_cast<size_t>(n) * ElementSize(t.dtype));
     s.out = t.data.data();
   }
-  const bool ok = FlattenAs(t.dtype, data, s, std::make_index_sequence<kNumDataTypes>());
-  if (!ok) {
-    if (s.too_many) return CountMismatch(idx, data, t, n);
+  if (!FlattenAs(t.dtype, data, s, std::make_index_sequence<kNumDataTypes>())) {
     std::string where = Input(idx) + ".data";
     for (auto it = s.path.rbegin(); it != s.path.rend(); ++it) {
       where += "[" + std::to_string(*it) + "]";
     }
     return InvalidArgument(where + ": " + s.error);
   }
-  if (s.count != n) return CountMismatch(idx, data, t, n);
   return Status::Ok();
 }
 
@@ -437,8 +444,7 @@ Status ParseShape(size_t idx, element shape, Tensor& t) {
   return Status::Ok();
 }
 
-Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json_size, BinarySection& bin,
-                  Tensor& t) {
+Status ParseInput(size_t idx, element in, const CodecLimits& limits, BinarySection& bin, Tensor& t) {
   const Loc loc{"inputs", idx};
   if (in.type() != element_type::OBJECT) return Expected(loc(), "an object", in);
   std::optional<element> shape = Field(in, "shape"), data = Field(in, "data");
@@ -468,7 +474,7 @@ Status ParseInput(size_t idx, element in, const CodecLimits& limits, size_t json
     if (!data) {
       return InvalidArgument(loc() + ": missing 'data' (or 'parameters.binary_data_size' for binary data)");
     }
-    return ParseJsonData(idx, *data, n, json_size, t);
+    return ParseJsonData(idx, *data, n, t);
   }
   if (data) {
     return InvalidArgument(loc() + ": has both 'data' and 'parameters.binary_data_size'; use one");
@@ -589,7 +595,7 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
   size_t idx = 0;
   for (element in : input_array) {
     Tensor& t = req.inputs[idx];
-    RETURN_IF_ERROR(ParseInput(idx, in, limits, json.size(), bin, t));
+    RETURN_IF_ERROR(ParseInput(idx, in, limits, bin, t));
     for (size_t j = 0; j < idx; ++j) {
       if (req.inputs[j].name == t.name) {
         return InvalidArgument(Input(idx) + ".name: " + Quoted(t.name) + " is already used by " + Input(j));

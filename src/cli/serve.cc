@@ -33,7 +33,8 @@ int Serve(const std::vector<std::string>& args) {
   std::string filters_path, admin_address = "127.0.0.1";
   int64_t admin_port = 8001;
   std::string catalog_dir;
-  int64_t task_threads = 0, task_queue = 1024;
+  int64_t task_threads = 0, task_queue = 1024, task_queue_bytes = tasks::TaskExecutor::kDefaultMaxQueueBytes;
+  int64_t max_queue_bytes = 256 << 20;
   tasks::TaskLimits task_limits;
   ComputeEmulation emulation;
   int64_t emulation_seed = 1;
@@ -62,9 +63,14 @@ int Serve(const std::vector<std::string>& args) {
   f.String("catalog", &catalog_dir, "task catalog folder (<entry>/catalog.json) served on /ai and /v1");
   f.Int("task-threads", &task_threads, "threads running task pre/post-processing (0: two per core)");
   f.Int("task-queue", &task_queue, "task requests waiting for a thread; beyond this 503");
+  f.Int("task-queue-bytes", &task_queue_bytes,
+        "bytes of task requests waiting for a thread; beyond this 503");
+  f.Int("max-queue-bytes", &max_queue_bytes,
+        "input tensor bytes waiting per model version (caps limits.max_queue_bytes); beyond this 503");
   f.Int("max-image-pixels", &task_limits.max_image_pixels,
         "largest decoded image accepted by tasks (width x height)");
   f.Int("max-image-bytes", &task_limits.max_image_bytes, "largest encoded image accepted by tasks");
+  f.Int("max-audio-bytes", &task_limits.max_audio_bytes, "largest encoded audio file accepted by tasks");
   f.Int("max-texts", &task_limits.max_texts, "most texts in one task request");
   f.Int("max-text-bytes", &task_limits.max_text_bytes, "longest text accepted by tasks, in bytes");
   f.Double("compute-scale", &emulation.scale,
@@ -95,7 +101,9 @@ int Serve(const std::vector<std::string>& args) {
   }
   if (port < 0 || port > 65535 || http_threads < 1 || poll_secs < 1 || max_body < 1 || max_header < 256 ||
       max_elements < 1 || max_json_depth < 2 || header_timeout_ms < 1 || body_timeout_ms < 1 ||
-      idle_timeout_ms < 1 || max_connections < 1 || default_max_batch < 0 || threads < 0) {
+      idle_timeout_ms < 1 || max_connections < 1 || default_max_batch < 0 || threads < 0 ||
+      task_queue_bytes < 1 || max_queue_bytes < 1 || task_limits.max_image_bytes < 1 ||
+      task_limits.max_audio_bytes < 1 || task_limits.max_text_bytes < 1) {
     std::fprintf(stderr, "continuum serve: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -132,6 +140,7 @@ int Serve(const std::vector<std::string>& args) {
   no.repository.startup_models = load_models;
   no.repository.default_max_batch_size = default_max_batch;
   no.repository.default_max_tensor_elements = max_elements;
+  no.repository.default_max_queue_bytes = max_queue_bytes;
   no.repository.emulation = emulation;
   no.v2.server_version = CONTINUUM_VERSION;
   no.v2.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
@@ -140,6 +149,7 @@ int Serve(const std::vector<std::string>& args) {
   no.task_limits = task_limits;
   no.task_threads = static_cast<int>(task_threads);
   no.task_queue = static_cast<size_t>(std::max<int64_t>(1, task_queue));
+  no.task_queue_bytes = task_queue_bytes;
   auto created = InferenceNode::Create(std::move(no));
   if (!created.ok()) {
     LogError(created.status().message());

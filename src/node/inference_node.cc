@@ -26,7 +26,8 @@ StatusOr<std::unique_ptr<InferenceNode>> InferenceNode::Create(InferenceNodeOpti
   node->runner_ = std::make_unique<tasks::RepositoryRunner>(node->repository_.get());
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   node->executor_ = std::make_unique<tasks::TaskExecutor>(
-      options.task_threads > 0 ? options.task_threads : 2 * cores, std::max<size_t>(1, options.task_queue));
+      options.task_threads > 0 ? options.task_threads : 2 * cores, std::max<size_t>(1, options.task_queue),
+      std::max<int64_t>(1, options.task_queue_bytes));
   node->task_api_ = std::make_unique<TaskApi>(node->catalog_.get(), node->runner_.get(),
                                               node->executor_.get(), options.task_limits);
   return node;

@@ -28,6 +28,7 @@ struct InferenceNodeOptions {
   tasks::TaskLimits task_limits;
   int task_threads = 0;  // 0: two per core
   size_t task_queue = 1024;
+  int64_t task_queue_bytes = tasks::TaskExecutor::kDefaultMaxQueueBytes;  // bytes waiting in the task queue
   bool process_metrics = true;  // process_* families in /metrics (a server's, not a library's)
 };
 

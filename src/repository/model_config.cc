@@ -112,10 +112,14 @@ Status ParseVersionPolicy(object o, VersionPolicy* p) {
 
 Status ParseLimits(object o, ModelLimits* l) {
   RETURN_IF_ERROR(
-      CheckKeys(o, "limits", {"max_queue_size", "max_tensor_elements", "queue_timeout_microseconds"}));
+      CheckKeys(o, "limits",
+                {"max_queue_size", "max_queue_bytes", "max_tensor_elements", "queue_timeout_microseconds"}));
   element e;
   if (o["max_queue_size"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(l->max_queue_size, GetInt(e, "limits.max_queue_size", 1, 1 << 24));
+  }
+  if (o["max_queue_bytes"].get(e) == simdjson::SUCCESS) {
+    ASSIGN_OR_RETURN(l->max_queue_bytes, GetInt(e, "limits.max_queue_bytes", 1, INT64_C(1) << 40));
   }
   if (o["max_tensor_elements"].get(e) == simdjson::SUCCESS) {
     ASSIGN_OR_RETURN(l->max_tensor_elements, GetInt(e, "limits.max_tensor_elements", 1, INT64_C(1) << 40));
@@ -304,6 +308,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   for (const auto& [k, v] : c.labels) w.Key(k).String(v);
   w.EndObject();
   w.Key("limits").BeginObject().Key("max_queue_size").Int(c.limits.max_queue_size);
+  w.Key("max_queue_bytes").Int(c.limits.max_queue_bytes);
   w.Key("max_tensor_elements").Int(c.limits.max_tensor_elements);
   w.Key("queue_timeout_microseconds").Int(c.limits.queue_timeout_microseconds).EndObject();
   w.Key("warmup").Bool(c.warmup).EndObject();

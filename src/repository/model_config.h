@@ -30,7 +30,8 @@ struct VersionPolicy {
 };
 
 struct ModelLimits {
-  int64_t max_queue_size = 256;  // pending requests per version; beyond this: 503
+  int64_t max_queue_size = 256;         // pending requests per version; beyond this: 503
+  int64_t max_queue_bytes = 256 << 20;  // input tensor bytes pending per version; beyond this: 503
   int64_t max_tensor_elements = 1 << 26;
   int64_t queue_timeout_microseconds = 0;  // 0: none; else a request waiting longer fails (503)
 };

@@ -38,6 +38,7 @@ void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.execution_providers, b.execution_providers);
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.limits.max_queue_size, b.limits.max_queue_size);
+  EXPECT_EQ(a.limits.max_queue_bytes, b.limits.max_queue_bytes);
   EXPECT_EQ(a.limits.max_tensor_elements, b.limits.max_tensor_elements);
   EXPECT_EQ(a.limits.queue_timeout_microseconds, b.limits.queue_timeout_microseconds);
   EXPECT_EQ(a.warmup, b.warmup);
@@ -79,6 +80,7 @@ TEST(ModelConfig, EmptyObjectGivesDefaults) {
   EXPECT_EQ(c->execution_providers, std::vector<std::string>{"cpu"});
   EXPECT_TRUE(c->labels.empty());
   EXPECT_EQ(c->limits.max_queue_size, 256);
+  EXPECT_EQ(c->limits.max_queue_bytes, 256 << 20);
   EXPECT_EQ(c->limits.max_tensor_elements, 1 << 26);
   EXPECT_EQ(c->limits.queue_timeout_microseconds, 0);
   EXPECT_TRUE(c->warmup);
@@ -94,7 +96,8 @@ TEST(ModelConfig, ParsesEveryField) {
     "version_policy": {"latest": {"num_versions": 2}},
     "execution_providers": ["cuda", "cpu"],
     "labels": {"team": "vision", "tier": "gold"},
-    "limits": {"max_queue_size": 17, "max_tensor_elements": 1000000, "queue_timeout_microseconds": 5000},
+    "limits": {"max_queue_size": 17, "max_queue_bytes": 4096, "max_tensor_elements": 1000000,
+               "queue_timeout_microseconds": 5000},
     "warmup": false
   })",
                             "resnet");
@@ -110,6 +113,7 @@ TEST(ModelConfig, ParsesEveryField) {
   EXPECT_EQ(c->execution_providers, (std::vector<std::string>{"cuda", "cpu"}));
   EXPECT_EQ(c->labels, (std::map<std::string, std::string>{{"team", "vision"}, {"tier", "gold"}}));
   EXPECT_EQ(c->limits.max_queue_size, 17);
+  EXPECT_EQ(c->limits.max_queue_bytes, 4096);
   EXPECT_EQ(c->limits.max_tensor_elements, 1000000);
   EXPECT_EQ(c->limits.queue_timeout_microseconds, 5000);
   EXPECT_FALSE(c->warmup);
@@ -199,6 +203,7 @@ TEST(ModelConfig, OutOfRangeValuesAreRejected) {
   ExpectRejected(R"({"dynamic_batching": {"max_queue_delay_microseconds": 10000001}})",
                  "dynamic_batching.max_queue_delay_microseconds");
   ExpectRejected(R"({"limits": {"max_queue_size": 0}})", "limits.max_queue_size");
+  ExpectRejected(R"({"limits": {"max_queue_bytes": 0}})", "limits.max_queue_bytes");
   ExpectRejected(R"({"limits": {"max_tensor_elements": 0}})", "limits.max_tensor_elements");
   ExpectRejected(R"({"limits": {"queue_timeout_microseconds": -5}})", "limits.queue_timeout_microseconds");
   ExpectRejected(R"({"execution_providers": ["tpu"]})", "execution_providers[0]");

@@ -68,6 +68,7 @@ ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config
   o.max_batch_size = config_.max_batch_size.value_or(0);
   o.dynamic_batching = config_.dynamic_batching;
   o.max_queue_size = config_.limits.max_queue_size;
+  o.max_queue_bytes = config_.limits.max_queue_bytes;
   o.queue_timeout_microseconds = config_.limits.queue_timeout_microseconds;
   o.emulation = emulation;
   scheduler_ = std::make_unique<Scheduler>(std::move(sessions), std::move(o), stats_.get());
@@ -199,6 +200,7 @@ Status ModelRepository::LoadLocked(const std::string& name) {
   if (cfg->limits.max_tensor_elements > options_.default_max_tensor_elements) {
     cfg->limits.max_tensor_elements = options_.default_max_tensor_elements;
   }
+  cfg->limits.max_queue_bytes = std::min(cfg->limits.max_queue_bytes, options_.default_max_queue_bytes);
 
   // Versions the policy wants, from what is on disk.
   std::vector<int64_t> wanted;

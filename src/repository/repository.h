@@ -37,7 +37,8 @@ struct RepositoryOptions {
   std::vector<std::string> startup_models;  // explicit mode: loaded at start ("*": all)
   int64_t default_max_batch_size = 8;       // for graphs that can batch but have no config
   int64_t default_max_tensor_elements = 1 << 26;
-  ComputeEmulation emulation;  // emulated node speed for every model (off by default)
+  int64_t default_max_queue_bytes = 256 << 20;  // caps every version's limits.max_queue_bytes
+  ComputeEmulation emulation;                   // emulated node speed for every model (off by default)
 };
 
 // One loaded, ready version of a model. Shared by the repository and in-flight lookups.

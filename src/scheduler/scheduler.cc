@@ -183,9 +183,21 @@ size_t Scheduler::queued() const {
   return queue_.size();
 }
 
+int64_t Scheduler::queued_bytes() const {
+  std::lock_guard lock(mu_);
+  return queued_bytes_;
+}
+
 Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
   auto p = std::make_unique<Pending>();
   p->rows = options_.max_batch_size > 0 && !request.inputs.empty() ? request.inputs[0].shape[0] : 1;
+  for (const Tensor& t : request.inputs) p->bytes += static_cast<int64_t>(t.data.size());
+  if (p->bytes > options_.max_queue_bytes) {
+    if (stats_) stats_->RecordFailure(FailureReason::kRejected, 0);
+    return PayloadTooLarge("the request's input tensors hold " + std::to_string(p->bytes) +
+                           " bytes, more than the queue's budget of " +
+                           std::to_string(options_.max_queue_bytes) + " (limits.max_queue_bytes)");
+  }
   p->request = std::move(request);
   p->callback = std::move(callback);
   p->enqueued = Clock::now();
@@ -197,6 +209,13 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
       return Unavailable("queue full: " + std::to_string(queue_.size()) +
                          " requests waiting (limits.max_queue_size)");
     }
+    if (p->bytes > options_.max_queue_bytes - queued_bytes_) {
+      if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
+      return Unavailable("queue full: " + std::to_string(queued_bytes_) +
+                         " bytes of tensors waiting, no room for " + std::to_string(p->bytes) +
+                         " more (limits.max_queue_bytes)");
+    }
+    queued_bytes_ += p->bytes;
     // Counted under the lock, before an instance can take it and count it out again (the
     // pending gauge never dips below zero).
     if (stats_) stats_->AddPending(1);
@@ -282,6 +301,8 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     }
     Clock::time_point wait_until;
     auto batch = TakeBatch(now, &wait_until);
+    for (const auto& p : expired) queued_bytes_ -= p->bytes;
+    for (const auto& p : batch) queued_bytes_ -= p->bytes;
     if (!expired.empty() || !batch.empty()) {
       lock.unlock();
       for (auto& p : expired) {

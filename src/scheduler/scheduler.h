@@ -48,6 +48,9 @@ struct SchedulerOptions {
   int64_t max_batch_size = 0;  // 0: not batchable
   std::optional<DynamicBatchingConfig> dynamic_batching;
   int64_t max_queue_size = 256;
+  // Bytes of input tensor data waiting in the queue; a request that would pass it gets 503, one
+  // larger than the whole budget 413.
+  int64_t max_queue_bytes = 256 << 20;
   int64_t queue_timeout_microseconds = 0;
   ComputeEmulation emulation;
 };
@@ -68,14 +71,18 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a validated request. Fails with kUnavailable when the queue is full or the scheduler
-  // is shutting down; the callback is then not called. Otherwise the callback runs exactly once.
+  // Queues a validated request. Fails with kUnavailable when the queue is full (by count or by
+  // bytes) or the scheduler is shutting down, with kPayloadTooLarge when the request's tensors
+  // alone exceed the byte budget; the callback is then not called. Otherwise the callback runs
+  // exactly once.
   Status Enqueue(InferRequest request, InferCallback callback);
 
   // Stops intake, waits until queued and running requests are answered, joins the threads.
   void Shutdown();
 
   size_t queued() const;
+  // Input tensor bytes of the queued requests.
+  int64_t queued_bytes() const;
   const runtime::ModelSignature& signature() const { return instances_.front()->signature(); }
 
  private:
@@ -84,6 +91,7 @@ class Scheduler {
     InferCallback callback;
     std::chrono::steady_clock::time_point enqueued;
     int64_t rows = 1;
+    int64_t bytes = 0;  // input tensor data, counted against max_queue_bytes while queued
   };
   void InstanceLoop(runtime::Session* session);
   // Picks the next batch from the queue front (lock held). Returns empty while the batch should
@@ -102,6 +110,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
+  int64_t queued_bytes_ = 0;                    // guarded by mu_; the bytes of queue_
   bool stopping_ = false;                       // guarded by mu_
   std::vector<std::thread> threads_;
   std::mutex rng_mu_;

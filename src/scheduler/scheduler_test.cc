@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "scheduler/stats.h"
@@ -518,6 +519,55 @@ TEST(Scheduler, QueueFullIsUnavailableWithoutCallback) {
               std::string::npos)
         << text;
   }
+}
+
+TEST(Scheduler, QueueByteBudgetIsUnavailableWithoutCallback) {
+  auto probe = std::make_shared<Probe>();
+  probe->Close();
+  Results res;
+  ModelStats stats(nullptr, "m", 1);
+  SchedulerOptions o;
+  o.max_queue_bytes = 3 * 16;  // three requests of 1 x 4 floats
+  Scheduler s(Fakes(probe), o, &stats);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(0)).ok());
+  ASSERT_TRUE(probe->WaitStarted(1));  // running: its bytes left the queue
+  EXPECT_EQ(s.queued_bytes(), 0);
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(i)).ok());
+  EXPECT_EQ(s.queued_bytes(), 48);
+  Status st = s.Enqueue(FakeRequest(1, 1, 0), res.Callback(4));  // 4 bytes more than the budget
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("limits.max_queue_bytes"), std::string::npos) << st.message();
+  EXPECT_EQ(s.queued(), 3u);  // far below max_queue_size: the bytes refused it
+  probe->Open();
+  ASSERT_TRUE(res.WaitFor(4));
+  const auto give_up = Clock::now() + 10s;
+  while (s.queued_bytes() != 0 && Clock::now() < give_up) std::this_thread::yield();
+  EXPECT_EQ(s.queued_bytes(), 0);
+  // Room again once the queue drained.
+  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(5)).ok());
+  ASSERT_TRUE(res.WaitFor(5));
+  s.Shutdown();
+  EXPECT_EQ(res.calls(4), 0);
+  for (int i : {0, 1, 2, 3, 5}) EXPECT_TRUE(res.at(i).ok()) << i;
+}
+
+TEST(Scheduler, RequestLargerThanTheByteBudgetIsTooLarge) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  ModelStats stats(nullptr, "m", 1);
+  SchedulerOptions o;
+  o.max_queue_bytes = 48;
+  Scheduler s(Fakes(probe), o, &stats);
+  Status st = s.Enqueue(FakeRequest(2, 8, 0), res.Callback(0));  // 64 bytes, on an empty queue
+  EXPECT_EQ(st.code(), StatusCode::kPayloadTooLarge) << st.ToString();
+  EXPECT_NE(st.message().find("64 bytes"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("limits.max_queue_bytes"), std::string::npos) << st.message();
+  EXPECT_EQ(s.queued(), 0u);
+  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 4, 0), res.Callback(1)).ok());  // 48 bytes fit
+  ASSERT_TRUE(res.WaitFor(1));
+  s.Shutdown();
+  EXPECT_EQ(res.calls(0), 0);
+  EXPECT_TRUE(res.at(1).ok());
 }
 
 TEST(Scheduler, QueueTimeoutFailsWaitingRequests) {

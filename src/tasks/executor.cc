@@ -1,21 +1,36 @@
 #include "tasks/executor.h"
 
+#include <algorithm>
+
 namespace continuum::tasks {
 
-TaskExecutor::TaskExecutor(int threads, size_t max_queue) : max_queue_(max_queue) {
+TaskExecutor::TaskExecutor(int threads, size_t max_queue, int64_t max_queue_bytes)
+    : max_queue_(max_queue), max_queue_bytes_(max_queue_bytes) {
   for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Loop(); });
 }
 
 TaskExecutor::~TaskExecutor() { Shutdown(); }
 
-Status TaskExecutor::Submit(std::function<void()> work) {
+Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes) {
+  bytes = std::max<int64_t>(0, bytes);
+  if (bytes > max_queue_bytes_) {
+    return PayloadTooLarge("the task request holds " + std::to_string(bytes) +
+                           " bytes, more than the task queue's budget of " +
+                           std::to_string(max_queue_bytes_) + " (--task-queue-bytes)");
+  }
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("the server is shutting down");
     if (queue_.size() >= max_queue_) {
       return Unavailable("task queue full: " + std::to_string(queue_.size()) + " task requests waiting");
     }
-    queue_.push_back(std::move(work));
+    if (bytes > max_queue_bytes_ - queued_bytes_) {
+      return Unavailable("task queue full: " + std::to_string(queued_bytes_) +
+                         " bytes of task requests waiting, no room for " + std::to_string(bytes) +
+                         " more (--task-queue-bytes)");
+    }
+    queued_bytes_ += bytes;
+    queue_.push_back({std::move(work), bytes});
   }
   cv_.notify_one();
   return Status::Ok();
@@ -37,15 +52,22 @@ size_t TaskExecutor::queued() {
   return queue_.size();
 }
 
+int64_t TaskExecutor::queued_bytes() {
+  std::lock_guard lock(mu_);
+  return queued_bytes_;
+}
+
 void TaskExecutor::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping and drained
-    auto work = std::move(queue_.front());
+    Item item = std::move(queue_.front());
     queue_.pop_front();
+    queued_bytes_ -= item.bytes;
     lock.unlock();
-    work();
+    item.work();
+    item.work = nullptr;  // what the work captured goes before the next item is taken
     lock.lock();
   }
 }

@@ -1,10 +1,11 @@
 // A fixed pool of threads for task requests: pre/post-processing (image and audio decoding,
 // tokenization, OCR geometry) is CPU work that must not run on HTTP I/O threads, and tasks block
-// while their tensors wait in the model schedulers. The queue is bounded: Submit fails when full.
-// Thread-safe.
+// while their tensors wait in the model schedulers. The queue is bounded by count and by the
+// bytes its requests hold: Submit fails when either is full. Thread-safe.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -17,24 +18,35 @@ namespace continuum::tasks {
 
 class TaskExecutor {
  public:
-  TaskExecutor(int threads, size_t max_queue);
+  TaskExecutor(int threads, size_t max_queue, int64_t max_queue_bytes = kDefaultMaxQueueBytes);
   ~TaskExecutor();  // finishes queued work, then joins
   TaskExecutor(const TaskExecutor&) = delete;
   TaskExecutor& operator=(const TaskExecutor&) = delete;
 
-  // kUnavailable when the queue is full or the executor is stopping.
-  Status Submit(std::function<void()> work);
+  static constexpr int64_t kDefaultMaxQueueBytes = 256 << 20;
+
+  // `bytes`: what the work item holds while it waits (its request's body), counted against
+  // max_queue_bytes until a thread takes it. kUnavailable when the queue is full (by count or by
+  // bytes) or the executor is stopping; kPayloadTooLarge when `bytes` alone exceed the budget.
+  Status Submit(std::function<void()> work, int64_t bytes = 0);
   void Shutdown();
-  // Work items waiting for a thread.
+  // Work items waiting for a thread, and the bytes they hold.
   size_t queued();
+  int64_t queued_bytes();
 
  private:
+  struct Item {
+    std::function<void()> work;
+    int64_t bytes = 0;
+  };
   void Loop();
   const size_t max_queue_;
+  const int64_t max_queue_bytes_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  std::deque<Item> queue_;    // guarded by mu_
+  int64_t queued_bytes_ = 0;  // guarded by mu_; the bytes of queue_
+  bool stopping_ = false;     // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

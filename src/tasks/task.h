@@ -67,7 +67,8 @@ struct CatalogEntry {
 
 struct TaskLimits {
   int64_t max_image_pixels = 40'000'000;  // decoded width × height
-  int64_t max_image_bytes = 32 << 20;
+  int64_t max_image_bytes = 32 << 20;     // encoded image (raw body, base64 or byte array)
+  int64_t max_audio_bytes = 64 << 20;     // encoded audio file
   double max_audio_seconds = 600;
   int64_t max_texts = 100;
   int64_t max_text_bytes = 64 << 10;

@@ -133,6 +133,21 @@ class LifecycleTest(unittest.TestCase):
             self.assertIn('continuum_inference_request_failure_total{model="slow",reason="QUEUE_FULL",version="1"}',
                           metrics.replace('version="1",reason="QUEUE_FULL"', 'reason="QUEUE_FULL",version="1"'))
 
+    def test_queue_byte_budget_refuses_a_larger_request(self):
+        # ADD carries 2 x 16 FP32 = 128 bytes of tensors.
+        repo = make_repository(["add_sub", "int_add"], configs={"add_sub": {"limits": {"max_queue_bytes": 100}},
+                                                                 "int_add": {"limits": {"max_queue_bytes": 4096}}})
+        with Server(repo, "--max-queue-bytes", "64") as s:
+            status, out = s.post("/v2/models/add_sub/infer", ADD)[:2]
+            self.assertEqual(status, 413, out)
+            self.assertIn("128 bytes", out["error"])
+            self.assertIn("limits.max_queue_bytes", out["error"])
+            self.assertEqual(s.get("/v2/models/add_sub/config")[1]["limits"]["max_queue_bytes"], 64)
+            # The flag caps what a config asks for.
+            self.assertEqual(s.get("/v2/models/int_add/config")[1]["limits"]["max_queue_bytes"], 64)
+        with Server(make_repository(["add_sub"])) as s:
+            self.assertEqual(s.post("/v2/models/add_sub/infer", ADD)[0], 200)
+
     def test_cuda_preference_falls_back_to_cpu_and_says_so(self):
         repo = make_repository(["add_sub"], configs={"add_sub": {"execution_providers": ["cuda", "cpu"]}})
         with Server(repo) as s:

@@ -136,6 +136,32 @@ class TaskApiTest(unittest.TestCase):
         status, out = self.run_task(OCR, {"image": "!!!not base64"})
         self.assertEqual(status, 400, out)
 
+    def test_byte_limits_are_checked_before_queueing(self):
+        self.need(OCR)
+        with Server(os.path.join(CATALOG, "models"), "--catalog", os.path.join(CATALOG, "catalog"),
+                    "--max-image-bytes", "4096", "--max-audio-bytes", "2048", "--max-text-bytes", "16") as s:
+            def run(body, ctype, model=OCR):
+                status, data, _ = s.request("POST", "/ai/run/" + model, body, {"Content-Type": ctype})
+                out = json.loads(data)
+                self.assertEqual(set(out), {"result", "success", "errors", "messages"})
+                self.assertFalse(out["success"])
+                return status, out["errors"][0]["message"]
+
+            png = b"\x89PNG\r\n\x1a\n" + b"\0" * 5000
+            status, msg = run(png, "image/png")
+            self.assertEqual(status, 413, msg)
+            self.assertIn("request body (image): 5008 bytes", msg)
+            self.assertIn("--max-image-bytes", msg)
+            status, msg = run(json.dumps({"image": base64.b64encode(png).decode()}), "application/json")
+            self.assertEqual((status, msg.split(":")[0]), (413, "image"), msg)
+            wav = b"RIFF\0\0\0\0WAVE" + b"\0" * 2048
+            status, msg = run(wav, "audio/wav", VAD)
+            self.assertEqual(status, 413, msg)
+            self.assertIn("--max-audio-bytes", msg)
+            status, msg = run(json.dumps({"text": ["short", "x" * 17]}), "application/json", EMB)
+            self.assertEqual(status, 413, msg)
+            self.assertIn("text[1]: 17 bytes", msg)
+
     def test_vad_segments(self):
         self.need(VAD)
         wav = os.path.join(self.tmp, "speech.wav")
