@@ -187,6 +187,8 @@ int Gateway(const std::vector<std::string>& args) {
     ao.port = static_cast<uint16_t>(admin_port);
     filters::ChainOptions co;
     co.metrics = &registry;
+    // The in-process node's codec limits (the defaults): the cache decodes no more generously.
+    co.codec_limits = InferenceNodeOptions{}.v2.codec_limits;
     auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
     if (!fe.ok()) {
       LogError(fe.status().message());

@@ -145,6 +145,7 @@ int Serve(const std::vector<std::string>& args) {
   no.v2.server_version = CONTINUUM_VERSION;
   no.v2.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
   no.v2.codec_limits.max_tensor_elements = max_elements;
+  const v2::CodecLimits codec_limits = no.v2.codec_limits;  // the filters decode with the same
   no.catalog_dir = catalog_dir;
   no.task_limits = task_limits;
   no.task_threads = static_cast<int>(task_threads);
@@ -182,6 +183,12 @@ int Serve(const std::vector<std::string>& args) {
     ao.port = static_cast<uint16_t>(admin_port);
     filters::ChainOptions co;
     co.metrics = &registry;
+    co.codec_limits = codec_limits;
+    // The cache asks the repository which version answers "latest" now.
+    co.resolve_version = [n](std::string_view model) {
+      auto v = n->repository().Get(std::string(model));
+      return v.ok() ? std::to_string((*v)->version()) : std::string();
+    };
     auto fe = filters::StartFrontend(filters_path, std::move(handler), co, ao);
     if (!fe.ok()) {
       LogError(fe.status().message());

@@ -1,7 +1,11 @@
 // `cache`: a response cache keyed by tenant + model + version + a canonical encoding of the
 // inputs, with TTLs, a byte bound with LRU eviction, and coalescing of identical requests in
 // flight. v2 bodies are decoded with the v2 codec, so the same tensors sent as JSON or with the
-// binary extension share one entry; task bodies are keyed by their bytes.
+// binary extension share one entry; task bodies are keyed by their bytes. An entry made for a
+// model's latest version remembers the version that answered, and only answers while that
+// version is still the one that answers (README: cache keys).
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
 #include <list>
@@ -28,7 +32,7 @@ void AppendField(std::string* out, std::string_view s) {
 // The inputs as the engine would see them: tensors sorted by name (their order in the body means
 // nothing), each with dtype, shape and raw bytes; then the requested outputs and parameters.
 // The request id is left out: it is echoed, and the cached body echoes the first request's.
-StatusOr<std::string> CanonicalV2(const http::Request& req) {
+StatusOr<std::string> CanonicalV2(const http::Request& req, const v2::CodecLimits& limits) {
   std::optional<size_t> json_length;
   if (const std::string* h = req.Header("inference-header-content-length")) {
     size_t v = 0;
@@ -36,7 +40,7 @@ StatusOr<std::string> CanonicalV2(const http::Request& req) {
     if (ec != std::errc() || p != h->data() + h->size()) return InvalidArgument("bad header length");
     json_length = v;
   }
-  ASSIGN_OR_RETURN(InferRequest r, v2::ParseInferRequest(req.body, json_length));
+  ASSIGN_OR_RETURN(InferRequest r, v2::ParseInferRequest(req.body, json_length, limits));
   std::sort(r.inputs.begin(), r.inputs.end(),
             [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
   std::sort(r.outputs.begin(), r.outputs.end(),
@@ -58,8 +62,27 @@ StatusOr<std::string> CanonicalV2(const http::Request& req) {
   return out;
 }
 
+// The "model_version" of a v2 infer answer (its JSON part), "" when it has none.
+std::string AnsweredVersion(const http::Response& r) {
+  std::string_view json = r.body;
+  if (const std::string* h = ResponseHeader(r, "inference-header-content-length")) {
+    size_t n = 0;
+    auto [p, ec] = std::from_chars(h->data(), h->data() + h->size(), n);
+    if (ec != std::errc() || p != h->data() + h->size() || n > json.size()) return {};
+    json = json.substr(0, n);
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string_view v;
+  if (parser.parse(json.data(), json.size()).get(root) || root["model_version"].get_string().get(v))
+    return {};
+  return std::string(v);
+}
+
 struct Entry {
   http::Response response;
+  // For a request of the latest version: the version that answered ("" for other entries).
+  std::string version;
   std::chrono::system_clock::time_point stored, expires;
   size_t bytes = 0;
   std::list<std::string>::iterator lru;
@@ -90,7 +113,12 @@ class CacheFilter final : public Filter {
     int64_t max_waiters = 1024;
   };
 
-  CacheFilter(Settings s, FilterEnv& env) : s_(s), clock_(env.clock), timers_(env.timers) {
+  CacheFilter(Settings s, FilterEnv& env)
+      : s_(s),
+        clock_(env.clock),
+        timers_(env.timers),
+        codec_limits_(env.codec_limits),
+        resolve_version_(env.resolve_version) {
     if (env.metrics) {
       requests_ = &env.metrics->AddCounter("continuum_cache_requests_total",
                                            "Answers of the response cache by cache status", {"status"});
@@ -127,7 +155,7 @@ class CacheFilter final : public Filter {
       if (custom.value) {
         material = "custom:" + *custom.value;
       } else if (ctx->route == "v2_infer") {
-        auto c = CanonicalV2(req);
+        auto c = CanonicalV2(req, codec_limits_);
         if (c.ok()) material = std::move(c).value();  // malformed: not cached, the node explains
       } else {
         const std::string* ct = req.Header("content-type");
@@ -144,18 +172,29 @@ class CacheFilter final : public Filter {
     if (key.empty()) {
       ctx->cache_status = "BYPASS";
       Count("BYPASS");
-      return next(ctx, std::move(req), [respond = std::move(respond)](http::Response r) {
+      return next(ctx, std::move(req), [this, ctx, respond = std::move(respond)](http::Response r) {
+        Learn(*ctx, r);
         Tag(r, "BYPASS");
         respond(std::move(r));
       });
     }
     const int64_t ttl_s = ttl->value_or(s_.ttl_seconds);
+    // A v2 request for the latest version: its entry answers only while the version that made it
+    // still answers. The node says which one does when it can (serve); else the version of the
+    // model's most recent answer stands for it (gateway).
+    const bool latest = ctx->route == "v2_infer" && ctx->version.empty();
+    std::optional<std::string> current;
+    if (latest && resolve_version_) current = resolve_version_(ctx->model);
     std::shared_ptr<Follower> follower;
     {
       std::lock_guard lock(mu_);
       const auto now = clock_->Now();
+      if (latest && !current) {
+        auto v = answered_.find(ctx->model);
+        current = v == answered_.end() ? std::string() : v->second;
+      }
       if (auto it = entries_.find(key); it != entries_.end()) {
-        if (it->second.expires > now) {
+        if (it->second.expires > now && (!latest || it->second.version == *current)) {
           lru_.splice(lru_.begin(), lru_, it->second.lru);
           http::Response r = it->second.response;
           SetHeader(r, "age",
@@ -209,8 +248,9 @@ class CacheFilter final : public Filter {
                 const Next& next, std::string key, int64_t ttl_s) {
     ctx->cache_status = "MISS";
     Count("MISS");
-    next(ctx, std::move(req), [this, key, ttl_s, respond = std::move(respond)](http::Response r) {
+    next(ctx, std::move(req), [this, ctx, key, ttl_s, respond = std::move(respond)](http::Response r) {
       std::vector<std::shared_ptr<Follower>> followers;
+      const std::string version = Learn(*ctx, r);
       if (!key.empty()) {
         const bool ok = r.status >= 200 && r.status < 300;
         std::lock_guard lock(mu_);
@@ -218,7 +258,7 @@ class CacheFilter final : public Filter {
           followers = std::move(in->second);
           inflight_.erase(in);
         }
-        if (ok && ttl_s > 0) Store(key, r, ttl_s);
+        if (ok && ttl_s > 0) Store(key, r, ttl_s, version);
       }
       for (auto& f : followers) {
         if (f->done.exchange(true)) continue;
@@ -235,7 +275,20 @@ class CacheFilter final : public Filter {
     });
   }
 
-  void Store(const std::string& key, const http::Response& r, int64_t ttl_s) {
+  // For a 2xx answer to a v2 request of the latest version: the version that answered, which
+  // from now on is the model's current one where the node gives no resolver. "" otherwise.
+  std::string Learn(const RequestContext& ctx, const http::Response& r) {
+    if (ctx.route != "v2_infer" || !ctx.version.empty() || r.status < 200 || r.status >= 300) return {};
+    std::string version = AnsweredVersion(r);
+    if (!resolve_version_ && !version.empty()) {
+      std::lock_guard lock(mu_);
+      // Only models that answered are here, so the map follows the models that exist.
+      answered_[ctx.model] = version;
+    }
+    return version;
+  }
+
+  void Store(const std::string& key, const http::Response& r, int64_t ttl_s, const std::string& version) {
     const size_t bytes = ResponseBytes(r) + key.size();
     if (bytes > static_cast<size_t>(s_.max_bytes)) return;
     if (auto it = entries_.find(key); it != entries_.end()) Erase(it);
@@ -247,6 +300,7 @@ class CacheFilter final : public Filter {
     const auto now = clock_->Now();
     Entry& e = entries_[key];
     e.response = r;
+    e.version = version;
     e.stored = now;
     e.expires = now + std::chrono::seconds(ttl_s);
     e.bytes = bytes;
@@ -265,6 +319,8 @@ class CacheFilter final : public Filter {
   Settings s_;
   const Clock* clock_;
   Timers* timers_;
+  const v2::CodecLimits codec_limits_;
+  const VersionResolver resolve_version_;
   telemetry::Family<telemetry::Counter>* requests_ = nullptr;
   telemetry::Counter* coalesced_ = nullptr;
   telemetry::Counter* evictions_ = nullptr;
@@ -274,6 +330,8 @@ class CacheFilter final : public Filter {
   std::list<std::string> lru_;  // most recently used first
   size_t used_ = 0;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Follower>>> inflight_;
+  // Without a resolver: model -> the version of its most recent answer to a request of the latest.
+  std::unordered_map<std::string, std::string> answered_;
 };
 
 }  // namespace

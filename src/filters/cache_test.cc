@@ -215,5 +215,100 @@ TEST(Cache, TenantsNeverShareEntries) {
   EXPECT_EQ(infer(b, "shared"), "MISS") << "a custom key is still scoped to the tenant";
 }
 
+TEST(Cache, KeysDecodeWithTheNodesCodecLimits) {
+  ChainOptions o;
+  o.codec_limits.max_tensor_elements = 2;  // X has 4
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})", o);
+  FakeInner inner;
+  auto h = chain->Wrap(inner.handler());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Header(Call(h, Req("POST", "/v2/models/m/infer", kJsonBody)), "cache-status"), "BYPASS")
+        << "what the node refuses is not decoded more generously by the cache";
+  }
+  ChainOptions narrow;
+  narrow.codec_limits.max_inputs = 1;  // the body has 2
+  auto chain2 = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})", narrow);
+  auto h2 = chain2->Wrap(inner.handler());
+  EXPECT_EQ(Header(Call(h2, Req("POST", "/v2/models/m/infer", kJsonBody)), "cache-status"), "BYPASS");
+  EXPECT_EQ(inner.calls, 3);
+}
+
+// A node whose model "m" is served by `version` (what a request of the latest gets).
+struct VersionedNode {
+  std::atomic<int> version{1};
+  std::atomic<int> calls{0};
+  http::Handler handler() {
+    return [this](http::Request&& req, http::Responder w) {
+      ++calls;
+      const size_t at = req.path.find("/versions/");
+      const std::string v =
+          at == std::string::npos ? std::to_string(version.load()) : req.path.substr(at + 10, 1);
+      http::Response r;
+      r.body = R"({"model_name":"m","model_version":")" + v + R"(","outputs":[]})";
+      w(std::move(r));
+    };
+  }
+};
+
+std::string VersionOf(const http::Response& r) {
+  const size_t at = r.body.find(R"("model_version":")");
+  return at == std::string::npos ? "" : r.body.substr(at + 17, 1);
+}
+
+TEST(Cache, AnUpdatedModelIsNeverAnsweredFromTheOldVersionsEntry) {
+  // serve: the node resolves which version answers the latest.
+  VersionedNode node;
+  ChainOptions o;
+  o.resolve_version = [&node](std::string_view model) {
+    return model == "m" ? std::to_string(node.version.load()) : std::string();
+  };
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})", o);
+  auto h = chain->Wrap(node.handler());
+  auto infer = [&](const std::string& path = "/v2/models/m/infer") {
+    return Call(h, Req("POST", path, kJsonBody));
+  };
+  EXPECT_EQ(Header(infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(), "cache-status"), "HIT");
+  EXPECT_EQ(Header(infer("/v2/models/m/versions/1/infer"), "cache-status"), "MISS");
+  node.version = 2;  // the model is updated
+  http::Response after = infer();
+  EXPECT_EQ(Header(after, "cache-status"), "MISS");
+  EXPECT_EQ(VersionOf(after), "2");
+  http::Response again = infer();
+  EXPECT_EQ(Header(again, "cache-status"), "HIT");
+  EXPECT_EQ(VersionOf(again), "2");
+  // A request that names version 1 still has its own entry.
+  http::Response v1 = infer("/v2/models/m/versions/1/infer");
+  EXPECT_EQ(Header(v1, "cache-status"), "HIT");
+  EXPECT_EQ(VersionOf(v1), "1");
+  EXPECT_EQ(node.calls, 3);
+}
+
+TEST(Cache, WithoutAResolverTheNewestAnswerRetiresOlderEntries) {
+  // gateway: no resolver; the version of the model's most recent answer is the current one.
+  VersionedNode node;
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})");
+  auto h = chain->Wrap(node.handler());
+  std::string other = kJsonBody;
+  other.replace(other.find("[7]"), 3, "[8]");
+  auto infer = [&](const std::string& body, std::vector<std::pair<std::string, std::string>> hs = {}) {
+    return Call(h, Req("POST", "/v2/models/m/infer", body, std::move(hs)));
+  };
+  EXPECT_EQ(Header(infer(kJsonBody), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(kJsonBody), "cache-status"), "HIT");
+  node.version = 2;
+  // Any answer of the new version (a miss, an uncached request) retires the old entries.
+  EXPECT_EQ(VersionOf(infer(kJsonBody, {{"cf-aig-skip-cache", "true"}})), "2");
+  http::Response after = infer(kJsonBody);
+  EXPECT_EQ(Header(after, "cache-status"), "MISS");
+  EXPECT_EQ(VersionOf(after), "2");
+  EXPECT_EQ(Header(infer(kJsonBody), "cache-status"), "HIT");
+  node.version = 3;
+  EXPECT_EQ(Header(infer(other), "cache-status"), "MISS");
+  http::Response latest = infer(kJsonBody);
+  EXPECT_EQ(Header(latest, "cache-status"), "MISS");
+  EXPECT_EQ(VersionOf(latest), "3");
+}
+
 }  // namespace
 }  // namespace continuum::filters

@@ -94,12 +94,14 @@ void Timers::RunAfter(std::chrono::milliseconds delay, std::function<void()> fn)
 
 // --- request context --------------------------------------------------------------------------
 
-void RequestContext::AddCompute(double units, double compute_ms, std::string tier, std::string node) {
+void RequestContext::AddCompute(double units, double compute_ms, std::string tier, std::string node,
+                                bool reported) {
   std::lock_guard lock(mu_);
   charge_.units += units;
   charge_.compute_ms += compute_ms;
   charge_.tier = std::move(tier);
   charge_.node = std::move(node);
+  charge_.reported = charge_.reported || reported;
 }
 
 RequestContext::Charge RequestContext::charge() const {
@@ -107,42 +109,60 @@ RequestContext::Charge RequestContext::charge() const {
   return charge_;
 }
 
-void ClassifyRequest(const http::Request& req, RequestContext* ctx) {
+namespace {
+Status CheckNameLength(std::string_view field, std::string_view what, size_t size, size_t max) {
+  if (size <= max) return Status::Ok();
+  return InvalidArgument(std::string(field) + ": the " + std::string(what) + " is " + std::to_string(size) +
+                         " bytes, longer than the limit of " + std::to_string(max) +
+                         " (max_model_name_bytes)");
+}
+}  // namespace
+
+Status ClassifyRequest(const http::Request& req, RequestContext* ctx, size_t max_name_bytes) {
   std::vector<std::string_view> p = SplitPath(req.path);
   ctx->route = "other";
-  auto rest = [&](size_t from) {
-    std::string s;
-    for (size_t i = from; i < p.size(); ++i) s += (s.empty() ? "" : "/") + std::string(p[i]);
-    return s;
+  // Names are checked before they are copied: nothing downstream (keys, usage rows, labels, logs)
+  // ever holds a longer one.
+  auto from_path = [&](size_t from, std::string* out) {
+    size_t n = 0;
+    for (size_t i = from; i < p.size(); ++i) n += p[i].size() + (i > from ? 1 : 0);
+    RETURN_IF_ERROR(CheckNameLength("path", "model name", n, max_name_bytes));
+    out->clear();
+    for (size_t i = from; i < p.size(); ++i) *out += (i > from ? "/" : "") + std::string(p[i]);
+    return Status::Ok();
   };
   if (p.size() >= 3 && p[0] == "v2" && p[1] == "models" && !(p.size() == 3 && p[2] == "stats")) {
+    RETURN_IF_ERROR(CheckNameLength("path", "model name", p[2].size(), max_name_bytes));
     ctx->model = std::string(p[2]);
     size_t i = 3;
     if (p.size() >= 5 && p[3] == "versions") {
+      RETURN_IF_ERROR(CheckNameLength("path", "model version", p[4].size(), max_name_bytes));
       ctx->version = std::string(p[4]);
       i = 5;
     }
     ctx->route = (p.size() == i + 1 && p[i] == "infer") ? "v2_infer" : "v2_model";
   } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "run") {
     ctx->route = "task";
-    ctx->model = rest(2);
+    RETURN_IF_ERROR(from_path(2, &ctx->model));
   } else if (p.size() >= 5 && p[0] == "accounts" && p[2] == "ai" && p[3] == "run") {
     ctx->route = "task";
-    ctx->model = rest(4);
+    RETURN_IF_ERROR(from_path(4, &ctx->model));
   } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "models") {
     ctx->route = "task_model";
-    ctx->model = rest(2);
+    RETURN_IF_ERROR(from_path(2, &ctx->model));
   } else if (p.size() == 2 && p[0] == "v1" && p[1] == "embeddings") {
     ctx->route = "openai";
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     std::string_view model;
     if (!parser.parse(req.body.data(), req.body.size()).get(root) && !root["model"].get_string().get(model)) {
+      RETURN_IF_ERROR(CheckNameLength("model", "model name", model.size(), max_name_bytes));
       ctx->model = std::string(model);
     }
   } else if (p.size() == 1 && p[0] == "usage") {
     ctx->route = "usage";
   }
+  return Status::Ok();
 }
 
 // --- registry ---------------------------------------------------------------------------------
@@ -180,6 +200,7 @@ std::vector<std::string> FilterRegistry::Names() const {
 
 struct FilterChain::Impl {
   ChainOptions options;
+  size_t max_model_name_bytes = kDefaultMaxModelNameBytes;
   double default_factor = 1.0;
   std::map<std::string, double, std::less<>> tier_factor, node_factor;
   std::vector<std::string> names;
@@ -229,7 +250,8 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
   SettingsReader rd("filters config: ");
   simdjson::dom::object root;
   RETURN_IF_ERROR(rd.Parse(json, &root));
-  RETURN_IF_ERROR(rd.CheckKeys(root, "", {"schema_version", "compute_units", "filters"}));
+  RETURN_IF_ERROR(
+      rd.CheckKeys(root, "", {"schema_version", "compute_units", "max_model_name_bytes", "filters"}));
   simdjson::dom::element e;
   if (root["schema_version"].get(e)) return rd.Err("schema_version", "missing (expected 1)");
   ASSIGN_OR_RETURN(int64_t schema, rd.Int(e, "schema_version", 1, 1));
@@ -249,6 +271,10 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
       ASSIGN_OR_RETURN(auto o, rd.Object(x, "compute_units.nodes"));
       RETURN_IF_ERROR(ParseFactors(rd, o, "compute_units.nodes", &impl->node_factor));
     }
+  }
+  if (!root["max_model_name_bytes"].get(e)) {
+    ASSIGN_OR_RETURN(int64_t n, rd.Int(e, "max_model_name_bytes", 1, 65536));
+    impl->max_model_name_bytes = static_cast<size_t>(n);
   }
   if (root["filters"].get(e)) return rd.Err("filters", "missing (an array of {\"name\", \"settings\"})");
   ASSIGN_OR_RETURN(auto list, rd.Array(e, "filters"));
@@ -289,7 +315,8 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
                                                  "' (" + after->where + "): " + std::string(rule.why));
     }
   }
-  FilterEnv env{impl->options.clock, impl->options.metrics, impl->timers.get(), std::move(config_dir)};
+  FilterEnv env{impl->options.clock,   impl->options.metrics,      impl->timers.get(),
+                std::move(config_dir), impl->options.codec_limits, impl->options.resolve_version};
   for (const auto& entry : entries) {
     auto f = (*registry.Find(entry.name))(entry.settings, env);
     if (!f.ok()) return f.status().WithContext("filters config: " + entry.where + " (" + entry.name + ")");
@@ -329,9 +356,11 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
       // The engine time the request used (X-Continuum-Engine-Ms); from a node that does not
       // report it, its whole time on the node (X-Continuum-Compute-Ms).
       double ms = 0;
+      bool reported = false;
       for (std::string_view name : {kEngineMsHeader, kComputeMsHeader}) {
         const std::string* v = ResponseHeader(r, name);
         if (!v) continue;
+        reported = true;
         double parsed = 0;
         auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), parsed);
         if (ec == std::errc() && parsed >= 0 && std::isfinite(parsed)) {
@@ -344,7 +373,7 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
       std::string t = tier && !tier->empty() && *tier != "none" ? *tier : impl_->options.local_tier;
       std::string n = node && !node->empty() && *node != "none" ? *node : impl_->options.local_node;
       const double units = Units(ms, t, n);  // before t and n are moved from
-      ctx->AddCompute(units, ms, std::move(t), std::move(n));
+      ctx->AddCompute(units, ms, std::move(t), std::move(n), reported);
       respond(std::move(r));
     });
   };
@@ -355,7 +384,8 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
       f->Handle(std::move(ctx), std::move(req), std::move(respond), next);
     };
   }
-  return [next = std::move(next)](http::Request&& req, http::Responder respond) {
+  return [next = std::move(next), max_name = impl_->max_model_name_bytes](http::Request&& req,
+                                                                          http::Responder respond) {
     auto ctx = std::make_shared<RequestContext>();
     ctx->start = std::chrono::steady_clock::now();
     const std::string* given = req.Header("x-request-id");
@@ -364,7 +394,11 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
     } else {
       ctx->request_id = NewRequestId();
     }
-    ClassifyRequest(req, ctx.get());
+    if (Status st = ClassifyRequest(req, ctx.get(), max_name); !st.ok()) {
+      http::Response r = ErrorFor(st);
+      SetHeader(r, "x-request-id", ctx->request_id);
+      return respond(std::move(r));
+    }
     next(ctx, std::move(req), [ctx, respond = std::move(respond)](http::Response r) {
       SetHeader(r, "x-request-id", ctx->request_id);
       respond(std::move(r));

@@ -148,20 +148,67 @@ TEST(FilterChain, ChargesComputeUnitsByNodeThenTier) {
 
 TEST(Classify, Routes) {
   RequestContext c;
-  ClassifyRequest(Req("POST", "/v2/models/m/versions/3/infer"), &c);
+  ASSERT_TRUE(ClassifyRequest(Req("POST", "/v2/models/m/versions/3/infer"), &c).ok());
   EXPECT_EQ(c.route, "v2_infer");
   EXPECT_EQ(c.model, "m");
   EXPECT_EQ(c.version, "3");
   RequestContext t;
-  ClassifyRequest(Req("POST", "/ai/run/@cf/paddle/pp-ocrv4"), &t);
+  ASSERT_TRUE(ClassifyRequest(Req("POST", "/ai/run/@cf/paddle/pp-ocrv4"), &t).ok());
   EXPECT_EQ(t.route, "task");
   EXPECT_EQ(t.model, "@cf/paddle/pp-ocrv4");
   RequestContext s;
-  ClassifyRequest(Req("GET", "/v2/models/stats"), &s);
+  ASSERT_TRUE(ClassifyRequest(Req("GET", "/v2/models/stats"), &s).ok());
   EXPECT_EQ(s.route, "other");
   RequestContext e;
-  ClassifyRequest(Req("POST", "/v1/embeddings", R"({"model":"bge","input":"x"})"), &e);
+  ASSERT_TRUE(ClassifyRequest(Req("POST", "/v1/embeddings", R"({"model":"bge","input":"x"})"), &e).ok());
   EXPECT_EQ(e.model, "bge");
+}
+
+TEST(Classify, LongModelNamesAreRefusedNamingTheField) {
+  const std::string long_name(257, 'x');
+  RequestContext c;
+  Status st =
+      ClassifyRequest(Req("POST", "/v1/embeddings", R"({"model":")" + long_name + R"(","input":"x"})"), &c);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("model: "), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("max_model_name_bytes"), std::string::npos) << st.message();
+  EXPECT_TRUE(c.model.empty()) << "never kept";
+  for (const std::string& path :
+       {"/v2/models/" + long_name + "/infer", "/v2/models/m/versions/" + long_name + "/infer",
+        "/ai/run/@cf/" + long_name, "/accounts/a/ai/run/@cf/" + long_name, "/ai/models/" + long_name}) {
+    RequestContext d;
+    st = ClassifyRequest(Req("POST", path), &d);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << path;
+    EXPECT_NE(st.message().find("path: "), std::string::npos) << st.message();
+    EXPECT_LE(d.model.size() + d.version.size(), 256u) << path;
+  }
+  // At the limit is fine; the limit is a parameter.
+  RequestContext ok;
+  EXPECT_TRUE(ClassifyRequest(Req("POST", "/v2/models/" + std::string(256, 'y') + "/infer"), &ok).ok());
+  EXPECT_EQ(ok.model.size(), 256u);
+  RequestContext tight;
+  EXPECT_FALSE(ClassifyRequest(Req("POST", "/ai/run/@cf/abc"), &tight, 6).ok());
+}
+
+TEST(FilterChain, LongModelNamesGet400BeforeAnyFilterOrTheNode) {
+  FilterRegistry reg = TagRegistry();
+  auto chain = FilterChain::FromJson(
+      R"({"schema_version":1,"max_model_name_bytes":16,"filters":[{"name":"a"}]})", {}, reg);
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  FakeInner inner;
+  auto h = (*chain)->Wrap(inner.handler());
+  http::Response r =
+      Call(h, Req("POST", "/v1/embeddings", R"({"model":")" + std::string(17, 'm') + R"(","input":"x"})"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.find(R"({"error":"model: )"), 0u) << r.body;
+  EXPECT_FALSE(testing::Header(r, "x-request-id").empty());
+  EXPECT_EQ(Call(h, Req("GET", "/v2/models/" + std::string(17, 'm'))).status, 400);
+  EXPECT_EQ(inner.calls, 0);
+  EXPECT_EQ(Call(h, Req("GET", "/v2/models/" + std::string(16, 'm'))).status, 200);
+  EXPECT_EQ(inner.calls, 1);
+  auto bad = FilterChain::FromJson(R"({"schema_version":1,"max_model_name_bytes":0,"filters":[]})", {}, reg);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("max_model_name_bytes"), std::string::npos);
 }
 
 TEST(Glob, Matches) {

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/v2_codec.h"
 #include "common/status.h"
 #include "http/server.h"
 
@@ -83,12 +84,15 @@ struct RequestContext {
   std::string cache_status;
   bool log_payload = false;
 
-  // Charged by the innermost stage each time the wrapped handler really answers.
-  void AddCompute(double units, double compute_ms, std::string tier, std::string node);
+  // Charged by the innermost stage each time the wrapped handler really answers; `reported`:
+  // that answer carried the node's report (X-Continuum-Compute-Ms / -Engine-Ms), i.e. the node
+  // found the model and ran the request.
+  void AddCompute(double units, double compute_ms, std::string tier, std::string node, bool reported);
   struct Charge {
     double units = 0;
     double compute_ms = 0;
     std::string tier, node;
+    bool reported = false;  // some answer of the wrapped handler carried the node's report
   };
   Charge charge() const;
 
@@ -118,12 +122,18 @@ class Filter {
   virtual std::string AdminTokenFile() const { return {}; }
 };
 
+// The version that answers a request for a model's latest version right now ("" when the model
+// is unknown or the answer is not known in advance). Called from any thread; must be cheap.
+using VersionResolver = std::function<std::string(std::string_view model)>;
+
 // What a filter factory may use. Pointers outlive the chain.
 struct FilterEnv {
   const Clock* clock = nullptr;
   telemetry::Registry* metrics = nullptr;  // may be null: no metrics
   Timers* timers = nullptr;
-  std::string config_dir;  // relative paths in settings are taken from here
+  std::string config_dir;           // relative paths in settings are taken from here
+  v2::CodecLimits codec_limits;     // the node's: v2 bodies are decoded with the same limits
+  VersionResolver resolve_version;  // may be null (see ChainOptions)
 };
 
 // `settings_json` is the filter's "settings" object ("{}" when absent). Errors name the field.
@@ -149,7 +159,18 @@ struct ChainOptions {
   // serving itself): used to pick the compute-unit factor.
   std::string local_tier = "local";
   std::string local_node = "local";
+  // The limits the node decodes v2 bodies with (serve: --max-tensor-elements, --max-json-depth);
+  // filters that decode bodies (the cache key) use the same, never more generous ones.
+  v2::CodecLimits codec_limits;
+  // Given by a node that serves in-process (serve): which version answers "latest" now, so the
+  // cache never answers with an older version's entry. Null (gateway): versions are learned
+  // from the answers (src/filters/README.md, cache keys).
+  VersionResolver resolve_version;
 };
+
+// Longest model name (and version) taken from a path or a body, unless the chain config's
+// `max_model_name_bytes` says otherwise; longer ones are refused with 400.
+inline constexpr size_t kDefaultMaxModelNameBytes = 256;
 
 class FilterChain {
  public:

@@ -52,9 +52,9 @@ std::string QueryParam(std::string_view query, std::string_view name) {
 
 class MeteringFilter final : public Filter {
  public:
-  MeteringFilter(double daily_free, double budget, int refuse_status, FilterEnv& env)
+  MeteringFilter(double daily_free, double budget, int refuse_status, size_t max_label_sets, FilterEnv& env)
       : daily_free_(daily_free), budget_(budget), refuse_status_(refuse_status), clock_(env.clock) {
-    RegisterMetrics(env);
+    RegisterMetrics(env, max_label_sets);
   }
 
   ~MeteringFilter() override {
@@ -88,7 +88,9 @@ class MeteringFilter final : public Filter {
   }
 
  private:
-  void RegisterMetrics(FilterEnv& env) {
+  // Tenants, models and tiers come from requests and answers: each family holds at most
+  // `max_label_sets` series, the rest fold into one "__other__" series (telemetry/metrics.h).
+  void RegisterMetrics(FilterEnv& env, size_t max_label_sets) {
     if (env.metrics) {
       units_ = &env.metrics->AddCounter("continuum_usage_compute_units_total",
                                         "Compute units charged, by tenant, model and tier",
@@ -98,6 +100,7 @@ class MeteringFilter final : public Filter {
       refused_ =
           &env.metrics->AddCounter("continuum_usage_refused_total",
                                    "Requests refused because the tenant's budget is spent", {"tenant"});
+      for (auto* f : {units_, requests_, refused_}) f->SetMaxLabelSets(max_label_sets);
     }
   }
 
@@ -158,6 +161,12 @@ class MeteringFilter final : public Filter {
     }
     next(ctx, std::move(req), [this, ctx, free, respond = std::move(respond)](http::Response r) {
       const RequestContext::Charge c = ctx->charge();
+      SetHeader(r, "x-continuum-units", FormatDouble(c.units));
+      // Only a model the node served gets a usage row and a series: a 404, or an error no node
+      // report came with, names a model that may not exist, and such names come from the caller.
+      const bool served =
+          c.units > 0 || (r.status != 404 && (c.reported || (r.status >= 200 && r.status < 300)));
+      if (!served) return respond(std::move(r));
       const std::string day = Today();
       const std::string tier = c.tier.empty() ? "none" : c.tier;
       {
@@ -180,7 +189,6 @@ class MeteringFilter final : public Filter {
         }
         requests_->WithLabels({ctx->tenant, ctx->model}).Increment();
       }
-      SetHeader(r, "x-continuum-units", FormatDouble(c.units));
       respond(std::move(r));
     });
   }
@@ -256,10 +264,11 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
   SettingsReader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(
-      o, "", {"daily_free_units", "budget_units", "refuse_status", "database", "flush_interval_ms"}));
+  RETURN_IF_ERROR(rd.CheckKeys(o, "",
+                               {"daily_free_units", "budget_units", "refuse_status", "database",
+                                "flush_interval_ms", "max_label_sets"}));
   double free = 0, budget = -1;
-  int64_t status = 402, flush_ms = 1000;
+  int64_t status = 402, flush_ms = 1000, max_label_sets = 1000;
   std::string db;
   simdjson::dom::element e;
   if (!o["daily_free_units"].get(e)) {
@@ -278,7 +287,11 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
   if (!o["flush_interval_ms"].get(e)) {
     ASSIGN_OR_RETURN(flush_ms, rd.Int(e, "flush_interval_ms", 10, 3'600'000));
   }
-  auto filter = std::make_unique<MeteringFilter>(free, budget, static_cast<int>(status), env);
+  if (!o["max_label_sets"].get(e)) {
+    ASSIGN_OR_RETURN(max_label_sets, rd.Int(e, "max_label_sets", 1, 1'000'000));
+  }
+  auto filter = std::make_unique<MeteringFilter>(free, budget, static_cast<int>(status),
+                                                 static_cast<size_t>(max_label_sets), env);
   if (!db.empty()) {
     if (db != ":memory:" && std::filesystem::path(db).is_relative())
       db = (std::filesystem::path(env.config_dir) / db).string();

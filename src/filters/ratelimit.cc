@@ -35,8 +35,10 @@ struct Counter {
 
 class RateLimitFilter final : public Filter {
  public:
-  RateLimitFilter(std::vector<Rule> rules, bool sliding, FilterEnv& env)
-      : rules_(std::move(rules)), sliding_(sliding), clock_(env.clock) {
+  RateLimitFilter(std::vector<Rule> rules, bool sliding, size_t max_buckets, FilterEnv& env)
+      : rules_(std::move(rules)), sliding_(sliding), max_buckets_(max_buckets), clock_(env.clock) {
+    min_window_ms_ = rules_.empty() ? 1 : rules_.front().window_ms;
+    for (const Rule& r : rules_) min_window_ms_ = std::min(min_window_ms_, r.window_ms);
     if (env.metrics) {
       refused_ = &env.metrics->AddCounter("continuum_ratelimit_refused_total",
                                           "Requests refused by a rate limit, by the rule's scope", {"scope"});
@@ -59,7 +61,7 @@ class RateLimitFilter final : public Filter {
       // Two passes: nothing is counted unless every rule admits the request.
       for (size_t i = 0; i < rules_.size(); ++i) {
         const Rule& r = rules_[i];
-        ids.push_back(Applies(r, *ctx) ? Identity(r, *ctx, req) : std::string());
+        ids.push_back(Applies(r, *ctx) ? Bucket(i, Identity(r, *ctx, req), now) : std::string());
         if (ids.back().empty()) continue;
         Counter& c = Roll(i, ids.back(), r, now);
         const double weight = PrevWeight(r, now);
@@ -140,6 +142,20 @@ class RateLimitFilter final : public Filter {
     return who;
   }
 
+  // The bucket an identity counts in: its own, or, once `max_buckets` are held and none is idle
+  // enough to drop, the rule's one overflow bucket (which every identity without a bucket
+  // shares, so a flood of new keys, addresses or model names cannot grow the table).
+  std::string Bucket(size_t rule, std::string id, int64_t now) {
+    if (counters_.size() < max_buckets_ || counters_.contains({rule, id})) return id;
+    // Buckets only become droppable when a window ends: sweep once per shortest window at most.
+    if (const int64_t w = now / min_window_ms_; w != full_sweep_window_) {
+      full_sweep_window_ = w;
+      Sweep(now);
+    }
+    if (counters_.size() < max_buckets_) return id;
+    return std::string(kOverflowBucket);
+  }
+
   Counter& Roll(size_t rule, const std::string& id, const Rule& r, int64_t now) {
     MaybeSweep(now);
     Counter& c = counters_[{rule, id}];
@@ -161,6 +177,10 @@ class RateLimitFilter final : public Filter {
   // active identities, not every identity ever seen.
   void MaybeSweep(int64_t now) {
     if (++since_sweep_ < 4096) return;
+    Sweep(now);
+  }
+
+  void Sweep(int64_t now) {
     since_sweep_ = 0;
     std::erase_if(counters_, [&](const auto& kv) {
       return now / rules_[kv.first.first].window_ms > kv.second.index + 1;
@@ -188,8 +208,14 @@ class RateLimitFilter final : public Filter {
     return static_cast<int64_t>(std::ceil(to_end + w * (1 - allowed / cur)));
   }
 
+  // Not an identity any request can have: identities are a key id, a tenant or "addr:...".
+  static constexpr std::string_view kOverflowBucket{"\0__other__", 10};
+
   std::vector<Rule> rules_;
   bool sliding_;
+  size_t max_buckets_;
+  int64_t min_window_ms_ = 1;
+  int64_t full_sweep_window_ = -1;
   const Clock* clock_;
   telemetry::Family<telemetry::Counter>* refused_ = nullptr;
   std::mutex mu_;
@@ -203,13 +229,17 @@ StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings,
   SettingsReader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"window", "rules"}));
+  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"window", "rules", "max_buckets"}));
   bool sliding = true;
+  int64_t max_buckets = 100000;
   simdjson::dom::element e;
   if (!o["window"].get(e)) {
     ASSIGN_OR_RETURN(std::string w, rd.String(e, "window", true));
     if (w != "fixed" && w != "sliding") return rd.Err("window", "must be fixed or sliding, got '" + w + "'");
     sliding = w == "sliding";
+  }
+  if (!o["max_buckets"].get(e)) {
+    ASSIGN_OR_RETURN(max_buckets, rd.Int(e, "max_buckets", 1, 100'000'000));
   }
   if (o["rules"].get(e)) return rd.Err("rules", "missing (an array of rules)");
   ASSIGN_OR_RETURN(auto list, rd.Array(e, "rules"));
@@ -246,7 +276,8 @@ StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings,
     if (rule.requests <= 0 && rule.units <= 0) return rd.Err(where, "needs requests, units or both");
     rules.push_back(std::move(rule));
   }
-  return std::unique_ptr<Filter>(new RateLimitFilter(std::move(rules), sliding, env));
+  return std::unique_ptr<Filter>(
+      new RateLimitFilter(std::move(rules), sliding, static_cast<size_t>(max_buckets), env));
 }
 
 }  // namespace continuum::filters

@@ -83,10 +83,29 @@ TEST(RateLimit, PerModelRulesCountEachModel) {
   EXPECT_EQ(rig.Infer("small").status, 200);
 }
 
+TEST(RateLimit, BucketsAreBoundedWhateverTheModelNames) {
+  Rig rig(
+      R"({"window":"fixed","max_buckets":8,"rules":[{"scope":"model","window_seconds":60,"requests":2}]})");
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(rig.Infer("known" + std::to_string(i)).status, 200);
+  // The table is full: every new name shares one overflow bucket of the same limit.
+  int admitted = 0;
+  for (int i = 0; i < 500; ++i) admitted += rig.Infer("random-" + std::to_string(i)).status == 200;
+  EXPECT_EQ(admitted, 2);
+  // Names that had a bucket keep theirs.
+  EXPECT_EQ(rig.Infer("known3").status, 200);
+  EXPECT_EQ(rig.Infer("known3").status, 429);
+  // Two windows later the idle buckets go, and new names get their own again.
+  rig.clock.Advance(std::chrono::seconds(121));
+  EXPECT_EQ(rig.Infer("fresh").status, 200);
+  EXPECT_EQ(rig.Infer("fresh").status, 200);
+  EXPECT_EQ(rig.Infer("other").status, 200);
+}
+
 TEST(RateLimit, BadSettings) {
   for (const char* s :
        {R"({"rules":[{"scope":"planet","window_seconds":1,"requests":1}]})",
-        R"({"window":"rolling","rules":[]})", R"({"rules":[{"scope":"key","window_seconds":1}]})"}) {
+        R"({"window":"rolling","rules":[]})", R"({"rules":[{"scope":"key","window_seconds":1}]})",
+        R"({"max_buckets":0,"rules":[]})"}) {
     auto c = FilterChain::FromJson(
         std::string(R"({"schema_version":1,"filters":[{"name":"ratelimit","settings":)") + s + "}]}", {});
     EXPECT_FALSE(c.ok()) << s;

@@ -3,10 +3,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "filters/filters.h"
 #include "filters/internal/test_util.h"
+#include "filters/internal/usage_store.h"
 #include "telemetry/metrics.h"
 
 namespace continuum::filters {
@@ -174,9 +177,83 @@ TEST(Metering, UsageAndSpentBudgetSurviveARestart) {
   std::filesystem::remove_all(dir);
 }
 
+// Like a node: 200 with its report for the models it holds, 404 without one for any other name.
+http::Handler NodeOf(std::set<std::string> models) {
+  return [models = std::move(models)](http::Request&& req, http::Responder w) {
+    http::Response r;
+    const std::string model = req.path.substr(std::string("/v2/models/").size(),
+                                              req.path.rfind("/infer") - std::string("/v2/models/").size());
+    if (models.contains(model)) {
+      r.headers.emplace_back("x-continuum-compute-ms", "2.000");
+      r.body = "{}";
+    } else {
+      r.status = 404;
+      r.body = R"({"error":"unknown model"})";
+    }
+    w(std::move(r));
+  };
+}
+
+std::string RandomName(std::mt19937& rng, size_t n) {
+  std::string s(n, 'a');
+  for (char& c : s) c = static_cast<char>('a' + rng() % 26);
+  return s;
+}
+
+TEST(Metering, OnlyModelsTheNodeServedGetRowsAndSeries) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("continuum-usage-unknown-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "usage.db").string();
+  std::mt19937 rng(7);
+  {
+    MeterRig rig(R"({"flush_interval_ms":10,"database":")" + db + R"("})");
+    auto h = rig.chain->Wrap(NodeOf({"m"}));
+    for (int i = 0; i < 300; ++i) {
+      EXPECT_EQ(Call(h, Req("POST", "/v2/models/" + RandomName(rng, 200) + "/infer")).status, 404);
+    }
+    EXPECT_EQ(Call(h, Req("POST", "/v2/models/m/infer")).status, 200);
+    http::Response usage = Call(h, Req("GET", "/usage"));
+    EXPECT_NE(usage.body.find(R"("model":"m","tier":"local","requests":1)"), std::string::npos) << usage.body;
+    EXPECT_LT(usage.body.size(), 400u) << usage.body;
+    const std::string m = rig.metrics.Render();
+    EXPECT_NE(m.find(R"(continuum_usage_requests_total{tenant="",model="m"} 1)"), std::string::npos) << m;
+    EXPECT_LT(m.size(), 2000u) << m;
+  }
+  auto store = UsageStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto rows = (*store)->LoadRows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].model, "m");
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Metering, SeriesPerFamilyAreBounded) {
+  MeterRig rig(R"({"max_label_sets":3})");
+  std::set<std::string> models;
+  for (int i = 0; i < 50; ++i) models.insert("model-" + std::to_string(i));
+  auto h = rig.chain->Wrap(NodeOf(models));
+  for (const std::string& m : models)
+    EXPECT_EQ(Call(h, Req("POST", "/v2/models/" + m + "/infer")).status, 200);
+  const std::string r = rig.metrics.Render();
+  EXPECT_NE(r.find(R"(continuum_usage_requests_total{tenant="__other__",model="__other__"} 47)"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(
+      r.find(R"(continuum_metrics_label_sets_dropped_total{metric="continuum_usage_requests_total"} 47)"),
+      std::string::npos)
+      << r;
+  EXPECT_EQ(r.find("model-9"), std::string::npos) << r;
+  // The usage itself stays exact: these models were served.
+  EXPECT_NE(Call(h, Req("GET", "/usage")).body.find(R"("model":"model-9")"), std::string::npos);
+}
+
 TEST(Metering, BadDatabaseSettingsNameTheField) {
-  for (const char* settings : {R"({"database":""})", R"({"database":"/nonexistent-dir/x/usage.db"})",
-                               R"({"database":":memory:","flush_interval_ms":0})"}) {
+  for (const char* settings :
+       {R"({"database":""})", R"({"database":"/nonexistent-dir/x/usage.db"})",
+        R"({"database":":memory:","flush_interval_ms":0})", R"({"max_label_sets":0})"}) {
     auto c = FilterChain::FromJson(
         std::string(R"({"schema_version":1,"filters":[{"name":"metering","settings":)") + settings + "}]}",
         ChainOptions{});

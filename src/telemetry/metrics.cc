@@ -199,11 +199,14 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
  public:
   using Factory = std::function<std::unique_ptr<T>()>;
 
+  // `dropped` counts the label sets folded into the overflow child (null: never folds).
   FamilyImpl(std::string name, std::string help, std::string_view type, std::vector<std::string> labels,
-             Factory make)
+             Factory make, size_t max_label_sets, Family<Counter>* dropped)
       : FamilyBase(std::move(name), std::move(help), type),
         labels_(std::move(labels)),
-        make_(std::move(make)) {
+        make_(std::move(make)),
+        max_label_sets_(max_label_sets),
+        dropped_(dropped) {
     if (labels_.empty()) live_.emplace(std::vector<std::string>{}, make_());
   }
 
@@ -211,6 +214,7 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
     CheckArity(values);
     std::lock_guard lock(mu_);
     if (auto it = live_.find(values); it != live_.end()) return *it->second;
+    if (dropped_ && live_.size() - (overflow_ ? 1 : 0) >= max_label_sets_) return Overflow();
     // A removed child comes back (references to it stayed valid and may have kept counting).
     if (auto node = removed_.extract(values); !node.empty()) {
       return *live_.insert(std::move(node)).position->second;
@@ -218,13 +222,43 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
     return *live_.emplace(values, make_()).first->second;
   }
 
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return live_.size();
+  }
+
+  void SetMaxLabelSets(size_t max) override {
+    std::lock_guard lock(mu_);
+    max_label_sets_ = std::max<size_t>(1, max);
+  }
+
   void Remove(const std::vector<std::string>& values) override {
     CheckArity(values);
     std::lock_guard lock(mu_);
-    if (auto node = live_.extract(values); !node.empty()) removed_.insert(std::move(node));
+    if (auto node = live_.extract(values); !node.empty()) {
+      if (node.mapped().get() == overflow_) overflow_ = nullptr;
+      removed_.insert(std::move(node));
+    }
   }
 
  private:
+  // The child every label set beyond the bound shares; counted in the dropped-sets counter.
+  T& Overflow() {
+    if (!dropped_counter_) dropped_counter_ = &dropped_->WithLabels({name_});
+    dropped_counter_->Increment();
+    if (!overflow_) {
+      std::vector<std::string> other(labels_.size(), std::string(kOverflowLabelValue));
+      auto it = live_.find(other);
+      if (it == live_.end()) {
+        auto node = removed_.extract(other);
+        it = node.empty() ? live_.emplace(std::move(other), make_()).first
+                          : live_.insert(std::move(node)).position;
+      }
+      overflow_ = it->second.get();
+    }
+    return *overflow_;
+  }
+
   void CheckArity(const std::vector<std::string>& values) const {
     if (values.size() != labels_.size()) {
       throw std::invalid_argument("metric " + name_ + ": expected " + std::to_string(labels_.size()) +
@@ -248,6 +282,10 @@ class FamilyImpl final : public Family<T>, public FamilyBase {
   const std::vector<std::string> labels_;
   const Factory make_;
   mutable std::mutex mu_;
+  size_t max_label_sets_;
+  Family<Counter>* const dropped_;
+  Counter* dropped_counter_ = nullptr;
+  T* overflow_ = nullptr;  // the overflow child, once made (it stays live: never Removed by name)
   Children live_;
   Children removed_;
 };
@@ -314,9 +352,24 @@ Histogram::Snapshot Histogram::Snap() const {
 // --- Registry -----------------------------------------------------------------------------------
 
 struct Registry::Impl {
+  explicit Impl(RegistryOptions o)
+      : options(o),
+        dropped(
+            std::string(kDroppedLabelSetsMetric),
+            "Label sets folded into a family's overflow series (label values \"__other__\") because the "
+            "family reached its bound on label sets",
+            "counter", {"metric"}, [] { return std::make_unique<Counter>(); }, 0, nullptr) {
+    options.max_label_sets = std::max<size_t>(1, options.max_label_sets);
+    sample_names.insert(std::string(kDroppedLabelSetsMetric));
+  }
+
+  RegistryOptions options;
   mutable std::mutex mu;
   std::vector<std::unique_ptr<FamilyBase>> families;  // registration order
   std::unordered_set<std::string> sample_names;       // every name a family can expose
+  // Labelled by family name (bounded by the families registered), so it needs no bound itself;
+  // rendered last, and only once a label set has been folded.
+  FamilyImpl<Counter> dropped;
 
   template <typename F>
   F& Add(std::unique_ptr<F> family, const std::string& name, bool histogram) {
@@ -340,20 +393,22 @@ struct Registry::Impl {
   }
 };
 
-Registry::Registry() : impl_(std::make_unique<Impl>()) {}
+Registry::Registry(RegistryOptions options) : impl_(std::make_unique<Impl>(options)) {}
 Registry::~Registry() = default;
 
 Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
   ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Counter>>(name, std::move(help), "counter", std::move(labels),
-                                                      [] { return std::make_unique<Counter>(); });
+  auto family = std::make_unique<FamilyImpl<Counter>>(
+      name, std::move(help), "counter", std::move(labels), [] { return std::make_unique<Counter>(); },
+      impl_->options.max_label_sets, &impl_->dropped);
   return impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vector<std::string> labels) {
   ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Gauge>>(name, std::move(help), "gauge", std::move(labels),
-                                                    [] { return std::make_unique<Gauge>(); });
+  auto family = std::make_unique<FamilyImpl<Gauge>>(
+      name, std::move(help), "gauge", std::move(labels), [] { return std::make_unique<Gauge>(); },
+      impl_->options.max_label_sets, &impl_->dropped);
   return impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
@@ -363,7 +418,8 @@ Family<Histogram>& Registry::AddHistogram(std::string name, std::string help, st
   Histogram check(bounds);  // throws on bad bounds now rather than at the first WithLabels
   auto family = std::make_unique<FamilyImpl<Histogram>>(
       name, std::move(help), "histogram", std::move(labels),
-      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); });
+      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); },
+      impl_->options.max_label_sets, &impl_->dropped);
   return impl_->Add(std::move(family), name, /*histogram=*/true);
 }
 
@@ -386,6 +442,7 @@ std::string Registry::Render() const {
   }
   std::string out;
   for (const FamilyBase* f : families) f->Render(out);  // families are never removed
+  if (impl_->dropped.size() > 0) impl_->dropped.Render(out);
   return out;
 }
 

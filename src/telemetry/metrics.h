@@ -8,6 +8,13 @@
 // unsorted histogram bounds, or a WithLabels/Remove call with the wrong number of values.
 // A family without label names has exactly one child, created at registration (so it renders
 // "name 0" before the first update); a labelled family with no children renders HELP/TYPE only.
+//
+// Label cardinality is bounded: a family holds at most `max_label_sets` live children (the
+// registry's default, or the family's own from SetMaxLabelSets). Beyond that, a new label set
+// folds into one overflow child whose every label value is "__other__", and
+// continuum_metrics_label_sets_dropped_total{metric} counts the label sets folded (rendered once
+// any has been). A label value taken from a request can therefore never grow memory or the
+// exposition without bound.
 #pragma once
 
 #include <atomic>
@@ -61,9 +68,19 @@ class Histogram {
 template <typename T>
 class Family;
 
+// The label value of the overflow child (every label of it).
+inline constexpr std::string_view kOverflowLabelValue = "__other__";
+// The counter of label sets folded into a family's overflow child, by family name.
+inline constexpr std::string_view kDroppedLabelSetsMetric = "continuum_metrics_label_sets_dropped_total";
+
+struct RegistryOptions {
+  // Live children per labelled family before new label sets fold into the overflow child (>= 1).
+  size_t max_label_sets = 10000;
+};
+
 class Registry {
  public:
-  Registry();
+  explicit Registry(RegistryOptions options = {});
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -92,8 +109,11 @@ template <typename T>
 class Family {
  public:
   virtual ~Family() = default;
+  // The child of these label values; beyond the family's label-set bound, the overflow child.
   virtual T& WithLabels(const std::vector<std::string>& values) = 0;
   virtual void Remove(const std::vector<std::string>& values) = 0;
+  // This family's bound on live label sets (>= 1), instead of the registry's default.
+  virtual void SetMaxLabelSets(size_t max) = 0;
 };
 
 // Latency buckets in seconds, 50 µs .. 60 s (Prometheus base units).

@@ -149,6 +149,47 @@ TEST(Metrics, RemoveDropsChildButKeepsReferenceValid) {
   EXPECT_EQ(gone.value(), 2u);
 }
 
+TEST(Metrics, LabelSetsBeyondTheBoundFoldIntoOneOverflowSeries) {
+  Registry r(RegistryOptions{.max_label_sets = 3});
+  auto& f = r.AddCounter("req_total", "R.", {"tenant", "model"});
+  for (int i = 0; i < 1000; ++i) f.WithLabels({"t", "model-" + std::to_string(i)}).Increment();
+  f.WithLabels({"t", "model-1"}).Increment(5);  // an existing label set keeps its own series
+  const std::string s = r.Render();
+  EXPECT_EQ(s,
+            "# HELP req_total R.\n# TYPE req_total counter\n"
+            "req_total{tenant=\"__other__\",model=\"__other__\"} 997\n"
+            "req_total{tenant=\"t\",model=\"model-0\"} 1\n"
+            "req_total{tenant=\"t\",model=\"model-1\"} 6\n"
+            "req_total{tenant=\"t\",model=\"model-2\"} 1\n"
+            "# HELP continuum_metrics_label_sets_dropped_total Label sets folded into a family's overflow "
+            "series (label values \"__other__\") because the family reached its bound on label sets\n"
+            "# TYPE continuum_metrics_label_sets_dropped_total counter\n"
+            "continuum_metrics_label_sets_dropped_total{metric=\"req_total\"} 997\n");
+  EXPECT_EQ(&f.WithLabels({"t", "x"}), &f.WithLabels({"t", "y"})) << "both fold into the overflow child";
+}
+
+TEST(Metrics, EachFamilyMayHaveItsOwnLabelSetBound) {
+  Registry r;  // the default bound: 10000
+  auto& small = r.AddGauge("small", "S.", {"k"});
+  small.SetMaxLabelSets(1);
+  auto& big = r.AddHistogram("big_seconds", "B.", {"k"}, {1});
+  small.WithLabels({"a"}).Set(1);
+  small.WithLabels({"b"}).Set(2);
+  for (int i = 0; i < 20000; ++i) big.WithLabels({std::to_string(i)}).Observe(0.5);
+  const std::string s = r.Render();
+  EXPECT_THAT(s, HasSubstr("small{k=\"__other__\"} 2\nsmall{k=\"a\"} 1\n"));
+  EXPECT_THAT(s, HasSubstr("big_seconds_count{k=\"9999\"} 1\n"));
+  EXPECT_THAT(s, HasSubstr("big_seconds_count{k=\"__other__\"} 10000\n"));
+  EXPECT_EQ(s.find("big_seconds_count{k=\"10000\"}"), std::string::npos);
+  EXPECT_THAT(s, HasSubstr("continuum_metrics_label_sets_dropped_total{metric=\"big_seconds\"} 10000\n"));
+  EXPECT_THAT(s, HasSubstr("continuum_metrics_label_sets_dropped_total{metric=\"small\"} 1\n"));
+  // Series without labels are never bounded; removing frees room for a new label set.
+  small.Remove({"a"});
+  small.WithLabels({"c"}).Set(3);
+  EXPECT_THAT(r.Render(), HasSubstr("small{k=\"c\"} 3\n"));
+  EXPECT_THROW(r.AddCounter(std::string(kDroppedLabelSetsMetric), "", {}), std::invalid_argument);
+}
+
 TEST(Metrics, ProgrammingErrorsThrow) {
   Registry r;
   auto& f = r.AddCounter("c_total", "C.", {"a", "b"});

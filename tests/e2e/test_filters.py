@@ -1,13 +1,16 @@
 """End-to-end: `continuum serve --filters` with auth, rate limits, cache, metering and request logs."""
 import json
 import os
+import random
+import sqlite3
+import string
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import BIN, Server, infer_body, make_repository
+from harness import BIN, MODELS, Server, infer_body, make_repository
 
 ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
 INFER = "/v2/models/add_sub/infer"
@@ -18,6 +21,7 @@ class FiltersTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="continuum-filters-")
         cls.log = os.path.join(cls.tmp, "requests.jsonl")
+        cls.usage_db = os.path.join(cls.tmp, "usage.db")
         config = {
             "schema_version": 1,
             "compute_units": {"default_factor": 1.0},
@@ -26,7 +30,8 @@ class FiltersTest(unittest.TestCase):
                 {"name": "auth", "settings": {"database": os.path.join(cls.tmp, "keys.db")}},
                 {"name": "ratelimit", "settings": {"window": "fixed", "rules": [
                     {"scope": "model", "window_seconds": 60, "requests": 3, "models": ["identity_*"]}]}},
-                {"name": "metering", "settings": {"daily_free_units": 1000000}},
+                {"name": "metering", "settings": {"daily_free_units": 1000000, "database": cls.usage_db,
+                                                  "flush_interval_ms": 50}},
                 {"name": "cache", "settings": {"ttl_seconds": 60}},
             ],
         }
@@ -249,6 +254,69 @@ class FiltersTest(unittest.TestCase):
         self.assertEqual(line["cache"], "MISS")
         self.assertGreater(line["units"], 0)
         self.assertNotIn("request_body", line)
+
+    def test_unknown_model_names_grow_nothing(self):
+        # A tenant free to name any model floods the node with random names.
+        status, _ = self.admin("POST", "/admin/tenants", {"id": "flood"})
+        self.assertIn(status, (201, 409))
+        status, out = self.admin("POST", "/admin/tenants/flood/keys", {})
+        self.assertEqual(status, 201, out)
+        key = out["key"]
+        status, before = self.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        rng = random.Random(11)
+        name = lambda n: "".join(rng.choice(string.ascii_letters) for _ in range(n))
+        seen = []
+        for i in range(100):
+            long_name = name(60000)
+            status, out, _ = self.infer(key, json.dumps({"model": long_name, "input": "x"}), path="/v1/embeddings")
+            self.assertEqual(status, 400)
+            self.assertIn("model: ", out["error"][:40])
+            self.assertEqual(self.infer(key, path="/v2/models/%s/infer" % name(300))[0], 400)
+            short = name(200)
+            seen.append(short)
+            self.assertEqual(self.infer(key, path="/v2/models/%s/infer" % short)[0], 404)
+            self.assertEqual(self.infer(key, json.dumps({"model": short, "input": "x"}), path="/v1/embeddings")[0], 404)
+        self.assertEqual(self.infer(key)[0], 200)
+        status, usage, _ = self.server.request("GET", "/usage", headers={"Authorization": "Bearer " + key})
+        self.assertEqual(status, 200)
+        models = {u["model"] for d in json.loads(usage)["days"] for u in d["usage"]}
+        self.assertEqual(models, {"add_sub"}, "%d models in /usage" % len(models))
+        # The usage database gets the served model's row, and only that one.
+        def rows():
+            with sqlite3.connect(self.usage_db, timeout=5) as db:
+                return [r[0] for r in db.execute("SELECT model FROM usage WHERE tenant = 'flood'")]
+        self.server.wait(lambda: rows() != [], what="the usage row to be saved")
+        self.assertEqual(rows(), ["add_sub"], "%d usage rows" % len(rows()))
+        status, after = self.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertLess(len(after) - len(before), 4096)
+        for short in seen[:20]:
+            self.assertNotIn(short.encode(), after)
+
+
+class CacheVersionTest(unittest.TestCase):
+    def test_a_new_version_is_never_answered_from_the_old_versions_entry(self):
+        tmp = tempfile.mkdtemp(prefix="continuum-filters-version-")
+        path = os.path.join(tmp, "filters.json")
+        with open(path, "w") as f:
+            json.dump({"schema_version": 1, "filters": [{"name": "cache", "settings": {"ttl_seconds": 3600}}]}, f)
+        repo = make_repository(["add_sub"])
+        with Server(repo, "--filters", path, "--admin-port", "0", "--model-control-mode", "poll",
+                    "--repository-poll-secs", "1") as s:
+            status, out, r = s.post(INFER, ADD_SUB)
+            self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "MISS", "1"))
+            status, out, r = s.post(INFER, ADD_SUB)
+            self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "HIT", "1"))
+            # Version 2 arrives (and, by the default policy, replaces version 1).
+            os.makedirs(os.path.join(repo, "add_sub", "2"))
+            os.symlink(os.path.join(os.path.abspath(MODELS), "add_sub", "1", "model.onnx"),
+                       os.path.join(repo, "add_sub", "2", "model.onnx"))
+            s.wait(lambda: s.get("/v2/models/add_sub")[1]["versions"] == ["2"], what="version 2")
+            status, out, r = s.post(INFER, ADD_SUB)
+            self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "MISS", "2"))
+            status, out, r = s.post(INFER, ADD_SUB)
+            self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "HIT", "2"))
 
 
 if __name__ == "__main__":

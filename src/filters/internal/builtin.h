@@ -16,7 +16,9 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
 StatusOr<std::unique_ptr<Filter>> MakeRequestLogFilter(std::string_view settings, FilterEnv& env);
 
 // Fills route, model and version of a context from the request path (and, for the OpenAI routes,
-// the body's "model").
-void ClassifyRequest(const http::Request& req, RequestContext* ctx);
+// the body's "model"). A model name or version longer than `max_name_bytes` is refused
+// (InvalidArgument naming where it came from), before anything keeps it.
+Status ClassifyRequest(const http::Request& req, RequestContext* ctx,
+                       size_t max_name_bytes = kDefaultMaxModelNameBytes);
 
 }  // namespace continuum::filters
