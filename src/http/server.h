@@ -25,6 +25,10 @@ struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // target without the query string, percent-decoded
   std::string query;   // raw query string without '?'
+  // The request target as received, still percent-encoded (no control character or space: see
+  // http/validate.h). What a handler forwarding the request writes upstream: the decoded path
+  // may hold any byte an escape named, CR and LF included. Empty for a request made in-process.
+  std::string target;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote;  // "ip:port"
