@@ -8,6 +8,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "http/validate.h"
+
 namespace continuum::gateway {
 
 bool IsLocalUrl(const std::string& url) { return url.rfind("local://", 0) == 0; }
@@ -180,9 +182,13 @@ std::shared_ptr<UpstreamCall> LocalEndpoint::Send(const UpstreamRequest& request
   if (std::chrono::steady_clock::now() >= deadline) return call;  // the timer fails it at once
   http::Request req;
   req.method = request.method;
-  const size_t q = request.target.find('?');
-  req.path = request.target.substr(0, q);
-  if (q != std::string::npos) req.query = request.target.substr(q + 1);
+  // The node sees what a socket would have given it: the target as written, decoded as the HTTP
+  // server decodes it.
+  req.target = request.target.empty() ? "/" : request.target;
+  if (!http::SplitTarget(req.target, req.path, req.query)) {
+    call->Deliver(InvalidArgument("upstream request: malformed request target"));
+    return call;
+  }
   req.headers.reserve(request.headers.size());
   for (const auto& [k, v] : request.headers) req.headers.emplace_back(Lower(k), v);
   req.body = request.body;
@@ -287,6 +293,15 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (r.ok() && r->status >= 500)
       a.status = Unavailable("node " + t.node + " answered " + std::to_string(r->status));
     attempts.push_back(a);
+    if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument) {
+      // The request itself cannot be written (nothing was sent): no node is at fault, and no
+      // other would be sent anything else.
+      if (hooks.on_cancel) hooks.on_cancel(t.node);
+      last_error = a.status;
+      last_node = t.node;
+      last_step = step;
+      return Refuse();
+    }
     if (!a.status.ok()) {
       if (hooks.on_failure) hooks.on_failure(t.node);
       last_error = a.status;
@@ -308,6 +323,20 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     o.node = t.node;
     o.step = step;
     o.response = std::move(r).value();
+    o.attempts = std::move(attempts);
+    Complete(std::move(o));
+  }
+
+  void Refuse() {
+    finished = true;
+    if (hedge_timer) hedge_timer->Cancel();
+    if (chain_call) chain_call->Cancel();
+    if (hedge_call) hedge_call->Cancel();
+    Outcome o;
+    o.served = false;
+    o.node = last_node;
+    o.step = last_step;
+    o.error = last_error;
     o.attempts = std::move(attempts);
     Complete(std::move(o));
   }

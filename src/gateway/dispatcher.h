@@ -2,6 +2,8 @@
 // allows, plus an optional hedge copy after a delay. A failure is a transport error, a timeout,
 // an answer that is not valid HTTP, or a 5xx; a 4xx is the client's error and ends the dispatch
 // unchanged (no retry). The first good answer wins and the other in-flight copy is cancelled.
+// A request that cannot be written safely (InvalidArgument from the client: nothing was sent)
+// ends the dispatch at once with that error, and no node is blamed (on_cancel, not on_failure).
 // A target whose url starts with local:// is served in-process by the plan's LocalEndpoint.
 #pragma once
 
@@ -96,7 +98,7 @@ struct Outcome {
   std::string node;     // the node that answered (or the last one tried)
   int step = 0;         // -1: the hedge
   UpstreamResponse response;
-  Status error;  // when !served: Unavailable or DeadlineExceeded
+  Status error;  // when !served: Unavailable, DeadlineExceeded, or InvalidArgument (not writable)
   std::vector<Attempt> attempts;
 };
 

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "common/log.h"
 #include "common/node_report.h"
 #include "gateway/dispatcher.h"
+#include "http/validate.h"
 
 namespace continuum::gateway {
 
@@ -39,13 +41,64 @@ bool ParseInt(std::string_view s, int64_t* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-// Headers never forwarded in either direction (hop-by-hop, or rewritten by the HTTP layer).
+// Headers never forwarded in either direction: hop-by-hop (RFC 9110 §7.6.1: Connection,
+// Keep-Alive, Proxy-Authenticate, Proxy-Authorization, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade; the names a Connection header lists are in ConnectionOptions), or
+// written by the HTTP layer.
 bool HopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection",       "keep-alive", "transfer-encoding", "te",   "trailer", "upgrade",
-      "proxy-connection", "expect",     "content-length",    "host", "server",  "date",
-      "content-type"};
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-authenticate",
+                                                "proxy-authorization",
+                                                "proxy-connection",
+                                                "te",
+                                                "trailer",
+                                                "transfer-encoding",
+                                                "upgrade",
+                                                "expect",
+                                                "content-length",
+                                                "host",
+                                                "server",
+                                                "date",
+                                                "content-type"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+// The header names a message's Connection headers list, lower-cased: that message's own
+// hop-by-hop headers, never forwarded.
+std::vector<std::string> ConnectionOptions(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::vector<std::string> named;
+  for (const auto& [k, v] : headers) {
+    if (k != "connection") continue;
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      std::string_view item(v.data() + start, comma - start);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty()) {
+        std::string name(item);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        named.push_back(std::move(name));
+      }
+      start = comma + 1;
+    }
+  }
+  return named;
+}
+
+// True for an end-to-end header of a message whose Connection headers named `named`.
+bool Forwarded(std::string_view lower_name, const std::vector<std::string>& named) {
+  return !HopByHop(lower_name) && std::find(named.begin(), named.end(), lower_name) == named.end();
+}
+
+// The target written upstream: the client's own, still percent-encoded (an escaped CR or LF
+// stays three harmless characters); a request made in-process, or sent in absolute-form, gets
+// its decoded path encoded again.
+std::string UpstreamTarget(const http::Request& req) {
+  if (!req.target.empty() && req.target.front() == '/') return req.target.substr(0, req.target.find('#'));
+  return http::EncodePath(req.path) + (req.query.empty() ? "" : "?" + req.query);
 }
 
 struct Tags {
@@ -292,6 +345,20 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     return respond(Local(400, ErrorJson(policy.status().message()), tags));
   }
 
+  // What goes upstream: the end-to-end headers only, and nothing that cannot be written on the
+  // wire as it is (refused here, before any node is chosen or counted).
+  UpstreamRequest up;
+  up.method = req.method;
+  up.target = UpstreamTarget(req);
+  const std::vector<std::string> named = ConnectionOptions(req.headers);
+  for (auto& [k, v] : req.headers)
+    if (Forwarded(k, named)) up.headers.emplace_back(k, v);
+  if (const std::string* ct = req.Header("content-type")) up.headers.emplace_back("content-type", *ct);
+  if (Status st = http::CheckRequestHead(up.method, up.target, up.headers); !st.ok()) {
+    tags.reason = "bad request";
+    return respond(Local(HttpStatusFor(st.code()), ErrorJson(st.message()), tags));
+  }
+
   router::Request rr;
   rr.model = route->model;
   rr.version = route->version;
@@ -360,12 +427,6 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   // An exploration copy that loses is awaited whatever the setting: its answer is what it is for.
   plan.await_losers = options_.await_hedge_losers || (decision->hedge && decision->hedge->explore);
 
-  UpstreamRequest up;
-  up.method = req.method;
-  up.target = req.path + (req.query.empty() ? "" : "?" + req.query);
-  for (auto& [k, v] : req.headers)
-    if (!HopByHop(k)) up.headers.emplace_back(k, v);
-  if (const std::string* ct = req.Header("content-type")) up.headers.emplace_back("content-type", *ct);
   up.body = std::move(req.body);
 
   router::DecisionRecord rec = router::RecordFromDecision(request_id, now, rr, *decision);
@@ -495,10 +556,11 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
                rec.outcome = "ok";
                r.status = o.response.status;
                r.content_type = "";
+               const std::vector<std::string> named = ConnectionOptions(o.response.headers);
                for (auto& [k, v] : o.response.headers) {
                  if (k == "content-type") {
                    r.content_type = v;
-                 } else if (!HopByHop(k) && !IsRoutingTag(k)) {  // node timings pass through
+                 } else if (Forwarded(k, named) && !IsRoutingTag(k)) {  // node timings pass through
                    r.headers.emplace_back(k, v);
                  }
                }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "gateway/request_writer.h"
 #include "http/io_loop.h"
 
 namespace continuum::gateway {
@@ -86,23 +87,15 @@ namespace {
 
 class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(UpstreamClient::Impl* impl, ParsedUrl url, UpstreamRequest req,
+  Call(UpstreamClient::Impl* impl, ParsedUrl url, WireRequest req,
        std::chrono::steady_clock::time_point deadline, UpstreamCallback cb)
       : impl_(impl),
         url_(std::move(url)),
         key_(url_.host + ":" + url_.port),
         deadline_(deadline),
         cb_(std::move(cb)),
-        resolver_(impl_->io) {
-    req_.method_string(req.method);
-    req_.target(url_.prefix + (req.target.empty() ? "/" : req.target));
-    req_.version(11);
-    for (auto& [k, v] : req.headers) req_.set(k, v);
-    req_.set(bhttp::field::host, url_.host + ":" + url_.port);
-    req_.keep_alive(true);
-    req_.body() = std::move(req.body);
-    req_.prepare_payload();
-  }
+        resolver_(impl_->io),
+        req_(std::move(req)) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
@@ -220,7 +213,7 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
   UpstreamCallback cb_;
   tcp::resolver resolver_;
   std::unique_ptr<beast::tcp_stream> stream_;
-  bhttp::request<bhttp::string_body> req_;
+  WireRequest req_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
   bool reused_ = false, cancelled_ = false, done_ = false;
@@ -279,12 +272,14 @@ std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, 
                                                    std::chrono::steady_clock::time_point deadline,
                                                    UpstreamCallback callback) {
   auto url = ParseHttpUrl(base_url);
-  if (!url.ok()) {
-    Status st = url.status();
+  // A request that cannot be written safely fails here, before any connection is made.
+  auto wire = url.ok() ? BuildUpstreamRequest(*url, std::move(request)) : StatusOr<WireRequest>(url.status());
+  if (!wire.ok()) {
+    Status st = wire.status();
     asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(request), deadline,
+  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(wire).value(), deadline,
                                      std::move(callback));
   asio::post(impl_->io, [call] { call->Start(); });
   return call;

@@ -37,7 +37,9 @@ struct UpstreamResponse {
 };
 
 // Ok with a response (any HTTP status), or an error: Unavailable (connect/read/write failure,
-// not valid HTTP), DeadlineExceeded (timed out), or "cancelled" (Unavailable) after Cancel.
+// not valid HTTP), DeadlineExceeded (timed out), "cancelled" (Unavailable) after Cancel, or
+// InvalidArgument for a request that cannot be written safely (see request_writer.h; nothing
+// was sent).
 using UpstreamCallback = std::function<void(StatusOr<UpstreamResponse>)>;
 
 class UpstreamCall {

@@ -25,6 +25,10 @@ struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // target without the query string, percent-decoded
   std::string query;   // raw query string without '?'
+  // The target as received, still percent-encoded (no control character or space, see validate.h):
+  // what a forwarding handler writes upstream, as the decoded path may hold CR, LF, any byte.
+  // Empty for a request made in-process; clear it when rewriting `path` (it is encoded again).
+  std::string target;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote;  // "ip:port"

@@ -538,6 +538,37 @@ TEST(HttpServerTest, HeaderTooLarge) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
+// The handler gets the target as received beside the decoded path: an escaped CR LF stays
+// escaped there, and the decoded path (which holds it) cannot be written back as a header.
+TEST(HttpServerTest, KeepsTheRawTargetAndNeverWritesControlCharacters) {
+  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+    Response r;
+    r.headers = {{"X-Target", req.target},
+                 {"X-Path", req.path},
+                 {"X-Tab", "a\tb"},
+                 {"X-Del",
+                  "a\x7f"
+                  "b"},
+                 {"X-Vt",
+                  "a\x0b"
+                  "b"}};
+    respond(std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /a/x%0d%0aX-Injected:%20yes?q=%0a HTTP/1.1\r\nHost: h\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->H("x-target"), "/a/x%0d%0aX-Injected:%20yes?q=%0a");
+  EXPECT_EQ(r->H("x-path"), "");  // holds CR LF: not written
+  EXPECT_EQ(r->H("x-injected"), "");
+  EXPECT_EQ(r->H("x-tab"), "a\tb");
+  EXPECT_EQ(r->H("x-del"), "");
+  EXPECT_EQ(r->H("x-vt"), "");
+}
+
 TEST(HttpServerTest, MalformedRequestsGet400) {
   auto server = StartOrDie(TestOptions(), Echo);
   ASSERT_NE(server, nullptr);
@@ -548,6 +579,9 @@ TEST(HttpServerTest, MalformedRequestsGet400) {
       "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
       "GET /bad%zz HTTP/1.1\r\n\r\n",
       "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+      "GET /a\x01z HTTP/1.1\r\n\r\n",
+      "GET /a\x7fz HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nX-Nul: a\x01z\r\n\r\n",
   };
   for (const char* request : bad) {
     Client c(server->port());

@@ -37,6 +37,44 @@ TEST(WireTest, RejectsBadTargets) {
   EXPECT_FALSE(ParseTarget("/truncated%2", path, query));
   EXPECT_FALSE(ParseTarget("/truncated%", path, query));
   EXPECT_FALSE(ParseTarget("/nul%00byte", path, query));
+  // Raw control characters and spaces never make a target, whatever the parser in front let by.
+  EXPECT_FALSE(ParseTarget("/a\r\nX-Injected: yes", path, query));
+  EXPECT_FALSE(ParseTarget("/a\x01", path, query));
+  EXPECT_FALSE(ParseTarget("/a\x7f", path, query));
+  EXPECT_FALSE(ParseTarget("/a?q=a b", path, query));
+  EXPECT_FALSE(ParseTarget("http://h/a\tb", path, query));
+}
+
+// Every C0 control but HTAB, and DEL, keeps a handler's header (and content type) off the wire.
+TEST(WireTest, ResponseHeadSkipsValuesWithAnyControlCharacter) {
+  for (int b = 0; b < 0x80; ++b) {
+    const char c = static_cast<char>(b);
+    const bool control = b < 0x20 || b == 0x7f;
+    std::vector<std::pair<std::string, std::string>> extra = {{"X-Value", std::string("a") + c + "b"}};
+    ResponseHead head;
+    head.status = 200;
+    const std::string type = std::string("text/plain") + c;
+    head.content_type = type;
+    head.extra = &extra;
+    std::string out;
+    AppendResponseHead(out, head);
+    SCOPED_TRACE("byte " + std::to_string(b));
+    EXPECT_EQ(out.find("X-Value") != std::string::npos, !control || c == '\t') << out;
+    EXPECT_EQ(out.find("Content-Type") != std::string::npos, !control || c == '\t') << out;
+    // Whatever was skipped, the head is CRLF-delimited lines only, ending in an empty one.
+    size_t lines = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == '\n') {
+        ASSERT_GT(i, 0u);
+        ASSERT_EQ(out[i - 1], '\r');
+        ++lines;
+      } else if (out[i] == '\r') {
+        ASSERT_LT(i + 1, out.size());
+        ASSERT_EQ(out[i + 1], '\n');
+      }
+    }
+    EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  }
 }
 
 TEST(WireTest, PercentDecode) {

@@ -19,8 +19,8 @@
 
 #include "common/status.h"
 #include "gateway/gateway.h"
-#include "http/internal/wire.h"
 #include "http/server.h"
+#include "http/validate.h"
 #include "node/inference_node.h"
 #include "router/decision_log.h"
 #include "router/router.h"
@@ -244,15 +244,27 @@ continuum_status continuum_request(continuum_handle* handle, const char* method,
   try {
     cn::http::Request req;
     req.method = method ? method : "POST";
+    // What the HTTP server would refuse to read is refused here too: a method that is not a
+    // token, a control character or space in the path, a header name that is not a token, a
+    // control character in a header value. The gateway forwards what it is given.
+    if (!cn::http::IsToken(req.method))
+      return Fail(cn::InvalidArgument("continuum_request: method: not a token (RFC 9110)"), error);
+    if (cn::Status st = cn::http::CheckRequestHead(req.method, path, {}); !st.ok())
+      return Fail(cn::InvalidArgument("continuum_request: path: " + st.message()), error);
     // The same target parsing as the HTTP server: the gateway sees what a socket would give it.
-    if (!cn::http::internal::ParseTarget(path, req.path, req.query))
+    if (!cn::http::SplitTarget(path, req.path, req.query))
       return Fail(cn::InvalidArgument(std::string("continuum_request: bad path '") + path + "'"), error);
+    req.target = path;
     req.headers.reserve(header_count);
     for (size_t i = 0; i < header_count; ++i) {
       if (!headers[i].name || !headers[i].value)
         return Fail(cn::InvalidArgument("continuum_request: headers[" + std::to_string(i) +
                                         "] has a NULL name or value"),
                     error);
+      if (cn::Status st = cn::http::CheckHeader(headers[i].name, headers[i].value); !st.ok())
+        return Fail(
+            cn::InvalidArgument("continuum_request: headers[" + std::to_string(i) + "]: " + st.message()),
+            error);
       std::string name = headers[i].name;
       for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       req.headers.emplace_back(std::move(name), headers[i].value);

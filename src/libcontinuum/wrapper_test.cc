@@ -151,6 +151,44 @@ TEST(LibContinuum, RunsLocallyFallsBackAndFailsClosed) {
   EXPECT_EQ(moved.get(), nullptr);
 }
 
+// What the gateway could not write on the wire is refused at the C API, naming the part.
+TEST(LibContinuum, UnwritableHeadersMethodsAndPathsAreCallErrors) {
+  auto opened = Client::Open(Config());
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  const Client& client = opened.value();
+  struct Case {
+    std::string method, path;
+    continuum::device::Headers headers;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"POST", kInfer, {{"X-Ok", "1"}, {"X-Evil", "a\r\nX-Injected: yes"}}, "headers[1]"},
+      {"POST", kInfer, {{"X-Evil", "a\nb"}}, "control character 0x0a"},
+      {"POST", kInfer, {{"X-Evil", "a\x7f"}}, "control character 0x7f"},
+      {"POST", kInfer, {{"X-Evil", "a\x01"}}, "headers[0]"},
+      {"POST", kInfer, {{"Bad Name", "v"}}, "not a token"},
+      {"POST", kInfer, {{"X-A\r\nX-Injected", "yes"}}, "not a token"},
+      {"POST", kInfer, {{"", "v"}}, "headers[0]"},
+      {"PO ST", kInfer, {}, "method"},
+      {"POST\r\nX-Injected: yes", kInfer, {}, "method"},
+      {"POST", std::string(kInfer) + "\r\nX-Injected: yes", {}, "path"},
+      {"POST", "/v2/models/add sub/infer", {}, "path"},
+  };
+  for (const auto& c : cases) {
+    auto r = client.Request(c.method, c.path, AddSubBody(1, 2), c.headers);
+    ASSERT_FALSE(r.ok()) << c.expect;
+    EXPECT_EQ(r.code(), CONTINUUM_INVALID_ARGUMENT) << c.expect;
+    EXPECT_NE(r.message().find(c.expect), std::string::npos) << r.message();
+  }
+  // HTAB is a valid value byte; an escaped CR LF in a path is six characters, not a line break.
+  auto r = client.Post(kInfer, AddSubBody(1, 2), {{"X-Tab", "a\tb"}});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->status(), 200) << r->body();
+  r = client.Request("POST", "/accounts/x%0d%0aX-Injected:%20yes/ai/run/@cf/none", "{}");
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->status(), 404) << r->body();
+}
+
 TEST(LibContinuum, ConcurrentRequests) {
   auto opened = Client::Open(Config());
   ASSERT_TRUE(opened.ok()) << opened.message();

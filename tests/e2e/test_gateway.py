@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import tempfile
@@ -258,6 +259,118 @@ class LocalNodeTest(unittest.TestCase):
         status, out, resp = self.post(headers={"X-Continuum-Policy": "residency=eu"})
         self.assertEqual(status, 200, out)
         self.assertEqual(resp.getheader("X-Continuum-Node"), "phone")
+
+
+class Relay:
+    """A TCP relay in front of a node that keeps every byte sent to the node."""
+
+    def __init__(self, node_port):
+        self.node_port = node_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.received = bytearray()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            node = socket.create_connection(("127.0.0.1", self.node_port))
+            with self.lock:
+                self.sockets += [client, node]
+            threading.Thread(target=self._pump, args=(client, node, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(node, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, record):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if record:
+                    with self.lock:
+                        self.received += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def data(self):
+        with self.lock:
+            return bytes(self.received)
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for s in self.sockets:
+                s.close()
+
+
+class ForwardingTest(unittest.TestCase):
+    """What reaches the node: the bytes the gateway writes upstream, recorded by a relay."""
+
+    def setUp(self):
+        self.repo = make_repository(["add_sub"])
+        self.node = Server(self.repo)
+        self.relay = Relay(self.node.port)
+        self.tmp = tempfile.mkdtemp(prefix="continuum-gw-fwd-")
+        topology = {
+            "schema_version": 1,
+            "nodes": [{"name": "edge", "url": "http://127.0.0.1:%d" % self.relay.port, "tier": "edge",
+                       "models": [{"name": "add_sub", "versions": [1]}, {"name": "@cf/x", "versions": [1]}]}],
+        }
+        path = os.path.join(self.tmp, "topology.json")
+        with open(path, "w") as f:
+            json.dump(topology, f)
+        self.gw = Gateway(path, "--request-timeout-ms", "10000")
+
+    def tearDown(self):
+        self.gw.stop()
+        self.relay.close()
+        self.node.stop()
+
+    def test_escaped_crlf_in_the_path_never_becomes_a_header_upstream(self):
+        target = "/accounts/x%0d%0aX-Injected:%20yes/ai/run/@cf/x"
+        status, out, resp = self.gw.post(target, {"text": "hi"}, {
+            "Proxy-Authorization": "Basic Zm9vOmJhcg==", "Connection": "X-Secret", "X-Secret": "s",
+            "X-End-To-End": "kept"})
+        # The node answered (it serves no such task: 404), through the relay.
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "edge", out)
+        self.assertEqual(status, 404, out)
+        self.gw.wait(lambda: b"X-End-To-End" in self.relay.data() or b"x-end-to-end" in self.relay.data(),
+                     what="the forwarded request")
+        raw = self.relay.data()
+        lines = [line.lower() for line in raw.split(b"\r\n")]
+        self.assertIn(("post %s http/1.1" % target.lower()).encode(), lines, raw)
+        names = [line.split(b":", 1)[0] for line in lines]
+        self.assertNotIn(b"x-injected", names, raw)
+        # Hop-by-hop: neither the proxy credentials nor the header Connection named went on.
+        self.assertNotIn(b"proxy-authorization", names, raw)
+        self.assertNotIn(b"x-secret", names, raw)
+        self.assertIn(b"x-end-to-end", names, raw)
+
+        # A header value the gateway could not write on one line never reaches the node: 400.
+        before = self.relay.data()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: g\r\nX-Evil: a\x01b\r\n"
+                  b"Content-Length: 2\r\n\r\n{}")
+        answer = s.recv(65536)
+        s.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer)
+        status, out, _ = self.gw.post(INFER, ADD_SUB)
+        self.assertEqual(status, 200, out)
+        self.assertNotIn(b"X-Evil", self.relay.data()[len(before):])
 
 
 if __name__ == "__main__":

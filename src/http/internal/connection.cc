@@ -343,6 +343,7 @@ void Connection::Dispatch() {
     SendError(400, "malformed request target");
     return;
   }
+  req.target.assign(View(msg.target()));
   req.method.assign(View(msg.method_string()));
   size_t fields = 0;
   for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <ostream>  // Boost 1.74 string_view needs it complete
 
+#include "http/validate.h"
+
 namespace continuum::http::internal {
 namespace {
 
@@ -23,29 +25,6 @@ bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
-  }
-  return true;
-}
-
-// RFC 7230 token characters.
-bool IsTokenChar(unsigned char c) {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= 'A' && c <= 'Z') return true;
-  if (c >= '0' && c <= '9') return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
-
-bool ValidHeaderName(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (!IsTokenChar(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-bool ValidHeaderValue(std::string_view value) {
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
   }
   return true;
 }
@@ -116,6 +95,8 @@ bool PercentDecode(std::string_view in, std::string& out) {
 
 bool ParseTarget(std::string_view target, std::string& path, std::string& query) {
   query.clear();
+  // A control character or a space cannot be part of a target: refused whatever the parser let by.
+  if (!IsRequestTarget(target)) return false;
   if (target == "*") {
     path.assign("*");
     return true;
@@ -181,7 +162,7 @@ void AppendResponseHead(std::string& out, const ResponseHead& head) {
   out.append("\r\nServer: continuum\r\nDate: ");
   out.append(HttpDate());
   out.append("\r\n");
-  if (!head.content_type.empty() && ValidHeaderValue(head.content_type)) {
+  if (!head.content_type.empty() && IsFieldValue(head.content_type)) {
     out.append("Content-Type: ");
     out.append(head.content_type);
     out.append("\r\n");
@@ -193,7 +174,7 @@ void AppendResponseHead(std::string& out, const ResponseHead& head) {
   }
   if (head.extra != nullptr) {
     for (const auto& [name, value] : *head.extra) {
-      if (!ValidHeaderName(name) || !ValidHeaderValue(value) || ServerControlled(name)) continue;
+      if (!IsToken(name) || !IsFieldValue(value) || ServerControlled(name)) continue;
       out.append(name);
       out.append(": ");
       out.append(value);

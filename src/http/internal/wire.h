@@ -12,7 +12,8 @@ namespace continuum::http::internal {
 
 // Splits a request target into a percent-decoded path and the raw query (without '?').
 // Accepts origin-form ("/a/b?x=1"), absolute-form ("http://host/a?x") and "*".
-// Returns false for anything else, for malformed percent-escapes and for an encoded NUL.
+// Returns false for anything else, for a raw control character or space (IsRequestTarget), for
+// malformed percent-escapes and for an encoded NUL.
 bool ParseTarget(std::string_view target, std::string& path, std::string& query);
 
 // Decodes %XX escapes ('+' is left alone: it only means space in form-encoded queries).
@@ -35,9 +36,10 @@ bool StatusAllowsBody(int status);
 bool ExtraHeadersRequestClose(const std::vector<std::pair<std::string, std::string>>& headers);
 
 // Appends "HTTP/1.1 <status> <reason>\r\n...\r\n" to `out`. Adds Server, Date, Content-Type,
-// Content-Length (unless the status forbids a body) and Connection. Extra headers that are not
-// well-formed (CR/LF/NUL, bad name) or that the server controls (Content-Length,
-// Transfer-Encoding, Connection, Server, Date) are skipped.
+// Content-Length (unless the status forbids a body) and Connection. Extra headers that cannot be
+// written on one line (a name that is not a token, a value holding a control character other
+// than HTAB: see http/validate.h) or that the server controls (Content-Length,
+// Transfer-Encoding, Connection, Server, Date) are skipped, and so is such a content type.
 void AppendResponseHead(std::string& out, const ResponseHead& head);
 
 // {"error":"<escaped message>"}

@@ -94,10 +94,13 @@ CONTINUUM_API continuum_status continuum_open(const char* config_json, continuum
  * `parameters`, overridden by an `X-Continuum-Policy` header) picks the node; fallbacks and
  * hedges follow; residency fails closed.
  *
- *   method      "POST" for inference; NULL means "POST"
- *   path        e.g. "/v2/models/add_sub/infer" (may carry "?query"; percent-escapes decoded)
+ *   method      "POST" for inference; NULL means "POST"; an RFC 9110 token
+ *   path        e.g. "/v2/models/add_sub/infer" (may carry "?query"; percent-escapes decoded
+ *               for routing, forwarded as given); no control character or space
  *   headers     `header_count` headers (may be NULL when the count is 0), e.g.
- *               {"Inference-Header-Content-Length", "123"} for the binary extension
+ *               {"Inference-Header-Content-Length", "123"} for the binary extension; names
+ *               must be RFC 9110 tokens, values must hold no control character but HTAB
+ *               (else CONTINUUM_INVALID_ARGUMENT naming headers[i] and the byte)
  *   body        `body_len` bytes (may be NULL when the length is 0); copied
  *
  * Returns CONTINUUM_OK with `*out` set whenever there is an answer, whatever its HTTP status:

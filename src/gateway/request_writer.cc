@@ -1,0 +1,44 @@
+#include "gateway/request_writer.h"
+
+#include <boost/beast/http/write.hpp>
+#include <exception>
+#include <sstream>
+#include <utility>
+
+#include "http/validate.h"
+
+namespace continuum::gateway {
+
+namespace bhttp = boost::beast::http;
+
+StatusOr<WireRequest> BuildUpstreamRequest(const ParsedUrl& url, UpstreamRequest request) {
+  std::string target = url.prefix + (request.target.empty() ? "/" : request.target);
+  std::string host = url.host + ":" + url.port;
+  if (Status st = http::CheckRequestHead(request.method, target, request.headers); !st.ok())
+    return InvalidArgument("upstream request: " + st.message());
+  if (Status st = http::CheckHeader("Host", host); !st.ok())
+    return InvalidArgument("upstream request: " + st.message());
+  WireRequest req;
+  req.method_string(request.method);
+  req.target(target);
+  req.version(11);
+  for (auto& [k, v] : request.headers) req.set(k, v);
+  req.set(bhttp::field::host, host);
+  req.keep_alive(true);
+  req.body() = std::move(request.body);
+  try {
+    req.prepare_payload();  // refuses a body with TRACE by throwing
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("upstream request: ") + e.what());
+  }
+  return req;
+}
+
+StatusOr<std::string> WriteUpstreamRequest(const ParsedUrl& url, UpstreamRequest request) {
+  ASSIGN_OR_RETURN(WireRequest req, BuildUpstreamRequest(url, std::move(request)));
+  std::ostringstream out;
+  out << req;
+  return out.str();
+}
+
+}  // namespace continuum::gateway

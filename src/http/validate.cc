@@ -1,0 +1,117 @@
+#include "http/validate.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "http/internal/wire.h"
+
+namespace continuum::http {
+namespace {
+
+bool IsTokenChar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// "0x0d at byte 12"
+std::string Where(unsigned char c, size_t offset) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "0x%02x at byte %zu", c, offset);
+  return buf;
+}
+
+// The name as it can be shown in a message: printable ASCII kept, the rest as \xNN, cut short.
+std::string Shown(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= 64) {
+      out.append("...");
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out.append(buf);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (!IsTokenChar(c)) return false;
+  return true;
+}
+
+bool IsFieldValue(std::string_view s) {
+  for (unsigned char c : s)
+    if (IsControl(c) && c != '\t') return false;
+  return true;
+}
+
+bool IsRequestTarget(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (IsControl(c) || c == ' ') return false;
+  return true;
+}
+
+Status CheckHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return InvalidArgument("header name: is empty");
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (!IsTokenChar(c))
+      return InvalidArgument("header name '" + Shown(name) + "': not a token (RFC 9110): character " +
+                             Where(c, i));
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (IsControl(c) && c != '\t')
+      return InvalidArgument("header '" + Shown(name) + "': value holds control character " + Where(c, i));
+  }
+  return Status();
+}
+
+Status CheckRequestHead(std::string_view method, std::string_view target, const HeaderList& headers) {
+  if (!IsToken(method)) return InvalidArgument("method '" + Shown(method) + "': not a token (RFC 9110)");
+  if (target.empty()) return InvalidArgument("request target: is empty");
+  for (size_t i = 0; i < target.size(); ++i) {
+    const auto c = static_cast<unsigned char>(target[i]);
+    if (IsControl(c) || c == ' ')
+      return InvalidArgument(std::string("request target: ") + (c == ' ' ? "space " : "control character ") +
+                             Where(c, i));
+  }
+  for (const auto& [name, value] : headers) RETURN_IF_ERROR(CheckHeader(name, value));
+  return Status();
+}
+
+bool SplitTarget(std::string_view target, std::string& path, std::string& query) {
+  return internal::ParseTarget(target, path, query);
+}
+
+std::string EncodePath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(path.size());
+  for (unsigned char c : path) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      (c != 0 && std::strchr("-._~!$&'()*+,;=:@/", c) != nullptr);
+    if (keep) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+}  // namespace continuum::http
