@@ -43,7 +43,7 @@ StatusOr<fs::path> ResolveInside(const fs::path& root, std::string_view relative
   }
   const fs::file_status st = fs::status(real, ec);
   if (fs::exists(st)) {
-    if (!fs::is_regular_file(st)) return InvalidArgument(shown + " is not a regular file");
+    if (!fs::is_regular_file(st)) return FailedPrecondition(shown + " is not a regular file");
     return real;
   }
   // weakly_canonical leaves the missing tail as written: its first component may be a symlink

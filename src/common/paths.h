@@ -17,11 +17,12 @@ struct InsideOptions {
 };
 
 // Resolves `relative` against `root` and returns the real path of what it names (every symlink
-// resolved). kInvalidArgument, the message saying why (it quotes `relative` and leaves naming the
-// field to the caller), for: an empty path, a NUL byte, an absolute path, a ".." component, a
-// real location outside the real `root` (a symlink at any level that leaves it, or a dangling
-// one), and something that exists but is not a regular file (folder, FIFO, device, socket).
-// kNotFound when `root` does not exist, or the file does not and `options.must_exist`.
+// resolved). Errors quote `relative`, say why, and leave naming the field to the caller:
+// kInvalidArgument when the path may leave `root`: an empty path, a NUL byte, an absolute path, a
+// ".." component, a real location outside the real `root` (a symlink at any level that leaves it,
+// or a dangling one); kFailedPrecondition when it stays inside but names something that is not a
+// regular file (folder, FIFO, device, socket); kNotFound when `root` does not exist, or the file
+// does not and `options.must_exist`.
 StatusOr<std::filesystem::path> ResolveInside(const std::filesystem::path& root, std::string_view relative,
                                               InsideOptions options = {});
 

@@ -81,10 +81,10 @@ TEST_F(PathsTest, EscapesAreRefusedWithTheReason) {
 TEST_F(PathsTest, OnlyRegularFiles) {
   ASSERT_EQ(::mkfifo((root_ / "fifo").c_str(), 0600), 0);
   auto r = ResolveInside(root_, "fifo");
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
-  EXPECT_EQ(Code("sub"), StatusCode::kInvalidArgument);
-  EXPECT_EQ(Code("."), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Code("sub"), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Code("."), StatusCode::kFailedPrecondition);
   if (fs::exists("/dev/null")) {
     fs::create_symlink("/dev/null", root_ / "null");
     EXPECT_EQ(Code("null"), StatusCode::kInvalidArgument);

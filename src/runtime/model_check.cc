@@ -271,9 +271,12 @@ Status CheckModelFile(const std::filesystem::path& model_path) {
     // Missing files are left to ORT to report; anything else must be a regular file whose real
     // path stays inside the model's folder.
     auto real = ResolveInside(dir, location, {.must_exist = false});
+    if (real.status().code() == StatusCode::kFailedPrecondition) {
+      return InvalidArgument(what + ": external data must be a regular file: " + real.status().message());
+    }
     if (!real.ok()) {
-      return InvalidArgument(what + ": external data must be a regular file inside the model's folder: " +
-                             real.status().message());
+      return InvalidArgument(what + " points to external data '" + location +
+                             "' outside the model's folder (" + real.status().message() + ")");
     }
   }
   return Status::Ok();

@@ -140,7 +140,7 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(by_name["not_onnx"]["state"], "UNAVAILABLE")
         self.assertIn("not an ONNX model", by_name["not_onnx"]["reason"])
         self.assertEqual(by_name["external_escape"]["state"], "UNAVAILABLE")
-        self.assertIn("inside the model's folder", by_name["external_escape"]["reason"])
+        self.assertIn("outside the model's folder", by_name["external_escape"]["reason"])
         self.assertEqual(self.server.get("/v2/models/not_onnx/ready")[0], 400)
         self.assertEqual(self.server.get("/v2/health/ready")[0], 400)  # not every model is ready
 

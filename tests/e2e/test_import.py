@@ -145,7 +145,7 @@ class ExternalDataLoadTest(unittest.TestCase):
         self.assertEqual(status, 200, out)
         self.assertEqual(out["outputs"][0]["data"], [1, 2, 3, 4])
         self.assertEqual(by_name["escape"]["state"], "UNAVAILABLE", by_name["escape"])
-        self.assertIn("inside the model's folder", by_name["escape"]["reason"])
+        self.assertIn("outside the model's folder", by_name["escape"]["reason"])
         self.assertIn("up/secret.bin", by_name["escape"]["reason"])
 
 
