@@ -253,12 +253,18 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
   auto graph = text::ReadOnnxGraphInfo(*model_bytes);
   if (!graph.ok()) return graph.status().WithContext("import: " + model_file->name);
   // The external-data files, wherever the model names them (functions and subgraphs included):
-  // each must be a regular file inside the model's folder, like at load (runtime::CheckModelFile).
+  // each must be a regular file inside the model's folder, like at load (runtime::CheckModelFile),
+  // relative to the folder that names the model (as ORT reads it), and inside the source folder.
   auto external = runtime::ListExternalData(*model_bytes);
   if (!external.ok()) return external.status().WithContext("import: " + model_file->name);
+  const fs::path model_dir = src / fs::path(model_file->name).parent_path();
   std::vector<std::pair<fs::path, fs::path>> external_files;  // real source, relative destination
   for (const auto& [tensor, location] : *external) {
-    auto real = ResolveInside(model_file->real.parent_path(), location);
+    auto real = ResolveInside(model_dir, location);
+    if (real.ok() && !PathInside(src, *real)) {
+      real =
+          InvalidArgument("'" + location + "' resolves to " + real->string() + ", outside " + src.string());
+    }
     if (!real.ok()) {
       return real.status().WithContext("import: external data of tensor '" + tensor +
                                        "' must be a regular file inside the model's folder");

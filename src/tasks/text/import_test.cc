@@ -235,6 +235,20 @@ TEST(TextImport, ExternalDataThroughASymlinkOutOfTheFolderIsRefused) {
   }
 }
 
+// onnx/ leads outside and its model.onnx leads back in: the model is inside, its folder is not.
+TEST(TextImport, ExternalDataBesideAModelReachedThroughAnOutsideFolderIsRefused) {
+  EscapeFixture f;
+  f.Model(ModelWithExternalData("w.bin"));
+  fs::rename(f.src / "model.onnx", f.src / "real.onnx");
+  std::ofstream(f.outside / "w.bin") << "not the model's";
+  fs::create_symlink(f.src / "real.onnx", f.outside / "model.onnx");
+  fs::create_directory_symlink(f.outside, f.src / "onnx");
+  Status st = f.Import("a");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("w.bin"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(f.out / "m" / "a"));
+}
+
 TEST(TextImport, ExternalDataEscapesAndOddFilesAreRefused) {
   EscapeFixture f;
   ASSERT_EQ(::mkfifo((f.src / "fifo.bin").c_str(), 0600), 0);
