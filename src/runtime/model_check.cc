@@ -1,19 +1,30 @@
 // A minimal protobuf wire-format walk over an ONNX ModelProto. It validates the framing and
-// collects the external-data locations of every tensor (initializers, sparse initializers,
-// tensor attributes, and those of nested subgraphs), without a protobuf dependency.
+// collects the external-data locations of every tensor ORT may load: initializers, sparse
+// initializers, tensor attributes (Constant values and the like), nested subgraphs (If / Loop /
+// Scan bodies), model-local functions (their bodies and attribute defaults) and training graphs,
+// without a protobuf dependency.
 #include <cstdint>
 #include <fstream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/paths.h"
 #include "runtime/runtime.h"
 
 namespace continuum::runtime {
 namespace {
 
-// ModelProto / GraphProto / NodeProto / AttributeProto / TensorProto field numbers (onnx.proto3).
+// ModelProto / GraphProto / NodeProto / AttributeProto / FunctionProto / TrainingInfoProto /
+// TensorProto field numbers (onnx.proto3).
 constexpr uint32_t kModelGraph = 7;
+constexpr uint32_t kModelTrainingInfo = 20;
+constexpr uint32_t kModelFunctions = 25;
+constexpr uint32_t kTrainingInitialization = 1;
+constexpr uint32_t kTrainingAlgorithm = 2;
+constexpr uint32_t kFunctionNode = 7;
+constexpr uint32_t kFunctionAttributeProto = 11;
 constexpr uint32_t kGraphNode = 1;
 constexpr uint32_t kGraphInitializer = 5;
 constexpr uint32_t kGraphSparseInitializer = 15;
@@ -88,8 +99,11 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// What ORT reads as "the offset is an address in this process" instead of a file name.
+constexpr std::string_view kOrtMemoryAddressTag = "*/_ORT_MEM_ADDR_/*";
+
 struct Walk {
-  std::vector<std::pair<std::string, std::string>> external;  // tensor name, location
+  std::vector<ExternalData> external;
   std::string error;
 
   bool Fail(std::string m) {
@@ -119,7 +133,7 @@ struct Walk {
         if (key == "location") locations.push_back(value);
       }
     }
-    for (auto& l : locations) external.emplace_back(name, std::move(l));
+    for (auto& l : locations) external.push_back({name, std::move(l)});
     return true;
   }
 
@@ -175,9 +189,64 @@ struct Walk {
     }
     return true;
   }
+
+  // A model-local function: ORT inlines its body, Constant nodes and all.
+  bool Function(std::string_view bytes) {
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed FunctionProto");
+      if (f.wire_type != 2) continue;
+      bool ok = true;
+      if (f.number == kFunctionNode) ok = Node(f.bytes, 1);
+      if (f.number == kFunctionAttributeProto) ok = Attribute(f.bytes, 1);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  bool TrainingInfo(std::string_view bytes) {
+    Reader r(bytes);
+    Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed TrainingInfoProto");
+      if (f.wire_type == 2 && (f.number == kTrainingInitialization || f.number == kTrainingAlgorithm) &&
+          !Graph(f.bytes, 1)) {
+        return false;
+      }
+    }
+    return true;
+  }
 };
 
 }  // namespace
+
+StatusOr<std::vector<ExternalData>> ListExternalData(std::string_view model_bytes) {
+  Reader r(model_bytes);
+  Field f;
+  Walk walk;
+  bool has_graph = false;
+  while (!r.done()) {
+    if (!r.Next(&f)) return InvalidArgument("not an ONNX model (protobuf framing broken)");
+    if (f.wire_type != 2) continue;
+    bool ok = true;
+    if (f.number == kModelGraph) {
+      has_graph = true;
+      ok = walk.Graph(f.bytes, 0);
+    }
+    if (f.number == kModelFunctions) ok = walk.Function(f.bytes);
+    if (f.number == kModelTrainingInfo) ok = walk.TrainingInfo(f.bytes);
+    if (!ok) return InvalidArgument("not a valid ONNX model: " + walk.error);
+  }
+  if (!has_graph) return InvalidArgument("not an ONNX model (no graph)");
+  // One entry per location (a file shared by many tensors is listed once).
+  std::set<std::string_view> seen;
+  std::vector<ExternalData> out;
+  for (auto& e : walk.external) {
+    if (seen.insert(e.location).second) out.push_back(e);
+  }
+  return out;
+}
 
 Status CheckModelFile(const std::filesystem::path& model_path) {
   namespace fs = std::filesystem;
@@ -189,39 +258,25 @@ Status CheckModelFile(const std::filesystem::path& model_path) {
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return Internal("cannot read " + model_path.string());
 
-  Reader r(data);
-  Field f;
-  Walk walk;
-  bool has_graph = false;
-  while (!r.done()) {
-    if (!r.Next(&f)) {
-      return InvalidArgument(model_path.string() + " is not an ONNX model (protobuf framing broken)");
+  auto external = ListExternalData(data);
+  if (!external.ok()) return external.status().WithContext(model_path.string());
+  // Absolute first: a bare file name has an empty parent path.
+  const fs::path dir = fs::absolute(model_path, ec).parent_path();
+  for (const auto& [tensor, location] : *external) {
+    const std::string what = "tensor '" + tensor + "' of " + model_path.string();
+    if (location == kOrtMemoryAddressTag) {
+      return InvalidArgument(what + " uses ORT's in-memory external data tag '" + location +
+                             "' (an address, not a file)");
     }
-    if (f.number == kModelGraph && f.wire_type == 2) {
-      has_graph = true;
-      if (!walk.Graph(f.bytes, 0)) {
-        return InvalidArgument(model_path.string() + " is not a valid ONNX model: " + walk.error);
-      }
+    // Missing files are left to ORT to report; anything else must be a regular file whose real
+    // path stays inside the model's folder.
+    auto real = ResolveInside(dir, location, {.must_exist = false});
+    if (real.status().code() == StatusCode::kFailedPrecondition) {
+      return InvalidArgument(what + ": external data must be a regular file: " + real.status().message());
     }
-  }
-  if (!has_graph) return InvalidArgument(model_path.string() + " is not an ONNX model (no graph)");
-
-  // Absolute first: a bare file name has an empty parent path, against which every location
-  // would look like an escape.
-  const fs::path dir = fs::weakly_canonical(fs::absolute(model_path, ec).parent_path(), ec);
-  for (const auto& [tensor, location] : walk.external) {
-    fs::path loc(location);
-    bool escapes = location.empty() || loc.is_absolute();
-    for (const auto& part : loc) escapes = escapes || part == "..";
-    if (!escapes) {
-      // Resolve symlinks too: the real file must stay inside the model's folder.
-      fs::path real = fs::weakly_canonical(dir / loc, ec);
-      auto rel = real.lexically_relative(dir);
-      escapes = rel.empty() || *rel.begin() == "..";
-    }
-    if (escapes) {
-      return InvalidArgument("tensor '" + tensor + "' of " + model_path.string() +
-                             " points to external data '" + location + "' outside the model's folder");
+    if (!real.ok()) {
+      return InvalidArgument(what + " points to external data '" + location +
+                             "' outside the model's folder (" + real.status().message() + ")");
     }
   }
   return Status::Ok();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -71,8 +72,22 @@ class Engine {
 };
 
 // Cheap structural check of an ONNX file, before ORT sees it: it must parse as a protobuf
-// ModelProto with a graph, and every tensor stored as external data must name a relative
-// location inside the model's folder (no absolute paths, no "..", no symlink escaping it).
+// ModelProto with a graph, and every tensor stored as external data (see ListExternalData) must
+// name a relative location whose real path is a regular file inside the model's folder (no
+// absolute paths, no "..", no symlink leaving it, no FIFO or device; see ResolveInside in
+// common/paths.h) or does not exist yet (ORT reports it), and never ORT's in-memory address tag.
 Status CheckModelFile(const std::filesystem::path& model_path);
+
+// A tensor stored as external data: its name and the file its "location" entry names.
+struct ExternalData {
+  std::string tensor;
+  std::string location;
+};
+
+// Every external-data location in an ONNX model, one entry per location: initializers, sparse
+// initializers, tensor attributes (Constant values), subgraphs in attributes (If / Loop / Scan
+// bodies), model-local functions (bodies and attribute defaults) and training graphs.
+// kInvalidArgument when the bytes are not a ModelProto with a graph.
+StatusOr<std::vector<ExternalData>> ListExternalData(std::string_view model_bytes);
 
 }  // namespace continuum::runtime

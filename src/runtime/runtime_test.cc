@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -37,21 +38,29 @@ std::vector<float> Floats(const Tensor& t) {
 // Protobuf wire format, enough to build a ModelProto whose graph has one initializer stored
 // as external data at `location` (ModelProto.graph = 7, GraphProto.initializer = 5,
 // TensorProto.name = 8, TensorProto.external_data = 13, entry key = 1, value = 2).
-std::string Delimited(int field, const std::string& bytes) {
-  std::string out(1, static_cast<char>(field << 3 | 2));
-  size_t n = bytes.size();
+void AppendVarint(std::string* out, uint64_t n) {
   do {
     uint8_t b = n & 0x7f;
     n >>= 7;
-    out.push_back(static_cast<char>(n ? (b | 0x80) : b));
+    out->push_back(static_cast<char>(n ? (b | 0x80) : b));
   } while (n);
+}
+
+std::string Delimited(int field, const std::string& bytes) {
+  std::string out;
+  AppendVarint(&out, static_cast<uint64_t>(field) << 3 | 2);
+  AppendVarint(&out, bytes.size());
   return out + bytes;
 }
 
-std::string ModelWithExternalData(const std::string& location) {
+// TensorProto{name, external_data{key: "location", value: location}}.
+std::string ExternalTensor(const std::string& name, const std::string& location) {
   std::string entry = Delimited(1, "location") + Delimited(2, location);
-  std::string tensor = Delimited(8, "w") + Delimited(13, entry);
-  return Delimited(7, Delimited(5, tensor));
+  return Delimited(8, name) + Delimited(13, entry);
+}
+
+std::string ModelWithExternalData(const std::string& location) {
+  return Delimited(7, Delimited(5, ExternalTensor("w", location)));
 }
 
 TEST(Runtime, DerivesSignatureAndRuns) {
@@ -174,6 +183,106 @@ TEST(CheckModelFile, ExternalDataMustStayInsideTheModelFolder) {
   Status relative = CheckModelFile("m.onnx");
   fs::current_path(cwd);
   EXPECT_TRUE(relative.ok()) << relative.ToString();
+  fs::remove_all(dir);
+}
+
+// NodeProto{op_type (4), attribute (5)}; AttributeProto{name (1), t (5), g (6), graphs (11),
+// sparse_tensor (22)}; FunctionProto{name (1), node (7), attribute_proto (11)};
+// ModelProto{training_info (20), functions (25)}; TrainingInfoProto{initialization (1)}.
+std::string Node(const std::string& op, const std::string& attributes) {
+  return Delimited(4, op) + attributes;
+}
+std::string ConstantNode(const std::string& tensor) {
+  return Node("Constant", Delimited(5, Delimited(1, "value") + Delimited(5, tensor)));
+}
+std::string OneNodeGraph() { return Delimited(7, Delimited(1, Node("f", ""))); }
+
+// Every place a TensorProto with external data can sit in a model ORT loads.
+std::vector<std::pair<std::string, std::string>> HiddenExternalData(const std::string& location) {
+  const std::string t = ExternalTensor("w", location);
+  const std::string constant_graph = Delimited(1, ConstantNode(t));
+  return {
+      {"initializer", ModelWithExternalData(location)},
+      {"Constant in the graph", Delimited(7, Delimited(1, ConstantNode(t)))},
+      {"If branch (AttributeProto.g)",
+       Delimited(7, Delimited(1, Node("If", Delimited(5, Delimited(1, "then_branch") +
+                                                             Delimited(6, constant_graph)))))},
+      {"AttributeProto.graphs",
+       Delimited(
+           7, Delimited(1, Node("X", Delimited(5, Delimited(1, "bodies") + Delimited(11, constant_graph)))))},
+      {"sparse initializer", Delimited(7, Delimited(15, Delimited(1, t)))},
+      {"sparse tensor attribute",
+       Delimited(7, Delimited(1, Node("Constant", Delimited(5, Delimited(1, "sparse_value") +
+                                                                   Delimited(22, Delimited(2, t))))))},
+      {"function body", OneNodeGraph() + Delimited(25, Delimited(1, "f") + Delimited(7, ConstantNode(t)))},
+      {"function body subgraph",
+       OneNodeGraph() +
+           Delimited(25, Delimited(1, "f") +
+                             Delimited(7, Node("Loop", Delimited(5, Delimited(1, "body") +
+                                                                        Delimited(6, constant_graph)))))},
+      {"function attribute default",
+       OneNodeGraph() +
+           Delimited(25, Delimited(1, "f") + Delimited(11, Delimited(1, "value") + Delimited(5, t)))},
+      {"training initialization", OneNodeGraph() + Delimited(20, Delimited(1, Delimited(5, t)))},
+  };
+}
+
+TEST(CheckModelFile, ExternalDataIsCheckedWhereverATensorCanHide) {
+  fs::path dir = fs::temp_directory_path() / ("continuum_check_hidden_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "model");
+  std::ofstream(dir / "secret") << "not the model's";
+  std::ofstream(dir / "model" / "w.bin") << std::string(16, '\0');
+  fs::create_directory_symlink(dir, dir / "model" / "up");
+  for (const char* location : {"../secret", "up/secret", "/etc/passwd"}) {
+    for (const auto& [where, bytes] : HiddenExternalData(location)) {
+      std::ofstream(dir / "model" / "m.onnx", std::ios::binary | std::ios::trunc) << bytes;
+      Status st = CheckModelFile(dir / "model" / "m.onnx");
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument)
+          << where << " '" << location << "': " << st.ToString();
+      EXPECT_NE(st.message().find("tensor 'w'"), std::string::npos) << where << ": " << st.message();
+      EXPECT_NE(st.message().find("outside the model's folder"), std::string::npos)
+          << where << ": " << st.message();
+    }
+  }
+  for (const auto& [where, bytes] : HiddenExternalData("w.bin")) {
+    std::ofstream(dir / "model" / "m.onnx", std::ios::binary | std::ios::trunc) << bytes;
+    Status st = CheckModelFile(dir / "model" / "m.onnx");
+    EXPECT_TRUE(st.ok()) << where << ": " << st.ToString();
+  }
+  // And the engine refuses to load such a model at all.
+  std::ofstream(dir / "model" / "m.onnx", std::ios::binary | std::ios::trunc)
+      << HiddenExternalData("up/secret")[6].second;
+  auto s = TestEngine().Load(dir / "model" / "m.onnx", {});
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << s.status().ToString();
+  fs::remove_all(dir);
+}
+
+TEST(CheckModelFile, ExternalDataMustBeARegularFileOrMissing) {
+  fs::path dir = fs::temp_directory_path() / ("continuum_check_kind_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  auto check = [&](const std::string& location) {
+    std::ofstream(dir / "m.onnx", std::ios::binary | std::ios::trunc) << ModelWithExternalData(location);
+    return CheckModelFile(dir / "m.onnx");
+  };
+  ASSERT_EQ(::mkfifo((dir / "fifo.bin").c_str(), 0600), 0);
+  Status st = check("fifo.bin");  // ORT would block opening it
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("not a regular file"), std::string::npos) << st.message();
+  EXPECT_EQ(check("sub").code(), StatusCode::kInvalidArgument);
+  fs::create_symlink("/dev/zero", dir / "zero.bin");
+  EXPECT_EQ(check("zero.bin").code(), StatusCode::kInvalidArgument);
+  fs::create_symlink(dir.parent_path() / "continuum-no-such-file", dir / "dangling.bin");
+  EXPECT_EQ(check("dangling.bin").code(), StatusCode::kInvalidArgument);
+  // ORT reads "*/_ORT_MEM_ADDR_/*" as "the offset is a pointer into this process".
+  fs::create_directories(dir / "*" / "_ORT_MEM_ADDR_");
+  std::ofstream(dir / "*" / "_ORT_MEM_ADDR_" / "*") << "x";
+  st = check("*/_ORT_MEM_ADDR_/*");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("in-memory"), std::string::npos) << st.message();
+  // A file that is missing is ORT's to report.
+  EXPECT_TRUE(check("sub/later.bin").ok());
   fs::remove_all(dir);
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/paths.h"
 #include "common/status.h"
 #include "common/tensor.h"
 
@@ -63,6 +64,20 @@ struct CatalogEntry {
   std::map<std::string, std::string> models;  // role -> repository model name ("det" -> "ppocr_det")
   std::string settings_json;                  // task-specific settings (raw JSON object) or "{}"
   std::filesystem::path dir;                  // the entry's folder (assets: vocab, labels, keys)
+
+  // The real path of the asset file that settings.<setting> names (labels, keys, tokenizer): a
+  // regular file whose real path is inside `dir`, however it is reached (no absolute path, no
+  // "..", no symlink leaving the folder, no FIFO or device; see ResolveInside). Errors name the
+  // setting: kInvalidArgument "settings.labels: must name a file inside the entry folder (...)",
+  // kNotFound when the file does not exist.
+  StatusOr<std::filesystem::path> Asset(std::string_view setting, std::string_view file) const {
+    auto real = ResolveInside(dir, file);
+    if (real.ok()) return real;
+    const std::string field = "settings." + std::string(setting);
+    if (real.status().code() == StatusCode::kNotFound) return real.status().WithContext(field);
+    return InvalidArgument(field + ": must name a file inside the entry folder (" + real.status().message() +
+                           ")");
+  }
 };
 
 struct TaskLimits {

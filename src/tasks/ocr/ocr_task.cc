@@ -107,7 +107,7 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
     if (key == "keys") {
       std::string_view p;
       if (v.get_string().get(p) || p.empty()) return FieldError(key, "expected a file name");
-      s.keys = entry.dir / std::filesystem::path(p);
+      ASSIGN_OR_RETURN(s.keys, entry.Asset(key, p));
     } else if (key == "det_limit_side_len") {
       ASSIGN_OR_RETURN(s.det_limit_side_len, Integer(v, key, 32, 8192));
     } else if (key == "det_limit_type") {

@@ -317,6 +317,26 @@ TEST_F(OcrTaskTest, SettingsAreChecked) {
             "models.layout: unknown role (ocr uses det, cls, rec)");
 }
 
+TEST_F(OcrTaskTest, KeysMustBeAFileInsideTheEntryFolder) {
+  const fs::path outside = dir_.parent_path() / ("ocr_outside_" + std::to_string(::getpid()));
+  fs::create_directories(outside);
+  std::ofstream(outside / "keys.txt") << "x\ny\nz\n";
+  fs::create_symlink(outside / "keys.txt", dir_ / "link.txt");
+  fs::create_directory_symlink(outside, dir_ / "up");
+  const std::string rel = "../" + outside.filename().string() + "/keys.txt";
+  for (std::string bad : {(outside / "keys.txt").string(), rel, std::string("link.txt"),
+                          std::string("up/keys.txt"), std::string(".")}) {
+    auto t = OcrTask::Create(Entry(R"({"keys":")" + bad + R"("})"), TaskLimits{});
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << bad << ": " << t.status().ToString();
+    EXPECT_EQ(t.status().message().rfind("settings.keys: must name a file inside the entry folder", 0), 0u)
+        << t.status().message();
+  }
+  // A symlink that stays inside the folder is fine.
+  fs::create_symlink("keys.txt", dir_ / "keys_link.txt");
+  EXPECT_TRUE(OcrTask::Create(Entry(R"({"keys":"keys_link.txt"})"), TaskLimits{}).ok());
+  fs::remove_all(outside);
+}
+
 TEST_F(OcrTaskTest, WideLinesAreClassifiedOnUnsqueezedWindows) {
   // One long line: the classifier sees three 192-column windows of it (not the line squeezed
   // into 192 columns) and the line turns only when their mean says 180°.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <numeric>
 
@@ -100,6 +101,7 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
   if (tok.empty() || tok_path.is_absolute() || tok_path.filename() != tok_path) {
     return SettingError("tokenizer", "must be a file name beside catalog.json");
   }
+  ASSIGN_OR_RETURN(fs::path tok_real, entry.Asset("tokenizer", tok));
   VocabTxtOptions vo;
   element e;
   if (!s["lowercase"].get(e) && e.get_bool().get(vo.lowercase))
@@ -109,8 +111,13 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
     if (e.get_bool().get(v)) return SettingError("strip_accents", "expected a boolean");
     vo.strip_accents = v;
   }
-  auto t = Tokenizer::FromFile(entry.dir / tok_path, vo);
-  if (!t.ok()) return t.status();
+  // The format follows the name in settings, not the name the file really has.
+  std::ifstream in(tok_real, std::ios::binary);
+  if (!in) return NotFound("settings.tokenizer: cannot read " + tok_real.string());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto t = tok_path.extension() == ".json" ? Tokenizer::FromHuggingFaceJson(text)
+                                           : Tokenizer::FromVocabTxt(text, vo);
+  if (!t.ok()) return t.status().WithContext(tok);
   enc->tokenizer_ = std::move(t).value();
 
   ASSIGN_OR_RETURN(int64_t max_length, get_int("max_length", 512, 2, 1 << 20));

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "common/json_writer.h"
+#include "common/paths.h"
+#include "runtime/runtime.h"
 #include "tasks/text/onnx_graph.h"
 #include "tasks/text/tokenizer.h"
 
@@ -51,13 +53,39 @@ struct HfConfig {
   bool cls_pooling = false;  // 1_Pooling/config.json
 };
 
-// Reads an optional JSON file into *o; false when absent. `parser` must outlive *o.
-StatusOr<bool> ParseOptional(const fs::path& p, simdjson::dom::parser* parser, object* o) {
-  std::error_code ec;
-  if (!fs::is_regular_file(p, ec)) return false;
-  ASSIGN_OR_RETURN(std::string text, ReadFile(p));
+// The real path of a file of the source folder: whatever symlinks lead to it, it must be a
+// regular file inside `src` (see ResolveInside). kNotFound when it does not exist.
+StatusOr<fs::path> SourceFile(const fs::path& src, std::string_view rel) {
+  auto real = ResolveInside(src, rel);
+  if (real.ok() || real.status().code() == StatusCode::kNotFound) return real;
+  return real.status().WithContext(std::string(rel) + ": must be a regular file inside " + src.string());
+}
+
+struct SourcePath {
+  std::string name;  // as the folder names it ("onnx/model.onnx")
+  fs::path real;     // where it really is
+};
+
+// The first of `names` the source folder has; kNotFound when none.
+StatusOr<SourcePath> FirstSourceFile(const fs::path& src, std::initializer_list<std::string_view> names) {
+  for (auto name : names) {
+    auto real = SourceFile(src, name);
+    if (real.ok()) return SourcePath{std::string(name), *std::move(real)};
+    if (real.status().code() != StatusCode::kNotFound) return real.status();
+  }
+  return NotFound("");
+}
+
+// Reads an optional JSON file of the source folder into *o; false when absent. `parser` must
+// outlive *o.
+StatusOr<bool> ParseOptional(const fs::path& src, std::string_view rel, simdjson::dom::parser* parser,
+                             object* o) {
+  auto p = SourceFile(src, rel);
+  if (p.status().code() == StatusCode::kNotFound) return false;
+  if (!p.ok()) return p.status();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(*p));
   if (parser->parse(text).get_object().get(*o))
-    return InvalidArgument(p.filename().string() + ": not a JSON object");
+    return InvalidArgument(std::string(rel) + ": not a JSON object");
   return true;
 }
 
@@ -65,7 +93,7 @@ StatusOr<HfConfig> ReadHfConfig(const fs::path& src) {
   HfConfig c;
   simdjson::dom::parser parser;
   object o;
-  ASSIGN_OR_RETURN(bool has, ParseOptional(src / "config.json", &parser, &o));
+  ASSIGN_OR_RETURN(bool has, ParseOptional(src, "config.json", &parser, &o));
   if (has) {
     simdjson::dom::array a;
     if (!o["architectures"].get_array().get(a)) {
@@ -94,7 +122,7 @@ StatusOr<HfConfig> ReadHfConfig(const fs::path& src) {
     if (!o["problem_type"].get_string().get(s)) c.problem_type = std::string(s);
   }
   simdjson::dom::parser tparser;
-  ASSIGN_OR_RETURN(has, ParseOptional(src / "tokenizer_config.json", &tparser, &o));
+  ASSIGN_OR_RETURN(has, ParseOptional(src, "tokenizer_config.json", &tparser, &o));
   if (has) {
     int64_t n;
     double d;
@@ -107,7 +135,7 @@ StatusOr<HfConfig> ReadHfConfig(const fs::path& src) {
     if (!o["do_lower_case"].get_bool().get(b)) c.do_lower_case = b;
   }
   simdjson::dom::parser pparser;
-  ASSIGN_OR_RETURN(has, ParseOptional(src / "1_Pooling" / "config.json", &pparser, &o));
+  ASSIGN_OR_RETURN(has, ParseOptional(src, "1_Pooling/config.json", &pparser, &o));
   if (has) {
     bool b;
     if (!o["pooling_mode_cls_token"].get_bool().get(b)) c.cls_pooling = b;
@@ -181,14 +209,15 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
                                std::string* entry_name) {
   std::error_code ec;
   if (!fs::is_directory(src, ec)) return NotFound("import: " + src.string() + " is not a folder");
-  fs::path model_file = src / "model.onnx";
-  if (!fs::is_regular_file(model_file, ec)) model_file = src / "onnx" / "model.onnx";
-  if (!fs::is_regular_file(model_file, ec))
+  // Every file is read through its real path, which must stay inside the source folder.
+  auto model_file = FirstSourceFile(src, {"model.onnx", "onnx/model.onnx"});
+  if (model_file.status().code() == StatusCode::kNotFound)
     return NotFound("import: no model.onnx (or onnx/model.onnx) in " + src.string());
-  fs::path tokenizer_file = src / "tokenizer.json";
-  if (!fs::is_regular_file(tokenizer_file, ec)) tokenizer_file = src / "vocab.txt";
-  if (!fs::is_regular_file(tokenizer_file, ec))
+  if (!model_file.ok()) return model_file.status().WithContext("import");
+  auto tokenizer_file = FirstSourceFile(src, {"tokenizer.json", "vocab.txt"});
+  if (tokenizer_file.status().code() == StatusCode::kNotFound)
     return NotFound("import: no tokenizer.json or vocab.txt in " + src.string());
+  if (!tokenizer_file.ok()) return tokenizer_file.status().WithContext("import");
   if (options.max_batch_size < 1 || options.max_batch_size > 4096) {
     return InvalidArgument("import: max_batch_size must be 1..4096");
   }
@@ -207,13 +236,41 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
   if (slug.empty()) return InvalidArgument("import: invalid entry name '" + entry + "'");
 
   // Read and check everything before writing anything.
-  ASSIGN_OR_RETURN(HfConfig hf, ReadHfConfig(src));
+  auto hf_config = ReadHfConfig(src);
+  if (!hf_config.ok()) return hf_config.status().WithContext("import");
+  HfConfig hf = std::move(hf_config).value();
   text::VocabTxtOptions vocab_options;
   if (hf.do_lower_case) vocab_options.lowercase = *hf.do_lower_case;
-  auto tokenizer = text::Tokenizer::FromFile(tokenizer_file, vocab_options);
-  if (!tokenizer.ok()) return tokenizer.status().WithContext("import");
-  auto graph = text::ReadOnnxGraphInfoFile(model_file);
-  if (!graph.ok()) return graph.status().WithContext("import");
+  const std::string tokenizer_name = tokenizer_file->name;
+  auto tokenizer_text = ReadFile(tokenizer_file->real);
+  if (!tokenizer_text.ok()) return tokenizer_text.status().WithContext("import");
+  auto tokenizer = tokenizer_name == "vocab.txt"
+                       ? text::Tokenizer::FromVocabTxt(*tokenizer_text, vocab_options)
+                       : text::Tokenizer::FromHuggingFaceJson(*tokenizer_text);
+  if (!tokenizer.ok()) return tokenizer.status().WithContext("import: " + tokenizer_name);
+  auto model_bytes = ReadFile(model_file->real);
+  if (!model_bytes.ok()) return model_bytes.status().WithContext("import");
+  auto graph = text::ReadOnnxGraphInfo(*model_bytes);
+  if (!graph.ok()) return graph.status().WithContext("import: " + model_file->name);
+  // The external-data files, wherever the model names them (functions and subgraphs included):
+  // each must be a regular file inside the model's folder, like at load (runtime::CheckModelFile),
+  // relative to the folder that names the model (as ORT reads it), and inside the source folder.
+  auto external = runtime::ListExternalData(*model_bytes);
+  if (!external.ok()) return external.status().WithContext("import: " + model_file->name);
+  const fs::path model_dir = src / fs::path(model_file->name).parent_path();
+  std::vector<std::pair<fs::path, fs::path>> external_files;  // real source, relative destination
+  for (const auto& [tensor, location] : *external) {
+    auto real = ResolveInside(model_dir, location);
+    if (real.ok() && !PathInside(src, *real)) {
+      real =
+          InvalidArgument("'" + location + "' resolves to " + real->string() + ", outside " + src.string());
+    }
+    if (!real.ok()) {
+      return real.status().WithContext("import: external data of tensor '" + tensor +
+                                       "' must be a regular file inside the model's folder");
+    }
+    external_files.emplace_back(*real, fs::path(location).lexically_normal());
+  }
 
   std::string task = options.task;
   if (task.empty()) {
@@ -280,8 +337,8 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
   // The catalog entry.
   std::string settings;
   JsonWriter s(&settings);
-  s.BeginObject().Key("tokenizer").String(tokenizer_file.filename().string());
-  if (tokenizer_file.filename() == "vocab.txt") s.Key("lowercase").Bool(vocab_options.lowercase);
+  s.BeginObject().Key("tokenizer").String(tokenizer_name);
+  if (tokenizer_name == "vocab.txt") s.Key("lowercase").Bool(vocab_options.lowercase);
   s.Key("max_length").Int(max_length).Key("max_batch_size").Int(batch);
   s.Key("inputs").BeginArray();
   for (const auto& i : inputs) s.String(i);
@@ -345,19 +402,13 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
   Staged model_stage(model_dest);
   RETURN_IF_ERROR(model_stage.Begin());
   RETURN_IF_ERROR(WriteFile(model_stage.dir() / "config.json", config));
-  RETURN_IF_ERROR(Copy(model_file, model_stage.dir() / "1" / "model.onnx"));
-  for (const auto& loc : graph->external_data) {
-    fs::path l(loc);
-    bool bad = l.is_absolute() || l.empty();
-    for (const auto& part : l) bad = bad || part == "..";
-    if (bad)
-      return InvalidArgument("import: external data location '" + loc + "' is outside the model folder");
-    RETURN_IF_ERROR(Copy(model_file.parent_path() / l, model_stage.dir() / "1" / l));
-  }
+  fs::create_directories(model_stage.dir() / "1", ec);
+  RETURN_IF_ERROR(WriteFile(model_stage.dir() / "1" / "model.onnx", *model_bytes));
+  for (const auto& [from, rel] : external_files) RETURN_IF_ERROR(Copy(from, model_stage.dir() / "1" / rel));
 
   Staged entry_stage(entry_dest);
   RETURN_IF_ERROR(entry_stage.Begin());
-  RETURN_IF_ERROR(Copy(tokenizer_file, entry_stage.dir() / tokenizer_file.filename()));
+  RETURN_IF_ERROR(WriteFile(entry_stage.dir() / tokenizer_name, *tokenizer_text));
   RETURN_IF_ERROR(WriteFile(entry_stage.dir() / "catalog.json.tmp", catalog));
 
   RETURN_IF_ERROR(model_stage.Commit(options.overwrite));

@@ -2,7 +2,8 @@
 // a Hub repository with an onnx/ folder) as a repository model plus a task catalog entry.
 //
 // The source folder holds:
-//   model.onnx (or onnx/model.onnx; external-data files named model.onnx* are copied with it)
+//   model.onnx (or onnx/model.onnx; the external-data files it names, wherever in the model,
+//              are copied with it)
 //   tokenizer.json (preferred) or vocab.txt
 //   config.json            architectures, id2label, max_position_embeddings, model_type
 //   tokenizer_config.json  optional: model_max_length, do_lower_case
@@ -21,6 +22,9 @@
 // "ForSequenceClassification", else text-embeddings (or options.task).
 // Everything is checked before anything is written (the tokenizer loads, the graph's inputs are
 // ones the task can fill); each folder is written under a hidden name and renamed into place.
+// Every file is read through its real path, which must be a regular file inside the source folder
+// (external data: inside the model's folder): absolute paths, "..", symlinks leaving the folder,
+// FIFOs and devices are refused (kInvalidArgument naming the file).
 #pragma once
 
 #include <cstdint>

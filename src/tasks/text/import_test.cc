@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -31,13 +32,16 @@ std::string Read(const fs::path& p) {
 }
 
 // Protobuf by hand: a length-delimited field, and a varint field.
-std::string Bytes(int field, const std::string& payload) {
-  std::string out(1, static_cast<char>(field << 3 | 2));
-  size_t n = payload.size();
+void AppendVarint(std::string* out, uint64_t n) {
   do {
-    out.push_back(static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0)));
+    out->push_back(static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0)));
     n >>= 7;
   } while (n);
+}
+std::string Bytes(int field, const std::string& payload) {
+  std::string out;
+  AppendVarint(&out, static_cast<uint64_t>(field) << 3 | 2);
+  AppendVarint(&out, payload.size());
   return out + payload;
 }
 std::string Varint(int field, int value) {
@@ -45,13 +49,29 @@ std::string Varint(int field, int value) {
 }
 
 // ModelProto{graph{input{name, type{tensor_type{elem_type, shape{dim{dim_value|dim_param}...}}}}}}.
-std::string OneInputModel(const std::string& name, int elem_type, int batch_dim) {
+std::string OneInputModel(const std::string& name, int elem_type, int batch_dim,
+                          const std::string& more_graph = "") {
   std::string dims =
       Bytes(1, batch_dim > 0 ? Varint(1, batch_dim) : Bytes(2, "batch")) + Bytes(1, Bytes(2, "seq"));
   std::string type = Bytes(1, Varint(1, elem_type) + Bytes(2, dims));
   std::string input = Bytes(1, name) + Bytes(2, type);
   std::string output = Bytes(1, "last_hidden_state") + Bytes(2, Bytes(1, Varint(1, 1)));
-  return Bytes(7, Bytes(11, input) + Bytes(12, output));
+  return Bytes(7, Bytes(11, input) + Bytes(12, output) + more_graph);
+}
+
+// TensorProto{name, external_data{"location": location}}.
+std::string ExternalTensor(const std::string& location) {
+  return Bytes(8, "w") + Bytes(13, Bytes(1, "location") + Bytes(2, location));
+}
+// An importable model whose initializer is stored as external data at `location`.
+std::string ModelWithExternalData(const std::string& location) {
+  return OneInputModel("input_ids", 7, 0, Bytes(5, ExternalTensor(location)));
+}
+// The same with the tensor in a Constant node of a model-local function (ModelProto.functions = 25).
+std::string ModelWithExternalDataInAFunction(const std::string& location) {
+  std::string constant =
+      Bytes(4, "Constant") + Bytes(5, Bytes(1, "value") + Bytes(5, ExternalTensor(location)));
+  return OneInputModel("input_ids", 7, 0) + Bytes(25, Bytes(1, "f") + Bytes(7, constant));
 }
 
 TEST(TextOnnxGraph, ReadsTheTinyModel) {
@@ -64,7 +84,6 @@ TEST(TextOnnxGraph, ReadsTheTinyModel) {
   EXPECT_EQ(info->inputs[2].name, "token_type_ids");
   ASSERT_EQ(info->outputs.size(), 1u);
   EXPECT_EQ(info->outputs[0].name, "logits");
-  EXPECT_TRUE(info->external_data.empty());
   EXPECT_FALSE(ReadOnnxGraphInfo("not a model").ok());
   auto fixed = ReadOnnxGraphInfo(OneInputModel("input_ids", 6, 1));
   ASSERT_TRUE(fixed.ok()) << fixed.status().ToString();
@@ -181,6 +200,115 @@ TEST(TextImport, RefusesWhatTheTaskCannotServe) {
   EXPECT_FALSE(fs::exists(out / "m" / "b"));
   fs::remove_all(src);
   fs::remove_all(out);
+}
+
+// A source folder with vocab.txt and a model; `outside` beside it holds a file that is not the model's.
+struct EscapeFixture {
+  fs::path base = Fresh("escape");
+  fs::path src = base / "export", outside = base / "outside", out = base / "out";
+  EscapeFixture() {
+    fs::create_directories(src);
+    fs::create_directories(outside);
+    fs::copy_file(kTiny / "tiny-bert-embeddings" / "vocab.txt", src / "vocab.txt");
+    std::ofstream(outside / "passwd") << "root:x:0:0:root:/root:/bin/bash\n";
+  }
+  ~EscapeFixture() { fs::remove_all(base); }
+  void Model(const std::string& bytes) {
+    std::ofstream(src / "model.onnx", std::ios::binary | std::ios::trunc) << bytes;
+  }
+  Status Import(const std::string& name) {
+    std::string entry;
+    return ImportHuggingFaceFolder(src, out / "m", out / "c", "@x/" + name, &entry);
+  }
+};
+
+TEST(TextImport, ExternalDataThroughASymlinkOutOfTheFolderIsRefused) {
+  EscapeFixture f;
+  fs::create_directory_symlink(f.outside, f.src / "w");
+  for (bool in_function : {false, true}) {
+    f.Model(in_function ? ModelWithExternalDataInAFunction("w/passwd") : ModelWithExternalData("w/passwd"));
+    Status st = f.Import("a");
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << in_function << ": " << st.ToString();
+    EXPECT_NE(st.message().find("w/passwd"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("inside the model's folder"), std::string::npos) << st.message();
+    EXPECT_FALSE(fs::exists(f.out / "m" / "a"));  // nothing written
+  }
+}
+
+// onnx/ leads outside and its model.onnx leads back in: the model is inside, its folder is not.
+TEST(TextImport, ExternalDataBesideAModelReachedThroughAnOutsideFolderIsRefused) {
+  EscapeFixture f;
+  f.Model(ModelWithExternalData("w.bin"));
+  fs::rename(f.src / "model.onnx", f.src / "real.onnx");
+  std::ofstream(f.outside / "w.bin") << "not the model's";
+  fs::create_symlink(f.src / "real.onnx", f.outside / "model.onnx");
+  fs::create_directory_symlink(f.outside, f.src / "onnx");
+  Status st = f.Import("a");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("w.bin"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(f.out / "m" / "a"));
+}
+
+TEST(TextImport, ExternalDataEscapesAndOddFilesAreRefused) {
+  EscapeFixture f;
+  ASSERT_EQ(::mkfifo((f.src / "fifo.bin").c_str(), 0600), 0);
+  fs::create_symlink(f.outside / "passwd", f.src / "link.bin");
+  for (const char* location : {"../outside/passwd", "/etc/passwd", "link.bin", "fifo.bin", "missing.bin"}) {
+    for (bool in_function : {false, true}) {
+      f.Model(in_function ? ModelWithExternalDataInAFunction(location) : ModelWithExternalData(location));
+      Status st = f.Import("a");
+      EXPECT_FALSE(st.ok()) << location;
+      EXPECT_NE(st.code(), StatusCode::kInternal) << location << ": " << st.ToString();
+      EXPECT_NE(st.message().find(location), std::string::npos) << st.message();
+      EXPECT_FALSE(fs::exists(f.out / "m" / "a")) << location;
+    }
+  }
+}
+
+TEST(TextImport, ExternalDataInsideIsCopiedWhereverItIsNamed) {
+  EscapeFixture f;
+  fs::create_directories(f.src / "data");
+  std::ofstream(f.src / "data" / "w.bin") << "weights";
+  f.Model(ModelWithExternalDataInAFunction("data/w.bin"));
+  Status st = f.Import("a");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Read(f.out / "m" / "a" / "1" / "data" / "w.bin"), "weights");
+}
+
+TEST(TextImport, SourceFilesMustBeInsideTheFolder) {
+  EscapeFixture f;
+  f.Model(OneInputModel("input_ids", 7, 0));
+  // The vocabulary is a symlink to a file outside: it would be copied into the catalog.
+  fs::remove(f.src / "vocab.txt");
+  fs::create_symlink(f.outside / "passwd", f.src / "vocab.txt");
+  Status st = f.Import("a");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("vocab.txt"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(f.out / "c" / "x--a"));
+  fs::remove(f.src / "vocab.txt");
+  fs::copy_file(kTiny / "tiny-bert-embeddings" / "vocab.txt", f.src / "vocab.txt");
+  // config.json through a symlink (its labels would land in the catalog).
+  std::ofstream(f.outside / "config.json") << R"({"id2label": {"0": "SECRET"}})";
+  fs::create_symlink(f.outside / "config.json", f.src / "config.json");
+  st = f.Import("b");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("config.json"), std::string::npos) << st.message();
+  fs::remove(f.src / "config.json");
+  // onnx/ is a symlink to a folder outside.
+  fs::create_directories(f.outside / "onnx");
+  fs::rename(f.src / "model.onnx", f.outside / "onnx" / "model.onnx");
+  fs::create_directory_symlink(f.outside / "onnx", f.src / "onnx");
+  st = f.Import("c");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("onnx/model.onnx"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(f.out / "m" / "c"));
+  // A symlink that stays inside is fine.
+  fs::remove(f.src / "onnx");
+  fs::create_directories(f.src / "real");
+  fs::rename(f.outside / "onnx" / "model.onnx", f.src / "real" / "model.onnx");
+  fs::create_directory_symlink("real", f.src / "onnx");
+  st = f.Import("d");
+  EXPECT_TRUE(st.ok()) << st.ToString();
 }
 
 TEST(TextImport, CatalogSlug) {

@@ -14,8 +14,7 @@ constexpr uint32_t kValueName = 1, kValueType = 2;
 constexpr uint32_t kTypeTensor = 1;
 constexpr uint32_t kTensorTypeElem = 1, kTensorTypeShape = 2;
 constexpr uint32_t kShapeDim = 1, kDimValue = 1;
-constexpr uint32_t kTensorName = 8, kTensorExternalData = 13;
-constexpr uint32_t kEntryKey = 1, kEntryValue = 2;
+constexpr uint32_t kTensorName = 8;
 
 struct Field {
   uint32_t number = 0;
@@ -116,26 +115,13 @@ StatusOr<OnnxValue> ParseValueInfo(std::string_view bytes) {
   return v;
 }
 
-// Name and external-data location of an initializer.
-Status ParseInitializer(std::string_view bytes, std::string* name, std::string* location) {
+// The name of an initializer.
+Status ParseInitializer(std::string_view bytes, std::string* name) {
   Reader r(bytes);
   Field f;
   while (!r.done()) {
     if (!r.Next(&f)) return Malformed("TensorProto");
-    if (f.wire_type != 2) continue;
-    if (f.number == kTensorName) *name = std::string(f.bytes);
-    if (f.number == kTensorExternalData) {
-      Reader e(f.bytes);
-      Field ef;
-      std::string key, value;
-      while (!e.done()) {
-        if (!e.Next(&ef)) return Malformed("external_data entry");
-        if (ef.wire_type != 2) continue;
-        if (ef.number == kEntryKey) key = std::string(ef.bytes);
-        if (ef.number == kEntryValue) value = std::string(ef.bytes);
-      }
-      if (key == "location") *location = value;
-    }
+    if (f.wire_type == 2 && f.number == kTensorName) *name = std::string(f.bytes);
   }
   return Status::Ok();
 }
@@ -156,7 +142,7 @@ StatusOr<OnnxGraphInfo> ReadOnnxGraphInfo(std::string_view model_bytes) {
   }
   if (!has_graph) return InvalidArgument("not an ONNX model (no graph)");
   OnnxGraphInfo info;
-  std::set<std::string> initializers, locations;
+  std::set<std::string> initializers;
   std::vector<OnnxValue> inputs;
   Reader g(graph);
   while (!g.done()) {
@@ -166,10 +152,9 @@ StatusOr<OnnxGraphInfo> ReadOnnxGraphInfo(std::string_view model_bytes) {
       ASSIGN_OR_RETURN(OnnxValue v, ParseValueInfo(f.bytes));
       (f.number == kGraphInput ? inputs : info.outputs).push_back(std::move(v));
     } else if (f.number == kGraphInitializer) {
-      std::string name, location;
-      RETURN_IF_ERROR(ParseInitializer(f.bytes, &name, &location));
+      std::string name;
+      RETURN_IF_ERROR(ParseInitializer(f.bytes, &name));
       initializers.insert(name);
-      if (!location.empty() && locations.insert(location).second) info.external_data.push_back(location);
     }
   }
   for (auto& v : inputs) {

@@ -1,6 +1,7 @@
 // Reads what the import step needs from an ONNX file without ONNX Runtime or protobuf: the main
-// graph's input and output names with their element types, and the external-data files its
-// initializers point to. A minimal walk of the protobuf wire format (onnx.proto3 field numbers).
+// graph's input and output names with their element types. A minimal walk of the protobuf wire
+// format (onnx.proto3 field numbers). The external-data files a model names, wherever they hide,
+// are runtime::ListExternalData's.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,6 @@ struct OnnxValue {
 struct OnnxGraphInfo {
   std::vector<OnnxValue> inputs;  // graph inputs that are not initializers
   std::vector<OnnxValue> outputs;
-  std::vector<std::string> external_data;  // initializer external-data locations, deduplicated
 };
 
 StatusOr<OnnxGraphInfo> ReadOnnxGraphInfo(std::string_view model_bytes);

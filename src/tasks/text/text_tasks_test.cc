@@ -2,6 +2,7 @@
 // real tiny models through a ModelRepository (batched results equal one-by-one).
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -196,6 +197,34 @@ TEST(TextEmbeddings, BadSettings) {
   auto t = r.Create(Entry(dir, "text-embeddings", R"({"tokenizer":"missing.txt"})"), {});
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("missing.txt"), std::string::npos);
+}
+
+// Through the catalog: an entry whose tokenizer leaves its folder is listed with the error.
+TEST(TextEmbeddings, TokenizerMustBeAFileInsideTheEntryFolder) {
+  auto root = TempDir("asset_root");
+  fs::create_directories(root / "catalog" / "entry");
+  std::ofstream(root / "vocab.txt") << kVocab;
+  fs::create_symlink(root / "vocab.txt", root / "catalog" / "entry" / "vocab.txt");
+  std::ofstream(root / "catalog" / "entry" / "catalog.json")
+      << R"({"name": "@x/e", "task": "text-embeddings", "models": {"encoder": "enc"}, "settings": {}})";
+  TaskRegistry reg;
+  RegisterTextTasks(reg);
+  auto catalog = Catalog::Load(root / "catalog", reg, {});
+  ASSERT_TRUE(catalog.ok());
+  ASSERT_EQ((*catalog)->items().size(), 1u);
+  const auto& item = (*catalog)->items()[0];
+  EXPECT_FALSE(item.task);
+  EXPECT_NE(item.error.find("settings.tokenizer: must name a file inside the entry folder"),
+            std::string::npos)
+      << item.error;
+  // A FIFO would block the catalog's load.
+  fs::remove(root / "catalog" / "entry" / "vocab.txt");
+  ASSERT_EQ(::mkfifo((root / "catalog" / "entry" / "tokenizer.json").c_str(), 0600), 0);
+  auto made = reg.Create(
+      Entry(root / "catalog" / "entry", "text-embeddings", R"({"tokenizer":"tokenizer.json"})"), {});
+  EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument) << made.status().ToString();
+  EXPECT_NE(made.status().message().find("not a regular file"), std::string::npos) << made.status().message();
+  fs::remove_all(root);
 }
 
 TEST(TextEncoder, PlanGroupsSimilarLengths) {

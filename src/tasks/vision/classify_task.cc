@@ -81,7 +81,7 @@ StatusOr<ClassifySettings> ParseClassifySettings(const CatalogEntry& entry) {
     if (key == "labels") {
       std::string_view p;
       if (v.get_string().get(p) || p.empty()) return FieldError(key, "expected a file name");
-      s.labels = entry.dir / std::filesystem::path(p);
+      ASSIGN_OR_RETURN(s.labels, entry.Asset(key, p));
     } else if (key == "resize_short") {
       ASSIGN_OR_RETURN(s.resize_short, Integer(v, key, 1, 4096));
     } else if (key == "crop") {

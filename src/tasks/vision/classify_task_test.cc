@@ -168,6 +168,22 @@ TEST_F(VisionTaskTest, Errors) {
             "models.backbone: unknown role (image-classification uses model)");
 }
 
+TEST_F(VisionTaskTest, LabelsMustBeAFileInsideTheEntryFolder) {
+  const fs::path outside = dir_.parent_path() / ("vision_outside_" + std::to_string(::getpid()));
+  fs::create_directories(outside);
+  std::ofstream(outside / "secret.txt") << "a\nb\nc\n";
+  fs::create_symlink(outside / "secret.txt", dir_ / "link.txt");
+  const std::string rel = "../" + outside.filename().string() + "/secret.txt";
+  for (std::string bad :
+       {(outside / "secret.txt").string(), rel, std::string("link.txt"), std::string("/dev/zero")}) {
+    auto t = ImageClassificationTask::Create(Entry(R"({"labels":")" + bad + R"("})"), TaskLimits{});
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << bad << ": " << t.status().ToString();
+    EXPECT_EQ(t.status().message().rfind("settings.labels: must name a file inside the entry folder", 0), 0u)
+        << t.status().message();
+  }
+  fs::remove_all(outside);
+}
+
 TEST(VisionPreprocessTest, ResizeShortSideThenCentreCrop) {
   // 400 x 300, left half black, right half white: resized to 341 x 256, cropped 224 x 224 from
   // x = 59, so the crop's middle column is the image's middle.
