@@ -36,7 +36,9 @@ struct ModelSignature {
 // outputs).
 //   kShrink  (default) one arena for the whole process, shared by every session, extended by
 //            exactly what a run asks for (ORT's kSameAsRequested) and shrunk at the end of each
-//            run: the memory one large request needed goes back when it is done.
+//            run: the memory one large request needed goes back when it is done. With glibc,
+//            malloc's mmap threshold is also fixed at 1 MiB for the process, so the large blocks
+//            the arena frees are unmapped rather than kept in malloc's heap.
 //   kKeep    ORT's default: an arena per session that grows in powers of two and keeps its
 //            high-water mark for the life of the session.
 //   kOff     no arena: every allocation goes to malloc and back.

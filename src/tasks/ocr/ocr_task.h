@@ -19,7 +19,7 @@
 //   max_rec_pixels     16777216 (cost cap per request: the detected lines' recognizer input,
 //                      rec_image_height × each line's width, summed; beyond it the request is
 //                      refused with 413 naming the setting, before any line is cropped)
-//   max_batches_in_flight 4 (cls and rec batches one request keeps queued at once; with
+//   max_batches_in_flight 2 (cls and rec batches one request keeps queued at once; with
 //                      rec_batch and rec_max_width it bounds the memory a request holds)
 //   space_score 0 (off; > 0 recovers spaces the recognizer leaves blank, see ctc.h),
 //   ascii_punctuation false (true: full-width forms become ASCII in lines without CJK)
@@ -73,7 +73,7 @@ struct OcrSettings {
   int rec_min_width = 320;
   int rec_max_width = 3200;
   int64_t max_rec_pixels = 16 << 20;  // Σ rec_height × line width per request; 413 beyond
-  int max_batches_in_flight = 4;      // cls/rec batches queued at once per request
+  int max_batches_in_flight = 2;      // cls/rec batches queued at once per request
   float drop_score = 0.5f;
   float space_score = 0;           // > 0: recover spaces (see CtcGreedyDecode); 0: PaddleOCR's decoding
   bool ascii_punctuation = false;  // full-width forms to ASCII in lines without CJK

@@ -309,14 +309,14 @@ TEST_F(OcrTaskTest, RecognizerBatchesAreBoundedInWidthCountAndFlight) {
   EXPECT_EQ(runner.max_outstanding, 2);
   EXPECT_EQ(runner.outstanding, 0);
 
-  // Without the settings (and without the classifier): 6 lines per batch, 4 batches queued at most.
+  // Without the settings (and without the classifier): 6 lines per batch, 2 batches queued at most.
   auto defaults = Make(R"({"keys":"keys.txt"})", false);
   DeferredRunner more;
   more.models = runner.models;
   more.models.erase("cls");
   ASSERT_TRUE(defaults->Recognize(image::testing::Solid(1200, 900, 200, 200, 200), more).ok());
   EXPECT_EQ(more.shapes["rec"].size(), 3u);
-  EXPECT_EQ(more.max_outstanding, 3);
+  EXPECT_EQ(more.max_outstanding, 2);
   EXPECT_GT(more.shapes["rec"][0][3], 400);
 }
 
