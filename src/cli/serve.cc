@@ -30,6 +30,7 @@ int Serve(const std::vector<std::string>& args) {
           max_connections = 10000;
   int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
   bool spinning = false, verbose = false, help = false;
+  std::string cpu_arena = "shrink";
   std::string filters_path, admin_address = "127.0.0.1";
   int64_t admin_port = 8001;
   std::string catalog_dir;
@@ -51,6 +52,9 @@ int Serve(const std::vector<std::string>& args) {
         "size of the one ONNX Runtime thread pool shared by all models (0: one per core)");
   f.Int("inter-op-threads", &inter_op, "ONNX Runtime inter-op threads (global)");
   f.Bool("allow-spinning", &spinning, "let ONNX Runtime worker threads spin while idle");
+  f.String("cpu-arena", &cpu_arena,
+           "ONNX Runtime CPU memory arena: shrink (one shared arena, shrunk after each run) | keep (an arena "
+           "per model that keeps its peak) | off (malloc per tensor)");
   f.Int("max-body-bytes", &max_body, "largest request body accepted (413 beyond)");
   f.Int("max-header-bytes", &max_header, "largest request header block accepted (431 beyond)");
   f.Int("header-timeout-ms", &header_timeout_ms, "time allowed to receive a request's headers (408 beyond)");
@@ -95,6 +99,11 @@ int Serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum serve: %s\n", mode.status().message().c_str());
     return 2;
   }
+  auto arena = runtime::ParseCpuArena(cpu_arena);
+  if (!arena.ok()) {
+    std::fprintf(stderr, "continuum serve: --cpu-arena: %s\n", arena.status().message().c_str());
+    return 2;
+  }
   if (repo_dir.empty()) {
     std::fprintf(stderr, "continuum serve: --model-repository is required\n");
     return 2;
@@ -133,7 +142,8 @@ int Serve(const std::vector<std::string>& args) {
   InferenceNodeOptions no;
   no.engine = {.intra_op_threads = static_cast<int>(threads),
                .inter_op_threads = static_cast<int>(inter_op),
-               .allow_spinning = spinning};
+               .allow_spinning = spinning,
+               .cpu_arena = *arena};
   no.repository.root = repo_dir;
   no.repository.mode = *mode;
   no.repository.poll_interval = std::chrono::seconds(poll_secs);

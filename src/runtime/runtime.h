@@ -32,10 +32,25 @@ struct ModelSignature {
   std::vector<TensorSpec> outputs;
 };
 
+// The CPU memory arena ORT takes tensor memory from (inputs it allocates, intermediate values,
+// outputs).
+//   kShrink  (default) one arena for the whole process, shared by every session, extended by
+//            exactly what a run asks for (ORT's kSameAsRequested) and shrunk at the end of each
+//            run: the memory one large request needed goes back when it is done. With glibc,
+//            malloc's mmap threshold is also fixed at 1 MiB for the process, so the large blocks
+//            the arena frees are unmapped rather than kept in malloc's heap.
+//   kKeep    ORT's default: an arena per session that grows in powers of two and keeps its
+//            high-water mark for the life of the session.
+//   kOff     no arena: every allocation goes to malloc and back.
+enum class CpuArena { kShrink, kKeep, kOff };
+StatusOr<CpuArena> ParseCpuArena(std::string_view name);  // "shrink", "keep", "off"
+std::string_view CpuArenaName(CpuArena arena);
+
 struct EngineOptions {
   int intra_op_threads = 0;  // size of the global pool; 0: one per core
   int inter_op_threads = 1;
   bool allow_spinning = false;  // spinning trades idle CPU for latency; off by default
+  CpuArena cpu_arena = CpuArena::kShrink;
 };
 
 struct SessionOptions {
@@ -66,6 +81,7 @@ class Engine {
   virtual StatusOr<std::unique_ptr<Session>> Load(const std::filesystem::path& model_path,
                                                   const SessionOptions& options) = 0;
   virtual int intra_op_threads() const = 0;
+  virtual CpuArena cpu_arena() const = 0;
   // Providers this ORT build can offer ("CPUExecutionProvider", ...).
   static std::vector<std::string> AvailableProviders();
   static std::string OrtVersion();

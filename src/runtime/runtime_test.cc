@@ -91,6 +91,33 @@ TEST(Runtime, DerivesSignatureAndRuns) {
   EXPECT_FLOAT_EQ(v[5], 3.5f);
 }
 
+TEST(Runtime, EveryCpuArenaModeRuns) {
+  for (CpuArena mode : {CpuArena::kShrink, CpuArena::kKeep, CpuArena::kOff, CpuArena::kShrink}) {
+    auto engine = Engine::Create({.intra_op_threads = 1, .cpu_arena = mode});
+    ASSERT_TRUE(engine.ok()) << CpuArenaName(mode) << ": " << engine.status().ToString();
+    EXPECT_EQ((*engine)->cpu_arena(), mode);
+    auto s = (*engine)->Load(kModels / "add_sub/1/model.onnx", {});
+    ASSERT_TRUE(s.ok()) << CpuArenaName(mode) << ": " << s.status().ToString();
+    for (int64_t rows : {1, 4096, 1}) {  // a large run between small ones: the arena grows and shrinks
+      std::vector<float> a(static_cast<size_t>(rows * 16), 2.f), b(a.size(), 0.5f);
+      Tensor ta = FloatTensor("INPUT0", {rows, 16}, a), tb = FloatTensor("INPUT1", {rows, 16}, b);
+      const Tensor* ins[] = {&ta, &tb};
+      auto out = (*s)->Run(ins, {});
+      ASSERT_TRUE(out.ok()) << CpuArenaName(mode) << ": " << out.status().ToString();
+      ASSERT_EQ(out->size(), 2u);
+      auto sum = Floats((*out)[0]);
+      ASSERT_EQ(sum.size(), a.size());
+      EXPECT_FLOAT_EQ(sum.back(), 2.5f);
+    }
+  }
+  EXPECT_EQ(*ParseCpuArena("shrink"), CpuArena::kShrink);
+  EXPECT_EQ(*ParseCpuArena("keep"), CpuArena::kKeep);
+  EXPECT_EQ(*ParseCpuArena("off"), CpuArena::kOff);
+  auto bad = ParseCpuArena("grow");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "unknown CPU arena mode 'grow' (known: shrink, keep, off)");
+}
+
 TEST(Runtime, StringTensorsRoundTrip) {
   auto s = TestEngine().Load(kModels / "identity_string/1/model.onnx", {});
   ASSERT_TRUE(s.ok()) << s.status().ToString();

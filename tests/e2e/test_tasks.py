@@ -215,5 +215,55 @@ class TaskApiTest(unittest.TestCase):
         self.assertIn("label:", r.stdout)
 
 
+class OcrCostLimitsTest(unittest.TestCase):
+    """The OCR entry's cost caps, through the real models: a page whose lines need more
+    recognizer pixels than settings.max_rec_pixels is refused with 413 naming the setting, and
+    recognizer runs hold at most rec_batch lines (the model's max_batch_size)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="continuum-ocr-limits-")
+        catalog = os.path.join(cls.tmp, "catalog")
+        shutil.copytree(os.path.join(CATALOG, "catalog", "pp-ocrv4"), os.path.join(catalog, "pp-ocrv4"))
+        entry_path = os.path.join(catalog, "pp-ocrv4", "catalog.json")
+        with open(entry_path) as f:
+            entry = json.load(f)
+        entry["settings"]["max_rec_pixels"] = 100000
+        with open(entry_path, "w") as f:
+            json.dump(entry, f)
+        cls.server = Server(os.path.join(CATALOG, "models"), "--catalog", catalog, "--intra-op-threads", "2")
+        cls.page = os.path.join(cls.tmp, "page.png")
+        render_text(cls.page, "\n".join("line %d of a page: edge, cloud and device" % i for i in range(4)))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_lines_over_the_pixel_budget_are_refused_with_413(self):
+        with open(self.page, "rb") as f:
+            data = f.read()
+        status, body, _ = self.server.request("POST", "/ai/run/" + OCR, data, {"Content-Type": "image/png"})
+        out = json.loads(body)
+        self.assertEqual(status, 413, out)
+        self.assertFalse(out["success"])
+        message = out["errors"][0]["message"]
+        self.assertIn("ocr: the 4 text lines found need", message)
+        self.assertIn("over the limit settings.max_rec_pixels = 100000", message)
+        # One line of the same page fits the budget.
+        line = os.path.join(self.tmp, "line.png")
+        render_text(line, "line 0 of a page: edge, cloud and device")
+        with open(line, "rb") as f:
+            status, body, _ = self.server.request("POST", "/ai/run/" + OCR, f.read(), {"Content-Type": "image/png"})
+        out = json.loads(body)
+        self.assertEqual(status, 200, out)
+        self.assertEqual(len(out["result"]["lines"]), 1)
+
+    def test_recognizer_runs_are_bounded_to_rec_batch_lines(self):
+        status, config = self.server.get("/v2/models/ppocr_rec/config")
+        self.assertEqual(status, 200, config)
+        self.assertEqual(config["max_batch_size"], 6)
+
+
 if __name__ == "__main__":
     unittest.main()

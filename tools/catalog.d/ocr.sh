@@ -8,7 +8,10 @@
 # do (each page has its own size), classifier inputs always do ([n,3,48,192]), recognition
 # inputs do when their padded widths match. max_queue_delay 0: a batch is whatever is already
 # waiting when the instance frees up (the task keeps several batches in flight per page), so a
-# lone request never waits for company.
+# lone request never waits for company. The recognizer's max_batch_size is the task's rec_batch
+# (6): batches queued at once, by one request or several, merge into runs of at most 6 lines, so
+# what one run holds stays bounded (a dense 1900x1900 page of 67 lines peaked at 1.7 GB with
+# runs of up to 24 lines, at 0.86 GB with 6).
 #
 # Settings beyond PaddleOCR's defaults: det_limit_type "area" bounds the detector's input by
 # pixel count (960²) rather than by its long side, so a wide ribbon of text is not shrunk until
@@ -43,7 +46,7 @@ JSON
 }
 model ppocr_det ch_PP-OCRv4_det_infer.onnx 4 "text detection (DB)"
 model ppocr_cls ch_ppocr_mobile_v2.0_cls_infer.onnx 32 "text direction 0/180"
-model ppocr_rec ch_PP-OCRv4_rec_infer.onnx 24 "text recognition (CTC)"
+model ppocr_rec ch_PP-OCRv4_rec_infer.onnx 6 "text recognition (CTC)"
 
 mkdir -p "$CATALOG/pp-ocrv4"
 cp "$SRC/ppocr_keys_v1.txt" "$CATALOG/pp-ocrv4/ppocr_keys_v1.txt"

@@ -3,6 +3,7 @@
 // library state lives in a struct the frame only touches through pointers.
 #include "tasks/image/codec_frames.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -42,6 +43,7 @@ uint8_t** DecodeTarget::AllocateRows(int channels, Layout layout) noexcept {
   try {
     const size_t stride = static_cast<size_t>(width_) * static_cast<size_t>(channels);
     buffer_.assign(stride * static_cast<size_t>(height_), 0);
+    peak_bytes_ = std::max(peak_bytes_, buffer_.capacity());
     rows_.resize(static_cast<size_t>(height_));
     for (int y = 0; y < height_; ++y)
       rows_[static_cast<size_t>(y)] = buffer_.data() + stride * static_cast<size_t>(y);
@@ -53,6 +55,34 @@ uint8_t** DecodeTarget::AllocateRows(int channels, Layout layout) noexcept {
   channels_ = channels;
   layout_ = layout;
   return rows_.data();
+}
+
+void DecodeTarget::BeginRows(int channels, Layout layout) noexcept {
+  buffer_.clear();
+  channels_ = channels;
+  layout_ = layout;
+}
+
+uint8_t* DecodeTarget::NextRow() noexcept {
+  const size_t stride = static_cast<size_t>(width_) * static_cast<size_t>(channels_);
+  const size_t total = stride * static_cast<size_t>(height_);
+  if (buffer_.size() + stride > total) {
+    status_ = Internal("image: more rows than the header declares");
+    return nullptr;
+  }
+  try {
+    if (buffer_.size() + stride > buffer_.capacity()) {
+      // Geometric growth (amortized copies), never past the declared size.
+      buffer_.reserve(std::min(total, std::max(buffer_.capacity() * 2, stride * 64)));
+      peak_bytes_ = std::max(peak_bytes_, buffer_.capacity());
+    }
+    buffer_.resize(buffer_.size() + stride);
+  } catch (const std::bad_alloc&) {
+    status_ = ResourceExhausted("image: out of memory for " + std::to_string(width_) + "x" +
+                                std::to_string(height_) + " pixels");
+    return nullptr;
+  }
+  return buffer_.data() + buffer_.size() - stride;
 }
 
 int ExifOrientation(const uint8_t* d, size_t n) noexcept {
@@ -91,6 +121,9 @@ int ExifOrientation(const uint8_t* d, size_t n) noexcept {
 // ---- PNG ----------------------------------------------------------------------------------------
 
 namespace {
+
+// Deflate's largest expansion: a 258-byte match in two one-bit codes.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 struct PngState {
   const uint8_t* data;
@@ -145,9 +178,24 @@ bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char
   png_read_info(png, info);
 
   png_uint_32 width = 0, height = 0;
-  int bit_depth = 0, color_type = 0;
-  png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
+  int bit_depth = 0, color_type = 0, interlace = 0;
+  png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, nullptr, nullptr);
   if (!target->Accept(width, height, "PNG")) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  // The pixel data inflates to height × (1 + row bytes) at least (interlacing only adds filter
+  // bytes), and deflate expands by at most kMaxDeflateRatio: data shorter than that cannot hold
+  // the declared image, so a truncated file is refused before any pixel buffer exists.
+  const uint64_t raw =
+      static_cast<uint64_t>(height) * (1 + static_cast<uint64_t>(png_get_rowbytes(png, info)));
+  const uint64_t needed = raw / kMaxDeflateRatio;
+  if (needed > size - state.pos) {
+    std::snprintf(message, message_size,
+                  "truncated: %ux%u pixels need at least %llu bytes of compressed data, the file "
+                  "has %llu left",
+                  static_cast<unsigned>(width), static_cast<unsigned>(height),
+                  static_cast<unsigned long long>(needed), static_cast<unsigned long long>(size - state.pos));
     png_destroy_read_struct(&png, &info, nullptr);
     return false;
   }
@@ -166,12 +214,27 @@ bool DecodePngFrame(const uint8_t* data, size_t size, DecodeTarget* target, char
       png_get_rowbytes(png, info) != static_cast<size_t>(width) * channels) {
     png_error(png, "unexpected pixel layout after conversion");
   }
-  png_bytepp rows = target->AllocateRows(channels, alpha ? Layout::kRgba : Layout::kRgb);
-  if (rows == nullptr) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    return false;
+  const Layout layout = alpha ? Layout::kRgba : Layout::kRgb;
+  if (interlace == PNG_INTERLACE_NONE) {
+    // Row by row: memory grows with the rows the data really holds.
+    target->BeginRows(channels, layout);
+    for (png_uint_32 y = 0; y < height; ++y) {
+      png_bytep row = target->NextRow();
+      if (row == nullptr) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        return false;
+      }
+      png_read_row(png, row, nullptr);
+    }
+  } else {
+    // Adam7 passes revisit every row: the whole buffer is needed from the start.
+    png_bytepp rows = target->AllocateRows(channels, layout);
+    if (rows == nullptr) {
+      png_destroy_read_struct(&png, &info, nullptr);
+      return false;
+    }
+    png_read_image(png, rows);
   }
-  png_read_image(png, rows);
   png_destroy_read_struct(&png, &info, nullptr);
   return true;
 }

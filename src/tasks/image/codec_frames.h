@@ -26,8 +26,17 @@ class DecodeTarget {
   // The size from the header. False (status() says why) when empty or over the pixel limit.
   bool Accept(uint32_t width, uint32_t height, const char* format) noexcept;
   // A buffer for the accepted size with `channels` bytes per pixel (3 or 4); returns row
-  // pointers into it, or null (status() set) when the memory cannot be had.
+  // pointers into it, or null (status() set) when the memory cannot be had. For decoders that
+  // revisit rows (interlaced PNG, JPEG).
   uint8_t** AllocateRows(int channels, Layout layout) noexcept;
+  // Row by row instead: BeginRows sets the layout, each NextRow appends one row and returns it
+  // (valid until the next call), or null (status() set) when the memory cannot be had. The
+  // buffer grows with the rows actually decoded, so a truncated file that declares a huge size
+  // costs what it holds, not what it claims.
+  void BeginRows(int channels, Layout layout) noexcept;
+  uint8_t* NextRow() noexcept;
+  // The most pixel-buffer bytes held at once so far (what decoding cost in memory).
+  size_t peak_bytes() const { return peak_bytes_; }
   void SetExifOrientation(int orientation) noexcept { orientation_ = orientation; }
 
   const Status& status() const { return status_; }
@@ -46,6 +55,7 @@ class DecodeTarget {
   int orientation_ = 1;
   std::vector<uint8_t> buffer_;
   std::vector<uint8_t*> rows_;
+  size_t peak_bytes_ = 0;
 };
 
 // Both return true on success. On failure either target->status() is set (a refusal of the

@@ -4,6 +4,10 @@
 // Hostile input is the normal case here: sizes are checked against the limits from the header
 // before any pixel buffer exists, truncated or corrupt data is an error (not a half-grey
 // picture), and no input crashes, leaks or allocates beyond the limits (fuzz/image_decode_fuzz.cc).
+// A PNG whose data is too short to inflate to its declared size (deflate expands at most
+// 1032:1) is refused before any pixel buffer exists, and a non-interlaced PNG's buffer grows
+// with the rows actually decoded: a truncated file costs the memory of what it holds, not of
+// what its header claims.
 //
 //   - Alpha (PNG alpha channel or tRNS) is composited over white: text drawn on a transparent
 //     background stays readable.

@@ -207,6 +207,60 @@ TEST(DecodeTest, SizeLimitsComeFromTheHeaderBeforeDecoding) {
   EXPECT_EQ(bytes.status().code(), StatusCode::kPayloadTooLarge);
 }
 
+// Noise compresses poorly, so a cut through the file is a cut through the rows.
+Image Noise(int w, int h) {
+  Image img(w, h);
+  uint32_t x = 12345;
+  for (auto& p : img.pixels) {
+    x = x * 1664525u + 1013904223u;
+    p = static_cast<uint8_t>(x >> 24);
+  }
+  return img;
+}
+
+TEST(DecodeTest, TruncatedPngWithAHugeSizeFailsBeforeAnyPixelBuffer) {
+  // 6300 x 6300 (within the default pixel limit) declared by a 20 x 20 file: the data cannot
+  // possibly hold the image, so nothing is allocated for it.
+  const std::string png = WithPngSize(EncodePng(Solid(20, 20, 9, 9, 9)), 6300, 6300);
+  auto r = Decode(png, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("truncated: 6300x6300 pixels need at least"), std::string::npos)
+      << r.status().message();
+  internal::DecodeTarget target(DecodeLimits{}.max_pixels);
+  char message[256];
+  EXPECT_FALSE(internal::DecodePngFrame(reinterpret_cast<const uint8_t*>(png.data()), png.size(), &target,
+                                        message, sizeof message));
+  EXPECT_EQ(target.peak_bytes(), 0u);
+}
+
+TEST(DecodeTest, TruncatedPngCostsTheRowsItHolds) {
+  const Image src = Noise(600, 600);
+  const std::string png = EncodePng(src);
+  const size_t full = src.pixels.size();
+  {
+    internal::DecodeTarget target(DecodeLimits{}.max_pixels);
+    char message[256];
+    ASSERT_TRUE(internal::DecodePngFrame(reinterpret_cast<const uint8_t*>(png.data()), png.size(), &target,
+                                         message, sizeof message))
+        << message;
+    EXPECT_EQ(target.buffer(), src.pixels);
+    EXPECT_EQ(target.peak_bytes(), full);  // growth never goes past the declared size
+  }
+  // A quarter of the file decodes about a quarter of the rows; the buffer follows them.
+  const std::string_view cut = std::string_view(png).substr(0, png.size() / 4);
+  internal::DecodeTarget target(DecodeLimits{}.max_pixels);
+  char message[256];
+  EXPECT_FALSE(internal::DecodePngFrame(reinterpret_cast<const uint8_t*>(cut.data()), cut.size(), &target,
+                                        message, sizeof message));
+  EXPECT_NE(std::string(message).find("truncated"), std::string::npos) << message;
+  EXPECT_GT(target.peak_bytes(), 0u);
+  EXPECT_LE(target.peak_bytes(), full * 3 / 5);
+  auto r = Decode(cut, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(DecodeTest, UnsupportedFormatsAreNamed) {
   auto gif = Decode("GIF89a\x01\x00\x01\x00", {});
   ASSERT_FALSE(gif.ok());

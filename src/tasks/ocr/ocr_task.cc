@@ -23,7 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kClsHeight = 48, kClsWidth = 192;  // the PP-OCR direction classifier's input
-constexpr size_t kMaxInFlight = 4;               // cls/rec batches queued at once per request
 
 void AddSince(std::atomic<uint64_t>& counter, Clock::time_point& since) {
   const auto now = Clock::now();
@@ -147,6 +146,10 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
       ASSIGN_OR_RETURN(s.rec_min_width, Integer(v, key, 8, 8192));
     } else if (key == "rec_max_width") {
       ASSIGN_OR_RETURN(s.rec_max_width, Integer(v, key, 8, 8192));
+    } else if (key == "max_rec_pixels") {
+      ASSIGN_OR_RETURN(s.max_rec_pixels, Integer(v, key, 1, 1 << 30));
+    } else if (key == "max_batches_in_flight") {
+      ASSIGN_OR_RETURN(s.max_batches_in_flight, Integer(v, key, 1, 64));
     } else if (key == "drop_score") {
       ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
       s.drop_score = static_cast<float>(d);
@@ -160,8 +163,8 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
           key,
           "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
           "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
-          "rec_batch, rec_image_height, rec_min_width, rec_max_width, drop_score, space_score, "
-          "ascii_punctuation)");
+          "rec_batch, rec_image_height, rec_min_width, rec_max_width, max_rec_pixels, "
+          "max_batches_in_flight, drop_score, space_score, ascii_punctuation)");
     }
   }
   if (s.keys.empty())
@@ -260,6 +263,19 @@ StatusOr<std::vector<OcrLine>> OcrTask::Recognize(const image::Image& img, Model
   timings_.pages.fetch_add(1, std::memory_order_relaxed);
   if (boxes.empty()) return std::vector<OcrLine>{};
 
+  // The recognizer's cost grows with the pixels it is sent: checked before anything is cropped.
+  int64_t rec_pixels = 0;
+  for (const TextBox& box : boxes) {
+    rec_pixels += static_cast<int64_t>(s.rec_height) * StripWidth(box.quad, s.rec_height, s.rec_max_width);
+  }
+  if (rec_pixels > s.max_rec_pixels) {
+    return PayloadTooLarge("ocr: the " + std::to_string(boxes.size()) + " text lines found need " +
+                           std::to_string(rec_pixels) + " recognizer pixels (" +
+                           std::to_string(s.rec_height) +
+                           " rows x their widths), over the limit settings.max_rec_pixels = " +
+                           std::to_string(s.max_rec_pixels) +
+                           "; send part of the page, or raise the limit in the catalog entry");
+  }
   std::vector<Strip> strips(boxes.size());
   for (size_t i = 0; i < boxes.size(); ++i)
     strips[i].img = CropStrip(img, boxes[i].quad, s.rec_height, s.rec_max_width);
@@ -361,7 +377,7 @@ Status OcrTask::Classify(std::vector<Strip>& strips, ModelRunner& runner) const 
     Tensor x = MakeTensor({static_cast<int64_t>(count), 3, kClsHeight, kClsWidth}, data);
     AddSince(timings_.cls_pre_ns, t);
     in_flight.push_back({begin, count, runner.RunAsync(s.cls_model, {std::move(x)}, {})});
-    if (in_flight.size() >= kMaxInFlight) {
+    if (in_flight.size() >= static_cast<size_t>(s.max_batches_in_flight)) {
       RETURN_IF_ERROR(finish(in_flight.front()));
       in_flight.pop_front();
     }
@@ -432,7 +448,7 @@ Status OcrTask::RecognizeStrips(std::vector<Strip>& strips, ModelRunner& runner)
     Tensor x = MakeTensor({static_cast<int64_t>(count), 3, h, width}, data);
     AddSince(timings_.rec_pre_ns, t);
     in_flight.push_back({begin, count, runner.RunAsync(s.rec_model, {std::move(x)}, {})});
-    if (in_flight.size() >= kMaxInFlight) {
+    if (in_flight.size() >= static_cast<size_t>(s.max_batches_in_flight)) {
       RETURN_IF_ERROR(finish(in_flight.front()));
       in_flight.pop_front();
     }

@@ -14,7 +14,13 @@
 //                      4096 (hard cap)
 //   det_thresh 0.3, det_box_thresh 0.6, det_unclip_ratio 1.5, max_candidates 1000
 //   use_cls true (when a cls model is given), cls_thresh 0.9, cls_batch 6
-//   rec_batch 6, rec_image_height 48, rec_min_width 320, rec_max_width 3200, drop_score 0.5
+//   rec_batch 6, rec_image_height 48, rec_min_width 320, rec_max_width 3200 (a line wider than
+//                      that is resized down to it, squeezed horizontally), drop_score 0.5
+//   max_rec_pixels     16777216 (cost cap per request: the detected lines' recognizer input,
+//                      rec_image_height × each line's width, summed; beyond it the request is
+//                      refused with 413 naming the setting, before any line is cropped)
+//   max_batches_in_flight 2 (cls and rec batches one request keeps queued at once; with
+//                      rec_batch and rec_max_width it bounds the memory a request holds)
 //   space_score 0 (off; > 0 recovers spaces the recognizer leaves blank, see ctc.h),
 //   ascii_punctuation false (true: full-width forms become ASCII in lines without CJK)
 //
@@ -66,6 +72,8 @@ struct OcrSettings {
   int rec_height = 48;
   int rec_min_width = 320;
   int rec_max_width = 3200;
+  int64_t max_rec_pixels = 16 << 20;  // Σ rec_height × line width per request; 413 beyond
+  int max_batches_in_flight = 2;      // cls/rec batches queued at once per request
   float drop_score = 0.5f;
   float space_score = 0;           // > 0: recover spaces (see CtcGreedyDecode); 0: PaddleOCR's decoding
   bool ascii_punctuation = false;  // full-width forms to ASCII in lines without CJK

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -224,6 +225,101 @@ TEST_F(OcrTaskTest, RecognitionBatchesLinesOfSimilarWidth) {
   EXPECT_LE(calls[1].shape[3], calls[2].shape[3]);
 }
 
+// Like FakeRunner, but each answer is computed only when the task waits for it, so the number
+// of batches a request keeps queued at once can be counted.
+class DeferredRunner : public ModelRunner {
+ public:
+  std::map<std::string, FakeRunner::Fn> models;
+  std::map<std::string, std::vector<Shape>> shapes;  // model -> the input shape of each call
+  int outstanding = 0, max_outstanding = 0;
+
+  std::future<StatusOr<std::vector<Tensor>>> RunAsync(const std::string& model, std::vector<Tensor> inputs,
+                                                      std::vector<std::string>) override {
+    shapes[model].push_back(inputs.at(0).shape);
+    max_outstanding = std::max(max_outstanding, ++outstanding);
+    return std::async(std::launch::deferred, [this, model, inputs = std::move(inputs)]() {
+      --outstanding;
+      return models.at(model)(inputs);
+    });
+  }
+};
+
+std::vector<Rect> WideLines(int n) {
+  std::vector<Rect> rects;
+  for (int i = 0; i < n; ++i) {
+    const float y = 0.02f + i * 0.068f;
+    rects.push_back({0.05f, y, 0.95f, y + 0.03f});
+  }
+  return rects;
+}
+
+TEST_F(OcrTaskTest, RecognizerPixelsPerRequestAreCapped) {
+  // 14 lines of 1080 x 27 pixels (more once unclipped): each becomes a 48-row strip wider than
+  // 320 columns, so rec_max_width 320 sets every width.
+  const image::Image page = image::testing::Solid(1200, 900, 200, 200, 200);
+  auto run = [&](const std::string& settings, FakeRunner& runner) {
+    auto task = Make(settings);
+    runner.models["det"] = Detector(WideLines(14));
+    runner.models["cls"] = Classifier(0.f);
+    runner.models["rec"] = Recognizer();
+    return task->Recognize(page, runner);
+  };
+  FakeRunner fits;
+  auto ok = run(R"({"keys":"keys.txt","rec_max_width":320,"max_rec_pixels":215040})", fits);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();  // 14 x 48 x 320 = 215040: at the limit
+  EXPECT_EQ(ok->size(), 14u);
+
+  FakeRunner over;
+  auto r = run(R"({"keys":"keys.txt","rec_max_width":320,"max_rec_pixels":215039})", over);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPayloadTooLarge);
+  EXPECT_EQ(
+      r.status().message(),
+      "ocr: the 14 text lines found need 215040 recognizer pixels (48 rows x their widths), over the "
+      "limit settings.max_rec_pixels = 215039; send part of the page, or raise the limit in the catalog "
+      "entry");
+  // Refused after detection, before any line was classified or recognized.
+  EXPECT_EQ(over.sent.count("cls"), 0u);
+  EXPECT_EQ(over.sent.count("rec"), 0u);
+
+  // The default bounds a page too: 14 lines at the default width cap fit, 400 do not.
+  OcrSettings defaults;
+  EXPECT_LE(14 * 48 * defaults.rec_max_width, defaults.max_rec_pixels);
+  EXPECT_LT(defaults.max_rec_pixels, int64_t{400} * 48 * defaults.rec_max_width);
+}
+
+TEST_F(OcrTaskTest, RecognizerBatchesAreBoundedInWidthCountAndFlight) {
+  auto task = Make(R"({"keys":"keys.txt","rec_batch":3,"rec_max_width":400,"max_batches_in_flight":2})");
+  DeferredRunner runner;
+  runner.models["det"] = Detector(WideLines(14));
+  runner.models["cls"] = Classifier(0.f);
+  runner.models["rec"] = Recognizer();
+  auto lines = task->Recognize(image::testing::Solid(1200, 900, 200, 200, 200), runner);
+  ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+  ASSERT_EQ(lines->size(), 14u);
+  const auto& rec = runner.shapes["rec"];
+  ASSERT_EQ(rec.size(), 5u);  // 3 + 3 + 3 + 3 + 2 lines
+  int64_t sent = 0;
+  for (const Shape& shape : rec) {
+    EXPECT_LE(shape[0], 3);
+    EXPECT_EQ(shape[3], 400);  // wider lines resized down to the cap
+    sent += shape[0];
+  }
+  EXPECT_EQ(sent, 14);
+  EXPECT_EQ(runner.max_outstanding, 2);
+  EXPECT_EQ(runner.outstanding, 0);
+
+  // Without the settings (and without the classifier): 6 lines per batch, 2 batches queued at most.
+  auto defaults = Make(R"({"keys":"keys.txt"})", false);
+  DeferredRunner more;
+  more.models = runner.models;
+  more.models.erase("cls");
+  ASSERT_TRUE(defaults->Recognize(image::testing::Solid(1200, 900, 200, 200, 200), more).ok());
+  EXPECT_EQ(more.shapes["rec"].size(), 3u);
+  EXPECT_EQ(more.max_outstanding, 2);
+  EXPECT_GT(more.shapes["rec"][0][3], 400);
+}
+
 TEST_F(OcrTaskTest, ModelErrorsCarryContext) {
   auto task = Make();
   TaskRequest req;
@@ -306,6 +402,10 @@ TEST_F(OcrTaskTest, SettingsAreChecked) {
   EXPECT_EQ(err(R"({"keys":"keys.txt","use_cls":true})", false),
             "settings.use_cls: true needs a \"cls\" model in models");
   EXPECT_EQ(err(R"({"keys":"keys.txt","rec_batch":1.5})"), "settings.rec_batch: expected an integer");
+  EXPECT_EQ(err(R"({"keys":"keys.txt","max_rec_pixels":0})"),
+            "settings.max_rec_pixels: must be between 1 and 1073741824");
+  EXPECT_EQ(err(R"({"keys":"keys.txt","max_batches_in_flight":65})"),
+            "settings.max_batches_in_flight: must be between 1 and 64");
   EXPECT_EQ(err(R"({"keys":"keys.txt","colour":1})").substr(0, 31), "settings.colour: unknown (known");
   CatalogEntry no_det = Entry();
   no_det.models.erase("det");

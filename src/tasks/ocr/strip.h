@@ -12,6 +12,9 @@ namespace continuum::tasks::ocr {
 // PaddleOCR warps at the box's own size (bicubic) and then resizes (bilinear); one bicubic warp
 // straight to the recognizer's height is sharper for small text and reads better (measured in
 // tests/tasks/ocr: 96% exact lines against 88% for the two-step crop).
+// A line wider than max_width is resized down to it (squeezed horizontally), never split.
 image::Image CropStrip(const image::Image& img, Quad q, int height, int max_width);
+// The width CropStrip gives the box, without cropping (what the recognizer will be sent).
+int StripWidth(const Quad& q, int height, int max_width);
 
 }  // namespace continuum::tasks::ocr

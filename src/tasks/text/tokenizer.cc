@@ -359,23 +359,36 @@ Tokenizer::~Tokenizer() = default;
 
 Encoding Tokenizer::Encode(std::string_view text, size_t max_length) const {
   const TokenizerParts& p = *parts_;
+  size_t added = 0;
+  for (const auto& pp : p.post_processors) added += pp->Added();
+  const size_t limit = max_length > 0 ? max_length : p.truncation_max_length.value_or(0);
+  const size_t budget = limit > added ? limit - added : 0;
+  // Truncating on the right keeps the first `budget` tokens, so the model stops as soon as it
+  // has produced them: the rest of a long text is never tokenized (the tokens kept are the same
+  // either way). Truncating on the left needs the end of the text, so the whole text is read.
+  const bool stop_early = limit > 0 && !p.truncate_left;
   std::vector<Token> tokens;
+  size_t pieces_tokenized = 0;
+  auto done = [&] { return stop_early && tokens.size() >= budget; };
   auto run_pipeline = [&](std::string_view segment) {
-    if (segment.empty()) return;
+    if (segment.empty() || done()) return;
     std::u32string s = DecodeUtf8(segment);
     for (const auto& n : p.normalizers) n->Normalize(&s);
     std::vector<std::u32string> pieces;
     if (!s.empty()) pieces.push_back(std::move(s));
     for (const auto& t : p.pre_tokenizers) t->Split(&pieces);
     for (const auto& piece : pieces) {
-      if (!piece.empty()) p.model->Tokenize(piece, &tokens);
+      if (done()) break;
+      if (piece.empty()) continue;
+      p.model->Tokenize(piece, &tokens);
+      ++pieces_tokenized;
     }
   };
 
   // Added tokens are found in the raw text first; the text between them goes through the
   // pipeline.
   size_t seg = 0;
-  for (size_t i = 0; i < text.size();) {
+  for (size_t i = 0; i < text.size() && !done();) {
     const AddedToken* hit = nullptr;
     if (!p.added_first_bytes.test(static_cast<unsigned char>(text[i]))) {
       ++i;
@@ -400,6 +413,7 @@ Encoding Tokenizer::Encode(std::string_view text, size_t max_length) const {
       while (before_end > seg && std::isspace(static_cast<unsigned char>(text[before_end - 1]))) --before_end;
     }
     run_pipeline(text.substr(seg, before_end - seg));
+    if (done()) break;
     tokens.push_back({hit->id, hit->content});
     i += hit->content.size();
     if (hit->rstrip) {
@@ -407,19 +421,13 @@ Encoding Tokenizer::Encode(std::string_view text, size_t max_length) const {
     }
     seg = i;
   }
-  run_pipeline(text.substr(seg));
+  if (!done()) run_pipeline(text.substr(seg));
 
-  size_t added = 0;
-  for (const auto& pp : p.post_processors) added += pp->Added();
-  size_t limit = max_length > 0 ? max_length : p.truncation_max_length.value_or(0);
-  if (limit > 0) {
-    size_t budget = limit > added ? limit - added : 0;
-    if (tokens.size() > budget) {
-      if (p.truncate_left) {
-        tokens.erase(tokens.begin(), tokens.end() - static_cast<ptrdiff_t>(budget));
-      } else {
-        tokens.resize(budget);
-      }
+  if (limit > 0 && tokens.size() > budget) {
+    if (p.truncate_left) {
+      tokens.erase(tokens.begin(), tokens.end() - static_cast<ptrdiff_t>(budget));
+    } else {
+      tokens.resize(budget);
     }
   }
   std::vector<int64_t> types(tokens.size(), 0);
@@ -433,6 +441,7 @@ Encoding Tokenizer::Encode(std::string_view text, size_t max_length) const {
     e.tokens.push_back(std::move(t.text));
   }
   e.type_ids = std::move(types);
+  e.pieces_tokenized = pieces_tokenized;
   return e;
 }
 

@@ -34,6 +34,10 @@ struct Encoding {
   std::vector<int64_t> ids;
   std::vector<int64_t> type_ids;
   std::vector<std::string> tokens;  // the token strings, special tokens included
+  // Pre-tokenized pieces (words) the model tokenized: the work done. With truncation on the
+  // right the model stops once max_length tokens are produced, so this stays bounded however
+  // long the text.
+  size_t pieces_tokenized = 0;
 };
 
 // BERT's BasicTokenizer switches, for vocab.txt.
@@ -62,7 +66,10 @@ class Tokenizer {
 
   // Tokenizes one text and adds the special tokens. max_length > 0 truncates so that the result,
   // special tokens included, has at most max_length tokens (0: the tokenizer.json truncation
-  // setting if any, else no limit).
+  // setting if any, else no limit). Truncating on the right (the default) stops tokenizing once
+  // the kept tokens are produced; the result is the same as tokenizing everything and cutting.
+  // Normalization and pre-tokenization still see the whole text (linear, and the text's size is
+  // bounded by the task limits, --max-text-bytes).
   Encoding Encode(std::string_view text, size_t max_length = 0) const;
 
   std::optional<int64_t> TokenToId(std::string_view token) const;

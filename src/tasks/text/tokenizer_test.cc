@@ -356,3 +356,54 @@ TEST(TextTokenizerJson, TruncationSetting) {
 
 }  // namespace
 }  // namespace continuum::tasks::text
+
+namespace continuum::tasks::text {
+namespace {
+
+// A long text truncated on the right gives the same tokens as tokenizing it whole and cutting,
+// and the same as its prefix, while the model only sees the words it needs.
+TEST(TextTruncation, LongTextStopsOnceMaxLengthTokensAreProduced) {
+  std::string text;
+  const std::vector<std::string> words = {"hello", "world,",  "the",  "unaffable",
+                                          "cafe!", "playing", "中国", "[MASK]"};
+  for (size_t i = 0; text.size() < (64 << 10); ++i) text += words[i % words.size()] + " ";
+  auto bert = Bert();
+  auto json = Tokenizer::FromHuggingFaceJson(BertTokenizerJson());
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  auto bpe = Tokenizer::FromHuggingFaceJson(ByteBpeJson());
+  ASSERT_TRUE(bpe.ok()) << bpe.status().ToString();
+  for (const Tokenizer* t : {bert.get(), json->get(), bpe->get()}) {
+    const Encoding whole = t->Encode(text);
+    ASSERT_GT(whole.tokens.size(), 10000u);
+    EXPECT_GT(whole.pieces_tokenized, 10000u);
+    for (size_t max_length : {size_t{2}, size_t{3}, size_t{16}, size_t{128}, size_t{512}}) {
+      const Encoding cut = t->Encode(text, max_length);
+      ASSERT_EQ(cut.tokens.size(), max_length);
+      // The same as the whole encoding, cut: first max_length - 1 tokens, then the closing one.
+      std::vector<std::string> expected(whole.tokens.begin(), whole.tokens.begin() + (max_length - 1));
+      expected.push_back(whole.tokens.back());
+      EXPECT_EQ(cut.tokens, expected) << max_length;
+      std::vector<int64_t> expected_ids(whole.ids.begin(), whole.ids.begin() + (max_length - 1));
+      expected_ids.push_back(whole.ids.back());
+      EXPECT_EQ(cut.ids, expected_ids) << max_length;
+      EXPECT_EQ(cut.type_ids.size(), max_length);
+      // The same as a prefix of the text that holds those tokens.
+      EXPECT_EQ(t->Encode(std::string_view(text).substr(0, 40 * max_length), max_length).ids, cut.ids);
+      // Bounded work: every word yields at least one token, so the model stopped at the budget.
+      EXPECT_LE(cut.pieces_tokenized, max_length) << max_length;
+    }
+  }
+}
+
+TEST(TextTruncation, LeftTruncationStillReadsTheEnd) {
+  std::string j = BertTokenizerJson();
+  j.replace(j.find(R"("truncation":null)"), 17, R"("truncation":{"max_length":4,"direction":"Left"})");
+  auto t = Tokenizer::FromHuggingFaceJson(j);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "hello ";
+  EXPECT_EQ(Toks(**t, text + "the cafe"), (Tokens{"[CLS]", "the", "cafe", "[SEP]"}));
+}
+
+}  // namespace
+}  // namespace continuum::tasks::text
