@@ -117,6 +117,7 @@ int Gateway(const std::vector<std::string>& args) {
   if (!repo_dir.empty()) {
     InferenceNodeOptions no;
     no.engine.intra_op_threads = static_cast<int>(intra_op);
+    no.engine.own_malloc = true;
     no.repository.root = repo_dir;
     no.v2.server_version = CONTINUUM_VERSION;
     no.catalog_dir = catalog_dir;

@@ -143,7 +143,8 @@ int Serve(const std::vector<std::string>& args) {
   no.engine = {.intra_op_threads = static_cast<int>(threads),
                .inter_op_threads = static_cast<int>(inter_op),
                .allow_spinning = spinning,
-               .cpu_arena = *arena};
+               .cpu_arena = *arena,
+               .own_malloc = true};
   no.repository.root = repo_dir;
   no.repository.mode = *mode;
   no.repository.poll_interval = std::chrono::seconds(poll_secs);

@@ -291,12 +291,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
     Ort::Env env(tp, ORT_LOGGING_LEVEL_ERROR, "continuum");
     if (options.cpu_arena == CpuArena::kShrink) {
 #ifdef __GLIBC__
-      // The arena's regions come from malloc. glibc raises its mmap threshold after the first
-      // large block is freed (up to 32 MiB), and keeps later large blocks in its heap, where
-      // freed memory mostly stays: a fixed 1 MiB threshold maps every large block on its own, so
-      // a shrunk region goes back to the system (measured after four concurrent OCR requests of
-      // a dense page: 811 MB still held without it, 154 MB with it).
-      mallopt(M_MMAP_THRESHOLD, 1 << 20);
+      if (options.own_malloc) {
+        // The arena's regions come from malloc. glibc raises its mmap threshold after the first
+        // large block is freed (up to 32 MiB), and keeps later large blocks in its heap, where
+        // freed memory mostly stays: a fixed 1 MiB threshold maps every large block on its own, so
+        // a shrunk region goes back to the system (measured after four concurrent OCR requests of
+        // a dense page: 811 MB still held without it, 154 MB with it).
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+      }
 #endif
       // One CPU arena for every session (session.use_env_allocators), extended by what is asked
       // (arena_extend_strategy 1: kSameAsRequested) rather than in powers of two, so a shrink

@@ -36,9 +36,8 @@ struct ModelSignature {
 // outputs).
 //   kShrink  (default) one arena for the whole process, shared by every session, extended by
 //            exactly what a run asks for (ORT's kSameAsRequested) and shrunk at the end of each
-//            run: the memory one large request needed goes back when it is done. With glibc,
-//            malloc's mmap threshold is also fixed at 1 MiB for the process, so the large blocks
-//            the arena frees are unmapped rather than kept in malloc's heap.
+//            run: the memory one large request needed goes back when it is done (with glibc,
+//            fully only with EngineOptions::own_malloc, below).
 //   kKeep    ORT's default: an arena per session that grows in powers of two and keeps its
 //            high-water mark for the life of the session.
 //   kOff     no arena: every allocation goes to malloc and back.
@@ -51,6 +50,11 @@ struct EngineOptions {
   int inter_op_threads = 1;
   bool allow_spinning = false;  // spinning trades idle CPU for latency; off by default
   CpuArena cpu_arena = CpuArena::kShrink;
+  // With kShrink and glibc: fix malloc's mmap threshold at 1 MiB for the whole process, so the
+  // large blocks the arena frees are unmapped rather than kept in malloc's heap. A setting of the
+  // process, not of the engine: only a program that owns its process sets it (`continuum serve`,
+  // `continuum gateway`), never a library embedded in someone else's application.
+  bool own_malloc = false;
 };
 
 struct SessionOptions {
