@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/server_flags.h"
 #include "common/log.h"
 #include "filters/filters.h"
 #include "gateway/dispatcher.h"
@@ -21,8 +22,9 @@
 namespace continuum::cli {
 
 int Gateway(const std::vector<std::string>& args) {
-  std::string topology_path, address = "0.0.0.0", decision_log_path, repo_dir, catalog_dir;
-  int64_t port = 8080, http_threads = 1, request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
+  std::string topology_path, decision_log_path, repo_dir, catalog_dir;
+  ServerFlags server_flags("0.0.0.0", 8080);
+  int64_t request_timeout_ms = 30000, probe_ms = 1000, eject_after = 3;
   int64_t explore_after_ms = 10000;
   int64_t intra_op = 0;
   bool verbose = false, help = false;
@@ -33,9 +35,7 @@ int Gateway(const std::vector<std::string>& args) {
 
   Flags f;
   f.String("topology", &topology_path, "topology file (JSON, see src/router/README.md)");
-  f.Int("http-port", &port, "HTTP port (0: pick a free one and print it)");
-  f.String("http-address", &address, "address to listen on");
-  f.Int("http-thread-count", &http_threads, "HTTP I/O threads");
+  server_flags.Register(f);
   f.String("decision-log", &decision_log_path,
            "append one hash-chained JSON record per request to this file");
   f.Int("request-timeout-ms", &request_timeout_ms,
@@ -77,9 +77,14 @@ int Gateway(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum gateway: --catalog needs --model-repository\n");
     return 2;
   }
-  if (port < 0 || port > 65535 || http_threads < 1 || request_timeout_ms < 1 || probe_ms < 1 ||
-      eject_after < 1 || explore_after_ms < 0 || intra_op < 0 || attempt_timeout_factor < 0 ||
-      attempt_budget_share < 0 || attempt_budget_share > 1) {
+  auto server_options = server_flags.Options();
+  if (!server_options.ok()) {
+    std::fprintf(stderr, "continuum gateway: %s\n", server_options.status().message().c_str());
+    return 2;
+  }
+  http::ServerOptions so = *server_options;
+  if (request_timeout_ms < 1 || probe_ms < 1 || eject_after < 1 || explore_after_ms < 0 || intra_op < 0 ||
+      attempt_timeout_factor < 0 || attempt_budget_share < 0 || attempt_budget_share > 1) {
     std::fprintf(stderr, "continuum gateway: a numeric flag is out of range (see --help)\n");
     return 2;
   }
@@ -145,7 +150,7 @@ int Gateway(const std::vector<std::string>& args) {
   // With one HTTP thread, the server and the upstream client share one loop: a forwarded request
   // never changes threads (two loops cost two wake-ups and context switches per request).
   std::shared_ptr<http::IoLoop> loop;
-  if (http_threads == 1) {
+  if (so.io_threads == 1) {
     auto l = http::IoLoop::Start();
     if (!l.ok()) {
       LogError(l.status().message());
@@ -173,10 +178,6 @@ int Gateway(const std::vector<std::string>& args) {
   }
   gateway::Gateway gw(&router, log.get(), go);
 
-  http::ServerOptions so;
-  so.address = address;
-  so.port = static_cast<uint16_t>(port);
-  so.io_threads = static_cast<int>(http_threads);
   so.loop = loop;
   http::Handler handler = [&gw](http::Request&& r, http::Responder w) {
     gw.Handle(std::move(r), std::move(w));
@@ -216,10 +217,11 @@ int Gateway(const std::vector<std::string>& args) {
   }
   auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {
-    LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
+    LogError("cannot listen on " + so.address + ":" + std::to_string(so.port) + ": " +
+             server.status().message());
     return 1;
   }
-  LogInfo("gateway over " + std::to_string(node_count) + " nodes, listening on http://" + address + ":" +
+  LogInfo("gateway over " + std::to_string(node_count) + " nodes, listening on http://" + so.address + ":" +
           std::to_string((*server)->port()));
   std::fprintf(stdout, "continuum gateway: listening on port %u\n", (*server)->port());
   if (frontend && frontend->admin) {

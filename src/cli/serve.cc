@@ -8,6 +8,7 @@
 #include "api/v2_api.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/server_flags.h"
 #include "common/log.h"
 #include "filters/filters.h"
 #include "http/server.h"
@@ -22,12 +23,10 @@
 namespace continuum::cli {
 
 int Serve(const std::vector<std::string>& args) {
-  std::string repo_dir, control_mode = "none", address = "0.0.0.0";
+  std::string repo_dir, control_mode = "none";
   std::vector<std::string> load_models;
-  int64_t port = 8000, poll_secs = 5, http_threads = 1, threads = 0, max_body = 64 << 20,
-          max_header = 16 << 10;
-  int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, idle_timeout_ms = 60000,
-          max_connections = 10000;
+  ServerFlags server_flags("0.0.0.0", 8000);
+  int64_t poll_secs = 5, threads = 0;
   int64_t default_max_batch = 8, max_elements = 1 << 26, max_json_depth = 32, inter_op = 1;
   bool spinning = false, verbose = false, help = false;
   std::string cpu_arena = "shrink";
@@ -42,9 +41,7 @@ int Serve(const std::vector<std::string>& args) {
 
   Flags f;
   f.String("model-repository", &repo_dir, "model repository folder (<model>/<version>/model.onnx)");
-  f.Int("http-port", &port, "HTTP port (0: pick a free one and print it)");
-  f.String("http-address", &address, "address to listen on");
-  f.Int("http-thread-count", &http_threads, "HTTP I/O threads");
+  server_flags.Register(f);
   f.String("model-control-mode", &control_mode, "none | poll | explicit");
   f.List("load-model", &load_models, "explicit mode: a model to load at start ('*': all); repeatable");
   f.Int("repository-poll-secs", &poll_secs, "poll mode: seconds between repository scans");
@@ -55,12 +52,6 @@ int Serve(const std::vector<std::string>& args) {
   f.String("cpu-arena", &cpu_arena,
            "ONNX Runtime CPU memory arena: shrink (one shared arena, shrunk after each run) | keep (an arena "
            "per model that keeps its peak) | off (malloc per tensor)");
-  f.Int("max-body-bytes", &max_body, "largest request body accepted (413 beyond)");
-  f.Int("max-header-bytes", &max_header, "largest request header block accepted (431 beyond)");
-  f.Int("header-timeout-ms", &header_timeout_ms, "time allowed to receive a request's headers (408 beyond)");
-  f.Int("body-timeout-ms", &body_timeout_ms, "time allowed to receive a request's body (408 beyond)");
-  f.Int("idle-timeout-ms", &idle_timeout_ms, "keep-alive connections idle this long are closed");
-  f.Int("max-connections", &max_connections, "open connections beyond this are refused");
   f.Int("default-max-batch-size", &default_max_batch, "max_batch_size for batchable models without a config");
   f.Int("max-tensor-elements", &max_elements, "largest tensor accepted, in elements");
   f.Int("max-json-depth", &max_json_depth, "deepest JSON nesting accepted in a request");
@@ -108,9 +99,12 @@ int Serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "continuum serve: --model-repository is required\n");
     return 2;
   }
-  if (port < 0 || port > 65535 || http_threads < 1 || poll_secs < 1 || max_body < 1 || max_header < 256 ||
-      max_elements < 1 || max_json_depth < 2 || header_timeout_ms < 1 || body_timeout_ms < 1 ||
-      idle_timeout_ms < 1 || max_connections < 1 || default_max_batch < 0 || threads < 0 ||
+  auto server_options = server_flags.Options();
+  if (!server_options.ok()) {
+    std::fprintf(stderr, "continuum serve: %s\n", server_options.status().message().c_str());
+    return 2;
+  }
+  if (poll_secs < 1 || max_elements < 1 || max_json_depth < 2 || default_max_batch < 0 || threads < 0 ||
       task_queue_bytes < 1 || max_queue_bytes < 1 || task_limits.max_image_bytes < 1 ||
       task_limits.max_audio_bytes < 1 || task_limits.max_text_bytes < 1) {
     std::fprintf(stderr, "continuum serve: a numeric flag is out of range (see --help)\n");
@@ -172,16 +166,7 @@ int Serve(const std::vector<std::string>& args) {
           std::to_string(node->engine().intra_op_threads()) + " intra-op threads");
   telemetry::Registry& registry = node->registry();
 
-  http::ServerOptions so;
-  so.address = address;
-  so.port = static_cast<uint16_t>(port);
-  so.io_threads = static_cast<int>(http_threads);
-  so.max_body_bytes = static_cast<size_t>(max_body);
-  so.max_header_bytes = static_cast<size_t>(max_header);
-  so.header_timeout = std::chrono::milliseconds(header_timeout_ms);
-  so.body_timeout = std::chrono::milliseconds(body_timeout_ms);
-  so.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
-  so.max_connections = static_cast<size_t>(max_connections);
+  http::ServerOptions so = *server_options;
   // The listener comes up first so liveness answers while models load; readiness follows.
   InferenceNode* n = node.get();
   http::Handler handler = [n](http::Request&& r, http::Responder w) {
@@ -210,10 +195,11 @@ int Serve(const std::vector<std::string>& args) {
   }
   auto server = http::Server::Start(so, std::move(handler));
   if (!server.ok()) {
-    LogError("cannot listen on " + address + ":" + std::to_string(port) + ": " + server.status().message());
+    LogError("cannot listen on " + so.address + ":" + std::to_string(so.port) + ": " +
+             server.status().message());
     return 1;
   }
-  LogInfo("listening on http://" + address + ":" + std::to_string((*server)->port()));
+  LogInfo("listening on http://" + so.address + ":" + std::to_string((*server)->port()));
   std::fprintf(stdout, "continuum serve: listening on port %u\n", (*server)->port());
   if (frontend && frontend->admin) {
     std::fprintf(stdout, "continuum serve: admin listening on port %u\n", frontend->admin->port());

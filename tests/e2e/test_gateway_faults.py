@@ -1,5 +1,6 @@
 """End-to-end faults behind `continuum gateway`: a node that answers garbage, a node that accepts
 connections and never answers (a partition), emulated node speed, and node timings passed through."""
+import http.client
 import json
 import os
 import socket
@@ -178,11 +179,28 @@ class GatewayFaultsTest(unittest.TestCase):
         with open(path, "w") as f:
             json.dump(topology([node("edge", 1, "edge")], []), f)
         for flags in (["--explore-after-ms", "-1"], ["--attempt-budget-share", "2"],
-                      ["--eject-after-failures", "0"]):
+                      ["--eject-after-failures", "0"], ["--max-body-bytes", "0"], ["--max-header-bytes", "10"],
+                      ["--body-timeout-ms", "0"], ["--max-connections", "0"]):
             p = subprocess.run([BIN, "gateway", "--topology", path, "--http-port", "0", *flags],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("out of range", p.stderr)
+
+    def test_listener_limits_are_the_gateways_own_flags(self):
+        good = self.start_node()
+        gw = self.start_gateway(topology([node("good", good.port, "edge")], []), "--max-body-bytes", "4096")
+        status, out, _ = gw.post(INFER, ADD_SUB)
+        self.assertEqual(status, 200, out)
+        big = json.dumps({"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 2000],
+                                      "data": [1.0] * 2000}]}).encode()
+        self.assertGreater(len(big), 4096)
+        c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        c.request("POST", INFER, body=big, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 413, body)
+        self.assertIn(b"4096", body)
 
 
 if __name__ == "__main__":

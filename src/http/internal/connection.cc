@@ -272,9 +272,11 @@ void Connection::Parse() {
     }
     if (ec) {
       if (ec == bhttp::error::header_limit) {
-        SendError(431, "request header fields too large");
+        SendError(431, "request header fields too large: the limit is " +
+                           std::to_string(options_.max_header_bytes) + " bytes (--max-header-bytes)");
       } else if (ec == bhttp::error::body_limit) {
-        SendError(413, "request body too large");
+        SendError(413, "request body too large: the limit is " + std::to_string(options_.max_body_bytes) +
+                           " bytes (--max-body-bytes)");
       } else {
         SendError(400, "malformed HTTP request: " + ec.message());
       }

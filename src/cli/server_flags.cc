@@ -1,0 +1,60 @@
+#include "cli/server_flags.h"
+
+namespace continuum::cli {
+
+ServerFlags::ServerFlags(std::string default_address, int64_t default_port)
+    : address_(std::move(default_address)), port_(default_port) {
+  const http::ServerOptions d;
+  max_body_bytes_ = static_cast<int64_t>(d.max_body_bytes);
+  max_header_bytes_ = static_cast<int64_t>(d.max_header_bytes);
+  max_connections_ = static_cast<int64_t>(d.max_connections);
+  header_timeout_ms_ = d.header_timeout.count();
+  body_timeout_ms_ = d.body_timeout.count();
+  idle_timeout_ms_ = d.idle_timeout.count();
+  write_timeout_ms_ = d.write_timeout.count();
+}
+
+void ServerFlags::Register(Flags& f) {
+  f.Int("http-port", &port_, "HTTP port (0: pick a free one and print it)");
+  f.String("http-address", &address_, "address to listen on");
+  f.Int("http-thread-count", &io_threads_, "HTTP I/O threads");
+  f.Int("max-body-bytes", &max_body_bytes_, "largest request body accepted (413 beyond)");
+  f.Int("max-header-bytes", &max_header_bytes_, "largest request header block accepted (431 beyond)");
+  f.Int("header-timeout-ms", &header_timeout_ms_, "time allowed to receive a request's headers (408 beyond)");
+  f.Int("body-timeout-ms", &body_timeout_ms_, "time allowed to receive a request's body (408 beyond)");
+  f.Int("idle-timeout-ms", &idle_timeout_ms_, "keep-alive connections idle this long are closed");
+  f.Int("write-timeout-ms", &write_timeout_ms_, "time allowed to write a response to a slow reader");
+  f.Int("max-connections", &max_connections_, "open connections beyond this are refused");
+}
+
+StatusOr<http::ServerOptions> ServerFlags::Options() const {
+  auto range = [](const char* flag, int64_t v, int64_t lo, int64_t hi) {
+    if (v >= lo && v <= hi) return Status::Ok();
+    return InvalidArgument("--" + std::string(flag) + ": " + std::to_string(v) + " is out of range [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  };
+  constexpr int64_t kDay = 86'400'000;
+  RETURN_IF_ERROR(range("http-port", port_, 0, 65535));
+  RETURN_IF_ERROR(range("http-thread-count", io_threads_, 1, 1024));
+  RETURN_IF_ERROR(range("max-body-bytes", max_body_bytes_, 1, int64_t{1} << 40));
+  RETURN_IF_ERROR(range("max-header-bytes", max_header_bytes_, 256, int64_t{1} << 30));
+  RETURN_IF_ERROR(range("header-timeout-ms", header_timeout_ms_, 1, kDay));
+  RETURN_IF_ERROR(range("body-timeout-ms", body_timeout_ms_, 1, kDay));
+  RETURN_IF_ERROR(range("idle-timeout-ms", idle_timeout_ms_, 1, kDay));
+  RETURN_IF_ERROR(range("write-timeout-ms", write_timeout_ms_, 1, kDay));
+  RETURN_IF_ERROR(range("max-connections", max_connections_, 1, 1'000'000));
+  http::ServerOptions o;
+  o.address = address_;
+  o.port = static_cast<uint16_t>(port_);
+  o.io_threads = static_cast<int>(io_threads_);
+  o.max_body_bytes = static_cast<size_t>(max_body_bytes_);
+  o.max_header_bytes = static_cast<size_t>(max_header_bytes_);
+  o.header_timeout = std::chrono::milliseconds(header_timeout_ms_);
+  o.body_timeout = std::chrono::milliseconds(body_timeout_ms_);
+  o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms_);
+  o.write_timeout = std::chrono::milliseconds(write_timeout_ms_);
+  o.max_connections = static_cast<size_t>(max_connections_);
+  return o;
+}
+
+}  // namespace continuum::cli
