@@ -126,6 +126,32 @@ http::Response Local(int status, std::string body, const Tags& tags) {
   return r;
 }
 
+// The answer when no candidate served the request: which residency class (if any) could not be
+// served, how many of the planned candidates were tried, and why each failed (briefly). A request
+// the gateway could not write (InvalidArgument) keeps its own message: no node was at fault.
+std::string NoNodeServed(const Outcome& o, const std::optional<std::string>& residency, size_t planned) {
+  if (o.error.code() == StatusCode::kInvalidArgument) return o.error.message();
+  std::string m = o.error.code() == StatusCode::kDeadlineExceeded ? "deadline exceeded: " : "";
+  m += "no node";
+  if (residency) m += " of residency class '" + *residency + "'";
+  m += " could serve the request: ";
+  std::vector<std::string> tried;
+  for (const Attempt& a : o.attempts)
+    if (std::find(tried.begin(), tried.end(), a.node) == tried.end()) tried.push_back(a.node);
+  m += std::to_string(tried.size()) + " of " + std::to_string(std::max(planned, tried.size())) +
+       (std::max(planned, tried.size()) == 1 ? " candidate" : " candidates") + " tried";
+  if (o.attempts.empty()) return m + " (the deadline passed first)";
+  constexpr size_t kMaxWhy = 160;  // per attempt: enough for "connect host:port: Connection refused"
+  const char* sep = ": ";
+  for (const Attempt& a : o.attempts) {
+    std::string why = a.status.message();
+    if (why.size() > kMaxWhy) why = why.substr(0, kMaxWhy) + "...";
+    m += sep + a.node + (a.step < 0 ? " (hedge)" : "") + ": " + why;
+    sep = "; ";
+  }
+  return m;
+}
+
 // A finite, non-negative number in a node's response header, if present.
 std::optional<double> NumericHeader(const UpstreamResponse& resp, std::string_view name) {
   const std::string* v = resp.Header(name);
@@ -526,10 +552,11 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
       if (node == explored) learn(node, resp, bytes);
     };
   }
+  const size_t planned = plan.chain.size();  // taken before the plan moves into Dispatch
   Dispatch(client_.get(), std::move(plan), std::move(up), std::move(hooks),
            [respond = std::move(respond), rec = std::move(rec), reason, router, log,
-            sent = std::chrono::steady_clock::now(), choice = decision->choice,
-            p95 = decision->candidates[0].p95_ms, m](Outcome o) mutable {
+            residency = decision->policy.residency, planned, sent = std::chrono::steady_clock::now(),
+            choice = decision->choice, p95 = decision->candidates[0].p95_ms, m](Outcome o) mutable {
              const double elapsed_ms =
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
              // How long the answer took against the choice's prediction: what its hedge delay adapts to.
@@ -543,12 +570,15 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
                  n->duration->Observe(elapsed_ms / 1000.0);
                }
              }
+             // The routing headers name the node that answered; when none did, "none".
              Tags tags;
              tags.reason = reason;
-             tags.node = o.node.empty() ? "none" : o.node;
-             if (const router::Node* n = router->topology().FindNode(o.node))
-               tags.tier = std::string(router::TierName(n->tier));
-             tags.step = o.step < 0 ? "hedge" : std::to_string(o.step);
+             if (o.served) {
+               tags.node = o.node;
+               if (const router::Node* n = router->topology().FindNode(o.node))
+                 tags.tier = std::string(router::TierName(n->tier));
+               tags.step = o.step < 0 ? "hedge" : std::to_string(o.step);
+             }
              rec.choice = o.node;
              rec.fallback_step = o.step;
              http::Response r;
@@ -568,7 +598,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
              } else {
                rec.outcome = "failed";
                r.status = HttpStatusFor(o.error.code());
-               r.body = ErrorJson(o.error.message());
+               r.body = ErrorJson(NoNodeServed(o, residency, planned));
              }
              AddTags(&r, tags);
              if (log) {

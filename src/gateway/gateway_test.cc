@@ -358,6 +358,52 @@ TEST(Gateway, RoutesFailsClosedAndFallsBack) {
   EXPECT_NE(log.contents().find("\"outcome\":\"ok\""), std::string::npos);
 }
 
+// Every candidate of the residency class is down (the router has not noticed yet): the answer
+// says which class could not be served, how many candidates were tried and why each failed, and
+// its routing headers name no node, since none answered.
+TEST(Gateway, AllCandidatesFailedNamesTheClassAndNoNode) {
+  TestNode us(Answer(200, "us"));
+  std::string dead_b;
+  {
+    TestNode gone(Answer(200, "gone"));  // a port that was just closed
+    dead_b = gone.url;
+  }
+  std::string topo = R"({"schema_version":1,"nodes":[
+    {"name":"edge-a","url":"http://127.0.0.1:1","tier":"edge","jurisdiction":["eu"],
+     "cost_per_compute_second":0.1,"models":[{"name":"m","versions":[1]}]},
+    {"name":"edge-b","url":")" +
+                     dead_b + R"(","tier":"edge","jurisdiction":["eu"],"cost_per_compute_second":0.1,
+     "models":[{"name":"m","versions":[1]}]},
+    {"name":"cloud","url":")" +
+                     us.url + R"(","tier":"cloud","jurisdiction":["us"],"cost_per_compute_second":0.1,
+     "models":[{"name":"m","versions":[1]}]}],
+    "links":[{"from":"gateway","to":"edge-a","rtt_ms":1,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"edge-b","rtt_ms":2,"bandwidth_mbps":1000},
+             {"from":"gateway","to":"cloud","rtt_ms":40,"bandwidth_mbps":1000}]})";
+  auto t = router::ParseTopology(topo);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  Gateway gw(&router, nullptr);
+  http::Request req;
+  req.method = "POST";
+  req.path = "/v2/models/m/infer";
+  req.body = R"({"parameters":{"residency":"eu"}})";
+  std::promise<http::Response> p;
+  gw.Handle(std::move(req), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+  http::Response r = p.get_future().get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("no node of residency class 'eu' could serve the request"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("2 of 2 candidates tried"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("edge-a: "), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("edge-b: "), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("refused"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("cloud"), std::string::npos) << r.body;
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Node"), "none");
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Tier"), "none");
+  EXPECT_EQ(HeaderOf(r, "X-Continuum-Fallback-Step"), "none");
+}
+
 // Many requests at once, while the preferred node dies part way: none is lost, and the dead node
 // is ejected. `a` must stay preferred under eight concurrent senders until it dies, else it may
 // take no request after its death and never be found dead here (light probes would find it

@@ -122,8 +122,13 @@ class GatewayTest(unittest.TestCase):
         for _ in range(6):
             status, out, resp = self.post(dict(ADD_SUB, parameters={"residency": "eu"}))
             self.assertEqual(status, 503, out)
-            self.assertIn("error", out)
-            self.assertNotEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+            # Either the dead node was tried (the answer names the class, the candidates tried
+            # and why each failed) or the router already ejected it (no candidate in the class).
+            # Either way no node answered, and the routing headers say so.
+            self.assertRegex(out["error"], r"^no node of residency class 'eu' could serve the request: "
+                                           r"1 of 1 candidate tried: edge-eu: .+|^no candidate: .*'eu'")
+            for h in ("X-Continuum-Node", "X-Continuum-Tier", "X-Continuum-Fallback-Step"):
+                self.assertEqual(resp.getheader(h), "none", (h, out))
         # Fail closed: not one eu request reached the us cloud node.
         self.assertEqual(successes(self.cloud), cloud_before)
 
