@@ -18,7 +18,15 @@ namespace {
 const std::vector<std::string> kDefaultTenantRoutes = {
     "/v2/models/*", "/ai/run/*", "/accounts/*/ai/run/*", "/ai/models/*", "/v1/embeddings", "/usage",
 };
-const std::vector<std::string> kDefaultPublicRoutes = {"/v2/health/live", "/v2/health/ready"};
+
+}  // namespace
+
+const std::vector<std::string>& DefaultPublicRoutes() {
+  static const std::vector<std::string> routes = {"/v2/health/live", "/v2/health/ready"};
+  return routes;
+}
+
+namespace {
 
 void WriteList(JsonWriter& w, std::string_view key, const std::vector<std::string>& v) {
   w.Key(key).BeginArray();
@@ -63,8 +71,8 @@ class AuthFilter final : public Filter {
 
   void Handle(std::shared_ptr<RequestContext> ctx, http::Request&& req, http::Responder respond,
               const Next& next) override {
-    if (AnyGlobMatches(public_routes_, req.path))
-      return next(std::move(ctx), std::move(req), std::move(respond));
+    ctx->public_route = AnyGlobMatches(public_routes_, req.path);
+    if (ctx->public_route) return next(std::move(ctx), std::move(req), std::move(respond));
     std::string_view token = BearerToken(req);
     if (token.empty()) {
       http::Response r = JsonError(401, "missing API key: send 'Authorization: Bearer <key>'");
@@ -249,7 +257,7 @@ StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, Filt
   if (db != ":memory:" && std::filesystem::path(db).is_relative()) {
     db = (std::filesystem::path(env.config_dir) / db).string();
   }
-  std::vector<std::string> public_routes = kDefaultPublicRoutes, tenant_routes = kDefaultTenantRoutes;
+  std::vector<std::string> public_routes = DefaultPublicRoutes(), tenant_routes = kDefaultTenantRoutes;
   if (!o["public_routes"].get(e)) {
     ASSIGN_OR_RETURN(public_routes, rd.StringList(e, "public_routes"));
   }

@@ -399,6 +399,7 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
       SetHeader(r, "x-request-id", ctx->request_id);
       return respond(std::move(r));
     }
+    ctx->public_route = AnyGlobMatches(DefaultPublicRoutes(), req.path);  // auth, when present, decides
     next(ctx, std::move(req), [ctx, respond = std::move(respond)](http::Response r) {
       SetHeader(r, "x-request-id", ctx->request_id);
       respond(std::move(r));

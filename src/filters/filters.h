@@ -75,6 +75,9 @@ struct RequestContext {
   std::string route;
   std::string model;    // empty when the path names none
   std::string version;  // empty: the latest
+  // The path is a route that needs no key: auth's `public_routes` (without auth in the chain, its
+  // default ones, the health probes). Rate limits skip it unless a rule opts in.
+  bool public_route = false;
   // Set by `auth`.
   std::string tenant;  // empty when no auth filter ran
   std::string key_id;

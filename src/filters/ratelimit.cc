@@ -2,7 +2,8 @@
 // fixed or a sliding window (the two-window estimate Cloudflare uses: the previous window's
 // count weighted by how much of it still overlaps the sliding window, plus the current one).
 // Answers carry RateLimit-Limit / -Remaining / -Reset of the tightest rule; refusals are 429 with
-// Retry-After.
+// Retry-After. Routes that need no key (RequestContext::public_route) are not counted unless a
+// rule says `count_public_routes`.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -23,9 +24,10 @@ struct Rule {
   Scope scope = Scope::kKey;
   std::string scope_name;
   int64_t window_ms = 60000;
-  double requests = 0;              // 0: no request limit
-  double units = 0;                 // 0: no compute-unit limit
-  std::vector<std::string> models;  // globs the rule applies to; empty: all requests
+  double requests = 0;               // 0: no request limit
+  double units = 0;                  // 0: no compute-unit limit
+  std::vector<std::string> models;   // globs the rule applies to; empty: all requests
+  bool count_public_routes = false;  // also count the routes that need no key (health probes)
 };
 
 struct Counter {
@@ -130,6 +132,9 @@ class RateLimitFilter final : public Filter {
   }
 
   static bool Applies(const Rule& r, const RequestContext& ctx) {
+    // A probe of a route that needs no key shares its address's bucket with everything else
+    // from there (a load balancer's, a kubelet's): limiting it would fail the probe.
+    if (ctx.public_route && !r.count_public_routes) return false;
     if (r.models.empty()) return true;
     return !ctx.model.empty() && AnyGlobMatches(r.models, ctx.model);
   }
@@ -247,7 +252,8 @@ StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings,
   for (auto item : list) {
     const std::string where = "rules[" + std::to_string(rules.size()) + "]";
     ASSIGN_OR_RETURN(auto r, rd.Object(item, where));
-    RETURN_IF_ERROR(rd.CheckKeys(r, where, {"scope", "window_seconds", "requests", "units", "models"}));
+    RETURN_IF_ERROR(rd.CheckKeys(
+        r, where, {"scope", "window_seconds", "requests", "units", "models", "count_public_routes"}));
     Rule rule;
     simdjson::dom::element x;
     if (r["scope"].get(x)) return rd.Err(where + ".scope", "missing (key, tenant or model)");
@@ -272,6 +278,9 @@ StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings,
     }
     if (!r["models"].get(x)) {
       ASSIGN_OR_RETURN(rule.models, rd.StringList(x, where + ".models"));
+    }
+    if (!r["count_public_routes"].get(x)) {
+      ASSIGN_OR_RETURN(rule.count_public_routes, rd.Bool(x, where + ".count_public_routes"));
     }
     if (rule.requests <= 0 && rule.units <= 0) return rd.Err(where, "needs requests, units or both");
     rules.push_back(std::move(rule));

@@ -12,16 +12,19 @@ using testing::Header;
 using testing::Req;
 
 struct Rig {
-  explicit Rig(const std::string& settings) {
+  // `before`: filters placed ahead of the rate limit ("{...}," each), e.g. auth.
+  explicit Rig(const std::string& settings, const std::string& before = "") {
     ChainOptions o;
     o.clock = &clock;
-    chain = testing::MustChain(
-        R"({"schema_version":1,"filters":[{"name":"ratelimit","settings":)" + settings + "}]}", o);
+    chain = testing::MustChain(R"({"schema_version":1,"filters":[)" + before +
+                                   R"({"name":"ratelimit","settings":)" + settings + "}]}",
+                               o);
     h = chain->Wrap(inner.handler());
   }
   http::Response Infer(const std::string& model = "m") {
     return Call(h, Req("POST", "/v2/models/" + model + "/infer"));
   }
+  http::Response Get(const std::string& path) { return Call(h, Req("GET", path)); }
   ManualClock clock{std::chrono::system_clock::time_point(std::chrono::seconds(1000))};
   FakeInner inner;
   std::unique_ptr<FilterChain> chain;
@@ -101,11 +104,57 @@ TEST(RateLimit, BucketsAreBoundedWhateverTheModelNames) {
   EXPECT_EQ(rig.Infer("other").status, 200);
 }
 
+// Without auth every request counts per client address; the routes that need no key (auth's
+// default public_routes: the health probes) are not counted, so a liveness probe from the same
+// address never gets 429 and never uses up that address's allowance.
+TEST(RateLimit, PublicRoutesAreNotLimited) {
+  Rig rig(R"({"window":"fixed","rules":[{"scope":"key","window_seconds":60,"requests":2}]})");
+  for (int i = 0; i < 20; ++i) {
+    for (const char* path : {"/v2/health/live", "/v2/health/ready"}) {
+      http::Response r = rig.Get(path);
+      EXPECT_EQ(r.status, 200) << path << " call " << i;
+      EXPECT_EQ(Header(r, "ratelimit-limit"), "") << path;
+    }
+  }
+  EXPECT_EQ(rig.Infer().status, 200);
+  EXPECT_EQ(rig.Infer().status, 200);
+  EXPECT_EQ(rig.Infer().status, 429);
+  EXPECT_EQ(rig.Get("/v2/health/live").status, 200);  // still answered once the address is limited
+}
+
+// Behind auth, the public routes are auth's (here also a model's metadata): requests to them
+// carry no key and are not limited; every other route still is.
+TEST(RateLimit, AuthsPublicRoutesAreNotLimited) {
+  Rig rig(R"({"window":"fixed","rules":[{"scope":"key","window_seconds":60,"requests":2}]})",
+          std::string(R"({"name":"auth","settings":{"database":":memory:","admin_token":")") +
+              testing::kAdminToken + R"(","public_routes":["/v2/health/*","/v2/models/m"]}},)");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(rig.Get("/v2/health/live").status, 200);
+    EXPECT_EQ(rig.Get("/v2/models/m").status, 200);
+  }
+  EXPECT_EQ(rig.inner.calls, 20);
+  // Not a public route: no key, 401 from auth (never counted or limited here).
+  EXPECT_EQ(rig.Infer().status, 401);
+}
+
+// A rule may opt in: `count_public_routes` counts and limits them like any other request.
+TEST(RateLimit, PublicRoutesAreLimitedWhenARuleSaysSo) {
+  Rig rig(
+      R"({"window":"fixed","rules":[{"scope":"key","window_seconds":60,"requests":3,"count_public_routes":true}]})");
+  EXPECT_EQ(rig.Get("/v2/health/live").status, 200);
+  EXPECT_EQ(rig.Get("/v2/health/ready").status, 200);
+  EXPECT_EQ(rig.Infer().status, 200);
+  http::Response r = rig.Get("/v2/health/live");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(Header(r, "ratelimit-limit"), "3");
+}
+
 TEST(RateLimit, BadSettings) {
   for (const char* s :
        {R"({"rules":[{"scope":"planet","window_seconds":1,"requests":1}]})",
         R"({"window":"rolling","rules":[]})", R"({"rules":[{"scope":"key","window_seconds":1}]})",
-        R"({"max_buckets":0,"rules":[]})"}) {
+        R"({"max_buckets":0,"rules":[]})",
+        R"({"rules":[{"scope":"key","window_seconds":1,"requests":1,"count_public_routes":"yes"}]})"}) {
     auto c = FilterChain::FromJson(
         std::string(R"({"schema_version":1,"filters":[{"name":"ratelimit","settings":)") + s + "}]}", {});
     EXPECT_FALSE(c.ok()) << s;

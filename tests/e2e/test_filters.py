@@ -295,6 +295,42 @@ class FiltersTest(unittest.TestCase):
             self.assertNotIn(short.encode(), after)
 
 
+class ProbesAreNotRateLimitedTest(unittest.TestCase):
+    def test_health_probes_never_get_429_from_a_key_rule(self):
+        tmp = tempfile.mkdtemp(prefix="continuum-filters-probes-")
+        path = os.path.join(tmp, "filters.json")
+        # Without auth, a key rule counts per client address: the probes and the requests below
+        # all come from 127.0.0.1, the way a load balancer's probes share its address.
+        with open(path, "w") as f:
+            json.dump({"schema_version": 1, "filters": [{"name": "ratelimit", "settings": {
+                "window": "fixed", "rules": [{"scope": "key", "window_seconds": 3600, "requests": 3}]}}]}, f)
+        with Server(make_repository(["add_sub"]), "--filters", path, "--admin-port", "0", wait_ready=False) as s:
+            for _ in range(20):
+                status, _, resp = s.request("GET", "/v2/health/live")
+                self.assertEqual(status, 200)
+                self.assertIsNone(resp.getheader("RateLimit-Limit"))
+            s.wait(lambda: s.get("/v2/health/ready")[0] == 200, what="readiness")
+            for _ in range(20):
+                for probe in ("/v2/health/live", "/v2/health/ready"):
+                    status, _, resp = s.request("GET", probe)
+                    self.assertEqual(status, 200, probe)
+                    self.assertIsNone(resp.getheader("RateLimit-Limit"), probe)
+            # The rule still holds for everything else from that address (start well inside one
+            # fixed window, aligned to multiples of its length since the epoch).
+            left = 3600 - time.time() % 3600
+            if left < 5:
+                time.sleep(left + 0.25)
+            for i in range(3):
+                status, out, resp = s.post(INFER, ADD_SUB)
+                self.assertEqual(status, 200, out)
+                self.assertEqual(resp.getheader("RateLimit-Remaining"), str(2 - i))
+            status, out, _ = s.post(INFER, ADD_SUB)
+            self.assertEqual(status, 429, out)
+            # Once the address is limited, its probes are still answered.
+            self.assertEqual(s.get("/v2/health/live")[0], 200)
+            self.assertEqual(s.get("/v2/health/ready")[0], 200)
+
+
 class CacheVersionTest(unittest.TestCase):
     def test_a_new_version_is_never_answered_from_the_old_versions_entry(self):
         tmp = tempfile.mkdtemp(prefix="continuum-filters-version-")
