@@ -93,6 +93,9 @@ if [[ -f $DEST/.complete ]] && verify_tree; then
   if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then
     (cd tests/e2e/openai && npm ci --ignore-scripts --no-audit --no-fund --silent)
   fi
+  if [[ ! -f tests/e2e/cloudflare/node_modules/cloudflare/package.json ]]; then
+    (cd tests/e2e/cloudflare && npm ci --ignore-scripts --no-audit --no-fund --silent)
+  fi
   exit 0
 fi
 
@@ -116,4 +119,8 @@ if ((WANT_GPU)); then install_gpu; fi
 # The official openai client for the e2e test of /v1/embeddings (pinned in its package-lock.json).
 if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then
   (cd tests/e2e/openai && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+# The official cloudflare client for the e2e test of the Workers AI routes (pinned likewise).
+if [[ ! -f tests/e2e/cloudflare/node_modules/cloudflare/package.json ]]; then
+  (cd tests/e2e/cloudflare && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "api/http_status.h"
+#include "api/model_search.h"
 #include "api/path.h"
 #include "common/base64.h"
 #include "common/json_writer.h"
@@ -17,7 +18,9 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-http::Response Envelope(int status, std::string_view result_json, const Status& error) {
+// `result_info`: a listing's paging (raw JSON), written after the result when given.
+http::Response Envelope(int status, std::string_view result_json, const Status& error,
+                        std::string_view result_info = {}) {
   http::Response r;
   r.status = status;
   JsonWriter w(&r.body);
@@ -27,6 +30,7 @@ http::Response Envelope(int status, std::string_view result_json, const Status& 
   } else {
     w.Null();
   }
+  if (!result_info.empty()) w.Key("result_info").Raw(result_info);
   w.Key("success").Bool(error.ok()).Key("errors").BeginArray();
   if (!error.ok()) {
     w.BeginObject().Key("code").Int(status).Key("message").String(error.message()).EndObject();
@@ -253,6 +257,12 @@ void TaskApi::Handle(http::Request&& req, http::Responder respond) {
   if (parts.size() >= 2 && parts[0] == "ai" && parts[1] == "models") {
     if (!get) return respond(EnvelopeError(InvalidArgument("use GET to list models")));
     if (parts.size() == 2) return respond(ListModels());
+    // Workers AI's model search (Cloudflare's clients list models with it); never a model name.
+    if (parts.size() == 3 && parts[2] == "search") {
+      auto page = SearchModels(*catalog_, req.query);
+      if (!page.ok()) return respond(EnvelopeError(page.status()));
+      return respond(Envelope(200, page->result_json, Status::Ok(), page->result_info_json));
+    }
     return respond(DescribeModel(rest(2)));
   }
   respond(EnvelopeError(NotFound("no route for " + req.method + " " + req.path)));

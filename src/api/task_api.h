@@ -3,6 +3,8 @@
 //   POST /ai/run/{model}  (also /accounts/{account}/ai/run/{model})
 //        -> {"result": ..., "success": true, "errors": [], "messages": []}
 //   GET  /ai/models, /ai/models/{model}      the catalog with input/output JSON Schemas
+//   GET  /ai/models/search (also /accounts/{account}/ai/models/search)
+//        -> Workers AI's model search: filters and pages (model_search.h), with "result_info"
 //   POST /v1/embeddings, GET /v1/models      OpenAI-compatible
 //
 // Threading: Handle runs on an HTTP I/O thread; it decodes the request into a TaskRequest (every

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -212,6 +213,141 @@ void ExpectTooLarge(const StatusOr<tasks::TaskRequest>& r, std::string_view wher
   EXPECT_EQ(r.status().code(), StatusCode::kPayloadTooLarge) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr(std::string(where) + ": "));
   EXPECT_THAT(r.status().message(), HasSubstr(std::string(flag)));
+}
+
+// A catalog of three entries (two kinds) for the listing route; no task runs.
+class ModelSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("continuum-model-search-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    auto entry = [&](const std::string& slug, const std::string& json) {
+      fs::create_directories(dir_ / slug);
+      std::ofstream(dir_ / slug / "catalog.json") << json;
+    };
+    entry("a", R"({"schema_version":1,"name":"@cf/acme/sentiment","task":"text-classification",
+                  "description":"Tells positive from negative reviews","license":"MIT","source":"here"})");
+    entry("b", R"({"schema_version":1,"name":"@cf/acme/embed-small","task":"text-embeddings",
+                  "description":"Sentence vectors"})");
+    entry("c", R"({"schema_version":1,"name":"@cf/other/embed-large","task":"text-embeddings",
+                  "description":"Larger sentence vectors"})");
+    for (const char* kind : {"text-classification", "text-embeddings"}) {
+      registry_.Register(
+          kind,
+          [](const tasks::CatalogEntry&, const tasks::TaskLimits&) -> StatusOr<std::unique_ptr<tasks::Task>> {
+            return std::unique_ptr<tasks::Task>(std::make_unique<SlowTask>(nullptr));
+          });
+    }
+    auto catalog = tasks::Catalog::Load(dir_, registry_, limits_);
+    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+    catalog_ = std::move(catalog).value();
+    executor_ = std::make_unique<tasks::TaskExecutor>(1, 4, 1 << 20);
+    api_ = std::make_unique<TaskApi>(catalog_.get(), &runner_, executor_.get(), limits_);
+  }
+  void TearDown() override {
+    executor_->Shutdown();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  http::Response Get(std::string path, std::string query = "") {
+    http::Request r;
+    r.method = "GET";
+    r.path = std::move(path);
+    r.query = std::move(query);
+    std::optional<http::Response> got;
+    api_->Handle(std::move(r), [&](http::Response resp) { got = std::move(resp); });
+    EXPECT_TRUE(got.has_value());  // answered at once, on the calling thread
+    return got.value_or(http::Response{});
+  }
+  // The "name"s of the result, in order.
+  static std::vector<std::string> Names(const std::string& body) {
+    simdjson::dom::parser p;
+    simdjson::dom::element root;
+    std::vector<std::string> names;
+    if (p.parse(body).get(root)) return {"<not JSON>"};
+    simdjson::dom::array result;
+    if (root["result"].get_array().get(result)) return {"<no result array>"};
+    for (auto m : result) names.emplace_back(std::string_view(m["name"].get_string().value_unsafe()));
+    return names;
+  }
+  static int64_t Info(const std::string& body, const char* field) {
+    simdjson::dom::parser p;
+    int64_t v = -1;
+    if (p.parse(body)["result_info"][field].get_int64().get(v)) return -1;
+    return v;
+  }
+
+  tasks::TaskRegistry registry_;
+  tasks::TaskLimits limits_;
+  NoModels runner_;
+  fs::path dir_;
+  std::unique_ptr<tasks::Catalog> catalog_;
+  std::unique_ptr<tasks::TaskExecutor> executor_;
+  std::unique_ptr<TaskApi> api_;
+};
+
+TEST_F(ModelSearchTest, ListsTheCatalogInTheWorkersAiShape) {
+  for (const char* path : {"/accounts/acct-1/ai/models/search", "/ai/models/search"}) {
+    http::Response r = Get(path);
+    ASSERT_EQ(r.status, 200) << path << " " << r.body;
+    EXPECT_EQ(Names(r.body), (std::vector<std::string>{"@cf/acme/embed-small", "@cf/acme/sentiment",
+                                                       "@cf/other/embed-large"}))
+        << r.body;
+    simdjson::dom::parser p;
+    simdjson::dom::element root = p.parse(r.body).value();
+    EXPECT_TRUE(root["success"].get_bool().value());
+    EXPECT_EQ(root["errors"].get_array().size(), 0u);
+    simdjson::dom::element m = root["result"].at(1);
+    EXPECT_EQ(std::string_view(m["id"].get_string().value()), "@cf/acme/sentiment");
+    EXPECT_EQ(std::string_view(m["description"].get_string().value()),
+              "Tells positive from negative reviews");
+    EXPECT_EQ(std::string_view(m["task"]["id"].get_string().value()), "text-classification");
+    EXPECT_EQ(std::string_view(m["task"]["name"].get_string().value()), "Text Classification");
+    EXPECT_FALSE(std::string_view(m["task"]["description"].get_string().value()).empty());
+    EXPECT_THAT(simdjson::to_string(m["properties"]),
+                HasSubstr(R"({"property_id":"license","value":"MIT"})"));
+    EXPECT_EQ(Info(r.body, "page"), 1);
+    EXPECT_EQ(Info(r.body, "count"), 3);
+    EXPECT_EQ(Info(r.body, "total_count"), 3);
+  }
+}
+
+TEST_F(ModelSearchTest, FiltersByTaskAndSearchAndPages) {
+  // The task by its name (as Cloudflare's clients send it, form-encoded) or by its kind.
+  EXPECT_EQ(Names(Get("/ai/models/search", "task=Text+Embeddings").body),
+            (std::vector<std::string>{"@cf/acme/embed-small", "@cf/other/embed-large"}));
+  EXPECT_EQ(Names(Get("/ai/models/search", "task=text-classification").body),
+            (std::vector<std::string>{"@cf/acme/sentiment"}));
+  // Search: case-insensitive, in the name or the description; percent-escapes decoded.
+  EXPECT_EQ(Names(Get("/ai/models/search", "search=LARGER%20sentence").body),
+            (std::vector<std::string>{"@cf/other/embed-large"}));
+  EXPECT_EQ(Names(Get("/ai/models/search", "search=acme&task=Text%20Embeddings").body),
+            (std::vector<std::string>{"@cf/acme/embed-small"}));
+  EXPECT_EQ(Names(Get("/ai/models/search", "author=other").body),
+            (std::vector<std::string>{"@cf/other/embed-large"}));
+  // Pages of two: the second holds the rest, the third nothing (where a client's paging stops).
+  http::Response r = Get("/ai/models/search", "per_page=2&page=2");
+  EXPECT_EQ(Names(r.body), (std::vector<std::string>{"@cf/other/embed-large"}));
+  EXPECT_EQ(Info(r.body, "page"), 2);
+  EXPECT_EQ(Info(r.body, "per_page"), 2);
+  EXPECT_EQ(Info(r.body, "count"), 1);
+  EXPECT_EQ(Info(r.body, "total_count"), 3);
+  r = Get("/ai/models/search", "per_page=2&page=3");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Names(r.body), (std::vector<std::string>{}));
+  EXPECT_EQ(Info(r.body, "total_count"), 3);
+}
+
+TEST_F(ModelSearchTest, BadParametersAre400NamingThem) {
+  for (const char* q : {"page=0", "page=x", "per_page=-1", "per_page=", "page=99999999999999999999",
+                        "hide_experimental=maybe", "color=red", "search=%zz"}) {
+    http::Response r = Get("/ai/models/search", q);
+    EXPECT_EQ(r.status, 400) << q << " " << r.body;
+    const std::string name(std::string_view(q).substr(0, std::string_view(q).find('=')));
+    EXPECT_THAT(r.body, HasSubstr("'" + name + "'")) << q;
+    EXPECT_THAT(r.body, HasSubstr(R"("success":false)")) << q;
+  }
+  EXPECT_EQ(Get("/ai/models/search", "hide_experimental=true").status, 200);
 }
 
 TEST(DecodeTaskRequest, ImageLimitHoldsForEveryEncoding) {

@@ -13,6 +13,7 @@ from harness import BIN, Server
 
 CATALOG = os.environ.get("CONTINUUM_TASK_CATALOG", os.path.join(os.path.dirname(__file__), "../../build/task_catalog"))
 OPENAI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openai")
+CLOUDFLARE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cloudflare")
 
 OCR = "@cf/paddle/pp-ocrv4"
 VAD = "@cf/snakers4/silero-vad"
@@ -41,6 +42,7 @@ class TaskApiTest(unittest.TestCase):
                             "--intra-op-threads", "2")
         status, out = cls.server.get("/ai/models")
         cls.names = {m["name"] for m in out["result"] if m["available"]}
+        cls.all_names = {m["name"] for m in out["result"]}
 
     @classmethod
     def tearDownClass(cls):
@@ -191,6 +193,35 @@ class TaskApiTest(unittest.TestCase):
                            cwd=OPENAI_DIR, capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertTrue(json.loads(r.stdout.strip().splitlines()[-1])["ok"])
+
+    def test_cloudflare_npm_client(self):
+        """The official cloudflare client (pinned in tests/e2e/cloudflare): ai.models.list pages
+        through GET /accounts/{account}/ai/models/search, and ai.run runs a model."""
+        self.need(EMB)
+        if not os.path.isdir(os.path.join(CLOUDFLARE_DIR, "node_modules", "cloudflare")):
+            self.fail("tests/e2e/cloudflare/node_modules missing: tools/setup.sh installs it")
+        r = subprocess.run(["node", "workers_ai.mjs", "http://127.0.0.1:%d" % self.server.port, "acct-1", EMB],
+                           cwd=CLOUDFLARE_DIR, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertTrue(out["ok"])
+        self.assertEqual(set(out["models"]), self.all_names)
+
+    def test_models_search_route(self):
+        status, data, _ = self.server.request("GET", "/ai/models/search?task=Text+Embeddings&per_page=1")
+        self.assertEqual(status, 200, data)
+        out = json.loads(data)
+        self.assertEqual(set(out), {"result", "result_info", "success", "errors", "messages"})
+        self.assertEqual(len(out["result"]), 1)
+        self.assertEqual(out["result"][0]["task"]["name"], "Text Embeddings")
+        self.assertEqual(out["result_info"]["per_page"], 1)
+        self.assertGreaterEqual(out["result_info"]["total_count"], 1)
+        status, data, _ = self.server.request("GET", "/accounts/acme/ai/models/search?search=PP-OCR")
+        self.assertEqual(status, 200, data)
+        self.assertIn(OCR, [m["name"] for m in json.loads(data)["result"]])
+        status, data, _ = self.server.request("GET", "/ai/models/search?page=zero")
+        self.assertEqual(status, 400)
+        self.assertIn("'page'", json.loads(data)["errors"][0]["message"])
 
     def test_openai_errors(self):
         status, data, _ = self.server.request("POST", "/v1/embeddings", json.dumps({"input": "x"}))
