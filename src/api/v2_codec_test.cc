@@ -304,6 +304,23 @@ TEST(V2Codec, BinarySectionErrors) {
   ExpectError(wrong + data.substr(0, 7),
               "inputs[0].parameters.binary_data_size: 7 bytes but shape [2] of INT32 needs 8", wrong.size());
 
+  // More bytes than the shape needs is refused too, even when the section holds them all (the
+  // extra bytes would otherwise be read as the next input's data or dropped silently).
+  std::string large =
+      R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"parameters":{"binary_data_size":12}}]})";
+  ExpectError(large + data + Bytes<int32_t>({3}),
+              "inputs[0].parameters.binary_data_size: 12 bytes but shape [2] of INT32 needs 8", large.size());
+  std::string large_then_next =
+      R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"parameters":{"binary_data_size":12}},)"
+      R"({"name":"b","datatype":"INT32","shape":[1],"parameters":{"binary_data_size":4}}]})";
+  ExpectError(large_then_next + data + Bytes<int32_t>({3}) + Bytes<int32_t>({4}),
+              "inputs[0].parameters.binary_data_size: 12 bytes but shape [2] of INT32 needs 8",
+              large_then_next.size());
+  // BYTES: a size past the elements the shape declares leaves bytes no element owns.
+  std::string bytes_large =
+      R"({"inputs":[{"name":"a","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":12}}]})";
+  ExpectError(bytes_large + BytesElements({"hello"}) + "xyz", "inputs[0]: binary data", bytes_large.size());
+
   std::string both =
       R"({"inputs":[{"name":"a","datatype":"INT32","shape":[2],"data":[1,2],"parameters":{"binary_data_size":8}}]})";
   ExpectError(both + data, "inputs[0]: has both 'data' and 'parameters.binary_data_size'", both.size());

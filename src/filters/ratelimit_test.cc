@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include "filters/filters.h"
 #include "filters/internal/test_util.h"
@@ -6,6 +7,7 @@
 namespace continuum::filters {
 namespace {
 
+using testing::AdminReq;
 using testing::Call;
 using testing::FakeInner;
 using testing::Header;
@@ -147,6 +149,81 @@ TEST(RateLimit, PublicRoutesAreLimitedWhenARuleSaysSo) {
   http::Response r = rig.Get("/v2/health/live");
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(Header(r, "ratelimit-limit"), "3");
+}
+
+// Auth in front, so keys and tenants are real: `key` and `tenant` rules count different things.
+struct KeyedRig {
+  explicit KeyedRig(const std::string& rules) {
+    ChainOptions o;
+    o.clock = &clock;
+    chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"auth","settings":)"
+                               R"({"database":":memory:","admin_token":")" +
+                                   std::string(testing::kAdminToken) +
+                                   R"("}},{"name":"ratelimit","settings":{"window":"fixed","rules":)" +
+                                   rules + "}}]}",
+                               o);
+    admin = chain->AdminHandler();
+    h = chain->Wrap(inner.handler());
+  }
+  void Tenant(const std::string& id) {
+    http::Response r = Call(admin, AdminReq("POST", "/admin/tenants", R"({"id":")" + id + R"("})"));
+    EXPECT_EQ(r.status, 201) << r.body;
+  }
+  std::string NewKey(const std::string& tenant) {
+    http::Response r = Call(admin, AdminReq("POST", "/admin/tenants/" + tenant + "/keys", "{}"));
+    EXPECT_EQ(r.status, 201) << r.body;
+    simdjson::dom::parser p;
+    std::string_view key;
+    EXPECT_FALSE(p.parse(r.body)["key"].get_string().get(key)) << r.body;
+    return std::string(key);
+  }
+  http::Response Infer(const std::string& key) {
+    return Call(h, Req("POST", "/v2/models/m/infer", "{}", {{"authorization", "Bearer " + key}}));
+  }
+  ManualClock clock{std::chrono::system_clock::time_point(std::chrono::seconds(1000))};
+  FakeInner inner;
+  std::unique_ptr<FilterChain> chain;
+  http::Handler admin, h;
+};
+
+TEST(RateLimit, KeyScopeGivesEachKeyOfATenantItsOwnBudget) {
+  KeyedRig rig(R"([{"scope":"key","window_seconds":60,"requests":2}])");
+  rig.Tenant("acme");
+  rig.Tenant("other");
+  const std::string k1 = rig.NewKey("acme"), k2 = rig.NewKey("acme"), k3 = rig.NewKey("other");
+  ASSERT_NE(k1, k2);
+  EXPECT_EQ(rig.Infer(k1).status, 200);
+  EXPECT_EQ(rig.Infer(k1).status, 200);
+  http::Response r = rig.Infer(k1);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_NE(r.body.find("for this key"), std::string::npos) << r.body;
+  // The second key of the same tenant still has its whole budget.
+  http::Response second = rig.Infer(k2);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(Header(second, "ratelimit-remaining"), "1");
+  EXPECT_EQ(rig.Infer(k2).status, 200);
+  EXPECT_EQ(rig.Infer(k2).status, 429);
+  EXPECT_EQ(rig.Infer(k3).status, 200);
+  EXPECT_EQ(rig.inner.calls, 5);
+}
+
+TEST(RateLimit, TenantScopeSharesOneBudgetAcrossItsKeys) {
+  KeyedRig rig(R"([{"scope":"tenant","window_seconds":60,"requests":3}])");
+  rig.Tenant("acme");
+  rig.Tenant("other");
+  const std::string k1 = rig.NewKey("acme"), k2 = rig.NewKey("acme"), k3 = rig.NewKey("other");
+  EXPECT_EQ(rig.Infer(k1).status, 200);
+  http::Response r = rig.Infer(k2);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Header(r, "ratelimit-remaining"), "1") << "the other key's request counted";
+  EXPECT_EQ(rig.Infer(k1).status, 200);
+  http::Response refused = rig.Infer(k2);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("for this tenant"), std::string::npos) << refused.body;
+  EXPECT_EQ(rig.Infer(k1).status, 429);
+  // Another tenant's key counts in its own bucket.
+  EXPECT_EQ(rig.Infer(k3).status, 200);
+  EXPECT_EQ(rig.inner.calls, 4);
 }
 
 TEST(RateLimit, BadSettings) {

@@ -160,7 +160,21 @@ TEST(Metering, UsageAndSpentBudgetSurviveARestart) {
     rig.inner.compute_ms = 6;
     for (int i = 0; i < 2; ++i)
       EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/m/infer")).status, 200);  // 12: 2 billed
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));              // saved by the flush thread
+    // The flush thread saves m's row while the filter runs (n's is saved at shutdown): wait
+    // until the database holds it.
+    auto saved = [&] {
+      auto store = UsageStore::Open((dir / "usage.db").string());
+      if (!store.ok()) return false;
+      auto rows = (*store)->LoadRows();
+      if (!rows.ok()) return false;
+      for (const UsageRow& row : *rows)
+        if (row.model == "m" && row.requests == 2) return true;
+      return false;
+    };
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!saved() && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(saved()) << "the flush thread never saved the usage";
     EXPECT_EQ(Call(rig.h, Req("POST", "/v2/models/n/infer")).status, 200);  // 18: 8 billed; saved at shutdown
   }
   {

@@ -241,6 +241,7 @@ TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
   auto r = DispatchSync(&c, p);
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "quick");
+  // That no hedge is ever sent can only be seen by waiting past its delay (500 ms) for one.
   std::this_thread::sleep_for(700ms);
   EXPECT_EQ(hedge_hits.load(), 0);
 }
@@ -685,7 +686,7 @@ TEST(Gateway, SharedLoopKeepsAForwardedRequestOnOneThread) {
   // Stopped with the gateway's upstream client: nothing posted now runs.
   std::atomic<bool> ran{false};
   boost::asio::post((*loop)->context(), [&ran] { ran = true; });
-  std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(50ms);  // that nothing runs can only be seen by giving it time to
   EXPECT_FALSE(ran.load());
 }
 

@@ -225,7 +225,13 @@ TEST(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
   EXPECT_EQ(on_loop.load(), 3);
   Client idle(server->port());  // a connection still open at Stop
   ASSERT_TRUE(idle.connected());
-  std::this_thread::sleep_for(20ms);
+  {
+    // Connections are accepted first in, first out: a round trip on one opened later proves
+    // that the server holds `idle`.
+    Client later(server->port());
+    ASSERT_TRUE(later.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_TRUE(later.Read().has_value());
+  }
   const uint16_t port = server->port();
   server->Stop();
   server.reset();
@@ -322,7 +328,7 @@ TEST(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
   auto server = StartOrDie(TestOptions(), [&](Request&& req, Responder respond) {
     std::lock_guard<std::mutex> lock(mu);
     workers.emplace_back([path = req.path, respond = std::move(respond)] {
-      std::this_thread::sleep_for(50ms);
+      std::this_thread::sleep_for(50ms);  // the late answer is the behaviour under test
       Response r;
       r.body = path;
       respond(std::move(r));
@@ -751,6 +757,7 @@ TEST(HttpServerTest, DestructorStopsWhileHandlerThreadAnswersConcurrently) {
         std::this_thread::yield();
       }
     });
+    // Stops at a different moment of the exchanges each round (what is under test), not a wait.
     std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
     server.reset();
     done = true;

@@ -302,7 +302,7 @@ TEST(RelayTest, JitterNeverReordersBytes) {
   std::thread writer([&] {
     for (size_t off = 0; off < sent.size(); off += 7) {
       c.Send(sent.substr(off, 7));
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      std::this_thread::sleep_for(std::chrono::microseconds(500));  // small writes spread over the jitter
     }
   });
   std::string got = c.Recv(sent.size());
@@ -391,12 +391,19 @@ TEST(RelayTest, ScenarioSwitchesPhasesByTime) {
     seen.emplace_back(i, MsSince(t0));
   });
   EXPECT_LT(c.PingMs("fast"), 100.0);
-  std::this_thread::sleep_until(t0 + milliseconds(250));
+  std::this_thread::sleep_until(t0 + milliseconds(250));  // into the partition phase (the scenario is timed)
   // Sent during the partition: answered only once "slow" starts at 500 ms, after 2 x 30 ms.
   c.Send("cut");
   EXPECT_EQ(c.Recv(3), "cut");
   EXPECT_GE(MsSince(t0), 555.0);
-  std::this_thread::sleep_until(t0 + milliseconds(800));
+  // Waits until the last phase has started.
+  auto phases_seen = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return seen.size();
+  };
+  for (const auto give_up = Clock::now() + std::chrono::seconds(10);
+       phases_seen() < 4 && Clock::now() < give_up;)
+    std::this_thread::sleep_for(milliseconds(5));
   std::lock_guard<std::mutex> l(mu);
   ASSERT_EQ(seen.size(), 4u);
   const double expected[] = {0, 200, 500, 700};

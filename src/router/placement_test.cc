@@ -373,6 +373,37 @@ TEST(Placement, ModelDefaultsMergeUnderRequest) {
   EXPECT_EQ(d->policy.residency, "eu");
 }
 
+TEST(Placement, RequestResidencyOverridesTheModelDefault) {
+  std::string json = kTopo;
+  json.insert(json.rfind('}'), R"(, "model_defaults": {"m": {"residency": "eu-fr"}})");
+  Router r(Topo(json.c_str()));
+  // The default alone: only the eu-fr nodes.
+  auto d = r.Decide(Req());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->policy.residency, "eu-fr");
+  EXPECT_EQ(d->choice, "edge-paris");
+  EXPECT_EQ(d->fallbacks, (std::vector<std::string>{"phone"}));
+  // The request's class replaces the default's, it does not narrow it: us has no eu-fr node,
+  // and only cloud-us is a candidate.
+  d = r.Decide(Req(Pol("residency=us")));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->policy.residency, "us");
+  EXPECT_EQ(d->choice, "cloud-us");
+  EXPECT_TRUE(d->fallbacks.empty());
+  // eu-de: cloud-eu only, although edge-paris (eu-fr, the default) is faster.
+  d = r.Decide(Req(Pol("residency=eu-de")));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->policy.residency, "eu-de");
+  EXPECT_EQ(d->choice, "cloud-eu");
+  EXPECT_TRUE(d->fallbacks.empty());
+  for (const Candidate& c : d->candidates) EXPECT_EQ(c.node, "cloud-eu");
+  // The override also holds where the request sets other fields beside it.
+  d = r.Decide(Req(Pol("residency=us; objective=cheapest; hedge=on")));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->choice, "cloud-us");
+  EXPECT_FALSE(d->hedge.has_value()) << "no second node in us to hedge to";
+}
+
 TEST(Placement, ResidencyFailsClosed) {
   Router r(Topo());
   auto d = r.Decide(Req(Pol("residency=eu-de")));

@@ -591,7 +591,10 @@ TEST(Scheduler, QueueTimeoutFailsWaitingRequests) {
   }
   ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 1), res.Callback(held + 1)).ok());
   ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 2), res.Callback(held + 2)).ok());
-  std::this_thread::sleep_for(20ms);  // well past the timeout
+  // Both requests were stamped before `expired_at` less the timeout; once the clock is past it they
+  // have expired, whatever the machine's load, and the instance fails them when it is free.
+  const auto expired_at = Clock::now() + std::chrono::microseconds(o.queue_timeout_microseconds) + 1us;
+  while (Clock::now() <= expired_at) std::this_thread::sleep_until(expired_at);
   probe->Open();
   ASSERT_TRUE(res.WaitFor(static_cast<size_t>(held) + 3));
   EXPECT_TRUE(res.at(held).ok());

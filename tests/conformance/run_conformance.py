@@ -70,6 +70,26 @@ TOLERANCE_OVERRIDES = {
     "test_stft": (RTOL, 5e-4),
     "test_stft_with_window": (RTOL, 5e-4),
 }
+# Per-case expected outputs computed here instead of read from the test data, where ONNX 1.12's
+# reference is not what the operator's specification (and ONNX Runtime) computes. Each function
+# takes {input name: wire array} and returns {output name: wire array}; the outputs are then
+# compared bit for bit (NaN equal to NaN).
+def bf16_round_nearest_even(x):
+    """float32 -> bfloat16 bit patterns, rounded to nearest even (the Cast specification from
+    opset 13 on, and ONNX Runtime); NaN stays NaN."""
+    f = np.ascontiguousarray(x, dtype=np.float32)
+    u = f.view(np.uint32).astype(np.uint64)
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(f)
+    rounded[nan] = ((u[nan] >> 16).astype(np.uint16) & 0x8000) | 0x7FC0
+    return rounded
+
+
+EXPECTED_OVERRIDES = {
+    # ONNX 1.12's reference truncates float32 to bfloat16.
+    "test_cast_FLOAT_to_BFLOAT16": lambda inputs: {"output": bf16_round_nearest_even(inputs["input"])},
+}
+
 # ONNX Runtime's StringNormalizer builds this locale; the cases using it need it on the machine.
 LOCALE = "en_US.UTF-8"
 
@@ -354,8 +374,17 @@ def run_case(server, case, rtol, atol):
     if not case.datasets:
         raise CaseError("no test_data_set_* folder")
     output_names = [n for n, _ in case.outputs]
+    override = EXPECTED_OVERRIDES.get(case.name)
+    if override:
+        rtol = atol = 0
     for ds in case.datasets:
         inputs, expected = read_dataset(case, ds)
+        if override:
+            computed = override({name: array for name, _, array in inputs})
+            if sorted(computed) != sorted(name for name, _, _ in expected):
+                raise CaseError("expected-output override names %s, the test data %s"
+                                % (sorted(computed), sorted(name for name, _, _ in expected)))
+            expected = [(name, et, computed[name].reshape(array.shape)) for name, et, array in expected]
         header, body = build_request(inputs, output_names)
         status, data, resp = server.request(
             "POST", "/v2/models/%s/infer" % case.name, body,
@@ -406,13 +435,24 @@ def locale_environment(work):
     return env, None
 
 
+class KnownFailure:
+    def __init__(self, why, pattern):
+        self.why = why
+        self.pattern = pattern  # compiled regular expression the failure's message must match
+
+    def __str__(self):
+        return self.why
+
+
 def read_known_failures(path):
+    """{case name: KnownFailure}. Each line is `name ~ REGEX  # why`: the case is a known failure
+    only while it fails with a message that REGEX matches (re.search)."""
     known = {}
     if not os.path.exists(path):
         return known
     group = ""
     with open(path) as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             s = line.strip()
             if s.startswith("#"):
                 if s.startswith("# =="):
@@ -420,8 +460,19 @@ def read_known_failures(path):
                 continue
             if not s:
                 continue
-            name, _, comment = s.partition("#")
-            known[name.strip()] = comment.strip() or group
+            entry, _, comment = s.partition(" #")
+            name, tilde, pattern = entry.partition("~")
+            name, pattern = name.strip(), pattern.strip()
+            if not tilde or not pattern:
+                raise SystemExit("%s:%d: '%s' has no '~ REGEX' giving the failure's expected message"
+                                 % (path, number, name))
+            try:
+                compiled = re.compile(pattern)
+            except re.error as e:
+                raise SystemExit("%s:%d: %s: bad regular expression: %s" % (path, number, name, e))
+            if name in known:
+                raise SystemExit("%s:%d: %s is listed twice" % (path, number, name))
+            known[name] = KnownFailure(comment.strip() or group, compiled)
     return known
 
 
@@ -542,7 +593,7 @@ def main():
     if no_locale:
         for n, why in load_failed.items():
             if "Failed to construct locale" in why and n not in known:
-                known[n] = "needs the %s locale" % LOCALE
+                known[n] = KnownFailure("needs the %s locale" % LOCALE, re.compile("Failed to construct locale"))
     names = [c.name for c in cases]
     unexpected = 0
     known_failed = known_load_failed = 0
@@ -551,22 +602,26 @@ def main():
     later = []
 
     def line(kind, n, why):
-        why = short(why.replace(repo + os.sep, ""))
+        """Prints the failure; True when it is the known one (listed, and its message matches)."""
+        why = why.replace(repo + os.sep, "")
+        if n in known and known[n].pattern.search(why):
+            print("KNOWN %s %s: %s [known: %s]" % (kind, n, short(why), known[n]))
+            return True
         if n in known:
-            print("KNOWN %s %s: %s [known: %s]" % (kind, n, why, known[n]))
+            later.append("%s %s: %s [listed in known_failures.txt, but the message does not match /%s/]"
+                         % (kind, n, short(why), known[n].pattern.pattern))
         else:
-            later.append("%s %s: %s" % (kind, n, why))
+            later.append("%s %s: %s" % (kind, n, short(why)))
+        return False
 
     for n in names:
         if n in load_failed:
-            line("LOAD FAILED", n, load_failed[n])
-            if n in known:
+            if line("LOAD FAILED", n, load_failed[n]):
                 known_load_failed += 1
             else:
                 unexpected += 1
         elif n in failed:
-            line("FAILED", n, failed[n])
-            if n in known:
+            if line("FAILED", n, failed[n]):
                 known_failed += 1
             else:
                 unexpected += 1

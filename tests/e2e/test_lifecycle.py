@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import threading
-import time
 import unittest
 
 from harness import MODELS, Server, infer_body, make_repository
@@ -17,6 +16,21 @@ def add_version(repo, model, version, source="add_sub"):
     d = os.path.join(repo, model, str(version))
     os.makedirs(d)
     os.symlink(os.path.join(os.path.abspath(MODELS), source, "1", "model.onnx"), os.path.join(d, "model.onnx"))
+
+
+def pending_requests(server, model):
+    """The server's count of requests for `model` received and not yet answered."""
+    text = server.request("GET", "/metrics")[1].decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("continuum_inference_pending_requests{") and 'model="%s"' % model in line)
+
+
+def wait_received(server, model, results, n):
+    """Waits until the server has received all `n` requests: each one is either still pending
+    there or already answered (and in `results`). The server stops counting a request as pending
+    before it answers, so the sum never runs ahead of what was received."""
+    server.wait(lambda: pending_requests(server, model) + len(results) >= n,
+                what="%d requests to reach the server" % n)
 
 
 class LifecycleTest(unittest.TestCase):
@@ -91,7 +105,7 @@ class LifecycleTest(unittest.TestCase):
         threads = [threading.Thread(target=call) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.1)  # the requests are queued or running
+        wait_received(s, "slow", results, 4)  # queued or running
         status, out, _ = s.post("/v2/repository/models/slow/unload")
         self.assertEqual(status, 200, out)
         for t in threads:
@@ -103,7 +117,7 @@ class LifecycleTest(unittest.TestCase):
         threads = [threading.Thread(target=call) for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.1)
+        wait_received(s, "slow", results, 3)
         self.assertEqual(s.stop(), 0)
         for t in threads:
             t.join()

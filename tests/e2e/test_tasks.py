@@ -178,12 +178,25 @@ class TaskApiTest(unittest.TestCase):
         status, out = self.run_task(VAD, raw=b"RIFF\x10\0\0\0WAVEjunk")
         self.assertEqual(status, 400, out)
 
+    def metric(self, family, model):
+        """The value of `family` for the model's version 1 (0 when the series is not there yet)."""
+        metrics = self.server.request("GET", "/metrics")[1].decode()
+        series = '%s{model="%s",version="1"} ' % (family, model)
+        values = [float(l[len(series):]) for l in metrics.splitlines() if l.startswith(series)]
+        self.assertLessEqual(len(values), 1, values)
+        return values[0] if values else 0.0
+
     def test_task_requests_share_the_schedulers_and_metrics(self):
         self.need(EMB)
-        self.run_task(EMB, {"text": ["a", "b", "c"]})
-        metrics = self.server.request("GET", "/metrics")[1].decode()
-        lines = [l for l in metrics.splitlines() if l.startswith("continuum_inference_request_success_total")]
-        self.assertTrue(any(not l.endswith(" 0") for l in lines), lines)
+        # The entry's encoder is the repository model tiny-bert-embeddings: the task's tensors go
+        # through its scheduler and show up in its v2 metrics.
+        model = "tiny-bert-embeddings"
+        success = self.metric("continuum_inference_request_success_total", model)
+        rows = self.metric("continuum_inference_count_total", model)
+        status, out = self.run_task(EMB, {"text": ["a", "b", "c"]})
+        self.assertEqual(status, 200, out)
+        self.assertGreaterEqual(self.metric("continuum_inference_request_success_total", model), success + 1)
+        self.assertEqual(self.metric("continuum_inference_count_total", model), rows + 3)
 
     def test_openai_npm_client(self):
         self.need(EMB)

@@ -82,37 +82,53 @@ class TenantIsolationTest(unittest.TestCase):
         headers = {"Authorization": "Bearer " + ADMIN_TOKEN, "Content-Type": "application/json"}
         c.request("POST", "/admin/tenants", body=json.dumps({"id": tenant}), headers=headers)
         r = c.getresponse()
-        assert r.status == 201, r.read()
-        r.read()
+        body = r.read()
+        # Checked whatever Python's optimisation flags (an `assert` statement is dropped by -O).
+        if r.status != 201:
+            raise AssertionError("creating tenant %s: HTTP %d %r" % (tenant, r.status, body))
         c.request("POST", "/admin/tenants/%s/keys" % tenant, body="{}", headers=headers)
         r = c.getresponse()
-        out = json.loads(r.read())
+        body = r.read()
         c.close()
-        assert r.status == 201, out
-        return out["key"]
+        if r.status != 201:
+            raise AssertionError("issuing a key for %s: HTTP %d %r" % (tenant, r.status, body))
+        key = json.loads(body).get("key", "")
+        if not key.startswith("ck_"):
+            raise AssertionError("issuing a key for %s: no key in %r" % (tenant, body))
+        return key
 
     def quiet_latencies(self, n=60, interval_s=0.06):
-        """n paced requests from the quiet tenant on one keep-alive connection; latencies in ms."""
+        """n paced requests from the quiet tenant on one keep-alive connection: (latencies in ms,
+        runs waited). Runs waited is what the node measured for each request: its time on the
+        node (X-Continuum-Compute-Ms) less its own run (X-Continuum-Run-Ms), in units of that run,
+        i.e. how many runs of others it queued behind, a figure machine load does not inflate."""
         conn = self.server.conn()
-        latencies = []
+        latencies, waited = [], []
         headers = {"Authorization": "Bearer " + self.keys["quiet"]}
         for _ in range(n):
             t0 = time.perf_counter()
-            status, data, _ = self.server.request("POST", PATH, BODY, headers, conn=conn)
+            status, data, resp = self.server.request("POST", PATH, BODY, headers, conn=conn)
             latencies.append((time.perf_counter() - t0) * 1000)
             self.assertEqual(status, 200, data)
+            on_node = float(resp.getheader("X-Continuum-Compute-Ms"))
+            run = float(resp.getheader("X-Continuum-Run-Ms"))
+            self.assertGreaterEqual(run, 10.0, "the injected 10 ms is part of every run")
+            waited.append(max(0.0, on_node - run) / run)
+            # The pacing is the quiet tenant's behaviour under test, not a wait for the server.
             time.sleep(max(0.0, interval_s - (time.perf_counter() - t0)))
         conn.close()
-        return latencies
+        return latencies, waited
 
     def test_a_flood_does_not_raise_another_tenants_latency(self):
         self.quiet_latencies(n=10)  # warm the connection path
-        alone = self.quiet_latencies()
+        alone, alone_waited = self.quiet_latencies()
         seconds = 5.0
         flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(self.server.port), self.keys["flood"], "8",
                                   str(seconds), PATH, BODY], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # the flood is running
-        flooded = self.quiet_latencies()
+        # The flood is running once its tenant has been refused (the flood's process prints only
+        # when it ends, so its first 429 is seen in the refusal counter).
+        self.server.wait(lambda: self.refused() > 0, what="the flood's first refusal")
+        flooded, flooded_waited = self.quiet_latencies()
         out, _ = flood.communicate(timeout=60)
         counts = {int(k): v for k, v in json.loads(out).items()}
         # The flood really was one: far beyond its limit, and its excess refused.
@@ -121,13 +137,30 @@ class TenantIsolationTest(unittest.TestCase):
         self.assertLessEqual(counts.get(200, 0), LIMIT_PER_S * (seconds + 1), counts)
         # The quiet tenant's latency did not move beyond noise. Were the flood let through, each
         # quiet request would wait behind up to 8 runs of 10 ms.
+        # On the node, the quiet requests waited behind at most the odd admitted flood run; were
+        # the flood let through, each would wait behind up to 8 runs. The wall-clock figures are
+        # printed for information: on a loaded machine they move with the load, not the flood.
         p50_alone, p50_flooded = percentile(alone, 0.5), percentile(flooded, 0.5)
         p90_alone, p90_flooded = percentile(alone, 0.9), percentile(flooded, 0.9)
-        msg = "quiet tenant p50 %.1f -> %.1f ms, p90 %.1f -> %.1f ms; flood answers %s" % (
-            p50_alone, p50_flooded, p90_alone, p90_flooded, counts)
+        w50, w90 = percentile(flooded_waited, 0.5), percentile(flooded_waited, 0.9)
+        msg = ("quiet tenant p50 %.1f -> %.1f ms, p90 %.1f -> %.1f ms; runs waited on the node alone p90 %.2f, "
+               "flooded p50 %.2f, p90 %.2f; flood answers %s" % (
+                   p50_alone, p50_flooded, p90_alone, p90_flooded, percentile(alone_waited, 0.9), w50, w90, counts))
         print(msg)
-        self.assertLessEqual(p50_flooded, 1.5 * p50_alone + 5, msg)
-        self.assertLessEqual(p90_flooded, 2 * p90_alone + 10, msg)
+        self.assertLessEqual(w50, 1.0, msg)
+        self.assertLessEqual(w90, 3.0, msg)
+
+    def refused(self):
+        """The count of requests the rate limit refused (the filters' metrics, on the admin listener)."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        c.request("GET", "/metrics", headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        self.assertEqual(r.status, 200, text)
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("continuum_ratelimit_refused_total{"))
 
 
 if __name__ == "__main__":
