@@ -6,7 +6,7 @@
 
 #include "api/http_status.h"
 #include "api/model_search.h"
-#include "api/path.h"
+#include "api/route.h"
 #include "common/base64.h"
 #include "common/json_writer.h"
 #include "common/node_report.h"
@@ -207,31 +207,28 @@ TaskApi::TaskApi(const tasks::Catalog* catalog, tasks::ModelRunner* runner, task
                  tasks::TaskLimits limits)
     : catalog_(catalog), runner_(runner), executor_(executor), limits_(limits) {}
 
-bool TaskApi::Owns(std::string_view path) {
-  auto parts = SplitPath(path);
-  if (parts.empty()) return false;
-  if (parts[0] == "ai" || parts[0] == "v1") return true;
-  return parts.size() >= 3 && parts[0] == "accounts" && parts[2] == "ai";
-}
+bool TaskApi::Owns(std::string_view path) { return IsTaskApiRoute(ParseRoute(path).kind); }
 
 void TaskApi::Handle(http::Request&& req, http::Responder respond) {
-  auto parts = SplitPath(req.path);
+  const Route route = ParseRoute(req.path);
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
-  if (!parts.empty() && parts[0] == "v1") {
-    if (parts.size() == 2 && parts[1] == "embeddings") {
+  switch (route.kind) {
+    case RouteKind::kOpenAiEmbeddings:
       if (!post) return respond(OpenAiError(InvalidArgument("use POST for /v1/embeddings")));
       return Embeddings(std::move(req), std::move(respond));
-    }
-    if (parts.size() == 2 && parts[1] == "models" && get) return respond(OpenAiModels());
-    if (parts.size() == 3 && parts[1] == "models" && get) {
-      if (!catalog_->Find(parts[2]))
-        return respond(OpenAiError(NotFound("model '" + std::string(parts[2]) + "' not found")));
+    case RouteKind::kOpenAiModels:
+      if (get) return respond(OpenAiModels());
+      break;
+    case RouteKind::kOpenAiModel: {
+      if (!get) break;
+      if (!catalog_->Find(route.model))
+        return respond(OpenAiError(NotFound("model '" + route.model + "' not found")));
       http::Response r;
       JsonWriter(&r.body)
           .BeginObject()
           .Key("id")
-          .String(parts[2])
+          .String(route.model)
           .Key("object")
           .String("model")
           .Key("created")
@@ -241,29 +238,27 @@ void TaskApi::Handle(http::Request&& req, http::Responder respond) {
           .EndObject();
       return respond(std::move(r));
     }
-    return respond(OpenAiError(NotFound("no route for " + req.method + " " + req.path)));
-  }
-  if (parts.size() >= 3 && parts[0] == "accounts") parts.erase(parts.begin(), parts.begin() + 2);
-  // Catalog names contain slashes ("@cf/paddle/pp-ocrv4"): the model is the rest of the path.
-  auto rest = [&](size_t from) {
-    std::string name;
-    for (size_t i = from; i < parts.size(); ++i) name += (i > from ? "/" : "") + std::string(parts[i]);
-    return name;
-  };
-  if (parts.size() >= 3 && parts[0] == "ai" && parts[1] == "run") {
-    if (!post) return respond(EnvelopeError(InvalidArgument("use POST to run a model")));
-    return Run(std::move(req), rest(2), std::move(respond));
-  }
-  if (parts.size() >= 2 && parts[0] == "ai" && parts[1] == "models") {
-    if (!get) return respond(EnvelopeError(InvalidArgument("use GET to list models")));
-    if (parts.size() == 2) return respond(ListModels());
-    // Workers AI's model search (Cloudflare's clients list models with it); never a model name.
-    if (parts.size() == 3 && parts[2] == "search") {
+    case RouteKind::kTaskRun:
+      if (!post) return respond(EnvelopeError(InvalidArgument("use POST to run a model")));
+      return Run(std::move(req), route.model, std::move(respond));
+    case RouteKind::kTaskModels:
+      if (!get) return respond(EnvelopeError(InvalidArgument("use GET to list models")));
+      return respond(ListModels());
+    case RouteKind::kTaskModel:
+      if (!get) return respond(EnvelopeError(InvalidArgument("use GET to list models")));
+      return respond(DescribeModel(route.model));
+    case RouteKind::kTaskModelSearch: {
+      // Workers AI's model search (Cloudflare's clients list models with it); never a model name.
+      if (!get) return respond(EnvelopeError(InvalidArgument("use GET to list models")));
       auto page = SearchModels(*catalog_, req.query);
       if (!page.ok()) return respond(EnvelopeError(page.status()));
       return respond(Envelope(200, page->result_json, Status::Ok(), page->result_info_json));
     }
-    return respond(DescribeModel(rest(2)));
+    default: break;
+  }
+  if (route.kind == RouteKind::kOpenAiModels || route.kind == RouteKind::kOpenAiModel ||
+      route.kind == RouteKind::kOpenAiOther) {
+    return respond(OpenAiError(NotFound("no route for " + req.method + " " + req.path)));
   }
   respond(EnvelopeError(NotFound("no route for " + req.method + " " + req.path)));
 }

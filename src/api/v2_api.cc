@@ -6,7 +6,7 @@
 #include <chrono>
 
 #include "api/http_status.h"
-#include "api/path.h"
+#include "api/route.h"
 #include "common/json_writer.h"
 #include "common/node_report.h"
 
@@ -15,12 +15,8 @@ namespace continuum {
 namespace {
 
 StatusOr<int64_t> ParseVersion(std::string_view s) {
-  int64_t v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v <= 0) {
-    return InvalidArgument("model version '" + std::string(s) + "' is not a positive integer");
-  }
-  return v;
+  if (auto v = ParseModelVersion(s)) return *v;
+  return InvalidArgument("model version '" + std::string(s) + "' is not a positive integer");
 }
 
 http::Response Json(int status, std::string body) {
@@ -57,7 +53,7 @@ http::Response V2Api::ErrorResponse(const Status& status) const {
 }
 
 void V2Api::Handle(http::Request&& req, http::Responder respond) {
-  const auto parts = SplitPath(req.path);
+  const Route route = ParseRoute(req.path);
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
   auto method_not_allowed = [&](const char* allow) {
@@ -69,76 +65,67 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
   };
   auto not_found = [&] { respond(ErrorResponse(NotFound("no route for " + req.method + " " + req.path))); };
 
-  if (parts.size() == 1 && parts[0] == "metrics") {
-    if (!get) return method_not_allowed("GET");
-    http::Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = registry_->Render();
-    return respond(std::move(r));
-  }
-  if (parts.empty() || parts[0] != "v2") return not_found();
-
-  if (parts.size() == 1) {
-    if (!get) return method_not_allowed("GET");
-    std::string body;
-    JsonWriter w(&body);
-    w.BeginObject().Key("name").String(options_.server_name).Key("version").String(options_.server_version);
-    w.Key("extensions").BeginArray().String("binary_tensor_data").String("model_repository");
-    w.String("statistics").String("model_configuration").EndArray().EndObject();
-    return respond(Json(200, std::move(body)));
-  }
-  if (parts[1] == "health" && parts.size() == 3) {
-    if (!get) return method_not_allowed("GET");
-    if (parts[2] == "live") return respond(Json(200, R"({"live":true})"));
-    if (parts[2] == "ready") {
-      bool ready = !shutting_down_.load() && repository_->Ready();
-      return respond(Json(ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
+  switch (route.kind) {
+    case RouteKind::kMetrics: {
+      if (!get) return method_not_allowed("GET");
+      http::Response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = registry_->Render();
+      return respond(std::move(r));
     }
-    return not_found();
-  }
-  if (parts[1] == "repository") {
-    if (parts.size() == 3 && parts[2] == "index") {
+    case RouteKind::kV2Server: {
+      if (!get) return method_not_allowed("GET");
+      std::string body;
+      JsonWriter w(&body);
+      w.BeginObject().Key("name").String(options_.server_name).Key("version").String(options_.server_version);
+      w.Key("extensions").BeginArray().String("binary_tensor_data").String("model_repository");
+      w.String("statistics").String("model_configuration").EndArray().EndObject();
+      return respond(Json(200, std::move(body)));
+    }
+    case RouteKind::kV2Health:
+      if (!get) return method_not_allowed("GET");
+      if (route.action == "live") return respond(Json(200, R"({"live":true})"));
+      if (route.action == "ready") {
+        bool ready = !shutting_down_.load() && repository_->Ready();
+        return respond(Json(ready ? 200 : 400, ready ? R"({"ready":true})" : R"({"ready":false})"));
+      }
+      return not_found();
+    case RouteKind::kV2RepositoryIndex:
       if (!post) return method_not_allowed("POST");
       return respond(RepositoryIndex(req));
-    }
-    if (parts.size() == 5 && parts[2] == "models" && (parts[4] == "load" || parts[4] == "unload")) {
+    case RouteKind::kV2RepositoryModel:
       if (!post) return method_not_allowed("POST");
-      return respond(RepositoryLoad(std::string(parts[3]), parts[4] == "load"));
-    }
-    return not_found();
+      return respond(RepositoryLoad(route.model, route.action == "load"));
+    case RouteKind::kV2AllStats:
+      if (!get) return method_not_allowed("GET");
+      return respond(Stats("", -1));
+    case RouteKind::kV2Model:
+    case RouteKind::kV2ModelAction:
+    case RouteKind::kV2Infer:
+    case RouteKind::kV2ModelOther: break;
+    default: return not_found();
   }
-  if (parts[1] != "models") return not_found();
-  if (parts.size() == 3 && parts[2] == "stats") {
-    if (!get) return method_not_allowed("GET");
-    return respond(Stats("", -1));
-  }
-  if (parts.size() < 3) return not_found();
 
   // /v2/models/{m}[/versions/{v}][/action]
-  const std::string model(parts[2]);
-  size_t next = 3;
   int64_t version = -1;
-  if (parts.size() > 3 && parts[3] == "versions") {
-    if (parts.size() < 5) return not_found();
-    auto v = ParseVersion(parts[4]);
+  if (!route.version.empty()) {
+    auto v = ParseVersion(route.version);
     if (!v.ok()) return respond(ErrorResponse(v.status()));
     version = *v;
-    next = 5;
   }
-  if (parts.size() == next) {
+  if (route.kind == RouteKind::kV2ModelOther) return not_found();
+  if (route.kind == RouteKind::kV2Model) {
     if (!get) return method_not_allowed("GET");
-    return respond(ModelMetadata(model, version));
+    return respond(ModelMetadata(route.model, version));
   }
-  if (parts.size() != next + 1) return not_found();
-  const std::string_view action = parts[next];
-  if (action == "infer") {
+  if (route.kind == RouteKind::kV2Infer) {
     if (!post) return method_not_allowed("POST");
-    return Infer(std::move(req), model, version, std::move(respond));
+    return Infer(std::move(req), route.model, version, std::move(respond));
   }
   if (!get) return method_not_allowed("GET");
-  if (action == "ready") return respond(ModelReady(model, version));
-  if (action == "stats") return respond(Stats(model, version));
-  if (action == "config") return respond(ModelConfigJson(model, version));
+  if (route.action == "ready") return respond(ModelReady(route.model, version));
+  if (route.action == "stats") return respond(Stats(route.model, version));
+  if (route.action == "config") return respond(ModelConfigJson(route.model, version));
   return not_found();
 }
 

@@ -88,8 +88,10 @@ class AuthFilter final : public Filter {
     const Tenant& tenant = id->tenant;
     const ApiKey& key = id->key;
     // Isolation first: what the tenant may not see answers exactly like what does not exist.
-    // Under /v2/models a path that names no model (the all-models statistics) lists every tenant's.
-    const bool lists_all = ctx->model.empty() && req.path.starts_with("/v2/models");
+    // Under /v2/models a path that names no model (the all-models statistics) lists every tenant's,
+    // and so does a catalog search (/ai/models/search, matched by the tenant route /ai/models/*).
+    const bool lists_all =
+        ctx->model.empty() && (req.path.starts_with("/v2/models") || ctx->route == "task_model_search");
     if (lists_all || !AnyGlobMatches(tenant_routes_, req.path)) {
       return respond(ErrorFor(NotFound("no route for " + req.method + " " + req.path)));
     }

@@ -106,6 +106,29 @@ TEST_F(AuthTest, TenantsNeverSeeOtherTenantsModels) {
   EXPECT_EQ(Get("/v2/models/stats", ka).status, 404);
 }
 
+// The default tenant route /ai/models/* matches the catalog search, a listing of every model: it
+// is refused like the other listings. A model described under /accounts/{a}/ai is scoped like
+// one described under /ai.
+TEST_F(AuthTest, TenantsNeitherSearchTheCatalogNorDescribeOtherTenantsModels) {
+  chain_ = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"auth","settings":)"
+                              R"({"database":":memory:","admin_token":")" +
+                              std::string(kAdminToken) +
+                              R"(","tenant_routes":["/ai/models/*","/accounts/*/ai/models/*"]}}]})");
+  ASSERT_TRUE(chain_);
+  admin_ = chain_->AdminHandler();
+  h_ = chain_->Wrap(inner_.handler());
+  ASSERT_EQ(Admin("POST", "/admin/tenants", R"({"id":"a","models":["a_*"]})").status, 201);
+  std::string ka = NewKey("a");
+  EXPECT_EQ(Get("/ai/models/a_model", ka).status, 200);
+  EXPECT_EQ(Get("/accounts/a/ai/models/a_model", ka).status, 200);
+  EXPECT_EQ(Get("/ai/models/search", ka).status, 404);
+  EXPECT_EQ(Get("/accounts/a/ai/models/search", ka).status, 404);
+  http::Response other = Get("/accounts/a/ai/models/b_model", ka);
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.body, R"({"error":"unknown model 'b_model'"})");
+  EXPECT_EQ(inner_.calls, 2);
+}
+
 TEST_F(AuthTest, AdminRefusesTenantKeysAndIsNotOnThePublicChain) {
   ASSERT_EQ(Admin("POST", "/admin/tenants", R"({"id":"acme"})").status, 201);
   std::string key = NewKey("acme");

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "api/path.h"
+#include "api/route.h"
 #include "common/node_report.h"
 #include "filters/filters.h"
 #include "filters/internal/builtin.h"
@@ -119,39 +119,16 @@ Status CheckNameLength(std::string_view field, std::string_view what, size_t siz
 }  // namespace
 
 Status ClassifyRequest(const http::Request& req, RequestContext* ctx, size_t max_name_bytes) {
-  std::vector<std::string_view> p = SplitPath(req.path);
-  ctx->route = "other";
-  // Names are checked before they are copied: nothing downstream (keys, usage rows, labels, logs)
+  // The node parses the same path with the same grammar: the model named here is the model it runs.
+  Route route = ParseRoute(req.path);
+  ctx->route = std::string(FilterRouteName(route.kind));
+  // Names are checked before they are kept: nothing downstream (keys, usage rows, labels, logs)
   // ever holds a longer one.
-  auto from_path = [&](size_t from, std::string* out) {
-    size_t n = 0;
-    for (size_t i = from; i < p.size(); ++i) n += p[i].size() + (i > from ? 1 : 0);
-    RETURN_IF_ERROR(CheckNameLength("path", "model name", n, max_name_bytes));
-    out->clear();
-    for (size_t i = from; i < p.size(); ++i) *out += (i > from ? "/" : "") + std::string(p[i]);
-    return Status::Ok();
-  };
-  if (p.size() >= 3 && p[0] == "v2" && p[1] == "models" && !(p.size() == 3 && p[2] == "stats")) {
-    RETURN_IF_ERROR(CheckNameLength("path", "model name", p[2].size(), max_name_bytes));
-    ctx->model = std::string(p[2]);
-    size_t i = 3;
-    if (p.size() >= 5 && p[3] == "versions") {
-      RETURN_IF_ERROR(CheckNameLength("path", "model version", p[4].size(), max_name_bytes));
-      ctx->version = std::string(p[4]);
-      i = 5;
-    }
-    ctx->route = (p.size() == i + 1 && p[i] == "infer") ? "v2_infer" : "v2_model";
-  } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "run") {
-    ctx->route = "task";
-    RETURN_IF_ERROR(from_path(2, &ctx->model));
-  } else if (p.size() >= 5 && p[0] == "accounts" && p[2] == "ai" && p[3] == "run") {
-    ctx->route = "task";
-    RETURN_IF_ERROR(from_path(4, &ctx->model));
-  } else if (p.size() >= 3 && p[0] == "ai" && p[1] == "models") {
-    ctx->route = "task_model";
-    RETURN_IF_ERROR(from_path(2, &ctx->model));
-  } else if (p.size() == 2 && p[0] == "v1" && p[1] == "embeddings") {
-    ctx->route = "openai";
+  RETURN_IF_ERROR(CheckNameLength("path", "model name", route.model.size(), max_name_bytes));
+  RETURN_IF_ERROR(CheckNameLength("path", "model version", route.version.size(), max_name_bytes));
+  ctx->model = std::move(route.model);
+  ctx->version = std::move(route.version);
+  if (route.kind == RouteKind::kOpenAiEmbeddings) {
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     std::string_view model;
@@ -159,8 +136,6 @@ Status ClassifyRequest(const http::Request& req, RequestContext* ctx, size_t max
       RETURN_IF_ERROR(CheckNameLength("model", "model name", model.size(), max_name_bytes));
       ctx->model = std::string(model);
     }
-  } else if (p.size() == 1 && p[0] == "usage") {
-    ctx->route = "usage";
   }
   return Status::Ok();
 }

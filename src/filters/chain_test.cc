@@ -169,6 +169,35 @@ TEST(Classify, Routes) {
   EXPECT_EQ(e.model, "bge");
 }
 
+// Every path on which the node acts for one model names that model to the filters too: auth
+// scopes, cache keys and usage rows are keyed on what the node runs or describes.
+TEST(Classify, TheModelIsTheOneTheNodeActsOn) {
+  struct Want {
+    std::string path, route, model, version;
+  };
+  const Want wants[] = {
+      {"/accounts/acme/ai/models/@cf/baai/bge", "task_model", "@cf/baai/bge", ""},
+      {"/v1/models/bge", "task_model", "bge", ""},
+      {"/v2/repository/models/m/load", "other", "m", ""},
+      {"/v2/repository/models/m/unload", "other", "m", ""},
+      {"/ai/models/search", "task_model_search", "", ""},
+      {"/accounts/acme/ai/models/search", "task_model_search", "", ""},
+      {"/ai/models/search/x", "task_model", "search/x", ""},
+      {"/ai/models/@cf//paddle/pp-ocrv4/", "task_model", "@cf/paddle/pp-ocrv4", ""},
+      {"/v2/models/m/versions/2/ready", "v2_model", "m", "2"},
+      {"/v2/models/m/versions", "v2_model", "m", ""},
+      {"/ai/models", "other", "", ""},
+      {"/v1/models", "other", "", ""},
+  };
+  for (const Want& w : wants) {
+    RequestContext c;
+    ASSERT_TRUE(ClassifyRequest(Req("GET", w.path), &c).ok()) << w.path;
+    EXPECT_EQ(c.route, w.route) << w.path;
+    EXPECT_EQ(c.model, w.model) << w.path;
+    EXPECT_EQ(c.version, w.version) << w.path;
+  }
+}
+
 TEST(Classify, LongModelNamesAreRefusedNamingTheField) {
   const std::string long_name(257, 'x');
   RequestContext c;
@@ -180,7 +209,8 @@ TEST(Classify, LongModelNamesAreRefusedNamingTheField) {
   EXPECT_TRUE(c.model.empty()) << "never kept";
   for (const std::string& path :
        {"/v2/models/" + long_name + "/infer", "/v2/models/m/versions/" + long_name + "/infer",
-        "/ai/run/@cf/" + long_name, "/accounts/a/ai/run/@cf/" + long_name, "/ai/models/" + long_name}) {
+        "/ai/run/@cf/" + long_name, "/accounts/a/ai/run/@cf/" + long_name, "/ai/models/" + long_name,
+        "/accounts/a/ai/models/" + long_name, "/v1/models/" + long_name}) {
     RequestContext d;
     st = ClassifyRequest(Req("POST", path), &d);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << path;

@@ -70,10 +70,12 @@ class Timers {
 struct RequestContext {
   std::string request_id;
   std::chrono::steady_clock::time_point start;
-  // From the path: "v2_infer", "v2_model" (metadata, ready, config, stats of one model), "task"
-  // (/ai/run/{model}), "openai", "usage" or "other".
+  // From the path, by the node's own route grammar (api/route.h): "v2_infer", "v2_model"
+  // (metadata, ready, config, stats of one model), "task" (/ai/run/{model}), "task_model"
+  // (/ai/models/{model}, /v1/models/{model}), "task_model_search" (/ai/models/search, a listing),
+  // "openai", "usage" or "other".
   std::string route;
-  std::string model;    // empty when the path names none
+  std::string model;    // the model the node acts on (also a repository load); empty when none
   std::string version;  // empty: the latest
   // The path is a route that needs no key: auth's `public_routes` (without auth in the chain, its
   // default ones, the health probes). Rate limits skip it unless a rule opts in.

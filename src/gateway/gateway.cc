@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "api/http_status.h"
+#include "api/route.h"
 #include "common/json_writer.h"
 #include "common/log.h"
 #include "common/node_report.h"
@@ -167,41 +168,15 @@ std::optional<double> NumericHeader(const UpstreamResponse& resp, std::string_vi
 std::string HeaderSafe(std::string_view s) { return Printable(s, 200); }
 
 StatusOr<RouteTarget> MatchRoute(std::string_view path) {
+  // The grammar the node and the filters use; the gateway forwards only canonical paths that run
+  // a model, so the name it routes on is the one they see.
+  Route route = ParseRoute(path);
+  if (!IsForwardable(route)) return NotFound("no route for " + std::string(path));
   RouteTarget t;
-  constexpr std::string_view kV2 = "/v2/models/", kInfer = "/infer", kAi = "/ai/run/";
-  if (path.substr(0, kV2.size()) == kV2 && path.size() > kV2.size() + kInfer.size() &&
-      path.substr(path.size() - kInfer.size()) == kInfer) {
-    std::string_view mid = path.substr(kV2.size(), path.size() - kV2.size() - kInfer.size());
-    size_t slash = mid.find('/');
-    t.v2 = true;
-    if (slash == std::string_view::npos) {
-      t.model = std::string(mid);
-    } else {
-      constexpr std::string_view kVersions = "/versions/";
-      std::string_view rest = mid.substr(slash);
-      if (rest.substr(0, kVersions.size()) != kVersions ||
-          !ParseInt(rest.substr(kVersions.size()), &t.version) || t.version < 1)
-        return NotFound("no route for " + std::string(path));
-      t.model = std::string(mid.substr(0, slash));
-    }
-    if (!t.model.empty()) return t;
-  } else {
-    // Workers AI names hold slashes (`@cf/meta/...`): the model is the whole rest of the path,
-    // also under `/accounts/{account}/ai/run/`.
-    constexpr std::string_view kAccounts = "/accounts/";
-    std::string_view rest = path;
-    if (rest.substr(0, kAccounts.size()) == kAccounts) {
-      size_t slash = rest.find('/', kAccounts.size());
-      rest = slash == std::string_view::npos || slash == kAccounts.size() ? std::string_view()
-                                                                          : rest.substr(slash);
-    }
-    if (rest.substr(0, kAi.size()) == kAi && rest.size() > kAi.size() && rest.back() != '/' &&
-        rest.find("//") == std::string_view::npos) {
-      t.model = std::string(rest.substr(kAi.size()));
-      return t;
-    }
-  }
-  return NotFound("no route for " + std::string(path));
+  t.v2 = route.kind == RouteKind::kV2Infer;
+  if (!route.version.empty()) t.version = *ParseModelVersion(route.version);
+  t.model = std::move(route.model);
+  return t;
 }
 
 StatusOr<router::Policy> RequestPolicy(const http::Request& request, bool v2) {
