@@ -108,8 +108,8 @@ Status DecodeTyped(size_t idx, const InferTensorContents& c, int64_t n, Tensor& 
     if (std::strcmp(name, want) == 0) {
       held = size;
     } else if (size > 0) {
-      return InvalidArgument(Input(idx) + ".contents: " + std::string(DataTypeName(t.dtype)) + " elements go in " +
-                             want + ", but " + name + " holds " + std::to_string(size));
+      return InvalidArgument(Input(idx) + ".contents: " + std::string(DataTypeName(t.dtype)) +
+                             " elements go in " + want + ", but " + name + " holds " + std::to_string(size));
     }
   }
   if (held != n) {
@@ -138,8 +138,8 @@ Status DecodeTyped(size_t idx, const InferTensorContents& c, int64_t n, Tensor& 
       for (int k = 0; k < c.bytes_contents_size(); ++k) {
         const std::string& s = c.bytes_contents(k);
         if (s.size() > std::numeric_limits<uint32_t>::max()) {
-          return InvalidArgument(Input(idx) + ".contents.bytes_contents[" + std::to_string(k) + "]: string of " +
-                                 std::to_string(s.size()) + " bytes is too long for BYTES");
+          return InvalidArgument(Input(idx) + ".contents.bytes_contents[" + std::to_string(k) +
+                                 "]: string of " + std::to_string(s.size()) + " bytes is too long for BYTES");
         }
         AppendBytesElement(t.data, s);
       }
@@ -184,16 +184,16 @@ Status DecodeRaw(size_t idx, std::string* raw, int64_t n, Tensor& t) {
     const uint64_t want = static_cast<uint64_t>(n) * ElementSize(t.dtype);  // n is limited: no overflow
     if (raw->size() != want) {
       return InvalidArgument(Raw(idx) + ": " + std::to_string(raw->size()) + " bytes but shape " +
-                             ShapeToString(t.shape) + " of " + std::string(DataTypeName(t.dtype)) + " needs " +
-                             std::to_string(want));
+                             ShapeToString(t.shape) + " of " + std::string(DataTypeName(t.dtype)) +
+                             " needs " + std::to_string(want));
     }
     if (t.dtype == DataType::kBool) {
       // A bool byte other than 0 or 1 is undefined behavior for C++ consumers: reject it here.
       for (size_t k = 0; k < raw->size(); ++k) {
         const auto b = static_cast<unsigned char>((*raw)[k]);
         if (b > 1) {
-          return InvalidArgument(Raw(idx) + ": BOOL element " + std::to_string(k) + " is " + std::to_string(b) +
-                                 " (must be 0 or 1)");
+          return InvalidArgument(Raw(idx) + ": BOOL element " + std::to_string(k) + " is " +
+                                 std::to_string(b) + " (must be 0 or 1)");
         }
       }
     }
@@ -216,8 +216,8 @@ Status DecodeInput(size_t idx, inference::ModelInferRequest::InferInputTensor& i
   t.shape.reserve(static_cast<size_t>(in.shape_size()));
   for (int k = 0; k < in.shape_size(); ++k) {
     if (in.shape(k) < 0) {
-      return InvalidArgument(Input(idx) + ".shape[" + std::to_string(k) + "]: expected a non-negative integer, got " +
-                             std::to_string(in.shape(k)));
+      return InvalidArgument(Input(idx) + ".shape[" + std::to_string(k) +
+                             "]: expected a non-negative integer, got " + std::to_string(in.shape(k)));
     }
     t.shape.push_back(in.shape(k));
   }
@@ -318,8 +318,8 @@ StatusOr<InferRequest> DecodeInferRequest(inference::ModelInferRequest* msg, con
 
   const size_t output_count = static_cast<size_t>(msg->outputs_size());
   if (output_count > limits.max_outputs) {
-    return InvalidArgument("outputs: " + std::to_string(output_count) + " requested outputs exceed the limit of " +
-                           std::to_string(limits.max_outputs));
+    return InvalidArgument("outputs: " + std::to_string(output_count) +
+                           " requested outputs exceed the limit of " + std::to_string(limits.max_outputs));
   }
   req.outputs.reserve(output_count);
   for (size_t idx = 0; idx < output_count; ++idx) {

@@ -28,7 +28,9 @@ StatusOr<InferRequest> DecodeInferRequest(inference::ModelInferRequest* msg, con
 StatusOr<int64_t> ParseModelVersion(std::string_view version);
 
 // Whether the request carried its tensors as raw_input_contents (the answer then does too).
-inline bool UsesRawContents(const inference::ModelInferRequest& msg) { return msg.raw_input_contents_size() > 0; }
+inline bool UsesRawContents(const inference::ModelInferRequest& msg) {
+  return msg.raw_input_contents_size() > 0;
+}
 
 // Encodes a response, moving the output tensors' bytes. With `raw` (or when an output's
 // datatype has no typed field: FP16, BF16) every output travels in raw_output_contents;

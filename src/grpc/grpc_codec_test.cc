@@ -16,8 +16,8 @@ using inference::ModelInferResponse;
 
 std::string Bytes(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
 
-ModelInferRequest::InferInputTensor* AddInput(ModelInferRequest& r, const std::string& name, const std::string& dt,
-                                              std::initializer_list<int64_t> shape) {
+ModelInferRequest::InferInputTensor* AddInput(ModelInferRequest& r, const std::string& name,
+                                              const std::string& dt, std::initializer_list<int64_t> shape) {
   auto* in = r.add_inputs();
   in->set_name(name);
   in->set_datatype(dt);
@@ -91,7 +91,8 @@ TEST(GrpcCodec, TypedContentsErrorsSayWhere) {
 
   ModelInferRequest wrong;
   AddInput(wrong, "x", "INT64", {1})->mutable_contents()->add_int_contents(1);
-  EXPECT_EQ(Decode(wrong).message(), "inputs[0].contents: INT64 elements go in int64_contents, but int_contents holds 1");
+  EXPECT_EQ(Decode(wrong).message(),
+            "inputs[0].contents: INT64 elements go in int64_contents, but int_contents holds 1");
 
   ModelInferRequest half;
   AddInput(half, "x", "FP16", {1})->mutable_contents()->add_fp32_contents(1);
@@ -100,7 +101,8 @@ TEST(GrpcCodec, TypedContentsErrorsSayWhere) {
 
   ModelInferRequest missing;
   AddInput(missing, "x", "FP32", {1});
-  EXPECT_EQ(Decode(missing).message(), "inputs[0]: missing 'contents' (or raw_input_contents for the request)");
+  EXPECT_EQ(Decode(missing).message(),
+            "inputs[0]: missing 'contents' (or raw_input_contents for the request)");
 
   ModelInferRequest empty;  // zero elements need no contents
   AddInput(empty, "x", "FP32", {0, 4});
@@ -129,7 +131,8 @@ TEST(GrpcCodec, RawContentsAreMovedAndChecked) {
   ModelInferRequest framing;
   AddInput(framing, "s", "BYTES", {1});
   framing.add_raw_input_contents(std::string("\x09\0\0\0xyz", 7));
-  EXPECT_EQ(Decode(framing).message(), "raw_input_contents[0]: BYTES element 0 declares 9 bytes but only 3 remain");
+  EXPECT_EQ(Decode(framing).message(),
+            "raw_input_contents[0]: BYTES element 0 declares 9 bytes but only 3 remain");
 
   ModelInferRequest boolean;
   AddInput(boolean, "b", "BOOL", {2});
@@ -151,9 +154,10 @@ TEST(GrpcCodec, RawContentsAreMovedAndChecked) {
 TEST(GrpcCodec, StructureErrorsMatchTheRestCodec) {
   ModelInferRequest dt;
   AddInput(dt, "x", "FLOAT", {1});
-  EXPECT_EQ(Decode(dt).message(),
-            "inputs[0].datatype: unknown datatype 'FLOAT' (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, "
-            "FP32, FP64 or BYTES)");
+  EXPECT_EQ(
+      Decode(dt).message(),
+      "inputs[0].datatype: unknown datatype 'FLOAT' (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, BF16, "
+      "FP32, FP64 or BYTES)");
   ModelInferRequest name;
   AddInput(name, "", "FP32", {1});
   EXPECT_EQ(Decode(name).message(), "inputs[0]: missing required field 'name'");

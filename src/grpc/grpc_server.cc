@@ -21,8 +21,9 @@ using ::grpc::ServerUnaryReactor;
 // How long Stop lets open calls finish before it cancels them.
 constexpr auto kStopGrace = std::chrono::seconds(5);
 
-void FillTensorMetadata(const std::vector<runtime::TensorSpec>& specs,
-                        google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
+void FillTensorMetadata(
+    const std::vector<runtime::TensorSpec>& specs,
+    google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
   for (const auto& s : specs) {
     auto* m = out->Add();
     m->set_name(s.name);
@@ -84,7 +85,8 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     if (*version > 0) {
       resp->add_versions(std::to_string(*version));
     } else {
-      for (const auto& v : repository_.ReadyVersions(req->name())) resp->add_versions(std::to_string(v->version()));
+      for (const auto& v : repository_.ReadyVersions(req->name()))
+        resp->add_versions(std::to_string(v->version()));
     }
     resp->set_platform("onnxruntime_onnx");
     FillTensorMetadata((*mv)->signature().inputs, resp->mutable_inputs());
@@ -123,7 +125,8 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return reactor;
   }
 
-  ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,
+  ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx,
+                                      const inference::ModelStatisticsRequest* req,
                                       inference::ModelStatisticsResponse* resp) override {
     StatusOr<int64_t> version = ParseModelVersion(req->version());
     if (!version.ok()) return Done(ctx, version.status());
@@ -150,7 +153,8 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return Done(ctx, Status::Ok());
   }
 
-  ServerUnaryReactor* RepositoryIndex(CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,
+  ServerUnaryReactor* RepositoryIndex(CallbackServerContext* ctx,
+                                      const inference::RepositoryIndexRequest* req,
                                       inference::RepositoryIndexResponse* resp) override {
     for (const auto& e : repository_.Index(req->ready())) {
       auto* m = resp->add_models();
@@ -162,7 +166,8 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return Done(ctx, Status::Ok());
   }
 
-  ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+  ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx,
+                                          const inference::RepositoryModelLoadRequest* req,
                                           inference::RepositoryModelLoadResponse*) override {
     if (!req->parameters().empty()) return Done(ctx, UnsupportedParameters(req->parameters().begin()->first));
     return Done(ctx, repository_.Load(req->model_name()));
@@ -227,7 +232,8 @@ StatusOr<std::unique_ptr<GrpcServer>> StartGrpcServer(const GrpcServerOptions& o
   if (options.max_receive_message_bytes < 1 || options.max_receive_message_bytes > INT32_MAX) {
     return InvalidArgument("gRPC max receive message size must be between 1 and 2147483647 bytes");
   }
-  if (options.max_concurrent_streams < 1) return InvalidArgument("gRPC max concurrent streams must be at least 1");
+  if (options.max_concurrent_streams < 1)
+    return InvalidArgument("gRPC max concurrent streams must be at least 1");
   auto service = std::make_unique<Service>(options, node);
   ::grpc::ServerBuilder builder;
   int selected = 0;

@@ -28,10 +28,10 @@ namespace continuum::grpc_api {
 
 struct GrpcServerOptions {
   std::string address = "0.0.0.0";
-  int port = 8001;                                   // 0: pick a free port (see GrpcServer::port)
-  size_t max_receive_message_bytes = 64u << 20;      // serve: --max-body-bytes
-  int max_concurrent_streams = 1024;                 // RPCs in flight per connection
-  v2::CodecLimits codec_limits;                      // the REST codec's limits
+  int port = 8001;                               // 0: pick a free port (see GrpcServer::port)
+  size_t max_receive_message_bytes = 64u << 20;  // serve: --max-body-bytes
+  int max_concurrent_streams = 1024;             // RPCs in flight per connection
+  v2::CodecLimits codec_limits;                  // the REST codec's limits
   std::string server_name = "continuum";
   std::string server_version;
 };
