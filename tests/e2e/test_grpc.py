@@ -1,9 +1,11 @@
 """End-to-end: the KServe v2 gRPC endpoint of `continuum serve`, spoken to by Triton's own client
 (tritonclient[grpc], pinned in tools/pyclients.txt; run with the venv tools/pyclients.sh makes)."""
 import os
+import re
 import signal
 import subprocess
 import tempfile
+import threading
 import unittest
 
 import grpc
@@ -236,6 +238,37 @@ class GrpcLimitsTest(unittest.TestCase):
             rest = s.proc.stdout.read()
             self.assertEqual(s.stop(), 0)
             self.assertNotIn("grpc listening", rest)
+
+
+class GrpcShutdownTest(unittest.TestCase):
+    def test_sigterm_answers_what_was_queued(self):
+        repo = make_repository(["slow"], configs={"slow": {"max_batch_size": 0, "warmup": False}})
+        s = Server(repo)
+        client = tc.InferenceServerClient(url="127.0.0.1:%d" % grpc_port(s))
+        results = []
+        done = threading.Condition()
+
+        def answered(result, error):
+            with done:
+                results.append((result, error))
+                done.notify_all()
+        for k in range(3):
+            i = tc.InferInput("x", [1, 1], "FP32")
+            i.set_data_from_numpy(np.full((1, 1), k, dtype=np.float32))
+            client.async_infer("slow", [i], answered)
+
+        def pending():
+            m = re.search(r'continuum_inference_pending_requests\{[^}]*model="slow"[^}]*\} (\S+)',
+                          s.request("GET", "/metrics")[1].decode())
+            return m is not None and float(m.group(1)) == 3
+        s.wait(pending, what="three gRPC requests queued")
+        self.assertEqual(s.stop(), 0)  # SIGTERM: the node drains before the gRPC server stops
+        with done:  # the client's callbacks run on its own thread
+            self.assertTrue(done.wait_for(lambda: len(results) == 3, timeout=30), results)
+        for r, e in results:
+            self.assertIsNone(e)
+        self.assertEqual(sorted(float(r.as_numpy("y")[0][0]) for r, _ in results), [0.0, 1.0, 2.0])
+        client.close()
 
 
 class GrpcRepositoryTest(unittest.TestCase):
