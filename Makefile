@@ -9,12 +9,16 @@ CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup build test test-unit test-asan fuzz demo bench soak clean
+.PHONY: all setup pyclients build test test-unit test-asan fuzz demo bench soak clean
 
 all: build
 
 setup:
 	@tools/setup.sh
+
+# The Python clients the e2e tests speak with (tritonclient[grpc]), in a venv under the cache.
+pyclients:
+	@tools/pyclients.sh
 
 $(BUILD)/build.ninja: | setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -23,7 +27,7 @@ build: setup $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # Unit, end-to-end and conformance tests, then a short fuzzing run of every fuzz target.
-test: build
+test: build pyclients
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
 	$(MAKE) fuzz
 
@@ -31,7 +35,7 @@ test-unit: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS) -L unit
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the whole tree; runs unit and e2e tests.
-test-asan: setup
+test-asan: setup pyclients
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONTINUUM_SANITIZE=ON -DCONTINUUM_BENCH=OFF
 	ninja -C $(BUILD_ASAN)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=0 ctest $(CTEST_FLAGS) -L 'unit|e2e'

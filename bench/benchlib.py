@@ -220,7 +220,7 @@ class _Process:
 class ContinuumServer(_Process):
     def __init__(self, build, repository, intra_op_threads=1, extra=()):
         argv = pinned(SERVER_CPUS, [build.continuum, "serve", "--model-repository", repository,
-                                    "--http-port", "0", "--http-address", "127.0.0.1",
+                                    "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", "-1",
                                     "--intra-op-threads", str(intra_op_threads), *extra])
         super().__init__(argv, "continuum serve", "/v2/health/ready")
 

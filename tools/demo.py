@@ -179,7 +179,7 @@ def main():
 
         def serve(name, repo, cat, *flags):
             p = Proc(name, [binary, "serve", "--model-repository", repo, "--catalog", cat, "--http-port", "0",
-                            "--http-address", "127.0.0.1", "--intra-op-threads", "1", *flags], "listening on port")
+                            "--http-address", "127.0.0.1", "--grpc-port", "0", "--intra-op-threads", "1", *flags], "listening on port")
             procs.append(p)
             return p
 

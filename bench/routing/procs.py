@@ -121,6 +121,8 @@ class Node(_Server):
         repo = B.make_repository(build, {m: {"max_batch_size": 8} for m in models})
         argv = [build.continuum, "serve", "--model-repository", repo, "--http-port", "0",
                 "--http-address", "127.0.0.1", "--intra-op-threads", "1"]
+        if serve_supports(build, "grpc-port"):  # several nodes: none takes the fixed gRPC port
+            argv += ["--grpc-port", "-1"]
         if scale != 1.0 and serve_supports(build, "compute-scale"):
             argv += ["--compute-scale", "%g" % scale]
         if straggler and serve_supports(build, "inject-straggler-fraction"):

@@ -11,6 +11,7 @@
 #include "cli/server_flags.h"
 #include "common/log.h"
 #include "filters/filters.h"
+#include "grpc/grpc_server.h"
 #include "http/server.h"
 #include "node/inference_node.h"
 #include "repository/repository.h"
@@ -31,7 +32,7 @@ int Serve(const std::vector<std::string>& args) {
   bool spinning = false, verbose = false, help = false;
   std::string cpu_arena = "shrink";
   std::string filters_path, admin_address = "127.0.0.1";
-  int64_t admin_port = 8001;
+  int64_t admin_port = 8002, grpc_port = 8001;
   std::string catalog_dir;
   int64_t task_threads = 0, task_queue = 1024, task_queue_bytes = tasks::TaskExecutor::kDefaultMaxQueueBytes;
   int64_t max_queue_bytes = 256 << 20;
@@ -42,6 +43,8 @@ int Serve(const std::vector<std::string>& args) {
   Flags f;
   f.String("model-repository", &repo_dir, "model repository folder (<model>/<version>/model.onnx)");
   server_flags.Register(f);
+  f.Int("grpc-port", &grpc_port,
+        "KServe v2 gRPC port, on the HTTP listener's address (0: pick a free one; negative: no gRPC)");
   f.String("model-control-mode", &control_mode, "none | poll | explicit");
   f.List("load-model", &load_models, "explicit mode: a model to load at start ('*': all); repeatable");
   f.Int("repository-poll-secs", &poll_secs, "poll mode: seconds between repository scans");
@@ -208,6 +211,22 @@ int Serve(const std::vector<std::string>& args) {
       std::fprintf(stdout, "continuum serve: admin token in %s\n", frontend->admin_token_file.c_str());
     }
   }
+  std::unique_ptr<grpc_api::GrpcServer> grpc;  // the same limits as REST; stopped before the node goes
+  if (grpc_port >= 0) {
+    grpc_api::GrpcServerOptions go{.address = so.address,
+                                   .port = static_cast<int>(grpc_port),
+                                   .max_receive_message_bytes = so.max_body_bytes,
+                                   .codec_limits = codec_limits,
+                                   .server_version = CONTINUUM_VERSION};
+    auto started = grpc_api::StartGrpcServer(go, *node);
+    if (!started.ok()) {
+      LogError(started.status().message());
+      (*server)->Stop();
+      return 1;
+    }
+    grpc = std::move(started).value();
+    std::fprintf(stdout, "continuum serve: grpc listening on port %d\n", grpc->port());
+  }
   std::fflush(stdout);
 
   if (Status st = node->Start(); !st.ok()) {
@@ -221,7 +240,9 @@ int Serve(const std::vector<std::string>& args) {
   sigwait(&stop_signals, &sig);
   LogInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   // Refuse new work, drain (queued requests are answered while connections stay open), then close.
+  if (grpc) grpc->BeginShutdown();
   node->Shutdown();  // running tasks finish (their tensors are still served)
+  if (grpc) grpc->Stop();
   (*server)->Stop();
   LogInfo("stopped");
   return 0;

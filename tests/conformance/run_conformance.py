@@ -291,7 +291,7 @@ def compare(name, et, expected, got, rtol, atol):
 class Server:
     def __init__(self, binary, repository, mode, max_body, env=None):
         self.proc = subprocess.Popen(
-            [binary, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1",
+            [binary, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", "-1",
              "--intra-op-threads", "1", "--model-control-mode", mode, "--max-body-bytes", str(max_body),
              "--http-thread-count", "2"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -46,7 +46,7 @@ class Server:
         self.repository = repository
         self.proc = subprocess.Popen(
             [BIN, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1",
-             "--intra-op-threads", "1", *flags],
+             "--grpc-port", "0", "--intra-op-threads", "1", *flags],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr_lines = []
         line = self.proc.stdout.readline()

@@ -149,7 +149,7 @@ class FiltersTest(unittest.TestCase):
         path = os.path.join(self.tmp, "cache_first.json")
         with open(path, "w") as f:
             json.dump(config, f)
-        proc = subprocess.run([BIN, "serve", "--model-repository", self.repo, "--http-port", "0",
+        proc = subprocess.run([BIN, "serve", "--model-repository", self.repo, "--http-port", "0", "--grpc-port", "0",
                                "--http-address", "127.0.0.1", "--intra-op-threads", "1", "--filters", path,
                                "--admin-port", "0"], capture_output=True, text=True, timeout=120)
         self.assertNotEqual(proc.returncode, 0, proc.stdout)

@@ -39,7 +39,7 @@ def main():
         port = s.getsockname()[1]
     server = subprocess.Popen([binary, "serve", "--model-repository", os.path.join(catalog, "models"),
                                "--catalog", os.path.join(catalog, "catalog"), "--http-port", str(port),
-                               "--http-address", "127.0.0.1"] + flags,
+                               "--http-address", "127.0.0.1", "--grpc-port", "-1"] + flags,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = "http://127.0.0.1:%d" % port
 

@@ -1,0 +1,300 @@
+"""End-to-end: the KServe v2 gRPC endpoint of `continuum serve`, spoken to by Triton's own client
+(tritonclient[grpc], pinned in tools/pyclients.txt; run with the venv tools/pyclients.sh makes)."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import grpc
+import numpy as np
+import tritonclient.grpc as tc
+from google.protobuf import descriptor_pb2
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+from harness import Server, infer_body, make_repository
+
+PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "grpc",
+                     "inference_service.proto")
+
+
+def grpc_port(server):
+    return int(server.stdout_line("grpc listening on port").strip().rsplit(" ", 1)[1])
+
+
+class GrpcTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = make_repository(["add_sub", "fixed_shape", "identity_string", "identity_int32", "identity_float16"])
+        cls.server = Server(cls.repo)
+        cls.url = "127.0.0.1:%d" % grpc_port(cls.server)
+        cls.client = tc.InferenceServerClient(url=cls.url)
+        cls.channel = grpc.insecure_channel(cls.url)
+        cls.stub = service_pb2_grpc.GRPCInferenceServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.channel.close()
+        cls.server.stop()
+
+    def call_error(self, request):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.stub.ModelInfer(request)
+        return cm.exception.code(), cm.exception.details()
+
+    def test_health_and_metadata(self):
+        self.assertTrue(self.client.is_server_live())
+        self.assertTrue(self.client.is_server_ready())
+        self.assertTrue(self.client.is_model_ready("add_sub"))
+        self.assertTrue(self.client.is_model_ready("add_sub", "1"))
+        meta = self.client.get_server_metadata()
+        self.assertEqual(meta.name, "continuum")
+        self.assertIn("model_repository", meta.extensions)
+        m = self.client.get_model_metadata("add_sub")
+        self.assertEqual(m.name, "add_sub")
+        self.assertEqual(list(m.versions), ["1"])
+        self.assertEqual(m.platform, "onnxruntime_onnx")
+        self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in m.inputs],
+                         [("INPUT0", "FP32", [-1, 16]), ("INPUT1", "FP32", [-1, 16])])
+        self.assertEqual([t.name for t in m.outputs], ["OUTPUT0", "OUTPUT1"])
+
+    def test_infer_raw_fp32(self):
+        a = np.arange(32, dtype=np.float32).reshape(2, 16)
+        b = np.full((2, 16), 0.5, dtype=np.float32)
+        inputs = [tc.InferInput("INPUT0", [2, 16], "FP32"), tc.InferInput("INPUT1", [2, 16], "FP32")]
+        inputs[0].set_data_from_numpy(a)
+        inputs[1].set_data_from_numpy(b)
+        r = self.client.infer("add_sub", inputs, request_id="r1",
+                              outputs=[tc.InferRequestedOutput("OUTPUT1")])
+        self.assertEqual(r.get_response().id, "r1")
+        self.assertEqual(r.get_response().model_version, "1")
+        np.testing.assert_array_equal(r.as_numpy("OUTPUT1"), a - b)
+        self.assertIsNone(r.as_numpy("OUTPUT0"))  # only what was requested
+
+    def test_infer_raw_bytes_and_int32(self):
+        s = np.array([[b"a", b"", "h\u00e9llo".encode(), b"x y"]], dtype=np.object_)
+        i = tc.InferInput("INPUT0", [1, 4], "BYTES")
+        i.set_data_from_numpy(s)
+        np.testing.assert_array_equal(self.client.infer("identity_string", [i]).as_numpy("OUTPUT0"), s)
+        n = np.array([[-2147483648, -1, 0, 2147483647]], dtype=np.int32)
+        i = tc.InferInput("INPUT0", [1, 4], "INT32")
+        i.set_data_from_numpy(n)
+        np.testing.assert_array_equal(self.client.infer("identity_int32", [i]).as_numpy("OUTPUT0"), n)
+        h = np.array([[0.5, -2.0, 65504.0, 0.0009765625]], dtype=np.float16)  # raw only: no typed field
+        i = tc.InferInput("INPUT0", [1, 4], "FP16")
+        i.set_data_from_numpy(h)
+        np.testing.assert_array_equal(self.client.infer("identity_float16", [i]).as_numpy("OUTPUT0"), h)
+
+    def typed_request(self, model, dtype, shape, field, values):
+        req = service_pb2.ModelInferRequest(model_name=model)
+        t = req.inputs.add(name="INPUT0", datatype=dtype, shape=shape)
+        getattr(t.contents, field).extend(values)
+        return req
+
+    def test_infer_typed_contents(self):
+        # Typed in, typed out (the answer follows the request's form).
+        req = service_pb2.ModelInferRequest(model_name="add_sub", id="t")
+        for name, values in (("INPUT0", range(16)), ("INPUT1", [0.25] * 16)):
+            t = req.inputs.add(name=name, datatype="FP32", shape=[1, 16])
+            t.contents.fp32_contents.extend(values)
+        resp = self.stub.ModelInfer(req)
+        self.assertEqual(len(resp.raw_output_contents), 0)
+        self.assertEqual([o.name for o in resp.outputs], ["OUTPUT0", "OUTPUT1"])
+        self.assertEqual(list(resp.outputs[0].shape), [1, 16])
+        self.assertEqual(list(resp.outputs[0].contents.fp32_contents), [k + 0.25 for k in range(16)])
+        resp = self.stub.ModelInfer(self.typed_request("identity_int32", "INT32", [1, 4], "int_contents",
+                                                       [-2147483648, -1, 0, 2147483647]))
+        self.assertEqual(list(resp.outputs[0].contents.int_contents), [-2147483648, -1, 0, 2147483647])
+        values = [b"a", b"", "h\u00e9llo".encode(), b"x y"]
+        resp = self.stub.ModelInfer(self.typed_request("identity_string", "BYTES", [1, 4], "bytes_contents", values))
+        self.assertEqual(list(resp.outputs[0].contents.bytes_contents), values)
+        # tritonclient reads typed answers too.
+        r = tc.InferResult(resp)
+        self.assertEqual(r.as_numpy("OUTPUT0").tolist(), [values])
+
+    def test_shape_mismatch_is_invalid_argument_with_the_rest_message(self):
+        x = np.zeros((1, 3, 4, 5), dtype=np.float32)
+        status, body, _ = self.server.post("/v2/models/fixed_shape/infer",
+                                           infer_body([("x", "FP32", [1, 3, 4, 5], x.flatten().tolist())]))
+        self.assertEqual(status, 400)
+        req = service_pb2.ModelInferRequest(model_name="fixed_shape")
+        req.inputs.add(name="x", datatype="FP32", shape=[1, 3, 4, 5])
+        req.raw_input_contents.append(x.tobytes())
+        self.assertEqual(self.call_error(req), (grpc.StatusCode.INVALID_ARGUMENT, body["error"]))
+        # tritonclient surfaces the same.
+        i = tc.InferInput("x", [1, 3, 4, 5], "FP32")
+        i.set_data_from_numpy(x)
+        with self.assertRaises(InferenceServerException) as cm:
+            self.client.infer("fixed_shape", [i])
+        self.assertEqual(cm.exception.status(), "StatusCode.INVALID_ARGUMENT")
+        self.assertEqual(cm.exception.message(), body["error"])
+
+    def test_bad_contents(self):
+        code, msg = self.call_error(self.typed_request("identity_int32", "INT32", [1, 4], "int_contents", [1, 2, 3]))
+        self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(msg, "inputs[0].contents: holds 3 elements but shape [1,4] needs 4")
+        code, msg = self.call_error(self.typed_request("identity_int32", "INT32", [1, 4], "fp32_contents", [1] * 4))
+        self.assertEqual(msg, "inputs[0].contents: INT32 elements go in int_contents, but fp32_contents holds 4")
+        req = service_pb2.ModelInferRequest(model_name="identity_int32")
+        req.inputs.add(name="INPUT0", datatype="INT32", shape=[1, 4])
+        req.raw_input_contents.append(b"\0" * 15)
+        code, msg = self.call_error(req)
+        self.assertEqual((code, msg), (grpc.StatusCode.INVALID_ARGUMENT,
+                                       "raw_input_contents[0]: 15 bytes but shape [1,4] of INT32 needs 16"))
+        req = service_pb2.ModelInferRequest(model_name="identity_int32", model_version="x")
+        self.assertEqual(self.call_error(req)[1], "model version 'x' is not a positive integer")
+
+    def test_unknown_model_is_not_found(self):
+        status, body = self.server.get("/v2/models/missing")
+        self.assertEqual(status, 404)
+        req = service_pb2.ModelInferRequest(model_name="missing")
+        self.assertEqual(self.call_error(req), (grpc.StatusCode.NOT_FOUND, body["error"]))
+        with self.assertRaises(InferenceServerException) as cm:
+            self.client.get_model_metadata("missing")
+        self.assertEqual(cm.exception.status(), "StatusCode.NOT_FOUND")
+
+    def test_statistics(self):
+        i = tc.InferInput("INPUT0", [1, 4], "INT32")
+        i.set_data_from_numpy(np.zeros((1, 4), dtype=np.int32))
+        self.client.infer("identity_int32", [i])
+        stats = self.client.get_inference_statistics("identity_int32").model_stats
+        self.assertEqual([(s.name, s.version) for s in stats], [("identity_int32", "1")])
+        self.assertGreaterEqual(stats[0].inference_count, 1)
+        self.assertGreaterEqual(stats[0].inference_stats.success.count, 1)
+        _, rest = self.server.get("/v2/models/identity_int32/stats")
+        self.assertEqual(rest["model_stats"][0]["inference_count"], stats[0].inference_count)
+
+    def test_wire_contract_matches_the_client(self):
+        """Every message and field the project's .proto declares has the client's number and type."""
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "set.pb")
+            subprocess.run(["protoc", "--proto_path", os.path.dirname(PROTO), "--descriptor_set_out", out,
+                            os.path.basename(PROTO)], check=True)
+            fds = descriptor_pb2.FileDescriptorSet()
+            with open(out, "rb") as f:
+                fds.ParseFromString(f.read())
+        ours = fds.file[0]
+        self.assertEqual(ours.package, "inference")
+
+        def walk(msgs, prefix):
+            for m in msgs:
+                yield prefix + m.name, m
+                yield from walk(m.nested_type, prefix + m.name + ".")
+        pool = service_pb2.DESCRIPTOR.pool
+        checked = 0
+        for name, m in walk(ours.message_type, ""):
+            theirs = pool.FindMessageTypeByName("inference." + name)
+            for f in m.field:
+                t = theirs.fields_by_name.get(f.name)
+                self.assertIsNotNone(t, "%s.%s" % (name, f.name))
+                self.assertEqual((t.number, t.type, t.label), (f.number, f.type, f.label), "%s.%s" % (name, f.name))
+                checked += 1
+        self.assertGreater(checked, 50)
+        svc = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+        for method in ours.service[0].method:
+            t = svc.methods_by_name[method.name]
+            self.assertEqual(("." + t.input_type.full_name, "." + t.output_type.full_name),
+                             (method.input_type, method.output_type))
+
+
+class GrpcLimitsTest(unittest.TestCase):
+    def test_oversize_message_is_resource_exhausted(self):
+        repo = make_repository(["add_sub"])
+        with Server(repo, "--max-body-bytes", "4096") as s:
+            client = tc.InferenceServerClient(url="127.0.0.1:%d" % grpc_port(s))
+            inputs = [tc.InferInput(n, [64, 16], "FP32") for n in ("INPUT0", "INPUT1")]
+            for i in inputs:
+                i.set_data_from_numpy(np.ones((64, 16), dtype=np.float32))
+            with self.assertRaises(InferenceServerException) as cm:
+                client.infer("add_sub", inputs)
+            self.assertEqual(cm.exception.status(), "StatusCode.RESOURCE_EXHAUSTED")
+            # Within the limit it answers.
+            small = [tc.InferInput(n, [1, 16], "FP32") for n in ("INPUT0", "INPUT1")]
+            for i in small:
+                i.set_data_from_numpy(np.ones((1, 16), dtype=np.float32))
+            np.testing.assert_array_equal(client.infer("add_sub", small).as_numpy("OUTPUT0"), np.full((1, 16), 2.0))
+            client.close()
+
+    def test_tensor_element_limit_is_the_rest_limit(self):
+        repo = make_repository(["identity_int32"])
+        with Server(repo, "--max-tensor-elements", "8") as s:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s)))
+            req = service_pb2.ModelInferRequest(model_name="identity_int32")
+            req.inputs.add(name="INPUT0", datatype="INT32", shape=[3, 4])
+            req.raw_input_contents.append(b"\0" * 48)
+            with self.assertRaises(grpc.RpcError) as cm:
+                stub.ModelInfer(req)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertTrue(cm.exception.details().startswith("inputs[0].shape: "), cm.exception.details())
+
+    def test_port_flag(self):
+        repo = make_repository(["add_sub"])
+        with Server(repo, "--grpc-port", "-1") as s:  # the later flag wins: no gRPC listener
+            s.proc.send_signal(signal.SIGTERM)
+            rest = s.proc.stdout.read()
+            self.assertEqual(s.stop(), 0)
+            self.assertNotIn("grpc listening", rest)
+
+
+class GrpcShutdownTest(unittest.TestCase):
+    def test_sigterm_answers_what_was_queued(self):
+        repo = make_repository(["slow"], configs={"slow": {"max_batch_size": 0, "warmup": False}})
+        s = Server(repo)
+        client = tc.InferenceServerClient(url="127.0.0.1:%d" % grpc_port(s))
+        results = []
+        done = threading.Condition()
+
+        def answered(result, error):
+            with done:
+                results.append((result, error))
+                done.notify_all()
+        for k in range(6):
+            i = tc.InferInput("x", [1, 1], "FP32")
+            i.set_data_from_numpy(np.full((1, 1), k, dtype=np.float32))
+            client.async_infer("slow", [i], answered)
+
+        def received_and_some_waiting():
+            # Pending (received, not answered) first, then answered: a request answered in
+            # between is counted twice, never missed.
+            m = re.search(r'continuum_inference_pending_requests\{[^}]*model="slow"[^}]*\} (\S+)',
+                          s.request("GET", "/metrics")[1].decode())
+            waiting = float(m.group(1)) if m else 0
+            answered_count = s.get("/v2/models/slow/stats")[1]["model_stats"][0]["inference_stats"]["success"]["count"]
+            return waiting > 0 and waiting + answered_count == 6
+        s.wait(received_and_some_waiting, what="six gRPC requests received, some still waiting")
+        self.assertEqual(s.stop(), 0)  # SIGTERM: the node drains before the gRPC server stops
+        with done:  # the client's callbacks run on its own thread
+            self.assertTrue(done.wait_for(lambda: len(results) == 6, timeout=30), results)
+        for r, e in results:
+            self.assertIsNone(e)
+        self.assertEqual(sorted(float(r.as_numpy("y")[0][0]) for r, _ in results), list(range(6)))
+        client.close()
+
+
+class GrpcRepositoryTest(unittest.TestCase):
+    def test_index_load_unload(self):
+        repo = make_repository(["add_sub", "int_add"])
+        with Server(repo, "--model-control-mode", "explicit", "--load-model", "int_add") as s:
+            client = tc.InferenceServerClient(url="127.0.0.1:%d" % grpc_port(s))
+            index = {m.name: m.state for m in client.get_model_repository_index().models}
+            self.assertEqual(index, {"add_sub": "UNAVAILABLE", "int_add": "READY"})
+            self.assertFalse(client.is_model_ready("add_sub"))
+            client.load_model("add_sub")
+            self.assertTrue(client.is_model_ready("add_sub"))
+            client.unload_model("add_sub")
+            self.assertFalse(client.is_model_ready("add_sub"))
+            with self.assertRaises(InferenceServerException) as cm:
+                client.load_model("missing")
+            self.assertEqual(cm.exception.status(), "StatusCode.NOT_FOUND")
+            with self.assertRaises(InferenceServerException) as cm:
+                client.load_model("add_sub", config='{"max_batch_size": 1}')
+            self.assertEqual(cm.exception.status(), "StatusCode.INVALID_ARGUMENT")
+            client.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
