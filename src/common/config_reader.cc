@@ -31,12 +31,12 @@ std::string FormatDouble(double v) {
 StatusOr<Element> Reader::Parse(std::string_view json) {
   if (parser_.max_depth() != max_depth_ || parser_.capacity() < json.size()) {
     if (parser_.allocate(json.size(), max_depth_) != simdjson::SUCCESS) {
-      return Internal(prefix_ + "out of memory");
+      return Internal(Err("", "out of memory").message());
     }
   }
   Element root;
   if (auto err = parser_.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(prefix_ + "not valid JSON: " + simdjson::error_message(err));
+    return Err("", std::string("not valid JSON: ") + simdjson::error_message(err));
   }
   return root;
 }
@@ -49,7 +49,12 @@ Status Reader::Parse(std::string_view json, config::Object* out) {
 
 Status Reader::Err(std::string_view field, std::string_view what) const {
   std::string m = prefix_;
-  if (!field.empty()) m.append(field).append(": ");
+  if (!field.empty()) {
+    m.append(field).append(": ");
+  } else if (!m.empty() && m.back() == '.') {  // "settings." names the whole document "settings: "
+    m.back() = ':';
+    m.push_back(' ');
+  }
   m.append(what);
   return InvalidArgument(std::move(m));
 }

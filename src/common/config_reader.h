@@ -53,7 +53,8 @@ class Reader {
   // Parse, with an object required at the top level: "expected an object".
   Status Parse(std::string_view json, config::Object* out);
 
-  // "<prefix><field>: <what>"; with an empty field, "<prefix><what>".
+  // "<prefix><field>: <what>"; with an empty field, "<prefix><what>" (a prefix ending in '.' then
+  // ends in ": ": "settings: expected an object").
   Status Err(std::string_view field, std::string_view what) const;
 
   // Refuses a member of `o` (the object at path `where`) that is not in `known`:

@@ -42,7 +42,12 @@ TEST(ConfigReader, ParseBoundsTheDepth) {
 TEST(ConfigReader, ErrorsNameThePath) {
   Reader r("settings.");
   EXPECT_EQ(Msg(r.Err("a.b[2].c", "bad")), "settings.a.b[2].c: bad");
-  EXPECT_EQ(Msg(r.Err("", "bad")), "settings.bad");
+  EXPECT_EQ(Msg(r.Err("", "bad")), "settings: bad");
+  Reader plain("");
+  EXPECT_EQ(Msg(plain.Err("", "bad")), "bad");
+  EXPECT_EQ(Msg(plain.Err("a", "bad")), "a: bad");
+  Object o;
+  EXPECT_EQ(Msg(r.Parse("7", &o)), "settings: expected an object");
   EXPECT_EQ(r.Err("x", "y").code(), StatusCode::kInvalidArgument);
 }
 
