@@ -16,13 +16,11 @@ namespace {
 using config::Find;
 using config::Key;
 using config::Reader;
-using element = config::Element;
-using object = config::Object;
 
 constexpr double kUnbounded = std::numeric_limits<double>::infinity();
 
-StatusOr<LinkProfile> ParseProfile(const Reader& r, element e, const std::string& where) {
-  ASSIGN_OR_RETURN(object o, r.Object(e, where));
+StatusOr<LinkProfile> ParseProfile(const Reader& r, config::Element e, const std::string& where) {
+  ASSIGN_OR_RETURN(config::Object o, r.Object(e, where));
   RETURN_IF_ERROR(r.CheckKeys(o, where, {"delay_ms", "jitter_ms", "bandwidth_kbps", "loss", "burst_bytes"}));
   LinkProfile p;
   for (auto [key, value] : {std::pair{"delay_ms", &p.delay_ms}, std::pair{"jitter_ms", &p.jitter_ms},
@@ -40,11 +38,11 @@ StatusOr<LinkProfile> ParseProfile(const Reader& r, element e, const std::string
   return p;
 }
 
-StatusOr<Phase> ParsePhase(const Reader& r, element e, const std::string& where) {
-  ASSIGN_OR_RETURN(object o, r.Object(e, where));
+StatusOr<Phase> ParsePhase(const Reader& r, config::Element e, const std::string& where) {
+  ASSIGN_OR_RETURN(config::Object o, r.Object(e, where));
   RETURN_IF_ERROR(r.CheckKeys(o, where, {"name", "duration_s", "partition", "partition_mode", "up", "down"}));
   Phase p;
-  ASSIGN_OR_RETURN(element v, r.Required(o, where, "name"));
+  ASSIGN_OR_RETURN(config::Element v, r.Required(o, where, "name"));
   ASSIGN_OR_RETURN(p.name, r.String(v, Key(where, "name")));
   ASSIGN_OR_RETURN(v, r.Required(o, where, "duration_s"));
   ASSIGN_OR_RETURN(p.duration_s, r.Double(v, Key(where, "duration_s"), 0, kUnbounded));
@@ -75,11 +73,11 @@ StatusOr<Phase> ParsePhase(const Reader& r, element e, const std::string& where)
 
 StatusOr<Scenario> ParseScenario(std::string_view json) {
   Reader r("scenario: ");
-  ASSIGN_OR_RETURN(element root, r.Parse(json));
-  ASSIGN_OR_RETURN(object o, r.Object(root, "(root)"));
+  ASSIGN_OR_RETURN(config::Element root, r.Parse(json));
+  ASSIGN_OR_RETURN(config::Object o, r.Object(root, "(root)"));
   RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "seed", "loop", "phases", "description"}));
   Scenario sc;
-  ASSIGN_OR_RETURN(element v, r.Required(o, "", "schema_version"));
+  ASSIGN_OR_RETURN(config::Element v, r.Required(o, "", "schema_version"));
   ASSIGN_OR_RETURN(int64_t version, r.Int(v, "schema_version", INT64_MIN, INT64_MAX));
   if (version != 1) {
     return r.Err("schema_version",
@@ -97,7 +95,7 @@ StatusOr<Scenario> ParseScenario(std::string_view json) {
   }
   ASSIGN_OR_RETURN(v, r.Required(o, "", "phases"));
   ASSIGN_OR_RETURN(auto phases, r.Array(v, "phases"));
-  for (element p : phases) {
+  for (config::Element p : phases) {
     ASSIGN_OR_RETURN(Phase phase, ParsePhase(r, p, config::Index("phases", sc.phases.size())));
     sc.phases.push_back(std::move(phase));
   }

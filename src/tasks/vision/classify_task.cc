@@ -17,7 +17,7 @@ namespace {
 
 StatusOr<std::array<float, 3>> Triple(const config::Reader& r, config::Element v, std::string_view key,
                                       bool positive) {
-  simdjson::dom::array a;
+  config::Array a;
   if (v.get_array().get(a) || a.size() != 3) return r.Err(key, "expected an array of 3 numbers");
   std::array<float, 3> out{};
   size_t i = 0;
