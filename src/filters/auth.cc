@@ -176,7 +176,7 @@ class AuthFilter final : public Filter {
   }
 
   http::Response CreateTenant(const std::string& json) {
-    SettingsReader rd("");
+    config::Reader rd("");
     simdjson::dom::object o;
     if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
     if (Status st = rd.CheckKeys(o, "", {"id", "models", "daily_free_units", "budget_units"}); !st.ok()) {
@@ -196,7 +196,7 @@ class AuthFilter final : public Filter {
     for (auto [field, out] :
          {std::pair{"daily_free_units", &t.daily_free_units}, {"budget_units", &t.budget_units}}) {
       if (!o[field].get(e)) {
-        auto v = rd.Number(e, field, 0, 1e15);
+        auto v = rd.Double(e, field, 0, 1e15);
         if (!v.ok()) return ErrorFor(v.status());
         *out = *v;
       }
@@ -210,7 +210,7 @@ class AuthFilter final : public Filter {
   }
 
   http::Response IssueKey(const std::string& tenant, const std::string& json) {
-    SettingsReader rd("");
+    config::Reader rd("");
     simdjson::dom::object o;
     if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
     if (Status st = rd.CheckKeys(o, "", {"name", "models", "routes"}); !st.ok()) return ErrorFor(st);
@@ -245,7 +245,7 @@ class AuthFilter final : public Filter {
 }  // namespace
 
 StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, FilterEnv& env) {
-  SettingsReader rd("settings.");
+  config::Reader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
   RETURN_IF_ERROR(rd.CheckKeys(o, "",

@@ -337,7 +337,7 @@ class CacheFilter final : public Filter {
 }  // namespace
 
 StatusOr<std::unique_ptr<Filter>> MakeCacheFilter(std::string_view settings, FilterEnv& env) {
-  SettingsReader rd("settings.");
+  config::Reader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
   RETURN_IF_ERROR(rd.CheckKeys(

@@ -188,10 +188,10 @@ FilterChain::FilterChain(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FilterChain::~FilterChain() = default;
 
 namespace {
-Status ParseFactors(const SettingsReader& rd, simdjson::dom::object o, std::string_view where,
+Status ParseFactors(const config::Reader& rd, simdjson::dom::object o, std::string_view where,
                     std::map<std::string, double, std::less<>>* out) {
   for (auto [k, v] : o) {
-    ASSIGN_OR_RETURN(double f, rd.Number(v, std::string(where) + "." + std::string(k), 0, 1e9));
+    ASSIGN_OR_RETURN(double f, rd.Double(v, std::string(where) + "." + std::string(k), 0, 1e9));
     (*out)[std::string(k)] = f;
   }
   return Status::Ok();
@@ -222,7 +222,7 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
   if (!impl->options.clock) impl->options.clock = Clock::System();
   impl->timers = std::make_unique<Timers>();
 
-  SettingsReader rd("filters config: ");
+  config::Reader rd("filters config: ");
   simdjson::dom::object root;
   RETURN_IF_ERROR(rd.Parse(json, &root));
   RETURN_IF_ERROR(
@@ -236,7 +236,7 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
     RETURN_IF_ERROR(rd.CheckKeys(cu, "compute_units", {"default_factor", "tiers", "nodes"}));
     simdjson::dom::element x;
     if (!cu["default_factor"].get(x)) {
-      ASSIGN_OR_RETURN(impl->default_factor, rd.Number(x, "compute_units.default_factor", 0, 1e9));
+      ASSIGN_OR_RETURN(impl->default_factor, rd.Double(x, "compute_units.default_factor", 0, 1e9));
     }
     if (!cu["tiers"].get(x)) {
       ASSIGN_OR_RETURN(auto o, rd.Object(x, "compute_units.tiers"));

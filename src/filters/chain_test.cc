@@ -41,7 +41,7 @@ FilterRegistry TagRegistry() {
   FilterRegistry r;
   for (std::string n : {"a", "b"}) {
     r.Register(n, [n](std::string_view settings, FilterEnv&) -> StatusOr<std::unique_ptr<Filter>> {
-      SettingsReader rd("settings.");
+      config::Reader rd("settings.");
       simdjson::dom::object o;
       RETURN_IF_ERROR(rd.Parse(settings, &o));
       RETURN_IF_ERROR(rd.CheckKeys(o, "", {}));

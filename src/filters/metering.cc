@@ -261,7 +261,7 @@ class MeteringFilter final : public Filter {
 }  // namespace
 
 StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, FilterEnv& env) {
-  SettingsReader rd("settings.");
+  config::Reader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
   RETURN_IF_ERROR(rd.CheckKeys(o, "",
@@ -272,10 +272,10 @@ StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, 
   std::string db;
   simdjson::dom::element e;
   if (!o["daily_free_units"].get(e)) {
-    ASSIGN_OR_RETURN(free, rd.Number(e, "daily_free_units", 0, 1e15));
+    ASSIGN_OR_RETURN(free, rd.Double(e, "daily_free_units", 0, 1e15));
   }
   if (!o["budget_units"].get(e)) {
-    ASSIGN_OR_RETURN(budget, rd.Number(e, "budget_units", 0, 1e15));
+    ASSIGN_OR_RETURN(budget, rd.Double(e, "budget_units", 0, 1e15));
   }
   if (!o["refuse_status"].get(e)) {
     ASSIGN_OR_RETURN(status, rd.Int(e, "refuse_status", 402, 429));

@@ -231,7 +231,7 @@ class RateLimitFilter final : public Filter {
 }  // namespace
 
 StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings, FilterEnv& env) {
-  SettingsReader rd("settings.");
+  config::Reader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
   RETURN_IF_ERROR(rd.CheckKeys(o, "", {"window", "rules", "max_buckets"}));
@@ -268,13 +268,13 @@ StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings,
       return rd.Err(where + ".scope", "must be key, tenant or model, got '" + rule.scope_name + "'");
     }
     if (r["window_seconds"].get(x)) return rd.Err(where + ".window_seconds", "missing");
-    ASSIGN_OR_RETURN(double secs, rd.Number(x, where + ".window_seconds", 0.001, 86400 * 31));
+    ASSIGN_OR_RETURN(double secs, rd.Double(x, where + ".window_seconds", 0.001, 86400 * 31));
     rule.window_ms = std::max<int64_t>(1, static_cast<int64_t>(secs * 1000));
     if (!r["requests"].get(x)) {
-      ASSIGN_OR_RETURN(rule.requests, rd.Number(x, where + ".requests", 1, 1e12));
+      ASSIGN_OR_RETURN(rule.requests, rd.Double(x, where + ".requests", 1, 1e12));
     }
     if (!r["units"].get(x)) {
-      ASSIGN_OR_RETURN(rule.units, rd.Number(x, where + ".units", 1e-6, 1e15));
+      ASSIGN_OR_RETURN(rule.units, rd.Double(x, where + ".units", 1e-6, 1e15));
     }
     if (!r["models"].get(x)) {
       ASSIGN_OR_RETURN(rule.models, rd.StringList(x, where + ".models"));

@@ -170,7 +170,7 @@ class RequestLogFilter final : public Filter {
 }  // namespace
 
 StatusOr<std::unique_ptr<Filter>> MakeRequestLogFilter(std::string_view settings, FilterEnv& env) {
-  SettingsReader rd("settings.");
+  config::Reader rd("settings.");
   simdjson::dom::object o;
   RETURN_IF_ERROR(rd.Parse(settings, &o));
   RETURN_IF_ERROR(rd.CheckKeys(o, "", {"path", "max_bytes", "keep", "payloads", "max_payload_bytes"}));

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/config_reader.h"
 #include "common/status.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
@@ -87,65 +88,43 @@ struct Config {
           eject_after_failures = 3;
 };
 
-cn::StatusOr<int64_t> IntIn(simdjson::dom::element v, const char* key, int64_t lo, int64_t hi) {
-  int64_t n = 0;
-  if (v.get_int64().get(n) || n < lo || n > hi)
-    return cn::InvalidArgument(std::string("config: ") + key + ": must be an integer in [" +
-                               std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return n;
-}
-
-cn::StatusOr<std::string> NonEmptyString(simdjson::dom::element v, const char* key) {
-  std::string_view s;
-  if (v.get_string().get(s) || s.empty())
-    return cn::InvalidArgument(std::string("config: ") + key + ": must be a non-empty string");
-  return std::string(s);
-}
-
 cn::StatusOr<Config> ParseConfig(const char* json) {
   if (!json) return cn::InvalidArgument("config: is NULL");
-  simdjson::dom::parser parser;
-  simdjson::padded_string padded(json, std::strlen(json));
-  simdjson::dom::element doc;
-  if (auto err = parser.parse(padded).get(doc))
-    return cn::InvalidArgument(std::string("config: not valid JSON: ") + simdjson::error_message(err));
-  simdjson::dom::object obj;
-  if (doc.get_object().get(obj)) return cn::InvalidArgument("config: must be a JSON object");
+  cn::config::Reader r("config: ");
+  ASSIGN_OR_RETURN(cn::config::Element doc, r.Parse(json));
+  cn::config::Object obj;
+  if (doc.get_object().get(obj)) return r.Err("", "must be a JSON object");
   Config c;
   bool has_topology = false;
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    simdjson::dom::element v = field.value;
+  for (auto [key, v] : obj) {
     if (key == "topology") {
       has_topology = true;
       if (v.is_string()) {
-        ASSIGN_OR_RETURN(c.topology_path, NonEmptyString(v, "topology"));
+        ASSIGN_OR_RETURN(c.topology_path, r.String(v, key, true));
       } else if (v.is_object()) {
         c.topology_json = simdjson::minify(v);
       } else {
-        return cn::InvalidArgument("config: topology: must be a file path or an inline topology object");
+        return r.Err(key, "must be a file path or an inline topology object");
       }
-    } else if (key == "model_repository") {
-      ASSIGN_OR_RETURN(c.model_repository, NonEmptyString(v, "model_repository"));
-    } else if (key == "catalog") {
-      ASSIGN_OR_RETURN(c.catalog, NonEmptyString(v, "catalog"));
-    } else if (key == "decision_log") {
-      ASSIGN_OR_RETURN(c.decision_log, NonEmptyString(v, "decision_log"));
+    } else if (key == "model_repository" || key == "catalog" || key == "decision_log") {
+      std::string& out = key == "model_repository" ? c.model_repository
+                         : key == "catalog"        ? c.catalog
+                                                   : c.decision_log;
+      ASSIGN_OR_RETURN(out, r.String(v, key, true));
     } else if (key == "request_timeout_ms") {
-      ASSIGN_OR_RETURN(c.request_timeout_ms, IntIn(v, "request_timeout_ms", 1, 3'600'000));
+      ASSIGN_OR_RETURN(c.request_timeout_ms, r.Int(v, key, 1, 3'600'000));
     } else if (key == "intra_op_threads") {
-      ASSIGN_OR_RETURN(c.intra_op_threads, IntIn(v, "intra_op_threads", 0, 1024));
+      ASSIGN_OR_RETURN(c.intra_op_threads, r.Int(v, key, 0, 1024));
     } else if (key == "probe_interval_ms") {
-      ASSIGN_OR_RETURN(c.probe_interval_ms, IntIn(v, "probe_interval_ms", 1, 3'600'000));
+      ASSIGN_OR_RETURN(c.probe_interval_ms, r.Int(v, key, 1, 3'600'000));
     } else if (key == "eject_after_failures") {
-      ASSIGN_OR_RETURN(c.eject_after_failures, IntIn(v, "eject_after_failures", 1, 1'000'000));
+      ASSIGN_OR_RETURN(c.eject_after_failures, r.Int(v, key, 1, 1'000'000));
     } else {
-      return cn::InvalidArgument("config: unknown key '" + std::string(key) + "'");
+      return r.Err("", "unknown key '" + std::string(key) + "'");
     }
   }
-  if (!has_topology) return cn::InvalidArgument("config: topology: is required");
-  if (!c.catalog.empty() && c.model_repository.empty())
-    return cn::InvalidArgument("config: catalog: needs model_repository");
+  if (!has_topology) return r.Err("topology", "is required");
+  if (!c.catalog.empty() && c.model_repository.empty()) return r.Err("catalog", "needs model_repository");
   return c;
 }
 

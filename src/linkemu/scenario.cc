@@ -6,101 +6,65 @@
 #include <limits>
 #include <sstream>
 
+#include "common/config_reader.h"
 #include "linkemu/linkemu.h"
 
 namespace continuum::linkemu {
 
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::object;
+using config::Find;
+using config::Key;
+using config::Reader;
 
-Status FieldError(const std::string& field, const std::string& what) {
-  return InvalidArgument("scenario: " + field + ": " + what);
-}
+constexpr double kUnbounded = std::numeric_limits<double>::infinity();
 
-Status CheckKnownFields(object o, const std::string& where, std::initializer_list<std::string_view> known) {
-  for (auto [key, value] : o) {
-    bool ok = false;
-    for (std::string_view k : known) ok = ok || key == k;
-    if (!ok)
-      return FieldError(where.empty() ? std::string(key) : where + "." + std::string(key), "unknown field");
-  }
-  return Status::Ok();
-}
-
-StatusOr<double> NonNegative(element e, const std::string& field) {
-  double v = 0;
-  if (e.get_double().get(v) != simdjson::SUCCESS) return FieldError(field, "expected a number");
-  if (!std::isfinite(v) || v < 0) return FieldError(field, "must be a finite number >= 0");
-  return v;
-}
-
-StatusOr<LinkProfile> ParseProfile(element e, const std::string& where) {
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return FieldError(where, "expected an object");
-  RETURN_IF_ERROR(
-      CheckKnownFields(o, where, {"delay_ms", "jitter_ms", "bandwidth_kbps", "loss", "burst_bytes"}));
+StatusOr<LinkProfile> ParseProfile(const Reader& r, config::Element e, const std::string& where) {
+  ASSIGN_OR_RETURN(config::Object o, r.Object(e, where));
+  RETURN_IF_ERROR(r.CheckKeys(o, where, {"delay_ms", "jitter_ms", "bandwidth_kbps", "loss", "burst_bytes"}));
   LinkProfile p;
-  element v;
-  if (o["delay_ms"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.delay_ms, NonNegative(v, where + ".delay_ms"));
-  }
-  if (o["jitter_ms"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.jitter_ms, NonNegative(v, where + ".jitter_ms"));
-  }
-  if (o["bandwidth_kbps"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.bandwidth_kbps, NonNegative(v, where + ".bandwidth_kbps"));
-  }
-  if (o["loss"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.loss, NonNegative(v, where + ".loss"));
-    if (p.loss > 1) return FieldError(where + ".loss", "must be a probability in [0, 1]");
-  }
-  if (o["burst_bytes"].get(v) == simdjson::SUCCESS) {
-    int64_t b = 0;
-    if (v.get_int64().get(b) != simdjson::SUCCESS || b < 0) {
-      return FieldError(where + ".burst_bytes", "expected an integer >= 0");
+  for (auto [key, value] : {std::pair{"delay_ms", &p.delay_ms}, std::pair{"jitter_ms", &p.jitter_ms},
+                            std::pair{"bandwidth_kbps", &p.bandwidth_kbps}}) {
+    if (auto v = Find(o, key)) {
+      ASSIGN_OR_RETURN(*value, r.Double(*v, Key(where, key), 0, kUnbounded));
     }
-    p.burst_bytes = b;
+  }
+  if (auto v = Find(o, "loss")) {
+    ASSIGN_OR_RETURN(p.loss, r.Double(*v, Key(where, "loss"), 0, 1));  // a probability
+  }
+  if (auto v = Find(o, "burst_bytes")) {
+    ASSIGN_OR_RETURN(p.burst_bytes, r.Int(*v, Key(where, "burst_bytes"), 0, INT64_MAX));
   }
   return p;
 }
 
-StatusOr<Phase> ParsePhase(element e, const std::string& where) {
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return FieldError(where, "expected an object");
-  RETURN_IF_ERROR(
-      CheckKnownFields(o, where, {"name", "duration_s", "partition", "partition_mode", "up", "down"}));
+StatusOr<Phase> ParsePhase(const Reader& r, config::Element e, const std::string& where) {
+  ASSIGN_OR_RETURN(config::Object o, r.Object(e, where));
+  RETURN_IF_ERROR(r.CheckKeys(o, where, {"name", "duration_s", "partition", "partition_mode", "up", "down"}));
   Phase p;
-  element v;
-  std::string_view s;
-  if (o["name"].get(v) != simdjson::SUCCESS) return FieldError(where + ".name", "missing");
-  if (v.get_string().get(s) != simdjson::SUCCESS) return FieldError(where + ".name", "expected a string");
-  p.name = std::string(s);
-  if (o["duration_s"].get(v) != simdjson::SUCCESS) return FieldError(where + ".duration_s", "missing");
-  ASSIGN_OR_RETURN(p.duration_s, NonNegative(v, where + ".duration_s"));
-  if (p.duration_s <= 0) return FieldError(where + ".duration_s", "must be > 0");
-  if (o["partition"].get(v) == simdjson::SUCCESS) {
-    if (v.get_bool().get(p.partition) != simdjson::SUCCESS) {
-      return FieldError(where + ".partition", "expected true or false");
-    }
+  ASSIGN_OR_RETURN(config::Element v, r.Required(o, where, "name"));
+  ASSIGN_OR_RETURN(p.name, r.String(v, Key(where, "name")));
+  ASSIGN_OR_RETURN(v, r.Required(o, where, "duration_s"));
+  ASSIGN_OR_RETURN(p.duration_s, r.Double(v, Key(where, "duration_s"), 0, kUnbounded));
+  if (p.duration_s <= 0) return r.Err(Key(where, "duration_s"), "must be > 0");
+  if (auto x = Find(o, "partition")) {
+    ASSIGN_OR_RETURN(p.partition, r.Bool(*x, Key(where, "partition")));
   }
-  if (o["partition_mode"].get(v) == simdjson::SUCCESS) {
-    if (v.get_string().get(s) != simdjson::SUCCESS)
-      return FieldError(where + ".partition_mode", "expected a string");
+  if (auto x = Find(o, "partition_mode")) {
+    ASSIGN_OR_RETURN(std::string s, r.String(*x, Key(where, "partition_mode")));
     if (s == "stall") {
       p.partition_mode = PartitionMode::kStall;
     } else if (s == "reset") {
       p.partition_mode = PartitionMode::kReset;
     } else {
-      return FieldError(where + ".partition_mode", "expected \"stall\" or \"reset\"");
+      return r.Err(Key(where, "partition_mode"), "expected \"stall\" or \"reset\"");
     }
   }
-  if (o["up"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.up, ParseProfile(v, where + ".up"));
+  if (auto x = Find(o, "up")) {
+    ASSIGN_OR_RETURN(p.up, ParseProfile(r, *x, Key(where, "up")));
   }
-  if (o["down"].get(v) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p.down, ParseProfile(v, where + ".down"));
+  if (auto x = Find(o, "down")) {
+    ASSIGN_OR_RETURN(p.down, ParseProfile(r, *x, Key(where, "down")));
   }
   return p;
 }
@@ -108,45 +72,34 @@ StatusOr<Phase> ParsePhase(element e, const std::string& where) {
 }  // namespace
 
 StatusOr<Scenario> ParseScenario(std::string_view json) {
-  simdjson::dom::parser parser;
-  simdjson::padded_string padded(json);
-  element root;
-  if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("scenario: not valid JSON: ") + simdjson::error_message(err));
-  }
-  object o;
-  if (root.get_object().get(o) != simdjson::SUCCESS) return FieldError("(root)", "expected an object");
-  RETURN_IF_ERROR(CheckKnownFields(o, "", {"schema_version", "seed", "loop", "phases", "description"}));
+  Reader r("scenario: ");
+  ASSIGN_OR_RETURN(config::Element root, r.Parse(json));
+  ASSIGN_OR_RETURN(config::Object o, r.Object(root, "(root)"));
+  RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "seed", "loop", "phases", "description"}));
   Scenario sc;
-  element v;
-  int64_t version = 0;
-  if (o["schema_version"].get(v) != simdjson::SUCCESS) return FieldError("schema_version", "missing");
-  if (v.get_int64().get(version) != simdjson::SUCCESS)
-    return FieldError("schema_version", "expected an integer");
-  if (version != 1)
-    return FieldError("schema_version",
-                      "unsupported version " + std::to_string(version) + " (this build reads 1)");
+  ASSIGN_OR_RETURN(config::Element v, r.Required(o, "", "schema_version"));
+  ASSIGN_OR_RETURN(int64_t version, r.Int(v, "schema_version", INT64_MIN, INT64_MAX));
+  if (version != 1) {
+    return r.Err("schema_version",
+                 "unsupported version " + std::to_string(version) + " (this build reads 1)");
+  }
   sc.schema_version = 1;
-  if (o["seed"].get(v) == simdjson::SUCCESS) {
-    if (v.get_uint64().get(sc.seed) != simdjson::SUCCESS)
-      return FieldError("seed", "expected an integer >= 0");
+  if (auto x = Find(o, "seed")) {
+    if (x->get_uint64().get(sc.seed) != simdjson::SUCCESS) return r.Err("seed", "expected an integer >= 0");
   }
-  if (o["loop"].get(v) == simdjson::SUCCESS) {
-    if (v.get_bool().get(sc.loop) != simdjson::SUCCESS) return FieldError("loop", "expected true or false");
+  if (auto x = Find(o, "loop")) {
+    ASSIGN_OR_RETURN(sc.loop, r.Bool(*x, "loop"));
   }
-  if (o["description"].get(v) == simdjson::SUCCESS && !v.is_string()) {
-    return FieldError("description", "expected a string");
+  if (auto x = Find(o, "description")) {
+    RETURN_IF_ERROR(r.String(*x, "description").status());
   }
-  simdjson::dom::array phases;
-  if (o["phases"].get(v) != simdjson::SUCCESS) return FieldError("phases", "missing");
-  if (v.get_array().get(phases) != simdjson::SUCCESS) return FieldError("phases", "expected an array");
-  size_t i = 0;
-  for (element p : phases) {
-    ASSIGN_OR_RETURN(Phase phase, ParsePhase(p, "phases[" + std::to_string(i) + "]"));
+  ASSIGN_OR_RETURN(v, r.Required(o, "", "phases"));
+  ASSIGN_OR_RETURN(auto phases, r.Array(v, "phases"));
+  for (config::Element p : phases) {
+    ASSIGN_OR_RETURN(Phase phase, ParsePhase(r, p, config::Index("phases", sc.phases.size())));
     sc.phases.push_back(std::move(phase));
-    ++i;
   }
-  if (sc.phases.empty()) return FieldError("phases", "must hold at least one phase");
+  if (sc.phases.empty()) return r.Err("phases", "must hold at least one phase");
   return sc;
 }
 

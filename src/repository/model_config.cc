@@ -6,127 +6,84 @@
 #include <fstream>
 #include <set>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 
 namespace continuum {
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::object;
+using config::Find;
+using config::Index;
+using config::Reader;
+using element = config::Element;
+using object = config::Object;
 
-Status FieldError(std::string_view field, std::string_view what) {
-  return InvalidArgument("config.json: " + std::string(field) + ": " + std::string(what));
-}
-
-StatusOr<int64_t> GetInt(element e, std::string_view field, int64_t min, int64_t max) {
-  int64_t v;
-  if (e.get_int64().get(v) != simdjson::SUCCESS) return FieldError(field, "expected an integer");
-  if (v < min || v > max) {
-    return FieldError(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                                 ", got " + std::to_string(v));
-  }
-  return v;
-}
-
-StatusOr<std::vector<int64_t>> GetIntArray(element e, std::string_view field, int64_t min, int64_t max) {
-  simdjson::dom::array a;
-  if (e.get_array().get(a) != simdjson::SUCCESS) return FieldError(field, "expected an array");
+StatusOr<std::vector<int64_t>> IntArray(const Reader& r, element e, const std::string& field, int64_t min,
+                                        int64_t max) {
+  ASSIGN_OR_RETURN(auto a, r.Array(e, field));
   std::vector<int64_t> out;
-  size_t i = 0;
   for (element x : a) {
-    ASSIGN_OR_RETURN(int64_t v, GetInt(x, std::string(field) + "[" + std::to_string(i++) + "]", min, max));
+    ASSIGN_OR_RETURN(int64_t v, r.Int(x, Index(field, out.size()), min, max));
     out.push_back(v);
   }
   return out;
 }
 
-StatusOr<std::string> GetString(element e, std::string_view field) {
-  std::string_view s;
-  if (e.get_string().get(s) != simdjson::SUCCESS) return FieldError(field, "expected a string");
-  return std::string(s);
-}
-
-StatusOr<object> GetObject(element e, std::string_view field) {
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) return FieldError(field, "expected an object");
-  return o;
-}
-
-Status CheckKeys(object o, std::string_view where, std::initializer_list<std::string_view> known) {
-  for (auto [k, v] : o) {
-    bool found = false;
-    for (auto n : known) found = found || n == k;
-    if (!found) {
-      std::string list;
-      for (auto n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-      return FieldError(std::string(where) + (where.empty() ? "" : ".") + std::string(k),
-                        "unknown field (known: " + list + ")");
-    }
-  }
-  return Status::Ok();
-}
-
-Status ParseDynamicBatching(object o, DynamicBatchingConfig* d) {
-  RETURN_IF_ERROR(CheckKeys(o, "dynamic_batching", {"preferred_batch_size", "max_queue_delay_microseconds"}));
-  element e;
-  if (o["preferred_batch_size"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(d->preferred_batch_size,
-                     GetIntArray(e, "dynamic_batching.preferred_batch_size", 1, 1 << 20));
-  }
-  if (o["max_queue_delay_microseconds"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(d->max_queue_delay_microseconds,
-                     GetInt(e, "dynamic_batching.max_queue_delay_microseconds", 0, 10'000'000));
-  }
-  return Status::Ok();
-}
-
-Status ParseVersionPolicy(object o, VersionPolicy* p) {
-  RETURN_IF_ERROR(CheckKeys(o, "version_policy", {"latest", "all", "specific"}));
-  if (o.size() != 1) return FieldError("version_policy", "give exactly one of latest, all, specific");
-  element e;
-  if (o["latest"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object l, GetObject(e, "version_policy.latest"));
-    RETURN_IF_ERROR(CheckKeys(l, "version_policy.latest", {"num_versions"}));
-    p->kind = VersionPolicy::Kind::kLatest;
-    element n;
-    if (l["num_versions"].get(n) == simdjson::SUCCESS) {
-      ASSIGN_OR_RETURN(p->num_versions, GetInt(n, "version_policy.latest.num_versions", 1, 1000));
-    }
-  } else if (o["all"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object a, GetObject(e, "version_policy.all"));
-    RETURN_IF_ERROR(CheckKeys(a, "version_policy.all", {}));
-    p->kind = VersionPolicy::Kind::kAll;
-  } else if (o["specific"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object s, GetObject(e, "version_policy.specific"));
-    RETURN_IF_ERROR(CheckKeys(s, "version_policy.specific", {"versions"}));
-    p->kind = VersionPolicy::Kind::kSpecific;
-    element v;
-    if (s["versions"].get(v) != simdjson::SUCCESS) {
-      return FieldError("version_policy.specific.versions", "required");
-    }
-    ASSIGN_OR_RETURN(p->versions, GetIntArray(v, "version_policy.specific.versions", 1, INT64_MAX));
-    if (p->versions.empty()) return FieldError("version_policy.specific.versions", "must not be empty");
-  }
-  return Status::Ok();
-}
-
-Status ParseLimits(object o, ModelLimits* l) {
+Status ParseDynamicBatching(const Reader& r, object o, DynamicBatchingConfig* d) {
   RETURN_IF_ERROR(
-      CheckKeys(o, "limits",
-                {"max_queue_size", "max_queue_bytes", "max_tensor_elements", "queue_timeout_microseconds"}));
-  element e;
-  if (o["max_queue_size"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(l->max_queue_size, GetInt(e, "limits.max_queue_size", 1, 1 << 24));
+      r.CheckKeys(o, "dynamic_batching", {"preferred_batch_size", "max_queue_delay_microseconds"}));
+  if (auto e = Find(o, "preferred_batch_size")) {
+    ASSIGN_OR_RETURN(d->preferred_batch_size,
+                     IntArray(r, *e, "dynamic_batching.preferred_batch_size", 1, 1 << 20));
   }
-  if (o["max_queue_bytes"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(l->max_queue_bytes, GetInt(e, "limits.max_queue_bytes", 1, INT64_C(1) << 40));
+  if (auto e = Find(o, "max_queue_delay_microseconds")) {
+    ASSIGN_OR_RETURN(d->max_queue_delay_microseconds,
+                     r.Int(*e, "dynamic_batching.max_queue_delay_microseconds", 0, 10'000'000));
   }
-  if (o["max_tensor_elements"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(l->max_tensor_elements, GetInt(e, "limits.max_tensor_elements", 1, INT64_C(1) << 40));
+  return Status::Ok();
+}
+
+Status ParseVersionPolicy(const Reader& r, object o, VersionPolicy* p) {
+  RETURN_IF_ERROR(r.CheckKeys(o, "version_policy", {"latest", "all", "specific"}));
+  if (o.size() != 1) return r.Err("version_policy", "give exactly one of latest, all, specific");
+  if (auto e = Find(o, "latest")) {
+    ASSIGN_OR_RETURN(object l, r.Object(*e, "version_policy.latest"));
+    RETURN_IF_ERROR(r.CheckKeys(l, "version_policy.latest", {"num_versions"}));
+    p->kind = VersionPolicy::Kind::kLatest;
+    if (auto n = Find(l, "num_versions")) {
+      ASSIGN_OR_RETURN(p->num_versions, r.Int(*n, "version_policy.latest.num_versions", 1, 1000));
+    }
+  } else if (auto e = Find(o, "all")) {
+    ASSIGN_OR_RETURN(object a, r.Object(*e, "version_policy.all"));
+    RETURN_IF_ERROR(r.CheckKeys(a, "version_policy.all", {}));
+    p->kind = VersionPolicy::Kind::kAll;
+  } else if (auto e = Find(o, "specific")) {
+    ASSIGN_OR_RETURN(object s, r.Object(*e, "version_policy.specific"));
+    RETURN_IF_ERROR(r.CheckKeys(s, "version_policy.specific", {"versions"}));
+    p->kind = VersionPolicy::Kind::kSpecific;
+    ASSIGN_OR_RETURN(element v, r.Required(s, "version_policy.specific", "versions"));
+    ASSIGN_OR_RETURN(p->versions, IntArray(r, v, "version_policy.specific.versions", 1, INT64_MAX));
+    if (p->versions.empty()) return r.Err("version_policy.specific.versions", "must not be empty");
   }
-  if (o["queue_timeout_microseconds"].get(e) == simdjson::SUCCESS) {
+  return Status::Ok();
+}
+
+Status ParseLimits(const Reader& r, object o, ModelLimits* l) {
+  RETURN_IF_ERROR(r.CheckKeys(
+      o, "limits",
+      {"max_queue_size", "max_queue_bytes", "max_tensor_elements", "queue_timeout_microseconds"}));
+  if (auto e = Find(o, "max_queue_size")) {
+    ASSIGN_OR_RETURN(l->max_queue_size, r.Int(*e, "limits.max_queue_size", 1, 1 << 24));
+  }
+  if (auto e = Find(o, "max_queue_bytes")) {
+    ASSIGN_OR_RETURN(l->max_queue_bytes, r.Int(*e, "limits.max_queue_bytes", 1, INT64_C(1) << 40));
+  }
+  if (auto e = Find(o, "max_tensor_elements")) {
+    ASSIGN_OR_RETURN(l->max_tensor_elements, r.Int(*e, "limits.max_tensor_elements", 1, INT64_C(1) << 40));
+  }
+  if (auto e = Find(o, "queue_timeout_microseconds")) {
     ASSIGN_OR_RETURN(l->queue_timeout_microseconds,
-                     GetInt(e, "limits.queue_timeout_microseconds", 0, INT64_C(3600'000'000)));
+                     r.Int(*e, "limits.queue_timeout_microseconds", 0, INT64_C(3600'000'000)));
   }
   return Status::Ok();
 }
@@ -136,6 +93,7 @@ Status ParseLimits(object o, ModelLimits* l) {
 StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view model_name) {
   ModelConfig c;
   c.name = std::string(model_name);
+  Reader r("config.json: ");
   simdjson::dom::parser parser;
   if (parser.allocate(json.size() + 64, 32) != simdjson::SUCCESS)
     return Internal("config.json: out of memory");
@@ -143,77 +101,70 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view m
   if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
     return InvalidArgument(std::string("config.json: invalid JSON: ") + simdjson::error_message(err));
   }
-  ASSIGN_OR_RETURN(object o, GetObject(root, "(top level)"));
-  RETURN_IF_ERROR(CheckKeys(o, "",
-                            {"schema_version", "name", "max_batch_size", "dynamic_batching", "instance_count",
-                             "version_policy", "execution_providers", "labels", "limits", "warmup"}));
-  element e;
-  if (o["schema_version"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(int64_t v, GetInt(e, "schema_version", 1, 1000));
+  ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
+  RETURN_IF_ERROR(
+      r.CheckKeys(o, "",
+                  {"schema_version", "name", "max_batch_size", "dynamic_batching", "instance_count",
+                   "version_policy", "execution_providers", "labels", "limits", "warmup"}));
+  if (auto e = Find(o, "schema_version")) {
+    ASSIGN_OR_RETURN(int64_t v, r.Int(*e, "schema_version", 1, 1000));
     if (v != ModelConfig::kSchemaVersion) {
-      return FieldError("schema_version", "version " + std::to_string(v) +
-                                              " is not supported (this build reads " +
-                                              std::to_string(ModelConfig::kSchemaVersion) + ")");
+      return r.Err("schema_version", "version " + std::to_string(v) + " is not supported (this build reads " +
+                                         std::to_string(ModelConfig::kSchemaVersion) + ")");
     }
   }
-  if (o["name"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(std::string n, GetString(e, "name"));
+  if (auto e = Find(o, "name")) {
+    ASSIGN_OR_RETURN(std::string n, r.String(*e, "name"));
     if (n != model_name) {
-      return FieldError("name",
-                        "'" + n + "' does not match the model folder '" + std::string(model_name) + "'");
+      return r.Err("name", "'" + n + "' does not match the model folder '" + std::string(model_name) + "'");
     }
   }
-  if (o["max_batch_size"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(c.max_batch_size, GetInt(e, "max_batch_size", 0, 1 << 20));
+  if (auto e = Find(o, "max_batch_size")) {
+    ASSIGN_OR_RETURN(c.max_batch_size, r.Int(*e, "max_batch_size", 0, 1 << 20));
   }
-  if (o["dynamic_batching"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object d, GetObject(e, "dynamic_batching"));
+  if (auto e = Find(o, "dynamic_batching")) {
+    ASSIGN_OR_RETURN(object d, r.Object(*e, "dynamic_batching"));
     c.dynamic_batching.emplace();
-    RETURN_IF_ERROR(ParseDynamicBatching(d, &*c.dynamic_batching));
+    RETURN_IF_ERROR(ParseDynamicBatching(r, d, &*c.dynamic_batching));
   }
-  if (o["instance_count"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(c.instance_count, GetInt(e, "instance_count", 1, 64));
+  if (auto e = Find(o, "instance_count")) {
+    ASSIGN_OR_RETURN(c.instance_count, r.Int(*e, "instance_count", 1, 64));
   }
-  if (o["version_policy"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object p, GetObject(e, "version_policy"));
-    RETURN_IF_ERROR(ParseVersionPolicy(p, &c.version_policy));
+  if (auto e = Find(o, "version_policy")) {
+    ASSIGN_OR_RETURN(object p, r.Object(*e, "version_policy"));
+    RETURN_IF_ERROR(ParseVersionPolicy(r, p, &c.version_policy));
   }
-  if (o["execution_providers"].get(e) == simdjson::SUCCESS) {
-    simdjson::dom::array a;
-    if (e.get_array().get(a) != simdjson::SUCCESS)
-      return FieldError("execution_providers", "expected an array");
+  if (auto e = Find(o, "execution_providers")) {
+    ASSIGN_OR_RETURN(auto a, r.Array(*e, "execution_providers"));
     c.execution_providers.clear();
-    size_t i = 0;
     for (element x : a) {
-      std::string field = "execution_providers[" + std::to_string(i++) + "]";
-      ASSIGN_OR_RETURN(std::string ep, GetString(x, field));
+      const std::string field = Index("execution_providers", c.execution_providers.size());
+      ASSIGN_OR_RETURN(std::string ep, r.String(x, field));
       if (ep != "cpu" && ep != "cuda")
-        return FieldError(field, "unknown provider '" + ep + "' (known: cuda, cpu)");
+        return r.Err(field, "unknown provider '" + ep + "' (known: cuda, cpu)");
       c.execution_providers.push_back(ep);
     }
-    if (c.execution_providers.empty()) return FieldError("execution_providers", "must not be empty");
+    if (c.execution_providers.empty()) return r.Err("execution_providers", "must not be empty");
   }
-  if (o["labels"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object l, GetObject(e, "labels"));
+  if (auto e = Find(o, "labels")) {
+    ASSIGN_OR_RETURN(object l, r.Object(*e, "labels"));
     for (auto [k, v] : l) {
-      ASSIGN_OR_RETURN(c.labels[std::string(k)], GetString(v, "labels." + std::string(k)));
+      ASSIGN_OR_RETURN(c.labels[std::string(k)], r.String(v, config::Key("labels", k)));
     }
   }
-  if (o["limits"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object l, GetObject(e, "limits"));
-    RETURN_IF_ERROR(ParseLimits(l, &c.limits));
+  if (auto e = Find(o, "limits")) {
+    ASSIGN_OR_RETURN(object l, r.Object(*e, "limits"));
+    RETURN_IF_ERROR(ParseLimits(r, l, &c.limits));
   }
-  if (o["warmup"].get(e) == simdjson::SUCCESS) {
-    bool b;
-    if (e.get_bool().get(b) != simdjson::SUCCESS) return FieldError("warmup", "expected true or false");
-    c.warmup = b;
+  if (auto e = Find(o, "warmup")) {
+    ASSIGN_OR_RETURN(c.warmup, r.Bool(*e, "warmup"));
   }
   if (c.dynamic_batching && c.max_batch_size && *c.max_batch_size > 0) {
     size_t i = 0;
     for (int64_t p : c.dynamic_batching->preferred_batch_size) {
       if (p > *c.max_batch_size) {
-        return FieldError("dynamic_batching.preferred_batch_size[" + std::to_string(i) + "]",
-                          std::to_string(p) + " exceeds max_batch_size " + std::to_string(*c.max_batch_size));
+        return r.Err(Index("dynamic_batching.preferred_batch_size", i),
+                     std::to_string(p) + " exceeds max_batch_size " + std::to_string(*c.max_batch_size));
       }
       ++i;
     }

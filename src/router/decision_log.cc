@@ -1,6 +1,5 @@
 #include "router/decision_log.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <ctime>
@@ -31,20 +30,6 @@ std::string ReadFile(const std::string& path) {
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
 
 DecisionRecord RecordFromDecision(std::string request_id, std::chrono::system_clock::time_point time,
                                   const Request& request, const Decision& decision) {

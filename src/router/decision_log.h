@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sha256.h"
 #include "common/status.h"
 #include "router/router.h"
 
@@ -40,8 +41,6 @@ struct DecisionRecord {
 // and outcome.
 DecisionRecord RecordFromDecision(std::string request_id, std::chrono::system_clock::time_point time,
                                   const Request& request, const Decision& decision);
-
-std::string Sha256Hex(std::string_view data);
 
 // Serializes one record (no newline) with the given prev_hash.
 std::string DecisionRecordToJson(const DecisionRecord& r, std::string_view prev_hash);

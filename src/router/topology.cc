@@ -8,93 +8,25 @@
 #include <fstream>
 #include <set>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "router/router.h"
 
 namespace continuum::router {
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::object;
-
-Status FieldError(std::string_view prefix, std::string_view field, std::string_view what) {
-  return InvalidArgument(std::string(prefix) + std::string(field) + ": " + std::string(what));
-}
+using config::Find;
+using config::Index;
+using config::Key;
+using config::Reader;
+using element = config::Element;
+using object = config::Object;
 
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
 }
-
-// A JSON-side reader bound to an error prefix ("topology: " or "parameters.").
-struct Reader {
-  std::string prefix;
-
-  Status Err(std::string_view field, std::string_view what) const { return FieldError(prefix, field, what); }
-
-  StatusOr<double> Number(element e, std::string_view field, double min, double max) const {
-    double v;
-    if (e.get_double().get(v) != simdjson::SUCCESS) {
-      int64_t i;
-      uint64_t u;
-      if (e.get_int64().get(i) == simdjson::SUCCESS) {
-        v = static_cast<double>(i);
-      } else if (e.get_uint64().get(u) == simdjson::SUCCESS) {
-        v = static_cast<double>(u);
-      } else {
-        return Err(field, "expected a number");
-      }
-    }
-    if (!std::isfinite(v) || v < min || v > max) {
-      return Err(field, "must be between " + Fmt(min) + " and " + Fmt(max) + ", got " + Fmt(v));
-    }
-    return v;
-  }
-  StatusOr<int64_t> Int(element e, std::string_view field, int64_t min, int64_t max) const {
-    int64_t v;
-    if (e.get_int64().get(v) != simdjson::SUCCESS) return Err(field, "expected an integer");
-    if (v < min || v > max) {
-      return Err(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                            std::to_string(v));
-    }
-    return v;
-  }
-  StatusOr<std::string> String(element e, std::string_view field, bool nonempty) const {
-    std::string_view s;
-    if (e.get_string().get(s) != simdjson::SUCCESS) return Err(field, "expected a string");
-    if (nonempty && s.empty()) return Err(field, "must not be empty");
-    return std::string(s);
-  }
-  StatusOr<object> Object(element e, std::string_view field) const {
-    object o;
-    if (e.get_object().get(o) != simdjson::SUCCESS) return Err(field, "expected an object");
-    return o;
-  }
-  StatusOr<simdjson::dom::array> Array(element e, std::string_view field) const {
-    simdjson::dom::array a;
-    if (e.get_array().get(a) != simdjson::SUCCESS) return Err(field, "expected an array");
-    return a;
-  }
-  Status CheckKeys(object o, std::string_view where, std::initializer_list<std::string_view> known) const {
-    for (auto [k, v] : o) {
-      bool found = false;
-      for (auto n : known) found = found || n == k;
-      if (!found) {
-        std::string list;
-        for (auto n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        return Err(std::string(where) + (where.empty() ? "" : ".") + std::string(k),
-                   "unknown field (known: " + list + ")");
-      }
-    }
-    return Status::Ok();
-  }
-  static std::string Fmt(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-  }
-};
 
 StatusOr<Tier> ParseTier(std::string_view s) {
   if (s == "device") return Tier::kDevice;
@@ -136,12 +68,10 @@ Status ReadPolicy(const Reader& r, object o, std::string_view where, bool strict
     RETURN_IF_ERROR(
         r.CheckKeys(o, where, {"latency_target_ms", "residency", "objective", "prefer_tier", "hedge"}));
   }
-  auto field = [&](std::string_view k) {
-    return std::string(where) + (where.empty() ? "" : ".") + std::string(k);
-  };
+  auto field = [&](std::string_view k) { return Key(where, k); };
   element e;
   if (o["latency_target_ms"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(double v, r.Number(e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
+    ASSIGN_OR_RETURN(double v, r.Double(e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
     auto c = CheckLatencyTarget(v);
     if (!c.ok()) return r.Err(field("latency_target_ms"), c.status().message());
     p->latency_target_ms = v;
@@ -164,18 +94,9 @@ Status ReadPolicy(const Reader& r, object o, std::string_view where, bool strict
     p->prefer_tier = *t;
   }
   if (o["hedge"].get(e) == simdjson::SUCCESS) {
-    bool b;
-    if (e.get_bool().get(b) != simdjson::SUCCESS) return r.Err(field("hedge"), "expected true or false");
-    p->hedge = b;
+    ASSIGN_OR_RETURN(p->hedge, r.Bool(e, field("hedge")));
   }
   return Status::Ok();
-}
-
-// Looks up a key already checked to be present.
-element Must(object o, std::string_view key) {
-  element v;
-  if (o[key].get(v) != simdjson::SUCCESS) return element();
-  return v;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -184,37 +105,30 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-Status ParseNode(const Reader& r, element e, size_t index, Node* n) {
-  std::string at = "nodes[" + std::to_string(index) + "]";
-  auto f = [&](std::string_view k) { return at + "." + std::string(k); };
+Status ParseNode(const Reader& r, element e, const std::string& at, Node* n) {
+  auto f = [&](std::string_view k) { return Key(at, k); };
   ASSIGN_OR_RETURN(object o, r.Object(e, at));
   RETURN_IF_ERROR(r.CheckKeys(o, at,
                               {"name", "url", "tier", "region", "jurisdiction", "hardware",
                                "cost_per_compute_second", "energy_per_compute_second", "models"}));
-  element x;
-  for (std::string_view req : {"name", "url", "tier", "models"}) {
-    if (o[req].get(x) != simdjson::SUCCESS) return r.Err(f(req), "required");
-  }
-  x = Must(o, "name");
-  ASSIGN_OR_RETURN(n->name, r.String(x, f("name"), true));
-  x = Must(o, "url");
-  ASSIGN_OR_RETURN(n->url, r.String(x, f("url"), true));
-  x = Must(o, "tier");
-  ASSIGN_OR_RETURN(std::string tier, r.String(x, f("tier"), false));
+  for (std::string_view req : {"name", "url", "tier", "models"})
+    RETURN_IF_ERROR(r.Required(o, at, req).status());
+  ASSIGN_OR_RETURN(n->name, r.String(*Find(o, "name"), f("name"), true));
+  ASSIGN_OR_RETURN(n->url, r.String(*Find(o, "url"), f("url"), true));
+  ASSIGN_OR_RETURN(std::string tier, r.String(*Find(o, "tier"), f("tier")));
   auto t = ParseTier(tier);
   if (!t.ok()) return r.Err(f("tier"), t.status().message());
   n->tier = *t;
-  if (o["region"].get(x) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(n->region, r.String(x, f("region"), false));
+  if (auto x = Find(o, "region")) {
+    ASSIGN_OR_RETURN(n->region, r.String(*x, f("region")));
   }
-  if (o["hardware"].get(x) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(n->hardware, r.String(x, f("hardware"), false));
+  if (auto x = Find(o, "hardware")) {
+    ASSIGN_OR_RETURN(n->hardware, r.String(*x, f("hardware")));
   }
-  if (o["jurisdiction"].get(x) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(auto a, r.Array(x, f("jurisdiction")));
-    size_t i = 0;
+  if (auto x = Find(o, "jurisdiction")) {
+    ASSIGN_OR_RETURN(auto a, r.Array(*x, f("jurisdiction")));
     for (element j : a) {
-      std::string jf = f("jurisdiction") + "[" + std::to_string(i++) + "]";
+      std::string jf = Index(f("jurisdiction"), n->jurisdiction.size());
       ASSIGN_OR_RETURN(std::string s, r.String(j, jf, true));
       if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(jf, st.message());
       if (std::find(n->jurisdiction.begin(), n->jurisdiction.end(), s) != n->jurisdiction.end()) {
@@ -223,42 +137,37 @@ Status ParseNode(const Reader& r, element e, size_t index, Node* n) {
       n->jurisdiction.push_back(s);
     }
   }
-  if (o["cost_per_compute_second"].get(x) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(n->cost_per_compute_second, r.Number(x, f("cost_per_compute_second"), 0, 1e9));
+  if (auto x = Find(o, "cost_per_compute_second")) {
+    ASSIGN_OR_RETURN(n->cost_per_compute_second, r.Double(*x, f("cost_per_compute_second"), 0, 1e9));
   }
-  if (o["energy_per_compute_second"].get(x) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(n->energy_per_compute_second, r.Number(x, f("energy_per_compute_second"), 0, 1e9));
+  if (auto x = Find(o, "energy_per_compute_second")) {
+    ASSIGN_OR_RETURN(n->energy_per_compute_second, r.Double(*x, f("energy_per_compute_second"), 0, 1e9));
   }
-  x = Must(o, "models");
-  ASSIGN_OR_RETURN(auto models, r.Array(x, f("models")));
-  size_t mi = 0;
+  ASSIGN_OR_RETURN(auto models, r.Array(*Find(o, "models"), f("models")));
   for (element m : models) {
-    std::string mat = f("models") + "[" + std::to_string(mi++) + "]";
-    auto mf = [&](std::string_view k) { return mat + "." + std::string(k); };
+    std::string mat = Index(f("models"), n->models.size());
+    auto mf = [&](std::string_view k) { return Key(mat, k); };
     ASSIGN_OR_RETURN(object mo, r.Object(m, mat));
     RETURN_IF_ERROR(r.CheckKeys(mo, mat, {"name", "versions", "instances", "compute_ms"}));
     ModelHolding h;
-    element y;
-    if (mo["name"].get(y) != simdjson::SUCCESS) return r.Err(mf("name"), "required");
+    ASSIGN_OR_RETURN(element y, r.Required(mo, mat, "name"));
     ASSIGN_OR_RETURN(h.name, r.String(y, mf("name"), true));
     for (const auto& other : n->models) {
       if (other.name == h.name) return r.Err(mf("name"), "duplicate model '" + h.name + "'");
     }
-    if (mo["versions"].get(y) != simdjson::SUCCESS) return r.Err(mf("versions"), "required");
+    ASSIGN_OR_RETURN(y, r.Required(mo, mat, "versions"));
     ASSIGN_OR_RETURN(auto va, r.Array(y, mf("versions")));
-    size_t vi = 0;
     for (element v : va) {
-      ASSIGN_OR_RETURN(int64_t ver,
-                       r.Int(v, mf("versions") + "[" + std::to_string(vi++) + "]", 1, INT64_MAX));
+      ASSIGN_OR_RETURN(int64_t ver, r.Int(v, Index(mf("versions"), h.versions.size()), 1, INT64_MAX));
       h.versions.push_back(ver);
     }
     if (h.versions.empty()) return r.Err(mf("versions"), "must not be empty");
-    if (mo["instances"].get(y) == simdjson::SUCCESS) {
-      ASSIGN_OR_RETURN(int64_t in, r.Int(y, mf("instances"), 1, 1024));
+    if (auto x = Find(mo, "instances")) {
+      ASSIGN_OR_RETURN(int64_t in, r.Int(*x, mf("instances"), 1, 1024));
       h.instances = static_cast<int>(in);
     }
-    if (mo["compute_ms"].get(y) == simdjson::SUCCESS) {
-      ASSIGN_OR_RETURN(h.compute_ms, r.Number(y, mf("compute_ms"), 0, 3'600'000));
+    if (auto x = Find(mo, "compute_ms")) {
+      ASSIGN_OR_RETURN(h.compute_ms, r.Double(*x, mf("compute_ms"), 0, 3'600'000));
     }
     n->models.push_back(std::move(h));
   }
@@ -325,7 +234,7 @@ StatusOr<Policy> ParsePolicyJson(std::string_view json) {
   if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
     return InvalidArgument(std::string("parameters: invalid JSON: ") + simdjson::error_message(err));
   }
-  Reader r{"parameters."};
+  Reader r("parameters.");
   object o;
   if (root.get_object().get(o) != simdjson::SUCCESS) return InvalidArgument("parameters: expected an object");
   Policy p;
@@ -398,7 +307,7 @@ std::string PolicyToJson(const Policy& p) {
 
 StatusOr<Topology> ParseTopology(std::string_view json) {
   Topology t;
-  Reader r{"topology: "};
+  Reader r("topology: ");
   simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
@@ -407,48 +316,44 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
   ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
   RETURN_IF_ERROR(r.CheckKeys(
       o, "", {"schema_version", "origin", "residency_classes", "nodes", "links", "model_defaults"}));
-  element e;
-  if (o["schema_version"].get(e) != simdjson::SUCCESS) return r.Err("schema_version", "required");
+  ASSIGN_OR_RETURN(element e, r.Required(o, "", "schema_version"));
   ASSIGN_OR_RETURN(int64_t version, r.Int(e, "schema_version", 1, 1000));
   if (version != Topology::kSchemaVersion) {
     return r.Err("schema_version", "version " + std::to_string(version) +
                                        " is not supported (this build reads " +
                                        std::to_string(Topology::kSchemaVersion) + ")");
   }
-  if (o["origin"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(t.origin, r.String(e, "origin", true));
+  if (auto x = Find(o, "origin")) {
+    ASSIGN_OR_RETURN(t.origin, r.String(*x, "origin", true));
   }
   bool declared_classes = false;
-  if (o["residency_classes"].get(e) == simdjson::SUCCESS) {
+  if (auto x = Find(o, "residency_classes")) {
     declared_classes = true;
-    ASSIGN_OR_RETURN(auto a, r.Array(e, "residency_classes"));
-    size_t i = 0;
+    ASSIGN_OR_RETURN(auto a, r.Array(*x, "residency_classes"));
     for (element c : a) {
-      std::string f = "residency_classes[" + std::to_string(i++) + "]";
+      std::string f = Index("residency_classes", t.residency_classes.size());
       ASSIGN_OR_RETURN(std::string s, r.String(c, f, true));
       if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(f, st.message());
       if (t.KnowsResidency(s)) return r.Err(f, "duplicate residency class '" + s + "'");
       t.residency_classes.push_back(s);
     }
   }
-  if (o["nodes"].get(e) != simdjson::SUCCESS) return r.Err("nodes", "required");
+  ASSIGN_OR_RETURN(e, r.Required(o, "", "nodes"));
   ASSIGN_OR_RETURN(auto nodes, r.Array(e, "nodes"));
-  size_t i = 0;
   for (element ne : nodes) {
+    const std::string at = Index("nodes", t.nodes.size());
     Node n;
-    RETURN_IF_ERROR(ParseNode(r, ne, i, &n));
-    std::string at = "nodes[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(ParseNode(r, ne, at, &n));
     if (n.name == t.origin) return r.Err(at + ".name", "'" + n.name + "' is the origin's name");
     if (t.FindNode(n.name)) return r.Err(at + ".name", "duplicate node name '" + n.name + "'");
     for (size_t j = 0; j < n.jurisdiction.size(); ++j) {
       const std::string& c = n.jurisdiction[j];
       if (declared_classes && !t.KnowsResidency(c)) {
-        return r.Err(at + ".jurisdiction[" + std::to_string(j) + "]",
+        return r.Err(Index(at + ".jurisdiction", j),
                      "unknown residency class '" + c + "' (declared: " + Join(t.residency_classes) + ")");
       }
     }
     t.nodes.push_back(std::move(n));
-    ++i;
   }
   if (t.nodes.empty()) return r.Err("nodes", "must not be empty");
   if (!declared_classes) {
@@ -458,23 +363,19 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
       }
     }
   }
-  if (o["links"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(auto links, r.Array(e, "links"));
-    size_t li = 0;
+  if (auto x = Find(o, "links")) {
+    ASSIGN_OR_RETURN(auto links, r.Array(*x, "links"));
     for (element le : links) {
-      std::string at = "links[" + std::to_string(li++) + "]";
-      auto f = [&](std::string_view k) { return at + "." + std::string(k); };
+      const std::string at = Index("links", t.links.size());
+      auto f = [&](std::string_view k) { return Key(at, k); };
       ASSIGN_OR_RETURN(object lo, r.Object(le, at));
       RETURN_IF_ERROR(r.CheckKeys(lo, at, {"from", "to", "rtt_ms", "bandwidth_mbps"}));
-      Link l;
-      element x;
       for (std::string_view req : {"from", "to", "rtt_ms", "bandwidth_mbps"}) {
-        if (lo[req].get(x) != simdjson::SUCCESS) return r.Err(f(req), "required");
+        RETURN_IF_ERROR(r.Required(lo, at, req).status());
       }
-      x = Must(lo, "from");
-      ASSIGN_OR_RETURN(l.from, r.String(x, f("from"), true));
-      x = Must(lo, "to");
-      ASSIGN_OR_RETURN(l.to, r.String(x, f("to"), true));
+      Link l;
+      ASSIGN_OR_RETURN(l.from, r.String(*Find(lo, "from"), f("from"), true));
+      ASSIGN_OR_RETURN(l.to, r.String(*Find(lo, "to"), f("to"), true));
       for (auto [name, value] : {std::pair{"from", &l.from}, std::pair{"to", &l.to}}) {
         if (*value != t.origin && !t.FindNode(*value)) {
           return r.Err(f(name), "'" + *value + "' is neither the origin ('" + t.origin + "') nor a node");
@@ -486,17 +387,16 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
           return r.Err(at, "duplicate link " + l.from + " -> " + l.to);
         }
       }
-      x = Must(lo, "rtt_ms");
-      ASSIGN_OR_RETURN(l.rtt_ms, r.Number(x, f("rtt_ms"), 0, 600'000));
-      x = Must(lo, "bandwidth_mbps");
-      ASSIGN_OR_RETURN(l.bandwidth_mbps, r.Number(x, f("bandwidth_mbps"), 1e-6, 1e9));
+      ASSIGN_OR_RETURN(l.rtt_ms, r.Double(*Find(lo, "rtt_ms"), f("rtt_ms"), 0, 600'000));
+      ASSIGN_OR_RETURN(l.bandwidth_mbps,
+                       r.Double(*Find(lo, "bandwidth_mbps"), f("bandwidth_mbps"), 1e-6, 1e9));
       t.links.push_back(std::move(l));
     }
   }
-  if (o["model_defaults"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(object md, r.Object(e, "model_defaults"));
+  if (auto x = Find(o, "model_defaults")) {
+    ASSIGN_OR_RETURN(object md, r.Object(*x, "model_defaults"));
     for (auto [model, value] : md) {
-      std::string at = "model_defaults." + std::string(model);
+      std::string at = Key("model_defaults", model);
       ASSIGN_OR_RETURN(object po, r.Object(value, at));
       Policy p;
       RETURN_IF_ERROR(ReadPolicy(r, po, at, true, &p));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/paths.h"
+#include "common/protobuf_wire.h"
 #include "runtime/runtime.h"
 
 namespace continuum::runtime {
@@ -43,61 +44,8 @@ constexpr uint32_t kEntryKey = 1;
 constexpr uint32_t kEntryValue = 2;
 constexpr int kMaxDepth = 64;
 
-struct Field {
-  uint32_t number;
-  uint32_t wire_type;
-  std::string_view bytes;  // for length-delimited fields
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool done() const { return pos_ >= data_.size(); }
-
-  // Reads the next field; false on malformed framing.
-  bool Next(Field* f) {
-    uint64_t key;
-    if (!Varint(&key)) return false;
-    f->number = static_cast<uint32_t>(key >> 3);
-    f->wire_type = static_cast<uint32_t>(key & 7);
-    if (f->number == 0) return false;
-    switch (f->wire_type) {
-      case 0: {
-        uint64_t v;
-        return Varint(&v);
-      }
-      case 1: return Skip(8);
-      case 5: return Skip(4);
-      case 2: {
-        uint64_t len;
-        if (!Varint(&len) || len > data_.size() - pos_) return false;
-        f->bytes = data_.substr(pos_, len);
-        pos_ += len;
-        return true;
-      }
-      default: return false;  // groups (3, 4) are not used by ONNX
-    }
-  }
-
- private:
-  bool Varint(uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= data_.size()) return false;
-      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
-      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  bool Skip(size_t n) {
-    if (n > data_.size() - pos_) return false;
-    pos_ += n;
-    return true;
-  }
-  std::string_view data_;
-  size_t pos_ = 0;
-};
+using protobuf::Field;
+using Reader = protobuf::WireReader;
 
 // What ORT reads as "the offset is an address in this process" instead of a file name.
 constexpr std::string_view kOrtMemoryAddressTag = "*/_ORT_MEM_ADDR_/*";

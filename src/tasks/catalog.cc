@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "common/config_reader.h"
 #include "common/log.h"
 
 namespace continuum::tasks {
@@ -12,61 +13,41 @@ namespace continuum::tasks {
 namespace fs = std::filesystem;
 
 StatusOr<CatalogEntry> ParseCatalogEntry(std::string_view json, const fs::path& dir) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root); err) {
-    return InvalidArgument(std::string("catalog.json: invalid JSON: ") + simdjson::error_message(err));
-  }
-  simdjson::dom::object o;
-  if (root.get_object().get(o)) return InvalidArgument("catalog.json: expected an object");
+  config::Reader r("catalog.json: ");
+  config::Object o;
+  RETURN_IF_ERROR(r.Parse(json, &o));
   CatalogEntry e;
   e.dir = dir;
-  auto str = [&](const char* key, std::string* out, bool required) -> Status {
-    simdjson::dom::element v;
-    if (o[key].get(v)) {
-      return required ? InvalidArgument(std::string("catalog.json: ") + key + ": required") : Status::Ok();
-    }
-    std::string_view s;
-    if (v.get_string().get(s))
-      return InvalidArgument(std::string("catalog.json: ") + key + ": expected a string");
-    *out = std::string(s);
-    return Status::Ok();
-  };
-  int64_t version = 1;
-  simdjson::dom::element v;
-  if (!o["schema_version"].get(v) && (v.get_int64().get(version) || version != 1)) {
-    return InvalidArgument("catalog.json: schema_version: only 1 is supported");
+  if (auto v = config::Find(o, "schema_version")) {
+    int64_t version = 0;
+    if (v->get_int64().get(version) || version != 1) return r.Err("schema_version", "only 1 is supported");
   }
-  for (auto [k, _] : o) {
-    static constexpr std::string_view kKnown[] = {"schema_version", "name",   "task",   "description",
-                                                  "license",        "source", "models", "settings"};
-    if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
-      return InvalidArgument("catalog.json: " + std::string(k) + ": unknown field");
+  RETURN_IF_ERROR(r.CheckKeys(
+      o, "", {"schema_version", "name", "task", "description", "license", "source", "models", "settings"}));
+  for (auto [key, out] : {std::pair{"name", &e.name}, std::pair{"task", &e.task}}) {
+    ASSIGN_OR_RETURN(auto v, r.Required(o, "", key));
+    ASSIGN_OR_RETURN(*out, r.String(v, key));
+  }
+  for (auto [key, out] : {std::pair{"description", &e.description}, std::pair{"license", &e.license},
+                          std::pair{"source", &e.source}}) {
+    if (auto v = config::Find(o, key)) {
+      ASSIGN_OR_RETURN(*out, r.String(*v, key));
     }
   }
-  RETURN_IF_ERROR(str("name", &e.name, true));
-  RETURN_IF_ERROR(str("task", &e.task, true));
-  RETURN_IF_ERROR(str("description", &e.description, false));
-  RETURN_IF_ERROR(str("license", &e.license, false));
-  RETURN_IF_ERROR(str("source", &e.source, false));
-  if (e.name.empty() || e.name.size() > 200)
-    return InvalidArgument("catalog.json: name: must be 1..200 characters");
-  if (!o["models"].get(v)) {
-    simdjson::dom::object m;
-    if (v.get_object().get(m)) return InvalidArgument("catalog.json: models: expected an object");
+  if (e.name.empty() || e.name.size() > 200) return r.Err("name", "must be 1..200 characters");
+  if (auto v = config::Find(o, "models")) {
+    ASSIGN_OR_RETURN(auto m, r.Object(*v, "models"));
     for (auto [role, model] : m) {
       std::string_view s;
-      if (model.get_string().get(s)) {
-        return InvalidArgument("catalog.json: models." + std::string(role) +
-                               ": expected a repository model name");
-      }
+      if (model.get_string().get(s))
+        return r.Err(config::Key("models", role), "expected a repository model name");
       e.models[std::string(role)] = std::string(s);
     }
   }
   e.settings_json = "{}";
-  if (!o["settings"].get(v)) {
-    if (!v.is_object()) return InvalidArgument("catalog.json: settings: expected an object");
-    e.settings_json = simdjson::minify(v);
+  if (auto v = config::Find(o, "settings")) {
+    RETURN_IF_ERROR(r.Object(*v, "settings").status());
+    e.settings_json = simdjson::minify(*v);
   }
   return e;
 }

@@ -39,7 +39,7 @@ std::string Echo(std::string_view s) {
 }
 
 // A token fits in a header: printable ASCII without spaces, and never mistaken for a tenant key.
-Status CheckToken(const SettingsReader& rd, std::string_view field, std::string_view token) {
+Status CheckToken(const config::Reader& rd, std::string_view field, std::string_view token) {
   if (token.empty()) return rd.Err(field, "the token is empty");
   if (token.size() > kMaxTokenBytes) {
     return rd.Err(field, "the token is longer than " + std::to_string(kMaxTokenBytes) + " bytes");
@@ -51,7 +51,7 @@ Status CheckToken(const SettingsReader& rd, std::string_view field, std::string_
   return Status::Ok();
 }
 
-StatusOr<std::string> ReadTokenFile(const SettingsReader& rd, const std::string& path) {
+StatusOr<std::string> ReadTokenFile(const config::Reader& rd, const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return rd.Err("admin_token_file", "cannot read " + path + ": " + std::strerror(errno));
@@ -87,7 +87,7 @@ StatusOr<std::string> ReadTokenFile(const SettingsReader& rd, const std::string&
 
 // Writes a new random token to `path` (mode 0600, never over an existing file). nullopt when the
 // file appeared meanwhile (another process wrote it): the caller reads that one.
-StatusOr<std::optional<std::string>> GenerateTokenFile(const SettingsReader& rd, const std::string& path) {
+StatusOr<std::optional<std::string>> GenerateTokenFile(const config::Reader& rd, const std::string& path) {
   ASSIGN_OR_RETURN(std::string token, RandomHex(kGeneratedTokenBytes));
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -112,7 +112,7 @@ StatusOr<std::optional<std::string>> GenerateTokenFile(const SettingsReader& rd,
   return std::optional<std::string>(std::move(token));
 }
 
-StatusOr<std::string> TokenFromFile(const SettingsReader& rd, const std::string& path) {
+StatusOr<std::string> TokenFromFile(const config::Reader& rd, const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
     ASSIGN_OR_RETURN(auto generated, GenerateTokenFile(rd, path));
@@ -188,7 +188,7 @@ bool IsLoopbackHost(const std::string& host) {
   return false;
 }
 
-StatusOr<AdminAccess> AdminAccess::FromSettings(const SettingsReader& rd, simdjson::dom::object o,
+StatusOr<AdminAccess> AdminAccess::FromSettings(const config::Reader& rd, simdjson::dom::object o,
                                                 const std::string& database, const std::string& config_dir) {
   AdminAccess access;
   simdjson::dom::element e;

@@ -23,7 +23,7 @@ class AdminAccess {
   // in-memory database, `admin-token` in `config_dir`): read when it exists, else generated
   // (32 random bytes, hex) and written with mode 0600. A file read must belong to this user and
   // not be accessible to group or others. Errors name the field.
-  static StatusOr<AdminAccess> FromSettings(const SettingsReader& rd, simdjson::dom::object settings,
+  static StatusOr<AdminAccess> FromSettings(const config::Reader& rd, simdjson::dom::object settings,
                                             const std::string& database, const std::string& config_dir);
 
   // nullopt when the request may go on; else the refusal: 400 (no Host), 421 (Host not allowed),

@@ -1,5 +1,5 @@
-// Helpers shared by the filters: JSON error answers, header access, globs, hashing, and a
-// reader for filter settings that refuses unknown fields.
+// Helpers shared by the filters: JSON error answers, header access, globs, random ids. Filter
+// settings are read with config::Reader (common/config_reader.h).
 #pragma once
 
 #include <simdjson.h>
@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/config_reader.h"
+#include "common/sha256.h"
 #include "common/status.h"
 #include "http/server.h"
 
@@ -48,8 +50,6 @@ StatusOr<std::optional<bool>> BoolHeader(const http::Request& r,
 bool GlobMatch(std::string_view pattern, std::string_view s);
 bool AnyGlobMatches(const std::vector<std::string>& patterns, std::string_view s);
 
-std::string Sha256Hex(std::string_view data);
-std::string Sha256Raw(std::string_view data);
 // Hex of `bytes` random bytes from OpenSSL's CSPRNG.
 StatusOr<std::string> RandomHex(size_t bytes);
 // A request id unique to this process and, with overwhelming probability, across processes and
@@ -57,29 +57,6 @@ StatusOr<std::string> RandomHex(size_t bytes);
 // Not a secret. One RAND_bytes per process instead of one per request.
 std::string NewRequestId();
 
-std::string FormatDouble(double v);  // shortest "%g"-like form used in headers and logs
-
-// Reads a filter's settings object with errors that name the field ("settings.ttl_seconds: ...").
-class SettingsReader {
- public:
-  explicit SettingsReader(std::string prefix) : prefix_(std::move(prefix)) {}
-  // Parses `json` into `out` (kept alive by the reader's parser).
-  Status Parse(std::string_view json, simdjson::dom::object* out);
-  Status CheckKeys(simdjson::dom::object o, std::string_view where,
-                   std::initializer_list<std::string_view> known) const;
-  Status Err(std::string_view field, std::string_view what) const;
-
-  StatusOr<int64_t> Int(simdjson::dom::element e, std::string_view field, int64_t min, int64_t max) const;
-  StatusOr<double> Number(simdjson::dom::element e, std::string_view field, double min, double max) const;
-  StatusOr<std::string> String(simdjson::dom::element e, std::string_view field, bool nonempty) const;
-  StatusOr<bool> Bool(simdjson::dom::element e, std::string_view field) const;
-  StatusOr<std::vector<std::string>> StringList(simdjson::dom::element e, std::string_view field) const;
-  StatusOr<simdjson::dom::object> Object(simdjson::dom::element e, std::string_view field) const;
-  StatusOr<simdjson::dom::array> Array(simdjson::dom::element e, std::string_view field) const;
-
- private:
-  std::string prefix_;
-  simdjson::dom::parser parser_;
-};
+using config::FormatDouble;  // the "%g" form of config errors, in headers and logs too
 
 }  // namespace continuum::filters

@@ -1,7 +1,5 @@
 #include "tasks/ocr/ocr_task.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <future>
 #include <numeric>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "tasks/image/decode.h"
 #include "tasks/ocr/ctc.h"
@@ -51,32 +50,6 @@ StatusOr<std::vector<float>> Floats(const Tensor& t, const std::string& what) {
   return v;
 }
 
-// ---- settings --------------------------------------------------------------------------------
-
-Status FieldError(std::string_view key, std::string_view what) {
-  return InvalidArgument("settings." + std::string(key) + ": " + std::string(what));
-}
-
-StatusOr<double> Number(simdjson::dom::element v, std::string_view key, double min, double max) {
-  double d;
-  if (v.get_double().get(d)) return FieldError(key, "expected a number");
-  if (!(d >= min && d <= max)) {
-    char range[64];
-    std::snprintf(range, sizeof range, "must be between %g and %g", min, max);
-    return FieldError(key, range);
-  }
-  return d;
-}
-
-StatusOr<int> Integer(simdjson::dom::element v, std::string_view key, int min, int max) {
-  int64_t i;
-  if (v.get_int64().get(i)) return FieldError(key, "expected an integer");
-  if (i < min || i > max) {
-    return FieldError(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return static_cast<int>(i);
-}
-
 }  // namespace
 
 StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
@@ -95,85 +68,81 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
   if (s.det_model.empty()) return InvalidArgument("models.det: required (the text detection model)");
   if (s.rec_model.empty()) return InvalidArgument("models.rec: required (the text recognition model)");
 
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  simdjson::dom::object o;
-  if (parser.parse(entry.settings_json).get(root) || root.get_object().get(o)) {
-    return InvalidArgument("settings: expected an object");
-  }
+  config::Reader r("settings.");
+  config::Object o;
+  RETURN_IF_ERROR(r.Parse(entry.settings_json, &o));
   bool use_cls_set = false;
   for (auto [key, v] : o) {
     if (key == "keys") {
       std::string_view p;
-      if (v.get_string().get(p) || p.empty()) return FieldError(key, "expected a file name");
+      if (v.get_string().get(p) || p.empty()) return r.Err(key, "expected a file name");
       ASSIGN_OR_RETURN(s.keys, entry.Asset(key, p));
     } else if (key == "det_limit_side_len") {
-      ASSIGN_OR_RETURN(s.det_limit_side_len, Integer(v, key, 32, 8192));
+      ASSIGN_OR_RETURN(s.det_limit_side_len, r.Int(v, key, 32, 8192));
     } else if (key == "det_limit_type") {
       std::string_view t;
       if (v.get_string().get(t) || (t != "max" && t != "min" && t != "area")) {
-        return FieldError(key, "expected \"max\", \"min\" or \"area\"");
+        return r.Err(key, "expected \"max\", \"min\" or \"area\"");
       }
       s.det_limit = t == "max"   ? OcrSettings::DetLimit::kMax
                     : t == "min" ? OcrSettings::DetLimit::kMin
                                  : OcrSettings::DetLimit::kArea;
     } else if (key == "det_max_side_len") {
-      ASSIGN_OR_RETURN(s.det_max_side_len, Integer(v, key, 32, 8192));
+      ASSIGN_OR_RETURN(s.det_max_side_len, r.Int(v, key, 32, 8192));
     } else if (key == "det_thresh") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 1));
       s.db.thresh = static_cast<float>(d);
     } else if (key == "det_box_thresh") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 1));
       s.db.box_thresh = static_cast<float>(d);
     } else if (key == "det_unclip_ratio") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 10));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 10));
       s.db.unclip_ratio = static_cast<float>(d);
     } else if (key == "max_candidates") {
-      ASSIGN_OR_RETURN(s.db.max_candidates, Integer(v, key, 1, 100000));
+      ASSIGN_OR_RETURN(s.db.max_candidates, r.Int(v, key, 1, 100000));
     } else if (key == "use_cls") {
-      if (v.get_bool().get(s.use_cls)) return FieldError(key, "expected true or false");
+      ASSIGN_OR_RETURN(s.use_cls, r.Bool(v, key));
       use_cls_set = true;
     } else if (key == "cls_thresh") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 1));
       s.cls_thresh = static_cast<float>(d);
     } else if (key == "cls_batch") {
-      ASSIGN_OR_RETURN(s.cls_batch, Integer(v, key, 1, 1024));
+      ASSIGN_OR_RETURN(s.cls_batch, r.Int(v, key, 1, 1024));
     } else if (key == "rec_batch") {
-      ASSIGN_OR_RETURN(s.rec_batch, Integer(v, key, 1, 1024));
+      ASSIGN_OR_RETURN(s.rec_batch, r.Int(v, key, 1, 1024));
     } else if (key == "rec_image_height") {
-      ASSIGN_OR_RETURN(s.rec_height, Integer(v, key, 8, 256));
+      ASSIGN_OR_RETURN(s.rec_height, r.Int(v, key, 8, 256));
     } else if (key == "rec_min_width") {
-      ASSIGN_OR_RETURN(s.rec_min_width, Integer(v, key, 8, 8192));
+      ASSIGN_OR_RETURN(s.rec_min_width, r.Int(v, key, 8, 8192));
     } else if (key == "rec_max_width") {
-      ASSIGN_OR_RETURN(s.rec_max_width, Integer(v, key, 8, 8192));
+      ASSIGN_OR_RETURN(s.rec_max_width, r.Int(v, key, 8, 8192));
     } else if (key == "max_rec_pixels") {
-      ASSIGN_OR_RETURN(s.max_rec_pixels, Integer(v, key, 1, 1 << 30));
+      ASSIGN_OR_RETURN(s.max_rec_pixels, r.Int(v, key, 1, 1 << 30));
     } else if (key == "max_batches_in_flight") {
-      ASSIGN_OR_RETURN(s.max_batches_in_flight, Integer(v, key, 1, 64));
+      ASSIGN_OR_RETURN(s.max_batches_in_flight, r.Int(v, key, 1, 64));
     } else if (key == "drop_score") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 1));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 1));
       s.drop_score = static_cast<float>(d);
     } else if (key == "space_score") {
-      ASSIGN_OR_RETURN(double d, Number(v, key, 0, 100));
+      ASSIGN_OR_RETURN(double d, r.Double(v, key, 0, 100));
       s.space_score = static_cast<float>(d);
     } else if (key == "ascii_punctuation") {
-      if (v.get_bool().get(s.ascii_punctuation)) return FieldError(key, "expected true or false");
+      ASSIGN_OR_RETURN(s.ascii_punctuation, r.Bool(v, key));
     } else {
-      return FieldError(
-          key,
-          "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
-          "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
-          "rec_batch, rec_image_height, rec_min_width, rec_max_width, max_rec_pixels, "
-          "max_batches_in_flight, drop_score, space_score, ascii_punctuation)");
+      return r.Err(key,
+                   "unknown (known: keys, det_limit_side_len, det_limit_type, det_max_side_len, det_thresh, "
+                   "det_box_thresh, det_unclip_ratio, max_candidates, use_cls, cls_thresh, cls_batch, "
+                   "rec_batch, rec_image_height, rec_min_width, rec_max_width, max_rec_pixels, "
+                   "max_batches_in_flight, drop_score, space_score, ascii_punctuation)");
     }
   }
   if (s.keys.empty())
-    return FieldError("keys", "required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
+    return r.Err("keys", "required (the recognizer's character list, e.g. ppocr_keys_v1.txt)");
   if (s.cls_model.empty()) {
-    if (use_cls_set && s.use_cls) return FieldError("use_cls", "true needs a \"cls\" model in models");
+    if (use_cls_set && s.use_cls) return r.Err("use_cls", "true needs a \"cls\" model in models");
     s.use_cls = false;
   }
-  if (s.rec_min_width > s.rec_max_width) return FieldError("rec_min_width", "exceeds rec_max_width");
+  if (s.rec_min_width > s.rec_max_width) return r.Err("rec_min_width", "exceeds rec_max_width");
   return s;
 }
 

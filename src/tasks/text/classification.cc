@@ -7,12 +7,11 @@
 // Settings (besides the encoder's, see encoder.h): "labels" (index -> label, from config.json
 // id2label; default LABEL_0, LABEL_1, ...), "function" "softmax" (default), "sigmoid"
 // (multi-label models) or "none" (raw logits). The output must be [batch, labels] logits.
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "tasks/builtin.h"
 #include "tasks/text/encoder.h"
@@ -105,26 +104,23 @@ class ClassificationTask final : public Task {
 
 StatusOr<std::unique_ptr<Task>> MakeClassificationTask(const CatalogEntry& entry, const TaskLimits& limits) {
   ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"labels", "function"}));
-  simdjson::dom::parser parser;
-  simdjson::dom::object s;
-  const std::string json = entry.settings_json.empty() ? "{}" : entry.settings_json;
-  if (parser.parse(json).get_object().get(s)) return InvalidArgument("settings: expected an object");
+  config::Reader r("settings.");
+  config::Object s;
+  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
   std::vector<std::string> labels;
-  simdjson::dom::element e;
-  if (!s["labels"].get(e)) {
-    simdjson::dom::array a;
-    if (e.get_array().get(a)) return InvalidArgument("settings.labels: expected a list of label names");
+  if (auto e = config::Find(s, "labels")) {
+    config::Array a;
+    if (e->get_array().get(a)) return r.Err("labels", "expected a list of label names");
     for (auto x : a) {
-      std::string_view l;
-      if (x.get_string().get(l)) return InvalidArgument("settings.labels: expected a list of label names");
-      labels.emplace_back(l);
+      ASSIGN_OR_RETURN(std::string label, r.String(x, config::Index("labels", labels.size())));
+      labels.push_back(std::move(label));
     }
   }
   ScoreFunction fn = ScoreFunction::kSoftmax;
-  if (!s["function"].get(e)) {
+  if (auto e = config::Find(s, "function")) {
     std::string_view f;
-    if (e.get_string().get(f) || (f != "softmax" && f != "sigmoid" && f != "none")) {
-      return InvalidArgument("settings.function: expected \"softmax\", \"sigmoid\" or \"none\"");
+    if (e->get_string().get(f) || (f != "softmax" && f != "sigmoid" && f != "none")) {
+      return r.Err("function", "expected \"softmax\", \"sigmoid\" or \"none\"");
     }
     fn = f == "softmax"   ? ScoreFunction::kSoftmax
          : f == "sigmoid" ? ScoreFunction::kSigmoid

@@ -7,10 +7,9 @@
 // text's tokens, the default) or "cls" (the first token); "normalize" (L2, default true). A
 // model whose output is already one vector per text ([batch, d], e.g. a sentence-transformers
 // export's sentence_embedding) is not pooled again.
-#include <simdjson.h>
-
 #include <cmath>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "tasks/text/encoder.h"
 
@@ -105,22 +104,20 @@ class EmbeddingsTask final : public Task {
 
 StatusOr<std::unique_ptr<Task>> MakeEmbeddingsTask(const CatalogEntry& entry, const TaskLimits& limits) {
   ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"pooling", "normalize"}));
-  simdjson::dom::parser parser;
-  simdjson::dom::object s;
-  const std::string json = entry.settings_json.empty() ? "{}" : entry.settings_json;
-  if (parser.parse(json).get_object().get(s)) return InvalidArgument("settings: expected an object");
+  config::Reader r("settings.");
+  config::Object s;
+  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
   Pooling pooling = Pooling::kMean;
   bool normalize = true;
-  simdjson::dom::element e;
-  if (!s["pooling"].get(e)) {
+  if (auto e = config::Find(s, "pooling")) {
     std::string_view p;
-    if (e.get_string().get(p) || (p != "mean" && p != "cls")) {
-      return InvalidArgument("settings.pooling: expected \"mean\" or \"cls\"");
+    if (e->get_string().get(p) || (p != "mean" && p != "cls")) {
+      return r.Err("pooling", "expected \"mean\" or \"cls\"");
     }
     pooling = p == "mean" ? Pooling::kMean : Pooling::kCls;
   }
-  if (!s["normalize"].get(e) && e.get_bool().get(normalize)) {
-    return InvalidArgument("settings.normalize: expected a boolean");
+  if (auto e = config::Find(s, "normalize")) {
+    ASSIGN_OR_RETURN(normalize, r.Bool(*e, "normalize"));
   }
   return std::unique_ptr<Task>(
       std::make_unique<EmbeddingsTask>(std::move(encoder), pooling, normalize, limits.max_texts));

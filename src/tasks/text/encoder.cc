@@ -9,16 +9,14 @@
 #include <future>
 #include <numeric>
 
+#include "common/config_reader.h"
+
 namespace continuum::tasks::text {
 namespace {
 
 namespace fs = std::filesystem;
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-Status SettingError(std::string_view key, std::string_view what) {
-  return InvalidArgument("settings." + std::string(key) + ": " + std::string(what));
-}
 
 StatusOr<std::vector<float>> ToFloats(const Tensor& t) {
   const int64_t n = t.NumElements();
@@ -55,32 +53,25 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
                                                            const std::set<std::string>& extra_keys) {
   std::unique_ptr<TextEncoder> enc(new TextEncoder());
   enc->limits_ = limits;
-  simdjson::dom::parser parser;
+  config::Reader r("settings.");
   object s;
-  const std::string json = entry.settings_json.empty() ? "{}" : entry.settings_json;
-  if (parser.parse(json).get_object().get(s)) return InvalidArgument("settings: expected an object");
+  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
   static const std::set<std::string> kKnown = {"tokenizer", "lowercase",   "strip_accents", "max_length",
                                                "inputs",    "input_dtype", "output",        "max_batch_size"};
   for (auto [k, _] : s) {
     if (!kKnown.contains(std::string(k)) && !extra_keys.contains(std::string(k))) {
-      return SettingError(k, "unknown setting");
+      return r.Err(k, "unknown setting");
     }
   }
   auto get_int = [&](std::string_view key, int64_t def, int64_t min, int64_t max) -> StatusOr<int64_t> {
-    element e;
-    if (s[key].get(e)) return def;
-    int64_t v;
-    if (e.get_int64().get(v) || v < min || v > max) {
-      return SettingError(key, "expected an integer in " + std::to_string(min) + ".." + std::to_string(max));
-    }
-    return v;
+    auto e = config::Find(s, key);
+    if (!e) return def;
+    return r.Int(*e, key, min, max);
   };
   auto get_string = [&](std::string_view key, std::string def) -> StatusOr<std::string> {
-    element e;
-    if (s[key].get(e)) return def;
-    std::string_view v;
-    if (e.get_string().get(v)) return SettingError(key, "expected a string");
-    return std::string(v);
+    auto e = config::Find(s, key);
+    if (!e) return def;
+    return r.String(*e, key);
   };
 
   // The model.
@@ -99,17 +90,15 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
       get_string("tokenizer", fs::exists(entry.dir / "tokenizer.json", ec) ? "tokenizer.json" : "vocab.txt"));
   fs::path tok_path(tok);
   if (tok.empty() || tok_path.is_absolute() || tok_path.filename() != tok_path) {
-    return SettingError("tokenizer", "must be a file name beside catalog.json");
+    return r.Err("tokenizer", "must be a file name beside catalog.json");
   }
   ASSIGN_OR_RETURN(fs::path tok_real, entry.Asset("tokenizer", tok));
   VocabTxtOptions vo;
-  element e;
-  if (!s["lowercase"].get(e) && e.get_bool().get(vo.lowercase))
-    return SettingError("lowercase", "expected a boolean");
-  if (!s["strip_accents"].get(e)) {
-    bool v;
-    if (e.get_bool().get(v)) return SettingError("strip_accents", "expected a boolean");
-    vo.strip_accents = v;
+  if (auto e = config::Find(s, "lowercase")) {
+    ASSIGN_OR_RETURN(vo.lowercase, r.Bool(*e, "lowercase"));
+  }
+  if (auto e = config::Find(s, "strip_accents")) {
+    ASSIGN_OR_RETURN(vo.strip_accents, r.Bool(*e, "strip_accents"));
   }
   // The format follows the name in settings, not the name the file really has.
   std::ifstream in(tok_real, std::ios::binary);
@@ -130,20 +119,19 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
   } else if (dtype == "INT32") {
     enc->input_dtype_ = DataType::kInt32;
   } else {
-    return SettingError("input_dtype", "expected \"INT64\" or \"INT32\"");
+    return r.Err("input_dtype", "expected \"INT64\" or \"INT32\"");
   }
-  if (!s["inputs"].get(e)) {
+  if (auto e = config::Find(s, "inputs")) {
     simdjson::dom::array a;
-    if (e.get_array().get(a) || a.size() == 0)
-      return SettingError("inputs", "expected a list of input names");
+    if (e->get_array().get(a) || a.size() == 0) return r.Err("inputs", "expected a list of input names");
     for (element x : a) {
       std::string_view name;
-      if (x.get_string().get(name)) return SettingError("inputs", "expected a list of input names");
+      if (x.get_string().get(name)) return r.Err("inputs", "expected a list of input names");
       if (name != "input_ids" && name != "attention_mask" && name != "token_type_ids" &&
           name != "position_ids") {
-        return SettingError("inputs", "'" + std::string(name) +
-                                          "' is not an input this task can fill (input_ids, attention_mask, "
-                                          "token_type_ids, position_ids)");
+        return r.Err("inputs", "'" + std::string(name) +
+                                   "' is not an input this task can fill (input_ids, attention_mask, "
+                                   "token_type_ids, position_ids)");
       }
       enc->inputs_.emplace_back(name);
     }

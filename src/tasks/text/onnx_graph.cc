@@ -4,6 +4,8 @@
 #include <fstream>
 #include <set>
 
+#include "common/protobuf_wire.h"
+
 namespace continuum::tasks::text {
 namespace {
 
@@ -16,57 +18,8 @@ constexpr uint32_t kTensorTypeElem = 1, kTensorTypeShape = 2;
 constexpr uint32_t kShapeDim = 1, kDimValue = 1;
 constexpr uint32_t kTensorName = 8;
 
-struct Field {
-  uint32_t number = 0;
-  uint32_t wire_type = 0;
-  uint64_t varint = 0;     // wire type 0
-  std::string_view bytes;  // wire type 2
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool done() const { return pos_ >= data_.size(); }
-  bool Next(Field* f) {
-    uint64_t key;
-    if (!Varint(&key)) return false;
-    f->number = static_cast<uint32_t>(key >> 3);
-    f->wire_type = static_cast<uint32_t>(key & 7);
-    if (f->number == 0) return false;
-    switch (f->wire_type) {
-      case 0: return Varint(&f->varint);
-      case 1: return Skip(8);
-      case 5: return Skip(4);
-      case 2: {
-        uint64_t len;
-        if (!Varint(&len) || len > data_.size() - pos_) return false;
-        f->bytes = data_.substr(pos_, len);
-        pos_ += len;
-        return true;
-      }
-      default: return false;
-    }
-  }
-
- private:
-  bool Varint(uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= data_.size()) return false;
-      auto b = static_cast<uint8_t>(data_[pos_++]);
-      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  bool Skip(size_t n) {
-    if (n > data_.size() - pos_) return false;
-    pos_ += n;
-    return true;
-  }
-  std::string_view data_;
-  size_t pos_ = 0;
-};
+using protobuf::Field;
+using Reader = protobuf::WireReader;
 
 Status Malformed(std::string_view what) {
   return InvalidArgument("not a valid ONNX model: malformed " + std::string(what));

@@ -1,13 +1,12 @@
 #include "tasks/vad/vad_task.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "tasks/audio/resample.h"
 #include "tasks/audio/wav.h"
@@ -133,24 +132,20 @@ class VadTask final : public Task {
 }  // namespace
 
 StatusOr<VadSettings> ParseVadSettings(const CatalogEntry& entry) {
+  constexpr double kAnyNumber = std::numeric_limits<double>::max();  // ranges are checked below
   VadSettings s;
   auto m = entry.models.find("vad");
   if (m == entry.models.end() || m->second.empty()) {
     return InvalidArgument("models.vad: required (the repository model of the Silero VAD v5 graph)");
   }
   s.model = m->second;
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  const std::string& json = entry.settings_json.empty() ? std::string("{}") : entry.settings_json;
-  if (parser.parse(json).get(root)) return InvalidArgument("settings: invalid JSON");
-  simdjson::dom::object o;
-  if (root.get_object().get(o)) return InvalidArgument("settings: expected an object");
+  config::Reader r("settings.");
+  config::Object o;
+  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &o));
   bool window_set = false, context_set = false;
   double window = 512, context = 64, rate = 16000;
   for (auto [key, value] : o) {
-    double v;
-    if (value.get_double().get(v))
-      return InvalidArgument("settings." + std::string(key) + ": expected a number");
+    ASSIGN_OR_RETURN(double v, r.Double(value, key, -kAnyNumber, kAnyNumber));
     SegmentParams& p = s.segments;
     if (key == "threshold")
       p.threshold = v;
@@ -171,17 +166,16 @@ StatusOr<VadSettings> ParseVadSettings(const CatalogEntry& entry) {
     else if (key == "context_samples")
       context = v, context_set = true;
     else
-      return InvalidArgument("settings." + std::string(key) + ": unknown setting");
+      return r.Err(key, "unknown setting");
   }
-  if (rate != 16000 && rate != 8000)
-    return InvalidArgument("settings.sample_rate: Silero VAD runs at 16000 or 8000 Hz");
+  if (rate != 16000 && rate != 8000) return r.Err("sample_rate", "Silero VAD runs at 16000 or 8000 Hz");
   if (rate == 8000 && !window_set) window = 256;
   if (rate == 8000 && !context_set) context = 32;
   if (window != std::floor(window) || window < 32 || window > 8192) {
-    return InvalidArgument("settings.window_samples: must be an integer within 32..8192");
+    return r.Err("window_samples", "must be an integer within 32..8192");
   }
   if (context != std::floor(context) || context < 0 || context > window) {
-    return InvalidArgument("settings.context_samples: must be an integer within 0..window_samples");
+    return r.Err("context_samples", "must be an integer within 0..window_samples");
   }
   s.segments.sample_rate = static_cast<int>(rate);
   s.segments.window = static_cast<int>(window);

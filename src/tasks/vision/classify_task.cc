@@ -1,7 +1,5 @@
 #include "tasks/vision/classify_task.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +7,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "common/config_reader.h"
 #include "common/json_writer.h"
 #include "tasks/image/decode.h"
 
@@ -16,28 +15,16 @@ namespace continuum::tasks::vision {
 
 namespace {
 
-Status FieldError(std::string_view key, std::string_view what) {
-  return InvalidArgument("settings." + std::string(key) + ": " + std::string(what));
-}
-
-StatusOr<int> Integer(simdjson::dom::element v, std::string_view key, int min, int max) {
-  int64_t i;
-  if (v.get_int64().get(i)) return FieldError(key, "expected an integer");
-  if (i < min || i > max) {
-    return FieldError(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return static_cast<int>(i);
-}
-
-StatusOr<std::array<float, 3>> Triple(simdjson::dom::element v, std::string_view key, bool positive) {
-  simdjson::dom::array a;
-  if (v.get_array().get(a) || a.size() != 3) return FieldError(key, "expected an array of 3 numbers");
+StatusOr<std::array<float, 3>> Triple(const config::Reader& r, config::Element v, std::string_view key,
+                                      bool positive) {
+  config::Array a;
+  if (v.get_array().get(a) || a.size() != 3) return r.Err(key, "expected an array of 3 numbers");
   std::array<float, 3> out{};
   size_t i = 0;
   for (auto x : a) {
     double d;
     if (x.get_double().get(d) || !std::isfinite(d) || (positive && d <= 0)) {
-      return FieldError(key, positive ? "expected 3 positive numbers" : "expected 3 numbers");
+      return r.Err(key, positive ? "expected 3 positive numbers" : "expected 3 numbers");
     }
     out[i++] = static_cast<float>(d);
   }
@@ -71,43 +58,40 @@ StatusOr<ClassifySettings> ParseClassifySettings(const CatalogEntry& entry) {
     s.model = model;
   }
   if (s.model.empty()) return InvalidArgument("models.model: required (the classifier)");
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  simdjson::dom::object o;
-  if (parser.parse(entry.settings_json).get(root) || root.get_object().get(o)) {
-    return InvalidArgument("settings: expected an object");
-  }
+  config::Reader r("settings.");
+  config::Object o;
+  RETURN_IF_ERROR(r.Parse(entry.settings_json, &o));
   for (auto [key, v] : o) {
     if (key == "labels") {
       std::string_view p;
-      if (v.get_string().get(p) || p.empty()) return FieldError(key, "expected a file name");
+      if (v.get_string().get(p) || p.empty()) return r.Err(key, "expected a file name");
       ASSIGN_OR_RETURN(s.labels, entry.Asset(key, p));
     } else if (key == "resize_short") {
-      ASSIGN_OR_RETURN(s.resize_short, Integer(v, key, 1, 4096));
+      ASSIGN_OR_RETURN(s.resize_short, r.Int(v, key, 1, 4096));
     } else if (key == "crop") {
-      ASSIGN_OR_RETURN(s.crop, Integer(v, key, 1, 4096));
+      ASSIGN_OR_RETURN(s.crop, r.Int(v, key, 1, 4096));
     } else if (key == "mean") {
-      ASSIGN_OR_RETURN(s.mean, Triple(v, key, false));
+      ASSIGN_OR_RETURN(s.mean, Triple(r, v, key, false));
     } else if (key == "std") {
-      ASSIGN_OR_RETURN(s.std, Triple(v, key, true));
+      ASSIGN_OR_RETURN(s.std, Triple(r, v, key, true));
     } else if (key == "bgr") {
-      if (v.get_bool().get(s.bgr)) return FieldError(key, "expected true or false");
+      ASSIGN_OR_RETURN(s.bgr, r.Bool(v, key));
     } else if (key == "softmax") {
-      if (v.get_bool().get(s.softmax)) return FieldError(key, "expected true or false");
+      ASSIGN_OR_RETURN(s.softmax, r.Bool(v, key));
     } else if (key == "input" || key == "output") {
       std::string_view name;
       if (v.get_string().get(name) || (key == "input" && name.empty()))
-        return FieldError(key, "expected a tensor name");
+        return r.Err(key, "expected a tensor name");
       (key == "input" ? s.input : s.output) = std::string(name);
     } else if (key == "top_k") {
-      ASSIGN_OR_RETURN(s.top_k, Integer(v, key, 1, 100000));
+      ASSIGN_OR_RETURN(s.top_k, r.Int(v, key, 1, 100000));
     } else {
-      return FieldError(
+      return r.Err(
           key, "unknown (known: labels, resize_short, crop, mean, std, bgr, input, output, softmax, top_k)");
     }
   }
-  if (s.labels.empty()) return FieldError("labels", "required (class names, one per line)");
-  if (s.crop > s.resize_short) return FieldError("crop", "exceeds resize_short");
+  if (s.labels.empty()) return r.Err("labels", "required (class names, one per line)");
+  if (s.crop > s.resize_short) return r.Err("crop", "exceeds resize_short");
   return s;
 }
 
