@@ -11,6 +11,8 @@ constexpr double kGapWeight = 1.0 / 16;      // EWMA weight of one arrival gap
 constexpr double kRunForget = 1.0 / 32;      // forgetting of the run-time regression per run
 constexpr double kLatenessWeight = 1.0 / 8;  // EWMA weight of one timed wake-up
 constexpr double kMaxLatenessNs = 100'000;   // a wake-up later than this was a preemption
+constexpr double kHandoffWeight = 1.0 / 8;   // EWMA weight of one hand-off
+constexpr double kMaxHandoffNs = 1e6;        // a longer hand-off counts as 1 ms
 constexpr double kMinRowsVariance = 0.25;    // below it, the runs' sizes cannot separate the costs
 
 double ToNs(BatchPolicy::Clock::duration d) {
@@ -37,8 +39,12 @@ void BatchPolicy::OnArrival(Clock::time_point t) {
     // idle periods count as that much.
     const double cap =
         2e3 * static_cast<double>(std::max<int64_t>(1, options_.max_adaptive_delay_microseconds));
-    const double gap = std::min(ToNs(t - *last_arrival_), cap);
-    gap_ns_ = arrivals_ == 1 ? gap : gap_ns_ + kGapWeight * (gap - gap_ns_);
+    // The mean is taken over log(gap) (a geometric mean): requests come in bursts (one per
+    // connection the I/O thread reads in a pass), and the gap that decides whether more are
+    // coming is the one inside a burst, not the pause between bursts.
+    const double log_gap = std::log(std::clamp(ToNs(t - *last_arrival_), 1.0, cap));
+    log_gap_ = arrivals_ == 1 ? log_gap : log_gap_ + kGapWeight * (log_gap - log_gap_);
+    gap_ns_ = std::exp(log_gap_);
   }
   if (!last_arrival_ || t > *last_arrival_) last_arrival_ = t;
   if (arrivals_ < 2) ++arrivals_;
@@ -61,6 +67,11 @@ void BatchPolicy::OnRun(int64_t rows, Clock::duration took) {
   }
 }
 
+void BatchPolicy::OnHandoff(Clock::duration took) {
+  const double ns = std::clamp(ToNs(took), 0.0, kMaxHandoffNs);
+  handoff_ns_ += kHandoffWeight * (ns - handoff_ns_);
+}
+
 void BatchPolicy::OnTimedWake(Clock::time_point asked, Clock::time_point woke) {
   const double late = std::clamp(ToNs(woke - asked), 0.0, kMaxLatenessNs);
   lateness_ns_ += kLatenessWeight * (late - lateness_ns_);
@@ -68,7 +79,11 @@ void BatchPolicy::OnTimedWake(Clock::time_point asked, Clock::time_point woke) {
 
 double BatchPolicy::mean_gap_us() const { return arrivals_ >= 2 ? gap_ns_ / 1e3 : 0; }
 
-double BatchPolicy::fixed_cost_us() const {
+double BatchPolicy::handoff_us() const { return handoff_ns_ / 1e3; }
+
+double BatchPolicy::fixed_cost_us() const { return w_ > 0 ? run_fixed_cost_us() + handoff_us() : 0; }
+
+double BatchPolicy::run_fixed_cost_us() const {
   if (w_ <= 0) return 0;
   const double mx = sx_ / w_, my = sy_ / w_;
   // Runs of one size only: the cost found when sizes last differed (never above the mean run),
@@ -80,7 +95,8 @@ double BatchPolicy::fixed_cost_us() const {
 double BatchPolicy::timer_lateness_us() const { return lateness_ns_ / 1e3; }
 
 BatchPolicy::Decision BatchPolicy::Decide(Clock::time_point now, Clock::time_point head_enqueued,
-                                          int64_t rows, bool preferred_alone) const {
+                                          Clock::time_point free_since, int64_t rows,
+                                          bool preferred_alone) const {
   Decision d;
   if (rows >= target_rows_ || (preferred_alone && rows > 1)) return d;
   // The next row count that changes the answer: a preferred size or the target.
@@ -102,7 +118,9 @@ BatchPolicy::Decision BatchPolicy::Decide(Clock::time_point now, Clock::time_poi
     const auto cap =
         std::min(FromNs(c), std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::microseconds(options_.max_adaptive_delay_microseconds)));
-    wake_at = std::min(*last_arrival_ + FromNs(2 * a), head_enqueued + cap) - early;
+    // Not taken early by the timer's lateness: these ends are estimates, not a promise, and a
+    // wait shorter than the lateness still lets the parsing thread run meanwhile.
+    wake_at = std::min(std::max(*last_arrival_, free_since) + FromNs(2 * a), head_enqueued + cap);
   }
   if (now >= wake_at) return d;
   d.run = false;

@@ -247,6 +247,7 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
     // An idle instance takes the request; one gathering a batch is woken only when the batch
     // may be complete now (else it wakes at its own time). A busy instance takes it when done.
     wake = idle_waiters_ > 0 || (timed_waiters_ > 0 && queued_rows_ >= wake_rows_);
+    if (idle_waiters_ > 0 && wake_sent_ == Clock::time_point{}) wake_sent_ = queue_.back()->enqueued;
   }
   if (wake) cv_.notify_all();
   return Status::Ok();
@@ -261,6 +262,7 @@ void Scheduler::Fail(Pending& p, Status status, FailureReason reason) {
 }
 
 std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::time_point now,
+                                                                      Clock::time_point free_since,
                                                                       Clock::time_point* wait_until) {
   std::vector<std::unique_ptr<Pending>> batch;
   *wait_until = Clock::time_point::max();
@@ -285,7 +287,8 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
   const auto& preferred = options_.dynamic_batching->preferred_batch_size;
   const bool preferred_alone = picked.size() == queue_.size() &&
                                std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
-  const BatchPolicy::Decision d = policy_.Decide(now, queue_.front()->enqueued, rows, preferred_alone);
+  const BatchPolicy::Decision d =
+      policy_.Decide(now, queue_.front()->enqueued, free_since, rows, preferred_alone);
   if (!d.run && !stopping_) {
     *wait_until = d.wake_at;
     wake_rows_ = d.wake_rows;
@@ -312,6 +315,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 #endif
   std::unique_lock lock(mu_);
+  Clock::time_point free_since = Clock::now();  // when this instance's last run ended or it woke
   while (true) {
     // Requests that waited past the queue timeout fail without running.
     std::vector<std::unique_ptr<Pending>> expired;
@@ -325,7 +329,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       }
     }
     Clock::time_point wait_until;
-    auto batch = TakeBatch(now, &wait_until);
+    auto batch = TakeBatch(now, free_since, &wait_until);
     for (const auto& p : expired) queued_bytes_ -= p->bytes;
     int64_t batch_rows = 0;
     for (const auto& p : batch) {
@@ -345,6 +349,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       if (!batch.empty()) took = Execute(session, std::move(batch));
       lock.lock();
       if (batch_rows > 0) policy_.OnRun(batch_rows, took);
+      free_since = Clock::now();
       continue;
     }
     if (stopping_ && queue_.empty()) return;
@@ -352,6 +357,11 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       ++idle_waiters_;
       cv_.wait(lock);
       --idle_waiters_;
+      free_since = Clock::now();
+      if (wake_sent_ != Clock::time_point{}) {
+        policy_.OnHandoff(free_since - wake_sent_);
+        wake_sent_ = {};
+      }
     } else {
       ++timed_waiters_;
       const auto woke = cv_.wait_until(lock, wait_until);

@@ -98,6 +98,7 @@ class Scheduler {
   // Picks the next batch from the queue front (lock held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
   std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
+                                                  std::chrono::steady_clock::time_point free_since,
                                                   std::chrono::steady_clock::time_point* wait_until);
   // Runs a batch and answers it; returns the time from the start to the last callback.
   std::chrono::steady_clock::duration Execute(runtime::Session* session,
@@ -121,6 +122,8 @@ class Scheduler {
   int idle_waiters_ = 0;   // guarded by mu_
   int timed_waiters_ = 0;  // guarded by mu_
   int64_t wake_rows_ = 0;  // guarded by mu_
+  // When the request that woke an idle instance arrived (epoch: none pending); guarded by mu_.
+  std::chrono::steady_clock::time_point wake_sent_{};
   bool stopping_ = false;  // guarded by mu_
   std::vector<std::thread> threads_;
   std::mutex rng_mu_;
