@@ -45,6 +45,9 @@ void BatchPolicy::OnArrival(Clock::time_point t) {
     const double log_gap = std::log(std::clamp(ToNs(t - *last_arrival_), 1.0, cap));
     log_gap_ = arrivals_ == 1 ? log_gap : log_gap_ + kGapWeight * (log_gap - log_gap_);
     gap_ns_ = std::exp(log_gap_);
+    // The plain mean (1 / the arrival rate) says when the stream has paused.
+    const double gap = std::clamp(ToNs(t - *last_arrival_), 1.0, cap);
+    mean_gap_ns_ = arrivals_ == 1 ? gap : mean_gap_ns_ + kGapWeight * (gap - mean_gap_ns_);
   }
   if (!last_arrival_ || t > *last_arrival_) last_arrival_ = t;
   if (arrivals_ < 2) ++arrivals_;
@@ -120,7 +123,7 @@ BatchPolicy::Decision BatchPolicy::Decide(Clock::time_point now, Clock::time_poi
                                 std::chrono::microseconds(options_.max_adaptive_delay_microseconds)));
     // Not taken early by the timer's lateness: these ends are estimates, not a promise, and a
     // wait shorter than the lateness still lets the parsing thread run meanwhile.
-    wake_at = std::min(std::max(*last_arrival_, free_since) + FromNs(2 * a), head_enqueued + cap);
+    wake_at = std::min(std::max(*last_arrival_, free_since) + FromNs(2 * mean_gap_ns_), head_enqueued + cap);
   }
   if (now >= wake_at) return d;
   d.run = false;

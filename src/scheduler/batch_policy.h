@@ -84,8 +84,9 @@ class BatchPolicy {
   // Typical gap between arrivals (geometric mean over an EWMA, ns); gaps are capped so one idle
   // minute does not hide the next burst for long.
   std::optional<Clock::time_point> last_arrival_;
-  double log_gap_ = 0;  // EWMA of log(gap in ns)
-  double gap_ns_ = 0;   // exp(log_gap_)
+  double log_gap_ = 0;      // EWMA of log(gap in ns)
+  double gap_ns_ = 0;       // exp(log_gap_)
+  double mean_gap_ns_ = 0;  // EWMA of the gap
   int arrivals_ = 0;
 
   // Run time as fixed + per_row * rows: exponentially weighted least squares over recent runs.

@@ -157,6 +157,14 @@ TEST(BatchPolicy, TheTypicalGapIsTheOneInsideBursts) {
   }
   EXPECT_LT(p.mean_gap_us(), 10);
   EXPECT_GT(p.mean_gap_us(), 2);
+  // With runs of 40 us fixed, 3 queued rows wait for a 4th: (3 + 1) * ~4 us < 40 us. The stream
+  // counts as paused only after two plain mean gaps (~50 us) without an arrival, so a wait that
+  // starts between bursts can last until the head has waited the run's fixed cost.
+  Runs(p, 64, 40us, 0us, 4);
+  const Clock::time_point last = t - 200us + 14us;
+  auto d = p.Decide(last + 1us, last - 5us, last + 1us, 3, false);
+  ASSERT_FALSE(d.run);
+  EXPECT_EQ(d.wake_at, last + 35us);  // head + 40 us comes before last arrival + ~50 us
 }
 
 TEST(BatchPolicy, AWaitStartsCountingWhenTheInstanceBecameFree) {
