@@ -95,8 +95,15 @@ def run_model(build, model):
         ratio_all = row["adaptive"]["rps"] / best_all if best_all else 0.0
         worst = ratio if worst is None else min(worst, ratio)
         print("| %d | %s | %.2f | %.2f |" % (c, " | ".join(cell(row[n]) for n in names), ratio, ratio_all))
-    q = [table[c]["adaptive"]["stats"].get("queue_us_per_request", 0) for c in CONNECTIONS]
-    print("adaptive queue time per request (us) by concurrency: %s" % " ".join("%.1f" % x for x in q))
+    print("queue time per request (us) at %s connection(s):" % ", ".join(str(c) for c in CONNECTIONS))
+    for n in names:
+        q = [table[c][n]["stats"].get("queue_us_per_request", 0) for c in CONNECTIONS]
+        print("  %-9s %s" % (n, " ".join("%8.1f" % x for x in q)))
+    # A lone request against a configured delay waits the delay (the timer's lateness is
+    # measured and taken off), not twice it.
+    if 1 in table:
+        print("delay 100, 1 connection: a lone request queued %.1f us (configured 100 us)"
+              % table[1]["delay 100"]["stats"].get("queue_us_per_request", 0))
     return worst
 
 
