@@ -144,7 +144,8 @@ def main():
                  1e6 / ca["rps"]))
 
     # Info only: the same JSON request against the default (auto-completed) config, which turns
-    # dynamic batching on; a lone request then waits up to max_queue_delay for company.
+    # dynamic batching on (adaptive: a lone request runs at once unless requests arrive faster than
+    # a run costs).
     repo_default = B.make_repository(build, {"add_sub": None})
     with B.ContinuumServer(build, repo_default) as server:
         da, db = serve_case(build, server, "add_sub", json_raw, 1, LAT_SECONDS, cpus=LAT_CPUS)

@@ -10,7 +10,7 @@ Cases: add_sub (1x16 FP32 x2) and mlp (1x512 FP32), batch 1, JSON.
 Target: >= 2x the Node server's req/s at equal or lower p99.
 
 Continuum runs with the configuration a user gets from a bare model folder (no config.json:
-auto-completed, dynamic batching on with the default 100 us queue delay); a second, info-only row
+auto-completed, dynamic batching on with the default adaptive delay); a second, info-only row
 shows it with dynamic batching off. All servers stay up and are measured back to back, ROUNDS
 times; the verdict uses the round with the median req/s ratio.
 

@@ -30,8 +30,9 @@ StatusOr<std::vector<int64_t>> IntArray(const Reader& r, element e, const std::s
 }
 
 Status ParseDynamicBatching(const Reader& r, object o, DynamicBatchingConfig* d) {
-  RETURN_IF_ERROR(
-      r.CheckKeys(o, "dynamic_batching", {"preferred_batch_size", "max_queue_delay_microseconds"}));
+  RETURN_IF_ERROR(r.CheckKeys(
+      o, "dynamic_batching",
+      {"preferred_batch_size", "max_queue_delay_microseconds", "max_adaptive_delay_microseconds"}));
   if (auto e = Find(o, "preferred_batch_size")) {
     ASSIGN_OR_RETURN(d->preferred_batch_size,
                      IntArray(r, *e, "dynamic_batching.preferred_batch_size", 1, 1 << 20));
@@ -39,6 +40,10 @@ Status ParseDynamicBatching(const Reader& r, object o, DynamicBatchingConfig* d)
   if (auto e = Find(o, "max_queue_delay_microseconds")) {
     ASSIGN_OR_RETURN(d->max_queue_delay_microseconds,
                      r.Int(*e, "dynamic_batching.max_queue_delay_microseconds", 0, 10'000'000));
+  }
+  if (auto e = Find(o, "max_adaptive_delay_microseconds")) {
+    ASSIGN_OR_RETURN(d->max_adaptive_delay_microseconds,
+                     r.Int(*e, "dynamic_batching.max_adaptive_delay_microseconds", 0, 10'000'000));
   }
   return Status::Ok();
 }
@@ -206,12 +211,13 @@ Status AutoComplete(const runtime::ModelSignature& sig, ModelConfig* c) {
   if (*c->max_batch_size == 0 && c->dynamic_batching) {
     return InvalidArgument("config.json: dynamic_batching: needs max_batch_size > 0");
   }
-  if (c->dynamic_batching && c->limits.queue_timeout_microseconds > 0 &&
-      c->limits.queue_timeout_microseconds <= c->dynamic_batching->max_queue_delay_microseconds) {
+  if (c->dynamic_batching && c->dynamic_batching->max_queue_delay_microseconds &&
+      c->limits.queue_timeout_microseconds > 0 &&
+      c->limits.queue_timeout_microseconds <= *c->dynamic_batching->max_queue_delay_microseconds) {
     return InvalidArgument("config.json: limits.queue_timeout_microseconds (" +
                            std::to_string(c->limits.queue_timeout_microseconds) +
                            ") must exceed dynamic_batching.max_queue_delay_microseconds (" +
-                           std::to_string(c->dynamic_batching->max_queue_delay_microseconds) +
+                           std::to_string(*c->dynamic_batching->max_queue_delay_microseconds) +
                            "), or a lone request would time out while the batcher waits for company");
   }
   if (c->dynamic_batching) {
@@ -235,7 +241,11 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   if (c.dynamic_batching) {
     w.Key("dynamic_batching").BeginObject().Key("preferred_batch_size").BeginArray();
     for (int64_t p : c.dynamic_batching->preferred_batch_size) w.Int(p);
-    w.EndArray().Key("max_queue_delay_microseconds").Int(c.dynamic_batching->max_queue_delay_microseconds);
+    w.EndArray();
+    // Absent: adaptive.
+    if (c.dynamic_batching->max_queue_delay_microseconds)
+      w.Key("max_queue_delay_microseconds").Int(*c.dynamic_batching->max_queue_delay_microseconds);
+    w.Key("max_adaptive_delay_microseconds").Int(c.dynamic_batching->max_adaptive_delay_microseconds);
     w.EndObject();
   }
   w.Key("instance_count").Int(c.instance_count);

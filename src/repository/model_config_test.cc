@@ -30,6 +30,8 @@ void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
     EXPECT_EQ(a.dynamic_batching->preferred_batch_size, b.dynamic_batching->preferred_batch_size);
     EXPECT_EQ(a.dynamic_batching->max_queue_delay_microseconds,
               b.dynamic_batching->max_queue_delay_microseconds);
+    EXPECT_EQ(a.dynamic_batching->max_adaptive_delay_microseconds,
+              b.dynamic_batching->max_adaptive_delay_microseconds);
   }
   EXPECT_EQ(a.instance_count, b.instance_count);
   EXPECT_EQ(a.version_policy.kind, b.version_policy.kind);
@@ -124,7 +126,17 @@ TEST(ModelConfig, DynamicBatchingDefaults) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_TRUE(c->dynamic_batching.has_value());
   EXPECT_TRUE(c->dynamic_batching->preferred_batch_size.empty());
-  EXPECT_EQ(c->dynamic_batching->max_queue_delay_microseconds, 100);
+  // No delay: the batcher adapts to the arrival rate, waiting at most 1 ms.
+  EXPECT_FALSE(c->dynamic_batching->max_queue_delay_microseconds.has_value());
+  EXPECT_EQ(c->dynamic_batching->max_adaptive_delay_microseconds, 1000);
+
+  auto d = ParseModelConfig(
+      R"({"max_batch_size": 4, "dynamic_batching": {"max_adaptive_delay_microseconds": 250}})", "m");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->dynamic_batching->max_adaptive_delay_microseconds, 250);
+  ExpectRoundTrip(*d);
+  // The adaptive config is written without a delay and reads back as adaptive.
+  EXPECT_EQ(ModelConfigToJson(*d).find("max_queue_delay_microseconds"), std::string::npos);
 }
 
 TEST(ModelConfig, VersionPolicies) {
@@ -202,6 +214,10 @@ TEST(ModelConfig, OutOfRangeValuesAreRejected) {
                  "dynamic_batching.max_queue_delay_microseconds");
   ExpectRejected(R"({"dynamic_batching": {"max_queue_delay_microseconds": 10000001}})",
                  "dynamic_batching.max_queue_delay_microseconds");
+  ExpectRejected(R"({"dynamic_batching": {"max_adaptive_delay_microseconds": -1}})",
+                 "dynamic_batching.max_adaptive_delay_microseconds");
+  ExpectRejected(R"({"dynamic_batching": {"max_adaptive_delay_microseconds": "1"}})",
+                 "dynamic_batching.max_adaptive_delay_microseconds");
   ExpectRejected(R"({"limits": {"max_queue_size": 0}})", "limits.max_queue_size");
   ExpectRejected(R"({"limits": {"max_queue_bytes": 0}})", "limits.max_queue_bytes");
   ExpectRejected(R"({"limits": {"max_tensor_elements": 0}})", "limits.max_tensor_elements");
@@ -278,7 +294,7 @@ TEST(ModelConfig, AutoCompleteBatchableGraph) {
   ASSERT_TRUE(AutoComplete(BatchableSig(), &c).ok());
   EXPECT_EQ(c.max_batch_size, 12);
   ASSERT_TRUE(c.dynamic_batching.has_value());
-  EXPECT_EQ(c.dynamic_batching->max_queue_delay_microseconds, 100);
+  EXPECT_FALSE(c.dynamic_batching->max_queue_delay_microseconds.has_value());  // adaptive
 
   // An explicit dynamic_batching section is kept as written.
   ModelConfig d;

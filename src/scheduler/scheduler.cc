@@ -4,6 +4,10 @@
 #include <cmath>
 #include <unordered_set>
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 namespace continuum {
 
 using Clock = std::chrono::steady_clock;
@@ -52,6 +56,22 @@ StatusOr<Tensor> SliceRows(const Tensor& t, int64_t total_rows, int64_t begin, i
     AppendBytesElement(out.data, parts[static_cast<size_t>(e)]);
   }
   return out;
+}
+
+BatchPolicy::Options PolicyOptions(const SchedulerOptions& o) {
+  BatchPolicy::Options p;
+  p.max_batch_size = o.max_batch_size;
+  if (o.dynamic_batching) {
+    p.preferred_batch_size = o.dynamic_batching->preferred_batch_size;
+    p.max_queue_delay_microseconds = o.dynamic_batching->max_queue_delay_microseconds;
+    p.max_adaptive_delay_microseconds = o.dynamic_batching->max_adaptive_delay_microseconds;
+    // An adaptive wait never makes a request time out on its own.
+    if (o.queue_timeout_microseconds > 0) {
+      p.max_adaptive_delay_microseconds =
+          std::min(p.max_adaptive_delay_microseconds, o.queue_timeout_microseconds / 2);
+    }
+  }
+  return p;
 }
 
 }  // namespace
@@ -159,6 +179,7 @@ Scheduler::Scheduler(std::vector<std::unique_ptr<runtime::Session>> instances, S
     : instances_(std::move(instances)),
       options_(std::move(options)),
       stats_(stats),
+      policy_(PolicyOptions(options_)),
       rng_(options_.emulation.seed) {
   for (auto& s : instances_) {
     threads_.emplace_back([this, session = s.get()] { InstanceLoop(session); });
@@ -201,6 +222,7 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
   p->request = std::move(request);
   p->callback = std::move(callback);
   p->enqueued = Clock::now();
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("model is being unloaded");
@@ -216,13 +238,18 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
                          " more (limits.max_queue_bytes)");
     }
     queued_bytes_ += p->bytes;
+    queued_rows_ += p->rows;
+    policy_.OnArrival(p->enqueued);
     // Counted under the lock, before an instance can take it and count it out again (the
     // pending gauge never dips below zero).
     if (stats_) stats_->AddPending(1);
     queue_.push_back(std::move(p));
+    // An idle instance takes the request; one gathering a batch is woken only when the batch
+    // may be complete now (else it wakes at its own time). A busy instance takes it when done.
+    wake = idle_waiters_ > 0 || (timed_waiters_ > 0 && queued_rows_ >= wake_rows_);
+    if (idle_waiters_ > 0 && wake_sent_ == Clock::time_point{}) wake_sent_ = queue_.back()->enqueued;
   }
-  // Every instance may be gathering a batch that this request could complete.
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
   return Status::Ok();
 }
 
@@ -235,6 +262,7 @@ void Scheduler::Fail(Pending& p, Status status, FailureReason reason) {
 }
 
 std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::time_point now,
+                                                                      Clock::time_point free_since,
                                                                       Clock::time_point* wait_until) {
   std::vector<std::unique_ptr<Pending>> batch;
   *wait_until = Clock::time_point::max();
@@ -244,12 +272,6 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
     return batch;
-  }
-  const auto& db = *options_.dynamic_batching;
-  int64_t target = options_.max_batch_size;
-  if (!db.preferred_batch_size.empty()) {
-    target =
-        std::min(target, *std::max_element(db.preferred_batch_size.begin(), db.preferred_batch_size.end()));
   }
   const InferRequest& head = queue_.front()->request;
   std::vector<size_t> picked;
@@ -262,14 +284,14 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
     picked.push_back(i);
     rows += p.rows;
   }
-  const auto deadline = queue_.front()->enqueued + std::chrono::microseconds(db.max_queue_delay_microseconds);
-  bool preferred_hit = std::find(db.preferred_batch_size.begin(), db.preferred_batch_size.end(), rows) !=
-                       db.preferred_batch_size.end();
-  // Cut the batch when it is full, when it reached a preferred size and nothing else is
-  // compatible and waiting, or when the oldest request has waited its maximum delay.
-  bool more_waiting = picked.size() < queue_.size();
-  if (rows < target && !(preferred_hit && !more_waiting && rows > 1) && now < deadline && !stopping_) {
-    *wait_until = deadline;
+  const auto& preferred = options_.dynamic_batching->preferred_batch_size;
+  const bool preferred_alone = picked.size() == queue_.size() &&
+                               std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
+  const BatchPolicy::Decision d =
+      policy_.Decide(now, queue_.front()->enqueued, free_since, rows, preferred_alone);
+  if (!d.run && !stopping_) {
+    *wait_until = d.wake_at;
+    wake_rows_ = d.wake_rows;
     return batch;
   }
   std::deque<std::unique_ptr<Pending>> rest;
@@ -287,7 +309,13 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
 }
 
 void Scheduler::InstanceLoop(runtime::Session* session) {
+#ifdef __linux__
+  // Timed waits for a batch to fill are tens of microseconds; the default timer slack (50 µs)
+  // would let each of them run up to that much longer.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+#endif
   std::unique_lock lock(mu_);
+  Clock::time_point free_since = Clock::now();  // when this instance's last run ended or it woke
   while (true) {
     // Requests that waited past the queue timeout fail without running.
     std::vector<std::unique_ptr<Pending>> expired;
@@ -295,14 +323,20 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     if (options_.queue_timeout_microseconds > 0) {
       const auto limit = std::chrono::microseconds(options_.queue_timeout_microseconds);
       while (!queue_.empty() && now - queue_.front()->enqueued > limit) {
+        queued_rows_ -= queue_.front()->rows;
         expired.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     Clock::time_point wait_until;
-    auto batch = TakeBatch(now, &wait_until);
+    auto batch = TakeBatch(now, free_since, &wait_until);
     for (const auto& p : expired) queued_bytes_ -= p->bytes;
-    for (const auto& p : batch) queued_bytes_ -= p->bytes;
+    int64_t batch_rows = 0;
+    for (const auto& p : batch) {
+      queued_bytes_ -= p->bytes;
+      batch_rows += p->rows;
+    }
+    queued_rows_ -= batch_rows;
     if (!expired.empty() || !batch.empty()) {
       lock.unlock();
       for (auto& p : expired) {
@@ -311,20 +345,33 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
                          std::to_string(options_.queue_timeout_microseconds) + " µs"),
              FailureReason::kTimeout);
       }
-      if (!batch.empty()) Execute(session, std::move(batch));
+      Clock::duration took{};
+      if (!batch.empty()) took = Execute(session, std::move(batch));
       lock.lock();
+      if (batch_rows > 0) policy_.OnRun(batch_rows, took);
+      free_since = Clock::now();
       continue;
     }
     if (stopping_ && queue_.empty()) return;
     if (wait_until == Clock::time_point::max()) {
+      ++idle_waiters_;
       cv_.wait(lock);
+      --idle_waiters_;
+      free_since = Clock::now();
+      if (wake_sent_ != Clock::time_point{}) {
+        policy_.OnHandoff(free_since - wake_sent_);
+        wake_sent_ = {};
+      }
     } else {
-      cv_.wait_until(lock, wait_until);
+      ++timed_waiters_;
+      const auto woke = cv_.wait_until(lock, wait_until);
+      --timed_waiters_;
+      if (woke == std::cv_status::timeout) policy_.OnTimedWake(wait_until, Clock::now());
     }
   }
 }
 
-void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch) {
+Clock::duration Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch) {
   const auto t0 = Clock::now();
   int64_t total_rows = 0;
   for (auto& p : batch) total_rows += p->rows;
@@ -370,7 +417,7 @@ void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<P
   const auto t2 = Clock::now();
   if (!result.ok()) {
     for (auto& p : batch) Fail(*p, result.status(), FailureReason::kBackend);
-    return;
+    return Clock::now() - t0;
   }
   std::vector<Tensor>& outs = *result;
 
@@ -406,7 +453,7 @@ void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<P
     }
     if (!st.ok()) {
       for (auto& p : batch) Fail(*p, st, FailureReason::kBackend);
-      return;
+      return Clock::now() - t0;
     }
     row += batch[b]->rows;
   }
@@ -423,6 +470,7 @@ void Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<P
     }
     p.callback(std::move(responses[b]));
   }
+  return Clock::now() - t0;
 }
 
 }  // namespace continuum

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "repository/model_config.h"
 #include "runtime/runtime.h"
+#include "scheduler/batch_policy.h"
 #include "scheduler/stats.h"
 
 namespace continuum {
@@ -97,8 +98,11 @@ class Scheduler {
   // Picks the next batch from the queue front (lock held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
   std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
+                                                  std::chrono::steady_clock::time_point free_since,
                                                   std::chrono::steady_clock::time_point* wait_until);
-  void Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch);
+  // Runs a batch and answers it; returns the time from the start to the last callback.
+  std::chrono::steady_clock::duration Execute(runtime::Session* session,
+                                              std::vector<std::unique_ptr<Pending>> batch);
   void Fail(Pending& p, Status status, FailureReason reason);
   // Sleeps what the emulated speed adds to an engine run of `measured`.
   void Emulate(std::chrono::steady_clock::duration measured);
@@ -111,7 +115,16 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
   int64_t queued_bytes_ = 0;                    // guarded by mu_; the bytes of queue_
-  bool stopping_ = false;                       // guarded by mu_
+  int64_t queued_rows_ = 0;                     // guarded by mu_; the rows of queue_
+  BatchPolicy policy_;                          // guarded by mu_
+  // Instances waiting with nothing to do, and instances waiting for a batch to fill until a time
+  // or until wake_rows_ rows are queued: Enqueue wakes them only when that changes something.
+  int idle_waiters_ = 0;   // guarded by mu_
+  int timed_waiters_ = 0;  // guarded by mu_
+  int64_t wake_rows_ = 0;  // guarded by mu_
+  // When the request that woke an idle instance arrived (epoch: none pending); guarded by mu_.
+  std::chrono::steady_clock::time_point wake_sent_{};
+  bool stopping_ = false;  // guarded by mu_
   std::vector<std::thread> threads_;
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // straggler draws; guarded by rng_mu_
