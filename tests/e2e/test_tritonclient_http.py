@@ -171,6 +171,32 @@ class TritonHttpClientTest(unittest.TestCase):
                 self.assertEqual(e.status(), "400")
                 self.assertIn("NOPE", e.message())
 
+    def test_unimplemented_extensions_are_refused_by_name(self):
+        # Classification and shared memory would change where or in what form the answer comes:
+        # refused with 400 naming the parameter, never ignored.
+        a = np.ones((1, 16), dtype=np.float32)
+        inputs = [tensor("INPUT0", a, "FP32", True), tensor("INPUT1", a, "FP32", True)]
+        e = self.error(self.client.infer, "add_sub", inputs,
+                       outputs=[hc.InferRequestedOutput("OUTPUT0", class_count=3)])
+        self.assertEqual(e.status(), "400")
+        self.assertIn("outputs[0].parameters.classification", e.message())
+        out = hc.InferRequestedOutput("OUTPUT0")
+        out.set_shared_memory("region", 64)
+        e = self.error(self.client.infer, "add_sub", inputs, outputs=[out])
+        self.assertEqual(e.status(), "400")
+        self.assertIn("outputs[0].parameters.shared_memory_region", e.message())
+        self.assertNotIn("shared_memory", " ".join(self.client.get_server_metadata()["extensions"]))
+
+    def test_versioned_infer(self):
+        a = np.ones((1, 16), dtype=np.float32)
+        inputs = [tensor("INPUT0", a, "FP32", True), tensor("INPUT1", a, "FP32", True)]
+        r = self.client.infer("add_sub", inputs, model_version="1")
+        self.assertEqual(r.get_response()["model_version"], "1")
+        np.testing.assert_array_equal(r.as_numpy("OUTPUT0"), 2 * a)
+        e = self.error(self.client.infer, "add_sub", inputs, model_version="9")
+        self.assertEqual(e.status(), "404")
+        self.assertIn("9", e.message())
+
     def test_statistics(self):
         x = np.zeros((1, 4), dtype=np.int32)
         before = self.client.get_inference_statistics("identity_int32")["model_stats"][0]["inference_count"]
