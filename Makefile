@@ -16,7 +16,7 @@ all: build
 setup:
 	@tools/setup.sh
 
-# The Python clients the e2e tests speak with (tritonclient[grpc]), in a venv under the cache.
+# The Python clients the e2e tests speak with (tritonclient[grpc,http]), in a venv under the cache.
 pyclients:
 	@tools/pyclients.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Python clients the e2e tests use (tools/pyclients.txt: Triton's tritonclient[grpc])
+# Installs the Python clients the e2e tests use (tools/pyclients.txt: Triton's tritonclient[grpc,http])
 # into a virtual environment under the project's cache, idempotently; prints nothing when it is
 # already up to date. The e2e tests find it at $CONTINUUM_CACHE/venv (~/.cache/continuum/venv).
 # Usage: tools/pyclients.sh

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "api/content_coding.h"
 #include "api/http_status.h"
 #include "api/route.h"
 #include "common/json_writer.h"
@@ -64,6 +65,23 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
     respond(std::move(r));
   };
   auto not_found = [&] { respond(ErrorResponse(NotFound("no route for " + req.method + " " + req.path))); };
+  // A compressed body (Content-Encoding: gzip or deflate) is inflated here, within
+  // max_decoded_body_bytes, before any route reads it; Inference-Header-Content-Length counts
+  // the inflated bytes, as in Triton.
+  if (const std::string* ce = req.Header("content-encoding"); ce && !req.body.empty()) {
+    auto coding = v2::ParseContentEncoding(*ce);
+    if (!coding.ok()) return respond(ErrorResponse(coding.status()));
+    if (*coding != v2::ContentCoding::kIdentity) {
+      auto decoded = v2::DecodeBody(req.body, *coding, options_.max_decoded_body_bytes);
+      if (!decoded.ok()) {
+        Status st = decoded.status();
+        if (st.code() == StatusCode::kPayloadTooLarge)
+          st = PayloadTooLarge(st.message() + " (--max-body-bytes)");
+        return respond(ErrorResponse(st));
+      }
+      req.body = std::move(decoded).value();
+    }
+  }
 
   switch (route.kind) {
     case RouteKind::kMetrics: {
@@ -95,7 +113,7 @@ void V2Api::Handle(http::Request&& req, http::Responder respond) {
       return respond(RepositoryIndex(req));
     case RouteKind::kV2RepositoryModel:
       if (!post) return method_not_allowed("POST");
-      return respond(RepositoryLoad(route.model, route.action == "load"));
+      return respond(RepositoryLoad(req, route.model, route.action == "load"));
     case RouteKind::kV2AllStats:
       if (!get) return method_not_allowed("GET");
       return respond(Stats("", -1));
@@ -152,14 +170,18 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
   // The request body is no longer needed: free it before the request waits in the queue.
   std::string().swap(req.body);
 
+  // Accept-Encoding: the answer is compressed on the instance thread, after it is encoded.
+  v2::ContentCoding coding = v2::ContentCoding::kIdentity;
+  if (const std::string* ae = req.Header("accept-encoding")) coding = v2::NegotiateCoding(*ae);
+
   // The callback must not own the ModelVersion: it runs on the version's own scheduler thread.
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   // The version outlives its callbacks (it answers what it queued before it goes away), so the
   // callback may read its queue through a plain pointer.
   ModelVersion* version_ptr = mv->get();
   const auto enqueued = std::chrono::steady_clock::now();
-  Status st = (*mv)->Infer(std::move(parsed).value(), [this, shared_respond, version_ptr,
-                                                       enqueued](StatusOr<InferResponse> result) {
+  Status st = (*mv)->Infer(std::move(parsed).value(), [this, shared_respond, version_ptr, enqueued,
+                                                       coding](StatusOr<InferResponse> result) {
     if (!result.ok()) return (*shared_respond)(ErrorResponse(result.status()));
     v2::EncodedResponse enc = v2::EncodeInferResponse(*result);
     http::Response r;
@@ -167,6 +189,14 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
     if (enc.json_length) {
       r.content_type = "application/octet-stream";
       r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
+    }
+    if (coding != v2::ContentCoding::kIdentity) {
+      // Inference-Header-Content-Length still counts the JSON header before compression.
+      if (auto compressed = v2::EncodeBody(r.body, coding); compressed.ok()) {
+        r.body = std::move(compressed).value();
+        r.headers.emplace_back("Content-Encoding", v2::ContentCodingName(coding));
+      }
+      r.headers.emplace_back("Vary", "Accept-Encoding");
     }
     AddNodeReport(&r.headers, std::chrono::steady_clock::now() - enqueued, version_ptr->queued(),
                   std::chrono::nanoseconds(result->run_ns), result->batch_share);
@@ -276,7 +306,42 @@ http::Response V2Api::RepositoryIndex(const http::Request& req) {
   return Json(200, std::move(body));
 }
 
-http::Response V2Api::RepositoryLoad(const std::string& model, bool load) {
+http::Response V2Api::RepositoryLoad(const http::Request& req, const std::string& model, bool load) {
+  // The body is optional: {"parameters": {...}}. A model's configuration is its config.json in
+  // the repository, so load takes no parameters (a "config" or file override is refused rather
+  // than ignored); unload takes "unload_dependents" (no ensembles here: it changes nothing).
+  const char* what = load ? "load request" : "unload request";
+  if (!req.body.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    simdjson::dom::object fields;
+    if (parser.parse(req.body).get(root) != simdjson::SUCCESS ||
+        root.get_object().get(fields) != simdjson::SUCCESS) {
+      return ErrorResponse(InvalidArgument(std::string(what) + ": body must be a JSON object"));
+    }
+    for (auto [key, value] : fields) {
+      if (key != "parameters") {
+        return ErrorResponse(
+            InvalidArgument(std::string(what) + ": unknown field '" + std::string(key.substr(0, 64)) + "'"));
+      }
+      simdjson::dom::object params;
+      if (value.get_object().get(params) != simdjson::SUCCESS) {
+        return ErrorResponse(InvalidArgument(std::string(what) + ": 'parameters' must be an object"));
+      }
+      for (auto [name, v] : params) {
+        if (!load && name == "unload_dependents") {
+          if (!v.is_bool()) {
+            return ErrorResponse(InvalidArgument(std::string(what) +
+                                                 ": 'parameters.unload_dependents' must be true or false"));
+          }
+          continue;
+        }
+        return ErrorResponse(InvalidArgument(
+            std::string(what) + ": parameters: '" + std::string(name.substr(0, 64)) +
+            "' is not supported (the model's config.json in the repository is its configuration)"));
+      }
+    }
+  }
   Status st = load ? repository_->Load(model) : repository_->Unload(model);
   if (!st.ok()) return ErrorResponse(st);
   return Json(200, "{}");

@@ -22,6 +22,9 @@ struct V2ApiOptions {
   std::string server_name = "continuum";
   std::string server_version;
   v2::CodecLimits codec_limits;
+  // The largest request body once its Content-Encoding (gzip, deflate) is undone; serve sets it
+  // to --max-body-bytes, so a compressed body is held to the limit of a plain one (413 beyond).
+  size_t max_decoded_body_bytes = 64u << 20;
   int retry_after_seconds = 1;  // Retry-After on 503
 };
 
@@ -45,7 +48,7 @@ class V2Api {
   http::Response ModelConfigJson(const std::string& model, int64_t version);
   http::Response Stats(const std::string& model, int64_t version);
   http::Response RepositoryIndex(const http::Request& request);
-  http::Response RepositoryLoad(const std::string& model, bool load);
+  http::Response RepositoryLoad(const http::Request& request, const std::string& model, bool load);
 
   V2ApiOptions options_;
   ModelRepository* repository_;

@@ -107,6 +107,25 @@ struct Loc {
   }
 };
 
+// Parameters of Triton extensions this node does not implement (shared memory, classification),
+// refused by name: ignoring them would answer in another form than the one the client waits for
+// (the tensor in the body instead of in its shared memory region; raw scores instead of
+// "score:index" strings).
+Status RefuseUnimplementedParameters(element params, Loc loc) {
+  for (std::string_view key : {"shared_memory_region", "shared_memory_byte_size", "shared_memory_offset"}) {
+    if (Field(params, key)) {
+      return InvalidArgument(loc("parameters." + std::string(key)) +
+                             ": the shared memory extension is not supported (it is not among the server's "
+                             "extensions); send the tensor in the body");
+    }
+  }
+  if (Field(params, "classification")) {
+    return InvalidArgument(loc("parameters.classification") +
+                           ": the classification extension is not supported; request the tensor itself");
+  }
+  return Status::Ok();
+}
+
 // Optional typed members; `path` names the member in messages. StringField's result is false
 // when the member is absent.
 StatusOr<bool> StringField(element obj, std::string_view key, Loc loc, std::string_view path,
@@ -469,6 +488,7 @@ Status ParseInput(size_t idx, element in, const CodecLimits& limits, BinarySecti
   const int64_t n = *count;
 
   ASSIGN_OR_RETURN(std::optional<element> params, ObjectField(in, "parameters", loc));
+  if (params) RETURN_IF_ERROR(RefuseUnimplementedParameters(*params, loc));
   std::optional<element> size = params ? Field(*params, "binary_data_size") : std::nullopt;
   if (!size) {
     if (!data) {
@@ -507,6 +527,7 @@ Status ParseOutputs(element outputs, const CodecLimits& limits, InferRequest& re
     if (!has_name) return InvalidArgument(loc() + ": missing required field 'name'");
     ASSIGN_OR_RETURN(std::optional<element> params, ObjectField(out, "parameters", loc));
     if (params) {
+      RETURN_IF_ERROR(RefuseUnimplementedParameters(*params, loc));
       RETURN_IF_ERROR(BoolField(*params, "binary_data", loc, "parameters.binary_data", ro.binary));
     }
     for (size_t j = 0; j < req.outputs.size(); ++j) {

@@ -408,6 +408,21 @@ TEST(V2Codec, OutputErrors) {
               "outputs[1].name: 'y' is already requested by outputs[0]");
   ExpectError("{" + in + R"(,"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]})",
               "outputs[0].parameters.binary_data: expected true or false, got a string");
+  // Triton's classification and shared memory parameters are refused by name, not ignored.
+  ExpectError(
+      "{" + in + R"(,"outputs":[{"name":"y","parameters":{"classification":3}}]})",
+      "outputs[0].parameters.classification: the classification extension is not supported; request the "
+      "tensor itself");
+  ExpectError(
+      "{" + in +
+          R"(,"outputs":[{"name":"y","parameters":{"shared_memory_region":"r","shared_memory_byte_size":4}}]})",
+      "outputs[0].parameters.shared_memory_region: the shared memory extension is not supported (it is not "
+      "among the server's extensions); send the tensor in the body");
+  ExpectError(
+      R"({"inputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"shared_memory_region":"r","shared_memory_byte_size":4}}]})",
+      "inputs[0].parameters.shared_memory_region: the shared memory extension is not supported (it is not "
+      "among the "
+      "server's extensions); send the tensor in the body");
   CodecLimits limits;
   limits.max_outputs = 1;
   ExpectError("{" + in + R"(,"outputs":[{"name":"y"},{"name":"z"}]})",

@@ -153,7 +153,8 @@ int Serve(const std::vector<std::string>& args) {
   no.v2.server_version = CONTINUUM_VERSION;
   no.v2.codec_limits.max_json_depth = static_cast<size_t>(max_json_depth);
   no.v2.codec_limits.max_tensor_elements = max_elements;
-  const v2::CodecLimits codec_limits = no.v2.codec_limits;  // the filters decode with the same
+  no.v2.max_decoded_body_bytes = server_options->max_body_bytes;  // a compressed body inflates to no more
+  const v2::CodecLimits codec_limits = no.v2.codec_limits;        // the filters decode with the same
   no.catalog_dir = catalog_dir;
   no.task_limits = task_limits;
   no.task_threads = static_cast<int>(task_threads);

@@ -166,6 +166,10 @@ class CacheFilter final : public Filter {
         std::string prefix;
         for (const std::string* s : {&ctx->tenant, &ctx->model, &ctx->version, &ctx->route})
           AppendField(&prefix, *s);
+        // The node compresses its answer as Accept-Encoding asks (Vary: Accept-Encoding), so an
+        // entry is only for requests that accept the same codings.
+        const std::string* accept = req.Header("accept-encoding");
+        AppendField(&prefix, accept ? *accept : std::string());
         key = Sha256Raw(prefix + material);
       }
     }

@@ -188,6 +188,18 @@ TEST(Cache, FollowersWaitOnlyUpToTheBound) {
   EXPECT_EQ(Header(leader.get_future().get(), "cache-status"), "MISS");
 }
 
+TEST(Cache, AnswersDifferByAcceptEncoding) {
+  // The node compresses an answer when Accept-Encoding asks for it: a gzip answer must never be
+  // replayed to a client that did not accept gzip, nor a plain one stand for it.
+  Rig rig;
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {{"accept-encoding", "gzip"}}), "cache-status"), "MISS");
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {{"accept-encoding", "deflate"}}), "cache-status"), "MISS");
+  EXPECT_EQ(Header(rig.Infer(kJsonBody, {{"accept-encoding", "gzip"}}), "cache-status"), "HIT");
+  EXPECT_EQ(Header(rig.Infer(), "cache-status"), "HIT");
+  EXPECT_EQ(rig.inner.calls, 3);
+}
+
 TEST(Cache, TenantsNeverShareEntries) {
   auto chain = testing::MustChain(
       R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:","admin_token":")" +
