@@ -109,47 +109,41 @@ Gateway::~Gateway() {
 }
 
 void Gateway::ProbeLoop() {
+  auto probe = [this](const std::string& name, const char* target, UpstreamCallback on_answer) {
+    const router::Node* node = router_->topology().FindNode(name);
+    if (!node) return;
+    UpstreamRequest req;
+    req.method = "GET";
+    req.target = target;
+    SendToNode(client_.get(), local_.get(), node->url, std::move(req),
+               std::chrono::steady_clock::now() + options_.probe_timeout, std::move(on_answer));
+  };
+  router::Router* r = router_;
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, options_.probe_period, [this] { return stopping_; })) {
     if (metrics_) metrics_->Refresh(*router_);
     for (const std::string& name : router_->NodesToProbe()) {
-      const router::Node* node = router_->topology().FindNode(name);
-      if (!node) continue;
-      UpstreamRequest req;
-      req.method = "GET";
-      req.target = "/v2/health/ready";
-      router::Router* r = router_;
-      SendToNode(client_.get(), local_.get(), node->url, std::move(req),
-                 std::chrono::steady_clock::now() + options_.probe_timeout,
-                 [r, name](StatusOr<UpstreamResponse> resp) {
-                   bool ok = resp.ok() && resp->status == 200;
-                   if (ok) {
-                     r->ProbeResult(name, true, resp->duration_ms);
-                   } else {
-                     r->ProbeResult(name, false);
-                   }
-                 });
+      probe(name, "/v2/health/ready", [r, name](StatusOr<UpstreamResponse> resp) {
+        bool ok = resp.ok() && resp->status == 200;
+        if (ok) {
+          r->ProbeResult(name, true, resp->duration_ms);
+        } else {
+          r->ProbeResult(name, false);
+        }
+      });
     }
     // Light probes of healthy nodes nothing was sent to lately: their link estimates follow the
     // link (a congested path that recovered wins its traffic back), and a node that stopped
     // answering is ejected before a request finds out.
     for (const std::string& name : router_->NodesToRefresh()) {
-      const router::Node* node = router_->topology().FindNode(name);
-      if (!node) continue;
-      UpstreamRequest req;
-      req.method = "GET";
-      req.target = "/v2/health/live";
-      router::Router* r = router_;
-      SendToNode(client_.get(), local_.get(), node->url, std::move(req),
-                 std::chrono::steady_clock::now() + options_.probe_timeout,
-                 [r, name](StatusOr<UpstreamResponse> resp) {
-                   if (resp.ok() && resp->status == 200) {
-                     r->ObserveRtt(name, resp->duration_ms);
-                     r->ReportSuccess(name);
-                   } else {
-                     r->ReportFailure(name);
-                   }
-                 });
+      probe(name, "/v2/health/live", [r, name](StatusOr<UpstreamResponse> resp) {
+        if (resp.ok() && resp->status == 200) {
+          r->ObserveRtt(name, resp->duration_ms);
+          r->ReportSuccess(name);
+        } else {
+          r->ReportFailure(name);
+        }
+      });
     }
   }
 }
