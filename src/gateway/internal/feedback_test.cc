@@ -70,6 +70,12 @@ TEST(InFlightTest, ReportsDepthEarliestDueAndWorkAsCopiesStartAndEnd) {
   f.Ended({"a", kT0 + 300ms, 10});  // ended twice: nothing left to take off, no drift
   EXPECT_EQ(r.Take(), (Lines{"depth a 1", "outstanding a due 300 work 10", "depth a 0",
                              "outstanding a due none work 0", "depth a 0", "outstanding a due none work 0"}));
+  // An idle node has no work outstanding, whatever was added and taken off (no drift).
+  f.Sent({"c", kT0, 0.1});
+  f.Sent({"c", kT0, 0.2});
+  f.Ended({"c", kT0, 0.1});
+  f.Ended({"c", kT0, 0.1});
+  EXPECT_EQ(r.Take().back(), "outstanding c due none work 0");
 }
 
 UpstreamResponse Answer(int status, double duration_ms,
@@ -94,6 +100,9 @@ TEST(LearnFromAnswerTest, TheEngineRunIsComputeAndTheRestOfTheTimeOnTheNodeIsNot
   LearnFromAnswer(r, "n", "m",
                   Answer(200, 50, {{"x-continuum-run-ms", "8"}, {"x-continuum-compute-ms", "90"}}), 10, true);
   EXPECT_EQ(r.Take(), (Lines{"success n", "compute n m 8", "transfer n 10 0 explored"}));
+  LearnFromAnswer(r, "n", "m",
+                  Answer(200, 50, {{"x-continuum-run-ms", "8"}, {"x-continuum-compute-ms", "5"}}), 10, false);
+  EXPECT_EQ(r.Take(), (Lines{"success n", "compute n m 8", "transfer n 10 42"}));
   LearnFromAnswer(r, "n", "m", Answer(200, 50, {{"x-continuum-run-ms", "80"}}), 10, false);
   EXPECT_EQ(r.Take(), (Lines{"success n", "compute n m 50", "transfer n 10 0"}));
 }
