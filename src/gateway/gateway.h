@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -79,6 +78,10 @@ struct GatewayMetrics {
 };
 
 class LocalEndpoint;
+namespace internal {
+class RouterReports;
+class InFlight;
+}  // namespace internal
 
 class Gateway {
  public:
@@ -93,23 +96,13 @@ class Gateway {
 
  private:
   void ProbeLoop();
-  using TimePoint = std::chrono::system_clock::time_point;
-  // A copy sent to `node`, predicted to be answered by `due` (the router's clock: send time +
-  // predicted p95) after `work_ms` of compute there; Sent and its end (answer, failure or
-  // cancellation) each report the node's in-flight depth, earliest due time and outstanding work
-  // to the router.
-  struct Copy {
-    std::string node;
-    TimePoint due;
-    double work_ms = 0;
-  };
-  void Sent(const Copy& copy);
-  void Ended(const Copy& copy);
-
   router::Router* router_;
   router::DecisionLog* log_;
   GatewayOptions options_;
   std::atomic<uint64_t> next_id_{1};
+  // The router as the request path reports to it, and the copies in flight on each node.
+  std::unique_ptr<internal::RouterReports> reports_;
+  std::unique_ptr<internal::InFlight> inflight_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
@@ -117,13 +110,6 @@ class Gateway {
   std::shared_ptr<LocalEndpoint> local_;     // null without options.local_handler
   std::shared_ptr<GatewayMetrics> metrics_;  // null without options.metrics
   std::thread prober_;
-  std::mutex inflight_mu_;
-  // The requests sent to each node and not yet answered: their due times, their predicted compute.
-  struct Outstanding {
-    std::multiset<TimePoint> due;
-    double work_ms = 0;
-  };
-  std::map<std::string, Outstanding> outstanding_;
 };
 
 // Model and version of a routed path; NotFound for any other path.
