@@ -154,6 +154,19 @@ TEST(TextWordPiece, LongWordsAndTruncation) {
   EXPECT_EQ(Toks(*t, "hello world", 100).size(), 4u);
 }
 
+// max_length bounds the result even below the number of special tokens: those are cut too, on
+// the truncation side.
+TEST(TextWordPiece, MaxLengthBelowTheSpecialTokensCutsThem) {
+  auto t = Bert();
+  EXPECT_EQ(Toks(*t, "hello world", 1), (Tokens{"[CLS]"}));
+  EXPECT_EQ(t->Encode("hello world", 1).type_ids.size(), 1u);
+  std::string j = BertTokenizerJson();
+  j.replace(j.find(R"("truncation":null)"), 17, R"("truncation":{"max_length":1,"direction":"Left"})");
+  auto left = Tokenizer::FromHuggingFaceJson(j);
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_EQ(Toks(**left, "hello world"), (Tokens{"[SEP]"}));
+}
+
 TEST(TextWordPiece, SpecialTokensInText) {
   auto t = Bert();
   EXPECT_EQ(Toks(*t, "hello [MASK] world[SEP]"),
