@@ -324,6 +324,24 @@ TEST(TextTokenizerJson, ErrorsNameTheComponent) {
   EXPECT_NE(v.status().message().find("[CLS]"), std::string::npos);
 }
 
+// The post-processor's special tokens carry the ids the vocabulary gives them; any other id
+// would reach the model's embedding lookup.
+TEST(TextTokenizerJson, SpecialTokenIdsAgreeWithTheVocabulary) {
+  auto check = [](std::string json, std::string_view from, std::string_view to, std::string_view expect) {
+    json.replace(json.find(from), from.size(), to);
+    auto t = Tokenizer::FromHuggingFaceJson(json);
+    ASSERT_FALSE(t.ok()) << to;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(expect), std::string::npos) << t.status().message();
+  };
+  check(BertTokenizerJson(), R"("ids":[3])", R"("ids":[7])",
+        "post_processor.special_tokens.[SEP]: '[SEP]' has id 7, the vocabulary gives it 3");
+  check(ByteBpeJson(), R"("sep":["</s>",2])", R"("sep":["</s>",-4])",
+        "post_processor.sep: '</s>' has id -4, the vocabulary gives it 2");
+  check(ByteBpeJson(), R"("cls":["<s>",0])", R"("cls":["<x>",0])",
+        "post_processor.cls: '<x>' has id 0, the vocabulary does not have it");
+}
+
 TEST(TextTokenizerJson, NormalizerSequence) {
   std::string j = BertTokenizerJson();
   size_t at = j.find(R"({"type":"BertNormalizer")");
