@@ -53,6 +53,10 @@ class TaskApi {
 // (raw bytes) or released once decoded (JSON). Exposed for tests.
 StatusOr<tasks::TaskRequest> DecodeTaskRequest(http::Request&& request, const tasks::TaskLimits& limits);
 
+// One text of a request (`where` names it: "text", "input[2]"), within max_text_bytes
+// (kPayloadTooLarge naming it and --max-text-bytes).
+Status CheckTaskText(const std::string& where, std::string_view text, const tasks::TaskLimits& limits);
+
 // The bytes a decoded request holds while it waits in the task queue.
 int64_t TaskRequestBytes(const tasks::TaskRequest& request);
 

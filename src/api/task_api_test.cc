@@ -400,6 +400,24 @@ TEST(DecodeTaskRequest, TextLimitNamesTheText) {
   EXPECT_EQ(ok->texts, std::vector<std::string>{"12345678"});
 }
 
+// --max-texts counts every text of the request: a string "text" or "input", and one given again
+// (JSON objects may repeat a key), count as well as the items of an array.
+TEST(DecodeTaskRequest, TextCountLimitCountsEveryText) {
+  tasks::TaskLimits limits;
+  limits.max_texts = 2;
+  for (const char* body :
+       {R"({"text": "a", "text": "b", "input": "c"})", R"({"text": ["a", "b"], "input": "c"})",
+        R"({"text": "a", "input": ["b", "c"]})"}) {
+    auto r = Decode(body, limits);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_THAT(r.status().message(), HasSubstr("more than 2 texts")) << body;
+  }
+  auto ok = Decode(R"({"text": "a", "input": "b"})", limits);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->texts, (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(DecodeTaskRequest, RawBodyIsMovedNotCopied) {
   std::string body(4096, 'x');
   const char* bytes = body.data();

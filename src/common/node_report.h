@@ -3,8 +3,11 @@
 // polling: the time the request spent on the node and the node's queue at answer time.
 #pragma once
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +42,17 @@ inline void AddNodeReport(std::vector<std::pair<std::string, std::string>>* head
   add_ms(kRunMsHeader, run_ms);
   add_ms(kEngineMsHeader, run_ms * batch_share);
   headers->emplace_back(std::string(kQueueDepthHeader), std::to_string(queue_depth));
+}
+
+// The value of one of the four headers, as whoever routes to the node reads it: the whole value
+// is a decimal number, finite and >= 0 (-0 reads as 0). Anything else (a sign, a unit after the
+// number, inf, nan, out of range, empty) is nullopt: the header says nothing and the reader
+// falls back as if it were absent.
+inline std::optional<double> ParseNodeReportValue(std::string_view v) {
+  double d = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec != std::errc() || p != v.data() + v.size() || !std::isfinite(d) || d < 0) return std::nullopt;
+  return d == 0 ? 0.0 : d;
 }
 
 }  // namespace continuum

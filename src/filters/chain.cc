@@ -336,10 +336,8 @@ http::Handler FilterChain::Wrap(http::Handler inner) {
         const std::string* v = ResponseHeader(r, name);
         if (!v) continue;
         reported = true;
-        double parsed = 0;
-        auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), parsed);
-        if (ec == std::errc() && parsed >= 0 && std::isfinite(parsed)) {
-          ms = parsed;
+        if (auto parsed = ParseNodeReportValue(*v)) {
+          ms = *parsed;
           break;
         }
       }

@@ -141,6 +141,17 @@ TEST(Metering, ChargesTheEngineTimeUsedNotTheQueueWait) {
   EXPECT_NE(usage.body.find("\"compute_ms\":1.5"), std::string::npos) << usage.body;
 }
 
+// A node's engine time is read as the gateway reads it (common/node_report.h): a value that is not
+// wholly a number says nothing, and the time on the node is charged instead.
+TEST(Metering, AnEngineTimeThatIsNotWhollyANumberFallsBackToTheComputeTime) {
+  for (const char* bad : {"1.5ms", "1.5 ", "-1", "inf", "nan", "1e999", "0x10"}) {
+    MeterRig rig("{}", R"("compute_units":{"tiers":{"local":2}},)");
+    rig.inner.compute_ms = 10;
+    rig.inner.engine_ms_text = bad;
+    EXPECT_EQ(Header(Call(rig.h, Req("POST", "/v2/models/m/infer")), "x-continuum-units"), "20") << bad;
+  }
+}
+
 TEST(Metering, UsageOfAnotherTenantIsNotFound) {
   MeterRig rig("{}");
   EXPECT_EQ(Call(rig.h, Req("GET", "/usage")).status, 200);

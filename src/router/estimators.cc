@@ -73,6 +73,7 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
   double rtt = l.rtt.has_value() ? l.rtt.value() : default_rtt_;
   double transfer_ms = std::max(duration_ms - rtt, 0.05 * duration_ms);
   double mbps = static_cast<double>(bytes) * 8.0 / 1e6 / (transfer_ms / 1000.0);
+  if (!std::isfinite(mbps)) return;  // a denormal duration: no rate to learn from
   if (restart) {
     l.bw.Seed(mbps);
   } else {

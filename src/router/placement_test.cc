@@ -109,6 +109,22 @@ TEST(Estimators, LinkTransferAndQueue) {
   EXPECT_DOUBLE_EQ(e.Compute("a", "other", 99).median_ms, 99);
 }
 
+// Whatever finite, non-negative times a node reports, the estimates stay finite: a transfer that
+// took a denormal time is no bandwidth sample (its rate would be infinite, and the window's
+// interpolation of it NaN).
+TEST(Estimators, ExtremeSamplesKeepTheEstimatesFinite) {
+  FakeClock clock;
+  Estimators e(24, 50, 100, clock.fn());
+  e.ObserveTransfer("a", 1'000'000, 1e-320);
+  EXPECT_TRUE(std::isfinite(e.Link("a").bandwidth_mbps));
+  EXPECT_DOUBLE_EQ(e.Link("a").bandwidth_mbps, 100);
+  e.ObserveCompute("a", "m", 1e308);
+  const auto c = e.Compute("a", "m", 1);
+  EXPECT_DOUBLE_EQ(c.median_ms, 1e308);
+  EXPECT_TRUE(std::isfinite(c.p95_ms));
+  EXPECT_GE(c.p95_ms, c.median_ms);
+}
+
 TEST(Estimators, ThreadSafe) {
   FakeClock clock;
   Estimators e(24, 50, 100, clock.fn());

@@ -60,7 +60,8 @@ inline std::string Header(const http::Response& r, std::string_view name) {
 struct FakeInner {
   std::atomic<int> calls{0};
   double compute_ms = 2;
-  double engine_ms = -1;  // >= 0: also reported as the engine time the request used
+  double engine_ms = -1;       // >= 0: also reported as the engine time the request used
+  std::string engine_ms_text;  // non-empty: the engine time header's value as given, instead
   int status = 200;
   http::Handler handler() {
     return [this](http::Request&& req, http::Responder respond) {
@@ -71,7 +72,9 @@ struct FakeInner {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.3f", compute_ms);
       r.headers.emplace_back("x-continuum-compute-ms", ms);
-      if (engine_ms >= 0) {
+      if (!engine_ms_text.empty()) {
+        r.headers.emplace_back("x-continuum-engine-ms", engine_ms_text);
+      } else if (engine_ms >= 0) {
         std::snprintf(ms, sizeof ms, "%.3f", engine_ms);
         r.headers.emplace_back("x-continuum-engine-ms", ms);
       }

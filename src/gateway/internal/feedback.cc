@@ -16,10 +16,7 @@ namespace {
 std::optional<double> NumericHeader(const UpstreamResponse& resp, std::string_view name) {
   const std::string* v = resp.Header(name);
   if (!v) return std::nullopt;
-  double d = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), d);
-  if (ec != std::errc() || p != v->data() + v->size() || !std::isfinite(d) || d < 0) return std::nullopt;
-  return d;
+  return ParseNodeReportValue(*v);
 }
 
 // One request's copies in flight. The hooks run on the upstream client's single I/O thread, one

@@ -432,6 +432,18 @@ Encoding Tokenizer::Encode(std::string_view text, size_t max_length) const {
   }
   std::vector<int64_t> types(tokens.size(), 0);
   for (const auto& pp : p.post_processors) pp->Process(&tokens, &types);
+  // A limit below the special tokens' count cuts them too (on the truncation side): the result
+  // never exceeds max_length, the length the model was set up for.
+  if (limit > 0 && tokens.size() > limit) {
+    const auto cut = static_cast<ptrdiff_t>(tokens.size() - limit);
+    if (p.truncate_left) {
+      tokens.erase(tokens.begin(), tokens.begin() + cut);
+      types.erase(types.begin(), types.begin() + cut);
+    } else {
+      tokens.resize(limit);
+      types.resize(limit);
+    }
+  }
 
   Encoding e;
   e.ids.reserve(tokens.size());

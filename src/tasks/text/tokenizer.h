@@ -66,10 +66,10 @@ class Tokenizer {
 
   // Tokenizes one text and adds the special tokens. max_length > 0 truncates so that the result,
   // special tokens included, has at most max_length tokens (0: the tokenizer.json truncation
-  // setting if any, else no limit). Truncating on the right (the default) stops tokenizing once
-  // the kept tokens are produced; the result is the same as tokenizing everything and cutting.
-  // Normalization and pre-tokenization still see the whole text (linear, and the text's size is
-  // bounded by the task limits, --max-text-bytes).
+  // setting if any, else no limit); below the number of special tokens, those are cut too. Truncating on the
+  // right (the default) stops tokenizing once the kept tokens are produced; the result is the same as
+  // tokenizing everything and cutting. Normalization and pre-tokenization still see the whole text (linear,
+  // and the text's size is bounded by the task limits, --max-text-bytes).
   Encoding Encode(std::string_view text, size_t max_length = 0) const;
 
   std::optional<int64_t> TokenToId(std::string_view token) const;

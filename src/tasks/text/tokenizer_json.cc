@@ -195,7 +195,10 @@ StatusOr<Token> TokenPair(object o, std::string_view key, std::string_view where
   return Token{id, std::string(s)};
 }
 
-Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts) {
+// `checked`: every token the post-processors add, with where it was given, checked against the
+// vocabulary once the added tokens are known.
+Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts,
+                        std::vector<std::pair<std::string, Token>>* checked) {
   if (e.is_null()) return Status::Ok();
   object o;
   if (e.get_object().get(o)) return Error(where, "expected an object");
@@ -203,6 +206,8 @@ Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts
   if (type == "BertProcessing" || type == "RobertaProcessing") {
     ASSIGN_OR_RETURN(Token cls, TokenPair(o, "cls", where));
     ASSIGN_OR_RETURN(Token sep, TokenPair(o, "sep", where));
+    checked->emplace_back(std::string(where) + ".cls", cls);
+    checked->emplace_back(std::string(where) + ".sep", sep);
     parts->post_processors.push_back(MakeTemplate({cls}, {sep}, {0}, {0}, 0));
   } else if (type == "TemplateProcessing") {
     array single;
@@ -241,6 +246,7 @@ Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts
           return Error(where, "special token '" + id + "': bad ids/tokens");
         }
         (seen_a ? after : before).push_back({tid, std::string(ttext)});
+        checked->emplace_back(std::string(where) + ".special_tokens." + id, Token{tid, std::string(ttext)});
         (seen_a ? after_types : before_types).push_back(type_id);
       }
     }
@@ -254,8 +260,8 @@ Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts
       return Error(where, "Sequence: expected \"processors\": [...]");
     size_t i = 0;
     for (element n : items) {
-      RETURN_IF_ERROR(
-          AddPostProcessor(n, std::string(where) + ".processors[" + std::to_string(i++) + "]", parts));
+      RETURN_IF_ERROR(AddPostProcessor(n, std::string(where) + ".processors[" + std::to_string(i++) + "]",
+                                       parts, checked));
     }
   } else {
     return Unsupported(where, type,
@@ -369,8 +375,26 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromHuggingFaceJson(std::string_
   RETURN_IF_ERROR(SetModel(e, parts.get()));
   if (!o["normalizer"].get(e)) RETURN_IF_ERROR(AddNormalizer(e, "normalizer", parts.get()));
   if (!o["pre_tokenizer"].get(e)) RETURN_IF_ERROR(AddPreTokenizer(e, "pre_tokenizer", parts.get()));
-  if (!o["post_processor"].get(e)) RETURN_IF_ERROR(AddPostProcessor(e, "post_processor", parts.get()));
+  std::vector<std::pair<std::string, Token>> specials;
+  if (!o["post_processor"].get(e))
+    RETURN_IF_ERROR(AddPostProcessor(e, "post_processor", parts.get(), &specials));
   if (!o["added_tokens"].get(e)) RETURN_IF_ERROR(AddTokens(e, parts.get()));
+  // A special token's id is the one the vocabulary gives it: an id the model was not trained
+  // with (or none at all) would reach its embedding lookup.
+  for (const auto& [where, token] : specials) {
+    std::optional<int64_t> id;
+    for (const auto& a : parts->added) {
+      if (a.content == token.text) {
+        id = a.id;
+        break;
+      }
+    }
+    if (!id) id = parts->model->TokenToId(token.text);
+    if (id != token.id) {
+      return Error(where, "'" + token.text + "' has id " + std::to_string(token.id) + ", the vocabulary " +
+                              (id ? "gives it " + std::to_string(*id) : std::string("does not have it")));
+    }
+  }
   parts->pad_id = GuessPadId(*parts);
   object pad;
   if (!o["padding"].get_object().get(pad)) {

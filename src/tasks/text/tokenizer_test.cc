@@ -154,6 +154,19 @@ TEST(TextWordPiece, LongWordsAndTruncation) {
   EXPECT_EQ(Toks(*t, "hello world", 100).size(), 4u);
 }
 
+// max_length bounds the result even below the number of special tokens: those are cut too, on
+// the truncation side.
+TEST(TextWordPiece, MaxLengthBelowTheSpecialTokensCutsThem) {
+  auto t = Bert();
+  EXPECT_EQ(Toks(*t, "hello world", 1), (Tokens{"[CLS]"}));
+  EXPECT_EQ(t->Encode("hello world", 1).type_ids.size(), 1u);
+  std::string j = BertTokenizerJson();
+  j.replace(j.find(R"("truncation":null)"), 17, R"("truncation":{"max_length":1,"direction":"Left"})");
+  auto left = Tokenizer::FromHuggingFaceJson(j);
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_EQ(Toks(**left, "hello world"), (Tokens{"[SEP]"}));
+}
+
 TEST(TextWordPiece, SpecialTokensInText) {
   auto t = Bert();
   EXPECT_EQ(Toks(*t, "hello [MASK] world[SEP]"),
@@ -309,6 +322,24 @@ TEST(TextTokenizerJson, ErrorsNameTheComponent) {
   auto v = Tokenizer::FromVocabTxt("a\nb\n", {});
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("[CLS]"), std::string::npos);
+}
+
+// The post-processor's special tokens carry the ids the vocabulary gives them; any other id
+// would reach the model's embedding lookup.
+TEST(TextTokenizerJson, SpecialTokenIdsAgreeWithTheVocabulary) {
+  auto check = [](std::string json, std::string_view from, std::string_view to, std::string_view expect) {
+    json.replace(json.find(from), from.size(), to);
+    auto t = Tokenizer::FromHuggingFaceJson(json);
+    ASSERT_FALSE(t.ok()) << to;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(expect), std::string::npos) << t.status().message();
+  };
+  check(BertTokenizerJson(), R"("ids":[3])", R"("ids":[7])",
+        "post_processor.special_tokens.[SEP]: '[SEP]' has id 7, the vocabulary gives it 3");
+  check(ByteBpeJson(), R"("sep":["</s>",2])", R"("sep":["</s>",-4])",
+        "post_processor.sep: '</s>' has id -4, the vocabulary gives it 2");
+  check(ByteBpeJson(), R"("cls":["<s>",0])", R"("cls":["<x>",0])",
+        "post_processor.cls: '<x>' has id 0, the vocabulary does not have it");
 }
 
 TEST(TextTokenizerJson, NormalizerSequence) {
