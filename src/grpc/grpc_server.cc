@@ -97,11 +97,11 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* resp) override {
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (shutting_down_.load()) return Done(ctx, Unavailable("the server is shutting down"));
+    if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
     StatusOr<int64_t> version = ParseModelVersion(req->model_version());
-    if (!version.ok()) return Done(ctx, version.status());
+    if (!version.ok()) return Finish(reactor, version.status());
     auto mv = repository_.Get(req->model_name(), *version);
-    if (!mv.ok()) return Done(ctx, mv.status());
+    if (!mv.ok()) return Finish(reactor, mv.status());
 
     // gRPC allocates the request message for this call and keeps it until the call finishes; it
     // is never read again by gRPC, so the decoder may move its raw tensor bytes out (the tensor
@@ -111,7 +111,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     auto parsed = DecodeInferRequest(msg, options_.codec_limits);
     if (!parsed.ok()) {
       (*mv)->stats().RecordFailure(FailureReason::kRejected, 0);
-      return Done(ctx, parsed.status());
+      return Finish(reactor, parsed.status());
     }
     msg->Clear();
     // The callback runs on the version's scheduler thread; the response message and the reactor
@@ -184,8 +184,12 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   }
 
  private:
+  // A call's default reactor may be taken once (gRPC asserts it): Done takes it and finishes;
+  // a handler that took it already finishes through Finish.
   static ServerUnaryReactor* Done(CallbackServerContext* ctx, const Status& status) {
-    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    return Finish(ctx->DefaultReactor(), status);
+  }
+  static ServerUnaryReactor* Finish(ServerUnaryReactor* reactor, const Status& status) {
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
