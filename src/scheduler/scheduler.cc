@@ -74,7 +74,7 @@ void Scheduler::Emulate(Clock::duration measured) {
   if (e.straggler_fraction > 0 && e.straggler_ms > 0) {
     double draw;
     {
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     }
     if (draw < e.straggler_fraction)
@@ -169,7 +169,7 @@ Scheduler::~Scheduler() { Shutdown(); }
 
 void Scheduler::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -179,12 +179,12 @@ void Scheduler::Shutdown() {
 }
 
 size_t Scheduler::queued() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 int64_t Scheduler::queued_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queued_bytes_;
 }
 
@@ -202,7 +202,7 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
   p->callback = std::move(callback);
   p->enqueued = Clock::now();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Unavailable("model is being unloaded");
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
@@ -287,7 +287,7 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
 }
 
 void Scheduler::InstanceLoop(runtime::Session* session) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     // Requests that waited past the queue timeout fail without running.
     std::vector<std::unique_ptr<Pending>> expired;
@@ -304,7 +304,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     for (const auto& p : expired) queued_bytes_ -= p->bytes;
     for (const auto& p : batch) queued_bytes_ -= p->bytes;
     if (!expired.empty() || !batch.empty()) {
-      lock.unlock();
+      lock.Unlock();
       for (auto& p : expired) {
         Fail(*p,
              Unavailable("request waited longer than the queue timeout of " +
@@ -312,14 +312,14 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
              FailureReason::kTimeout);
       }
       if (!batch.empty()) Execute(session, std::move(batch));
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (stopping_ && queue_.empty()) return;
     if (wait_until == Clock::time_point::max()) {
-      cv_.wait(lock);
+      lock.Wait(cv_);
     } else {
-      cv_.wait_until(lock, wait_until);
+      lock.WaitUntil(cv_, wait_until);
     }
   }
 }

@@ -13,7 +13,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -21,6 +20,7 @@
 
 #include "common/inference.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "repository/model_config.h"
 #include "runtime/runtime.h"
 #include "scheduler/stats.h"
@@ -97,7 +97,8 @@ class Scheduler {
   // Picks the next batch from the queue front (lock held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
   std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
-                                                  std::chrono::steady_clock::time_point* wait_until);
+                                                  std::chrono::steady_clock::time_point* wait_until)
+      REQUIRES(mu_);
   void Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch);
   void Fail(Pending& p, Status status, FailureReason reason);
   // Sleeps what the emulated speed adds to an engine run of `measured`.
@@ -107,14 +108,16 @@ class Scheduler {
   const SchedulerOptions options_;
   ModelStats* stats_;
 
-  mutable std::mutex mu_;
+  // Two locks, never held together: mu_ (the queue) and rng_mu_ (taken by Emulate, on an instance
+  // thread outside mu_).
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
-  int64_t queued_bytes_ = 0;                    // guarded by mu_; the bytes of queue_
-  bool stopping_ = false;                       // guarded by mu_
+  std::deque<std::unique_ptr<Pending>> queue_ GUARDED_BY(mu_);
+  int64_t queued_bytes_ GUARDED_BY(mu_) = 0;  // the bytes of queue_
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;  // straggler draws; guarded by rng_mu_
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ GUARDED_BY(rng_mu_);  // straggler draws
 };
 
 }  // namespace continuum
