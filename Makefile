@@ -41,7 +41,7 @@ test-asan: setup pyclients
 	ninja -C $(BUILD_ASAN)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=0 ctest $(CTEST_FLAGS) -L 'unit|e2e'
 
-# ThreadSanitizer build of the unit tests that exercise threads (label `threads`, listed in
+# ThreadSanitizer build of the unit tests that exercise threads (ctest label `unit-threads`, listed in
 # CONTINUUM_THREADED_TESTS in CMakeLists.txt); only what they need is built. Suppressions in
 # tools/tsan.supp cover third-party libraries only.
 TSAN_OPTIONS_ALL = suppressions=$(CURDIR)/tools/tsan.supp halt_on_error=1 second_deadlock_stack=1
