@@ -51,7 +51,7 @@ test-tsan: setup
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" ctest $(CTEST_FLAGS) -L threads
 
 # Clang's thread-safety analysis of the annotated locks (common/thread_annotations.h).
-thread-safety:
+thread-safety: setup
 	tools/check_thread_safety.sh
 
 fuzz: setup
