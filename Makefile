@@ -3,13 +3,14 @@
 #   make test   installs what is missing, builds, and runs every test
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup pyclients build test test-unit test-asan fuzz demo bench soak clean
+.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety fuzz demo bench soak clean
 
 all: build
 
@@ -40,6 +41,19 @@ test-asan: setup pyclients
 	ninja -C $(BUILD_ASAN)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=0 ctest $(CTEST_FLAGS) -L 'unit|e2e'
 
+# ThreadSanitizer build of the unit tests that exercise threads (ctest label `unit-threads`, listed in
+# CONTINUUM_THREADED_TESTS in CMakeLists.txt); only what they need is built. Suppressions in
+# tools/tsan.supp cover third-party libraries only.
+TSAN_OPTIONS_ALL = suppressions=$(CURDIR)/tools/tsan.supp halt_on_error=1 second_deadlock_stack=1
+test-tsan: setup
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONTINUUM_SANITIZE=thread -DCONTINUUM_BENCH=OFF
+	ninja -C $(BUILD_TSAN) threaded_tests
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" ctest $(CTEST_FLAGS) -L threads
+
+# Clang's thread-safety analysis of the annotated locks (common/thread_annotations.h).
+thread-safety: setup
+	tools/check_thread_safety.sh
+
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCONTINUUM_FUZZ=ON -DCONTINUUM_BENCH=OFF
@@ -54,4 +68,4 @@ bench: build
 	bench/run_all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)

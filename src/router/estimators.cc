@@ -23,7 +23,7 @@ void Estimators::Touch(std::string_view node) {
 }
 
 void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LinkState& l = LinkLocked(node);
   l.rtt.Seed(rtt_ms);
   l.bw.Seed(bandwidth_mbps);
@@ -32,7 +32,7 @@ void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwid
 }
 
 void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LinkState& l = LinkLocked(node);
   l = LinkState{};
   if (auto it = link_seeds_.find(node); it != link_seeds_.end()) {
@@ -45,21 +45,21 @@ void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) 
 }
 
 void Estimators::SeedCompute(const std::string& node, const std::string& model, double compute_ms) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto [it, inserted] = compute_.emplace(std::make_pair(node, model), WindowQuantile(compute_window_));
   it->second.Seed(compute_ms);
 }
 
 void Estimators::ObserveRtt(std::string_view node, double rtt_ms) {
   if (!(rtt_ms >= 0) || !std::isfinite(rtt_ms)) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LinkLocked(node).rtt.Observe(rtt_ms);
   Touch(node);
 }
 
 void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool restart) {
   if (!(duration_ms > 0) || !std::isfinite(duration_ms) || bytes == 0) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LinkState& l = LinkLocked(node);
   if (bytes < kLatencySampleBytes) {
     // A small exchange is latency, not bandwidth: it feeds the rtt estimate (minus its transfer
@@ -85,7 +85,7 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
 
 void Estimators::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
   if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto [it, inserted] = compute_.emplace(std::make_pair(std::string(node), std::string(model)),
                                          WindowQuantile(compute_window_));
   it->second.Observe(compute_ms);
@@ -94,7 +94,7 @@ void Estimators::ObserveCompute(std::string_view node, std::string_view model, d
 
 void Estimators::ReportQueueDepth(std::string_view node, double depth) {
   if (!(depth >= 0) || !std::isfinite(depth)) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = queue_.find(node);
   if (it == queue_.end()) {
     queue_.emplace(std::string(node), depth);
@@ -105,7 +105,7 @@ void Estimators::ReportQueueDepth(std::string_view node, double depth) {
 }
 
 Estimators::LinkView Estimators::Link(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LinkView v{default_rtt_, default_bw_};
   auto it = links_.find(node);
   if (it != links_.end()) {
@@ -117,7 +117,7 @@ Estimators::LinkView Estimators::Link(std::string_view node) const {
 
 Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_view model,
                                             double fallback_ms) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
   if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * kSeedP95Factor};
   const auto [median, q95] = it->second.Quantiles<2>({0.5, 0.95});
@@ -127,19 +127,19 @@ Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_v
 }
 
 double Estimators::QueueDepth(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = queue_.find(node);
   return it == queue_.end() ? 0.0 : it->second;
 }
 
 std::chrono::system_clock::time_point Estimators::LastUpdate(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = updated_.find(node);
   return it == updated_.end() ? std::chrono::system_clock::time_point{} : it->second;
 }
 
 std::optional<Estimators::BandwidthSample> Estimators::LastBandwidthSample(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = links_.find(node);
   return it == links_.end() ? std::nullopt : it->second.bw_sample;
 }

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -140,19 +139,20 @@ class Estimators {
       bw_sample = BandwidthSample{now, rtt.has_value() ? rtt.value() : default_rtt_ms};
     }
   };
-  LinkState& LinkLocked(std::string_view node);
-  void Touch(std::string_view node);
+  LinkState& LinkLocked(std::string_view node) REQUIRES(mu_);
+  void Touch(std::string_view node) REQUIRES(mu_);
 
   size_t compute_window_;
   double default_rtt_;
   double default_bw_;
   Clock clock_;
-  mutable std::mutex mu_;
-  std::map<std::string, LinkState, std::less<>> links_;
-  std::map<std::string, std::pair<double, double>, std::less<>> link_seeds_;  // rtt ms, Mbit/s
-  std::map<std::pair<std::string, std::string>, WindowQuantile> compute_;
-  std::map<std::string, double, std::less<>> queue_;
-  std::map<std::string, std::chrono::system_clock::time_point, std::less<>> updated_;
+  mutable Mutex mu_;  // taken after Router::mu_ when both are held (see router.h)
+  std::map<std::string, LinkState, std::less<>> links_ GUARDED_BY(mu_);
+  std::map<std::string, std::pair<double, double>, std::less<>> link_seeds_
+      GUARDED_BY(mu_);  // rtt ms, Mbit/s
+  std::map<std::pair<std::string, std::string>, WindowQuantile> compute_ GUARDED_BY(mu_);
+  std::map<std::string, double, std::less<>> queue_ GUARDED_BY(mu_);
+  std::map<std::string, std::chrono::system_clock::time_point, std::less<>> updated_ GUARDED_BY(mu_);
 };
 
 }  // namespace continuum::router

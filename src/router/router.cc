@@ -136,7 +136,7 @@ StatusOr<Decision> Router::Decide(const Request& request) {
 
   bool any_holder = false;
   bool any_resident = false;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   d.candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
   std::string what = "model '" + request.model + "'" +
                      (request.version ? " version " + std::to_string(request.version) : std::string());
@@ -210,7 +210,7 @@ std::optional<std::string> Router::PickHedge(const Request& request, const std::
   const Policy p = EffectivePolicy(request);
   if (p.residency && !topology_.KnowsResidency(*p.residency)) return std::nullopt;
   bool any_holder = false, any_resident = false;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const Candidate* best = nullptr;
   auto candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
   for (const auto& c : candidates) {
@@ -222,7 +222,7 @@ std::optional<std::string> Router::PickHedge(const Request& request, const std::
 }
 
 bool Router::TryStartHedge() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (hedge_tokens_ < 1.0) return false;
   hedge_tokens_ -= 1.0;
   return true;
@@ -247,7 +247,7 @@ void Router::AnswerTimes::Observe(double ratio, double due_share) {
 void Router::ObserveAnswer(std::string_view node, double elapsed_ms, double p95_ms) {
   if (!(elapsed_ms >= 0) || !(p95_ms > 0) || !std::isfinite(elapsed_ms) || !std::isfinite(p95_ms)) return;
   const double ratio = elapsed_ms / p95_ms;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = answers_.find(node);
   if (it == answers_.end()) it = answers_.emplace(std::string(node), AnswerTimes{}).first;
   it->second.Observe(ratio, options_.hedge_due_share);
@@ -260,18 +260,18 @@ double Router::ScaleLocked(std::string_view node) const {
 }
 
 double Router::HedgeDelayScale(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return ScaleLocked(node);
 }
 
 bool Router::IsEjected(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = health_.find(node);
   return it != health_.end() && it->second.ejected;
 }
 
 void Router::ReportSuccess(std::string_view node) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = health_.find(node);
   if (it == health_.end()) return;
   it->second.consecutive_failures = 0;
@@ -279,7 +279,7 @@ void Router::ReportSuccess(std::string_view node) {
 }
 
 void Router::ReportFailure(std::string_view node) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = health_.find(node);
   if (it == health_.end()) return;
   if (++it->second.consecutive_failures >= options_.eject_after_failures && !it->second.ejected) {
@@ -291,7 +291,7 @@ void Router::ReportFailure(std::string_view node) {
 void Router::ProbeResult(std::string_view node, bool ok, std::optional<double> rtt_ms) {
   bool readmitted = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = health_.find(node);
     if (it == health_.end()) return;
     it->second.last_probe = options_.clock();
@@ -311,13 +311,13 @@ void Router::ProbeResult(std::string_view node, bool ok, std::optional<double> r
 }
 
 bool Router::IsHealthy(std::string_view node) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = health_.find(node);
   return it != health_.end() && !it->second.ejected;
 }
 
 std::vector<std::string> Router::NodesToProbe() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> out;
   auto now = options_.clock();
   for (auto& [name, h] : health_) {
@@ -330,7 +330,7 @@ std::vector<std::string> Router::NodesToProbe() {
 }
 
 std::vector<std::string> Router::NodesToRefresh() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> out;
   if (options_.refresh_interval.count() <= 0) return out;
   auto now = options_.clock();
@@ -354,13 +354,13 @@ void Router::ReportQueueDepth(std::string_view node, double depth) { est_->Repor
 
 void Router::ReportEarliestDue(std::string_view node,
                                std::optional<std::chrono::system_clock::time_point> due) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = health_.find(node); it != health_.end()) it->second.earliest_due = due;
 }
 
 void Router::ReportOutstanding(std::string_view node,
                                std::optional<std::chrono::system_clock::time_point> due, double work_ms) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = health_.find(node); it != health_.end()) {
     it->second.earliest_due = due;
     it->second.outstanding_work_ms = std::isfinite(work_ms) ? std::max(0.0, work_ms) : 0.0;

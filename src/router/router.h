@@ -66,7 +66,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -74,6 +73,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace continuum::router {
 
@@ -234,7 +234,12 @@ struct RouterOptions {
 
 class Estimators;
 
-// Thread-safe.
+// Thread-safe. Two locks, always taken in this order (never the other way round):
+//   1. Router::mu_      health, hedge budget, answer times; held through a decision
+//   2. Estimators::mu_  the estimates; taken while mu_ is held (CandidatesLocked, ExploreLocked
+//                       read the estimators) and on its own by the Observe* calls
+// The estimators never call back into the router, and the router calls no code of its callers
+// (the clock aside, which must not call the router) with either held.
 class Router {
  public:
   explicit Router(Topology topology, RouterOptions options = {});
@@ -319,12 +324,12 @@ class Router {
   // The healthy candidates in the policy's residency class, with predictions (unranked); sets
   // whether any node holds the model and whether any of those is in the class. Needs mu_.
   std::vector<Candidate> CandidatesLocked(const Request& request, const Policy& policy, bool* any_holder,
-                                          bool* any_resident);
+                                          bool* any_resident) REQUIRES(mu_);
 
   Topology topology_;
   RouterOptions options_;
-  mutable std::mutex mu_;
-  std::unique_ptr<Estimators> est_;
+  mutable Mutex mu_;
+  std::unique_ptr<Estimators> est_;  // set once in the constructor; locks its own mutex (order above)
   struct Health {
     int consecutive_failures = 0;
     bool ejected = false;
@@ -335,10 +340,10 @@ class Router {
     std::chrono::system_clock::time_point last_explored{};
   };
   // The exploration copy for a decision (see RouterOptions::explore_after), its token taken; needs mu_.
-  std::optional<Hedge> ExploreLocked(const Request& request, const Decision& d);
+  std::optional<Hedge> ExploreLocked(const Request& request, const Decision& d) REQUIRES(mu_);
   std::chrono::system_clock::time_point started_;  // before it, no bandwidth estimate is stale
-  std::map<std::string, Health, std::less<>> health_;
-  double hedge_tokens_ = 0;
+  std::map<std::string, Health, std::less<>> health_ GUARDED_BY(mu_);
+  double hedge_tokens_ GUARDED_BY(mu_) = 0;
   struct AnswerTimes {
     std::vector<double> ratios;  // ring of elapsed / predicted p95, up to kAnswerWindow
     size_t next = 0, since_scale = 0;
@@ -346,9 +351,10 @@ class Router {
     void Observe(double ratio, double due_share);
     bool learned() const { return ratios.size() >= 32; }
   };
-  double ScaleLocked(std::string_view node) const;
-  std::map<std::string, AnswerTimes, std::less<>> answers_;
-  AnswerTimes all_answers_;  // every node's: the scale of a node with too few answers of its own
+  double ScaleLocked(std::string_view node) const REQUIRES(mu_);
+  std::map<std::string, AnswerTimes, std::less<>> answers_ GUARDED_BY(mu_);
+  AnswerTimes all_answers_
+      GUARDED_BY(mu_);  // every node's: the scale of a node with too few answers of its own
 };
 
 }  // namespace continuum::router

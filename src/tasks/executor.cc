@@ -19,7 +19,7 @@ Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes) {
                            std::to_string(max_queue_bytes_) + " (--task-queue-bytes)");
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Unavailable("the server is shutting down");
     if (queue_.size() >= max_queue_) {
       return Unavailable("task queue full: " + std::to_string(queue_.size()) + " task requests waiting");
@@ -38,7 +38,7 @@ Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes) {
 
 void TaskExecutor::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -48,27 +48,27 @@ void TaskExecutor::Shutdown() {
 }
 
 size_t TaskExecutor::queued() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 int64_t TaskExecutor::queued_bytes() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queued_bytes_;
 }
 
 void TaskExecutor::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) lock.Wait(cv_);
     if (queue_.empty()) return;  // stopping and drained
     Item item = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= item.bytes;
-    lock.unlock();
+    lock.Unlock();
     item.work();
     item.work = nullptr;  // what the work captured goes before the next item is taken
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace continuum::tasks {
 
@@ -42,11 +42,11 @@ class TaskExecutor {
   void Loop();
   const size_t max_queue_;
   const int64_t max_queue_bytes_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;    // guarded by mu_
-  int64_t queued_bytes_ = 0;  // guarded by mu_; the bytes of queue_
-  bool stopping_ = false;     // guarded by mu_
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  int64_t queued_bytes_ GUARDED_BY(mu_) = 0;  // the bytes of queue_
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 
