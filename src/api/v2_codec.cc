@@ -369,32 +369,6 @@ Status ParseJsonData(size_t idx, element data, int64_t n, Tensor& t) {
 // ------------------------------------------------------------------------------------------------
 // Binary tensor data
 
-// Checks BYTES framing (4-byte little-endian length + bytes per element) without allocating.
-Status CheckBytesFraming(std::string_view d, int64_t n) {
-  size_t pos = 0;
-  int64_t count = 0;
-  while (pos < d.size()) {
-    if (d.size() - pos < 4) {
-      return InvalidArgument("BYTES element " + std::to_string(count) + " at byte " + std::to_string(pos) +
-                             " has a truncated 4-byte length prefix");
-    }
-    uint32_t len;
-    std::memcpy(&len, d.data() + pos, 4);
-    pos += 4;
-    if (len > d.size() - pos) {
-      return InvalidArgument("BYTES element " + std::to_string(count) + " declares " + std::to_string(len) +
-                             " bytes but only " + std::to_string(d.size() - pos) + " remain");
-    }
-    pos += len;
-    ++count;
-  }
-  if (count != n) {
-    return InvalidArgument("holds " + std::to_string(count) + " BYTES elements but the shape needs " +
-                           std::to_string(n));
-  }
-  return Status::Ok();
-}
-
 struct BinarySection {
   bool present = false;  // json_length was given
   std::string_view bytes;

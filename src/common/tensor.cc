@@ -194,4 +194,29 @@ uint16_t FloatToBf16(float f) {
 
 float Bf16ToFloat(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
+Status CheckBytesFraming(std::string_view d, int64_t n) {
+  size_t pos = 0;
+  int64_t count = 0;
+  while (pos < d.size()) {
+    if (d.size() - pos < 4) {
+      return InvalidArgument("BYTES element " + std::to_string(count) + " at byte " + std::to_string(pos) +
+                             " has a truncated 4-byte length prefix");
+    }
+    uint32_t len;
+    std::memcpy(&len, d.data() + pos, 4);
+    pos += 4;
+    if (len > d.size() - pos) {
+      return InvalidArgument("BYTES element " + std::to_string(count) + " declares " + std::to_string(len) +
+                             " bytes but only " + std::to_string(d.size() - pos) + " remain");
+    }
+    pos += len;
+    ++count;
+  }
+  if (count != n) {
+    return InvalidArgument("holds " + std::to_string(count) + " BYTES elements but the shape needs " +
+                           std::to_string(n));
+  }
+  return Status::Ok();
+}
+
 }  // namespace continuum

@@ -64,6 +64,10 @@ struct Tensor {
 // Splits a BYTES buffer into views of its elements; fails on broken framing or a count other
 // than `expected_count` (pass -1 to accept any count).
 StatusOr<std::vector<std::string_view>> SplitBytesElements(std::string_view data, int64_t expected_count);
+
+// Checks the BYTES framing of `data` (a 4-byte little-endian length, then the bytes, per element)
+// holds exactly `expected_count` elements, without allocating. Errors name the element and byte.
+Status CheckBytesFraming(std::string_view data, int64_t expected_count);
 // Appends one BYTES element (length prefix + bytes) to `out`.
 void AppendBytesElement(std::string& out, std::string_view element);
 
