@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/base64.h"
+#include "tasks/test_gate.h"
 
 namespace continuum {
 namespace {
@@ -26,33 +27,13 @@ using namespace std::chrono_literals;
 
 // Holds every run of the "slow" task until opened, so that a saturated executor is observable
 // without timing.
-struct Gate {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  int started = 0;
-
-  void Open() {
-    {
-      std::lock_guard lock(mu);
-      open = true;
-    }
-    cv.notify_all();
-  }
-  bool WaitStarted(int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, 10s, [&] { return started >= n; });
-  }
-};
+using tasks::testing::Gate;
 
 class SlowTask final : public tasks::Task {
  public:
   explicit SlowTask(Gate* gate) : gate_(gate) {}
   StatusOr<tasks::TaskResult> Run(const tasks::TaskRequest& request, tasks::ModelRunner&) const override {
-    std::unique_lock lock(gate_->mu);
-    ++gate_->started;
-    gate_->cv.notify_all();
-    gate_->cv.wait(lock, [&] { return gate_->open; });
+    gate_->Enter();
     return tasks::TaskResult{std::to_string(request.binary.size()), {}, 0};
   }
   std::string InputSchema() const override { return "{}"; }

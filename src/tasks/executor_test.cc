@@ -9,45 +9,14 @@
 #include <mutex>
 #include <string>
 
+#include "tasks/test_gate.h"
+
 namespace continuum::tasks {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Holds the executor's threads until opened.
-struct Gate {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  int started = 0;
-  int finished = 0;
-
-  std::function<void()> Work() {
-    return [this] {
-      std::unique_lock lock(mu);
-      ++started;
-      cv.notify_all();
-      cv.wait(lock, [&] { return open; });
-      ++finished;
-      cv.notify_all();
-    };
-  }
-  void Open() {
-    {
-      std::lock_guard lock(mu);
-      open = true;
-    }
-    cv.notify_all();
-  }
-  bool WaitStarted(int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, 10s, [&] { return started >= n; });
-  }
-  bool WaitFinished(int n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, 10s, [&] { return finished >= n; });
-  }
-};
+using testing::Gate;
 
 TEST(TaskExecutor, QueueIsBoundedByBytes) {
   Gate gate;
