@@ -20,7 +20,7 @@
 #include "common/config_reader.h"
 #include "common/status.h"
 #include "gateway/gateway.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "http/validate.h"
 #include "node/inference_node.h"
 #include "router/decision_log.h"

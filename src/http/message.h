@@ -1,0 +1,48 @@
+// The HTTP message types every handler speaks: Request, Response, and the Responder / Handler
+// callbacks. Apart from the server (server.h) so that code which only builds, answers or forwards
+// messages (the API handlers, the filter chain, the gateway, libcontinuum's in-process calls) does
+// not depend on the server's options and lifecycle.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace continuum::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string, percent-decoded
+  std::string query;   // raw query string without '?'
+  // The target as received, still percent-encoded (no control character or space, see validate.h):
+  // what a forwarding handler writes upstream, as the decoded path may hold CR, LF, any byte.
+  // Empty for a request made in-process; clear it when rewriting `path` (it is encoded again).
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // "ip:port"
+
+  // First header with this (lower-case) name, or nullptr.
+  const std::string* Header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Called at most once, from any thread; later calls are ignored. Copies share one state. If the
+// last copy is destroyed without a call, the client gets a 500. After the connection closed or
+// Stop began, calling it does nothing (it is safe even after the Server is destroyed). A call
+// made on the handler's own thread, inside the handler, starts the write before returning.
+// A status outside 200..999 is answered as 500. Content-Length, Transfer-Encoding, Connection,
+// Server and Date in `headers` are ignored (the server writes them); "Connection: close" there
+// closes the connection after the response.
+using Responder = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Responder)>;
+
+}  // namespace continuum::http
