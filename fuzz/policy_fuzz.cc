@@ -1,4 +1,4 @@
-// libFuzzer target for the routing policy a request carries (router/router.h): the
+// libFuzzer target for the routing policy a request carries (router/topology.h): the
 // X-Continuum-Policy header and the policy keys of a JSON body's `parameters`. The input is tried
 // as both. Invariants: errors are InvalidArgument and name where (the header, or `parameters`); a
 // parsed policy holds only valid values (a latency target in (0, 3600000] ms, a residency class
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "router/router.h"
+#include "router/topology.h"
 
 namespace {
 

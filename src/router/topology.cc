@@ -1,4 +1,6 @@
-// Parsing of the topology file and of request policies (see router.h for the formats).
+// Parsing of the topology file and of request policies (see topology.h for the formats).
+#include "router/topology.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 
 #include "common/config_reader.h"
 #include "common/json_writer.h"
-#include "router/router.h"
 
 namespace continuum::router {
 namespace {
