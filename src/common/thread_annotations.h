@@ -62,11 +62,12 @@ class SCOPED_CAPABILITY MutexLock {
   void Unlock() RELEASE() { lock_.unlock(); }
   void Lock() ACQUIRE() { lock_.lock(); }
 
-  // The lock is released while waiting and held again on return, as with std::condition_variable.
+  // The lock is released while waiting and held again on return, as with std::condition_variable;
+  // WaitUntil says whether the wait ended at `t` (std::cv_status::timeout) or on a notification.
   void Wait(std::condition_variable& cv) { cv.wait(lock_); }
   template <class ClockT, class Duration>
-  void WaitUntil(std::condition_variable& cv, std::chrono::time_point<ClockT, Duration> t) {
-    cv.wait_until(lock_, t);
+  std::cv_status WaitUntil(std::condition_variable& cv, std::chrono::time_point<ClockT, Duration> t) {
+    return cv.wait_until(lock_, t);
   }
 
  private:

@@ -94,7 +94,7 @@ void Scheduler::Emulate(Clock::duration measured) {
   if (e.straggler_fraction > 0 && e.straggler_ms > 0) {
     double draw;
     {
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      MutexLock lock(rng_mu_);
       draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     }
     if (draw < e.straggler_fraction)
@@ -190,7 +190,7 @@ Scheduler::~Scheduler() { Shutdown(); }
 
 void Scheduler::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -200,12 +200,12 @@ void Scheduler::Shutdown() {
 }
 
 size_t Scheduler::queued() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 int64_t Scheduler::queued_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queued_bytes_;
 }
 
@@ -224,7 +224,7 @@ Status Scheduler::Enqueue(InferRequest request, InferCallback callback) {
   p->enqueued = Clock::now();
   bool wake = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Unavailable("model is being unloaded");
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       if (stats_) stats_->RecordFailure(FailureReason::kQueueFull, 0);
@@ -314,7 +314,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
   // would let each of them run up to that much longer.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 #endif
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   Clock::time_point free_since = Clock::now();  // when this instance's last run ended or it woke
   while (true) {
     // Requests that waited past the queue timeout fail without running.
@@ -338,7 +338,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     }
     queued_rows_ -= batch_rows;
     if (!expired.empty() || !batch.empty()) {
-      lock.unlock();
+      lock.Unlock();
       for (auto& p : expired) {
         Fail(*p,
              Unavailable("request waited longer than the queue timeout of " +
@@ -347,7 +347,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       }
       Clock::duration took{};
       if (!batch.empty()) took = Execute(session, std::move(batch));
-      lock.lock();
+      lock.Lock();
       if (batch_rows > 0) policy_.OnRun(batch_rows, took);
       free_since = Clock::now();
       continue;
@@ -355,7 +355,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
     if (stopping_ && queue_.empty()) return;
     if (wait_until == Clock::time_point::max()) {
       ++idle_waiters_;
-      cv_.wait(lock);
+      lock.Wait(cv_);
       --idle_waiters_;
       free_since = Clock::now();
       if (wake_sent_ != Clock::time_point{}) {
@@ -364,7 +364,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       }
     } else {
       ++timed_waiters_;
-      const auto woke = cv_.wait_until(lock, wait_until);
+      const auto woke = lock.WaitUntil(cv_, wait_until);
       --timed_waiters_;
       if (woke == std::cv_status::timeout) policy_.OnTimedWake(wait_until, Clock::now());
     }

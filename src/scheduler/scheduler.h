@@ -13,7 +13,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -21,6 +20,7 @@
 
 #include "common/inference.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "repository/model_config.h"
 #include "runtime/runtime.h"
 #include "scheduler/batch_policy.h"
@@ -95,11 +95,12 @@ class Scheduler {
     int64_t bytes = 0;  // input tensor data, counted against max_queue_bytes while queued
   };
   void InstanceLoop(runtime::Session* session);
-  // Picks the next batch from the queue front (lock held). Returns empty while the batch should
+  // Picks the next batch from the queue front (mu_ held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
   std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
                                                   std::chrono::steady_clock::time_point free_since,
-                                                  std::chrono::steady_clock::time_point* wait_until);
+                                                  std::chrono::steady_clock::time_point* wait_until)
+      REQUIRES(mu_);
   // Runs a batch and answers it; returns the time from the start to the last callback.
   std::chrono::steady_clock::duration Execute(runtime::Session* session,
                                               std::vector<std::unique_ptr<Pending>> batch);
@@ -111,23 +112,23 @@ class Scheduler {
   const SchedulerOptions options_;
   ModelStats* stats_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
-  int64_t queued_bytes_ = 0;                    // guarded by mu_; the bytes of queue_
-  int64_t queued_rows_ = 0;                     // guarded by mu_; the rows of queue_
-  BatchPolicy policy_;                          // guarded by mu_
+  std::deque<std::unique_ptr<Pending>> queue_ GUARDED_BY(mu_);
+  int64_t queued_bytes_ GUARDED_BY(mu_) = 0;  // the bytes of queue_
+  int64_t queued_rows_ GUARDED_BY(mu_) = 0;   // the rows of queue_
+  BatchPolicy policy_ GUARDED_BY(mu_);
   // Instances waiting with nothing to do, and instances waiting for a batch to fill until a time
   // or until wake_rows_ rows are queued: Enqueue wakes them only when that changes something.
-  int idle_waiters_ = 0;   // guarded by mu_
-  int timed_waiters_ = 0;  // guarded by mu_
-  int64_t wake_rows_ = 0;  // guarded by mu_
-  // When the request that woke an idle instance arrived (epoch: none pending); guarded by mu_.
-  std::chrono::steady_clock::time_point wake_sent_{};
-  bool stopping_ = false;  // guarded by mu_
+  int idle_waiters_ GUARDED_BY(mu_) = 0;
+  int timed_waiters_ GUARDED_BY(mu_) = 0;
+  int64_t wake_rows_ GUARDED_BY(mu_) = 0;
+  // When the request that woke an idle instance arrived (epoch: none pending).
+  std::chrono::steady_clock::time_point wake_sent_ GUARDED_BY(mu_){};
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;  // straggler draws; guarded by rng_mu_
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ GUARDED_BY(rng_mu_);  // straggler draws
 };
 
 }  // namespace continuum
