@@ -38,28 +38,12 @@ constexpr size_t kMaxSupportedDepth = 1024;
 // Bodies up to this size are parsed with a per-thread parser that keeps its buffers; larger ones
 // get a parser of their own so that a single huge request does not pin memory in every thread.
 constexpr size_t kReusedParserMaxBytes = 256 << 10;
-// User-supplied strings quoted in error messages are cut to this many bytes.
-constexpr size_t kMaxQuotedBytes = 64;
 // Integral JSON numbers written with a fraction or an exponent ("2.0", "1e3") are accepted for
 // integer types as long as they are exact.
 constexpr double kMaxExactDouble = 9007199254740992.0;  // 2^53
 
 // ------------------------------------------------------------------------------------------------
 // Message helpers
-
-std::string Quoted(std::string_view s) {
-  std::string out = "'";
-  if (s.size() <= kMaxQuotedBytes) {
-    out.append(s);
-  } else {
-    size_t n = kMaxQuotedBytes;  // do not cut a UTF-8 sequence in half
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    out.append(s.substr(0, n));
-    out.append("...");
-  }
-  out.push_back('\'');
-  return out;
-}
 
 std::string DoubleText(double d) {
   char buf[32];

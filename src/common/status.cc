@@ -35,4 +35,17 @@ Status Status::WithContext(std::string_view prefix) const {
   return Status(code_, std::move(m));
 }
 
+std::string Quoted(std::string_view s) {
+  constexpr size_t kMaxQuotedBytes = 64;
+  std::string out = "'";
+  if (s.size() <= kMaxQuotedBytes) {
+    out.append(s);
+  } else {
+    size_t n = kMaxQuotedBytes;  // do not cut a UTF-8 sequence in half
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    out.append(s.substr(0, n)).append("...");
+  }
+  return out + "'";
+}
+
 }  // namespace continuum

@@ -28,6 +28,10 @@ enum class StatusCode {
 
 std::string_view StatusCodeName(StatusCode code);
 
+// A client-supplied string for an error message: in single quotes, cut to 64 bytes (at a UTF-8
+// boundary, then "...") so that a huge name never makes a huge message.
+std::string Quoted(std::string_view s);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;

@@ -16,21 +16,6 @@ static_assert(std::endian::native == std::endian::little, "x86-64 and arm64 only
 
 using inference::InferTensorContents;
 
-// User-supplied strings quoted in error messages are cut to this many bytes (as in REST).
-constexpr size_t kMaxQuotedBytes = 64;
-
-std::string Quoted(std::string_view s) {
-  std::string out = "'";
-  if (s.size() <= kMaxQuotedBytes) {
-    out.append(s);
-  } else {
-    size_t n = kMaxQuotedBytes;  // do not cut a UTF-8 sequence in half
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    out.append(s.substr(0, n)).append("...");
-  }
-  return out + "'";
-}
-
 std::string Input(size_t i) { return "inputs[" + std::to_string(i) + "]"; }
 std::string Output(size_t i) { return "outputs[" + std::to_string(i) + "]"; }
 std::string Raw(size_t i) { return "raw_input_contents[" + std::to_string(i) + "]"; }
