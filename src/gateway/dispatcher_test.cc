@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "gateway/test_node.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 
 namespace continuum::gateway {
@@ -45,7 +45,7 @@ struct Run {
 
 // Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
 Run DispatchSync(
-    UpstreamClient* c, Plan plan,
+    http::Client* c, Plan plan,
     std::function<std::optional<Target>(const std::vector<std::string>&)> hedge_target = nullptr) {
   struct Counts {
     std::mutex mu;
@@ -67,7 +67,7 @@ Run DispatchSync(
     counts->balance.fetch_sub(1);
   };
   hooks.hedge_target = std::move(hedge_target);
-  UpstreamRequest req;
+  http::ClientRequest req;
   req.target = "/v2/models/m/infer?x=1";
   req.headers = {{"X-Mixed-Case", "v"}, {"content-type", "application/json"}};
   req.body = "{\"inputs\":[]}";
@@ -99,7 +99,7 @@ Plan MakePlan(std::vector<Target> chain, std::shared_ptr<LocalEndpoint> local,
 const Target kPhone{"phone", "local://"};
 
 TEST(LocalNode, AnswersInProcess) {
-  UpstreamClient c;
+  http::Client c;
   http::Request seen;
   std::mutex mu;
   auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&& r, http::Responder w) {
@@ -138,7 +138,7 @@ TEST(LocalNode, AnswersInProcess) {
 TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
   std::atomic<int> remote_hits{0};
   TestNode edge(Answer(200, "edge", &remote_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(503, "{\"error\":\"busy\"}"));
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
   local->Detach();
@@ -155,7 +155,7 @@ TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
 TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
   std::atomic<int> remote_hits{0};
   TestNode edge(Answer(200, "edge", &remote_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(400, "{\"error\":\"bad input\"}"));
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
   local->Detach();
@@ -167,7 +167,7 @@ TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
 
 TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   std::atomic<int> late{0};
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(600ms, "too late", &late));
   Plan p = MakePlan({kPhone, {"edge", edge.url}}, local);
@@ -192,7 +192,7 @@ TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
 }
 
 TEST(LocalNode, HangHitsThePlanDeadline) {
-  UpstreamClient c;
+  http::Client c;
   std::mutex mu;
   std::vector<http::Responder> held;  // never answered while the dispatch runs
   auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&&, http::Responder w) {
@@ -211,7 +211,7 @@ TEST(LocalNode, HangHitsThePlanDeadline) {
 
 TEST(LocalNode, DroppedResponderIsAFailure) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, [](http::Request&&, http::Responder) {});
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
   local->Detach();
@@ -222,7 +222,7 @@ TEST(LocalNode, DroppedResponderIsAFailure) {
 
 TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, nullptr));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "edge");
@@ -236,7 +236,7 @@ TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
 
 TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
   Plan p = MakePlan({kPhone}, local);
   p.hedge = Target{"edge", edge.url};
@@ -257,7 +257,7 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
 TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
   TestNode slow(Slow(300ms, "late"));
   TestNode fast(Answer(200, "hedge"));
-  UpstreamClient c;
+  http::Client c;
   for (bool await : {true, false}) {
     SCOPED_TRACE(await ? "awaited" : "cancelled");
     Plan p = MakePlan({{"slow", slow.url}}, nullptr);
@@ -280,7 +280,7 @@ TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
 TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {
   std::atomic<int> edge_hits{0};
   TestNode edge(Answer(200, "edge", &edge_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(200ms, "phone"));
   Plan p = MakePlan({kPhone}, local);
   p.hedge = Target{"edge", edge.url};
@@ -304,7 +304,7 @@ TEST(LocalNode, HedgeGoesWhereTheHookSaysWhenItIsDue) {
   std::atomic<int> edge_hits{0}, cloud_hits{0};
   TestNode edge(Answer(200, "edge", &edge_hits));
   TestNode cloud(Answer(200, "cloud", &cloud_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
   Plan p = MakePlan({kPhone}, local);
   p.hedge = Target{"edge", edge.url};  // the runner-up at decision time
@@ -322,7 +322,7 @@ TEST(LocalNode, HedgeGoesWhereTheHookSaysWhenItIsDue) {
 
 TEST(LocalNode, LocalHedgeBeatsASlowTestNode) {
   TestNode cloud(Slow(1000ms, "cloud"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(200, "phone"));
   Plan p = MakePlan({{"cloud", cloud.url}}, local);
   p.hedge = kPhone;
@@ -342,15 +342,15 @@ TEST(LocalNode, DetachDropsPendingCallbacks) {
   std::vector<http::Responder> held;
   std::atomic<int> callbacks{0};
   {
-    UpstreamClient c;
+    http::Client c;
     LocalEndpoint local(&c, [&](http::Request&&, http::Responder w) {
       std::lock_guard<std::mutex> l(mu);
       held.push_back(std::move(w));
     });
     std::promise<void> sent;
     c.Post([&] {
-      local.Send(UpstreamRequest{}, std::chrono::steady_clock::now() + 10s,
-                 [&](StatusOr<UpstreamResponse>) { callbacks.fetch_add(1); });
+      local.Send(http::ClientRequest{}, std::chrono::steady_clock::now() + 10s,
+                 [&](StatusOr<http::ClientResponse>) { callbacks.fetch_add(1); });
       sent.set_value();
     });
     sent.get_future().wait();

@@ -15,7 +15,7 @@
 
 #include "gateway/dispatcher.h"
 #include "gateway/test_node.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/io_loop.h"
 #include "http/server.h"
 #include "router/router.h"
@@ -74,21 +74,21 @@ struct Run {
   double elapsed_ms = 0;
 };
 
-Run DispatchSync(UpstreamClient* c, Plan plan) {
+Run DispatchSync(http::Client* c, Plan plan) {
   auto failures = std::make_shared<std::vector<std::string>>();
   auto balance = std::make_shared<std::atomic<int>>(0);
   std::promise<Outcome> p;
   DispatchHooks hooks;
   hooks.on_send = [balance](const std::string&) { balance->fetch_add(1); };
   hooks.on_cancel = [balance](const std::string&) { balance->fetch_sub(1); };
-  hooks.on_success = [balance](const std::string&, const UpstreamResponse&, uint64_t) {
+  hooks.on_success = [balance](const std::string&, const http::ClientResponse&, uint64_t) {
     balance->fetch_sub(1);
   };
   hooks.on_failure = [failures, balance](const std::string& n) {
     failures->push_back(n);
     balance->fetch_sub(1);
   };
-  UpstreamRequest req;
+  http::ClientRequest req;
   req.target = "/v2/models/m/infer";
   req.body = "{}";
   auto t0 = std::chrono::steady_clock::now();
@@ -111,14 +111,14 @@ Plan MakePlan(std::vector<Target> chain, std::chrono::milliseconds budget = 5s) 
 }
 
 TEST(Upstream, ParsesUrls) {
-  auto u = ParseHttpUrl("http://10.0.0.7:8000/prefix/");
+  auto u = http::ParseHttpUrl("http://10.0.0.7:8000/prefix/");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->host, "10.0.0.7");
   EXPECT_EQ(u->port, "8000");
   EXPECT_EQ(u->prefix, "/prefix");
-  EXPECT_EQ(ParseHttpUrl("http://h")->port, "80");
-  EXPECT_FALSE(ParseHttpUrl("https://h:1").ok());
-  EXPECT_FALSE(ParseHttpUrl("http://h:x").ok());
+  EXPECT_EQ(http::ParseHttpUrl("http://h")->port, "80");
+  EXPECT_FALSE(http::ParseHttpUrl("https://h:1").ok());
+  EXPECT_FALSE(http::ParseHttpUrl("http://h:x").ok());
 }
 
 TEST(Upstream, ForwardsAndReusesConnections) {
@@ -134,15 +134,15 @@ TEST(Upstream, ForwardsAndReusesConnections) {
     resp.body = r.method + " " + r.path + " " + r.body + " " + (r.Header("x-a") ? *r.Header("x-a") : "");
     w(std::move(resp));
   });
-  UpstreamClient c;
+  http::Client c;
   for (int i = 0; i < 3; ++i) {
-    std::promise<StatusOr<UpstreamResponse>> p;
-    UpstreamRequest req;
+    std::promise<StatusOr<http::ClientResponse>> p;
+    http::ClientRequest req;
     req.target = "/x";
     req.body = "hi";
     req.headers = {{"x-a", "b"}};
     c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
-           [&](StatusOr<UpstreamResponse> r) { p.set_value(r); });
+           [&](StatusOr<http::ClientResponse> r) { p.set_value(r); });
     auto r = p.get_future().get();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->status, 200);
@@ -155,7 +155,7 @@ TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
   std::atomic<int> hits503{0}, hits_ok{0};
   TestNode bad(Answer(503, "{\"error\":\"busy\"}", &hits503));
   TestNode good(Answer(200, "ok", &hits_ok));
-  UpstreamClient c;
+  http::Client c;
   // chain: a closed port, then a 503, then a good node
   auto r =
       DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
@@ -170,7 +170,7 @@ TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
 TEST(Dispatcher, GarbageIsAFailure) {
   GarbageNode garbage;
   TestNode good(Answer(200, "ok"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"garbage", garbage.url}, {"good", good.url}}));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "good");
@@ -182,7 +182,7 @@ TEST(Dispatcher, HangHitsTheDeadline) {
   TestNode hang([](http::Request&&, http::Responder w) {
     std::thread([w] { std::this_thread::sleep_for(3s); }).detach();  // w never called in time
   });
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, 300ms));
   EXPECT_FALSE(r.outcome.served);
   EXPECT_EQ(r.outcome.error.code(), StatusCode::kDeadlineExceeded) << r.outcome.error.ToString();
@@ -195,7 +195,7 @@ TEST(Dispatcher, ClientErrorIsNotRetried) {
   std::atomic<int> second{0};
   TestNode first(Answer(400, "{\"error\":\"bad input\"}"));
   TestNode other(Answer(200, "ok", &second));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"first", first.url}, {"other", other.url}}));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.response.status, 400);
@@ -207,7 +207,7 @@ TEST(Dispatcher, ClientErrorIsNotRetried) {
 
 TEST(Dispatcher, AllFailIsUnavailable) {
   TestNode bad(Answer(500, "x"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"a", "http://127.0.0.1:1"}, {"b", bad.url}}));
   EXPECT_FALSE(r.outcome.served);
   EXPECT_EQ(r.outcome.error.code(), StatusCode::kUnavailable);
@@ -217,7 +217,7 @@ TEST(Dispatcher, AllFailIsUnavailable) {
 TEST(Dispatcher, HedgeWinsWhenTheFirstIsSlow) {
   TestNode slow(Slow(2000ms, "slow"));
   TestNode fast(Answer(200, "fast"));
-  UpstreamClient c;
+  http::Client c;
   Plan p = MakePlan({{"slow", slow.url}});
   p.hedge = Target{"fast", fast.url};
   p.hedge_delay = 50ms;
@@ -234,7 +234,7 @@ TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
   std::atomic<int> hedge_hits{0};
   TestNode quick(Answer(200, "quick"));
   TestNode hedge(Answer(200, "hedge", &hedge_hits));
-  UpstreamClient c;
+  http::Client c;
   Plan p = MakePlan({{"quick", quick.url}});
   p.hedge = Target{"hedge", hedge.url};
   p.hedge_delay = 500ms;
