@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <future>
 #include <map>
 #include <optional>
 #include <thread>
@@ -293,5 +294,26 @@ std::shared_ptr<ClientCall> Client::After(std::chrono::microseconds delay, std::
 }
 
 void Client::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+
+bool Client::InIoThread() const {
+  if (impl_->options.loop) return impl_->options.loop->InLoopThread();
+  return std::this_thread::get_id() == impl_->thread.get_id();
+}
+
+StatusOr<ClientResponse> AwaitCall(Client& client,
+                                   const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send) {
+  if (client.InIoThread())
+    return FailedPrecondition("a call cannot be waited for on its client's I/O thread");
+  std::promise<StatusOr<ClientResponse>> answer;
+  send([&answer](StatusOr<ClientResponse> r) { answer.set_value(std::move(r)); });
+  return answer.get_future().get();
+}
+
+StatusOr<ClientResponse> SendAndWait(Client& client, const std::string& base_url, ClientRequest request,
+                                     std::chrono::steady_clock::time_point deadline) {
+  return AwaitCall(client, [&](ClientCallback done) {
+    return client.Send(base_url, std::move(request), deadline, std::move(done));
+  });
+}
 
 }  // namespace continuum::http

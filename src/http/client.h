@@ -71,6 +71,8 @@ class Client {
   std::shared_ptr<ClientCall> After(std::chrono::microseconds delay, std::function<void()> fn);
   // Runs `fn` on the I/O thread as soon as possible.
   void Post(std::function<void()> fn);
+  // True on the thread that runs the client's callbacks.
+  bool InIoThread() const;
 
   struct Impl;
 
@@ -84,6 +86,17 @@ struct ParsedUrl {
   std::string prefix;  // path prefix without trailing '/', may be empty
 };
 StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url);
+
+// Makes one call with `send` (Client::Send, or any call with its contract: the callback runs
+// exactly once, on `client`'s I/O thread) and waits for its result: for a caller with nothing
+// else to do meanwhile, such as a command-line tool. On the client's I/O thread the answer could
+// never arrive: there it fails with FailedPrecondition at once and `send` is not called.
+StatusOr<ClientResponse> AwaitCall(Client& client,
+                                   const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send);
+
+// Client::Send, waited for (see AwaitCall).
+StatusOr<ClientResponse> SendAndWait(Client& client, const std::string& base_url, ClientRequest request,
+                                     std::chrono::steady_clock::time_point deadline);
 
 // The bytes `request` to `url` is written as, head and body: the URL's path prefix before the
 // target ("/" when it is empty), the headers as given, then Host, keep-alive and Content-Length.
