@@ -39,7 +39,6 @@ struct RunOptions {
 // Flags anywhere among the positional arguments (MODEL, then files and texts). Returns the exit
 // code when the command ends here (--help, a usage error).
 std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions* o) {
-  bool help = false;
   Flags f;
   f.String("url", &o->url, "run against a server (http://host:port) instead of in-process");
   f.String("model-repository", &o->repo_dir, "in-process: the model repository");
@@ -49,7 +48,6 @@ std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions
   f.Int("intra-op-threads", &o->threads, "in-process: ONNX Runtime threads (0: one per core)");
   f.Int("timeout-ms", &o->timeout_ms, "longest wait for the answer, in-process or from the server");
   f.Bool("json", &o->json, "print the raw JSON answer");
-  f.Bool("help", &help, "show this help");
   std::vector<std::string> flag_args, positional;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("--", 0) == 0) {
@@ -60,14 +58,12 @@ std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions
       positional.push_back(args[i]);
     }
   }
-  Status st = f.Parse(flag_args);
-  if (!st.ok() || help || positional.empty()) {
-    if (!st.ok()) std::fprintf(stderr, "continuum run: %s\n\n", st.message().c_str());
-    std::fprintf(stderr,
-                 "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog "
-                 "DIR]\n\n%s",
-                 f.Usage().c_str());
-    return help ? 0 : 2;
+  const std::string usage =
+      "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog DIR]";
+  if (auto code = f.ParseOrExplain("run", usage, flag_args)) return code;
+  if (positional.empty()) {
+    f.Explain("run", usage, Status::Ok());
+    return 2;
   }
   if (o->url.empty() && (o->repo_dir.empty() || o->catalog_dir.empty())) {
     std::fprintf(stderr,
@@ -237,10 +233,7 @@ int Run(const std::vector<std::string>& args) {
   RunOptions o;
   if (std::optional<int> code = ParseRunArgs(args, &o)) return *code;
   auto answer = Exchange(o);
-  if (!answer.ok()) {
-    std::fprintf(stderr, "continuum run: %s\n", answer.status().message().c_str());
-    return 1;
-  }
+  if (!answer.ok()) return PrintError("run", answer.status(), 1);
   return PrintAnswer(*answer, o.json);
 }
 
