@@ -7,8 +7,6 @@
 #include <chrono>
 #include <future>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -108,47 +106,6 @@ Plan MakePlan(std::vector<Target> chain, std::chrono::milliseconds budget = 5s) 
   p.chain = std::move(chain);
   p.deadline = std::chrono::steady_clock::now() + budget;
   return p;
-}
-
-TEST(Upstream, ParsesUrls) {
-  auto u = http::ParseHttpUrl("http://10.0.0.7:8000/prefix/");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->host, "10.0.0.7");
-  EXPECT_EQ(u->port, "8000");
-  EXPECT_EQ(u->prefix, "/prefix");
-  EXPECT_EQ(http::ParseHttpUrl("http://h")->port, "80");
-  EXPECT_FALSE(http::ParseHttpUrl("https://h:1").ok());
-  EXPECT_FALSE(http::ParseHttpUrl("http://h:x").ok());
-}
-
-TEST(Upstream, ForwardsAndReusesConnections) {
-  std::atomic<int> conns{0};
-  std::set<std::string> remotes;
-  std::mutex mu;
-  TestNode node([&](http::Request&& r, http::Responder w) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      remotes.insert(r.remote);
-    }
-    http::Response resp;
-    resp.body = r.method + " " + r.path + " " + r.body + " " + (r.Header("x-a") ? *r.Header("x-a") : "");
-    w(std::move(resp));
-  });
-  http::Client c;
-  for (int i = 0; i < 3; ++i) {
-    std::promise<StatusOr<http::ClientResponse>> p;
-    http::ClientRequest req;
-    req.target = "/x";
-    req.body = "hi";
-    req.headers = {{"x-a", "b"}};
-    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
-           [&](StatusOr<http::ClientResponse> r) { p.set_value(r); });
-    auto r = p.get_future().get();
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->body, "POST /x hi b");
-  }
-  EXPECT_EQ(remotes.size(), 1u);  // one keep-alive connection served all three
 }
 
 TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
