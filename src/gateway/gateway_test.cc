@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "gateway/dispatcher.h"
+#include "gateway/test_dispatch.h"
 #include "gateway/test_node.h"
 #include "http/client.h"
 #include "http/io_loop.h"
@@ -22,18 +23,6 @@ namespace continuum::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Answers after `delay` from another thread (never blocks the server).
-http::Handler Slow(std::chrono::milliseconds delay, std::string body) {
-  return [=](http::Request&&, http::Responder w) {
-    std::thread([=] {
-      std::this_thread::sleep_for(delay);
-      http::Response r;
-      r.body = body;
-      w(std::move(r));
-    }).detach();
-  };
-}
 
 // A raw TCP listener that sends garbage (not HTTP) to every connection.
 struct GarbageNode {
@@ -66,48 +55,6 @@ struct GarbageNode {
   std::string url;
 };
 
-struct Run {
-  Outcome outcome;
-  std::vector<std::string> failures;
-  double elapsed_ms = 0;
-};
-
-Run DispatchSync(http::Client* c, Plan plan) {
-  auto failures = std::make_shared<std::vector<std::string>>();
-  auto balance = std::make_shared<std::atomic<int>>(0);
-  std::promise<Outcome> p;
-  DispatchHooks hooks;
-  hooks.on_send = [balance](const std::string&) { balance->fetch_add(1); };
-  hooks.on_cancel = [balance](const std::string&) { balance->fetch_sub(1); };
-  hooks.on_success = [balance](const std::string&, const http::ClientResponse&, uint64_t) {
-    balance->fetch_sub(1);
-  };
-  hooks.on_failure = [failures, balance](const std::string& n) {
-    failures->push_back(n);
-    balance->fetch_sub(1);
-  };
-  http::ClientRequest req;
-  req.target = "/v2/models/m/infer";
-  req.body = "{}";
-  auto t0 = std::chrono::steady_clock::now();
-  Dispatch(c, std::move(plan), req, hooks, [&p](Outcome o) { p.set_value(std::move(o)); });
-  Run r;
-  r.outcome = p.get_future().get();
-  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  r.failures = *failures;
-  // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
-  for (int i = 0; i < 200 && balance->load() != 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(balance->load(), 0);
-  return r;
-}
-
-Plan MakePlan(std::vector<Target> chain, std::chrono::milliseconds budget = 5s) {
-  Plan p;
-  p.chain = std::move(chain);
-  p.deadline = std::chrono::steady_clock::now() + budget;
-  return p;
-}
-
 TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
   std::atomic<int> hits503{0}, hits_ok{0};
   TestNode bad(Answer(503, "{\"error\":\"busy\"}", &hits503));
@@ -116,10 +63,7 @@ TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
   // chain: a closed port, then a 503, then a good node
   auto r =
       DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "good");
-  EXPECT_EQ(r.outcome.step, 2);
-  EXPECT_EQ(r.outcome.response.body, "ok");
+  ExpectServed(r, "good", 2, "ok");
   EXPECT_EQ(r.failures, (std::vector<std::string>{"dead", "busy"}));
   EXPECT_EQ(hits503.load(), 1);
 }
@@ -129,9 +73,7 @@ TEST(Dispatcher, GarbageIsAFailure) {
   TestNode good(Answer(200, "ok"));
   http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"garbage", garbage.url}, {"good", good.url}}));
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "good");
-  EXPECT_EQ(r.outcome.step, 1);
+  ExpectServed(r, "good", 1);
   EXPECT_EQ(r.failures, (std::vector<std::string>{"garbage"}));
 }
 
@@ -140,7 +82,7 @@ TEST(Dispatcher, HangHitsTheDeadline) {
     std::thread([w] { std::this_thread::sleep_for(3s); }).detach();  // w never called in time
   });
   http::Client c;
-  auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, 300ms));
+  auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, nullptr, 300ms));
   EXPECT_FALSE(r.outcome.served);
   EXPECT_EQ(r.outcome.error.code(), StatusCode::kDeadlineExceeded) << r.outcome.error.ToString();
   EXPECT_EQ(r.failures, (std::vector<std::string>{"hang"}));
@@ -175,14 +117,8 @@ TEST(Dispatcher, HedgeWinsWhenTheFirstIsSlow) {
   TestNode slow(Slow(2000ms, "slow"));
   TestNode fast(Answer(200, "fast"));
   http::Client c;
-  Plan p = MakePlan({{"slow", slow.url}});
-  p.hedge = Target{"fast", fast.url};
-  p.hedge_delay = 50ms;
-  auto r = DispatchSync(&c, p);
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "fast");
-  EXPECT_EQ(r.outcome.step, -1);
-  EXPECT_EQ(r.outcome.response.body, "fast");
+  auto r = DispatchSync(&c, Hedged(MakePlan({{"slow", slow.url}}), Target{"fast", fast.url}, 50ms));
+  ExpectServed(r, "fast", -1, "fast");
   EXPECT_LT(r.elapsed_ms, 1500);
   EXPECT_TRUE(r.failures.empty());  // the cancelled loser is not reported as a failure
 }
@@ -192,10 +128,7 @@ TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
   TestNode quick(Answer(200, "quick"));
   TestNode hedge(Answer(200, "hedge", &hedge_hits));
   http::Client c;
-  Plan p = MakePlan({{"quick", quick.url}});
-  p.hedge = Target{"hedge", hedge.url};
-  p.hedge_delay = 500ms;
-  auto r = DispatchSync(&c, p);
+  auto r = DispatchSync(&c, Hedged(MakePlan({{"quick", quick.url}}), Target{"hedge", hedge.url}, 500ms));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "quick");
   // That no hedge is ever sent can only be seen by waiting past its delay (500 ms) for one.
