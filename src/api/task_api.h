@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "http/server.h"
+#include "http/message.h"
 #include "tasks/catalog.h"
 #include "tasks/executor.h"
 #include "tasks/task.h"

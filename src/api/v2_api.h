@@ -12,7 +12,7 @@
 #include <string>
 
 #include "api/v2_codec.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "repository/repository.h"
 #include "telemetry/metrics.h"
 

@@ -16,7 +16,7 @@
 
 #include "common/status.h"
 #include "http/client.h"
-#include "http/server.h"
+#include "http/message.h"
 
 namespace continuum::gateway {
 

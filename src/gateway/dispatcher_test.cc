@@ -17,7 +17,7 @@
 #include "gateway/test_dispatch.h"
 #include "gateway/test_node.h"
 #include "http/client.h"
-#include "http/server.h"
+#include "http/message.h"
 
 namespace continuum::gateway {
 namespace {

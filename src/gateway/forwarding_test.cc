@@ -18,7 +18,7 @@
 #include "gateway/gateway.h"
 #include "gateway/test_node.h"
 #include "http/client.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "router/router.h"
 
 namespace continuum::gateway {

@@ -19,7 +19,7 @@
 
 #include "common/status.h"
 #include "http/client.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "router/decision_log.h"
 #include "router/router.h"
 #include "telemetry/metrics.h"

@@ -16,7 +16,7 @@
 #include "gateway/test_node.h"
 #include "http/client.h"
 #include "http/io_loop.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "router/router.h"
 
 namespace continuum::gateway {

@@ -10,7 +10,7 @@
 
 #include "api/task_api.h"
 #include "api/v2_api.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "repository/repository.h"
 #include "runtime/runtime.h"
 #include "tasks/catalog.h"

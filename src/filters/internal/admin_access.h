@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 #include "filters/internal/util.h"
-#include "http/server.h"
+#include "http/message.h"
 
 namespace continuum::filters {
 

@@ -14,7 +14,7 @@
 #include "common/config_reader.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "http/server.h"
+#include "http/message.h"
 
 namespace continuum::filters {
 

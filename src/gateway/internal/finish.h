@@ -11,7 +11,7 @@
 #include "gateway/dispatcher.h"
 #include "gateway/gateway.h"
 #include "gateway/internal/feedback.h"
-#include "http/server.h"
+#include "http/message.h"
 #include "router/decision_log.h"
 #include "router/router.h"
 

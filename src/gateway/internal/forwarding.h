@@ -9,7 +9,7 @@
 
 #include "common/status.h"
 #include "http/client.h"
-#include "http/server.h"
+#include "http/message.h"
 
 namespace continuum::gateway::internal {
 
