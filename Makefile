@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety fuzz demo bench soak clean
+.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak clean
 
 all: build
 
@@ -53,6 +53,11 @@ test-tsan: setup
 # Clang's thread-safety analysis of the annotated locks (common/thread_annotations.h).
 thread-safety: setup
 	tools/check_thread_safety.sh
+
+# clang-tidy (checks in .clang-tidy) on the lines the last commits changed under src/ (tools/clang_tidy_changed.py:
+# CONTINUUM_TIDY_COMMITS, default 40, or CONTINUUM_TIDY_BASE=REV); a finding fails.
+tidy: build
+	/usr/bin/python3 tools/clang_tidy_changed.py $(BUILD)
 
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

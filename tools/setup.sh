@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DEBS=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+DEBS=(build-essential cmake ninja-build pkg-config clang clang-tidy-14 libclang-rt-14-dev
       libboost1.74-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-onnx python3-numpy libonnx-testdata prometheus curl
       libpng-dev libjpeg62-turbo-dev zlib1g-dev espeak-ng sox imagemagick fonts-dejavu-core libssl-dev
