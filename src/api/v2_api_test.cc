@@ -12,7 +12,7 @@
 #include <string>
 
 #include "api/content_coding.h"
-#include "common/log.h"
+#include "runtime/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace continuum {
@@ -20,16 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kModels = CONTINUUM_TEST_MODELS;
-
-runtime::Engine& TestEngine() {
-  static std::unique_ptr<runtime::Engine> engine = [] {
-    SetLogLevel(LogLevel::kError);
-    auto e = runtime::Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
+using runtime_test::TestEngine;
 
 std::string AddSubBody() {
   std::string data;
