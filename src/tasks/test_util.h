@@ -104,4 +104,15 @@ void ExpectAssetsRefused(const std::string& key, const std::vector<std::string>&
   }
 }
 
+// The same for the names OutsideAsset gives for a file `file` outside `dir`, and `more`.
+template <class Create>
+void ExpectOutsideAssetsRefused(const std::filesystem::path& dir, const std::string& key,
+                                const std::string& file, const std::vector<std::string>& more,
+                                Create create) {
+  const OutsideAsset outside(dir, key, file);
+  std::vector<std::string> names = outside.Names();
+  names.insert(names.end(), more.begin(), more.end());
+  ExpectAssetsRefused(key, names, create);
+}
+
 }  // namespace continuum::tasks::test_util

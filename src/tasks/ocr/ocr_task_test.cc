@@ -405,10 +405,7 @@ TEST_F(OcrTaskTest, SettingsAreChecked) {
 }
 
 TEST_F(OcrTaskTest, KeysMustBeAFileInsideTheEntryFolder) {
-  const tasks::test_util::OutsideAsset outside(dir_, "ocr", "keys.txt");
-  std::vector<std::string> names = outside.Names();
-  names.push_back(".");
-  tasks::test_util::ExpectAssetsRefused("keys", names, [&](std::string settings) {
+  tasks::test_util::ExpectOutsideAssetsRefused(dir_, "keys", "keys.txt", {"."}, [&](std::string settings) {
     return OcrTask::Create(Entry(std::move(settings)), TaskLimits{});
   });
   // A symlink that stays inside the folder is fine.

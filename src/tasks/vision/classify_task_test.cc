@@ -156,12 +156,10 @@ TEST_F(VisionTaskTest, Errors) {
 }
 
 TEST_F(VisionTaskTest, LabelsMustBeAFileInsideTheEntryFolder) {
-  const tasks::test_util::OutsideAsset outside(dir_, "vision", "secret.txt");
-  std::vector<std::string> names = outside.Names();
-  names.push_back("/dev/zero");
-  tasks::test_util::ExpectAssetsRefused("labels", names, [&](std::string settings) {
-    return ImageClassificationTask::Create(Entry(std::move(settings)), TaskLimits{});
-  });
+  tasks::test_util::ExpectOutsideAssetsRefused(
+      dir_, "labels", "secret.txt", {"/dev/zero"}, [&](std::string settings) {
+        return ImageClassificationTask::Create(Entry(std::move(settings)), TaskLimits{});
+      });
 }
 
 TEST(VisionPreprocessTest, ResizeShortSideThenCentreCrop) {
