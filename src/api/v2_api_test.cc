@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/test_temp_dir.h"
 #include "http/test_util.h"
+#include "runtime/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace continuum {
@@ -21,16 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kModels = CONTINUUM_TEST_MODELS;
-
-runtime::Engine& TestEngine() {
-  static std::unique_ptr<runtime::Engine> engine = [] {
-    SetLogLevel(LogLevel::kError);
-    auto e = runtime::Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
+using runtime_test::TestEngine;
 
 std::string AddSubBody() {
   std::string data;

@@ -57,7 +57,10 @@ class InferenceNode {
   runtime::Engine& engine() { return *engine_; }
   ModelRepository& repository() { return *repository_; }
   telemetry::Registry& registry() { return *registry_; }
-  const tasks::Catalog& catalog() const { return *catalog_; }  // empty without a catalog folder
+  // The task catalog (empty without catalog_dir) and the runner its tasks use, for in-process
+  // drivers that call a task without HTTP (tasks/ocr/ocr_harness.h).
+  const tasks::Catalog& catalog() const { return *catalog_; }
+  tasks::ModelRunner& runner() { return *runner_; }
 
  private:
   InferenceNode() = default;

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace continuum {
 namespace {
@@ -19,6 +21,20 @@ void ExpectRejected(std::string_view json, std::string_view field, std::string_v
   EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << c.status().ToString();
   EXPECT_NE(c.status().message().find(field), std::string::npos)
       << "message '" << c.status().message() << "' should name '" << field << "'";
+}
+
+// Each value at `path` ("limits.max_queue_size": {"limits": {"max_queue_size": <value>}}) is
+// refused, the error naming the path.
+void ExpectValuesRejected(const std::string& path, std::initializer_list<std::string> values) {
+  for (const std::string& value : values) {
+    std::string json = value, rest = path;
+    std::vector<std::string> keys;
+    for (size_t dot; (dot = rest.rfind('.')) != std::string::npos; rest.resize(dot))
+      keys.push_back(rest.substr(dot + 1));
+    keys.push_back(rest);
+    for (const std::string& key : keys) json = "{\"" + key + "\": " + json + "}";
+    ExpectRejected(json, path);
+  }
 }
 
 void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
@@ -180,50 +196,37 @@ TEST(ModelConfig, UnknownFieldsAreRejectedByName) {
 TEST(ModelConfig, WrongTypesAreRejected) {
   ExpectRejected("[]", "(top level)");
   ExpectRejected("7", "(top level)");
-  ExpectRejected(R"({"schema_version": "1"})", "schema_version");
-  ExpectRejected(R"({"name": 5})", "name");
-  ExpectRejected(R"({"max_batch_size": "8"})", "max_batch_size");
-  ExpectRejected(R"({"max_batch_size": 8.5})", "max_batch_size");
-  ExpectRejected(R"({"max_batch_size": true})", "max_batch_size");
-  ExpectRejected(R"({"max_batch_size": 18446744073709551615})", "max_batch_size");
-  ExpectRejected(R"({"dynamic_batching": true})", "dynamic_batching");
-  ExpectRejected(R"({"dynamic_batching": {"preferred_batch_size": 4}})",
-                 "dynamic_batching.preferred_batch_size");
+  ExpectValuesRejected("schema_version", {R"("1")"});
+  ExpectValuesRejected("name", {"5"});
+  ExpectValuesRejected("max_batch_size", {R"("8")", "8.5", "true", "18446744073709551615"});
+  ExpectValuesRejected("dynamic_batching", {"true"});
+  ExpectValuesRejected("dynamic_batching.preferred_batch_size", {"4"});
   ExpectRejected(R"({"dynamic_batching": {"preferred_batch_size": [2, "4"]}})",
                  "dynamic_batching.preferred_batch_size[1]");
-  ExpectRejected(R"({"dynamic_batching": {"max_queue_delay_microseconds": null}})",
-                 "dynamic_batching.max_queue_delay_microseconds");
-  ExpectRejected(R"({"instance_count": [1]})", "instance_count");
-  ExpectRejected(R"({"execution_providers": "cpu"})", "execution_providers");
+  ExpectValuesRejected("dynamic_batching.max_queue_delay_microseconds", {"null"});
+  ExpectValuesRejected("instance_count", {"[1]"});
+  ExpectValuesRejected("execution_providers", {R"("cpu")"});
   ExpectRejected(R"({"execution_providers": [1]})", "execution_providers[0]");
-  ExpectRejected(R"({"labels": ["a"]})", "labels");
-  ExpectRejected(R"({"labels": {"team": 1}})", "labels.team");
-  ExpectRejected(R"({"limits": 5})", "limits");
-  ExpectRejected(R"({"limits": {"max_queue_size": "5"}})", "limits.max_queue_size");
-  ExpectRejected(R"({"warmup": 1})", "warmup");
+  ExpectValuesRejected("labels", {R"(["a"])"});
+  ExpectValuesRejected("labels.team", {"1"});
+  ExpectValuesRejected("limits", {"5"});
+  ExpectValuesRejected("limits.max_queue_size", {R"("5")"});
+  ExpectValuesRejected("warmup", {"1"});
 }
 
 TEST(ModelConfig, OutOfRangeValuesAreRejected) {
-  ExpectRejected(R"({"max_batch_size": -1})", "max_batch_size");
-  ExpectRejected(R"({"max_batch_size": 1048577})", "max_batch_size");
-  ExpectRejected(R"({"instance_count": 0})", "instance_count");
-  ExpectRejected(R"({"instance_count": 65})", "instance_count");
+  ExpectValuesRejected("max_batch_size", {"-1", "1048577"});
+  ExpectValuesRejected("instance_count", {"0", "65"});
   ExpectRejected(R"({"dynamic_batching": {"preferred_batch_size": [0]}})",
                  "dynamic_batching.preferred_batch_size[0]");
-  ExpectRejected(R"({"dynamic_batching": {"max_queue_delay_microseconds": -1}})",
-                 "dynamic_batching.max_queue_delay_microseconds");
-  ExpectRejected(R"({"dynamic_batching": {"max_queue_delay_microseconds": 10000001}})",
-                 "dynamic_batching.max_queue_delay_microseconds");
-  ExpectRejected(R"({"dynamic_batching": {"max_adaptive_delay_microseconds": -1}})",
-                 "dynamic_batching.max_adaptive_delay_microseconds");
-  ExpectRejected(R"({"dynamic_batching": {"max_adaptive_delay_microseconds": "1"}})",
-                 "dynamic_batching.max_adaptive_delay_microseconds");
-  ExpectRejected(R"({"limits": {"max_queue_size": 0}})", "limits.max_queue_size");
-  ExpectRejected(R"({"limits": {"max_queue_bytes": 0}})", "limits.max_queue_bytes");
-  ExpectRejected(R"({"limits": {"max_tensor_elements": 0}})", "limits.max_tensor_elements");
-  ExpectRejected(R"({"limits": {"queue_timeout_microseconds": -5}})", "limits.queue_timeout_microseconds");
+  ExpectValuesRejected("dynamic_batching.max_queue_delay_microseconds", {"-1", "10000001"});
+  ExpectValuesRejected("dynamic_batching.max_adaptive_delay_microseconds", {"-1", R"("1")"});
+  ExpectValuesRejected("limits.max_queue_size", {"0"});
+  ExpectValuesRejected("limits.max_queue_bytes", {"0"});
+  ExpectValuesRejected("limits.max_tensor_elements", {"0"});
+  ExpectValuesRejected("limits.queue_timeout_microseconds", {"-5"});
   ExpectRejected(R"({"execution_providers": ["tpu"]})", "execution_providers[0]");
-  ExpectRejected(R"({"execution_providers": []})", "execution_providers");
+  ExpectValuesRejected("execution_providers", {"[]"});
   // The message says what the bounds are.
   ExpectRejected(R"({"instance_count": 0})", "between 1 and 64");
 

@@ -15,7 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.h"
+#include "runtime/test_util.h"
+#include "scheduler/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace continuum {
@@ -25,28 +26,10 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 const fs::path kModels = CONTINUUM_TEST_MODELS;
 const fs::path kBadModels = kModels.parent_path() / "test_models_bad";
-
-runtime::Engine& TestEngine() {
-  static std::unique_ptr<runtime::Engine> engine = [] {
-    SetLogLevel(LogLevel::kError);
-    auto e = runtime::Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
-
-Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
-  Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};
-  if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
-  return t;
-}
-
-std::vector<float> Floats(const Tensor& t) {
-  std::vector<float> v(t.data.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), t.data.data(), t.data.size());
-  return v;
-}
+using runtime_test::Floats;
+using runtime_test::FloatTensor;
+using runtime_test::TestEngine;
+using Results = scheduler_test::Results;  // answers of asynchronous requests, by index
 
 InferRequest AddSubRequest(float a, float b) {
   InferRequest r;
@@ -54,35 +37,6 @@ InferRequest AddSubRequest(float a, float b) {
   r.inputs.push_back(FloatTensor("INPUT1", {1, 16}, std::vector<float>(16, b)));
   return r;
 }
-
-// Answers of asynchronous requests, by index.
-class Waiter {
- public:
-  InferCallback Callback(int i) {
-    return [this, i](StatusOr<InferResponse> r) {
-      std::lock_guard lock(mu_);
-      results_.insert_or_assign(i, std::move(r));
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(size_t n, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return results_.size() >= n; });
-  }
-  size_t size() {
-    std::lock_guard lock(mu_);
-    return results_.size();
-  }
-  const StatusOr<InferResponse>& at(int i) {
-    std::lock_guard lock(mu_);
-    return results_.at(i);
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int, StatusOr<InferResponse>> results_;
-};
 
 class RepositoryTest : public ::testing::Test {
  protected:
@@ -220,7 +174,7 @@ TEST_F(RepositoryTest, InferThroughAModelVersion) {
   ModelRepository& repo = Start(ModelControlMode::kNone);
   auto mv = repo.Get("add_sub");
   ASSERT_TRUE(mv.ok());
-  Waiter w;
+  Results w;
   InferRequest r = AddSubRequest(3, 1);
   r.id = "x";
   ASSERT_TRUE((*mv)->Infer(std::move(r), w.Callback(0)).ok());
@@ -261,7 +215,7 @@ TEST_F(RepositoryTest, ConfigAndDefaultsApply) {
   // max_batch_size is enforced on requests.
   InferRequest r;
   r.inputs.push_back(FloatTensor("INPUT0", {3, 4}, std::vector<float>(12, 1)));
-  Waiter w;
+  Results w;
   EXPECT_EQ((*id)->Infer(std::move(r), w.Callback(0)).code(), StatusCode::kInvalidArgument);
 }
 
@@ -343,51 +297,45 @@ TEST_F(RepositoryTest, ExplicitModeMissingStartupModelIsNotReady) {
   EXPECT_FALSE(repo.Ready());
 }
 
-TEST_F(RepositoryTest, VersionPolicyLatestDefaultsToOne) {
-  AddModel("add_sub", "add_sub", {1, 2, 3});
-  ModelRepository& repo = Start(ModelControlMode::kNone);
-  EXPECT_EQ(ReadyVersionSet("add_sub"), (std::set<int64_t>{3}));
-  auto latest = repo.Get("add_sub", -1);
-  ASSERT_TRUE(latest.ok());
-  EXPECT_EQ((*latest)->version(), 3);
-  auto v1 = repo.Get("add_sub", 1);
-  EXPECT_EQ(v1.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(v1.status().message().find("version 1"), std::string::npos) << v1.status().message();
-}
-
-TEST_F(RepositoryTest, VersionPolicyLatestN) {
-  AddModel("add_sub", "add_sub", {1, 2, 3});
-  WriteConfig("add_sub", R"({"version_policy": {"latest": {"num_versions": 2}}})");
-  ModelRepository& repo = Start(ModelControlMode::kNone);
-  EXPECT_EQ(ReadyVersionSet("add_sub"), (std::set<int64_t>{2, 3}));
-  EXPECT_EQ((*repo.Get("add_sub"))->version(), 3);
-  EXPECT_EQ((*repo.Get("add_sub", 2))->version(), 2);
-  EXPECT_FALSE(repo.Get("add_sub", 1).ok());
-  EXPECT_EQ(repo.Index(true).size(), 2u);
-}
-
-TEST_F(RepositoryTest, VersionPolicyAll) {
-  AddModel("add_sub", "add_sub", {1, 2, 3});
-  WriteConfig("add_sub", R"({"version_policy": {"all": {}}})");
-  ModelRepository& repo = Start(ModelControlMode::kNone);
-  EXPECT_EQ(ReadyVersionSet("add_sub"), (std::set<int64_t>{1, 2, 3}));
-  EXPECT_EQ((*repo.Get("add_sub", -1))->version(), 3);
-  for (int64_t v : {1, 2, 3}) {
-    auto mv = repo.Get("add_sub", v);
-    ASSERT_TRUE(mv.ok());
-    EXPECT_EQ((*mv)->version(), v);
+TEST_F(RepositoryTest, VersionPoliciesSelectTheVersionsServed) {
+  // Versions 1, 2 and 3 on disk; each policy, and the versions it serves.
+  struct Case {
+    std::string config;  // empty: no config.json
+    std::set<int64_t> ready;
+  };
+  const std::vector<Case> cases = {
+      {"", {3}},  // the latest one by default
+      {R"({"version_policy": {"latest": {"num_versions": 2}}})", {2, 3}},
+      {R"({"version_policy": {"all": {}}})", {1, 2, 3}},
+      {R"({"version_policy": {"specific": {"versions": [1, 3, 9]}}})", {1, 3}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    AddModel("policy" + std::to_string(i), "add_sub", {1, 2, 3});
+    if (!cases[i].config.empty()) WriteConfig("policy" + std::to_string(i), cases[i].config);
   }
-  EXPECT_FALSE(repo.Get("add_sub", 4).ok());
-  EXPECT_FALSE(repo.Get("add_sub", 0).ok());
-}
-
-TEST_F(RepositoryTest, VersionPolicySpecific) {
-  AddModel("add_sub", "add_sub", {1, 2, 3});
-  WriteConfig("add_sub", R"({"version_policy": {"specific": {"versions": [1, 3, 9]}}})");
   ModelRepository& repo = Start(ModelControlMode::kNone);
-  EXPECT_EQ(ReadyVersionSet("add_sub"), (std::set<int64_t>{1, 3}));
-  EXPECT_EQ((*repo.Get("add_sub"))->version(), 3);
-  EXPECT_FALSE(repo.Get("add_sub", 2).ok());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string name = "policy" + std::to_string(i);
+    const std::set<int64_t>& ready = cases[i].ready;
+    SCOPED_TRACE(name + " " + cases[i].config);
+    EXPECT_EQ(ReadyVersionSet(name), ready);
+    EXPECT_EQ(Entries(name, true).size(), ready.size());
+    auto latest = repo.Get(name, -1);
+    ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+    EXPECT_EQ((*latest)->version(), *ready.rbegin());
+    EXPECT_EQ((*repo.Get(name))->version(), *ready.rbegin());
+    for (int64_t v = 0; v <= 4; ++v) {
+      auto mv = repo.Get(name, v);
+      if (ready.count(v)) {
+        ASSERT_TRUE(mv.ok()) << mv.status().ToString();
+        EXPECT_EQ((*mv)->version(), v);
+      } else {
+        EXPECT_EQ(mv.status().code(), StatusCode::kNotFound) << "version " << v;
+        EXPECT_NE(mv.status().message().find("version " + std::to_string(v)), std::string::npos)
+            << mv.status().message();
+      }
+    }
+  }
 }
 
 TEST_F(RepositoryTest, VersionPolicySelectingNothingIsUnavailable) {
@@ -481,7 +429,7 @@ TEST_F(RepositoryTest, PollFollowsVersionsOnDisk) {
   EXPECT_EQ(ReadyVersionSet("add_sub"), (std::set<int64_t>{2}));
   EXPECT_FALSE(repo.Get("add_sub", 1).ok());
   // The retired version drained and refuses new work; holders of the pointer get an answer.
-  Waiter w;
+  Results w;
   EXPECT_EQ((*v1)->Infer(AddSubRequest(1, 1), w.Callback(0)).code(), StatusCode::kUnavailable);
   EXPECT_EQ(w.size(), 0u);
   EXPECT_TRUE(repo.Ready());
@@ -596,7 +544,7 @@ TEST_F(RepositoryTest, MetricsSurviveAReloadAndLeaveWithTheModel) {
   ModelRepository& repo = Start(ModelControlMode::kPoll);
   const std::string success = R"(continuum_inference_request_success_total{model="add_sub",version="1"})";
   auto infer_once = [&] {
-    Waiter w;
+    Results w;
     auto mv = repo.Get("add_sub");
     ASSERT_TRUE(mv.ok());
     ASSERT_TRUE((*mv)->Infer(AddSubRequest(1, 2), w.Callback(0)).ok());
@@ -648,7 +596,7 @@ TEST_F(RepositoryTest, UnloadWaitsForInFlightRequests) {
   ModelRepository& repo = Start(ModelControlMode::kExplicit, {"slow"});
   auto mv = repo.Get("slow");
   ASSERT_TRUE(mv.ok()) << mv.status().ToString();
-  Waiter w;
+  Results w;
   const int n = 3;
   for (int i = 0; i < n; ++i) {
     InferRequest r;
@@ -675,7 +623,7 @@ TEST_F(RepositoryTest, ShutdownUnloadsEverything) {
   repo.Shutdown();
   EXPECT_TRUE(repo.AllReady().empty());
   EXPECT_FALSE(repo.Get("add_sub").ok());
-  Waiter w;
+  Results w;
   EXPECT_EQ((*mv)->Infer(AddSubRequest(1, 1), w.Callback(0)).code(), StatusCode::kUnavailable);
   repo.Shutdown();  // twice is harmless
 }

@@ -59,111 +59,82 @@ struct Walk {
     return false;
   }
 
-  bool Tensor(std::string_view bytes) {
+  // Calls visit(field) for each length-delimited field of a `what` message; false on broken
+  // framing or when visit returns false.
+  template <class Visit>
+  bool Fields(std::string_view bytes, std::string_view what, Visit visit) {
     Reader r(bytes);
     Field f;
+    while (!r.done()) {
+      if (!r.Next(&f)) return Fail("malformed " + std::string(what));
+      if (f.wire_type == 2 && !visit(f)) return false;
+    }
+    return true;
+  }
+
+  bool Tensor(std::string_view bytes) {
     std::string name;
     std::vector<std::string> locations;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed TensorProto");
-      if (f.wire_type != 2) continue;
+    const bool ok = Fields(bytes, "TensorProto", [&](const Field& f) {
       if (f.number == kTensorName) name = std::string(f.bytes);
-      if (f.number == kTensorExternalData) {
-        Reader e(f.bytes);
-        Field ef;
-        std::string key, value;
-        while (!e.done()) {
-          if (!e.Next(&ef)) return Fail("malformed external_data entry");
-          if (ef.wire_type != 2) continue;
-          if (ef.number == kEntryKey) key = std::string(ef.bytes);
-          if (ef.number == kEntryValue) value = std::string(ef.bytes);
-        }
-        if (key == "location") locations.push_back(value);
-      }
-    }
+      if (f.number != kTensorExternalData) return true;
+      std::string key, value;
+      const bool entry_ok = Fields(f.bytes, "external_data entry", [&](const Field& ef) {
+        if (ef.number == kEntryKey) key = std::string(ef.bytes);
+        if (ef.number == kEntryValue) value = std::string(ef.bytes);
+        return true;
+      });
+      if (entry_ok && key == "location") locations.push_back(value);
+      return entry_ok;
+    });
+    if (!ok) return false;
     for (auto& l : locations) external.push_back({name, std::move(l)});
     return true;
   }
 
   bool Sparse(std::string_view bytes) {
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed SparseTensorProto");
-      if (f.wire_type == 2 && (f.number == kSparseValues || f.number == kSparseIndices)) {
-        if (!Tensor(f.bytes)) return false;
-      }
-    }
-    return true;
+    return Fields(bytes, "SparseTensorProto", [&](const Field& f) {
+      return (f.number != kSparseValues && f.number != kSparseIndices) || Tensor(f.bytes);
+    });
   }
 
   bool Attribute(std::string_view bytes, int depth) {
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed AttributeProto");
-      if (f.wire_type != 2) continue;
-      bool ok = true;
-      if (f.number == kAttrTensor || f.number == kAttrTensors) ok = Tensor(f.bytes);
-      if (f.number == kAttrSparseTensor || f.number == kAttrSparseTensors) ok = Sparse(f.bytes);
-      if (f.number == kAttrGraph || f.number == kAttrGraphs) ok = Graph(f.bytes, depth + 1);
-      if (!ok) return false;
-    }
-    return true;
+    return Fields(bytes, "AttributeProto", [&](const Field& f) {
+      if (f.number == kAttrTensor || f.number == kAttrTensors) return Tensor(f.bytes);
+      if (f.number == kAttrSparseTensor || f.number == kAttrSparseTensors) return Sparse(f.bytes);
+      if (f.number == kAttrGraph || f.number == kAttrGraphs) return Graph(f.bytes, depth + 1);
+      return true;
+    });
   }
 
   bool Node(std::string_view bytes, int depth) {
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed NodeProto");
-      if (f.wire_type == 2 && f.number == kNodeAttribute && !Attribute(f.bytes, depth)) return false;
-    }
-    return true;
+    return Fields(bytes, "NodeProto",
+                  [&](const Field& f) { return f.number != kNodeAttribute || Attribute(f.bytes, depth); });
   }
 
   bool Graph(std::string_view bytes, int depth) {
     if (depth > kMaxDepth) return Fail("subgraphs nested too deeply");
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed GraphProto");
-      if (f.wire_type != 2) continue;
-      bool ok = true;
-      if (f.number == kGraphNode) ok = Node(f.bytes, depth);
-      if (f.number == kGraphInitializer) ok = Tensor(f.bytes);
-      if (f.number == kGraphSparseInitializer) ok = Sparse(f.bytes);
-      if (!ok) return false;
-    }
-    return true;
+    return Fields(bytes, "GraphProto", [&](const Field& f) {
+      if (f.number == kGraphNode) return Node(f.bytes, depth);
+      if (f.number == kGraphInitializer) return Tensor(f.bytes);
+      if (f.number == kGraphSparseInitializer) return Sparse(f.bytes);
+      return true;
+    });
   }
 
   // A model-local function: ORT inlines its body, Constant nodes and all.
   bool Function(std::string_view bytes) {
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed FunctionProto");
-      if (f.wire_type != 2) continue;
-      bool ok = true;
-      if (f.number == kFunctionNode) ok = Node(f.bytes, 1);
-      if (f.number == kFunctionAttributeProto) ok = Attribute(f.bytes, 1);
-      if (!ok) return false;
-    }
-    return true;
+    return Fields(bytes, "FunctionProto", [&](const Field& f) {
+      if (f.number == kFunctionNode) return Node(f.bytes, 1);
+      if (f.number == kFunctionAttributeProto) return Attribute(f.bytes, 1);
+      return true;
+    });
   }
 
   bool TrainingInfo(std::string_view bytes) {
-    Reader r(bytes);
-    Field f;
-    while (!r.done()) {
-      if (!r.Next(&f)) return Fail("malformed TrainingInfoProto");
-      if (f.wire_type == 2 && (f.number == kTrainingInitialization || f.number == kTrainingAlgorithm) &&
-          !Graph(f.bytes, 1)) {
-        return false;
-      }
-    }
-    return true;
+    return Fields(bytes, "TrainingInfoProto", [&](const Field& f) {
+      return (f.number != kTrainingInitialization && f.number != kTrainingAlgorithm) || Graph(f.bytes, 1);
+    });
   }
 };
 

@@ -8,51 +8,21 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/test_util.h"
+
 namespace continuum::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 const fs::path kModels = CONTINUUM_TEST_MODELS;
+using runtime_test::Delimited;
+using runtime_test::Floats;
+using runtime_test::FloatTensor;
+using runtime_test::TestEngine;
 
-Engine& TestEngine() {
-  static std::unique_ptr<Engine> engine = [] {
-    auto e = Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
-
-Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
-  Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};
-  std::memcpy(t.data.data(), v.data(), t.data.size());
-  return t;
-}
-
-std::vector<float> Floats(const Tensor& t) {
-  std::vector<float> v(t.data.size() / 4);
-  std::memcpy(v.data(), t.data.data(), t.data.size());
-  return v;
-}
-
-// Protobuf wire format, enough to build a ModelProto whose graph has one initializer stored
-// as external data at `location` (ModelProto.graph = 7, GraphProto.initializer = 5,
-// TensorProto.name = 8, TensorProto.external_data = 13, entry key = 1, value = 2).
-void AppendVarint(std::string* out, uint64_t n) {
-  do {
-    uint8_t b = n & 0x7f;
-    n >>= 7;
-    out->push_back(static_cast<char>(n ? (b | 0x80) : b));
-  } while (n);
-}
-
-std::string Delimited(int field, const std::string& bytes) {
-  std::string out;
-  AppendVarint(&out, static_cast<uint64_t>(field) << 3 | 2);
-  AppendVarint(&out, bytes.size());
-  return out + bytes;
-}
-
+// A ModelProto whose graph has one initializer stored as external data at `location`
+// (ModelProto.graph = 7, GraphProto.initializer = 5, TensorProto.name = 8,
+// TensorProto.external_data = 13, entry key = 1, value = 2).
 // TensorProto{name, external_data{key: "location", value: location}}.
 std::string ExternalTensor(const std::string& name, const std::string& location) {
   std::string entry = Delimited(1, "location") + Delimited(2, location);

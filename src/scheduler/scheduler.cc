@@ -371,61 +371,50 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
   }
 }
 
-Clock::duration Scheduler::Execute(runtime::Session* session, std::vector<std::unique_ptr<Pending>> batch) {
-  const auto t0 = Clock::now();
-  int64_t total_rows = 0;
-  for (auto& p : batch) total_rows += p->rows;
-
-  // Inputs: a single request runs on its own tensors; a batch is concatenated along dim 0.
-  std::vector<Tensor> merged;
+std::vector<const Tensor*> Scheduler::BatchInputs(const Batch& batch, int64_t total_rows,
+                                                  std::vector<Tensor>* merged) {
   std::vector<const Tensor*> inputs;
   const InferRequest& head = batch.front()->request;
   if (batch.size() == 1) {
     for (const Tensor& t : head.inputs) inputs.push_back(&t);
-  } else {
-    merged.resize(head.inputs.size());
-    for (size_t i = 0; i < head.inputs.size(); ++i) {
-      Tensor& m = merged[i];
-      m.name = head.inputs[i].name;
-      m.dtype = head.inputs[i].dtype;
-      m.shape = head.inputs[i].shape;
-      m.shape[0] = total_rows;
-      size_t bytes = 0;
-      for (auto& p : batch) bytes += p->request.inputs[i].data.size();
-      m.data.reserve(bytes);
-      for (auto& p : batch) m.data.append(p->request.inputs[i].data);
-      inputs.push_back(&m);
-    }
+    return inputs;
   }
+  merged->resize(head.inputs.size());
+  for (size_t i = 0; i < head.inputs.size(); ++i) {
+    Tensor& m = (*merged)[i];
+    m.name = head.inputs[i].name;
+    m.dtype = head.inputs[i].dtype;
+    m.shape = head.inputs[i].shape;
+    m.shape[0] = total_rows;
+    size_t bytes = 0;
+    for (auto& p : batch) bytes += p->request.inputs[i].data.size();
+    m.data.reserve(bytes);
+    for (auto& p : batch) m.data.append(p->request.inputs[i].data);
+    inputs.push_back(&m);
+  }
+  return inputs;
+}
 
-  // Outputs: the union of what the requests asked for (empty: all).
+std::vector<std::string> Scheduler::BatchOutputNames(const Batch& batch) {
   std::vector<std::string> output_names;
-  bool all = false;
   for (auto& p : batch) {
-    if (p->request.outputs.empty()) all = true;
+    if (p->request.outputs.empty()) return {};  // one request wants them all
     for (const auto& o : p->request.outputs) {
       if (std::find(output_names.begin(), output_names.end(), o.name) == output_names.end()) {
         output_names.push_back(o.name);
       }
     }
   }
-  if (all) output_names.clear();
+  return output_names;
+}
 
-  const auto t1 = Clock::now();
-  auto result = session->Run(inputs, output_names);
-  if (options_.emulation.enabled()) Emulate(Clock::now() - t1);
-  const auto t2 = Clock::now();
-  if (!result.ok()) {
-    for (auto& p : batch) Fail(*p, result.status(), FailureReason::kBackend);
-    return Clock::now() - t0;
-  }
-  std::vector<Tensor>& outs = *result;
-
-  std::vector<InferResponse> responses(batch.size());
+Status Scheduler::SplitOutputs(Batch& batch, int64_t total_rows, std::vector<Tensor>& outs,
+                               std::vector<InferResponse>* responses) {
+  responses->resize(batch.size());
   int64_t row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     InferRequest& req = batch[b]->request;
-    InferResponse& resp = responses[b];
+    InferResponse& resp = (*responses)[b];
     resp.id = std::move(req.id);
     resp.model_name = req.model_name;
     resp.model_version = req.model_version;
@@ -440,22 +429,40 @@ Clock::duration Scheduler::Execute(runtime::Session* session, std::vector<std::u
       resp.binary.push_back(binary);
       return Status::Ok();
     };
-    Status st;
     if (req.outputs.empty()) {
-      for (size_t i = 0; i < outs.size() && st.ok(); ++i) st = emit(i, req.binary_data_output);
+      for (size_t i = 0; i < outs.size(); ++i) RETURN_IF_ERROR(emit(i, req.binary_data_output));
     } else {
       for (const auto& o : req.outputs) {
         size_t idx = 0;
         while (outs[idx].name != o.name) ++idx;  // present: validated and requested above
-        st = emit(idx, o.binary);
-        if (!st.ok()) break;
+        RETURN_IF_ERROR(emit(idx, o.binary));
       }
     }
-    if (!st.ok()) {
-      for (auto& p : batch) Fail(*p, st, FailureReason::kBackend);
-      return Clock::now() - t0;
-    }
     row += batch[b]->rows;
+  }
+  return Status::Ok();
+}
+
+Clock::duration Scheduler::Execute(runtime::Session* session, Batch batch) {
+  const auto t0 = Clock::now();
+  int64_t total_rows = 0;
+  for (auto& p : batch) total_rows += p->rows;
+
+  // Inputs: a single request runs on its own tensors; a batch is concatenated along dim 0.
+  // Outputs: the union of what the requests asked for (empty: all).
+  std::vector<Tensor> merged;
+  const std::vector<const Tensor*> inputs = BatchInputs(batch, total_rows, &merged);
+  const std::vector<std::string> output_names = BatchOutputNames(batch);
+
+  const auto t1 = Clock::now();
+  auto result = session->Run(inputs, output_names);
+  if (options_.emulation.enabled()) Emulate(Clock::now() - t1);
+  const auto t2 = Clock::now();
+  std::vector<InferResponse> responses;
+  const Status split = result.ok() ? SplitOutputs(batch, total_rows, *result, &responses) : result.status();
+  if (!split.ok()) {
+    for (auto& p : batch) Fail(*p, split, FailureReason::kBackend);
+    return Clock::now() - t0;
   }
   const auto t3 = Clock::now();
   if (stats_) stats_->RecordExecution(total_rows, Ns(t1 - t0), Ns(t2 - t1), Ns(t3 - t2));

@@ -21,9 +21,9 @@
 #include "common/inference.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
-#include "repository/model_config.h"
 #include "runtime/runtime.h"
 #include "scheduler/batch_policy.h"
+#include "scheduler/batching_config.h"
 #include "scheduler/stats.h"
 
 namespace continuum {
@@ -94,16 +94,23 @@ class Scheduler {
     int64_t rows = 1;
     int64_t bytes = 0;  // input tensor data, counted against max_queue_bytes while queued
   };
+  using Batch = std::vector<std::unique_ptr<Pending>>;
   void InstanceLoop(runtime::Session* session);
   // Picks the next batch from the queue front (mu_ held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
-  std::vector<std::unique_ptr<Pending>> TakeBatch(std::chrono::steady_clock::time_point now,
-                                                  std::chrono::steady_clock::time_point free_since,
-                                                  std::chrono::steady_clock::time_point* wait_until)
-      REQUIRES(mu_);
+  Batch TakeBatch(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::time_point free_since,
+                  std::chrono::steady_clock::time_point* wait_until) REQUIRES(mu_);
   // Runs a batch and answers it; returns the time from the start to the last callback.
-  std::chrono::steady_clock::duration Execute(runtime::Session* session,
-                                              std::vector<std::unique_ptr<Pending>> batch);
+  std::chrono::steady_clock::duration Execute(runtime::Session* session, Batch batch);
+  // Execute's steps. The engine's inputs: the single request's own tensors, or the batch's
+  // concatenated along dimension 0 into *merged.
+  static std::vector<const Tensor*> BatchInputs(const Batch& batch, int64_t total_rows,
+                                                std::vector<Tensor>* merged);
+  // The outputs to compute: the union of those the requests name; empty (all) when one names none.
+  static std::vector<std::string> BatchOutputNames(const Batch& batch);
+  // One response per request: its rows of each output it asked for (ids and parameters moved in).
+  static Status SplitOutputs(Batch& batch, int64_t total_rows, std::vector<Tensor>& outs,
+                             std::vector<InferResponse>* responses);
   void Fail(Pending& p, Status status, FailureReason reason);
   // Sleeps what the emulated speed adds to an engine run of `measured`.
   void Emulate(std::chrono::steady_clock::duration measured);

@@ -41,44 +41,6 @@ void ExpectAddSubOutputs(const InferResponse& resp, int64_t rows, float base) {
   }
 }
 
-// Collects callback results by request index; counts calls so "exactly once" can be checked.
-class Results {
- public:
-  InferCallback Callback(int i) {
-    return [this, i](StatusOr<InferResponse> r) {
-      std::lock_guard lock(mu_);
-      ++calls_[i];
-      results_.insert_or_assign(i, std::move(r));
-      done_at_.insert_or_assign(i, Clock::now());
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(size_t n, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return results_.size() >= n; });
-  }
-  size_t size() {
-    std::lock_guard lock(mu_);
-    return results_.size();
-  }
-  int calls(int i) {
-    std::lock_guard lock(mu_);
-    return calls_.count(i) ? calls_[i] : 0;
-  }
-  // Valid once the callback ran (results are not modified afterwards).
-  const StatusOr<InferResponse>& at(int i) {
-    std::lock_guard lock(mu_);
-    return results_.at(i);
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int, int> calls_;
-  std::map<int, StatusOr<InferResponse>> results_;
-  std::map<int, Clock::time_point> done_at_;
-};
-
 int64_t JsonInt(const std::string& json, const std::string& key) {
   auto pos = json.find("\"" + key + "\":");
   if (pos == std::string::npos) return -1;
@@ -183,6 +145,15 @@ std::vector<std::unique_ptr<runtime::Session>> Fakes(const std::shared_ptr<Probe
   for (int i = 0; i < n; ++i) out.push_back(std::make_unique<FakeSession>(probe));
   return out;
 }
+
+// A scheduler over one fake instance, with statistics: what a test drives and reads.
+struct FakeModel {
+  explicit FakeModel(SchedulerOptions o) : s(Fakes(probe), std::move(o), &stats) {}
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+  ModelStats stats{nullptr, "m", 1};
+  Results res;
+  Scheduler s;  // declared last: shut down before the rest goes
+};
 
 InferRequest FakeRequest(int64_t rows, int64_t cols, float base) {
   InferRequest r;
@@ -522,145 +493,139 @@ TEST(Scheduler, QueueFullIsUnavailableWithoutCallback) {
 }
 
 TEST(Scheduler, QueueByteBudgetIsUnavailableWithoutCallback) {
-  auto probe = std::make_shared<Probe>();
-  probe->Close();
-  Results res;
-  ModelStats stats(nullptr, "m", 1);
   SchedulerOptions o;
   o.max_queue_bytes = 3 * 16;  // three requests of 1 x 4 floats
-  Scheduler s(Fakes(probe), o, &stats);
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(0)).ok());
-  ASSERT_TRUE(probe->WaitStarted(1));  // running: its bytes left the queue
-  EXPECT_EQ(s.queued_bytes(), 0);
-  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(i)).ok());
-  EXPECT_EQ(s.queued_bytes(), 48);
-  Status st = s.Enqueue(FakeRequest(1, 1, 0), res.Callback(4));  // 4 bytes more than the budget
+  FakeModel m(o);
+  m.probe->Close();
+  ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 4, 0), m.res.Callback(0)).ok());
+  ASSERT_TRUE(m.probe->WaitStarted(1));  // running: its bytes left the queue
+  EXPECT_EQ(m.s.queued_bytes(), 0);
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 4, 0), m.res.Callback(i)).ok());
+  EXPECT_EQ(m.s.queued_bytes(), 48);
+  Status st = m.s.Enqueue(FakeRequest(1, 1, 0), m.res.Callback(4));  // 4 bytes more than the budget
   EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("limits.max_queue_bytes"), std::string::npos) << st.message();
-  EXPECT_EQ(s.queued(), 3u);  // far below max_queue_size: the bytes refused it
-  probe->Open();
-  ASSERT_TRUE(res.WaitFor(4));
+  EXPECT_EQ(m.s.queued(), 3u);  // far below max_queue_size: the bytes refused it
+  m.probe->Open();
+  ASSERT_TRUE(m.res.WaitFor(4));
   const auto give_up = Clock::now() + 10s;
-  while (s.queued_bytes() != 0 && Clock::now() < give_up) std::this_thread::yield();
-  EXPECT_EQ(s.queued_bytes(), 0);
+  while (m.s.queued_bytes() != 0 && Clock::now() < give_up) std::this_thread::yield();
+  EXPECT_EQ(m.s.queued_bytes(), 0);
   // Room again once the queue drained.
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 4, 0), res.Callback(5)).ok());
-  ASSERT_TRUE(res.WaitFor(5));
-  s.Shutdown();
-  EXPECT_EQ(res.calls(4), 0);
-  for (int i : {0, 1, 2, 3, 5}) EXPECT_TRUE(res.at(i).ok()) << i;
+  ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 4, 0), m.res.Callback(5)).ok());
+  ASSERT_TRUE(m.res.WaitFor(5));
+  m.s.Shutdown();
+  EXPECT_EQ(m.res.calls(4), 0);
+  for (int i : {0, 1, 2, 3, 5}) EXPECT_TRUE(m.res.at(i).ok()) << i;
 }
 
 TEST(Scheduler, RequestLargerThanTheByteBudgetIsTooLarge) {
-  auto probe = std::make_shared<Probe>();
-  Results res;
-  ModelStats stats(nullptr, "m", 1);
   SchedulerOptions o;
   o.max_queue_bytes = 48;
-  Scheduler s(Fakes(probe), o, &stats);
-  Status st = s.Enqueue(FakeRequest(2, 8, 0), res.Callback(0));  // 64 bytes, on an empty queue
+  FakeModel m(o);
+  Status st = m.s.Enqueue(FakeRequest(2, 8, 0), m.res.Callback(0));  // 64 bytes, on an empty queue
   EXPECT_EQ(st.code(), StatusCode::kPayloadTooLarge) << st.ToString();
   EXPECT_NE(st.message().find("64 bytes"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("limits.max_queue_bytes"), std::string::npos) << st.message();
-  EXPECT_EQ(s.queued(), 0u);
-  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 4, 0), res.Callback(1)).ok());  // 48 bytes fit
-  ASSERT_TRUE(res.WaitFor(1));
-  s.Shutdown();
-  EXPECT_EQ(res.calls(0), 0);
-  EXPECT_TRUE(res.at(1).ok());
+  EXPECT_EQ(m.s.queued(), 0u);
+  ASSERT_TRUE(m.s.Enqueue(FakeRequest(3, 4, 0), m.res.Callback(1)).ok());  // 48 bytes fit
+  ASSERT_TRUE(m.res.WaitFor(1));
+  m.s.Shutdown();
+  EXPECT_EQ(m.res.calls(0), 0);
+  EXPECT_TRUE(m.res.at(1).ok());
 }
 
 TEST(Scheduler, QueueTimeoutFailsWaitingRequests) {
-  auto probe = std::make_shared<Probe>();
-  probe->Close();
-  Results res;
-  ModelStats stats(nullptr, "m", 1);
   SchedulerOptions o;
   o.queue_timeout_microseconds = 2000;
-  Scheduler s(Fakes(probe), o, &stats);
+  FakeModel m(o);
+  m.probe->Close();
   // Occupy the only instance. On a loaded machine the instance may take longer than the
   // timeout to pick a request up, so that one expires too: then try again.
   int held = 0;
   for (;; ++held) {
     ASSERT_LT(held, 100) << "the instance never took a request within the queue timeout";
-    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 0), res.Callback(held)).ok());
+    ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 1, 0), m.res.Callback(held)).ok());
     const auto give_up = Clock::now() + 10s;
-    while (!probe->WaitStarted(1, 1ms) && res.size() <= static_cast<size_t>(held) && Clock::now() < give_up) {
+    while (!m.probe->WaitStarted(1, 1ms) && m.res.size() <= static_cast<size_t>(held) &&
+           Clock::now() < give_up) {
     }
-    if (probe->WaitStarted(1, 0ms)) break;
+    if (m.probe->WaitStarted(1, 0ms)) break;
   }
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 1), res.Callback(held + 1)).ok());
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 2), res.Callback(held + 2)).ok());
+  ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 1, 1), m.res.Callback(held + 1)).ok());
+  ASSERT_TRUE(m.s.Enqueue(FakeRequest(1, 1, 2), m.res.Callback(held + 2)).ok());
   // Both requests were stamped before `expired_at` less the timeout; once the clock is past it they
   // have expired, whatever the machine's load, and the instance fails them when it is free.
   const auto expired_at = Clock::now() + std::chrono::microseconds(o.queue_timeout_microseconds) + 1us;
   while (Clock::now() <= expired_at) std::this_thread::sleep_until(expired_at);
-  probe->Open();
-  ASSERT_TRUE(res.WaitFor(static_cast<size_t>(held) + 3));
-  EXPECT_TRUE(res.at(held).ok());
+  m.probe->Open();
+  ASSERT_TRUE(m.res.WaitFor(static_cast<size_t>(held) + 3));
+  EXPECT_TRUE(m.res.at(held).ok());
   for (int i = 0; i < held + 3; ++i) {
     if (i == held) continue;
-    EXPECT_EQ(res.at(i).status().code(), StatusCode::kUnavailable) << res.at(i).status().ToString();
-    EXPECT_NE(res.at(i).status().message().find("queue timeout"), std::string::npos);
-    EXPECT_EQ(res.calls(i), 1);
+    EXPECT_EQ(m.res.at(i).status().code(), StatusCode::kUnavailable) << m.res.at(i).status().ToString();
+    EXPECT_NE(m.res.at(i).status().message().find("queue timeout"), std::string::npos);
+    EXPECT_EQ(m.res.calls(i), 1);
   }
+  m.s.Shutdown();
+  std::lock_guard lock(m.probe->mu);
+  EXPECT_EQ(m.probe->started, 1);  // expired requests never ran
+  EXPECT_EQ(FailCount(m.stats), held + 2);
+}
+
+// A fake request: `rows` x `cols` values counting up from `base`.
+struct FakeRows {
+  int64_t rows, cols;
+  float base;
+};
+
+// Runs `requests` through a batching scheduler of `max_batch` rows that would wait 10 s for
+// company: `wait_for` answers must come without that wait, Shutdown runs the rest. Every answer
+// must be its own request's rows; *shapes: the inputs the engine ran.
+void RunBatched(int64_t max_batch, const std::vector<FakeRows>& requests, size_t wait_for,
+                std::vector<Shape>* shapes) {
+  auto probe = std::make_shared<Probe>();
+  Results res;
+  Scheduler s(Fakes(probe), Batching(max_batch, 10'000'000), nullptr);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FakeRows& r = requests[i];
+    ASSERT_TRUE(s.Enqueue(FakeRequest(r.rows, r.cols, r.base), res.Callback(static_cast<int>(i))).ok());
+  }
+  ASSERT_TRUE(res.WaitFor(wait_for, 5s));
   s.Shutdown();
+  ASSERT_EQ(res.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FakeRows& r = requests[i];
+    const auto& answer = res.at(static_cast<int>(i));
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_EQ(answer->outputs.at(0).shape, (Shape{r.rows, r.cols})) << "request " << i;
+    EXPECT_EQ(Floats(answer->outputs.at(0)), Iota(static_cast<size_t>(r.rows * r.cols), r.base))
+        << "request " << i;
+  }
   std::lock_guard lock(probe->mu);
-  EXPECT_EQ(probe->started, 1);  // expired requests never ran
-  EXPECT_EQ(FailCount(stats), held + 2);
+  *shapes = probe->shapes;
 }
 
 TEST(Scheduler, BatchesRespectMaxBatchSize) {
-  auto probe = std::make_shared<Probe>();
-  Results res;
-  Scheduler s(Fakes(probe), Batching(4, 10'000'000), nullptr);
-  for (int i = 0; i < 6; ++i)
-    ASSERT_TRUE(s.Enqueue(FakeRequest(1, 3, 100.0f * static_cast<float>(i)), res.Callback(i)).ok());
-  ASSERT_TRUE(res.WaitFor(4, 5s));  // the first batch is full at 4 rows: it does not wait
-  s.Shutdown();                     // cuts the remaining 2
-  ASSERT_EQ(res.size(), 6u);
-  for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(res.at(i).ok());
-    EXPECT_EQ(res.at(i)->outputs.at(0).shape, (Shape{1, 3}));
-    EXPECT_EQ(Floats(res.at(i)->outputs.at(0)), Iota(3, 100.0f * static_cast<float>(i)));
-  }
-  std::lock_guard lock(probe->mu);
-  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{4, 3}, {2, 3}}));
+  std::vector<FakeRows> requests;
+  for (int i = 0; i < 6; ++i) requests.push_back({1, 3, 100.0f * static_cast<float>(i)});
+  // The first batch is full at 4 rows: it does not wait; Shutdown cuts the remaining 2.
+  std::vector<Shape> shapes;
+  RunBatched(4, requests, 4, &shapes);
+  EXPECT_EQ(shapes, (std::vector<Shape>{{4, 3}, {2, 3}}));
 }
 
 TEST(Scheduler, RowsOfMultiRowRequestsCountTowardsTheLimit) {
-  auto probe = std::make_shared<Probe>();
-  Results res;
-  Scheduler s(Fakes(probe), Batching(4, 10'000'000), nullptr);
   // 3 + 3 do not fit in 4 rows; 3 + 1 do: the 1-row request joins the first batch.
-  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 1, 0), res.Callback(0)).ok());
-  ASSERT_TRUE(s.Enqueue(FakeRequest(3, 1, 10), res.Callback(1)).ok());
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 1, 20), res.Callback(2)).ok());
-  ASSERT_TRUE(res.WaitFor(2, 5s));
-  s.Shutdown();
-  ASSERT_EQ(res.size(), 3u);
-  EXPECT_EQ(Floats(res.at(0)->outputs.at(0)), (std::vector<float>{0, 1, 2}));
-  EXPECT_EQ(Floats(res.at(1)->outputs.at(0)), (std::vector<float>{10, 11, 12}));
-  EXPECT_EQ(Floats(res.at(2)->outputs.at(0)), (std::vector<float>{20}));
-  std::lock_guard lock(probe->mu);
-  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{4, 1}, {3, 1}}));
+  std::vector<Shape> shapes;
+  RunBatched(4, {{3, 1, 0}, {3, 1, 10}, {1, 1, 20}}, 2, &shapes);
+  EXPECT_EQ(shapes, (std::vector<Shape>{{4, 1}, {3, 1}}));
 }
 
 TEST(Scheduler, OnlyCompatibleShapesShareABatch) {
-  auto probe = std::make_shared<Probe>();
-  Results res;
-  Scheduler s(Fakes(probe), Batching(8, 10'000'000), nullptr);
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 2, 0), res.Callback(0)).ok());
-  ASSERT_TRUE(s.Enqueue(FakeRequest(1, 3, 10), res.Callback(1)).ok());
-  ASSERT_TRUE(s.Enqueue(FakeRequest(2, 2, 20), res.Callback(2)).ok());
-  s.Shutdown();
-  ASSERT_EQ(res.size(), 3u);
-  EXPECT_EQ(Floats(res.at(0)->outputs.at(0)), (std::vector<float>{0, 1}));
-  EXPECT_EQ(Floats(res.at(1)->outputs.at(0)), (std::vector<float>{10, 11, 12}));
-  EXPECT_EQ(res.at(2)->outputs.at(0).shape, (Shape{2, 2}));
-  EXPECT_EQ(Floats(res.at(2)->outputs.at(0)), (std::vector<float>{20, 21, 22, 23}));
-  std::lock_guard lock(probe->mu);
-  EXPECT_EQ(probe->shapes, (std::vector<Shape>{{3, 2}, {1, 3}}));
+  std::vector<Shape> shapes;
+  RunBatched(8, {{1, 2, 0}, {1, 3, 10}, {2, 2, 20}}, 0, &shapes);
+  EXPECT_EQ(shapes, (std::vector<Shape>{{3, 2}, {1, 3}}));
 }
 
 TEST(Scheduler, PreferredSizeCutsWhenNothingElseWaits) {

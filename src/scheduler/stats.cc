@@ -10,6 +10,17 @@ namespace continuum {
 
 using telemetry::DefaultLatencyBucketsSeconds;
 
+namespace {
+
+// A per-model-version latency histogram in seconds.
+telemetry::Family<telemetry::Histogram>& LatencyHistogram(telemetry::Registry& r, std::string name,
+                                                          std::string help) {
+  return r.AddHistogram(std::move(name), std::move(help), {"model", "version"},
+                        DefaultLatencyBucketsSeconds());
+}
+
+}  // namespace
+
 InferenceMetricFamilies::InferenceMetricFamilies(telemetry::Registry& r)
     : request_success(r.AddCounter("continuum_inference_request_success_total",
                                    "Successful inference requests (like nv_inference_request_success)",
@@ -26,21 +37,16 @@ InferenceMetricFamilies::InferenceMetricFamilies(telemetry::Registry& r)
       pending(r.AddGauge("continuum_inference_pending_requests",
                          "Requests received and not yet answered (like nv_inference_pending_request_count)",
                          {"model", "version"})),
-      request_duration(r.AddHistogram("continuum_inference_request_duration_seconds",
-                                      "End-to-end inference request time inside the server",
-                                      {"model", "version"}, DefaultLatencyBucketsSeconds())),
-      queue_duration(r.AddHistogram("continuum_inference_queue_duration_seconds",
-                                    "Time requests wait in the scheduler queue", {"model", "version"},
-                                    DefaultLatencyBucketsSeconds())),
-      compute_input_duration(r.AddHistogram("continuum_inference_compute_input_duration_seconds",
-                                            "Time preparing input tensors for an execution",
-                                            {"model", "version"}, DefaultLatencyBucketsSeconds())),
-      compute_infer_duration(r.AddHistogram("continuum_inference_compute_infer_duration_seconds",
-                                            "Time in ONNX Runtime per execution", {"model", "version"},
-                                            DefaultLatencyBucketsSeconds())),
-      compute_output_duration(r.AddHistogram("continuum_inference_compute_output_duration_seconds",
-                                             "Time extracting and splitting outputs per execution",
-                                             {"model", "version"}, DefaultLatencyBucketsSeconds())),
+      request_duration(LatencyHistogram(r, "continuum_inference_request_duration_seconds",
+                                        "End-to-end inference request time inside the server")),
+      queue_duration(LatencyHistogram(r, "continuum_inference_queue_duration_seconds",
+                                      "Time requests wait in the scheduler queue")),
+      compute_input_duration(LatencyHistogram(r, "continuum_inference_compute_input_duration_seconds",
+                                              "Time preparing input tensors for an execution")),
+      compute_infer_duration(LatencyHistogram(r, "continuum_inference_compute_infer_duration_seconds",
+                                              "Time in ONNX Runtime per execution")),
+      compute_output_duration(LatencyHistogram(r, "continuum_inference_compute_output_duration_seconds",
+                                               "Time extracting and splitting outputs per execution")),
       batch_size(r.AddHistogram("continuum_inference_batch_size", "Rows per model execution",
                                 {"model", "version"}, {1, 2, 4, 8, 16, 32, 64, 128, 256})),
       load_duration(r.AddGauge("continuum_model_load_duration_seconds",

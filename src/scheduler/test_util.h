@@ -1,28 +1,30 @@
-// Helpers shared by the scheduler's tests: add_sub requests and signatures.
+// Helpers shared by the scheduler's tests (and the repository's): add_sub requests and
+// signatures, callback results.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/inference.h"
+#include "common/status.h"
 #include "runtime/runtime.h"
+#include "runtime/test_util.h"
+#include "scheduler/scheduler.h"
 
 namespace continuum::scheduler_test {
 
-// ORT allows one environment per process.
-inline runtime::Engine& TestEngine() {
-  static std::unique_ptr<runtime::Engine> engine = [] {
-    auto e = runtime::Engine::Create({.intra_op_threads = 1});
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    return std::move(e).value();
-  }();
-  return *engine;
-}
+using runtime_test::Floats;
+using runtime_test::FloatTensor;
+using runtime_test::TestEngine;
 
 // `n` sessions of a generated test model (tools/gen_test_models.py).
 inline std::vector<std::unique_ptr<runtime::Session>> Sessions(const std::string& model, int n = 1) {
@@ -35,18 +37,6 @@ inline std::vector<std::unique_ptr<runtime::Session>> Sessions(const std::string
     out.push_back(std::move(s).value());
   }
   return out;
-}
-
-inline Tensor FloatTensor(std::string name, Shape shape, const std::vector<float>& v) {
-  Tensor t{std::move(name), DataType::kFp32, std::move(shape), std::string(v.size() * 4, '\0')};
-  if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());
-  return t;
-}
-
-inline std::vector<float> Floats(const Tensor& t) {
-  std::vector<float> v(t.data.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), t.data.data(), t.data.size());
-  return v;
 }
 
 inline std::vector<float> Iota(size_t n, float start) {
@@ -76,5 +66,41 @@ inline runtime::ModelSignature AddSubSig() {
   return {{Spec("INPUT0", DataType::kFp32, {-1, 16}), Spec("INPUT1", DataType::kFp32, {-1, 16})},
           {Spec("OUTPUT0", DataType::kFp32, {-1, 16}), Spec("OUTPUT1", DataType::kFp32, {-1, 16})}};
 }
+
+// Collects callback results by request index; counts calls so "exactly once" can be checked.
+class Results {
+ public:
+  InferCallback Callback(int i) {
+    return [this, i](StatusOr<InferResponse> r) {
+      std::lock_guard lock(mu_);
+      ++calls_[i];
+      results_.insert_or_assign(i, std::move(r));
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return results_.size() >= n; });
+  }
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return results_.size();
+  }
+  int calls(int i) {
+    std::lock_guard lock(mu_);
+    return calls_.count(i) ? calls_[i] : 0;
+  }
+  // Valid once the callback ran (results are not modified afterwards).
+  const StatusOr<InferResponse>& at(int i) {
+    std::lock_guard lock(mu_);
+    return results_.at(i);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int, int> calls_;
+  std::map<int, StatusOr<InferResponse>> results_;
+};
 
 }  // namespace continuum::scheduler_test

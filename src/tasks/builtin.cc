@@ -19,4 +19,13 @@ void RegisterBuiltinTasks(TaskRegistry& registry) {
   (void)registry;
 }
 
+const TaskRegistry& TaskRegistry::BuiltIn() {
+  static const TaskRegistry registry = [] {
+    TaskRegistry r;
+    RegisterBuiltinTasks(r);
+    return r;
+  }();
+  return registry;
+}
+
 }  // namespace continuum::tasks

@@ -1,7 +1,7 @@
 // Registration of the task kinds built into this binary; each lives in its own folder.
 #pragma once
 
-#include "tasks/task.h"
+#include "tasks/registry.h"
 
 namespace continuum::tasks {
 

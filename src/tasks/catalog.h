@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "tasks/task.h"
+#include "tasks/registry.h"
 
 namespace continuum::tasks {
 

@@ -1,5 +1,4 @@
-#include "tasks/builtin.h"
-#include "tasks/task.h"
+#include "tasks/registry.h"
 
 namespace continuum::tasks {
 
@@ -24,15 +23,6 @@ std::vector<std::string> TaskRegistry::Kinds() const {
   std::vector<std::string> k;
   for (const auto& [name, _] : factories_) k.push_back(name);
   return k;
-}
-
-const TaskRegistry& TaskRegistry::BuiltIn() {
-  static const TaskRegistry registry = [] {
-    TaskRegistry r;
-    RegisterBuiltinTasks(r);
-    return r;
-  }();
-  return registry;
 }
 
 }  // namespace continuum::tasks

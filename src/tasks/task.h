@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/paths.h"
@@ -65,6 +66,11 @@ struct CatalogEntry {
   std::string settings_json;                  // task-specific settings (raw JSON object) or "{}"
   std::filesystem::path dir;                  // the entry's folder (assets: vocab, labels, keys)
 
+  // settings_json, or "{}" when the entry has none.
+  std::string_view SettingsJson() const {
+    return settings_json.empty() ? std::string_view("{}") : std::string_view(settings_json);
+  }
+
   // The real path of the asset file that settings.<setting> names (labels, keys, tokenizer): a
   // regular file whose real path is inside `dir`, however it is reached (no absolute path, no
   // "..", no symlink leaving the folder, no FIFO or device; see ResolveInside). Errors name the
@@ -98,19 +104,14 @@ class Task {
   virtual std::string OutputSchema() const = 0;
 };
 
-using TaskFactory = std::function<StatusOr<std::unique_ptr<Task>>(const CatalogEntry&, const TaskLimits&)>;
-
-// Task kinds by name. Thread-safe after construction (registration happens once at start).
-class TaskRegistry {
- public:
-  // Every task kind built into this binary.
-  static const TaskRegistry& BuiltIn();
-  void Register(std::string kind, TaskFactory factory);
-  StatusOr<std::unique_ptr<Task>> Create(const CatalogEntry& entry, const TaskLimits& limits) const;
-  std::vector<std::string> Kinds() const;
-
- private:
-  std::map<std::string, TaskFactory> factories_;
-};
+// The request schema of a task that takes an image: the image as the body, or as "image" (bytes
+// or base64) beside `options`, the task's own properties as JSON members ("top_k":{...}).
+inline std::string ImageRequestSchema(std::string_view options = {}) {
+  return R"J({"oneOf":[{"type":"string","format":"binary","description":"The image (PNG or JPEG) as the request body"},)J"
+         R"J({"type":"object","properties":{"image":{"oneOf":[)J"
+         R"J({"type":"array","description":"The image file's bytes (PNG or JPEG)","items":{"type":"number","minimum":0,"maximum":255}},)J"
+         R"J({"type":"string","description":"The image file, base64-encoded (a data: URL is accepted)"}]})J" +
+         (options.empty() ? std::string() : "," + std::string(options)) + R"J(},"required":["image"]}]})J";
+}
 
 }  // namespace continuum::tasks

@@ -8,16 +8,33 @@
 namespace continuum::tasks::audio {
 namespace {
 
-constexpr uint16_t kTagPcm = 0x0001;
-constexpr uint16_t kTagFloat = 0x0003;
-constexpr uint16_t kTagAlaw = 0x0006;
-constexpr uint16_t kTagMulaw = 0x0007;
-constexpr uint16_t kTagExtensible = 0xFFFE;
+// WAVE_FORMAT_* tags.
+enum : uint16_t {
+  kTagPcm = 0x0001,
+  kTagFloat = 0x0003,
+  kTagAlaw = 0x0006,
+  kTagMulaw = 0x0007,
+  kTagExtensible = 0xFFFE
+};
 // KSDATAFORMAT_SUBTYPE_*: the format tag in the first two bytes, then this fixed tail.
 constexpr unsigned char kGuidTail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
                                          0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
 
 enum class Codec { kU8, kS16, kS24, kS32, kF32, kF64, kAlaw, kMulaw };
+
+// The encodings decoded: format tag and bits per sample.
+struct Encoding {
+  uint16_t tag;
+  int bits;
+  SampleFormat format;
+  Codec codec;
+};
+constexpr Encoding kEncodings[] = {
+    {kTagPcm, 8, SampleFormat::kPcmInt, Codec::kU8},    {kTagPcm, 16, SampleFormat::kPcmInt, Codec::kS16},
+    {kTagPcm, 24, SampleFormat::kPcmInt, Codec::kS24},  {kTagPcm, 32, SampleFormat::kPcmInt, Codec::kS32},
+    {kTagFloat, 32, SampleFormat::kFloat, Codec::kF32}, {kTagFloat, 64, SampleFormat::kFloat, Codec::kF64},
+    {kTagAlaw, 8, SampleFormat::kPcmInt, Codec::kAlaw}, {kTagMulaw, 8, SampleFormat::kPcmInt, Codec::kMulaw},
+};
 
 uint16_t U16(const unsigned char* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t U32(const unsigned char* p) {
@@ -73,39 +90,25 @@ Status ParseFmt(const unsigned char* p, uint32_t size, const WavLimits& limits, 
                            std::to_string(limits.min_sample_rate) + ".." +
                            std::to_string(limits.max_sample_rate) + " Hz");
   }
-  switch (tag) {
-    case kTagPcm:
-      info.format = SampleFormat::kPcmInt;
-      if (bits == 8)
-        out->codec = Codec::kU8;
-      else if (bits == 16)
-        out->codec = Codec::kS16;
-      else if (bits == 24)
-        out->codec = Codec::kS24;
-      else if (bits == 32)
-        out->codec = Codec::kS32;
-      else
-        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit PCM is not supported (8, 16, 24, 32)");
-      break;
-    case kTagFloat:
-      info.format = SampleFormat::kFloat;
-      if (bits == 32)
-        out->codec = Codec::kF32;
-      else if (bits == 64)
-        out->codec = Codec::kF64;
-      else
-        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit float is not supported (32, 64)");
-      break;
-    case kTagAlaw:
-    case kTagMulaw:
-      if (bits != 8) return InvalidArgument("WAV: G.711 audio must have 8 bits per sample");
-      info.format = SampleFormat::kPcmInt;
-      out->codec = tag == kTagAlaw ? Codec::kAlaw : Codec::kMulaw;
-      break;
-    default:
-      return InvalidArgument("WAV: unsupported encoding (format tag " + Hex16(tag) +
-                             "); supported: PCM, IEEE float, A-law, mu-law");
+  const Encoding* encoding = nullptr;
+  for (const Encoding& e : kEncodings) {
+    if (e.tag == tag && e.bits == bits) encoding = &e;
   }
+  if (encoding == nullptr) {
+    switch (tag) {
+      case kTagPcm:
+        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit PCM is not supported (8, 16, 24, 32)");
+      case kTagFloat:
+        return InvalidArgument("WAV: " + std::to_string(bits) + "-bit float is not supported (32, 64)");
+      case kTagAlaw:
+      case kTagMulaw: return InvalidArgument("WAV: G.711 audio must have 8 bits per sample");
+      default:
+        return InvalidArgument("WAV: unsupported encoding (format tag " + Hex16(tag) +
+                               "); supported: PCM, IEEE float, A-law, mu-law");
+    }
+  }
+  info.format = encoding->format;
+  out->codec = encoding->codec;
   const int expected_align = channels * (bits / 8);
   if (block_align != expected_align) {
     return InvalidArgument("WAV: block_align " + std::to_string(block_align) + " does not match " +
@@ -200,6 +203,14 @@ void Downmix(const unsigned char* p, int64_t frames, int channels, int width, fl
 
 float Finite(double v) { return std::isfinite(v) ? static_cast<float>(std::clamp(v, -1.0, 1.0)) : 0.0f; }
 
+// An IEEE float sample (float or double, little-endian as the host): clamped, NaN and ∞ as 0.
+template <class T>
+float FloatSample(const unsigned char* s) {
+  T v;
+  std::memcpy(&v, s, sizeof v);
+  return Finite(v);
+}
+
 }  // namespace
 
 bool LooksLikeWav(std::string_view bytes) {
@@ -244,20 +255,8 @@ StatusOr<MonoAudio> DecodeWav(std::string_view bytes, const WavLimits& limits) {
         return static_cast<float>(static_cast<int32_t>(U32(s)) / 2147483648.0);
       });
       break;
-    case Codec::kF32:
-      Downmix(p, frames, ch, 4, out, [](const unsigned char* s) {
-        float v;
-        std::memcpy(&v, s, 4);
-        return Finite(v);
-      });
-      break;
-    case Codec::kF64:
-      Downmix(p, frames, ch, 8, out, [](const unsigned char* s) {
-        double v;
-        std::memcpy(&v, s, 8);
-        return Finite(v);
-      });
-      break;
+    case Codec::kF32: Downmix(p, frames, ch, 4, out, FloatSample<float>); break;
+    case Codec::kF64: Downmix(p, frames, ch, 8, out, FloatSample<double>); break;
     case Codec::kAlaw: Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return Alaw(*s); }); break;
     case Codec::kMulaw:
       Downmix(p, frames, ch, 1, out, [](const unsigned char* s) { return Mulaw(*s); });

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "tasks/image/codec_frames.h"
 #include "tasks/image/testing.h"
@@ -147,24 +149,24 @@ TEST(DecodeTest, ExifParserIsBounded) {
 }
 
 TEST(DecodeTest, TruncatedFilesAreErrors) {
-  std::string png = EncodePng(Pattern(64, 64));
-  std::string jpeg = EncodeJpeg(Smooth(64, 64));
-  for (size_t cut : {size_t{7}, size_t{30}, png.size() / 2, png.size() - 13}) {
-    auto r = Decode(std::string_view(png).substr(0, cut), {});
-    ASSERT_FALSE(r.ok()) << cut;
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(r.status().message().find("PNG"), std::string::npos) << r.status().message();
+  const std::string png = EncodePng(Pattern(64, 64));
+  const std::string jpeg = EncodeJpeg(Smooth(64, 64));
+  struct Case {
+    const std::string& file;
+    std::string format;  // named by the error
+    std::vector<size_t> cuts;
+  };
+  for (const Case& c : {Case{png, "PNG", {7, 30, png.size() / 2, png.size() - 13}},
+                        Case{jpeg, "JPEG", {3, 100, jpeg.size() / 2, jpeg.size() - 2}}}) {
+    for (size_t cut : c.cuts) {
+      auto r = Decode(std::string_view(c.file).substr(0, cut), {});
+      ASSERT_FALSE(r.ok()) << c.format << " cut at " << cut;
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(r.status().message().find(c.format), std::string::npos) << r.status().message();
+    }
+    auto half = Decode(std::string_view(c.file).substr(0, c.file.size() / 2), {});
+    EXPECT_NE(half.status().message().find("truncated"), std::string::npos) << half.status().message();
   }
-  auto half = Decode(std::string_view(png).substr(0, png.size() / 2), {});
-  EXPECT_NE(half.status().message().find("truncated"), std::string::npos) << half.status().message();
-  for (size_t cut : {size_t{3}, size_t{100}, jpeg.size() / 2, jpeg.size() - 2}) {
-    auto r = Decode(std::string_view(jpeg).substr(0, cut), {});
-    ASSERT_FALSE(r.ok()) << cut;
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(r.status().message().find("JPEG"), std::string::npos) << r.status().message();
-  }
-  auto jhalf = Decode(std::string_view(jpeg).substr(0, jpeg.size() / 2), {});
-  EXPECT_NE(jhalf.status().message().find("truncated"), std::string::npos) << jhalf.status().message();
 }
 
 TEST(DecodeTest, CorruptDataIsAnError) {

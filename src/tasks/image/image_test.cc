@@ -23,6 +23,13 @@ Image Coordinates(int w, int h) {
   return img;
 }
 
+// Pixel (x, y) of `img` holds the coordinates (from_x, from_y) of the Coordinates image it was
+// cut or turned from.
+void ExpectFrom(const Image& img, int x, int y, int from_x, int from_y) {
+  EXPECT_EQ(img.at(x, y)[0], from_x) << "pixel (" << x << ", " << y << ")";
+  EXPECT_EQ(img.at(x, y)[1], from_y) << "pixel (" << x << ", " << y << ")";
+}
+
 TEST(ImageTest, ResizeMatchesOpenCvLinearAlignment) {
   Image src(2, 1);
   src.at(0, 0)[0] = 0;
@@ -90,15 +97,12 @@ TEST(ImageTest, CropClipsToTheImage) {
   Image c = Crop(src, 2, 3, 4, 2);
   ASSERT_EQ(c.width, 4);
   ASSERT_EQ(c.height, 2);
-  EXPECT_EQ(c.at(0, 0)[0], 2);
-  EXPECT_EQ(c.at(0, 0)[1], 3);
-  EXPECT_EQ(c.at(3, 1)[0], 5);
-  EXPECT_EQ(c.at(3, 1)[1], 4);
+  ExpectFrom(c, 0, 0, 2, 3);
+  ExpectFrom(c, 3, 1, 5, 4);
   Image clipped = Crop(src, 8, -2, 5, 4);
   EXPECT_EQ(clipped.width, 2);
   EXPECT_EQ(clipped.height, 2);
-  EXPECT_EQ(clipped.at(0, 0)[0], 8);
-  EXPECT_EQ(clipped.at(0, 0)[1], 0);
+  ExpectFrom(clipped, 0, 0, 8, 0);
   EXPECT_TRUE(Crop(src, 20, 20, 5, 5).empty());
   EXPECT_TRUE(Crop(src, 2, 2, -1, 3).empty());
 }
@@ -109,17 +113,13 @@ TEST(ImageTest, QuarterTurns) {
   ASSERT_EQ(cw.width, 2);
   ASSERT_EQ(cw.height, 3);
   // The source's top-left corner ends top-right, its bottom-left top-left.
-  EXPECT_EQ(cw.at(1, 0)[0], 0);
-  EXPECT_EQ(cw.at(1, 0)[1], 0);
-  EXPECT_EQ(cw.at(0, 0)[0], 0);
-  EXPECT_EQ(cw.at(0, 0)[1], 1);
+  ExpectFrom(cw, 1, 0, 0, 0);
+  ExpectFrom(cw, 0, 0, 0, 1);
   Image ccw = Rotate90(src, false);
-  EXPECT_EQ(ccw.at(0, 2)[0], 0);  // top-left -> bottom-left
-  EXPECT_EQ(ccw.at(0, 2)[1], 0);
+  ExpectFrom(ccw, 0, 2, 0, 0);  // top-left -> bottom-left
   EXPECT_EQ(Rotate90(cw, false).pixels, src.pixels);
   Image half = Rotate180(src);
-  EXPECT_EQ(half.at(0, 0)[0], 2);
-  EXPECT_EQ(half.at(0, 0)[1], 1);
+  ExpectFrom(half, 0, 0, 2, 1);
   EXPECT_EQ(Rotate180(half).pixels, src.pixels);
 }
 
@@ -137,11 +137,9 @@ TEST(ImageTest, ExifOrientations) {
   EXPECT_EQ(mirrored.at(0, 0)[0], 3);
   Image transposed = ApplyExifOrientation(up, 5);
   ASSERT_EQ(transposed.width, 3);
-  EXPECT_EQ(transposed.at(2, 1)[0], 1);
-  EXPECT_EQ(transposed.at(2, 1)[1], 2);
+  ExpectFrom(transposed, 2, 1, 1, 2);
   Image transverse = ApplyExifOrientation(up, 7);
-  EXPECT_EQ(transverse.at(0, 0)[0], 3);
-  EXPECT_EQ(transverse.at(0, 0)[1], 2);
+  ExpectFrom(transverse, 0, 0, 3, 2);
   EXPECT_EQ(ApplyExifOrientation(up, 6).pixels, Rotate90(up, true).pixels);
   EXPECT_EQ(ApplyExifOrientation(up, 0).pixels, up.pixels);
 }
@@ -161,8 +159,7 @@ TEST(ImageTest, WarpQuadRotatedOrderTurnsTheCrop) {
   Image w = WarpQuad(src, q, 10, 20);
   ASSERT_EQ(w.width, 10);
   ASSERT_EQ(w.height, 20);
-  EXPECT_EQ(w.at(0, 0)[0], 30);  // (0, 0) samples quad[0] = (30, 5)
-  EXPECT_EQ(w.at(0, 0)[1], 5);
+  ExpectFrom(w, 0, 0, 30, 5);     // (0, 0) samples quad[0] = (30, 5)
   EXPECT_EQ(w.at(5, 0)[1], 10);   // along quad[0] -> quad[1]: y grows
   EXPECT_EQ(w.at(0, 10)[0], 20);  // along quad[0] -> quad[3]: x shrinks
 }

@@ -1,25 +1,11 @@
 #include "tasks/ocr/ctc.h"
 
-#include <fstream>
-#include <sstream>
+#include "tasks/settings.h"
 
 namespace continuum::tasks::ocr {
 
 StatusOr<std::vector<std::string>> LoadKeys(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return NotFound("keys file " + path.string() + ": " + ec.message());
-  if (size > (1u << 20)) return InvalidArgument("keys file " + path.string() + ": larger than 1 MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("keys file " + path.string() + ": cannot be read");
-  std::vector<std::string> keys;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    keys.push_back(line);
-  }
-  if (keys.empty()) return InvalidArgument("keys file " + path.string() + ": empty");
-  return keys;
+  return ReadAssetLines(path, "keys file", 1);
 }
 
 StatusOr<std::vector<std::string>> ClassTable(const std::vector<std::string>& keys, int64_t num_classes) {

@@ -7,40 +7,34 @@ namespace continuum::tasks::ocr {
 StatusOr<std::unique_ptr<OcrHarness>> OcrHarness::Open(const std::filesystem::path& models,
                                                        const std::filesystem::path& catalog,
                                                        const std::string& entry, int intra_op_threads) {
+  InferenceNodeOptions options;
+  options.engine.intra_op_threads = intra_op_threads;
+  options.repository.root = models;
+  options.repository.mode = ModelControlMode::kExplicit;  // the entry's models, loaded below
+  options.catalog_dir = catalog.string();
+  options.task_threads = 1;  // tasks run on the caller's thread (Run), not through the executor
+  options.process_metrics = false;
   std::unique_ptr<OcrHarness> h(new OcrHarness());
-  ASSIGN_OR_RETURN(h->catalog_, Catalog::Load(catalog, TaskRegistry::BuiltIn(), TaskLimits{}));
-  const Catalog::Item* item = h->catalog_->Find(entry);
+  ASSIGN_OR_RETURN(h->node_, InferenceNode::Create(std::move(options)));
+  const Catalog::Item* item = h->node_->catalog().Find(entry);
   if (item == nullptr) return NotFound("catalog " + catalog.string() + " has no entry '" + entry + "'");
   if (item->task == nullptr) return FailedPrecondition("catalog entry '" + entry + "': " + item->error);
   h->task_ = dynamic_cast<const OcrTask*>(item->task.get());
   if (h->task_ == nullptr) return InvalidArgument("catalog entry '" + entry + "' is not an ocr task");
   for (const auto& [role, model] : item->entry.models) h->models_.push_back(model);
 
-  ASSIGN_OR_RETURN(h->engine_, runtime::Engine::Create({.intra_op_threads = intra_op_threads}));
-  h->metrics_ = std::make_unique<telemetry::Registry>();
-  h->families_ = std::make_unique<InferenceMetricFamilies>(*h->metrics_);
-  RepositoryOptions ro;
-  ro.root = models;
-  ro.mode = ModelControlMode::kExplicit;
-  ro.startup_models = h->models_;
-  h->repository_ = std::make_unique<ModelRepository>(ro, h->engine_.get(), h->families_.get());
-  RETURN_IF_ERROR(h->repository_->Start());
+  RETURN_IF_ERROR(h->node_->Start());
   for (const auto& m : h->models_) {
-    auto mv = h->repository_->Get(m);
-    if (!mv.ok()) return mv.status().WithContext("repository " + models.string());
+    Status loaded = h->node_->repository().Load(m);
+    if (!loaded.ok()) return loaded.WithContext("repository " + models.string());
   }
-  h->runner_ = std::make_unique<RepositoryRunner>(h->repository_.get());
   return h;
-}
-
-OcrHarness::~OcrHarness() {
-  if (repository_) repository_->Shutdown();
 }
 
 StatusOr<TaskResult> OcrHarness::Run(const std::string& image_bytes) {
   TaskRequest req;
   req.binary = image_bytes;
-  return task_->Run(req, *runner_);
+  return task_->Run(req, runner());
 }
 
 namespace {
@@ -65,7 +59,8 @@ std::vector<OcrHarness::ModelTime> OcrHarness::InferByModel() const {
   std::vector<ModelTime> out;
   for (const auto& m : models_) {
     ModelTime t{m, 0, 0};
-    if (auto mv = repository_->Get(m); mv.ok()) AddInfer((*mv)->stats().ToJson(), &t.infer_ns, &t.executions);
+    if (auto mv = node_->repository().Get(m); mv.ok())
+      AddInfer((*mv)->stats().ToJson(), &t.infer_ns, &t.executions);
     out.push_back(t);
   }
   return out;

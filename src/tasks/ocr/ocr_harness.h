@@ -1,6 +1,6 @@
-// An in-process OCR service for measurements (the accuracy test and the bench): a model
-// repository, the task catalog and a RepositoryRunner, wired as `continuum serve` wires them,
-// minus HTTP. Only the models of the chosen catalog entry are loaded.
+// An in-process OCR service for measurements (the accuracy test and the bench): the
+// InferenceNode that `continuum serve` runs (src/node/inference_node.h), called without HTTP.
+// Only the models of the chosen catalog entry are loaded.
 #pragma once
 
 #include <filesystem>
@@ -8,13 +8,8 @@
 #include <string>
 
 #include "common/status.h"
-#include "repository/repository.h"
-#include "runtime/runtime.h"
-#include "scheduler/stats.h"
-#include "tasks/catalog.h"
+#include "node/inference_node.h"
 #include "tasks/ocr/ocr_task.h"
-#include "tasks/runner.h"
-#include "telemetry/metrics.h"
 
 namespace continuum::tasks::ocr {
 
@@ -25,10 +20,9 @@ class OcrHarness {
   static StatusOr<std::unique_ptr<OcrHarness>> Open(const std::filesystem::path& models,
                                                     const std::filesystem::path& catalog,
                                                     const std::string& entry, int intra_op_threads = 0);
-  ~OcrHarness();
 
   const OcrTask& task() const { return *task_; }
-  ModelRunner& runner() { return *runner_; }
+  ModelRunner& runner() { return node_->runner(); }
   // Runs the task on an encoded image, as POST /ai/run would.
   StatusOr<TaskResult> Run(const std::string& image_bytes);
   // ONNX Runtime execution time so far, summed over the entry's models (the scheduler's
@@ -43,12 +37,7 @@ class OcrHarness {
 
  private:
   OcrHarness() = default;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<telemetry::Registry> metrics_;
-  std::unique_ptr<InferenceMetricFamilies> families_;
-  std::unique_ptr<ModelRepository> repository_;
-  std::unique_ptr<Catalog> catalog_;
-  std::unique_ptr<RepositoryRunner> runner_;
+  std::unique_ptr<InferenceNode> node_;
   const OcrTask* task_ = nullptr;
   std::vector<std::string> models_;
 };

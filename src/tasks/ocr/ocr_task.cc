@@ -6,14 +6,17 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <future>
 #include <numeric>
 
 #include "common/config_reader.h"
 #include "common/json_writer.h"
+#include "tasks/builtin.h"
 #include "tasks/image/decode.h"
 #include "tasks/ocr/ctc.h"
 #include "tasks/ocr/strip.h"
+#include "tasks/settings.h"
 
 namespace continuum::tasks::ocr {
 
@@ -74,9 +77,7 @@ StatusOr<OcrSettings> ParseOcrSettings(const CatalogEntry& entry) {
   bool use_cls_set = false;
   for (auto [key, v] : o) {
     if (key == "keys") {
-      std::string_view p;
-      if (v.get_string().get(p) || p.empty()) return r.Err(key, "expected a file name");
-      ASSIGN_OR_RETURN(s.keys, entry.Asset(key, p));
+      ASSIGN_OR_RETURN(s.keys, AssetSetting(entry, r, v, key));
     } else if (key == "det_limit_side_len") {
       ASSIGN_OR_RETURN(s.det_limit_side_len, r.Int(v, key, 32, 8192));
     } else if (key == "det_limit_type") {
@@ -261,97 +262,135 @@ StatusOr<std::vector<OcrLine>> OcrTask::Recognize(const image::Image& img, Model
   return lines;
 }
 
-Status OcrTask::Classify(std::vector<Strip>& strips, ModelRunner& runner) const {
-  const OcrSettings& s = settings_;
-  const std::string what = "ocr: direction classifier '" + s.cls_model + "'";
-  // The classifier's inputs: one per strip that fits its 192 columns (at the strip's own scale,
-  // as PaddleOCR does), and up to three unsqueezed 192-column windows (start, middle, end) of a
-  // wider strip, whose answers are averaged. PaddleOCR squeezes a wide strip into 192 columns;
-  // for long lines the squeezed text is illegible and the classifier then often says 180° with
-  // high confidence, turning a good line upside down (a third of the lines over ~35 characters
-  // in tests/tasks/ocr came back as nonsense that way).
-  auto t = Clock::now();
-  struct Window {
-    size_t strip;
-    int x;  // first column; the window is min(width, 192) columns
-  };
-  std::vector<Window> windows;
-  for (size_t i = 0; i < strips.size(); ++i) {
-    const int w = strips[i].img.width;
-    if (w <= kClsWidth) {
-      windows.push_back({i, 0});
-    } else {
-      windows.push_back({i, 0});
-      if (w > 2 * kClsWidth) windows.push_back({i, (w - kClsWidth) / 2});
-      windows.push_back({i, w - kClsWidth});
-    }
-  }
-  std::vector<double> p180(strips.size(), 0), p0(strips.size(), 0);
-  std::vector<int> votes(strips.size(), 0);
-  AddSince(timings_.cls_pre_ns, t);
+namespace {
 
-  struct Batch {
+// The time counters of one stage that sends batches to a model.
+struct StageTimes {
+  std::atomic<uint64_t>& pre_ns;
+  std::atomic<uint64_t>& wait_ns;
+  std::atomic<uint64_t>& post_ns;
+};
+
+// Sends `items` in batches of `batch` to `model`, with at most `max_in_flight` batches queued at
+// once: make(begin, count) builds a batch's input, take(begin, count, output) reads the first
+// output of its answer. Errors name `what`.
+Status RunBatches(ModelRunner& runner, const std::string& model, const std::string& what, size_t items,
+                  size_t batch, size_t max_in_flight, StageTimes times,
+                  const std::function<Tensor(size_t begin, size_t count)>& make,
+                  const std::function<Status(size_t begin, size_t count, const Tensor& output)>& take) {
+  struct InFlight {
     size_t begin, count;
     std::future<StatusOr<std::vector<Tensor>>> result;
   };
-  std::deque<Batch> in_flight;
-  auto finish = [&](Batch& b) -> Status {
+  std::deque<InFlight> in_flight;
+  auto finish = [&](InFlight& b) -> Status {
     auto t = Clock::now();
     auto out = b.result.get();
-    AddSince(timings_.cls_wait_ns, t);
+    AddSince(times.wait_ns, t);
     if (!out.ok()) return out.status().WithContext(what);
     if (out->empty()) return Internal(what + ": no output");
-    const Tensor& probs = out->front();
-    if (probs.shape.size() != 2 || probs.shape[0] != static_cast<int64_t>(b.count) || probs.shape[1] < 2) {
-      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
-                      std::to_string(b.count) + ", 2]");
-    }
-    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
-    const size_t classes = static_cast<size_t>(probs.shape[1]);
-    for (size_t i = 0; i < b.count; ++i) {
-      const float* row = p.data() + i * classes;
-      const size_t strip = windows[b.begin + i].strip;
-      p0[strip] += row[0];
-      p180[strip] += row[1];
-      ++votes[strip];
-    }
-    AddSince(timings_.cls_post_ns, t);
+    RETURN_IF_ERROR(take(b.begin, b.count, out->front()));
+    AddSince(times.post_ns, t);
     return Status::Ok();
   };
-
-  const size_t per = static_cast<size_t>(kClsHeight) * kClsWidth * 3;
-  for (size_t begin = 0; begin < windows.size(); begin += static_cast<size_t>(s.cls_batch)) {
-    t = Clock::now();
-    const size_t count = std::min(static_cast<size_t>(s.cls_batch), windows.size() - begin);
-    std::vector<float> data(per * count, 0.f);
-    for (size_t i = 0; i < count; ++i) {
-      const Window& win = windows[begin + i];
-      const image::Image& src = strips[win.strip].img;
-      float* dst = data.data() + per * i;
-      if (src.height == kClsHeight && src.width <= kClsWidth) {
-        image::WriteChw(src, kLineNorm, dst, kClsHeight, kClsWidth);
-      } else if (src.height == kClsHeight) {
-        image::WriteChw(image::Crop(src, win.x, 0, kClsWidth, kClsHeight), kLineNorm, dst, kClsHeight,
-                        kClsWidth);
-      } else {  // strips of another height (rec_image_height != 48): scaled to the classifier's
-        const double scale = static_cast<double>(kClsHeight) / src.height;
-        const int w = std::clamp(static_cast<int>(std::ceil(src.width * scale)), 1, kClsWidth);
-        const int x = static_cast<int>(win.x * scale);
-        image::Image scaled =
-            image::Resize(src, std::max(1, static_cast<int>(std::ceil(src.width * scale))), kClsHeight);
-        image::WriteChw(image::Crop(scaled, std::min(x, scaled.width - w), 0, w, kClsHeight), kLineNorm, dst,
-                        kClsHeight, kClsWidth);
-      }
-    }
-    Tensor x = MakeTensor({static_cast<int64_t>(count), 3, kClsHeight, kClsWidth}, data);
-    AddSince(timings_.cls_pre_ns, t);
-    in_flight.push_back({begin, count, runner.RunAsync(s.cls_model, {std::move(x)}, {})});
-    if (in_flight.size() >= static_cast<size_t>(s.max_batches_in_flight)) {
+  for (size_t begin = 0; begin < items; begin += batch) {
+    auto t = Clock::now();
+    const size_t count = std::min(batch, items - begin);
+    Tensor x = make(begin, count);
+    AddSince(times.pre_ns, t);
+    in_flight.push_back({begin, count, runner.RunAsync(model, {std::move(x)}, {})});
+    if (in_flight.size() >= max_in_flight) {
       RETURN_IF_ERROR(finish(in_flight.front()));
       in_flight.pop_front();
     }
   }
   for (; !in_flight.empty(); in_flight.pop_front()) RETURN_IF_ERROR(finish(in_flight.front()));
+  return Status::Ok();
+}
+
+// A window of a strip that the direction classifier reads.
+struct ClsWindow {
+  size_t strip;
+  int x;  // first column; the window is min(width, 192) columns
+};
+
+// The classifier's inputs: one per strip that fits its 192 columns (at the strip's own scale, as
+// PaddleOCR does), and up to three unsqueezed 192-column windows (start, middle, end) of a wider
+// strip, whose answers are averaged. PaddleOCR squeezes a wide strip into 192 columns; for long
+// lines the squeezed text is illegible and the classifier then often says 180° with high
+// confidence, turning a good line upside down (a third of the lines over ~35 characters in
+// tests/tasks/ocr came back as nonsense that way).
+std::vector<ClsWindow> ClsWindows(const std::vector<int>& widths) {
+  std::vector<ClsWindow> windows;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const int w = widths[i];
+    windows.push_back({i, 0});
+    if (w <= kClsWidth) continue;
+    if (w > 2 * kClsWidth) windows.push_back({i, (w - kClsWidth) / 2});
+    windows.push_back({i, w - kClsWidth});
+  }
+  return windows;
+}
+
+// Writes a window of `src` into the classifier's CHW input at `dst`.
+void WriteClsWindow(const image::Image& src, int window_x, float* dst) {
+  if (src.height == kClsHeight && src.width <= kClsWidth) {
+    image::WriteChw(src, kLineNorm, dst, kClsHeight, kClsWidth);
+  } else if (src.height == kClsHeight) {
+    image::WriteChw(image::Crop(src, window_x, 0, kClsWidth, kClsHeight), kLineNorm, dst, kClsHeight,
+                    kClsWidth);
+  } else {  // strips of another height (rec_image_height != 48): scaled to the classifier's
+    const double scale = static_cast<double>(kClsHeight) / src.height;
+    const int w = std::clamp(static_cast<int>(std::ceil(src.width * scale)), 1, kClsWidth);
+    const int x = static_cast<int>(window_x * scale);
+    image::Image scaled =
+        image::Resize(src, std::max(1, static_cast<int>(std::ceil(src.width * scale))), kClsHeight);
+    image::WriteChw(image::Crop(scaled, std::min(x, scaled.width - w), 0, w, kClsHeight), kLineNorm, dst,
+                    kClsHeight, kClsWidth);
+  }
+}
+
+}  // namespace
+
+Status OcrTask::Classify(std::vector<Strip>& strips, ModelRunner& runner) const {
+  const OcrSettings& s = settings_;
+  const std::string what = "ocr: direction classifier '" + s.cls_model + "'";
+  auto t = Clock::now();
+  std::vector<int> widths;
+  for (const Strip& strip : strips) widths.push_back(strip.img.width);
+  const std::vector<ClsWindow> windows = ClsWindows(widths);
+  std::vector<double> p180(strips.size(), 0), p0(strips.size(), 0);
+  std::vector<int> votes(strips.size(), 0);
+  AddSince(timings_.cls_pre_ns, t);
+
+  const size_t per = static_cast<size_t>(kClsHeight) * kClsWidth * 3;
+  auto make = [&](size_t begin, size_t count) {
+    std::vector<float> data(per * count, 0.f);
+    for (size_t i = 0; i < count; ++i) {
+      const ClsWindow& win = windows[begin + i];
+      WriteClsWindow(strips[win.strip].img, win.x, data.data() + per * i);
+    }
+    return MakeTensor({static_cast<int64_t>(count), 3, kClsHeight, kClsWidth}, data);
+  };
+  auto take = [&](size_t begin, size_t count, const Tensor& probs) -> Status {
+    if (probs.shape.size() != 2 || probs.shape[0] != static_cast<int64_t>(count) || probs.shape[1] < 2) {
+      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
+                      std::to_string(count) + ", 2]");
+    }
+    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
+    const size_t classes = static_cast<size_t>(probs.shape[1]);
+    for (size_t i = 0; i < count; ++i) {
+      const float* row = p.data() + i * classes;
+      const size_t strip = windows[begin + i].strip;
+      p0[strip] += row[0];
+      p180[strip] += row[1];
+      ++votes[strip];
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(RunBatches(runner, s.cls_model, what, windows.size(), static_cast<size_t>(s.cls_batch),
+                             static_cast<size_t>(s.max_batches_in_flight),
+                             {timings_.cls_pre_ns, timings_.cls_wait_ns, timings_.cls_post_ns}, make, take));
 
   t = Clock::now();
   for (size_t i = 0; i < strips.size(); ++i) {
@@ -371,42 +410,8 @@ Status OcrTask::RecognizeStrips(std::vector<Strip>& strips, ModelRunner& runner)
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return strips[a].img.width < strips[b].img.width; });
-  struct Batch {
-    size_t begin, count;
-    std::future<StatusOr<std::vector<Tensor>>> result;
-  };
-  std::deque<Batch> in_flight;
-  auto finish = [&](Batch& b) -> Status {
-    auto t = Clock::now();
-    auto out = b.result.get();
-    AddSince(timings_.rec_wait_ns, t);
-    if (!out.ok()) return out.status().WithContext(what);
-    if (out->empty()) return Internal(what + ": no output");
-    const Tensor& probs = out->front();
-    if (probs.shape.size() != 3 || probs.shape[0] != static_cast<int64_t>(b.count) || probs.shape[1] < 1) {
-      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
-                      std::to_string(b.count) + ", steps, classes]");
-    }
-    const int64_t steps = probs.shape[1], classes = probs.shape[2];
-    const auto k = static_cast<int64_t>(keys_.size());
-    if (classes != k + 1 && classes != k + 2) return ClassTable(keys_, classes).status().WithContext(what);
-    const std::vector<std::string>& table = classes == k + 2 ? classes_with_space_ : classes_;
-    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
-    for (size_t i = 0; i < b.count; ++i) {
-      CtcText text = CtcGreedyDecode(p.data() + i * static_cast<size_t>(steps * classes), steps, classes,
-                                     table, s.space_score);
-      Strip& strip = strips[order[b.begin + i]];
-      strip.text = s.ascii_punctuation ? FoldFullwidthInLatinText(text.text) : std::move(text.text);
-      strip.confidence = text.confidence;
-    }
-    AddSince(timings_.rec_post_ns, t);
-    return Status::Ok();
-  };
-
   const int h = s.rec_height;
-  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(s.rec_batch)) {
-    auto t = Clock::now();
-    const size_t count = std::min(static_cast<size_t>(s.rec_batch), order.size() - begin);
+  auto make = [&](size_t begin, size_t count) {
     int width = s.rec_min_width;
     for (size_t i = 0; i < count; ++i) width = std::max(width, strips[order[begin + i]].img.width);
     const size_t per = static_cast<size_t>(h) * width * 3;
@@ -414,16 +419,30 @@ Status OcrTask::RecognizeStrips(std::vector<Strip>& strips, ModelRunner& runner)
     for (size_t i = 0; i < count; ++i) {
       image::WriteChw(strips[order[begin + i]].img, kLineNorm, data.data() + per * i, h, width);
     }
-    Tensor x = MakeTensor({static_cast<int64_t>(count), 3, h, width}, data);
-    AddSince(timings_.rec_pre_ns, t);
-    in_flight.push_back({begin, count, runner.RunAsync(s.rec_model, {std::move(x)}, {})});
-    if (in_flight.size() >= static_cast<size_t>(s.max_batches_in_flight)) {
-      RETURN_IF_ERROR(finish(in_flight.front()));
-      in_flight.pop_front();
+    return MakeTensor({static_cast<int64_t>(count), 3, h, width}, data);
+  };
+  auto take = [&](size_t begin, size_t count, const Tensor& probs) -> Status {
+    if (probs.shape.size() != 3 || probs.shape[0] != static_cast<int64_t>(count) || probs.shape[1] < 1) {
+      return Internal(what + ": output shape " + ShapeToString(probs.shape) + ", expected [" +
+                      std::to_string(count) + ", steps, classes]");
     }
-  }
-  for (; !in_flight.empty(); in_flight.pop_front()) RETURN_IF_ERROR(finish(in_flight.front()));
-  return Status::Ok();
+    const int64_t steps = probs.shape[1], classes = probs.shape[2];
+    const auto k = static_cast<int64_t>(keys_.size());
+    if (classes != k + 1 && classes != k + 2) return ClassTable(keys_, classes).status().WithContext(what);
+    const std::vector<std::string>& table = classes == k + 2 ? classes_with_space_ : classes_;
+    ASSIGN_OR_RETURN(std::vector<float> p, Floats(probs, what));
+    for (size_t i = 0; i < count; ++i) {
+      CtcText text = CtcGreedyDecode(p.data() + i * static_cast<size_t>(steps * classes), steps, classes,
+                                     table, s.space_score);
+      Strip& strip = strips[order[begin + i]];
+      strip.text = s.ascii_punctuation ? FoldFullwidthInLatinText(text.text) : std::move(text.text);
+      strip.confidence = text.confidence;
+    }
+    return Status::Ok();
+  };
+  return RunBatches(runner, s.rec_model, what, order.size(), static_cast<size_t>(s.rec_batch),
+                    static_cast<size_t>(s.max_batches_in_flight),
+                    {timings_.rec_pre_ns, timings_.rec_wait_ns, timings_.rec_post_ns}, make, take);
 }
 
 std::string OcrResultJson(const std::vector<OcrLine>& lines) {
@@ -444,13 +463,7 @@ std::string OcrResultJson(const std::vector<OcrLine>& lines) {
   return out;
 }
 
-std::string OcrTask::InputSchema() const {
-  return R"J({"oneOf":[{"type":"string","format":"binary","description":"The image (PNG or JPEG) as the request body"},)J"
-         R"J({"type":"object","properties":{"image":{"oneOf":[)J"
-         R"J({"type":"array","description":"The image file's bytes (PNG or JPEG)","items":{"type":"number","minimum":0,"maximum":255}},)J"
-         R"J({"type":"string","description":"The image file, base64-encoded (a data: URL is accepted)"}]}},)J"
-         R"J("required":["image"]}]})J";
-}
+std::string OcrTask::InputSchema() const { return ImageRequestSchema(); }
 
 std::string OcrTask::OutputSchema() const {
   return R"J({"type":"object","contentType":"application/json","properties":{)J"
@@ -464,3 +477,9 @@ std::string OcrTask::OutputSchema() const {
 }
 
 }  // namespace continuum::tasks::ocr
+
+namespace continuum::tasks {
+
+void RegisterOcrTask(TaskRegistry& registry) { registry.Register<ocr::OcrTask>("ocr"); }
+
+}  // namespace continuum::tasks

@@ -13,6 +13,7 @@
 
 #include "tasks/image/testing.h"
 #include "tasks/ocr/strip.h"
+#include "tasks/test_util.h"
 
 namespace continuum::tasks::ocr {
 namespace {
@@ -103,30 +104,18 @@ FakeRunner::Fn Classifier(float p180) {
   };
 }
 
-class OcrTaskTest : public ::testing::Test {
+class OcrTaskTest : public test_util::EntryTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ocr_task_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    std::ofstream(dir_ / "keys.txt") << "a\nb\nc\n";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  OcrTaskTest() : EntryTest("ocr", "keys.txt", "a\nb\nc\n") {}
 
   CatalogEntry Entry(std::string settings = R"({"keys":"keys.txt"})", bool cls = true) {
-    CatalogEntry e;
-    e.name = "@test/ocr";
-    e.task = "ocr";
-    e.models = {{"det", "det"}, {"rec", "rec"}};
+    CatalogEntry e = NewEntry("ocr", {{"det", "det"}, {"rec", "rec"}}, std::move(settings));
     if (cls) e.models["cls"] = "cls";
-    e.settings_json = std::move(settings);
-    e.dir = dir_;
     return e;
   }
 
   std::unique_ptr<OcrTask> Make(std::string settings = R"({"keys":"keys.txt"})", bool cls = true) {
-    auto t = OcrTask::Create(Entry(std::move(settings), cls), TaskLimits{});
-    EXPECT_TRUE(t.ok()) << t.status().ToString();
-    return t.ok() ? std::move(t).value() : nullptr;
+    return EntryTest::Make<OcrTask>(Entry(std::move(settings), cls));
   }
 
   // 400 x 200: black on the left half, white on the right.
@@ -137,8 +126,6 @@ class OcrTaskTest : public ::testing::Test {
     }
     return image::testing::EncodePng(img);
   }
-
-  fs::path dir_;
 };
 
 TEST_F(OcrTaskTest, PipelineOverFakeModels) {
@@ -418,23 +405,12 @@ TEST_F(OcrTaskTest, SettingsAreChecked) {
 }
 
 TEST_F(OcrTaskTest, KeysMustBeAFileInsideTheEntryFolder) {
-  const fs::path outside = dir_.parent_path() / ("ocr_outside_" + std::to_string(::getpid()));
-  fs::create_directories(outside);
-  std::ofstream(outside / "keys.txt") << "x\ny\nz\n";
-  fs::create_symlink(outside / "keys.txt", dir_ / "link.txt");
-  fs::create_directory_symlink(outside, dir_ / "up");
-  const std::string rel = "../" + outside.filename().string() + "/keys.txt";
-  for (std::string bad : {(outside / "keys.txt").string(), rel, std::string("link.txt"),
-                          std::string("up/keys.txt"), std::string(".")}) {
-    auto t = OcrTask::Create(Entry(R"({"keys":")" + bad + R"("})"), TaskLimits{});
-    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << bad << ": " << t.status().ToString();
-    EXPECT_EQ(t.status().message().rfind("settings.keys: must name a file inside the entry folder", 0), 0u)
-        << t.status().message();
-  }
+  tasks::test_util::ExpectOutsideAssetsRefused(dir_, "keys", "keys.txt", {"."}, [&](std::string settings) {
+    return OcrTask::Create(Entry(std::move(settings)), TaskLimits{});
+  });
   // A symlink that stays inside the folder is fine.
   fs::create_symlink("keys.txt", dir_ / "keys_link.txt");
   EXPECT_TRUE(OcrTask::Create(Entry(R"({"keys":"keys_link.txt"})"), TaskLimits{}).ok());
-  fs::remove_all(outside);
 }
 
 TEST_F(OcrTaskTest, WideLinesAreClassifiedOnUnsqueezedWindows) {

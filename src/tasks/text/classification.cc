@@ -21,11 +21,11 @@ namespace {
 
 enum class ScoreFunction { kSoftmax, kSigmoid, kNone };
 
-class ClassificationTask final : public Task {
+class ClassificationTask final : public TextTask {
  public:
   ClassificationTask(std::unique_ptr<TextEncoder> encoder, std::vector<std::string> labels, ScoreFunction fn,
                      int64_t max_texts)
-      : encoder_(std::move(encoder)), labels_(std::move(labels)), fn_(fn), max_texts_(max_texts) {}
+      : TextTask(std::move(encoder), max_texts), labels_(std::move(labels)), fn_(fn) {}
 
   StatusOr<TaskResult> Run(const TaskRequest& request, ModelRunner& runner) const override {
     RETURN_IF_ERROR(encoder_->CheckTexts(request));
@@ -84,9 +84,7 @@ class ClassificationTask final : public Task {
   }
 
   std::string InputSchema() const override {
-    return R"({"type":"object","properties":{"text":{"oneOf":[{"type":"string","minLength":1},)"
-           R"({"type":"array","items":{"type":"string","minLength":1},"minItems":1,"maxItems":)" +
-           std::to_string(max_texts_) + R"(}]},"top_k":{"type":"integer","minimum":1}},"required":["text"]})";
+    return RequestSchema(R"("top_k":{"type":"integer","minimum":1})");
   }
   std::string OutputSchema() const override {
     return R"({"type":"array","items":{"type":"object","properties":{"label":{"type":"string"},)"
@@ -94,38 +92,42 @@ class ClassificationTask final : public Task {
   }
 
  private:
-  std::unique_ptr<TextEncoder> encoder_;
   std::vector<std::string> labels_;
   ScoreFunction fn_;
-  int64_t max_texts_;
 };
 
-}  // namespace
-
-StatusOr<std::unique_ptr<Task>> MakeClassificationTask(const CatalogEntry& entry, const TaskLimits& limits) {
-  ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"labels", "function"}));
-  config::Reader r("settings.");
-  config::Object s;
-  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
-  std::vector<std::string> labels;
+// Settings "labels" and "function".
+Status ReadClassificationSettings(const config::Reader& r, const config::Object& s,
+                                  std::vector<std::string>* labels, ScoreFunction* fn) {
   if (auto e = config::Find(s, "labels")) {
     config::Array a;
     if (e->get_array().get(a)) return r.Err("labels", "expected a list of label names");
     for (auto x : a) {
-      ASSIGN_OR_RETURN(std::string label, r.String(x, config::Index("labels", labels.size())));
-      labels.push_back(std::move(label));
+      ASSIGN_OR_RETURN(std::string label, r.String(x, config::Index("labels", labels->size())));
+      labels->push_back(std::move(label));
     }
   }
-  ScoreFunction fn = ScoreFunction::kSoftmax;
   if (auto e = config::Find(s, "function")) {
     std::string_view f;
     if (e->get_string().get(f) || (f != "softmax" && f != "sigmoid" && f != "none")) {
       return r.Err("function", "expected \"softmax\", \"sigmoid\" or \"none\"");
     }
-    fn = f == "softmax"   ? ScoreFunction::kSoftmax
-         : f == "sigmoid" ? ScoreFunction::kSigmoid
-                          : ScoreFunction::kNone;
+    *fn = f == "softmax"   ? ScoreFunction::kSoftmax
+          : f == "sigmoid" ? ScoreFunction::kSigmoid
+                           : ScoreFunction::kNone;
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Task>> MakeClassificationTask(const CatalogEntry& entry, const TaskLimits& limits) {
+  std::vector<std::string> labels;
+  ScoreFunction fn = ScoreFunction::kSoftmax;
+  ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"labels", "function"},
+                                                     [&](const config::Reader& r, const config::Object& s) {
+                                                       return ReadClassificationSettings(r, s, &labels, &fn);
+                                                     }));
   return std::unique_ptr<Task>(
       std::make_unique<ClassificationTask>(std::move(encoder), std::move(labels), fn, limits.max_texts));
 }

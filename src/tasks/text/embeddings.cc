@@ -20,10 +20,10 @@ enum class Pooling { kMean, kCls };
 
 std::string_view PoolingName(Pooling p) { return p == Pooling::kMean ? "mean" : "cls"; }
 
-class EmbeddingsTask final : public Task {
+class EmbeddingsTask final : public TextTask {
  public:
   EmbeddingsTask(std::unique_ptr<TextEncoder> encoder, Pooling pooling, bool normalize, int64_t max_texts)
-      : encoder_(std::move(encoder)), pooling_(pooling), normalize_(normalize), max_texts_(max_texts) {}
+      : TextTask(std::move(encoder), max_texts), pooling_(pooling), normalize_(normalize) {}
 
   StatusOr<TaskResult> Run(const TaskRequest& request, ModelRunner& runner) const override {
     RETURN_IF_ERROR(encoder_->CheckTexts(request));
@@ -82,10 +82,7 @@ class EmbeddingsTask final : public Task {
   }
 
   std::string InputSchema() const override {
-    return R"({"type":"object","properties":{"text":{"oneOf":[{"type":"string","minLength":1},)"
-           R"({"type":"array","items":{"type":"string","minLength":1},"minItems":1,"maxItems":)" +
-           std::to_string(max_texts_) +
-           R"(}]},"pooling":{"type":"string","enum":["mean","cls"]}},"required":["text"]})";
+    return RequestSchema(R"("pooling":{"type":"string","enum":["mean","cls"]})");
   }
   std::string OutputSchema() const override {
     return R"({"type":"object","properties":{"shape":{"type":"array","items":{"type":"number"}},)"
@@ -94,31 +91,29 @@ class EmbeddingsTask final : public Task {
   }
 
  private:
-  std::unique_ptr<TextEncoder> encoder_;
   Pooling pooling_;
   bool normalize_;
-  int64_t max_texts_;
 };
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Task>> MakeEmbeddingsTask(const CatalogEntry& entry, const TaskLimits& limits) {
-  ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"pooling", "normalize"}));
-  config::Reader r("settings.");
-  config::Object s;
-  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
   Pooling pooling = Pooling::kMean;
   bool normalize = true;
-  if (auto e = config::Find(s, "pooling")) {
-    std::string_view p;
-    if (e->get_string().get(p) || (p != "mean" && p != "cls")) {
-      return r.Err("pooling", "expected \"mean\" or \"cls\"");
+  auto read = [&](const config::Reader& r, const config::Object& s) -> Status {
+    if (auto e = config::Find(s, "pooling")) {
+      std::string_view p;
+      if (e->get_string().get(p) || (p != "mean" && p != "cls")) {
+        return r.Err("pooling", "expected \"mean\" or \"cls\"");
+      }
+      pooling = p == "mean" ? Pooling::kMean : Pooling::kCls;
     }
-    pooling = p == "mean" ? Pooling::kMean : Pooling::kCls;
-  }
-  if (auto e = config::Find(s, "normalize")) {
-    ASSIGN_OR_RETURN(normalize, r.Bool(*e, "normalize"));
-  }
+    if (auto e = config::Find(s, "normalize")) {
+      ASSIGN_OR_RETURN(normalize, r.Bool(*e, "normalize"));
+    }
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(auto encoder, TextEncoder::Create(entry, limits, {"pooling", "normalize"}, read));
   return std::unique_ptr<Task>(
       std::make_unique<EmbeddingsTask>(std::move(encoder), pooling, normalize, limits.max_texts));
 }

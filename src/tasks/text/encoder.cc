@@ -50,12 +50,13 @@ StatusOr<std::vector<float>> ToFloats(const Tensor& t) {
 
 StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& entry,
                                                            const TaskLimits& limits,
-                                                           const std::set<std::string>& extra_keys) {
+                                                           const std::set<std::string>& extra_keys,
+                                                           const ReadTaskSettings& read_task) {
   std::unique_ptr<TextEncoder> enc(new TextEncoder());
   enc->limits_ = limits;
   config::Reader r("settings.");
   object s;
-  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &s));
+  RETURN_IF_ERROR(r.Parse(entry.SettingsJson(), &s));
   static const std::set<std::string> kKnown = {"tokenizer", "lowercase",   "strip_accents", "max_length",
                                                "inputs",    "input_dtype", "output",        "max_batch_size"};
   for (auto [k, _] : s) {
@@ -138,6 +139,7 @@ StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Create(const CatalogEntry& e
   } else {
     enc->inputs_ = {"input_ids", "attention_mask", "token_type_ids"};
   }
+  if (read_task) RETURN_IF_ERROR(read_task(r, s));
   return enc;
 }
 

@@ -16,11 +16,15 @@
 // Thread-safety: immutable after Create; Run may be called concurrently.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "common/config_reader.h"
 #include "common/status.h"
 #include "common/tensor.h"
 #include "tasks/task.h"
@@ -39,9 +43,13 @@ struct TextOutput {
 
 class TextEncoder {
  public:
-  // `extra_keys` are the calling task's own settings (accepted, not read here).
+  // Reads the calling task's own settings from the same parsed object, once the encoder's are
+  // read; errors name "settings.<field>" through `r`.
+  using ReadTaskSettings = std::function<Status(const config::Reader& r, const config::Object& settings)>;
+  // `extra_keys` are the calling task's own settings (accepted here, read by `read_task`).
   static StatusOr<std::unique_ptr<TextEncoder>> Create(const CatalogEntry& entry, const TaskLimits& limits,
-                                                       const std::set<std::string>& extra_keys);
+                                                       const std::set<std::string>& extra_keys,
+                                                       const ReadTaskSettings& read_task = {});
   // Checks the request's texts against the limits (count, empty, size); errors name the index.
   Status CheckTexts(const TaskRequest& request) const;
   // Tokenizes every text, runs the model in sub-batches of similar length (see Plan; at most
@@ -79,6 +87,24 @@ class TextEncoder {
   size_t max_length_ = 512;
   int64_t max_batch_size_ = 8;
   TaskLimits limits_;
+};
+
+// What the text tasks share: their encoder, the request's text limit and the request schema's
+// "text" property.
+class TextTask : public Task {
+ protected:
+  TextTask(std::unique_ptr<TextEncoder> encoder, int64_t max_texts)
+      : encoder_(std::move(encoder)), max_texts_(max_texts) {}
+  // The request's JSON Schema: "text" (one text, or a list of at most max_texts) and `options`,
+  // the task's own properties as JSON members ("top_k":{...}).
+  std::string RequestSchema(std::string_view options) const {
+    return R"({"type":"object","properties":{"text":{"oneOf":[{"type":"string","minLength":1},)"
+           R"({"type":"array","items":{"type":"string","minLength":1},"minItems":1,"maxItems":)" +
+           std::to_string(max_texts_) + "}]}," + std::string(options) + R"(},"required":["text"]})";
+  }
+
+  std::unique_ptr<TextEncoder> encoder_;
+  int64_t max_texts_;
 };
 
 // Factories (embeddings.cc, classification.cc).

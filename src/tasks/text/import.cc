@@ -197,6 +197,238 @@ Status Copy(const fs::path& from, const fs::path& to) {
   return Status::Ok();
 }
 
+// The names an import gives: the source folder's, the catalog entry's, the entry folder's and
+// the repository model's.
+struct ImportNames {
+  std::string folder, entry, slug, model;
+};
+
+StatusOr<ImportNames> ChooseNames(const fs::path& src, const std::string& name,
+                                  const text::ImportOptions& options) {
+  std::error_code ec;
+  ImportNames n;
+  n.folder = fs::absolute(src, ec).lexically_normal().filename().string();
+  if (n.folder.empty()) n.folder = fs::absolute(src, ec).lexically_normal().parent_path().filename().string();
+  n.entry = name.empty() ? "@local/" + Sanitize(n.folder, true, '-') : name;
+  if (n.entry.size() > 200) return InvalidArgument("import: the entry name must be at most 200 characters");
+  n.slug = text::CatalogSlug(n.entry);
+  n.model = options.model_name;
+  if (n.model.empty()) n.model = Sanitize(n.entry.substr(n.entry.rfind('/') + 1), false, '_');
+  if (n.model.empty() || n.model.size() > 128 || n.model != Sanitize(n.model, false, '_')) {
+    return InvalidArgument("import: invalid repository model name '" + n.model + "'");
+  }
+  if (n.slug.empty()) return InvalidArgument("import: invalid entry name '" + n.entry + "'");
+  return n;
+}
+
+using ExternalFiles = std::vector<std::pair<fs::path, fs::path>>;  // real source, relative destination
+
+// The external-data files, wherever the model names them (functions and subgraphs included):
+// each must be a regular file inside the model's folder, like at load (runtime::CheckModelFile),
+// relative to the folder that names the model (as ORT reads it), and inside the source folder.
+StatusOr<ExternalFiles> ExternalDataFiles(const fs::path& src, const SourcePath& model_file,
+                                          std::string_view model_bytes) {
+  auto external = runtime::ListExternalData(model_bytes);
+  if (!external.ok()) return external.status().WithContext("import: " + model_file.name);
+  const fs::path model_dir = src / fs::path(model_file.name).parent_path();
+  ExternalFiles files;
+  for (const auto& [tensor, location] : *external) {
+    auto real = ResolveInside(model_dir, location);
+    if (real.ok() && !PathInside(src, *real)) {
+      real =
+          InvalidArgument("'" + location + "' resolves to " + real->string() + ", outside " + src.string());
+    }
+    if (!real.ok()) {
+      return real.status().WithContext("import: external data of tensor '" + tensor +
+                                       "' must be a regular file inside the model's folder");
+    }
+    files.emplace_back(*real, fs::path(location).lexically_normal());
+  }
+  return files;
+}
+
+StatusOr<std::string> ChooseTask(const text::ImportOptions& options, const HfConfig& hf) {
+  std::string task = options.task;
+  if (task.empty()) {
+    bool classifier = std::any_of(hf.architectures.begin(), hf.architectures.end(), [](const std::string& a) {
+      return a.ends_with("ForSequenceClassification");
+    });
+    task = classifier ? "text-classification" : "text-embeddings";
+  }
+  if (task != "text-embeddings" && task != "text-classification") {
+    return InvalidArgument("import: task '" + task + "': expected text-embeddings or text-classification");
+  }
+  return task;
+}
+
+// How the task feeds the graph and which output it reads.
+struct GraphBinding {
+  std::vector<std::string> inputs;
+  int32_t input_type = 0;
+  bool fixed_batch = false;
+  std::string output;
+};
+
+StatusOr<GraphBinding> BindGraph(const text::OnnxGraphInfo& graph, const std::string& task) {
+  GraphBinding b;
+  for (const auto& in : graph.inputs) {
+    if (in.name != "input_ids" && in.name != "attention_mask" && in.name != "token_type_ids" &&
+        in.name != "position_ids") {
+      return InvalidArgument("import: the graph input '" + in.name +
+                             "' is not one a text task can fill (input_ids, attention_mask, token_type_ids, "
+                             "position_ids)");
+    }
+    if (in.elem_type != kOnnxInt64 && in.elem_type != kOnnxInt32) {
+      return InvalidArgument("import: the graph input '" + in.name + "' must be int64 or int32");
+    }
+    if (b.input_type != 0 && in.elem_type != b.input_type) {
+      return InvalidArgument("import: the graph inputs mix int32 and int64");
+    }
+    if (in.has_shape && in.dims.size() != 2) {
+      return InvalidArgument("import: the graph input '" + in.name + "' must be [batch, tokens]");
+    }
+    if (!in.dims.empty() && in.dims[0] >= 0) b.fixed_batch = true;
+    b.input_type = in.elem_type;
+    b.inputs.push_back(in.name);
+  }
+  if (std::find(b.inputs.begin(), b.inputs.end(), "input_ids") == b.inputs.end()) {
+    return InvalidArgument("import: the graph has no input_ids input");
+  }
+  if (graph.outputs.empty()) return InvalidArgument("import: the graph has no outputs");
+  b.output = graph.outputs[0].name;
+  const auto preferred =
+      task == "text-embeddings"
+          ? std::vector<std::string>{"sentence_embedding", "last_hidden_state", "token_embeddings"}
+          : std::vector<std::string>{"logits"};
+  for (auto it = preferred.rbegin(); it != preferred.rend(); ++it) {
+    for (const auto& o : graph.outputs) {
+      if (o.name == *it) b.output = o.name;
+    }
+  }
+  return b;
+}
+
+// Tokens per text: the tokenizer's own limit, else the model's positions.
+int64_t MaxLength(const HfConfig& hf, const text::Tokenizer& tokenizer) {
+  int64_t max_length = 512;
+  if (hf.model_max_length) {
+    max_length = *hf.model_max_length;
+  } else if (hf.max_position_embeddings) {
+    bool roberta_like =
+        hf.model_type == "roberta" || hf.model_type == "xlm-roberta" || hf.model_type == "camembert";
+    max_length = *hf.max_position_embeddings - (roberta_like ? hf.pad_token_id + 1 : 0);
+  }
+  if (auto t = tokenizer.truncation_max_length()) max_length = std::min<int64_t>(max_length, *t);
+  return std::clamp<int64_t>(max_length, 2, 1 << 20);
+}
+
+// Everything an import writes, read and checked before anything is written.
+struct ImportPlan {
+  ImportNames names;
+  std::string task;
+  HfConfig hf;
+  std::string tokenizer_name, tokenizer_text;
+  bool lowercase = false;  // vocab.txt
+  std::string model_bytes;
+  ExternalFiles external_files;
+  GraphBinding graph;
+  int64_t max_length = 0, batch = 0;
+};
+
+// The catalog entry's "settings".
+std::string EntrySettingsJson(const ImportPlan& p) {
+  std::string settings;
+  JsonWriter s(&settings);
+  s.BeginObject().Key("tokenizer").String(p.tokenizer_name);
+  if (p.tokenizer_name == "vocab.txt") s.Key("lowercase").Bool(p.lowercase);
+  s.Key("max_length").Int(p.max_length).Key("max_batch_size").Int(p.batch);
+  s.Key("inputs").BeginArray();
+  for (const auto& i : p.graph.inputs) s.String(i);
+  s.EndArray().Key("input_dtype").String(p.graph.input_type == kOnnxInt32 ? "INT32" : "INT64");
+  s.Key("output").String(p.graph.output);
+  if (p.task == "text-embeddings") {
+    s.Key("pooling").String(p.hf.cls_pooling ? "cls" : "mean").Key("normalize").Bool(true);
+  } else {
+    if (!p.hf.id2label.empty()) {
+      s.Key("labels").BeginArray();
+      for (int64_t i = 0; i <= p.hf.id2label.rbegin()->first; ++i) {
+        auto it = p.hf.id2label.find(i);
+        s.String(it != p.hf.id2label.end() ? it->second : "LABEL_" + std::to_string(i));
+      }
+      s.EndArray();
+    }
+    s.Key("function").String(p.hf.problem_type == "multi_label_classification" ? "sigmoid" : "softmax");
+  }
+  s.EndObject();
+  return settings;
+}
+
+std::string CatalogJson(const ImportPlan& p, const fs::path& src, const text::ImportOptions& options) {
+  std::error_code ec;
+  std::string description = options.description;
+  if (description.empty()) {
+    description = std::string(p.task == "text-embeddings" ? "Text embeddings" : "Text classification") +
+                  " from " + p.names.folder + " (imported Hugging Face ONNX export)";
+  }
+  std::string catalog;
+  JsonWriter c(&catalog);
+  c.BeginObject().Key("schema_version").Int(1).Key("name").String(p.names.entry).Key("task").String(p.task);
+  c.Key("description").String(description);
+  if (!options.license.empty()) c.Key("license").String(options.license);
+  c.Key("source").String(options.source.empty() ? fs::absolute(src, ec).lexically_normal().string()
+                                                : options.source);
+  c.Key("models").BeginObject().Key("encoder").String(p.names.model).EndObject();
+  c.Key("settings").Raw(EntrySettingsJson(p)).EndObject();
+  catalog.push_back('\n');
+  return catalog;
+}
+
+std::string ModelConfigJson(const ImportPlan& p) {
+  std::string config;
+  JsonWriter m(&config);
+  m.BeginObject().Key("schema_version").Int(1).Key("name").String(p.names.model);
+  m.Key("max_batch_size").Int(p.graph.fixed_batch ? 0 : p.batch);
+  if (!p.graph.fixed_batch)
+    m.Key("dynamic_batching").BeginObject().EndObject();  // the server's default delay
+  m.EndObject();
+  config.push_back('\n');
+  return config;
+}
+
+// Writes the repository model and the catalog entry, each staged and renamed into place.
+// Existing destinations fail before anything is written.
+Status WriteImport(const ImportPlan& p, const fs::path& src, const fs::path& models_dir,
+                   const fs::path& catalog_dir, const text::ImportOptions& options) {
+  std::error_code ec;
+  const fs::path model_dest = models_dir / p.names.model, entry_dest = catalog_dir / p.names.slug;
+  if (!options.overwrite) {
+    if (fs::exists(model_dest, ec))
+      return AlreadyExists("import: repository model " + model_dest.string() + " already exists");
+    if (fs::exists(entry_dest, ec))
+      return AlreadyExists("import: catalog entry " + entry_dest.string() + " already exists");
+  }
+  fs::create_directories(models_dir, ec);
+  fs::create_directories(catalog_dir, ec);
+
+  Staged model_stage(model_dest);
+  RETURN_IF_ERROR(model_stage.Begin());
+  RETURN_IF_ERROR(WriteFile(model_stage.dir() / "config.json", ModelConfigJson(p)));
+  fs::create_directories(model_stage.dir() / "1", ec);
+  RETURN_IF_ERROR(WriteFile(model_stage.dir() / "1" / "model.onnx", p.model_bytes));
+  for (const auto& [from, rel] : p.external_files) RETURN_IF_ERROR(Copy(from, model_stage.dir() / "1" / rel));
+
+  Staged entry_stage(entry_dest);
+  RETURN_IF_ERROR(entry_stage.Begin());
+  RETURN_IF_ERROR(WriteFile(entry_stage.dir() / p.tokenizer_name, p.tokenizer_text));
+  RETURN_IF_ERROR(WriteFile(entry_stage.dir() / "catalog.json.tmp", CatalogJson(p, src, options)));
+
+  RETURN_IF_ERROR(model_stage.Commit(options.overwrite));
+  RETURN_IF_ERROR(entry_stage.Commit(options.overwrite));
+  fs::rename(entry_dest / "catalog.json.tmp", entry_dest / "catalog.json", ec);
+  if (ec) return Internal("cannot write " + (entry_dest / "catalog.json").string() + ": " + ec.message());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, const fs::path& catalog_dir,
@@ -222,200 +454,36 @@ Status ImportHuggingFaceFolder(const fs::path& src, const fs::path& models_dir, 
     return InvalidArgument("import: max_batch_size must be 1..4096");
   }
 
-  // Names.
-  std::string folder = fs::absolute(src, ec).lexically_normal().filename().string();
-  if (folder.empty()) folder = fs::absolute(src, ec).lexically_normal().parent_path().filename().string();
-  std::string entry = name.empty() ? "@local/" + Sanitize(folder, true, '-') : name;
-  if (entry.size() > 200) return InvalidArgument("import: the entry name must be at most 200 characters");
-  std::string slug = text::CatalogSlug(entry);
-  std::string model = options.model_name;
-  if (model.empty()) model = Sanitize(entry.substr(entry.rfind('/') + 1), false, '_');
-  if (model.empty() || model.size() > 128 || model != Sanitize(model, false, '_')) {
-    return InvalidArgument("import: invalid repository model name '" + model + "'");
-  }
-  if (slug.empty()) return InvalidArgument("import: invalid entry name '" + entry + "'");
-
   // Read and check everything before writing anything.
+  ImportPlan p;
+  ASSIGN_OR_RETURN(p.names, ChooseNames(src, name, options));
   auto hf_config = ReadHfConfig(src);
   if (!hf_config.ok()) return hf_config.status().WithContext("import");
-  HfConfig hf = std::move(hf_config).value();
+  p.hf = std::move(hf_config).value();
   text::VocabTxtOptions vocab_options;
-  if (hf.do_lower_case) vocab_options.lowercase = *hf.do_lower_case;
-  const std::string tokenizer_name = tokenizer_file->name;
+  if (p.hf.do_lower_case) vocab_options.lowercase = *p.hf.do_lower_case;
+  p.lowercase = vocab_options.lowercase;
+  p.tokenizer_name = tokenizer_file->name;
   auto tokenizer_text = ReadFile(tokenizer_file->real);
   if (!tokenizer_text.ok()) return tokenizer_text.status().WithContext("import");
-  auto tokenizer = tokenizer_name == "vocab.txt"
-                       ? text::Tokenizer::FromVocabTxt(*tokenizer_text, vocab_options)
-                       : text::Tokenizer::FromHuggingFaceJson(*tokenizer_text);
-  if (!tokenizer.ok()) return tokenizer.status().WithContext("import: " + tokenizer_name);
+  p.tokenizer_text = std::move(tokenizer_text).value();
+  auto tokenizer = p.tokenizer_name == "vocab.txt"
+                       ? text::Tokenizer::FromVocabTxt(p.tokenizer_text, vocab_options)
+                       : text::Tokenizer::FromHuggingFaceJson(p.tokenizer_text);
+  if (!tokenizer.ok()) return tokenizer.status().WithContext("import: " + p.tokenizer_name);
   auto model_bytes = ReadFile(model_file->real);
   if (!model_bytes.ok()) return model_bytes.status().WithContext("import");
-  auto graph = text::ReadOnnxGraphInfo(*model_bytes);
+  p.model_bytes = std::move(model_bytes).value();
+  auto graph = text::ReadOnnxGraphInfo(p.model_bytes);
   if (!graph.ok()) return graph.status().WithContext("import: " + model_file->name);
-  // The external-data files, wherever the model names them (functions and subgraphs included):
-  // each must be a regular file inside the model's folder, like at load (runtime::CheckModelFile),
-  // relative to the folder that names the model (as ORT reads it), and inside the source folder.
-  auto external = runtime::ListExternalData(*model_bytes);
-  if (!external.ok()) return external.status().WithContext("import: " + model_file->name);
-  const fs::path model_dir = src / fs::path(model_file->name).parent_path();
-  std::vector<std::pair<fs::path, fs::path>> external_files;  // real source, relative destination
-  for (const auto& [tensor, location] : *external) {
-    auto real = ResolveInside(model_dir, location);
-    if (real.ok() && !PathInside(src, *real)) {
-      real =
-          InvalidArgument("'" + location + "' resolves to " + real->string() + ", outside " + src.string());
-    }
-    if (!real.ok()) {
-      return real.status().WithContext("import: external data of tensor '" + tensor +
-                                       "' must be a regular file inside the model's folder");
-    }
-    external_files.emplace_back(*real, fs::path(location).lexically_normal());
-  }
+  ASSIGN_OR_RETURN(p.external_files, ExternalDataFiles(src, *model_file, p.model_bytes));
+  ASSIGN_OR_RETURN(p.task, ChooseTask(options, p.hf));
+  ASSIGN_OR_RETURN(p.graph, BindGraph(*graph, p.task));
+  p.max_length = MaxLength(p.hf, **tokenizer);
+  p.batch = p.graph.fixed_batch ? 1 : options.max_batch_size;
 
-  std::string task = options.task;
-  if (task.empty()) {
-    bool classifier = std::any_of(hf.architectures.begin(), hf.architectures.end(), [](const std::string& a) {
-      return a.ends_with("ForSequenceClassification");
-    });
-    task = classifier ? "text-classification" : "text-embeddings";
-  }
-  if (task != "text-embeddings" && task != "text-classification") {
-    return InvalidArgument("import: task '" + task + "': expected text-embeddings or text-classification");
-  }
-
-  std::vector<std::string> inputs;
-  int32_t input_type = 0;
-  bool fixed_batch = false;
-  for (const auto& in : graph->inputs) {
-    if (in.name != "input_ids" && in.name != "attention_mask" && in.name != "token_type_ids" &&
-        in.name != "position_ids") {
-      return InvalidArgument("import: the graph input '" + in.name +
-                             "' is not one a text task can fill (input_ids, attention_mask, token_type_ids, "
-                             "position_ids)");
-    }
-    if (in.elem_type != kOnnxInt64 && in.elem_type != kOnnxInt32) {
-      return InvalidArgument("import: the graph input '" + in.name + "' must be int64 or int32");
-    }
-    if (input_type != 0 && in.elem_type != input_type) {
-      return InvalidArgument("import: the graph inputs mix int32 and int64");
-    }
-    if (in.has_shape && in.dims.size() != 2) {
-      return InvalidArgument("import: the graph input '" + in.name + "' must be [batch, tokens]");
-    }
-    if (!in.dims.empty() && in.dims[0] >= 0) fixed_batch = true;
-    input_type = in.elem_type;
-    inputs.push_back(in.name);
-  }
-  if (std::find(inputs.begin(), inputs.end(), "input_ids") == inputs.end()) {
-    return InvalidArgument("import: the graph has no input_ids input");
-  }
-  if (graph->outputs.empty()) return InvalidArgument("import: the graph has no outputs");
-  std::string output = graph->outputs[0].name;
-  const auto preferred =
-      task == "text-embeddings"
-          ? std::vector<std::string>{"sentence_embedding", "last_hidden_state", "token_embeddings"}
-          : std::vector<std::string>{"logits"};
-  for (auto it = preferred.rbegin(); it != preferred.rend(); ++it) {
-    for (const auto& o : graph->outputs) {
-      if (o.name == *it) output = o.name;
-    }
-  }
-
-  // Tokens per text: the tokenizer's own limit, else the model's positions.
-  int64_t max_length = 512;
-  if (hf.model_max_length) {
-    max_length = *hf.model_max_length;
-  } else if (hf.max_position_embeddings) {
-    bool roberta_like =
-        hf.model_type == "roberta" || hf.model_type == "xlm-roberta" || hf.model_type == "camembert";
-    max_length = *hf.max_position_embeddings - (roberta_like ? hf.pad_token_id + 1 : 0);
-  }
-  if (auto t = (*tokenizer)->truncation_max_length()) max_length = std::min<int64_t>(max_length, *t);
-  max_length = std::clamp<int64_t>(max_length, 2, 1 << 20);
-  const int64_t batch = fixed_batch ? 1 : options.max_batch_size;
-
-  // The catalog entry.
-  std::string settings;
-  JsonWriter s(&settings);
-  s.BeginObject().Key("tokenizer").String(tokenizer_name);
-  if (tokenizer_name == "vocab.txt") s.Key("lowercase").Bool(vocab_options.lowercase);
-  s.Key("max_length").Int(max_length).Key("max_batch_size").Int(batch);
-  s.Key("inputs").BeginArray();
-  for (const auto& i : inputs) s.String(i);
-  s.EndArray().Key("input_dtype").String(input_type == kOnnxInt32 ? "INT32" : "INT64");
-  s.Key("output").String(output);
-  if (task == "text-embeddings") {
-    s.Key("pooling").String(hf.cls_pooling ? "cls" : "mean").Key("normalize").Bool(true);
-  } else {
-    if (!hf.id2label.empty()) {
-      s.Key("labels").BeginArray();
-      for (int64_t i = 0; i <= hf.id2label.rbegin()->first; ++i) {
-        auto it = hf.id2label.find(i);
-        s.String(it != hf.id2label.end() ? it->second : "LABEL_" + std::to_string(i));
-      }
-      s.EndArray();
-    }
-    s.Key("function").String(hf.problem_type == "multi_label_classification" ? "sigmoid" : "softmax");
-  }
-  s.EndObject();
-
-  std::string description = options.description;
-  if (description.empty()) {
-    description = std::string(task == "text-embeddings" ? "Text embeddings" : "Text classification") +
-                  " from " + folder + " (imported Hugging Face ONNX export)";
-  }
-  std::string catalog;
-  JsonWriter c(&catalog);
-  c.BeginObject().Key("schema_version").Int(1).Key("name").String(entry).Key("task").String(task);
-  c.Key("description").String(description);
-  if (!options.license.empty()) c.Key("license").String(options.license);
-  c.Key("source").String(options.source.empty() ? fs::absolute(src, ec).lexically_normal().string()
-                                                : options.source);
-  c.Key("models").BeginObject().Key("encoder").String(model).EndObject();
-  c.Key("settings").Raw(settings).EndObject();
-  catalog.push_back('\n');
-
-  std::string config;
-  JsonWriter m(&config);
-  m.BeginObject()
-      .Key("schema_version")
-      .Int(1)
-      .Key("name")
-      .String(model)
-      .Key("max_batch_size")
-      .Int(fixed_batch ? 0 : batch);
-  if (!fixed_batch) m.Key("dynamic_batching").BeginObject().EndObject();  // the server's default delay
-  m.EndObject();
-  config.push_back('\n');
-
-  // Existing destinations fail before anything is written.
-  const fs::path model_dest = models_dir / model, entry_dest = catalog_dir / slug;
-  if (!options.overwrite) {
-    if (fs::exists(model_dest, ec))
-      return AlreadyExists("import: repository model " + model_dest.string() + " already exists");
-    if (fs::exists(entry_dest, ec))
-      return AlreadyExists("import: catalog entry " + entry_dest.string() + " already exists");
-  }
-  fs::create_directories(models_dir, ec);
-  fs::create_directories(catalog_dir, ec);
-
-  Staged model_stage(model_dest);
-  RETURN_IF_ERROR(model_stage.Begin());
-  RETURN_IF_ERROR(WriteFile(model_stage.dir() / "config.json", config));
-  fs::create_directories(model_stage.dir() / "1", ec);
-  RETURN_IF_ERROR(WriteFile(model_stage.dir() / "1" / "model.onnx", *model_bytes));
-  for (const auto& [from, rel] : external_files) RETURN_IF_ERROR(Copy(from, model_stage.dir() / "1" / rel));
-
-  Staged entry_stage(entry_dest);
-  RETURN_IF_ERROR(entry_stage.Begin());
-  RETURN_IF_ERROR(WriteFile(entry_stage.dir() / tokenizer_name, *tokenizer_text));
-  RETURN_IF_ERROR(WriteFile(entry_stage.dir() / "catalog.json.tmp", catalog));
-
-  RETURN_IF_ERROR(model_stage.Commit(options.overwrite));
-  RETURN_IF_ERROR(entry_stage.Commit(options.overwrite));
-  fs::rename(entry_dest / "catalog.json.tmp", entry_dest / "catalog.json", ec);
-  if (ec) return Internal("cannot write " + (entry_dest / "catalog.json").string() + ": " + ec.message());
-  if (entry_name) *entry_name = entry;
+  RETURN_IF_ERROR(WriteImport(p, src, models_dir, catalog_dir, options));
+  if (entry_name) *entry_name = p.names.entry;
   return Status::Ok();
 }
 

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/test_util.h"
 #include "tasks/builtin.h"
 #include "tasks/catalog.h"
+#include "tasks/test_util.h"
 #include "tasks/text/onnx_graph.h"
 
 namespace continuum::tasks::text {
@@ -18,32 +20,16 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kTiny = CONTINUUM_TINY_BERT;
+using runtime_test::Delimited;
 
-fs::path Fresh(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("continuum_import_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path Fresh(const std::string& name) { return test_util::FreshDir("import", name); }
 
 std::string Read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Protobuf by hand: a length-delimited field, and a varint field.
-void AppendVarint(std::string* out, uint64_t n) {
-  do {
-    out->push_back(static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0)));
-    n >>= 7;
-  } while (n);
-}
-std::string Bytes(int field, const std::string& payload) {
-  std::string out;
-  AppendVarint(&out, static_cast<uint64_t>(field) << 3 | 2);
-  AppendVarint(&out, payload.size());
-  return out + payload;
-}
+// Protobuf by hand: a length-delimited field (runtime/test_util.h), and a varint field.
 std::string Varint(int field, int value) {
   return std::string{static_cast<char>(field << 3), static_cast<char>(value)};
 }
@@ -51,27 +37,27 @@ std::string Varint(int field, int value) {
 // ModelProto{graph{input{name, type{tensor_type{elem_type, shape{dim{dim_value|dim_param}...}}}}}}.
 std::string OneInputModel(const std::string& name, int elem_type, int batch_dim,
                           const std::string& more_graph = "") {
-  std::string dims =
-      Bytes(1, batch_dim > 0 ? Varint(1, batch_dim) : Bytes(2, "batch")) + Bytes(1, Bytes(2, "seq"));
-  std::string type = Bytes(1, Varint(1, elem_type) + Bytes(2, dims));
-  std::string input = Bytes(1, name) + Bytes(2, type);
-  std::string output = Bytes(1, "last_hidden_state") + Bytes(2, Bytes(1, Varint(1, 1)));
-  return Bytes(7, Bytes(11, input) + Bytes(12, output) + more_graph);
+  std::string dims = Delimited(1, batch_dim > 0 ? Varint(1, batch_dim) : Delimited(2, "batch")) +
+                     Delimited(1, Delimited(2, "seq"));
+  std::string type = Delimited(1, Varint(1, elem_type) + Delimited(2, dims));
+  std::string input = Delimited(1, name) + Delimited(2, type);
+  std::string output = Delimited(1, "last_hidden_state") + Delimited(2, Delimited(1, Varint(1, 1)));
+  return Delimited(7, Delimited(11, input) + Delimited(12, output) + more_graph);
 }
 
 // TensorProto{name, external_data{"location": location}}.
 std::string ExternalTensor(const std::string& location) {
-  return Bytes(8, "w") + Bytes(13, Bytes(1, "location") + Bytes(2, location));
+  return Delimited(8, "w") + Delimited(13, Delimited(1, "location") + Delimited(2, location));
 }
 // An importable model whose initializer is stored as external data at `location`.
 std::string ModelWithExternalData(const std::string& location) {
-  return OneInputModel("input_ids", 7, 0, Bytes(5, ExternalTensor(location)));
+  return OneInputModel("input_ids", 7, 0, Delimited(5, ExternalTensor(location)));
 }
 // The same with the tensor in a Constant node of a model-local function (ModelProto.functions = 25).
 std::string ModelWithExternalDataInAFunction(const std::string& location) {
   std::string constant =
-      Bytes(4, "Constant") + Bytes(5, Bytes(1, "value") + Bytes(5, ExternalTensor(location)));
-  return OneInputModel("input_ids", 7, 0) + Bytes(25, Bytes(1, "f") + Bytes(7, constant));
+      Delimited(4, "Constant") + Delimited(5, Delimited(1, "value") + Delimited(5, ExternalTensor(location)));
+  return OneInputModel("input_ids", 7, 0) + Delimited(25, Delimited(1, "f") + Delimited(7, constant));
 }
 
 TEST(TextOnnxGraph, ReadsTheTinyModel) {

@@ -19,6 +19,12 @@ void Utf8WithOffsets(std::u32string_view word, std::string* utf8, std::vector<si
   (*offsets)[word.size()] = utf8->size();
 }
 
+std::optional<int64_t> IdOf(const std::unordered_map<std::string, int64_t>& vocab, std::string_view token) {
+  auto it = vocab.find(std::string(token));
+  if (it == vocab.end()) return std::nullopt;
+  return it->second;
+}
+
 class WordPiece final : public Model {
  public:
   WordPiece(WordPieceOptions o, int64_t unk_id) : o_(std::move(o)), unk_id_(unk_id) {}
@@ -56,11 +62,7 @@ class WordPiece final : public Model {
     for (auto& p : pieces) out->push_back(std::move(p));
   }
 
-  std::optional<int64_t> TokenToId(std::string_view token) const override {
-    auto it = o_.vocab.find(std::string(token));
-    if (it == o_.vocab.end()) return std::nullopt;
-    return it->second;
-  }
+  std::optional<int64_t> TokenToId(std::string_view token) const override { return IdOf(o_.vocab, token); }
 
  private:
   WordPieceOptions o_;
@@ -149,11 +151,7 @@ class Bpe final : public Model {
     for (auto& s : syms) out->push_back(std::move(s));
   }
 
-  std::optional<int64_t> TokenToId(std::string_view token) const override {
-    auto it = o_.vocab.find(std::string(token));
-    if (it == o_.vocab.end()) return std::nullopt;
-    return it->second;
-  }
+  std::optional<int64_t> TokenToId(std::string_view token) const override { return IdOf(o_.vocab, token); }
 
  private:
   struct Merge {

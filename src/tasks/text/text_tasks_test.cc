@@ -16,6 +16,7 @@
 #include "tasks/builtin.h"
 #include "tasks/catalog.h"
 #include "tasks/runner.h"
+#include "tasks/test_util.h"
 #include "tasks/text/encoder.h"
 #include "tasks/text/import.h"
 
@@ -25,12 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kTiny = CONTINUUM_TINY_BERT;
 
-fs::path TempDir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("continuum_text_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path TempDir(const std::string& name) { return test_util::FreshDir("text", name); }
 
 const char* kVocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\nthe\ncat\nsat\n";
 

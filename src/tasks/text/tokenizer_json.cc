@@ -70,6 +70,20 @@ StatusOr<std::unordered_map<std::string, int64_t>> Vocab(object model) {
   return vocab;
 }
 
+// A "Sequence" component: each item of o[key], added by add(item, where) with its place
+// ("<where>.<key>[i]").
+template <class Add>
+Status AddSequence(object o, std::string_view key, std::string_view where, Add add) {
+  array items;
+  if (o[key].get_array().get(items))
+    return Error(where, "Sequence: expected \"" + std::string(key) + "\": [...]");
+  size_t i = 0;
+  for (element n : items) {
+    RETURN_IF_ERROR(add(n, std::string(where) + "." + std::string(key) + "[" + std::to_string(i++) + "]"));
+  }
+  return Status::Ok();
+}
+
 Status AddNormalizer(element e, std::string_view where, TokenizerParts* parts) {
   if (e.is_null()) return Status::Ok();
   object o;
@@ -111,14 +125,9 @@ Status AddNormalizer(element e, std::string_view where, TokenizerParts* parts) {
     ASSIGN_OR_RETURN(std::string prepend, String(o, "prepend", "", where));
     out.push_back(MakePrepend(DecodeUtf8(prepend)));
   } else if (type == "Sequence") {
-    array items;
-    if (o["normalizers"].get_array().get(items))
-      return Error(where, "Sequence: expected \"normalizers\": [...]");
-    size_t i = 0;
-    for (element n : items) {
-      RETURN_IF_ERROR(
-          AddNormalizer(n, std::string(where) + ".normalizers[" + std::to_string(i++) + "]", parts));
-    }
+    RETURN_IF_ERROR(AddSequence(o, "normalizers", where, [&](element n, const std::string& at) {
+      return AddNormalizer(n, at, parts);
+    }));
   } else {
     return Unsupported(
         where, type, "BertNormalizer, Lowercase, NFD, NFC, StripAccents, Strip, Replace, Prepend, Sequence");
@@ -166,14 +175,9 @@ Status AddPreTokenizer(element e, std::string_view where, TokenizerParts* parts)
     }
     out.push_back(MakeMetaspace(r[0], ps, split));
   } else if (type == "Sequence") {
-    array items;
-    if (o["pretokenizers"].get_array().get(items))
-      return Error(where, "Sequence: expected \"pretokenizers\": [...]");
-    size_t i = 0;
-    for (element n : items) {
-      RETURN_IF_ERROR(
-          AddPreTokenizer(n, std::string(where) + ".pretokenizers[" + std::to_string(i++) + "]", parts));
-    }
+    RETURN_IF_ERROR(AddSequence(o, "pretokenizers", where, [&](element n, const std::string& at) {
+      return AddPreTokenizer(n, at, parts);
+    }));
   } else {
     return Unsupported(
         where, type,
@@ -255,14 +259,9 @@ Status AddPostProcessor(element e, std::string_view where, TokenizerParts* parts
   } else if (type == "ByteLevel") {
     // Only adjusts offsets, which this tokenizer does not report.
   } else if (type == "Sequence") {
-    array items;
-    if (o["processors"].get_array().get(items))
-      return Error(where, "Sequence: expected \"processors\": [...]");
-    size_t i = 0;
-    for (element n : items) {
-      RETURN_IF_ERROR(AddPostProcessor(n, std::string(where) + ".processors[" + std::to_string(i++) + "]",
-                                       parts, checked));
-    }
+    RETURN_IF_ERROR(AddSequence(o, "processors", where, [&](element n, const std::string& at) {
+      return AddPostProcessor(n, at, parts, checked);
+    }));
   } else {
     return Unsupported(where, type,
                        "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence");

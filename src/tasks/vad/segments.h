@@ -20,14 +20,14 @@
 namespace continuum::tasks::vad {
 
 struct SegmentParams {
-  double threshold = 0.5;
-  double neg_threshold = 0.35;
-  double min_speech_ms = 250;
-  double min_silence_ms = 100;
-  double speech_pad_ms = 30;
-  double max_speech_s = std::numeric_limits<double>::infinity();
-  int sample_rate = 16000;
-  int window = 512;
+  double threshold = 0.5;       // speech starts at p >= threshold
+  double neg_threshold = 0.35;  // and ends after min_silence of p < neg_threshold
+  double min_speech_ms = 250;   // segments this short or shorter are dropped
+  double min_silence_ms = 100;  // the silence that ends a segment
+  double speech_pad_ms = 30;    // added on both sides of each segment
+  double max_speech_s = std::numeric_limits<double>::infinity();  // longer segments are split
+  int sample_rate = 16000;                                        // of the samples the positions count
+  int window = 512;                                               // samples per probability
 };
 
 struct Segment {

@@ -141,7 +141,7 @@ StatusOr<VadSettings> ParseVadSettings(const CatalogEntry& entry) {
   s.model = m->second;
   config::Reader r("settings.");
   config::Object o;
-  RETURN_IF_ERROR(r.Parse(entry.settings_json.empty() ? "{}" : entry.settings_json, &o));
+  RETURN_IF_ERROR(r.Parse(entry.SettingsJson(), &o));
   bool window_set = false, context_set = false;
   double window = 512, context = 64, rate = 16000;
   for (auto [key, value] : o) {

@@ -14,6 +14,7 @@
 #include "repository/repository.h"
 #include "runtime/runtime.h"
 #include "tasks/audio/wav.h"
+#include "tasks/registry.h"
 #include "tasks/runner.h"
 
 namespace continuum::tasks::vad {

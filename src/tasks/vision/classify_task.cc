@@ -4,12 +4,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <numeric>
 
 #include "common/config_reader.h"
 #include "common/json_writer.h"
+#include "tasks/builtin.h"
 #include "tasks/image/decode.h"
+#include "tasks/settings.h"
 
 namespace continuum::tasks::vision {
 
@@ -32,17 +33,7 @@ StatusOr<std::array<float, 3>> Triple(const config::Reader& r, config::Element v
 }
 
 StatusOr<std::vector<std::string>> LoadLabels(const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return NotFound("labels file " + path.string() + ": " + ec.message());
-  if (size > (4u << 20)) return InvalidArgument("labels file " + path.string() + ": larger than 4 MiB");
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> labels;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels.push_back(line);
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> labels, ReadAssetLines(path, "labels file", 4));
   while (!labels.empty() && labels.back().empty()) labels.pop_back();  // trailing blank lines
   if (labels.empty()) return InvalidArgument("labels file " + path.string() + ": empty");
   return labels;
@@ -63,9 +54,7 @@ StatusOr<ClassifySettings> ParseClassifySettings(const CatalogEntry& entry) {
   RETURN_IF_ERROR(r.Parse(entry.settings_json, &o));
   for (auto [key, v] : o) {
     if (key == "labels") {
-      std::string_view p;
-      if (v.get_string().get(p) || p.empty()) return r.Err(key, "expected a file name");
-      ASSIGN_OR_RETURN(s.labels, entry.Asset(key, p));
+      ASSIGN_OR_RETURN(s.labels, AssetSetting(entry, r, v, key));
     } else if (key == "resize_short") {
       ASSIGN_OR_RETURN(s.resize_short, r.Int(v, key, 1, 4096));
     } else if (key == "crop") {
@@ -195,12 +184,8 @@ StatusOr<TaskResult> ImageClassificationTask::Run(const TaskRequest& request, Mo
 }
 
 std::string ImageClassificationTask::InputSchema() const {
-  return R"J({"oneOf":[{"type":"string","format":"binary","description":"The image (PNG or JPEG) as the request body"},)J"
-         R"J({"type":"object","properties":{"image":{"oneOf":[)J"
-         R"J({"type":"array","description":"The image file's bytes (PNG or JPEG)","items":{"type":"number","minimum":0,"maximum":255}},)J"
-         R"J({"type":"string","description":"The image file, base64-encoded (a data: URL is accepted)"}]},)J"
-         R"J("top_k":{"type":"integer","minimum":1,"description":"How many labels to return"}},)J"
-         R"J("required":["image"]}]})J";
+  return ImageRequestSchema(
+      R"J("top_k":{"type":"integer","minimum":1,"description":"How many labels to return"})J");
 }
 
 std::string ImageClassificationTask::OutputSchema() const {
@@ -210,3 +195,11 @@ std::string ImageClassificationTask::OutputSchema() const {
 }
 
 }  // namespace continuum::tasks::vision
+
+namespace continuum::tasks {
+
+void RegisterImageClassificationTask(TaskRegistry& registry) {
+  registry.Register<vision::ImageClassificationTask>("image-classification");
+}
+
+}  // namespace continuum::tasks

@@ -15,6 +15,7 @@
 #include "tasks/builtin.h"
 #include "tasks/image/testing.h"
 #include "tasks/runner.h"
+#include "tasks/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace continuum::tasks::vision {
@@ -46,29 +47,15 @@ Tensor Logits(std::vector<float> v) {
   return t;
 }
 
-class VisionTaskTest : public ::testing::Test {
+class VisionTaskTest : public test_util::EntryTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vision_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    std::ofstream(dir_ / "labels.txt") << "cat\r\ndog\nbird\n\n";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  VisionTaskTest() : EntryTest("vision", "labels.txt", "cat\r\ndog\nbird\n\n") {}
   CatalogEntry Entry(std::string settings = R"({"labels":"labels.txt"})") {
-    CatalogEntry e;
-    e.name = "@test/clf";
-    e.task = "image-classification";
-    e.models = {{"model", "clf"}};
-    e.settings_json = std::move(settings);
-    e.dir = dir_;
-    return e;
+    return NewEntry("image-classification", {{"model", "clf"}}, std::move(settings));
   }
   std::unique_ptr<ImageClassificationTask> Make(std::string settings = R"({"labels":"labels.txt"})") {
-    auto t = ImageClassificationTask::Create(Entry(std::move(settings)), TaskLimits{});
-    EXPECT_TRUE(t.ok()) << t.status().ToString();
-    return t.ok() ? std::move(t).value() : nullptr;
+    return EntryTest::Make<ImageClassificationTask>(Entry(std::move(settings)));
   }
-  fs::path dir_;
 };
 
 TEST_F(VisionTaskTest, PreprocessesRunsAndRanks) {
@@ -169,19 +156,10 @@ TEST_F(VisionTaskTest, Errors) {
 }
 
 TEST_F(VisionTaskTest, LabelsMustBeAFileInsideTheEntryFolder) {
-  const fs::path outside = dir_.parent_path() / ("vision_outside_" + std::to_string(::getpid()));
-  fs::create_directories(outside);
-  std::ofstream(outside / "secret.txt") << "a\nb\nc\n";
-  fs::create_symlink(outside / "secret.txt", dir_ / "link.txt");
-  const std::string rel = "../" + outside.filename().string() + "/secret.txt";
-  for (std::string bad :
-       {(outside / "secret.txt").string(), rel, std::string("link.txt"), std::string("/dev/zero")}) {
-    auto t = ImageClassificationTask::Create(Entry(R"({"labels":")" + bad + R"("})"), TaskLimits{});
-    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << bad << ": " << t.status().ToString();
-    EXPECT_EQ(t.status().message().rfind("settings.labels: must name a file inside the entry folder", 0), 0u)
-        << t.status().message();
-  }
-  fs::remove_all(outside);
+  tasks::test_util::ExpectOutsideAssetsRefused(
+      dir_, "labels", "secret.txt", {"/dev/zero"}, [&](std::string settings) {
+        return ImageClassificationTask::Create(Entry(std::move(settings)), TaskLimits{});
+      });
 }
 
 TEST(VisionPreprocessTest, ResizeShortSideThenCentreCrop) {

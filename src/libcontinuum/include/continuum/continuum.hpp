@@ -11,6 +11,7 @@
 #ifndef CONTINUUM_CONTINUUM_HPP_
 #define CONTINUUM_CONTINUUM_HPP_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,15 @@ inline std::string TakeMessage(char* error, const char* fallback) {
   continuum_string_free(error);
   return s;
 }
+
+// Frees a C object with `Free` (the deleter of the owning handles below).
+template <auto Free>
+struct Freer {
+  template <typename T>
+  void operator()(T* p) const {
+    Free(p);
+  }
+};
 }  // namespace internal
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -59,41 +69,30 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 class Response {
  public:
   explicit Response(continuum_response* r) : r_(r) {}
-  Response(Response&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
-  Response& operator=(Response&& o) noexcept {
-    if (this != &o) {
-      continuum_response_free(r_);
-      r_ = std::exchange(o.r_, nullptr);
-    }
-    return *this;
-  }
-  Response(const Response&) = delete;
-  Response& operator=(const Response&) = delete;
-  ~Response() { continuum_response_free(r_); }
 
-  int status() const { return continuum_response_status(r_); }
+  int status() const { return continuum_response_status(r_.get()); }
   std::string_view body() const {
     size_t n = 0;
-    const char* p = continuum_response_body(r_, &n);
+    const char* p = continuum_response_body(r_.get(), &n);
     return {p, n};
   }
-  std::string_view content_type() const { return continuum_response_content_type(r_); }
+  std::string_view content_type() const { return continuum_response_content_type(r_.get()); }
   // The first header with this name (case-insensitive), if any.
   std::optional<std::string_view> header(const std::string& name) const {
-    const char* v = continuum_response_header(r_, name.c_str());
+    const char* v = continuum_response_header(r_.get(), name.c_str());
     if (!v) return std::nullopt;
     return std::string_view(v);
   }
   // Routing facts: see continuum.h.
-  std::string_view tier() const { return continuum_response_tier(r_); }
-  std::string_view node() const { return continuum_response_node(r_); }
-  std::string_view fallback_step() const { return continuum_response_fallback_step(r_); }
-  std::string_view reason() const { return continuum_response_reason(r_); }
+  std::string_view tier() const { return continuum_response_tier(r_.get()); }
+  std::string_view node() const { return continuum_response_node(r_.get()); }
+  std::string_view fallback_step() const { return continuum_response_fallback_step(r_.get()); }
+  std::string_view reason() const { return continuum_response_reason(r_.get()); }
 
-  const continuum_response* get() const { return r_; }
+  const continuum_response* get() const { return r_.get(); }
 
  private:
-  continuum_response* r_;
+  std::unique_ptr<continuum_response, internal::Freer<continuum_response_free>> r_;
 };
 
 // An open library instance. Owns its continuum_handle; movable, not copyable.
@@ -108,18 +107,6 @@ class Client {
     return Client(h);
   }
 
-  Client(Client&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  Client& operator=(Client&& o) noexcept {
-    if (this != &o) {
-      continuum_close(h_);
-      h_ = std::exchange(o.h_, nullptr);
-    }
-    return *this;
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-  ~Client() { continuum_close(h_); }
-
   // See continuum_request. Ok with a Response whatever its HTTP status.
   Result<Response> Request(const std::string& method, const std::string& path, std::string_view body = {},
                            const Headers& headers = {}) const {
@@ -128,7 +115,7 @@ class Client {
     for (const auto& [k, v] : headers) hs.push_back({k.c_str(), v.c_str()});
     continuum_response* r = nullptr;
     char* error = nullptr;
-    continuum_status st = continuum_request(h_, method.c_str(), path.c_str(), hs.data(), hs.size(),
+    continuum_status st = continuum_request(h_.get(), method.c_str(), path.c_str(), hs.data(), hs.size(),
                                             body.data(), body.size(), &r, &error);
     if (st != CONTINUUM_OK) return {st, internal::TakeMessage(error, "continuum_request failed")};
     return Response(r);
@@ -137,11 +124,11 @@ class Client {
     return Request("POST", path, body, headers);
   }
 
-  continuum_handle* get() const { return h_; }
+  continuum_handle* get() const { return h_.get(); }
 
  private:
   explicit Client(continuum_handle* h) : h_(h) {}
-  continuum_handle* h_;
+  std::unique_ptr<continuum_handle, internal::Freer<continuum_close>> h_;
 };
 
 inline std::string_view Version() { return continuum_version(); }
