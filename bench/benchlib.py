@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -151,17 +152,30 @@ def make_repository(build, models):
 
 # --- servers --------------------------------------------------------------------------------
 
+def free_port():
+    """A TCP port free at the moment, for servers that cannot be told to pick one (port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class _Process:
-    def __init__(self, argv, what, ready_path, env=None):
+    """A server process. Without `port` it must print "listening on port N" first (the project's
+    servers); with `port` (a server that takes its port from us) its output goes to the log."""
+
+    def __init__(self, argv, what, ready_path, env=None, port=None, cwd=None):
         self.what = what
         self.log = os.path.join(tmpdir("continuum-bench-log-"), "stderr.log")
         self._log = open(self.log, "w")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE if port is None else self._log, stderr=self._log,
+                                     text=True, env=env, cwd=cwd)
         _procs.append(self.proc)
-        line = self.proc.stdout.readline()
-        if "listening on port" not in line:
-            self.fail("did not start (first line %r)" % line)
-        self.port = int(line.strip().rsplit(" ", 1)[1])
+        if port is None:
+            line = self.proc.stdout.readline()
+            if "listening on port" not in line:
+                self.fail("did not start (first line %r)" % line)
+            port = int(line.strip().rsplit(" ", 1)[1])
+        self.port = port
         self.wait_ok(ready_path, 120, "not ready")
 
     def wait_ok(self, path, timeout, why):
@@ -218,11 +232,14 @@ class _Process:
 
 
 class ContinuumServer(_Process):
-    def __init__(self, build, repository, intra_op_threads=1, extra=()):
+    """grpc_port: -1 (none) or the port for the gRPC endpoint (free_port())."""
+
+    def __init__(self, build, repository, intra_op_threads=1, extra=(), grpc_port=-1):
         argv = pinned(SERVER_CPUS, [build.continuum, "serve", "--model-repository", repository,
-                                    "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", "-1",
+                                    "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", str(grpc_port),
                                     "--intra-op-threads", str(intra_op_threads), *extra])
         super().__init__(argv, "continuum serve", "/v2/health/ready")
+        self.grpc_port = grpc_port
 
     def stats(self, model):
         status, data = self.get("/v2/models/%s/stats" % model)
