@@ -116,9 +116,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
 
   ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
                                   inference::ModelConfigResponse* resp) override {
-    StatusOr<int64_t> version = ParseModelVersion(req->version());
-    if (!version.ok()) return Done(ctx, version.status());
-    auto mv = repository_.Get(req->name(), *version);
+    auto mv = Find(req->name(), req->version());
     if (!mv.ok()) return Done(ctx, mv.status());
     const continuum::ModelConfig& config = (*mv)->config();
     const int64_t max_batch = config.max_batch_size.value_or(0);
@@ -142,9 +140,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
                                  inference::ModelInferResponse* resp) override {
     ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
-    StatusOr<int64_t> version = ParseModelVersion(req->model_version());
-    if (!version.ok()) return Finish(reactor, version.status());
-    auto mv = repository_.Get(req->model_name(), *version);
+    auto mv = Find(req->model_name(), req->model_version());
     if (!mv.ok()) return Finish(reactor, mv.status());
 
     // gRPC allocates the request message for this call and keeps it until the call finishes; it
@@ -230,6 +226,13 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
  private:
   // A call's default reactor may be taken once (gRPC asserts it): Done takes it and finishes;
   // a handler that took it already finishes through Finish.
+  // The version a call names ("": the one the model's policy serves).
+  StatusOr<std::shared_ptr<ModelVersion>> Find(const std::string& name, const std::string& version) const {
+    StatusOr<int64_t> number = ParseModelVersion(version);
+    if (!number.ok()) return number.status();
+    return repository_.Get(name, *number);
+  }
+
   static ServerUnaryReactor* Done(CallbackServerContext* ctx, const Status& status) {
     return Finish(ctx->DefaultReactor(), status);
   }
