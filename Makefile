@@ -17,9 +17,11 @@ all: build
 setup:
 	@tools/setup.sh
 
-# The Python clients the e2e tests speak with (tritonclient[grpc,http]), in a venv under the cache.
+# The Python clients the e2e tests speak with (tritonclient[grpc,http]), in a venv under the cache,
+# and Triton's perf_analyzer beside it.
 pyclients:
 	@tools/pyclients.sh
+	@tools/perf_analyzer.sh
 
 $(BUILD)/build.ninja: | setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)

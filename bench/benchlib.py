@@ -13,11 +13,13 @@
 - Requests are prebuilt HTTP/1.1 request files that continuum_loadgen replays byte for byte.
 """
 import atexit
+import csv
 import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -26,6 +28,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+CACHE = os.environ.get("CONTINUUM_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "continuum")
+# Triton's perf_analyzer, as tools/perf_analyzer.sh installs it (Linux x86_64 only).
+PERF_ANALYZER = os.path.join(CACHE, "perf_analyzer", "perf_analyzer")
 
 _procs = []
 _tmpdirs = []
@@ -151,17 +157,30 @@ def make_repository(build, models):
 
 # --- servers --------------------------------------------------------------------------------
 
+def free_port():
+    """A TCP port free at the moment, for servers that cannot be told to pick one (port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class _Process:
-    def __init__(self, argv, what, ready_path, env=None):
+    """A server process. Without `port` it must print "listening on port N" first (the project's
+    servers); with `port` (a server that takes its port from us) its output goes to the log."""
+
+    def __init__(self, argv, what, ready_path, env=None, port=None, cwd=None):
         self.what = what
         self.log = os.path.join(tmpdir("continuum-bench-log-"), "stderr.log")
         self._log = open(self.log, "w")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE if port is None else self._log, stderr=self._log,
+                                     text=True, env=env, cwd=cwd)
         _procs.append(self.proc)
-        line = self.proc.stdout.readline()
-        if "listening on port" not in line:
-            self.fail("did not start (first line %r)" % line)
-        self.port = int(line.strip().rsplit(" ", 1)[1])
+        if port is None:
+            line = self.proc.stdout.readline()
+            if "listening on port" not in line:
+                self.fail("did not start (first line %r)" % line)
+            port = int(line.strip().rsplit(" ", 1)[1])
+        self.port = port
         self.wait_ok(ready_path, 120, "not ready")
 
     def wait_ok(self, path, timeout, why):
@@ -218,11 +237,14 @@ class _Process:
 
 
 class ContinuumServer(_Process):
-    def __init__(self, build, repository, intra_op_threads=1, extra=()):
+    """grpc_port: -1 (none) or the port for the gRPC endpoint (free_port())."""
+
+    def __init__(self, build, repository, intra_op_threads=1, extra=(), grpc_port=-1):
         argv = pinned(SERVER_CPUS, [build.continuum, "serve", "--model-repository", repository,
-                                    "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", "-1",
+                                    "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", str(grpc_port),
                                     "--intra-op-threads", str(intra_op_threads), *extra])
         super().__init__(argv, "continuum serve", "/v2/health/ready")
+        self.grpc_port = grpc_port
 
     def stats(self, model):
         status, data = self.get("/v2/models/%s/stats" % model)
@@ -339,6 +361,42 @@ def loadgen(build, port, request_file, connections, duration, warmup=1.0, thread
     if r.returncode != 0:
         sys.exit("bench: continuum_loadgen failed (%d): %s %s" % (r.returncode, r.stdout, r.stderr))
     return json.loads(r.stdout)
+
+
+PERF_ANALYZER_TIMEOUT_S = float(os.environ.get("CONTINUUM_BENCH_PA_TIMEOUT_S", "60"))
+
+
+def perf_analyzer(model, port, concurrency, window_ms, protocol="http", tensor_format="binary", shapes=()):
+    """One perf_analyzer run, --async at `concurrency` (16 threads), batch-1 requests of zeros (its
+    random FP32 values include NaN, which JSON cannot carry), three windows of `window_ms` with the
+    stability check opened wide (measured, not repeated until they agree).
+    Not pinned: confined to one vCPU of the 2-vCPU VM, perf_analyzer 2.48 at concurrency 64 against a
+    server answering ~20k req/s never closes its window (its core at 100 %, its memory growing
+    ~50 MB/s), so it gets every CPU, and a run longer than CONTINUUM_BENCH_PA_TIMEOUT_S (60) is
+    killed and reported as an error.
+    shapes: "INPUT:d1,d2" for each input whose dims the model leaves free (max_batch_size 0).
+    Returns {rps, p50_us, p99_us}, or {error} when it exits non-zero (any failed request does)."""
+    report = os.path.join(tmpdir("continuum-bench-pa-"), "report.csv")
+    argv = [PERF_ANALYZER, "-m", model, "-i", protocol, "-u", "127.0.0.1:%d" % port, "--async", "--max-threads", "16",
+            "--input-data", "zero", "--concurrency-range", str(concurrency),
+            "--measurement-interval", str(window_ms), "--stability-percentage", "100000", "--max-trials", "3",
+            "-f", report]
+    if protocol == "http":
+        argv += ["--input-tensor-format", tensor_format, "--output-tensor-format", tensor_format]
+    for shape in shapes:
+        argv += ["--shape", shape]
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=PERF_ANALYZER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"error": "perf_analyzer did not finish within %.0f s" % PERF_ANALYZER_TIMEOUT_S}
+    if r.returncode != 0 or not os.path.exists(report):
+        last = [line for line in r.stdout.strip().splitlines() if line.strip()][-1:] or [""]
+        return {"error": "perf_analyzer exited %d: %s" % (r.returncode, last[0][:200])}
+    with open(report) as f:
+        row = next(csv.DictReader(f))
+    return {"rps": float(row["Inferences/Second"]), "p50_us": float(row["p50 latency"]),
+            "p99_us": float(row["p99 latency"])}
 
 
 def inproc(build, model, threads=None, duration=5.0, warmup=1.0, phase="both", intra_op_threads=1):

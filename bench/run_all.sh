@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (the three serve benchmarks, the batching policy benchmark, bench/batching/,
-# the gateway benchmark, bench/gateway/, then the routing benchmark, bench/routing/)
+# the peers comparison, bench/peers/, the gateway benchmark, bench/gateway/, then the routing
+# benchmark, bench/routing/)
 # against BUILD_DIR (default: build) and prints a summary.
 # The full output goes to stdout and to bench/results/latest.txt (ignored by git).
 # Usage: bench/run_all.sh [BUILD_DIR]
@@ -26,7 +27,7 @@ status=0
 {
   echo "continuum benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
-  for b in serve_overhead vs_node batching batching/run gateway/run routing/run; do
+  for b in serve_overhead vs_node batching batching/run peers/run gateway/run routing/run; do
     $PY - <<PYEOF
 import sys; sys.path.insert(0, "$HERE"); import benchlib
 benchlib.wait_for_quiet()

@@ -4,7 +4,8 @@
 #   - ONNX Runtime from the pinned npm package, checksum-verified, into third_party/onnxruntime (ignored)
 # Usage: tools/setup.sh [--bench] [--gpu]
 #   --bench  also installs the benchmark-only extras (wrk; nginx, the reverse proxy bench/gateway compares
-#            the gateway with: the benchmark runs its own nginx process, the package's service is not used)
+#            the gateway with: the benchmark runs its own nginx process, the package's service is not used;
+#            the model servers bench/peers compares serve with and perf_analyzer: tools/peers.sh)
 #   --gpu    also fetches the CUDA 13 execution provider (loads beside the CPU library; needs an
 #            NVIDIA driver and the CUDA 13 runtime libraries on the machine)
 set -euo pipefail
@@ -17,9 +18,10 @@ DEBS=(build-essential cmake ninja-build pkg-config clang clang-tidy-14 libclang-
       libpng-dev libjpeg62-turbo-dev zlib1g-dev espeak-ng sox imagemagick fonts-dejavu-core libssl-dev
       libsqlite3-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 WANT_GPU=0
+WANT_PEERS=0
 for a in "$@"; do
   case $a in
-    --bench) DEBS+=(wrk nginx) ;;
+    --bench) DEBS+=(wrk nginx); WANT_PEERS=1 ;;
     --gpu) WANT_GPU=1 ;;
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
@@ -89,6 +91,7 @@ install_gpu() {
 
 if [[ -f $DEST/.complete ]] && verify_tree; then
   if ((WANT_GPU)); then install_gpu; fi
+  if ((WANT_PEERS)); then "$ROOT/tools/peers.sh"; fi
   "$ROOT/tools/fetch_models.sh"
   if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then
     (cd tests/e2e/openai && npm ci --ignore-scripts --no-audit --no-fund --silent)
@@ -115,6 +118,7 @@ fi
 touch "$DEST/.complete"
 echo "setup: ONNX Runtime $ORT_VER ready in third_party/onnxruntime"
 if ((WANT_GPU)); then install_gpu; fi
+if ((WANT_PEERS)); then "$ROOT/tools/peers.sh"; fi
 "$ROOT/tools/fetch_models.sh"
 # The official openai client for the e2e test of /v1/embeddings (pinned in its package-lock.json).
 if [[ ! -f tests/e2e/openai/node_modules/openai/package.json ]]; then

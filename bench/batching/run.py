@@ -14,13 +14,18 @@ idle ones sleep), so a burst of unrelated load lands on all of them alike.
 Target: at every concurrency the adaptive default reaches >= 90 % of the req/s of the better
 fixed delay (0 or 100 us) measured in the same run.
 
+Client: continuum_loadgen by default (replays the prebuilt request, --client loadgen), or Triton's
+perf_analyzer (--client perf_analyzer [--protocol http|grpc]; tools/perf_analyzer.sh installs it):
+the same models and concurrencies, its own requests (zeros; add_sub JSON and mlp binary over
+REST as above, or gRPC), three windows of THR_SECONDS/3 each.
+
 Environment: CONTINUUM_BENCH_THR_SECONDS (seconds per cell, default 2), CONTINUUM_BENCH_ROUNDS
 (rounds per cell, default 1; more: the median round's figures), CONTINUUM_BENCH_CONNECTIONS
 (default "1,4,16,64,256"), CONTINUUM_BENCH_MODELS (default "add_sub,mlp"), and the CPU layout
 variables of benchlib.py.
 """
+import argparse
 import os
-import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,11 +55,29 @@ def request(model):
     sys.exit("bench: no request for model %r" % model)
 
 
-def measure(build, server, model, req_file, connections):
+# perf_analyzer's --shape for the servers without batching (max_batch_size 0: the first dimension
+# is a free one it must be told); the others declare the batch dimension in their config.
+SHAPES = {"add_sub": ["INPUT0:1,16", "INPUT1:1,16"], "mlp": ["x:1,512"]}
+
+
+def drive(client, build, server, model, req_file, connections):
+    """One measurement with the chosen client: {rps, p50_us, ...}."""
+    if client == "loadgen":
+        return B.loadgen(build, server.port, req_file, connections, SECONDS, warmup=0.5)
+    protocol = client.split(":")[1]
+    port = server.grpc_port if protocol == "grpc" else server.port
+    r = B.perf_analyzer(model, port, connections, max(100, int(SECONDS * 1000 / 3)), protocol,
+                        "json" if model == "add_sub" else "binary", server.perf_analyzer_shapes)
+    if "error" in r:
+        sys.exit("bench: %s at %d connection(s): %s" % (model, connections, r["error"]))
+    return r
+
+
+def measure(client, build, server, model, req_file, connections):
     runs = []
     for _ in range(ROUNDS):
         before = server.stats(model)
-        r = B.loadgen(build, server.port, req_file, connections, SECONDS, warmup=0.5)
+        r = drive(client, build, server, model, req_file, connections)
         r["stats"] = B.stats_breakdown(before, server.stats(model)) or {}
         runs.append(r)
     runs.sort(key=lambda r: r["rps"])
@@ -67,17 +90,19 @@ def cell(r):
     return "%8.0f req/s, p50 %8s, batch %4.1f" % (r["rps"], lat, r["stats"].get("avg_batch", 0))
 
 
-def run_model(build, model):
+def run_model(client, build, model):
     raw = request(model)
     req_file = B.write_request(raw)
     servers = {}
     try:
         for name, config in CONFIGS:
-            servers[name] = B.ContinuumServer(build, B.make_repository(build, {model: config}))
+            grpc_port = B.free_port() if client.endswith("grpc") else -1
+            servers[name] = B.ContinuumServer(build, B.make_repository(build, {model: config}), grpc_port=grpc_port)
+            servers[name].perf_analyzer_shapes = SHAPES[model] if (config or {}).get("max_batch_size") == 0 else []
             B.check_request(servers[name], raw)
         table = {}
         for c in CONNECTIONS:
-            table[c] = {name: measure(build, servers[name], model, req_file, c) for name, _ in CONFIGS}
+            table[c] = {name: measure(client, build, servers[name], model, req_file, c) for name, _ in CONFIGS}
             print("  measured %d connection(s)" % c, flush=True)
     finally:
         for s in servers.values():
@@ -108,13 +133,23 @@ def run_model(build, model):
 
 
 def main():
-    build = B.build_from_argv()
-    print("== batching/run: adaptive batching (no delay configured) vs fixed delays, %d s per cell, %d round(s)"
-          % (SECONDS, ROUNDS))
+    p = argparse.ArgumentParser(description="the adaptive batcher against fixed delays")
+    p.add_argument("build_dir", nargs="?", default=os.path.join(B.ROOT, "build"))
+    p.add_argument("--client", choices=("loadgen", "perf_analyzer"), default="loadgen")
+    p.add_argument("--protocol", choices=("http", "grpc"), default="http", help="with --client perf_analyzer")
+    a = p.parse_args()
+    if a.protocol == "grpc" and a.client != "perf_analyzer":
+        p.error("--protocol grpc needs --client perf_analyzer")
+    if a.client == "perf_analyzer" and not os.access(B.PERF_ANALYZER, os.X_OK):
+        sys.exit("bench: %s is not installed (run tools/perf_analyzer.sh)" % B.PERF_ANALYZER)
+    client = a.client if a.client == "loadgen" else "perf_analyzer:" + a.protocol
+    build = B.Build(a.build_dir)
+    print("== batching/run: adaptive batching (no delay configured) vs fixed delays, %d s per cell, %d round(s), "
+          "client %s" % (SECONDS, ROUNDS, client.replace(":", " over ")))
     print(B.machine_line())
     worst = {}
     for model in MODELS:
-        worst[model] = run_model(build, model)
+        worst[model] = run_model(client, build, model)
     with open("/proc/loadavg") as f:
         print("load average at the end: %s" % " ".join(f.read().split()[:3]))
     ok = all(w is not None and w >= TARGET for w in worst.values())

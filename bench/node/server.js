@@ -4,6 +4,9 @@
 // outputs. One process, one event loop (no cluster), like the single `continuum serve` process it
 // is compared with.
 //
+// GET /v2, /v2/models/{m} and /v2/models/{m}/config answer what perf_analyzer reads before it sends
+// (bench/peers/ drives this server with it, JSON requests: binary tensors are not spoken here).
+//
 // Usage: node server.js --model-repository DIR [--port 0] [--intra-op-threads 1] MODEL...
 // Loads DIR/MODEL/1/model.onnx for each MODEL and prints "listening on port N" once listening.
 'use strict';
@@ -32,6 +35,29 @@ const TYPES = {
 const DATATYPE = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64' };
 
 const sessions = {};
+
+// GET /v2/models/{m} (v2 metadata) and GET /v2/models/{m}/config (Triton's configuration, which
+// perf_analyzer reads first: as Triton's auto-complete would, a first dimension of any size on
+// every tensor makes the model batchable and is left out of the dims).
+function tensors(list) {
+  return list.map((t) => ({
+    name: t.name, datatype: DATATYPE[t.type] || t.type,
+    shape: t.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+  }));
+}
+function modelMetadata(name, session) {
+  return { name, versions: ['1'], platform: 'onnxruntime_onnx',
+    inputs: tensors(session.inputMetadata), outputs: tensors(session.outputMetadata) };
+}
+function modelConfig(name, session) {
+  const ins = tensors(session.inputMetadata), outs = tensors(session.outputMetadata);
+  const batchable = [...ins, ...outs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+  const dims = (list) => list.map((t) => ({
+    name: t.name, data_type: 'TYPE_' + t.datatype, dims: batchable ? t.shape.slice(1) : t.shape,
+  }));
+  return { name, platform: 'onnxruntime_onnx', max_batch_size: batchable ? 8 : 0,
+    input: dims(ins), output: dims(outs) };
+}
 
 function send(res, status, obj) {
   const body = JSON.stringify(obj);
@@ -78,6 +104,15 @@ const server = http.createServer((req, res) => {
     if (!session) return send(res, 404, { error: 'unknown model ' + m[1] });
     infer(session, req, res).catch((e) => send(res, 500, { error: String(e) }));
     return;
+  }
+  const meta = req.url.match(/^\/v2\/models\/([^/]+)(?:\/versions\/\d+)?(\/config)?$/);
+  if (req.method === 'GET' && meta) {
+    const session = sessions[meta[1]];
+    if (!session) return send(res, 404, { error: 'unknown model ' + meta[1] });
+    return send(res, 200, meta[2] ? modelConfig(meta[1], session) : modelMetadata(meta[1], session));
+  }
+  if (req.method === 'GET' && req.url === '/v2') {
+    return send(res, 200, { name: 'node-onnxruntime', version: ort.env.versions.node, extensions: [] });
   }
   if (req.method === 'GET' && (req.url === '/v2/health/ready' || req.url === '/v2/health/live')) {
     return send(res, 200, { ready: true });

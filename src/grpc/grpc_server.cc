@@ -32,6 +32,26 @@ void FillTensorMetadata(
   }
 }
 
+// Triton's TYPE_* for a datatype: the v2 name with the prefix, BYTES being TYPE_STRING.
+inference::DataType ConfigDataType(DataType dtype) {
+  std::string name = dtype == DataType::kBytes ? "STRING" : std::string(DataTypeName(dtype));
+  inference::DataType out = inference::TYPE_INVALID;
+  inference::DataType_Parse("TYPE_" + name, &out);
+  return out;
+}
+
+// The config's dims leave out the batch dimension of a batchable model, as Triton's do.
+template <typename Tensor>
+void FillConfigTensors(const std::vector<runtime::TensorSpec>& specs, bool batchable,
+                       google::protobuf::RepeatedPtrField<Tensor>* out) {
+  for (const auto& s : specs) {
+    auto* t = out->Add();
+    t->set_name(s.name);
+    t->set_data_type(ConfigDataType(s.dtype));
+    for (size_t i = batchable ? 1 : 0; i < s.shape.size(); ++i) t->add_dims(s.shape[i]);
+  }
+}
+
 class Service final : public inference::GRPCInferenceService::CallbackService {
  public:
   Service(const GrpcServerOptions& options, InferenceNode& node)
@@ -90,6 +110,28 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     resp->set_platform("onnxruntime_onnx");
     FillTensorMetadata((*mv)->signature().inputs, resp->mutable_inputs());
     FillTensorMetadata((*mv)->signature().outputs, resp->mutable_outputs());
+    return Done(ctx, Status::Ok());
+  }
+
+  ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
+                                  inference::ModelConfigResponse* resp) override {
+    auto mv = Lookup(req->name(), req->version());
+    if (!mv.ok()) return Done(ctx, mv.status());
+    const continuum::ModelConfig& config = (*mv)->config();
+    const int64_t max_batch = config.max_batch_size.value_or(0);
+    auto* out = resp->mutable_config();
+    out->set_name(req->name());
+    out->set_platform("onnxruntime_onnx");
+    out->set_backend("onnxruntime");
+    out->set_max_batch_size(static_cast<int32_t>(max_batch));
+    FillConfigTensors((*mv)->signature().inputs, max_batch > 0, out->mutable_input());
+    FillConfigTensors((*mv)->signature().outputs, max_batch > 0, out->mutable_output());
+    if (config.dynamic_batching) {
+      auto* db = out->mutable_dynamic_batching();
+      for (int64_t b : config.dynamic_batching->preferred_batch_size)
+        db->add_preferred_batch_size(static_cast<int32_t>(b));
+      db->set_max_queue_delay_microseconds(config.dynamic_batching->max_queue_delay_microseconds.value_or(0));
+    }
     return Done(ctx, Status::Ok());
   }
 

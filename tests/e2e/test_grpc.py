@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import tritonclient.grpc as tc
 from google.protobuf import descriptor_pb2
-from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from harness import Server, infer_body, make_repository
@@ -167,6 +167,24 @@ class GrpcTest(unittest.TestCase):
         self.assertGreaterEqual(stats[0].inference_stats.success.count, 1)
         _, rest = self.server.get("/v2/models/identity_int32/stats")
         self.assertEqual(rest["model_stats"][0]["inference_count"], stats[0].inference_count)
+
+    def test_model_config(self):
+        """ModelConfig answers as Triton's does: dims without the batch dimension of a batchable model
+        (perf_analyzer reads max_batch_size here; without the call it took add_sub's -1 for a free dim)."""
+        c = self.client.get_model_config("add_sub").config
+        self.assertEqual((c.name, c.platform, c.max_batch_size), ("add_sub", "onnxruntime_onnx", 8))
+        self.assertEqual([(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in c.input],
+                         [("INPUT0", "TYPE_FP32", [16]), ("INPUT1", "TYPE_FP32", [16])])
+        self.assertEqual([t.name for t in c.output], ["OUTPUT0", "OUTPUT1"])
+        self.assertTrue(c.HasField("dynamic_batching"))
+        fixed = self.client.get_model_config("fixed_shape").config
+        self.assertEqual((fixed.max_batch_size, list(fixed.input[0].dims)), (0, [1, 3, 4, 4]))
+        self.assertFalse(fixed.HasField("dynamic_batching"))
+        strings = self.client.get_model_config("identity_string").config
+        self.assertEqual(model_config_pb2.DataType.Name(strings.input[0].data_type), "TYPE_STRING")
+        with self.assertRaises(InferenceServerException) as cm:
+            self.client.get_model_config("missing")
+        self.assertEqual(cm.exception.status(), "StatusCode.NOT_FOUND")
 
     def test_wire_contract_matches_the_client(self):
         """Every message and field the project's .proto declares has the client's number and type."""
