@@ -97,10 +97,11 @@ class [[nodiscard]] StatusOr {
     ::continuum::Status _st = (expr); \
     if (!_st.ok()) return _st;        \
   } while (0)
-
+// NOLINTBEGIN(bugprone-macro-parentheses): `tmp` names a variable, `lhs` is a declaration
 // `ASSIGN_OR_RETURN(auto x, F())` binds the value of a StatusOr or returns its Status.
 #define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(CONTINUUM_CONCAT(_status_or_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

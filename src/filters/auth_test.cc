@@ -140,7 +140,7 @@ TEST(AuthAdminToken, Required) {
   auto chain = testing::MustChain(
       R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:","admin_token":"s3cret"}}]})");
   auto admin = chain->AdminHandler();
-  auto req = [](std::string token) {
+  auto req = [](const std::string& token) {
     return Req("GET", "/admin/tenants", "",
                {{"host", "localhost:8001"}, {"authorization", "Bearer " + token}});
   };
@@ -281,7 +281,7 @@ class AdminGuardTest : public ::testing::Test {
     ASSERT_TRUE(admin_);
   }
   // A well-formed admin request with one header replaced (or removed with an empty value).
-  http::Response With(std::string name, std::string value, std::string method = "GET",
+  http::Response With(std::string name, const std::string& value, std::string method = "GET",
                       std::string path = "/admin/tenants", std::string body = "") {
     http::Request req = AdminReq(std::move(method), std::move(path), std::move(body));
     std::erase_if(req.headers, [&](const auto& h) { return h.first == name; });

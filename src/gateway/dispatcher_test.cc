@@ -255,7 +255,7 @@ TEST(LocalNode, DetachDropsPendingCallbacks) {
     std::promise<void> sent;
     c.Post([&] {
       local.Send(http::ClientRequest{}, std::chrono::steady_clock::now() + 10s,
-                 [&](StatusOr<http::ClientResponse>) { callbacks.fetch_add(1); });
+                 [&](const StatusOr<http::ClientResponse>&) { callbacks.fetch_add(1); });
       sent.set_value();
     });
     sent.get_future().wait();

@@ -483,7 +483,7 @@ TEST(Gateway, AStaleLinkGetsAnExplorationCopyLearnedFromEvenWhenItLoses) {
       gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
       return p.get_future().get();
     };
-    const std::string large = R"({"pad":")" + std::string(100 * 1024, 'x') + R"("})";
+    const std::string large = R"({"pad":")" + std::string(size_t{100} * 1024, 'x') + R"("})";
     for (int i = 0; i < 20; ++i) EXPECT_EQ(call("{}").body, "edge");  // they earn a token
     EXPECT_EQ(call(large).body, "edge");                              // the declared links are fresh: no copy
     std::this_thread::sleep_for(250ms);                               // now the cloud's is stale

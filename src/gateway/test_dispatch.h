@@ -23,7 +23,7 @@ namespace continuum::gateway {
 
 // Answers after `delay` from another thread (never blocks the server), as a model's scheduler
 // would; counts the answers given in `answered`.
-inline http::Handler Slow(std::chrono::milliseconds delay, std::string body,
+inline http::Handler Slow(std::chrono::milliseconds delay, const std::string& body,
                           std::atomic<int>* answered = nullptr) {
   return [=](http::Request&&, http::Responder w) {
     std::thread([=] {

@@ -16,7 +16,7 @@ inline ::grpc::StatusCode GrpcCodeFor(StatusCode code) {
     case StatusCode::kFailedPrecondition: return ::grpc::StatusCode::FAILED_PRECONDITION;
     case StatusCode::kNotFound: return ::grpc::StatusCode::NOT_FOUND;
     case StatusCode::kAlreadyExists: return ::grpc::StatusCode::ALREADY_EXISTS;
-    case StatusCode::kPayloadTooLarge: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kPayloadTooLarge:
     case StatusCode::kResourceExhausted: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kUnimplemented: return ::grpc::StatusCode::UNIMPLEMENTED;
     case StatusCode::kUnavailable: return ::grpc::StatusCode::UNAVAILABLE;

@@ -277,7 +277,7 @@ std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequ
   auto wire = url.ok() ? internal::BuildClientRequest(*url, std::move(request))
                        : StatusOr<internal::ClientWireRequest>(url.status());
   if (!wire.ok()) {
-    Status st = wire.status();
+    const Status& st = wire.status();
     asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
     return std::make_shared<FailedCall>();
   }

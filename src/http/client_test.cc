@@ -74,7 +74,7 @@ TEST(Client, ForwardsAndReusesConnections) {
     req.body = "hi";
     req.headers = {{"x-a", "b"}};
     c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
-           [&](StatusOr<ClientResponse> r) { p.set_value(r); });
+           [&](const StatusOr<ClientResponse>& r) { p.set_value(r); });
     auto r = p.get_future().get();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->status, 200);
