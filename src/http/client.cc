@@ -1,10 +1,12 @@
 #include "http/client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cstdint>
 #include <future>
 #include <map>
 #include <optional>
@@ -53,31 +55,56 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
   return out;
 }
 
+// One loop of the client and what only its thread touches.
+struct ClientLane {
+  asio::io_context* io;
+  IoLoop* loop;  // null: the client's own thread
+  // Idle keep-alive connections per "host:port".
+  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>, std::less<>> idle;
+};
+
 struct Client::Impl {
   explicit Impl(ClientOptions o)
       : options(std::move(o)),
-        own_io(options.loop ? std::nullopt : std::optional<asio::io_context>(std::in_place, 1)),
-        io(options.loop ? options.loop->context() : *own_io),
-        work(asio::make_work_guard(io)) {}
+        own_io(options.loops.empty() ? std::optional<asio::io_context>(std::in_place, 1) : std::nullopt) {
+    if (own_io) {
+      work.emplace(asio::make_work_guard(*own_io));
+      lanes.push_back(ClientLane{&*own_io, nullptr, {}});
+    }
+    for (const auto& l : options.loops) lanes.push_back(ClientLane{&l->context(), l.get(), {}});
+  }
   ClientOptions options;
-  std::optional<asio::io_context> own_io;  // without a shared loop
-  asio::io_context& io;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::optional<asio::io_context> own_io;  // without shared loops
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
-  // Idle keep-alive connections per "host:port"; touched on the I/O thread only.
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  std::vector<ClientLane> lanes;  // fixed after construction
+  std::atomic<size_t> next_lane{0};
 
-  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& key) {
-    auto it = idle.find(key);
-    while (it != idle.end() && !it->second.empty()) {
+  // The lane of the calling thread, or SIZE_MAX.
+  size_t CurrentLane() const {
+    if (own_io) return std::this_thread::get_id() == thread.get_id() ? 0 : SIZE_MAX;
+    for (size_t i = 0; i < lanes.size(); ++i)
+      if (lanes[i].loop->InLoopThread()) return i;
+    return SIZE_MAX;
+  }
+  size_t Pick() {
+    size_t here = CurrentLane();
+    if (here != SIZE_MAX) return here;
+    return next_lane.fetch_add(1, std::memory_order_relaxed) % lanes.size();
+  }
+  ClientLane& Lane(size_t i) { return lanes[i < lanes.size() ? i : 0]; }
+
+  std::unique_ptr<beast::tcp_stream> TakeIdle(ClientLane& lane, const std::string& key) {
+    auto it = lane.idle.find(key);
+    while (it != lane.idle.end() && !it->second.empty()) {
       auto s = std::move(it->second.back());
       it->second.pop_back();
       if (s->socket().is_open()) return s;
     }
     return nullptr;
   }
-  void GiveBack(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
-    auto& v = idle[key];
+  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+    auto& v = lane.idle[key];
     if (v.size() >= options.max_idle_per_host) return;
     s->expires_never();
     v.push_back(std::move(s));
@@ -88,21 +115,22 @@ namespace {
 
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(Client::Impl* impl, ParsedUrl url, internal::ClientWireRequest req,
+  Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, internal::ClientWireRequest req,
        std::chrono::steady_clock::time_point deadline, ClientCallback cb)
       : impl_(impl),
+        lane_(lane),
         url_(std::move(url)),
         key_(url_.host + ":" + url_.port),
         deadline_(deadline),
         cb_(std::move(cb)),
-        resolver_(impl_->io),
+        resolver_(*lane_->io),
         req_(std::move(req)) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
     if (cancelled_) return Finish(Unavailable("cancelled"));
     if (start_ >= deadline_) return Finish(DeadlineExceeded("deadline passed before sending"));
-    stream_ = impl_->TakeIdle(key_);
+    stream_ = impl_->TakeIdle(*lane_, key_);
     if (stream_) {
       reused_ = true;
       return Write();
@@ -112,7 +140,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
 
   void Cancel() override {
     auto self = shared_from_this();
-    asio::post(impl_->io, [self] {
+    asio::post(*lane_->io, [self] {
       if (self->done_) return;
       self->cancelled_ = true;
       self->resolver_.cancel();
@@ -122,7 +150,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
 
  private:
   void Connect() {
-    stream_ = std::make_unique<beast::tcp_stream>(impl_->io);
+    stream_ = std::make_unique<beast::tcp_stream>(*lane_->io);
     auto self = shared_from_this();
     resolver_.async_resolve(
         url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
@@ -188,7 +216,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     }
     r.body = std::move(msg.body());
     bool keep = msg.keep_alive() && buffer_.size() == 0;
-    if (keep) impl_->GiveBack(key_, std::move(stream_));
+    if (keep) impl_->GiveBack(*lane_, key_, std::move(stream_));
     Finish(std::move(r));
   }
 
@@ -208,6 +236,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   Client::Impl* impl_;  // outlives every call that runs
+  ClientLane* lane_;    // the loop the call runs on
   ParsedUrl url_;
   std::string key_;
   std::chrono::steady_clock::time_point deadline_, start_;
@@ -255,50 +284,60 @@ class FailedCall : public ClientCall {
 }  // namespace
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  if (!impl_->options.loop) impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+  if (impl_->own_io) impl_->thread = std::thread([impl = impl_.get()] { impl->own_io->run(); });
 }
 
 Client::~Client() {
-  impl_->work.reset();
-  // Pending calls refer to impl_: the loop stops here, before it goes, whoever runs it.
-  if (impl_->options.loop) {
-    impl_->options.loop->Stop();
+  // Pending calls refer to impl_: the loops stop here, before it goes, whoever runs them.
+  if (!impl_->own_io) {
+    for (const auto& l : impl_->options.loops) l->Stop();
     return;
   }
-  impl_->io.stop();
+  impl_->work.reset();
+  impl_->own_io->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequest request,
                                          std::chrono::steady_clock::time_point deadline,
                                          ClientCallback callback) {
+  ClientLane& lane = impl_->Lane(impl_->Pick());
   auto url = ParseHttpUrl(base_url);
   // A request that cannot be written safely fails here, before any connection is made.
   auto wire = url.ok() ? internal::BuildClientRequest(*url, std::move(request))
                        : StatusOr<internal::ClientWireRequest>(url.status());
   if (!wire.ok()) {
     Status st = wire.status();
-    asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
+    asio::post(*lane.io, [cb = std::move(callback), st] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(wire).value(), deadline,
-                                     std::move(callback));
-  asio::post(impl_->io, [call] { call->Start(); });
+  auto call = std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(wire).value(),
+                                     deadline, std::move(callback));
+  asio::post(*lane.io, [call] { call->Start(); });
   return call;
 }
 
+size_t Client::PickLoop() { return impl_->Pick(); }
+
+size_t Client::loop_count() const { return impl_->lanes.size(); }
+
 std::shared_ptr<ClientCall> Client::After(std::chrono::microseconds delay, std::function<void()> fn) {
-  auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
-  asio::post(impl_->io, [t, delay] { t->Start(delay); });
+  return After(PickLoop(), delay, std::move(fn));
+}
+
+std::shared_ptr<ClientCall> Client::After(size_t loop, std::chrono::microseconds delay,
+                                          std::function<void()> fn) {
+  asio::io_context& io = *impl_->Lane(loop).io;
+  auto t = std::make_shared<Timer>(io, std::move(fn));
+  asio::post(io, [t, delay] { t->Start(delay); });
   return t;
 }
 
-void Client::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+void Client::Post(std::function<void()> fn) { Post(PickLoop(), std::move(fn)); }
 
-bool Client::InIoThread() const {
-  if (impl_->options.loop) return impl_->options.loop->InLoopThread();
-  return std::this_thread::get_id() == impl_->thread.get_id();
-}
+void Client::Post(size_t loop, std::function<void()> fn) { asio::post(*impl_->Lane(loop).io, std::move(fn)); }
+
+bool Client::InIoThread() const { return impl_->CurrentLane() != SIZE_MAX; }
 
 StatusOr<ClientResponse> AwaitCall(Client& client,
                                    const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send) {

@@ -122,7 +122,7 @@ TEST(Client, AwaitCallOnTheIoThreadFailsInsteadOfHanging) {
   for (bool shared_loop : {false, true}) {
     std::shared_ptr<IoLoop> loop;
     if (shared_loop) loop = IoLoop::Start().value();
-    Client client(ClientOptions{.loop = loop});
+    Client client(ClientOptions{.loops = loop ? std::vector{loop} : std::vector<std::shared_ptr<IoLoop>>{}});
     EXPECT_FALSE(client.InIoThread());
     std::promise<std::pair<bool, StatusOr<ClientResponse>>> on_io;
     client.Post([&] {
