@@ -1,6 +1,7 @@
 #include "http/client.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -22,6 +23,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+// On the loop's own executor type: no type-erased executor copied through every operation.
+using Stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
 
 const std::string* ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
@@ -60,7 +63,7 @@ struct ClientLane {
   asio::io_context* io;
   IoLoop* loop;  // null: the client's own thread
   // Idle keep-alive connections per "host:port".
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>, std::less<>> idle;
+  std::map<std::string, std::vector<std::unique_ptr<Stream>>, std::less<>> idle;
 };
 
 struct Client::Impl {
@@ -94,7 +97,7 @@ struct Client::Impl {
   }
   ClientLane& Lane(size_t i) { return lanes[i < lanes.size() ? i : 0]; }
 
-  std::unique_ptr<beast::tcp_stream> TakeIdle(ClientLane& lane, const std::string& key) {
+  std::unique_ptr<Stream> TakeIdle(ClientLane& lane, const std::string& key) {
     auto it = lane.idle.find(key);
     while (it != lane.idle.end() && !it->second.empty()) {
       auto s = std::move(it->second.back());
@@ -103,7 +106,7 @@ struct Client::Impl {
     }
     return nullptr;
   }
-  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<Stream> s) {
     auto& v = lane.idle[key];
     if (v.size() >= options.max_idle_per_host) return;
     s->expires_never();
@@ -123,8 +126,8 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         key_(url_.host + ":" + url_.port),
         deadline_(deadline),
         cb_(std::move(cb)),
-        resolver_(*lane_->io),
-        req_(std::move(req)) {}
+        head_(internal::ClientRequestHead(req)),
+        body_(std::move(req.body())) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
@@ -143,16 +146,17 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     asio::post(*lane_->io, [self] {
       if (self->done_) return;
       self->cancelled_ = true;
-      self->resolver_.cancel();
+      if (self->resolver_) self->resolver_->cancel();
       if (self->stream_) self->stream_->cancel();
     });
   }
 
  private:
   void Connect() {
-    stream_ = std::make_unique<beast::tcp_stream>(*lane_->io);
+    stream_ = std::make_unique<Stream>(lane_->io->get_executor());
+    if (!resolver_) resolver_.emplace(*lane_->io);  // only when a connection is made
     auto self = shared_from_this();
-    resolver_.async_resolve(
+    resolver_->async_resolve(
         url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
           if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
           if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
@@ -168,7 +172,8 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   void Write() {
     auto self = shared_from_this();
     stream_->expires_at(deadline_);
-    bhttp::async_write(*stream_, req_, [self](beast::error_code ec, size_t) {
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(*stream_, buffers, [self](beast::error_code ec, size_t) {
       if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
       if (ec) return self->RetryOrFail("write", ec);
       self->Read();
@@ -209,9 +214,13 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     auto msg = parser_->release();
     ClientResponse r;
     r.status = static_cast<int>(msg.result_int());
+    size_t fields = 0;
+    for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
+    r.headers.reserve(fields);
     for (const auto& f : msg) {
       std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      for (char& c : name)  // ASCII: a field name is a token
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       r.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     r.body = std::move(msg.body());
@@ -241,9 +250,9 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   std::string key_;
   std::chrono::steady_clock::time_point deadline_, start_;
   ClientCallback cb_;
-  tcp::resolver resolver_;
-  std::unique_ptr<beast::tcp_stream> stream_;
-  internal::ClientWireRequest req_;
+  std::optional<tcp::resolver> resolver_;
+  std::unique_ptr<Stream> stream_;
+  const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
   bool reused_ = false, cancelled_ = false, done_ = false;
