@@ -23,8 +23,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-// On the loop's own executor type: no type-erased executor copied through every operation.
-using Stream = beast::basic_stream<tcp, asio::io_context::executor_type>;
+// A plain socket on the loop's own executor type: no type-erased executor copied through every
+// operation, and no timer armed per operation (a call has one deadline timer).
+using Stream = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 const std::string* ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
@@ -102,14 +103,13 @@ struct Client::Impl {
     while (it != lane.idle.end() && !it->second.empty()) {
       auto s = std::move(it->second.back());
       it->second.pop_back();
-      if (s->socket().is_open()) return s;
+      if (s->is_open()) return s;
     }
     return nullptr;
   }
   void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<Stream> s) {
     auto& v = lane.idle[key];
     if (v.size() >= options.max_idle_per_host) return;
-    s->expires_never();
     v.push_back(std::move(s));
   }
 };
@@ -126,6 +126,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         key_(url_.host + ":" + url_.port),
         deadline_(deadline),
         cb_(std::move(cb)),
+        timer_(*lane_->io),
         head_(internal::ClientRequestHead(req)),
         body_(std::move(req.body())) {}
 
@@ -133,6 +134,14 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     start_ = std::chrono::steady_clock::now();
     if (cancelled_) return Finish(Unavailable("cancelled"));
     if (start_ >= deadline_) return Finish(DeadlineExceeded("deadline passed before sending"));
+    // One timer for the whole call (resolve, connect, write, read): at the deadline it aborts
+    // whatever is in flight, whose completion then answers DeadlineExceeded.
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_) return;
+      self->timed_out_ = true;
+      self->Abort();
+    });
     stream_ = impl_->TakeIdle(*lane_, key_);
     if (stream_) {
       reused_ = true;
@@ -146,23 +155,40 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     asio::post(*lane_->io, [self] {
       if (self->done_) return;
       self->cancelled_ = true;
-      if (self->resolver_) self->resolver_->cancel();
-      if (self->stream_) self->stream_->cancel();
+      self->Abort();
     });
   }
 
  private:
+  // Closed, not only cancelled: a connect over several addresses would go on to the next one.
+  void Abort() {
+    if (resolver_) resolver_->cancel();
+    beast::error_code ignored;
+    if (stream_) stream_->close(ignored);
+  }
+
+  // True (and the call finished) once cancelled or past its deadline: `what` was in flight.
+  bool Ended(const char* what) {
+    if (cancelled_) {
+      Finish(Unavailable("cancelled"));
+    } else if (timed_out_) {
+      Finish(DeadlineExceeded(std::string(what) + " " + key_ + ": timed out"));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   void Connect() {
     stream_ = std::make_unique<Stream>(lane_->io->get_executor());
     if (!resolver_) resolver_.emplace(*lane_->io);  // only when a connection is made
     auto self = shared_from_this();
     resolver_->async_resolve(
         url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
-          if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+          if (self->Ended("resolve")) return;
           if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
-          self->stream_->expires_at(self->deadline_);
-          self->stream_->async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
-            if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+          asio::async_connect(*self->stream_, r, [self](beast::error_code ec, const tcp::endpoint&) {
+            if (self->Ended("connect")) return;
             if (ec) return self->Finish(self->ErrorFor("connect", ec));
             self->Write();
           });
@@ -171,10 +197,9 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
 
   void Write() {
     auto self = shared_from_this();
-    stream_->expires_at(deadline_);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(*stream_, buffers, [self](beast::error_code ec, size_t) {
-      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (self->Ended("write")) return;
       if (ec) return self->RetryOrFail("write", ec);
       self->Read();
     });
@@ -186,7 +211,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     parser_->body_limit(impl_->options.max_response_bytes);
     parser_->header_limit(64 * 1024);
     bhttp::async_read(*stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (self->Ended("read")) return;
       if (ec) return self->RetryOrFail("read", ec);
       self->Done();
     });
@@ -196,7 +221,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   // the request is retried once on a fresh connection.
   void RetryOrFail(const char* what, beast::error_code ec) {
     bool nothing_received = !parser_ || !parser_->got_some();
-    if (reused_ && nothing_received && ec != beast::error::timeout) {
+    if (reused_ && nothing_received) {
       reused_ = false;
       stream_.reset();
       buffer_.consume(buffer_.size());
@@ -206,7 +231,6 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   Status ErrorFor(const char* what, beast::error_code ec) {
-    if (ec == beast::error::timeout) return DeadlineExceeded(std::string(what) + " " + key_ + ": timed out");
     return Unavailable(std::string(what) + " " + key_ + ": " + ec.message());
   }
 
@@ -234,9 +258,10 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     done_ = true;
     if (stream_) {
       beast::error_code ignored;
-      stream_->socket().close(ignored);
+      stream_->close(ignored);
       stream_.reset();
     }
+    timer_.cancel();  // its wait holds the call
     if (result.ok())
       result->duration_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
@@ -250,12 +275,13 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   std::string key_;
   std::chrono::steady_clock::time_point deadline_, start_;
   ClientCallback cb_;
+  asio::steady_timer timer_;  // the call's deadline
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Stream> stream_;
   const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
-  bool reused_ = false, cancelled_ = false, done_ = false;
+  bool reused_ = false, cancelled_ = false, timed_out_ = false, done_ = false;
 };
 
 class Timer : public ClientCall, public std::enable_shared_from_this<Timer> {
