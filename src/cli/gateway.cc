@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -102,10 +103,11 @@ StatusOr<std::unique_ptr<InferenceNode>> StartLocalNode(const GatewayConfig& c) 
   return node;
 }
 
-gateway::GatewayOptions GatewayOptionsFor(const GatewayConfig& c, std::shared_ptr<http::IoLoop> loop,
+gateway::GatewayOptions GatewayOptionsFor(const GatewayConfig& c,
+                                          std::vector<std::shared_ptr<http::IoLoop>> loops,
                                           telemetry::Registry* registry, InferenceNode* node) {
   gateway::GatewayOptions go;
-  go.loop = std::move(loop);
+  go.loops = std::move(loops);
   go.metrics = registry;
   go.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   go.attempt_timeout_factor = c.attempt_timeout_factor;
@@ -136,21 +138,26 @@ http::Handler WithMetricsRoute(gateway::Gateway* gw, telemetry::Registry* regist
   };
 }
 
-// With one HTTP thread, the server and the upstream client share one loop: a forwarded request
-// never changes threads (two loops cost two wake-ups and context switches per request).
-StatusOr<std::shared_ptr<http::IoLoop>> SharedLoop(const http::ServerOptions& so) {
-  if (so.io_threads != 1) return std::shared_ptr<http::IoLoop>();
-  return http::IoLoop::Start();
+// One loop per HTTP I/O thread, shared by the server and the upstream client (a connection pool
+// per loop): a forwarded request never changes threads (a hand-off between threads costs two
+// wake-ups and context switches per request).
+StatusOr<std::vector<std::shared_ptr<http::IoLoop>>> SharedLoops(const http::ServerOptions& so) {
+  std::vector<std::shared_ptr<http::IoLoop>> loops;
+  for (int i = 0; i < so.io_threads; ++i) {
+    ASSIGN_OR_RETURN(std::shared_ptr<http::IoLoop> loop, http::IoLoop::Start());
+    loops.push_back(std::move(loop));
+  }
+  return loops;
 }
 
 // Everything that may fail before the gateway starts, in one place: the topology, the decision
-// log, the in-process node and the shared loop. Logs the failure; returns the exit code.
+// log, the in-process node and the shared loops. Logs the failure; returns the exit code.
 struct GatewayParts {
   std::unique_ptr<router::Router> router;
   size_t node_count = 0;
   std::unique_ptr<router::DecisionLog> log;
   std::unique_ptr<InferenceNode> node;
-  std::shared_ptr<http::IoLoop> loop;
+  std::vector<std::shared_ptr<http::IoLoop>> loops;
 };
 
 int BuildParts(const GatewayConfig& c, const http::ServerOptions& so, GatewayParts* p) {
@@ -182,12 +189,12 @@ int BuildParts(const GatewayConfig& c, const http::ServerOptions& so, GatewayPar
   ro.explore_after = std::chrono::milliseconds(c.explore_after_ms);
   p->node_count = topology->nodes.size();
   p->router = std::make_unique<router::Router>(std::move(topology).value(), ro);
-  auto loop = SharedLoop(so);
-  if (!loop.ok()) {
-    LogError(loop.status().message());
+  auto loops = SharedLoops(so);
+  if (!loops.ok()) {
+    LogError(loops.status().message());
     return 1;
   }
-  p->loop = std::move(loop).value();
+  p->loops = std::move(loops).value();
   return 0;
 }
 
@@ -208,9 +215,9 @@ int Gateway(const std::vector<std::string>& args) {
   telemetry::Registry registry;
   telemetry::RegisterProcessMetrics(registry);
   gateway::Gateway gw(parts.router.get(), parts.log.get(),
-                      GatewayOptionsFor(c, parts.loop, &registry, parts.node.get()));
+                      GatewayOptionsFor(c, parts.loops, &registry, parts.node.get()));
 
-  so.loop = parts.loop;
+  so.loops = parts.loops;
   filters::ChainOptions co;
   co.metrics = &registry;
   // The in-process node's codec limits (the defaults): the cache decodes no more generously.

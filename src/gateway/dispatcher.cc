@@ -23,13 +23,17 @@ struct LocalEndpoint::Link {
   std::mutex mu;
   http::Client* client = nullptr;  // null once detached
   uint64_t next_id = 0;
-  std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;  // calls whose callback is pending
+  struct Pending {
+    size_t loop;  // the client's loop its callback runs on
+    std::weak_ptr<LocalCall> call;
+  };
+  std::unordered_map<uint64_t, Pending> live;  // calls whose callback is pending
 
-  // Posts `fn` to the client's I/O thread; false (and `fn` dropped) once detached.
-  bool Post(std::function<void()> fn) {
+  // Posts `fn` to the client's loop `loop`; false (and `fn` dropped) once detached.
+  bool Post(size_t loop, std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mu);
     if (!client) return false;
-    client->Post(std::move(fn));
+    client->Post(loop, std::move(fn));
     return true;
   }
   void Forget(uint64_t id) {
@@ -46,7 +50,8 @@ std::string Lower(std::string s) {
 }
 
 // One in-process call. Every completion (answer, deadline, cancel) is posted to the client's
-// I/O thread and the first one wins, so the callback runs once, there, as a socket call's does.
+// loop the call was made on and the first one wins, so the callback runs once, there, as a socket
+// call's does.
 class LocalCall : public http::ClientCall, public std::enable_shared_from_this<LocalCall> {
  public:
   LocalCall(std::shared_ptr<LocalEndpoint::Link> link, http::ClientCallback callback)
@@ -57,12 +62,13 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
     std::weak_ptr<LocalCall> weak = shared_from_this();
     std::lock_guard<std::mutex> lock(link_->mu);
     if (!link_->client) return false;
+    loop_ = link_->client->PickLoop();
     id_ = link_->next_id++;
-    link_->live.emplace(id_, weak);
+    link_->live.emplace(id_, LocalEndpoint::Link::Pending{loop_, weak});
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     // The timer holds the call weakly, and the call the timer weakly: neither keeps the other
     // (nor the exchange its callback holds) alive, and nothing here outlives the client's loop.
-    auto timer = link_->client->After(std::max(left, std::chrono::milliseconds(0)), [weak] {
+    auto timer = link_->client->After(loop_, std::max(left, std::chrono::milliseconds(0)), [weak] {
       if (auto call = weak.lock()) call->Finish(DeadlineExceeded("in-process node did not answer in time"));
     });
     std::lock_guard<std::mutex> call_lock(mu_);
@@ -72,7 +78,7 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
 
   void Cancel() override {
     auto self = shared_from_this();
-    link_->Post([self] { self->Finish(Unavailable("cancelled")); });
+    link_->Post(loop_, [self] { self->Finish(Unavailable("cancelled")); });
   }
 
   // Runs on the I/O thread.
@@ -83,14 +89,14 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
     cb(std::move(r));
   }
 
-  // Detached: the callback will never run; let go of what it holds (on the I/O thread).
+  // Detached: the callback will never run; let go of what it holds (on the call's loop).
   void Drop() { (void)Take(); }
 
   // Posts a completion; dropped once detached (Detach has dealt with the callback).
   void Deliver(StatusOr<http::ClientResponse> r) {
     auto self = shared_from_this();
     auto boxed = std::make_shared<StatusOr<http::ClientResponse>>(std::move(r));
-    link_->Post([self, boxed] { self->Finish(std::move(*boxed)); });
+    link_->Post(loop_, [self, boxed] { self->Finish(std::move(*boxed)); });
   }
 
  private:
@@ -108,6 +114,7 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
   }
 
   std::shared_ptr<LocalEndpoint::Link> link_;
+  size_t loop_ = 0;  // the client's loop the callback runs on; set once by Start
   uint64_t id_ = 0;
   std::mutex mu_;
   http::ClientCallback callback_;  // empty once completed or dropped
@@ -155,7 +162,7 @@ LocalEndpoint::LocalEndpoint(http::Client* client, http::Handler handler)
 
 void LocalEndpoint::Detach() {
   http::Client* client;
-  std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;
+  std::unordered_map<uint64_t, Link::Pending> live;
   {
     std::lock_guard<std::mutex> lock(link_->mu);
     client = link_->client;
@@ -163,15 +170,19 @@ void LocalEndpoint::Detach() {
     live.swap(link_->live);
   }
   if (!client) return;
-  // Drop the pending callbacks on the I/O thread: they hold exchanges whose other calls belong
-  // to that thread, and must be gone before the client is.
-  std::promise<void> dropped;
-  client->Post([&live, &dropped] {
-    for (auto& [id, weak] : live)
-      if (auto call = weak.lock()) call->Drop();
-    dropped.set_value();
-  });
-  dropped.get_future().wait();
+  // Drop the pending callbacks each on its call's loop: they hold exchanges whose other calls
+  // belong to that thread, and must be gone before the client is.
+  std::vector<std::promise<void>> dropped(client->loop_count());
+  for (size_t loop = 0; loop < dropped.size(); ++loop) {
+    client->Post(loop, [&live, &dropped, loop] {
+      for (auto& [id, pending] : live) {
+        if (pending.loop != loop) continue;
+        if (auto call = pending.call.lock()) call->Drop();
+      }
+      dropped[loop].set_value();
+    });
+  }
+  for (auto& d : dropped) d.get_future().wait();
 }
 
 std::shared_ptr<http::ClientCall> LocalEndpoint::Send(const http::ClientRequest& request,
@@ -215,7 +226,8 @@ std::shared_ptr<http::ClientCall> SendToNode(http::Client* client, LocalEndpoint
 
 namespace {
 
-// All state is touched on the client's single I/O thread only.
+// All state is touched on one loop of the client only: the one Dispatch was called on (see
+// http::Client::PickLoop).
 struct Exchange : std::enable_shared_from_this<Exchange> {
   http::Client* client;
   Plan plan;

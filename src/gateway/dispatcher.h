@@ -25,7 +25,8 @@ bool IsLocalUrl(const std::string& url);
 
 // An in-process node: requests for local:// targets go to an http::Handler (a node's V2 and
 // task APIs) instead of a socket, with the same contract as an http::Client call: the
-// callback runs exactly once, on the client's I/O thread, with the handler's answer, with
+// callback runs exactly once, on the client's loop the call was made on (see
+// http::Client::PickLoop), with the handler's answer, with
 // DeadlineExceeded when the deadline passes first, or with "cancelled" after Cancel; a late
 // answer is dropped. Thread-safe.
 class LocalEndpoint {
@@ -36,14 +37,14 @@ class LocalEndpoint {
   LocalEndpoint& operator=(const LocalEndpoint&) = delete;
 
   // Calls the handler on the calling thread (which must not block: the handler only parses and
-  // queues). The answer may come from any thread; it is posted back to the client's I/O thread.
+  // queues). The answer may come from any thread; it is posted back to the call's loop.
   std::shared_ptr<http::ClientCall> Send(const http::ClientRequest& request,
                                          std::chrono::steady_clock::time_point deadline,
                                          http::ClientCallback callback);
 
   // From now on nothing is posted to the client: the callbacks of calls still pending are
-  // dropped (on the client's I/O thread, which must still run) and never run; late answers are
-  // ignored. Call before the client is destroyed, never on its I/O thread. Idempotent.
+  // dropped (each on its call's loop, which must still run) and never run; late answers are
+  // ignored. Call before the client is destroyed, never on one of its I/O threads. Idempotent.
   void Detach();
 
   struct Link;  // shared with in-flight calls, which may outlive the endpoint
@@ -102,8 +103,8 @@ struct Outcome {
   std::vector<Attempt> attempts;
 };
 
-// Hooks run on the client's I/O thread. Every on_send is followed by exactly one on_failure,
-// on_success or on_cancel for that node.
+// Hooks run on the client's loop Dispatch was called on (http::Client::PickLoop). Every on_send is followed
+// by exactly one on_failure, on_success or on_cancel for that node.
 struct DispatchHooks {
   std::function<void(const std::string& node)> on_send;
   std::function<void(const std::string& node)> on_failure;
@@ -123,7 +124,7 @@ struct DispatchHooks {
   std::function<std::optional<Target>(const std::vector<std::string>& busy)> hedge_target;
 };
 
-// `done` runs exactly once, on the client's I/O thread.
+// `done` runs exactly once, on the client's loop Dispatch was called on.
 void Dispatch(http::Client* client, Plan plan, http::ClientRequest request, DispatchHooks hooks,
               std::function<void(Outcome)> done);
 

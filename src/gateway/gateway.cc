@@ -88,7 +88,7 @@ Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOption
       options_(options),
       reports_(std::make_unique<RouterReports>(router)),
       inflight_(std::make_unique<InFlight>(reports_.get())),
-      client_(std::make_unique<http::Client>(http::ClientOptions{.loop = options_.loop})) {
+      client_(std::make_unique<http::Client>(http::ClientOptions{.loops = options_.loops})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
   if (options_.metrics) {
     metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, router_->topology());

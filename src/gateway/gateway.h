@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "http/client.h"
@@ -42,9 +43,10 @@ struct GatewayOptions {
   // Serves the topology's local:// nodes in-process (a node's V2 and task APIs); without one,
   // a request sent to such a node fails that attempt and falls back.
   http::Handler local_handler;
-  // Run the upstream client on this loop (the one the HTTP server in front runs on), so that a
-  // forwarded request stays on one thread from accept to answer; null: a thread of its own.
-  std::shared_ptr<http::IoLoop> loop;
+  // Run the upstream client on these loops (the HTTP server's in front, one per I/O thread), so
+  // that a forwarded request stays on the thread that accepted it from accept to answer; none: a
+  // thread of its own.
+  std::vector<std::shared_ptr<http::IoLoop>> loops;
   // Where the gateway registers its metrics (see GatewayMetrics); null: none kept. Must outlive
   // the gateway.
   telemetry::Registry* metrics = nullptr;

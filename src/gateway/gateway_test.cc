@@ -7,9 +7,12 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "gateway/dispatcher.h"
 #include "gateway/test_dispatch.h"
@@ -556,7 +559,7 @@ TEST(Gateway, SharedLoopKeepsAForwardedRequestOnOneThread) {
   auto loop = http::IoLoop::Start();
   ASSERT_TRUE(loop.ok());
   GatewayOptions o;
-  o.loop = *loop;
+  o.loops = {*loop};
   auto gw = std::make_unique<Gateway>(&router, nullptr, o);
   std::promise<std::pair<http::Response, bool>> p;
   boost::asio::post((*loop)->context(), [&] {
@@ -578,6 +581,70 @@ TEST(Gateway, SharedLoopKeepsAForwardedRequestOnOneThread) {
   boost::asio::post((*loop)->context(), [&ran] { ran = true; });
   std::this_thread::sleep_for(50ms);  // that nothing runs can only be seen by giving it time to
   EXPECT_FALSE(ran.load());
+}
+
+// With several HTTP I/O threads, each running a loop shared with the upstream client: a request
+// is forwarded and answered on the thread that accepted it, whichever loop that is.
+TEST(Gateway, SharedLoopsKeepEachForwardedRequestOnTheThreadThatAcceptedIt) {
+  constexpr int kLoops = 3, kConnections = 4 * kLoops;
+  TestNode node(Answer(200, "ok"));
+  auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[{"name":"n","url":")" + node.url +
+                                 R"(","tier":"edge","models":[{"name":"m","versions":[1]}]}]})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  std::vector<std::shared_ptr<http::IoLoop>> loops;
+  for (int i = 0; i < kLoops; ++i) loops.push_back(http::IoLoop::Start().value());
+  GatewayOptions o;
+  o.loops = loops;
+  o.probe_period = 0ms;
+  Gateway gw(&router, nullptr, o);
+  std::mutex mu;
+  std::vector<std::pair<std::thread::id, std::thread::id>> seen;  // accepted on, answered on
+  http::ServerOptions so;
+  so.address = "127.0.0.1";
+  so.port = 0;
+  so.io_threads = kLoops;
+  so.loops = loops;
+  auto server = http::Server::Start(so, [&](http::Request&& r, http::Responder w) {
+    gw.Handle(std::move(r), [&, accepted = std::this_thread::get_id(), w](http::Response resp) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        seen.emplace_back(accepted, std::this_thread::get_id());
+      }
+      w(std::move(resp));
+    });
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  {
+    // A client each, so that every request comes on a connection of its own: the server hands
+    // connections to its loops in turn.
+    std::vector<std::unique_ptr<http::Client>> clients;
+    std::vector<std::future<StatusOr<http::ClientResponse>>> answers;
+    const std::string url = "http://127.0.0.1:" + std::to_string((*server)->port());
+    for (int i = 0; i < kConnections; ++i) {
+      clients.push_back(std::make_unique<http::Client>());
+      answers.push_back(std::async(std::launch::async, [&c = *clients.back(), url] {
+        http::ClientRequest req;
+        req.target = "/v2/models/m/infer";
+        req.body = "{}";
+        return http::SendAndWait(c, url, std::move(req), std::chrono::steady_clock::now() + 30s);
+      }));
+    }
+    for (auto& a : answers) {
+      auto r = a.get();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->body, "ok");
+    }
+  }
+  (*server)->Stop();
+  std::set<std::thread::id> accepting;
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kConnections));
+  for (const auto& [accepted, answered] : seen) {
+    EXPECT_EQ(accepted, answered);
+    accepting.insert(accepted);
+  }
+  EXPECT_EQ(accepting.size(), static_cast<size_t>(kLoops)) << "every loop accepted some of the connections";
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 #include "http/client.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cstdint>
 #include <future>
 #include <map>
 #include <optional>
@@ -20,6 +23,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+// A plain socket on the loop's own executor type: no type-erased executor copied through every
+// operation, and no timer armed per operation (a call has one deadline timer).
+using Stream = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 const std::string* ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
@@ -53,33 +59,57 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
   return out;
 }
 
+// One loop of the client and what only its thread touches.
+struct ClientLane {
+  asio::io_context* io;
+  IoLoop* loop;  // null: the client's own thread
+  // Idle keep-alive connections per "host:port".
+  std::map<std::string, std::vector<std::unique_ptr<Stream>>, std::less<>> idle;
+};
+
 struct Client::Impl {
   explicit Impl(ClientOptions o)
       : options(std::move(o)),
-        own_io(options.loop ? std::nullopt : std::optional<asio::io_context>(std::in_place, 1)),
-        io(options.loop ? options.loop->context() : *own_io),
-        work(asio::make_work_guard(io)) {}
+        own_io(options.loops.empty() ? std::optional<asio::io_context>(std::in_place, 1) : std::nullopt) {
+    if (own_io) {
+      work.emplace(asio::make_work_guard(*own_io));
+      lanes.push_back(ClientLane{&*own_io, nullptr, {}});
+    }
+    for (const auto& l : options.loops) lanes.push_back(ClientLane{&l->context(), l.get(), {}});
+  }
   ClientOptions options;
-  std::optional<asio::io_context> own_io;  // without a shared loop
-  asio::io_context& io;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::optional<asio::io_context> own_io;  // without shared loops
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
-  // Idle keep-alive connections per "host:port"; touched on the I/O thread only.
-  std::map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle;
+  std::vector<ClientLane> lanes;  // fixed after construction
+  std::atomic<size_t> next_lane{0};
 
-  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& key) {
-    auto it = idle.find(key);
-    while (it != idle.end() && !it->second.empty()) {
+  // The lane of the calling thread, or SIZE_MAX.
+  size_t CurrentLane() const {
+    if (own_io) return std::this_thread::get_id() == thread.get_id() ? 0 : SIZE_MAX;
+    for (size_t i = 0; i < lanes.size(); ++i)
+      if (lanes[i].loop->InLoopThread()) return i;
+    return SIZE_MAX;
+  }
+  size_t Pick() {
+    size_t here = CurrentLane();
+    if (here != SIZE_MAX) return here;
+    return next_lane.fetch_add(1, std::memory_order_relaxed) % lanes.size();
+  }
+  ClientLane& Lane(size_t i) { return lanes[i < lanes.size() ? i : 0]; }
+
+  std::unique_ptr<Stream> TakeIdle(ClientLane& lane, const std::string& key) {
+    auto it = lane.idle.find(key);
+    while (it != lane.idle.end() && !it->second.empty()) {
       auto s = std::move(it->second.back());
       it->second.pop_back();
-      if (s->socket().is_open()) return s;
+      if (s->is_open()) return s;
     }
     return nullptr;
   }
-  void GiveBack(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
-    auto& v = idle[key];
+  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<Stream> s) {
+    auto& v = lane.idle[key];
     if (v.size() >= options.max_idle_per_host) return;
-    s->expires_never();
     v.push_back(std::move(s));
   }
 };
@@ -88,21 +118,31 @@ namespace {
 
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(Client::Impl* impl, ParsedUrl url, internal::ClientWireRequest req,
+  Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, internal::ClientWireRequest req,
        std::chrono::steady_clock::time_point deadline, ClientCallback cb)
       : impl_(impl),
+        lane_(lane),
         url_(std::move(url)),
         key_(url_.host + ":" + url_.port),
         deadline_(deadline),
         cb_(std::move(cb)),
-        resolver_(impl_->io),
-        req_(std::move(req)) {}
+        timer_(*lane_->io),
+        head_(internal::ClientRequestHead(req)),
+        body_(std::move(req.body())) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
     if (cancelled_) return Finish(Unavailable("cancelled"));
     if (start_ >= deadline_) return Finish(DeadlineExceeded("deadline passed before sending"));
-    stream_ = impl_->TakeIdle(key_);
+    // One timer for the whole call (resolve, connect, write, read): at the deadline it aborts
+    // whatever is in flight, whose completion then answers DeadlineExceeded.
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_) return;
+      self->timed_out_ = true;
+      self->Abort();
+    });
+    stream_ = impl_->TakeIdle(*lane_, key_);
     if (stream_) {
       reused_ = true;
       return Write();
@@ -112,25 +152,43 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
 
   void Cancel() override {
     auto self = shared_from_this();
-    asio::post(impl_->io, [self] {
+    asio::post(*lane_->io, [self] {
       if (self->done_) return;
       self->cancelled_ = true;
-      self->resolver_.cancel();
-      if (self->stream_) self->stream_->cancel();
+      self->Abort();
     });
   }
 
  private:
+  // Closed, not only cancelled: a connect over several addresses would go on to the next one.
+  void Abort() {
+    if (resolver_) resolver_->cancel();
+    beast::error_code ignored;
+    if (stream_) stream_->close(ignored);
+  }
+
+  // True (and the call finished) once cancelled or past its deadline: `what` was in flight.
+  bool Ended(const char* what) {
+    if (cancelled_) {
+      Finish(Unavailable("cancelled"));
+    } else if (timed_out_) {
+      Finish(DeadlineExceeded(std::string(what) + " " + key_ + ": timed out"));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   void Connect() {
-    stream_ = std::make_unique<beast::tcp_stream>(impl_->io);
+    stream_ = std::make_unique<Stream>(lane_->io->get_executor());
+    if (!resolver_) resolver_.emplace(*lane_->io);  // only when a connection is made
     auto self = shared_from_this();
-    resolver_.async_resolve(
+    resolver_->async_resolve(
         url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
-          if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+          if (self->Ended("resolve")) return;
           if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
-          self->stream_->expires_at(self->deadline_);
-          self->stream_->async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
-            if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+          asio::async_connect(*self->stream_, r, [self](beast::error_code ec, const tcp::endpoint&) {
+            if (self->Ended("connect")) return;
             if (ec) return self->Finish(self->ErrorFor("connect", ec));
             self->Write();
           });
@@ -139,9 +197,9 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
 
   void Write() {
     auto self = shared_from_this();
-    stream_->expires_at(deadline_);
-    bhttp::async_write(*stream_, req_, [self](beast::error_code ec, size_t) {
-      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(*stream_, buffers, [self](beast::error_code ec, size_t) {
+      if (self->Ended("write")) return;
       if (ec) return self->RetryOrFail("write", ec);
       self->Read();
     });
@@ -153,7 +211,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     parser_->body_limit(impl_->options.max_response_bytes);
     parser_->header_limit(64 * 1024);
     bhttp::async_read(*stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (self->cancelled_) return self->Finish(Unavailable("cancelled"));
+      if (self->Ended("read")) return;
       if (ec) return self->RetryOrFail("read", ec);
       self->Done();
     });
@@ -163,7 +221,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   // the request is retried once on a fresh connection.
   void RetryOrFail(const char* what, beast::error_code ec) {
     bool nothing_received = !parser_ || !parser_->got_some();
-    if (reused_ && nothing_received && ec != beast::error::timeout) {
+    if (reused_ && nothing_received) {
       reused_ = false;
       stream_.reset();
       buffer_.consume(buffer_.size());
@@ -173,7 +231,6 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   Status ErrorFor(const char* what, beast::error_code ec) {
-    if (ec == beast::error::timeout) return DeadlineExceeded(std::string(what) + " " + key_ + ": timed out");
     return Unavailable(std::string(what) + " " + key_ + ": " + ec.message());
   }
 
@@ -181,14 +238,18 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     auto msg = parser_->release();
     ClientResponse r;
     r.status = static_cast<int>(msg.result_int());
+    size_t fields = 0;
+    for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
+    r.headers.reserve(fields);
     for (const auto& f : msg) {
       std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      for (char& c : name)  // ASCII: a field name is a token
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       r.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     r.body = std::move(msg.body());
     bool keep = msg.keep_alive() && buffer_.size() == 0;
-    if (keep) impl_->GiveBack(key_, std::move(stream_));
+    if (keep) impl_->GiveBack(*lane_, key_, std::move(stream_));
     Finish(std::move(r));
   }
 
@@ -197,9 +258,10 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     done_ = true;
     if (stream_) {
       beast::error_code ignored;
-      stream_->socket().close(ignored);
+      stream_->close(ignored);
       stream_.reset();
     }
+    timer_.cancel();  // its wait holds the call
     if (result.ok())
       result->duration_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
@@ -208,16 +270,18 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   Client::Impl* impl_;  // outlives every call that runs
+  ClientLane* lane_;    // the loop the call runs on
   ParsedUrl url_;
   std::string key_;
   std::chrono::steady_clock::time_point deadline_, start_;
   ClientCallback cb_;
-  tcp::resolver resolver_;
-  std::unique_ptr<beast::tcp_stream> stream_;
-  internal::ClientWireRequest req_;
+  asio::steady_timer timer_;  // the call's deadline
+  std::optional<tcp::resolver> resolver_;
+  std::unique_ptr<Stream> stream_;
+  const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
-  bool reused_ = false, cancelled_ = false, done_ = false;
+  bool reused_ = false, cancelled_ = false, timed_out_ = false, done_ = false;
 };
 
 class Timer : public ClientCall, public std::enable_shared_from_this<Timer> {
@@ -255,50 +319,60 @@ class FailedCall : public ClientCall {
 }  // namespace
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  if (!impl_->options.loop) impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+  if (impl_->own_io) impl_->thread = std::thread([impl = impl_.get()] { impl->own_io->run(); });
 }
 
 Client::~Client() {
-  impl_->work.reset();
-  // Pending calls refer to impl_: the loop stops here, before it goes, whoever runs it.
-  if (impl_->options.loop) {
-    impl_->options.loop->Stop();
+  // Pending calls refer to impl_: the loops stop here, before it goes, whoever runs them.
+  if (!impl_->own_io) {
+    for (const auto& l : impl_->options.loops) l->Stop();
     return;
   }
-  impl_->io.stop();
+  impl_->work.reset();
+  impl_->own_io->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequest request,
                                          std::chrono::steady_clock::time_point deadline,
                                          ClientCallback callback) {
+  ClientLane& lane = impl_->Lane(impl_->Pick());
   auto url = ParseHttpUrl(base_url);
   // A request that cannot be written safely fails here, before any connection is made.
   auto wire = url.ok() ? internal::BuildClientRequest(*url, std::move(request))
                        : StatusOr<internal::ClientWireRequest>(url.status());
   if (!wire.ok()) {
     const Status& st = wire.status();
-    asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
+    asio::post(*lane.io, [cb = std::move(callback), st] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), std::move(url).value(), std::move(wire).value(), deadline,
-                                     std::move(callback));
-  asio::post(impl_->io, [call] { call->Start(); });
+  auto call = std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(wire).value(),
+                                     deadline, std::move(callback));
+  asio::post(*lane.io, [call] { call->Start(); });
   return call;
 }
 
+size_t Client::PickLoop() { return impl_->Pick(); }
+
+size_t Client::loop_count() const { return impl_->lanes.size(); }
+
 std::shared_ptr<ClientCall> Client::After(std::chrono::microseconds delay, std::function<void()> fn) {
-  auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
-  asio::post(impl_->io, [t, delay] { t->Start(delay); });
+  return After(PickLoop(), delay, std::move(fn));
+}
+
+std::shared_ptr<ClientCall> Client::After(size_t loop, std::chrono::microseconds delay,
+                                          std::function<void()> fn) {
+  asio::io_context& io = *impl_->Lane(loop).io;
+  auto t = std::make_shared<Timer>(io, std::move(fn));
+  asio::post(io, [t, delay] { t->Start(delay); });
   return t;
 }
 
-void Client::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+void Client::Post(std::function<void()> fn) { Post(PickLoop(), std::move(fn)); }
 
-bool Client::InIoThread() const {
-  if (impl_->options.loop) return impl_->options.loop->InLoopThread();
-  return std::this_thread::get_id() == impl_->thread.get_id();
-}
+void Client::Post(size_t loop, std::function<void()> fn) { asio::post(*impl_->Lane(loop).io, std::move(fn)); }
+
+bool Client::InIoThread() const { return impl_->CurrentLane() != SIZE_MAX; }
 
 StatusOr<ClientResponse> AwaitCall(Client& client,
                                    const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send) {

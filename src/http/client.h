@@ -1,8 +1,10 @@
 // Asynchronous HTTP/1.1 client (Boost.Beast/Asio): what the gateway reaches its nodes with and
-// what `continuum run --url` sends its request with. One io_context, run by the client's own thread (or a
-// shared http::IoLoop); keep-alive connections are pooled per host:port. Every call has a deadline and can be
-// cancelled (hedging). Thread-safe: Send and Cancel may be called from any thread; callbacks run on the
-// client's I/O thread and must not block.
+// what `continuum run --url` sends its request with. One io_context, run by the client's own thread, or
+// the shared http::IoLoops of an HTTP server's I/O threads; keep-alive connections are pooled per loop
+// and host:port. A call made on one of the client's loops runs there (its callback too), so a request
+// forwarded by a handler never changes threads; a call made elsewhere goes to the loops in turn. Every
+// call has a deadline and can be cancelled (hedging). Thread-safe: Send and Cancel may be called from any
+// thread; callbacks run on the call's I/O thread and must not block.
 #pragma once
 
 #include <chrono>
@@ -50,10 +52,10 @@ class ClientCall {
 struct ClientOptions {
   size_t max_idle_per_host = 16;
   size_t max_response_bytes = 256u << 20;
-  // Run on this loop (shared with the HTTP server in front, so a forwarded request never changes
-  // threads) instead of a thread of the client's own. The client stops the loop when destroyed:
-  // stop everything else that posts to it first.
-  std::shared_ptr<http::IoLoop> loop;
+  // Run on these loops (the HTTP server's, one per I/O thread, so a forwarded request never
+  // changes threads), each with its own connection pool, instead of a thread of the client's own.
+  // The client stops them when destroyed: stop everything else that posts to them first.
+  std::vector<std::shared_ptr<http::IoLoop>> loops;
 };
 
 class Client {
@@ -67,11 +69,18 @@ class Client {
   std::shared_ptr<ClientCall> Send(const std::string& base_url, ClientRequest request,
                                    std::chrono::steady_clock::time_point deadline, ClientCallback callback);
 
-  // Runs `fn` on the I/O thread after `delay` unless the returned handle is cancelled first.
+  // The loop (an index below loop_count()) that work started on this thread runs on: the
+  // calling thread's own when it runs one of the client's loops, else the next one in turn.
+  size_t PickLoop();
+  size_t loop_count() const;
+  // Runs `fn` on loop `loop` (PickLoop's choice when omitted) after `delay` unless the returned
+  // handle is cancelled first.
   std::shared_ptr<ClientCall> After(std::chrono::microseconds delay, std::function<void()> fn);
-  // Runs `fn` on the I/O thread as soon as possible.
+  std::shared_ptr<ClientCall> After(size_t loop, std::chrono::microseconds delay, std::function<void()> fn);
+  // Runs `fn` on loop `loop` (PickLoop's choice when omitted) as soon as possible.
   void Post(std::function<void()> fn);
-  // True on the thread that runs the client's callbacks.
+  void Post(size_t loop, std::function<void()> fn);
+  // True on a thread that runs the client's callbacks.
   bool InIoThread() const;
 
   struct Impl;

@@ -2,13 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/write.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 
+#include "http/internal/request_writer.h"
 #include "http/io_loop.h"
 #include "http/server.h"
 
@@ -122,7 +125,7 @@ TEST(Client, AwaitCallOnTheIoThreadFailsInsteadOfHanging) {
   for (bool shared_loop : {false, true}) {
     std::shared_ptr<IoLoop> loop;
     if (shared_loop) loop = IoLoop::Start().value();
-    Client client(ClientOptions{.loop = loop});
+    Client client(ClientOptions{.loops = loop ? std::vector{loop} : std::vector<std::shared_ptr<IoLoop>>{}});
     EXPECT_FALSE(client.InIoThread());
     std::promise<std::pair<bool, StatusOr<ClientResponse>>> on_io;
     client.Post([&] {
@@ -136,6 +139,38 @@ TEST(Client, AwaitCallOnTheIoThreadFailsInsteadOfHanging) {
     auto [sent, r] = on_io.get_future().get();
     EXPECT_FALSE(sent);
     EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+  }
+}
+
+// The client writes the head it builds itself, then the body: the same bytes as Beast's
+// serializer writes for the message (repeated names, a caller's Content-Length or
+// Transfer-Encoding, a request without a body, a path prefix).
+TEST(Client, RequestHeadIsTheBytesBeastWrites) {
+  std::vector<std::pair<ParsedUrl, ClientRequest>> cases;
+  ClientRequest post;
+  post.target = "/v2/models/m/infer?x=%0d";
+  post.headers = {{"X-A", "1"},
+                  {"x-a", "2"},
+                  {"Content-Length", "99"},
+                  {"Transfer-Encoding", "chunked"},
+                  {"Authorization", "Bearer t"}};
+  post.body = R"({"inputs":[]})";
+  cases.emplace_back(ParsedUrl{"10.0.0.1", "8000", "/pre"}, post);
+  ClientRequest get;
+  get.method = "GET";
+  get.target = "/v2/health/ready";
+  cases.emplace_back(ParsedUrl{"::1", "80", ""}, get);
+  ClientRequest empty_post;  // no target, no body
+  cases.emplace_back(ParsedUrl{"node", "1", ""}, empty_post);
+  for (const auto& [url, req] : cases) {
+    auto built = internal::BuildClientRequest(url, req);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    std::ostringstream beast;
+    beast << *built;
+    EXPECT_EQ(internal::ClientRequestHead(*built) + built->body(), beast.str());
+    auto written = WriteClientRequest(url, req);
+    ASSERT_TRUE(written.ok()) << written.status().ToString();
+    EXPECT_EQ(*written, beast.str());
   }
 }
 

@@ -52,13 +52,14 @@ class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, Handler handler)
       : shared_(options, std::move(handler)),
-        loop_(options.loop),
-        own_ioc_(loop_ ? std::nullopt : std::optional<net::io_context>(std::in_place, options.io_threads)),
-        ioc_(loop_ ? loop_->context() : *own_ioc_),
+        loops_(options.loops),
+        own_ioc_(!loops_.empty() ? std::nullopt
+                                 : std::optional<net::io_context>(std::in_place, options.io_threads)),
+        ioc_(!loops_.empty() ? loops_.front()->context() : *own_ioc_),
         accept_strand_(net::make_strand(ioc_)),
         acceptor_(accept_strand_),
         accept_retry_(accept_strand_) {
-    if (!loop_) work_.emplace(ioc_.get_executor());
+    if (loops_.empty()) work_.emplace(ioc_.get_executor());
   }
 
   ~ServerImpl() override { Stop(); }
@@ -85,7 +86,7 @@ class ServerImpl final : public Server {
 
   Status Run() {
     net::post(accept_strand_, [this] { DoAccept(); });
-    if (loop_) return Status::Ok();  // the loop's thread serves
+    if (!loops_.empty()) return Status::Ok();  // the loops' threads serve
     try {
       threads_.reserve(static_cast<size_t>(shared_.options.io_threads));
       for (int i = 0; i < shared_.options.io_threads; ++i) {
@@ -109,10 +110,10 @@ class ServerImpl final : public Server {
     lifeline.alive.store(false);
     while (lifeline.users.load() != 0) std::this_thread::yield();
 
-    // 2. Stop accepting. On a shared loop, the aborted accept runs its handler (which reads
+    // 2. Stop accepting. On shared loops, the aborted accept runs its handler (which reads
     //    this object) before the marker posted after the close.
     std::promise<void> accept_closed;
-    const bool wait_on_loop = loop_ && !loop_->InLoopThread();
+    const bool wait_on_loop = !loops_.empty() && !InLoopThread();
     bool accept_posted = false;
     try {
       net::post(accept_strand_, [this, &accept_closed, wait_on_loop] {
@@ -147,9 +148,9 @@ class ServerImpl final : public Server {
     }
     live.clear();
 
-    // 4. On a shared loop, which keeps running: wait until the accept is closed and every
-    //    connection (each refers to shared_) is gone; their closes are on the loop already.
-    if (loop_) {
+    // 4. On shared loops, which keep running: wait until the accept is closed and every
+    //    connection (each refers to shared_) is gone; their closes are on the loops already.
+    if (!loops_.empty()) {
       if (wait_on_loop) {
         if (accept_posted) accept_closed.get_future().wait();
         for (;;) {
@@ -179,6 +180,18 @@ class ServerImpl final : public Server {
   }
 
  private:
+  bool InLoopThread() const {
+    for (const auto& l : loops_)
+      if (l->InLoopThread()) return true;
+    return false;
+  }
+
+  // The context a new connection runs on: the shared loops in turn, else the server's own.
+  net::io_context& NextContext() {
+    if (loops_.empty()) return ioc_;
+    return loops_[next_loop_++ % loops_.size()]->context();
+  }
+
   void RunLoop() {
     for (;;) {
       try {
@@ -191,7 +204,7 @@ class ServerImpl final : public Server {
   }
 
   void DoAccept() {
-    auto strand = net::make_strand(ioc_);
+    auto strand = net::make_strand(NextContext());
     acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
       OnAccept(ec, std::move(socket), strand);
     });
@@ -237,8 +250,9 @@ class ServerImpl final : public Server {
   // Declaration order matters: shared_ (the registry) must outlive ioc_, whose destruction may
   // destroy connections; the I/O objects must die before ioc_.
   ServerShared shared_;
-  std::shared_ptr<IoLoop> loop_;            // a shared loop, or null
-  std::optional<net::io_context> own_ioc_;  // without a shared loop
+  std::vector<std::shared_ptr<IoLoop>> loops_;  // shared loops, or none
+  std::optional<net::io_context> own_ioc_;      // without shared loops
+  size_t next_loop_ = 0;                        // on the accept strand
   net::io_context& ioc_;
   Strand accept_strand_;
   tcp::acceptor acceptor_;
@@ -254,8 +268,11 @@ class ServerImpl final : public Server {
 StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   if (!handler) return InvalidArgument("HTTP server needs a handler");
   if (options.io_threads < 1) return InvalidArgument("HTTP server needs io_threads >= 1");
-  if (options.loop && options.io_threads != 1)
-    return InvalidArgument("HTTP server on a shared loop runs on its one thread: io_threads must be 1");
+  if (!options.loops.empty() && static_cast<size_t>(options.io_threads) != options.loops.size())
+    return InvalidArgument("HTTP server on shared loops runs one I/O thread per loop: io_threads must be " +
+                           std::to_string(options.loops.size()));
+  for (const auto& l : options.loops)
+    if (!l) return InvalidArgument("HTTP server: a shared loop is null");
   try {
     auto server = std::make_unique<internal::ServerImpl>(options, std::move(handler));
     RETURN_IF_ERROR(server->Listen());

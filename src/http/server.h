@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "http/message.h"
@@ -24,10 +25,11 @@ struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8000;  // 0: pick a free port (see Server::port)
   int io_threads = 1;
-  // Serve on this loop instead of io_threads threads of the server's own (io_threads must then be
-  // 1), so that handlers forwarding requests over clients on the same loop never change threads.
-  // The loop must outlive the server; Stop must then not be called from the loop's thread.
-  std::shared_ptr<IoLoop> loop;
+  // Serve on these loops, one per I/O thread (io_threads must then be their number), instead of
+  // io_threads threads of the server's own: each connection stays on one loop, so handlers
+  // forwarding requests over clients on the same loops (http::Client) never change threads. The
+  // loops must outlive the server; Stop must then not be called from one of their threads.
+  std::vector<std::shared_ptr<IoLoop>> loops;
   size_t max_body_bytes = 64u << 20;                // larger bodies get 413
   size_t max_header_bytes = 16u << 10;              // larger header blocks get 431
   std::chrono::milliseconds header_timeout{10000};  // time to receive the full header block

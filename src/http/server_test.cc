@@ -228,8 +228,8 @@ TEST_F(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
   ASSERT_TRUE(loop.ok());
   ServerOptions o = TestOptions();
   o.io_threads = 2;
-  o.loop = *loop;
-  EXPECT_FALSE(Server::Start(o, Echo).ok()) << "a shared loop has one thread";
+  o.loops = {*loop};
+  EXPECT_FALSE(Server::Start(o, Echo).ok()) << "one I/O thread per shared loop";
   o.io_threads = 1;
   std::atomic<int> on_loop{0};
   ASSERT_TRUE(Serve(

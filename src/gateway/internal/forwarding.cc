@@ -12,11 +12,9 @@ namespace continuum::gateway {
 namespace {
 
 std::string Printable(std::string_view s, size_t max) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= max) break;
-    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  }
+  std::string out(s.substr(0, max));  // one allocation, then replaced in place
+  for (char& c : out)
+    if (c < 0x20 || c >= 0x7f) c = '?';
   return out;
 }
 
@@ -27,6 +25,7 @@ std::string HeaderSafe(std::string_view s) { return Printable(s, 200); }
 namespace internal {
 
 void AddTags(http::Response* r, const Tags& t) {
+  r->headers.reserve(r->headers.size() + 4);
   r->headers.emplace_back("X-Continuum-Tier", t.tier);
   r->headers.emplace_back("X-Continuum-Node", HeaderSafe(t.node));
   r->headers.emplace_back("X-Continuum-Fallback-Step", t.step);
@@ -111,6 +110,7 @@ StatusOr<http::ClientRequest> UpstreamHead(const http::Request& req) {
   up.method = req.method;
   up.target = UpstreamTarget(req);
   const std::vector<std::string> named = ConnectionOptions(req.headers);
+  up.headers.reserve(req.headers.size() + 1);
   for (auto& [k, v] : req.headers)
     if (Forwarded(k, named)) up.headers.emplace_back(k, v);
   if (const std::string* ct = req.Header("content-type")) up.headers.emplace_back("content-type", *ct);
@@ -123,11 +123,12 @@ http::Response ForwardedAnswer(http::ClientResponse&& answer) {
   r.status = answer.status;
   r.content_type = "";
   const std::vector<std::string> named = ConnectionOptions(answer.headers);
+  r.headers.reserve(answer.headers.size() + 4);  // and the routing tags
   for (auto& [k, v] : answer.headers) {
     if (k == "content-type") {
-      r.content_type = v;
+      r.content_type = std::move(v);
     } else if (Forwarded(k, named) && !IsRoutingTag(k)) {  // node timings pass through
-      r.headers.emplace_back(k, v);
+      r.headers.emplace_back(std::move(k), std::move(v));
     }
   }
   r.body = std::move(answer.body);

@@ -1,8 +1,7 @@
 #include "http/internal/request_writer.h"
 
-#include <boost/beast/http/write.hpp>
 #include <exception>
-#include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "http/validate.h"
@@ -35,11 +34,31 @@ StatusOr<internal::ClientWireRequest> internal::BuildClientRequest(const ParsedU
   return req;
 }
 
+std::string internal::ClientRequestHead(const ClientWireRequest& request) {
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  size_t size = request.method_string().size() + 1 + request.target().size() + kVersion.size() + 2;
+  for (const auto& f : request) size += f.name_string().size() + 2 + f.value().size() + 2;
+  std::string out;
+  out.reserve(size);
+  out.append(request.method_string().data(), request.method_string().size());
+  out.push_back(' ');
+  out.append(request.target().data(), request.target().size());
+  out.append(kVersion);
+  for (const auto& f : request) {
+    out.append(f.name_string().data(), f.name_string().size());
+    out.append(": ");
+    out.append(f.value().data(), f.value().size());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+  return out;
+}
+
 StatusOr<std::string> WriteClientRequest(const ParsedUrl& url, ClientRequest request) {
   ASSIGN_OR_RETURN(internal::ClientWireRequest req, internal::BuildClientRequest(url, std::move(request)));
-  std::ostringstream out;
-  out << req;
-  return out.str();
+  std::string out = internal::ClientRequestHead(req);
+  out.append(req.body());
+  return out;
 }
 
 }  // namespace continuum::http

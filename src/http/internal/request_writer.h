@@ -17,4 +17,10 @@ using ClientWireRequest = boost::beast::http::request<boost::beast::http::string
 // headers as given, then Host, keep-alive and Content-Length.
 StatusOr<ClientWireRequest> BuildClientRequest(const ParsedUrl& url, ClientRequest request);
 
+// The head of `request` as it goes on the wire, the bytes Beast's serializer writes: the start
+// line, the fields in order, the blank line. The body follows it unchanged (prepare_payload gave
+// it a Content-Length, never chunked). One string, so the client sends head and body in one
+// gathered write instead of running the serializer per request.
+std::string ClientRequestHead(const ClientWireRequest& request);
+
 }  // namespace continuum::http::internal
