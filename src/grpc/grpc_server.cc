@@ -32,6 +32,19 @@ void FillTensorMetadata(
   }
 }
 
+// ModelInfer's reactor: a call the client cancels (or whose deadline passes) cancels its queued
+// request, which the scheduler then drops unrun; Finish still ends the call.
+class InferReactor final : public ServerUnaryReactor {
+ public:
+  InferReactor() : cancel_(CancelToken::Make()) {}
+  const CancelToken& cancel() const { return cancel_; }
+  void OnCancel() override { cancel_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  const CancelToken cancel_;
+};
+
 class Service final : public inference::GRPCInferenceService::CallbackService {
  public:
   Service(const GrpcServerOptions& options, InferenceNode& node)
@@ -94,9 +107,9 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return Done(ctx, Status::Ok());
   }
 
-  ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
+  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* resp) override {
-    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto* reactor = new InferReactor();  // deletes itself when the call is done
     if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
     StatusOr<int64_t> version = ParseModelVersion(req->model_version());
     if (!version.ok()) return Finish(reactor, version.status());
@@ -114,6 +127,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
       return Finish(reactor, parsed.status());
     }
     msg->Clear();
+    parsed->cancel = reactor->cancel();
     // The callback runs on the version's scheduler thread; the response message and the reactor
     // live until Finish.
     Status st = (*mv)->Infer(std::move(parsed).value(), [reactor, resp, raw](StatusOr<InferResponse> result) {
