@@ -3,7 +3,7 @@
 // Threading: every member function except PostResponse and Shutdown runs on the connection's
 // strand. The connection keeps itself alive through the completion handlers of its pending
 // operations; one timer wait is always pending while it is open, so a connection parked on a
-// handler (no read or write in flight) still has an owner.
+// handler with no read in flight (pipelined bytes past the header limit) still has an owner.
 //
 // Cancellation: while the handler works, one read stays pending into a small buffer of its own
 // (WatchPeer), so the connection notices the peer closing: the request's CancelToken is set and
@@ -94,7 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     kIdle,     // waiting for the first byte of a request
     kHeader,   // reading the header block
     kBody,     // reading the body
-    kHandler,  // request handed to the handler; nothing in flight but the timer
+    kHandler,  // request handed to the handler; the timer and WatchPeer's read in flight
     kWrite,    // writing a response
     kLinger,   // response sent, write side shut, draining input before close
     kClosed,
