@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/request_writer.h"
+#include "http/client.h"
 #include "http/validate.h"
 
 namespace {
@@ -57,9 +57,8 @@ void Check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace http = continuum::http;
-  namespace gw = continuum::gateway;
   FuzzedDataProvider in(data, size);
-  gw::UpstreamRequest req;
+  continuum::http::ClientRequest req;
   req.method = in.ConsumeBool() ? "POST" : in.ConsumeRandomLengthString(16);
   req.target = in.ConsumeRandomLengthString(256);
   const int count = in.ConsumeIntegralInRange(0, 8);
@@ -102,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> intended = {"host", "connection", "content-length", "transfer-encoding"};
   for (const auto& [k, v] : req.headers) intended.push_back(Lower(k));
   const size_t header_count = req.headers.size();
-  auto written = gw::WriteUpstreamRequest(gw::ParsedUrl{"node", "8000", ""}, req);
+  auto written = continuum::http::WriteClientRequest(continuum::http::ParsedUrl{"node", "8000", ""}, req);
   const bool writable = RefToken(method) && RefTarget(target) && headers_ok;
   if (!written.ok()) {
     Check(!writable || method == "TRACE");  // refused only when a part is unsafe (or TRACE with a body)

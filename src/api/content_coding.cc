@@ -26,8 +26,26 @@ bool EqualsLower(std::string_view s, std::string_view lower) {
 // zlib's windowBits: 15 for the zlib wrapper (deflate), 15 + 16 for the gzip wrapper.
 int WindowBits(ContentCoding coding) { return coding == ContentCoding::kGzip ? MAX_WBITS + 16 : MAX_WBITS; }
 
-// zlib counts in uInt: long inputs are fed in pieces of at most this many bytes.
+// zlib counts in uInt: long inputs are fed, and large outputs offered, in pieces of at most this
+// many bytes.
 constexpr size_t kMaxPiece = 1u << 30;
+
+// Hands zlib the next piece of `body` once it has taken the last; `fed` counts the bytes handed.
+void FeedInput(z_stream& zs, std::string_view body, size_t& fed) {
+  if (zs.avail_in != 0 || fed == body.size()) return;
+  const size_t n = std::min(body.size() - fed, kMaxPiece);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + fed));
+  zs.avail_in = static_cast<uInt>(n);
+  fed += n;
+}
+
+// Offers out[used, ...) (one piece at most) as zlib's output window; returns the room offered.
+size_t OfferOutput(z_stream& zs, std::string& out, size_t used) {
+  const size_t room = std::min(out.size() - used, kMaxPiece);
+  zs.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+  zs.avail_out = static_cast<uInt>(room);
+  return room;
+}
 
 // The q-value of one Accept-Encoding element's parameters ("q=0.5"); 1 when absent, -1 when
 // malformed (the element is then ignored).
@@ -90,12 +108,7 @@ StatusOr<std::string> DecodeBody(std::string_view body, ContentCoding coding, si
   size_t used = 0;
   size_t fed = 0;  // input bytes handed to zlib so far
   for (;;) {
-    if (zs.avail_in == 0 && fed < body.size()) {
-      size_t n = std::min(body.size() - fed, kMaxPiece);
-      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + fed));
-      zs.avail_in = static_cast<uInt>(n);
-      fed += n;
-    }
+    FeedInput(zs, body, fed);
     if (used == out.size()) {
       if (out.size() >= cap) {
         return PayloadTooLarge(where + "inflates to more than " + std::to_string(max_bytes) + " bytes");
@@ -103,9 +116,7 @@ StatusOr<std::string> DecodeBody(std::string_view body, ContentCoding coding, si
       size_t want = out.empty() ? std::max<size_t>(body.size() * 4, 64 << 10) : out.size() * 2;
       out.resize(std::min(want, cap));
     }
-    size_t room = std::min(out.size() - used, kMaxPiece);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-    zs.avail_out = static_cast<uInt>(room);
+    const size_t room = OfferOutput(zs, out, used);
     int rc = inflate(&zs, Z_NO_FLUSH);
     used += room - zs.avail_out;
     if (rc == Z_STREAM_END) {
@@ -172,16 +183,9 @@ StatusOr<std::string> EncodeBody(std::string_view body, ContentCoding coding) {
   size_t fed = 0;
   size_t used = 0;
   for (;;) {
-    if (zs.avail_in == 0 && fed < body.size()) {
-      size_t n = std::min(body.size() - fed, kMaxPiece);
-      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + fed));
-      zs.avail_in = static_cast<uInt>(n);
-      fed += n;
-    }
+    FeedInput(zs, body, fed);
     if (used == out.size()) out.resize(out.size() * 2 + 64);
-    size_t room = std::min(out.size() - used, kMaxPiece);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-    zs.avail_out = static_cast<uInt>(room);
+    const size_t room = OfferOutput(zs, out, used);
     int rc = deflate(&zs, fed == body.size() ? Z_FINISH : Z_NO_FLUSH);
     used += room - zs.avail_out;
     if (rc == Z_STREAM_END) break;

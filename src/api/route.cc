@@ -20,97 +20,60 @@ std::string Join(const Segments& p, size_t from) {
   return out;
 }
 
+// The route is `kind`, naming `model` and `action` (empty: none).
+void Name(Route* r, RouteKind kind, std::string_view model = {}, std::string_view action = {}) {
+  r->kind = kind;
+  r->model = model;
+  r->action = action;
+}
+
+// /v2/models/{m}[/versions/{v}][/action], n >= 3: the model is one segment.
+void ParseV2Model(const Segments& p, Route* r) {
+  const size_t n = p.size();
+  size_t next = 3;
+  if (n > 3 && p[3] == "versions") {
+    if (n < 5) return Name(r, RouteKind::kV2ModelOther, p[2], Join(p, 3));
+    r->version = p[4];
+    next = 5;
+  }
+  if (n == next) return Name(r, RouteKind::kV2Model, p[2]);
+  if (n == next + 1) {
+    return Name(r, p[next] == "infer" ? RouteKind::kV2Infer : RouteKind::kV2ModelAction, p[2], p[next]);
+  }
+  Name(r, RouteKind::kV2ModelOther, p[2], Join(p, next));
+}
+
 // /v2/...: p[0] == "v2".
 void ParseV2(const Segments& p, Route* r) {
   const size_t n = p.size();
-  if (n == 1) {
-    r->kind = RouteKind::kV2Server;
-    return;
+  if (n == 1) return Name(r, RouteKind::kV2Server);
+  if (p[1] == "health" && n == 3) return Name(r, RouteKind::kV2Health, {}, p[2]);
+  if (p[1] == "repository" && n == 3 && p[2] == "index") return Name(r, RouteKind::kV2RepositoryIndex);
+  if (p[1] == "repository" && n == 5 && p[2] == "models" && (p[4] == "load" || p[4] == "unload")) {
+    return Name(r, RouteKind::kV2RepositoryModel, p[3], p[4]);
   }
-  r->kind = RouteKind::kV2Other;
-  if (p[1] == "health") {
-    if (n == 3) {
-      r->kind = RouteKind::kV2Health;
-      r->action = p[2];
-      return;
-    }
-  } else if (p[1] == "repository") {
-    if (n == 3 && p[2] == "index") {
-      r->kind = RouteKind::kV2RepositoryIndex;
-      return;
-    }
-    if (n == 5 && p[2] == "models" && (p[4] == "load" || p[4] == "unload")) {
-      r->kind = RouteKind::kV2RepositoryModel;
-      r->model = p[3];
-      r->action = p[4];
-      return;
-    }
-  } else if (p[1] == "models") {
-    if (n == 3 && p[2] == "stats") {
-      r->kind = RouteKind::kV2AllStats;
-      return;
-    }
-    if (n >= 3) {
-      // /v2/models/{m}[/versions/{v}][/action]: the model is one segment.
-      r->model = p[2];
-      size_t next = 3;
-      if (n > 3 && p[3] == "versions") {
-        if (n < 5) {
-          r->kind = RouteKind::kV2ModelOther;
-          r->action = Join(p, 3);
-          return;
-        }
-        r->version = p[4];
-        next = 5;
-      }
-      if (n == next) {
-        r->kind = RouteKind::kV2Model;
-      } else if (n == next + 1) {
-        r->kind = p[next] == "infer" ? RouteKind::kV2Infer : RouteKind::kV2ModelAction;
-        r->action = p[next];
-      } else {
-        r->kind = RouteKind::kV2ModelOther;
-        r->action = Join(p, next);
-      }
-      return;
-    }
-  }
-  r->action = Join(p, 1);
+  if (p[1] == "models" && n == 3 && p[2] == "stats") return Name(r, RouteKind::kV2AllStats);
+  if (p[1] == "models" && n >= 3) return ParseV2Model(p, r);
+  Name(r, RouteKind::kV2Other, {}, Join(p, 1));
 }
 
 // [/accounts/{a}]/ai/...: p[at] == "ai".
 void ParseTask(const Segments& p, size_t at, Route* r) {
   const size_t n = p.size() - at;
-  if (n >= 3 && p[at + 1] == "run") {
-    // Catalog names contain slashes ("@cf/paddle/pp-ocrv4"): the model is the rest of the path.
-    r->kind = RouteKind::kTaskRun;
-    r->model = Join(p, at + 2);
-  } else if (n == 2 && p[at + 1] == "models") {
-    r->kind = RouteKind::kTaskModels;
-  } else if (n == 3 && p[at + 1] == "models" && p[at + 2] == "search") {
-    r->kind = RouteKind::kTaskModelSearch;
-  } else if (n >= 3 && p[at + 1] == "models") {
-    r->kind = RouteKind::kTaskModel;
-    r->model = Join(p, at + 2);
-  } else {
-    r->kind = RouteKind::kTaskOther;
-    r->action = Join(p, at + 1);
-  }
+  // Catalog names contain slashes ("@cf/paddle/pp-ocrv4"): the model is the rest of the path.
+  if (n >= 3 && p[at + 1] == "run") return Name(r, RouteKind::kTaskRun, Join(p, at + 2));
+  if (n == 2 && p[at + 1] == "models") return Name(r, RouteKind::kTaskModels);
+  if (n == 3 && p[at + 1] == "models" && p[at + 2] == "search") return Name(r, RouteKind::kTaskModelSearch);
+  if (n >= 3 && p[at + 1] == "models") return Name(r, RouteKind::kTaskModel, Join(p, at + 2));
+  Name(r, RouteKind::kTaskOther, {}, Join(p, at + 1));
 }
 
 // /v1/...: p[0] == "v1".
 void ParseOpenAi(const Segments& p, Route* r) {
-  if (p.size() == 2 && p[1] == "embeddings") {
-    r->kind = RouteKind::kOpenAiEmbeddings;
-  } else if (p.size() == 2 && p[1] == "models") {
-    r->kind = RouteKind::kOpenAiModels;
-  } else if (p.size() == 3 && p[1] == "models") {
-    r->kind = RouteKind::kOpenAiModel;
-    r->model = p[2];
-  } else {
-    r->kind = RouteKind::kOpenAiOther;
-    r->action = Join(p, 1);
-  }
+  if (p.size() == 2 && p[1] == "embeddings") return Name(r, RouteKind::kOpenAiEmbeddings);
+  if (p.size() == 2 && p[1] == "models") return Name(r, RouteKind::kOpenAiModels);
+  if (p.size() == 3 && p[1] == "models") return Name(r, RouteKind::kOpenAiModel, p[2]);
+  Name(r, RouteKind::kOpenAiOther, {}, Join(p, 1));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/base64.h"
+#include "common/test_temp_dir.h"
 #include "tasks/test_gate.h"
 
 namespace continuum {
@@ -89,33 +90,54 @@ http::Request Post(std::string body, std::string content_type = "application/oct
   return r;
 }
 
-// One task API over a catalog with a single "slow" entry, an executor of one thread.
-class TaskApiTest : public ::testing::Test {
+// A task API over a catalog written into a fresh folder named after the test, with an executor
+// of one thread.
+class CatalogApiTest : public ::testing::Test {
  protected:
+  explicit CatalogApiTest(const std::string& prefix) : dir_(prefix) {}
+
+  void WriteEntry(const std::string& slug, const std::string& json) {
+    fs::create_directories(dir_.path() / slug);
+    std::ofstream(dir_.path() / slug / "catalog.json") << json;
+  }
+  void StartApi(size_t queue, int64_t queue_bytes) {
+    auto catalog = tasks::Catalog::Load(dir_.path(), registry_, limits_);
+    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+    catalog_ = std::move(catalog).value();
+    executor_ = std::make_unique<tasks::TaskExecutor>(1, queue, queue_bytes);
+    api_ = std::make_unique<TaskApi>(catalog_.get(), &runner_, executor_.get(), limits_);
+  }
+  void TearDown() override {
+    if (executor_) executor_->Shutdown();
+  }
+
+  tasks::TaskRegistry registry_;
+  tasks::TaskLimits limits_;
+  NoModels runner_;
+  testing::TempDir dir_;
+  std::unique_ptr<tasks::Catalog> catalog_;
+  std::unique_ptr<tasks::TaskExecutor> executor_;
+  std::unique_ptr<TaskApi> api_;
+};
+
+// One task API over a catalog with a single "slow" entry.
+class TaskApiTest : public CatalogApiTest {
+ protected:
+  TaskApiTest() : CatalogApiTest("continuum-task-api-") {}
   void Start(size_t queue, int64_t queue_bytes) {
-    dir_ = fs::temp_directory_path() / ("continuum-task-api-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_ / "slow");
-    std::ofstream(dir_ / "slow" / "catalog.json")
-        << R"({"schema_version": 1, "name": "@test/slow", "task": "slow"})";
+    WriteEntry("slow", R"({"schema_version": 1, "name": "@test/slow", "task": "slow"})");
     registry_.Register("slow",
                        [this](const tasks::CatalogEntry&,
                               const tasks::TaskLimits&) -> StatusOr<std::unique_ptr<tasks::Task>> {
                          return std::unique_ptr<tasks::Task>(std::make_unique<SlowTask>(&gate_));
                        });
-    auto catalog = tasks::Catalog::Load(dir_, registry_, limits_);
-    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
-    catalog_ = std::move(catalog).value();
+    ASSERT_NO_FATAL_FAILURE(StartApi(queue, queue_bytes));
     ASSERT_NE(catalog_->Find("@test/slow"), nullptr);
     ASSERT_NE(catalog_->Find("@test/slow")->task, nullptr);
-    executor_ = std::make_unique<tasks::TaskExecutor>(1, queue, queue_bytes);
-    api_ = std::make_unique<TaskApi>(catalog_.get(), &runner_, executor_.get(), limits_);
   }
   void TearDown() override {
     gate_.Open();
-    if (executor_) executor_->Shutdown();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    CatalogApiTest::TearDown();
   }
   // Occupies the executor's only thread with a held task (answer 0).
   void Saturate() {
@@ -124,13 +146,6 @@ class TaskApiTest : public ::testing::Test {
   }
 
   Gate gate_;
-  tasks::TaskRegistry registry_;
-  tasks::TaskLimits limits_;
-  NoModels runner_;
-  fs::path dir_;
-  std::unique_ptr<tasks::Catalog> catalog_;
-  std::unique_ptr<tasks::TaskExecutor> executor_;
-  std::unique_ptr<TaskApi> api_;
   Answers answers_;
 };
 
@@ -197,20 +212,15 @@ void ExpectTooLarge(const StatusOr<tasks::TaskRequest>& r, std::string_view wher
 }
 
 // A catalog of three entries (two kinds) for the listing route; no task runs.
-class ModelSearchTest : public ::testing::Test {
+class ModelSearchTest : public CatalogApiTest {
  protected:
+  ModelSearchTest() : CatalogApiTest("continuum-model-search-") {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("continuum-model-search-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    auto entry = [&](const std::string& slug, const std::string& json) {
-      fs::create_directories(dir_ / slug);
-      std::ofstream(dir_ / slug / "catalog.json") << json;
-    };
-    entry("a", R"({"schema_version":1,"name":"@cf/acme/sentiment","task":"text-classification",
+    WriteEntry("a", R"({"schema_version":1,"name":"@cf/acme/sentiment","task":"text-classification",
                   "description":"Tells positive from negative reviews","license":"MIT","source":"here"})");
-    entry("b", R"({"schema_version":1,"name":"@cf/acme/embed-small","task":"text-embeddings",
+    WriteEntry("b", R"({"schema_version":1,"name":"@cf/acme/embed-small","task":"text-embeddings",
                   "description":"Sentence vectors"})");
-    entry("c", R"({"schema_version":1,"name":"@cf/other/embed-large","task":"text-embeddings",
+    WriteEntry("c", R"({"schema_version":1,"name":"@cf/other/embed-large","task":"text-embeddings",
                   "description":"Larger sentence vectors"})");
     for (const char* kind : {"text-classification", "text-embeddings"}) {
       registry_.Register(
@@ -219,16 +229,7 @@ class ModelSearchTest : public ::testing::Test {
             return std::unique_ptr<tasks::Task>(std::make_unique<SlowTask>(nullptr));
           });
     }
-    auto catalog = tasks::Catalog::Load(dir_, registry_, limits_);
-    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
-    catalog_ = std::move(catalog).value();
-    executor_ = std::make_unique<tasks::TaskExecutor>(1, 4, 1 << 20);
-    api_ = std::make_unique<TaskApi>(catalog_.get(), &runner_, executor_.get(), limits_);
-  }
-  void TearDown() override {
-    executor_->Shutdown();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    StartApi(4, 1 << 20);
   }
   http::Response Get(std::string path, std::string query = "") {
     http::Request r;
@@ -257,14 +258,6 @@ class ModelSearchTest : public ::testing::Test {
     if (p.parse(body)["result_info"][field].get_int64().get(v)) return -1;
     return v;
   }
-
-  tasks::TaskRegistry registry_;
-  tasks::TaskLimits limits_;
-  NoModels runner_;
-  fs::path dir_;
-  std::unique_ptr<tasks::Catalog> catalog_;
-  std::unique_ptr<tasks::TaskExecutor> executor_;
-  std::unique_ptr<TaskApi> api_;
 };
 
 TEST_F(ModelSearchTest, ListsTheCatalogInTheWorkersAiShape) {

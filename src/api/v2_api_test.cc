@@ -3,7 +3,6 @@
 #include "api/v2_api.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -13,6 +12,8 @@
 
 #include "api/content_coding.h"
 #include "common/log.h"
+#include "common/test_temp_dir.h"
+#include "http/test_util.h"
 #include "telemetry/metrics.h"
 
 namespace continuum {
@@ -48,12 +49,11 @@ const std::string* FindHeader(const http::Response& r, std::string_view name) {
 class V2ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("v2_api_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "add_sub" / "1");
-    fs::create_symlink(kModels / "add_sub" / "1" / "model.onnx", root_ / "add_sub" / "1" / "model.onnx");
+    fs::create_directories(root_.path() / "add_sub" / "1");
+    fs::create_symlink(kModels / "add_sub" / "1" / "model.onnx",
+                       root_.path() / "add_sub" / "1" / "model.onnx");
     RepositoryOptions o;
-    o.root = root_;
+    o.root = root_.path();
     o.mode = ModelControlMode::kExplicit;
     o.startup_models = {"add_sub"};
     repo_ = std::make_unique<ModelRepository>(o, &TestEngine(), nullptr);
@@ -65,23 +65,18 @@ class V2ApiTest : public ::testing::Test {
   void TearDown() override {
     api_.reset();
     repo_.reset();
-    fs::remove_all(root_);
   }
 
   http::Response Call(std::string method, std::string path, std::string body,
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
-    http::Request req;
-    req.method = std::move(method);
-    req.path = std::move(path);
-    req.body = std::move(body);
-    req.headers = std::move(headers);
-    auto promise = std::make_shared<std::promise<http::Response>>();
-    auto answer = promise->get_future();
-    api_->Handle(std::move(req), [promise](http::Response r) { promise->set_value(std::move(r)); });
-    return answer.get();
+    return http::testing::Call(
+        [this](http::Request&& req, http::Responder respond) {
+          api_->Handle(std::move(req), std::move(respond));
+        },
+        http::testing::MakeRequest(std::move(method), std::move(path), std::move(body), std::move(headers)));
   }
 
-  fs::path root_;
+  testing::TempDir root_{"v2_api_test_"};
   telemetry::Registry registry_;
   std::unique_ptr<ModelRepository> repo_;
   std::unique_ptr<V2Api> api_;

@@ -466,15 +466,21 @@ Status ParseInput(size_t idx, element in, const CodecLimits& limits, BinarySecti
   return Expected(loc("parameters.binary_data_size"), "a non-negative integer", *size);
 }
 
-Status ParseOutputs(element outputs, const CodecLimits& limits, InferRequest& req) {
-  if (outputs.type() != element_type::ARRAY) return Expected("outputs", "an array", outputs);
-  dom::array arr = ArrayOf(outputs);
-  const size_t count = arr.size();
-  if (count > limits.max_outputs) {
-    return InvalidArgument("outputs: " + std::to_string(count) + " requested outputs exceed the limit of " +
-                           std::to_string(limits.max_outputs));
+// The array `field` holds, refused when it is not one or has more than `limit` elements (`what`
+// names them in the error).
+StatusOr<dom::array> BoundedArray(element e, const std::string& field, std::string_view what, size_t limit) {
+  if (e.type() != element_type::ARRAY) return Expected(field, "an array", e);
+  dom::array arr = ArrayOf(e);
+  if (arr.size() > limit) {
+    return InvalidArgument(field + ": " + std::to_string(arr.size()) + " " + std::string(what) +
+                           " exceed the limit of " + std::to_string(limit));
   }
-  req.outputs.reserve(count);
+  return arr;
+}
+
+Status ParseOutputs(element outputs, const CodecLimits& limits, InferRequest& req) {
+  ASSIGN_OR_RETURN(dom::array arr, BoundedArray(outputs, "outputs", "requested outputs", limits.max_outputs));
+  req.outputs.reserve(arr.size());
   size_t idx = 0;
   for (element out : arr) {
     const Loc loc{"outputs", idx++};
@@ -561,16 +567,10 @@ StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<si
   }
   std::optional<element> inputs = Field(root, "inputs");
   if (!inputs) return InvalidArgument("request body: missing required field 'inputs'");
-  if (inputs->type() != element_type::ARRAY) return Expected("inputs", "an array", *inputs);
-  dom::array input_array = ArrayOf(*inputs);
-  const size_t input_count = input_array.size();
   // An empty list is valid: graphs without inputs (e.g. a Constant) exist, and the model check
   // reports any input a model needs but did not get.
-  if (input_count > limits.max_inputs) {
-    return InvalidArgument("inputs: " + std::to_string(input_count) + " inputs exceed the limit of " +
-                           std::to_string(limits.max_inputs));
-  }
-  req.inputs.resize(input_count);
+  ASSIGN_OR_RETURN(dom::array input_array, BoundedArray(*inputs, "inputs", "inputs", limits.max_inputs));
+  req.inputs.resize(input_array.size());
   size_t idx = 0;
   for (element in : input_array) {
     Tensor& t = req.inputs[idx];

@@ -101,4 +101,24 @@ std::string Flags::Usage() const {
   return s;
 }
 
+std::optional<int> Flags::ParseOrExplain(const std::string& command, const std::string& usage,
+                                         const std::vector<std::string>& args) {
+  bool help = false;
+  Bool("help", &help, "show this help");
+  Status st = Parse(args);
+  if (st.ok() && !help) return std::nullopt;
+  Explain(command, usage, st);
+  return st.ok() ? 0 : 2;
+}
+
+void Flags::Explain(const std::string& command, const std::string& usage, const Status& error) const {
+  if (!error.ok()) std::fprintf(stderr, "continuum %s: %s\n\n", command.c_str(), error.message().c_str());
+  std::fprintf(stderr, "%s\n\n%s", usage.c_str(), Usage().c_str());
+}
+
+int PrintError(const std::string& command, const Status& st, int exit_code) {
+  std::fprintf(stderr, "continuum %s: %s\n", command.c_str(), st.message().c_str());
+  return exit_code;
+}
+
 }  // namespace continuum::cli

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ class Flags {
   Status Parse(const std::vector<std::string>& args);
   std::string Usage() const;
 
+  // Parse with --help added, for `continuum COMMAND`: on a flag that does not parse, or on
+  // --help, prints the error (if any), `usage` and Usage() on stderr (Explain) and returns the
+  // exit code: 2, or 0 for --help.
+  std::optional<int> ParseOrExplain(const std::string& command, const std::string& usage,
+                                    const std::vector<std::string>& args);
+  // Prints "continuum COMMAND: ERROR" (when `error` is not ok), `usage` and Usage() on stderr.
+  void Explain(const std::string& command, const std::string& usage, const Status& error) const;
+
  private:
   struct Flag {
     std::string help;
@@ -34,5 +43,9 @@ class Flags {
   };
   std::map<std::string, Flag> flags_;
 };
+
+// Prints "continuum COMMAND: MESSAGE" on stderr; returns `exit_code` (2: a usage error, 1: a
+// failure to start or to run).
+int PrintError(const std::string& command, const Status& st, int exit_code = 2);
 
 }  // namespace continuum::cli

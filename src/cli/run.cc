@@ -1,71 +1,166 @@
 // `continuum run MODEL INPUT...`: runs a catalog task in-process (on a local repository and
-// catalog) or against a server (--url), and prints the answer readably (--json: raw).
+// catalog) or against a server (--url), and prints the answer readably (--json: raw). Both ways
+// send the same /ai/run request through the same code the gateway forwards with
+// (gateway::SendToNode over http::Client): in-process to an InferenceNode, as `serve` builds one,
+// whose task API answers in its own envelope.
 #include <simdjson.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
+#include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/json_writer.h"
 #include "common/log.h"
-#include "repository/repository.h"
-#include "runtime/runtime.h"
-#include "tasks/catalog.h"
-#include "tasks/runner.h"
+#include "gateway/dispatcher.h"
+#include "http/client.h"
+#include "node/inference_node.h"
 
 namespace continuum::cli {
 
 namespace fs = std::filesystem;
-namespace beast = boost::beast;
 
 namespace {
 
-// POSTs to URL/ai/run/MODEL; returns the response body.
-StatusOr<std::string> PostToServer(const std::string& url, const std::string& target, const std::string& body,
-                                   const std::string& content_type) {
-  std::string rest = url;
-  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
-  if (rest.rfind("https://", 0) == 0) return InvalidArgument("--url: https is not supported; use http://");
-  std::string base_path;
-  if (auto slash = rest.find('/'); slash != std::string::npos) {
-    base_path = rest.substr(slash);
-    rest = rest.substr(0, slash);
-    if (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
+struct RunOptions {
+  std::string url, repo_dir, catalog_dir;
+  std::string model;
+  std::vector<std::string> texts;
+  std::string binary;  // the bytes of the file named, if any
+  bool json = false;
+  int64_t threads = 0;
+  int64_t timeout_ms = 300'000;
+};
+
+// Flags anywhere among the positional arguments (MODEL, then files and texts). Returns the exit
+// code when the command ends here (--help, a usage error).
+std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions* o) {
+  Flags f;
+  f.String("url", &o->url, "run against a server (http://host:port) instead of in-process");
+  f.String("model-repository", &o->repo_dir, "in-process: the model repository");
+  f.String("catalog", &o->catalog_dir, "in-process: the task catalog");
+  f.List("text", &o->texts,
+         "a text input (repeatable); plain arguments that are not files count as text too");
+  f.Int("intra-op-threads", &o->threads, "in-process: ONNX Runtime threads (0: one per core)");
+  f.Int("timeout-ms", &o->timeout_ms, "longest wait for the answer, in-process or from the server");
+  f.Bool("json", &o->json, "print the raw JSON answer");
+  std::vector<std::string> flag_args, positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) == 0) {
+      flag_args.push_back(args[i]);
+      bool boolean = args[i] == "--json" || args[i] == "--help" || args[i].find('=') != std::string::npos;
+      if (!boolean && i + 1 < args.size()) flag_args.push_back(args[++i]);
+    } else {
+      positional.push_back(args[i]);
+    }
   }
-  std::string host = rest, port = "80";
-  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
+  const std::string usage =
+      "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog DIR]";
+  if (auto code = f.ParseOrExplain("run", usage, flag_args)) return code;
+  if (positional.empty()) {
+    f.Explain("run", usage, Status::Ok());
+    return 2;
   }
-  try {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(300));
-    stream.connect(resolver.resolve(host, port));
-    beast::http::request<beast::http::string_body> req{beast::http::verb::post, base_path + target, 11};
-    req.set(beast::http::field::host, host);
-    req.set(beast::http::field::content_type, content_type);
-    req.body() = body;
-    req.prepare_payload();
-    beast::http::write(stream, req);
-    beast::flat_buffer buffer;
-    beast::http::response_parser<beast::http::string_body> parser;
-    parser.body_limit(256u << 20);
-    beast::http::read(stream, buffer, parser);
-    beast::error_code ec;
-    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    return parser.get().body();
-  } catch (const std::exception& e) {
-    return Unavailable("cannot reach " + url + ": " + e.what());
+  if (o->url.empty() && (o->repo_dir.empty() || o->catalog_dir.empty())) {
+    std::fprintf(stderr,
+                 "continuum run: give --url, or --model-repository and --catalog to run in-process\n");
+    return 2;
   }
+  if (o->timeout_ms < 1 || o->threads < 0) {
+    std::fprintf(stderr, "continuum run: a numeric flag is out of range (see --help)\n");
+    return 2;
+  }
+  o->model = positional[0];
+  for (size_t i = 1; i < positional.size(); ++i) {
+    std::error_code ec;
+    if (fs::is_regular_file(positional[i], ec)) {
+      std::ifstream in(positional[i], std::ios::binary);
+      o->binary.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    } else {
+      o->texts.push_back(positional[i]);
+    }
+  }
+  return std::nullopt;
+}
+
+// POST /ai/run/MODEL: the file's bytes as they are, else {"text": "..."} ({"text": [...]} for
+// several texts).
+http::ClientRequest TaskRunRequest(const RunOptions& o) {
+  http::ClientRequest req;
+  req.method = "POST";
+  req.target = "/ai/run/" + o.model;
+  if (!o.binary.empty()) {
+    req.headers.emplace_back("Content-Type", "application/octet-stream");
+    req.body = o.binary;
+    return req;
+  }
+  req.headers.emplace_back("Content-Type", "application/json");
+  JsonWriter w(&req.body);
+  w.BeginObject().Key("text");
+  if (o.texts.size() == 1) {
+    w.String(o.texts[0]);
+  } else {
+    w.BeginArray();
+    for (const auto& t : o.texts) w.String(t);
+    w.EndArray();
+  }
+  w.EndObject();
+  return req;
+}
+
+// --url as http::Client takes it: "host:port" means http://host:port; https is refused.
+StatusOr<std::string> ServerUrl(const std::string& url) {
+  if (url.rfind("https://", 0) == 0) return InvalidArgument("--url: https is not supported; use http://");
+  return url.rfind("http://", 0) == 0 ? url : "http://" + url;
+}
+
+// The node `serve` would run, in this process, with only the models the entry needs loaded.
+StatusOr<std::unique_ptr<InferenceNode>> StartLocalNode(const RunOptions& o) {
+  SetLogLevel(LogLevel::kWarning);
+  InferenceNodeOptions no;
+  no.engine.intra_op_threads = static_cast<int>(o.threads);
+  no.repository.root = o.repo_dir;
+  no.repository.mode = ModelControlMode::kExplicit;
+  no.catalog_dir = o.catalog_dir;
+  no.process_metrics = false;
+  ASSIGN_OR_RETURN(std::unique_ptr<InferenceNode> node, InferenceNode::Create(std::move(no)));
+  RETURN_IF_ERROR(node->Start());
+  // An unknown or broken entry loads nothing: the task API answers for it.
+  if (const tasks::Catalog::Item* item = node->catalog().Find(o.model); item && item->task)
+    for (const auto& [role, model] : item->entry.models) RETURN_IF_ERROR(node->repository().Load(model));
+  return node;
+}
+
+// The answer's body, from the server or the in-process node.
+StatusOr<std::string> Exchange(const RunOptions& o) {
+  std::unique_ptr<InferenceNode> node;  // outlives the client and the endpoint below
+  std::string url = "local://";
+  if (o.url.empty()) {
+    ASSIGN_OR_RETURN(node, StartLocalNode(o));
+  } else {
+    ASSIGN_OR_RETURN(url, ServerUrl(o.url));
+  }
+  http::Client client;
+  std::unique_ptr<gateway::LocalEndpoint> local;
+  if (node) {
+    InferenceNode* n = node.get();
+    local = std::make_unique<gateway::LocalEndpoint>(
+        &client, [n](http::Request&& r, http::Responder w) { n->Handle(std::move(r), std::move(w)); });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.timeout_ms);
+  auto answer = http::AwaitCall(client, [&](http::ClientCallback done) {
+    return gateway::SendToNode(&client, local.get(), url, TaskRunRequest(o), deadline, std::move(done));
+  });
+  if (local) local->Detach();
+  if (!answer.ok()) {
+    if (node) return answer.status();
+    return Status(answer.status().code(), "cannot reach " + o.url + ": " + answer.status().message());
+  }
+  return std::move(answer->body);
 }
 
 void PrintIndented(simdjson::dom::element e, int indent, std::string& out) {
@@ -109,150 +204,37 @@ void PrintIndented(simdjson::dom::element e, int indent, std::string& out) {
   }
 }
 
+// Prints the envelope: raw with --json, else its result (or its errors, on stderr) readably.
+// Returns the exit code.
+int PrintAnswer(const std::string& answer, bool json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (json || parser.parse(answer).get(root)) {
+    std::printf("%s\n", answer.c_str());
+    return 0;
+  }
+  bool ok = false;
+  if (root["success"].get_bool().get(ok)) ok = false;
+  std::string out;
+  simdjson::dom::element part;
+  if (ok && !root["result"].get(part)) {
+    PrintIndented(part, 0, out);
+  } else if (!root["errors"].get(part)) {
+    out = "error: ";
+    PrintIndented(part, 0, out);
+  }
+  std::fputs(out.c_str(), ok ? stdout : stderr);
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int Run(const std::vector<std::string>& args) {
-  std::string url, repo_dir, catalog_dir;
-  std::vector<std::string> texts;
-  bool json = false, help = false;
-  int64_t threads = 0;
-  std::vector<std::string> positional;
-  Flags f;
-  f.String("url", &url, "run against a server (http://host:port) instead of in-process");
-  f.String("model-repository", &repo_dir, "in-process: the model repository");
-  f.String("catalog", &catalog_dir, "in-process: the task catalog");
-  f.List("text", &texts, "a text input (repeatable); plain arguments that are not files count as text too");
-  f.Int("intra-op-threads", &threads, "in-process: ONNX Runtime threads (0: one per core)");
-  f.Bool("json", &json, "print the raw JSON answer");
-  f.Bool("help", &help, "show this help");
-  std::vector<std::string> flag_args;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i].rfind("--", 0) == 0) {
-      flag_args.push_back(args[i]);
-      bool boolean = args[i] == "--json" || args[i] == "--help" || args[i].find('=') != std::string::npos;
-      if (!boolean && i + 1 < args.size()) flag_args.push_back(args[++i]);
-    } else {
-      positional.push_back(args[i]);
-    }
-  }
-  Status st = f.Parse(flag_args);
-  if (!st.ok() || help || positional.empty()) {
-    if (!st.ok()) std::fprintf(stderr, "continuum run: %s\n\n", st.message().c_str());
-    std::fprintf(stderr,
-                 "usage: continuum run MODEL [FILE | TEXT...] [--url URL | --model-repository DIR --catalog "
-                 "DIR]\n\n%s",
-                 f.Usage().c_str());
-    return help ? 0 : 2;
-  }
-  const std::string model = positional[0];
-  std::string binary;
-  for (size_t i = 1; i < positional.size(); ++i) {
-    std::error_code ec;
-    if (fs::is_regular_file(positional[i], ec)) {
-      std::ifstream in(positional[i], std::ios::binary);
-      binary.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    } else {
-      texts.push_back(positional[i]);
-    }
-  }
-  std::string answer;
-  if (!url.empty()) {
-    std::string body, ctype = "application/octet-stream";
-    if (binary.empty()) {
-      ctype = "application/json";
-      JsonWriter w(&body);
-      w.BeginObject().Key("text");
-      if (texts.size() == 1) {
-        w.String(texts[0]);
-      } else {
-        w.BeginArray();
-        for (const auto& t : texts) w.String(t);
-        w.EndArray();
-      }
-      w.EndObject();
-    } else {
-      body = binary;
-    }
-    auto r = PostToServer(url, "/ai/run/" + model, body, ctype);
-    if (!r.ok()) {
-      std::fprintf(stderr, "continuum run: %s\n", r.status().message().c_str());
-      return 1;
-    }
-    answer = std::move(r).value();
-  } else {
-    if (repo_dir.empty() || catalog_dir.empty()) {
-      std::fprintf(stderr,
-                   "continuum run: give --url, or --model-repository and --catalog to run in-process\n");
-      return 2;
-    }
-    SetLogLevel(LogLevel::kWarning);
-    auto engine = runtime::Engine::Create({.intra_op_threads = static_cast<int>(threads)});
-    if (!engine.ok()) {
-      std::fprintf(stderr, "continuum run: %s\n", engine.status().message().c_str());
-      return 1;
-    }
-    tasks::TaskLimits limits;
-    auto catalog = tasks::Catalog::Load(catalog_dir, tasks::TaskRegistry::BuiltIn(), limits);
-    if (!catalog.ok()) {
-      std::fprintf(stderr, "continuum run: %s\n", catalog.status().message().c_str());
-      return 1;
-    }
-    const tasks::Catalog::Item* item = (*catalog)->Find(model);
-    if (!item || !item->task) {
-      std::fprintf(stderr, "continuum run: %s\n",
-                   item ? item->error.c_str() : ("unknown model '" + model + "' in " + catalog_dir).c_str());
-      return 1;
-    }
-    // Load only what this entry needs.
-    RepositoryOptions ro;
-    ro.root = repo_dir;
-    ro.mode = ModelControlMode::kExplicit;
-    for (const auto& [role, m] : item->entry.models) ro.startup_models.push_back(m);
-    ModelRepository repository(ro, engine->get(), nullptr);
-    if (Status s = repository.Start(); !s.ok()) {
-      std::fprintf(stderr, "continuum run: %s\n", s.message().c_str());
-      return 1;
-    }
-    tasks::RepositoryRunner runner(&repository);
-    tasks::TaskRequest request;
-    request.binary = std::move(binary);
-    request.texts = texts;
-    request.texts_is_array = texts.size() > 1;
-    auto result = item->task->Run(request, runner);
-    JsonWriter w(&answer);
-    w.BeginObject().Key("result");
-    if (result.ok()) {
-      w.Raw(result->result_json);
-    } else {
-      w.Null();
-    }
-    w.Key("success").Bool(result.ok()).Key("errors").BeginArray();
-    if (!result.ok()) w.BeginObject().Key("message").String(result.status().message()).EndObject();
-    w.EndArray().Key("messages").BeginArray().EndArray().EndObject();
-  }
-  if (json) {
-    std::printf("%s\n", answer.c_str());
-  } else {
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    if (parser.parse(answer).get(root)) {
-      std::printf("%s\n", answer.c_str());
-    } else {
-      bool ok = false;
-      if (root["success"].get_bool().get(ok)) ok = false;
-      std::string out;
-      simdjson::dom::element part;
-      if (ok && !root["result"].get(part)) {
-        PrintIndented(part, 0, out);
-      } else if (!root["errors"].get(part)) {
-        out = "error: ";
-        PrintIndented(part, 0, out);
-      }
-      std::fputs(out.c_str(), ok ? stdout : stderr);
-      return ok ? 0 : 1;
-    }
-  }
-  return 0;
+  RunOptions o;
+  if (std::optional<int> code = ParseRunArgs(args, &o)) return *code;
+  auto answer = Exchange(o);
+  if (!answer.ok()) return PrintError("run", answer.status(), 1);
+  return PrintAnswer(*answer, o.json);
 }
 
 }  // namespace continuum::cli

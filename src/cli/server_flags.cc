@@ -27,12 +27,18 @@ void ServerFlags::Register(Flags& f) {
   f.Int("max-connections", &max_connections_, "open connections beyond this are refused");
 }
 
+namespace {
+
+Status InRange(const char* flag, int64_t v, int64_t lo, int64_t hi) {
+  if (v >= lo && v <= hi) return Status::Ok();
+  return InvalidArgument("--" + std::string(flag) + ": " + std::to_string(v) + " is out of range [" +
+                         std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+}  // namespace
+
 StatusOr<http::ServerOptions> ServerFlags::Options() const {
-  auto range = [](const char* flag, int64_t v, int64_t lo, int64_t hi) {
-    if (v >= lo && v <= hi) return Status::Ok();
-    return InvalidArgument("--" + std::string(flag) + ": " + std::to_string(v) + " is out of range [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  };
+  auto range = InRange;
   constexpr int64_t kDay = 86'400'000;
   RETURN_IF_ERROR(range("http-port", port_, 0, 65535));
   RETURN_IF_ERROR(range("http-thread-count", io_threads_, 1, 1024));
@@ -54,6 +60,25 @@ StatusOr<http::ServerOptions> ServerFlags::Options() const {
   o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms_);
   o.write_timeout = std::chrono::milliseconds(write_timeout_ms_);
   o.max_connections = static_cast<size_t>(max_connections_);
+  return o;
+}
+
+FilterFlags::FilterFlags(int64_t default_admin_port, std::string admin_routes)
+    : admin_routes_(std::move(admin_routes)), admin_port_(default_admin_port) {}
+
+void FilterFlags::Register(Flags& f) {
+  f.String("filters", &config_path_, "AI-gateway filter chain config (JSON, see src/filters/README.md)");
+  f.Int("admin-port", &admin_port_,
+        "with --filters: admin API port (" + admin_routes_ + "; 0: pick a free one)");
+  f.String("admin-address", &admin_address_, "with --filters: admin API address (keep it private)");
+}
+
+Status FilterFlags::Check() const { return InRange("admin-port", admin_port_, 0, 65535); }
+
+http::ServerOptions FilterFlags::AdminOptions() const {
+  http::ServerOptions o;
+  o.address = admin_address_;
+  o.port = static_cast<uint16_t>(admin_port_);
   return o;
 }
 

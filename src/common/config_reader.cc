@@ -47,6 +47,14 @@ Status Reader::Parse(std::string_view json, config::Object* out) {
   return Status::Ok();
 }
 
+StatusOr<config::Object> Reader::ParseObject(std::string_view json,
+                                             std::initializer_list<std::string_view> known) {
+  config::Object o;
+  RETURN_IF_ERROR(Parse(json, &o));
+  RETURN_IF_ERROR(CheckKeys(o, "", known));
+  return o;
+}
+
 Status Reader::Err(std::string_view field, std::string_view what) const {
   std::string m = prefix_;
   if (!field.empty()) {

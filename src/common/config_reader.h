@@ -52,6 +52,8 @@ class Reader {
   StatusOr<Element> Parse(std::string_view json);
   // Parse, with an object required at the top level: "expected an object".
   Status Parse(std::string_view json, config::Object* out);
+  // Parse, with an object at the top level that holds only the `known` fields (CheckKeys).
+  StatusOr<config::Object> ParseObject(std::string_view json, std::initializer_list<std::string_view> known);
 
   // "<prefix><field>: <what>"; with an empty field, "<prefix><what>" (a prefix ending in '.' then
   // ends in ": ": "settings: expected an object").

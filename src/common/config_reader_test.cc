@@ -66,6 +66,17 @@ TEST(ConfigReader, CheckKeysRefusesUnknownFieldsAndListsTheKnown) {
   EXPECT_EQ(Msg(r.CheckKeys(*node, "x", {})), "cfg: x.name: unknown field (known: )");
 }
 
+TEST(ConfigReader, ParseObjectRefusesWhatIsNotAnObjectOfKnownFields) {
+  Reader r("settings.");
+  auto o = r.ParseObject(R"({"a": 1, "b": 2})", {"a", "b", "c"});
+  ASSERT_TRUE(o.ok()) << Msg(o);
+  EXPECT_TRUE(Find(*o, "b").has_value());
+  EXPECT_EQ(Msg(r.ParseObject(R"({"a": 1, "d": 2})", {"a", "b"})), "settings.d: unknown field (known: a, b)");
+  EXPECT_EQ(Msg(r.ParseObject("[]", {"a"})), "settings: expected an object");
+  EXPECT_EQ(Msg(r.ParseObject("{", {"a"})).rfind("settings: not valid JSON: ", 0), 0u)
+      << Msg(r.ParseObject("{", {}));
+}
+
 TEST(ConfigReader, RequiredNamesTheMissingField) {
   Reader r("cfg: ");
   Object o;

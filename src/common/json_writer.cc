@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <type_traits>
 
 namespace continuum {
 
@@ -9,28 +10,38 @@ void JsonWriter::Separator() {
   if (need_comma_) out_->push_back(',');
 }
 
-JsonWriter& JsonWriter::BeginObject() {
+JsonWriter& JsonWriter::Open(char bracket) {
   Separator();
-  out_->push_back('{');
+  out_->push_back(bracket);
   need_comma_ = false;
   return *this;
 }
-JsonWriter& JsonWriter::EndObject() {
-  out_->push_back('}');
+JsonWriter& JsonWriter::Close(char bracket) {
+  out_->push_back(bracket);
   need_comma_ = true;
   return *this;
 }
-JsonWriter& JsonWriter::BeginArray() {
+// The shortest text that reads back as `v`. Non-finite floating values have no JSON form: null.
+template <typename T>
+JsonWriter& JsonWriter::Number(T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!std::isfinite(v)) return Value("null");
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return Value(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+}
+JsonWriter& JsonWriter::Value(std::string_view json) {
   Separator();
-  out_->push_back('[');
-  need_comma_ = false;
-  return *this;
-}
-JsonWriter& JsonWriter::EndArray() {
-  out_->push_back(']');
+  out_->append(json);
   need_comma_ = true;
   return *this;
 }
+
+JsonWriter& JsonWriter::BeginObject() { return Open('{'); }
+JsonWriter& JsonWriter::EndObject() { return Close('}'); }
+JsonWriter& JsonWriter::BeginArray() { return Open('['); }
+JsonWriter& JsonWriter::EndArray() { return Close(']'); }
 JsonWriter& JsonWriter::Key(std::string_view key) {
   Separator();
   AppendEscaped(out_, key);
@@ -44,64 +55,13 @@ JsonWriter& JsonWriter::String(std::string_view s) {
   need_comma_ = true;
   return *this;
 }
-JsonWriter& JsonWriter::Int(int64_t v) {
-  Separator();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_->append(buf, r.ptr);
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Uint(uint64_t v) {
-  Separator();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_->append(buf, r.ptr);
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Double(double v) {
-  Separator();
-  if (!std::isfinite(v)) {
-    out_->append("null");
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out_->append(buf, r.ptr);
-  }
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Float(float v) {
-  Separator();
-  if (!std::isfinite(v)) {
-    out_->append("null");
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out_->append(buf, r.ptr);
-  }
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Bool(bool v) {
-  Separator();
-  out_->append(v ? "true" : "false");
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Null() {
-  Separator();
-  out_->append("null");
-  need_comma_ = true;
-  return *this;
-}
-JsonWriter& JsonWriter::Raw(std::string_view json) {
-  Separator();
-  out_->append(json);
-  need_comma_ = true;
-  return *this;
-}
+JsonWriter& JsonWriter::Int(int64_t v) { return Number(v); }
+JsonWriter& JsonWriter::Uint(uint64_t v) { return Number(v); }
+JsonWriter& JsonWriter::Double(double v) { return Number(v); }
+JsonWriter& JsonWriter::Float(float v) { return Number(v); }
+JsonWriter& JsonWriter::Bool(bool v) { return Value(v ? "true" : "false"); }
+JsonWriter& JsonWriter::Null() { return Value("null"); }
+JsonWriter& JsonWriter::Raw(std::string_view json) { return Value(json); }
 
 void JsonWriter::AppendEscaped(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

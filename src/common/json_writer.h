@@ -34,6 +34,11 @@ class JsonWriter {
 
  private:
   void Separator();
+  JsonWriter& Open(char bracket);            // { or [
+  JsonWriter& Close(char bracket);           // } or ]
+  JsonWriter& Value(std::string_view json);  // one value, already written as JSON
+  template <typename T>
+  JsonWriter& Number(T v);  // defined and instantiated in json_writer.cc
   std::string* out_;
   bool need_comma_ = false;
 };

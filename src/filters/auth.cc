@@ -177,11 +177,10 @@ class AuthFilter final : public Filter {
 
   http::Response CreateTenant(const std::string& json) {
     config::Reader rd("");
-    simdjson::dom::object o;
-    if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
-    if (Status st = rd.CheckKeys(o, "", {"id", "models", "daily_free_units", "budget_units"}); !st.ok()) {
-      return ErrorFor(st);
-    }
+    auto parsed =
+        rd.ParseObject(json.empty() ? "{}" : json, {"id", "models", "daily_free_units", "budget_units"});
+    if (!parsed.ok()) return ErrorFor(parsed.status());
+    config::Object o = *parsed;
     Tenant t;
     simdjson::dom::element e;
     if (o["id"].get(e)) return ErrorFor(rd.Err("id", "missing"));
@@ -211,9 +210,9 @@ class AuthFilter final : public Filter {
 
   http::Response IssueKey(const std::string& tenant, const std::string& json) {
     config::Reader rd("");
-    simdjson::dom::object o;
-    if (Status st = rd.Parse(json.empty() ? "{}" : json, &o); !st.ok()) return ErrorFor(st);
-    if (Status st = rd.CheckKeys(o, "", {"name", "models", "routes"}); !st.ok()) return ErrorFor(st);
+    auto parsed = rd.ParseObject(json.empty() ? "{}" : json, {"name", "models", "routes"});
+    if (!parsed.ok()) return ErrorFor(parsed.status());
+    config::Object o = *parsed;
     std::string name;
     std::vector<std::string> models, routes;
     simdjson::dom::element e;
@@ -246,11 +245,9 @@ class AuthFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeAuthFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "",
-                               {"database", "admin_token", "admin_token_file", "admin_allowed_hosts",
-                                "public_routes", "tenant_routes"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   rd.ParseObject(settings, {"database", "admin_token", "admin_token_file",
+                                             "admin_allowed_hosts", "public_routes", "tenant_routes"}));
   simdjson::dom::element e;
   if (o["database"].get(e)) return rd.Err("database", "missing (a SQLite file, or \":memory:\")");
   auto db_or = rd.String(e, "database", true);

@@ -13,11 +13,7 @@
 namespace continuum::filters {
 namespace {
 
-using testing::AdminReq;
-using testing::Call;
-using testing::FakeInner;
-using testing::kAdminToken;
-using testing::Req;
+using namespace testing;  // the helpers of filters/internal/test_util.h
 
 std::string Field(const std::string& json, const char* key) {
   simdjson::dom::parser p;

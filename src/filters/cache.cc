@@ -345,10 +345,9 @@ class CacheFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeCacheFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(
-      o, "", {"ttl_seconds", "max_ttl_seconds", "max_bytes", "coalesce", "coalesce_wait_ms", "max_waiters"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   rd.ParseObject(settings, {"ttl_seconds", "max_ttl_seconds", "max_bytes", "coalesce",
+                                             "coalesce_wait_ms", "max_waiters"}));
   CacheFilter::Settings s;
   simdjson::dom::element e;
   if (!o["max_ttl_seconds"].get(e)) {

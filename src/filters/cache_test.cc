@@ -9,10 +9,7 @@
 namespace continuum::filters {
 namespace {
 
-using testing::Call;
-using testing::FakeInner;
-using testing::Header;
-using testing::Req;
+using namespace testing;  // the helpers of filters/internal/test_util.h
 
 const char* kJsonBody =
     R"({"id":"a","inputs":[{"name":"X","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},)"

@@ -223,10 +223,8 @@ StatusOr<std::unique_ptr<FilterChain>> FilterChain::FromJson(std::string_view js
   impl->timers = std::make_unique<Timers>();
 
   config::Reader rd("filters config: ");
-  simdjson::dom::object root;
-  RETURN_IF_ERROR(rd.Parse(json, &root));
-  RETURN_IF_ERROR(
-      rd.CheckKeys(root, "", {"schema_version", "compute_units", "max_model_name_bytes", "filters"}));
+  ASSIGN_OR_RETURN(config::Object root, rd.ParseObject(json, {"schema_version", "compute_units",
+                                                              "max_model_name_bytes", "filters"}));
   simdjson::dom::element e;
   if (root["schema_version"].get(e)) return rd.Err("schema_version", "missing (expected 1)");
   ASSIGN_OR_RETURN(int64_t schema, rd.Int(e, "schema_version", 1, 1));

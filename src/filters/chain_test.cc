@@ -15,9 +15,7 @@
 namespace continuum::filters {
 namespace {
 
-using testing::Call;
-using testing::FakeInner;
-using testing::Req;
+using namespace testing;  // the helpers of filters/internal/test_util.h
 
 // A filter that tags requests and answers, or answers early when told to.
 class TagFilter final : public Filter {
@@ -42,9 +40,7 @@ FilterRegistry TagRegistry() {
   for (std::string n : {"a", "b"}) {
     r.Register(n, [n](std::string_view settings, FilterEnv&) -> StatusOr<std::unique_ptr<Filter>> {
       config::Reader rd("settings.");
-      simdjson::dom::object o;
-      RETURN_IF_ERROR(rd.Parse(settings, &o));
-      RETURN_IF_ERROR(rd.CheckKeys(o, "", {}));
+      RETURN_IF_ERROR(rd.ParseObject(settings, {}).status());
       return std::unique_ptr<Filter>(new TagFilter(n));
     });
   }

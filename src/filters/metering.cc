@@ -262,11 +262,9 @@ class MeteringFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeMeteringFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "",
-                               {"daily_free_units", "budget_units", "refuse_status", "database",
-                                "flush_interval_ms", "max_label_sets"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   rd.ParseObject(settings, {"daily_free_units", "budget_units", "refuse_status", "database",
+                                             "flush_interval_ms", "max_label_sets"}));
   double free = 0, budget = -1;
   int64_t status = 402, flush_ms = 1000, max_label_sets = 1000;
   std::string db;

@@ -232,9 +232,7 @@ class RateLimitFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeRateLimitFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"window", "rules", "max_buckets"}));
+  ASSIGN_OR_RETURN(config::Object o, rd.ParseObject(settings, {"window", "rules", "max_buckets"}));
   bool sliding = true;
   int64_t max_buckets = 100000;
   simdjson::dom::element e;

@@ -7,11 +7,7 @@
 namespace continuum::filters {
 namespace {
 
-using testing::AdminReq;
-using testing::Call;
-using testing::FakeInner;
-using testing::Header;
-using testing::Req;
+using namespace testing;  // the helpers of filters/internal/test_util.h
 
 struct Rig {
   // `before`: filters placed ahead of the rate limit ("{...}," each), e.g. auth.

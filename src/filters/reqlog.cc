@@ -171,9 +171,8 @@ class RequestLogFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeRequestLogFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "", {"path", "max_bytes", "keep", "payloads", "max_payload_bytes"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   rd.ParseObject(settings, {"path", "max_bytes", "keep", "payloads", "max_payload_bytes"}));
   simdjson::dom::element e;
   if (o["path"].get(e)) return rd.Err("path", "missing (the JSON-lines file to write)");
   auto path_or = rd.String(e, "path", true);

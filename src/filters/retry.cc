@@ -136,11 +136,9 @@ class RetryFilter final : public Filter {
 
 StatusOr<std::unique_ptr<Filter>> MakeRetryFilter(std::string_view settings, FilterEnv& env) {
   config::Reader rd("settings.");
-  simdjson::dom::object o;
-  RETURN_IF_ERROR(rd.Parse(settings, &o));
-  RETURN_IF_ERROR(rd.CheckKeys(o, "",
-                               {"max_attempts", "retry_delay_ms", "backoff", "request_timeout_ms",
-                                "max_attempts_limit", "max_timeout_ms"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   rd.ParseObject(settings, {"max_attempts", "retry_delay_ms", "backoff",
+                                             "request_timeout_ms", "max_attempts_limit", "max_timeout_ms"}));
   Policy p;
   int64_t limit = 5, max_timeout = 600000;
   simdjson::dom::element e;

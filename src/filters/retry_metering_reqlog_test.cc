@@ -15,10 +15,7 @@
 namespace continuum::filters {
 namespace {
 
-using testing::Call;
-using testing::FakeInner;
-using testing::Header;
-using testing::Req;
+using namespace testing;  // the helpers of filters/internal/test_util.h
 
 // Fails with 503 `failures` times, then answers 200.
 struct Flaky {

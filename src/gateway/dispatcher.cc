@@ -21,7 +21,7 @@ class LocalCall;
 // What in-flight local calls share with their endpoint. Lock order: Link::mu, then a call's mu.
 struct LocalEndpoint::Link {
   std::mutex mu;
-  UpstreamClient* client = nullptr;  // null once detached
+  http::Client* client = nullptr;  // null once detached
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;  // calls whose callback is pending
 
@@ -47,9 +47,9 @@ std::string Lower(std::string s) {
 
 // One in-process call. Every completion (answer, deadline, cancel) is posted to the client's
 // I/O thread and the first one wins, so the callback runs once, there, as a socket call's does.
-class LocalCall : public UpstreamCall, public std::enable_shared_from_this<LocalCall> {
+class LocalCall : public http::ClientCall, public std::enable_shared_from_this<LocalCall> {
  public:
-  LocalCall(std::shared_ptr<LocalEndpoint::Link> link, UpstreamCallback callback)
+  LocalCall(std::shared_ptr<LocalEndpoint::Link> link, http::ClientCallback callback)
       : link_(std::move(link)), callback_(std::move(callback)) {}
 
   // Registers the call (so Detach can drop it) and arms the deadline. False once detached.
@@ -76,8 +76,8 @@ class LocalCall : public UpstreamCall, public std::enable_shared_from_this<Local
   }
 
   // Runs on the I/O thread.
-  void Finish(StatusOr<UpstreamResponse> r) {
-    UpstreamCallback cb = Take();
+  void Finish(StatusOr<http::ClientResponse> r) {
+    http::ClientCallback cb = Take();
     if (!cb) return;
     link_->Forget(id_);
     cb(std::move(r));
@@ -87,16 +87,16 @@ class LocalCall : public UpstreamCall, public std::enable_shared_from_this<Local
   void Drop() { (void)Take(); }
 
   // Posts a completion; dropped once detached (Detach has dealt with the callback).
-  void Deliver(StatusOr<UpstreamResponse> r) {
+  void Deliver(StatusOr<http::ClientResponse> r) {
     auto self = shared_from_this();
-    auto boxed = std::make_shared<StatusOr<UpstreamResponse>>(std::move(r));
+    auto boxed = std::make_shared<StatusOr<http::ClientResponse>>(std::move(r));
     link_->Post([self, boxed] { self->Finish(std::move(*boxed)); });
   }
 
  private:
-  UpstreamCallback Take() {
-    std::weak_ptr<UpstreamCall> timer;
-    UpstreamCallback cb;
+  http::ClientCallback Take() {
+    std::weak_ptr<http::ClientCall> timer;
+    http::ClientCallback cb;
     {
       std::lock_guard<std::mutex> lock(mu_);
       cb = std::move(callback_);
@@ -110,8 +110,8 @@ class LocalCall : public UpstreamCall, public std::enable_shared_from_this<Local
   std::shared_ptr<LocalEndpoint::Link> link_;
   uint64_t id_ = 0;
   std::mutex mu_;
-  UpstreamCallback callback_;  // empty once completed or dropped
-  std::weak_ptr<UpstreamCall> timer_;
+  http::ClientCallback callback_;  // empty once completed or dropped
+  std::weak_ptr<http::ClientCall> timer_;
 };
 
 // The handler's side of a local call. A handler that drops every copy of its responder without
@@ -128,7 +128,7 @@ struct LocalReply {
 
   void Answer(http::Response resp) {
     if (answered.exchange(true)) return;
-    UpstreamResponse out;
+    http::ClientResponse out;
     out.status = resp.status;
     out.headers.reserve(resp.headers.size() + 1);
     for (auto& [k, v] : resp.headers) out.headers.emplace_back(Lower(std::move(k)), std::move(v));
@@ -141,20 +141,20 @@ struct LocalReply {
 };
 
 // A call that never reached a node: its error is already on the way.
-class NoCall : public UpstreamCall {
+class NoCall : public http::ClientCall {
  public:
   void Cancel() override {}
 };
 
 }  // namespace
 
-LocalEndpoint::LocalEndpoint(UpstreamClient* client, http::Handler handler)
+LocalEndpoint::LocalEndpoint(http::Client* client, http::Handler handler)
     : link_(std::make_shared<Link>()), handler_(std::move(handler)) {
   link_->client = client;
 }
 
 void LocalEndpoint::Detach() {
-  UpstreamClient* client;
+  http::Client* client;
   std::unordered_map<uint64_t, std::weak_ptr<LocalCall>> live;
   {
     std::lock_guard<std::mutex> lock(link_->mu);
@@ -174,9 +174,9 @@ void LocalEndpoint::Detach() {
   dropped.get_future().wait();
 }
 
-std::shared_ptr<UpstreamCall> LocalEndpoint::Send(const UpstreamRequest& request,
-                                                  std::chrono::steady_clock::time_point deadline,
-                                                  UpstreamCallback callback) {
+std::shared_ptr<http::ClientCall> LocalEndpoint::Send(const http::ClientRequest& request,
+                                                      std::chrono::steady_clock::time_point deadline,
+                                                      http::ClientCallback callback) {
   auto call = std::make_shared<LocalCall>(link_, std::move(callback));
   if (!call->Start(deadline)) return call;                        // detached: the callback never runs
   if (std::chrono::steady_clock::now() >= deadline) return call;  // the timer fails it at once
@@ -200,10 +200,10 @@ std::shared_ptr<UpstreamCall> LocalEndpoint::Send(const UpstreamRequest& request
   return call;
 }
 
-std::shared_ptr<UpstreamCall> SendToNode(UpstreamClient* client, LocalEndpoint* local, const std::string& url,
-                                         UpstreamRequest request,
-                                         std::chrono::steady_clock::time_point deadline,
-                                         UpstreamCallback callback) {
+std::shared_ptr<http::ClientCall> SendToNode(http::Client* client, LocalEndpoint* local,
+                                             const std::string& url, http::ClientRequest request,
+                                             std::chrono::steady_clock::time_point deadline,
+                                             http::ClientCallback callback) {
   if (!IsLocalUrl(url)) return client->Send(url, std::move(request), deadline, std::move(callback));
   if (local) return local->Send(request, deadline, std::move(callback));
   client->Post([callback = std::move(callback)] {
@@ -217,9 +217,9 @@ namespace {
 
 // All state is touched on the client's single I/O thread only.
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  UpstreamClient* client;
+  http::Client* client;
   Plan plan;
-  UpstreamRequest request;
+  http::ClientRequest request;
   DispatchHooks hooks;
   std::function<void(Outcome)> done;
 
@@ -227,7 +227,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bool finished = false;
   bool hedge_sent = false;
   int in_flight = 0;
-  std::shared_ptr<UpstreamCall> chain_call, hedge_call, hedge_timer;
+  std::shared_ptr<http::ClientCall> chain_call, hedge_call, hedge_timer;
   std::vector<Attempt> attempts;
   Status last_error = Unavailable("no node to try");
   std::string last_node;
@@ -258,9 +258,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    chain_call =
-        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
-                   [self, t, step](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, step, std::move(r)); });
+    chain_call = SendToNode(
+        client, plan.local.get(), t.url, request, AttemptDeadline(t),
+        [self, t, step](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, step, std::move(r)); });
   }
 
   void SendHedge() {
@@ -277,11 +277,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    hedge_call = SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
-                            [self, t](StatusOr<UpstreamResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
+    hedge_call =
+        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
+                   [self, t](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
   }
 
-  void OnAnswer(const Target& t, int step, StatusOr<UpstreamResponse> r) {
+  void OnAnswer(const Target& t, int step, StatusOr<http::ClientResponse> r) {
     in_flight--;
     if (finished) {  // the loser of a hedge race, cancelled
       if (r.ok() && r->status < 500 && hooks.on_loser_answer)
@@ -366,7 +367,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
 }  // namespace
 
-void Dispatch(UpstreamClient* client, Plan plan, UpstreamRequest request, DispatchHooks hooks,
+void Dispatch(http::Client* client, Plan plan, http::ClientRequest request, DispatchHooks hooks,
               std::function<void(Outcome)> done) {
   auto ex = std::make_shared<Exchange>();
   ex->client = client;

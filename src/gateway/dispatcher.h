@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 
 namespace continuum::gateway {
@@ -24,22 +24,22 @@ namespace continuum::gateway {
 bool IsLocalUrl(const std::string& url);
 
 // An in-process node: requests for local:// targets go to an http::Handler (a node's V2 and
-// task APIs) instead of a socket, with the same contract as an UpstreamClient call: the
+// task APIs) instead of a socket, with the same contract as an http::Client call: the
 // callback runs exactly once, on the client's I/O thread, with the handler's answer, with
 // DeadlineExceeded when the deadline passes first, or with "cancelled" after Cancel; a late
 // answer is dropped. Thread-safe.
 class LocalEndpoint {
  public:
   // `client` delivers the callbacks (its Post and After) and must stay alive until Detach.
-  LocalEndpoint(UpstreamClient* client, http::Handler handler);
+  LocalEndpoint(http::Client* client, http::Handler handler);
   LocalEndpoint(const LocalEndpoint&) = delete;
   LocalEndpoint& operator=(const LocalEndpoint&) = delete;
 
   // Calls the handler on the calling thread (which must not block: the handler only parses and
   // queues). The answer may come from any thread; it is posted back to the client's I/O thread.
-  std::shared_ptr<UpstreamCall> Send(const UpstreamRequest& request,
-                                     std::chrono::steady_clock::time_point deadline,
-                                     UpstreamCallback callback);
+  std::shared_ptr<http::ClientCall> Send(const http::ClientRequest& request,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         http::ClientCallback callback);
 
   // From now on nothing is posted to the client: the callbacks of calls still pending are
   // dropped (on the client's I/O thread, which must still run) and never run; late answers are
@@ -55,11 +55,11 @@ class LocalEndpoint {
 
 // Sends one request to a node: in-process through `local` for a local:// url (Unavailable when
 // `local` is null: nothing serves such nodes here), else over `client`. Same contract as
-// UpstreamClient::Send.
-std::shared_ptr<UpstreamCall> SendToNode(UpstreamClient* client, LocalEndpoint* local, const std::string& url,
-                                         UpstreamRequest request,
-                                         std::chrono::steady_clock::time_point deadline,
-                                         UpstreamCallback callback);
+// http::Client::Send.
+std::shared_ptr<http::ClientCall> SendToNode(http::Client* client, LocalEndpoint* local,
+                                             const std::string& url, http::ClientRequest request,
+                                             std::chrono::steady_clock::time_point deadline,
+                                             http::ClientCallback callback);
 
 struct Target {
   std::string node;
@@ -97,7 +97,7 @@ struct Outcome {
   bool served = false;  // a node answered (2xx..4xx)
   std::string node;     // the node that answered (or the last one tried)
   int step = 0;         // -1: the hedge
-  UpstreamResponse response;
+  http::ClientResponse response;
   Status error;  // when !served: Unavailable, DeadlineExceeded, or InvalidArgument (not writable)
   std::vector<Attempt> attempts;
 };
@@ -109,13 +109,14 @@ struct DispatchHooks {
   std::function<void(const std::string& node)> on_failure;
   // An answer (2xx..4xx): the response (status, headers, wall time of the exchange) and the
   // bytes sent + received.
-  std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)> on_success;
+  std::function<void(const std::string& node, const http::ClientResponse& response, uint64_t bytes)>
+      on_success;
   // The losing copy of a hedge race, abandoned: at once, or with Plan::await_losers when its
   // answer (dropped) arrives or its attempt deadline passes.
   std::function<void(const std::string& node)> on_cancel;
   // With Plan::await_losers, the losing copy's answer (2xx..4xx), just before its on_cancel: what
   // it measured of that node and its link is worth learning, though the answer is dropped.
-  std::function<void(const std::string& node, const UpstreamResponse& response, uint64_t bytes)>
+  std::function<void(const std::string& node, const http::ClientResponse& response, uint64_t bytes)>
       on_loser_answer;
   // Asked when the hedge is due, with the nodes already serving the request: where the hedge goes
   // (nullopt: it is not sent, e.g. the hedge budget is spent). Unset: to Plan::hedge.
@@ -123,7 +124,7 @@ struct DispatchHooks {
 };
 
 // `done` runs exactly once, on the client's I/O thread.
-void Dispatch(UpstreamClient* client, Plan plan, UpstreamRequest request, DispatchHooks hooks,
+void Dispatch(http::Client* client, Plan plan, http::ClientRequest request, DispatchHooks hooks,
               std::function<void(Outcome)> done);
 
 }  // namespace continuum::gateway

@@ -14,8 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/test_dispatch.h"
 #include "gateway/test_node.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 
 namespace continuum::gateway {
@@ -23,83 +24,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Answers after `delay` from another thread, as a model's scheduler would.
-http::Handler Slow(std::chrono::milliseconds delay, std::string body, std::atomic<int>* answered = nullptr) {
-  return [=](http::Request&&, http::Responder w) {
-    std::thread([=] {
-      std::this_thread::sleep_for(delay);
-      http::Response r;
-      r.body = body;
-      w(std::move(r));
-      if (answered) answered->fetch_add(1);
-    }).detach();
-  };
-}
-
-struct Run {
-  Outcome outcome;
-  std::vector<std::string> failures, cancels;
-  double elapsed_ms = 0;  // until the outcome
-  double ended_ms = 0;    // until every copy sent had ended (to ~10 ms)
-};
-
-// Dispatches and waits; checks that every on_send got exactly one on_failure/success/cancel.
-Run DispatchSync(
-    UpstreamClient* c, Plan plan,
-    std::function<std::optional<Target>(const std::vector<std::string>&)> hedge_target = nullptr) {
-  struct Counts {
-    std::mutex mu;
-    std::vector<std::string> failures, cancels;
-    std::atomic<int> balance{0};
-  };
-  auto counts = std::make_shared<Counts>();
-  DispatchHooks hooks;
-  hooks.on_send = [counts](const std::string&) { counts->balance.fetch_add(1); };
-  hooks.on_cancel = [counts](const std::string& n) {
-    std::lock_guard<std::mutex> l(counts->mu);
-    counts->cancels.push_back(n);
-    counts->balance.fetch_sub(1);
-  };
-  hooks.on_success = [counts](const std::string&, auto&&...) { counts->balance.fetch_sub(1); };
-  hooks.on_failure = [counts](const std::string& n) {
-    std::lock_guard<std::mutex> l(counts->mu);
-    counts->failures.push_back(n);
-    counts->balance.fetch_sub(1);
-  };
-  hooks.hedge_target = std::move(hedge_target);
-  UpstreamRequest req;
-  req.target = "/v2/models/m/infer?x=1";
-  req.headers = {{"X-Mixed-Case", "v"}, {"content-type", "application/json"}};
-  req.body = "{\"inputs\":[]}";
-  std::promise<Outcome> p;
-  auto t0 = std::chrono::steady_clock::now();
-  Dispatch(c, std::move(plan), req, hooks, [&p](Outcome o) { p.set_value(std::move(o)); });
-  Run r;
-  r.outcome = p.get_future().get();
-  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
-  for (int i = 0; i < 300 && counts->balance.load() != 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(counts->balance.load(), 0);
-  r.ended_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::lock_guard<std::mutex> l(counts->mu);
-  r.failures = counts->failures;
-  r.cancels = counts->cancels;
-  return r;
-}
-
-Plan MakePlan(std::vector<Target> chain, std::shared_ptr<LocalEndpoint> local,
-              std::chrono::milliseconds budget = 5s) {
-  Plan p;
-  p.chain = std::move(chain);
-  p.deadline = std::chrono::steady_clock::now() + budget;
-  p.local = std::move(local);
-  return p;
-}
-
 const Target kPhone{"phone", "local://"};
 
 TEST(LocalNode, AnswersInProcess) {
-  UpstreamClient c;
+  http::Client c;
   http::Request seen;
   std::mutex mu;
   auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&& r, http::Responder w) {
@@ -116,9 +44,7 @@ TEST(LocalNode, AnswersInProcess) {
   });
   auto r = DispatchSync(&c, MakePlan({kPhone}, local));
   local->Detach();
-  ASSERT_TRUE(r.outcome.served) << r.outcome.error.ToString();
-  EXPECT_EQ(r.outcome.node, "phone");
-  EXPECT_EQ(r.outcome.step, 0);
+  ExpectServed(r, "phone", 0);
   EXPECT_EQ(r.outcome.response.status, 201);
   EXPECT_EQ(r.outcome.response.body, "ran {\"inputs\":[]}");
   ASSERT_NE(r.outcome.response.Header("content-type"), nullptr);
@@ -135,47 +61,47 @@ TEST(LocalNode, AnswersInProcess) {
   EXPECT_EQ(seen.body, "{\"inputs\":[]}");
 }
 
-TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
-  std::atomic<int> remote_hits{0};
-  TestNode edge(Answer(200, "edge", &remote_hits));
-  UpstreamClient c;
-  auto local = std::make_shared<LocalEndpoint>(&c, Answer(503, "{\"error\":\"busy\"}"));
-  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
+// The local node answers `status` with `body`, an edge node after it in the chain.
+struct LocalThenEdge {
+  Run run;
+  int edge_hits = 0;
+};
+LocalThenEdge DispatchLocalThenEdge(int status, std::string body) {
+  std::atomic<int> edge_hits{0};
+  TestNode edge(Answer(200, "edge", &edge_hits));
+  http::Client c;
+  auto local = std::make_shared<LocalEndpoint>(&c, Answer(status, std::move(body)));
+  Run r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
   local->Detach();
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "edge");
-  EXPECT_EQ(r.outcome.step, 1);
-  EXPECT_EQ(r.outcome.response.body, "edge");
+  return {std::move(r), edge_hits.load()};
+}
+
+TEST(LocalNode, ServerErrorFallsBackToTheNextCandidate) {
+  const auto [r, remote_hits] = DispatchLocalThenEdge(503, "{\"error\":\"busy\"}");
+  ExpectServed(r, "edge", 1, "edge");
   EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
   ASSERT_EQ(r.outcome.attempts.size(), 2u);
   EXPECT_EQ(r.outcome.attempts[0].http_status, 503);
-  EXPECT_EQ(remote_hits.load(), 1);
+  EXPECT_EQ(remote_hits, 1);
 }
 
 TEST(LocalNode, ClientErrorIsReturnedUnchanged) {
-  std::atomic<int> remote_hits{0};
-  TestNode edge(Answer(200, "edge", &remote_hits));
-  UpstreamClient c;
-  auto local = std::make_shared<LocalEndpoint>(&c, Answer(400, "{\"error\":\"bad input\"}"));
-  auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
-  local->Detach();
+  const auto [r, remote_hits] = DispatchLocalThenEdge(400, "{\"error\":\"bad input\"}");
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.response.status, 400);
   EXPECT_EQ(r.outcome.node, "phone");
-  EXPECT_EQ(remote_hits.load(), 0);
+  EXPECT_EQ(remote_hits, 0);
 }
 
 TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   std::atomic<int> late{0};
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(600ms, "too late", &late));
   Plan p = MakePlan({kPhone, {"edge", edge.url}}, local);
   p.attempt_timeout = 150ms;
   auto r = DispatchSync(&c, p);
-  ASSERT_TRUE(r.outcome.served) << r.outcome.error.ToString();
-  EXPECT_EQ(r.outcome.node, "edge");
-  EXPECT_EQ(r.outcome.step, 1);
+  ExpectServed(r, "edge", 1);
   EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
   ASSERT_FALSE(r.outcome.attempts.empty());
   EXPECT_EQ(r.outcome.attempts[0].status.code(), StatusCode::kDeadlineExceeded);
@@ -192,7 +118,7 @@ TEST(LocalNode, TimeoutFallsBackAndTheLateAnswerIsIgnored) {
 }
 
 TEST(LocalNode, HangHitsThePlanDeadline) {
-  UpstreamClient c;
+  http::Client c;
   std::mutex mu;
   std::vector<http::Responder> held;  // never answered while the dispatch runs
   auto local = std::make_shared<LocalEndpoint>(&c, [&](http::Request&&, http::Responder w) {
@@ -211,7 +137,7 @@ TEST(LocalNode, HangHitsThePlanDeadline) {
 
 TEST(LocalNode, DroppedResponderIsAFailure) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, [](http::Request&&, http::Responder) {});
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, local));
   local->Detach();
@@ -222,7 +148,7 @@ TEST(LocalNode, DroppedResponderIsAFailure) {
 
 TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({kPhone, {"edge", edge.url}}, nullptr));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "edge");
@@ -236,16 +162,10 @@ TEST(LocalNode, WithoutAHandlerTheAttemptFailsClearly) {
 
 TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
   TestNode edge(Answer(200, "edge"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
-  Plan p = MakePlan({kPhone}, local);
-  p.hedge = Target{"edge", edge.url};
-  p.hedge_delay = 50ms;
-  auto r = DispatchSync(&c, p);
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "edge");
-  EXPECT_EQ(r.outcome.step, -1);
-  EXPECT_EQ(r.outcome.response.body, "edge");
+  auto r = DispatchSync(&c, Hedged(MakePlan({kPhone}, local), Target{"edge", edge.url}, 50ms));
+  ExpectServed(r, "edge", -1, "edge");
   EXPECT_LT(r.elapsed_ms, 800);
   EXPECT_TRUE(r.failures.empty());
   EXPECT_EQ(r.cancels, (std::vector<std::string>{"phone"}));  // the local loser, abandoned
@@ -257,12 +177,10 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
 TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
   TestNode slow(Slow(300ms, "late"));
   TestNode fast(Answer(200, "hedge"));
-  UpstreamClient c;
+  http::Client c;
   for (bool await : {true, false}) {
     SCOPED_TRACE(await ? "awaited" : "cancelled");
-    Plan p = MakePlan({{"slow", slow.url}}, nullptr);
-    p.hedge = Target{"fast", fast.url};
-    p.hedge_delay = 20ms;
+    Plan p = Hedged(MakePlan({{"slow", slow.url}}), Target{"fast", fast.url}, 20ms);
     p.await_losers = await;
     auto r = DispatchSync(&c, p);
     ASSERT_TRUE(r.outcome.served);
@@ -280,20 +198,16 @@ TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
 TEST(LocalNode, HedgeRefusedByTheBudgetIsNotSent) {
   std::atomic<int> edge_hits{0};
   TestNode edge(Answer(200, "edge", &edge_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(200ms, "phone"));
-  Plan p = MakePlan({kPhone}, local);
-  p.hedge = Target{"edge", edge.url};
-  p.hedge_delay = 20ms;
+  Plan p = Hedged(MakePlan({kPhone}, local), Target{"edge", edge.url}, 20ms);
   std::atomic<int> asked{0};
   auto r = DispatchSync(&c, p, [&asked](const std::vector<std::string>& busy) -> std::optional<Target> {
     ++asked;
     EXPECT_EQ(busy, std::vector<std::string>{"phone"});  // the choice, still serving
     return std::nullopt;
   });
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "phone");
-  EXPECT_EQ(r.outcome.step, 0);
+  ExpectServed(r, "phone", 0);
   EXPECT_EQ(asked.load(), 1);  // asked once, when the hedge was due
   EXPECT_EQ(edge_hits.load(), 0);
   EXPECT_TRUE(r.cancels.empty());
@@ -304,17 +218,14 @@ TEST(LocalNode, HedgeGoesWhereTheHookSaysWhenItIsDue) {
   std::atomic<int> edge_hits{0}, cloud_hits{0};
   TestNode edge(Answer(200, "edge", &edge_hits));
   TestNode cloud(Answer(200, "cloud", &cloud_hits));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Slow(1000ms, "phone"));
-  Plan p = MakePlan({kPhone}, local);
-  p.hedge = Target{"edge", edge.url};  // the runner-up at decision time
-  p.hedge_delay = 20ms;
+  Plan p =
+      Hedged(MakePlan({kPhone}, local), Target{"edge", edge.url}, 20ms);  // the runner-up at decision time
   auto r = DispatchSync(&c, p, [&cloud](const std::vector<std::string>&) -> std::optional<Target> {
     return Target{"cloud", cloud.url};  // the best node when the hedge is due
   });
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "cloud");
-  EXPECT_EQ(r.outcome.step, -1);
+  ExpectServed(r, "cloud", -1);
   EXPECT_EQ(edge_hits.load(), 0);
   EXPECT_EQ(cloud_hits.load(), 1);
   local->Detach();
@@ -322,16 +233,10 @@ TEST(LocalNode, HedgeGoesWhereTheHookSaysWhenItIsDue) {
 
 TEST(LocalNode, LocalHedgeBeatsASlowTestNode) {
   TestNode cloud(Slow(1000ms, "cloud"));
-  UpstreamClient c;
+  http::Client c;
   auto local = std::make_shared<LocalEndpoint>(&c, Answer(200, "phone"));
-  Plan p = MakePlan({{"cloud", cloud.url}}, local);
-  p.hedge = kPhone;
-  p.hedge_delay = 50ms;
-  auto r = DispatchSync(&c, p);
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "phone");
-  EXPECT_EQ(r.outcome.step, -1);
-  EXPECT_EQ(r.outcome.response.body, "phone");
+  auto r = DispatchSync(&c, Hedged(MakePlan({{"cloud", cloud.url}}, local), kPhone, 50ms));
+  ExpectServed(r, "phone", -1, "phone");
   EXPECT_LT(r.elapsed_ms, 800);
   EXPECT_EQ(r.cancels, (std::vector<std::string>{"cloud"}));
   local->Detach();
@@ -342,15 +247,15 @@ TEST(LocalNode, DetachDropsPendingCallbacks) {
   std::vector<http::Responder> held;
   std::atomic<int> callbacks{0};
   {
-    UpstreamClient c;
+    http::Client c;
     LocalEndpoint local(&c, [&](http::Request&&, http::Responder w) {
       std::lock_guard<std::mutex> l(mu);
       held.push_back(std::move(w));
     });
     std::promise<void> sent;
     c.Post([&] {
-      local.Send(UpstreamRequest{}, std::chrono::steady_clock::now() + 10s,
-                 [&](StatusOr<UpstreamResponse>) { callbacks.fetch_add(1); });
+      local.Send(http::ClientRequest{}, std::chrono::steady_clock::now() + 10s,
+                 [&](StatusOr<http::ClientResponse>) { callbacks.fetch_add(1); });
       sent.set_value();
     });
     sent.get_future().wait();

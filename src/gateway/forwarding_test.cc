@@ -16,9 +16,8 @@
 
 #include "gateway/dispatcher.h"
 #include "gateway/gateway.h"
-#include "gateway/request_writer.h"
 #include "gateway/test_node.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "router/router.h"
 
@@ -186,13 +185,13 @@ TEST(Forwarding, EscapedCrLfInThePathStaysEscapedUpstream) {
   Gateway gw(&router, nullptr, NoProbes());
   TestNode front([&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), std::move(w)); });
   const std::string target = "/accounts/x%0d%0aX-Injected:%20yes/ai/run/@cf/m?q=%0d%0aX-Q:%201";
-  UpstreamClient client;
-  UpstreamRequest req;
+  http::Client client;
+  http::ClientRequest req;
   req.target = target;
   req.body = "{}";
-  std::promise<StatusOr<UpstreamResponse>> p;
+  std::promise<StatusOr<http::ClientResponse>> p;
   client.Send(front.url, req, std::chrono::steady_clock::now() + std::chrono::seconds(10),
-              [&p](StatusOr<UpstreamResponse> r) { p.set_value(std::move(r)); });
+              [&p](StatusOr<http::ClientResponse> r) { p.set_value(std::move(r)); });
   auto resp = p.get_future().get();
   ASSERT_TRUE(resp.ok()) << resp.status().ToString();
   EXPECT_EQ(resp->status, 200) << resp->body;
@@ -283,14 +282,14 @@ TEST(Forwarding, UnwritableHeadersAreRefusedBeforeAnyNode) {
 // no connection is made.
 TEST(Forwarding, UpstreamClientNeverWritesAnUnsafeRequest) {
   RawNode node(kOk);
-  UpstreamClient client;
-  auto send = [&](UpstreamRequest req, const std::string& url) {
-    std::promise<StatusOr<UpstreamResponse>> p;
+  http::Client client;
+  auto send = [&](http::ClientRequest req, const std::string& url) {
+    std::promise<StatusOr<http::ClientResponse>> p;
     client.Send(url, std::move(req), std::chrono::steady_clock::now() + std::chrono::seconds(10),
-                [&p](StatusOr<UpstreamResponse> r) { p.set_value(std::move(r)); });
+                [&p](StatusOr<http::ClientResponse> r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   };
-  std::vector<UpstreamRequest> bad(6);
+  std::vector<http::ClientRequest> bad(6);
   bad[0].target = "/a\r\nX-Injected: yes";
   bad[1].target = "/a b";
   bad[2].headers = {{"x-evil", "a\nX-Injected: yes"}};
@@ -304,7 +303,7 @@ TEST(Forwarding, UpstreamClientNeverWritesAnUnsafeRequest) {
     EXPECT_NE(r.status().message().find("upstream request"), std::string::npos) << r.status().ToString();
   }
   // A node URL whose host would put a line break into Host is refused the same way.
-  UpstreamRequest plain;
+  http::ClientRequest plain;
   auto host = send(plain, "http://127.0.0.1\r\nX-Injected: yes:1");
   EXPECT_FALSE(host.ok());
   EXPECT_EQ(node.Connections(), 0);
@@ -315,12 +314,12 @@ TEST(Forwarding, UpstreamClientNeverWritesAnUnsafeRequest) {
 }
 
 TEST(Forwarding, RequestWriterWritesWhatItWasGiven) {
-  ParsedUrl url{"10.0.0.1", "8000", "/pre"};
-  UpstreamRequest req;
+  http::ParsedUrl url{"10.0.0.1", "8000", "/pre"};
+  http::ClientRequest req;
   req.target = "/v2/models/m/infer?x=%0d%0a";
   req.headers = {{"x-a", "1\t2"}, {"Authorization", "Bearer t"}};
   req.body = "{}";
-  auto out = WriteUpstreamRequest(url, req);
+  auto out = http::WriteClientRequest(url, req);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->rfind("POST /pre/v2/models/m/infer?x=%0d%0a HTTP/1.1\r\n", 0), 0u) << *out;
   const auto headers = HeaderLines(*out);
@@ -329,7 +328,7 @@ TEST(Forwarding, RequestWriterWritesWhatItWasGiven) {
   EXPECT_TRUE(HasHeader(headers, "host"));
   EXPECT_EQ(out->substr(out->size() - 6), "\r\n\r\n{}");
   req.headers.emplace_back("x-b", "\x01");
-  auto bad = WriteUpstreamRequest(url, req);
+  auto bad = http::WriteClientRequest(url, req);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("x-b"), std::string::npos) << bad.status().ToString();
 }
@@ -337,11 +336,11 @@ TEST(Forwarding, RequestWriterWritesWhatItWasGiven) {
 // A request the client refuses ends the dispatch at once: no fallback, no failure counted.
 TEST(Forwarding, DispatchDoesNotBlameNodesForAnUnwritableRequest) {
   RawNode a(kOk), b(kOk);
-  UpstreamClient client;
+  http::Client client;
   Plan plan;
   plan.chain = {Target{"a", a.url}, Target{"b", b.url}};
   plan.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  UpstreamRequest req;
+  http::ClientRequest req;
   req.target = "/v2/models/m/infer";
   req.headers = {{"x-evil", "a\r\nX-Injected: yes"}};
   std::vector<std::string> failures, cancels;

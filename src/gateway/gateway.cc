@@ -88,7 +88,7 @@ Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOption
       options_(options),
       reports_(std::make_unique<RouterReports>(router)),
       inflight_(std::make_unique<InFlight>(reports_.get())),
-      client_(std::make_unique<UpstreamClient>(UpstreamOptions{.loop = options_.loop})) {
+      client_(std::make_unique<http::Client>(http::ClientOptions{.loop = options_.loop})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
   if (options_.metrics) {
     metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, router_->topology());
@@ -109,10 +109,10 @@ Gateway::~Gateway() {
 }
 
 void Gateway::ProbeLoop() {
-  auto probe = [this](const std::string& name, const char* target, UpstreamCallback on_answer) {
+  auto probe = [this](const std::string& name, const char* target, http::ClientCallback on_answer) {
     const router::Node* node = router_->topology().FindNode(name);
     if (!node) return;
-    UpstreamRequest req;
+    http::ClientRequest req;
     req.method = "GET";
     req.target = target;
     SendToNode(client_.get(), local_.get(), node->url, std::move(req),
@@ -123,7 +123,7 @@ void Gateway::ProbeLoop() {
   while (!cv_.wait_for(lock, options_.probe_period, [this] { return stopping_; })) {
     if (metrics_) metrics_->Refresh(*router_);
     for (const std::string& name : router_->NodesToProbe()) {
-      probe(name, "/v2/health/ready", [r, name](StatusOr<UpstreamResponse> resp) {
+      probe(name, "/v2/health/ready", [r, name](StatusOr<http::ClientResponse> resp) {
         bool ok = resp.ok() && resp->status == 200;
         if (ok) {
           r->ProbeResult(name, true, resp->duration_ms);
@@ -136,7 +136,7 @@ void Gateway::ProbeLoop() {
     // link (a congested path that recovered wins its traffic back), and a node that stopped
     // answering is ejected before a request finds out.
     for (const std::string& name : router_->NodesToRefresh()) {
-      probe(name, "/v2/health/live", [r, name](StatusOr<UpstreamResponse> resp) {
+      probe(name, "/v2/health/live", [r, name](StatusOr<http::ClientResponse> resp) {
         if (resp.ok() && resp->status == 200) {
           r->ObserveRtt(name, resp->duration_ms);
           r->ReportSuccess(name);

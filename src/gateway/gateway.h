@@ -1,5 +1,5 @@
 // The front door: routes each inference request to a node chosen by the Router and forwards it
-// over the UpstreamClient (fallbacks, hedging, deadlines), answering with the node's response
+// over the http::Client (fallbacks, hedging, deadlines), answering with the node's response
 // plus X-Continuum-Tier / -Node / -Fallback-Step / -Reason headers.
 //
 // Routes: POST /v2/models/{m}[/versions/{v}]/infer, POST /ai/run/{model} (forwarded unchanged),
@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "common/status.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "router/decision_log.h"
 #include "router/router.h"
@@ -106,7 +106,7 @@ class Gateway {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::unique_ptr<UpstreamClient> client_;
+  std::unique_ptr<http::Client> client_;
   std::shared_ptr<LocalEndpoint> local_;     // null without options.local_handler
   std::shared_ptr<GatewayMetrics> metrics_;  // null without options.metrics
   std::thread prober_;

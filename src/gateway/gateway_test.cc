@@ -7,15 +7,14 @@
 #include <chrono>
 #include <future>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "gateway/dispatcher.h"
+#include "gateway/test_dispatch.h"
 #include "gateway/test_node.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/io_loop.h"
 #include "http/server.h"
 #include "router/router.h"
@@ -24,18 +23,6 @@ namespace continuum::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Answers after `delay` from another thread (never blocks the server).
-http::Handler Slow(std::chrono::milliseconds delay, std::string body) {
-  return [=](http::Request&&, http::Responder w) {
-    std::thread([=] {
-      std::this_thread::sleep_for(delay);
-      http::Response r;
-      r.body = body;
-      w(std::move(r));
-    }).detach();
-  };
-}
 
 // A raw TCP listener that sends garbage (not HTTP) to every connection.
 struct GarbageNode {
@@ -68,101 +55,15 @@ struct GarbageNode {
   std::string url;
 };
 
-struct Run {
-  Outcome outcome;
-  std::vector<std::string> failures;
-  double elapsed_ms = 0;
-};
-
-Run DispatchSync(UpstreamClient* c, Plan plan) {
-  auto failures = std::make_shared<std::vector<std::string>>();
-  auto balance = std::make_shared<std::atomic<int>>(0);
-  std::promise<Outcome> p;
-  DispatchHooks hooks;
-  hooks.on_send = [balance](const std::string&) { balance->fetch_add(1); };
-  hooks.on_cancel = [balance](const std::string&) { balance->fetch_sub(1); };
-  hooks.on_success = [balance](const std::string&, const UpstreamResponse&, uint64_t) {
-    balance->fetch_sub(1);
-  };
-  hooks.on_failure = [failures, balance](const std::string& n) {
-    failures->push_back(n);
-    balance->fetch_sub(1);
-  };
-  UpstreamRequest req;
-  req.target = "/v2/models/m/infer";
-  req.body = "{}";
-  auto t0 = std::chrono::steady_clock::now();
-  Dispatch(c, std::move(plan), req, hooks, [&p](Outcome o) { p.set_value(std::move(o)); });
-  Run r;
-  r.outcome = p.get_future().get();
-  r.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  r.failures = *failures;
-  // Every copy sent ends (answer, failure or cancellation), soon after the outcome.
-  for (int i = 0; i < 200 && balance->load() != 0; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(balance->load(), 0);
-  return r;
-}
-
-Plan MakePlan(std::vector<Target> chain, std::chrono::milliseconds budget = 5s) {
-  Plan p;
-  p.chain = std::move(chain);
-  p.deadline = std::chrono::steady_clock::now() + budget;
-  return p;
-}
-
-TEST(Upstream, ParsesUrls) {
-  auto u = ParseHttpUrl("http://10.0.0.7:8000/prefix/");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->host, "10.0.0.7");
-  EXPECT_EQ(u->port, "8000");
-  EXPECT_EQ(u->prefix, "/prefix");
-  EXPECT_EQ(ParseHttpUrl("http://h")->port, "80");
-  EXPECT_FALSE(ParseHttpUrl("https://h:1").ok());
-  EXPECT_FALSE(ParseHttpUrl("http://h:x").ok());
-}
-
-TEST(Upstream, ForwardsAndReusesConnections) {
-  std::atomic<int> conns{0};
-  std::set<std::string> remotes;
-  std::mutex mu;
-  TestNode node([&](http::Request&& r, http::Responder w) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      remotes.insert(r.remote);
-    }
-    http::Response resp;
-    resp.body = r.method + " " + r.path + " " + r.body + " " + (r.Header("x-a") ? *r.Header("x-a") : "");
-    w(std::move(resp));
-  });
-  UpstreamClient c;
-  for (int i = 0; i < 3; ++i) {
-    std::promise<StatusOr<UpstreamResponse>> p;
-    UpstreamRequest req;
-    req.target = "/x";
-    req.body = "hi";
-    req.headers = {{"x-a", "b"}};
-    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
-           [&](StatusOr<UpstreamResponse> r) { p.set_value(r); });
-    auto r = p.get_future().get();
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->body, "POST /x hi b");
-  }
-  EXPECT_EQ(remotes.size(), 1u);  // one keep-alive connection served all three
-}
-
 TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
   std::atomic<int> hits503{0}, hits_ok{0};
   TestNode bad(Answer(503, "{\"error\":\"busy\"}", &hits503));
   TestNode good(Answer(200, "ok", &hits_ok));
-  UpstreamClient c;
+  http::Client c;
   // chain: a closed port, then a 503, then a good node
   auto r =
       DispatchSync(&c, MakePlan({{"dead", "http://127.0.0.1:1"}, {"busy", bad.url}, {"good", good.url}}));
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "good");
-  EXPECT_EQ(r.outcome.step, 2);
-  EXPECT_EQ(r.outcome.response.body, "ok");
+  ExpectServed(r, "good", 2, "ok");
   EXPECT_EQ(r.failures, (std::vector<std::string>{"dead", "busy"}));
   EXPECT_EQ(hits503.load(), 1);
 }
@@ -170,11 +71,9 @@ TEST(Dispatcher, FallsBackOnFailureAnd5xx) {
 TEST(Dispatcher, GarbageIsAFailure) {
   GarbageNode garbage;
   TestNode good(Answer(200, "ok"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"garbage", garbage.url}, {"good", good.url}}));
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "good");
-  EXPECT_EQ(r.outcome.step, 1);
+  ExpectServed(r, "good", 1);
   EXPECT_EQ(r.failures, (std::vector<std::string>{"garbage"}));
 }
 
@@ -182,8 +81,8 @@ TEST(Dispatcher, HangHitsTheDeadline) {
   TestNode hang([](http::Request&&, http::Responder w) {
     std::thread([w] { std::this_thread::sleep_for(3s); }).detach();  // w never called in time
   });
-  UpstreamClient c;
-  auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, 300ms));
+  http::Client c;
+  auto r = DispatchSync(&c, MakePlan({{"hang", hang.url}}, nullptr, 300ms));
   EXPECT_FALSE(r.outcome.served);
   EXPECT_EQ(r.outcome.error.code(), StatusCode::kDeadlineExceeded) << r.outcome.error.ToString();
   EXPECT_EQ(r.failures, (std::vector<std::string>{"hang"}));
@@ -195,7 +94,7 @@ TEST(Dispatcher, ClientErrorIsNotRetried) {
   std::atomic<int> second{0};
   TestNode first(Answer(400, "{\"error\":\"bad input\"}"));
   TestNode other(Answer(200, "ok", &second));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"first", first.url}, {"other", other.url}}));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.response.status, 400);
@@ -207,7 +106,7 @@ TEST(Dispatcher, ClientErrorIsNotRetried) {
 
 TEST(Dispatcher, AllFailIsUnavailable) {
   TestNode bad(Answer(500, "x"));
-  UpstreamClient c;
+  http::Client c;
   auto r = DispatchSync(&c, MakePlan({{"a", "http://127.0.0.1:1"}, {"b", bad.url}}));
   EXPECT_FALSE(r.outcome.served);
   EXPECT_EQ(r.outcome.error.code(), StatusCode::kUnavailable);
@@ -217,15 +116,9 @@ TEST(Dispatcher, AllFailIsUnavailable) {
 TEST(Dispatcher, HedgeWinsWhenTheFirstIsSlow) {
   TestNode slow(Slow(2000ms, "slow"));
   TestNode fast(Answer(200, "fast"));
-  UpstreamClient c;
-  Plan p = MakePlan({{"slow", slow.url}});
-  p.hedge = Target{"fast", fast.url};
-  p.hedge_delay = 50ms;
-  auto r = DispatchSync(&c, p);
-  ASSERT_TRUE(r.outcome.served);
-  EXPECT_EQ(r.outcome.node, "fast");
-  EXPECT_EQ(r.outcome.step, -1);
-  EXPECT_EQ(r.outcome.response.body, "fast");
+  http::Client c;
+  auto r = DispatchSync(&c, Hedged(MakePlan({{"slow", slow.url}}), Target{"fast", fast.url}, 50ms));
+  ExpectServed(r, "fast", -1, "fast");
   EXPECT_LT(r.elapsed_ms, 1500);
   EXPECT_TRUE(r.failures.empty());  // the cancelled loser is not reported as a failure
 }
@@ -234,11 +127,8 @@ TEST(Dispatcher, NoHedgeWhenTheFirstIsQuick) {
   std::atomic<int> hedge_hits{0};
   TestNode quick(Answer(200, "quick"));
   TestNode hedge(Answer(200, "hedge", &hedge_hits));
-  UpstreamClient c;
-  Plan p = MakePlan({{"quick", quick.url}});
-  p.hedge = Target{"hedge", hedge.url};
-  p.hedge_delay = 500ms;
-  auto r = DispatchSync(&c, p);
+  http::Client c;
+  auto r = DispatchSync(&c, Hedged(MakePlan({{"quick", quick.url}}), Target{"hedge", hedge.url}, 500ms));
   ASSERT_TRUE(r.outcome.served);
   EXPECT_EQ(r.outcome.node, "quick");
   // That no hedge is ever sent can only be seen by waiting past its delay (500 ms) for one.

@@ -90,13 +90,12 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
 
   ServerUnaryReactor* ModelMetadata(CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
                                     inference::ModelMetadataResponse* resp) override {
-    StatusOr<int64_t> version = ParseModelVersion(req->version());
-    if (!version.ok()) return Done(ctx, version.status());
-    auto mv = repository_.Get(req->name(), *version);
+    int64_t version = 0;
+    auto mv = Lookup(req->name(), req->version(), &version);
     if (!mv.ok()) return Done(ctx, mv.status());
     resp->set_name(req->name());
-    if (*version > 0) {
-      resp->add_versions(std::to_string(*version));
+    if (version > 0) {
+      resp->add_versions(std::to_string(version));
     } else {
       for (const auto& v : repository_.ReadyVersions(req->name()))
         resp->add_versions(std::to_string(v->version()));
@@ -111,9 +110,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
                                  inference::ModelInferResponse* resp) override {
     auto* reactor = new InferReactor();  // deletes itself when the call is done
     if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
-    StatusOr<int64_t> version = ParseModelVersion(req->model_version());
-    if (!version.ok()) return Finish(reactor, version.status());
-    auto mv = repository_.Get(req->model_name(), *version);
+    auto mv = Lookup(req->model_name(), req->model_version());
     if (!mv.ok()) return Finish(reactor, mv.status());
 
     // gRPC allocates the request message for this call and keeps it until the call finishes; it
@@ -198,6 +195,15 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   }
 
  private:
+  // The version a request names by its model name and version string ("": the latest ready one);
+  // the version string's error, or the repository's, otherwise. `number` gets the parsed version.
+  StatusOr<std::shared_ptr<ModelVersion>> Lookup(const std::string& name, const std::string& version,
+                                                 int64_t* number = nullptr) const {
+    ASSIGN_OR_RETURN(int64_t v, ParseModelVersion(version));
+    if (number) *number = v;
+    return repository_.Get(name, v);
+  }
+
   // A call's default reactor may be taken once (gRPC asserts it): Done takes it and finishes;
   // a handler that took it already finishes through Finish.
   static ServerUnaryReactor* Done(CallbackServerContext* ctx, const Status& status) {

@@ -30,15 +30,41 @@ namespace {
 
 using namespace test_support;  // NOLINT
 
-TEST(HttpServerTest, PortZeroPicksAPort) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  EXPECT_NE(server->port(), 0);
+// Each test runs one server (Serve) unless it needs more.
+class HttpServerTest : public ::testing::Test {
+ protected:
+  // Starts the server under test; false (and a failure) when it does not start.
+  bool Serve(Handler handler, const ServerOptions& options = TestOptions()) {
+    server_ = StartOrDie(options, std::move(handler));
+    return server_ != nullptr;
+  }
+  uint16_t port() const { return server_->port(); }
+
+  std::unique_ptr<Server> server_;
+};
+
+// Echoes the request back: metadata in headers, the request body as the response body.
+void Echo(Request&& req, Responder respond) {
+  Response r;
+  r.content_type = "text/plain";
+  r.headers = {{"X-Method", req.method},
+               {"X-Path", req.path},
+               {"X-Query", req.query},
+               {"X-Remote", req.remote},
+               {"X-Header-Count", std::to_string(req.headers.size())}};
+  if (const std::string* h = req.Header("x-test")) r.headers.emplace_back("X-Test-Echo", *h);
+  r.body = std::move(req.body);
+  respond(std::move(r));
+}
+
+TEST_F(HttpServerTest, PortZeroPicksAPort) {
+  ASSERT_TRUE(Serve(Echo));
+  EXPECT_NE(port(), 0);
 }
 
 // On a shared loop: requests are served on the loop's thread, and Stop (from another thread)
 // waits until the listener and every connection are gone while the loop keeps running.
-TEST(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
+TEST_F(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
   auto loop = IoLoop::Start();
   ASSERT_TRUE(loop.ok());
   ServerOptions o = TestOptions();
@@ -47,50 +73,48 @@ TEST(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
   EXPECT_FALSE(Server::Start(o, Echo).ok()) << "a shared loop has one thread";
   o.io_threads = 1;
   std::atomic<int> on_loop{0};
-  auto server = StartOrDie(o, [&on_loop, l = *loop](Request&& req, Responder respond) {
-    if (l->InLoopThread()) ++on_loop;
-    Echo(std::move(req), std::move(respond));
-  });
-  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(Serve(
+      [&on_loop, l = *loop](Request&& req, Responder respond) {
+        if (l->InLoopThread()) ++on_loop;
+        Echo(std::move(req), std::move(respond));
+      },
+      o));
   {
-    Client c(server->port());
+    Client c(port());
     ASSERT_TRUE(c.connected());
     for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
-      auto r = c.Read();
+      auto r = c.Exchange("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
       ASSERT_TRUE(r.has_value());
       EXPECT_EQ(r->status, 200);
     }
   }
   EXPECT_EQ(on_loop.load(), 3);
-  Client idle(server->port());  // a connection still open at Stop
+  Client idle(port());  // a connection still open at Stop
   ASSERT_TRUE(idle.connected());
   {
     // Connections are accepted first in, first out: a round trip on one opened later proves
     // that the server holds `idle`.
-    Client later(server->port());
+    Client later(port());
     ASSERT_TRUE(later.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
     ASSERT_TRUE(later.Read().has_value());
   }
-  const uint16_t port = server->port();
-  server->Stop();
-  server.reset();
-  EXPECT_FALSE(Client(port).connected());
+  const uint16_t old_port = port();
+  server_->Stop();
+  server_.reset();
+  EXPECT_FALSE(Client(old_port).connected());
   // The loop still runs for its other users.
   std::promise<void> ran;
   boost::asio::post((*loop)->context(), [&ran] { ran.set_value(); });
   EXPECT_EQ(ran.get_future().wait_for(2s), std::future_status::ready);
 }
 
-TEST(HttpServerTest, GetRoundtripWithHeaders) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+TEST_F(HttpServerTest, GetRoundtripWithHeaders) {
+  ASSERT_TRUE(Serve(Echo));
+  Client c(port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(
-      c.Send("GET /v2/models/my%20model/ready?x=1&y=%20 HTTP/1.1\r\n"
-             "Host: localhost\r\nX-TEST: Hello There\r\n\r\n"));
-  auto r = c.Read();
+  auto r = c.Exchange(
+      "GET /v2/models/my%20model/ready?x=1&y=%20 HTTP/1.1\r\n"
+      "Host: localhost\r\nX-TEST: Hello There\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->H("x-method"), "GET");
@@ -106,16 +130,14 @@ TEST(HttpServerTest, GetRoundtripWithHeaders) {
   EXPECT_EQ(r->H("connection"), "");
 }
 
-TEST(HttpServerTest, PostRoundtripWithBody) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+TEST_F(HttpServerTest, PostRoundtripWithBody) {
+  ASSERT_TRUE(Serve(Echo));
+  Client c(port());
   const std::string body = R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]})";
-  ASSERT_TRUE(
-      c.Send("POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-             "Content-Length: " +
-             std::to_string(body.size()) + "\r\n\r\n" + body));
-  auto r = c.Read();
+  auto r = c.Exchange(
+      "POST /v2/models/m/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->H("x-method"), "POST");
@@ -123,28 +145,22 @@ TEST(HttpServerTest, PostRoundtripWithBody) {
   EXPECT_EQ(r->H("content-length"), std::to_string(body.size()));
 }
 
-TEST(HttpServerTest, ChunkedRequestBody) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(
-      c.Send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
-  auto r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "hello world");
+TEST_F(HttpServerTest, ChunkedRequestBody) {
+  ASSERT_TRUE(Serve(Echo));
+  Client c(port());
+  auto r = c.Exchange(
+      "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  ExpectResponse(r, 200, "hello world");
 }
 
-TEST(HttpServerTest, KeepAliveAndPipelining) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+TEST_F(HttpServerTest, KeepAliveAndPipelining) {
+  ASSERT_TRUE(Serve(Echo));
+  Client c(port());
   for (int i = 0; i < 5; ++i) {
     const std::string body = "request " + std::to_string(i);
-    ASSERT_TRUE(c.Send("POST /seq/" + std::to_string(i) +
-                       " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
-    auto r = c.Read();
+    auto r = c.Exchange("POST /seq/" + std::to_string(i) +
+                        " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     ASSERT_TRUE(r.has_value()) << i;
     EXPECT_EQ(r->body, body);
   }
@@ -162,10 +178,10 @@ TEST(HttpServerTest, KeepAliveAndPipelining) {
   }
 }
 
-TEST(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
+TEST_F(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
   std::mutex mu;
   std::vector<std::thread> workers;
-  auto server = StartOrDie(TestOptions(), [&](Request&& req, Responder respond) {
+  ASSERT_TRUE(Serve([&](Request&& req, Responder respond) {
     std::lock_guard<std::mutex> lock(mu);
     workers.emplace_back([path = req.path, respond = std::move(respond)] {
       std::this_thread::sleep_for(50ms);  // the late answer is the behaviour under test
@@ -173,10 +189,9 @@ TEST(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
       r.body = path;
       respond(std::move(r));
     });
-  });
-  ASSERT_NE(server, nullptr);
-  Client a(server->port());
-  Client b(server->port());
+  }));
+  Client a(port());
+  Client b(port());
   const auto start = SteadyClock::now();
   ASSERT_TRUE(a.Send("GET /a HTTP/1.1\r\n\r\n"));
   ASSERT_TRUE(b.Send("GET /b HTTP/1.1\r\n\r\n"));
@@ -188,35 +203,31 @@ TEST(HttpServerTest, HandlerAnswersFromAnotherThreadLater) {
   EXPECT_EQ(rb->body, "/b");
   EXPECT_GE(SteadyClock::now() - start, 50ms);
   // The connection is reusable after an asynchronous answer.
-  ASSERT_TRUE(a.Send("GET /again HTTP/1.1\r\n\r\n"));
-  auto again = a.Read();
+  auto again = a.Exchange("GET /again HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->body, "/again");
   std::lock_guard<std::mutex> lock(mu);
   for (auto& t : workers) t.join();
 }
 
-TEST(HttpServerTest, DroppedResponderGives500) {
-  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+TEST_F(HttpServerTest, DroppedResponderGives500) {
+  ASSERT_TRUE(Serve([](Request&& req, Responder respond) {
     if (req.path == "/drop") return;  // forgets to answer
     Echo(std::move(req), std::move(respond));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(c.Send("GET /drop HTTP/1.1\r\n\r\n"));
-  auto r = c.Read();
+  }));
+  Client c(port());
+  auto r = c.Exchange("GET /drop HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 500);
   EXPECT_EQ(r->H("content-type"), "application/json");
   EXPECT_NE(r->body.find("\"error\""), std::string::npos);
-  ASSERT_TRUE(c.Send("GET /fine HTTP/1.1\r\n\r\n"));
-  auto ok = c.Read();
+  auto ok = c.Exchange("GET /fine HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(ok->status, 200);
 }
 
-TEST(HttpServerTest, ThrowingHandlerGives500AndSecondAnswerIsIgnored) {
-  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+TEST_F(HttpServerTest, ThrowingHandlerGives500AndSecondAnswerIsIgnored) {
+  ASSERT_TRUE(Serve([](Request&& req, Responder respond) {
     if (req.path == "/throw") throw std::runtime_error("boom");
     Response first;
     first.status = 201;
@@ -225,11 +236,9 @@ TEST(HttpServerTest, ThrowingHandlerGives500AndSecondAnswerIsIgnored) {
     Response second;
     second.status = 202;
     copy(std::move(second));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(c.Send("GET /throw HTTP/1.1\r\n\r\nGET /twice HTTP/1.1\r\n\r\n"));
-  auto r = c.Read();
+  }));
+  Client c(port());
+  auto r = c.Exchange("GET /throw HTTP/1.1\r\n\r\nGET /twice HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 500);
   auto r2 = c.Read();
@@ -238,105 +247,90 @@ TEST(HttpServerTest, ThrowingHandlerGives500AndSecondAnswerIsIgnored) {
   EXPECT_FALSE(c.Readable(100ms));  // no stray second response
 }
 
-TEST(HttpServerTest, HeadHasNoBody) {
-  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+TEST_F(HttpServerTest, HeadHasNoBody) {
+  ASSERT_TRUE(Serve([](Request&& req, Responder respond) {
     Response r;
     r.body = "hello";
     r.content_type = "text/plain";
     respond(std::move(r));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+  }));
+  Client c(port());
   ASSERT_TRUE(c.Send("HEAD / HTTP/1.1\r\n\r\n"));
   auto r = c.Read(/*head_request=*/true);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->H("content-length"), "5");
   // If the body had been sent, it would be read as the next response's status line.
-  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
-  auto g = c.Read();
-  ASSERT_TRUE(g.has_value());
-  EXPECT_EQ(g->status, 200);
-  EXPECT_EQ(g->body, "hello");
+  auto g = c.Exchange("GET / HTTP/1.1\r\n\r\n");
+  ExpectResponse(g, 200, "hello");
 }
 
-TEST(HttpServerTest, ConnectionCloseAndHttp10) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
+TEST_F(HttpServerTest, ConnectionCloseAndHttp10) {
+  ASSERT_TRUE(Serve(Echo));
   {
-    Client c(server->port());
-    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
-    auto r = c.Read();
+    Client c(port());
+    auto r = c.Exchange("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->H("connection"), "close");
     EXPECT_TRUE(c.WaitClosed());
   }
   {
-    Client c(server->port());
-    ASSERT_TRUE(c.Send("GET / HTTP/1.0\r\n\r\n"));
-    auto r = c.Read();
+    Client c(port());
+    auto r = c.Exchange("GET / HTTP/1.0\r\n\r\n");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->H("connection"), "close");
     EXPECT_TRUE(c.WaitClosed());
   }
   {
-    Client c(server->port());
-    ASSERT_TRUE(c.Send("GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-    auto r = c.Read();
+    Client c(port());
+    auto r = c.Exchange("GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->H("connection"), "keep-alive");
-    ASSERT_TRUE(c.Send("GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-    auto r2 = c.Read();
+    auto r2 = c.Exchange("GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     ASSERT_TRUE(r2.has_value());
     EXPECT_EQ(r2->H("x-path"), "/2");
   }
 }
 
-TEST(HttpServerTest, HandlerCanAskToClose) {
-  auto server = StartOrDie(TestOptions(), [](Request&&, Responder respond) {
+TEST_F(HttpServerTest, HandlerCanAskToClose) {
+  ASSERT_TRUE(Serve([](Request&&, Responder respond) {
     Response r;
     r.headers = {{"Connection", "close"}};
     respond(std::move(r));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n\r\n"));
-  auto r = c.Read();
+  }));
+  Client c(port());
+  auto r = c.Exchange("GET / HTTP/1.1\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->H("connection"), "close");
   EXPECT_TRUE(c.WaitClosed());
 }
 
-TEST(HttpServerTest, ExpectContinue) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
-  auto interim = c.Read();
+TEST_F(HttpServerTest, ExpectContinue) {
+  ASSERT_TRUE(Serve(Echo));
+  Client c(port());
+  auto interim = c.Exchange("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   ASSERT_TRUE(interim.has_value());
   EXPECT_EQ(interim->status, 100);
-  ASSERT_TRUE(c.Send("hello"));
-  auto r = c.Read();
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "hello");
+  auto r = c.Exchange("hello");
+  ExpectResponse(r, 200, "hello");
 }
 
 // ---- limits ------------------------------------------------------------------------------
 
-TEST(HttpServerTest, PayloadTooLargeAnsweredBeforeTheBody) {
+TEST_F(HttpServerTest, PayloadTooLargeAnsweredBeforeTheBody) {
   std::atomic<int> calls{0};
   ServerOptions o = TestOptions();
   o.max_body_bytes = 1024;
-  auto server = StartOrDie(o, [&](Request&& req, Responder respond) {
-    ++calls;
-    Echo(std::move(req), std::move(respond));
-  });
-  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(Serve(
+      [&](Request&& req, Responder respond) {
+        ++calls;
+        Echo(std::move(req), std::move(respond));
+      },
+      o));
   {
     // Only the header is sent: the 413 must come without waiting for the body.
-    Client c(server->port());
+    Client c(port());
     ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n"));
     auto r = c.Read(false, 1000ms);
     ASSERT_TRUE(r.has_value());
@@ -348,36 +342,30 @@ TEST(HttpServerTest, PayloadTooLargeAnsweredBeforeTheBody) {
   }
   {
     // Chunked bodies are limited too.
-    Client c(server->port());
+    Client c(port());
     const std::string chunk(800, 'x');
-    ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" + chunk +
-                       "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
-    auto r = c.Read();
+    auto r = c.Exchange("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" + chunk +
+                        "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 413);
     EXPECT_TRUE(c.WaitClosed());
   }
   {
     // At the limit is fine.
-    Client c(server->port());
+    Client c(port());
     const std::string body(1024, 'y');
-    ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 1024\r\n\r\n" + body));
-    auto r = c.Read();
-    ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->body, body);
+    auto r = c.Exchange("POST / HTTP/1.1\r\nContent-Length: 1024\r\n\r\n" + body);
+    ExpectResponse(r, 200, body);
   }
   EXPECT_EQ(calls.load(), 1);
 }
 
-TEST(HttpServerTest, HeaderTooLarge) {
+TEST_F(HttpServerTest, HeaderTooLarge) {
   ServerOptions o = TestOptions();
   o.max_header_bytes = 1024;
-  auto server = StartOrDie(o, Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
-  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
-  auto r = c.Read();
+  ASSERT_TRUE(Serve(Echo, o));
+  Client c(port());
+  auto r = c.Exchange("GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 431);
   EXPECT_EQ(r->H("connection"), "close");
@@ -386,8 +374,8 @@ TEST(HttpServerTest, HeaderTooLarge) {
 
 // The handler gets the target as received beside the decoded path: an escaped CR LF stays
 // escaped there, and the decoded path (which holds it) cannot be written back as a header.
-TEST(HttpServerTest, KeepsTheRawTargetAndNeverWritesControlCharacters) {
-  auto server = StartOrDie(TestOptions(), [](Request&& req, Responder respond) {
+TEST_F(HttpServerTest, KeepsTheRawTargetAndNeverWritesControlCharacters) {
+  ASSERT_TRUE(Serve([](Request&& req, Responder respond) {
     Response r;
     r.headers = {{"X-Target", req.target},
                  {"X-Path", req.path},
@@ -399,12 +387,10 @@ TEST(HttpServerTest, KeepsTheRawTargetAndNeverWritesControlCharacters) {
                   "a\x0b"
                   "b"}};
     respond(std::move(r));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+  }));
+  Client c(port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("GET /a/x%0d%0aX-Injected:%20yes?q=%0a HTTP/1.1\r\nHost: h\r\n\r\n"));
-  auto r = c.Read();
+  auto r = c.Exchange("GET /a/x%0d%0aX-Injected:%20yes?q=%0a HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->H("x-target"), "/a/x%0d%0aX-Injected:%20yes?q=%0a");
@@ -415,9 +401,8 @@ TEST(HttpServerTest, KeepsTheRawTargetAndNeverWritesControlCharacters) {
   EXPECT_EQ(r->H("x-vt"), "");
 }
 
-TEST(HttpServerTest, MalformedRequestsGet400) {
-  auto server = StartOrDie(TestOptions(), Echo);
-  ASSERT_NE(server, nullptr);
+TEST_F(HttpServerTest, MalformedRequestsGet400) {
+  ASSERT_TRUE(Serve(Echo));
   const char* bad[] = {
       "HELLO WORLD\r\n\r\n",
       "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
@@ -430,9 +415,8 @@ TEST(HttpServerTest, MalformedRequestsGet400) {
       "GET / HTTP/1.1\r\nX-Nul: a\x01z\r\n\r\n",
   };
   for (const char* request : bad) {
-    Client c(server->port());
-    ASSERT_TRUE(c.Send(request));
-    auto r = c.Read();
+    Client c(port());
+    auto r = c.Exchange(request);
     ASSERT_TRUE(r.has_value()) << request;
     EXPECT_EQ(r->status, 400) << request;
     EXPECT_EQ(r->H("connection"), "close") << request;
@@ -440,12 +424,11 @@ TEST(HttpServerTest, MalformedRequestsGet400) {
   }
 }
 
-TEST(HttpServerTest, SlowHeadersGet408) {
+TEST_F(HttpServerTest, SlowHeadersGet408) {
   ServerOptions o = TestOptions();
   o.header_timeout = 300ms;
-  auto server = StartOrDie(o, Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+  ASSERT_TRUE(Serve(Echo, o));
+  Client c(port());
   const auto start = SteadyClock::now();
   ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\n"));
   // Slow-loris: a header line every 50 ms keeps every single read short.
@@ -460,29 +443,26 @@ TEST(HttpServerTest, SlowHeadersGet408) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
-TEST(HttpServerTest, HalfSentBodyGets408) {
+TEST_F(HttpServerTest, HalfSentBodyGets408) {
   ServerOptions o = TestOptions();
   o.body_timeout = 300ms;
-  auto server = StartOrDie(o, Echo);
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+  ASSERT_TRUE(Serve(Echo, o));
+  Client c(port());
   const auto start = SteadyClock::now();
-  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789"));
-  auto r = c.Read();
+  auto r = c.Exchange("POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 408);
   EXPECT_GE(SteadyClock::now() - start, 250ms);
   EXPECT_TRUE(c.WaitClosed());
 }
 
-TEST(HttpServerTest, IdleConnectionsAreClosedSilently) {
+TEST_F(HttpServerTest, IdleConnectionsAreClosedSilently) {
   ServerOptions o = TestOptions();
   o.idle_timeout = 200ms;
   o.header_timeout = 300ms;
-  auto server = StartOrDie(o, Echo);
-  ASSERT_NE(server, nullptr);
-  Client used(server->port());
-  Client silent(server->port());  // never sends a byte
+  ASSERT_TRUE(Serve(Echo, o));
+  Client used(port());
+  Client silent(port());  // never sends a byte
   ASSERT_TRUE(used.Send("GET / HTTP/1.1\r\n\r\n"));
   ASSERT_TRUE(used.Read().has_value());
   const auto start = SteadyClock::now();
@@ -491,23 +471,22 @@ TEST(HttpServerTest, IdleConnectionsAreClosedSilently) {
   EXPECT_TRUE(silent.WaitClosed(1500ms));
 }
 
-TEST(HttpServerTest, MaxConnections) {
+TEST_F(HttpServerTest, MaxConnections) {
   ServerOptions o = TestOptions();
   o.max_connections = 2;
-  auto server = StartOrDie(o, Echo);
-  ASSERT_NE(server, nullptr);
-  auto a = std::make_unique<Client>(server->port());
-  Client b(server->port());
+  ASSERT_TRUE(Serve(Echo, o));
+  auto a = std::make_unique<Client>(port());
+  Client b(port());
   for (Client* c : {a.get(), &b}) {  // a round trip proves both are registered
     ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\n\r\n"));
     ASSERT_TRUE(c->Read().has_value());
   }
-  Client over(server->port());
+  Client over(port());
   EXPECT_TRUE(over.WaitClosed(1000ms));
   a.reset();  // frees a slot once the server notices
   bool served = false;
   for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    Client d(server->port());
+    Client d(port());
     if (d.Send("GET / HTTP/1.1\r\n\r\n")) {
       auto r = d.Read(false, 500ms);
       served = r.has_value() && r->status == 200;
@@ -517,17 +496,18 @@ TEST(HttpServerTest, MaxConnections) {
   EXPECT_TRUE(served);
 }
 
-TEST(HttpServerTest, WriteTimeoutCutsOffAClientThatDoesNotRead) {
+TEST_F(HttpServerTest, WriteTimeoutCutsOffAClientThatDoesNotRead) {
   constexpr size_t kBig = 48u << 20;  // far more than loopback socket buffers hold
   ServerOptions o = TestOptions();
   o.write_timeout = 200ms;
-  auto server = StartOrDie(o, [](Request&&, Responder respond) {
-    Response r;
-    r.body.assign(kBig, 'z');
-    respond(std::move(r));
-  });
-  ASSERT_NE(server, nullptr);
-  Client c(server->port());
+  ASSERT_TRUE(Serve(
+      [](Request&&, Responder respond) {
+        Response r;
+        r.body.assign(kBig, 'z');
+        respond(std::move(r));
+      },
+      o));
+  Client c(port());
   ASSERT_TRUE(c.Send("GET /big HTTP/1.1\r\n\r\n"));
   std::this_thread::sleep_for(600ms);  // not reading: the server's write stalls
   auto r = c.Read(false, 2000ms);
@@ -536,41 +516,40 @@ TEST(HttpServerTest, WriteTimeoutCutsOffAClientThatDoesNotRead) {
 
 // ---- lifecycle ---------------------------------------------------------------------------
 
-TEST(HttpServerTest, StopWithPendingRequests) {
+TEST_F(HttpServerTest, StopWithPendingRequests) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Responder> parked;
-  auto server = StartOrDie(TestOptions(), [&](Request&&, Responder respond) {
+  ASSERT_TRUE(Serve([&](Request&&, Responder respond) {
     std::lock_guard<std::mutex> lock(mu);
     parked.push_back(std::move(respond));
     cv.notify_all();
-  });
-  ASSERT_NE(server, nullptr);
+  }));
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<Client>(server->port()));
+    clients.push_back(std::make_unique<Client>(port()));
     ASSERT_TRUE(clients.back()->Send("GET / HTTP/1.1\r\n\r\n"));
   }
-  Client partial(server->port());
+  Client partial(port());
   ASSERT_TRUE(partial.Send("GET / HTTP/1.1\r\nX-Half"));  // mid-header
   {
     std::unique_lock<std::mutex> lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, 2s, [&] { return parked.size() == 3; }));
   }
   const auto start = SteadyClock::now();
-  server->Stop();
+  server_->Stop();
   EXPECT_LT(SteadyClock::now() - start, 1s);
-  server->Stop();  // idempotent
+  server_->Stop();  // idempotent
   for (auto& c : clients) EXPECT_TRUE(c->WaitClosed(1000ms));
   EXPECT_TRUE(partial.WaitClosed(1000ms));
   // Answering after Stop, and after the server is gone, does nothing.
   parked[0](Response{});
-  server.reset();
+  server_.reset();
   parked[1](Response{});
   parked.clear();  // the third is dropped: its 500 goes nowhere
 }
 
-TEST(HttpServerTest, DestructorStopsWhileHandlerThreadAnswersConcurrently) {
+TEST_F(HttpServerTest, DestructorStopsWhileHandlerThreadAnswersConcurrently) {
   // Responders racing with shutdown from another thread must neither crash nor hang.
   for (int round = 0; round < 5; ++round) {
     std::mutex mu;
@@ -605,7 +584,7 @@ TEST(HttpServerTest, DestructorStopsWhileHandlerThreadAnswersConcurrently) {
   }
 }
 
-TEST(HttpServerTest, BindErrorsAreStatuses) {
+TEST_F(HttpServerTest, BindErrorsAreStatuses) {
   auto first = StartOrDie(TestOptions(), Echo);
   ASSERT_NE(first, nullptr);
   ServerOptions o = TestOptions();

@@ -1,5 +1,5 @@
 // What the HTTP server's tests share: a tiny blocking client on a raw socket, the test options,
-// and an echo handler.
+// and the server start.
 #pragma once
 
 #include <arpa/inet.h>
@@ -117,6 +117,12 @@ class Client {
     return r;
   }
 
+  // Sends `request` and reads the answer; nullopt when either fails.
+  std::optional<HttpResponse> Exchange(std::string_view request) {
+    if (!Send(request)) return std::nullopt;
+    return Read();
+  }
+
   // True when the server closes (EOF or reset) within `timeout` without sending anything more.
   bool WaitClosed(Ms timeout = 2000ms) {
     const auto deadline = SteadyClock::now() + timeout;
@@ -171,18 +177,11 @@ inline std::unique_ptr<Server> StartOrDie(const ServerOptions& options, Handler 
   return std::move(server).value();
 }
 
-// Echoes the request back: metadata in headers, the request body as the response body.
-inline void Echo(Request&& req, Responder respond) {
-  Response r;
-  r.content_type = "text/plain";
-  r.headers = {{"X-Method", req.method},
-               {"X-Path", req.path},
-               {"X-Query", req.query},
-               {"X-Remote", req.remote},
-               {"X-Header-Count", std::to_string(req.headers.size())}};
-  if (const std::string* h = req.Header("x-test")) r.headers.emplace_back("X-Test-Echo", *h);
-  r.body = std::move(req.body);
-  respond(std::move(r));
+// `r` came, with `status` and `body`.
+inline void ExpectResponse(const std::optional<HttpResponse>& r, int status, std::string_view body) {
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, status);
+  EXPECT_EQ(r->body, body);
 }
 
 }  // namespace continuum::http::test_support

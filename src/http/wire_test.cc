@@ -2,31 +2,35 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 namespace continuum::http::internal {
 namespace {
 
-TEST(WireTest, ParseOriginForm) {
+// `target` parses into `want_path` and, when one is given, `want_query`.
+void ExpectParsed(std::string_view target, std::string_view want_path,
+                  std::optional<std::string_view> want_query = std::nullopt) {
+  SCOPED_TRACE(std::string(target));
   std::string path, query;
-  ASSERT_TRUE(ParseTarget("/v2/models/a%20b/infer?x=1&y=%20", path, query));
-  EXPECT_EQ(path, "/v2/models/a b/infer");
-  EXPECT_EQ(query, "x=1&y=%20");
-  ASSERT_TRUE(ParseTarget("/plain", path, query));
-  EXPECT_EQ(path, "/plain");
-  EXPECT_EQ(query, "");
-  ASSERT_TRUE(ParseTarget("/a+b?", path, query));
-  EXPECT_EQ(path, "/a+b");
-  EXPECT_EQ(query, "");
+  ASSERT_TRUE(ParseTarget(target, path, query));
+  EXPECT_EQ(path, want_path);
+  if (want_query) {
+    EXPECT_EQ(query, *want_query);
+  }
+}
+
+TEST(WireTest, ParseOriginForm) {
+  ExpectParsed("/v2/models/a%20b/infer?x=1&y=%20", "/v2/models/a b/infer", "x=1&y=%20");
+  ExpectParsed("/plain", "/plain", "");
+  ExpectParsed("/a+b?", "/a+b", "");
 }
 
 TEST(WireTest, ParseAbsoluteFormAndAsterisk) {
-  std::string path, query;
-  ASSERT_TRUE(ParseTarget("http://example.com:8000/v2/health/ready?verbose", path, query));
-  EXPECT_EQ(path, "/v2/health/ready");
-  EXPECT_EQ(query, "verbose");
-  ASSERT_TRUE(ParseTarget("http://example.com", path, query));
-  EXPECT_EQ(path, "/");
-  ASSERT_TRUE(ParseTarget("*", path, query));
-  EXPECT_EQ(path, "*");
+  ExpectParsed("http://example.com:8000/v2/health/ready?verbose", "/v2/health/ready", "verbose");
+  ExpectParsed("http://example.com", "/");
+  ExpectParsed("*", "*");
 }
 
 TEST(WireTest, RejectsBadTargets) {

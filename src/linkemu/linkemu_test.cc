@@ -8,6 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -247,15 +248,22 @@ TEST(LinkModelTest, LossHoldsAChunkBackOneRto) {
 
 // --- The relay ----------------------------------------------------------------------------
 
+// A relay in front of the server on `target_port`, started with the given link profiles;
+// nullptr (and a test failure) when it does not start.
+std::unique_ptr<Relay> StartRelay(uint16_t target_port, const LinkProfile& up = {},
+                                  const LinkProfile& down = {}) {
+  auto relay = std::make_unique<Relay>(OptionsFor(target_port));
+  relay->SetProfile(up, down);
+  const Status st = relay->Start();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return st.ok() ? std::move(relay) : nullptr;
+}
+
 TEST(RelayTest, RoundTripMatchesTheConfiguredDelay) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  LinkProfile up, down;
-  up.delay_ms = 40;
-  down.delay_ms = 40;
-  relay.SetProfile(up, down);
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  auto relay = StartRelay(echo.port(), {.delay_ms = 40}, {.delay_ms = 40});
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   std::vector<double> rtts;
   for (int i = 0; i < 21; ++i) rtts.push_back(c.PingMs("ping " + std::to_string(i)));
   const double median = Median(rtts);
@@ -267,13 +275,9 @@ TEST(RelayTest, RoundTripMatchesTheConfiguredDelay) {
 
 TEST(RelayTest, ThroughputMatchesTheConfiguredBandwidth) {
   TestServer sink(false);
-  Relay relay(OptionsFor(sink.port()));
-  LinkProfile up, down;
-  up.bandwidth_kbps = 8000;  // 1 MB/s
-  up.burst_bytes = 16384;
-  relay.SetProfile(up, down);
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  auto relay = StartRelay(sink.port(), {.bandwidth_kbps = 8000 /* 1 MB/s */, .burst_bytes = 16384});
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   const size_t total = 2'000'000;
   std::string data(total, 'x');
   const Clock::time_point t0 = Clock::now();
@@ -285,18 +289,15 @@ TEST(RelayTest, ThroughputMatchesTheConfiguredBandwidth) {
   std::printf("[linkemu] configured 8000 kbit/s, measured %.1f kbit/s (%.2f%% off) over %zu bytes\n", kbps,
               (kbps - 8000.0) / 8000.0 * 100.0, total);
   EXPECT_NEAR(kbps, 8000.0, 800.0);
-  EXPECT_EQ(relay.stats().bytes_up, total);
+  EXPECT_EQ(relay->stats().bytes_up, total);
 }
 
 TEST(RelayTest, JitterNeverReordersBytes) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  LinkProfile p;
-  p.delay_ms = 5;
-  p.jitter_ms = 5;
-  relay.SetProfile(p, p);
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  const LinkProfile p{.delay_ms = 5, .jitter_ms = 5};
+  auto relay = StartRelay(echo.port(), p, p);
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   std::string sent;
   for (int i = 0; i < 300; ++i) sent += "<" + std::to_string(i) + ">";
   std::thread writer([&] {
@@ -312,38 +313,32 @@ TEST(RelayTest, JitterNeverReordersBytes) {
 
 TEST(RelayTest, LossCostsARetransmissionTimeout) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  LinkProfile up, down;
-  up.delay_ms = 10;
-  up.loss = 1;
-  relay.SetProfile(up, down);
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  auto relay = StartRelay(echo.port(), {.delay_ms = 10, .loss = 1});
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   const double rtt = c.PingMs("hello");
   EXPECT_GE(rtt, 209.0);  // 10 ms + RTO max(200 ms, 2 x 10 ms)
   EXPECT_LT(rtt, 600.0);
-  EXPECT_GE(relay.stats().chunks_lost, 1u);
+  EXPECT_GE(relay->stats().chunks_lost, 1u);
 }
 
 TEST(RelayTest, PartitionStallsAndRecoveryResumes) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  LinkProfile p;
-  p.delay_ms = 10;
-  relay.SetProfile(p, p);
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  const LinkProfile p{.delay_ms = 10};
+  auto relay = StartRelay(echo.port(), p, p);
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   EXPECT_LT(c.PingMs("before"), 500.0);
 
-  relay.SetPartition(true);
+  relay->SetPartition(true);
   c.Send("during");
-  Client fresh(relay.port());  // accepted, but stalls
+  Client fresh(relay->port());  // accepted, but stalls
   fresh.Send("fresh");
   EXPECT_FALSE(c.Readable(milliseconds(300)));
   EXPECT_FALSE(fresh.Readable(milliseconds(1)));
 
   const Clock::time_point t0 = Clock::now();
-  relay.SetPartition(false);
+  relay->SetPartition(false);
   EXPECT_EQ(c.Recv(6), "during");
   EXPECT_EQ(fresh.Recv(5), "fresh");
   const double resumed = MsSince(t0);
@@ -354,29 +349,29 @@ TEST(RelayTest, PartitionStallsAndRecoveryResumes) {
 
 TEST(RelayTest, ResetPartitionClosesConnections) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  ASSERT_TRUE(relay.Start().ok());
-  Client c(relay.port());
+  auto relay = StartRelay(echo.port());
+  ASSERT_NE(relay, nullptr);
+  Client c(relay->port());
   EXPECT_EQ(c.PingMs("x") >= 0, true);
-  relay.SetPartition(true, PartitionMode::kReset);
+  relay->SetPartition(true, PartitionMode::kReset);
   ASSERT_TRUE(c.Readable(milliseconds(2000)));
   char b;
   boost::system::error_code ec;
   EXPECT_EQ(c.s.read_some(asio::buffer(&b, 1), ec), 0u);
   EXPECT_TRUE(ec);
-  Client fresh(relay.port());
+  Client fresh(relay->port());
   ASSERT_TRUE(fresh.Readable(milliseconds(2000)));
   EXPECT_EQ(fresh.s.read_some(asio::buffer(&b, 1), ec), 0u);
   EXPECT_TRUE(ec);
-  relay.SetPartition(false);
-  Client after(relay.port());
+  relay->SetPartition(false);
+  Client after(relay->port());
   EXPECT_LT(after.PingMs("back"), 500.0);
 }
 
 TEST(RelayTest, ScenarioSwitchesPhasesByTime) {
   TestServer echo(true);
-  Relay relay(OptionsFor(echo.port()));
-  ASSERT_TRUE(relay.Start().ok());
+  auto relay = StartRelay(echo.port());
+  ASSERT_NE(relay, nullptr);
   auto sc = ParseScenario(R"({"schema_version":1,"seed":3,"phases":[
       {"name":"fast","duration_s":0.2},
       {"name":"cut","duration_s":0.3,"partition":true},
@@ -384,9 +379,9 @@ TEST(RelayTest, ScenarioSwitchesPhasesByTime) {
   ASSERT_TRUE(sc.ok()) << sc.status().ToString();
   std::mutex mu;
   std::vector<std::pair<size_t, double>> seen;
-  Client c(relay.port());
+  Client c(relay->port());
   const Clock::time_point t0 = Clock::now();
-  relay.PlayScenario(*sc, [&](size_t i, const Phase&) {
+  relay->PlayScenario(*sc, [&](size_t i, const Phase&) {
     std::lock_guard<std::mutex> l(mu);
     seen.emplace_back(i, MsSince(t0));
   });

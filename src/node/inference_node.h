@@ -57,6 +57,7 @@ class InferenceNode {
   runtime::Engine& engine() { return *engine_; }
   ModelRepository& repository() { return *repository_; }
   telemetry::Registry& registry() { return *registry_; }
+  const tasks::Catalog& catalog() const { return *catalog_; }  // empty without a catalog folder
 
  private:
   InferenceNode() = default;

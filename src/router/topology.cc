@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/config_reader.h"
+#include "common/enum_names.h"
 #include "common/json_writer.h"
 
 namespace continuum::router {
@@ -29,19 +30,21 @@ std::string Join(const std::vector<std::string>& v) {
   return s;
 }
 
-StatusOr<Tier> ParseTier(std::string_view s) {
-  if (s == "device") return Tier::kDevice;
-  if (s == "edge") return Tier::kEdge;
-  if (s == "cloud") return Tier::kCloud;
-  return InvalidArgument("must be device, edge or cloud");
+constexpr EnumName<Tier> kTierNames[] = {
+    {Tier::kDevice, "device"}, {Tier::kEdge, "edge"}, {Tier::kCloud, "cloud"}};
+constexpr EnumName<Objective> kObjectiveNames[] = {{Objective::kFastest, "fastest"},
+                                                   {Objective::kCheapest, "cheapest"},
+                                                   {Objective::kLeastEnergy, "least_energy"}};
+
+// The value of `E` named `s`; "must be a, b or c" otherwise.
+template <typename E, size_t N>
+StatusOr<E> ParseName(const EnumName<E> (&table)[N], std::string_view s) {
+  if (std::optional<E> v = ValueOf(table, s)) return *v;
+  return InvalidArgument("must be " + NameList(table));
 }
 
-StatusOr<Objective> ParseObjective(std::string_view s) {
-  if (s == "fastest") return Objective::kFastest;
-  if (s == "cheapest") return Objective::kCheapest;
-  if (s == "least_energy") return Objective::kLeastEnergy;
-  return InvalidArgument("must be fastest, cheapest or least_energy");
-}
+StatusOr<Tier> ParseTier(std::string_view s) { return ParseName(kTierNames, s); }
+StatusOr<Objective> ParseObjective(std::string_view s) { return ParseName(kObjectiveNames, s); }
 
 constexpr double kMaxLatencyTargetMs = 3'600'000;
 
@@ -177,23 +180,8 @@ Status ParseNode(const Reader& r, element e, const std::string& at, Node* n) {
 
 }  // namespace
 
-std::string_view TierName(Tier t) {
-  switch (t) {
-    case Tier::kDevice: return "device";
-    case Tier::kEdge: return "edge";
-    case Tier::kCloud: return "cloud";
-  }
-  return "?";
-}
-
-std::string_view ObjectiveName(Objective o) {
-  switch (o) {
-    case Objective::kFastest: return "fastest";
-    case Objective::kCheapest: return "cheapest";
-    case Objective::kLeastEnergy: return "least_energy";
-  }
-  return "?";
-}
+std::string_view TierName(Tier t) { return NameOf(kTierNames, t); }
+std::string_view ObjectiveName(Objective o) { return NameOf(kObjectiveNames, o); }
 
 const ModelHolding* Node::FindModel(std::string_view model, int64_t version) const {
   for (const auto& m : models) {
@@ -306,6 +294,128 @@ std::string PolicyToJson(const Policy& p) {
   return out;
 }
 
+namespace {
+
+// The steps of ParseTopology, in the order the file's fields depend on each other: the classes
+// before the nodes that claim them, the nodes before the links that join them, all of them before
+// the model defaults that name a class.
+
+Status ParseSchemaAndOrigin(const Reader& r, object o, Topology* t) {
+  ASSIGN_OR_RETURN(element e, r.Required(o, "", "schema_version"));
+  ASSIGN_OR_RETURN(int64_t version, r.Int(e, "schema_version", 1, 1000));
+  if (version != Topology::kSchemaVersion) {
+    return r.Err("schema_version", "version " + std::to_string(version) +
+                                       " is not supported (this build reads " +
+                                       std::to_string(Topology::kSchemaVersion) + ")");
+  }
+  if (auto x = Find(o, "origin")) {
+    ASSIGN_OR_RETURN(t->origin, r.String(*x, "origin", true));
+  }
+  return Status::Ok();
+}
+
+// The declared residency classes; false when the file declares none (the nodes' then make the list).
+StatusOr<bool> ParseResidencyClasses(const Reader& r, object o, Topology* t) {
+  auto x = Find(o, "residency_classes");
+  if (!x) return false;
+  ASSIGN_OR_RETURN(auto a, r.Array(*x, "residency_classes"));
+  for (element c : a) {
+    std::string f = Index("residency_classes", t->residency_classes.size());
+    ASSIGN_OR_RETURN(std::string s, r.String(c, f, true));
+    if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(f, st.message());
+    if (t->KnowsResidency(s)) return r.Err(f, "duplicate residency class '" + s + "'");
+    t->residency_classes.push_back(s);
+  }
+  return true;
+}
+
+Status ParseNodes(const Reader& r, object o, bool declared_classes, Topology* t) {
+  ASSIGN_OR_RETURN(element e, r.Required(o, "", "nodes"));
+  ASSIGN_OR_RETURN(auto nodes, r.Array(e, "nodes"));
+  for (element ne : nodes) {
+    const std::string at = Index("nodes", t->nodes.size());
+    Node n;
+    RETURN_IF_ERROR(ParseNode(r, ne, at, &n));
+    if (n.name == t->origin) return r.Err(at + ".name", "'" + n.name + "' is the origin's name");
+    if (t->FindNode(n.name)) return r.Err(at + ".name", "duplicate node name '" + n.name + "'");
+    for (size_t j = 0; j < n.jurisdiction.size(); ++j) {
+      const std::string& c = n.jurisdiction[j];
+      if (declared_classes && !t->KnowsResidency(c)) {
+        return r.Err(Index(at + ".jurisdiction", j),
+                     "unknown residency class '" + c + "' (declared: " + Join(t->residency_classes) + ")");
+      }
+    }
+    t->nodes.push_back(std::move(n));
+  }
+  if (t->nodes.empty()) return r.Err("nodes", "must not be empty");
+  if (!declared_classes) {
+    for (const auto& n : t->nodes) {
+      for (const auto& c : n.jurisdiction) {
+        if (!t->KnowsResidency(c)) t->residency_classes.push_back(c);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// One link, between the origin or nodes `t` already holds.
+Status ParseLink(const Reader& r, element le, const std::string& at, const Topology& t, Link* l) {
+  auto f = [&](std::string_view k) { return Key(at, k); };
+  ASSIGN_OR_RETURN(object lo, r.Object(le, at));
+  RETURN_IF_ERROR(r.CheckKeys(lo, at, {"from", "to", "rtt_ms", "bandwidth_mbps"}));
+  for (std::string_view req : {"from", "to", "rtt_ms", "bandwidth_mbps"}) {
+    RETURN_IF_ERROR(r.Required(lo, at, req).status());
+  }
+  ASSIGN_OR_RETURN(l->from, r.String(*Find(lo, "from"), f("from"), true));
+  ASSIGN_OR_RETURN(l->to, r.String(*Find(lo, "to"), f("to"), true));
+  for (auto [name, value] : {std::pair{"from", &l->from}, std::pair{"to", &l->to}}) {
+    if (*value != t.origin && !t.FindNode(*value)) {
+      return r.Err(f(name), "'" + *value + "' is neither the origin ('" + t.origin + "') nor a node");
+    }
+  }
+  if (l->from == l->to) return r.Err(f("to"), "a link must join two different endpoints");
+  for (const auto& other : t.links) {
+    if (other.from == l->from && other.to == l->to) {
+      return r.Err(at, "duplicate link " + l->from + " -> " + l->to);
+    }
+  }
+  ASSIGN_OR_RETURN(l->rtt_ms, r.Double(*Find(lo, "rtt_ms"), f("rtt_ms"), 0, 600'000));
+  ASSIGN_OR_RETURN(l->bandwidth_mbps, r.Double(*Find(lo, "bandwidth_mbps"), f("bandwidth_mbps"), 1e-6, 1e9));
+  return Status::Ok();
+}
+
+Status ParseLinks(const Reader& r, object o, Topology* t) {
+  auto x = Find(o, "links");
+  if (!x) return Status::Ok();
+  ASSIGN_OR_RETURN(auto links, r.Array(*x, "links"));
+  for (element le : links) {
+    Link l;
+    RETURN_IF_ERROR(ParseLink(r, le, Index("links", t->links.size()), *t, &l));
+    t->links.push_back(std::move(l));
+  }
+  return Status::Ok();
+}
+
+Status ParseModelDefaults(const Reader& r, object o, Topology* t) {
+  auto x = Find(o, "model_defaults");
+  if (!x) return Status::Ok();
+  ASSIGN_OR_RETURN(object md, r.Object(*x, "model_defaults"));
+  for (auto [model, value] : md) {
+    std::string at = Key("model_defaults", model);
+    ASSIGN_OR_RETURN(object po, r.Object(value, at));
+    Policy p;
+    RETURN_IF_ERROR(ReadPolicy(r, po, at, true, &p));
+    if (p.residency && !t->KnowsResidency(*p.residency)) {
+      return r.Err(at + ".residency", "unknown residency class '" + *p.residency +
+                                          "' (known: " + Join(t->residency_classes) + ")");
+    }
+    t->model_defaults[std::string(model)] = p;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<Topology> ParseTopology(std::string_view json) {
   Topology t;
   Reader r("topology: ");
@@ -317,97 +427,11 @@ StatusOr<Topology> ParseTopology(std::string_view json) {
   ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
   RETURN_IF_ERROR(r.CheckKeys(
       o, "", {"schema_version", "origin", "residency_classes", "nodes", "links", "model_defaults"}));
-  ASSIGN_OR_RETURN(element e, r.Required(o, "", "schema_version"));
-  ASSIGN_OR_RETURN(int64_t version, r.Int(e, "schema_version", 1, 1000));
-  if (version != Topology::kSchemaVersion) {
-    return r.Err("schema_version", "version " + std::to_string(version) +
-                                       " is not supported (this build reads " +
-                                       std::to_string(Topology::kSchemaVersion) + ")");
-  }
-  if (auto x = Find(o, "origin")) {
-    ASSIGN_OR_RETURN(t.origin, r.String(*x, "origin", true));
-  }
-  bool declared_classes = false;
-  if (auto x = Find(o, "residency_classes")) {
-    declared_classes = true;
-    ASSIGN_OR_RETURN(auto a, r.Array(*x, "residency_classes"));
-    for (element c : a) {
-      std::string f = Index("residency_classes", t.residency_classes.size());
-      ASSIGN_OR_RETURN(std::string s, r.String(c, f, true));
-      if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(f, st.message());
-      if (t.KnowsResidency(s)) return r.Err(f, "duplicate residency class '" + s + "'");
-      t.residency_classes.push_back(s);
-    }
-  }
-  ASSIGN_OR_RETURN(e, r.Required(o, "", "nodes"));
-  ASSIGN_OR_RETURN(auto nodes, r.Array(e, "nodes"));
-  for (element ne : nodes) {
-    const std::string at = Index("nodes", t.nodes.size());
-    Node n;
-    RETURN_IF_ERROR(ParseNode(r, ne, at, &n));
-    if (n.name == t.origin) return r.Err(at + ".name", "'" + n.name + "' is the origin's name");
-    if (t.FindNode(n.name)) return r.Err(at + ".name", "duplicate node name '" + n.name + "'");
-    for (size_t j = 0; j < n.jurisdiction.size(); ++j) {
-      const std::string& c = n.jurisdiction[j];
-      if (declared_classes && !t.KnowsResidency(c)) {
-        return r.Err(Index(at + ".jurisdiction", j),
-                     "unknown residency class '" + c + "' (declared: " + Join(t.residency_classes) + ")");
-      }
-    }
-    t.nodes.push_back(std::move(n));
-  }
-  if (t.nodes.empty()) return r.Err("nodes", "must not be empty");
-  if (!declared_classes) {
-    for (const auto& n : t.nodes) {
-      for (const auto& c : n.jurisdiction) {
-        if (!t.KnowsResidency(c)) t.residency_classes.push_back(c);
-      }
-    }
-  }
-  if (auto x = Find(o, "links")) {
-    ASSIGN_OR_RETURN(auto links, r.Array(*x, "links"));
-    for (element le : links) {
-      const std::string at = Index("links", t.links.size());
-      auto f = [&](std::string_view k) { return Key(at, k); };
-      ASSIGN_OR_RETURN(object lo, r.Object(le, at));
-      RETURN_IF_ERROR(r.CheckKeys(lo, at, {"from", "to", "rtt_ms", "bandwidth_mbps"}));
-      for (std::string_view req : {"from", "to", "rtt_ms", "bandwidth_mbps"}) {
-        RETURN_IF_ERROR(r.Required(lo, at, req).status());
-      }
-      Link l;
-      ASSIGN_OR_RETURN(l.from, r.String(*Find(lo, "from"), f("from"), true));
-      ASSIGN_OR_RETURN(l.to, r.String(*Find(lo, "to"), f("to"), true));
-      for (auto [name, value] : {std::pair{"from", &l.from}, std::pair{"to", &l.to}}) {
-        if (*value != t.origin && !t.FindNode(*value)) {
-          return r.Err(f(name), "'" + *value + "' is neither the origin ('" + t.origin + "') nor a node");
-        }
-      }
-      if (l.from == l.to) return r.Err(f("to"), "a link must join two different endpoints");
-      for (const auto& other : t.links) {
-        if (other.from == l.from && other.to == l.to) {
-          return r.Err(at, "duplicate link " + l.from + " -> " + l.to);
-        }
-      }
-      ASSIGN_OR_RETURN(l.rtt_ms, r.Double(*Find(lo, "rtt_ms"), f("rtt_ms"), 0, 600'000));
-      ASSIGN_OR_RETURN(l.bandwidth_mbps,
-                       r.Double(*Find(lo, "bandwidth_mbps"), f("bandwidth_mbps"), 1e-6, 1e9));
-      t.links.push_back(std::move(l));
-    }
-  }
-  if (auto x = Find(o, "model_defaults")) {
-    ASSIGN_OR_RETURN(object md, r.Object(*x, "model_defaults"));
-    for (auto [model, value] : md) {
-      std::string at = Key("model_defaults", model);
-      ASSIGN_OR_RETURN(object po, r.Object(value, at));
-      Policy p;
-      RETURN_IF_ERROR(ReadPolicy(r, po, at, true, &p));
-      if (p.residency && !t.KnowsResidency(*p.residency)) {
-        return r.Err(at + ".residency", "unknown residency class '" + *p.residency +
-                                            "' (known: " + Join(t.residency_classes) + ")");
-      }
-      t.model_defaults[std::string(model)] = p;
-    }
-  }
+  RETURN_IF_ERROR(ParseSchemaAndOrigin(r, o, &t));
+  ASSIGN_OR_RETURN(bool declared_classes, ParseResidencyClasses(r, o, &t));
+  RETURN_IF_ERROR(ParseNodes(r, o, declared_classes, &t));
+  RETURN_IF_ERROR(ParseLinks(r, o, &t));
+  RETURN_IF_ERROR(ParseModelDefaults(r, o, &t));
   return t;
 }
 

@@ -8,8 +8,11 @@
 #endif
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
+
+#include "common/enum_names.h"
 
 namespace continuum::runtime {
 namespace {
@@ -319,21 +322,18 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   }
 }
 
+namespace {
+constexpr EnumName<CpuArena> kCpuArenaNames[] = {
+    {CpuArena::kShrink, "shrink"}, {CpuArena::kKeep, "keep"}, {CpuArena::kOff, "off"}};
+}  // namespace
+
 StatusOr<CpuArena> ParseCpuArena(std::string_view name) {
-  if (name == "shrink") return CpuArena::kShrink;
-  if (name == "keep") return CpuArena::kKeep;
-  if (name == "off") return CpuArena::kOff;
-  return InvalidArgument("unknown CPU arena mode '" + std::string(name) + "' (known: shrink, keep, off)");
+  if (std::optional<CpuArena> arena = ValueOf(kCpuArenaNames, name)) return *arena;
+  return InvalidArgument("unknown CPU arena mode '" + std::string(name) +
+                         "' (known: " + NameList(kCpuArenaNames, ", ", ", ") + ")");
 }
 
-std::string_view CpuArenaName(CpuArena arena) {
-  switch (arena) {
-    case CpuArena::kShrink: return "shrink";
-    case CpuArena::kKeep: return "keep";
-    case CpuArena::kOff: return "off";
-  }
-  return "shrink";
-}
+std::string_view CpuArenaName(CpuArena arena) { return NameOf(kCpuArenaNames, arena, "shrink"); }
 
 std::vector<std::string> Engine::AvailableProviders() {
   try {

@@ -371,6 +371,17 @@ struct Registry::Impl {
   // rendered last, and only once a label set has been folded.
   FamilyImpl<Counter> dropped;
 
+  // A labelled family of metrics made with no arguments (counters, gauges).
+  template <typename M>
+  Family<M>& AddPlain(std::string name, std::string help, std::string_view type,
+                      std::vector<std::string> labels) {
+    ValidateLabelNames(name, labels, /*histogram=*/false);
+    auto family = std::make_unique<FamilyImpl<M>>(
+        name, std::move(help), type, std::move(labels), [] { return std::make_unique<M>(); },
+        options.max_label_sets, &dropped);
+    return Add(std::move(family), name, /*histogram=*/false);
+  }
+
   template <typename F>
   F& Add(std::unique_ptr<F> family, const std::string& name, bool histogram) {
     if (!IsValidName(name, /*allow_colon=*/true)) {
@@ -397,19 +408,11 @@ Registry::Registry(RegistryOptions options) : impl_(std::make_unique<Impl>(optio
 Registry::~Registry() = default;
 
 Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
-  ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Counter>>(
-      name, std::move(help), "counter", std::move(labels), [] { return std::make_unique<Counter>(); },
-      impl_->options.max_label_sets, &impl_->dropped);
-  return impl_->Add(std::move(family), name, /*histogram=*/false);
+  return impl_->AddPlain<Counter>(std::move(name), std::move(help), "counter", std::move(labels));
 }
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vector<std::string> labels) {
-  ValidateLabelNames(name, labels, /*histogram=*/false);
-  auto family = std::make_unique<FamilyImpl<Gauge>>(
-      name, std::move(help), "gauge", std::move(labels), [] { return std::make_unique<Gauge>(); },
-      impl_->options.max_label_sets, &impl_->dropped);
-  return impl_->Add(std::move(family), name, /*histogram=*/false);
+  return impl_->AddPlain<Gauge>(std::move(name), std::move(help), "gauge", std::move(labels));
 }
 
 Family<Histogram>& Registry::AddHistogram(std::string name, std::string help, std::vector<std::string> labels,

@@ -258,6 +258,40 @@ class TaskApiTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("label:", r.stdout)
 
+    def test_cli_run_answers_in_the_task_api_envelope_both_ways(self):
+        # In-process, the task API of an InferenceNode answers as a server's does: the same
+        # envelope, errors included, whether or not a server is in between.
+        common = ["--model-repository", os.path.join(CATALOG, "models"), "--catalog", os.path.join(CATALOG, "catalog")]
+        url = ["--url", "http://127.0.0.1:%d" % self.server.port]
+        answers = []
+        for where in (common, url):
+            r = subprocess.run([BIN, "run", "@cf/nobody/no-such-model", "x", "--json"] + where,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)  # --json prints whatever came back
+            answers.append(json.loads(r.stdout))
+        self.assertEqual(answers[0], answers[1])
+        self.assertFalse(answers[0]["success"])
+        self.assertEqual(answers[0]["errors"][0]["code"], 404)
+        self.assertIn("unknown model '@cf/nobody/no-such-model'", answers[0]["errors"][0]["message"])
+        for where in (common, url):
+            r = subprocess.run([BIN, "run", "@cf/nobody/no-such-model", "x"] + where,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("unknown model '@cf/nobody/no-such-model'", r.stderr)
+
+    def test_cli_run_errors(self):
+        r = subprocess.run([BIN, "run", CLS, "x", "--url", "https://127.0.0.1:1"], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--url: https is not supported", r.stderr)
+        r = subprocess.run([BIN, "run", CLS, "x", "--url", "127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot reach 127.0.0.1:1", r.stderr)
+        r = subprocess.run([BIN, "run", CLS, "x", "--url", "127.0.0.1:1", "--timeout-ms", "0"], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("out of range", r.stderr)
+
 
 class OcrCostLimitsTest(unittest.TestCase):
     """The OCR entry's cost caps, through the real models: a page whose lines need more

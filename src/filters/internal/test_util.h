@@ -11,16 +11,15 @@
 
 #include "filters/filters.h"
 #include "filters/internal/util.h"
+#include "http/test_util.h"
 
 namespace continuum::filters::testing {
 
+// A request as the server hands it over, from a loopback client.
 inline http::Request Req(std::string method, std::string path, std::string body = "",
                          std::vector<std::pair<std::string, std::string>> headers = {}) {
-  http::Request r;
-  r.method = std::move(method);
-  r.path = std::move(path);
-  r.body = std::move(body);
-  r.headers = std::move(headers);
+  http::Request r =
+      http::testing::MakeRequest(std::move(method), std::move(path), std::move(body), std::move(headers));
   r.remote = "127.0.0.1:1";
   return r;
 }
@@ -38,17 +37,7 @@ inline http::Request AdminReq(std::string method, std::string path, std::string 
   return Req(std::move(method), std::move(path), std::move(body), std::move(headers));
 }
 
-// Calls `h` and waits (bounded) for its answer.
-inline http::Response Call(const http::Handler& h, http::Request req) {
-  auto p = std::make_shared<std::promise<http::Response>>();
-  auto f = p->get_future();
-  h(std::move(req), [p](http::Response r) { p->set_value(std::move(r)); });
-  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    ADD_FAILURE() << "no answer within 10 s";
-    return {};
-  }
-  return f.get();
-}
+using http::testing::Call;
 
 inline std::string Header(const http::Response& r, std::string_view name) {
   const std::string* v = ResponseHeader(r, name);

@@ -13,7 +13,7 @@ namespace continuum::gateway::internal {
 namespace {
 
 // A finite, non-negative number in a node's response header, if present.
-std::optional<double> NumericHeader(const UpstreamResponse& resp, std::string_view name) {
+std::optional<double> NumericHeader(const http::ClientResponse& resp, std::string_view name) {
   const std::string* v = resp.Header(name);
   if (!v) return std::nullopt;
   return ParseNodeReportValue(*v);
@@ -45,7 +45,7 @@ struct Exchange {
     sends.erase(it);
     inflight->Ended(copy);
   }
-  void Learn(const std::string& node, const UpstreamResponse& answer, uint64_t bytes) {
+  void Learn(const std::string& node, const http::ClientResponse& answer, uint64_t bytes) {
     LearnFromAnswer(*reports, node, model, answer, bytes, node == explored);
   }
 };
@@ -87,7 +87,7 @@ void InFlight::Ended(const Copy& copy) {
 }
 
 void LearnFromAnswer(NodeReports& reports, const std::string& node, std::string_view model,
-                     const UpstreamResponse& resp, uint64_t bytes, bool explored) {
+                     const http::ClientResponse& resp, uint64_t bytes, bool explored) {
   reports.ReportSuccess(node);
   // The node's own view of its queue, when it reports one, replaces the gateway's in-flight count.
   if (auto depth = NumericHeader(resp, kQueueDepthHeader)) reports.ReportQueueDepth(node, *depth);
@@ -130,7 +130,7 @@ DispatchHooks FeedbackHooks(NodeReports* reports, InFlight* inflight, const rout
     x->End(node);
     x->reports->ReportFailure(node);
   };
-  hooks.on_success = [x](const std::string& node, const UpstreamResponse& resp, uint64_t bytes) {
+  hooks.on_success = [x](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
     x->End(node);
     x->Learn(node, resp, bytes);
   };
@@ -138,7 +138,7 @@ DispatchHooks FeedbackHooks(NodeReports* reports, InFlight* inflight, const rout
   // hedge's (the node was not needed): not learned from, so the compute window is not tilted
   // towards stalls by every rescue. An exploration copy's answer is its link's one fresh sample.
   if (!x->explored.empty()) {
-    hooks.on_loser_answer = [x](const std::string& node, const UpstreamResponse& resp, uint64_t bytes) {
+    hooks.on_loser_answer = [x](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
       if (node == x->explored) x->Learn(node, resp, bytes);
     };
   }

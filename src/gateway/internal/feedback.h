@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "gateway/dispatcher.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "router/router.h"
 
 namespace continuum::gateway::internal {
@@ -101,7 +101,7 @@ class InFlight {
 // exchange less rtt and transfer at the current estimates) and the rest of the exchange as
 // transfer of `bytes` (`explored`: the fresh sample of an exploration copy).
 void LearnFromAnswer(NodeReports& reports, const std::string& node, std::string_view model,
-                     const UpstreamResponse& answer, uint64_t bytes, bool explored);
+                     const http::ClientResponse& answer, uint64_t bytes, bool explored);
 
 // The dispatch hooks that report one request's copies to the router: on_send, on_success,
 // on_failure, on_cancel and, when the decision sends an exploration copy, on_loser_answer (that

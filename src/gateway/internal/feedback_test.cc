@@ -78,9 +78,9 @@ TEST(InFlightTest, ReportsDepthEarliestDueAndWorkAsCopiesStartAndEnd) {
   EXPECT_EQ(r.Take().back(), "outstanding c due none work 0");
 }
 
-UpstreamResponse Answer(int status, double duration_ms,
-                        std::vector<std::pair<std::string, std::string>> headers) {
-  UpstreamResponse a;
+http::ClientResponse Answer(int status, double duration_ms,
+                            std::vector<std::pair<std::string, std::string>> headers) {
+  http::ClientResponse a;
   a.status = status;
   a.duration_ms = duration_ms;
   a.headers = std::move(headers);

@@ -106,8 +106,8 @@ std::string UpstreamTarget(const http::Request& req) {
   return http::EncodePath(req.path) + (req.query.empty() ? "" : "?" + req.query);
 }
 
-StatusOr<UpstreamRequest> UpstreamHead(const http::Request& req) {
-  UpstreamRequest up;
+StatusOr<http::ClientRequest> UpstreamHead(const http::Request& req) {
+  http::ClientRequest up;
   up.method = req.method;
   up.target = UpstreamTarget(req);
   const std::vector<std::string> named = ConnectionOptions(req.headers);
@@ -118,7 +118,7 @@ StatusOr<UpstreamRequest> UpstreamHead(const http::Request& req) {
   return up;
 }
 
-http::Response ForwardedAnswer(UpstreamResponse&& answer) {
+http::Response ForwardedAnswer(http::ClientResponse&& answer) {
   http::Response r;
   r.status = answer.status;
   r.content_type = "";

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "gateway/upstream.h"
+#include "http/client.h"
 #include "http/server.h"
 
 namespace continuum::gateway::internal {
@@ -48,11 +48,11 @@ std::string UpstreamTarget(const http::Request& req);
 // The request as it goes upstream, without its body: method, target, the end-to-end headers and
 // the content type. InvalidArgument naming the header or target when it could not be written on
 // the wire as it is (http::CheckRequestHead).
-StatusOr<UpstreamRequest> UpstreamHead(const http::Request& req);
+StatusOr<http::ClientRequest> UpstreamHead(const http::Request& req);
 
 // A node's answer as passed back to the client: its status, content type, end-to-end headers
 // (node timings included; its routing headers dropped) and body. The routing headers are added
 // by the caller.
-http::Response ForwardedAnswer(UpstreamResponse&& answer);
+http::Response ForwardedAnswer(http::ClientResponse&& answer);
 
 }  // namespace continuum::gateway::internal

@@ -74,7 +74,7 @@ TEST(ConnectionOptionsTest, ListsTheNamedHeadersLowerCasedWithoutBlanks) {
 }
 
 TEST(ForwardedAnswerTest, TheNodesStatusBodyAndEndToEndHeadersWithoutItsRoutingHeaders) {
-  UpstreamResponse a;
+  http::ClientResponse a;
   a.status = 429;
   a.body = "slow down";
   a.headers = {{"content-type", "text/plain"},

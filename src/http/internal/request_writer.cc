@@ -1,4 +1,4 @@
-#include "gateway/request_writer.h"
+#include "http/internal/request_writer.h"
 
 #include <boost/beast/http/write.hpp>
 #include <exception>
@@ -7,18 +7,19 @@
 
 #include "http/validate.h"
 
-namespace continuum::gateway {
+namespace continuum::http {
 
 namespace bhttp = boost::beast::http;
 
-StatusOr<WireRequest> BuildUpstreamRequest(const ParsedUrl& url, UpstreamRequest request) {
+StatusOr<internal::ClientWireRequest> internal::BuildClientRequest(const ParsedUrl& url,
+                                                                   ClientRequest request) {
   std::string target = url.prefix + (request.target.empty() ? "/" : request.target);
   std::string host = url.host + ":" + url.port;
-  if (Status st = http::CheckRequestHead(request.method, target, request.headers); !st.ok())
+  if (Status st = CheckRequestHead(request.method, target, request.headers); !st.ok())
     return InvalidArgument("upstream request: " + st.message());
-  if (Status st = http::CheckHeader("Host", host); !st.ok())
+  if (Status st = CheckHeader("Host", host); !st.ok())
     return InvalidArgument("upstream request: " + st.message());
-  WireRequest req;
+  internal::ClientWireRequest req;
   req.method_string(request.method);
   req.target(target);
   req.version(11);
@@ -34,11 +35,11 @@ StatusOr<WireRequest> BuildUpstreamRequest(const ParsedUrl& url, UpstreamRequest
   return req;
 }
 
-StatusOr<std::string> WriteUpstreamRequest(const ParsedUrl& url, UpstreamRequest request) {
-  ASSIGN_OR_RETURN(WireRequest req, BuildUpstreamRequest(url, std::move(request)));
+StatusOr<std::string> WriteClientRequest(const ParsedUrl& url, ClientRequest request) {
+  ASSIGN_OR_RETURN(internal::ClientWireRequest req, internal::BuildClientRequest(url, std::move(request)));
   std::ostringstream out;
   out << req;
   return out.str();
 }
 
-}  // namespace continuum::gateway
+}  // namespace continuum::http

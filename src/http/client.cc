@@ -1,26 +1,27 @@
-#include "gateway/upstream.h"
+#include "http/client.h"
 
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <future>
 #include <map>
 #include <optional>
 #include <thread>
 #include <utility>
 
-#include "gateway/request_writer.h"
+#include "http/internal/request_writer.h"
 #include "http/io_loop.h"
 
-namespace continuum::gateway {
+namespace continuum::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-const std::string* UpstreamResponse::Header(std::string_view lower_name) const {
+const std::string* ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
     if (k == lower_name) return &v;
   return nullptr;
@@ -52,13 +53,13 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
   return out;
 }
 
-struct UpstreamClient::Impl {
-  explicit Impl(UpstreamOptions o)
+struct Client::Impl {
+  explicit Impl(ClientOptions o)
       : options(std::move(o)),
         own_io(options.loop ? std::nullopt : std::optional<asio::io_context>(std::in_place, 1)),
         io(options.loop ? options.loop->context() : *own_io),
         work(asio::make_work_guard(io)) {}
-  UpstreamOptions options;
+  ClientOptions options;
   std::optional<asio::io_context> own_io;  // without a shared loop
   asio::io_context& io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
@@ -85,10 +86,10 @@ struct UpstreamClient::Impl {
 
 namespace {
 
-class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
+class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(UpstreamClient::Impl* impl, ParsedUrl url, WireRequest req,
-       std::chrono::steady_clock::time_point deadline, UpstreamCallback cb)
+  Call(Client::Impl* impl, ParsedUrl url, internal::ClientWireRequest req,
+       std::chrono::steady_clock::time_point deadline, ClientCallback cb)
       : impl_(impl),
         url_(std::move(url)),
         key_(url_.host + ":" + url_.port),
@@ -178,7 +179,7 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
 
   void Done() {
     auto msg = parser_->release();
-    UpstreamResponse r;
+    ClientResponse r;
     r.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) {
       std::string name(f.name_string());
@@ -191,7 +192,7 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
     Finish(std::move(r));
   }
 
-  void Finish(StatusOr<UpstreamResponse> result) {
+  void Finish(StatusOr<ClientResponse> result) {
     if (done_) return;
     done_ = true;
     if (stream_) {
@@ -206,20 +207,20 @@ class Call : public UpstreamCall, public std::enable_shared_from_this<Call> {
     if (cb) cb(std::move(result));
   }
 
-  UpstreamClient::Impl* impl_;  // outlives every call that runs
+  Client::Impl* impl_;  // outlives every call that runs
   ParsedUrl url_;
   std::string key_;
   std::chrono::steady_clock::time_point deadline_, start_;
-  UpstreamCallback cb_;
+  ClientCallback cb_;
   tcp::resolver resolver_;
   std::unique_ptr<beast::tcp_stream> stream_;
-  WireRequest req_;
+  internal::ClientWireRequest req_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
   bool reused_ = false, cancelled_ = false, done_ = false;
 };
 
-class Timer : public UpstreamCall, public std::enable_shared_from_this<Timer> {
+class Timer : public ClientCall, public std::enable_shared_from_this<Timer> {
  public:
   Timer(asio::io_context& io, std::function<void()> fn) : timer_(io), fn_(std::move(fn)) {}
   void Start(std::chrono::microseconds delay) {
@@ -246,18 +247,18 @@ class Timer : public UpstreamCall, public std::enable_shared_from_this<Timer> {
   bool cancelled_ = false;
 };
 
-class FailedCall : public UpstreamCall {
+class FailedCall : public ClientCall {
  public:
   void Cancel() override {}
 };
 
 }  // namespace
 
-UpstreamClient::UpstreamClient(UpstreamOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   if (!impl_->options.loop) impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
 }
 
-UpstreamClient::~UpstreamClient() {
+Client::~Client() {
   impl_->work.reset();
   // Pending calls refer to impl_: the loop stops here, before it goes, whoever runs it.
   if (impl_->options.loop) {
@@ -268,12 +269,13 @@ UpstreamClient::~UpstreamClient() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, UpstreamRequest request,
-                                                   std::chrono::steady_clock::time_point deadline,
-                                                   UpstreamCallback callback) {
+std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequest request,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         ClientCallback callback) {
   auto url = ParseHttpUrl(base_url);
   // A request that cannot be written safely fails here, before any connection is made.
-  auto wire = url.ok() ? BuildUpstreamRequest(*url, std::move(request)) : StatusOr<WireRequest>(url.status());
+  auto wire = url.ok() ? internal::BuildClientRequest(*url, std::move(request))
+                       : StatusOr<internal::ClientWireRequest>(url.status());
   if (!wire.ok()) {
     Status st = wire.status();
     asio::post(impl_->io, [cb = std::move(callback), st] { cb(st); });
@@ -285,13 +287,33 @@ std::shared_ptr<UpstreamCall> UpstreamClient::Send(const std::string& base_url, 
   return call;
 }
 
-std::shared_ptr<UpstreamCall> UpstreamClient::After(std::chrono::microseconds delay,
-                                                    std::function<void()> fn) {
+std::shared_ptr<ClientCall> Client::After(std::chrono::microseconds delay, std::function<void()> fn) {
   auto t = std::make_shared<Timer>(impl_->io, std::move(fn));
   asio::post(impl_->io, [t, delay] { t->Start(delay); });
   return t;
 }
 
-void UpstreamClient::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
+void Client::Post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn)); }
 
-}  // namespace continuum::gateway
+bool Client::InIoThread() const {
+  if (impl_->options.loop) return impl_->options.loop->InLoopThread();
+  return std::this_thread::get_id() == impl_->thread.get_id();
+}
+
+StatusOr<ClientResponse> AwaitCall(Client& client,
+                                   const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send) {
+  if (client.InIoThread())
+    return FailedPrecondition("a call cannot be waited for on its client's I/O thread");
+  std::promise<StatusOr<ClientResponse>> answer;
+  send([&answer](StatusOr<ClientResponse> r) { answer.set_value(std::move(r)); });
+  return answer.get_future().get();
+}
+
+StatusOr<ClientResponse> SendAndWait(Client& client, const std::string& base_url, ClientRequest request,
+                                     std::chrono::steady_clock::time_point deadline) {
+  return AwaitCall(client, [&](ClientCallback done) {
+    return client.Send(base_url, std::move(request), deadline, std::move(done));
+  });
+}
+
+}  // namespace continuum::http

@@ -1,0 +1,109 @@
+// Asynchronous HTTP/1.1 client (Boost.Beast/Asio): what the gateway reaches its nodes with and
+// what `continuum run --url` sends its request with. One io_context, run by the client's own thread (or a
+// shared http::IoLoop); keep-alive connections are pooled per host:port. Every call has a deadline and can be
+// cancelled (hedging). Thread-safe: Send and Cancel may be called from any thread; callbacks run on the
+// client's I/O thread and must not block.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace continuum::http {
+
+class IoLoop;
+
+struct ClientRequest {
+  std::string method = "POST";
+  std::string target;  // path and query, appended to the node URL's path prefix
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  double duration_ms = 0;
+
+  const std::string* Header(std::string_view lower_name) const;
+};
+
+// Ok with a response (any HTTP status), or an error: Unavailable (connect/read/write failure,
+// not valid HTTP), DeadlineExceeded (timed out), "cancelled" (Unavailable) after Cancel, or
+// InvalidArgument for a request that cannot be written safely (see WriteClientRequest; nothing
+// was sent).
+using ClientCallback = std::function<void(StatusOr<ClientResponse>)>;
+
+class ClientCall {
+ public:
+  virtual ~ClientCall() = default;
+  // Abandons the call; its callback still runs once, with an error. Idempotent.
+  virtual void Cancel() = 0;
+};
+
+struct ClientOptions {
+  size_t max_idle_per_host = 16;
+  size_t max_response_bytes = 256u << 20;
+  // Run on this loop (shared with the HTTP server in front, so a forwarded request never changes
+  // threads) instead of a thread of the client's own. The client stops the loop when destroyed:
+  // stop everything else that posts to it first.
+  std::shared_ptr<http::IoLoop> loop;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  ~Client();  // stops the I/O thread; pending callbacks run with errors or not at all
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // `base_url` is "http://host:port[/prefix]". The callback runs exactly once.
+  std::shared_ptr<ClientCall> Send(const std::string& base_url, ClientRequest request,
+                                   std::chrono::steady_clock::time_point deadline, ClientCallback callback);
+
+  // Runs `fn` on the I/O thread after `delay` unless the returned handle is cancelled first.
+  std::shared_ptr<ClientCall> After(std::chrono::microseconds delay, std::function<void()> fn);
+  // Runs `fn` on the I/O thread as soon as possible.
+  void Post(std::function<void()> fn);
+  // True on the thread that runs the client's callbacks.
+  bool InIoThread() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ParsedUrl {
+  std::string host;
+  std::string port;
+  std::string prefix;  // path prefix without trailing '/', may be empty
+};
+StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url);
+
+// Makes one call with `send` (Client::Send, or any call with its contract: the callback runs
+// exactly once, on `client`'s I/O thread) and waits for its result: for a caller with nothing
+// else to do meanwhile, such as a command-line tool. On the client's I/O thread the answer could
+// never arrive: there it fails with FailedPrecondition at once and `send` is not called.
+StatusOr<ClientResponse> AwaitCall(Client& client,
+                                   const std::function<std::shared_ptr<ClientCall>(ClientCallback)>& send);
+
+// Client::Send, waited for (see AwaitCall).
+StatusOr<ClientResponse> SendAndWait(Client& client, const std::string& base_url, ClientRequest request,
+                                     std::chrono::steady_clock::time_point deadline);
+
+// The bytes `request` to `url` is written as, head and body: the URL's path prefix before the
+// target ("/" when it is empty), the headers as given, then Host, keep-alive and Content-Length.
+// Nothing that cannot be written safely (a method that is not a token, a control character or
+// space in the target, a header name that is not a token, a control character in a header
+// value, the Host included) is ever written: such a request fails with InvalidArgument, and
+// Client::Send refuses it before any connection is made.
+StatusOr<std::string> WriteClientRequest(const ParsedUrl& url, ClientRequest request);
+
+}  // namespace continuum::http

@@ -1,0 +1,143 @@
+#include "http/client.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "http/io_loop.h"
+#include "http/server.h"
+
+namespace continuum::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A server on a free port.
+struct TestServer {
+  explicit TestServer(Handler h) {
+    ServerOptions o;
+    o.address = "127.0.0.1";
+    o.port = 0;
+    auto s = Server::Start(o, std::move(h));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(s).value();
+    url = "http://127.0.0.1:" + std::to_string(server->port());
+  }
+  ~TestServer() { server->Stop(); }
+  std::unique_ptr<Server> server;
+  std::string url;
+};
+
+// Echoes the method, target and body, with a header of its own.
+void Echo(Request&& r, Responder w) {
+  Response resp;
+  resp.status = 201;
+  resp.content_type = "text/plain";
+  resp.headers.emplace_back("X-Echo", r.Header("x-in") ? *r.Header("x-in") : "");
+  resp.body = r.method + " " + r.target + " " + r.body;
+  w(std::move(resp));
+}
+
+TEST(Client, ParsesUrls) {
+  auto u = ParseHttpUrl("http://10.0.0.7:8000/prefix/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->host, "10.0.0.7");
+  EXPECT_EQ(u->port, "8000");
+  EXPECT_EQ(u->prefix, "/prefix");
+  EXPECT_EQ(ParseHttpUrl("http://h")->port, "80");
+  EXPECT_FALSE(ParseHttpUrl("https://h:1").ok());
+  EXPECT_FALSE(ParseHttpUrl("http://h:x").ok());
+}
+
+TEST(Client, ForwardsAndReusesConnections) {
+  std::set<std::string> remotes;
+  std::mutex mu;
+  TestServer node([&](Request&& r, Responder w) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      remotes.insert(r.remote);
+    }
+    Response resp;
+    resp.body = r.method + " " + r.path + " " + r.body + " " + (r.Header("x-a") ? *r.Header("x-a") : "");
+    w(std::move(resp));
+  });
+  Client c;
+  for (int i = 0; i < 3; ++i) {
+    std::promise<StatusOr<ClientResponse>> p;
+    ClientRequest req;
+    req.target = "/x";
+    req.body = "hi";
+    req.headers = {{"x-a", "b"}};
+    c.Send(node.url, req, std::chrono::steady_clock::now() + 2s,
+           [&](StatusOr<ClientResponse> r) { p.set_value(r); });
+    auto r = p.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "POST /x hi b");
+  }
+  EXPECT_EQ(remotes.size(), 1u);  // one keep-alive connection served all three
+}
+
+TEST(Client, SendAndWaitReturnsTheAnswer) {
+  TestServer echo(Echo);
+  Client client;
+  ClientRequest req;
+  req.target = "/ai/run/m";
+  req.headers = {{"X-In", "v"}};
+  req.body = "hello";
+  auto r = SendAndWait(client, echo.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->body, "POST /ai/run/m hello");
+  ASSERT_NE(r->Header("x-echo"), nullptr);
+  EXPECT_EQ(*r->Header("x-echo"), "v");
+  ASSERT_NE(r->Header("content-type"), nullptr);
+  EXPECT_EQ(*r->Header("content-type"), "text/plain");
+}
+
+TEST(Client, SendAndWaitReportsAnUnreachableServer) {
+  Client client;
+  auto r = SendAndWait(client, "http://127.0.0.1:1", ClientRequest{}, std::chrono::steady_clock::now() + 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+}
+
+TEST(Client, SendAndWaitRefusesABadUrlAndAnUnsafeRequest) {
+  Client client;
+  auto bad_url = SendAndWait(client, "https://h:1", ClientRequest{}, std::chrono::steady_clock::now() + 10s);
+  EXPECT_EQ(bad_url.status().code(), StatusCode::kInvalidArgument) << bad_url.status().ToString();
+  ClientRequest unsafe;
+  unsafe.headers = {{"X-A", "b\r\nX-Injected: 1"}};
+  auto r = SendAndWait(client, "http://127.0.0.1:1", unsafe, std::chrono::steady_clock::now() + 10s);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+}
+
+// Waiting on the I/O thread would wait for ever: it fails at once and nothing is sent.
+TEST(Client, AwaitCallOnTheIoThreadFailsInsteadOfHanging) {
+  for (bool shared_loop : {false, true}) {
+    std::shared_ptr<IoLoop> loop;
+    if (shared_loop) loop = IoLoop::Start().value();
+    Client client(ClientOptions{.loop = loop});
+    EXPECT_FALSE(client.InIoThread());
+    std::promise<std::pair<bool, StatusOr<ClientResponse>>> on_io;
+    client.Post([&] {
+      bool sent = false;
+      auto r = AwaitCall(client, [&](ClientCallback) {
+        sent = true;
+        return std::shared_ptr<ClientCall>();
+      });
+      on_io.set_value({sent, std::move(r)});
+    });
+    auto [sent, r] = on_io.get_future().get();
+    EXPECT_FALSE(sent);
+    EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace continuum::http
