@@ -18,6 +18,7 @@ inline int HttpStatusFor(StatusCode code) {
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDeadlineExceeded: return 504;
     case StatusCode::kInternal: return 500;
+    case StatusCode::kCancelled: return 499;  // client closed request; never written (the peer is gone)
   }
   return 500;
 }

@@ -128,6 +128,7 @@ void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder
   if (!item->task)
     return respond(EnvelopeError(Unavailable("model '" + model + "' is not available: " + item->error)));
   // Every byte limit is checked here, on the I/O thread, before the request can wait in the queue.
+  const CancelToken cancel = req.cancel;  // DecodeTaskRequest takes the request
   auto decoded = DecodeTaskRequest(std::move(req), limits_);
   if (!decoded.ok()) return respond(EnvelopeError(decoded.status()));
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
@@ -146,7 +147,7 @@ void TaskApi::Run(http::Request&& req, const std::string& model, http::Responder
         AddNodeReport(&r.headers, now - submitted, executor_->queued(), now - started, 1.0);
         (*shared_respond)(std::move(r));
       },
-      bytes);
+      bytes, cancel);
   if (!st.ok()) (*shared_respond)(EnvelopeError(st));
 }
 
@@ -242,7 +243,7 @@ void TaskApi::Embeddings(http::Request&& req, http::Responder respond) {
             .EndObject();
         (*shared_respond)(std::move(r));
       },
-      TaskRequestBytes(*request));
+      TaskRequestBytes(*request), req.cancel);
   if (!st.ok()) (*shared_respond)(OpenAiError(st));
 }
 

@@ -169,6 +169,7 @@ void V2Api::Infer(http::Request&& req, const std::string& model, int64_t version
   }
   // The request body is no longer needed: free it before the request waits in the queue.
   std::string().swap(req.body);
+  parsed->cancel = req.cancel;  // a client that goes away takes its request out of the queue
 
   // Accept-Encoding: the answer is compressed on the instance thread, after it is encoded.
   v2::ContentCoding coding = v2::ContentCoding::kIdentity;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/tensor.h"
 
 namespace continuum {
@@ -22,6 +23,8 @@ struct InferRequest {
   std::vector<RequestedOutput> outputs;  // empty: every output of the model
   bool binary_data_output = false;       // request-level default for outputs not listed
   std::string parameters_json;           // raw JSON object of request "parameters", or empty
+  // Set by the transport when the client is gone; the scheduler then drops the request unrun.
+  CancelToken cancel;
 };
 
 struct InferResponse {

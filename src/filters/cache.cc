@@ -252,6 +252,9 @@ class CacheFilter final : public Filter {
                 const Next& next, std::string key, int64_t ttl_s) {
     ctx->cache_status = "MISS";
     Count("MISS");
+    // A leader's answer also serves the followers coalesced behind it: its own client leaving
+    // must not cancel it.
+    if (!key.empty()) req.cancel = CancelToken();
     next(ctx, std::move(req), [this, ctx, key, ttl_s, respond = std::move(respond)](http::Response r) {
       std::vector<std::shared_ptr<Follower>> followers;
       const std::string version = Learn(*ctx, r);

@@ -117,12 +117,14 @@ TEST(Cache, LruEvictionKeepsUnderTheByteBound) {
 struct ParkedInner {
   std::mutex mu;
   std::vector<http::Responder> parked;
+  std::vector<CancelToken> tokens;  // of the requests that reached the node
   std::atomic<int> calls{0};
   http::Handler handler() {
-    return [this](http::Request&&, http::Responder w) {
+    return [this](http::Request&& req, http::Responder w) {
       ++calls;
       std::lock_guard l(mu);
       parked.push_back(std::move(w));
+      tokens.push_back(req.cancel);
     };
   }
   void ReleaseAll() {
@@ -166,6 +168,26 @@ TEST(Cache, ConcurrentIdenticalRequestsRunOnce) {
   }
   EXPECT_EQ(misses, 1);
   EXPECT_EQ(hits, kN - 1);
+}
+
+TEST(Cache, ALeadersClientLeavingDoesNotCancelTheRunItsFollowersWaitFor) {
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})");
+  ParkedInner inner;
+  auto h = chain->Wrap(inner.handler());
+  http::Request leader = Req("POST", "/v2/models/m/infer", kJsonBody);
+  leader.cancel = CancelToken::Make();
+  const CancelToken gone = leader.cancel;
+  std::promise<http::Response> follower;
+  h(std::move(leader), [](http::Response) {});
+  h(Req("POST", "/v2/models/m/infer", kJsonBody),
+    [&](http::Response r) { follower.set_value(std::move(r)); });
+  gone.Cancel();
+  ASSERT_EQ(inner.calls, 1);
+  EXPECT_FALSE(inner.tokens.at(0).cancelled());
+  inner.ReleaseAll();
+  auto answer = follower.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(answer.get().body, "answer");
 }
 
 TEST(Cache, FollowersWaitOnlyUpToTheBound) {

@@ -52,6 +52,19 @@ void FillConfigTensors(const std::vector<runtime::TensorSpec>& specs, bool batch
   }
 }
 
+// ModelInfer's reactor: a call the client cancels (or whose deadline passes) cancels its queued
+// request, which the scheduler then drops unrun; Finish still ends the call.
+class InferReactor final : public ServerUnaryReactor {
+ public:
+  InferReactor() : cancel_(CancelToken::Make()) {}
+  const CancelToken& cancel() const { return cancel_; }
+  void OnCancel() override { cancel_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  const CancelToken cancel_;
+};
+
 class Service final : public inference::GRPCInferenceService::CallbackService {
  public:
   Service(const GrpcServerOptions& options, InferenceNode& node)
@@ -135,9 +148,9 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return Done(ctx, Status::Ok());
   }
 
-  ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
+  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* resp) override {
-    ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto* reactor = new InferReactor();  // deletes itself when the call is done
     if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
     auto mv = Lookup(req->model_name(), req->model_version());
     if (!mv.ok()) return Finish(reactor, mv.status());
@@ -153,6 +166,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
       return Finish(reactor, parsed.status());
     }
     msg->Clear();
+    parsed->cancel = reactor->cancel();
     // The callback runs on the version's scheduler thread; the response message and the reactor
     // live until Finish.
     Status st = (*mv)->Infer(std::move(parsed).value(), [reactor, resp, raw](StatusOr<InferResponse> result) {

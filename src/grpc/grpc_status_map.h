@@ -22,6 +22,7 @@ inline ::grpc::StatusCode GrpcCodeFor(StatusCode code) {
     case StatusCode::kUnavailable: return ::grpc::StatusCode::UNAVAILABLE;
     case StatusCode::kDeadlineExceeded: return ::grpc::StatusCode::DEADLINE_EXCEEDED;
     case StatusCode::kInternal: return ::grpc::StatusCode::INTERNAL;
+    case StatusCode::kCancelled: return ::grpc::StatusCode::CANCELLED;
   }
   return ::grpc::StatusCode::INTERNAL;
 }

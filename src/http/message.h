@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/cancel.h"
+
 namespace continuum::http {
 
 struct Request {
@@ -23,6 +25,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote;  // "ip:port"
+  // Set by the server when the client closes its connection while the answer is pending (the
+  // answer is then not written); handlers pass it on with the work they queue. A request made
+  // in-process has a token that is never set.
+  CancelToken cancel;
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* Header(std::string_view lower_name) const;

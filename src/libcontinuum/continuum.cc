@@ -65,6 +65,7 @@ continuum_status CodeOf(cn::StatusCode c) {
     case cn::StatusCode::kDeadlineExceeded: return CONTINUUM_DEADLINE_EXCEEDED;
     case cn::StatusCode::kUnimplemented: return CONTINUUM_UNIMPLEMENTED;
     case cn::StatusCode::kInternal: return CONTINUUM_INTERNAL;
+    case cn::StatusCode::kCancelled: return CONTINUUM_UNAVAILABLE;  // in-process calls are never cancelled
   }
   return CONTINUUM_INTERNAL;
 }

@@ -261,6 +261,30 @@ void Scheduler::Fail(Pending& p, Status status, FailureReason reason) {
   p.callback(std::move(status));
 }
 
+size_t Scheduler::ScanWindow() const {
+  const bool batching = options_.max_batch_size > 0 && options_.dynamic_batching.has_value();
+  return batching ? static_cast<size_t>(options_.max_batch_size) * 4 + 16 : 1;
+}
+
+std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeCancelled() {
+  std::vector<std::unique_ptr<Pending>> cancelled;
+  // Dropping one brings a later request into the window, so the window is counted over the
+  // requests kept.
+  size_t kept = 0;
+  for (size_t i = 0; i < queue_.size() && kept < ScanWindow();) {
+    if (!queue_[i]->request.cancel.cancelled()) {
+      ++i;
+      ++kept;
+      continue;
+    }
+    queued_rows_ -= queue_[i]->rows;
+    queued_bytes_ -= queue_[i]->bytes;
+    cancelled.push_back(std::move(queue_[i]));
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return cancelled;
+}
+
 std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::time_point now,
                                                                       Clock::time_point free_since,
                                                                       Clock::time_point* wait_until) {
@@ -276,7 +300,7 @@ std::vector<std::unique_ptr<Scheduler::Pending>> Scheduler::TakeBatch(Clock::tim
   const InferRequest& head = queue_.front()->request;
   std::vector<size_t> picked;
   int64_t rows = 0;
-  const size_t scan = std::min(queue_.size(), static_cast<size_t>(options_.max_batch_size) * 4 + 16);
+  const size_t scan = std::min(queue_.size(), ScanWindow());
   for (size_t i = 0; i < scan && rows < options_.max_batch_size; ++i) {
     const Pending& p = *queue_[i];
     if (rows + p.rows > options_.max_batch_size) continue;
@@ -328,6 +352,7 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
         queue_.pop_front();
       }
     }
+    auto cancelled = TakeCancelled();
     Clock::time_point wait_until;
     auto batch = TakeBatch(now, free_since, &wait_until);
     for (const auto& p : expired) queued_bytes_ -= p->bytes;
@@ -337,8 +362,11 @@ void Scheduler::InstanceLoop(runtime::Session* session) {
       batch_rows += p->rows;
     }
     queued_rows_ -= batch_rows;
-    if (!expired.empty() || !batch.empty()) {
+    if (!expired.empty() || !cancelled.empty() || !batch.empty()) {
       lock.Unlock();
+      for (auto& p : cancelled) {
+        Fail(*p, Cancelled("the client went away before the request ran"), FailureReason::kCanceled);
+      }
       for (auto& p : expired) {
         Fail(*p,
              Unavailable("request waited longer than the queue timeout of " +

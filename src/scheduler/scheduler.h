@@ -96,6 +96,12 @@ class Scheduler {
   };
   using Batch = std::vector<std::unique_ptr<Pending>>;
   void InstanceLoop(runtime::Session* session);
+  // Takes out of the queue the requests whose client has gone (their cancel token is set), among
+  // those the next batch is formed from: the front request, and with dynamic batching the
+  // requests TakeBatch scans. They are answered kCancelled without running.
+  std::vector<std::unique_ptr<Pending>> TakeCancelled() REQUIRES(mu_);
+  // How many requests at the queue front TakeBatch considers for one batch.
+  size_t ScanWindow() const;
   // Picks the next batch from the queue front (mu_ held). Returns empty while the batch should
   // wait for more requests; sets *wait_until then.
   Batch TakeBatch(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::time_point free_since,

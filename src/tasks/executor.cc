@@ -4,6 +4,12 @@
 
 namespace continuum::tasks {
 
+namespace {
+thread_local CancelToken current_cancel;
+}  // namespace
+
+const CancelToken& TaskExecutor::CurrentCancel() { return current_cancel; }
+
 TaskExecutor::TaskExecutor(int threads, size_t max_queue, int64_t max_queue_bytes)
     : max_queue_(max_queue), max_queue_bytes_(max_queue_bytes) {
   for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Loop(); });
@@ -11,7 +17,7 @@ TaskExecutor::TaskExecutor(int threads, size_t max_queue, int64_t max_queue_byte
 
 TaskExecutor::~TaskExecutor() { Shutdown(); }
 
-Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes) {
+Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes, CancelToken cancel) {
   bytes = std::max<int64_t>(0, bytes);
   if (bytes > max_queue_bytes_) {
     return PayloadTooLarge("the task request holds " + std::to_string(bytes) +
@@ -30,7 +36,7 @@ Status TaskExecutor::Submit(std::function<void()> work, int64_t bytes) {
                          " more (--task-queue-bytes)");
     }
     queued_bytes_ += bytes;
-    queue_.push_back({std::move(work), bytes});
+    queue_.push_back({std::move(work), bytes, std::move(cancel)});
   }
   cv_.notify_one();
   return Status::Ok();
@@ -57,6 +63,11 @@ int64_t TaskExecutor::queued_bytes() {
   return queued_bytes_;
 }
 
+int64_t TaskExecutor::cancelled() {
+  MutexLock lock(mu_);
+  return cancelled_;
+}
+
 void TaskExecutor::Loop() {
   MutexLock lock(mu_);
   while (true) {
@@ -65,8 +76,14 @@ void TaskExecutor::Loop() {
     Item item = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= item.bytes;
+    const bool cancelled = item.cancel.cancelled();
+    if (cancelled) ++cancelled_;
     lock.Unlock();
-    item.work();
+    if (!cancelled) {
+      current_cancel = std::move(item.cancel);
+      item.work();
+      current_cancel = CancelToken();
+    }
     item.work = nullptr;  // what the work captured goes before the next item is taken
     lock.Lock();
   }

@@ -67,5 +67,32 @@ TEST(TaskExecutor, QueueIsBoundedByCount) {
   ex.Shutdown();
 }
 
+TEST(TaskExecutor, ItemsWhoseClientWentAwayAreDroppedUnrun) {
+  Gate gate;
+  TaskExecutor ex(1, 10);
+  ASSERT_TRUE(ex.Submit(gate.Work()).ok());
+  ASSERT_TRUE(gate.WaitStarted(1));  // the only thread is busy
+  std::atomic<int> ran{0};
+  std::atomic<bool> saw_token{false};
+  CancelToken gone = CancelToken::Make(), wanted = CancelToken::Make();
+  ASSERT_TRUE(ex.Submit([&] { ++ran; }, 0, gone).ok());
+  ASSERT_TRUE(ex.Submit(
+                    [&] {
+                      ++ran;
+                      // The model requests this item sends carry its token.
+                      wanted.Cancel();
+                      saw_token = TaskExecutor::CurrentCancel().cancelled();
+                    },
+                    0, wanted)
+                  .ok());
+  gone.Cancel();
+  gate.Open();
+  ex.Shutdown();  // drains the queue
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_TRUE(saw_token.load());
+  EXPECT_EQ(ex.cancelled(), 1);
+  EXPECT_FALSE(TaskExecutor::CurrentCancel().cancelled());  // not an executor thread
+}
+
 }  // namespace
 }  // namespace continuum::tasks

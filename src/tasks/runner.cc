@@ -1,5 +1,7 @@
 #include "tasks/runner.h"
 
+#include "tasks/executor.h"
+
 namespace continuum::tasks {
 
 std::future<StatusOr<std::vector<Tensor>>> RepositoryRunner::RunAsync(const std::string& model,
@@ -14,6 +16,7 @@ std::future<StatusOr<std::vector<Tensor>>> RepositoryRunner::RunAsync(const std:
   }
   InferRequest req;
   req.model_name = model;
+  req.cancel = TaskExecutor::CurrentCancel();  // the task's client going away drops it too
   req.inputs = std::move(inputs);
   for (auto& o : outputs) req.outputs.push_back({std::move(o), false});
   Status st = (*mv)->Infer(std::move(req), [promise](StatusOr<InferResponse> r) {

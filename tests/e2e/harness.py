@@ -151,6 +151,16 @@ class Server:
         self.stop()
 
 
+def metric(server, family, **labels):
+    """The sum of the samples of the Prometheus `family` on /metrics whose labels include `labels`."""
+    text = server.request("GET", "/metrics")[1].decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(family + "{") and all('%s="%s"' % (k, v) in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def infer_body(inputs, outputs=None, **extra):
     """inputs: list of (name, datatype, shape, data)."""
     body = {"inputs": [{"name": n, "datatype": dt, "shape": shape, "data": data} for n, dt, shape, data in inputs]}

@@ -15,7 +15,7 @@ from google.protobuf import descriptor_pb2
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from harness import Server, infer_body, make_repository
+from harness import Server, infer_body, make_repository, metric
 
 PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "grpc",
                      "inference_service.proto")
@@ -291,6 +291,40 @@ class GrpcShutdownTest(unittest.TestCase):
             self.assertIsNone(e)
         self.assertEqual(sorted(float(r.as_numpy("y")[0][0]) for r, _ in results), list(range(6)))
         client.close()
+
+
+class GrpcCancelTest(unittest.TestCase):
+    def test_calls_past_their_deadline_are_dropped_before_they_run(self):
+        # One instance held busy by a slow run; calls that give up (a short client deadline)
+        # while they wait are cancelled and leave the queue unrun.
+        repo = make_repository(["slow"], configs={"slow": {"max_batch_size": 0, "warmup": False}})
+        with Server(repo, "--inject-straggler-fraction", "1", "--inject-straggler-ms", "2000") as s:
+            client = tc.InferenceServerClient(url="127.0.0.1:%d" % grpc_port(s))
+            x = tc.InferInput("x", [1, 1], "FP32")
+            x.set_data_from_numpy(np.full((1, 1), 3, dtype=np.float32))
+            blocker = []
+            done = threading.Event()
+            client.async_infer("slow", [x], lambda result, error: (blocker.append(error), done.set()))
+            s.wait(lambda: metric(s, "continuum_inference_pending_requests", model="slow") == 1,
+                   what="the blocking call to reach the server")
+            giving_up = 3
+            for _ in range(giving_up):
+                with self.assertRaises(InferenceServerException) as cm:
+                    client.infer("slow", [x], client_timeout=0.2)
+                self.assertIn("Deadline", str(cm.exception))
+
+            def accounted():
+                cancelled = metric(s, "continuum_inference_request_failure_total", model="slow", reason="CANCELED")
+                success = metric(s, "continuum_inference_request_success_total", model="slow")
+                return cancelled + success == giving_up + 1
+            s.wait(accounted, timeout=120, what="every call answered or dropped")
+            self.assertTrue(done.wait(30))
+            self.assertIsNone(blocker[0])
+            runs = metric(s, "continuum_inference_exec_count_total", model="slow")
+            self.assertGreaterEqual(
+                metric(s, "continuum_inference_request_failure_total", model="slow", reason="CANCELED"), 1)
+            self.assertLess(runs, giving_up + 1)
+            client.close()
 
 
 class GrpcRepositoryTest(unittest.TestCase):

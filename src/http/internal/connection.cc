@@ -23,6 +23,7 @@ constexpr size_t kHeaderReadChunk = 8u << 10;
 constexpr size_t kBodyReadChunk = 64u << 10;
 constexpr size_t kIdleBufferCapacity = 16u << 10;  // larger read buffers are freed between requests
 constexpr size_t kMaxLingerBytes = 1u << 20;       // drained at most before a hard close
+constexpr size_t kWatchReadChunk = 4u << 10;       // what WatchPeer reads at a time
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // Deadline `d` from now; a non-positive `d` disables the timeout.
@@ -203,6 +204,7 @@ void Connection::StartRequest() {
   parser_->body_limit(static_cast<std::uint64_t>(options_.max_body_bytes));
   timed_out_ = false;
   if (buffer_.size() == 0) {
+    // No read is pending into buffer_ here (only WatchPeer's, into its own buffer).
     if (buffer_.capacity() > kIdleBufferCapacity) buffer_.shrink_to_fit();
     phase_ = Phase::kIdle;
     if (!first_request_) SetDeadline(After(options_.idle_timeout));
@@ -219,6 +221,8 @@ void Connection::EnterHeader() {
 }
 
 void Connection::Read() {
+  if (read_pending_) return;  // WatchPeer's read is still out: its completion continues
+  read_pending_ = true;
   size_t chunk = kHeaderReadChunk;
   if (phase_ == Phase::kBody) {
     const auto length = parser_->content_length();
@@ -230,31 +234,73 @@ void Connection::Read() {
 }
 
 void Connection::OnRead(beast::error_code ec, size_t n) {
+  read_pending_ = false;
   if (phase_ == Phase::kClosed) return;
   try {
-    if (phase_ == Phase::kLinger) {
-      lingered_bytes_ += n;  // discarded: never committed
-      if (ec || lingered_bytes_ > kMaxLingerBytes) {
-        CloseNow();
-      } else {
-        Read();
-      }
-      return;
-    }
-    if (timed_out_) {
-      SendError(408, "timed out reading the request");
-      return;
-    }
-    if (ec) {  // EOF, reset, ...: nothing sensible to answer
-      CloseNow();
-      return;
-    }
-    buffer_.commit(n);
-    if (phase_ == Phase::kIdle) EnterHeader();
-    Parse();
+    if (phase_ != Phase::kLinger && !ec && !timed_out_) buffer_.commit(n);
+    AfterRead(ec, n);
   } catch (...) {
     CloseNow();
   }
+}
+
+void Connection::WatchPeer() {
+  if (read_pending_ || buffer_.size() >= options_.max_header_bytes) return;
+  if (!watch_buf_) watch_buf_ = std::make_unique<char[]>(kWatchReadChunk);
+  read_pending_ = true;
+  stream_.async_read_some(
+      net::buffer(watch_buf_.get(), kWatchReadChunk),
+      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnWatchRead(ec, n); });
+}
+
+void Connection::OnWatchRead(beast::error_code ec, size_t n) {
+  read_pending_ = false;
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (phase_ != Phase::kLinger && !ec && !timed_out_ && n > 0) {
+      net::buffer_copy(buffer_.prepare(n), net::buffer(watch_buf_.get(), n));
+      buffer_.commit(n);
+    }
+    AfterRead(ec, n);
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::AfterRead(beast::error_code ec, size_t n) {
+  if (phase_ == Phase::kHandler) {
+    if (ec) {  // the client is gone: its request need not run, its answer has nowhere to go
+      cancel_.Cancel();
+      CloseNow();
+    } else {
+      WatchPeer();
+    }
+    return;
+  }
+  if (phase_ == Phase::kWrite) {
+    // The write finishes (or fails) by itself; OnWrite then closes or reads what is buffered.
+    if (ec) peer_gone_ = true;
+    return;
+  }
+  if (phase_ == Phase::kLinger) {
+    lingered_bytes_ += n;  // discarded: never committed
+    if (ec || lingered_bytes_ > kMaxLingerBytes) {
+      CloseNow();
+    } else {
+      Read();
+    }
+    return;
+  }
+  if (timed_out_) {
+    SendError(408, "timed out reading the request");
+    return;
+  }
+  if (ec) {  // EOF, reset, ...: nothing sensible to answer
+    CloseNow();
+    return;
+  }
+  if (phase_ == Phase::kIdle) EnterHeader();
+  Parse();
 }
 
 void Connection::Parse() {
@@ -358,6 +404,8 @@ void Connection::Dispatch() {
   }
   req.body = std::move(msg.body());
   req.remote = remote_;
+  cancel_ = CancelToken::Make();
+  req.cancel = cancel_;
   keep_alive_ = msg.keep_alive();
   http10_ = msg.version() < 11;
   head_request_ = msg.method() == bhttp::verb::head;
@@ -368,6 +416,9 @@ void Connection::Dispatch() {
   deadline_ = Clock::time_point::max();  // no deadline while the handler works
   ++generation_;
   Responder responder = MakeResponder();
+  // Started before the handler runs: a handler that answers inline moves the phase on, and the
+  // read's completion then sees that (it never completes inside this call).
+  WatchPeer();
   try {
     shared_.handler(std::move(req), std::move(responder));
   } catch (...) {
@@ -436,6 +487,11 @@ void Connection::OnWrite(beast::error_code ec) {
       return;
     }
     std::string().swap(response_body_);
+    cancel_ = CancelToken();
+    if (peer_gone_) {
+      CloseNow();
+      return;
+    }
     if (close_after_write_) {
       Linger();
       return;

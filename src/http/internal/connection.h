@@ -3,7 +3,13 @@
 // Threading: every member function except PostResponse and Shutdown runs on the connection's
 // strand. The connection keeps itself alive through the completion handlers of its pending
 // operations; one timer wait is always pending while it is open, so a connection parked on a
-// handler (no read or write in flight) still has an owner.
+// handler with no read in flight (pipelined bytes past the header limit) still has an owner.
+//
+// Cancellation: while the handler works, one read stays pending into a small buffer of its own
+// (WatchPeer), so the connection notices the peer closing: the request's CancelToken is set and
+// the connection closed without an answer. Bytes it reads are the next pipelined request: they
+// join `buffer_` (within the header limit; past it, reading stops until the answer is written).
+// At most one read is pending at any time; a completed read continues as its phase requires.
 //
 // Timeouts: a single steady_timer per connection checks `deadline_` (the classic Asio deadline
 // pattern). Moving the deadline later costs nothing; the timer is re-armed only when it fires
@@ -88,7 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     kIdle,     // waiting for the first byte of a request
     kHeader,   // reading the header block
     kBody,     // reading the body
-    kHandler,  // request handed to the handler; nothing in flight but the timer
+    kHandler,  // request handed to the handler; the timer and WatchPeer's read in flight
     kWrite,    // writing a response
     kLinger,   // response sent, write side shut, draining input before close
     kClosed,
@@ -98,6 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void EnterHeader();
   void Read();
   void OnRead(beast::error_code ec, size_t n);
+  // While the handler works: a read that reports the peer closing (WatchPeer, OnWatchRead).
+  void WatchPeer();
+  void OnWatchRead(beast::error_code ec, size_t n);
+  // What a completed read leads to in the current phase, its bytes already in `buffer_`.
+  void AfterRead(beast::error_code ec, size_t n);
   void Parse();
   bool OnHeaderDone();  // false: an async step or an error response took over
   void OnContinueWritten(beast::error_code ec);
@@ -133,6 +144,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool http10_ = false;
   bool head_request_ = false;
   bool close_after_write_ = false;
+  bool read_pending_ = false;          // a read (into buffer_, or WatchPeer's) has not completed yet
+  bool peer_gone_ = false;             // the peer closed while an answer was being written
+  CancelToken cancel_;                 // the request with the handler
+  std::unique_ptr<char[]> watch_buf_;  // WatchPeer reads here, then appends to buffer_
 
   std::string head_;           // response head, reused across requests
   std::string response_body_;  // body being written
