@@ -56,9 +56,11 @@ test-tsan: setup
 thread-safety: setup
 	tools/check_thread_safety.sh
 
-# clang-tidy (checks in .clang-tidy) on the lines the last commits changed under src/ (tools/clang_tidy_changed.py:
+# No function over 120 lines in src/ (tools/check_function_length.py), then clang-tidy (checks in
+# .clang-tidy) on the lines the last commits changed under src/ (tools/clang_tidy_changed.py:
 # CONTINUUM_TIDY_COMMITS, default 40, or CONTINUUM_TIDY_BASE=REV); a finding fails.
 tidy: build
+	/usr/bin/python3 tools/check_function_length.py --limit 120 src
 	/usr/bin/python3 tools/clang_tidy_changed.py $(BUILD)
 
 fuzz: setup
