@@ -1,7 +1,7 @@
-// The strict reader of every JSON configuration document (config.json, topology, filter settings,
-// catalog entries and task settings, link scenarios, the device library's config): typed getters
-// that check ranges, unknown fields refused, and every error naming where it is:
-// "<prefix><a.b[2].c>: <what>".
+// The strict reader of every JSON configuration document (config.json, topology, a request's
+// routing policy, filter settings, catalog entries and task settings, link scenarios, the device
+// library's config): typed getters that check ranges, unknown fields refused, and every error
+// naming where it is: "<prefix><a.b[2].c>: <what>".
 //
 //   config::Reader r("topology: ");
 //   ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"schema_version", "nodes"}));
