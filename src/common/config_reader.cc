@@ -36,14 +36,14 @@ StatusOr<Element> Reader::Parse(std::string_view json) {
   }
   Element root;
   if (auto err = parser_.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-    return Err("", std::string("not valid JSON: ") + simdjson::error_message(err));
+    return Err("", std::string(words_.not_json) + ": " + simdjson::error_message(err));
   }
   return root;
 }
 
 Status Reader::Parse(std::string_view json, config::Object* out) {
   ASSIGN_OR_RETURN(Element root, Parse(json));
-  if (root.get_object().get(*out) != simdjson::SUCCESS) return Err("", "expected an object");
+  if (root.get_object().get(*out) != simdjson::SUCCESS) return Err(words_.top_level, words_.not_object);
   return Status::Ok();
 }
 

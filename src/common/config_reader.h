@@ -1,12 +1,10 @@
-// The strict reader of every JSON configuration document (config.json, topology, filter settings,
-// catalog entries and task settings, link scenarios, the device library's config): typed getters
-// that check ranges, unknown fields refused, and every error naming where it is:
-// "<prefix><a.b[2].c>: <what>".
+// The strict reader of every JSON configuration document (config.json, topology, a request's
+// routing policy, filter settings, catalog entries and task settings, link scenarios, the device
+// library's config): typed getters that check ranges, unknown fields refused, and every error
+// naming where it is: "<prefix><a.b[2].c>: <what>".
 //
 //   config::Reader r("topology: ");
-//   ASSIGN_OR_RETURN(simdjson::dom::element root, r.Parse(json));
-//   ASSIGN_OR_RETURN(auto o, r.Object(root, "(top level)"));
-//   RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "nodes"}));
+//   ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"schema_version", "nodes"}));
 //   ASSIGN_OR_RETURN(auto v, r.Required(o, "", "schema_version"));
 //   ASSIGN_OR_RETURN(int64_t version, r.Int(v, "schema_version", 1, 1000));
 //   if (auto n = config::Find(o, "nodes")) { ... r.Array(*n, "nodes") ... config::Index("nodes", i) ... }
@@ -39,18 +37,32 @@ std::optional<Element> Find(Object o, std::string_view key);
 // Shortest "%g" form of a double, as range errors print their bounds.
 std::string FormatDouble(double v);
 
+// How Parse names a document that is not what it must be, for formats whose messages were fixed
+// before they were read here: "<prefix><not_json>: <simdjson's reason>" when it does not parse,
+// "<prefix><top_level>: <not_object>" (or "<prefix><not_object>" with no top_level name) when its
+// top level is not an object. The words are string literals.
+struct DocumentWords {
+  std::string_view not_json = "not valid JSON";
+  std::string_view top_level = "";
+  std::string_view not_object = "expected an object";
+};
+
 class Reader {
  public:
   // `prefix` opens every message ("topology: ", "settings."); `max_depth` bounds the nesting
-  // Parse accepts.
-  explicit Reader(std::string prefix, size_t max_depth = simdjson::DEFAULT_MAX_DEPTH)
-      : prefix_(std::move(prefix)), max_depth_(max_depth) {}
+  // Parse accepts; `words` name a document that does not parse or is not an object.
+  explicit Reader(std::string prefix, size_t max_depth = simdjson::DEFAULT_MAX_DEPTH,
+                  DocumentWords words = {})
+      : prefix_(std::move(prefix)), max_depth_(max_depth), words_(words) {}
+  Reader(std::string prefix, DocumentWords words, size_t max_depth = simdjson::DEFAULT_MAX_DEPTH)
+      : Reader(std::move(prefix), max_depth, words) {}
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
-  // Parses `json` into a document the reader owns until the next Parse: "not valid JSON: ...".
+  // Parses `json` into a document the reader owns until the next Parse: "not valid JSON: ..."
+  // (DocumentWords::not_json).
   StatusOr<Element> Parse(std::string_view json);
-  // Parse, with an object required at the top level: "expected an object".
+  // Parse, with an object required at the top level: "expected an object" (DocumentWords).
   Status Parse(std::string_view json, config::Object* out);
   // Parse, with an object at the top level that holds only the `known` fields (CheckKeys).
   StatusOr<config::Object> ParseObject(std::string_view json, std::initializer_list<std::string_view> known);
@@ -81,6 +93,7 @@ class Reader {
  private:
   std::string prefix_;
   size_t max_depth_;
+  DocumentWords words_;
   simdjson::dom::parser parser_;
 };
 

@@ -77,6 +77,29 @@ TEST(ConfigReader, ParseObjectRefusesWhatIsNotAnObjectOfKnownFields) {
       << Msg(r.ParseObject("{", {}));
 }
 
+TEST(ConfigReader, DocumentWordsKeepAFormatsOwnMessages) {
+  Reader r("topology: ", {.not_json = "invalid JSON", .top_level = "(top level)"});
+  EXPECT_EQ(Msg(r.ParseObject("{", {"a"})).rfind("topology: invalid JSON: ", 0), 0u)
+      << Msg(r.ParseObject("{", {}));
+  EXPECT_EQ(Msg(r.ParseObject("[]", {"a"})), "topology: (top level): expected an object");
+  EXPECT_EQ(Msg(r.ParseObject(R"({"b": 1})", {"a"})), "topology: b: unknown field (known: a)");
+  EXPECT_EQ(r.ParseObject("[]", {"a"}).status().code(), StatusCode::kInvalidArgument);
+
+  Reader params("parameters.", {.not_json = "invalid JSON"});
+  Object o;
+  EXPECT_EQ(Msg(params.Parse("[1]", &o)), "parameters: expected an object");
+  EXPECT_EQ(Msg(params.Parse("{", &o)).rfind("parameters: invalid JSON: ", 0), 0u)
+      << Msg(params.Parse("{", &o));
+
+  Reader lib("config: ", {.not_object = "must be a JSON object"});
+  EXPECT_EQ(Msg(lib.Parse("7", &o)), "config: must be a JSON object");
+  EXPECT_EQ(Msg(lib.Parse("not json", &o)).rfind("config: not valid JSON: ", 0), 0u);
+  // The words leave the depth bound as it was.
+  Reader shallow("cfg: ", 4, {.not_json = "invalid JSON"});
+  EXPECT_EQ(Msg(shallow.Parse(R"({"a":{"b":{"c":{"d":{"e":1}}}}})", &o)).rfind("cfg: invalid JSON: ", 0), 0u);
+  EXPECT_TRUE(shallow.Parse(R"({"a":{"b":1}})", &o).ok());
+}
+
 TEST(ConfigReader, RequiredNamesTheMissingField) {
   Reader r("cfg: ");
   Object o;

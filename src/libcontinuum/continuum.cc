@@ -91,10 +91,9 @@ struct Config {
 
 cn::StatusOr<Config> ParseConfig(const char* json) {
   if (!json) return cn::InvalidArgument("config: is NULL");
-  cn::config::Reader r("config: ");
-  ASSIGN_OR_RETURN(cn::config::Element doc, r.Parse(json));
+  cn::config::Reader r("config: ", {.not_object = "must be a JSON object"});
   cn::config::Object obj;
-  if (doc.get_object().get(obj)) return r.Err("", "must be a JSON object");
+  RETURN_IF_ERROR(r.Parse(json, &obj));
   Config c;
   bool has_topology = false;
   for (auto [key, v] : obj) {

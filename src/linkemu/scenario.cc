@@ -72,10 +72,9 @@ StatusOr<Phase> ParsePhase(const Reader& r, config::Element e, const std::string
 }  // namespace
 
 StatusOr<Scenario> ParseScenario(std::string_view json) {
-  Reader r("scenario: ");
-  ASSIGN_OR_RETURN(config::Element root, r.Parse(json));
-  ASSIGN_OR_RETURN(config::Object o, r.Object(root, "(root)"));
-  RETURN_IF_ERROR(r.CheckKeys(o, "", {"schema_version", "seed", "loop", "phases", "description"}));
+  Reader r("scenario: ", {.top_level = "(root)"});
+  ASSIGN_OR_RETURN(config::Object o,
+                   r.ParseObject(json, {"schema_version", "seed", "loop", "phases", "description"}));
   Scenario sc;
   ASSIGN_OR_RETURN(config::Element v, r.Required(o, "", "schema_version"));
   ASSIGN_OR_RETURN(int64_t version, r.Int(v, "schema_version", INT64_MIN, INT64_MAX));

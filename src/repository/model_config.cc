@@ -1,7 +1,5 @@
 #include "repository/model_config.h"
 
-#include <simdjson.h>
-
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -17,6 +15,9 @@ using config::Index;
 using config::Reader;
 using element = config::Element;
 using object = config::Object;
+
+// The deepest nesting a config.json may hold (the schema itself needs 4 levels).
+constexpr size_t kMaxConfigDepth = 32;
 
 StatusOr<std::vector<int64_t>> IntArray(const Reader& r, element e, const std::string& field, int64_t min,
                                         int64_t max) {
@@ -98,19 +99,10 @@ Status ParseLimits(const Reader& r, object o, ModelLimits* l) {
 StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view model_name) {
   ModelConfig c;
   c.name = std::string(model_name);
-  Reader r("config.json: ");
-  simdjson::dom::parser parser;
-  if (parser.allocate(json.size() + 64, 32) != simdjson::SUCCESS)
-    return Internal("config.json: out of memory");
-  element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("config.json: invalid JSON: ") + simdjson::error_message(err));
-  }
-  ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
-  RETURN_IF_ERROR(
-      r.CheckKeys(o, "",
-                  {"schema_version", "name", "max_batch_size", "dynamic_batching", "instance_count",
-                   "version_policy", "execution_providers", "labels", "limits", "warmup"}));
+  Reader r("config.json: ", {.not_json = "invalid JSON", .top_level = "(top level)"}, kMaxConfigDepth);
+  ASSIGN_OR_RETURN(object o, r.ParseObject(json, {"schema_version", "name", "max_batch_size",
+                                                  "dynamic_batching", "instance_count", "version_policy",
+                                                  "execution_providers", "labels", "limits", "warmup"}));
   if (auto e = Find(o, "schema_version")) {
     ASSIGN_OR_RETURN(int64_t v, r.Int(*e, "schema_version", 1, 1000));
     if (v != ModelConfig::kSchemaVersion) {

@@ -266,6 +266,18 @@ TEST(ModelConfig, InvalidJson) {
   EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(c.status().message().find("invalid JSON"), std::string::npos) << c.status().message();
   EXPECT_FALSE(ParseModelConfig("", "m").ok());
+  ExpectRejected("", "config.json: invalid JSON");
+  ExpectRejected(R"({"labels": {"a": "b"}} 7)", "config.json: invalid JSON");
+}
+
+TEST(ModelConfig, NestingIsBounded) {
+  // 32 levels are accepted (the labels' value is refused for its type, not for its depth); 33 are
+  // not JSON this reader takes.
+  auto nested = [](int levels) {
+    return R"({"labels": {"a": )" + std::string(levels - 2, '[') + std::string(levels - 2, ']') + "}}";
+  };
+  ExpectRejected(nested(32), "config.json: labels.a: expected a string");
+  ExpectRejected(nested(33), "config.json: invalid JSON");
 }
 
 TEST(ModelConfig, LoadModelConfigReadsTheFileOrDefaults) {

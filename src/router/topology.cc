@@ -1,8 +1,6 @@
 // Parsing of the topology file and of request policies (see topology.h for the formats).
 #include "router/topology.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -73,32 +71,31 @@ Status ReadPolicy(const Reader& r, object o, std::string_view where, bool strict
         r.CheckKeys(o, where, {"latency_target_ms", "residency", "objective", "prefer_tier", "hedge"}));
   }
   auto field = [&](std::string_view k) { return Key(where, k); };
-  element e;
-  if (o["latency_target_ms"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(double v, r.Double(e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
+  if (auto e = Find(o, "latency_target_ms")) {
+    ASSIGN_OR_RETURN(double v, r.Double(*e, field("latency_target_ms"), 0, kMaxLatencyTargetMs));
     auto c = CheckLatencyTarget(v);
     if (!c.ok()) return r.Err(field("latency_target_ms"), c.status().message());
     p->latency_target_ms = v;
   }
-  if (o["residency"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(std::string s, r.String(e, field("residency"), true));
+  if (auto e = Find(o, "residency")) {
+    ASSIGN_OR_RETURN(std::string s, r.String(*e, field("residency"), true));
     if (Status st = CheckResidencyName(s); !st.ok()) return r.Err(field("residency"), st.message());
     p->residency = s;
   }
-  if (o["objective"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(std::string s, r.String(e, field("objective"), false));
+  if (auto e = Find(o, "objective")) {
+    ASSIGN_OR_RETURN(std::string s, r.String(*e, field("objective"), false));
     auto obj = ParseObjective(s);
     if (!obj.ok()) return r.Err(field("objective"), obj.status().message() + ", got '" + s + "'");
     p->objective = *obj;
   }
-  if (o["prefer_tier"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(std::string s, r.String(e, field("prefer_tier"), false));
+  if (auto e = Find(o, "prefer_tier")) {
+    ASSIGN_OR_RETURN(std::string s, r.String(*e, field("prefer_tier"), false));
     auto t = ParseTier(s);
     if (!t.ok()) return r.Err(field("prefer_tier"), t.status().message() + ", got '" + s + "'");
     p->prefer_tier = *t;
   }
-  if (o["hedge"].get(e) == simdjson::SUCCESS) {
-    ASSIGN_OR_RETURN(p->hedge, r.Bool(e, field("hedge")));
+  if (auto e = Find(o, "hedge")) {
+    ASSIGN_OR_RETURN(p->hedge, r.Bool(*e, field("hedge")));
   }
   return Status::Ok();
 }
@@ -218,14 +215,9 @@ Policy MergePolicy(const Policy& base, const Policy& over) {
 }
 
 StatusOr<Policy> ParsePolicyJson(std::string_view json) {
-  simdjson::dom::parser parser;
-  element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("parameters: invalid JSON: ") + simdjson::error_message(err));
-  }
-  Reader r("parameters.");
+  Reader r("parameters.", {.not_json = "invalid JSON"});
   object o;
-  if (root.get_object().get(o) != simdjson::SUCCESS) return InvalidArgument("parameters: expected an object");
+  RETURN_IF_ERROR(r.Parse(json, &o));  // not CheckKeys: the model's own parameters sit beside these
   Policy p;
   RETURN_IF_ERROR(ReadPolicy(r, o, "", false, &p));
   return p;
@@ -418,15 +410,9 @@ Status ParseModelDefaults(const Reader& r, object o, Topology* t) {
 
 StatusOr<Topology> ParseTopology(std::string_view json) {
   Topology t;
-  Reader r("topology: ");
-  simdjson::dom::parser parser;
-  element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("topology: invalid JSON: ") + simdjson::error_message(err));
-  }
-  ASSIGN_OR_RETURN(object o, r.Object(root, "(top level)"));
-  RETURN_IF_ERROR(r.CheckKeys(
-      o, "", {"schema_version", "origin", "residency_classes", "nodes", "links", "model_defaults"}));
+  Reader r("topology: ", {.not_json = "invalid JSON", .top_level = "(top level)"});
+  ASSIGN_OR_RETURN(object o, r.ParseObject(json, {"schema_version", "origin", "residency_classes", "nodes",
+                                                  "links", "model_defaults"}));
   RETURN_IF_ERROR(ParseSchemaAndOrigin(r, o, &t));
   ASSIGN_OR_RETURN(bool declared_classes, ParseResidencyClasses(r, o, &t));
   RETURN_IF_ERROR(ParseNodes(r, o, declared_classes, &t));

@@ -77,6 +77,8 @@ TEST(Topology, ErrorsNameTheField) {
   std::string a = NodeJson("a"), b = NodeJson("b");
   std::vector<ErrorCase> cases = {
       {"{", "topology: invalid JSON"},
+      {"", "topology: invalid JSON"},
+      {R"({"schema_version":1} {})", "topology: invalid JSON"},
       {"[]", "topology: (top level): expected an object"},
       {R"({"nodes":[]})", "topology: schema_version: required"},
       {R"({"schema_version":2,"nodes":[]})", "schema_version: version 2 is not supported"},
@@ -199,6 +201,7 @@ TEST(Policy, ErrorsNameTheField) {
   std::vector<ErrorCase> json = {
       {"[1]", "parameters: expected an object"},
       {"{", "parameters: invalid JSON"},
+      {"", "parameters: invalid JSON"},
       {R"({"latency_target_ms":"fast"})", "parameters.latency_target_ms: expected a number"},
       {R"({"latency_target_ms":-5})", "parameters.latency_target_ms: must be between 0 and"},
       {R"({"latency_target_ms":0})", "parameters.latency_target_ms: must be a number of milliseconds > 0"},
