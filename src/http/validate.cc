@@ -1,5 +1,6 @@
 #include "http/validate.h"
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -8,10 +9,18 @@
 namespace continuum::http {
 namespace {
 
-bool IsTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
+// tchar (RFC 9110): ALPHA, DIGIT and "!#$%&'*+-.^_`|~", as a table (checked per character of
+// every header name written).
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool IsTokenChar(unsigned char c) { return kTokenChars[c]; }
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
