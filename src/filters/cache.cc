@@ -11,6 +11,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "api/v2_codec.h"
@@ -71,7 +72,13 @@ std::string AnsweredVersion(const http::Response& r) {
     if (ec != std::errc() || p != h->data() + h->size() || n > json.size()) return {};
     json = json.substr(0, n);
   }
-  simdjson::dom::parser parser;
+  // Read on every such answer: one parser per thread (its buffers stay allocated) for answers up
+  // to kReusedParserBytes, a parser of its own for a larger one (no thread keeps a buffer sized to
+  // the largest answer it saw).
+  constexpr size_t kReusedParserBytes = 1u << 20;
+  thread_local simdjson::dom::parser reused;
+  std::optional<simdjson::dom::parser> large;
+  simdjson::dom::parser& parser = json.size() <= kReusedParserBytes ? reused : large.emplace();
   simdjson::dom::element root;
   std::string_view v;
   if (parser.parse(json.data(), json.size()).get(root) || root["model_version"].get_string().get(v))
