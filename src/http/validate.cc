@@ -87,6 +87,7 @@ bool IsRequestTarget(std::string_view s) {
 }
 
 Status CheckHeader(std::string_view name, std::string_view value) {
+  if (IsToken(name) && IsFieldValue(value)) return Status();  // the common case; below, what is wrong
   if (name.empty()) return InvalidArgument("header name: is empty");
   for (size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
