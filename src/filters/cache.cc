@@ -48,7 +48,8 @@ Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits
   std::sort(r.outputs.begin(), r.outputs.end(),
             [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
   size_t size = out->size() + 4 + 8 + r.parameters_json.size();
-  for (const Tensor& t : r.inputs) size += 4 * 8 + t.name.size() + 16 + 8 * t.shape.size() + t.data.size();
+  // Per tensor: four length prefixes, the dtype's name, the shape's text (a few characters a dim).
+  for (const Tensor& t : r.inputs) size += size_t{48} + t.name.size() + 8 * t.shape.size() + t.data.size();
   for (const RequestedOutput& o : r.outputs) size += 8 + o.name.size() + 1;
   out->reserve(size);
   out->append("v2");
