@@ -3,8 +3,9 @@
 
 The gateway's CPU cost per forwarded cache miss as a deterministic count, for a loaded machine
 where timings drift: one `continuum serve` node (add_sub) and `continuum gateway` in front of it
-under `valgrind --tool=callgrind`, once without filters and once with the cache filter (the
-miss request of run.py: `cf-aig-cache-ttl: 0`, so every request reaches the node). After a warm-up
+under `valgrind --tool=callgrind`, without filters, with the cache filter, and with auth + ratelimit
++ cache as run.py sets them up (one key made through the admin API); the miss request of run.py
+(`cf-aig-cache-ttl: 0`, so every request reaches the node). After a warm-up
 (the pools, the parser's buffers, the router's state), the counters are zeroed, N requests are
 sent on one connection, and the dump's total divided by N is printed: instructions per request,
 all of the gateway's threads (the prober's idle wake-ups included). Needs valgrind.
@@ -46,7 +47,7 @@ def dump_total(out_dir, pid):
     return total
 
 
-def measure(build, node, name, filters, request_file, n, keep=None):
+def measure(build, node, name, filters, miss_raw, n, keep=None):
     out_dir = B.tmpdir("continuum-bench-callgrind-")
     if keep:
         out_dir = os.path.join(keep, name.replace(" ", "-"))
@@ -60,6 +61,10 @@ def measure(build, node, name, filters, request_file, n, keep=None):
     finally:
         B.pinned = pinned
     try:
+        raw = miss_raw
+        if gw.admin_port is not None:  # auth: the request carries a key of its own tenant
+            raw = R.with_headers(raw, ["Authorization: Bearer " + gw.new_keys("bench", 1)[0]])
+        request_file = B.write_request(raw)
         loadgen_n(build, gw.port, request_file, WARMUP_REQUESTS)
         subprocess.run(["callgrind_control", "-z", str(gw.pid())], check=True, stdout=subprocess.DEVNULL)
         before = set(glob.glob(os.path.join(out_dir, "*")))
@@ -82,16 +87,20 @@ def main():
     build = R.Build(args.build)
     repo = B.make_repository(build, {R.MODEL: {"max_batch_size": 8}})
     miss_raw = R.with_headers(R.miss_variant(B.json_request(R.MODEL, R.ADD_SUB)), [R.NO_STORE])
-    request_file = B.write_request(miss_raw)
     node = B.ContinuumServer(build, repo)
     try:
         cache_cfg = {"schema_version": 1, "filters": [{"name": "cache", "settings": {"ttl_seconds": 3600}}]}
-        for name, filters in (("no filters", None), ("cache", cache_cfg)):
-            total = measure(build, node, name, filters, request_file, args.n, args.keep)
+        full_cfg = {"schema_version": 1, "filters": [
+            {"name": "auth", "settings": {"database": ":memory:", "admin_token": R.ADMIN_TOKEN}},
+            {"name": "ratelimit", "settings": {"window": "sliding", "rules": [
+                {"scope": "key", "window_seconds": 60, "requests": 1e9}]}},
+            {"name": "cache", "settings": {"ttl_seconds": 3600}}]}
+        for name, filters in (("no filters", None), ("cache", cache_cfg), ("auth+ratelimit+cache", full_cfg)):
+            total = measure(build, node, name, filters, miss_raw, args.n, args.keep)
             if total is None:
-                print("%-12s no callgrind dump" % name)
+                print("%-20s no callgrind dump" % name)
             else:
-                print("%-12s %d instructions per forwarded request (%d requests)" % (name, total // args.n, args.n))
+                print("%-20s %d instructions per forwarded request (%d requests)" % (name, total // args.n, args.n))
     finally:
         node.stop()
 

@@ -11,6 +11,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "api/v2_codec.h"
@@ -32,7 +33,8 @@ void AppendField(std::string* out, std::string_view s) {
 // The inputs as the engine would see them: tensors sorted by name (their order in the body means
 // nothing), each with dtype, shape and raw bytes; then the requested outputs and parameters.
 // The request id is left out: it is echoed, and the cached body echoes the first request's.
-StatusOr<std::string> CanonicalV2(const http::Request& req, const v2::CodecLimits& limits) {
+// Appended to `out` (the key's prefix), which is reserved for it: the key is built in one string.
+Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits, std::string* out) {
   std::optional<size_t> json_length;
   if (const std::string* h = req.Header("inference-header-content-length")) {
     size_t v = 0;
@@ -45,21 +47,26 @@ StatusOr<std::string> CanonicalV2(const http::Request& req, const v2::CodecLimit
             [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
   std::sort(r.outputs.begin(), r.outputs.end(),
             [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
-  std::string out = "v2";
+  size_t size = out->size() + 4 + 8 + r.parameters_json.size();
+  // Per tensor: four length prefixes, the dtype's name, the shape's text (a few characters a dim).
+  for (const Tensor& t : r.inputs) size += size_t{48} + t.name.size() + 8 * t.shape.size() + t.data.size();
+  for (const RequestedOutput& o : r.outputs) size += 8 + o.name.size() + 1;
+  out->reserve(size);
+  out->append("v2");
   for (const Tensor& t : r.inputs) {
-    AppendField(&out, t.name);
-    AppendField(&out, DataTypeName(t.dtype));
-    AppendField(&out, ShapeToString(t.shape));
-    AppendField(&out, t.data);
+    AppendField(out, t.name);
+    AppendField(out, DataTypeName(t.dtype));
+    AppendField(out, ShapeToString(t.shape));
+    AppendField(out, t.data);
   }
-  out += '|';
+  out->push_back('|');
   for (const RequestedOutput& o : r.outputs) {
-    AppendField(&out, o.name);
-    out += o.binary ? '1' : '0';
+    AppendField(out, o.name);
+    out->push_back(o.binary ? '1' : '0');
   }
-  out += r.binary_data_output ? '1' : '0';
-  AppendField(&out, r.parameters_json);
-  return out;
+  out->push_back(r.binary_data_output ? '1' : '0');
+  AppendField(out, r.parameters_json);
+  return Status::Ok();
 }
 
 // The "model_version" of a v2 infer answer (its JSON part), "" when it has none.
@@ -71,7 +78,13 @@ std::string AnsweredVersion(const http::Response& r) {
     if (ec != std::errc() || p != h->data() + h->size() || n > json.size()) return {};
     json = json.substr(0, n);
   }
-  simdjson::dom::parser parser;
+  // Read on every such answer: one parser per thread (its buffers stay allocated) for answers up
+  // to kReusedParserBytes, a parser of its own for a larger one (no thread keeps a buffer sized to
+  // the largest answer it saw).
+  constexpr size_t kReusedParserBytes = 1u << 20;
+  thread_local simdjson::dom::parser reused;
+  std::optional<simdjson::dom::parser> large;
+  simdjson::dom::parser& parser = json.size() <= kReusedParserBytes ? reused : large.emplace();
   simdjson::dom::element root;
   std::string_view v;
   if (parser.parse(json.data(), json.size()).get(root) || root["model_version"].get_string().get(v))
@@ -151,27 +164,30 @@ class CacheFilter final : public Filter {
         req.method == "POST" && (ctx->route == "v2_infer" || ctx->route == "task" || ctx->route == "openai");
     std::string key;
     if (cacheable_route && !skip->value_or(false)) {
+      // Tenant first: entries of different tenants can never collide, whatever the inputs.
       std::string material;
+      for (const std::string* s : {&ctx->tenant, &ctx->model, &ctx->version, &ctx->route})
+        AppendField(&material, *s);
+      // The node compresses its answer as Accept-Encoding asks (Vary: Accept-Encoding), so an
+      // entry is only for requests that accept the same codings.
+      const std::string* accept = req.Header("accept-encoding");
+      AppendField(&material, accept ? *accept : std::string_view());
+      bool keyed = true;
       if (custom.value) {
-        material = "custom:" + *custom.value;
+        material += "custom:";
+        material += *custom.value;
       } else if (ctx->route == "v2_infer") {
-        auto c = CanonicalV2(req, codec_limits_);
-        if (c.ok()) material = std::move(c).value();  // malformed: not cached, the node explains
+        // Malformed: not cached, the node explains.
+        keyed = AppendCanonicalV2(req, codec_limits_, &material).ok();
       } else {
         const std::string* ct = req.Header("content-type");
-        material = "bytes:" + (ct ? *ct : std::string()) + '\0' + req.body;
+        material.reserve(material.size() + 8 + (ct ? ct->size() : 0) + req.body.size());
+        material += "bytes:";
+        if (ct) material += *ct;
+        material += '\0';
+        material += req.body;
       }
-      if (!material.empty()) {
-        // Tenant first: entries of different tenants can never collide, whatever the inputs.
-        std::string prefix;
-        for (const std::string* s : {&ctx->tenant, &ctx->model, &ctx->version, &ctx->route})
-          AppendField(&prefix, *s);
-        // The node compresses its answer as Accept-Encoding asks (Vary: Accept-Encoding), so an
-        // entry is only for requests that accept the same codings.
-        const std::string* accept = req.Header("accept-encoding");
-        AppendField(&prefix, accept ? *accept : std::string());
-        key = Sha256Raw(prefix + material);
-      }
+      if (keyed) key = Sha256Raw(material);
     }
     if (key.empty()) {
       ctx->cache_status = "BYPASS";

@@ -185,13 +185,15 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   rr.version = route->version;
   rr.input_bytes = req.body.size();
   rr.policy = *policy;
-  const std::string request_id = "g-" + std::to_string(next_id_.fetch_add(1));
+  // The request's id and its decision record exist only for the decision log.
+  const uint64_t id = next_id_.fetch_add(1);
+  auto request_id = [id] { return "g-" + std::to_string(id); };
   const auto now = router_->Now();
   auto decision = router_->Decide(rr);
   if (!decision.ok()) {
     const Status& st = decision.status();
     tags.reason = st.message();
-    LogRefusal(log_, request_id, now, rr, st);
+    if (log_) LogRefusal(log_, request_id(), now, rr, st);
     return respond(LocalAnswer(HttpStatusFor(st.code()), ErrorJson(st.message()), tags));
   }
   // The plan: choice then fallbacks (all inside the residency class: the Router guarantees it,
@@ -219,11 +221,12 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
                 .topology = &router_->topology(),
                 .log = log_,
                 .metrics = m,
-                .record = router::RecordFromDecision(request_id, now, rr, *decision),
-                .reason = decision->reason,
+                .record = log_ ? router::RecordFromDecision(request_id(), now, rr, *decision)
+                               : router::DecisionRecord{},
+                .reason = std::move(decision->reason),  // the record was taken: the decision is done with
                 .residency = decision->policy.residency,
                 .planned = plan.chain.size(),  // taken before the plan moves into Dispatch
-                .choice = decision->choice,
+                .choice = std::move(decision->choice),
                 .choice_p95_ms = decision->candidates[0].p95_ms,
                 .sent = std::chrono::steady_clock::now()};
   Dispatch(client_.get(), std::move(plan), std::move(*up), std::move(hooks),

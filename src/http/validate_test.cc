@@ -12,6 +12,23 @@ namespace {
 
 bool Control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
+// Values are checked a word at a time: every byte, at every position of a value longer than
+// two words, is judged as on its own.
+TEST(Validate, FieldValueBytesAreJudgedAtEveryPosition) {
+  for (int b = 0; b < 256; ++b) {
+    const auto c = static_cast<unsigned char>(b);
+    for (size_t at = 0; at < 21; ++at) {
+      std::string v(21, 'v');
+      v[at] = static_cast<char>(c);
+      EXPECT_EQ(IsFieldValue(v), !Control(c) || c == '\t') << "byte " << b << " at " << at;
+      std::string high(21, '\xff');  // obs-text on every side
+      high[at] = static_cast<char>(c);
+      EXPECT_EQ(IsFieldValue(high), !Control(c) || c == '\t')
+          << "byte " << b << " at " << at << " in obs-text";
+    }
+  }
+}
+
 TEST(Validate, EveryControlByteIsRefusedInValuesTargetsAndNames) {
   for (int b = 0; b < 256; ++b) {
     const auto c = static_cast<unsigned char>(b);

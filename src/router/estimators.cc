@@ -86,8 +86,12 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
 void Estimators::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
   if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
   MutexLock lock(mu_);
-  auto [it, inserted] = compute_.emplace(std::make_pair(std::string(node), std::string(model)),
-                                         WindowQuantile(compute_window_));
+  auto it = compute_.find(std::pair<std::string_view, std::string_view>(node, model));
+  if (it == compute_.end()) {
+    it = compute_
+             .emplace(std::make_pair(std::string(node), std::string(model)), WindowQuantile(compute_window_))
+             .first;
+  }
   it->second.Observe(compute_ms);
   Touch(node);
 }
@@ -118,7 +122,7 @@ Estimators::LinkView Estimators::Link(std::string_view node) const {
 Estimators::ComputeView Estimators::Compute(std::string_view node, std::string_view model,
                                             double fallback_ms) const {
   MutexLock lock(mu_);
-  auto it = compute_.find(std::make_pair(std::string(node), std::string(model)));
+  auto it = compute_.find(std::pair<std::string_view, std::string_view>(node, model));
   if (it == compute_.end() || !it->second.has_value()) return {fallback_ms, fallback_ms * kSeedP95Factor};
   const auto [median, q95] = it->second.Quantiles<2>({0.5, 0.95});
   double p95 = q95;

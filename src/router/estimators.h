@@ -33,41 +33,49 @@ class WindowQuantile {
     n_ = 0;
     Observe(v);
   }
+  // The window is also kept sorted, one insertion per sample (the router reads quantiles on
+  // every decision, far more often than most windows change).
   void Observe(double x) {
+    if (n_ == window_) {  // the oldest sample, at next_, leaves the sorted copy
+      const double old = samples_[next_];
+      auto* at = std::find_if(sorted_.begin(), sorted_.begin() + n_,
+                              [old](double v) { return v == old || (v != v && old != old); });
+      std::copy(at + 1, sorted_.begin() + n_, at);
+      --n_;
+    }
     samples_[next_] = x;
     next_ = (next_ + 1) % window_;
-    n_ = std::min(n_ + 1, window_);
+    auto* at = std::upper_bound(sorted_.begin(), sorted_.begin() + n_, x);
+    std::copy_backward(at, sorted_.begin() + n_, sorted_.begin() + n_ + 1);
+    *at = x;
+    ++n_;
   }
   bool has_value() const { return n_ > 0; }
   size_t count() const { return n_; }
   // The q-quantile (0 <= q <= 1) of the samples in the window, interpolated between order
   // statistics (q = 0.5 is the median); 0 when there are none.
-  double Quantile(double q) const { return Quantiles<1>({q})[0]; }
+  double Quantile(double q) const { return n_ == 0 ? 0.0 : Interpolate(q); }
   double value() const { return Quantile(0.5); }
-  // Several quantiles from one sort: out[i] = Quantile(qs[i]).
+  // Several quantiles at once: out[i] = Quantile(qs[i]).
   template <size_t N>
   std::array<double, N> Quantiles(const std::array<double, N>& qs) const {
     std::array<double, N> out{};
-    if (n_ == 0) return out;
-    std::array<double, kMaxWindow> s{};
-    // The last n_ samples end just before next_.
-    for (size_t i = 0; i < n_; ++i) s[i] = samples_[(next_ + window_ - 1 - i) % window_];
-    std::sort(s.begin(), s.begin() + n_);
-    for (size_t k = 0; k < N; ++k) out[k] = Interpolate(s, qs[k]);
+    for (size_t k = 0; k < N; ++k) out[k] = Quantile(qs[k]);
     return out;
   }
 
  private:
-  // The q-quantile of the first n_ entries of `sorted`.
-  double Interpolate(const std::array<double, kMaxWindow>& sorted, double q) const {
+  // The q-quantile of the n_ > 0 sorted samples.
+  double Interpolate(double q) const {
     const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(n_ - 1);
     const size_t lo = static_cast<size_t>(pos);
     const size_t hi = std::min(lo + 1, n_ - 1);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+    return sorted_[lo] + (sorted_[hi] - sorted_[lo]) * (pos - static_cast<double>(lo));
   }
 
   size_t window_;
-  std::array<double, kMaxWindow> samples_{};
+  std::array<double, kMaxWindow> samples_{};  // a ring: the last n_ samples end just before next_
+  std::array<double, kMaxWindow> sorted_{};   // the same n_ samples, ascending
   size_t next_ = 0, n_ = 0;
 };
 
@@ -150,7 +158,16 @@ class Estimators {
   std::map<std::string, LinkState, std::less<>> links_ GUARDED_BY(mu_);
   std::map<std::string, std::pair<double, double>, std::less<>> link_seeds_
       GUARDED_BY(mu_);  // rtt ms, Mbit/s
-  std::map<std::pair<std::string, std::string>, WindowQuantile> compute_ GUARDED_BY(mu_);
+  // (node, model) pairs, looked up by a pair of string_views: no key strings built per decision.
+  struct NodeModelLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      const std::string_view an = a.first, bn = b.first;
+      return an != bn ? an < bn : std::string_view(a.second) < std::string_view(b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, WindowQuantile, NodeModelLess> compute_ GUARDED_BY(mu_);
   std::map<std::string, double, std::less<>> queue_ GUARDED_BY(mu_);
   std::map<std::string, std::chrono::system_clock::time_point, std::less<>> updated_ GUARDED_BY(mu_);
 };

@@ -46,6 +46,37 @@ TEST(Estimators, WindowQuantiles) {
   EXPECT_DOUBLE_EQ(w.Quantile(0.95), 7);
 }
 
+// The window kept sorted as samples come and go gives what sorting the last `window` samples
+// gives, through slides, repeated values and reseeding.
+TEST(Estimators, WindowQuantilesMatchASortOfTheLastSamples) {
+  for (size_t window : {1u, 2u, 5u, 24u, 32u}) {
+    WindowQuantile w(window);
+    std::vector<double> all;
+    uint32_t x = 12345;
+    for (int i = 0; i < 400; ++i) {
+      x = x * 1103515245u + 12345u;
+      const double v = static_cast<double>((x >> 16) % 50);  // repeats are common
+      if (i % 97 == 96) {
+        w.Seed(v);
+        all.assign(1, v);
+      } else {
+        w.Observe(v);
+        all.push_back(v);
+      }
+      std::vector<double> last(all.end() - static_cast<std::ptrdiff_t>(std::min(all.size(), window)),
+                               all.end());
+      std::sort(last.begin(), last.end());
+      ASSERT_EQ(w.count(), last.size());
+      for (double q : {0.0, 0.25, 0.5, 0.95, 1.0}) {
+        const double pos = q * static_cast<double>(last.size() - 1);
+        const size_t lo = static_cast<size_t>(pos), hi = std::min(lo + 1, last.size() - 1);
+        const double want = last[lo] + (last[hi] - last[lo]) * (pos - static_cast<double>(lo));
+        ASSERT_DOUBLE_EQ(w.Quantile(q), want) << "window " << window << ", sample " << i << ", q " << q;
+      }
+    }
+  }
+}
+
 TEST(Estimators, ComputeP95IgnoresOneStragglerAndFollowsARealChange) {
   FakeClock clock;
   Estimators e(24, 50, 100, clock.fn());

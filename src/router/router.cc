@@ -4,34 +4,55 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <type_traits>
 
 #include "router/estimators.h"
 
 namespace continuum::router {
 namespace {
 
-std::string Ms(double v) {
-  // std::to_chars: formatted on every decision (the reason header), and several times faster
-  // than snprintf's locale-aware path.
+// Appends `v` in milliseconds as the reason shows it: one decimal below 10, none above or for a
+// whole number. std::to_chars, straight into the reason: formatted on every decision (the reason
+// header), and several times faster than snprintf's locale-aware path.
+void AppendMs(std::string& s, double v) {
   char buf[32];
   const int precision = v >= 10 || v == std::floor(v) ? 0 : 1;
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);
-  return ec == std::errc() ? std::string(buf, end) : std::string("?");
+  if (ec == std::errc()) {
+    s.append(buf, end);
+  } else {
+    s.push_back('?');
+  }
+}
+
+// Appends the parts in order: string-likes as they are, doubles through AppendMs.
+template <class... Parts>
+void Append(std::string& s, const Parts&... parts) {
+  auto one = [&s](const auto& part) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(part)>, double>) {
+      AppendMs(s, part);
+    } else {
+      s.append(part);
+    }
+  };
+  (one(parts), ...);
 }
 
 std::string Reason(const Decision& d, Objective objective) {
   const Candidate& c = d.candidates[0];
-  std::string s = c.node + ": predicted " + Ms(c.predicted_ms) + " ms (rtt " + Ms(c.rtt_ms);
-  if (c.transfer_ms >= 0.05) s += " + transfer " + Ms(c.transfer_ms);
-  if (c.queue_ms >= 0.05) s += " + queue " + Ms(c.queue_ms);
-  s += " + compute " + Ms(c.compute_ms) + ")";
+  std::string s;
+  s.reserve(160);
+  Append(s, c.node, ": predicted ", c.predicted_ms, " ms (rtt ", c.rtt_ms);
+  if (c.transfer_ms >= 0.05) Append(s, " + transfer ", c.transfer_ms);
+  if (c.queue_ms >= 0.05) Append(s, " + queue ", c.queue_ms);
+  Append(s, " + compute ", c.compute_ms, ")");
   if (d.candidates.size() > 1) {
     const Candidate& r = d.candidates[1];
-    s += " vs " + r.node + " " + Ms(r.predicted_ms) + " ms";
+    Append(s, " vs ", r.node, " ", r.predicted_ms, " ms");
   } else {
     s += ", the only candidate";
   }
-  s += "; objective " + std::string(ObjectiveName(objective));
+  Append(s, "; objective ", ObjectiveName(objective));
   if (objective == Objective::kCheapest) {
     char buf[48];
     std::snprintf(buf, sizeof buf, " (cost %.3g)", c.cost);
@@ -43,9 +64,9 @@ std::string Reason(const Decision& d, Objective objective) {
   }
   if (d.policy.latency_target_ms) {
     s += c.within_target ? "; within target " : "; no node within target ";
-    s += Ms(*d.policy.latency_target_ms) + " ms";
+    Append(s, *d.policy.latency_target_ms, " ms");
   }
-  if (d.policy.residency) s += "; residency " + *d.policy.residency;
+  if (d.policy.residency) Append(s, "; residency ", *d.policy.residency);
   return s;
 }
 
@@ -84,7 +105,8 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
     *any_holder = true;
     if (p.residency && !n.Satisfies(*p.residency)) continue;  // fail closed
     *any_resident = true;
-    if (health_[n.name].ejected) continue;
+    Health& health = health_[n.name];
+    if (health.ejected) continue;
     Candidate c;
     c.node = n.name;
     c.tier = n.tier;
@@ -94,10 +116,9 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
     c.rtt_ms = link.rtt_ms;
     c.transfer_ms = bytes * 8.0 / 1e6 / std::max(link.bandwidth_mbps, 1e-9) * 1000.0;
     c.compute_ms = compute.median_ms;
-    c.queue_ms =
-        std::max(depth * compute.median_ms, health_[n.name].outstanding_work_ms) / std::max(1, m->instances);
+    c.queue_ms = std::max(depth * compute.median_ms, health.outstanding_work_ms) / std::max(1, m->instances);
     c.p95_ms = c.rtt_ms + c.transfer_ms + c.queue_ms + std::max(compute.p95_ms, compute.median_ms);
-    if (const auto& due = health_[n.name].earliest_due) {
+    if (const auto& due = health.earliest_due) {
       // An answer overdue beyond its p95: the node is held up; expect it to last overdue_weight
       // times as long again (a stall's length is heavy-tailed: the longer it has lasted, the
       // longer it is likely to go on).
@@ -138,15 +159,18 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   bool any_resident = false;
   MutexLock lock(mu_);
   d.candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
-  std::string what = "model '" + request.model + "'" +
-                     (request.version ? " version " + std::to_string(request.version) : std::string());
-  if (!any_holder) return NotFound("no node holds " + what);
+  // Named only in a refusal: not built for the decisions that place the request.
+  auto what = [&request] {
+    return "model '" + request.model + "'" +
+           (request.version ? " version " + std::to_string(request.version) : std::string());
+  };
+  if (!any_holder) return NotFound("no node holds " + what());
   if (!any_resident) {
-    return Unavailable("no candidate: no node holding " + what + " satisfies residency class '" +
+    return Unavailable("no candidate: no node holding " + what() + " satisfies residency class '" +
                        *p.residency + "'");
   }
   if (d.candidates.empty()) {
-    return Unavailable("no candidate: every node holding " + what +
+    return Unavailable("no candidate: every node holding " + what() +
                        (p.residency ? " in residency class '" + *p.residency + "'" : std::string()) +
                        " is ejected as unhealthy");
   }
@@ -181,9 +205,9 @@ StatusOr<Decision> Router::Decide(const Request& request) {
   }
   d.reason = Reason(d, objective);
   if (d.hedge && d.hedge->explore) {
-    d.reason += "; explore " + d.hedge->node + " (bandwidth estimate stale)";
+    Append(d.reason, "; explore ", d.hedge->node, " (bandwidth estimate stale)");
   } else if (d.hedge) {
-    d.reason += "; hedge " + d.hedge->node + " after " + Ms(d.hedge->delay_ms) + " ms";
+    Append(d.reason, "; hedge ", d.hedge->node, " after ", d.hedge->delay_ms, " ms");
   }
   return d;
 }

@@ -54,21 +54,20 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
       tags.tier = std::string(router::TierName(n->tier));
     tags.step = o.step < 0 ? "hedge" : std::to_string(o.step);
   }
-  record.choice = o.node;
-  record.fallback_step = o.step;
+  if (log) {
+    record.choice = o.node;
+    record.fallback_step = o.step;
+    record.outcome = o.served ? "ok" : "failed";
+    if (Status st = log->Append(record); !st.ok()) LogWarning("decision log: " + st.message());
+  }
   http::Response r;
   if (o.served) {
-    record.outcome = "ok";
     r = ForwardedAnswer(std::move(o.response));
   } else {
-    record.outcome = "failed";
     r.status = HttpStatusFor(o.error.code());
     r.body = ErrorJson(NoNodeServed(o, residency, planned));
   }
   AddTags(&r, tags);
-  if (log) {
-    if (Status st = log->Append(record); !st.ok()) LogWarning("decision log: " + st.message());
-  }
   return r;
 }
 

@@ -30,7 +30,7 @@ struct Finish {
   const router::Topology* topology = nullptr;
   router::DecisionLog* log = nullptr;
   GatewayMetrics* metrics = nullptr;
-  router::DecisionRecord record;  // RecordFromDecision; its choice, step and outcome are set here
+  router::DecisionRecord record;  // RecordFromDecision when `log`; its choice, step and outcome are set here
   std::string reason;             // the decision's, for X-Continuum-Reason
   std::optional<std::string> residency;
   size_t planned = 0;  // candidates in the plan's chain

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include "common/json_writer.h"
 #include "gateway/gateway.h"
@@ -66,6 +67,13 @@ bool HopByHop(std::string_view name) {
                                                 "server",
                                                 "date",
                                                 "content-type"};
+  // The lengths of those names, one bit each: most headers are ruled out without a comparison.
+  static constexpr uint64_t kLengths = [] {
+    uint64_t bits = 0;
+    for (std::string_view n : kNames) bits |= uint64_t{1} << n.size();
+    return bits;
+  }();
+  if (name.size() >= 64 || ((kLengths >> name.size()) & 1) == 0) return false;
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
