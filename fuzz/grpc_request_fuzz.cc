@@ -2,7 +2,8 @@
 // ModelInferRequest (the bytes gRPC hands the service). Every message that parses goes through
 // DecodeInferRequest under small limits; every request that decodes must hold valid tensors, and
 // is turned into a response (inputs echoed as outputs) that is encoded both raw and typed and
-// decoded back: the tensors must come back bit for bit.
+// decoded back: the tensors must come back bit for bit, and the request's parameters (carried as
+// JSON, echoed in the response's map) as the same JSON text.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -31,17 +32,21 @@ inference::ModelInferRequest AsRequest(const inference::ModelInferResponse& resp
     if (o.has_contents()) *in->mutable_contents() = o.contents();
   }
   *req.mutable_raw_input_contents() = resp.raw_output_contents();
+  *req.mutable_parameters() = resp.parameters();
   return req;
 }
 
 void RoundTrip(const InferRequest& decoded, bool raw, const v2::CodecLimits& limits) {
   InferResponse resp;
   resp.outputs = decoded.inputs;
+  resp.parameters_json = decoded.parameters_json;
   inference::ModelInferResponse encoded;
-  grpc_api::EncodeInferResponse(InferResponse(resp), raw, &encoded);
+  Check(grpc_api::EncodeInferResponse(InferResponse(resp), raw, &encoded).ok(),
+        "a decoded request's parameters encode");
   inference::ModelInferRequest again = AsRequest(encoded);
   auto back = grpc_api::DecodeInferRequest(&again, limits);
   Check(back.ok(), "an encoded response decodes");
+  Check(back->parameters_json == decoded.parameters_json, "the parameters come back as they went");
   Check(back->inputs.size() == decoded.inputs.size(), "same tensor count");
   for (size_t i = 0; i < decoded.inputs.size(); ++i) {
     const Tensor& a = decoded.inputs[i];

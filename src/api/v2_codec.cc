@@ -91,23 +91,10 @@ struct Loc {
   }
 };
 
-// Parameters of Triton extensions this node does not implement (shared memory, classification),
-// refused by name: ignoring them would answer in another form than the one the client waits for
-// (the tensor in the body instead of in its shared memory region; raw scores instead of
-// "score:index" strings).
+// The tensor's parameters, refused by REST and gRPC alike (see the header).
 Status RefuseUnimplementedParameters(element params, Loc loc) {
-  for (std::string_view key : {"shared_memory_region", "shared_memory_byte_size", "shared_memory_offset"}) {
-    if (Field(params, key)) {
-      return InvalidArgument(loc("parameters." + std::string(key)) +
-                             ": the shared memory extension is not supported (it is not among the server's "
-                             "extensions); send the tensor in the body");
-    }
-  }
-  if (Field(params, "classification")) {
-    return InvalidArgument(loc("parameters.classification") +
-                           ": the classification extension is not supported; request the tensor itself");
-  }
-  return Status::Ok();
+  return v2::RefuseUnimplementedParameters(
+      [params](std::string_view key) { return Field(params, key).has_value(); }, loc());
 }
 
 // Optional typed members; `path` names the member in messages. StringField's result is false
@@ -523,6 +510,24 @@ simdjson::dom::parser* ParserFor(size_t json_size, size_t max_depth, std::unique
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
+
+Status RefuseUnimplementedParameters(const std::function<bool(std::string_view)>& present,
+                                     const std::string& where) {
+  for (std::string_view key : {"shared_memory_region", "shared_memory_byte_size", "shared_memory_offset"}) {
+    if (present(key)) {
+      return InvalidArgument(where + ".parameters." + std::string(key) +
+                             ": the shared memory extension is not supported (it is not among the server's "
+                             "extensions); send the tensor in the body");
+    }
+  }
+  if (present("classification")) {
+    return InvalidArgument(
+        where +
+        ".parameters.classification: the classification extension is not supported; request "
+        "the tensor itself");
+  }
+  return Status::Ok();
+}
 
 StatusOr<InferRequest> ParseInferRequest(std::string_view body, std::optional<size_t> json_length,
                                          const CodecLimits& limits) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,15 @@ struct CodecLimits {
   size_t max_inputs = 256;                // tensors per request
   size_t max_outputs = 256;               // requested outputs per request
 };
+
+// Parameters of Triton extensions this node does not implement (shared memory, classification),
+// refused by name on an input or a requested output, over REST and gRPC alike: ignoring them would
+// answer in another form than the one the client waits for (the tensor in the answer instead of in
+// its shared memory region; raw scores instead of "score:index" strings). `present` says whether
+// the tensor's parameters hold a key; `where` names the tensor ("outputs[0]"). Any other parameter
+// is left to the caller.
+Status RefuseUnimplementedParameters(const std::function<bool(std::string_view)>& present,
+                                     const std::string& where);
 
 // Parses an infer request body.
 // `json_length` is the value of the Inference-Header-Content-Length header when present: the

@@ -1,6 +1,7 @@
 // Headers a node adds to every inference answer so that whoever routes to it (the gateway,
 // libcontinuum, the AI-gateway filters) learns its speed and load from real traffic, without
-// polling: the time the request spent on the node and the node's queue at answer time.
+// polling: the time the request spent on the node and the node's queue at answer time. gRPC's
+// ModelInfer sends the same pairs, from AddNodeReport too, as the answer's initial metadata.
 #pragma once
 
 #include <charconv>

@@ -1,12 +1,18 @@
 #include "grpc/grpc_codec.h"
 
+#include <simdjson.h>
+
+#include <algorithm>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "common/json_writer.h"
 #include "common/tensor.h"
 
 namespace continuum::grpc_api {
@@ -14,11 +20,18 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "x86-64 and arm64 only");
 
+using inference::InferParameter;
 using inference::InferTensorContents;
 
 std::string Input(size_t i) { return "inputs[" + std::to_string(i) + "]"; }
 std::string Output(size_t i) { return "outputs[" + std::to_string(i) + "]"; }
 std::string Raw(size_t i) { return "raw_input_contents[" + std::to_string(i) + "]"; }
+
+// An input's or requested output's parameters, checked by REST's rule.
+Status RefuseUnimplementedParameters(const ParameterMap& params, const std::string& where) {
+  return v2::RefuseUnimplementedParameters(
+      [&params](std::string_view key) { return params.count(std::string(key)) > 0; }, where);
+}
 
 // The typed field that carries a datatype's elements (nullptr: none, FP16 and BF16).
 const char* TypedFieldName(DataType dtype) {
@@ -183,6 +196,7 @@ Status DecodeInput(size_t idx, inference::ModelInferRequest::InferInputTensor& i
   StatusOr<int64_t> count = ElementCount(t.shape, limits.max_tensor_elements);
   if (!count.ok()) return count.status().WithContext(Input(idx) + ".shape");
   const int64_t n = *count;
+  RETURN_IF_ERROR(RefuseUnimplementedParameters(in.parameters(), Input(idx)));
 
   if (raw != nullptr) {
     if (in.has_contents()) {
@@ -252,6 +266,9 @@ StatusOr<InferRequest> DecodeInferRequest(inference::ModelInferRequest* msg, con
   req.id = msg->id();
   req.model_name = msg->model_name();
   ASSIGN_OR_RETURN(req.model_version, ParseModelVersion(msg->model_version()));
+  if (!msg->parameters().empty()) {
+    ASSIGN_OR_RETURN(req.parameters_json, ParametersToJson(msg->parameters(), "parameters"));
+  }
 
   const size_t input_count = static_cast<size_t>(msg->inputs_size());
   if (input_count > limits.max_inputs) {
@@ -284,6 +301,7 @@ StatusOr<InferRequest> DecodeInferRequest(inference::ModelInferRequest* msg, con
   for (size_t idx = 0; idx < output_count; ++idx) {
     const auto& out = msg->outputs(static_cast<int>(idx));
     if (out.name().empty()) return InvalidArgument(Output(idx) + ": missing required field 'name'");
+    RETURN_IF_ERROR(RefuseUnimplementedParameters(out.parameters(), Output(idx)));
     for (size_t j = 0; j < req.outputs.size(); ++j) {
       if (req.outputs[j].name == out.name()) {
         return InvalidArgument(Output(idx) + ".name: " + Quoted(out.name()) + " is already requested by " +
@@ -295,7 +313,7 @@ StatusOr<InferRequest> DecodeInferRequest(inference::ModelInferRequest* msg, con
   return req;
 }
 
-void EncodeInferResponse(InferResponse&& response, bool raw, inference::ModelInferResponse* out) {
+Status EncodeInferResponse(InferResponse&& response, bool raw, inference::ModelInferResponse* out) {
   out->set_model_name(std::move(response.model_name));
   out->set_model_version(std::to_string(response.model_version));
   out->set_id(std::move(response.id));
@@ -312,6 +330,84 @@ void EncodeInferResponse(InferResponse&& response, bool raw, inference::ModelInf
       std::string().swap(t.data);
     }
   }
+  if (response.parameters_json.empty()) return Status::Ok();
+  return ParametersFromJson(response.parameters_json, out->mutable_parameters());
+}
+
+StatusOr<std::string> ParametersToJson(const ParameterMap& params, std::string_view where) {
+  std::vector<const ParameterMap::value_type*> sorted;  // the map's order is unspecified
+  sorted.reserve(params.size());
+  for (const auto& kv : params) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  std::string json;
+  JsonWriter w(&json);
+  w.BeginObject();
+  for (const auto* kv : sorted) {
+    const std::string& key = kv->first;
+    if (!simdjson::validate_utf8(key.data(), key.size())) {
+      return InvalidArgument(std::string(where) + ": a key is not valid UTF-8");
+    }
+    auto at = [&] { return std::string(where) + "." + key; };
+    const InferParameter& p = kv->second;
+    w.Key(key);
+    switch (p.parameter_choice_case()) {
+      case InferParameter::kBoolParam: w.Bool(p.bool_param()); break;
+      case InferParameter::kInt64Param: w.Int(p.int64_param()); break;
+      case InferParameter::kUint64Param: w.Uint(p.uint64_param()); break;
+      case InferParameter::kStringParam:
+        if (!simdjson::validate_utf8(p.string_param().data(), p.string_param().size())) {
+          return InvalidArgument(at() + ": string_param is not valid UTF-8");
+        }
+        w.String(p.string_param());
+        break;
+      case InferParameter::kDoubleParam: {
+        char text[32];
+        char* end = std::to_chars(text, text + sizeof text, p.double_param()).ptr;
+        std::string number(text, end);
+        if (!std::isfinite(p.double_param())) {
+          return InvalidArgument(at() + ": double_param " + number + " is not a finite number");
+        }
+        if (number.find_first_of(".e") == std::string::npos) number += ".0";  // reads back as a double
+        w.Raw(number);
+        break;
+      }
+      case InferParameter::PARAMETER_CHOICE_NOT_SET: w.Null(); break;
+    }
+  }
+  w.EndObject();
+  return json;
+}
+
+Status ParametersFromJson(std::string_view json, ParameterMap* out) {
+  namespace dom = simdjson::dom;
+  dom::parser parser;
+  dom::element root;
+  if (auto err = parser.parse(json.data(), json.size(), true).get(root)) {
+    return InvalidArgument("parameters: invalid JSON: " + std::string(simdjson::error_message(err)));
+  }
+  dom::object object;
+  if (root.get_object().get(object)) return InvalidArgument("parameters: expected a JSON object");
+  for (dom::key_value_pair member : object) {
+    std::string key(member.key);
+    if (out->count(key) > 0) continue;  // duplicate keys: the first wins, as REST reads them
+    InferParameter p;
+    const dom::element v = member.value;
+    switch (v.type()) {
+      case dom::element_type::BOOL: p.set_bool_param(v.get_bool().value_unsafe()); break;
+      case dom::element_type::INT64: p.set_int64_param(v.get_int64().value_unsafe()); break;
+      case dom::element_type::UINT64: p.set_uint64_param(v.get_uint64().value_unsafe()); break;
+      case dom::element_type::DOUBLE: p.set_double_param(v.get_double().value_unsafe()); break;
+      case dom::element_type::STRING: p.set_string_param(std::string(v.get_string().value_unsafe())); break;
+      case dom::element_type::NULL_VALUE: break;
+      case dom::element_type::ARRAY:
+      case dom::element_type::OBJECT:
+        return InvalidArgument("parameters." + key + ": " +
+                               (v.type() == dom::element_type::ARRAY ? "an array" : "an object") +
+                               " has no InferParameter form (bool, int64, uint64, double or string)");
+    }
+    (*out)[key] = std::move(p);
+  }
+  return Status::Ok();
 }
 
 }  // namespace continuum::grpc_api

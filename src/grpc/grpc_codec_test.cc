@@ -217,7 +217,7 @@ InferResponse Response() {
 
 TEST(GrpcCodec, EncodeTyped) {
   ModelInferResponse out;
-  EncodeInferResponse(Response(), /*raw=*/false, &out);
+  ASSERT_TRUE(EncodeInferResponse(Response(), /*raw=*/false, &out).ok());
   EXPECT_EQ(out.model_name(), "m");
   EXPECT_EQ(out.model_version(), "2");
   EXPECT_EQ(out.id(), "i");
@@ -235,7 +235,7 @@ TEST(GrpcCodec, EncodeTyped) {
 TEST(GrpcCodec, EncodeRawAndHalfIsAlwaysRaw) {
   InferResponse expect = Response();
   ModelInferResponse out;
-  EncodeInferResponse(Response(), /*raw=*/true, &out);
+  ASSERT_TRUE(EncodeInferResponse(Response(), /*raw=*/true, &out).ok());
   ASSERT_EQ(out.raw_output_contents_size(), 3);
   for (int k = 0; k < 3; ++k) {
     EXPECT_EQ(out.raw_output_contents(k), expect.outputs[k].data);
@@ -244,8 +244,132 @@ TEST(GrpcCodec, EncodeRawAndHalfIsAlwaysRaw) {
   InferResponse half = Response();
   half.outputs.push_back(Tensor{"h", DataType::kFp16, {1}, std::string("\x00\x3c", 2)});
   ModelInferResponse h;
-  EncodeInferResponse(std::move(half), /*raw=*/false, &h);
+  ASSERT_TRUE(EncodeInferResponse(std::move(half), /*raw=*/false, &h).ok());
   EXPECT_EQ(h.raw_output_contents_size(), 4);  // one per output: the forms are never mixed
+}
+
+// A request's parameters of every InferParameter kind travel in the JSON object REST carries them in
+// (keys sorted, a whole double keeps its fraction so that it reads back as a double), and come back
+// in the answer's map with the same kinds.
+TEST(GrpcCodec, RequestParametersOfEveryKindAreEchoed) {
+  ModelInferRequest r;
+  auto& p = *r.mutable_parameters();
+  p["s"].set_string_param("blue \"x\"");
+  p["b"].set_bool_param(true);
+  p["i"].set_int64_param(-7);
+  p["u"].set_uint64_param(std::numeric_limits<uint64_t>::max());
+  p["d"].set_double_param(0.5);
+  p["whole"].set_double_param(2.0);
+  p["none"];  // no value: JSON null
+  auto req = DecodeInferRequest(&r, {});
+  ASSERT_TRUE(req.ok()) << req.status().message();
+  EXPECT_EQ(req->parameters_json,
+            R"({"b":true,"d":0.5,"i":-7,"none":null,"s":"blue \"x\"","u":18446744073709551615,"whole":2.0})");
+
+  InferResponse resp = Response();
+  resp.parameters_json = req->parameters_json;
+  ModelInferResponse out;
+  ASSERT_TRUE(EncodeInferResponse(std::move(resp), /*raw=*/false, &out).ok());
+  const auto& echoed = out.parameters();
+  ASSERT_EQ(echoed.size(), 7u);
+  EXPECT_EQ(echoed.at("s").string_param(), "blue \"x\"");
+  EXPECT_TRUE(echoed.at("b").bool_param());
+  EXPECT_EQ(echoed.at("i").int64_param(), -7);
+  EXPECT_EQ(echoed.at("u").uint64_param(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(echoed.at("d").double_param(), 0.5);
+  EXPECT_EQ(echoed.at("whole").parameter_choice_case(), inference::InferParameter::kDoubleParam);
+  EXPECT_EQ(echoed.at("whole").double_param(), 2.0);
+  EXPECT_EQ(echoed.at("none").parameter_choice_case(), inference::InferParameter::PARAMETER_CHOICE_NOT_SET);
+
+  ModelInferRequest none;  // no parameters: none echoed
+  auto plain = DecodeInferRequest(&none, {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->parameters_json, "");
+  ModelInferResponse bare;
+  ASSERT_TRUE(EncodeInferResponse(Response(), /*raw=*/false, &bare).ok());
+  EXPECT_TRUE(bare.parameters().empty());
+}
+
+// The answer's parameters come from the JSON object the request's were carried in; a value with no
+// InferParameter form (REST accepts nested parameters) is refused by name, not dropped.
+TEST(GrpcCodec, AnswerParametersWithoutAnInferParameterFormAreRefused) {
+  for (auto [json, message] :
+       {std::pair{R"({"a":1,"n":{"b":1}})",
+                  "parameters.n: an object has no InferParameter form (bool, int64, "
+                  "uint64, double or string)"},
+        std::pair{R"({"l":[1]})",
+                  "parameters.l: an array has no InferParameter form (bool, int64, uint64, "
+                  "double or string)"},
+        std::pair{"[1]", "parameters: expected a JSON object"}}) {
+    InferResponse resp = Response();
+    resp.parameters_json = json;
+    ModelInferResponse out;
+    Status st = EncodeInferResponse(std::move(resp), /*raw=*/false, &out);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << json;
+    EXPECT_EQ(st.message(), message);
+  }
+  // Duplicate keys (REST keeps the text as sent): the first wins, as REST reads them.
+  ParameterMap dup;
+  ASSERT_TRUE(ParametersFromJson(R"({"k":1,"k":"two"})", &dup).ok());
+  EXPECT_EQ(dup.at("k").int64_param(), 1);
+  // A uint64_param within INT64_MAX comes back as int64_param: JSON has one integer kind.
+  ParameterMap small;
+  small["u"].set_uint64_param(5);
+  auto json = ParametersToJson(small, "parameters");
+  ASSERT_TRUE(json.ok());
+  ParameterMap back;
+  ASSERT_TRUE(ParametersFromJson(*json, &back).ok());
+  EXPECT_EQ(back.at("u").int64_param(), 5);
+}
+
+// What JSON cannot hold is refused by name, as REST refuses a body that is not JSON.
+TEST(GrpcCodec, RequestParametersWithoutAJsonFormAreRefused) {
+  ModelInferRequest nan;
+  (*nan.mutable_parameters())["d"].set_double_param(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(Decode(nan).message(), "parameters.d: double_param nan is not a finite number");
+  ModelInferRequest inf;
+  (*inf.mutable_parameters())["d"].set_double_param(-std::numeric_limits<double>::infinity());
+  EXPECT_EQ(Decode(inf).message(), "parameters.d: double_param -inf is not a finite number");
+  ModelInferRequest text;
+  (*text.mutable_parameters())["s"].set_string_param("\xff");
+  EXPECT_EQ(Decode(text).message(), "parameters.s: string_param is not valid UTF-8");
+  ModelInferRequest key;
+  (*key.mutable_parameters())["\xc3"].set_bool_param(true);
+  EXPECT_EQ(Decode(key).message(), "parameters: a key is not valid UTF-8");
+}
+
+// The parameters of extensions the node does not implement are refused on an input or a requested
+// output with REST's own message; any other tensor parameter is ignored, as over REST.
+TEST(GrpcCodec, TensorParametersAreRefusedAsOverRest) {
+  auto rest_error = [](std::string_view body) { return v2::ParseInferRequest(body, std::nullopt).status(); };
+  ModelInferRequest shm;
+  auto* in = AddInput(shm, "x", "FP32", {0});
+  (*in->mutable_parameters())["shared_memory_region"].set_string_param("r");
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(64);
+  Status rest = rest_error(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[0],"data":[],)"
+                           R"("parameters":{"shared_memory_region":"r","shared_memory_byte_size":64}}]})");
+  ASSERT_FALSE(rest.ok());
+  EXPECT_EQ(Decode(shm).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Decode(shm).message(), rest.message());
+
+  ModelInferRequest cls;
+  auto* out = cls.add_outputs();
+  out->set_name("y");
+  (*out->mutable_parameters())["classification"].set_int64_param(3);
+  rest = rest_error(R"({"inputs":[],"outputs":[{"name":"y","parameters":{"classification":3}}]})");
+  ASSERT_FALSE(rest.ok());
+  EXPECT_EQ(Decode(cls).message(), rest.message());
+  EXPECT_EQ(
+      Decode(cls).message(),
+      "outputs[0].parameters.classification: the classification extension is not supported; request the "
+      "tensor itself");
+
+  ModelInferRequest other;  // unknown tensor parameters are ignored
+  (*AddInput(other, "x", "FP32", {0})->mutable_parameters())["custom"].set_string_param("c");
+  auto* o = other.add_outputs();
+  o->set_name("y");
+  (*o->mutable_parameters())["binary_data"].set_bool_param(true);
+  EXPECT_TRUE(Decode(other).ok());
 }
 
 TEST(GrpcStatusMap, OneMappingWithTheSameMessage) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/node_report.h"
 #include "grpc/grpc_codec.h"
 #include "grpc/grpc_status_map.h"
 #include "inference_service.grpc.pb.h"
@@ -148,7 +149,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     return Done(ctx, Status::Ok());
   }
 
-  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
+  ServerUnaryReactor* ModelInfer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* resp) override {
     auto* reactor = new InferReactor();  // deletes itself when the call is done
     if (shutting_down_.load()) return Finish(reactor, Unavailable("the server is shutting down"));
@@ -167,11 +168,22 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     }
     msg->Clear();
     parsed->cancel = reactor->cancel();
-    // The callback runs on the version's scheduler thread; the response message and the reactor
-    // live until Finish.
-    Status st = (*mv)->Infer(std::move(parsed).value(), [reactor, resp, raw](StatusOr<InferResponse> result) {
+    // The callback runs on the version's scheduler thread; the context, the response message and
+    // the reactor live until Finish. The version outlives its callbacks (it answers what it queued
+    // before it goes away), so the callback may read its queue through a plain pointer.
+    ModelVersion* version = mv->get();
+    const auto enqueued = std::chrono::steady_clock::now();
+    Status st = (*mv)->Infer(std::move(parsed).value(), [ctx, reactor, resp, raw, version,
+                                                         enqueued](StatusOr<InferResponse> result) {
       if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
-      EncodeInferResponse(std::move(result).value(), raw, resp);
+      // The node report REST sends as headers, as initial metadata under the same names (sent with
+      // the answer: nothing is sent before Finish).
+      std::vector<std::pair<std::string, std::string>> report;
+      AddNodeReport(&report, std::chrono::steady_clock::now() - enqueued, version->queued(),
+                    std::chrono::nanoseconds(result->run_ns), result->batch_share);
+      Status encoded = EncodeInferResponse(std::move(result).value(), raw, resp);
+      if (!encoded.ok()) return reactor->Finish(ToGrpcStatus(encoded));
+      for (auto& [name, value] : report) ctx->AddInitialMetadata(name, value);
       reactor->Finish(::grpc::Status::OK);
     });
     if (!st.ok()) reactor->Finish(ToGrpcStatus(st));

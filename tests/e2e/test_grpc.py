@@ -148,6 +148,60 @@ class GrpcTest(unittest.TestCase):
         req = service_pb2.ModelInferRequest(model_name="identity_int32", model_version="x")
         self.assertEqual(self.call_error(req)[1], "model version 'x' is not a positive integer")
 
+    def add_sub_inputs(self):
+        inputs = [tc.InferInput(n, [1, 16], "FP32") for n in ("INPUT0", "INPUT1")]
+        for i in inputs:
+            i.set_data_from_numpy(np.ones((1, 16), dtype=np.float32))
+        return inputs
+
+    def test_request_parameters_are_echoed_as_over_rest(self):
+        params = {"tenant_tag": "blue", "n": 3, "flag": True, "ratio": 0.5}
+        r = self.client.infer("add_sub", self.add_sub_inputs(), request_id="p1", parameters=params)
+        got = r.get_response().parameters
+        self.assertEqual({k: v.WhichOneof("parameter_choice") for k, v in got.items()},
+                         {"tenant_tag": "string_param", "n": "int64_param", "flag": "bool_param",
+                          "ratio": "double_param"})
+        self.assertEqual({k: getattr(v, v.WhichOneof("parameter_choice")) for k, v in got.items()}, params)
+        # REST answers the same request with the same parameters.
+        body = infer_body([(n, "FP32", [1, 16], [1.0] * 16) for n in ("INPUT0", "INPUT1")], parameters=params)
+        status, out, _ = self.server.post("/v2/models/add_sub/infer", body)
+        self.assertEqual((status, out["parameters"]), (200, params))
+        # Without parameters none come back.
+        self.assertEqual(len(self.client.infer("add_sub", self.add_sub_inputs()).get_response().parameters), 0)
+
+    def test_node_report_travels_as_metadata(self):
+        """The timings REST sends as X-Continuum-* headers come as the call's initial metadata."""
+        req = service_pb2.ModelInferRequest(model_name="add_sub")
+        for name in ("INPUT0", "INPUT1"):
+            req.inputs.add(name=name, datatype="FP32", shape=[1, 16]).contents.fp32_contents.extend([1.0] * 16)
+        resp, call = self.stub.ModelInfer.with_call(req)
+        self.assertEqual(list(resp.outputs[0].contents.fp32_contents), [2.0] * 16)
+        md = dict(call.initial_metadata())
+        on_node, run = float(md["x-continuum-compute-ms"]), float(md["x-continuum-run-ms"])
+        self.assertGreater(run, 0.0)
+        self.assertLessEqual(run, on_node)  # the run, without the queue wait
+        self.assertLessEqual(float(md["x-continuum-engine-ms"]), run)  # its share of the run
+        self.assertGreaterEqual(int(md["x-continuum-queue-depth"]), 0)
+        # An error carries no report.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.stub.ModelInfer.with_call(service_pb2.ModelInferRequest(model_name="add_sub"))
+        self.assertNotIn("x-continuum-compute-ms", dict(cm.exception.initial_metadata()))
+
+    def test_unimplemented_extensions_are_refused_with_the_rest_message(self):
+        for out, rest_params in ((tc.InferRequestedOutput("OUTPUT0", class_count=3), {"classification": 3}),
+                                 (tc.InferRequestedOutput("OUTPUT0"), {"shared_memory_region": "region",
+                                                                        "shared_memory_byte_size": 64})):
+            if "shared_memory_region" in rest_params:
+                out.set_shared_memory("region", 64)
+            body = infer_body([(n, "FP32", [1, 16], [1.0] * 16) for n in ("INPUT0", "INPUT1")],
+                              outputs=[{"name": "OUTPUT0", "parameters": rest_params}])
+            status, rest, _ = self.server.post("/v2/models/add_sub/infer", body)
+            self.assertEqual(status, 400)
+            with self.assertRaises(InferenceServerException) as cm:
+                self.client.infer("add_sub", self.add_sub_inputs(), outputs=[out])
+            self.assertEqual(cm.exception.status(), "StatusCode.INVALID_ARGUMENT")
+            self.assertEqual(cm.exception.message(), rest["error"])
+
     def test_unknown_model_is_not_found(self):
         status, body = self.server.get("/v2/models/missing")
         self.assertEqual(status, 404)
