@@ -58,7 +58,7 @@ thread-safety: setup
 
 # No function over 120 lines in src/ (tools/check_function_length.py), then clang-tidy (checks in
 # .clang-tidy) on the lines the last commits changed under src/ (tools/clang_tidy_changed.py:
-# CONTINUUM_TIDY_COMMITS, default 40, or CONTINUUM_TIDY_BASE=REV); a finding fails.
+# CONTINUUM_TIDY_COMMITS, default 20, or CONTINUUM_TIDY_BASE=REV); a finding fails.
 tidy: build
 	/usr/bin/python3 tools/check_function_length.py --limit 120 src
 	/usr/bin/python3 tools/clang_tidy_changed.py $(BUILD)

@@ -4,7 +4,7 @@
 Usage: tools/clang_tidy_changed.py [BUILD_DIR] [--base REV] [--jobs N]
 
 The change is `git diff BASE HEAD` plus the uncommitted work; BASE defaults to
-$CONTINUUM_TIDY_BASE, else HEAD~$CONTINUUM_TIDY_COMMITS (40 commits, or the first commit when there
+$CONTINUUM_TIDY_BASE, else HEAD~$CONTINUUM_TIDY_COMMITS (20 commits, or the first commit when there
 are fewer). Each changed .cc file in BUILD_DIR/compile_commands.json is checked, and so is the .cc
 beside each changed header; a finding counts only on a line the change added or modified (in the
 file itself or in a changed header it includes), so older code does not fail a new change.
@@ -31,7 +31,7 @@ def git(*args):
 def default_base():
     if os.environ.get("CONTINUUM_TIDY_BASE"):
         return os.environ["CONTINUUM_TIDY_BASE"]
-    n = int(os.environ.get("CONTINUUM_TIDY_COMMITS", "40"))
+    n = int(os.environ.get("CONTINUUM_TIDY_COMMITS", "20"))
     count = int(git("rev-list", "--count", "HEAD").strip())
     if count > n:
         return f"HEAD~{n}"
