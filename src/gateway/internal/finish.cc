@@ -38,7 +38,8 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
   if (o.served) reports->ObserveAnswer(choice, elapsed_ms, choice_p95_ms);
   if (metrics) {
     if (!o.served) {
-      metrics->failures->Increment();
+      // A client that went away is not a failure of the nodes; its answer is never written.
+      if (o.error.code() != StatusCode::kCancelled) metrics->failures->Increment();
     } else if (const GatewayMetrics::PerNode* n = metrics->Find(o.node)) {
       (o.step < 0 ? n->hedge : o.step == 0 ? n->first : n->fallback)->Increment();
       if (o.step < 0) metrics->hedge_won->Increment();
@@ -61,7 +62,7 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
     record.outcome = "ok";
     r = ForwardedAnswer(std::move(o.response));
   } else {
-    record.outcome = "failed";
+    record.outcome = o.error.code() == StatusCode::kCancelled ? "cancelled" : "failed";
     r.status = HttpStatusFor(o.error.code());
     r.body = ErrorJson(NoNodeServed(o, residency, planned));
   }
