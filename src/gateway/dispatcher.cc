@@ -369,47 +369,37 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     Complete(std::move(o));
   }
 
-  void Refuse() {
-    finished = true;
-    if (hedge_timer) hedge_timer->Cancel();
-    if (chain_call) chain_call->Cancel();
-    if (hedge_call) hedge_call->Cancel();
-    Outcome o;
-    o.served = false;
-    o.node = last_node;
-    o.step = last_step;
-    o.error = last_error;
-    o.attempts = std::move(attempts);
-    Complete(std::move(o));
-  }
+  // A request that cannot be written: no node would be sent anything else.
+  void Refuse() { StopAll(last_error); }
 
   // The client went away (plan.cancel): every call still out is cancelled (each ends with
   // on_cancel, as a hedge loser does) and the timers stop.
   void Abandon() {
-    if (finished) return;
+    if (!finished) StopAll(Cancelled("the client went away before a node answered"));
+  }
+
+  void StopAll(Status error) {
     finished = true;
     if (hedge_timer) hedge_timer->Cancel();
     if (chain_call) chain_call->Cancel();
     if (hedge_call) hedge_call->Cancel();
-    Outcome o;
-    o.served = false;
-    o.node = last_node;
-    o.step = last_step;
-    o.error = Cancelled("the client went away before a node answered");
-    o.attempts = std::move(attempts);
-    Complete(std::move(o));
+    Unserved(std::move(error));
   }
 
   void Fail() {
     finished = true;
     if (hedge_timer) hedge_timer->Cancel();
+    Unserved(std::chrono::steady_clock::now() >= plan.deadline && !attempts.empty()
+                 ? DeadlineExceeded("deadline exceeded; last error: " + last_error.message())
+                 : Unavailable("every candidate failed; last error: " + last_error.message()));
+  }
+
+  void Unserved(Status error) {
     Outcome o;
     o.served = false;
     o.node = last_node;
     o.step = last_step;
-    o.error = std::chrono::steady_clock::now() >= plan.deadline && !attempts.empty()
-                  ? DeadlineExceeded("deadline exceeded; last error: " + last_error.message())
-                  : Unavailable("every candidate failed; last error: " + last_error.message());
+    o.error = std::move(error);
     o.attempts = std::move(attempts);
     Complete(std::move(o));
   }
