@@ -676,9 +676,10 @@ TEST(Gateway, AClientLeavingCancelsTheRequestOnTheNode) {
     req.target = "/v2/models/m/infer";
     req.body = "{}";
     std::promise<Status> ended;
-    auto call = client.Send("http://127.0.0.1:" + std::to_string((*server)->port()), std::move(req),
-                            std::chrono::steady_clock::now() + 30s,
-                            [&ended](StatusOr<http::ClientResponse> r) { ended.set_value(r.status()); });
+    auto call =
+        client.Send("http://127.0.0.1:" + std::to_string((*server)->port()), std::move(req),
+                    std::chrono::steady_clock::now() + 30s,
+                    [&ended](const StatusOr<http::ClientResponse>& r) { ended.set_value(r.status()); });
     ASSERT_TRUE(Eventually([&] { return slow.received() == 1; }));
     EXPECT_EQ(slow.cancelled(), 0);
     call->Cancel();  // the client goes: its connection closes
