@@ -54,8 +54,8 @@ std::string Lower(std::string s) {
 // call's does.
 class LocalCall : public http::ClientCall, public std::enable_shared_from_this<LocalCall> {
  public:
-  LocalCall(std::shared_ptr<LocalEndpoint::Link> link, http::ClientCallback callback)
-      : link_(std::move(link)), callback_(std::move(callback)) {}
+  LocalCall(std::shared_ptr<LocalEndpoint::Link> link, http::ClientCallback callback, CancelToken work)
+      : link_(std::move(link)), work_(std::move(work)), callback_(std::move(callback)) {}
 
   // Registers the call (so Detach can drop it) and arms the deadline. False once detached.
   bool Start(std::chrono::steady_clock::time_point deadline) {
@@ -69,7 +69,10 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
     // The timer holds the call weakly, and the call the timer weakly: neither keeps the other
     // (nor the exchange its callback holds) alive, and nothing here outlives the client's loop.
     auto timer = link_->client->After(loop_, std::max(left, std::chrono::milliseconds(0)), [weak] {
-      if (auto call = weak.lock()) call->Finish(DeadlineExceeded("in-process node did not answer in time"));
+      if (auto call = weak.lock()) {
+        call->work_.Cancel();  // nobody waits for it any more: the node need not compute it
+        call->Finish(DeadlineExceeded("in-process node did not answer in time"));
+      }
     });
     std::lock_guard<std::mutex> call_lock(mu_);
     timer_ = timer;
@@ -77,6 +80,7 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
   }
 
   void Cancel() override {
+    work_.Cancel();  // the node drops the request if it has not started it
     auto self = shared_from_this();
     link_->Post(loop_, [self] { self->Finish(Unavailable("cancelled")); });
   }
@@ -90,7 +94,10 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
   }
 
   // Detached: the callback will never run; let go of what it holds (on the call's loop).
-  void Drop() { (void)Take(); }
+  void Drop() {
+    work_.Cancel();
+    (void)Take();
+  }
 
   // Posts a completion; dropped once detached (Detach has dealt with the callback).
   void Deliver(StatusOr<http::ClientResponse> r) {
@@ -114,7 +121,8 @@ class LocalCall : public http::ClientCall, public std::enable_shared_from_this<L
   }
 
   std::shared_ptr<LocalEndpoint::Link> link_;
-  size_t loop_ = 0;  // the client's loop the callback runs on; set once by Start
+  const CancelToken work_;  // the request's token as the node sees it
+  size_t loop_ = 0;         // the client's loop the callback runs on; set once by Start
   uint64_t id_ = 0;
   std::mutex mu_;
   http::ClientCallback callback_;  // empty once completed or dropped
@@ -187,8 +195,8 @@ void LocalEndpoint::Detach() {
 
 std::shared_ptr<http::ClientCall> LocalEndpoint::Send(const http::ClientRequest& request,
                                                       std::chrono::steady_clock::time_point deadline,
-                                                      http::ClientCallback callback) {
-  auto call = std::make_shared<LocalCall>(link_, std::move(callback));
+                                                      http::ClientCallback callback, CancelToken work) {
+  auto call = std::make_shared<LocalCall>(link_, std::move(callback), work);
   if (!call->Start(deadline)) return call;                        // detached: the callback never runs
   if (std::chrono::steady_clock::now() >= deadline) return call;  // the timer fails it at once
   http::Request req;
@@ -204,6 +212,7 @@ std::shared_ptr<http::ClientCall> LocalEndpoint::Send(const http::ClientRequest&
   for (const auto& [k, v] : request.headers) req.headers.emplace_back(Lower(k), v);
   req.body = request.body;
   req.remote = "local";
+  req.cancel = std::move(work);
   auto reply = std::make_shared<LocalReply>();
   reply->call = call;
   reply->start = std::chrono::steady_clock::now();
@@ -214,9 +223,9 @@ std::shared_ptr<http::ClientCall> LocalEndpoint::Send(const http::ClientRequest&
 std::shared_ptr<http::ClientCall> SendToNode(http::Client* client, LocalEndpoint* local,
                                              const std::string& url, http::ClientRequest request,
                                              std::chrono::steady_clock::time_point deadline,
-                                             http::ClientCallback callback) {
+                                             http::ClientCallback callback, CancelToken work) {
   if (!IsLocalUrl(url)) return client->Send(url, std::move(request), deadline, std::move(callback));
-  if (local) return local->Send(request, deadline, std::move(callback));
+  if (local) return local->Send(request, deadline, std::move(callback), std::move(work));
   client->Post([callback = std::move(callback)] {
     callback(Unavailable(
         "node url local:// names an in-process node, but this process serves none (no model repository)"));
@@ -240,12 +249,22 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bool hedge_sent = false;
   int in_flight = 0;
   std::shared_ptr<http::ClientCall> chain_call, hedge_call, hedge_timer;
+  CancelToken chain_work, hedge_work;  // the in-process requests' tokens (unset for sockets)
+  CancelToken::Hook client_gone;       // on plan.cancel, while the dispatch runs
   std::vector<Attempt> attempts;
   Status last_error = Unavailable("no node to try");
   std::string last_node;
   int last_step = 0;
 
   void Start() {
+    if (plan.cancel.cancelled()) return Abandon();
+    std::weak_ptr<Exchange> weak = shared_from_this();
+    const size_t loop = client->PickLoop();  // this one: Dispatch posted Start to it
+    http::Client* c = client;
+    // On the thread that sets the token (the client's connection): only a post to this loop.
+    client_gone = plan.cancel.OnCancel([weak, c, loop] {
+      if (auto self = weak.lock()) c->Post(loop, [self] { self->Abandon(); });
+    });
     TryNext();
     if (plan.hedge && !finished) {
       auto self = shared_from_this();
@@ -259,6 +278,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     return std::min(plan.deadline, std::chrono::steady_clock::now() + timeout);
   }
 
+  static CancelToken WorkToken(const Target& t) {
+    return IsLocalUrl(t.url) ? CancelToken::Make() : CancelToken();
+  }
+
   void TryNext() {
     if (finished) return;
     if (next >= plan.chain.size() || std::chrono::steady_clock::now() >= plan.deadline) {
@@ -270,9 +293,11 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
+    chain_work = WorkToken(t);
     chain_call = SendToNode(
         client, plan.local.get(), t.url, request, AttemptDeadline(t),
-        [self, t, step](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, step, std::move(r)); });
+        [self, t, step](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, step, std::move(r)); },
+        chain_work);
   }
 
   void SendHedge() {
@@ -289,9 +314,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
-    hedge_call =
-        SendToNode(client, plan.local.get(), t.url, request, AttemptDeadline(t),
-                   [self, t](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, -1, std::move(r)); });
+    hedge_work = WorkToken(t);
+    hedge_call = SendToNode(
+        client, plan.local.get(), t.url, request, AttemptDeadline(t),
+        [self, t](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, -1, std::move(r)); }, hedge_work);
   }
 
   void OnAnswer(const Target& t, int step, StatusOr<http::ClientResponse> r) {
@@ -326,6 +352,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     }
     finished = true;
     if (hooks.on_success) hooks.on_success(t.node, *r, request.body.size() + r->body.size());
+    // The loser's node need not compute what nobody will use; an awaited socket call keeps its
+    // connection (closing it is the only way to tell the node), an in-process one its callback.
+    (step >= 0 ? hedge_work : chain_work).Cancel();
     if (!plan.await_losers) {
       if (step >= 0 && hedge_call) hedge_call->Cancel();
       if (step < 0 && chain_call) chain_call->Cancel();
@@ -340,35 +369,43 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     Complete(std::move(o));
   }
 
-  void Refuse() {
+  // A request that cannot be written: no node would be sent anything else.
+  void Refuse() { StopAll(last_error); }
+
+  // The client went away (plan.cancel): every call still out is cancelled (each ends with
+  // on_cancel, as a hedge loser does) and the timers stop.
+  void Abandon() {
+    if (!finished) StopAll(Cancelled("the client went away before a node answered"));
+  }
+
+  void StopAll(Status error) {
     finished = true;
     if (hedge_timer) hedge_timer->Cancel();
     if (chain_call) chain_call->Cancel();
     if (hedge_call) hedge_call->Cancel();
-    Outcome o;
-    o.served = false;
-    o.node = last_node;
-    o.step = last_step;
-    o.error = last_error;
-    o.attempts = std::move(attempts);
-    Complete(std::move(o));
+    Unserved(std::move(error));
   }
 
   void Fail() {
     finished = true;
     if (hedge_timer) hedge_timer->Cancel();
+    Unserved(std::chrono::steady_clock::now() >= plan.deadline && !attempts.empty()
+                 ? DeadlineExceeded("deadline exceeded; last error: " + last_error.message())
+                 : Unavailable("every candidate failed; last error: " + last_error.message()));
+  }
+
+  void Unserved(Status error) {
     Outcome o;
     o.served = false;
     o.node = last_node;
     o.step = last_step;
-    o.error = std::chrono::steady_clock::now() >= plan.deadline && !attempts.empty()
-                  ? DeadlineExceeded("deadline exceeded; last error: " + last_error.message())
-                  : Unavailable("every candidate failed; last error: " + last_error.message());
+    o.error = std::move(error);
     o.attempts = std::move(attempts);
     Complete(std::move(o));
   }
 
   void Complete(Outcome o) {
+    client_gone.Reset();
     auto d = std::move(done);
     chain_call.reset();
     hedge_call.reset();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/status.h"
 #include "http/client.h"
 #include "http/message.h"
@@ -28,7 +29,9 @@ bool IsLocalUrl(const std::string& url);
 // callback runs exactly once, on the client's loop the call was made on (see
 // http::Client::PickLoop), with the handler's answer, with
 // DeadlineExceeded when the deadline passes first, or with "cancelled" after Cancel; a late
-// answer is dropped. Thread-safe.
+// answer is dropped. The node's request carries its own CancelToken (`http::Request::cancel`), set
+// when the call is cancelled, times out or is dropped by Detach, so a node that has not started
+// the request drops it (its scheduler never runs it). Thread-safe.
 class LocalEndpoint {
  public:
   // `client` delivers the callbacks (its Post and After) and must stay alive until Detach.
@@ -37,10 +40,13 @@ class LocalEndpoint {
   LocalEndpoint& operator=(const LocalEndpoint&) = delete;
 
   // Calls the handler on the calling thread (which must not block: the handler only parses and
-  // queues). The answer may come from any thread; it is posted back to the call's loop.
+  // queues). The answer may come from any thread; it is posted back to the call's loop. `work`
+  // is the token the node's request carries: the caller may set it to stop the node's work while
+  // still awaiting the answer.
   std::shared_ptr<http::ClientCall> Send(const http::ClientRequest& request,
                                          std::chrono::steady_clock::time_point deadline,
-                                         http::ClientCallback callback);
+                                         http::ClientCallback callback,
+                                         CancelToken work = CancelToken::Make());
 
   // From now on nothing is posted to the client: the callbacks of calls still pending are
   // dropped (each on its call's loop, which must still run) and never run; late answers are
@@ -56,11 +62,13 @@ class LocalEndpoint {
 
 // Sends one request to a node: in-process through `local` for a local:// url (Unavailable when
 // `local` is null: nothing serves such nodes here), else over `client`. Same contract as
-// http::Client::Send.
+// http::Client::Send. `work`: the in-process request's token (see LocalEndpoint::Send; a socket
+// call stops its node's work only by Cancel, which closes the connection).
 std::shared_ptr<http::ClientCall> SendToNode(http::Client* client, LocalEndpoint* local,
                                              const std::string& url, http::ClientRequest request,
                                              std::chrono::steady_clock::time_point deadline,
-                                             http::ClientCallback callback);
+                                             http::ClientCallback callback,
+                                             CancelToken work = CancelToken::Make());
 
 struct Target {
   std::string node;
@@ -85,6 +93,13 @@ struct Plan {
   // what is still queued there is only known while its call is open: a router that stopped
   // counting it saw a stalled node as idle and sent it new requests, into the stall.
   bool await_losers = false;
+  // The client's request token (`http::Request::cancel`): once it is set (the client went away),
+  // every call still out is cancelled (a socket call closes its upstream connection, which
+  // cancels the request on that node; an in-process call sets its request's token), the timers
+  // stop, and the dispatch ends with Cancelled. With await_losers, a losing in-process copy's
+  // token is set when the winner answers: the node drops it if it has not started it, and the
+  // call still ends with whatever the node answers.
+  CancelToken cancel;
 };
 
 struct Attempt {
@@ -99,7 +114,9 @@ struct Outcome {
   std::string node;     // the node that answered (or the last one tried)
   int step = 0;         // -1: the hedge
   http::ClientResponse response;
-  Status error;  // when !served: Unavailable, DeadlineExceeded, or InvalidArgument (not writable)
+  // When !served: Unavailable, DeadlineExceeded, InvalidArgument (not writable), or Cancelled
+  // (the client went away: Plan::cancel).
+  Status error;
   std::vector<Attempt> attempts;
 };
 

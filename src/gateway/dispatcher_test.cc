@@ -268,5 +268,75 @@ TEST(LocalNode, DetachDropsPendingCallbacks) {
   EXPECT_EQ(callbacks.load(), 0);
 }
 
+// The node's request carries a token of its own: whatever ends the call without the node's answer
+// sets it, so a node that has not started the request drops it instead of computing it.
+TEST(LocalNode, AHedgeLosersTokenIsSetOnceTheWinnerAnswers) {
+  for (bool await : {true, false}) {
+    SCOPED_TRACE(await ? "awaited" : "cancelled");
+    HoldsUntilCancelled phone;
+    TestNode edge(Answer(200, "edge"));
+    http::Client c;
+    auto local = std::make_shared<LocalEndpoint>(&c, phone.handler());
+    Plan p = Hedged(MakePlan({kPhone}, local), Target{"edge", edge.url}, 0ms);
+    p.await_losers = await;
+    auto r = DispatchSync(&c, p);
+    ExpectServed(r, "edge", -1, "edge");
+    EXPECT_TRUE(Eventually([&] { return phone.cancelled() == 1; }));
+    EXPECT_EQ(phone.received(), 1);
+    EXPECT_EQ(r.cancels, (std::vector<std::string>{"phone"}));  // awaited, it ended with its 499
+    local->Detach();
+  }
+}
+
+TEST(LocalNode, ATimedOutAttemptsTokenIsSet) {
+  HoldsUntilCancelled phone;
+  TestNode edge(Answer(200, "edge"));
+  http::Client c;
+  auto local = std::make_shared<LocalEndpoint>(&c, phone.handler());
+  Plan p = MakePlan({kPhone, {"edge", edge.url}}, local);
+  p.attempt_timeout = 50ms;
+  auto r = DispatchSync(&c, p);
+  ExpectServed(r, "edge", 1, "edge");
+  EXPECT_EQ(r.failures, (std::vector<std::string>{"phone"}));
+  EXPECT_TRUE(Eventually([&] { return phone.cancelled() == 1; }));
+  local->Detach();
+}
+
+// The client leaving (Plan::cancel) cancels every call still out, in-process and over a socket
+// (whose node sees its connection close and cancels in turn), and ends the dispatch.
+TEST(Dispatcher, TheClientLeavingCancelsEveryCallOut) {
+  HoldsUntilCancelled phone, edge_node;
+  TestNode edge(edge_node.handler());
+  http::Client c;
+  auto local = std::make_shared<LocalEndpoint>(&c, phone.handler());
+  Plan p = Hedged(MakePlan({kPhone}, local), Target{"edge", edge.url}, 0ms);
+  p.await_losers = true;  // the client's leaving cancels even the calls that would be awaited
+  CancelToken client = CancelToken::Make();
+  p.cancel = client;
+  auto run = std::async(std::launch::async, [&] { return DispatchSync(&c, p); });
+  ASSERT_TRUE(Eventually([&] { return phone.received() == 1 && edge_node.received() == 1; }));
+  EXPECT_EQ(phone.cancelled() + edge_node.cancelled(), 0);
+  client.Cancel();
+  auto r = run.get();
+  EXPECT_FALSE(r.outcome.served);
+  EXPECT_EQ(r.outcome.error.code(), StatusCode::kCancelled) << r.outcome.error.ToString();
+  EXPECT_TRUE(r.failures.empty());  // no node is blamed
+  EXPECT_EQ(r.cancels.size(), 2u);
+  EXPECT_TRUE(Eventually([&] { return phone.cancelled() == 1 && edge_node.cancelled() == 1; }));
+  local->Detach();
+}
+
+TEST(Dispatcher, AClientGoneBeforeTheDispatchStartsSendsNothing) {
+  HoldsUntilCancelled edge_node;
+  TestNode edge(edge_node.handler());
+  http::Client c;
+  Plan p = MakePlan({{"edge", edge.url}});
+  p.cancel = CancelToken::Make();
+  p.cancel.Cancel();
+  auto r = DispatchSync(&c, p);
+  EXPECT_EQ(r.outcome.error.code(), StatusCode::kCancelled) << r.outcome.error.ToString();
+  EXPECT_EQ(edge_node.received(), 0);
+}
+
 }  // namespace
 }  // namespace continuum::gateway

@@ -204,6 +204,7 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     return respond(LocalAnswer(503, ErrorJson("no candidate: " + decision->reason), tags));
   }
   plan.local = local_;
+  plan.cancel = req.cancel;  // the client leaving cancels the calls made for it
   up->body = std::move(req.body);
 
   DispatchHooks hooks = FeedbackHooks(reports_.get(), inflight_.get(), *decision, rr.model);

@@ -647,5 +647,47 @@ TEST(Gateway, SharedLoopsKeepEachForwardedRequestOnTheThreadThatAcceptedIt) {
   EXPECT_EQ(accepting.size(), static_cast<size_t>(kLoops)) << "every loop accepted some of the connections";
 }
 
+// A client that leaves while the gateway waits on a slow node: the gateway cancels its call, its
+// upstream connection closes, and the node's server sets the node-side request's token (a model
+// scheduler would drop the queued request then, unrun).
+TEST(Gateway, AClientLeavingCancelsTheRequestOnTheNode) {
+  HoldsUntilCancelled slow;
+  TestNode node(slow.handler());
+  auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[{"name":"n","url":")" + node.url +
+                                 R"(","tier":"edge","models":[{"name":"m","versions":[1]}]}]})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  router::Router router(*t);
+  auto loop = http::IoLoop::Start();
+  ASSERT_TRUE(loop.ok()) << loop.status().ToString();
+  GatewayOptions o;
+  o.loops = {*loop};
+  o.probe_period = 0ms;
+  Gateway gw(&router, nullptr, o);
+  http::ServerOptions so;
+  so.address = "127.0.0.1";
+  so.port = 0;
+  so.loops = {*loop};
+  auto server =
+      http::Server::Start(so, [&gw](http::Request&& r, http::Responder w) { gw.Handle(std::move(r), w); });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  {
+    http::Client client;
+    http::ClientRequest req;
+    req.target = "/v2/models/m/infer";
+    req.body = "{}";
+    std::promise<Status> ended;
+    auto call =
+        client.Send("http://127.0.0.1:" + std::to_string((*server)->port()), std::move(req),
+                    std::chrono::steady_clock::now() + 30s,
+                    [&ended](const StatusOr<http::ClientResponse>& r) { ended.set_value(r.status()); });
+    ASSERT_TRUE(Eventually([&] { return slow.received() == 1; }));
+    EXPECT_EQ(slow.cancelled(), 0);
+    call->Cancel();  // the client goes: its connection closes
+    EXPECT_FALSE(ended.get_future().get().ok());
+    EXPECT_TRUE(Eventually([&] { return slow.cancelled() == 1; }));
+  }
+  (*server)->Stop();
+}
+
 }  // namespace
 }  // namespace continuum::gateway

@@ -34,7 +34,8 @@ struct DecisionRecord {
   std::vector<Candidate> candidates;
   std::string choice;  // the node that was dispatched to last (empty when none)
   int fallback_step = 0;
-  std::string outcome;  // "ok", "failed", "no_candidate", or an error text
+  std::string
+      outcome;  // "ok", "failed", "cancelled" (the client went away), "no_candidate", or an error text
 };
 
 // Fills a record from a Decision; the caller sets fallback_step, choice (if a fallback served)

@@ -38,7 +38,8 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
   if (o.served) reports->ObserveAnswer(choice, elapsed_ms, choice_p95_ms);
   if (metrics) {
     if (!o.served) {
-      metrics->failures->Increment();
+      // A client that went away is not a failure of the nodes; its answer is never written.
+      if (o.error.code() != StatusCode::kCancelled) metrics->failures->Increment();
     } else if (const GatewayMetrics::PerNode* n = metrics->Find(o.node)) {
       (o.step < 0 ? n->hedge : o.step == 0 ? n->first : n->fallback)->Increment();
       if (o.step < 0) metrics->hedge_won->Increment();
@@ -57,7 +58,7 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
   if (log) {
     record.choice = o.node;
     record.fallback_step = o.step;
-    record.outcome = o.served ? "ok" : "failed";
+    record.outcome = o.served ? "ok" : o.error.code() == StatusCode::kCancelled ? "cancelled" : "failed";
     if (Status st = log->Append(record); !st.ok()) LogWarning("decision log: " + st.message());
   }
   http::Response r;
