@@ -178,7 +178,7 @@ TEST(Cache, ALeadersClientLeavingDoesNotCancelTheRunItsFollowersWaitFor) {
   leader.cancel = CancelToken::Make();
   const CancelToken gone = leader.cancel;
   std::promise<http::Response> follower;
-  h(std::move(leader), [](http::Response) {});
+  h(std::move(leader), [](const http::Response&) {});
   h(Req("POST", "/v2/models/m/infer", kJsonBody),
     [&](http::Response r) { follower.set_value(std::move(r)); });
   gone.Cancel();

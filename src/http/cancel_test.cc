@@ -69,7 +69,7 @@ bool WaitCancelled(const CancelToken& t) {
 
 class HttpCancelTest : public ::testing::Test {
  protected:
-  void Start(ServerOptions o = TestOptions()) {
+  void Start(const ServerOptions& o = TestOptions()) {
     server_ = StartOrDie(o, parking_.handler());
     ASSERT_NE(server_, nullptr);
   }

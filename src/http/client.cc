@@ -184,7 +184,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     if (!resolver_) resolver_.emplace(*lane_->io);  // only when a connection is made
     auto self = shared_from_this();
     resolver_->async_resolve(
-        url_.host, url_.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
+        url_.host, url_.port, [self](beast::error_code ec, const tcp::resolver::results_type& r) {
           if (self->Ended("resolve")) return;
           if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
           asio::async_connect(*self->stream_, r, [self](beast::error_code ec, const tcp::endpoint&) {

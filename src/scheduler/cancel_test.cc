@@ -31,7 +31,7 @@ TEST(CancelToken, CopiesShareOneFlagAndTheDefaultIsNeverCancelled) {
   none.Cancel();
   EXPECT_FALSE(none.cancelled());
   CancelToken a = CancelToken::Make();
-  CancelToken b = a;
+  CancelToken b = a;  // NOLINT(performance-unnecessary-copy-initialization): the copy is the subject
   EXPECT_FALSE(b.cancelled());
   a.Cancel();
   EXPECT_TRUE(b.cancelled());
