@@ -8,18 +8,14 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fuzz_check.h"
 #include "grpc/grpc_codec.h"
 
 namespace {
 
 using namespace continuum;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 // The response's outputs as a request's inputs (raw or typed, as the response carries them).
 inference::ModelInferRequest AsRequest(const inference::ModelInferResponse& resp) {

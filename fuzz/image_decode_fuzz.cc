@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "tasks/image/decode.h"
 #include "tasks/image/image.h"
 
@@ -14,12 +15,7 @@ namespace {
 
 using namespace continuum;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 constexpr int64_t kMaxPixels = 4'000'000;
 

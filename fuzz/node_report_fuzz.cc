@@ -14,18 +14,14 @@
 #include <string_view>
 
 #include "common/node_report.h"
+#include "fuzz_check.h"
 #include "router/estimators.h"
 
 namespace {
 
 using namespace continuum;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 bool FiniteNonNegative(double v) { return std::isfinite(v) && v >= 0; }
 

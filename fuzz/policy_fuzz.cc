@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "router/topology.h"
 
 namespace {
@@ -19,12 +20,7 @@ namespace {
 using namespace continuum;
 using namespace continuum::router;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 

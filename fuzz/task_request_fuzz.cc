@@ -13,17 +13,13 @@
 #include <string_view>
 
 #include "api/task_api.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace continuum;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 constexpr const char* kContentTypes[] = {
     nullptr,     "application/json", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",

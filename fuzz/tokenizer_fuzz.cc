@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "tasks/text/tokenizer.h"
 
 namespace {
@@ -21,12 +22,7 @@ using namespace continuum;
 using continuum::tasks::text::Encoding;
 using continuum::tasks::text::Tokenizer;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 void CheckEncoding(const Tokenizer& t, const Encoding& e, size_t max_length) {
   Check(e.ids.size() == e.tokens.size() && e.ids.size() == e.type_ids.size(), "ids, type ids, tokens agree");

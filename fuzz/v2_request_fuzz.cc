@@ -16,17 +16,13 @@
 #include <string_view>
 
 #include "api/v2_codec.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace continuum;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 void CheckValidJson(std::string_view json, const char* what) {
   simdjson::dom::parser parser;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "tasks/audio/resample.h"
 #include "tasks/audio/wav.h"
 
@@ -17,12 +18,7 @@ namespace {
 using namespace continuum;
 using namespace continuum::tasks::audio;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
+using continuum::fuzz::Check;
 
 }  // namespace
 
