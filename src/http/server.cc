@@ -110,8 +110,8 @@ class ServerImpl final : public Server {
     lifeline.alive.store(false);
     while (lifeline.users.load() != 0) std::this_thread::yield();
 
-    // 2. Stop accepting. On shared loops, the aborted accept runs its handler (which reads
-    //    this object) before the marker posted after the close.
+    // 2. Stop accepting. On shared loops, wait until every accept-path operation the close
+    //    aborted has run its handler (which reads this object): see AcceptOpEnded.
     std::promise<void> accept_closed;
     const bool wait_on_loop = !loops_.empty() && !InLoopThread();
     bool accept_posted = false;
@@ -123,7 +123,12 @@ class ServerImpl final : public Server {
           accept_retry_.cancel();
         } catch (...) {
         }
-        if (wait_on_loop) net::post(accept_strand_, [&accept_closed] { accept_closed.set_value(); });
+        if (!wait_on_loop) return;
+        if (accept_ops_ == 0) {
+          accept_closed.set_value();
+        } else {
+          accept_closed_ = &accept_closed;
+        }
       });
       accept_posted = true;
     } catch (...) {
@@ -203,23 +208,43 @@ class ServerImpl final : public Server {
     }
   }
 
+  // The accept path (DoAccept, OnAccept, the retry timer) runs on the accept strand only;
+  // accept_ops_ counts its operations in flight, so that Stop on shared loops returns only once
+  // the last of them has run its handler (a handler of an operation aborted by the close still
+  // reads this object, and may run after any marker posted behind the close).
   void DoAccept() {
     auto strand = net::make_strand(NextContext());
     acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
+      if (AcceptOpEnded()) return;
       OnAccept(ec, std::move(socket), strand);
     });
+    ++accept_ops_;
+  }
+
+  void RetryAcceptLater() {
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([this](beast::error_code wait_ec) {
+      if (AcceptOpEnded()) return;
+      if (!wait_ec) DoAccept();
+    });
+    ++accept_ops_;
+  }
+
+  // An accept-path operation has completed. True when the server is stopping: the caller returns
+  // at once and touches nothing more (after the last one, Stop may destroy this object).
+  bool AcceptOpEnded() {
+    --accept_ops_;
+    if (acceptor_.is_open()) return false;
+    if (accept_ops_ == 0 && accept_closed_ != nullptr) std::exchange(accept_closed_, nullptr)->set_value();
+    return true;
   }
 
   void OnAccept(beast::error_code ec, tcp::socket socket, const Strand& strand) {
-    if (!acceptor_.is_open()) return;  // stopping
     try {
       if (ec) {
         if (IsResourceExhaustion(ec)) {
           // Out of descriptors or memory: back off instead of spinning on accept.
-          accept_retry_.expires_after(std::chrono::milliseconds(50));
-          accept_retry_.async_wait([this](beast::error_code wait_ec) {
-            if (!wait_ec && acceptor_.is_open()) DoAccept();
-          });
+          RetryAcceptLater();
           return;
         }
         DoAccept();
@@ -240,10 +265,7 @@ class ServerImpl final : public Server {
     try {
       DoAccept();
     } catch (...) {
-      accept_retry_.expires_after(std::chrono::milliseconds(50));
-      accept_retry_.async_wait([this](beast::error_code wait_ec) {
-        if (!wait_ec && acceptor_.is_open()) DoAccept();
-      });
+      RetryAcceptLater();
     }
   }
 
@@ -257,6 +279,8 @@ class ServerImpl final : public Server {
   Strand accept_strand_;
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
+  int accept_ops_ = 0;                           // on the accept strand
+  std::promise<void>* accept_closed_ = nullptr;  // on the accept strand: Stop waits on it
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
