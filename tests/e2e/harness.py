@@ -3,6 +3,7 @@
 Run with Debian's /usr/bin/python3 (it sees python3-onnx and numpy). Environment:
   CONTINUUM_BIN          path to build/bin/continuum
   CONTINUUM_TEST_MODELS  generated test model repository (tools/gen_test_models.py)
+  CONTINUUM_TEST_PKI     the test certificates (build/test_pki, src/tls/test_pki.h)
 """
 import http.client
 import json
@@ -10,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -18,6 +20,21 @@ import time
 BIN = os.environ.get("CONTINUUM_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/continuum"))
 MODELS = os.environ.get("CONTINUUM_TEST_MODELS", os.path.join(os.path.dirname(__file__), "../../build/test_models"))
 MODELS_BAD = os.path.join(os.path.dirname(os.path.abspath(MODELS)), "test_models_bad")
+PKI = os.environ.get("CONTINUUM_TEST_PKI", os.path.join(os.path.dirname(__file__), "../../build/test_pki"))
+
+
+def pki(name):
+    """The path of a test PKI file, e.g. pki("server.pem")."""
+    return os.path.join(os.path.abspath(PKI), name)
+
+
+def tls_context(ca="ca.pem", cert=None):
+    """A client context trusting the test CA `ca` (hostname checked), with the client certificate
+    `cert` (a PKI name without extension: "client") when given."""
+    ctx = ssl.create_default_context(cafile=pki(ca))
+    if cert:
+        ctx.load_cert_chain(pki(cert + ".pem"), pki(cert + ".key"))
+    return ctx
 
 
 def make_repository(models, configs=None, bad=()):
@@ -40,24 +57,32 @@ def make_repository(models, configs=None, bad=()):
 
 
 class Server:
-    """A `continuum serve` process on a free port; stops (SIGTERM) on exit."""
+    """A `continuum serve` process on a free port; stops (SIGTERM) on exit.
 
-    def __init__(self, repository, *flags, wait_ready=True):
+    ssl_context: the server listens over TLS (its flags give the certificate); every helper below
+    then speaks https with this client context (tls_context())."""
+
+    ssl_context = None
+
+    def __init__(self, repository, *flags, wait_ready=True, ssl_context=None):
         self.repository = repository
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1",
-             "--grpc-port", "0", "--intra-op-threads", "1", *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.start([BIN, "serve", "--model-repository", repository, "--http-port", "0", "--http-address", "127.0.0.1",
+                    "--grpc-port", "0", "--intra-op-threads", "1", *flags], ssl_context)
+        if wait_ready:
+            self.wait(lambda: self.get("/v2/health/ready")[0] == 200, what="readiness")
+
+    def start(self, argv, ssl_context=None):
+        """Starts `argv`, which prints "listening on port N" first (every long-running command)."""
+        self.ssl_context = ssl_context
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr_lines = []
         line = self.proc.stdout.readline()
         if "listening on port" not in line:
             self.proc.kill()
-            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+            raise RuntimeError("%s did not start: %r %s" % (argv[1], line, self.proc.stderr.read()))
         self.port = int(line.strip().rsplit(" ", 1)[1])
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
         self._drain.start()
-        if wait_ready:
-            self.wait(lambda: self.get("/v2/health/ready")[0] == 200, what="readiness")
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -92,6 +117,8 @@ class Server:
         return found[0]
 
     def conn(self, timeout=30):
+        if self.ssl_context is not None:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ssl_context)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, conn=None):
@@ -117,6 +144,8 @@ class Server:
     def raw(self, payload, read_timeout=10):
         """Sends raw bytes on a fresh socket; returns everything read until close or timeout."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout)
+        if self.ssl_context is not None:
+            s = self.ssl_context.wrap_socket(s, server_hostname="127.0.0.1")
         s.sendall(payload)
         chunks = []
         try:
