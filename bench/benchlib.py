@@ -141,6 +141,28 @@ def wait_for_quiet(max_load=0.7, max_wait_s=None):
         time.sleep(10)
 
 
+def tree_usage(pid):
+    """(CPU seconds, context switches) of a process (all threads) and its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu, switches, todo = 0, 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += int(fields[11]) + int(fields[12])
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                            switches += int(line.split()[1])
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return cpu / tick, switches
+
+
 # --- model repositories ---------------------------------------------------------------------
 
 def make_repository(build, models):
@@ -168,8 +190,11 @@ class _Process:
     """A server process. Without `port` it must print "listening on port N" first (the project's
     servers); with `port` (a server that takes its port from us) its output goes to the log."""
 
-    def __init__(self, argv, what, ready_path, env=None, port=None, cwd=None):
+    ssl_context = None
+
+    def __init__(self, argv, what, ready_path, env=None, port=None, cwd=None, ssl_context=None):
         self.what = what
+        self.ssl_context = ssl_context  # set: the server speaks https (its certificate from its flags)
         self.log = os.path.join(tmpdir("continuum-bench-log-"), "stderr.log")
         self._log = open(self.log, "w")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE if port is None else self._log, stderr=self._log,
@@ -203,7 +228,10 @@ class _Process:
         sys.exit("bench: %s %s\n%s" % (self.what, why, tail))
 
     def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        if self.ssl_context is not None:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.ssl_context)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         data = r.read()
@@ -239,11 +267,11 @@ class _Process:
 class ContinuumServer(_Process):
     """grpc_port: -1 (none) or the port for the gRPC endpoint (free_port())."""
 
-    def __init__(self, build, repository, intra_op_threads=1, extra=(), grpc_port=-1):
+    def __init__(self, build, repository, intra_op_threads=1, extra=(), grpc_port=-1, ssl_context=None):
         argv = pinned(SERVER_CPUS, [build.continuum, "serve", "--model-repository", repository,
                                     "--http-port", "0", "--http-address", "127.0.0.1", "--grpc-port", str(grpc_port),
                                     "--intra-op-threads", str(intra_op_threads), *extra])
-        super().__init__(argv, "continuum serve", "/v2/health/ready")
+        super().__init__(argv, "continuum serve", "/v2/health/ready", ssl_context=ssl_context)
         self.grpc_port = grpc_port
 
     def stats(self, model):

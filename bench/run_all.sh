@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (the three serve benchmarks, the batching policy benchmark, bench/batching/,
-# the peers comparison, bench/peers/, the gateway benchmark, bench/gateway/, then the routing
+# the peers comparison, bench/peers/, the gateway benchmark, bench/gateway/, the TLS benchmark,
+# bench/tls/, then the routing
 # benchmark, bench/routing/)
 # against BUILD_DIR (default: build) and prints a summary.
 # The full output goes to stdout and to bench/results/latest.txt (ignored by git).
@@ -18,7 +19,7 @@ trap 'rm -f "$LOG"' EXIT
 
 for bin in continuum continuum_loadgen continuum_inproc_bench; do
   if [[ ! -x $BUILD/bin/$bin ]]; then
-    echo "run_all: $BUILD/bin/$bin is missing; build with: ninja -C $BUILD continuum continuum_loadgen continuum_inproc_bench test_models" >&2
+    echo "run_all: $BUILD/bin/$bin is missing; build with: ninja -C $BUILD continuum continuum_loadgen continuum_inproc_bench test_models test_pki" >&2
     exit 1
   fi
 done
@@ -27,7 +28,7 @@ status=0
 {
   echo "continuum benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
-  for b in serve_overhead vs_node batching batching/run peers/run gateway/run routing/run; do
+  for b in serve_overhead vs_node batching batching/run peers/run gateway/run tls/run routing/run; do
     $PY - <<PYEOF
 import sys; sys.path.insert(0, "$HERE"); import benchlib
 benchlib.wait_for_quiet()

@@ -111,28 +111,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def tree_usage(pid):
-    """(CPU seconds, context switches) of a process (all threads) and its descendants."""
-    tick = os.sysconf("SC_CLK_TCK")
-    cpu, switches, todo = 0, 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            cpu += int(fields[11]) + int(fields[12])
-            for t in os.listdir("/proc/%d/task" % p):
-                with open("/proc/%d/task/%s/status" % (p, t)) as f:
-                    for line in f:
-                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                            switches += int(line.split()[1])
-                with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (OSError, ValueError):
-            pass
-    return cpu / tick, switches
-
-
 # --- processes ------------------------------------------------------------------------------
 
 class GatewayServer(B._Process):
@@ -302,9 +280,9 @@ def latency_run(build, server, req_file, node=None):
     """1 connection, sequential. With `node`: also the requests the node answered meanwhile, and
     the proxy's CPU time and context switches per forwarded request."""
     before = node_count(node) if node else 0
-    (cpu0, sw0) = tree_usage(server.pid())
+    (cpu0, sw0) = B.tree_usage(server.pid())
     r = B.loadgen(build, server.port, req_file, 1, LAT_SECONDS, warmup=0.5, cpus=LAT_CPUS)
-    (cpu1, sw1) = tree_usage(server.pid())
+    (cpu1, sw1) = B.tree_usage(server.pid())
     if node is not None:
         n = node_count(node) - before
         r["node_answered"] = n
@@ -315,9 +293,9 @@ def latency_run(build, server, req_file, node=None):
 
 def throughput_run(build, server, req_file, node):
     before_node = node_count(node)
-    (cpu0, _), t0 = tree_usage(server.pid()), time.monotonic()
+    (cpu0, _), t0 = B.tree_usage(server.pid()), time.monotonic()
     r = B.loadgen(build, server.port, req_file, SAT_CONNECTIONS, THR_SECONDS, warmup=0.5)
-    (cpu1, _), t1 = tree_usage(server.pid()), time.monotonic()
+    (cpu1, _), t1 = B.tree_usage(server.pid()), time.monotonic()
     r["cpu_util"] = (cpu1 - cpu0) / (t1 - t0)
     r["cpu_us_per_req"] = r["cpu_util"] / r["rps"] * 1e6 if r["rps"] else 0.0
     r["node_answered"] = node_count(node) - before_node
