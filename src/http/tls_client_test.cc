@@ -19,7 +19,7 @@
 
 #include "http/client.h"
 #include "tls/client_context.h"
-#include "tls/test_pki.h"
+#include "tls/test_server.h"
 
 namespace continuum::http {
 namespace {
@@ -30,113 +30,10 @@ namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-std::string Pki() {
-  static const std::string dir = [] {
-    std::string d =
-        (std::filesystem::temp_directory_path() / ("tls_client_test_" + std::to_string(getpid()))).string();
-    Status st = tls::testing::WriteTestPki(d);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return d;
-  }();
-  return dir;
-}
-std::string Pem(const std::string& name) { return Pki() + "/" + name + ".pem"; }
-std::string Key(const std::string& name) { return Pki() + "/" + name + ".key"; }
-
-struct ServerSettings {
-  std::string leaf = "server";  // NAME.pem + NAME.key from the test PKI
-  bool require_client_cert = false;
-  bool silent = false;  // accepts TCP, never answers the handshake
-};
-
-// A TLS HTTP/1.1 server on 127.0.0.1: answers every request 200 with the client certificate's
-// common name (or "anonymous"), keep-alive. Counts handshakes and the resumed ones.
-class TlsServer {
- public:
-  explicit TlsServer(ServerSettings s) : settings_(std::move(s)), ctx_(ssl::context::tls_server) {
-    ctx_.use_certificate_chain_file(Pem(settings_.leaf));
-    ctx_.use_private_key_file(Key(settings_.leaf), ssl::context::pem);
-    static const unsigned char kId[] = "tls_client_test";
-    SSL_CTX_set_session_id_context(ctx_.native_handle(), kId, sizeof(kId) - 1);
-    if (settings_.require_client_cert) {
-      ctx_.load_verify_file(Pem("ca"));
-      ctx_.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-    }
-    acceptor_.open(tcp::v4());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    acceptor_.listen();
-    port_ = acceptor_.local_endpoint().port();
-    Accept();
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~TlsServer() {
-    io_.stop();
-    thread_.join();
-  }
-  std::string Url(const std::string& host = "127.0.0.1") const {
-    return "https://" + host + ":" + std::to_string(port_);
-  }
-  int handshakes() const { return handshakes_; }
-  int resumed() const { return resumed_; }
-
- private:
-  struct Session {
-    explicit Session(tcp::socket s, ssl::context& ctx) : stream(std::move(s), ctx) {}
-    beast::ssl_stream<tcp::socket> stream;
-    beast::flat_buffer buffer;
-    bhttp::request<bhttp::string_body> req;
-    bhttp::response<bhttp::string_body> res;
-  };
-
-  void Accept() {
-    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec) return;
-      auto s = std::make_shared<Session>(std::move(socket), ctx_);
-      if (settings_.silent) {
-        silent_.push_back(s);
-      } else {
-        s->stream.async_handshake(ssl::stream_base::server, [this, s](beast::error_code ec) {
-          if (ec) return;
-          ++handshakes_;
-          if (SSL_session_reused(s->stream.native_handle())) ++resumed_;
-          Read(s);
-        });
-      }
-      Accept();
-    });
-  }
-
-  void Read(const std::shared_ptr<Session>& s) {
-    s->req = {};
-    bhttp::async_read(s->stream, s->buffer, s->req, [this, s](beast::error_code ec, size_t) {
-      if (ec) return;
-      std::string who = "anonymous";
-      if (X509* peer = SSL_get0_peer_certificate(s->stream.native_handle())) {
-        char cn[256] = {0};
-        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
-        who = cn;
-      }
-      s->res = {bhttp::status::ok, 11};
-      s->res.body() = who;
-      s->res.keep_alive(true);
-      s->res.prepare_payload();
-      bhttp::async_write(s->stream, s->res, [this, s](beast::error_code ec, size_t) {
-        if (!ec) Read(s);
-      });
-    });
-  }
-
-  ServerSettings settings_;
-  ssl::context ctx_;
-  asio::io_context io_{1};
-  tcp::acceptor acceptor_{io_};
-  unsigned short port_ = 0;
-  std::thread thread_;
-  std::atomic<int> handshakes_{0}, resumed_{0};
-  std::vector<std::shared_ptr<Session>> silent_;  // loop thread only
-};
+using tls::testing::Key;
+using tls::testing::Pem;
+using tls::testing::ServerSettings;
+using tls::testing::TlsServer;
 
 std::shared_ptr<const tls::ClientContext> Trusting(tls::ClientTlsOptions o = {}) {
   if (o.ca_file.empty()) o.ca_file = Pem("ca");
