@@ -426,8 +426,9 @@ class RotationTest(TlsTestCase):
         with open(self.cert, "w") as f:
             f.write("not a certificate\n")
         s.proc.send_signal(signal.SIGHUP)
-        # The failed reload is reported; the server keeps its certificate and serves.
-        s.wait(lambda: any("tls" in line.lower() for line in s.stderr_lines), what="the reload error")
+        # The failed reload is reported, naming the file; the server keeps its certificate and serves.
+        s.wait(lambda: any("reload failed" in line and self.cert in line for line in s.stderr_lines),
+               what="the reload error")
         self.assertEqual(self.fingerprint(s.port), der_sha256(pki("server.pem")))
         self.assertEqual(https_status(s.port, tls_context()), 200)
 
