@@ -1,5 +1,8 @@
 #include "cli/server_flags.h"
 
+#include <memory>
+#include <utility>
+
 namespace continuum::cli {
 
 ServerFlags::ServerFlags(std::string default_address, int64_t default_port)
@@ -12,6 +15,9 @@ ServerFlags::ServerFlags(std::string default_address, int64_t default_port)
   body_timeout_ms_ = d.body_timeout.count();
   idle_timeout_ms_ = d.idle_timeout.count();
   write_timeout_ms_ = d.write_timeout.count();
+  const tls::ServerTlsOptions t;
+  tls_handshake_timeout_ms_ = t.handshake_timeout.count();
+  tls_reload_interval_ms_ = t.reload_interval.count();
 }
 
 void ServerFlags::Register(Flags& f) {
@@ -25,6 +31,16 @@ void ServerFlags::Register(Flags& f) {
   f.Int("idle-timeout-ms", &idle_timeout_ms_, "keep-alive connections idle this long are closed");
   f.Int("write-timeout-ms", &write_timeout_ms_, "time allowed to write a response to a slow reader");
   f.Int("max-connections", &max_connections_, "open connections beyond this are refused");
+  f.String("tls-cert", &tls_cert_,
+           "serve HTTPS (every listener) with this certificate (PEM: the leaf, then intermediates)");
+  f.String("tls-key", &tls_key_, "with --tls-cert: its private key (PEM)");
+  f.String("tls-client-ca", &tls_client_ca_,
+           "with --tls-cert: CA bundle (PEM) client certificates must chain to");
+  f.String("tls-client-auth", &tls_client_auth_,
+           "with --tls-cert: none | optional | require (default: require with --tls-client-ca, else none)");
+  f.Int("tls-handshake-timeout-ms", &tls_handshake_timeout_ms_, "time allowed for a TLS handshake");
+  f.Int("tls-reload-interval-ms", &tls_reload_interval_ms_,
+        "how often the TLS files are checked for change and reloaded (0: only on SIGHUP)");
 }
 
 namespace {
@@ -36,6 +52,33 @@ Status InRange(const char* flag, int64_t v, int64_t lo, int64_t hi) {
 }
 
 }  // namespace
+
+tls::ServerTlsOptions ServerFlags::TlsOptions() const {
+  tls::ServerTlsOptions t;
+  t.cert_file = tls_cert_;
+  t.key_file = tls_key_;
+  t.client_ca_file = tls_client_ca_;
+  if (!tls_client_auth_.empty()) {
+    auto auth = tls::ParseClientAuth(tls_client_auth_);
+    if (auth.ok()) t.client_auth = *auth;
+  } else if (!tls_client_ca_.empty()) {
+    t.client_auth = tls::ClientAuth::kRequire;
+  }
+  t.handshake_timeout = std::chrono::milliseconds(tls_handshake_timeout_ms_);
+  t.reload_interval = std::chrono::milliseconds(tls_reload_interval_ms_);
+  return t;
+}
+
+Status ServerFlags::CheckTls() const {
+  constexpr int64_t kDay = 86'400'000;
+  RETURN_IF_ERROR(InRange("tls-handshake-timeout-ms", tls_handshake_timeout_ms_, 1, kDay));
+  RETURN_IF_ERROR(InRange("tls-reload-interval-ms", tls_reload_interval_ms_, 0, kDay));
+  if (!tls_client_auth_.empty()) {
+    auto auth = tls::ParseClientAuth(tls_client_auth_);
+    if (!auth.ok()) return InvalidArgument("--tls-client-auth: " + auth.status().message());
+  }
+  return TlsOptions().Check();
+}
 
 StatusOr<http::ServerOptions> ServerFlags::Options() const {
   auto range = InRange;
@@ -49,6 +92,7 @@ StatusOr<http::ServerOptions> ServerFlags::Options() const {
   RETURN_IF_ERROR(range("idle-timeout-ms", idle_timeout_ms_, 1, kDay));
   RETURN_IF_ERROR(range("write-timeout-ms", write_timeout_ms_, 1, kDay));
   RETURN_IF_ERROR(range("max-connections", max_connections_, 1, 1'000'000));
+  RETURN_IF_ERROR(CheckTls());
   http::ServerOptions o;
   o.address = address_;
   o.port = static_cast<uint16_t>(port_);
@@ -60,6 +104,9 @@ StatusOr<http::ServerOptions> ServerFlags::Options() const {
   o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms_);
   o.write_timeout = std::chrono::milliseconds(write_timeout_ms_);
   o.max_connections = static_cast<size_t>(max_connections_);
+  if (const tls::ServerTlsOptions t = TlsOptions(); t.enabled()) {
+    ASSIGN_OR_RETURN(o.tls, tls::ServerContext::Load(t));
+  }
   return o;
 }
 
@@ -75,8 +122,9 @@ void FilterFlags::Register(Flags& f) {
 
 Status FilterFlags::Check() const { return InRange("admin-port", admin_port_, 0, 65535); }
 
-http::ServerOptions FilterFlags::AdminOptions() const {
+http::ServerOptions FilterFlags::AdminOptions(std::shared_ptr<tls::ServerContext> tls) const {
   http::ServerOptions o;
+  o.tls = std::move(tls);
   o.address = admin_address_;
   o.port = static_cast<uint16_t>(admin_port_);
   return o;

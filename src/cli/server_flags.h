@@ -2,7 +2,8 @@
 // listens, its I/O threads and every limit a client meets before a handler runs: body and header
 // sizes, the header / body / idle / write timeouts, connections) and the filter chain's in front
 // of its handler (`--filters`, the admin listener). One definition, so the commands cannot drift
-// apart in names, defaults or range checks.
+// apart in names, defaults or range checks. The --tls-* flags apply to every listener of the
+// process: the public one, the admin listener and the gRPC endpoint.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "cli/flags.h"
 #include "common/status.h"
 #include "http/server.h"
+#include "tls/server_context.h"
 
 namespace continuum::cli {
 
@@ -18,15 +20,22 @@ class ServerFlags {
  public:
   ServerFlags(std::string default_address, int64_t default_port);
   void Register(Flags& f);
-  // Range-checked options, or kInvalidArgument naming the flag.
+  // Range-checked options, or kInvalidArgument naming the flag. With --tls-cert the certificate
+  // files are loaded here (`tls` set, its file watcher running), so a bad file is a usage error.
   StatusOr<http::ServerOptions> Options() const;
+  // The --tls-* flags as given (not checked: Options() checks them); enabled() without --tls-cert.
+  tls::ServerTlsOptions TlsOptions() const;
 
  private:
+  Status CheckTls() const;
+
   std::string address_;
   int64_t port_;
   int64_t io_threads_ = 1;
   int64_t max_body_bytes_, max_header_bytes_, max_connections_;
   int64_t header_timeout_ms_, body_timeout_ms_, idle_timeout_ms_, write_timeout_ms_;
+  std::string tls_cert_, tls_key_, tls_client_ca_, tls_client_auth_;
+  int64_t tls_handshake_timeout_ms_, tls_reload_interval_ms_;
 };
 
 // --filters FILE, --admin-port, --admin-address: the AI-gateway filter chain (src/filters) in
@@ -41,7 +50,8 @@ class FilterFlags {
 
   bool enabled() const { return !config_path_.empty(); }
   const std::string& config_path() const { return config_path_; }
-  http::ServerOptions AdminOptions() const;
+  // The admin listener's options, serving TLS with `tls` (the public listener's) when not null.
+  http::ServerOptions AdminOptions(std::shared_ptr<tls::ServerContext> tls = nullptr) const;
 
  private:
   std::string config_path_, admin_address_ = "127.0.0.1", admin_routes_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,18 @@
 #include "common/cancel.h"
 
 namespace continuum::http {
+
+// What a request that came over TLS knows of its connection: filled once per connection, after
+// the handshake, and shared by all its requests.
+struct TlsInfo {
+  std::string version;             // "TLSv1.3", "TLSv1.2"
+  std::string cipher;              // OpenSSL's name of the suite
+  std::string alpn;                // "http/1.1", or empty when the client offered no ALPN
+  bool client_verified = false;    // a client certificate was presented and verified against --tls-client-ca
+  std::string client_subject;      // RFC 2253 form, e.g. "CN=tenant-a,O=continuum-tests"
+  std::string client_common_name;  // "tenant-a"
+  std::string client_sha256;       // lower-case hex SHA-256 of the certificate's DER
+};
 
 struct Request {
   std::string method;  // "GET", "POST", ...
@@ -29,6 +42,8 @@ struct Request {
   // answer is then not written); handlers pass it on with the work they queue. A request made
   // in-process has a token that is never set.
   CancelToken cancel;
+  // The connection's TLS parameters and client certificate; null over plain HTTP and in-process.
+  std::shared_ptr<const TlsInfo> tls;
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* Header(std::string_view lower_name) const;

@@ -17,6 +17,10 @@
 #include "common/status.h"
 #include "http/message.h"
 
+namespace continuum::tls {
+class ServerContext;
+}
+
 namespace continuum::http {
 
 class IoLoop;
@@ -41,6 +45,10 @@ struct ServerOptions {
   // drained for up to this long before the socket closes, so the client can read the response
   // instead of receiving a reset.
   std::chrono::milliseconds linger_timeout{1000};
+  // Serve HTTPS: every connection does the TLS handshake first (within the context's
+  // handshake_timeout, counted against max_connections), on the context current at its accept.
+  // Null: plain HTTP.
+  std::shared_ptr<tls::ServerContext> tls;
   // Timeouts that are zero or negative are disabled.
 };
 
