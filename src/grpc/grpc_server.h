@@ -23,8 +23,8 @@
 
 #include "api/v2_codec.h"
 #include "common/status.h"
-#include "grpc/grpc_tls.h"
 #include "node/inference_node.h"
+#include "tls/server_context.h"
 
 namespace continuum::grpc_api {
 
@@ -36,7 +36,7 @@ struct GrpcServerOptions {
   v2::CodecLimits codec_limits;                  // the REST codec's limits
   std::string server_name = "continuum";
   std::string server_version;
-  GrpcTlsOptions tls;  // serve's --tls-* flags; not enabled: plaintext
+  tls::ServerTlsOptions tls;  // serve's --tls-* flags; not enabled: plaintext
 };
 
 class GrpcServer {
