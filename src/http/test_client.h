@@ -42,6 +42,46 @@ inline std::string Lower(std::string s) {
   return s;
 }
 
+// Reads one response from `buf` (a 1xx counts as one), calling `fill` (which appends to `buf` and
+// returns the bytes appended, <= 0 on timeout, EOF or error) until it is whole. nullopt when
+// `fill` fails first or the head is malformed. Any client of the tests reads with it.
+template <class Fill>
+std::optional<HttpResponse> ReadResponse(std::string& buf_, bool head_request, Fill&& fill) {
+  size_t end;
+  while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (fill() <= 0) return std::nullopt;
+  }
+  HttpResponse r;
+  const std::string head = buf_.substr(0, end + 2);
+  buf_.erase(0, end + 4);
+  size_t line_end = head.find("\r\n");
+  const std::string status_line = head.substr(0, line_end);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return std::nullopt;
+  r.status = std::stoi(status_line.substr(9, 3));
+  size_t pos = line_end + 2;
+  while (pos < head.size()) {
+    const size_t eol = head.find("\r\n", pos);
+    const std::string line = head.substr(pos, eol - pos);
+    pos = eol + 2;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    size_t v = colon + 1;
+    while (v < line.size() && line[v] == ' ') ++v;
+    r.headers[Lower(line.substr(0, colon))] = line.substr(v);
+  }
+  size_t length = 0;
+  if (!head_request && r.status >= 200 && r.status != 204 && r.status != 304 &&
+      r.headers.count("content-length")) {
+    length = std::stoul(r.headers["content-length"]);
+  }
+  while (buf_.size() < length) {
+    if (fill() <= 0) return std::nullopt;
+  }
+  r.body = buf_.substr(0, length);
+  buf_.erase(0, length);
+  return r;
+}
+
 // A tiny blocking HTTP/1.1 client on a raw socket, with poll()-based timeouts.
 class Client {
  public:
@@ -82,39 +122,7 @@ class Client {
   // Reads one response (a 1xx counts as one). nullopt on timeout, EOF or error first.
   std::optional<HttpResponse> Read(bool head_request = false, Ms timeout = 2000ms) {
     const auto deadline = SteadyClock::now() + timeout;
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (Fill(deadline) <= 0) return std::nullopt;
-    }
-    HttpResponse r;
-    const std::string head = buf_.substr(0, end + 2);
-    buf_.erase(0, end + 4);
-    size_t line_end = head.find("\r\n");
-    const std::string status_line = head.substr(0, line_end);
-    if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return std::nullopt;
-    r.status = std::stoi(status_line.substr(9, 3));
-    size_t pos = line_end + 2;
-    while (pos < head.size()) {
-      const size_t eol = head.find("\r\n", pos);
-      const std::string line = head.substr(pos, eol - pos);
-      pos = eol + 2;
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos) return std::nullopt;
-      size_t v = colon + 1;
-      while (v < line.size() && line[v] == ' ') ++v;
-      r.headers[Lower(line.substr(0, colon))] = line.substr(v);
-    }
-    size_t length = 0;
-    if (!head_request && r.status >= 200 && r.status != 204 && r.status != 304 &&
-        r.headers.count("content-length")) {
-      length = std::stoul(r.headers["content-length"]);
-    }
-    while (buf_.size() < length) {
-      if (Fill(deadline) <= 0) return std::nullopt;
-    }
-    r.body = buf_.substr(0, length);
-    buf_.erase(0, length);
-    return r;
+    return ReadResponse(buf_, head_request, [&] { return Fill(deadline); });
   }
 
   // Sends `request` and reads the answer; nullopt when either fails.

@@ -1,5 +1,8 @@
 #include "http/internal/connection.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/dispatch.hpp>
@@ -12,7 +15,10 @@
 #include <string_view>
 #include <utility>
 
+#include "common/log.h"
 #include "http/internal/wire.h"
+#include "tls/peer_cert.h"
+#include "tls/server_context.h"
 
 namespace continuum::http::internal {
 namespace bhttp = beast::http;
@@ -37,6 +43,28 @@ Clock::time_point After(std::chrono::milliseconds d) {
 }
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+// What the handshake settled, and the client certificate when one was presented.
+std::shared_ptr<const TlsInfo> MakeTlsInfo(SSL* ssl) {
+  auto info = std::make_shared<TlsInfo>();
+  info->version = SSL_get_version(ssl);
+  if (const char* cipher = SSL_get_cipher_name(ssl)) info->cipher = cipher;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr) info->alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  if (const X509* peer = SSL_get0_peer_certificate(ssl)) {
+    info->client_verified = SSL_get_verify_result(ssl) == X509_V_OK;
+    if (auto cert = tls::ReadPeerCertificate(peer); cert.ok()) {
+      info->client_subject = std::move(cert->subject);
+      info->client_common_name = std::move(cert->common_name);
+      info->client_sha256 = std::move(cert->sha256);
+    } else {
+      info->client_verified = false;
+    }
+  }
+  return info;
+}
 
 char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -104,7 +132,13 @@ Connection::Connection(ServerShared& shared, tcp::socket socket, Strand strand, 
       strand_(std::move(strand)),
       stream_(std::move(socket)),
       timer_(strand_),
-      remote_(std::move(remote)) {}
+      remote_(std::move(remote)) {
+  if (options_.tls) {
+    ssl_context_ = options_.tls->Current();
+    ssl_.emplace(stream_.socket(), *ssl_context_);
+    phase_ = Phase::kHandshake;
+  }
+}
 
 Connection::~Connection() {
   std::lock_guard<std::mutex> lock(shared_.mu);
@@ -123,9 +157,36 @@ void Connection::Start() {
   try {
     beast::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
+    if (ssl_) {
+      // The handshake must be done within handshake_timeout of the accept.
+      deadline_ = After(options_.tls->options().handshake_timeout);
+      ArmTimer();
+      ssl_->async_handshake(net::ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+      return;
+    }
     // The first request's header block must arrive within header_timeout of the accept.
     deadline_ = After(options_.header_timeout);
     ArmTimer();
+    StartRequest();
+  } catch (...) {
+    CloseNow();
+  }
+}
+
+void Connection::OnHandshake(beast::error_code ec) {
+  if (phase_ == Phase::kClosed) return;
+  try {
+    if (ec) {
+      if (LogEnabled(LogLevel::kDebug))
+        Log(LogLevel::kDebug, "TLS handshake with " + remote_ + " failed: " + ec.message());
+      CloseNow();
+      return;
+    }
+    tls_info_ = MakeTlsInfo(ssl_->native_handle());
+    // The first request's header block must arrive within header_timeout of the handshake.
+    phase_ = Phase::kIdle;
+    SetDeadline(After(options_.header_timeout));
     StartRequest();
   } catch (...) {
     CloseNow();
@@ -183,9 +244,10 @@ void Connection::OnTimer(beast::error_code) {
           if (deadline_ == Clock::time_point::max()) deadline_ = Clock::now() + std::chrono::seconds(5);
           break;
         case Phase::kHandler: deadline_ = Clock::time_point::max(); break;
-        case Phase::kIdle:    // keep-alive idle, or a new connection that sent nothing
-        case Phase::kWrite:   // client not reading
-        case Phase::kLinger:  // done draining
+        case Phase::kHandshake:  // slow, silent or stuck handshake
+        case Phase::kIdle:       // keep-alive idle, or a new connection that sent nothing
+        case Phase::kWrite:      // client not reading
+        case Phase::kLinger:     // done draining
         case Phase::kClosed: CloseNow(); return;
       }
     }
@@ -228,9 +290,8 @@ void Connection::Read() {
     const auto length = parser_->content_length();
     if (!length || *length > kHeaderReadChunk) chunk = kBodyReadChunk;
   }
-  stream_.async_read_some(
-      buffer_.prepare(chunk),
-      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  AsyncReadSome(buffer_.prepare(chunk),
+                [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void Connection::OnRead(beast::error_code ec, size_t n) {
@@ -248,9 +309,8 @@ void Connection::WatchPeer() {
   if (read_pending_ || buffer_.size() >= options_.max_header_bytes) return;
   if (!watch_buf_) watch_buf_ = std::make_unique<char[]>(kWatchReadChunk);
   read_pending_ = true;
-  stream_.async_read_some(
-      net::buffer(watch_buf_.get(), kWatchReadChunk),
-      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnWatchRead(ec, n); });
+  AsyncReadSome(net::buffer(watch_buf_.get(), kWatchReadChunk),
+                [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnWatchRead(ec, n); });
 }
 
 void Connection::OnWatchRead(beast::error_code ec, size_t n) {
@@ -280,6 +340,11 @@ void Connection::AfterRead(beast::error_code ec, size_t n) {
   if (phase_ == Phase::kWrite) {
     // The write finishes (or fails) by itself; OnWrite then closes or reads what is buffered.
     if (ec) peer_gone_ = true;
+    return;
+  }
+  if (phase_ == Phase::kLinger && ssl_) {
+    // A read from before the close_notify went out; the shutdown's own read drains the rest.
+    if (ec) CloseNow();
     return;
   }
   if (phase_ == Phase::kLinger) {
@@ -355,9 +420,8 @@ bool Connection::OnHeaderDone() {
   if (buffer_.size() == 0 && msg.version() >= 11) {
     const auto expect = msg.find(bhttp::field::expect);
     if (expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
-      net::async_write(
-          stream_, net::const_buffer(kContinue.data(), kContinue.size()),
-          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnContinueWritten(ec); });
+      AsyncWrite(net::const_buffer(kContinue.data(), kContinue.size()),
+                 [self = shared_from_this()](beast::error_code ec, size_t) { self->OnContinueWritten(ec); });
       return false;
     }
   }
@@ -404,6 +468,7 @@ void Connection::Dispatch() {
   }
   req.body = std::move(msg.body());
   req.remote = remote_;
+  req.tls = tls_info_;
   cancel_ = CancelToken::Make();
   req.cancel = cancel_;
   keep_alive_ = msg.keep_alive();
@@ -475,8 +540,7 @@ void Connection::StartWrite(int status, std::string_view content_type,
   timed_out_ = false;
   SetDeadline(After(options_.write_timeout));
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response_body_)};
-  net::async_write(stream_, buffers,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  AsyncWrite(buffers, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void Connection::OnWrite(beast::error_code ec) {
@@ -503,6 +567,10 @@ void Connection::OnWrite(beast::error_code ec) {
 }
 
 void Connection::Linger() {
+  if (ssl_) {
+    LingerTls();
+    return;
+  }
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) {
@@ -519,6 +587,20 @@ void Connection::Linger() {
     return;
   }
   Read();
+}
+
+// Sends close_notify and waits for the peer's (or its close) within linger_timeout, reading and
+// discarding what it still sends; then closes.
+void Connection::LingerTls() {
+  phase_ = Phase::kLinger;
+  parser_.reset();
+  buffer_.consume(buffer_.size());
+  SetDeadline(After(options_.linger_timeout));
+  if (deadline_ == Clock::time_point::max()) {
+    CloseNow();  // lingering disabled
+    return;
+  }
+  ssl_->async_shutdown([self = shared_from_this()](beast::error_code) { self->CloseNow(); });
 }
 
 void Connection::CloseNow() noexcept {

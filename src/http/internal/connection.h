@@ -11,6 +11,13 @@
 // join `buffer_` (within the header limit; past it, reading stops until the answer is written).
 // At most one read is pending at any time; a completed read continues as its phase requires.
 //
+// TLS (ServerOptions::tls): the connection takes the context current at its accept and keeps it;
+// it does the handshake first (phase kHandshake, within the context's handshake_timeout), then
+// reads and writes through the TLS stream on the same code path as plain HTTP (AsyncReadSome,
+// AsyncWrite); one read and one write may be pending at once on it, as on the socket. The
+// connection's TlsInfo is made once, after the handshake, and shared by its requests. At close
+// it sends close_notify and waits for the peer's, within linger_timeout.
+//
 // Timeouts: a single steady_timer per connection checks `deadline_` (the classic Asio deadline
 // pattern). Moving the deadline later costs nothing; the timer is re-armed only when it fires
 // early or when a deadline moves earlier than the armed expiry, so a keep-alive request costs
@@ -20,8 +27,11 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -32,6 +42,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "http/server.h"
 
@@ -91,15 +102,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend class ServerImpl;
 
   enum class Phase : uint8_t {
-    kIdle,     // waiting for the first byte of a request
-    kHeader,   // reading the header block
-    kBody,     // reading the body
-    kHandler,  // request handed to the handler; the timer and WatchPeer's read in flight
-    kWrite,    // writing a response
-    kLinger,   // response sent, write side shut, draining input before close
+    kHandshake,  // TLS handshake (before the first request)
+    kIdle,       // waiting for the first byte of a request
+    kHeader,     // reading the header block
+    kBody,       // reading the body
+    kHandler,    // request handed to the handler; the timer and WatchPeer's read in flight
+    kWrite,      // writing a response
+    kLinger,     // response sent, write side shut, draining input before close
     kClosed,
   };
 
+  void OnHandshake(beast::error_code ec);
   void StartRequest();
   void EnterHeader();
   void Read();
@@ -119,22 +132,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   const std::vector<std::pair<std::string, std::string>>* extra, bool send_body);
   void OnWrite(beast::error_code ec);
   void Linger();
+  void LingerTls();
   void OnTimer(beast::error_code ec);
   void SetDeadline(Clock::time_point t);
   void ArmTimer();
   void CloseNow() noexcept;
   Responder MakeResponder();
+  // The one path every read and write takes, over TLS or the plain socket.
+  template <class Buffers, class Handler>
+  void AsyncReadSome(const Buffers& buffers, Handler&& handler) {
+    if (ssl_) {
+      ssl_->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      stream_.async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <class Buffers, class Handler>
+  void AsyncWrite(const Buffers& buffers, Handler&& handler) {
+    if (ssl_) {
+      net::async_write(*ssl_, buffers, std::forward<Handler>(handler));
+    } else {
+      net::async_write(stream_, buffers, std::forward<Handler>(handler));
+    }
+  }
 
   ServerShared& shared_;
   const ServerOptions& options_;
   Strand strand_;
   beast::tcp_stream stream_;
+  std::shared_ptr<net::ssl::context> ssl_context_;     // with TLS: the context at accept
+  std::optional<net::ssl::stream<tcp::socket&>> ssl_;  // with TLS: over stream_'s socket
+  std::shared_ptr<const TlsInfo> tls_info_;            // with TLS: set after the handshake
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   const std::string remote_;
 
-  Phase phase_ = Phase::kIdle;
+  Phase phase_ = Phase::kIdle;  // kHandshake from the start with TLS
   Clock::time_point deadline_ = Clock::time_point::max();
   uint64_t generation_ = 0;  // bumped per request handed to the handler
   size_t lingered_bytes_ = 0;
