@@ -149,9 +149,14 @@ class AuthFilter final : public Filter {
         key.name = req.tls->client_subject;
         return KeyStore::Identity{std::move(key), *std::move(by_cert)};
       }
-      http::Response r = JsonError(
-          401,
-          "missing API key: send 'Authorization: Bearer <key>' or a client certificate bound to a tenant");
+      // Over TLS the message says what a certificate could have done.
+      std::string why = "missing API key: send 'Authorization: Bearer <key>'";
+      if (req.tls && req.tls->client_verified) {
+        why += "; the client certificate '" + req.tls->client_subject + "' is bound to no tenant";
+      } else if (req.tls) {
+        why += " or a client certificate bound to a tenant";
+      }
+      http::Response r = JsonError(401, why);
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return r;
     }

@@ -193,7 +193,15 @@ TEST_F(AuthCertTest, UnverifiedOrUnboundCertificatesFallBackToKeys) {
   EXPECT_EQ(unverified.status, 401);
   EXPECT_NE(unverified.body.find("missing API key"), std::string::npos) << unverified.body;
   EXPECT_EQ(testing::Header(unverified, "www-authenticate"), "Bearer");
-  EXPECT_EQ(Call(h_, CertReq("/v2/models/a_model/infer", "CN=tenant-c", std::string(64, 'c'))).status, 401);
+  EXPECT_NE(unverified.body.find("or a client certificate bound to a tenant"), std::string::npos);
+  http::Response unbound = Call(h_, CertReq("/v2/models/a_model/infer", "CN=tenant-c", std::string(64, 'c')));
+  EXPECT_EQ(unbound.status, 401);
+  EXPECT_NE(unbound.body.find("the client certificate 'CN=tenant-c' is bound to no tenant"),
+            std::string::npos)
+      << unbound.body;
+  // Over plain HTTP the message speaks of keys only.
+  EXPECT_EQ(Call(h_, Req("POST", "/v2/models/a_model/infer", "{}")).body,
+            R"({"error":"missing API key: send 'Authorization: Bearer <key>'"})");
   const std::vector<std::pair<std::string, std::string>> auth = {{"authorization", "Bearer " + key}};
   EXPECT_EQ(Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaA, false, auth)).status, 200);
   EXPECT_EQ(

@@ -85,7 +85,7 @@ class GrpcTls : public ::testing::Test {
 
   // A channel of its own (a private subchannel pool: every channel makes its own connection and
   // handshake, none is shared with an earlier channel).
-  std::shared_ptr<::grpc::Channel> Channel(std::shared_ptr<::grpc::ChannelCredentials> creds) const {
+  std::shared_ptr<::grpc::Channel> Channel(const std::shared_ptr<::grpc::ChannelCredentials>& creds) const {
     ::grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return ::grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()), creds, args);
@@ -112,7 +112,7 @@ class GrpcTls : public ::testing::Test {
     if (st.ok() && !resp.live()) return {::grpc::StatusCode::INTERNAL, "answered live: false"};
     return st;
   }
-  ::grpc::Status Live(std::shared_ptr<::grpc::ChannelCredentials> creds) const {
+  ::grpc::Status Live(const std::shared_ptr<::grpc::ChannelCredentials>& creds) const {
     return Live(Channel(creds));
   }
 
@@ -153,7 +153,7 @@ TEST_F(GrpcTls, OptionalAcceptsNoCertificateAndVerifiesOneGiven) {
 }
 
 TEST_F(GrpcTls, BadFilesAndOptionsAreRefusedAtStart) {
-  auto refused = [&](tls::ServerTlsOptions t, const std::string& says) {
+  auto refused = [&](const tls::ServerTlsOptions& t, const std::string& says) {
     Status st = Start(t);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << says;
     EXPECT_NE(st.message().find(says), std::string::npos) << st.message();
