@@ -2,11 +2,13 @@
 
 #include <pthread.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <csignal>
 #include <cstdio>
 #include <utility>
 
 #include "common/log.h"
+#include "tls/server_context.h"
 
 namespace continuum::cli {
 
@@ -14,14 +16,19 @@ StopSignals::StopSignals() {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  sigaddset(&set_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
 
 int StopSignals::Wait() {
-  int sig = 0;
-  sigwait(&set_, &sig);
-  return sig;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set_, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    LogInfo("received SIGHUP, reloading the TLS certificates");
+    tls::ServerContext::ReloadAll();
+  }
 }
 
 Listener::~Listener() { Stop(); }
@@ -30,15 +37,32 @@ void Listener::Stop() {
   if (server) server->Stop();
 }
 
+namespace {
+
+// One warning per listener that serves plain HTTP beyond this host.
+void WarnIfPlainBeyondLoopback(const http::ServerOptions& options) {
+  if (options.tls) return;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(options.address, ec);
+  if (!ec && address.is_loopback()) return;
+  LogWarning("serving plain HTTP on " + options.address +
+             ": traffic is not encrypted; use --tls-cert/--tls-key");
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Listener>> StartListener(std::string_view command, std::string_view what,
                                                   const http::ServerOptions& options, http::Handler handler,
                                                   const FilterFlags& filters, filters::ChainOptions chain) {
   auto listener = std::make_unique<Listener>();
   if (filters.enabled()) {
+    const http::ServerOptions admin = filters.AdminOptions(options.tls);
+    WarnIfPlainBeyondLoopback(admin);
     ASSIGN_OR_RETURN(listener->frontend, filters::StartFrontend(filters.config_path(), std::move(handler),
-                                                                std::move(chain), filters.AdminOptions()));
+                                                                std::move(chain), admin));
     handler = listener->frontend->handler;
   }
+  WarnIfPlainBeyondLoopback(options);
   auto server = http::Server::Start(options, std::move(handler));
   if (!server.ok()) {
     return Status(server.status().code(), "cannot listen on " + options.address + ":" +
@@ -47,8 +71,8 @@ StatusOr<std::unique_ptr<Listener>> StartListener(std::string_view command, std:
   }
   listener->server = std::move(server).value();
   const std::string name(command);
-  LogInfo(std::string(what) + "listening on http://" + options.address + ":" +
-          std::to_string(listener->server->port()));
+  LogInfo(std::string(what) + "listening on " + (options.tls ? "https://" : "http://") + options.address +
+          ":" + std::to_string(listener->server->port()));
   std::fprintf(stdout, "continuum %s: listening on port %u\n", name.c_str(), listener->server->port());
   const filters::Frontend* fe = listener->frontend.get();
   if (fe && fe->admin) {

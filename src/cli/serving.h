@@ -19,13 +19,14 @@
 
 namespace continuum::cli {
 
-// Blocks SIGINT and SIGTERM in this thread and in every thread started after it (so construct it
-// before any), and ignores SIGPIPE (a peer that hung up is an error on its socket, not the end of
-// the process).
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread and in every thread started after it (so
+// construct it before any), and ignores SIGPIPE (a peer that hung up is an error on its socket, not
+// the end of the process).
 class StopSignals {
  public:
   StopSignals();
-  // Waits for SIGINT or SIGTERM; returns which.
+  // Waits for SIGINT or SIGTERM; returns which. A SIGHUP meanwhile reloads every TLS certificate
+  // of the process (tls::ServerContext::ReloadAll) and the wait goes on.
   int Wait();
 
  private:
@@ -43,7 +44,8 @@ struct Listener {
 // Starts `handler` on `options`, behind the filter chain when `filters` names one (`chain`: its
 // options). Prints "continuum COMMAND: listening on port N" (and the admin port and where its
 // token is, never the token) on stdout for scripts, and logs `what` + "listening on
-// http://ADDRESS:PORT".
+// http(s)://ADDRESS:PORT". The admin listener serves TLS when `options.tls` is set. A listener on
+// an address other than loopback without TLS logs a warning: its traffic is not encrypted.
 StatusOr<std::unique_ptr<Listener>> StartListener(std::string_view command, std::string_view what,
                                                   const http::ServerOptions& options, http::Handler handler,
                                                   const FilterFlags& filters, filters::ChainOptions chain);

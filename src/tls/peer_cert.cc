@@ -2,7 +2,6 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -11,11 +10,12 @@
 #include <ctime>
 #include <memory>
 
+#include "common/sha256.h"
+
 namespace continuum::tls {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 // A subject longer than this is refused rather than copied whole.
 constexpr size_t kMaxSubjectBytes = 16u << 10;
 
@@ -69,19 +69,6 @@ int64_t EpochSeconds(const ASN1_TIME* t) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string HexSha256(const unsigned char* data, size_t n) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr) != 1) return {};
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
-
 }  // namespace
 
 StatusOr<PeerCertificate> ReadPeerCertificate(std::string_view der) {
@@ -93,7 +80,12 @@ StatusOr<PeerCertificate> ReadPeerCertificate(std::string_view der) {
   if (!cert) return InvalidArgument("not a DER certificate");
   if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
     return InvalidArgument("not a DER certificate: bytes follow it");
-  return ReadPeerCertificate(cert.get());
+  // OpenSSL also reads BER forms (long lengths, ...) and fingerprints its DER re-encoding: the
+  // bytes must be that encoding, so the fingerprint is the SHA-256 of what was given.
+  ASSIGN_OR_RETURN(PeerCertificate out, ReadPeerCertificate(cert.get()));
+  if (out.sha256 != Sha256Hex(der))
+    return InvalidArgument("not a DER certificate: not in canonical DER form");
+  return out;
 }
 
 StatusOr<PeerCertificate> ReadPeerCertificate(const x509_st* cert) {
@@ -102,7 +94,7 @@ StatusOr<PeerCertificate> ReadPeerCertificate(const x509_st* cert) {
   const int n = i2d_X509(cert, &der);
   if (n <= 0 || der == nullptr) return InvalidArgument("the certificate cannot be encoded as DER");
   PeerCertificate out;
-  out.sha256 = HexSha256(der, static_cast<size_t>(n));
+  out.sha256 = Sha256Hex(std::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(n)));
   OPENSSL_free(der);
   const X509_NAME* subject = X509_get_subject_name(cert);
   out.subject = Rfc2253(subject);

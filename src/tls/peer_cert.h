@@ -22,7 +22,7 @@ struct PeerCertificate {
   int64_t not_after = 0;               // end of validity, seconds since the Unix epoch
 };
 
-// From DER bytes; kInvalidArgument when they are not one whole certificate.
+// From DER bytes; kInvalidArgument when they are not one whole certificate in canonical DER.
 StatusOr<PeerCertificate> ReadPeerCertificate(std::string_view der);
 // From a parsed certificate (not null).
 StatusOr<PeerCertificate> ReadPeerCertificate(const x509_st* cert);

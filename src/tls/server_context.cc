@@ -6,7 +6,6 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -187,26 +186,15 @@ StatusOr<std::shared_ptr<ssl::context>> BuildContext(const ServerTlsOptions& o) 
   return context;
 }
 
-struct FileStamp {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  timespec mtime{};
-  bool operator==(const FileStamp& b) const {
-    return dev == b.dev && ino == b.ino && size == b.size && mtime.tv_sec == b.mtime.tv_sec &&
-           mtime.tv_nsec == b.mtime.tv_nsec;
-  }
-};
-
-FileStamp StampOf(const std::string& path) {
-  FileStamp s;
-  struct stat st {};
-  if (path.empty() || ::stat(path.c_str(), &st) != 0) return s;
-  s.dev = st.st_dev;
-  s.ino = st.st_ino;
-  s.size = st.st_size;
-  s.mtime = st.st_mtim;
-  return s;
+// What a file holds now (empty when it cannot be read). The files are small and read whole:
+// a rewrite within the file system's timestamp granularity, same size, is still seen.
+std::string ContentOf(const std::string& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // The contexts alive in the process, for ReloadAll (SIGHUP).
@@ -253,10 +241,10 @@ Status ServerTlsOptions::Check() const {
 }
 
 struct ServerContext::FileStamps {
-  std::array<FileStamp, 3> files;
-  bool operator==(const FileStamps& b) const { return files == b.files; }
+  std::array<std::string, 3> contents;
+  bool operator==(const FileStamps& b) const { return contents == b.contents; }
   static FileStamps Of(const ServerTlsOptions& o) {
-    return FileStamps{{StampOf(o.cert_file), StampOf(o.key_file), StampOf(o.client_ca_file)}};
+    return FileStamps{{ContentOf(o.cert_file), ContentOf(o.key_file), ContentOf(o.client_ca_file)}};
   }
 };
 

@@ -42,7 +42,7 @@ struct ServerTlsOptions {
   std::string client_ca_file;  // PEM bundle of the CAs client certificates must chain to
   ClientAuth client_auth = ClientAuth::kNone;
   std::chrono::milliseconds handshake_timeout{10000};  // a handshake not done by then is closed
-  std::chrono::milliseconds reload_interval{2000};     // how often the files are checked; 0: never
+  std::chrono::milliseconds reload_interval{2000};     // how often the files are checked; 0: only on Reload
   int max_client_chain_depth = 4;  // intermediates allowed between a client certificate and its CA
 
   bool enabled() const { return !cert_file.empty(); }
@@ -67,7 +67,7 @@ class ServerContext {
   std::shared_ptr<boost::asio::ssl::context> Current() const;
   // Re-reads the files. On failure the current context stays and the error is returned.
   Status Reload();
-  // Reloads when a file's inode, size or modification time changed since the last check.
+  // Reloads when a file's content changed since the last check (or the last reload).
   // Returns true when it reloaded (successfully).
   bool ReloadIfChanged();
   // How many reloads succeeded since Load.

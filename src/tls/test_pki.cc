@@ -55,11 +55,12 @@ bool AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 bool SetName(X509_NAME* name, const std::string& cn, const std::string& org) {
-  if (!org.empty() && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                                 reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0) != 1)
+  if (!org.empty() &&
+      X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0) != 1)
     return false;
-  return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()),
-                                    -1, -1, 0) == 1;
+  return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                    reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) == 1;
 }
 
 X509Ptr NewCert(EVP_PKEY* key, const std::string& cn, const std::string& org, long not_before_s,
@@ -142,7 +143,8 @@ StatusOr<KeyPair> MakeLeaf(const KeyPair* issuer, const CertSpec& spec) {
             AddExt(cert.get(), signer_cert, NID_key_usage, "critical,digitalSignature,keyAgreement");
   if (ok && !san.empty()) ok = AddExt(cert.get(), signer_cert, NID_subject_alt_name, san);
   if (ok && !eku.empty()) ok = AddExt(cert.get(), signer_cert, NID_ext_key_usage, eku);
-  if (ok && issuer != nullptr) ok = AddExt(cert.get(), signer_cert, NID_authority_key_identifier, "keyid:always");
+  if (ok && issuer != nullptr)
+    ok = AddExt(cert.get(), signer_cert, NID_authority_key_identifier, "keyid:always");
   if (!ok) return Internal("test PKI: leaf extensions failed");
   if (X509_sign(cert.get(), signer_key, EVP_sha256()) == 0) return Internal("test PKI: signing failed");
   return KeyPair{CertPem(cert.get()), KeyPem(key.get())};

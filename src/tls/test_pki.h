@@ -22,8 +22,8 @@ struct CertSpec {
   // Validity, in seconds relative to now (negative: in the past).
   long not_before_s = -3600;
   long not_after_s = 365L * 24 * 3600;
-  bool server = true;  // extendedKeyUsage serverAuth
-  bool client = false; // extendedKeyUsage clientAuth
+  bool server = true;        // extendedKeyUsage serverAuth
+  bool client = false;       // extendedKeyUsage clientAuth
   std::string organization;  // subject O, when not empty
 };
 
