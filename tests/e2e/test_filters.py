@@ -406,8 +406,9 @@ class FiltersMutualTlsTest(unittest.TestCase):
 
     @classmethod
     def admin(cls, method, path, body):
-        # The admin listener is plain HTTP on loopback.
-        c = http.client.HTTPConnection("127.0.0.1", cls.admin_port, timeout=30)
+        # The admin listener serves TLS with the same flags (no client certificate needed here).
+        ctx = ssl.create_default_context(cafile=cls.file("ca.pem"))
+        c = http.client.HTTPSConnection("127.0.0.1", cls.admin_port, context=ctx, timeout=30)
         c.request(method, path, body=json.dumps(body), headers={
             "Authorization": "Bearer " + cls.admin_token, "Content-Type": "application/json"})
         r = c.getresponse()
