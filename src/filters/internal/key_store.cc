@@ -166,8 +166,12 @@ StatusOr<Tenant> KeyStore::CreateTenant(Tenant t) {
   // The tenant and its certificates are written together or not at all.
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status written = InsertTenant(t);
-  RETURN_IF_ERROR(Exec(written.ok() ? "COMMIT" : "ROLLBACK"));
-  RETURN_IF_ERROR(written);
+  if (written.ok()) written = Exec("COMMIT");
+  if (!written.ok()) {
+    (void)Exec(
+        "ROLLBACK");  // also ends a transaction whose COMMIT failed; the first error is the one reported
+    return written;
+  }
   std::unique_lock lock(mu_);
   tenants_[t.id] = t;
   for (const auto& b : t.client_certificates) tenant_by_certificate_[{b.kind, b.value}] = t.id;
