@@ -161,7 +161,7 @@ filters::ChainOptions ChainFor(InferenceNode* node, const v2::CodecLimits& limit
   return co;
 }
 
-// The v2 gRPC listener on the HTTP listener's address, under the same limits; null when
+// The v2 gRPC listener on the HTTP listener's address, under the same limits and TLS; null when
 // --grpc-port is negative.
 StatusOr<std::unique_ptr<grpc_api::GrpcServer>> StartGrpc(int64_t port, const http::ServerOptions& so,
                                                           const v2::CodecLimits& limits,
@@ -171,7 +171,9 @@ StatusOr<std::unique_ptr<grpc_api::GrpcServer>> StartGrpc(int64_t port, const ht
                                  .port = static_cast<int>(port),
                                  .max_receive_message_bytes = so.max_body_bytes,
                                  .codec_limits = limits,
-                                 .server_version = CONTINUUM_VERSION};
+                                 .server_version = CONTINUUM_VERSION,
+                                 // the HTTP listener's certificate and client policy
+                                 .tls = so.tls ? so.tls->options() : tls::ServerTlsOptions{}};
   ASSIGN_OR_RETURN(auto grpc, grpc_api::StartGrpcServer(go, node));
   std::fprintf(stdout, "continuum serve: grpc listening on port %d\n", grpc->port());
   std::fflush(stdout);

@@ -1,6 +1,7 @@
 // `auth`: tenants and API keys (Authorization: Bearer <key>), scopes, tenant isolation, and the
 // admin API that manages them (served only on the admin listener).
 #include <filesystem>
+#include <variant>
 
 #include "api/path.h"
 #include "common/json_writer.h"
@@ -41,7 +42,33 @@ void WriteTenant(JsonWriter& w, const Tenant& t) {
   t.daily_free_units < 0 ? w.Null() : w.Double(t.daily_free_units);
   w.Key("budget_units");
   t.budget_units < 0 ? w.Null() : w.Double(t.budget_units);
+  w.Key("client_certificates").BeginArray();
+  for (const auto& b : t.client_certificates) {
+    w.BeginObject().Key(b.kind == CertificateBinding::Kind::kSubject ? "subject" : "sha256").String(b.value);
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("created").Int(t.created).EndObject();
+}
+
+// `client_certificates`: [{"subject": "CN=...,O=..."} or {"sha256": "<64 hex>"}, ...], each
+// entry naming exactly one of the two.
+StatusOr<std::vector<CertificateBinding>> ReadBindings(const config::Reader& rd, simdjson::dom::element e) {
+  ASSIGN_OR_RETURN(config::Array a, rd.Array(e, "client_certificates"));
+  std::vector<CertificateBinding> out;
+  size_t i = 0;
+  for (simdjson::dom::element item : a) {
+    const std::string where = "client_certificates[" + std::to_string(i++) + "]";
+    ASSIGN_OR_RETURN(config::Object o, rd.Object(item, where));
+    RETURN_IF_ERROR(rd.CheckKeys(o, where, {"subject", "sha256"}));
+    if (o.size() != 1) return rd.Err(where, "must hold exactly one of subject, sha256");
+    auto [key, value] = *o.begin();
+    CertificateBinding b;
+    b.kind = key == "subject" ? CertificateBinding::Kind::kSubject : CertificateBinding::Kind::kSha256;
+    ASSIGN_OR_RETURN(b.value, rd.String(value, where + "." + std::string(key), true));
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 void WriteKey(JsonWriter& w, const ApiKey& k, const std::string* secret) {
@@ -73,20 +100,11 @@ class AuthFilter final : public Filter {
               const Next& next) override {
     ctx->public_route = AnyGlobMatches(public_routes_, req.path);
     if (ctx->public_route) return next(std::move(ctx), std::move(req), std::move(respond));
-    std::string_view token = BearerToken(req);
-    if (token.empty()) {
-      http::Response r = JsonError(401, "missing API key: send 'Authorization: Bearer <key>'");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return respond(std::move(r));
-    }
-    auto id = store_->Authenticate(std::string(token));
-    if (!id.ok()) {
-      http::Response r = JsonError(401, id.status().message());
-      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-      return respond(std::move(r));
-    }
-    const Tenant& tenant = id->tenant;
-    const ApiKey& key = id->key;
+    std::variant<KeyStore::Identity, http::Response> who = Identify(req);
+    if (auto* refused = std::get_if<http::Response>(&who)) return respond(std::move(*refused));
+    const auto& id = std::get<KeyStore::Identity>(who);
+    const Tenant& tenant = id.tenant;
+    const ApiKey& key = id.key;
     // Isolation first: what the tenant may not see answers exactly like what does not exist.
     // Under /v2/models a path that names no model (the all-models statistics) lists every tenant's,
     // and so does a catalog search (/ai/models/search, matched by the tenant route /ai/models/*).
@@ -112,6 +130,46 @@ class AuthFilter final : public Filter {
     // The key stops here: nodes behind the gateway never see tenant secrets.
     RemoveHeader(req, "authorization");
     next(std::move(ctx), std::move(req), std::move(respond));
+  }
+
+  // Who sends the request: the tenant of the API key, or, without a key, the tenant a verified
+  // client certificate is bound to (a key of its own then, named after the certificate, with no
+  // scope beyond the tenant's). A key that does not authenticate is refused even when the
+  // certificate would, and a key and a certificate of different tenants are refused (403).
+  std::variant<KeyStore::Identity, http::Response> Identify(const http::Request& req) const {
+    StatusOr<Tenant> by_cert = NotFound("no client certificate");
+    if (req.tls && req.tls->client_verified)
+      by_cert = store_->TenantForCertificate(req.tls->client_sha256, req.tls->client_subject);
+    std::string_view token = BearerToken(req);
+    if (token.empty()) {
+      if (by_cert.ok()) {
+        ApiKey key;
+        key.id = "cert_" + req.tls->client_sha256.substr(0, 16);
+        key.tenant = by_cert->id;
+        key.name = req.tls->client_subject;
+        return KeyStore::Identity{std::move(key), *std::move(by_cert)};
+      }
+      // Over TLS the message says what a certificate could have done.
+      std::string why = "missing API key: send 'Authorization: Bearer <key>'";
+      if (req.tls && req.tls->client_verified) {
+        why += "; the client certificate '" + req.tls->client_subject + "' is bound to no tenant";
+      } else if (req.tls) {
+        why += " or a client certificate bound to a tenant";
+      }
+      http::Response r = JsonError(401, why);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    auto id = store_->Authenticate(std::string(token));
+    if (!id.ok()) {
+      http::Response r = JsonError(401, id.status().message());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      return r;
+    }
+    if (by_cert.ok() && by_cert->id != id->tenant.id) {
+      return JsonError(403, "the API key and the client certificate belong to different tenants");
+    }
+    return *std::move(id);
   }
 
   // Every request on the admin listener passes the admin checks first (token, Host, Origin,
@@ -177,8 +235,8 @@ class AuthFilter final : public Filter {
 
   http::Response CreateTenant(const std::string& json) {
     config::Reader rd("");
-    auto parsed =
-        rd.ParseObject(json.empty() ? "{}" : json, {"id", "models", "daily_free_units", "budget_units"});
+    auto parsed = rd.ParseObject(json.empty() ? "{}" : json,
+                                 {"id", "models", "daily_free_units", "budget_units", "client_certificates"});
     if (!parsed.ok()) return ErrorFor(parsed.status());
     config::Object o = *parsed;
     Tenant t;
@@ -199,6 +257,11 @@ class AuthFilter final : public Filter {
         if (!v.ok()) return ErrorFor(v.status());
         *out = *v;
       }
+    }
+    if (!o["client_certificates"].get(e)) {
+      auto b = ReadBindings(rd, e);
+      if (!b.ok()) return ErrorFor(b.status());
+      t.client_certificates = *std::move(b);
     }
     auto created = store_->CreateTenant(std::move(t));
     if (!created.ok()) return ErrorFor(created.status());

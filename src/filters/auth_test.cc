@@ -136,6 +136,127 @@ TEST_F(AuthTest, AdminRefusesTenantKeysAndIsNotOnThePublicChain) {
   EXPECT_EQ(Admin("POST", "/admin/tenants/nobody/keys", "{}").status, 404);
 }
 
+// A request on a TLS connection whose client certificate has this subject and SHA-256.
+http::Request CertReq(const std::string& path, const std::string& subject, const std::string& sha256,
+                      bool verified = true, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  http::Request r = Req("POST", path, "{}", std::move(headers));
+  auto tls = std::make_shared<http::TlsInfo>();
+  tls->version = "TLSv1.3";
+  tls->client_verified = verified;
+  tls->client_subject = subject;
+  tls->client_sha256 = sha256;
+  r.tls = std::move(tls);
+  return r;
+}
+
+const std::string kSubjectA = "CN=tenant-a,O=continuum-tests";
+const std::string kShaA(64, 'a');
+const std::string kShaB = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+class AuthCertTest : public AuthTest {
+ protected:
+  void SetUp() override {
+    AuthTest::SetUp();
+    ASSERT_EQ(
+        Admin("POST", "/admin/tenants",
+              R"({"id":"a","models":["a_*"],"client_certificates":[{"subject":")" + kSubjectA + R"("}]})")
+            .status,
+        201);
+    // Bound by SHA-256, given in upper case: stored and matched in lower case.
+    http::Response b = Admin(
+        "POST", "/admin/tenants",
+        R"({"id":"b","models":["b_*"],"client_certificates":[{"sha256":")" + ToUpper(kShaB) + R"("}]})");
+    ASSERT_EQ(b.status, 201) << b.body;
+    EXPECT_NE(b.body.find(R"("client_certificates":[{"sha256":")" + kShaB + R"("}])"), std::string::npos)
+        << b.body;
+  }
+  static std::string ToUpper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  }
+};
+
+TEST_F(AuthCertTest, AVerifiedBoundCertificateAuthenticatesItsTenantWithoutAKey) {
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaA)).status, 200);
+  // Tenant a's own scope applies: b's model does not exist for it.
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/b_model/infer", kSubjectA, kShaA)).status, 404);
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/b_model/infer", "CN=someone-else", kShaB)).status, 200);
+  // The SHA-256 binding wins over the subject's.
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/b_model/infer", kSubjectA, kShaB)).status, 200);
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaB)).status, 404);
+  EXPECT_EQ(inner_.calls, 3);
+}
+
+TEST_F(AuthCertTest, UnverifiedOrUnboundCertificatesFallBackToKeys) {
+  const std::string key = NewKey("a");
+  http::Response unverified = Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaA, false));
+  EXPECT_EQ(unverified.status, 401);
+  EXPECT_NE(unverified.body.find("missing API key"), std::string::npos) << unverified.body;
+  EXPECT_EQ(testing::Header(unverified, "www-authenticate"), "Bearer");
+  EXPECT_NE(unverified.body.find("or a client certificate bound to a tenant"), std::string::npos);
+  http::Response unbound = Call(h_, CertReq("/v2/models/a_model/infer", "CN=tenant-c", std::string(64, 'c')));
+  EXPECT_EQ(unbound.status, 401);
+  EXPECT_NE(unbound.body.find("the client certificate 'CN=tenant-c' is bound to no tenant"),
+            std::string::npos)
+      << unbound.body;
+  // Over plain HTTP the message speaks of keys only.
+  EXPECT_EQ(Call(h_, Req("POST", "/v2/models/a_model/infer", "{}")).body,
+            R"({"error":"missing API key: send 'Authorization: Bearer <key>'"})");
+  const std::vector<std::pair<std::string, std::string>> auth = {{"authorization", "Bearer " + key}};
+  EXPECT_EQ(Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaA, false, auth)).status, 200);
+  EXPECT_EQ(
+      Call(h_, CertReq("/v2/models/a_model/infer", "CN=tenant-c", std::string(64, 'c'), true, auth)).status,
+      200);
+  EXPECT_EQ(inner_.calls, 2);
+}
+
+TEST_F(AuthCertTest, AKeyAndACertificateOfDifferentTenantsAreRefused) {
+  const std::string key_a = NewKey("a"), key_b = NewKey("b");
+  auto with = [&](const std::string& key) {
+    return Call(h_, CertReq("/v2/models/a_model/infer", kSubjectA, kShaA, true,
+                            {{"authorization", "Bearer " + key}}));
+  };
+  http::Response mixed = with(key_b);
+  EXPECT_EQ(mixed.status, 403);
+  EXPECT_EQ(mixed.body, R"({"error":"the API key and the client certificate belong to different tenants"})");
+  EXPECT_EQ(with(key_a).status, 200);
+  // A key that does not authenticate is refused, whatever the certificate.
+  EXPECT_EQ(with("ck_" + std::string(64, '0')).status, 401);
+  EXPECT_EQ(inner_.calls, 1);
+}
+
+TEST_F(AuthCertTest, BindingsAreCheckedStrictly) {
+  auto create = [&](const std::string& certs) {
+    return Admin("POST", "/admin/tenants", R"({"id":"c","client_certificates":)" + certs + "}");
+  };
+  auto refused = [&](const std::string& certs, int status, const std::string& says) {
+    http::Response r = create(certs);
+    EXPECT_EQ(r.status, status) << certs << " " << r.body;
+    EXPECT_NE(r.body.find(says), std::string::npos) << r.body;
+  };
+  refused(R"({"subject":"CN=x"})", 400, "client_certificates");
+  refused(R"([{"sha256":"abc"}])", 400, "client_certificates[0].sha256: must be 64 hex digits");
+  refused(R"([{"sha256":")" + std::string(63, 'a') + R"(g"}])", 400, "must be 64 hex digits");
+  refused(R"([{"subject":"CN=x","sha256":")" + kShaA + R"("}])", 400, "exactly one of subject, sha256");
+  refused(R"([{}])", 400, "exactly one of subject, sha256");
+  refused(R"([{"cn":"x"}])", 400, "client_certificates[0].cn: unknown field");
+  refused(R"([{"subject":""}])", 400, "client_certificates[0].subject");
+  refused(R"([{"subject":"CN=x\ny"}])", 400, "control characters");
+  refused(R"([{"subject":"CN=x"},{"subject":"CN=x"}])", 400, "client_certificates[1].subject: listed twice");
+  refused(R"(["CN=x"])", 400, "client_certificates[0]");
+  // A certificate belongs to one tenant at most.
+  refused(R"([{"subject":")" + kSubjectA + R"("}])", 409, "already bound to another tenant");
+  refused(R"([{"sha256":")" + kShaB + R"("}])", 409, "already bound to another tenant");
+  EXPECT_EQ(Admin("GET", "/admin/tenants/c").status, 404) << "nothing of a refused tenant is kept";
+  http::Response ok = create(R"([{"subject":"CN=c"},{"sha256":")" + std::string(64, 'c') + R"("}])");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  http::Response got = Admin("GET", "/admin/tenants/c");
+  EXPECT_NE(got.body.find(R"("client_certificates":[{"subject":"CN=c"},{"sha256":")" + std::string(64, 'c') +
+                          R"("}])"),
+            std::string::npos)
+      << got.body;
+}
+
 TEST(AuthAdminToken, Required) {
   auto chain = testing::MustChain(
       R"({"schema_version":1,"filters":[{"name":"auth","settings":{"database":":memory:","admin_token":"s3cret"}}]})");
@@ -390,6 +511,32 @@ TEST(KeyStore, PersistsHashesOnly) {
     raw += std::string(std::istreambuf_iterator<char>(in), {});
   }
   EXPECT_EQ(raw.find(secret.substr(3)), std::string::npos) << "the secret is not stored";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KeyStore, CertificateBindingsPersist) {
+  auto dir = std::filesystem::temp_directory_path() / ("continuum-certs-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "keys.db").string();
+  {
+    auto s = KeyStore::Open(path, Clock::System());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Tenant t;
+    t.id = "t";
+    t.client_certificates = {{CertificateBinding::Kind::kSubject, "CN=t"},
+                             {CertificateBinding::Kind::kSha256, std::string(64, 'E')}};
+    ASSERT_TRUE((*s)->CreateTenant(t).ok());
+  }
+  auto s = KeyStore::Open(path, Clock::System());
+  ASSERT_TRUE(s.ok());
+  auto by_subject = (*s)->TenantForCertificate(std::string(64, '0'), "CN=t");
+  ASSERT_TRUE(by_subject.ok());
+  EXPECT_EQ(by_subject->id, "t");
+  auto by_hash = (*s)->TenantForCertificate(std::string(64, 'e'), "CN=other");
+  ASSERT_TRUE(by_hash.ok());
+  EXPECT_EQ(by_hash->client_certificates.size(), 2u);
+  EXPECT_EQ((*s)->TenantForCertificate(std::string(64, '0'), "CN=other").status().code(),
+            StatusCode::kNotFound);
   std::filesystem::remove_all(dir);
 }
 

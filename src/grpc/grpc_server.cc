@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "common/node_report.h"
 #include "grpc/grpc_codec.h"
 #include "grpc/grpc_status_map.h"
+#include "grpc/grpc_tls.h"
 #include "inference_service.grpc.pb.h"
 
 namespace continuum::grpc_api {
@@ -312,14 +314,22 @@ StatusOr<std::unique_ptr<GrpcServer>> StartGrpcServer(const GrpcServerOptions& o
   }
   if (options.max_concurrent_streams < 1)
     return InvalidArgument("gRPC max concurrent streams must be at least 1");
+  std::shared_ptr<::grpc::ServerCredentials> credentials = ::grpc::InsecureServerCredentials();
+  if (options.tls.enabled()) {
+    ASSIGN_OR_RETURN(credentials, MakeGrpcServerCredentials(options.tls));
+  }
   auto service = std::make_unique<Service>(options, node);
   ::grpc::ServerBuilder builder;
   int selected = 0;
   const std::string address = options.address.find(':') != std::string::npos && options.address.front() != '['
                                   ? "[" + options.address + "]"
                                   : options.address;
-  builder.AddListeningPort(address + ":" + std::to_string(options.port), ::grpc::InsecureServerCredentials(),
-                           &selected);
+  builder.AddListeningPort(address + ":" + std::to_string(options.port), credentials, &selected);
+  if (options.tls.enabled()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+        static_cast<int>(std::min<int64_t>(options.tls.handshake_timeout.count(), INT32_MAX)));
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_receive_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.RegisterService(service.get());

@@ -11,7 +11,8 @@
 // answer is encoded and finished on the version's scheduler instance thread, so no gRPC thread
 // waits while a request sits in the scheduler. Load and unload run on the calling gRPC thread
 // (as REST runs them on its I/O thread). Messages larger than max_receive_message_bytes are
-// refused by gRPC itself with RESOURCE_EXHAUSTED before any handler runs.
+// refused by gRPC itself with RESOURCE_EXHAUSTED before any handler runs. With `tls` enabled the
+// endpoint speaks only TLS (grpc_tls.h), with the HTTP listener's certificate and client policy.
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include "api/v2_codec.h"
 #include "common/status.h"
 #include "node/inference_node.h"
+#include "tls/server_context.h"
 
 namespace continuum::grpc_api {
 
@@ -34,6 +36,7 @@ struct GrpcServerOptions {
   v2::CodecLimits codec_limits;                  // the REST codec's limits
   std::string server_name = "continuum";
   std::string server_version;
+  tls::ServerTlsOptions tls;  // serve's --tls-* flags; not enabled: plaintext
 };
 
 class GrpcServer {

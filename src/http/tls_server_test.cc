@@ -279,6 +279,26 @@ TEST_F(TlsServerTest, HandshakesCountAgainstMaxConnections) {
   EXPECT_FALSE(refused.Handshake());
 }
 
+TEST_F(TlsServerTest, TheHttpLimitsAndTimeoutsApplyAfterTheHandshake) {
+  ServerOptions o = TestOptions();
+  o.header_timeout = std::chrono::milliseconds(100);
+  o.max_body_bytes = 10;
+  ASSERT_TRUE(Serve(TlsOptions(), o));
+  TlsClient big(port(), Trusting());
+  ASSERT_TRUE(big.Handshake()) << big.error();
+  auto r = big.Exchange("POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n\r\n");
+  ASSERT_TRUE(r.has_value()) << big.error();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("--max-body-bytes"), std::string::npos) << r->body;
+
+  TlsClient slow(port(), Trusting());
+  ASSERT_TRUE(slow.Handshake()) << slow.error();
+  ASSERT_TRUE(slow.Send("GET /x HTTP/1.1\r\nHost: loc"));  // never finished
+  r = slow.Read(60s);
+  ASSERT_TRUE(r.has_value()) << slow.error();
+  EXPECT_EQ(r->status, 408);
+}
+
 TEST_F(TlsServerTest, SendsCloseNotifyAfterConnectionClose) {
   ASSERT_TRUE(Serve(TlsOptions()));
   TlsClient c(port(), Trusting());

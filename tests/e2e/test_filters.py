@@ -1,8 +1,11 @@
 """End-to-end: `continuum serve --filters` with auth, rate limits, cache, metering and request logs."""
+import hashlib
+import http.client
 import json
 import os
 import random
 import sqlite3
+import ssl
 import string
 import subprocess
 import tempfile
@@ -353,6 +356,118 @@ class CacheVersionTest(unittest.TestCase):
             self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "MISS", "2"))
             status, out, r = s.post(INFER, ADD_SUB)
             self.assertEqual((status, r.getheader("cache-status"), out["model_version"]), (200, "HIT", "2"))
+
+
+class FiltersMutualTlsTest(unittest.TestCase):
+    """Tenants bound to client certificates, over real mutual TLS: the public listener asks for a
+    client certificate (optional, so key-only clients connect too) and auth maps a verified one to
+    its tenant."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = os.environ["CONTINUUM_TEST_PKI"]
+        cls.tmp = tempfile.mkdtemp(prefix="continuum-mtls-")
+        cls.log = os.path.join(cls.tmp, "requests.jsonl")
+        cls.admin_token = "mtls-admin-token-0123456789"
+        config = {"schema_version": 1, "filters": [
+            {"name": "reqlog", "settings": {"path": cls.log}},
+            {"name": "auth", "settings": {"database": os.path.join(cls.tmp, "keys.db"),
+                                          "admin_token": cls.admin_token}}]}
+        path = os.path.join(cls.tmp, "filters.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        cls.repo = make_repository(["add_sub"])
+        cls.server = Server(cls.repo, "--filters", path, "--admin-port", "0",
+                            "--tls-cert", cls.file("server.pem"), "--tls-key", cls.file("server.key"),
+                            "--tls-client-ca", cls.file("ca.pem"), "--tls-client-auth", "optional",
+                            wait_ready=False)
+        cls.admin_port = int(cls.server.stdout_line("admin listening on port").rsplit(" ", 1)[1])
+        cls.server.wait(lambda: cls.call(None, "GET", "/v2/health/ready")[0] == 200, what="readiness over TLS")
+        # Tenant a by the subject of `client`, tenant b by the SHA-256 of `client-b`, and one with a key.
+        with open(cls.file("client-b.pem")) as f:
+            sha_b = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+        for tenant, certs in (("cert-a", [{"subject": "CN=tenant-a,O=continuum-tests"}]),
+                              ("cert-b", [{"sha256": sha_b.upper()}]), ("keyed", [])):
+            status, out = cls.admin("POST", "/admin/tenants",
+                                    {"id": tenant, "models": ["add_sub"], "client_certificates": certs})
+            assert status == 201, out
+        status, out = cls.admin("POST", "/admin/tenants/keyed/keys", {})
+        assert status == 201, out
+        cls.key = out["key"]
+        cls.sha_b = sha_b
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    @classmethod
+    def file(cls, name):
+        return os.path.join(cls.pki, name)
+
+    @classmethod
+    def admin(cls, method, path, body):
+        # The admin listener serves TLS with the same flags (no client certificate needed here).
+        ctx = ssl.create_default_context(cafile=cls.file("ca.pem"))
+        c = http.client.HTTPSConnection("127.0.0.1", cls.admin_port, context=ctx, timeout=30)
+        c.request(method, path, body=json.dumps(body), headers={
+            "Authorization": "Bearer " + cls.admin_token, "Content-Type": "application/json"})
+        r = c.getresponse()
+        out = json.loads(r.read())
+        c.close()
+        return r.status, out
+
+    @classmethod
+    def call(cls, client, method, path, body=None, key=None, request_id=None):
+        """One HTTPS request, with the client certificate `client` (a name in the test PKI) or none."""
+        ctx = ssl.create_default_context(cafile=cls.file("ca.pem"))
+        if client:
+            ctx.load_cert_chain(cls.file(client + ".pem"), cls.file(client + ".key"))
+        c = http.client.HTTPSConnection("127.0.0.1", cls.server.port, context=ctx, timeout=30)
+        headers = {"Authorization": "Bearer " + key} if key else {}
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data and r.getheader("Content-Type", "").startswith("application/json") else data
+
+    def logged(self, request_id):
+        """The request log's line for `request_id` (the log is written after the answer)."""
+        found = []
+
+        def look():
+            with open(self.log) as f:
+                found[:] = [json.loads(l) for l in f if request_id in l]
+            return found
+        self.server.wait(look, what="the request log line of " + request_id)
+        return found[0]
+
+    def infer(self, client, key=None, request_id=None):
+        return self.call(client, "POST", INFER, json.dumps(ADD_SUB), key, request_id)
+
+    def test_a_bound_certificate_is_its_tenant_without_a_key(self):
+        status, out = self.infer("client", request_id="mtls-by-subject")
+        self.assertEqual(status, 200, out)
+        line = self.logged("mtls-by-subject")
+        self.assertEqual(line["tenant"], "cert-a")
+        self.assertRegex(line["key"], r"^cert_[0-9a-f]{16}$")
+        status, out = self.infer("client-b", request_id="mtls-by-sha256")
+        self.assertEqual(status, 200, out)
+        line = self.logged("mtls-by-sha256")
+        self.assertEqual((line["tenant"], line["key"]), ("cert-b", "cert_" + self.sha_b[:16]))
+
+    def test_without_a_certificate_keys_work_as_before(self):
+        status, out = self.infer(None)
+        self.assertEqual(status, 401, out)
+        self.assertIn("client certificate bound to a tenant", out["error"])
+        self.assertEqual(self.infer(None, key=self.key)[0], 200)
+
+    def test_a_key_and_a_certificate_of_different_tenants_are_refused(self):
+        status, out = self.infer("client", key=self.key)
+        self.assertEqual(status, 403, out)
+        self.assertEqual(out["error"], "the API key and the client certificate belong to different tenants")
+        self.assertEqual(self.infer("client", key="ck_" + "0" * 64)[0], 401)
 
 
 if __name__ == "__main__":

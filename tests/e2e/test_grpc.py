@@ -312,6 +312,67 @@ class GrpcLimitsTest(unittest.TestCase):
             self.assertNotIn("grpc listening", rest)
 
 
+class GrpcTlsTest(unittest.TestCase):
+    """The endpoint over TLS with client certificates required (--tls-client-ca alone means
+    require), spoken to by Triton's own client with its ssl arguments, unchanged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = os.environ["CONTINUUM_TEST_PKI"]
+        cls.repo = make_repository(["add_sub"])
+        # The HTTP listener serves TLS with the same flags: readiness is asked over gRPC.
+        cls.server = Server(cls.repo, "--tls-cert", cls.file("server.pem"), "--tls-key", cls.file("server.key"),
+                            "--tls-client-ca", cls.file("ca.pem"), wait_ready=False)
+        cls.url = "127.0.0.1:%d" % grpc_port(cls.server)
+        cls.client = cls.tls_client("ca", "client")
+        cls.server.wait(cls.client.is_server_ready, what="readiness over gRPC with TLS")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.server.stop()
+
+    @classmethod
+    def file(cls, name):
+        return os.path.join(cls.pki, name)
+
+    @classmethod
+    def tls_client(cls, ca, client=None):
+        return tc.InferenceServerClient(
+            url=cls.url, ssl=True, root_certificates=cls.file(ca + ".pem"),
+            private_key=cls.file(client + ".key") if client else None,
+            certificate_chain=cls.file(client + ".pem") if client else None)
+
+    def refused(self, client):
+        with self.assertRaises(InferenceServerException) as cm:
+            client.is_server_live()
+        client.close()
+        self.assertEqual(cm.exception.status(), "StatusCode.UNAVAILABLE")
+
+    def test_infer_over_mutual_tls(self):
+        self.assertTrue(self.client.is_server_live())
+        a = np.arange(16, dtype=np.float32).reshape(1, 16)
+        inputs = [tc.InferInput("INPUT0", [1, 16], "FP32"), tc.InferInput("INPUT1", [1, 16], "FP32")]
+        inputs[0].set_data_from_numpy(a)
+        inputs[1].set_data_from_numpy(a)
+        np.testing.assert_array_equal(self.client.infer("add_sub", inputs).as_numpy("OUTPUT0"), a + a)
+        other = self.tls_client("ca", "client-b")
+        self.assertEqual(other.get_model_metadata("add_sub").name, "add_sub")
+        other.close()
+
+    def test_a_client_without_a_certificate_is_refused(self):
+        self.refused(self.tls_client("ca"))
+
+    def test_a_certificate_from_another_ca_is_refused(self):
+        self.refused(self.tls_client("ca", "other-ca-client"))
+
+    def test_a_client_that_trusts_another_ca_refuses_the_server(self):
+        self.refused(self.tls_client("other-ca", "client"))
+
+    def test_plaintext_is_refused(self):
+        self.refused(tc.InferenceServerClient(url=self.url))
+
+
 class GrpcShutdownTest(unittest.TestCase):
     def test_sigterm_answers_what_was_queued(self):
         repo = make_repository(["slow"], configs={"slow": {"max_batch_size": 0, "warmup": False}})

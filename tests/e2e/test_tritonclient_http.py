@@ -3,10 +3,13 @@ client (tritonclient[http], pinned in tools/pyclients.txt; run with the venv too
 makes). The client library is used unchanged: whatever it cannot read is a bug of the node."""
 import gzip
 import json
+import os
 import unittest
 import zlib
 
+import gevent.ssl
 import numpy as np
+from geventhttpclient.response import HTTPConnectionClosed
 import tritonclient.http as hc
 from tritonclient.utils import InferenceServerException
 
@@ -252,6 +255,70 @@ class TritonHttpRepositoryTest(unittest.TestCase):
             self.assertIn("config", cm.exception.message())
             self.assertFalse(client.is_model_ready("add_sub"))
             client.close()
+
+
+class TritonHttpTlsTest(unittest.TestCase):
+    """HTTPS with client certificates required (--tls-client-ca alone means require), spoken to
+    by Triton's HTTP client with its own ssl arguments, unchanged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = os.environ["CONTINUUM_TEST_PKI"]
+        cls.repo = make_repository(["add_sub"])
+        cls.server = Server(cls.repo, "--tls-cert", cls.file("server.pem"), "--tls-key", cls.file("server.key"),
+                            "--tls-client-ca", cls.file("ca.pem"), wait_ready=False)
+        cls.url = "127.0.0.1:%d" % cls.server.port
+        cls.client = cls.tls_client("ca", "client")
+        cls.server.wait(cls.client.is_server_ready, what="readiness over HTTPS")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close()
+        cls.server.stop()
+
+    @classmethod
+    def file(cls, name):
+        return os.path.join(cls.pki, name)
+
+    @classmethod
+    def tls_client(cls, ca, client=None, factory=None):
+        options = {"ca_certs": cls.file(ca + ".pem")}
+        if client:
+            options.update(certfile=cls.file(client + ".pem"), keyfile=cls.file(client + ".key"))
+        return hc.InferenceServerClient(url=cls.url, ssl=True, ssl_options=options, ssl_context_factory=factory)
+
+    def refused(self, client, error=gevent.ssl.SSLError):
+        # The handshake fails, or, in TLS 1.3, the server's alert (certificate required, unknown
+        # CA) ends the connection on the first read: never an answer.
+        with self.assertRaises(error):
+            client.is_server_live()
+        client.close()
+
+    def test_infer_over_mutual_tls(self):
+        a = np.arange(32, dtype=np.float32).reshape(2, 16)
+        b = np.full((2, 16), 0.5, dtype=np.float32)
+        for binary in (False, True):
+            r = self.client.infer("add_sub", [tensor("INPUT0", a, "FP32", binary), tensor("INPUT1", b, "FP32", binary)])
+            np.testing.assert_array_equal(r.as_numpy("OUTPUT0"), a + b)
+        self.assertEqual(self.client.get_model_metadata("add_sub")["name"], "add_sub")
+
+    def test_ssl_context_factory(self):
+        client = self.tls_client("ca", "client-b", factory=gevent.ssl.create_default_context)
+        self.assertTrue(client.is_server_live())
+        client.close()
+
+    def test_a_client_without_a_certificate_is_refused(self):
+        self.refused(self.tls_client("ca"))
+
+    def test_a_certificate_from_another_ca_is_refused(self):
+        self.refused(self.tls_client("ca", "other-ca-client"))
+
+    def test_a_client_that_trusts_another_ca_refuses_the_server(self):
+        self.refused(self.tls_client("other-ca", "client"))
+
+    def test_plaintext_is_refused(self):
+        # The server finds no TLS handshake and closes the connection unanswered.
+        self.refused(hc.InferenceServerClient(url=self.url), HTTPConnectionClosed)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <cctype>
 #include <chrono>
 #include <mutex>
+#include <utility>
 
 #include "filters/internal/sqlite_util.h"
 #include "filters/internal/util.h"
@@ -43,6 +45,39 @@ Status DbError(sqlite3* db, std::string_view what) {
   return Internal("key database: " + std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
+constexpr size_t kMaxSubjectBytes = 1024;
+
+std::string_view KindName(CertificateBinding::Kind k) {
+  return k == CertificateBinding::Kind::kSubject ? "subject" : "sha256";
+}
+
+// Checks each binding, lower-cases the sha256 ones, and refuses a binding listed twice.
+Status NormalizeBindings(std::vector<CertificateBinding>& v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    CertificateBinding& b = v[i];
+    const std::string where =
+        "client_certificates[" + std::to_string(i) + "]." + std::string(KindName(b.kind));
+    if (b.kind == CertificateBinding::Kind::kSha256) {
+      if (b.value.size() != 64)
+        return InvalidArgument(where + ": must be 64 hex digits (SHA-256 of the DER)");
+      for (char& c : b.value) {
+        if (!std::isxdigit(static_cast<unsigned char>(c)))
+          return InvalidArgument(where + ": must be 64 hex digits (SHA-256 of the DER)");
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+    } else {
+      if (b.value.empty() || b.value.size() > kMaxSubjectBytes)
+        return InvalidArgument(where + ": must be 1.." + std::to_string(kMaxSubjectBytes) + " bytes");
+      for (char c : b.value)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          return InvalidArgument(where + ": must not hold control characters");
+    }
+    for (size_t j = 0; j < i; ++j)
+      if (v[j] == b) return InvalidArgument(where + ": listed twice");
+  }
+  return Status::Ok();
+}
+
 bool ValidTenantId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
@@ -63,6 +98,10 @@ StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path, cons
       "tenants(id), "
       "name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, models TEXT NOT NULL, routes TEXT NOT NULL, "
       "revoked INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL)"));
+  // One row per certificate binding; a certificate belongs to one tenant at most.
+  RETURN_IF_ERROR(store->Exec(
+      "CREATE TABLE IF NOT EXISTS tenant_certificates (tenant TEXT NOT NULL REFERENCES tenants(id), "
+      "kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value))"));
   RETURN_IF_ERROR(store->Load());
   return store;
 }
@@ -84,8 +123,18 @@ Status KeyStore::Load() {
   Stmt t(db_, "SELECT id, models, daily_free_units, budget_units, created FROM tenants");
   if (!t.ok()) return DbError(db_, "reading tenants");
   while (t.Step() == SQLITE_ROW) {
-    Tenant x{t.ColText(0), SplitLines(t.ColText(1)), t.ColReal(2), t.ColReal(3), t.ColInt(4)};
+    Tenant x{t.ColText(0), SplitLines(t.ColText(1)), t.ColReal(2), t.ColReal(3), t.ColInt(4), {}};
     tenants_[x.id] = x;
+  }
+  Stmt c(db_, "SELECT tenant, kind, value FROM tenant_certificates ORDER BY rowid");
+  if (!c.ok()) return DbError(db_, "reading tenant certificates");
+  while (c.Step() == SQLITE_ROW) {
+    auto t = tenants_.find(c.ColText(0));
+    if (t == tenants_.end()) continue;
+    const auto kind =
+        c.ColText(1) == "subject" ? CertificateBinding::Kind::kSubject : CertificateBinding::Kind::kSha256;
+    t->second.client_certificates.push_back({kind, c.ColText(2)});
+    tenant_by_certificate_[{kind, c.ColText(2)}] = t->first;
   }
   Stmt k(db_, "SELECT id, tenant, name, hash, models, routes, revoked, created FROM api_keys");
   if (!k.ok()) return DbError(db_, "reading keys");
@@ -101,12 +150,35 @@ Status KeyStore::Load() {
 StatusOr<Tenant> KeyStore::CreateTenant(Tenant t) {
   if (!ValidTenantId(t.id)) return InvalidArgument("id: must be 1..64 characters of A-Z a-z 0-9 _ - .");
   RETURN_IF_ERROR(CheckGlobs(t.models, "models"));
+  RETURN_IF_ERROR(NormalizeBindings(t.client_certificates));
   t.created = std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
   std::lock_guard w(write_mu_);
   {
     std::shared_lock r(mu_);
     if (tenants_.count(t.id)) return AlreadyExists("tenant '" + t.id + "' already exists");
+    for (const auto& b : t.client_certificates) {
+      if (tenant_by_certificate_.count({b.kind, b.value})) {
+        return AlreadyExists("client certificate " + std::string(KindName(b.kind)) + " '" + b.value +
+                             "' is already bound to another tenant");
+      }
+    }
   }
+  // The tenant and its certificates are written together or not at all.
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status written = InsertTenant(t);
+  if (written.ok()) written = Exec("COMMIT");
+  if (!written.ok()) {
+    (void)Exec(
+        "ROLLBACK");  // also ends a transaction whose COMMIT failed; the first error is the one reported
+    return written;
+  }
+  std::unique_lock lock(mu_);
+  tenants_[t.id] = t;
+  for (const auto& b : t.client_certificates) tenant_by_certificate_[{b.kind, b.value}] = t.id;
+  return t;
+}
+
+Status KeyStore::InsertTenant(const Tenant& t) {
   Stmt s(db_, "INSERT INTO tenants (id, models, daily_free_units, budget_units, created) VALUES (?,?,?,?,?)");
   if (!s.ok()) return DbError(db_, "creating a tenant");
   s.Text(1, t.id)
@@ -115,9 +187,13 @@ StatusOr<Tenant> KeyStore::CreateTenant(Tenant t) {
       .Real(4, t.budget_units)
       .Int(5, t.created);
   if (s.Step() != SQLITE_DONE) return DbError(db_, "creating a tenant");
-  std::unique_lock lock(mu_);
-  tenants_[t.id] = t;
-  return t;
+  for (const auto& b : t.client_certificates) {
+    Stmt c(db_, "INSERT INTO tenant_certificates (tenant, kind, value) VALUES (?,?,?)");
+    if (!c.ok()) return DbError(db_, "binding a client certificate");
+    c.Text(1, t.id).Text(2, std::string(KindName(b.kind))).Text(3, b.value);
+    if (c.Step() != SQLITE_DONE) return DbError(db_, "binding a client certificate");
+  }
+  return Status::Ok();
 }
 
 std::vector<Tenant> KeyStore::ListTenants() const {
@@ -210,6 +286,17 @@ StatusOr<KeyStore::Identity> KeyStore::Authenticate(const std::string& secret) c
   auto t = tenants_.find(key.tenant);
   if (t == tenants_.end()) return NotFound("invalid API key");
   return Identity{key, t->second};
+}
+
+StatusOr<Tenant> KeyStore::TenantForCertificate(const std::string& sha256, const std::string& subject) const {
+  std::shared_lock lock(mu_);
+  auto found = tenant_by_certificate_.find({CertificateBinding::Kind::kSha256, sha256});
+  if (found == tenant_by_certificate_.end())
+    found = tenant_by_certificate_.find({CertificateBinding::Kind::kSubject, subject});
+  if (found == tenant_by_certificate_.end()) return NotFound("no tenant is bound to this client certificate");
+  auto t = tenants_.find(found->second);
+  if (t == tenants_.end()) return NotFound("no tenant is bound to this client certificate");
+  return t->second;
 }
 
 }  // namespace continuum::filters

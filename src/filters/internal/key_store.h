@@ -19,12 +19,23 @@ struct sqlite3;
 
 namespace continuum::filters {
 
+// A client certificate a tenant is bound to, by the SHA-256 of its DER (64 lower-case hex digits)
+// or by its subject, exactly as the server reads it (RFC 2253: "CN=tenant-a,O=continuum-tests").
+// A certificate counts only once the TLS handshake verified it against --tls-client-ca.
+struct CertificateBinding {
+  enum class Kind { kSubject, kSha256 };
+  Kind kind = Kind::kSha256;
+  std::string value;
+  bool operator==(const CertificateBinding&) const = default;
+};
+
 struct Tenant {
   std::string id;                   // chosen by the operator: [A-Za-z0-9_.-], 1..64 characters
   std::vector<std::string> models;  // globs of the models this tenant may see; empty: all
   double daily_free_units = -1;     // < 0: the metering filter's default
   double budget_units = -1;         // < 0: the metering filter's default
   int64_t created = 0;              // Unix seconds
+  std::vector<CertificateBinding> client_certificates;  // a verified match authenticates as the tenant
 };
 
 struct ApiKey {
@@ -48,7 +59,8 @@ class KeyStore {
   static StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path, const Clock* clock);
   ~KeyStore();
 
-  // kAlreadyExists for a taken id, kInvalidArgument for a malformed one.
+  // kAlreadyExists for a taken id or a certificate already bound to another tenant,
+  // kInvalidArgument for a malformed id or binding (a sha256 is stored lower-case).
   StatusOr<Tenant> CreateTenant(Tenant t);
   std::vector<Tenant> ListTenants() const;
   StatusOr<Tenant> GetTenant(const std::string& id) const;
@@ -64,11 +76,15 @@ class KeyStore {
   };
   // kNotFound for an unknown secret, kFailedPrecondition for a revoked key.
   StatusOr<Identity> Authenticate(const std::string& secret) const;
+  // The tenant a verified client certificate is bound to: by its SHA-256 first, then by its
+  // subject; kNotFound when neither is bound.
+  StatusOr<Tenant> TenantForCertificate(const std::string& sha256, const std::string& subject) const;
 
  private:
   KeyStore(sqlite3* db, const Clock* clock) : db_(db), clock_(clock) {}
   Status Load();
   Status Exec(const std::string& sql);
+  Status InsertTenant(const Tenant& t);  // the rows of a new tenant, inside the caller's transaction
 
   sqlite3* db_;
   const Clock* clock_;
@@ -77,6 +93,7 @@ class KeyStore {
   std::map<std::string, Tenant> tenants_;
   std::map<std::string, ApiKey> keys_by_id_;
   std::map<std::string, std::string> key_id_by_hash_;
+  std::map<std::pair<CertificateBinding::Kind, std::string>, std::string> tenant_by_certificate_;
 };
 
 }  // namespace continuum::filters
