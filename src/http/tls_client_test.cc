@@ -154,6 +154,24 @@ TEST(TlsClient, AHandshakeThatNeverEndsStopsAtTheDeadline) {
   EXPECT_NE(r.status().message().find("TLS handshake"), std::string::npos) << r.status().ToString();
 }
 
+TEST(TlsClient, CancelDuringTheHandshakeEndsTheCall) {
+  TlsServer server({.silent = true});
+  Client client(ClientOptions{.tls = Trusting()});
+  std::promise<StatusOr<ClientResponse>> answer;
+  ClientRequest req;
+  req.method = "GET";
+  auto call = client.Send(server.Url(), req, std::chrono::steady_clock::now() + 60s,
+                          [&](StatusOr<ClientResponse> r) { answer.set_value(std::move(r)); });
+  // Cancelled once the connection is open (the server holds it, the handshake waits).
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (server.accepted() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ASSERT_EQ(server.accepted(), 1);
+  call->Cancel();
+  auto r = answer.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cancelled");
+}
+
 TEST(TlsClient, SettingsPerBaseUrl) {
   TlsServer plain_ca({}), mutual({.require_client_cert = true});
   ClientOptions o;

@@ -29,7 +29,8 @@ namespace continuum::tls::testing {
 inline std::string Pki() {
   static const std::string dir = [] {
     std::string d =
-        (std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid()))).string();
+        (std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid())))
+            .string();
     Status st = WriteTestPki(d);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return d;
@@ -77,6 +78,7 @@ class TlsServer {
     return "https://" + host + ":" + std::to_string(port_);
   }
   int handshakes() const { return handshakes_; }
+  int accepted() const { return accepted_; }
   int resumed() const { return resumed_; }
 
  private:
@@ -91,6 +93,7 @@ class TlsServer {
   void Accept() {
     acceptor_.async_accept([this](boost::beast::error_code ec, tcp::socket socket) {
       if (ec) return;
+      ++accepted_;
       auto s = std::make_shared<Session>(std::move(socket), ctx_);
       if (settings_.silent) {
         silent_.push_back(s);
@@ -134,7 +137,7 @@ class TlsServer {
   tcp::acceptor acceptor_{io_};
   unsigned short port_ = 0;
   std::thread thread_;
-  std::atomic<int> handshakes_{0}, resumed_{0};
+  std::atomic<int> accepted_{0}, handshakes_{0}, resumed_{0};
   std::vector<std::shared_ptr<Session>> silent_;  // loop thread only
 };
 

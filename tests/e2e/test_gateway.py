@@ -279,6 +279,35 @@ class TlsGatewayTest(GatewayTest):
                                          "certificate has expired" % expired.port)
 
 
+    def test_a_node_that_requires_a_client_certificate_gets_the_gateways(self):
+        node = TlsNode(self.repo, "server", "--tls-client-ca", os.path.join(PKI, "ca.pem"), client="client")
+        self.addCleanup(node.stop)
+        path = os.path.join(self.tmp, "topology-mtls.json")
+        with open(path, "w") as f:
+            json.dump({"schema_version": 1, "nodes": [
+                {"name": "edge-mtls", "url": "https://127.0.0.1:%d" % node.port, "tier": "edge",
+                 "models": [{"name": "add_sub", "versions": [1]}]}]}, f)
+        with_cert = Gateway(path, *self.gateway_flags(), "--upstream-cert", os.path.join(PKI, "client.pem"),
+                            "--upstream-key", os.path.join(PKI, "client.key"))
+        self.addCleanup(with_cert.stop)
+        status, out, resp = with_cert.post(INFER, ADD_SUB)
+        self.assertEqual(status, 200, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "edge-mtls")
+        without = Gateway(path, *self.gateway_flags())
+        self.addCleanup(without.stop)
+        status, out, _ = without.post(INFER, ADD_SUB)
+        self.assertEqual(status, 503, out)
+        self.assertIn("edge-mtls: ", out["error"])
+        # A key that is not the certificate's stops the gateway at start, naming the file.
+        r = subprocess.run([BIN, "gateway", "--topology", path, "--http-port", "0", *self.gateway_flags(),
+                            "--upstream-cert", os.path.join(PKI, "client.pem"),
+                            "--upstream-key", os.path.join(PKI, "client-b.key")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("client key file %s does not match the certificate in %s" % (
+            os.path.join(PKI, "client-b.key"), os.path.join(PKI, "client.pem")), r.stderr)
+
+
 class LocalNodeTest(unittest.TestCase):
     """`continuum gateway --model-repository`: a local:// device node served in-process beside a real
     remote `continuum serve` node."""
