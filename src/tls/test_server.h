@@ -25,17 +25,24 @@
 
 namespace continuum::tls::testing {
 
-// The folder the test PKI was written to (see WriteTestPki), and its files.
+// The folder the test PKI was written to (see WriteTestPki), removed when the process exits, and
+// its files.
 inline std::string Pki() {
-  static const std::string dir = [] {
-    std::string d =
-        (std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid())))
-            .string();
-    Status st = WriteTestPki(d);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return d;
-  }();
-  return dir;
+  struct Folder {
+    Folder()
+        : path((std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid())))
+                   .string()) {
+      Status st = WriteTestPki(path);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    ~Folder() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+    std::string path;
+  };
+  static const Folder folder;
+  return folder.path;
 }
 inline std::string Pem(const std::string& name) { return Pki() + "/" + name + ".pem"; }
 inline std::string Key(const std::string& name) { return Pki() + "/" + name + ".key"; }
