@@ -13,6 +13,7 @@
 #include "cli/serving.h"
 #include "common/log.h"
 #include "gateway/dispatcher.h"
+#include "gateway/upstream_tls.h"
 #include "http/io_loop.h"
 #include "http/server.h"
 #include "node/inference_node.h"
@@ -35,6 +36,7 @@ struct GatewayConfig {
   int64_t intra_op = 0;
   double attempt_timeout_factor = 4, attempt_budget_share = 0.5;
   bool await_hedge_losers = true, verbose = false;
+  tls::ClientTlsOptions upstream;  // https:// nodes without a "tls" block of their own
 };
 
 void RegisterRoutingFlags(Flags& f, GatewayConfig* c) {
@@ -52,6 +54,13 @@ void RegisterRoutingFlags(Flags& f, GatewayConfig* c) {
          "false: cancel it at once (an exploration copy is awaited either way)");
   f.Int("probe-interval-ms", &c->probe_ms, "how often ejected nodes are probed with GET /v2/health/ready");
   f.Int("eject-after-failures", &c->eject_after, "consecutive failures that eject a node");
+  f.String("upstream-ca", &c->upstream.ca_file,
+           "https:// nodes: the CA bundle (PEM) their certificates must chain to (default: the system "
+           "trust store); a node's \"tls\" block in the topology overrides it");
+  f.String("upstream-cert", &c->upstream.cert_file,
+           "https:// nodes: the gateway's client certificate (PEM) for nodes that ask for one");
+  f.String("upstream-key", &c->upstream.key_file,
+           "https:// nodes: the client certificate's private key (PEM)");
   f.Int("explore-after-ms", &c->explore_after_ms,
         "a node whose bandwidth estimate is this old, and whose rtt has improved since, gets a copy of a "
         "large request from the hedge budget, so a link that got faster is found (0: never)");
@@ -158,11 +167,15 @@ struct GatewayParts {
   std::unique_ptr<router::DecisionLog> log;
   std::unique_ptr<InferenceNode> node;
   std::vector<std::shared_ptr<http::IoLoop>> loops;
+  gateway::UpstreamTls upstream_tls;
 };
 
 int BuildParts(const GatewayConfig& c, const http::ServerOptions& so, GatewayParts* p) {
   auto topology = router::LoadTopology(c.topology_path);
   if (!topology.ok()) return PrintError(kCommand, topology.status());
+  auto upstream_tls = gateway::MakeUpstreamTls(*topology, c.upstream);
+  if (!upstream_tls.ok()) return PrintError(kCommand, upstream_tls.status());
+  p->upstream_tls = std::move(upstream_tls).value();
   if (c.repo_dir.empty()) {
     for (const auto& n : topology->nodes)
       if (gateway::IsLocalUrl(n.url))
@@ -214,8 +227,10 @@ int Gateway(const std::vector<std::string>& args) {
   // other tenants' usage), else on the main port.
   telemetry::Registry registry;
   telemetry::RegisterProcessMetrics(registry);
-  gateway::Gateway gw(parts.router.get(), parts.log.get(),
-                      GatewayOptionsFor(c, parts.loops, &registry, parts.node.get()));
+  gateway::GatewayOptions go = GatewayOptionsFor(c, parts.loops, &registry, parts.node.get());
+  go.upstream_tls = parts.upstream_tls.defaults;
+  go.upstream_tls_by_url = parts.upstream_tls.by_url;
+  gateway::Gateway gw(parts.router.get(), parts.log.get(), std::move(go));
 
   so.loops = parts.loops;
   filters::ChainOptions co;

@@ -19,6 +19,7 @@
 #include "gateway/dispatcher.h"
 #include "http/client.h"
 #include "node/inference_node.h"
+#include "tls/client_context.h"
 
 namespace continuum::cli {
 
@@ -28,6 +29,7 @@ namespace {
 
 struct RunOptions {
   std::string url, repo_dir, catalog_dir;
+  tls::ClientTlsOptions tls;  // an https:// --url: --cacert, --cert, --key
   std::string model;
   std::vector<std::string> texts;
   std::string binary;  // the bytes of the file named, if any
@@ -40,7 +42,13 @@ struct RunOptions {
 // code when the command ends here (--help, a usage error).
 std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions* o) {
   Flags f;
-  f.String("url", &o->url, "run against a server (http://host:port) instead of in-process");
+  f.String("url", &o->url,
+           "run against a server (http://host:port or https://host:port) instead of in-process");
+  f.String("cacert", &o->tls.ca_file,
+           "https: the CA bundle (PEM) the server's certificate must chain to "
+           "(default: the system trust store)");
+  f.String("cert", &o->tls.cert_file, "https: a client certificate (PEM) for a server that asks for one");
+  f.String("key", &o->tls.key_file, "https: the client certificate's private key (PEM)");
   f.String("model-repository", &o->repo_dir, "in-process: the model repository");
   f.String("catalog", &o->catalog_dir, "in-process: the task catalog");
   f.List("text", &o->texts,
@@ -68,6 +76,11 @@ std::optional<int> ParseRunArgs(const std::vector<std::string>& args, RunOptions
   if (o->url.empty() && (o->repo_dir.empty() || o->catalog_dir.empty())) {
     std::fprintf(stderr,
                  "continuum run: give --url, or --model-repository and --catalog to run in-process\n");
+    return 2;
+  }
+  const bool tls_flags = !o->tls.ca_file.empty() || !o->tls.cert_file.empty() || !o->tls.key_file.empty();
+  if (tls_flags && o->url.rfind("https://", 0) != 0) {
+    std::fprintf(stderr, "continuum run: --cacert, --cert and --key need an https:// --url\n");
     return 2;
   }
   if (o->timeout_ms < 1 || o->threads < 0) {
@@ -112,10 +125,9 @@ http::ClientRequest TaskRunRequest(const RunOptions& o) {
   return req;
 }
 
-// --url as http::Client takes it: "host:port" means http://host:port; https is refused.
-StatusOr<std::string> ServerUrl(const std::string& url) {
-  if (url.rfind("https://", 0) == 0) return InvalidArgument("--url: https is not supported; use http://");
-  return url.rfind("http://", 0) == 0 ? url : "http://" + url;
+// --url as http::Client takes it: "host:port" means http://host:port.
+std::string ServerUrl(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0 ? url : "http://" + url;
 }
 
 // The node `serve` would run, in this process, with only the models the entry needs loaded.
@@ -142,9 +154,15 @@ StatusOr<std::string> Exchange(const RunOptions& o) {
   if (o.url.empty()) {
     ASSIGN_OR_RETURN(node, StartLocalNode(o));
   } else {
-    ASSIGN_OR_RETURN(url, ServerUrl(o.url));
+    url = ServerUrl(o.url);
   }
-  http::Client client;
+  http::ClientOptions co;
+  if (url.rfind("https://", 0) == 0) {
+    auto tls = tls::ClientContext::Create(o.tls);
+    if (!tls.ok()) return tls.status();
+    co.tls = std::move(tls).value();
+  }
+  http::Client client(std::move(co));
   std::unique_ptr<gateway::LocalEndpoint> local;
   if (node) {
     InferenceNode* n = node.get();

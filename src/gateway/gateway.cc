@@ -88,7 +88,9 @@ Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOption
       options_(options),
       reports_(std::make_unique<RouterReports>(router)),
       inflight_(std::make_unique<InFlight>(reports_.get())),
-      client_(std::make_unique<http::Client>(http::ClientOptions{.loops = options_.loops})) {
+      client_(std::make_unique<http::Client>(http::ClientOptions{.loops = options_.loops,
+                                                                 .tls_by_url = options_.upstream_tls_by_url,
+                                                                 .tls = options_.upstream_tls})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
   if (options_.metrics) {
     metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, router_->topology());

@@ -53,6 +53,10 @@ struct GatewayOptions {
   // Plan::await_losers for every request: the loser of a hedge race stays counted on its node
   // until it ends there.
   bool await_hedge_losers = true;
+  // How https:// nodes are reached (see upstream_tls.h: MakeUpstreamTls): the default settings,
+  // and those of nodes with their own; null default: the system trust store.
+  std::shared_ptr<const tls::ClientContext> upstream_tls;
+  std::map<std::string, std::shared_ptr<const tls::ClientContext>, std::less<>> upstream_tls_by_url;
 };
 
 // The gateway's Prometheus metrics: per node, answers by how they were won and their latency; the
@@ -62,6 +66,7 @@ struct GatewayOptions {
 //   continuum_gateway_failures_total                       dispatched, no node answered in time
 //   continuum_gateway_request_duration_seconds{node,tier}  histogram, dispatch to answer
 //   continuum_gateway_hedges_total{result}  due | sent | no_budget | no_target | won | explore
+//   continuum_gateway_attempt_failures_total{node,reason}  tls | connect | timeout | error
 //   continuum_router_node_up{node}                         0 while ejected
 //   continuum_router_rtt_seconds{node}, continuum_router_bandwidth_bytes_per_second{node},
 //   continuum_router_hedge_delay_scale{node}
@@ -71,6 +76,9 @@ struct GatewayMetrics {
     telemetry::Counter *first, *fallback, *hedge;
     telemetry::Histogram* duration;
     telemetry::Gauge *up, *rtt, *bandwidth, *hedge_scale;
+    telemetry::Counter *failed_tls, *failed_connect, *failed_timeout, *failed_error;
+    // The counter of a failed attempt's reason.
+    telemetry::Counter* FailureCounter(const Status& why) const;
   };
   const PerNode* Find(std::string_view node) const;
   void Refresh(const router::Router& router);  // the gauges, from the router's current view

@@ -22,6 +22,11 @@ GatewayMetrics::GatewayMetrics(telemetry::Registry& registry, const router::Topo
   auto& scale = registry.AddGauge(
       "continuum_router_hedge_delay_scale",
       "The node's hedge delay over its predicted p95 (adapts to its answer times)", {"node"});
+  auto& attempt_failures = registry.AddCounter(
+      "continuum_gateway_attempt_failures_total",
+      "Attempts on a node that failed, by why: tls (the TLS handshake failed, e.g. its certificate was "
+      "refused), connect (resolve or connect), timeout, error (a 5xx, a broken answer, a reset)",
+      {"node", "reason"});
   for (const auto& n : topology.nodes) {
     const std::string tier(router::TierName(n.tier));
     PerNode p;
@@ -33,6 +38,10 @@ GatewayMetrics::GatewayMetrics(telemetry::Registry& registry, const router::Topo
     p.rtt = &rtt.WithLabels({n.name});
     p.bandwidth = &bw.WithLabels({n.name});
     p.hedge_scale = &scale.WithLabels({n.name});
+    p.failed_tls = &attempt_failures.WithLabels({n.name, "tls"});
+    p.failed_connect = &attempt_failures.WithLabels({n.name, "connect"});
+    p.failed_timeout = &attempt_failures.WithLabels({n.name, "timeout"});
+    p.failed_error = &attempt_failures.WithLabels({n.name, "error"});
     nodes.emplace(n.name, p);
   }
   failures =
@@ -53,6 +62,14 @@ GatewayMetrics::GatewayMetrics(telemetry::Registry& registry, const router::Topo
   hedge_no_target = &hedges.WithLabels({"no_target"});
   hedge_won = &hedges.WithLabels({"won"});
   hedge_explore = &hedges.WithLabels({"explore"});
+}
+
+telemetry::Counter* GatewayMetrics::PerNode::FailureCounter(const Status& why) const {
+  if (why.code() == StatusCode::kDeadlineExceeded) return failed_timeout;
+  const std::string& m = why.message();
+  if (m.rfind("TLS handshake", 0) == 0) return failed_tls;
+  if (m.rfind("connect ", 0) == 0 || m.rfind("resolve ", 0) == 0) return failed_connect;
+  return failed_error;
 }
 
 const GatewayMetrics::PerNode* GatewayMetrics::Find(std::string_view node) const {

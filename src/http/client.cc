@@ -4,18 +4,21 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cstdint>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
 #include "http/internal/request_writer.h"
 #include "http/io_loop.h"
+#include "tls/client_context.h"
 
 namespace continuum::http {
 
@@ -26,6 +29,32 @@ using tcp = asio::ip::tcp;
 // A plain socket on the loop's own executor type: no type-erased executor copied through every
 // operation, and no timer armed per operation (a call has one deadline timer).
 using Stream = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using TlsStream = asio::ssl::stream<Stream>;
+
+// One connection to a node: a plain socket, or TLS over one (which keeps its settings alive).
+struct Connection {
+  Connection(asio::io_context& io, std::shared_ptr<const tls::ClientContext> settings)
+      : tls(std::move(settings)) {
+    if (tls) {
+      secure.emplace(io.get_executor(), tls->context());
+    } else {
+      plain.emplace(io.get_executor());
+    }
+  }
+  Stream& socket() { return secure ? secure->next_layer() : *plain; }
+  // Calls `f` with the stream the HTTP bytes go through.
+  template <class F>
+  void Visit(F&& f) {
+    if (secure) {
+      f(*secure);
+    } else {
+      f(*plain);
+    }
+  }
+  std::shared_ptr<const tls::ClientContext> tls;
+  std::optional<Stream> plain;
+  std::optional<TlsStream> secure;
+};
 
 const std::string* ClientResponse::Header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
@@ -34,11 +63,17 @@ const std::string* ClientResponse::Header(std::string_view lower_name) const {
 }
 
 StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.compare(0, kScheme.size(), kScheme) != 0)
-    return InvalidArgument("url must start with http://: " + url);
-  std::string rest = url.substr(kScheme.size());
+  constexpr std::string_view kHttp = "http://", kHttps = "https://";
   ParsedUrl out;
+  std::string rest;
+  if (url.compare(0, kHttp.size(), kHttp) == 0) {
+    rest = url.substr(kHttp.size());
+  } else if (url.compare(0, kHttps.size(), kHttps) == 0) {
+    rest = url.substr(kHttps.size());
+    out.tls = true;
+  } else {
+    return InvalidArgument("url must start with http:// or https://: " + url);
+  }
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   if (slash != std::string::npos) out.prefix = rest.substr(slash);
@@ -46,7 +81,7 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
   size_t colon = hostport.rfind(':');
   if (colon == std::string::npos || (hostport.find(']') != std::string::npos && colon < hostport.find(']'))) {
     out.host = hostport;
-    out.port = "80";
+    out.port = out.tls ? "443" : "80";
   } else {
     out.host = hostport.substr(0, colon);
     out.port = hostport.substr(colon + 1);
@@ -63,8 +98,8 @@ StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url) {
 struct ClientLane {
   asio::io_context* io;
   IoLoop* loop;  // null: the client's own thread
-  // Idle keep-alive connections per "host:port".
-  std::map<std::string, std::vector<std::unique_ptr<Stream>>, std::less<>> idle;
+  // Idle keep-alive connections per "host:port" (plain) or "https://host:port settings".
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>, std::less<>> idle;
 };
 
 struct Client::Impl {
@@ -98,32 +133,57 @@ struct Client::Impl {
   }
   ClientLane& Lane(size_t i) { return lanes[i < lanes.size() ? i : 0]; }
 
-  std::unique_ptr<Stream> TakeIdle(ClientLane& lane, const std::string& key) {
+  std::unique_ptr<Connection> TakeIdle(ClientLane& lane, const std::string& key) {
     auto it = lane.idle.find(key);
     while (it != lane.idle.end() && !it->second.empty()) {
       auto s = std::move(it->second.back());
       it->second.pop_back();
-      if (s->is_open()) return s;
+      if (s->socket().is_open()) return s;
     }
     return nullptr;
   }
-  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<Stream> s) {
+  void GiveBack(ClientLane& lane, const std::string& key, std::unique_ptr<Connection> s) {
     auto& v = lane.idle[key];
     if (v.size() >= options.max_idle_per_host) return;
     v.push_back(std::move(s));
   }
+
+  // The TLS settings of an https:// call to `base_url`, or the error that makes it impossible.
+  StatusOr<std::shared_ptr<const tls::ClientContext>> TlsFor(
+      const std::string& base_url, std::shared_ptr<const tls::ClientContext> given) {
+    if (given) return given;
+    if (auto it = options.tls_by_url.find(base_url); it != options.tls_by_url.end() && it->second)
+      return it->second;
+    if (options.tls) return options.tls;
+    std::call_once(default_tls_once, [this] {
+      auto c = tls::ClientContext::Create({});
+      if (c.ok()) {
+        default_tls = std::move(c).value();
+      } else {
+        default_tls_error = c.status();
+      }
+    });
+    if (!default_tls) return Unavailable("TLS: " + default_tls_error.message());
+    return default_tls;
+  }
+  std::once_flag default_tls_once;
+  std::shared_ptr<const tls::ClientContext> default_tls;  // the system trust store
+  Status default_tls_error;
 };
 
 namespace {
 
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, internal::ClientWireRequest req,
-       std::chrono::steady_clock::time_point deadline, ClientCallback cb)
+  Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, std::shared_ptr<const tls::ClientContext> tls,
+       internal::ClientWireRequest req, std::chrono::steady_clock::time_point deadline, ClientCallback cb)
       : impl_(impl),
         lane_(lane),
         url_(std::move(url)),
         key_(url_.host + ":" + url_.port),
+        tls_(std::move(tls)),
+        pool_key_(tls_ ? "https://" + key_ + " " + std::to_string(reinterpret_cast<uintptr_t>(tls_.get()))
+                       : key_),
         deadline_(deadline),
         cb_(std::move(cb)),
         timer_(*lane_->io),
@@ -142,7 +202,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
       self->timed_out_ = true;
       self->Abort();
     });
-    stream_ = impl_->TakeIdle(*lane_, key_);
+    stream_ = impl_->TakeIdle(*lane_, pool_key_);
     if (stream_) {
       reused_ = true;
       return Write();
@@ -164,7 +224,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   void Abort() {
     if (resolver_) resolver_->cancel();
     beast::error_code ignored;
-    if (stream_) stream_->close(ignored);
+    if (stream_) stream_->socket().close(ignored);
   }
 
   // True (and the call finished) once cancelled or past its deadline: `what` was in flight.
@@ -180,28 +240,49 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   void Connect() {
-    stream_ = std::make_unique<Stream>(lane_->io->get_executor());
+    stream_ = std::make_unique<Connection>(*lane_->io, tls_);
     if (!resolver_) resolver_.emplace(*lane_->io);  // only when a connection is made
     auto self = shared_from_this();
     resolver_->async_resolve(
         url_.host, url_.port, [self](beast::error_code ec, const tcp::resolver::results_type& r) {
           if (self->Ended("resolve")) return;
           if (ec) return self->Finish(Unavailable("resolve " + self->key_ + ": " + ec.message()));
-          asio::async_connect(*self->stream_, r, [self](beast::error_code ec, const tcp::endpoint&) {
+          asio::async_connect(self->stream_->socket(), r, [self](beast::error_code ec, const tcp::endpoint&) {
             if (self->Ended("connect")) return;
             if (ec) return self->Finish(self->ErrorFor("connect", ec));
+            if (self->tls_) return self->Handshake();
             self->Write();
           });
         });
   }
 
+  // TLS over the connected socket, within the call's deadline; a certificate that fails the
+  // check ends the call with the reason, and nothing is sent.
+  void Handshake() {
+    SSL* ssl = stream_->secure->native_handle();
+    if (Status st = tls_->Prepare(ssl, url_.host, url_.port); !st.ok())
+      return Finish(Unavailable("TLS handshake with " + key_ + " failed: " + st.message()));
+    auto self = shared_from_this();
+    stream_->secure->async_handshake(asio::ssl::stream_base::client, [self](beast::error_code ec) {
+      if (self->Ended("TLS handshake with")) return;
+      SSL* ssl = self->stream_->secure->native_handle();
+      if (ec)
+        return self->Finish(Unavailable("TLS handshake with " + self->key_ +
+                                        " failed: " + tls::ClientContext::HandshakeError(ssl, ec)));
+      self->tls_->CountHandshake(ssl);
+      self->Write();
+    });
+  }
+
   void Write() {
     auto self = shared_from_this();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
-    asio::async_write(*stream_, buffers, [self](beast::error_code ec, size_t) {
-      if (self->Ended("write")) return;
-      if (ec) return self->RetryOrFail("write", ec);
-      self->Read();
+    stream_->Visit([&](auto& s) {
+      asio::async_write(s, buffers, [self](beast::error_code ec, size_t) {
+        if (self->Ended("write")) return;
+        if (ec) return self->RetryOrFail("write", ec);
+        self->Read();
+      });
     });
   }
 
@@ -210,10 +291,12 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     parser_.emplace();
     parser_->body_limit(impl_->options.max_response_bytes);
     parser_->header_limit(64 * 1024);
-    bhttp::async_read(*stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (self->Ended("read")) return;
-      if (ec) return self->RetryOrFail("read", ec);
-      self->Done();
+    stream_->Visit([&](auto& s) {
+      bhttp::async_read(s, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+        if (self->Ended("read")) return;
+        if (ec) return self->RetryOrFail("read", ec);
+        self->Done();
+      });
     });
   }
 
@@ -249,7 +332,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     }
     r.body = std::move(msg.body());
     bool keep = msg.keep_alive() && buffer_.size() == 0;
-    if (keep) impl_->GiveBack(*lane_, key_, std::move(stream_));
+    if (keep) impl_->GiveBack(*lane_, pool_key_, std::move(stream_));
     Finish(std::move(r));
   }
 
@@ -258,7 +341,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
     done_ = true;
     if (stream_) {
       beast::error_code ignored;
-      stream_->close(ignored);
+      stream_->socket().close(ignored);
       stream_.reset();
     }
     timer_.cancel();  // its wait holds the call
@@ -272,12 +355,14 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   Client::Impl* impl_;  // outlives every call that runs
   ClientLane* lane_;    // the loop the call runs on
   ParsedUrl url_;
-  std::string key_;
+  std::string key_;                                // host:port, for messages
+  std::shared_ptr<const tls::ClientContext> tls_;  // null: plain http
+  std::string pool_key_;                           // where its idle connections are kept
   std::chrono::steady_clock::time_point deadline_, start_;
   ClientCallback cb_;
   asio::steady_timer timer_;  // the call's deadline
   std::optional<tcp::resolver> resolver_;
-  std::unique_ptr<Stream> stream_;
+  std::unique_ptr<Connection> stream_;
   const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   beast::flat_buffer buffer_;
@@ -338,16 +423,25 @@ std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequ
                                          ClientCallback callback) {
   ClientLane& lane = impl_->Lane(impl_->Pick());
   auto url = ParseHttpUrl(base_url);
+  std::shared_ptr<const tls::ClientContext> settings;
+  Status st = url.status();
+  if (st.ok() && url->tls) {
+    auto t = impl_->TlsFor(base_url, std::move(request.tls));
+    if (t.ok()) {
+      settings = std::move(t).value();
+    } else {
+      st = t.status();
+    }
+  }
   // A request that cannot be written safely fails here, before any connection is made.
-  auto wire = url.ok() ? internal::BuildClientRequest(*url, std::move(request))
-                       : StatusOr<internal::ClientWireRequest>(url.status());
+  auto wire = st.ok() ? internal::BuildClientRequest(*url, std::move(request))
+                      : StatusOr<internal::ClientWireRequest>(st);
   if (!wire.ok()) {
-    const Status& st = wire.status();
-    asio::post(*lane.io, [cb = std::move(callback), st] { cb(st); });
+    asio::post(*lane.io, [cb = std::move(callback), st = wire.status()] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(wire).value(),
-                                     deadline, std::move(callback));
+  auto call = std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(settings),
+                                     std::move(wire).value(), deadline, std::move(callback));
   asio::post(*lane.io, [call] { call->Start(); });
   return call;
 }

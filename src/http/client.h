@@ -1,20 +1,27 @@
 // Asynchronous HTTP/1.1 client (Boost.Beast/Asio): what the gateway reaches its nodes with and
-// what `continuum run --url` sends its request with. One io_context, run by the client's own thread, or
+// what `continuum run --url` sends its request with, over http:// or https:// (TLS: see
+// tls/client_context.h; the certificate is always verified, and a connection that fails the
+// check is never used). One io_context, run by the client's own thread, or
 // the shared http::IoLoops of an HTTP server's I/O threads; keep-alive connections are pooled per loop
-// and host:port. A call made on one of the client's loops runs there (its callback too), so a request
-// forwarded by a handler never changes threads; a call made elsewhere goes to the loops in turn. Every
-// call has a deadline and can be cancelled (hedging). Thread-safe: Send and Cancel may be called from any
-// thread; callbacks run on the call's I/O thread and must not block.
+// and scheme, host:port and TLS settings. A call made on one of the client's loops runs there (its callback
+// too), so a request forwarded by a handler never changes threads; a call made elsewhere goes to the loops in
+// turn. Every call has a deadline and can be cancelled (hedging). Thread-safe: Send and Cancel may be called
+// from any thread; callbacks run on the call's I/O thread and must not block.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+
+namespace continuum::tls {
+class ClientContext;
+}  // namespace continuum::tls
 
 namespace continuum::http {
 
@@ -25,6 +32,9 @@ struct ClientRequest {
   std::string target;  // path and query, appended to the node URL's path prefix
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // For an https:// URL: the TLS settings of this call; null: the client's for the URL (see
+  // ClientOptions::tls_by_url and ClientOptions::tls). Ignored for http://.
+  std::shared_ptr<const tls::ClientContext> tls{};
 };
 
 struct ClientResponse {
@@ -37,9 +47,10 @@ struct ClientResponse {
 };
 
 // Ok with a response (any HTTP status), or an error: Unavailable (connect/read/write failure,
-// not valid HTTP), DeadlineExceeded (timed out), "cancelled" (Unavailable) after Cancel, or
-// InvalidArgument for a request that cannot be written safely (see WriteClientRequest; nothing
-// was sent).
+// not valid HTTP, a TLS handshake that failed: "TLS handshake with HOST:PORT failed: certificate
+// verify failed: certificate has expired"), DeadlineExceeded (timed out), "cancelled" (Unavailable) after
+// Cancel, or InvalidArgument for a request that cannot be written safely (see WriteClientRequest; nothing was
+// sent).
 using ClientCallback = std::function<void(StatusOr<ClientResponse>)>;
 
 class ClientCall {
@@ -55,7 +66,12 @@ struct ClientOptions {
   // Run on these loops (the HTTP server's, one per I/O thread, so a forwarded request never
   // changes threads), each with its own connection pool, instead of a thread of the client's own.
   // The client stops them when destroyed: stop everything else that posts to them first.
-  std::vector<std::shared_ptr<http::IoLoop>> loops;
+  std::vector<std::shared_ptr<http::IoLoop>> loops{};
+  // TLS settings of https:// calls: per base URL as given to Send (a gateway's nodes with their
+  // own), else `tls`; null `tls`: the system trust store, no client certificate (made at the
+  // first https:// call).
+  std::map<std::string, std::shared_ptr<const tls::ClientContext>, std::less<>> tls_by_url{};
+  std::shared_ptr<const tls::ClientContext> tls{};
 };
 
 class Client {
@@ -65,7 +81,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // `base_url` is "http://host:port[/prefix]". The callback runs exactly once.
+  // `base_url` is "http://host:port[/prefix]" or "https://host:port[/prefix]". The callback runs
+  // exactly once.
   std::shared_ptr<ClientCall> Send(const std::string& base_url, ClientRequest request,
                                    std::chrono::steady_clock::time_point deadline, ClientCallback callback);
 
@@ -91,8 +108,9 @@ class Client {
 
 struct ParsedUrl {
   std::string host;
-  std::string port;
+  std::string port;    // default 80 for http, 443 for https
   std::string prefix;  // path prefix without trailing '/', may be empty
+  bool tls = false;    // https://
 };
 StatusOr<ParsedUrl> ParseHttpUrl(const std::string& url);
 

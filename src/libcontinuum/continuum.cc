@@ -20,6 +20,7 @@
 #include "common/config_reader.h"
 #include "common/status.h"
 #include "gateway/gateway.h"
+#include "gateway/upstream_tls.h"
 #include "http/message.h"
 #include "http/validate.h"
 #include "node/inference_node.h"
@@ -87,6 +88,7 @@ struct Config {
   std::string topology_path, topology_json, model_repository, catalog, decision_log;
   int64_t request_timeout_ms = 30000, intra_op_threads = 0, probe_interval_ms = 1000,
           eject_after_failures = 3;
+  cn::tls::ClientTlsOptions upstream;  // https:// nodes without a "tls" block of their own
 };
 
 cn::StatusOr<Config> ParseConfig(const char* json) {
@@ -111,6 +113,11 @@ cn::StatusOr<Config> ParseConfig(const char* json) {
                          : key == "catalog"        ? c.catalog
                                                    : c.decision_log;
       ASSIGN_OR_RETURN(out, r.String(v, key, true));
+    } else if (key == "upstream_ca" || key == "upstream_cert" || key == "upstream_key") {
+      std::string& out = key == "upstream_ca"     ? c.upstream.ca_file
+                         : key == "upstream_cert" ? c.upstream.cert_file
+                                                  : c.upstream.key_file;
+      ASSIGN_OR_RETURN(out, r.String(v, key, true));
     } else if (key == "request_timeout_ms") {
       ASSIGN_OR_RETURN(c.request_timeout_ms, r.Int(v, key, 1, 3'600'000));
     } else if (key == "intra_op_threads") {
@@ -125,6 +132,9 @@ cn::StatusOr<Config> ParseConfig(const char* json) {
   }
   if (!has_topology) return r.Err("topology", "is required");
   if (!c.catalog.empty() && c.model_repository.empty()) return r.Err("catalog", "needs model_repository");
+  if (c.upstream.cert_file.empty() != c.upstream.key_file.empty())
+    return r.Err(c.upstream.cert_file.empty() ? "upstream_cert" : "upstream_key",
+                 "upstream_cert and upstream_key go together");
   return c;
 }
 
@@ -134,6 +144,8 @@ cn::StatusOr<std::unique_ptr<continuum_handle>> Open(const char* config_json) {
                                                     ? cn::router::ParseTopology(c.topology_json)
                                                     : cn::router::LoadTopology(c.topology_path);
   if (!topology.ok()) return topology.status();
+  ASSIGN_OR_RETURN(cn::gateway::UpstreamTls upstream_tls,
+                   cn::gateway::MakeUpstreamTls(*topology, c.upstream));
 
   auto h = std::make_unique<continuum_handle>();
   if (!c.model_repository.empty()) {
@@ -157,6 +169,8 @@ cn::StatusOr<std::unique_ptr<continuum_handle>> Open(const char* config_json) {
   cn::gateway::GatewayOptions go;
   go.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   go.probe_period = std::chrono::milliseconds(std::min<int64_t>(c.probe_interval_ms, 250));
+  go.upstream_tls = std::move(upstream_tls.defaults);
+  go.upstream_tls_by_url = std::move(upstream_tls.by_url);
   if (h->node) {
     cn::InferenceNode* n = h->node.get();
     go.local_handler = [n](cn::http::Request&& r, cn::http::Responder w) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "continuum/continuum.hpp"
+#include "tls/test_server.h"
 
 namespace {
 
@@ -70,6 +71,11 @@ TEST(LibContinuum, BadConfigsAreErrorsWithMessages) {
        "tier"},
       {R"({"topology": "/nonexistent/topology.json"})", "/nonexistent/topology.json"},
       {R"({"topology": {"schema_version": 1, "nodes": []}, "request_timeout_ms": -1})", "request_timeout_ms"},
+      {R"({"topology": {"schema_version": 1, "nodes": []}, "upstream_cert": "c.pem"})",
+       "upstream_key: upstream_cert and upstream_key go together"},
+      {R"({"upstream_ca": "/nonexistent/ca.pem", "topology": {"schema_version": 1, "nodes": [{"name": "a",
+          "url": "https://a:1", "tier": "cloud", "models": []}]}})",
+       "upstream TLS: CA file /nonexistent/ca.pem: cannot be read"},
   };
   for (const auto& c : cases) {
     auto client = Client::Open(c.config);
@@ -149,6 +155,33 @@ TEST(LibContinuum, RunsLocallyFallsBackAndFailsClosed) {
   EXPECT_EQ(other.status(), 200);
   EXPECT_NE(other.body().find("[6,6,"), std::string_view::npos) << other.body();
   EXPECT_EQ(moved.get(), nullptr);
+}
+
+// An https:// node is reached with the upstream_* settings and its certificate verified: one
+// that has expired is never used, and the answer says why.
+TEST(LibContinuum, HttpsNodesAreVerified) {
+  continuum::tls::testing::TlsServer good({}), expired({.leaf = "expired"});
+  auto node = [](const std::string& name, const std::string& url, const std::string& residency) {
+    return R"({"name": ")" + name + R"(", "url": ")" + url + R"(", "tier": "cloud", "jurisdiction": [")" +
+           residency + R"("], "models": [{"name": "add_sub", "versions": [1]}]})";
+  };
+  auto opened =
+      Client::Open(R"({"upstream_ca": ")" + continuum::tls::testing::Pem("ca") +
+                   R"(", "topology": {"schema_version": 1, "nodes": [)" + node("good", good.Url(), "eu") +
+                   "," + node("expired", expired.Url(), "us") + "]}}");
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  Client client = std::move(opened).value();
+  auto r = client.Post(kInfer, AddSubBody(1, 2), {{"X-Continuum-Policy", "residency=eu"}});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->status(), 200) << r->body();
+  EXPECT_EQ(r->node(), "good");
+  EXPECT_EQ(r->body(), "anonymous");  // what the test server answers
+  r = client.Post(kInfer, AddSubBody(1, 2), {{"X-Continuum-Policy", "residency=us"}});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->status(), 503) << r->body();
+  EXPECT_NE(r->body().find("certificate verify failed: certificate has expired"), std::string_view::npos)
+      << r->body();
+  EXPECT_EQ(expired.handshakes(), 0);
 }
 
 // What the gateway could not write on the wire is refused at the C API, naming the part.

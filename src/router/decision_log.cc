@@ -62,6 +62,12 @@ std::string DecisionRecordToJson(const DecisionRecord& r, std::string_view prev_
   w.Key("choice").String(r.choice);
   w.Key("fallback_step").Int(r.fallback_step);
   w.Key("outcome").String(r.outcome);
+  if (!r.failures.empty()) {
+    w.Key("failures").BeginArray();
+    for (const auto& f : r.failures)
+      w.BeginObject().Key("node").String(f.node).Key("error").String(f.error).EndObject();
+    w.EndArray();
+  }
   w.Key("prev_hash").String(prev_hash);
   w.EndObject();
   return out;

@@ -4,10 +4,13 @@
 //  "policy":{"residency":"eu"},
 //  "candidates":[{"node":"edge-paris","predicted_ms":12.1,"cost":0.0001,"energy":0.06}],
 //  "choice":"edge-paris","fallback_step":0,"outcome":"ok",
+//  "failures":[{"node":"edge-lyon","error":"TLS handshake with 10.0.0.8:8443 failed: certificate
+//               verify failed: certificate has expired"}],
 //  "prev_hash":"<64 hex: SHA-256 of the previous line's bytes, without its newline>"}
 //
 // The first line's prev_hash is 64 zeros. `fallback_step` is 0 when the choice served the
-// request, k when the k-th fallback did, -1 for the hedge. Thread-safe.
+// request, k when the k-th fallback did, -1 for the hedge. `failures` (only when an attempt failed)
+// says why each node that was tried did not serve: what ejects a node is on record. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -36,6 +39,10 @@ struct DecisionRecord {
   int fallback_step = 0;
   std::string
       outcome;  // "ok", "failed", "cancelled" (the client went away), "no_candidate", or an error text
+  struct Failure {
+    std::string node, error;
+  };
+  std::vector<Failure> failures;  // the attempts that failed, in order
 };
 
 // Fills a record from a Decision; the caller sets fallback_step, choice (if a fallback served)

@@ -106,16 +106,32 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+Status ParseNodeTls(const Reader& r, element e, const std::string& at, const std::string& url, NodeTls* t) {
+  auto f = [&](std::string_view k) { return Key(at, k); };
+  if (url.rfind("https://", 0) != 0) return r.Err(at, "only for an https:// url");
+  ASSIGN_OR_RETURN(object o, r.Object(e, at));
+  RETURN_IF_ERROR(r.CheckKeys(o, at, {"ca", "cert", "key", "server_name"}));
+  for (auto [key, out] : {std::pair{"ca", &t->ca}, std::pair{"cert", &t->cert}, std::pair{"key", &t->key},
+                          std::pair{"server_name", &t->server_name}}) {
+    if (auto x = Find(o, key)) {
+      ASSIGN_OR_RETURN(*out, r.String(*x, f(key), true));
+    }
+  }
+  if (t->cert.empty() != t->key.empty()) return r.Err(at, "cert and key go together");
+  return Status::Ok();
+}
+
 Status ParseNode(const Reader& r, element e, const std::string& at, Node* n) {
   auto f = [&](std::string_view k) { return Key(at, k); };
   ASSIGN_OR_RETURN(object o, r.Object(e, at));
   RETURN_IF_ERROR(r.CheckKeys(o, at,
-                              {"name", "url", "tier", "region", "jurisdiction", "hardware",
+                              {"name", "url", "tls", "tier", "region", "jurisdiction", "hardware",
                                "cost_per_compute_second", "energy_per_compute_second", "models"}));
   for (std::string_view req : {"name", "url", "tier", "models"})
     RETURN_IF_ERROR(r.Required(o, at, req).status());
   ASSIGN_OR_RETURN(n->name, r.String(*Find(o, "name"), f("name"), true));
   ASSIGN_OR_RETURN(n->url, r.String(*Find(o, "url"), f("url"), true));
+  if (auto x = Find(o, "tls")) RETURN_IF_ERROR(ParseNodeTls(r, *x, f("tls"), n->url, &n->tls.emplace()));
   ASSIGN_OR_RETURN(std::string tier, r.String(*Find(o, "tier"), f("tier")));
   auto t = ParseTier(tier);
   if (!t.ok()) return r.Err(f("tier"), t.status().message());

@@ -12,7 +12,13 @@
 //                                          // the known classes are the union of node jurisdictions.
 //   "nodes": [
 //     { "name": "edge-paris",              // unique, non-empty
-//       "url": "http://10.0.0.7:8000",     // required, non-empty
+//       "url": "http://10.0.0.7:8000",     // required, non-empty (http://, https:// or local://)
+//       "tls": { "ca": "ca.pem", "cert": "gw.pem", "key": "gw.key", "server_name": "edge-paris" },
+//                                          // optional, https:// only, every key optional: this
+//                                          // node's CA bundle, client certificate + key (mutual
+//                                          // TLS; both or neither), the name its certificate must
+//                                          // carry (default: the url's host); each replaces the
+//                                          // gateway's --upstream-* default. Paths as given.
 //       "tier": "edge",                    // device | edge | cloud
 //       "region": "eu-west",               // optional
 //       "jurisdiction": ["eu", "eu-fr"],   // residency classes this node satisfies (may be empty)
@@ -69,9 +75,16 @@ struct ModelHolding {
   double compute_ms = 10.0;  // warm-up seed of the compute-time estimate
 };
 
+// A node's own TLS settings (topology "tls"); an empty field keeps the gateway's default.
+struct NodeTls {
+  std::string ca, cert, key, server_name;
+  bool operator==(const NodeTls&) const = default;
+};
+
 struct Node {
   std::string name;
   std::string url;
+  std::optional<NodeTls> tls;  // https:// nodes only
   Tier tier = Tier::kCloud;
   std::string region;
   std::vector<std::string> jurisdiction;

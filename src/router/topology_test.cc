@@ -161,6 +161,37 @@ TEST(Topology, ErrorsNameTheField) {
   }
 }
 
+TEST(Topology, ANodeCarriesItsOwnTlsSettings) {
+  auto t = ParseTopology(
+      Topo(R"({"name":"a","url":"https://a:8443","tls":{"ca":"ca.pem","cert":"gw.pem","key":"gw.key",)"
+           R"("server_name":"node-a"},"tier":"edge","models":[]},)"
+           R"({"name":"b","url":"https://b","tls":{"ca":"b-ca.pem"},"tier":"edge","models":[]},)"
+           R"({"name":"c","url":"https://c","tier":"edge","models":[]})"));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_TRUE(t->FindNode("a")->tls.has_value());
+  EXPECT_EQ(*t->FindNode("a")->tls, (NodeTls{"ca.pem", "gw.pem", "gw.key", "node-a"}));
+  EXPECT_EQ(*t->FindNode("b")->tls, (NodeTls{"b-ca.pem", "", "", ""}));
+  EXPECT_FALSE(t->FindNode("c")->tls.has_value());
+  std::vector<ErrorCase> cases = {
+      {Topo(R"({"name":"a","url":"http://a","tls":{"ca":"x"},"tier":"edge","models":[]})"),
+       "topology: nodes[0].tls: only for an https:// url"},
+      {Topo(R"({"name":"a","url":"https://a","tls":{"ca":"x","pin":"y"},"tier":"edge","models":[]})"),
+       "topology: nodes[0].tls.pin: unknown field"},
+      {Topo(R"({"name":"a","url":"https://a","tls":{"cert":"x"},"tier":"edge","models":[]})"),
+       "topology: nodes[0].tls: cert and key go together"},
+      {Topo(R"({"name":"a","url":"https://a","tls":{"ca":""},"tier":"edge","models":[]})"),
+       "topology: nodes[0].tls.ca: must not be empty"},
+      {Topo(R"({"name":"a","url":"https://a","tls":"ca.pem","tier":"edge","models":[]})"),
+       "topology: nodes[0].tls: expected an object"},
+  };
+  for (const auto& c : cases) {
+    auto bad = ParseTopology(c.json);
+    ASSERT_FALSE(bad.ok()) << c.json;
+    EXPECT_NE(bad.status().message().find(c.message), std::string::npos)
+        << "got: " << bad.status().message() << "\nwant: " << c.message;
+  }
+}
+
 TEST(Topology, LoadMissingFile) {
   auto t = LoadTopology("/nonexistent/topology.json");
   ASSERT_FALSE(t.ok());

@@ -37,6 +37,13 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
   // How long the answer took against the choice's prediction: what its hedge delay adapts to.
   if (o.served) reports->ObserveAnswer(choice, elapsed_ms, choice_p95_ms);
   if (metrics) {
+    for (const Attempt& a : o.attempts) {
+      // Not the node's fault: a request that cannot be written, a client that went away.
+      if (a.status.ok() || a.status.code() == StatusCode::kInvalidArgument ||
+          a.status.code() == StatusCode::kCancelled)
+        continue;
+      if (const GatewayMetrics::PerNode* n = metrics->Find(a.node)) n->FailureCounter(a.status)->Increment();
+    }
     if (!o.served) {
       // A client that went away is not a failure of the nodes; its answer is never written.
       if (o.error.code() != StatusCode::kCancelled) metrics->failures->Increment();
@@ -59,6 +66,8 @@ http::Response Finish::operator()(Outcome o, std::chrono::steady_clock::time_poi
     record.choice = o.node;
     record.fallback_step = o.step;
     record.outcome = o.served ? "ok" : o.error.code() == StatusCode::kCancelled ? "cancelled" : "failed";
+    for (const Attempt& a : o.attempts)
+      if (!a.status.ok()) record.failures.push_back({a.node, a.status.message()});
     if (Status st = log->Append(record); !st.ok()) LogWarning("decision log: " + st.message());
   }
   http::Response r;

@@ -145,6 +145,33 @@ TEST_F(FinishTest, WhenNoCandidateServedTheAnswerIsTheGatewaysOwnAndNamesEachFai
   EXPECT_EQ(metrics.Find("cloud-eu")->duration->Snap().count, 0u);
   EXPECT_NE(log.contents().find("\"choice\":\"cloud-eu\",\"fallback_step\":1,\"outcome\":\"failed\""),
             std::string::npos);
+  // Each node's failure, with its reason, in the log and by reason in the metrics.
+  EXPECT_NE(log.contents().find(
+                R"("failures":[{"node":"edge-eu","error":"connect 10.0.0.7:8000: Connection refused"},)"
+                R"({"node":"cloud-eu","error":"timed out"}])"),
+            std::string::npos)
+      << log.contents();
+  EXPECT_EQ(metrics.Find("edge-eu")->failed_connect->value(), 1u);
+  EXPECT_EQ(metrics.Find("cloud-eu")->failed_timeout->value(), 1u);
+}
+
+TEST_F(FinishTest, ATlsFailureIsLoggedWithItsReasonAndCountedAsTls) {
+  Outcome o;
+  o.served = true;
+  o.node = "cloud-eu";
+  o.step = 1;
+  o.response.status = 200;
+  const std::string why =
+      "TLS handshake with 10.0.0.7:8443 failed: certificate verify failed: certificate has expired";
+  o.attempts = {Attempt{"edge-eu", 0, Unavailable(why)}, Attempt{"cloud-eu", 1, Status(), 200}};
+  http::Response r = MakeFinish()(std::move(o), kSent + 5ms);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(log.contents().find(R"("outcome":"ok","failures":[{"node":"edge-eu","error":")" + why + "\"}]"),
+            std::string::npos)
+      << log.contents();
+  EXPECT_EQ(metrics.Find("edge-eu")->failed_tls->value(), 1u);
+  EXPECT_EQ(
+      metrics.Find("edge-eu")->failed_connect->value() + metrics.Find("cloud-eu")->failed_error->value(), 0u);
 }
 
 TEST_F(FinishTest, WithoutMetricsOrLogTheAnswerIsTheSame) {

@@ -78,8 +78,15 @@ CONTINUUM_API void continuum_string_free(char* s);
  *     "request_timeout_ms": 30000,    deadline of a request without a latency target
  *     "intra_op_threads": 0,          ONNX Runtime thread pool size (0: one per core)
  *     "probe_interval_ms": 1000,      how often ejected nodes are probed
- *     "eject_after_failures": 3       consecutive failures that eject a node
+ *     "eject_after_failures": 3,      consecutive failures that eject a node
+ *     "upstream_ca": "ca.pem",        https:// nodes: CA bundle (default: the system trust store)
+ *     "upstream_cert": "app.pem",     https:// nodes: client certificate, with
+ *     "upstream_key": "app.key"       its key (mutual TLS; optional)
  *   }
+ *
+ * An https:// node's certificate is always verified (a node's own "tls" block in the topology
+ * overrides the upstream_* defaults); a node that fails the check fails its attempts and is
+ * ejected, as an unreachable one.
  *
  * Unknown keys are refused. Loads every model of the repository before returning. A local://
  * node without a model_repository is never served here: requests for it fall back.
