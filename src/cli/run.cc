@@ -125,9 +125,10 @@ http::ClientRequest TaskRunRequest(const RunOptions& o) {
   return req;
 }
 
-// --url as http::Client takes it: "host:port" means http://host:port.
+// --url as http::Client takes it: "host:port" means http://host:port; a URL with a scheme is kept
+// as given (one the client does not speak is refused by it, named).
 std::string ServerUrl(const std::string& url) {
-  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0 ? url : "http://" + url;
+  return url.find("://") != std::string::npos ? url : "http://" + url;
 }
 
 // The node `serve` would run, in this process, with only the models the entry needs loaded.

@@ -18,7 +18,9 @@
 #include <thread>
 
 #include "http/client.h"
+#include "http/server.h"
 #include "tls/client_context.h"
+#include "tls/server_context.h"
 #include "tls/test_server.h"
 
 namespace continuum::http {
@@ -152,6 +154,24 @@ TEST(TlsClient, AHandshakeThatNeverEndsStopsAtTheDeadline) {
   EXPECT_NE(r.status().message().find("TLS handshake"), std::string::npos) << r.status().ToString();
 }
 
+TEST(TlsClient, CancelDuringTheHandshakeEndsTheCall) {
+  TlsServer server({.silent = true});
+  Client client(ClientOptions{.tls = Trusting()});
+  std::promise<StatusOr<ClientResponse>> answer;
+  ClientRequest req;
+  req.method = "GET";
+  auto call = client.Send(server.Url(), req, std::chrono::steady_clock::now() + 60s,
+                          [&](StatusOr<ClientResponse> r) { answer.set_value(std::move(r)); });
+  // Cancelled once the connection is open (the server holds it, the handshake waits).
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (server.accepted() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ASSERT_EQ(server.accepted(), 1);
+  call->Cancel();
+  auto r = answer.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cancelled");
+}
+
 TEST(TlsClient, SettingsPerBaseUrl) {
   TlsServer plain_ca({}), mutual({.require_client_cert = true});
   ClientOptions o;
@@ -179,6 +199,79 @@ TEST(TlsClient, BadSettingsNameTheFile) {
       << mismatch.status().ToString();
   auto half = tls::ClientContext::Create({.cert_file = Pem("client")});
   EXPECT_EQ(half.status().code(), StatusCode::kInvalidArgument);
+}
+
+// The project's own HTTPS server (http::Server with ServerOptions::tls) as the peer: answers with
+// what it saw of the connection's TLS.
+struct HttpsNode {
+  explicit HttpsNode(const std::string& leaf, tls::ClientAuth auth = tls::ClientAuth::kNone) {
+    tls::ServerTlsOptions t;
+    t.cert_file = Pem(leaf);
+    t.key_file = Key(leaf);
+    if (auth != tls::ClientAuth::kNone) t.client_ca_file = Pem("ca");
+    t.client_auth = auth;
+    t.reload_interval = std::chrono::milliseconds(0);
+    auto ctx = tls::ServerContext::Load(t);
+    EXPECT_TRUE(ctx.ok()) << ctx.status().ToString();
+    ServerOptions o;
+    o.address = "127.0.0.1";
+    o.port = 0;
+    o.tls = ctx.ok() ? *ctx : nullptr;
+    auto s = Server::Start(o, [](Request&& r, Responder w) {
+      Response resp;
+      resp.body = r.tls ? r.tls->version + " " + r.tls->alpn + " " +
+                              (r.tls->client_verified ? r.tls->client_common_name : "anonymous")
+                        : "plain";
+      w(std::move(resp));
+    });
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(s).value();
+    url = "https://127.0.0.1:" + std::to_string(server->port());
+  }
+  ~HttpsNode() { server->Stop(); }
+  std::unique_ptr<Server> server;
+  std::string url;
+};
+
+TEST(TlsClientAndServer, HttpsCallsReachTheHandlerWithTheirTlsInfo) {
+  HttpsNode node("server");
+  auto tls = Trusting();
+  for (int i = 0; i < 2; ++i) {
+    Client client(ClientOptions{.tls = tls});  // a new connection each time: the second resumes
+    auto r = Get(client, node.url);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "TLSv1.3 http/1.1 anonymous");
+  }
+  EXPECT_EQ(tls->full_handshakes(), 1u);
+  EXPECT_EQ(tls->resumed_handshakes(), 1u);
+}
+
+TEST(TlsClientAndServer, BadServerCertificatesAreRefused) {
+  for (const std::string leaf :
+       {"expired", "not-yet-valid", "self-signed", "wrong-host", "other-ca-server"}) {
+    HttpsNode node(leaf);
+    Client client(ClientOptions{.tls = Trusting()});
+    auto r = Get(client, node.url);
+    ASSERT_FALSE(r.ok()) << leaf << " was accepted";
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(r.status().message().find("certificate verify failed: "), std::string::npos)
+        << r.status().ToString();
+  }
+}
+
+TEST(TlsClientAndServer, MutualTls) {
+  HttpsNode node("server", tls::ClientAuth::kRequire);
+  Client client;
+  auto with = Get(client, node.url, Trusting({.cert_file = Pem("client"), .key_file = Key("client")}));
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  EXPECT_EQ(with->body, "TLSv1.3 http/1.1 tenant-a");
+  auto other_ca = Get(client, node.url,
+                      Trusting({.cert_file = Pem("other-ca-client"), .key_file = Key("other-ca-client")}));
+  EXPECT_FALSE(other_ca.ok()) << "a client certificate of another CA was accepted";
+  auto without = Get(client, node.url, Trusting());
+  ASSERT_FALSE(without.ok()) << "answered without a client certificate";
+  EXPECT_EQ(without.status().code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

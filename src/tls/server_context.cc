@@ -175,6 +175,10 @@ StatusOr<std::shared_ptr<ssl::context>> BuildContext(const ServerTlsOptions& o) 
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // The chain sent is the one in --tls-cert, as given: without this, OpenSSL would complete it
+  // from the store that holds --tls-client-ca, and a client trusting another CA would see the
+  // client CA as "self-signed certificate in certificate chain".
+  SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1)
     return Internal("TLS cipher list: " + OpenSslErrors());
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

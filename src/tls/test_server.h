@@ -25,16 +25,24 @@
 
 namespace continuum::tls::testing {
 
-// The folder the test PKI was written to (see WriteTestPki), and its files.
+// The folder the test PKI was written to (see WriteTestPki), removed when the process exits, and
+// its files.
 inline std::string Pki() {
-  static const std::string dir = [] {
-    std::string d =
-        (std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid()))).string();
-    Status st = WriteTestPki(d);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return d;
-  }();
-  return dir;
+  struct Folder {
+    Folder()
+        : path((std::filesystem::temp_directory_path() / ("continuum_test_pki_" + std::to_string(getpid())))
+                   .string()) {
+      Status st = WriteTestPki(path);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    ~Folder() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+    std::string path;
+  };
+  static const Folder folder;
+  return folder.path;
 }
 inline std::string Pem(const std::string& name) { return Pki() + "/" + name + ".pem"; }
 inline std::string Key(const std::string& name) { return Pki() + "/" + name + ".key"; }
@@ -77,6 +85,7 @@ class TlsServer {
     return "https://" + host + ":" + std::to_string(port_);
   }
   int handshakes() const { return handshakes_; }
+  int accepted() const { return accepted_; }
   int resumed() const { return resumed_; }
 
  private:
@@ -91,6 +100,7 @@ class TlsServer {
   void Accept() {
     acceptor_.async_accept([this](boost::beast::error_code ec, tcp::socket socket) {
       if (ec) return;
+      ++accepted_;
       auto s = std::make_shared<Session>(std::move(socket), ctx_);
       if (settings_.silent) {
         silent_.push_back(s);
@@ -134,7 +144,7 @@ class TlsServer {
   tcp::acceptor acceptor_{io_};
   unsigned short port_ = 0;
   std::thread thread_;
-  std::atomic<int> handshakes_{0}, resumed_{0};
+  std::atomic<int> accepted_{0}, handshakes_{0}, resumed_{0};
   std::vector<std::shared_ptr<Session>> silent_;  // loop thread only
 };
 

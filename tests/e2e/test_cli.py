@@ -1,9 +1,11 @@
 """End-to-end: what the long-running commands (`serve`, `gateway`) refuse at start, before they
 listen: flags out of range name the flag, exit 2, and nothing starts. And the listener over TLS
-(--tls-cert/--tls-key): curl reaches it over HTTPS, SIGHUP reloads the certificate."""
+(--tls-cert/--tls-key): curl reaches it over HTTPS, SIGHUP reloads the certificate; `continuum run
+--url https://...` against a node served over HTTPS: verified with --cacert, --cert/--key for mutual TLS."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,8 +15,7 @@ import tempfile
 import unittest
 
 from harness import BIN, Server, make_repository
-
-PKI = os.environ.get("CONTINUUM_TEST_PKI", os.path.join(os.path.dirname(__file__), "../../build/test_pki"))
+from test_gateway import PKI, TlsNode
 
 
 class StartupFlagsTest(unittest.TestCase):
@@ -133,6 +134,53 @@ class TlsListenerTest(unittest.TestCase):
             s.wait(lambda: served_fingerprint(s.port) == want, what="the new certificate after SIGHUP")
             self.assertEqual(curl_https(s.port, "/v2/health/ready")[0], 0)
             self.assertIsNone(s.proc.poll(), "SIGHUP must not stop the server")
+
+
+class RunOverHttpsTest(unittest.TestCase):
+    def setUp(self):
+        self.repo = make_repository(["add_sub"])
+
+    def tearDown(self):
+        shutil.rmtree(self.repo, ignore_errors=True)
+
+    def run_cli(self, url, *flags):
+        # An entry no catalog holds: the node's task API answers it, which is enough to show the
+        # exchange went through (--json prints the answer as it came).
+        return subprocess.run([BIN, "run", "@cf/test/none", "--url", url, "--json", "--timeout-ms", "20000", *flags],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_run_verifies_the_server_and_presents_a_client_certificate(self):
+        node = TlsNode(self.repo, "server", "--tls-client-ca", os.path.join(PKI, "ca.pem"), client="client")
+        self.addCleanup(node.stop)
+        url = "https://127.0.0.1:%d" % node.port
+        pem = lambda name: os.path.join(PKI, name + ".pem")
+        key = lambda name: os.path.join(PKI, name + ".key")
+
+        r = self.run_cli(url, "--cacert", pem("ca"), "--cert", pem("client"), "--key", key("client"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        answer = json.loads(r.stdout)
+        self.assertFalse(answer["success"], answer)
+        self.assertIn("errors", answer)
+
+        # The server's certificate checked: another CA's bundle, or the system's, refuses it.
+        for flags in (["--cacert", pem("other-ca")], []):
+            r = self.run_cli(url, *flags, "--cert", pem("client"), "--key", key("client"))
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            # (The node sends the chain in its --tls-cert file, the leaf alone: never the client CA
+            # its store holds for --tls-client-ca.)
+            self.assertIn("cannot reach %s: TLS handshake with 127.0.0.1:%d failed: certificate verify failed: "
+                          "unable to get local issuer certificate" % (url, node.port), r.stderr)
+        # The server requires a client certificate.
+        r = self.run_cli(url, "--cacert", pem("ca"))
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("cannot reach " + url, r.stderr)
+        # Bad flags: a key that is not the certificate's, TLS flags with an http:// url.
+        r = self.run_cli(url, "--cacert", pem("ca"), "--cert", pem("client"), "--key", key("client-b"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not match the certificate", r.stderr)
+        r = self.run_cli("http://127.0.0.1:%d" % node.port, "--cacert", pem("ca"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--cacert, --cert and --key need an https:// --url", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""End-to-end: `continuum gateway` in front of two real `continuum serve` nodes (edge: eu, cloud: us)."""
+"""End-to-end: `continuum gateway` in front of two real `continuum serve` nodes (edge: eu, cloud: us),
+over HTTP and again with every node served over HTTPS (the test PKI, CONTINUUM_TEST_PKI)."""
+import http.client
 import json
 import os
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -10,6 +13,30 @@ import threading
 import unittest
 
 from harness import BIN, Server, infer_body, make_repository
+
+PKI = os.environ.get("CONTINUUM_TEST_PKI", os.path.join(os.path.dirname(__file__), "../../build/test_pki"))
+
+
+class TlsNode(Server):
+    """A `continuum serve` over HTTPS with the test PKI's leaf `leaf`; this test talks to it trusting
+    the test CA (or, for a leaf a client must refuse, without verifying: to check it runs), with
+    the test PKI's client certificate `client` when given."""
+
+    def __init__(self, repository, leaf="server", *flags, client=None):
+        if leaf == "server":
+            self.ssl_context = ssl.create_default_context(cafile=os.path.join(PKI, "ca.pem"))
+        else:
+            self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.ssl_context.check_hostname = False
+            self.ssl_context.verify_mode = ssl.CERT_NONE
+        if client:
+            self.ssl_context.load_cert_chain(os.path.join(PKI, client + ".pem"), os.path.join(PKI, client + ".key"))
+        super().__init__(repository, "--tls-cert", os.path.join(PKI, leaf + ".pem"),
+                         "--tls-key", os.path.join(PKI, leaf + ".key"), *flags)
+
+    def conn(self, timeout=30):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ssl_context)
+
 
 ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
 INFER = "/v2/models/add_sub/infer"
@@ -42,19 +69,27 @@ def successes(node):
 
 
 class GatewayTest(unittest.TestCase):
+    scheme = "http"
+
+    def node(self):
+        return Server(self.repo)
+
+    def gateway_flags(self):
+        return []
+
     def setUp(self):
         self.repo = make_repository(["add_sub"])
-        self.edge = Server(self.repo)
-        self.cloud = Server(self.repo)
+        self.edge = self.node()
+        self.cloud = self.node()
         self.tmp = tempfile.mkdtemp(prefix="continuum-gw-")
         topology = {
             "schema_version": 1,
             "residency_classes": ["eu", "us"],
             "nodes": [
-                {"name": "edge-eu", "url": "http://127.0.0.1:%d" % self.edge.port, "tier": "edge",
+                {"name": "edge-eu", "url": "%s://127.0.0.1:%d" % (self.scheme, self.edge.port), "tier": "edge",
                  "jurisdiction": ["eu"], "cost_per_compute_second": 0.001,
                  "models": [{"name": "add_sub", "versions": [1]}]},
-                {"name": "cloud-us", "url": "http://127.0.0.1:%d" % self.cloud.port, "tier": "cloud",
+                {"name": "cloud-us", "url": "%s://127.0.0.1:%d" % (self.scheme, self.cloud.port), "tier": "cloud",
                  "jurisdiction": ["us"], "cost_per_compute_second": 0.0001,
                  "models": [{"name": "add_sub", "versions": [1]}]},
             ],
@@ -66,7 +101,8 @@ class GatewayTest(unittest.TestCase):
         with open(path, "w") as f:
             json.dump(topology, f)
         self.log_path = os.path.join(self.tmp, "decisions.jsonl")
-        self.gw = Gateway(path, "--decision-log", self.log_path, "--request-timeout-ms", "10000")
+        self.gw = Gateway(path, "--decision-log", self.log_path, "--request-timeout-ms", "10000",
+                          *self.gateway_flags())
 
     def tearDown(self):
         self.gw.stop()
@@ -178,6 +214,98 @@ class GatewayTest(unittest.TestCase):
         except FileNotFoundError:
             self.skipTest("promtool not installed")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+class TlsGatewayTest(GatewayTest):
+    """The routing tests above with both nodes served over HTTPS: the gateway verifies them against
+    --upstream-ca. And a node whose certificate has expired: never used, ejected, and why is in the
+    decision log and the metrics."""
+    scheme = "https"
+
+    def node(self):
+        return TlsNode(self.repo)
+
+    def gateway_flags(self):
+        return ["--upstream-ca", os.path.join(PKI, "ca.pem")]
+
+    def test_a_node_whose_certificate_fails_verification_is_ejected_with_the_reason(self):
+        expired = TlsNode(self.repo, "expired")
+        self.addCleanup(expired.stop)
+        topology = {
+            "schema_version": 1,
+            "nodes": [
+                {"name": "edge-expired", "url": "https://127.0.0.1:%d" % expired.port, "tier": "edge",
+                 "models": [{"name": "add_sub", "versions": [1]}]},
+                # Its own tls block: the same CA, and the name its certificate carries.
+                {"name": "cloud-us", "url": "https://127.0.0.1:%d" % self.cloud.port, "tier": "cloud",
+                 "tls": {"ca": os.path.join(PKI, "ca.pem"), "server_name": "localhost"},
+                 "models": [{"name": "add_sub", "versions": [1]}]},
+            ],
+            "links": [{"from": "gateway", "to": "edge-expired", "rtt_ms": 1, "bandwidth_mbps": 1000},
+                      {"from": "gateway", "to": "cloud-us", "rtt_ms": 60, "bandwidth_mbps": 100}],
+        }
+        path = os.path.join(self.tmp, "topology-expired.json")
+        with open(path, "w") as f:
+            json.dump(topology, f)
+        log_path = os.path.join(self.tmp, "decisions-expired.jsonl")
+        gw = Gateway(path, "--decision-log", log_path, "--eject-after-failures", "2", *self.gateway_flags())
+        self.addCleanup(gw.stop)
+        expired_before = successes(expired)
+        for _ in range(5):
+            status, out, resp = gw.post(INFER, ADD_SUB)
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+            self.assertEqual(resp.getheader("X-Continuum-Node"), "cloud-us")
+        self.assertEqual(successes(expired), expired_before)  # it runs, but was never used
+
+        def metrics():
+            status, data, _ = gw.request("GET", "/metrics")
+            self.assertEqual(status, 200)
+            return data.decode()
+        # Ejected (the gauge follows the router at the prober's next round).
+        gw.wait(lambda: re.search(r'(?m)^continuum_router_node_up\{node="edge-expired"\} 0$', metrics()),
+                what="edge-expired reported down")
+        text = metrics()
+        self.assertRegex(text, r'(?m)^continuum_gateway_attempt_failures_total\{node="edge-expired",reason="tls"\} 2$')
+        self.assertRegex(text, r'(?m)^continuum_gateway_attempt_failures_total\{node="cloud-us",reason="tls"\} 0$')
+        gw.stop()
+        with open(log_path) as f:
+            records = [json.loads(line) for line in f]
+        failures = [x for r in records for x in r.get("failures", [])]
+        self.assertEqual(len(failures), 2, records)
+        for x in failures:
+            self.assertEqual(x["node"], "edge-expired")
+            self.assertEqual(x["error"], "TLS handshake with 127.0.0.1:%d failed: certificate verify failed: "
+                                         "certificate has expired" % expired.port)
+
+
+    def test_a_node_that_requires_a_client_certificate_gets_the_gateways(self):
+        node = TlsNode(self.repo, "server", "--tls-client-ca", os.path.join(PKI, "ca.pem"), client="client")
+        self.addCleanup(node.stop)
+        path = os.path.join(self.tmp, "topology-mtls.json")
+        with open(path, "w") as f:
+            json.dump({"schema_version": 1, "nodes": [
+                {"name": "edge-mtls", "url": "https://127.0.0.1:%d" % node.port, "tier": "edge",
+                 "models": [{"name": "add_sub", "versions": [1]}]}]}, f)
+        with_cert = Gateway(path, *self.gateway_flags(), "--upstream-cert", os.path.join(PKI, "client.pem"),
+                            "--upstream-key", os.path.join(PKI, "client.key"))
+        self.addCleanup(with_cert.stop)
+        status, out, resp = with_cert.post(INFER, ADD_SUB)
+        self.assertEqual(status, 200, out)
+        self.assertEqual(resp.getheader("X-Continuum-Node"), "edge-mtls")
+        without = Gateway(path, *self.gateway_flags())
+        self.addCleanup(without.stop)
+        status, out, _ = without.post(INFER, ADD_SUB)
+        self.assertEqual(status, 503, out)
+        self.assertIn("edge-mtls: ", out["error"])
+        # A key that is not the certificate's stops the gateway at start, naming the file.
+        r = subprocess.run([BIN, "gateway", "--topology", path, "--http-port", "0", *self.gateway_flags(),
+                            "--upstream-cert", os.path.join(PKI, "client.pem"),
+                            "--upstream-key", os.path.join(PKI, "client-b.key")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("client key file %s does not match the certificate in %s" % (
+            os.path.join(PKI, "client-b.key"), os.path.join(PKI, "client.pem")), r.stderr)
 
 
 class LocalNodeTest(unittest.TestCase):

@@ -280,10 +280,10 @@ class TaskApiTest(unittest.TestCase):
             self.assertIn("unknown model '@cf/nobody/no-such-model'", r.stderr)
 
     def test_cli_run_errors(self):
-        r = subprocess.run([BIN, "run", CLS, "x", "--url", "https://127.0.0.1:1"], capture_output=True, text=True,
+        r = subprocess.run([BIN, "run", CLS, "x", "--url", "ftp://127.0.0.1:1"], capture_output=True, text=True,
                            timeout=120)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("--url: https is not supported", r.stderr)
+        self.assertIn("url must start with http:// or https://: ftp://127.0.0.1:1", r.stderr)
         r = subprocess.run([BIN, "run", CLS, "x", "--url", "127.0.0.1:1"], capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot reach 127.0.0.1:1", r.stderr)
