@@ -72,8 +72,10 @@ class Server:
             self.wait(lambda: self.get("/v2/health/ready")[0] == 200, what="readiness")
 
     def start(self, argv, ssl_context=None):
-        """Starts `argv`, which prints "listening on port N" first (every long-running command)."""
-        self.ssl_context = ssl_context
+        """Starts `argv`, which prints "listening on port N" first (every long-running command).
+        Without `ssl_context`, one a subclass set before keeps serving."""
+        if ssl_context is not None:
+            self.ssl_context = ssl_context
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr_lines = []
         line = self.proc.stdout.readline()
