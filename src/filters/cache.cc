@@ -78,16 +78,25 @@ std::string AnsweredVersion(const http::Response& r) {
     if (ec != std::errc() || p != h->data() + h->size() || n > json.size()) return {};
     json = json.substr(0, n);
   }
-  // Read on every such answer: one parser per thread (its buffers stay allocated) for answers up
-  // to kReusedParserBytes, a parser of its own for a larger one (no thread keeps a buffer sized to
-  // the largest answer it saw).
-  constexpr size_t kReusedParserBytes = 1u << 20;
-  thread_local simdjson::dom::parser reused;
-  std::optional<simdjson::dom::parser> large;
-  simdjson::dom::parser& parser = json.size() <= kReusedParserBytes ? reused : large.emplace();
-  simdjson::dom::element root;
+  // Read on every such answer, on demand: the fields before "model_version" are skipped and
+  // nothing after it (the outputs) is parsed. One parser and one padded copy per thread for
+  // answers up to kReusedBytes (their buffers stay allocated); a larger answer gets its own, so
+  // no thread keeps buffers sized to the largest answer it saw.
+  constexpr size_t kReusedBytes = 1u << 20;
+  thread_local simdjson::ondemand::parser reused;
+  thread_local std::string reused_copy;
+  std::optional<simdjson::ondemand::parser> large;
+  std::string large_copy;
+  const bool small = json.size() <= kReusedBytes;
+  simdjson::ondemand::parser& parser = small ? reused : large.emplace();
+  std::string& copy = small ? reused_copy : large_copy;
+  copy.assign(json);
+  copy.append(simdjson::SIMDJSON_PADDING, '\0');
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
   std::string_view v;
-  if (parser.parse(json.data(), json.size()).get(root) || root["model_version"].get_string().get(v))
+  if (parser.iterate(copy.data(), json.size(), copy.size()).get(doc) || doc.get_object().get(root) ||
+      root["model_version"].get_string().get(v))
     return {};
   return std::string(v);
 }

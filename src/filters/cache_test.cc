@@ -265,9 +265,12 @@ TEST(Cache, KeysDecodeWithTheNodesCodecLimits) {
 }
 
 // A node whose model "m" is served by `version` (what a request of the latest gets).
+// With `outputs_first`, the answer lists its outputs before the version and carries one of them
+// in the binary extension (a JSON part, then the bytes).
 struct VersionedNode {
   std::atomic<int> version{1};
   std::atomic<int> calls{0};
+  bool outputs_first = false;
   http::Handler handler() {
     return [this](http::Request&& req, http::Responder w) {
       ++calls;
@@ -275,7 +278,17 @@ struct VersionedNode {
       const std::string v =
           at == std::string::npos ? std::to_string(version.load()) : req.path.substr(at + 10, 1);
       http::Response r;
-      r.body = R"({"model_name":"m","model_version":")" + v + R"(","outputs":[]})";
+      if (outputs_first) {
+        r.body =
+            R"({"outputs":[{"name":"Z","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}},)"
+            R"({"name":"W","datatype":"BYTES","shape":[1],"data":["\"model_version\":\"9\""]}],)"
+            R"("model_name":"m","model_version":")" +
+            v + R"("})";
+        r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(r.body.size()));
+        r.body += std::string("\0\0\x80?", 4);
+      } else {
+        r.body = R"({"model_name":"m","model_version":")" + v + R"(","outputs":[]})";
+      }
       w(std::move(r));
     };
   }
@@ -339,6 +352,26 @@ TEST(Cache, WithoutAResolverTheNewestAnswerRetiresOlderEntries) {
   http::Response latest = infer(kJsonBody);
   EXPECT_EQ(Header(latest, "cache-status"), "MISS");
   EXPECT_EQ(VersionOf(latest), "3");
+}
+
+// The answer's version is read wherever the JSON part has it (after the outputs, before a
+// binary section), and only from the top-level object.
+TEST(Cache, TheAnsweredVersionIsReadAfterTheOutputsAndBeforeTheBinaryPart) {
+  VersionedNode node;
+  node.outputs_first = true;
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})");
+  auto h = chain->Wrap(node.handler());
+  auto infer = [&] { return Call(h, Req("POST", "/v2/models/m/infer", kJsonBody)); };
+  EXPECT_EQ(Header(infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(), "cache-status"), "HIT");
+  node.version = 2;
+  EXPECT_EQ(Header(Call(h, Req("POST", "/v2/models/m/infer", kJsonBody, {{"cf-aig-skip-cache", "true"}})),
+                   "cache-status"),
+            "BYPASS");
+  // The answer of version 2 retired the entry of version 1.
+  EXPECT_EQ(Header(infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(), "cache-status"), "HIT");
+  EXPECT_EQ(node.calls, 3);
 }
 
 }  // namespace
