@@ -262,15 +262,67 @@ TEST(Client, RequestHeadIsTheBytesBeastWrites) {
   cases.emplace_back(ParsedUrl{"::1", "80", ""}, get);
   ClientRequest empty_post;  // no target, no body
   cases.emplace_back(ParsedUrl{"node", "1", ""}, empty_post);
+  // Written directly (no header Beast rewrites): values with spaces and tabs around them, known
+  // and unknown names in any case, methods with and without a length for an empty body.
+  ClientRequest plain;
+  plain.target = "/v2/models/add_sub/infer";
+  plain.headers = {{"content-type", "application/json"},
+                   {"Accept-Encoding", " gzip, deflate\t"},
+                   {"X-Request-Id", "  r-1 "},
+                   {"x-empty", ""},
+                   {"Keep-Alive", "timeout=5"},
+                   {"Proxy-Connection", "close"},
+                   {"inference-header-content-length", "12"}};
+  plain.body = std::string("{\"inputs\":[]}\0\x01", 16);
+  cases.emplace_back(ParsedUrl{"127.0.0.1", "8000", ""}, plain);
+  for (const char* method :
+       {"GET", "HEAD", "DELETE", "OPTIONS", "PUT", "POST", "PATCH", "post", "TRACE", "MKCOL"}) {
+    ClientRequest r = plain;
+    r.method = method;
+    r.body.clear();
+    cases.emplace_back(ParsedUrl{"h", "9", "/a/b"}, r);
+    r.body = "x";
+    if (r.method != "TRACE") cases.emplace_back(ParsedUrl{"h", "9", "/a/b"}, r);
+  }
+  // Rewritten by Beast: Host, Connection and a name given twice.
+  for (std::pair<std::string, std::string> extra : {std::pair<std::string, std::string>{"Host", "elsewhere"},
+                                                    {"Connection", "close, Upgrade"},
+                                                    {"connection", "keep-alive"},
+                                                    {"CONTENT-TYPE", "text/plain"},
+                                                    {"transfer-encoding", "gzip"}}) {
+    ClientRequest r = plain;
+    r.headers.push_back(extra);
+    cases.emplace_back(ParsedUrl{"node", "8000", ""}, r);
+  }
   for (const auto& [url, req] : cases) {
+    SCOPED_TRACE(req.method + " " + std::to_string(req.headers.size()) + " headers, body " +
+                 std::to_string(req.body.size()));
+    auto beast_request = internal::BeastClientRequest(url, req);
+    ASSERT_TRUE(beast_request.ok()) << beast_request.status().ToString();
+    std::ostringstream beast;
+    beast << *beast_request;
     auto built = internal::BuildClientRequest(url, req);
     ASSERT_TRUE(built.ok()) << built.status().ToString();
-    std::ostringstream beast;
-    beast << *built;
     EXPECT_EQ(internal::ClientRequestHead(*built) + built->body(), beast.str());
     auto written = WriteClientRequest(url, req);
     ASSERT_TRUE(written.ok()) << written.status().ToString();
     EXPECT_EQ(*written, beast.str());
+  }
+  // Both refuse the same requests, with the same message.
+  ClientRequest bad = plain;
+  bad.headers.emplace_back("X-Bad", "a\r\nInjected: 1");
+  ClientRequest bad_host = plain;
+  ClientRequest trace = plain;
+  trace.method = "TRACE";
+  for (const auto& [url, req] :
+       std::vector<std::pair<ParsedUrl, ClientRequest>>{{ParsedUrl{"node", "1", ""}, bad},
+                                                        {ParsedUrl{"no\rde", "1", ""}, bad_host},
+                                                        {ParsedUrl{"n", "1", ""}, trace}}) {
+    auto built = internal::BuildClientRequest(url, req);
+    auto beast_request = internal::BeastClientRequest(url, req);
+    ASSERT_FALSE(built.ok());
+    ASSERT_FALSE(beast_request.ok());
+    EXPECT_EQ(built.status().ToString(), beast_request.status().ToString());
   }
 }
 
