@@ -24,14 +24,25 @@ namespace continuum::filters {
 
 namespace {
 
+// The key's material is a sequence of numbers (LEB128: seven bits a byte, high bit "more") and
+// length-prefixed strings: prefix-free, so different requests never give the same material, and
+// short, so it is hashed in few SHA-256 blocks.
+void AppendNumber(std::string* out, uint64_t n) {
+  while (n >= 0x80) {
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out->push_back(static_cast<char>(n));
+}
+
 void AppendField(std::string* out, std::string_view s) {
-  const uint64_t n = s.size();
-  out->append(reinterpret_cast<const char*>(&n), sizeof n);
+  AppendNumber(out, s.size());
   out->append(s);
 }
 
 // The inputs as the engine would see them: tensors sorted by name (their order in the body means
-// nothing), each with dtype, shape and raw bytes; then the requested outputs and parameters.
+// nothing), each with dtype (its enum value: keys live only in this process), shape (rank, then
+// each dim) and raw bytes; then the requested outputs and parameters.
 // The request id is left out: it is echoed, and the cached body echoes the first request's.
 // Appended to `out` (the key's prefix), which is reserved for it: the key is built in one string.
 Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits, std::string* out) {
@@ -47,19 +58,21 @@ Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits
             [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
   std::sort(r.outputs.begin(), r.outputs.end(),
             [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
-  size_t size = out->size() + 4 + 8 + r.parameters_json.size();
-  // Per tensor: four length prefixes, the dtype's name, the shape's text (a few characters a dim).
-  for (const Tensor& t : r.inputs) size += size_t{48} + t.name.size() + 8 * t.shape.size() + t.data.size();
-  for (const RequestedOutput& o : r.outputs) size += 8 + o.name.size() + 1;
+  size_t size = out->size() + 2 + 3 * 10 + 1 + r.parameters_json.size();
+  // Per tensor: two length prefixes, the dtype, the rank and the dims (up to 10 bytes each).
+  for (const Tensor& t : r.inputs) size += size_t{24} + t.name.size() + 10 * t.shape.size() + t.data.size();
+  for (const RequestedOutput& o : r.outputs) size += 10 + o.name.size() + 1;
   out->reserve(size);
   out->append("v2");
+  AppendNumber(out, r.inputs.size());  // counts, not separators: a name's length may be any byte
   for (const Tensor& t : r.inputs) {
     AppendField(out, t.name);
-    AppendField(out, DataTypeName(t.dtype));
-    AppendField(out, ShapeToString(t.shape));
+    AppendNumber(out, static_cast<uint64_t>(t.dtype));
+    AppendNumber(out, t.shape.size());
+    for (int64_t d : t.shape) AppendNumber(out, static_cast<uint64_t>(d));
     AppendField(out, t.data);
   }
-  out->push_back('|');
+  AppendNumber(out, r.outputs.size());
   for (const RequestedOutput& o : r.outputs) {
     AppendField(out, o.name);
     out->push_back(o.binary ? '1' : '0');

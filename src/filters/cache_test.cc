@@ -61,6 +61,40 @@ TEST(Cache, MissThenHitAndJsonOrBinaryShareTheEntry) {
   EXPECT_EQ(Header(rig.Infer(kJsonBody, {}, "m2"), "cache-status"), "MISS") << "the model is part of the key";
 }
 
+// Everything the engine would see differently is a different entry: the same bytes under another
+// shape, datatype or name, other requested outputs or parameters, inputs split differently; the
+// order of inputs and whitespace are not.
+TEST(Cache, KeysTellApartWhatTheEngineWouldSeeDifferently) {
+  Rig rig;
+  auto body = [](const std::string& inputs, const std::string& rest = "") {
+    return R"({"inputs":[)" + inputs + "]" + rest + "}";
+  };
+  const std::string x = R"({"name":"X","datatype":"INT32","shape":[1,4],"data":[1,2,3,4]})";
+  const std::vector<std::string> distinct = {
+      body(x),
+      body(R"({"name":"X","datatype":"INT32","shape":[4,1],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[2,2],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[4],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"UINT32","shape":[1,4],"data":[1,2,3,4]})"),
+      body(R"({"name":"Y","datatype":"INT32","shape":[1,4],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[1,2],"data":[1,2]},)"
+           R"({"name":"Y","datatype":"INT32","shape":[1,2],"data":[3,4]})"),
+      body(x, R"(,"outputs":[{"name":"Z"}])"),
+      body(x, R"(,"outputs":[{"name":"Z","parameters":{"binary_data":true}}])"),
+      body(x, R"(,"parameters":{"binary_data_output":true})"),
+      body(x, R"(,"parameters":{"priority":1})"),
+      body("")};
+  for (const std::string& b : distinct) EXPECT_EQ(Header(rig.Infer(b), "cache-status"), "MISS") << b;
+  for (const std::string& b : distinct) EXPECT_EQ(Header(rig.Infer(b), "cache-status"), "HIT") << b;
+  EXPECT_EQ(rig.inner.calls, static_cast<int>(distinct.size()));
+  // The same request written otherwise: inputs in another order, spaces, an id.
+  EXPECT_EQ(
+      Header(rig.Infer(R"( { "id" : "q", "inputs" : [ {"name":"Y","datatype":"INT32","shape":[1,2],)"
+                       R"("data":[3,4]}, {"data":[1,2],"shape":[1,2],"datatype":"INT32","name":"X"} ] } )"),
+             "cache-status"),
+      "HIT");
+}
+
 TEST(Cache, TtlFromSettingsAndHeaders) {
   Rig rig(R"({"ttl_seconds":10})");
   rig.Infer();
