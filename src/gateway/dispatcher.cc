@@ -262,7 +262,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   void Start() {
     if (plan.cancel.cancelled()) return Abandon();
     std::weak_ptr<Exchange> weak = shared_from_this();
-    const size_t loop = client->PickLoop();  // this one: Dispatch posted Start to it
+    const size_t loop = client->PickLoop();  // this one: Dispatch ran or posted Start here
     http::Client* c = client;
     // On the thread that sets the token (the client's connection): only a post to this loop.
     client_gone = plan.cancel.OnCancel([weak, c, loop] {
@@ -434,6 +434,10 @@ void Dispatch(http::Client* client, Plan plan, http::ClientRequest request, Disp
   ex->request = std::move(request);
   ex->hooks = std::move(hooks);
   ex->done = std::move(done);
+  // On one of the client's loops (where the gateway's handlers run) the exchange starts at once,
+  // on that loop; from another thread it is posted to one. A post costs the loop another turn
+  // (and a poll of the reactor) per request.
+  if (client->InIoThread()) return ex->Start();
   client->Post([ex] { ex->Start(); });
 }
 
