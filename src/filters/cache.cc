@@ -58,7 +58,8 @@ Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits
             [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
   std::sort(r.outputs.begin(), r.outputs.end(),
             [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
-  size_t size = out->size() + 2 + 3 * 10 + 1 + r.parameters_json.size();
+  // "v2", two counts and the parameters' length (up to 10 bytes each), the flag.
+  size_t size = out->size() + size_t{33} + r.parameters_json.size();
   // Per tensor: two length prefixes, the dtype, the rank and the dims (up to 10 bytes each).
   for (const Tensor& t : r.inputs) size += size_t{24} + t.name.size() + 10 * t.shape.size() + t.data.size();
   for (const RequestedOutput& o : r.outputs) size += 10 + o.name.size() + 1;

@@ -273,7 +273,7 @@ TEST(Client, RequestHeadIsTheBytesBeastWrites) {
                    {"Keep-Alive", "timeout=5"},
                    {"Proxy-Connection", "close"},
                    {"inference-header-content-length", "12"}};
-  plain.body = std::string("{\"inputs\":[]}\0\x01", 16);
+  plain.body = std::string("{\"inputs\":[]}") + std::string("\0\x01", 2);
   cases.emplace_back(ParsedUrl{"127.0.0.1", "8000", ""}, plain);
   for (const char* method :
        {"GET", "HEAD", "DELETE", "OPTIONS", "PUT", "POST", "PATCH", "post", "TRACE", "MKCOL"}) {
@@ -285,11 +285,12 @@ TEST(Client, RequestHeadIsTheBytesBeastWrites) {
     if (r.method != "TRACE") cases.emplace_back(ParsedUrl{"h", "9", "/a/b"}, r);
   }
   // Rewritten by Beast: Host, Connection and a name given twice.
-  for (std::pair<std::string, std::string> extra : {std::pair<std::string, std::string>{"Host", "elsewhere"},
-                                                    {"Connection", "close, Upgrade"},
-                                                    {"connection", "keep-alive"},
-                                                    {"CONTENT-TYPE", "text/plain"},
-                                                    {"transfer-encoding", "gzip"}}) {
+  for (const std::pair<std::string, std::string>& extra :
+       {std::pair<std::string, std::string>{"Host", "elsewhere"},
+        {"Connection", "close, Upgrade"},
+        {"connection", "keep-alive"},
+        {"CONTENT-TYPE", "text/plain"},
+        {"transfer-encoding", "gzip"}}) {
     ClientRequest r = plain;
     r.headers.push_back(extra);
     cases.emplace_back(ParsedUrl{"node", "8000", ""}, r);
