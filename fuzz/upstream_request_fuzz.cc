@@ -3,19 +3,23 @@
 // writer. Properties: the rules agree with a byte-by-byte reference; a request is written only
 // when they accept it; what is written is CRLF-delimited lines only, with the request line the
 // input meant and no header line the input did not name; a target the server splits is valid and
-// its decoded path encodes back to a valid target that decodes to the same path.
+// its decoded path encodes back to a valid target that decodes to the same path; the bytes are
+// those Beast's serializer writes for the same message (the writer builds most heads itself).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
+#include <boost/beast/http/write.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "http/client.h"
+#include "http/internal/request_writer.h"
 #include "http/validate.h"
 
 namespace {
@@ -101,7 +105,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> intended = {"host", "connection", "content-length", "transfer-encoding"};
   for (const auto& [k, v] : req.headers) intended.push_back(Lower(k));
   const size_t header_count = req.headers.size();
-  auto written = continuum::http::WriteClientRequest(continuum::http::ParsedUrl{"node", "8000", ""}, req);
+  const continuum::http::ParsedUrl url{"node", "8000", ""};
+  auto written = continuum::http::WriteClientRequest(url, req);
+  auto beast = continuum::http::internal::BeastClientRequest(url, req);
+  Check(written.ok() == beast.ok());
+  if (beast.ok()) {
+    std::ostringstream serialized;
+    serialized << *beast;
+    Check(serialized.str() == *written);
+  }
   const bool writable = RefToken(method) && RefTarget(target) && headers_ok;
   if (!written.ok()) {
     Check(!writable || method == "TRACE");  // refused only when a part is unsafe (or TRACE with a body)

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace continuum::config {
@@ -150,6 +152,55 @@ TEST(ConfigReader, DoubleRefusesNonFinite) {
   ASSERT_TRUE(r.Parse(R"({"huge": 1e308})", &o).ok());
   EXPECT_EQ(Msg(r.Double(*Find(o, "huge"), "huge", 0, 1e9)), "p: huge: must be between 0 and 1e+09");
   EXPECT_TRUE(r.Double(*Find(o, "huge"), "huge", 0, std::numeric_limits<double>::infinity()).ok());
+}
+
+}  // namespace
+}  // namespace continuum::config
+
+namespace continuum::config {
+namespace {
+
+// FormatDouble is printf's "%g" (error messages and the rate-limit headers are written with it).
+TEST(ConfigReader, FormatDoubleWritesWhatPercentGWrites) {
+  const double values[] = {0.0,
+                           -0.0,
+                           1.0,
+                           -1.0,
+                           0.5,
+                           1e9,
+                           999999.0,
+                           1e6,
+                           1234567,
+                           123456,
+                           0.0001,
+                           0.00001,
+                           1.0 / 3.0,
+                           2.5e-300,
+                           1e300,
+                           60.0,
+                           59.999,
+                           -7.25,
+                           1e15,
+                           4e9 - 1,
+                           99999.95,
+                           999999.5,
+                           0.1 + 0.2,
+                           std::numeric_limits<double>::infinity(),
+                           -std::numeric_limits<double>::infinity(),
+                           std::numeric_limits<double>::denorm_min(),
+                           std::numeric_limits<double>::max()};
+  for (double v : values) {
+    char want[64];
+    std::snprintf(want, sizeof want, "%g", v);
+    EXPECT_EQ(FormatDouble(v), want) << v;
+  }
+  for (int i = 0; i < 20000; ++i) {  // integers around the switch to the exponent form, and fractions
+    const double v = i % 2 ? 999000.0 + i : i / 7.0;
+    char want[64];
+    std::snprintf(want, sizeof want, "%g", v);
+    ASSERT_EQ(FormatDouble(v), want) << v;
+  }
+  EXPECT_EQ(FormatDouble(std::nan("")), "nan");
 }
 
 }  // namespace

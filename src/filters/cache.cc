@@ -24,14 +24,25 @@ namespace continuum::filters {
 
 namespace {
 
+// The key's material is a sequence of numbers (LEB128: seven bits a byte, high bit "more") and
+// length-prefixed strings: prefix-free, so different requests never give the same material, and
+// short, so it is hashed in few SHA-256 blocks.
+void AppendNumber(std::string* out, uint64_t n) {
+  while (n >= 0x80) {
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out->push_back(static_cast<char>(n));
+}
+
 void AppendField(std::string* out, std::string_view s) {
-  const uint64_t n = s.size();
-  out->append(reinterpret_cast<const char*>(&n), sizeof n);
+  AppendNumber(out, s.size());
   out->append(s);
 }
 
 // The inputs as the engine would see them: tensors sorted by name (their order in the body means
-// nothing), each with dtype, shape and raw bytes; then the requested outputs and parameters.
+// nothing), each with dtype (its enum value: keys live only in this process), shape (rank, then
+// each dim) and raw bytes; then the requested outputs and parameters.
 // The request id is left out: it is echoed, and the cached body echoes the first request's.
 // Appended to `out` (the key's prefix), which is reserved for it: the key is built in one string.
 Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits, std::string* out) {
@@ -47,19 +58,22 @@ Status AppendCanonicalV2(const http::Request& req, const v2::CodecLimits& limits
             [](const Tensor& a, const Tensor& b) { return a.name < b.name; });
   std::sort(r.outputs.begin(), r.outputs.end(),
             [](const RequestedOutput& a, const RequestedOutput& b) { return a.name < b.name; });
-  size_t size = out->size() + 4 + 8 + r.parameters_json.size();
-  // Per tensor: four length prefixes, the dtype's name, the shape's text (a few characters a dim).
-  for (const Tensor& t : r.inputs) size += size_t{48} + t.name.size() + 8 * t.shape.size() + t.data.size();
-  for (const RequestedOutput& o : r.outputs) size += 8 + o.name.size() + 1;
+  // "v2", two counts and the parameters' length (up to 10 bytes each), the flag.
+  size_t size = out->size() + size_t{33} + r.parameters_json.size();
+  // Per tensor: two length prefixes, the dtype, the rank and the dims (up to 10 bytes each).
+  for (const Tensor& t : r.inputs) size += size_t{24} + t.name.size() + 10 * t.shape.size() + t.data.size();
+  for (const RequestedOutput& o : r.outputs) size += 10 + o.name.size() + 1;
   out->reserve(size);
   out->append("v2");
+  AppendNumber(out, r.inputs.size());  // counts, not separators: a name's length may be any byte
   for (const Tensor& t : r.inputs) {
     AppendField(out, t.name);
-    AppendField(out, DataTypeName(t.dtype));
-    AppendField(out, ShapeToString(t.shape));
+    AppendNumber(out, static_cast<uint64_t>(t.dtype));
+    AppendNumber(out, t.shape.size());
+    for (int64_t d : t.shape) AppendNumber(out, static_cast<uint64_t>(d));
     AppendField(out, t.data);
   }
-  out->push_back('|');
+  AppendNumber(out, r.outputs.size());
   for (const RequestedOutput& o : r.outputs) {
     AppendField(out, o.name);
     out->push_back(o.binary ? '1' : '0');
@@ -78,16 +92,25 @@ std::string AnsweredVersion(const http::Response& r) {
     if (ec != std::errc() || p != h->data() + h->size() || n > json.size()) return {};
     json = json.substr(0, n);
   }
-  // Read on every such answer: one parser per thread (its buffers stay allocated) for answers up
-  // to kReusedParserBytes, a parser of its own for a larger one (no thread keeps a buffer sized to
-  // the largest answer it saw).
-  constexpr size_t kReusedParserBytes = 1u << 20;
-  thread_local simdjson::dom::parser reused;
-  std::optional<simdjson::dom::parser> large;
-  simdjson::dom::parser& parser = json.size() <= kReusedParserBytes ? reused : large.emplace();
-  simdjson::dom::element root;
+  // Read on every such answer, on demand: the fields before "model_version" are skipped and
+  // nothing after it (the outputs) is parsed. One parser and one padded copy per thread for
+  // answers up to kReusedBytes (their buffers stay allocated); a larger answer gets its own, so
+  // no thread keeps buffers sized to the largest answer it saw.
+  constexpr size_t kReusedBytes = 1u << 20;
+  thread_local simdjson::ondemand::parser reused;
+  thread_local std::string reused_copy;
+  std::optional<simdjson::ondemand::parser> large;
+  std::string large_copy;
+  const bool small = json.size() <= kReusedBytes;
+  simdjson::ondemand::parser& parser = small ? reused : large.emplace();
+  std::string& copy = small ? reused_copy : large_copy;
+  copy.assign(json);
+  copy.append(simdjson::SIMDJSON_PADDING, '\0');
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
   std::string_view v;
-  if (parser.parse(json.data(), json.size()).get(root) || root["model_version"].get_string().get(v))
+  if (parser.iterate(copy.data(), json.size(), copy.size()).get(doc) || doc.get_object().get(root) ||
+      root["model_version"].get_string().get(v))
     return {};
   return std::string(v);
 }

@@ -61,6 +61,40 @@ TEST(Cache, MissThenHitAndJsonOrBinaryShareTheEntry) {
   EXPECT_EQ(Header(rig.Infer(kJsonBody, {}, "m2"), "cache-status"), "MISS") << "the model is part of the key";
 }
 
+// Everything the engine would see differently is a different entry: the same bytes under another
+// shape, datatype or name, other requested outputs or parameters, inputs split differently; the
+// order of inputs and whitespace are not.
+TEST(Cache, KeysTellApartWhatTheEngineWouldSeeDifferently) {
+  Rig rig;
+  auto body = [](const std::string& inputs, const std::string& rest = "") {
+    return R"({"inputs":[)" + inputs + "]" + rest + "}";
+  };
+  const std::string x = R"({"name":"X","datatype":"INT32","shape":[1,4],"data":[1,2,3,4]})";
+  const std::vector<std::string> distinct = {
+      body(x),
+      body(R"({"name":"X","datatype":"INT32","shape":[4,1],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[2,2],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[4],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"UINT32","shape":[1,4],"data":[1,2,3,4]})"),
+      body(R"({"name":"Y","datatype":"INT32","shape":[1,4],"data":[1,2,3,4]})"),
+      body(R"({"name":"X","datatype":"INT32","shape":[1,2],"data":[1,2]},)"
+           R"({"name":"Y","datatype":"INT32","shape":[1,2],"data":[3,4]})"),
+      body(x, R"(,"outputs":[{"name":"Z"}])"),
+      body(x, R"(,"outputs":[{"name":"Z","parameters":{"binary_data":true}}])"),
+      body(x, R"(,"parameters":{"binary_data_output":true})"),
+      body(x, R"(,"parameters":{"priority":1})"),
+      body("")};
+  for (const std::string& b : distinct) EXPECT_EQ(Header(rig.Infer(b), "cache-status"), "MISS") << b;
+  for (const std::string& b : distinct) EXPECT_EQ(Header(rig.Infer(b), "cache-status"), "HIT") << b;
+  EXPECT_EQ(rig.inner.calls, static_cast<int>(distinct.size()));
+  // The same request written otherwise: inputs in another order, spaces, an id.
+  EXPECT_EQ(
+      Header(rig.Infer(R"( { "id" : "q", "inputs" : [ {"name":"Y","datatype":"INT32","shape":[1,2],)"
+                       R"("data":[3,4]}, {"data":[1,2],"shape":[1,2],"datatype":"INT32","name":"X"} ] } )"),
+             "cache-status"),
+      "HIT");
+}
+
 TEST(Cache, TtlFromSettingsAndHeaders) {
   Rig rig(R"({"ttl_seconds":10})");
   rig.Infer();
@@ -265,9 +299,12 @@ TEST(Cache, KeysDecodeWithTheNodesCodecLimits) {
 }
 
 // A node whose model "m" is served by `version` (what a request of the latest gets).
+// With `outputs_first`, the answer lists its outputs before the version and carries one of them
+// in the binary extension (a JSON part, then the bytes).
 struct VersionedNode {
   std::atomic<int> version{1};
   std::atomic<int> calls{0};
+  bool outputs_first = false;
   http::Handler handler() {
     return [this](http::Request&& req, http::Responder w) {
       ++calls;
@@ -275,7 +312,17 @@ struct VersionedNode {
       const std::string v =
           at == std::string::npos ? std::to_string(version.load()) : req.path.substr(at + 10, 1);
       http::Response r;
-      r.body = R"({"model_name":"m","model_version":")" + v + R"(","outputs":[]})";
+      if (outputs_first) {
+        r.body =
+            R"({"outputs":[{"name":"Z","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}},)"
+            R"({"name":"W","datatype":"BYTES","shape":[1],"data":["\"model_version\":\"9\""]}],)"
+            R"("model_name":"m","model_version":")" +
+            v + R"("})";
+        r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(r.body.size()));
+        r.body += std::string("\0\0\x80?", 4);
+      } else {
+        r.body = R"({"model_name":"m","model_version":")" + v + R"(","outputs":[]})";
+      }
       w(std::move(r));
     };
   }
@@ -339,6 +386,26 @@ TEST(Cache, WithoutAResolverTheNewestAnswerRetiresOlderEntries) {
   http::Response latest = infer(kJsonBody);
   EXPECT_EQ(Header(latest, "cache-status"), "MISS");
   EXPECT_EQ(VersionOf(latest), "3");
+}
+
+// The answer's version is read wherever the JSON part has it (after the outputs, before a
+// binary section), and only from the top-level object.
+TEST(Cache, TheAnsweredVersionIsReadAfterTheOutputsAndBeforeTheBinaryPart) {
+  VersionedNode node;
+  node.outputs_first = true;
+  auto chain = testing::MustChain(R"({"schema_version":1,"filters":[{"name":"cache"}]})");
+  auto h = chain->Wrap(node.handler());
+  auto infer = [&] { return Call(h, Req("POST", "/v2/models/m/infer", kJsonBody)); };
+  EXPECT_EQ(Header(infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(), "cache-status"), "HIT");
+  node.version = 2;
+  EXPECT_EQ(Header(Call(h, Req("POST", "/v2/models/m/infer", kJsonBody, {{"cf-aig-skip-cache", "true"}})),
+                   "cache-status"),
+            "BYPASS");
+  // The answer of version 2 retired the entry of version 1.
+  EXPECT_EQ(Header(infer(), "cache-status"), "MISS");
+  EXPECT_EQ(Header(infer(), "cache-status"), "HIT");
+  EXPECT_EQ(node.calls, 3);
 }
 
 }  // namespace

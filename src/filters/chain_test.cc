@@ -259,6 +259,10 @@ TEST(RequestIds, UniqueHexWithOneProcessPrefix) {
     EXPECT_EQ(id.substr(0, 16), seen.empty() ? id.substr(0, 16) : seen.begin()->substr(0, 16));
     EXPECT_TRUE(seen.insert(id).second) << "repeated " << id;
   }
+  // The last 16 digits count the ids made (zero-padded, in order).
+  const std::string a = NewRequestId(), b = NewRequestId();
+  EXPECT_EQ(std::stoull(b.substr(16), nullptr, 16), std::stoull(a.substr(16), nullptr, 16) + 1)
+      << a << " " << b;
 }
 
 TEST(Sha256, KnownDigest) {

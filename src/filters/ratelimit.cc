@@ -101,11 +101,12 @@ class RateLimitFilter final : public Filter {
           if (!ids[i].empty()) counters_[{i, ids[i]}].cur_requests += 1;
       }
     }
-    auto add_headers = [v](http::Response& r) {
-      if (v.limit <= 0) return;
-      SetHeader(r, "RateLimit-Limit", FormatDouble(v.limit));
-      SetHeader(r, "RateLimit-Remaining", FormatDouble(std::max(0.0, std::floor(v.remaining))));
-      SetHeader(r, "RateLimit-Reset", std::to_string(std::max<int64_t>(1, (v.reset_ms + 999) / 1000)));
+    // The numbers only: the lambda is copied into the answer's callback.
+    auto add_headers = [limit = v.limit, remaining = v.remaining, reset_ms = v.reset_ms](http::Response& r) {
+      if (limit <= 0) return;
+      SetHeader(r, "RateLimit-Limit", FormatDouble(limit));
+      SetHeader(r, "RateLimit-Remaining", FormatDouble(std::max(0.0, std::floor(remaining))));
+      SetHeader(r, "RateLimit-Reset", std::to_string(std::max<int64_t>(1, (reset_ms + 999) / 1000)));
     };
     if (v.refused) {
       http::Response r = ErrorFor(ResourceExhausted(v.why));
@@ -113,17 +114,18 @@ class RateLimitFilter final : public Filter {
       SetHeader(r, "Retry-After", std::to_string(std::max<int64_t>(1, (v.retry_ms + 999) / 1000)));
       return respond(std::move(r));
     }
-    next(ctx, std::move(req), [this, ctx, ids, add_headers, respond = std::move(respond)](http::Response r) {
-      const double units = ctx->charge().units;
-      if (units > 0) {
-        std::lock_guard lock(mu_);
-        const int64_t now = NowMs();
-        for (size_t i = 0; i < rules_.size(); ++i)
-          if (!ids[i].empty() && rules_[i].units > 0) Roll(i, ids[i], rules_[i], now).cur_units += units;
-      }
-      add_headers(r);
-      respond(std::move(r));
-    });
+    next(ctx, std::move(req),
+         [this, ctx, ids = std::move(ids), add_headers, respond = std::move(respond)](http::Response r) {
+           const double units = ctx->charge().units;
+           if (units > 0) {
+             std::lock_guard lock(mu_);
+             const int64_t now = NowMs();
+             for (size_t i = 0; i < rules_.size(); ++i)
+               if (!ids[i].empty() && rules_[i].units > 0) Roll(i, ids[i], rules_[i], now).cur_units += units;
+           }
+           add_headers(r);
+           respond(std::move(r));
+         });
   }
 
  private:

@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "http/validate.h"
@@ -240,13 +241,15 @@ namespace {
 struct Exchange : std::enable_shared_from_this<Exchange> {
   http::Client* client;
   Plan plan;
-  http::ClientRequest request;
+  http::ClientRequest request;  // moved into the last send that can be made
+  uint64_t request_bytes = 0;
   DispatchHooks hooks;
   std::function<void(Outcome)> done;
 
   size_t next = 0;  // next chain index to try
   bool finished = false;
   bool hedge_sent = false;
+  std::optional<Target> hedge_sent_to;  // where the hedge went (its answer names it)
   int in_flight = 0;
   std::shared_ptr<http::ClientCall> chain_call, hedge_call, hedge_timer;
   CancelToken chain_work, hedge_work;  // the in-process requests' tokens (unset for sockets)
@@ -259,7 +262,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   void Start() {
     if (plan.cancel.cancelled()) return Abandon();
     std::weak_ptr<Exchange> weak = shared_from_this();
-    const size_t loop = client->PickLoop();  // this one: Dispatch posted Start to it
+    const size_t loop = client->PickLoop();  // this one: Dispatch ran or posted Start here
     http::Client* c = client;
     // On the thread that sets the token (the client's connection): only a post to this loop.
     client_gone = plan.cancel.OnCancel([weak, c, loop] {
@@ -289,14 +292,18 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     const int step = static_cast<int>(next);
-    const Target t = plan.chain[next++];
+    const Target& t = plan.chain[next++];  // the chain is not changed once dispatched
     in_flight++;
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
     chain_work = WorkToken(t);
+    // No fallback left and no hedge to come: nothing will send the request again.
+    const bool last = next == plan.chain.size() && (!plan.hedge || hedge_sent);
     chain_call = SendToNode(
-        client, plan.local.get(), t.url, request, AttemptDeadline(t),
-        [self, t, step](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, step, std::move(r)); },
+        client, plan.local.get(), t.url, last ? std::move(request) : request, AttemptDeadline(t),
+        [self, step](StatusOr<http::ClientResponse> r) {
+          self->OnAnswer(self->plan.chain[step], step, std::move(r));
+        },
         chain_work);
   }
 
@@ -315,16 +322,18 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (hooks.on_send) hooks.on_send(t.node);
     auto self = shared_from_this();
     hedge_work = WorkToken(t);
+    const Target& sent = hedge_sent_to.emplace(std::move(t));
     hedge_call = SendToNode(
-        client, plan.local.get(), t.url, request, AttemptDeadline(t),
-        [self, t](StatusOr<http::ClientResponse> r) { self->OnAnswer(t, -1, std::move(r)); }, hedge_work);
+        client, plan.local.get(), sent.url, request, AttemptDeadline(sent),
+        [self](StatusOr<http::ClientResponse> r) { self->OnAnswer(*self->hedge_sent_to, -1, std::move(r)); },
+        hedge_work);
   }
 
   void OnAnswer(const Target& t, int step, StatusOr<http::ClientResponse> r) {
     in_flight--;
     if (finished) {  // the loser of a hedge race, cancelled
       if (r.ok() && r->status < 500 && hooks.on_loser_answer)
-        hooks.on_loser_answer(t.node, *r, request.body.size() + r->body.size());
+        hooks.on_loser_answer(t.node, *r, request_bytes + r->body.size());
       if (hooks.on_cancel) hooks.on_cancel(t.node);
       return;
     }
@@ -351,7 +360,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       return;
     }
     finished = true;
-    if (hooks.on_success) hooks.on_success(t.node, *r, request.body.size() + r->body.size());
+    if (hooks.on_success) hooks.on_success(t.node, *r, request_bytes + r->body.size());
     // The loser's node need not compute what nobody will use; an awaited socket call keeps its
     // connection (closing it is the only way to tell the node), an in-process one its callback.
     (step >= 0 ? hedge_work : chain_work).Cancel();
@@ -421,9 +430,14 @@ void Dispatch(http::Client* client, Plan plan, http::ClientRequest request, Disp
   auto ex = std::make_shared<Exchange>();
   ex->client = client;
   ex->plan = std::move(plan);
+  ex->request_bytes = request.body.size();
   ex->request = std::move(request);
   ex->hooks = std::move(hooks);
   ex->done = std::move(done);
+  // On one of the client's loops (where the gateway's handlers run) the exchange starts at once,
+  // on that loop; from another thread it is posted to one. A post costs the loop another turn
+  // (and a poll of the reactor) per request.
+  if (client->InIoThread()) return ex->Start();
   client->Post([ex] { ex->Start(); });
 }
 

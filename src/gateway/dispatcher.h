@@ -139,6 +139,9 @@ struct DispatchHooks {
   // Asked when the hedge is due, with the nodes already serving the request: where the hedge goes
   // (nullopt: it is not sent, e.g. the hedge budget is spent). Unset: to Plan::hedge.
   std::function<std::optional<Target>(const std::vector<std::string>& busy)> hedge_target;
+  // What the hooks share, kept alive as long as the hooks are (they may refer to it by plain
+  // pointer, which a std::function stores without an allocation).
+  std::shared_ptr<void> state;
 };
 
 // `done` runs exactly once, on the client's loop Dispatch was called on.

@@ -174,6 +174,52 @@ TEST(LocalNode, RemoteHedgeBeatsASlowLocalNode) {
 
 // With await_losers the hedge still answers at once, but the loser stays counted on its node until
 // its own answer comes (and is dropped); without, it is abandoned with the outcome.
+// Answers with the body it was sent.
+http::Handler Echo() {
+  return [](http::Request&& r, http::Responder w) {
+    http::Response resp;
+    resp.body = "got " + r.body;
+    w(std::move(resp));
+  };
+}
+
+// The request is sent whole to every node that gets a copy: a fallback after a failed attempt,
+// and a hedge after the chain's last attempt went out.
+TEST(Dispatcher, EveryCopySentCarriesTheWholeRequest) {
+  TestNode failing(Answer(503, "busy"));
+  TestNode echo(Echo());
+  TestNode slow(Slow(300ms, "late"));
+  http::Client c;
+  auto fallback = DispatchSync(&c, MakePlan({{"failing", failing.url}, {"echo", echo.url}}));
+  ExpectServed(fallback, "echo", 1, "got {\"inputs\":[]}");
+  auto hedged = DispatchSync(&c, Hedged(MakePlan({{"slow", slow.url}}), Target{"echo", echo.url}, 20ms));
+  ExpectServed(hedged, "echo", -1, "got {\"inputs\":[]}");
+  auto both = DispatchSync(
+      &c, Hedged(MakePlan({{"slow", slow.url}, {"echo", echo.url}}), Target{"echo", echo.url}, 20ms));
+  ExpectServed(both, "echo", -1, "got {\"inputs\":[]}");
+}
+
+// The bytes an answer is learned with are the request's and the answer's, also when the request
+// went out with its last send.
+TEST(Dispatcher, TheSuccessHookCountsTheRequestAndTheAnswer) {
+  TestNode echo(Echo());
+  http::Client c;
+  DispatchHooks hooks;
+  std::promise<uint64_t> bytes;
+  hooks.on_success = [&bytes](const std::string&, const http::ClientResponse&, uint64_t n) {
+    bytes.set_value(n);
+  };
+  http::ClientRequest req;
+  req.target = "/v2/models/m/infer";
+  req.body = "{\"inputs\":[]}";
+  std::promise<Outcome> done;
+  Dispatch(&c, MakePlan({{"echo", echo.url}}), req, hooks,
+           [&done](Outcome o) { done.set_value(std::move(o)); });
+  Outcome o = done.get_future().get();
+  ASSERT_TRUE(o.served) << o.error.ToString();
+  EXPECT_EQ(bytes.get_future().get(), req.body.size() + o.response.body.size());
+}
+
 TEST(Dispatcher, TheHedgeLoserEndsWhenItsAnswerComesIfAwaited) {
   TestNode slow(Slow(300ms, "late"));
   TestNode fast(Answer(200, "hedge"));

@@ -215,9 +215,10 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   if (explore) {
     // An exploration copy goes with the choice (its delay is 0), to its node, already paid for.
     if (m && plan.hedge) m->hedge_explore->Increment();
-  } else {
+  } else if (plan.hedge) {
     // The hedge, when due, goes to the best node of that moment (the runner-up may have been held
     // up since), still inside the residency class, and only if the hedge budget has a token.
+    // Without a hedge in the plan none is ever due.
     hooks.hedge_target = HedgeTargetWhenDue(router_, rr, decision->policy.residency, m);
   }
   Finish finish{.reports = reports_.get(),

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "http/internal/request_writer.h"
+#include "http/internal/response_parser.h"
 #include "http/io_loop.h"
 #include "tls/client_context.h"
 
@@ -318,20 +319,11 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   void Done() {
-    auto msg = parser_->release();
-    ClientResponse r;
-    r.status = static_cast<int>(msg.result_int());
-    size_t fields = 0;
-    for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
-    r.headers.reserve(fields);
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (char& c : name)  // ASCII: a field name is a token
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      r.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    r.body = std::move(msg.body());
-    bool keep = msg.keep_alive() && buffer_.size() == 0;
+    ClientResponse r = std::move(parser_->response());  // header names already lower-cased
+    // Kept only when the answer left the connection reusable: HTTP/1.1 without "close" (1.0 with
+    // "keep-alive"), its end marked by length or chunking (not by the node closing), nothing
+    // unread after it.
+    bool keep = parser_->keep_alive() && buffer_.size() == 0;
     if (keep) impl_->GiveBack(*lane_, pool_key_, std::move(stream_));
     Finish(std::move(r));
   }
@@ -364,7 +356,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Connection> stream_;
   const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  std::optional<internal::ResponseParser> parser_;
   beast::flat_buffer buffer_;
   bool reused_ = false, cancelled_ = false, timed_out_ = false, done_ = false;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
 #include <future>
@@ -10,6 +12,9 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "http/internal/request_writer.h"
 #include "http/io_loop.h"
@@ -84,6 +89,101 @@ TEST(Client, ForwardsAndReusesConnections) {
     EXPECT_EQ(r->body, "POST /x hi b");
   }
   EXPECT_EQ(remotes.size(), 1u);  // one keep-alive connection served all three
+}
+
+// Answers each request with the next of `answers`, written as given, on whichever connection it
+// came; closes a connection after an answer that says "Connection: close". Counts connections.
+class RawServer {
+ public:
+  explicit RawServer(std::vector<std::string> answers) : answers_(std::move(answers)) {
+    namespace asio = boost::asio;
+    acceptor_.open(asio::ip::tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    url = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RawServer() {
+    stop_ = true;
+    boost::system::error_code ignored;
+    boost::asio::ip::tcp::socket wake(io_);  // unblocks a pending accept
+    wake.connect(acceptor_.local_endpoint(), ignored);
+    thread_.join();
+  }
+  std::string url;
+  std::atomic<int> connections{0};
+
+ private:
+  void Run() {
+    while (!stop_) {
+      boost::asio::ip::tcp::socket s(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stop_) return;
+      ++connections;
+      std::string in;
+      while (next_ < answers_.size()) {
+        const size_t head = boost::asio::read_until(s, boost::asio::dynamic_buffer(in), "\r\n\r\n", ec);
+        if (ec) break;  // the client closed the connection
+        in.erase(0, head);
+        const std::string& answer = answers_[next_++];
+        boost::asio::write(s, boost::asio::buffer(answer), ec);
+        if (ec || answer.find("Connection: close") != std::string::npos) break;
+      }
+    }
+  }
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::vector<std::string> answers_;
+  size_t next_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(Client, ReadsAChunkedAnswerWithEveryFieldInOrder) {
+  RawServer node(
+      {"HTTP/1.1 200 OK\r\nX-Mixed-Case: a\r\nx-mixed-case:  b \r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"});
+  Client client;
+  auto r = SendAndWait(client, node.url, ClientRequest{}, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"x-mixed-case", "a"}, {"x-mixed-case", "b"}, {"transfer-encoding", "chunked"}};
+  EXPECT_EQ(r->headers, want);
+  EXPECT_EQ(r->body, "hello world");
+}
+
+TEST(Client, KeepsAConnectionOnlyWhenItsAnswerAllowsIt) {
+  RawServer node(
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", "HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nb",
+       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nc",
+       "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nd", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\ne"});
+  Client client;
+  std::string bodies;
+  for (int i = 0; i < 5; ++i) {
+    auto r = SendAndWait(client, node.url, ClientRequest{}, std::chrono::steady_clock::now() + 10s);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    bodies += r->body;
+  }
+  EXPECT_EQ(bodies, "abcde");
+  // a, b and c on one connection (c closes it); HTTP/1.0 without keep-alive: one each for d and e.
+  EXPECT_EQ(node.connections.load(), 3);
+}
+
+TEST(Client, RefusesAnAnswerLargerThanItsLimit) {
+  RawServer node(
+      {"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"});
+  ClientOptions limited;
+  limited.max_response_bytes = 8;
+  Client client(limited);
+  for (int i = 0; i < 2; ++i) {
+    auto r = SendAndWait(client, node.url, ClientRequest{}, std::chrono::steady_clock::now() + 10s);
+    SCOPED_TRACE(i);
+    ASSERT_FALSE(r.ok()) << r->body;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  }
 }
 
 TEST(Client, SendAndWaitReturnsTheAnswer) {
@@ -162,15 +262,68 @@ TEST(Client, RequestHeadIsTheBytesBeastWrites) {
   cases.emplace_back(ParsedUrl{"::1", "80", ""}, get);
   ClientRequest empty_post;  // no target, no body
   cases.emplace_back(ParsedUrl{"node", "1", ""}, empty_post);
+  // Written directly (no header Beast rewrites): values with spaces and tabs around them, known
+  // and unknown names in any case, methods with and without a length for an empty body.
+  ClientRequest plain;
+  plain.target = "/v2/models/add_sub/infer";
+  plain.headers = {{"content-type", "application/json"},
+                   {"Accept-Encoding", " gzip, deflate\t"},
+                   {"X-Request-Id", "  r-1 "},
+                   {"x-empty", ""},
+                   {"Keep-Alive", "timeout=5"},
+                   {"Proxy-Connection", "close"},
+                   {"inference-header-content-length", "12"}};
+  plain.body = std::string("{\"inputs\":[]}") + std::string("\0\x01", 2);
+  cases.emplace_back(ParsedUrl{"127.0.0.1", "8000", ""}, plain);
+  for (const char* method :
+       {"GET", "HEAD", "DELETE", "OPTIONS", "PUT", "POST", "PATCH", "post", "TRACE", "MKCOL"}) {
+    ClientRequest r = plain;
+    r.method = method;
+    r.body.clear();
+    cases.emplace_back(ParsedUrl{"h", "9", "/a/b"}, r);
+    r.body = "x";
+    if (r.method != "TRACE") cases.emplace_back(ParsedUrl{"h", "9", "/a/b"}, r);
+  }
+  // Rewritten by Beast: Host, Connection and a name given twice.
+  for (const std::pair<std::string, std::string>& extra :
+       {std::pair<std::string, std::string>{"Host", "elsewhere"},
+        {"Connection", "close, Upgrade"},
+        {"connection", "keep-alive"},
+        {"CONTENT-TYPE", "text/plain"},
+        {"transfer-encoding", "gzip"}}) {
+    ClientRequest r = plain;
+    r.headers.push_back(extra);
+    cases.emplace_back(ParsedUrl{"node", "8000", ""}, r);
+  }
   for (const auto& [url, req] : cases) {
+    SCOPED_TRACE(req.method + " " + std::to_string(req.headers.size()) + " headers, body " +
+                 std::to_string(req.body.size()));
+    auto beast_request = internal::BeastClientRequest(url, req);
+    ASSERT_TRUE(beast_request.ok()) << beast_request.status().ToString();
+    std::ostringstream beast;
+    beast << *beast_request;
     auto built = internal::BuildClientRequest(url, req);
     ASSERT_TRUE(built.ok()) << built.status().ToString();
-    std::ostringstream beast;
-    beast << *built;
     EXPECT_EQ(internal::ClientRequestHead(*built) + built->body(), beast.str());
     auto written = WriteClientRequest(url, req);
     ASSERT_TRUE(written.ok()) << written.status().ToString();
     EXPECT_EQ(*written, beast.str());
+  }
+  // Both refuse the same requests, with the same message.
+  ClientRequest bad = plain;
+  bad.headers.emplace_back("X-Bad", "a\r\nInjected: 1");
+  ClientRequest bad_host = plain;
+  ClientRequest trace = plain;
+  trace.method = "TRACE";
+  for (const auto& [url, req] :
+       std::vector<std::pair<ParsedUrl, ClientRequest>>{{ParsedUrl{"node", "1", ""}, bad},
+                                                        {ParsedUrl{"no\rde", "1", ""}, bad_host},
+                                                        {ParsedUrl{"n", "1", ""}, trace}}) {
+    auto built = internal::BuildClientRequest(url, req);
+    auto beast_request = internal::BeastClientRequest(url, req);
+    ASSERT_FALSE(built.ok());
+    ASSERT_FALSE(beast_request.ok());
+    EXPECT_EQ(built.status().ToString(), beast_request.status().ToString());
   }
 }
 

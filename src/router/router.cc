@@ -188,7 +188,9 @@ StatusOr<Decision> Router::Decide(const Request& request) {
     }
     return std::tuple(group, tier, metric, c.predicted_ms);
   };
-  std::stable_sort(d.candidates.begin(), d.candidates.end(), [&](const Candidate& a, const Candidate& b) {
+  // Node names are unique, so the order is total and a plain sort gives what a stable one would,
+  // without the temporary buffer std::stable_sort allocates on every decision.
+  std::sort(d.candidates.begin(), d.candidates.end(), [&](const Candidate& a, const Candidate& b) {
     auto ka = key(a), kb = key(b);
     if (ka != kb) return ka < kb;
     return a.node < b.node;

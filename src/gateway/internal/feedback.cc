@@ -124,24 +124,26 @@ DispatchHooks FeedbackHooks(NodeReports* reports, InFlight* inflight, const rout
   if (decision.hedge && decision.hedge->explore) x->explored = decision.hedge->node;
   for (const auto& c : decision.candidates) x->predicted[c.node] = {c.p95_ms, c.compute_ms};
   DispatchHooks hooks;
-  hooks.on_send = [x](const std::string& node) { x->Send(node); };
-  hooks.on_cancel = [x](const std::string& node) { x->End(node); };
-  hooks.on_failure = [x](const std::string& node) {
-    x->End(node);
-    x->reports->ReportFailure(node);
+  Exchange* e = x.get();  // the hooks hold `x` in `state`: plain pointers in the callbacks
+  hooks.on_send = [e](const std::string& node) { e->Send(node); };
+  hooks.on_cancel = [e](const std::string& node) { e->End(node); };
+  hooks.on_failure = [e](const std::string& node) {
+    e->End(node);
+    e->reports->ReportFailure(node);
   };
-  hooks.on_success = [x](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
-    x->End(node);
-    x->Learn(node, resp, bytes);
+  hooks.on_success = [e](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
+    e->End(node);
+    e->Learn(node, resp, bytes);
   };
   // A hedge's loser is a straggler's answer (the stall is known: the overdue rule saw it) or a
   // hedge's (the node was not needed): not learned from, so the compute window is not tilted
   // towards stalls by every rescue. An exploration copy's answer is its link's one fresh sample.
   if (!x->explored.empty()) {
-    hooks.on_loser_answer = [x](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
-      if (node == x->explored) x->Learn(node, resp, bytes);
+    hooks.on_loser_answer = [e](const std::string& node, const http::ClientResponse& resp, uint64_t bytes) {
+      if (node == e->explored) e->Learn(node, resp, bytes);
     };
   }
+  hooks.state = std::move(x);
   return hooks;
 }
 

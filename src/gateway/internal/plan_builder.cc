@@ -1,6 +1,7 @@
 #include "gateway/internal/plan_builder.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace continuum::gateway::internal {
 
@@ -34,9 +35,10 @@ Plan BuildPlan(const router::Decision& decision, const router::Topology& topolog
     return t;
   };
   Plan plan;
-  if (auto t = target_of(decision.choice)) plan.chain.push_back(*t);
+  plan.chain.reserve(1 + decision.fallbacks.size());
+  if (auto t = target_of(decision.choice)) plan.chain.push_back(std::move(*t));
   for (const auto& f : decision.fallbacks)
-    if (auto t = target_of(f)) plan.chain.push_back(*t);
+    if (auto t = target_of(f)) plan.chain.push_back(std::move(*t));
   if (!plan.chain.empty()) plan.chain.back().timeout = std::chrono::milliseconds(0);  // what remains
   if (decision.hedge) {
     plan.hedge = target_of(decision.hedge->node);

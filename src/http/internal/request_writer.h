@@ -1,5 +1,5 @@
 // The request http::Client writes, built and checked in one place (the rules are
-// WriteClientRequest's, client.h); the Beast message the client sends.
+// WriteClientRequest's, client.h): its head as it goes on the wire, and its body.
 #pragma once
 
 #include <boost/beast/http/message.hpp>
@@ -11,16 +11,28 @@
 
 namespace continuum::http::internal {
 
-using ClientWireRequest = boost::beast::http::request<boost::beast::http::string_body>;
+// The head (start line, fields, blank line) and the body that follows it unchanged (with a
+// Content-Length, never chunked). The client sends both in one gathered write.
+struct ClientWireRequest {
+  std::string head;
+  std::string payload;
+  std::string& body() { return payload; }
+  const std::string& body() const { return payload; }
+};
 
 // `request` sent to `url`: the URL's path prefix before the target ("/" when it is empty), the
-// headers as given, then Host, keep-alive and Content-Length.
+// headers as given, then Host, keep-alive and Content-Length, byte for byte what Beast writes
+// for the message BeastClientRequest makes. The head is written directly when no header needs
+// Beast's rewriting (no Host, Connection, Content-Length or Transfer-Encoding, no name given
+// twice, not TRACE); otherwise it is that message, serialized.
 StatusOr<ClientWireRequest> BuildClientRequest(const ParsedUrl& url, ClientRequest request);
 
-// The head of `request` as it goes on the wire, the bytes Beast's serializer writes: the start
-// line, the fields in order, the blank line. The body follows it unchanged (prepare_payload gave
-// it a Content-Length, never chunked). One string, so the client sends head and body in one
-// gathered write instead of running the serializer per request.
-std::string ClientRequestHead(const ClientWireRequest& request);
+// The Beast message of `request` to `url`: each header set in turn (a later one of the same name
+// replaces an earlier one), Host set, keep_alive(true), prepare_payload().
+StatusOr<boost::beast::http::request<boost::beast::http::string_body>> BeastClientRequest(
+    const ParsedUrl& url, ClientRequest request);
+
+// The head of the request as it goes on the wire.
+inline const std::string& ClientRequestHead(const ClientWireRequest& request) { return request.head; }
 
 }  // namespace continuum::http::internal
