@@ -51,7 +51,7 @@ int Verify(const std::string& ca_pem, const std::string& leaf_pem, const std::st
 TEST(TestPki, EachCertificateVerifiesOrFailsAsItsNameSays) {
   continuum::testing::TempDir dir("continuum-pki");
   ASSERT_TRUE(WriteTestPki(dir.path().string()).ok());
-  const std::filesystem::path root(dir.path());
+  const std::filesystem::path& root = dir.path();
   const std::string ca = Slurp(root / "ca.pem");
   EXPECT_EQ(Verify(ca, Slurp(root / "server.pem"), "localhost"), X509_V_OK);
   EXPECT_EQ(Verify(ca, Slurp(root / "server2.pem"), "localhost"), X509_V_OK);
