@@ -4,7 +4,8 @@
 #   - ONNX Runtime from the pinned npm package, checksum-verified, into third_party/onnxruntime (ignored)
 # Usage: tools/setup.sh [--bench] [--gpu]
 #   --bench  also installs the benchmark-only extras (wrk; nginx, the reverse proxy bench/gateway compares
-#            the gateway with: the benchmark runs its own nginx process, the package's service is not used;
+#            the gateway with, is installed for every run: e2e_tls uses it as a TLS peer; the tests and
+#            benchmarks run their own nginx process, the package's service is not used;
 #            the model servers bench/peers compares serve with and perf_analyzer: tools/peers.sh)
 #   --gpu    also fetches the CUDA 13 execution provider (loads beside the CPU library; needs an
 #            NVIDIA driver and the CUDA 13 runtime libraries on the machine)
@@ -15,13 +16,13 @@ ROOT=$PWD
 DEBS=(build-essential cmake ninja-build pkg-config clang clang-tidy-14 libclang-rt-14-dev
       libboost1.74-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-onnx python3-numpy libonnx-testdata prometheus curl
-      libpng-dev libjpeg62-turbo-dev zlib1g-dev espeak-ng sox imagemagick fonts-dejavu-core libssl-dev openssl
+      libpng-dev libjpeg62-turbo-dev zlib1g-dev espeak-ng sox imagemagick fonts-dejavu-core libssl-dev openssl nginx
       libsqlite3-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-cryptography)
 WANT_GPU=0
 WANT_PEERS=0
 for a in "$@"; do
   case $a in
-    --bench) DEBS+=(wrk nginx); WANT_PEERS=1 ;;
+    --bench) DEBS+=(wrk); WANT_PEERS=1 ;;
     --gpu) WANT_GPU=1 ;;
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac

@@ -5,7 +5,8 @@ Protocols and suites (TLS 1.2 and 1.3 only; TLS 1.2 suites ECDHE with AEAD only)
 view of bad server certificates, client certificates (--tls-client-ca, --tls-client-auth),
 certificate rotation under load (SIGHUP and the file-change check) without a failed request, the
 handshake timeout against a slowloris with max connections still bounded, and the gateway's admin
-listener and its https nodes.
+listener and its https nodes; the gateway's client side against Debian's nginx as the TLS server
+(mutual TLS, a reconnect resuming the session, a CA that did not sign nginx's certificate refused).
 
 Certificates come from the test PKI (CONTINUUM_TEST_PKI, src/tls/test_pki.h); the few this test
 needs beyond it (an expired client certificate, an RSA server certificate) are signed by the same
@@ -566,6 +567,109 @@ class GatewayTest(TlsTestCase):
                 self.assertGreaterEqual(status, 500, out)
                 self.assertIn("error", out)
                 bad.stop()
+
+
+NGINX = os.environ.get("CONTINUUM_TEST_NGINX", "/usr/sbin/nginx")
+
+
+class Nginx:
+    """Debian's nginx as a TLS server in front of a plain node: a third-party TLS peer for the
+    gateway's client side. It requires client certificates from the test CA, closes every
+    connection after one request (so each request is a new handshake), and logs per request
+    whether the session was resumed and the client certificate's subject."""
+
+    def __init__(self, tmp, node_port):
+        self.dir = tempfile.mkdtemp(dir=tmp, prefix="nginx-")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log = os.path.join(self.dir, "access.log")
+        temp = os.path.join(self.dir, "temp")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""daemon off; master_process off; worker_processes 1;
+pid %(dir)s/nginx.pid; error_log %(dir)s/error.log warn;
+events { worker_connections 64; }
+http {
+  client_body_temp_path %(temp)s; proxy_temp_path %(temp)s; fastcgi_temp_path %(temp)s;
+  uwsgi_temp_path %(temp)s; scgi_temp_path %(temp)s;
+  log_format tls '$ssl_session_reused $ssl_client_verify "$ssl_client_s_dn"';
+  access_log %(log)s tls;
+  keepalive_requests 1;
+  server {
+    listen 127.0.0.1:%(port)d ssl;
+    ssl_certificate %(cert)s; ssl_certificate_key %(key)s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_client_certificate %(ca)s; ssl_verify_client on;
+    ssl_session_cache shared:tls:1m; ssl_session_tickets on;
+    location / { proxy_pass http://127.0.0.1:%(node)d; proxy_http_version 1.1; }
+  }
+}
+""" % {"dir": self.dir, "temp": temp, "log": self.log, "port": self.port, "node": node_port,
+       "cert": pki("server.pem"), "key": pki("server.key"), "ca": pki("ca.pem")})
+        os.makedirs(temp)
+        self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("nginx exited: " + self.proc.stderr.read())
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def log_lines(self):
+        with open(self.log) as f:
+            return [line.strip() for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=DEADLINE_S)
+        self.proc.stderr.close()
+
+
+@unittest.skipUnless(os.access(NGINX, os.X_OK), "nginx is not installed (tools/setup.sh installs it)")
+class NginxUpstreamTest(TlsTestCase):
+    """The gateway's client side against nginx: the node's certificate verified, the gateway's
+    client certificate presented, and a reconnect resuming the TLS session."""
+    topology = GatewayTest.topology
+    gateway = GatewayTest.gateway
+
+    def test_gateway_reaches_a_node_behind_nginx_over_mutual_tls_and_resumes(self):
+        repo = make_repository(["add_sub"])
+        self.addCleanup(shutil.rmtree, repo, True)
+        node = Server(repo)
+        self.addCleanup(node.stop)
+        nginx = Nginx(self.tmp, node.port)
+        self.addCleanup(nginx.stop)
+        node.wait(nginx.ready, what="nginx to listen")
+        url = "https://localhost:%d" % nginx.port
+        g = self.gateway(self.topology(url, {"ca": pki("ca.pem"), "cert": pki("client.pem"),
+                                             "key": pki("client.key")}))
+        g.wait(lambda: g.get("/v2/health/ready")[0] == 200, what="readiness")
+        for _ in range(3):
+            status, out, _ = g.post(INFER, ADD_SUB)
+            self.assertEqual(status, 200, out)
+            self.assertEqual(out["outputs"][0]["data"], [3.0] * 16)
+        node.wait(lambda: len(nginx.log_lines()) >= 3, what="nginx's log")
+        lines = nginx.log_lines()
+        for line in lines:
+            self.assertIn('SUCCESS "CN=tenant-a,O=continuum-tests"', line)
+        # One connection per request (keepalive_requests 1): the first handshake is full, a later
+        # one resumes the session the gateway kept for this host:port.
+        self.assertTrue(lines[0].startswith("."), lines)
+        self.assertIn("r", [line.split()[0] for line in lines[1:]], lines)
+
+        # nginx's certificate checked against another CA: refused, the node never used.
+        bad = self.gateway(self.topology(url, {"ca": pki("other-ca.pem"), "cert": pki("client.pem"),
+                                               "key": pki("client.key")}))
+        status, out, _ = bad.post(INFER, ADD_SUB)
+        self.assertGreaterEqual(status, 500, out)
+        self.assertIn("certificate verify failed", json.dumps(out))
+        bad.stop()
 
 
 if __name__ == "__main__":
