@@ -75,8 +75,9 @@ int Pack(const std::vector<std::string>& args) {
   if (Status st = packages::WriteLayout(output, *package, options.reference.tag); !st.ok()) {
     return PrintError("pack", st, 1);
   }
-  std::fprintf(stderr, "continuum pack: %s -> %s (tag %s, %zu files)\n", options.reference.ToString().c_str(),
-               output.c_str(), options.reference.tag.c_str(), package->layers.size());
+  std::fprintf(stderr, "continuum pack: %s -> %s (tag %s, %zu layers)\n",
+               options.reference.ToString().c_str(), output.c_str(), options.reference.tag.c_str(),
+               package->layers.size());
   std::printf("%s\n", package->manifest_digest.c_str());
   return 0;
 }
