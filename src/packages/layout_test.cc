@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "common/test_temp_dir.h"
 #include "packages/package_internal.h"
 #include "packages/test_util.h"
@@ -165,6 +167,25 @@ TEST_F(LayoutTest, SaysWhatIsMissing) {
   EXPECT_EQ(ReadLayout(layout(), "1").status().code(), StatusCode::kInvalidArgument);
   WriteFile(layout() / "oci-layout", R"({"imageLayoutVersion":"2.0.0"})");
   EXPECT_EQ(ReadLayout(layout(), "1").status().code(), StatusCode::kInvalidArgument);
+}
+
+// The reader takes a layout another implementation wrote: skopeo's index.json has its own key
+// order and no trailing conventions of ours.
+TEST_F(LayoutTest, ReadsALayoutSkopeoWrote) {
+  if (std::system("command -v skopeo >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "skopeo not installed (tools/setup.sh)";
+  ASSERT_TRUE(WriteLayout(layout(), package_, "1").ok());
+  fs::path policy = tmp_.path() / "policy.json";
+  WriteFile(policy, R"({"default":[{"type":"insecureAcceptAnything"}]})");
+  fs::path copy = tmp_.path() / "copy";
+  std::string cmd = "skopeo --policy '" + policy.string() + "' copy -q 'oci:" + layout().string() +
+                    ":1' 'oci:" + copy.string() + ":2' >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_NE(ReadFile(copy / "index.json"), ReadFile(layout() / "index.json"));  // skopeo's own writing
+  auto back = ReadLayout(copy, "2");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->manifest_digest, package_.manifest_digest);
+  EXPECT_EQ(back->layers.size(), package_.layers.size());
 }
 
 }  // namespace
