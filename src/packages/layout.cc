@@ -95,7 +95,11 @@ Status WriteBlob(const fs::path& layout, const Blob& b, int64_t max_bytes) {
     return FailedPrecondition(Quoted(b.source.string()) + " changed while it was being packed");
   }
   fs::rename(tmp, path, ec);
-  if (ec) return FailedPrecondition("cannot rename into " + Quoted(path.string()) + ": " + ec.message());
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return FailedPrecondition("cannot rename into " + Quoted(path.string()) + ": " + ec.message());
+  }
   return Status::Ok();
 }
 
@@ -186,6 +190,37 @@ Status CheckFilepath(const std::string& path) {
   return Status::Ok();
 }
 
+// The ModelPack config's required parts (descriptor, config, modelfs of type "layers"), and
+// diffIds that are the layers' digests in order: raw layers are their own uncompressed form.
+Status CheckConfig(const std::string& json, const std::vector<Blob>& layers) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element config;
+  simdjson::dom::object descriptor, model_config;
+  simdjson::dom::array diff_ids;
+  std::string_view type;
+  if (parser.parse(json).get(config) || config["descriptor"].get(descriptor) ||
+      config["config"].get(model_config) || config["modelfs"]["type"].get(type) || type != "layers" ||
+      config["modelfs"]["diffIds"].get(diff_ids)) {
+    return InvalidArgument(
+        "the config does not follow the ModelPack config schema: it needs descriptor, config and modelfs "
+        "{type: layers, diffIds}");
+  }
+  size_t i = 0;
+  for (auto id : diff_ids) {
+    std::string_view digest;
+    if (id.get(digest) || i >= layers.size() || digest != layers[i].digest) {
+      return InvalidArgument("the config's modelfs.diffIds[" + std::to_string(i) +
+                             "] is not the digest of layer " + std::to_string(i));
+    }
+    ++i;
+  }
+  if (i != layers.size() || i == 0) {
+    return InvalidArgument("the config lists " + std::to_string(i) + " diffIds for " +
+                           std::to_string(layers.size()) + " layers");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status WriteLayout(const fs::path& layout, const Package& package, const std::string& tag) {
@@ -267,6 +302,8 @@ StatusOr<Package> ReadLayout(const fs::path& layout, const std::string& tag, Lay
     p.layers.push_back(std::move(b));
   }
   ASSIGN_OR_RETURN(p.config.source, BlobPath(layout, p.config.digest));
+  ASSIGN_OR_RETURN(p.config.data, ReadSmall(p.config.source, limits.max_manifest_bytes, "the config"));
+  RETURN_IF_ERROR(CheckConfig(p.config.data, p.layers));
   return p;
 }
 

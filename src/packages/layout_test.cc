@@ -169,6 +169,39 @@ TEST_F(LayoutTest, SaysWhatIsMissing) {
   EXPECT_EQ(ReadLayout(layout(), "1").status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(LayoutTest, RefusesAConfigThatDoesNotFollowTheSchema) {
+  struct Case {
+    std::string config;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {R"({"descriptor":{},"config":{}})", "does not follow the ModelPack config schema"},
+      {R"({"descriptor":{},"config":{},"modelfs":{"type":"tar","diffIds":[]}})", "does not follow"},
+      {R"({"descriptor":{},"config":{},"modelfs":{"type":"layers","diffIds":["sha256:00"]}})",
+       "modelfs.diffIds[0] is not the digest of layer 0"},
+      {R"({"descriptor":{},"config":{},"modelfs":{"type":"layers","diffIds":[]}})", "0 diffIds for 5 layers"},
+  };
+  for (const Case& c : cases) {
+    // The package's manifest with its config descriptor pointing at the replaced config.
+    Package rebuilt = package_;
+    rebuilt.config = MemoryBlob(std::string(kConfigMediaType), c.config);
+    std::string old_descriptor = "\"digest\":\"" + package_.config.digest + "\",\"mediaType\":\"" +
+                                 std::string(kConfigMediaType) +
+                                 "\",\"size\":" + std::to_string(package_.config.size);
+    std::string new_descriptor = "\"digest\":\"" + rebuilt.config.digest + "\",\"mediaType\":\"" +
+                                 std::string(kConfigMediaType) +
+                                 "\",\"size\":" + std::to_string(rebuilt.config.size);
+    size_t at = rebuilt.manifest.find(old_descriptor);
+    ASSERT_NE(at, std::string::npos);
+    rebuilt.manifest.replace(at, old_descriptor.size(), new_descriptor);
+    rebuilt.manifest_digest = MemoryBlob("", rebuilt.manifest).digest;
+    ASSERT_TRUE(WriteLayout(layout(), rebuilt, "bad").ok());
+    auto r = ReadLayout(layout(), "bad");
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.config;
+    EXPECT_NE(r.status().message().find(c.error), std::string::npos) << r.status().message();
+  }
+}
+
 // The reader takes a layout another implementation wrote: skopeo's index.json has its own key
 // order and no trailing conventions of ours.
 TEST_F(LayoutTest, ReadsALayoutSkopeoWrote) {
