@@ -1,7 +1,10 @@
-// `continuum pack DIR -t REF [--output LAYOUT]`: packs a repository model folder as a CNCF
-// ModelPack artifact into an OCI image layout and prints the manifest digest.
+// `continuum pack DIR -t REF [--output LAYOUT]`: packs a repository model folder, or a catalog
+// entry with its models, as a CNCF ModelPack artifact into an OCI image layout and prints the
+// manifest digest.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -12,9 +15,10 @@ namespace continuum::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: continuum pack DIR -t REF [--output LAYOUT] [flags]\n\n"
-    "Packs the repository model folder DIR (config.json and version folders with model.onnx) as a\n"
-    "CNCF ModelPack artifact into the OCI image layout LAYOUT, tagged with REF's tag, and prints the\n"
+    "usage: continuum pack DIR -t REF [--output LAYOUT] [--model-repository REPO] [flags]\n\n"
+    "Packs the repository model folder DIR (config.json and version folders with model.onnx), or the\n"
+    "catalog entry DIR (catalog.json and its assets) with the models it names from REPO, as a CNCF\n"
+    "ModelPack artifact into the OCI image layout LAYOUT, tagged with REF's tag, and prints the\n"
     "manifest digest. The same files and creation time always give the same digest: the time comes\n"
     "from --created-at or SOURCE_DATE_EPOCH, never the clock. Exit status 2: usage, 1: failure.";
 
@@ -36,11 +40,13 @@ void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* f
 }  // namespace
 
 int Pack(const std::vector<std::string>& args) {
-  std::string ref, output = "packages", created_at;
+  std::string ref, output = "packages", created_at, repository;
   packages::PackOptions options;
   Flags f;
   f.String("tag", &ref, "the package reference, e.g. localhost:5000/models/add_sub:1 (also -t)");
   f.String("output", &output, "the OCI image layout to write (created if missing)");
+  f.String("model-repository", &repository,
+           "where a catalog entry's models are (needed for a catalog entry)");
   f.String("created-at", &created_at,
            "creation time, seconds since 1970 (default: $SOURCE_DATE_EPOCH, else none)");
   f.String("architecture", &options.architecture,
@@ -66,7 +72,15 @@ int Pack(const std::vector<std::string>& args) {
     if (!t.ok()) return PrintError("pack", t.status());
     options.created_at = *t;
   }
-  auto package = packages::PackModelFolder(positional[0], options);
+  std::error_code ec;
+  bool catalog_entry = std::filesystem::exists(std::filesystem::path(positional[0]) / "catalog.json", ec);
+  if (catalog_entry && repository.empty()) {
+    f.Explain("pack", kUsage,
+              InvalidArgument(positional[0] + " is a catalog entry: give --model-repository"));
+    return 2;
+  }
+  auto package = catalog_entry ? packages::PackCatalogEntry(positional[0], repository, options)
+                               : packages::PackModelFolder(positional[0], options);
   if (!package.ok()) {
     bool usage = package.status().code() == StatusCode::kNotFound &&
                  package.status().message().find("is not a folder") != std::string::npos;

@@ -1,5 +1,10 @@
-// PackModelFolder: a repository model folder's files as layers, plus the runtime manifest.
+// PackModelFolder and PackCatalogEntry: a model folder's (or a catalog entry's and its models')
+// files as layers, plus the runtime manifest.
 #include <algorithm>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
 #include <system_error>
 
 #include "common/json_writer.h"
@@ -9,6 +14,7 @@
 #include "packages/package_internal.h"
 #include "repository/model_config.h"
 #include "runtime/runtime.h"
+#include "tasks/catalog.h"
 
 namespace continuum::packages {
 namespace {
@@ -66,39 +72,62 @@ void WriteTensors(JsonWriter& w, const std::vector<runtime::TensorSpec>& specs) 
 
 struct VersionEntry {
   int64_t version;
-  std::string path;
+  std::string path;  // inside the package
   runtime::ModelSignature signature;
 };
 
-std::string RuntimeManifestJson(const ModelConfig& config, const std::vector<VersionEntry>& versions,
-                                const PackOptions& options) {
-  std::string out;
-  JsonWriter w(&out);
-  w.BeginObject().Key("limits").BeginObject();
-  w.Key("max_queue_bytes").Int(config.limits.max_queue_bytes);
-  w.Key("max_queue_size").Int(config.limits.max_queue_size);
-  w.Key("max_tensor_elements").Int(config.limits.max_tensor_elements);
-  w.Key("queue_timeout_microseconds").Int(config.limits.queue_timeout_microseconds);
-  w.EndObject();
-  w.Key("min_onnxruntime_version").String(runtime::Engine::OrtVersion());
-  w.Key("models").BeginArray().BeginObject();
-  w.Key("config").Raw(ModelConfigToJson(config));
-  w.Key("name").String(config.name).Key("versions").BeginArray();
-  for (const VersionEntry& v : versions) {
+struct ModelEntry {
+  ModelConfig config;
+  std::vector<VersionEntry> versions;
+};
+
+// What the package runs: a plain model ("infer") or a catalog entry's task over its models.
+struct RuntimeSpec {
+  std::string task = "infer";
+  std::string catalog_name;  // empty for a plain model
+  std::map<std::string, std::string> roles;
+  std::vector<ModelEntry> models;
+};
+
+void WriteModel(JsonWriter& w, const ModelEntry& m) {
+  const ModelLimits& l = m.config.limits;
+  w.BeginObject().Key("config").Raw(ModelConfigToJson(m.config));
+  w.Key("limits").BeginObject().Key("max_queue_bytes").Int(l.max_queue_bytes);
+  w.Key("max_queue_size").Int(l.max_queue_size).Key("max_tensor_elements").Int(l.max_tensor_elements);
+  w.Key("queue_timeout_microseconds").Int(l.queue_timeout_microseconds).EndObject();
+  w.Key("name").String(m.config.name).Key("versions").BeginArray();
+  for (const VersionEntry& v : m.versions) {
     w.BeginObject().Key("inputs");
     WriteTensors(w, v.signature.inputs);
     w.Key("outputs");
     WriteTensors(w, v.signature.outputs);
     w.Key("path").String(v.path).Key("version").Int(v.version).EndObject();
   }
-  w.EndArray().EndObject().EndArray();
+  w.EndArray().EndObject();
+}
+
+std::string RuntimeManifestJson(const RuntimeSpec& spec, const PackOptions& options) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  if (!spec.catalog_name.empty()) {
+    w.Key("catalog").BeginObject().Key("models").BeginObject();
+    for (const auto& [role, model] : spec.roles) w.Key(role).String(model);
+    w.EndObject().Key("name").String(spec.catalog_name).EndObject();
+  }
+  w.Key("min_onnxruntime_version").String(runtime::Engine::OrtVersion());
+  w.Key("models").BeginArray();
+  for (const ModelEntry& m : spec.models) WriteModel(w, m);
+  w.EndArray();
   w.Key("reference").String(options.reference.ToString());
-  w.Key("schema_version").Int(1).Key("task").String("infer").EndObject();
+  w.Key("schema_version").Int(1).Key("task").String(spec.task).EndObject();
   return out;
 }
 
-// Loads every version's model.onnx, for its inputs and outputs.
-StatusOr<std::vector<VersionEntry>> ReadVersions(const fs::path& dir, const std::vector<std::string>& files) {
+// Loads every version's model.onnx, for its inputs and outputs. `prefix`: where the folder's
+// files lie in the package ("" or "models/<name>/").
+StatusOr<std::vector<VersionEntry>> ReadVersions(const fs::path& dir, const std::vector<std::string>& files,
+                                                 const std::string& prefix, runtime::Engine& engine) {
   std::vector<VersionEntry> versions;
   for (const std::string& f : files) {
     size_t slash = f.find('/');
@@ -114,15 +143,68 @@ StatusOr<std::vector<VersionEntry>> ReadVersions(const fs::path& dir, const std:
   }
   std::sort(versions.begin(), versions.end(),
             [](const auto& a, const auto& b) { return a.version < b.version; });
-  runtime::EngineOptions eo;
-  eo.intra_op_threads = 1;
-  ASSIGN_OR_RETURN(auto engine, runtime::Engine::Create(eo));
   for (VersionEntry& v : versions) {
-    auto session = engine->Load(dir / v.path, {});
-    if (!session.ok()) return InvalidArgument(v.path + " does not load: " + session.status().message());
+    auto session = engine.Load(dir / v.path, {});
+    if (!session.ok())
+      return InvalidArgument(prefix + v.path + " does not load: " + session.status().message());
     v.signature = (*session)->signature();
+    v.path = prefix + v.path;
   }
   return versions;
+}
+
+// The files under `dir` as layers at `prefix` + their relative path.
+Status AddFiles(const fs::path& dir, const std::vector<std::string>& files, const std::string& prefix,
+                const PackOptions& options, Package* p) {
+  for (const std::string& rel : files) {
+    std::string f = prefix + rel;
+    if (f == kRuntimeManifestPath) {
+      return InvalidArgument(Quoted(f) + " is the name of the package's runtime manifest; rename the file");
+    }
+    auto d = DigestFile(dir / rel, options.max_file_bytes);
+    if (!d.ok()) return d.status();
+    Blob b;
+    b.media_type = std::string(LayerMediaType(f));
+    b.digest = d->digest;
+    b.size = d->size;
+    b.source = dir / rel;
+    b.annotations = {{std::string(kFilepathAnnotation), f}, {std::string(kTitleAnnotation), f}};
+    p->layers.push_back(std::move(b));
+  }
+  if (static_cast<int64_t>(p->layers.size()) > options.max_files) {
+    return InvalidArgument("the package would hold more than the limit of " +
+                           std::to_string(options.max_files) + " files");
+  }
+  return Status::Ok();
+}
+
+// A repository model folder, its files at `prefix`.
+StatusOr<ModelEntry> AddModelFolder(const fs::path& model_dir, const std::string& name,
+                                    const std::string& prefix, const PackOptions& options,
+                                    runtime::Engine& engine, Package* p) {
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) return NotFound(Quoted(model_dir.string()) + " is not a folder");
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(model_dir, options.max_files));
+  ModelEntry m;
+  ASSIGN_OR_RETURN(m.versions, ReadVersions(model_dir, files, prefix, engine));
+  ASSIGN_OR_RETURN(m.config, LoadModelConfig(model_dir.string(), name));
+  RETURN_IF_ERROR(AddFiles(model_dir, files, prefix, options, p));
+  return m;
+}
+
+Package Finish(const RuntimeSpec& spec, const PackOptions& options, Package p) {
+  Blob runtime_manifest = MemoryBlob(std::string(kWeightConfigMediaType), RuntimeManifestJson(spec, options));
+  runtime_manifest.annotations = {{std::string(kFilepathAnnotation), std::string(kRuntimeManifestPath)},
+                                  {std::string(kTitleAnnotation), std::string(kRuntimeManifestPath)}};
+  p.layers.push_back(std::move(runtime_manifest));
+  FinishPackage(options, &p);
+  return p;
+}
+
+StatusOr<std::unique_ptr<runtime::Engine>> PackEngine() {
+  runtime::EngineOptions eo;
+  eo.intra_op_threads = 1;
+  return runtime::Engine::Create(eo);
 }
 
 }  // namespace
@@ -130,33 +212,50 @@ StatusOr<std::vector<VersionEntry>> ReadVersions(const fs::path& dir, const std:
 StatusOr<Package> PackModelFolder(const fs::path& model_dir, const PackOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) return NotFound(Quoted(model_dir.string()) + " is not a folder");
-  ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(model_dir, options.max_files));
-  ASSIGN_OR_RETURN(std::vector<VersionEntry> versions, ReadVersions(model_dir, files));
   std::string name = fs::absolute(model_dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::absolute(model_dir).lexically_normal().parent_path().filename().string();
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir.string(), name));
+  ASSIGN_OR_RETURN(auto engine, PackEngine());
   Package p;
-  for (const std::string& f : files) {
-    if (f == kRuntimeManifestPath) {
-      return InvalidArgument(Quoted(f) + " is the name of the package's runtime manifest; rename the file");
+  RuntimeSpec spec;
+  ASSIGN_OR_RETURN(ModelEntry m, AddModelFolder(model_dir, name, "", options, *engine, &p));
+  spec.models.push_back(std::move(m));
+  return Finish(spec, options, std::move(p));
+}
+
+StatusOr<Package> PackCatalogEntry(const fs::path& entry_dir, const fs::path& repository,
+                                   const PackOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(entry_dir, ec)) return NotFound(Quoted(entry_dir.string()) + " is not a folder");
+  auto json = DigestFile(entry_dir / "catalog.json", options.max_file_bytes);
+  if (!json.ok())
+    return NotFound("no catalog entry in " + Quoted(entry_dir.string()) + ": " + json.status().message());
+  std::ifstream in(entry_dir / "catalog.json", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  ASSIGN_OR_RETURN(tasks::CatalogEntry entry, tasks::ParseCatalogEntry(text, entry_dir));
+  if (entry.models.empty())
+    return InvalidArgument("catalog.json: models: the entry names no repository model");
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(entry_dir, options.max_files));
+  Package p;
+  RETURN_IF_ERROR(AddFiles(entry_dir, files, "catalog/", options, &p));
+  ASSIGN_OR_RETURN(auto engine, PackEngine());
+  RuntimeSpec spec;
+  spec.task = entry.task;
+  spec.catalog_name = entry.name;
+  spec.roles = entry.models;
+  std::set<std::string> names;
+  for (const auto& [role, name] : entry.models) names.insert(name);
+  for (const std::string& name : names) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+      return InvalidArgument("catalog.json: models: " + Quoted(name) + " is not a repository model name");
     }
-    auto d = DigestFile(model_dir / f, options.max_file_bytes);
-    if (!d.ok()) return d.status();
-    Blob b;
-    b.media_type = std::string(LayerMediaType(f));
-    b.digest = d->digest;
-    b.size = d->size;
-    b.source = model_dir / f;
-    b.annotations = {{std::string(kFilepathAnnotation), f}, {std::string(kTitleAnnotation), f}};
-    p.layers.push_back(std::move(b));
+    auto m = AddModelFolder(repository / name, name, "models/" + name + "/", options, *engine, &p);
+    if (!m.ok()) return m.status().WithContext("model " + Quoted(name));
+    spec.models.push_back(std::move(m).value());
   }
-  Blob runtime_manifest =
-      MemoryBlob(std::string(kWeightConfigMediaType), RuntimeManifestJson(config, versions, options));
-  runtime_manifest.annotations = {{std::string(kFilepathAnnotation), std::string(kRuntimeManifestPath)},
-                                  {std::string(kTitleAnnotation), std::string(kRuntimeManifestPath)}};
-  p.layers.push_back(std::move(runtime_manifest));
-  FinishPackage(options, &p);
-  return p;
+  PackOptions with_entry = options;
+  if (with_entry.description.empty()) with_entry.description = entry.description;
+  if (with_entry.licenses.empty() && !entry.license.empty()) with_entry.licenses = {entry.license};
+  return Finish(spec, with_entry, std::move(p));
 }
 
 }  // namespace continuum::packages

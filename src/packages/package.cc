@@ -90,7 +90,6 @@ StatusOr<std::string> CreatedAtFromEpoch(std::string_view seconds) {
 }
 
 std::string_view LayerMediaType(std::string_view filepath) {
-  size_t slash = filepath.find('/');
   std::string base =
       Lower(filepath.substr(filepath.rfind('/') == std::string_view::npos ? 0 : filepath.rfind('/') + 1));
   if (EndsWith(base, ".onnx")) return kWeightMediaType;
@@ -102,10 +101,13 @@ std::string_view LayerMediaType(std::string_view filepath) {
   for (std::string_view ext : {".json", ".txt", ".yaml", ".yml", ".toml"}) {
     if (EndsWith(base, ext)) return kWeightConfigMediaType;
   }
-  // The other files of a version folder are a model's external data.
-  std::string_view first = filepath.substr(0, slash);
-  bool in_version = slash != std::string_view::npos && !first.empty() &&
-                    std::all_of(first.begin(), first.end(), [](char c) { return c >= '0' && c <= '9'; });
+  // The other files in a version folder are a model's external data.
+  bool in_version = false;
+  for (size_t start = 0, end; (end = filepath.find('/', start)) != std::string_view::npos; start = end + 1) {
+    std::string_view dir = filepath.substr(start, end - start);
+    in_version = in_version || (!dir.empty() && std::all_of(dir.begin(), dir.end(),
+                                                            [](char c) { return c >= '0' && c <= '9'; }));
+  }
   return in_version ? kWeightMediaType : kWeightConfigMediaType;
 }
 
@@ -117,6 +119,12 @@ std::string ConfigJson(const PackOptions& options, const std::vector<Blob>& laye
   w.Key("format").String("onnx").EndObject();
   w.Key("descriptor").BeginObject();
   if (!options.created_at.empty()) w.Key("createdAt").String(options.created_at);
+  if (!options.description.empty()) w.Key("description").String(options.description);
+  if (!options.licenses.empty()) {
+    w.Key("licenses").BeginArray();
+    for (const std::string& l : options.licenses) w.String(l);
+    w.EndArray();
+  }
   std::string_view repo = options.reference.repository;
   w.Key("name").String(repo.substr(repo.rfind('/') == std::string_view::npos ? 0 : repo.rfind('/') + 1));
   w.Key("version").String(options.reference.tag).EndObject();

@@ -74,8 +74,10 @@ struct PackOptions {
   // RFC 3339 time for descriptor.createdAt and the org.opencontainers.image.created annotation;
   // empty: neither is written. Never taken from the clock (see CreatedAtFromEpoch).
   std::string created_at;
-  std::string architecture;  // config.architecture; empty: not written
-  int64_t max_files = 4096;  // files in the model folder
+  std::string architecture;           // config.architecture; empty: not written
+  std::string description;            // descriptor.description; empty: not written
+  std::vector<std::string> licenses;  // descriptor.licenses (SPDX ids); empty: not written
+  int64_t max_files = 4096;           // files in the model folder
   int64_t max_file_bytes = int64_t{64} << 30;
 };
 
@@ -90,7 +92,15 @@ StatusOr<std::string> CreatedAtFromEpoch(std::string_view seconds);
 // does not load, a limit exceeded; kFailedPrecondition: a file that cannot be read.
 StatusOr<Package> PackModelFolder(const std::filesystem::path& model_dir, const PackOptions& options);
 
-// The media type of a file by its path: ".onnx" and the data files of version folders are
+// Packs a catalog entry (`<catalog>/<slug>`: catalog.json and its assets) with the repository
+// models it names, read from `repository`: the entry's files at catalog/..., each model's at
+// models/<name>/...; the runtime manifest carries the entry's task and roles, and the descriptor
+// its description and licence unless `options` set them. Errors as PackModelFolder's, and those
+// of catalog.json (tasks/catalog.h), prefixed by the model they concern.
+StatusOr<Package> PackCatalogEntry(const std::filesystem::path& entry_dir,
+                                   const std::filesystem::path& repository, const PackOptions& options);
+
+// The media type of a file by its path: ".onnx" and the data files in version folders are
 // weights; README, LICENSE and .md files docs; .py and .sh code; .json, .txt, .yaml, .yml
 // and the rest weight.config.
 std::string_view LayerMediaType(std::string_view filepath);

@@ -155,8 +155,9 @@ TEST(PackTest, RuntimeManifestCarriesTheModelsInputsOutputsAndLimits) {
   EXPECT_EQ(int64_t(m["schema_version"].get_int64().value()), 1);
   EXPECT_EQ(std::string_view(m["task"].get_string().value()), "infer");
   EXPECT_FALSE(std::string_view(m["min_onnxruntime_version"].get_string().value()).empty());
-  EXPECT_EQ(int64_t(m["limits"]["max_queue_size"].get_int64().value()), 256);
+  EXPECT_TRUE(m["catalog"].error());  // a plain model: no catalog entry
   simdjson::dom::element model = m["models"].at(0).value();
+  EXPECT_EQ(int64_t(model["limits"]["max_queue_size"].get_int64().value()), 256);
   EXPECT_EQ(std::string_view(model["name"].get_string().value()), "add_sub");
   EXPECT_EQ(model["versions"].get_array().value().size(), 2u);
   simdjson::dom::element v1 = model["versions"].at(0).value();
@@ -232,6 +233,74 @@ TEST(PackTest, HiddenFilesAreLeftOut) {
   auto after = PackModelFolder(dir, Options());
   ASSERT_TRUE(before.ok() && after.ok());
   EXPECT_EQ(before->manifest_digest, after->manifest_digest);
+}
+
+TEST(PackCatalogTest, PacksTheEntryWithItsModels) {
+  continuum::testing::TempDir tmp("packages-");
+  fs::path repo = tmp.path() / "models";
+  MakeModelFolder(repo / "add_sub");
+  fs::create_directories(repo / "int_add");
+  fs::copy(fs::path(CONTINUUM_TEST_MODELS) / "int_add", repo / "int_add", fs::copy_options::recursive);
+  fs::path entry = tmp.path() / "catalog" / "add";
+  WriteFile(entry / "catalog.json",
+            R"({"schema_version": 1, "name": "@local/add", "task": "text-classification", "license": "MIT",
+                "description": "adds", "models": {"float": "add_sub", "int": "int_add"},
+                "settings": {"labels": "labels.txt"}})");
+  WriteFile(entry / "labels.txt", "a\nb\n");
+  auto p = PackCatalogEntry(entry, repo, Options());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  std::vector<std::string> paths;
+  for (const Blob& b : p->layers) paths.push_back(b.filepath());
+  EXPECT_EQ(paths, (std::vector<std::string>{"catalog/catalog.json", "catalog/labels.txt",
+                                             std::string(kRuntimeManifestPath), "models/add_sub/1/model.onnx",
+                                             "models/add_sub/2/model.onnx", "models/add_sub/README.md",
+                                             "models/add_sub/config.json", "models/int_add/1/model.onnx"}));
+  EXPECT_EQ(p->layers[3].media_type, kWeightMediaType);
+  EXPECT_EQ(p->layers[5].media_type, kDocMediaType);
+  simdjson::dom::parser parser;
+  simdjson::dom::element m = parser.parse(p->layers[2].data).value();
+  EXPECT_EQ(std::string_view(m["task"].get_string().value()), "text-classification");
+  EXPECT_EQ(std::string_view(m["catalog"]["name"].get_string().value()), "@local/add");
+  EXPECT_EQ(std::string_view(m["catalog"]["models"]["int"].get_string().value()), "int_add");
+  EXPECT_EQ(std::string_view(m["models"].at(1)["versions"].at(0)["path"].get_string().value()),
+            "models/int_add/1/model.onnx");
+  EXPECT_EQ(
+      std::string_view(m["models"].at(1)["versions"].at(0)["inputs"].at(0)["datatype"].get_string().value()),
+      "INT64");
+  simdjson::dom::parser config_parser;
+  simdjson::dom::element config = config_parser.parse(p->config.data).value();
+  EXPECT_EQ(std::string_view(config["descriptor"]["description"].get_string().value()), "adds");
+  EXPECT_EQ(std::string_view(config["descriptor"]["licenses"].at(0).get_string().value()), "MIT");
+  auto again = PackCatalogEntry(entry, repo, Options());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->manifest_digest, p->manifest_digest);
+}
+
+TEST(PackCatalogTest, SaysWhichPartIsWrong) {
+  continuum::testing::TempDir tmp("packages-");
+  fs::path repo = tmp.path() / "models";
+  MakeModelFolder(repo / "add_sub");
+  fs::path entry = tmp.path() / "entry";
+  auto no_entry = PackCatalogEntry(entry, repo, Options());
+  EXPECT_EQ(no_entry.status().code(), StatusCode::kNotFound);
+  fs::create_directories(entry);
+  no_entry = PackCatalogEntry(entry, repo, Options());
+  EXPECT_NE(no_entry.status().message().find("no catalog entry"), std::string::npos)
+      << no_entry.status().message();
+  WriteFile(entry / "catalog.json", R"({"name": "@local/x", "task": "ocr", "models": {"det": "missing"}})");
+  auto missing = PackCatalogEntry(entry, repo, Options());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("model 'missing': "), std::string::npos)
+      << missing.status().message();
+  WriteFile(entry / "catalog.json",
+            R"({"name": "@local/x", "task": "ocr", "models": {"det": "../models/add_sub"}})");
+  auto escape = PackCatalogEntry(entry, repo, Options());
+  EXPECT_EQ(escape.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(escape.status().message().find("is not a repository model name"), std::string::npos);
+  WriteFile(entry / "catalog.json", R"({"name": "@local/x", "task": "ocr", "bogus": 1})");
+  auto bad = PackCatalogEntry(entry, repo, Options());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("catalog.json: "), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

@@ -126,6 +126,31 @@ class PackTest(unittest.TestCase):
         self.assertFalse(os.path.exists(layout), "nothing is written on an error")
 
 
+    def test_a_catalog_entry_packs_with_its_models(self):
+        repo = os.path.join(self.tmp, "models")
+        shutil.copytree(self.model, os.path.join(repo, "add_sub"))
+        entry = os.path.join(self.tmp, "catalog", "add")
+        os.makedirs(entry)
+        with open(os.path.join(entry, "catalog.json"), "w") as f:
+            json.dump({"schema_version": 1, "name": "@local/add", "task": "text-classification",
+                       "models": {"model": "add_sub"}, "settings": {"labels": "labels.txt"}}, f)
+        with open(os.path.join(entry, "labels.txt"), "w") as f:
+            f.write("a\nb\n")
+        layout = os.path.join(self.tmp, "layout")
+        r = pack(entry, "-t", "localhost:5000/catalog/add:1", "--output", layout)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is a catalog entry: give --model-repository", r.stderr)
+        r = pack(entry, "-t", "localhost:5000/catalog/add:1", "--output", layout, "--model-repository", repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        manifest = json.loads(blob(layout, r.stdout.strip()))
+        paths = [l["annotations"]["org.cncf.model.filepath"] for l in manifest["layers"]]
+        self.assertEqual(paths, ["catalog/catalog.json", "catalog/labels.txt", "continuum-package.json",
+                                 "models/add_sub/1/model.onnx", "models/add_sub/README.md",
+                                 "models/add_sub/config.json"])
+        runtime = json.loads(blob(layout, manifest["layers"][2]["digest"]))
+        self.assertEqual(runtime["task"], "text-classification")
+        self.assertEqual(runtime["catalog"], {"name": "@local/add", "models": {"model": "add_sub"}})
+
 @unittest.skipUnless(shutil.which("skopeo"), "skopeo not installed (tools/setup.sh installs it)")
 class SkopeoTest(unittest.TestCase):
     def setUp(self):
