@@ -34,7 +34,7 @@ StatusOr<std::vector<std::string>> ListFiles(const fs::path& dir, int64_t max_fi
   if (ec) return FailedPrecondition("cannot list " + Quoted(dir.string()) + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) return FailedPrecondition("cannot list " + Quoted(dir.string()) + ": " + ec.message());
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (it->path().filename().string().front() == '.') {
       it.disable_recursion_pending();
       continue;
@@ -50,6 +50,7 @@ StatusOr<std::vector<std::string>> ListFiles(const fs::path& dir, int64_t max_fi
     }
     files.push_back(rel);
   }
+  if (ec) return FailedPrecondition("cannot list " + Quoted(dir.string()) + ": " + ec.message());
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -226,11 +227,17 @@ StatusOr<Package> PackCatalogEntry(const fs::path& entry_dir, const fs::path& re
                                    const PackOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(entry_dir, ec)) return NotFound(Quoted(entry_dir.string()) + " is not a folder");
-  auto json = DigestFile(entry_dir / "catalog.json", options.max_file_bytes);
-  if (!json.ok())
-    return NotFound("no catalog entry in " + Quoted(entry_dir.string()) + ": " + json.status().message());
+  if (!fs::is_regular_file(entry_dir / "catalog.json", ec)) {
+    return NotFound("no catalog entry in " + Quoted(entry_dir.string()) + ": it has no catalog.json");
+  }
+  if (static_cast<int64_t>(fs::file_size(entry_dir / "catalog.json", ec)) > options.max_catalog_json_bytes) {
+    return InvalidArgument("catalog.json is larger than the limit of " +
+                           std::to_string(options.max_catalog_json_bytes) + " bytes");
+  }
   std::ifstream in(entry_dir / "catalog.json", std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (!in && !in.eof())
+    return FailedPrecondition("cannot read " + Quoted((entry_dir / "catalog.json").string()));
   ASSIGN_OR_RETURN(tasks::CatalogEntry entry, tasks::ParseCatalogEntry(text, entry_dir));
   if (entry.models.empty())
     return InvalidArgument("catalog.json: models: the entry names no repository model");

@@ -79,6 +79,7 @@ struct PackOptions {
   std::vector<std::string> licenses;  // descriptor.licenses (SPDX ids); empty: not written
   int64_t max_files = 4096;           // files in the model folder
   int64_t max_file_bytes = int64_t{64} << 30;
+  int64_t max_catalog_json_bytes = 1 << 20;  // a catalog entry's catalog.json
 };
 
 // "2026-12-06T20:00:00Z" for seconds since the Unix epoch (SOURCE_DATE_EPOCH's meaning).

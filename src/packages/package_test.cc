@@ -297,6 +297,10 @@ TEST(PackCatalogTest, SaysWhichPartIsWrong) {
   auto escape = PackCatalogEntry(entry, repo, Options());
   EXPECT_EQ(escape.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(escape.status().message().find("is not a repository model name"), std::string::npos);
+  PackOptions small = Options();
+  small.max_catalog_json_bytes = 10;
+  auto large = PackCatalogEntry(entry, repo, small);
+  EXPECT_NE(large.status().message().find("larger than the limit of 10 bytes"), std::string::npos);
   WriteFile(entry / "catalog.json", R"({"name": "@local/x", "task": "ocr", "bogus": 1})");
   auto bad = PackCatalogEntry(entry, repo, Options());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
