@@ -1,9 +1,13 @@
 #include "packages/layout.h"
 
+#include <fcntl.h>
 #include <simdjson.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -227,6 +231,18 @@ Status WriteLayout(const fs::path& layout, const Package& package, const std::st
   std::error_code ec;
   fs::create_directories(layout / "blobs" / "sha256", ec);
   if (ec) return FailedPrecondition("cannot create " + Quoted(layout.string()) + ": " + ec.message());
+  // One writer at a time per layout (other processes and threads too): index.json is read,
+  // changed and replaced, so two writers at once would lose a tag. The lock is on the folder
+  // itself, so the layout holds no file beyond what the spec names.
+  int fd = ::open(layout.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
+    if (fd >= 0) ::close(fd);
+    return FailedPrecondition("cannot lock " + Quoted(layout.string()) + ": " + std::strerror(errno));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{fd};
   LayoutLimits limits;
   Index index;
   if (fs::exists(layout / "index.json", ec)) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 
 #include "common/test_temp_dir.h"
 #include "packages/package_internal.h"
@@ -200,6 +202,26 @@ TEST_F(LayoutTest, RefusesAConfigThatDoesNotFollowTheSchema) {
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.config;
     EXPECT_NE(r.status().message().find(c.error), std::string::npos) << r.status().message();
   }
+}
+
+TEST_F(LayoutTest, WritersOfOneLayoutKeepEachOthersTags) {
+  constexpr int kWriters = 4;
+  constexpr int kRounds = 25;
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int round = 0; round < kRounds; ++round) {
+        if (!WriteLayout(layout(), package_, "t" + std::to_string(w) + "-" + std::to_string(round)).ok())
+          ++failures;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto list = ListLayout(layout());
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(list->size(), size_t{kWriters * kRounds});
 }
 
 // The reader takes a layout another implementation wrote: skopeo's index.json has its own key
