@@ -53,6 +53,7 @@ int Pack(const std::vector<std::string>& args) {
            "config.architecture of the ModelPack config (default: none)");
   f.Int("max-files", &options.max_files, "most files the model folder may hold");
   f.Int("max-file-bytes", &options.max_file_bytes, "largest file the model folder may hold");
+  f.Int("max-catalog-json-bytes", &options.max_catalog_json_bytes, "largest catalog.json of a catalog entry");
   std::vector<std::string> flag_args, positional;
   SplitArgs(args, &flag_args, &positional);
   if (auto code = f.ParseOrExplain("pack", kUsage, flag_args)) return *code;
