@@ -16,8 +16,7 @@ DEBS=(build-essential cmake ninja-build pkg-config clang clang-tidy-14 libclang-
       libboost1.74-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-onnx python3-numpy libonnx-testdata prometheus curl
       libpng-dev libjpeg62-turbo-dev zlib1g-dev espeak-ng sox imagemagick fonts-dejavu-core libssl-dev openssl
-      libsqlite3-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-cryptography
-      skopeo)
+      libsqlite3-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc python3-cryptography)
 WANT_GPU=0
 WANT_PEERS=0
 for a in "$@"; do
@@ -27,6 +26,8 @@ for a in "$@"; do
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
 done
+# skopeo: reads and copies the OCI image layouts `continuum pack` writes (e2e_pack, packages_test).
+DEBS+=(skopeo)
 
 missing=()
 for p in "${DEBS[@]}"; do
