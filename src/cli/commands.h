@@ -12,5 +12,6 @@ int Import(const std::vector<std::string>& args);
 int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
+int Pack(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

@@ -20,6 +20,7 @@ void Usage() {
       "  run       run a catalog task (OCR, VAD, embeddings, ...) in-process or against a server\n"
       "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
       "  decisions verify a gateway decision log's hash chain\n"
+      "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (cmd == "linkemu") return continuum::cli::LinkEmu(args);
   if (cmd == "gateway") return continuum::cli::Gateway(args);
   if (cmd == "decisions") return continuum::cli::Decisions(args);
+  if (cmd == "pack") return continuum::cli::Pack(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

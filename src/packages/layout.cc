@@ -1,0 +1,326 @@
+#include "packages/layout.h"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "common/json_writer.h"
+#include "packages/digest.h"
+
+namespace continuum::packages {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::string_view kLayoutFile = R"({"imageLayoutVersion":"1.0.0"})";
+
+std::string TempName(const fs::path& target) {
+  return target.string() + ".tmp-" + std::to_string(::getpid());
+}
+
+Status WriteAtomically(const fs::path& target, std::string_view bytes) {
+  fs::path tmp = TempName(target);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return FailedPrecondition("cannot write " + Quoted(tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return FailedPrecondition("cannot rename into " + Quoted(target.string()) + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::string> ReadSmall(const fs::path& path, int64_t max_bytes, std::string_view what) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return NotFound(std::string(what) + " " + Quoted(path.string()) + " is missing");
+  if (static_cast<int64_t>(size) > max_bytes) {
+    return PayloadTooLarge(std::string(what) + " is larger than the limit of " + std::to_string(max_bytes) +
+                           " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in) return FailedPrecondition("cannot read " + Quoted(path.string()));
+  return ss.str();
+}
+
+// "sha256:<64 lower-case hex>" -> the blob's path; kInvalidArgument for anything else.
+StatusOr<fs::path> BlobPath(const fs::path& layout, std::string_view digest) {
+  constexpr std::string_view kPrefix = "sha256:";
+  std::string_view hex = digest.substr(digest.rfind(':') + 1);
+  bool ok = digest.substr(0, kPrefix.size()) == kPrefix && hex.size() == 64 &&
+            hex.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (!ok) return InvalidArgument("digest " + Quoted(digest) + " is not sha256:<64 hex digits>");
+  return layout / "blobs" / "sha256" / std::string(hex);
+}
+
+// Verifies a blob file against its descriptor.
+Status VerifyBlob(const fs::path& layout, const Blob& b, int64_t max_bytes, const std::string& what) {
+  ASSIGN_OR_RETURN(fs::path path, BlobPath(layout, b.digest));
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return NotFound(what + " is missing: blob " + b.digest + " is not in the layout");
+  if (b.size > max_bytes)
+    return PayloadTooLarge(what + " is larger than the limit of " + std::to_string(max_bytes) + " bytes");
+  auto d = DigestFile(path, max_bytes);
+  if (!d.ok()) return d.status().WithContext(what);
+  if (d->size != b.size) {
+    return InvalidArgument(what + ": blob " + b.digest + " holds " + std::to_string(d->size) +
+                           " bytes, the manifest says " + std::to_string(b.size));
+  }
+  if (d->digest != b.digest)
+    return InvalidArgument(what + ": blob " + b.digest + " is corrupt: its bytes hash to " + d->digest);
+  return Status::Ok();
+}
+
+Status WriteBlob(const fs::path& layout, const Blob& b, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(fs::path path, BlobPath(layout, b.digest));
+  std::error_code ec;
+  if (fs::exists(path, ec) && VerifyBlob(layout, b, max_bytes, "blob").ok()) return Status::Ok();
+  if (b.source.empty()) return WriteAtomically(path, b.data);
+  fs::path tmp = TempName(path);
+  auto d = DigestFile(b.source, max_bytes, tmp);
+  if (!d.ok() || d->digest != b.digest) {
+    fs::remove(tmp, ec);
+    if (!d.ok()) return d.status();
+    return FailedPrecondition(Quoted(b.source.string()) + " changed while it was being packed");
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return FailedPrecondition("cannot rename into " + Quoted(path.string()) + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+StatusOr<Blob> ParseDescriptor(simdjson::dom::element e, const std::string& what) {
+  Blob b;
+  std::string_view media_type, digest;
+  int64_t size = 0;
+  if (e["mediaType"].get(media_type) || e["digest"].get(digest) || e["size"].get(size) || size < 0) {
+    return InvalidArgument(what + " is not a descriptor with mediaType, digest and size");
+  }
+  b.media_type = std::string(media_type);
+  b.digest = std::string(digest);
+  b.size = size;
+  simdjson::dom::object annotations;
+  if (!e["annotations"].get(annotations)) {
+    for (auto field : annotations) {
+      std::string_view v;
+      if (field.value.get(v)) return InvalidArgument(what + ": annotation values must be strings");
+      b.annotations[std::string(field.key)] = std::string(v);
+    }
+  }
+  return b;
+}
+
+struct Index {
+  std::vector<Blob> manifests;  // descriptors, with their annotations
+};
+
+StatusOr<Index> ReadIndex(const fs::path& layout, const LayoutLimits& limits) {
+  ASSIGN_OR_RETURN(std::string oci_layout,
+                   ReadSmall(layout / "oci-layout", limits.max_manifest_bytes, "oci-layout"));
+  simdjson::dom::parser parser;
+  std::string_view version;
+  if (parser.parse(oci_layout)["imageLayoutVersion"].get(version) || version != "1.0.0") {
+    return InvalidArgument(Quoted((layout / "oci-layout").string()) +
+                           " does not say imageLayoutVersion 1.0.0");
+  }
+  ASSIGN_OR_RETURN(std::string text,
+                   ReadSmall(layout / "index.json", limits.max_manifest_bytes, "index.json"));
+  simdjson::dom::array manifests;
+  if (parser.parse(text)["manifests"].get(manifests)) {
+    return InvalidArgument("index.json is not an image index with a manifests array");
+  }
+  Index index;
+  for (auto m : manifests) {
+    ASSIGN_OR_RETURN(Blob b, ParseDescriptor(m, "an index.json entry"));
+    index.manifests.push_back(std::move(b));
+  }
+  return index;
+}
+
+std::string TagOf(const Blob& b) {
+  auto it = b.annotations.find(std::string(kRefNameAnnotation));
+  return it == b.annotations.end() ? "" : it->second;
+}
+
+std::string IndexJson(const Index& index) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject().Key("manifests").BeginArray();
+  for (const Blob& b : index.manifests) {
+    w.BeginObject();
+    if (!b.annotations.empty()) {
+      w.Key("annotations").BeginObject();
+      for (const auto& [k, v] : b.annotations) w.Key(k).String(v);
+      w.EndObject();
+    }
+    w.Key("digest")
+        .String(b.digest)
+        .Key("mediaType")
+        .String(b.media_type)
+        .Key("size")
+        .Int(b.size)
+        .EndObject();
+  }
+  w.EndArray().Key("mediaType").String(kIndexMediaType).Key("schemaVersion").Int(2).EndObject();
+  return out;
+}
+
+// A layer's filepath must stay inside the package.
+Status CheckFilepath(const std::string& path) {
+  fs::path p(path);
+  bool bad = path.empty() || p.is_absolute() || path.find('\0') != std::string::npos || path.front() == '/';
+  for (const auto& part : p) bad = bad || part == "..";
+  if (bad)
+    return InvalidArgument("the manifest lists the file " + Quoted(path) +
+                           ", a path that leaves the package");
+  return Status::Ok();
+}
+
+// The ModelPack config's required parts (descriptor, config, modelfs of type "layers"), and
+// diffIds that are the layers' digests in order: raw layers are their own uncompressed form.
+Status CheckConfig(const std::string& json, const std::vector<Blob>& layers) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element config;
+  simdjson::dom::object descriptor, model_config;
+  simdjson::dom::array diff_ids;
+  std::string_view type;
+  if (parser.parse(json).get(config) || config["descriptor"].get(descriptor) ||
+      config["config"].get(model_config) || config["modelfs"]["type"].get(type) || type != "layers" ||
+      config["modelfs"]["diffIds"].get(diff_ids)) {
+    return InvalidArgument(
+        "the config does not follow the ModelPack config schema: it needs descriptor, config and modelfs "
+        "{type: layers, diffIds}");
+  }
+  size_t i = 0;
+  for (auto id : diff_ids) {
+    std::string_view digest;
+    if (id.get(digest) || i >= layers.size() || digest != layers[i].digest) {
+      return InvalidArgument("the config's modelfs.diffIds[" + std::to_string(i) +
+                             "] is not the digest of layer " + std::to_string(i));
+    }
+    ++i;
+  }
+  if (i != layers.size() || i == 0) {
+    return InvalidArgument("the config lists " + std::to_string(i) + " diffIds for " +
+                           std::to_string(layers.size()) + " layers");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteLayout(const fs::path& layout, const Package& package, const std::string& tag) {
+  std::error_code ec;
+  fs::create_directories(layout / "blobs" / "sha256", ec);
+  if (ec) return FailedPrecondition("cannot create " + Quoted(layout.string()) + ": " + ec.message());
+  // One writer at a time per layout (other processes and threads too): index.json is read,
+  // changed and replaced, so two writers at once would lose a tag. The lock is on the folder
+  // itself, so the layout holds no file beyond what the spec names.
+  int fd = ::open(layout.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
+    if (fd >= 0) ::close(fd);
+    return FailedPrecondition("cannot lock " + Quoted(layout.string()) + ": " + std::strerror(errno));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{fd};
+  LayoutLimits limits;
+  Index index;
+  if (fs::exists(layout / "index.json", ec)) {
+    ASSIGN_OR_RETURN(index, ReadIndex(layout, limits));
+  } else {
+    RETURN_IF_ERROR(WriteAtomically(layout / "oci-layout", kLayoutFile));
+  }
+  for (const Blob& b : package.layers) RETURN_IF_ERROR(WriteBlob(layout, b, limits.max_blob_bytes));
+  RETURN_IF_ERROR(WriteBlob(layout, package.config, limits.max_blob_bytes));
+  Blob manifest;
+  manifest.media_type = std::string(kManifestMediaType);
+  manifest.digest = package.manifest_digest;
+  manifest.size = static_cast<int64_t>(package.manifest.size());
+  manifest.data = package.manifest;
+  RETURN_IF_ERROR(WriteBlob(layout, manifest, limits.max_blob_bytes));
+  manifest.data.clear();
+  manifest.annotations[std::string(kRefNameAnnotation)] = tag;
+  std::erase_if(index.manifests, [&](const Blob& b) { return TagOf(b) == tag; });
+  index.manifests.push_back(std::move(manifest));
+  return WriteAtomically(layout / "index.json", IndexJson(index));
+}
+
+StatusOr<std::vector<LayoutEntry>> ListLayout(const fs::path& layout, LayoutLimits limits) {
+  ASSIGN_OR_RETURN(Index index, ReadIndex(layout, limits));
+  std::vector<LayoutEntry> out;
+  for (const Blob& b : index.manifests) out.push_back({TagOf(b), b.digest});
+  return out;
+}
+
+StatusOr<Package> ReadLayout(const fs::path& layout, const std::string& tag, LayoutLimits limits) {
+  ASSIGN_OR_RETURN(Index index, ReadIndex(layout, limits));
+  const Blob* entry = nullptr;
+  std::string tags;
+  for (const Blob& b : index.manifests) {
+    if (TagOf(b) == tag) entry = &b;
+    tags += (tags.empty() ? "" : ", ") + Quoted(TagOf(b));
+  }
+  if (entry == nullptr) {
+    return NotFound("no package tagged " + Quoted(tag) + " in " + Quoted(layout.string()) +
+                    " (tags: " + (tags.empty() ? "none" : tags) + ")");
+  }
+  if (entry->media_type != kManifestMediaType)
+    return InvalidArgument("tag " + Quoted(tag) + " is not an image manifest");
+  RETURN_IF_ERROR(VerifyBlob(layout, *entry, limits.max_manifest_bytes, "the manifest"));
+  Package p;
+  ASSIGN_OR_RETURN(fs::path manifest_path, BlobPath(layout, entry->digest));
+  ASSIGN_OR_RETURN(p.manifest, ReadSmall(manifest_path, limits.max_manifest_bytes, "the manifest"));
+  p.manifest_digest = entry->digest;
+  simdjson::dom::parser parser;
+  simdjson::dom::element m;
+  if (parser.parse(p.manifest).get(m)) return InvalidArgument("the manifest is not valid JSON");
+  int64_t schema = 0;
+  std::string_view media_type, artifact_type;
+  if (m["schemaVersion"].get(schema) || schema != 2 || m["mediaType"].get(media_type) ||
+      media_type != kManifestMediaType || m["artifactType"].get(artifact_type) ||
+      artifact_type != kArtifactType) {
+    return InvalidArgument("the manifest is not an OCI image manifest (schemaVersion 2) of artifactType " +
+                           std::string(kArtifactType));
+  }
+  simdjson::dom::element config;
+  simdjson::dom::array layers;
+  if (m["config"].get(config) || m["layers"].get(layers))
+    return InvalidArgument("the manifest has no config or layers");
+  ASSIGN_OR_RETURN(p.config, ParseDescriptor(config, "the manifest's config"));
+  if (p.config.media_type != kConfigMediaType)
+    return InvalidArgument("the config is not " + std::string(kConfigMediaType));
+  RETURN_IF_ERROR(VerifyBlob(layout, p.config, limits.max_manifest_bytes, "the config"));
+  for (auto l : layers) {
+    ASSIGN_OR_RETURN(Blob b, ParseDescriptor(l, "a layer"));
+    RETURN_IF_ERROR(CheckFilepath(b.filepath()));
+    RETURN_IF_ERROR(VerifyBlob(layout, b, limits.max_blob_bytes, "file " + Quoted(b.filepath())));
+    ASSIGN_OR_RETURN(b.source, BlobPath(layout, b.digest));
+    p.layers.push_back(std::move(b));
+  }
+  ASSIGN_OR_RETURN(p.config.source, BlobPath(layout, p.config.digest));
+  ASSIGN_OR_RETURN(p.config.data, ReadSmall(p.config.source, limits.max_manifest_bytes, "the config"));
+  RETURN_IF_ERROR(CheckConfig(p.config.data, p.layers));
+  return p;
+}
+
+}  // namespace continuum::packages
