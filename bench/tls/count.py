@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""bench/tls/count.py BUILD_DIR [--tool callgrind|strace] [--server continuum|nginx] [-n N]
+"""bench/tls/count.py BUILD_DIR [--tool callgrind|strace] [--server continuum|nginx] [-n N] [--clients K]
 
 The server's cost per TLS handshake in figures that do not depend on the machine's load: the
 instructions it executes (valgrind --tool=callgrind) or the system calls it makes (strace -c -f)
-per handshake, for a full TLS 1.3, a full TLS 1.2 and a resumed TLS 1.2 handshake. One client
-(this script, Python's ssl module) connects, handshakes and closes N times per case, the way
-`openssl s_time` does (no close_notify). The counters are zeroed after a warm-up and read after
+per handshake, for a full TLS 1.3, a full TLS 1.2 and a resumed TLS 1.2 handshake. K clients
+(threads of this script, Python's ssl module; 1 by default) each connect, handshake and close N
+times per case, the way `openssl s_time` does (no close_notify). The counters are zeroed after a warm-up and read after
 the N handshakes, so start-up and the model repository do not count. Standard library only.
 """
 
@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -134,7 +135,8 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--tool", choices=("callgrind", "strace"), default="callgrind")
     ap.add_argument("--server", choices=("continuum", "nginx"), default="continuum")
-    ap.add_argument("-n", type=int, default=200)
+    ap.add_argument("-n", type=int, default=200, help="handshakes per client and case")
+    ap.add_argument("--clients", type=int, default=1, help="clients at once")
     args = ap.parse_args()
     ca = os.path.join(args.build, "test_pki", "ca.pem")
     workdir = tempfile.mkdtemp(prefix="continuum-tls-count-")
@@ -146,13 +148,19 @@ def main():
         for what, version, resume in CASES:
             handshakes(port, ca, version, resume, 20)  # warm-up (and the first, full, handshake)
             counter.zero()
-            handshakes(port, ca, version, resume, args.n)
+            clients = [threading.Thread(target=handshakes, args=(port, ca, version, resume, args.n))
+                       for _ in range(args.clients)]
+            for c in clients:
+                c.start()
+            for c in clients:
+                c.join()
             got = counter.read()
+            total = args.n * args.clients
             if args.tool == "callgrind":
-                print("%-16s %s: %8.0f instructions per handshake" % (what, args.server, got / args.n), flush=True)
+                print("%-16s %s: %8.0f instructions per handshake" % (what, args.server, got / total), flush=True)
             else:
-                per = ", ".join("%s %.2f" % (k, v / args.n) for k, v in sorted(got.items(), key=lambda kv: -kv[1]))
-                print("%-16s %s: %.1f syscalls per handshake: %s" % (what, args.server, sum(got.values()) / args.n,
+                per = ", ".join("%s %.2f" % (k, v / total) for k, v in sorted(got.items(), key=lambda kv: -kv[1]))
+                print("%-16s %s: %.1f syscalls per handshake: %s" % (what, args.server, sum(got.values()) / total,
                                                                    per), flush=True)
     finally:
         counter.stop()
