@@ -124,8 +124,9 @@ def server_argv(args, port, workdir):
                 str(port), "--http-address", "127.0.0.1", "--grpc-port", "-1", "--tls-cert", cert, "--tls-key", key]
     conf = os.path.join(workdir, "nginx.conf")
     with open(conf, "w") as f:
-        f.write("master_process off;\n" + R.NGINX_CONF.format(d=workdir, cert=cert, key=key, ciphers=R.NGINX_CIPHERS,
-                                                               node_port=free_port(), port=port, plain_port=free_port()))
+        conf_text = R.NGINX_CONF.format(d=workdir, cert=cert, key=key, ciphers=R.NGINX_CIPHERS,
+                                        node_port=free_port(), port=port, plain_port=free_port())
+        f.write("master_process off;\n" + conf_text)
     return [os.environ.get("CONTINUUM_BENCH_NGINX") or "/usr/sbin/nginx", "-p", workdir, "-c", conf, "-e",
             os.path.join(workdir, "error.log")]
 
