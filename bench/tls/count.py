@@ -14,6 +14,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -106,6 +107,17 @@ class Counter:
         return calls
 
     def stop(self):
+        # strace detaches on SIGTERM and leaves the server running: stop the server first.
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                children = [int(c) for c in f.read().split()]
+        except OSError:
+            children = []
+        for c in children if self.tool == "strace" else []:
+            try:
+                os.kill(c, signal.SIGTERM)
+            except OSError:
+                pass
         self.proc.terminate()
         try:
             self.proc.wait(30)
