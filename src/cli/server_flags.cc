@@ -11,6 +11,7 @@ ServerFlags::ServerFlags(std::string default_address, int64_t default_port)
   max_body_bytes_ = static_cast<int64_t>(d.max_body_bytes);
   max_header_bytes_ = static_cast<int64_t>(d.max_header_bytes);
   max_connections_ = static_cast<int64_t>(d.max_connections);
+  max_accepts_per_wakeup_ = static_cast<int64_t>(d.max_accepts_per_wakeup);
   header_timeout_ms_ = d.header_timeout.count();
   body_timeout_ms_ = d.body_timeout.count();
   idle_timeout_ms_ = d.idle_timeout.count();
@@ -31,6 +32,8 @@ void ServerFlags::Register(Flags& f) {
   f.Int("idle-timeout-ms", &idle_timeout_ms_, "keep-alive connections idle this long are closed");
   f.Int("write-timeout-ms", &write_timeout_ms_, "time allowed to write a response to a slow reader");
   f.Int("max-connections", &max_connections_, "open connections beyond this are refused");
+  f.Int("max-accepts-per-wakeup", &max_accepts_per_wakeup_,
+        "connections accepted in one turn of the I/O loop when several arrive at once");
   f.String("tls-cert", &tls_cert_,
            "serve HTTPS (every listener) with this certificate (PEM: the leaf, then intermediates)");
   f.String("tls-key", &tls_key_, "with --tls-cert: its private key (PEM)");
@@ -92,6 +95,7 @@ StatusOr<http::ServerOptions> ServerFlags::Options() const {
   RETURN_IF_ERROR(range("idle-timeout-ms", idle_timeout_ms_, 1, kDay));
   RETURN_IF_ERROR(range("write-timeout-ms", write_timeout_ms_, 1, kDay));
   RETURN_IF_ERROR(range("max-connections", max_connections_, 1, 1'000'000));
+  RETURN_IF_ERROR(range("max-accepts-per-wakeup", max_accepts_per_wakeup_, 1, 1'000'000));
   RETURN_IF_ERROR(CheckTls());
   http::ServerOptions o;
   o.address = address_;
@@ -104,6 +108,7 @@ StatusOr<http::ServerOptions> ServerFlags::Options() const {
   o.idle_timeout = std::chrono::milliseconds(idle_timeout_ms_);
   o.write_timeout = std::chrono::milliseconds(write_timeout_ms_);
   o.max_connections = static_cast<size_t>(max_connections_);
+  o.max_accepts_per_wakeup = static_cast<size_t>(max_accepts_per_wakeup_);
   if (const tls::ServerTlsOptions t = TlsOptions(); t.enabled()) {
     ASSIGN_OR_RETURN(o.tls, tls::ServerContext::Load(t));
   }

@@ -32,7 +32,7 @@ class ServerFlags {
   std::string address_;
   int64_t port_;
   int64_t io_threads_ = 1;
-  int64_t max_body_bytes_, max_header_bytes_, max_connections_;
+  int64_t max_body_bytes_, max_header_bytes_, max_connections_, max_accepts_per_wakeup_;
   int64_t header_timeout_ms_, body_timeout_ms_, idle_timeout_ms_, write_timeout_ms_;
   std::string tls_cert_, tls_key_, tls_client_ca_, tls_client_auth_;
   int64_t tls_handshake_timeout_ms_, tls_reload_interval_ms_;

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -78,6 +79,9 @@ class ServerImpl final : public Server {
     if (ec) return Unavailable("cannot bind " + where + ": " + ec.message());
     acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec) return Unavailable("cannot listen on " + where + ": " + ec.message());
+    // AcceptBatch accepts until the queue is empty: each accept returns at once.
+    acceptor_.non_blocking(true, ec);
+    if (ec) return Unavailable("cannot make the socket of " + where + " non-blocking: " + ec.message());
     const auto local = acceptor_.local_endpoint(ec);
     if (ec) return Unavailable("cannot read the bound address of " + where + ": " + ec.message());
     port_ = local.port();
@@ -85,7 +89,10 @@ class ServerImpl final : public Server {
   }
 
   Status Run() {
-    net::post(accept_strand_, [this] { DoAccept(); });
+    ++accept_ops_;
+    net::post(accept_strand_, [this] {
+      if (!AcceptOpEnded()) AcceptBatch();
+    });
     if (!loops_.empty()) return Status::Ok();  // the loops' threads serve
     try {
       threads_.reserve(static_cast<size_t>(shared_.options.io_threads));
@@ -191,10 +198,11 @@ class ServerImpl final : public Server {
     return false;
   }
 
-  // The context a new connection runs on: the shared loops in turn, else the server's own.
+  // The context the next connection runs on: the shared loops in turn (Admit moves on to the
+  // next), else the server's own.
   net::io_context& NextContext() {
     if (loops_.empty()) return ioc_;
-    return loops_[next_loop_++ % loops_.size()]->context();
+    return loops_[next_loop_ % loops_.size()]->context();
   }
 
   void RunLoop() {
@@ -208,15 +216,51 @@ class ServerImpl final : public Server {
     }
   }
 
-  // The accept path (DoAccept, OnAccept, the retry timer) runs on the accept strand only;
-  // accept_ops_ counts its operations in flight, so that Stop on shared loops returns only once
-  // the last of them has run its handler (a handler of an operation aborted by the close still
-  // reads this object, and may run after any marker posted behind the close).
-  void DoAccept() {
-    auto strand = net::make_strand(NextContext());
-    acceptor_.async_accept(strand, [this, strand](beast::error_code ec, tcp::socket socket) {
+  // The accept path (WaitAcceptable, AcceptBatch, Admit, the retry timer) runs on the accept
+  // strand only; accept_ops_ counts its operations in flight, so that Stop on shared loops returns
+  // only once the last of them has run its handler (a handler of an operation aborted by the close
+  // still reads this object, and may run after any marker posted behind the close).
+  //
+  // One wake-up accepts every connection waiting, up to max_accepts_per_wakeup (the listening
+  // socket is non-blocking): under a burst of connects, one wait and one handler serve them all,
+  // and the peer's address comes with the accept.
+  void WaitAcceptable() {
+    acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
       if (AcceptOpEnded()) return;
-      OnAccept(ec, std::move(socket), strand);
+      if (ec) {
+        RetryAcceptLater();  // not expected on an open acceptor: do not spin on it
+        return;
+      }
+      AcceptBatch();
+    });
+    ++accept_ops_;
+  }
+
+  void AcceptBatch() {
+    for (size_t i = 0; i < shared_.options.max_accepts_per_wakeup; ++i) {
+      beast::error_code ec;
+      try {
+        auto strand = net::make_strand(NextContext());
+        tcp::socket socket(strand);
+        tcp::endpoint remote;
+        acceptor_.accept(socket, remote, ec);
+        if (ec == net::error::would_block || ec == net::error::try_again) return WaitAcceptable();
+        if (ec) {
+          // Out of descriptors or memory: back off instead of spinning on accept. Otherwise
+          // (e.g. the peer reset before the accept) go on with the next one.
+          if (IsResourceExhaustion(ec)) return RetryAcceptLater();
+          continue;
+        }
+        ++next_loop_;
+        Admit(std::move(socket), strand, remote);
+      } catch (...) {
+        return RetryAcceptLater();  // allocation failure: the socket (if any) closed on the way out
+      }
+    }
+    // A full batch: more may be waiting, and epoll reports the listening socket's readiness once
+    // per arrival, so a wait could sleep on them. Go on after what the loop has queued meanwhile.
+    net::post(accept_strand_, [this] {
+      if (!AcceptOpEnded()) AcceptBatch();
     });
     ++accept_ops_;
   }
@@ -225,7 +269,7 @@ class ServerImpl final : public Server {
     accept_retry_.expires_after(std::chrono::milliseconds(50));
     accept_retry_.async_wait([this](beast::error_code wait_ec) {
       if (AcceptOpEnded()) return;
-      if (!wait_ec) DoAccept();
+      if (!wait_ec) AcceptBatch();
     });
     ++accept_ops_;
   }
@@ -239,34 +283,17 @@ class ServerImpl final : public Server {
     return true;
   }
 
-  void OnAccept(beast::error_code ec, tcp::socket socket, const Strand& strand) {
-    try {
-      if (ec) {
-        if (IsResourceExhaustion(ec)) {
-          // Out of descriptors or memory: back off instead of spinning on accept.
-          RetryAcceptLater();
-          return;
-        }
-        DoAccept();
-        return;
-      }
-      beast::error_code ep_ec;
-      const auto remote = socket.remote_endpoint(ep_ec);
-      auto conn = std::make_shared<Connection>(shared_, std::move(socket), strand,
-                                               ep_ec ? std::string("unknown") : FormatEndpoint(remote));
-      if (shared_.Register(conn.get())) {
-        net::post(strand, [conn] { conn->Start(); });
-      } else {
-        conn->Abandon();  // over max_connections (or stopping): close at once
-      }
-    } catch (...) {
-      // Allocation failure for this connection; the socket (if still ours) closes here.
+  // A new connection: registered and started on its strand, or closed at once when over
+  // max_connections (or stopping).
+  void Admit(tcp::socket socket, const Strand& strand, const tcp::endpoint& remote) {
+    auto conn = std::make_shared<Connection>(shared_, std::move(socket), strand, FormatEndpoint(remote));
+    if (!shared_.Register(conn.get())) {
+      conn->Abandon();
+      return;
     }
-    try {
-      DoAccept();
-    } catch (...) {
-      RetryAcceptLater();
-    }
+    // Runs Start at once when the strand is idle and its context is this thread's (the usual
+    // case with one I/O loop), instead of another turn of the loop.
+    net::dispatch(strand, [conn] { conn->Start(); });
   }
 
   // Declaration order matters: shared_ (the registry) must outlive ioc_, whose destruction may
@@ -292,6 +319,8 @@ class ServerImpl final : public Server {
 StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   if (!handler) return InvalidArgument("HTTP server needs a handler");
   if (options.io_threads < 1) return InvalidArgument("HTTP server needs io_threads >= 1");
+  if (options.max_accepts_per_wakeup < 1)
+    return InvalidArgument("HTTP server needs max_accepts_per_wakeup >= 1");
   if (!options.loops.empty() && static_cast<size_t>(options.io_threads) != options.loops.size())
     return InvalidArgument("HTTP server on shared loops runs one I/O thread per loop: io_threads must be " +
                            std::to_string(options.loops.size()));

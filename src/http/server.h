@@ -41,6 +41,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive connection with no request
   std::chrono::milliseconds write_timeout{30000};
   size_t max_connections = 10000;  // beyond this, new connections are closed at once
+  // Connections accepted in one turn when several wait at once (e.g. a burst of TLS clients);
+  // the rest are accepted in the next turn, after the loop has run what is ready. At least 1.
+  size_t max_accepts_per_wakeup = 64;
   // After an error response (or "Connection: close"), the write side is shut and unread input is
   // drained for up to this long before the socket closes, so the client can read the response
   // instead of receiving a reset.
@@ -56,7 +59,8 @@ class Server {
  public:
   virtual ~Server() = default;
   // Binds, listens and starts the I/O threads. Errors: kInvalidArgument (bad address, no
-  // handler, io_threads < 1), kUnavailable (open/bind/listen failed, e.g. address in use).
+  // handler, io_threads < 1, max_accepts_per_wakeup 0), kUnavailable (open/bind/listen failed, e.g. address
+  // in use).
   static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
   virtual uint16_t port() const = 0;
   // Stops accepting, closes connections and joins the I/O threads. Idempotent.

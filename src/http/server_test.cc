@@ -496,6 +496,57 @@ TEST_F(HttpServerTest, MaxConnections) {
   EXPECT_TRUE(served);
 }
 
+TEST_F(HttpServerTest, RefusesZeroAcceptsPerWakeup) {
+  ServerOptions o = TestOptions();
+  o.max_accepts_per_wakeup = 0;
+  const auto s = Server::Start(o, Echo);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+}
+
+// Connections that queue up while the loop is busy are accepted several per wake-up (here 2, so
+// batches end while more wait): the first ones up to max_connections are served, the rest closed.
+TEST_F(HttpServerTest, AcceptsABurstInBatchesWithinMaxConnections) {
+  constexpr int kBurst = 9;
+  ServerOptions o = TestOptions();
+  o.io_threads = 1;  // a blocked handler holds the only loop while the burst queues
+  o.max_connections = 6;
+  o.max_accepts_per_wakeup = 2;
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  ASSERT_TRUE(Serve(
+      [&entered, released](Request&& req, Responder respond) {
+        if (req.path == "/block") {
+          entered.set_value();
+          released.wait();
+        }
+        Echo(std::move(req), std::move(respond));
+      },
+      o));
+  Client blocker(port());  // stays open (keep-alive): holds one of the 6 slots
+  ASSERT_TRUE(blocker.Send("GET /block HTTP/1.1\r\n\r\n"));
+  entered.get_future().wait();
+  std::vector<std::unique_ptr<Client>> burst;
+  for (int i = 0; i < kBurst; ++i) {
+    burst.push_back(std::make_unique<Client>(port()));  // completes in the listen backlog
+    ASSERT_TRUE(burst.back()->connected());
+    ASSERT_TRUE(burst.back()->Send("GET /b HTTP/1.1\r\n\r\n"));
+  }
+  release.set_value();
+  auto r = blocker.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  for (int i = 0; i < kBurst; ++i) {
+    if (i < 5) {
+      auto got = burst[i]->Read();
+      ASSERT_TRUE(got.has_value()) << "connection " << i << " was not served";
+      EXPECT_EQ(got->status, 200);
+    } else {
+      EXPECT_TRUE(burst[i]->WaitClosed()) << "connection " << i << " is over max_connections";
+    }
+  }
+}
+
 TEST_F(HttpServerTest, WriteTimeoutCutsOffAClientThatDoesNotRead) {
   constexpr size_t kBig = 48u << 20;  // far more than loopback socket buffers hold
   ServerOptions o = TestOptions();
