@@ -34,8 +34,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,6 +42,7 @@
 #include <string>
 #include <utility>
 
+#include "http/internal/request_parser.h"
 #include "http/server.h"
 
 namespace continuum::http::internal {
@@ -165,7 +164,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<const TlsInfo> tls_info_;            // with TLS: set after the handshake
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
-  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   const std::string remote_;
 
   Phase phase_ = Phase::kIdle;  // kHandshake from the start with TLS
