@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "http/internal/wire.h"
+#include "http/io_loop.h"
 #include "tls/peer_cert.h"
 #include "tls/server_context.h"
 
@@ -129,6 +130,9 @@ Connection::Connection(ServerShared& shared, tcp::socket socket, Strand strand, 
       stream_(std::move(socket)),
       timer_(strand_),
       remote_(std::move(remote)) {
+  for (const auto& loop : options_.loops) {
+    if (&loop->context() == &strand_.context()) loop_ = loop.get();
+  }
   if (options_.tls) {
     ssl_context_ = options_.tls->Current();
     ssl_.emplace(stream_.socket(), *ssl_context_);
@@ -200,6 +204,14 @@ void Connection::Abandon() noexcept {
 }
 
 void Connection::PostResponse(uint64_t generation, Response&& response) {
+  // The loop's one thread runs every handler of this connection: on it, nothing of the
+  // connection can run concurrently, so the answer is written now. The strand's dispatch also ran
+  // it at once there (a forwarded answer arrives on the client's completion, outside the strand
+  // but inside the loop), after taking the strand's lock and wrapping the answer in a queued handler.
+  if (loop_ != nullptr && loop_->InLoopThread()) {
+    OnResponse(generation, std::move(response));
+    return;
+  }
   // Runs inline when called on this strand (a handler answering synchronously), else posts.
   net::dispatch(strand_, [self = shared_from_this(), generation, response = std::move(response)]() mutable {
     self->OnResponse(generation, std::move(response));
