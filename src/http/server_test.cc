@@ -108,6 +108,36 @@ TEST_F(HttpServerTest, ServesOnASharedLoopAndStopsWithoutStoppingIt) {
   EXPECT_EQ(ran.get_future().wait_for(2s), std::future_status::ready);
 }
 
+// On a shared loop, an answer given on the loop's thread outside the connection's own handlers
+// (as a forwarded answer arrives, on the client's completion) is written before the responder
+// returns (the connection skips its strand there): the loop, blocked in the same task, would
+// never run a write posted for later.
+TEST_F(HttpServerTest, AnswerOnTheLoopThreadIsWrittenBeforeTheResponderReturns) {
+  auto loop = IoLoop::Start();
+  ASSERT_TRUE(loop.ok());
+  ServerOptions o = TestOptions();
+  o.io_threads = 1;
+  o.loops = {*loop};
+  std::promise<Responder> held;
+  ASSERT_TRUE(Serve([&held](Request&&, Responder respond) { held.set_value(std::move(respond)); }, o));
+  Client c(port());
+  ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"));
+  auto responder_future = held.get_future();
+  ASSERT_EQ(responder_future.wait_for(5s), std::future_status::ready);
+  Responder respond = responder_future.get();
+  std::promise<bool> written;
+  boost::asio::post((*loop)->context(), [&] {
+    Response r;
+    r.body = "now";
+    respond(std::move(r));
+    written.set_value(c.Readable(5000ms));  // the loop's thread stays here meanwhile
+  });
+  auto written_future = written.get_future();
+  ASSERT_EQ(written_future.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(written_future.get()) << "the answer waited for a later turn of the loop";
+  ExpectResponse(c.Read(), 200, "now");
+}
+
 TEST_F(HttpServerTest, GetRoundtripWithHeaders) {
   ASSERT_TRUE(Serve(Echo));
   Client c(port());

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "http/internal/wire.h"
+#include "http/io_loop.h"
 #include "tls/peer_cert.h"
 #include "tls/server_context.h"
 
@@ -42,8 +43,6 @@ Clock::time_point After(std::chrono::milliseconds d) {
   return now + d;
 }
 
-std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
-
 // What the handshake settled, and the client certificate when one was presented.
 std::shared_ptr<const TlsInfo> MakeTlsInfo(SSL* ssl) {
   auto info = std::make_shared<TlsInfo>();
@@ -65,8 +64,6 @@ std::shared_ptr<const TlsInfo> MakeTlsInfo(SSL* ssl) {
   }
   return info;
 }
-
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Shared by all copies of one Responder. The first call wins; whoever drops the last copy
 // without answering triggers a 500, so a forgotten responder cannot park a connection forever.
@@ -133,6 +130,9 @@ Connection::Connection(ServerShared& shared, tcp::socket socket, Strand strand, 
       stream_(std::move(socket)),
       timer_(strand_),
       remote_(std::move(remote)) {
+  for (const auto& loop : options_.loops) {
+    if (&loop->context() == &strand_.context()) loop_ = loop.get();
+  }
   if (options_.tls) {
     ssl_context_ = options_.tls->Current();
     ssl_.emplace(stream_.socket(), *ssl_context_);
@@ -204,6 +204,14 @@ void Connection::Abandon() noexcept {
 }
 
 void Connection::PostResponse(uint64_t generation, Response&& response) {
+  // The loop's one thread runs every handler of this connection: on it, nothing of the
+  // connection can run concurrently, so the answer is written now. The strand's dispatch also ran
+  // it at once there (a forwarded answer arrives on the client's completion, outside the strand
+  // but inside the loop), after taking the strand's lock and wrapping the answer in a queued handler.
+  if (loop_ != nullptr && loop_->InLoopThread()) {
+    OnResponse(generation, std::move(response));
+    return;
+  }
   // Runs inline when called on this strand (a handler answering synchronously), else posts.
   net::dispatch(strand_, [self = shared_from_this(), generation, response = std::move(response)]() mutable {
     self->OnResponse(generation, std::move(response));
@@ -407,19 +415,18 @@ void Connection::Parse() {
 }
 
 bool Connection::OnHeaderDone() {
-  auto& msg = parser_->get();
   // RFC 7230 3.3.3: a request Transfer-Encoding that does not end in chunked has no knowable
   // length. Beast ignores such a header; we must not, or the stream desynchronises.
-  if (!parser_->chunked() && msg.find(bhttp::field::transfer_encoding) != msg.end()) {
+  if (!parser_->chunked() && parser_->has_transfer_encoding()) {
     SendError(400, "unsupported transfer-encoding");
     return false;
   }
   if (parser_->is_done()) return true;
   phase_ = Phase::kBody;
   SetDeadline(After(options_.body_timeout));
-  if (buffer_.size() == 0 && msg.version() >= 11) {
-    const auto expect = msg.find(bhttp::field::expect);
-    if (expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
+  if (buffer_.size() == 0 && parser_->version() >= 11) {
+    const std::string* expect = parser_->expect();
+    if (expect != nullptr && beast::iequals(*expect, "100-continue")) {
       AsyncWrite(net::const_buffer(kContinue.data(), kContinue.size()),
                  [self = shared_from_this()](beast::error_code ec, size_t) { self->OnContinueWritten(ec); });
       return false;
@@ -449,31 +456,19 @@ Responder Connection::MakeResponder() {
 }
 
 void Connection::Dispatch() {
-  auto& msg = parser_->get();
-  Request req;
-  if (!ParseTarget(View(msg.target()), req.path, req.query)) {
+  Request& parsed = parser_->request();
+  if (!ParseTarget(parsed.target, parsed.path, parsed.query)) {
     SendError(400, "malformed request target");
     return;
   }
-  req.target.assign(View(msg.target()));
-  req.method.assign(View(msg.method_string()));
-  size_t fields = 0;
-  for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
-  req.headers.reserve(fields);
-  for (const auto& field : msg) {
-    const std::string_view name = View(field.name_string());
-    std::string lower(name);
-    for (char& c : lower) c = AsciiLower(c);
-    req.headers.emplace_back(std::move(lower), std::string(View(field.value())));
-  }
-  req.body = std::move(msg.body());
+  keep_alive_ = parser_->keep_alive();
+  http10_ = parser_->version() < 11;
+  head_request_ = parser_->method() == bhttp::verb::head;
+  Request req = std::move(parsed);
   req.remote = remote_;
   req.tls = tls_info_;
   cancel_ = CancelToken::Make();
   req.cancel = cancel_;
-  keep_alive_ = msg.keep_alive();
-  http10_ = msg.version() < 11;
-  head_request_ = msg.method() == bhttp::verb::head;
   parser_.reset();
 
   first_request_ = false;
@@ -513,7 +508,7 @@ void Connection::OnResponse(uint64_t generation, Response&& response) {
 }
 
 void Connection::SendError(int status, std::string_view message) {
-  const bool head = parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
+  const bool head = parser_ && parser_->is_header_done() && parser_->method() == bhttp::verb::head;
   parser_.reset();
   close_after_write_ = true;
   response_body_ = JsonError(message);

@@ -34,8 +34,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,6 +42,7 @@
 #include <string>
 #include <utility>
 
+#include "http/internal/request_parser.h"
 #include "http/server.h"
 
 namespace continuum::http::internal {
@@ -95,6 +94,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes the socket of a connection that was never started (registration refused).
   void Abandon() noexcept;
   // From any thread: answers request `generation` (ignored if the connection moved on or closed).
+  // On the thread of the connection's loop (a shared IoLoop, run by that one thread) the answer
+  // is written at once, without the strand; from elsewhere it goes through the strand.
   void PostResponse(uint64_t generation, Response&& response);
 
  private:
@@ -165,8 +166,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<const TlsInfo> tls_info_;            // with TLS: set after the handshake
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
-  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   const std::string remote_;
+  // The shared loop whose one thread runs this connection's context, or null (the server's own
+  // context, which may have several threads).
+  const IoLoop* loop_ = nullptr;
 
   Phase phase_ = Phase::kIdle;  // kHandshake from the start with TLS
   Clock::time_point deadline_ = Clock::time_point::max();
