@@ -306,6 +306,26 @@ class CallbackFamily final : public FamilyBase {
   const std::function<double()> fn_;
 };
 
+class LabelledCallbackFamily final : public FamilyBase {
+ public:
+  LabelledCallbackFamily(std::string name, std::string help, std::string_view type,
+                         std::vector<std::string> labels, std::function<std::vector<Registry::Sample>()> fn)
+      : FamilyBase(std::move(name), std::move(help), type), labels_(std::move(labels)), fn_(std::move(fn)) {}
+
+ private:
+  void RenderSamples(std::string& out) const override {
+    for (const Registry::Sample& s : fn_()) {
+      if (s.label_values.size() != labels_.size()) continue;  // a broken sample is left out
+      AppendSampleStart(out, name_, "", labels_, s.label_values);
+      AppendDouble(out, s.value);
+      out += '\n';
+    }
+  }
+
+  const std::vector<std::string> labels_;
+  const std::function<std::vector<Registry::Sample>()> fn_;
+};
+
 }  // namespace
 
 // --- Metric types -------------------------------------------------------------------------------
@@ -433,6 +453,14 @@ void Registry::AddCallbackGauge(std::string name, std::string help, std::functio
 
 void Registry::AddCallbackCounter(std::string name, std::string help, std::function<double()> fn) {
   auto family = std::make_unique<CallbackFamily>(name, std::move(help), "counter", std::move(fn));
+  impl_->Add(std::move(family), name, /*histogram=*/false);
+}
+
+void Registry::AddCallbackFamily(std::string name, std::string help, bool counter,
+                                 std::vector<std::string> labels, std::function<std::vector<Sample>()> fn) {
+  ValidateLabelNames(name, labels, /*histogram=*/false);
+  auto family = std::make_unique<LabelledCallbackFamily>(name, std::move(help), counter ? "counter" : "gauge",
+                                                         std::move(labels), std::move(fn));
   impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 

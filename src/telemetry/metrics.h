@@ -93,6 +93,15 @@ class Registry {
   void AddCallbackGauge(std::string name, std::string help, std::function<double()> fn);
   // A counter computed at scrape time (e.g. process CPU time); fn must never decrease.
   void AddCallbackCounter(std::string name, std::string help, std::function<double()> fn);
+  // A labelled family computed at scrape time (e.g. stats a component keeps in its own atomics):
+  // fn returns each child's label values (as many as `labels`) and value. `counter`: a counter
+  // family (each child's value must never decrease), else a gauge family.
+  struct Sample {
+    std::vector<std::string> label_values;
+    double value = 0;
+  };
+  void AddCallbackFamily(std::string name, std::string help, bool counter, std::vector<std::string> labels,
+                         std::function<std::vector<Sample>()> fn);
 
   // The whole registry in Prometheus text format.
   std::string Render() const;

@@ -73,6 +73,27 @@ TEST(Metrics, EmptyFamiliesRenderHelpAndType) {
             "# HELP c C.\n# TYPE c gauge\nc 0\n");
 }
 
+TEST(Metrics, LabelledCallbackFamiliesRenderWhatTheCallbackReturnsAtScrape) {
+  Registry r;
+  double ok = 3;
+  r.AddCallbackFamily("x_total", "X.", /*counter=*/true, {"listener", "result"}, [&ok] {
+    return std::vector<Registry::Sample>{{{"public", "ok"}, ok}, {{"public", "failed"}, 1}, {{"broken"}, 9}};
+  });
+  r.AddCallbackFamily("y_seconds", "Y.", /*counter=*/false, {"listener"}, [] {
+    return std::vector<Registry::Sample>{{{"admin"}, 1767225600}};
+  });
+  ok = 4;
+  EXPECT_EQ(r.Render(),
+            "# HELP x_total X.\n# TYPE x_total counter\n"
+            "x_total{listener=\"public\",result=\"ok\"} 4\n"
+            "x_total{listener=\"public\",result=\"failed\"} 1\n"
+            "# HELP y_seconds Y.\n# TYPE y_seconds gauge\n"
+            "y_seconds{listener=\"admin\"} 1767225600\n");
+  EXPECT_THROW(
+      r.AddCallbackFamily("x_total", "again", true, {}, [] { return std::vector<Registry::Sample>{}; }),
+      std::invalid_argument);
+}
+
 TEST(Metrics, UnlabelledHistogramHasOnlyLe) {
   Registry r;
   r.AddHistogram("h", "H.", {}, {}).WithLabels({}).Observe(0.5);
