@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -190,6 +191,15 @@ StatusOr<std::shared_ptr<ssl::context>> BuildContext(const ServerTlsOptions& o) 
   return context;
 }
 
+// notAfter of the context's certificate in unix seconds (0 when it has none or it cannot be read).
+int64_t NotAfterOf(ssl::context& context) {
+  X509* leaf = SSL_CTX_get0_certificate(context.native_handle());
+  if (leaf == nullptr) return 0;
+  struct tm t {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &t) != 1) return 0;
+  return static_cast<int64_t>(timegm(&t));
+}
+
 // What a file holds now (empty when it cannot be read). The files are small and read whole:
 // a rewrite within the file system's timestamp granularity, same size, is still seen.
 std::string ContentOf(const std::string& path) {
@@ -260,6 +270,7 @@ StatusOr<std::shared_ptr<ServerContext>> ServerContext::Load(const ServerTlsOpti
   std::shared_ptr<ServerContext> sc(new ServerContext(options));
   sc->stamps_ = std::make_unique<FileStamps>(FileStamps::Of(options));
   ASSIGN_OR_RETURN(sc->current_, BuildContext(options));
+  sc->not_after_.store(NotAfterOf(*sc->current_), std::memory_order_relaxed);
   if (options.reload_interval.count() > 0) {
     // The watcher must not take the process's signals (the main thread waits for them):
     // it starts with every signal blocked.
@@ -309,9 +320,14 @@ Status ServerContext::Reload() {
   auto built = BuildContext(options_);
   std::lock_guard<std::mutex> lock(mu_);
   stamps_ = std::move(stamps);
-  if (!built.ok()) return built.status();
+  if (!built.ok()) {
+    reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+    return built.status();
+  }
   current_ = std::move(built).value();
+  not_after_.store(NotAfterOf(*current_), std::memory_order_relaxed);
   ++generation_;
+  reloads_ok_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
 

@@ -10,8 +10,10 @@
 // connections; a connection keeps the context it started with, so a reload never drops one.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,6 +74,12 @@ class ServerContext {
   bool ReloadIfChanged();
   // How many reloads succeeded since Load.
   uint64_t generation() const;
+  // Reloads since Load by outcome (Reload, the file watcher, SIGHUP): what continuum_tls_reloads_total
+  // shows. Failed ones kept the previous context.
+  uint64_t reloads_ok() const { return reloads_ok_.load(std::memory_order_relaxed); }
+  uint64_t reloads_failed() const { return reloads_failed_.load(std::memory_order_relaxed); }
+  // notAfter of the certificate new connections are served (the current context's), in unix seconds.
+  int64_t certificate_not_after() const { return not_after_.load(std::memory_order_relaxed); }
   const ServerTlsOptions& options() const { return options_; }
 
   // Reloads every ServerContext alive in the process (what SIGHUP does); logs each outcome.
@@ -89,7 +97,10 @@ class ServerContext {
   std::unique_ptr<FileStamps> stamps_;                  // guarded by mu_
   uint64_t generation_ = 0;                             // guarded by mu_
   std::mutex reload_mu_;                                // one reload at a time
-  bool stopping_ = false;                               // guarded by mu_
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_failed_{0};
+  std::atomic<int64_t> not_after_{0};  // of current_'s certificate
+  bool stopping_ = false;              // guarded by mu_
   std::condition_variable wake_;
   std::thread watcher_;
 };

@@ -1,9 +1,12 @@
 #include "tls/server_context.h"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 
 #include <boost/asio/ssl/context.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -42,6 +45,21 @@ class ServerContextTest : public ::testing::Test {
   std::string LoadError(const ServerTlsOptions& o) const {
     auto sc = ServerContext::Load(o);
     return sc.ok() ? std::string() : sc.status().message();
+  }
+
+  // notAfter of the first certificate of a PEM file in unix seconds, as OpenSSL counts from the epoch.
+  int64_t NotAfter(const std::string& name) const {
+    FILE* f = std::fopen(Path(name).c_str(), "r");
+    if (f == nullptr) return -1;
+    X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    if (x == nullptr) return -1;
+    ASN1_TIME* epoch = ASN1_TIME_set(nullptr, 0);
+    int days = 0, secs = 0;
+    const int ok = ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(x));
+    ASN1_TIME_free(epoch);
+    X509_free(x);
+    return ok == 1 ? int64_t{days} * 86400 + secs : -1;
   }
 
   std::string dir_;
@@ -122,6 +140,29 @@ TEST_F(ServerContextTest, AFailedReloadKeepsTheCurrentContext) {
   EXPECT_NE((*sc)->Current(), first);
   EXPECT_EQ((*sc)->generation(), 1u);
   EXPECT_FALSE((*sc)->ReloadIfChanged());
+}
+
+TEST_F(ServerContextTest, TracksTheServedCertificatesExpiryAndCountsReloadsByOutcome) {
+  Copy("server.pem", "cert.pem");
+  Copy("server.key", "key.pem");
+  auto sc = ServerContext::Load(Options("cert.pem", "key.pem"));
+  ASSERT_TRUE(sc.ok()) << sc.status().ToString();
+  ASSERT_GT(NotAfter("server.pem"), 0);
+  EXPECT_EQ((*sc)->certificate_not_after(), NotAfter("server.pem"));
+  EXPECT_EQ((*sc)->reloads_ok(), 0u);
+  EXPECT_EQ((*sc)->reloads_failed(), 0u);
+
+  Copy("expired.pem", "cert.pem");  // the key not yet: the reload fails and the expiry stays
+  EXPECT_FALSE((*sc)->Reload().ok());
+  EXPECT_EQ((*sc)->reloads_failed(), 1u);
+  EXPECT_EQ((*sc)->certificate_not_after(), NotAfter("server.pem"));
+
+  Copy("expired.key", "key.pem");
+  EXPECT_TRUE((*sc)->ReloadIfChanged());
+  EXPECT_EQ((*sc)->reloads_ok(), 1u);
+  EXPECT_EQ((*sc)->reloads_failed(), 1u);
+  ASSERT_NE(NotAfter("expired.pem"), NotAfter("server.pem"));
+  EXPECT_EQ((*sc)->certificate_not_after(), NotAfter("expired.pem"));
 }
 
 TEST_F(ServerContextTest, ReloadAllReloadsEveryLiveContext) {
