@@ -107,6 +107,7 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return port_; }
+  std::shared_ptr<const tls::HandshakeStats> tls_stats() const override { return shared_.tls_stats; }
 
   void Stop() override {
     if (stopped_) return;

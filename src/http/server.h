@@ -19,7 +19,8 @@
 
 namespace continuum::tls {
 class ServerContext;
-}
+struct HandshakeStats;
+}  // namespace continuum::tls
 
 namespace continuum::http {
 
@@ -63,6 +64,9 @@ class Server {
   // in use).
   static StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
   virtual uint16_t port() const = 0;
+  // With ServerOptions::tls: the outcomes of this listener's handshakes so far (ok, failed,
+  // timeout, resumed), for the metrics to read at scrape time; all zero for plain HTTP.
+  virtual std::shared_ptr<const tls::HandshakeStats> tls_stats() const = 0;
   // Stops accepting, closes connections and joins the I/O threads. Idempotent.
   virtual void Stop() = 0;
 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/error.hpp>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "http/server.h"
 #include "http/test_client.h"
 #include "http/test_tls_client.h"
+#include "tls/handshake_stats.h"
 #include "tls/server_context.h"
 #include "tls/test_pki.h"
 
@@ -108,6 +110,24 @@ class TlsServerTest : public ::testing::Test {
 };
 
 std::string* TlsServerTest::pki_ = nullptr;
+
+// Polls the listener's handshake counts until they are {ok, failed, timeout, resumed}; false
+// (with what they were) when they are not after a minute.
+::testing::AssertionResult CountsReach(const Server& server, uint64_t ok, uint64_t failed, uint64_t timeout,
+                                       uint64_t resumed) {
+  const auto stats = server.tls_stats();
+  auto now = [&] {
+    using S = tls::HandshakeStats;
+    return std::array<uint64_t, 4>{S::Get(stats->ok), S::Get(stats->failed), S::Get(stats->timeout),
+                                   S::Get(stats->resumed)};
+  };
+  const std::array<uint64_t, 4> want{ok, failed, timeout, resumed};
+  for (int i = 0; i < 60000 && now() != want; ++i) std::this_thread::sleep_for(1ms);
+  const auto got = now();
+  if (got == want) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "ok " << got[0] << " failed " << got[1] << " timeout " << got[2] << " resumed " << got[3];
+}
 
 TEST_F(TlsServerTest, ServesRequestsOverKeepAliveAndSharesTlsInfoPerConnection) {
   ASSERT_TRUE(Serve(TlsOptions()));
@@ -266,6 +286,54 @@ TEST_F(TlsServerTest, ClosesASilentOrStalledHandshakeAtItsDeadline) {
   ASSERT_TRUE(stalled.Send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
   EXPECT_TRUE(silent.WaitClosed(60s));
   EXPECT_TRUE(stalled.WaitClosed(60s));
+}
+
+TEST_F(TlsServerTest, CountsHandshakesByOutcome) {
+  tls::ServerTlsOptions t = TlsOptions();
+  t.handshake_timeout = std::chrono::milliseconds(200);
+  ServerOptions o = TestOptions();
+  o.header_timeout = std::chrono::seconds(600);  // only the handshake deadline can close them
+  o.idle_timeout = std::chrono::seconds(600);
+  ASSERT_TRUE(Serve(t, o));
+  EXPECT_TRUE(CountsReach(*server_, 0, 0, 0, 0));
+
+  TlsClientOptions c = Trusting();
+  c.min_version = c.max_version = TLS1_2_VERSION;
+  SSL_SESSION* session = nullptr;
+  {
+    TlsClient good(port(), c);
+    ASSERT_TRUE(good.Handshake()) << good.error();
+    ASSERT_TRUE(good.Exchange(kGet).has_value());
+    session = SSL_SESSION_dup(SSL_get0_session(good.native()));
+  }
+  ASSERT_NE(session, nullptr);
+  EXPECT_TRUE(CountsReach(*server_, 1, 0, 0, 0));
+  c.resume = session;
+  {
+    TlsClient again(port(), c);
+    ASSERT_TRUE(again.Handshake()) << again.error();
+    ASSERT_TRUE(again.Exchange(kGet).has_value());
+    EXPECT_TRUE(SSL_session_reused(again.native()));
+  }
+  SSL_SESSION_free(session);
+  EXPECT_TRUE(CountsReach(*server_, 2, 0, 0, 1));
+
+  TlsClientOptions old = Trusting();  // a protocol the server refuses
+  old.min_version = old.max_version = TLS1_1_VERSION;
+  old.tls12_ciphers = "ALL:@SECLEVEL=0";
+  TlsClient refused(port(), old);
+  EXPECT_FALSE(refused.Handshake());
+  EXPECT_TRUE(CountsReach(*server_, 2, 1, 0, 1));
+
+  Client garbage(port());  // plain HTTP on the TLS port
+  ASSERT_TRUE(garbage.Send(std::string(kGet)));
+  EXPECT_TRUE(garbage.WaitClosed(60s));
+  EXPECT_TRUE(CountsReach(*server_, 2, 2, 0, 1));
+
+  Client silent(port());  // never says a word: closed at the handshake deadline
+  ASSERT_TRUE(silent.connected());
+  EXPECT_TRUE(silent.WaitClosed(60s));
+  EXPECT_TRUE(CountsReach(*server_, 2, 2, 1, 1));
 }
 
 TEST_F(TlsServerTest, HandshakesCountAgainstMaxConnections) {

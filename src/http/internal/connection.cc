@@ -178,11 +178,14 @@ void Connection::OnHandshake(beast::error_code ec) {
   if (phase_ == Phase::kClosed) return;
   try {
     if (ec) {
+      tls::HandshakeStats::Add(shared_.tls_stats->failed);
       if (LogEnabled(LogLevel::kDebug))
         Log(LogLevel::kDebug, "TLS handshake with " + remote_ + " failed: " + ec.message());
       CloseNow();
       return;
     }
+    tls::HandshakeStats::Add(shared_.tls_stats->ok);
+    if (SSL_session_reused(ssl_->native_handle()) == 1) tls::HandshakeStats::Add(shared_.tls_stats->resumed);
     tls_info_ = MakeTlsInfo(ssl_->native_handle());
     // The first request's header block must arrive within header_timeout of the handshake.
     phase_ = Phase::kIdle;
@@ -253,9 +256,12 @@ void Connection::OnTimer(beast::error_code) {
           break;
         case Phase::kHandler: deadline_ = Clock::time_point::max(); break;
         case Phase::kHandshake:  // slow, silent or stuck handshake
-        case Phase::kIdle:       // keep-alive idle, or a new connection that sent nothing
-        case Phase::kWrite:      // client not reading
-        case Phase::kLinger:     // done draining
+          tls::HandshakeStats::Add(shared_.tls_stats->timeout);
+          CloseNow();
+          return;
+        case Phase::kIdle:    // keep-alive idle, or a new connection that sent nothing
+        case Phase::kWrite:   // client not reading
+        case Phase::kLinger:  // done draining
         case Phase::kClosed: CloseNow(); return;
       }
     }

@@ -44,6 +44,7 @@
 
 #include "http/internal/request_parser.h"
 #include "http/server.h"
+#include "tls/handshake_stats.h"
 
 namespace continuum::http::internal {
 
@@ -70,6 +71,8 @@ struct ServerShared {
   const ServerOptions options;
   const Handler handler;
   const std::shared_ptr<Lifeline> lifeline = std::make_shared<Lifeline>();
+  // With TLS: the handshakes' outcomes (Server::tls_stats). Outlives the server when a reader holds it.
+  const std::shared_ptr<tls::HandshakeStats> tls_stats = std::make_shared<tls::HandshakeStats>();
 
   std::mutex mu;
   Connection* head = nullptr;  // intrusive list of live connections; guarded by mu
