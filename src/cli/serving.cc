@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "common/log.h"
+#include "telemetry/metrics.h"
+#include "tls/metrics.h"
 #include "tls/server_context.h"
 
 namespace continuum::cli {
@@ -49,12 +51,26 @@ void WarnIfPlainBeyondLoopback(const http::ServerOptions& options) {
              ": traffic is not encrypted; use --tls-cert/--tls-key");
 }
 
+// With TLS, the listeners' handshakes, certificate expiry and reloads on the process's registry (the
+// one its GET /metrics serves).
+void RegisterTlsMetrics(const http::ServerOptions& options, const Listener& listener,
+                        telemetry::Registry* metrics) {
+  if (!options.tls) return;
+  const filters::Frontend* fe = listener.frontend.get();
+  if (metrics == nullptr && fe != nullptr) metrics = fe->own_metrics.get();
+  if (metrics == nullptr) return;
+  std::vector<tls::TlsListener> listeners{{"public", listener.server->tls_stats(), options.tls}};
+  if (fe != nullptr && fe->admin) listeners.push_back({"admin", fe->admin->tls_stats(), options.tls});
+  tls::RegisterTlsMetrics(*metrics, std::move(listeners));
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Listener>> StartListener(std::string_view command, std::string_view what,
                                                   const http::ServerOptions& options, http::Handler handler,
                                                   const FilterFlags& filters, filters::ChainOptions chain) {
   auto listener = std::make_unique<Listener>();
+  telemetry::Registry* const metrics = chain.metrics;
   if (filters.enabled()) {
     const http::ServerOptions admin = filters.AdminOptions(options.tls);
     WarnIfPlainBeyondLoopback(admin);
@@ -70,6 +86,7 @@ StatusOr<std::unique_ptr<Listener>> StartListener(std::string_view command, std:
                                               server.status().message());
   }
   listener->server = std::move(server).value();
+  RegisterTlsMetrics(options, *listener, metrics);
   const std::string name(command);
   LogInfo(std::string(what) + "listening on " + (options.tls ? "https://" : "http://") + options.address +
           ":" + std::to_string(listener->server->port()));

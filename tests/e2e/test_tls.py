@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness import BIN, Server, infer_body, make_repository, pki, tls_context
+from harness import BIN, Server, infer_body, make_repository, metric, pki, tls_context
 
 ADD_SUB = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
 INFER = "/v2/models/add_sub/infer"
@@ -248,6 +248,32 @@ class ProtocolsTest(TlsTestCase):
                 self.assertNotEqual(r.returncode, 0, "started: %s" % r.stdout)
                 self.assertNotIn("listening on port", r.stdout)
                 self.assertIn("tls", r.stderr.lower())
+
+
+class MetricsTest(TlsTestCase):
+    """The TLS metrics on /metrics, scraped over HTTPS."""
+
+    def test_handshakes_expiry_and_reloads(self):
+        s = self.serve(*tls_flags())
+        public = {"listener": "public"}
+        ok_before = metric(s, "continuum_tls_handshakes_total", result="ok", **public)
+        self.assertGreaterEqual(ok_before, 1)  # the readiness checks and this scrape
+        self.assertEqual(metric(s, "continuum_tls_handshakes_total", result="failed", **public), 0)
+        accepted, out = s_client(s.port, "-tls1_1")  # refused: TLS 1.1
+        self.assertFalse(accepted, out)
+        s.wait(lambda: metric(s, "continuum_tls_handshakes_total", result="failed", **public) == 1,
+               what="the refused handshake counted")
+        self.assertGreater(metric(s, "continuum_tls_handshakes_total", result="ok", **public), ok_before)
+
+        with open(pki("server.pem"), "rb") as f:
+            not_after = x509.load_pem_x509_certificate(f.read()).not_valid_after
+        expiry = int(not_after.replace(tzinfo=datetime.timezone.utc).timestamp())
+        self.assertEqual(metric(s, "continuum_tls_certificate_expiry_timestamp_seconds", **public), expiry)
+
+        self.assertEqual(metric(s, "continuum_tls_reloads_total", result="ok"), 0)
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait(lambda: metric(s, "continuum_tls_reloads_total", result="ok") == 1, what="the reload counted")
+        self.assertEqual(metric(s, "continuum_tls_reloads_total", result="failed"), 0)
 
 
 class ServerCertificateTest(TlsTestCase):
