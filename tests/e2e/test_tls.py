@@ -571,6 +571,19 @@ class GatewayTest(TlsTestCase):
                               pki("client.key"))[:2], (0, 200))
         self.assertRefused(https_status(g.port, tls_context()), "a client without a certificate")
 
+        # The admin listener's /metrics counts its own handshakes: the client without a
+        # certificate and the plain HTTP request above failed there.
+        def admin_metrics():
+            r = subprocess.run(["curl", "-sS", "--max-time", str(DEADLINE_S), "--cacert", pki("ca.pem"), "--cert",
+                                pki("client.pem"), "--key", pki("client.key"), "-H", "%s: %s" % token,
+                                "https://localhost:%d/metrics" % admin_port],
+                               capture_output=True, text=True, timeout=DEADLINE_S + 5)
+            return r.stdout
+
+        failed = 'continuum_tls_handshakes_total{listener="admin",result="failed"} 2\n'
+        g.wait(lambda: failed in admin_metrics(), what="the admin listener's failed handshakes counted")
+        self.assertRegex(admin_metrics(), r'(?m)^continuum_tls_handshakes_total\{listener="public",result="failed"\} 1$')
+
     def test_https_nodes_with_client_certificates(self):
         """Three tiers over TLS: curl -> gateway (TLS) -> node (TLS, client certificates required)."""
         repo = make_repository(["add_sub"])
