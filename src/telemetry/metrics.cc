@@ -456,7 +456,7 @@ void Registry::AddCallbackCounter(std::string name, std::string help, std::funct
   impl_->Add(std::move(family), name, /*histogram=*/false);
 }
 
-void Registry::AddCallbackFamily(std::string name, std::string help, bool counter,
+void Registry::AddCallbackFamily(const std::string& name, std::string help, bool counter,
                                  std::vector<std::string> labels, std::function<std::vector<Sample>()> fn) {
   ValidateLabelNames(name, labels, /*histogram=*/false);
   auto family = std::make_unique<LabelledCallbackFamily>(name, std::move(help), counter ? "counter" : "gauge",

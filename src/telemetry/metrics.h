@@ -100,8 +100,8 @@ class Registry {
     std::vector<std::string> label_values;
     double value = 0;
   };
-  void AddCallbackFamily(std::string name, std::string help, bool counter, std::vector<std::string> labels,
-                         std::function<std::vector<Sample>()> fn);
+  void AddCallbackFamily(const std::string& name, std::string help, bool counter,
+                         std::vector<std::string> labels, std::function<std::vector<Sample>()> fn);
 
   // The whole registry in Prometheus text format.
   std::string Render() const;
