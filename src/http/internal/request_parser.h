@@ -12,7 +12,6 @@
 // request_parser_test and fuzz/http_request_fuzz.cc compare it with Beast's request_parser.
 #pragma once
 
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
@@ -22,23 +21,22 @@
 #include <string_view>
 #include <utility>
 
+#include "http/internal/direct_parser.h"
 #include "http/message.h"
 
 namespace continuum::http::internal {
 
-class RequestParser final : public boost::beast::http::basic_parser<true> {
+class RequestParser final : public DirectParser<true, Request> {
  public:
-  using error_code = boost::beast::error_code;
-  using string_view = boost::beast::string_view;
   using verb = boost::beast::http::verb;
 
   static constexpr size_t kNone = static_cast<size_t>(-1);
 
-  RequestParser() { request_.headers.reserve(kReservedFields); }
+  RequestParser() : DirectParser(kReservedFields) {}
 
   // What was parsed: the method, target and headers once the header is done, the body once the
   // parser is done. The connection moves it out when it hands the request on.
-  Request& request() { return request_; }
+  Request& request() { return message_; }
   verb method() const { return method_; }
   int version() const { return version_; }
   // As Beast's `message::keep_alive()`: HTTP/1.1 unless the first Connection field lists
@@ -50,14 +48,14 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
     return connection_ == kNone || !boost::beast::http::token_list{Value(connection_)}.exists("close");
   }
   // The first Expect field's value, or nullptr.
-  const std::string* expect() const { return expect_ == kNone ? nullptr : &request_.headers[expect_].second; }
+  const std::string* expect() const { return expect_ == kNone ? nullptr : &message_.headers[expect_].second; }
   bool has_transfer_encoding() const { return transfer_encoding_; }
 
  private:
   static constexpr size_t kReservedFields = 16;
 
   string_view Value(size_t index) const {
-    const std::string& v = request_.headers[index].second;
+    const std::string& v = message_.headers[index].second;
     return {v.data(), v.size()};
   }
 
@@ -65,57 +63,21 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
                        error_code&) override {
     method_ = method;
     version_ = version;
-    request_.method.assign(method_str.data(), method_str.size());
-    request_.target.assign(target.data(), target.size());
+    message_.method.assign(method_str.data(), method_str.size());
+    message_.target.assign(target.data(), target.size());
   }
 
   void on_response_impl(int, string_view, int, error_code&) override {}
 
   void on_field_impl(boost::beast::http::field f, string_view name, string_view value, error_code&) override {
     using boost::beast::http::field;
-    const size_t index = request_.headers.size();
+    const size_t index = message_.headers.size();
     if (f == field::connection && connection_ == kNone) connection_ = index;
     if (f == field::expect && expect_ == kNone) expect_ = index;
     if (f == field::transfer_encoding) transfer_encoding_ = true;
-    auto& [lower, v] = request_.headers.emplace_back();
-    lower.assign(name.data(), name.size());
-    for (char& c : lower)  // ASCII: a field name is a token
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    v.assign(value.data(), value.size());
+    AddField(name, value);
   }
 
-  void on_header_impl(error_code&) override {}
-
-  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code& ec) override {
-    if (!content_length) return;
-    if (*content_length > request_.body.max_size()) {
-      ec = boost::beast::http::error::buffer_overflow;
-      return;
-    }
-    // body_limit (checked by the parser before this call) bounds what is reserved.
-    request_.body.reserve(static_cast<size_t>(*content_length));
-  }
-
-  size_t on_body_impl(string_view body, error_code& ec) override { return Append(body, ec); }
-
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-
-  size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override {
-    return Append(body, ec);
-  }
-
-  void on_finish_impl(error_code&) override {}
-
-  size_t Append(string_view body, error_code& ec) {
-    if (body.size() > request_.body.max_size() - request_.body.size()) {
-      ec = boost::beast::http::error::buffer_overflow;
-      return 0;
-    }
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-
-  Request request_;
   verb method_ = verb::unknown;
   int version_ = 0;
   size_t connection_ = kNone;
