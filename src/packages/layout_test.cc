@@ -221,7 +221,7 @@ TEST_F(LayoutTest, WritersOfOneLayoutKeepEachOthersTags) {
   EXPECT_EQ(failures.load(), 0);
   auto list = ListLayout(layout());
   ASSERT_TRUE(list.ok()) << list.status().ToString();
-  EXPECT_EQ(list->size(), size_t{kWriters * kRounds});
+  EXPECT_EQ(list->size(), static_cast<size_t>(kWriters) * kRounds);
 }
 
 // The reader takes a layout another implementation wrote: skopeo's index.json has its own key
