@@ -578,6 +578,11 @@ void Connection::Linger() {
     CloseNow();
     return;
   }
+  if (BeginLinger()) Read();
+}
+
+// Enters the linger phase with its deadline; false (and closed) when lingering is disabled.
+bool Connection::BeginLinger() {
   phase_ = Phase::kLinger;
   lingered_bytes_ = 0;
   parser_.reset();
@@ -585,22 +590,15 @@ void Connection::Linger() {
   SetDeadline(After(options_.linger_timeout));
   if (deadline_ == Clock::time_point::max()) {
     CloseNow();  // lingering disabled
-    return;
+    return false;
   }
-  Read();
+  return true;
 }
 
 // Sends close_notify and waits for the peer's (or its close) within linger_timeout, reading and
 // discarding what it still sends; then closes.
 void Connection::LingerTls() {
-  phase_ = Phase::kLinger;
-  parser_.reset();
-  buffer_.consume(buffer_.size());
-  SetDeadline(After(options_.linger_timeout));
-  if (deadline_ == Clock::time_point::max()) {
-    CloseNow();  // lingering disabled
-    return;
-  }
+  if (!BeginLinger()) return;
   ssl_->async_shutdown([self = shared_from_this()](beast::error_code) { self->CloseNow(); });
 }
 

@@ -137,6 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWrite(beast::error_code ec);
   void Linger();
   void LingerTls();
+  bool BeginLinger();
   void OnTimer(beast::error_code ec);
   void SetDeadline(Clock::time_point t);
   void ArmTimer();
