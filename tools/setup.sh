@@ -27,6 +27,8 @@ for a in "$@"; do
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
 done
+# libsodium: nacl/secretbox of cosign's encrypted private keys (src/signing).
+DEBS+=(libsodium-dev)
 # skopeo: reads and copies the OCI image layouts `continuum pack` writes (e2e_pack, packages_test).
 DEBS+=(skopeo)
 

@@ -13,5 +13,8 @@ int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
+int GenerateKeyPair(const std::vector<std::string>& args);  // sign.cc
+int Sign(const std::vector<std::string>& args);
+int Verify(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli
