@@ -54,7 +54,8 @@ std::string DockerReference(const std::string& repository) {
 Status WriteNewFile(const std::filesystem::path& path, const std::string& bytes, mode_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0 && errno == EEXIST) return AlreadyExists(Quoted(path.string()) + " exists; not overwriting it");
-  if (fd < 0) return FailedPrecondition("cannot create " + Quoted(path.string()) + ": " + std::strerror(errno));
+  if (fd < 0)
+    return FailedPrecondition("cannot create " + Quoted(path.string()) + ": " + std::strerror(errno));
   ssize_t n = ::write(fd, bytes.data(), bytes.size());
   bool ok = n == static_cast<ssize_t>(bytes.size()) && ::close(fd) == 0;
   if (!ok) return FailedPrecondition("cannot write " + Quoted(path.string()));
@@ -87,8 +88,9 @@ int GenerateKeyPair(const std::vector<std::string>& args) {
   if (auto code = f.ParseOrExplain("generate-key-pair", kGenerateUsage, args)) return *code;
   const char* password = std::getenv("COSIGN_PASSWORD");
   if (password == nullptr) {
-    return PrintError("generate-key-pair",
-                      InvalidArgument("set COSIGN_PASSWORD to the password for the private key (it may be empty)"));
+    return PrintError(
+        "generate-key-pair",
+        InvalidArgument("set COSIGN_PASSWORD to the password for the private key (it may be empty)"));
   }
   auto key = signing::PrivateKey::Generate();
   if (!key.ok()) return PrintError("generate-key-pair", key.status(), 1);
@@ -99,10 +101,13 @@ int GenerateKeyPair(const std::vector<std::string>& args) {
   std::filesystem::path key_path = prefix + ".key", pub_path = prefix + ".pub";
   std::error_code ec;
   if (std::filesystem::exists(pub_path, ec))
-    return PrintError("generate-key-pair", AlreadyExists(Quoted(pub_path.string()) + " exists; not overwriting it"), 1);
-  if (Status st = WriteNewFile(key_path, *encrypted, 0600); !st.ok()) return PrintError("generate-key-pair", st, 1);
+    return PrintError("generate-key-pair",
+                      AlreadyExists(Quoted(pub_path.string()) + " exists; not overwriting it"), 1);
+  if (Status st = WriteNewFile(key_path, *encrypted, 0600); !st.ok())
+    return PrintError("generate-key-pair", st, 1);
   if (Status st = WriteNewFile(pub_path, *pub, 0644); !st.ok()) return PrintError("generate-key-pair", st, 1);
-  std::fprintf(stderr, "Private key written to %s\nPublic key written to %s\n", key_path.c_str(), pub_path.c_str());
+  std::fprintf(stderr, "Private key written to %s\nPublic key written to %s\n", key_path.c_str(),
+               pub_path.c_str());
   return 0;
 }
 
@@ -161,8 +166,8 @@ int Verify(const std::vector<std::string>& args) {
     std::string annotations;
     for (const auto& [k, v] : s.annotations) annotations += " " + k + "=" + v;
     std::printf("Verified OK: %s@%s signed by %s for %s (payload %s)%s%s\n", ref.repository.c_str(),
-                manifest->digest.c_str(), key_path.c_str(), s.docker_reference.c_str(), s.payload_digest.c_str(),
-                annotations.empty() ? "" : ", annotations:", annotations.c_str());
+                manifest->digest.c_str(), key_path.c_str(), s.docker_reference.c_str(),
+                s.payload_digest.c_str(), annotations.empty() ? "" : ", annotations:", annotations.c_str());
   }
   return 0;
 }

@@ -61,7 +61,8 @@ Status CheckP256(EVP_PKEY* key, std::string_view what) {
   char group[64] = {0};
   size_t len = 0;
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-      EVP_PKEY_get_group_name(key, group, sizeof group, &len) != 1 || std::string_view(group) != "prime256v1") {
+      EVP_PKEY_get_group_name(key, group, sizeof group, &len) != 1 ||
+      std::string_view(group) != "prime256v1") {
     return InvalidArgument(std::string(what) + " is not an ECDSA P-256 key (cosign's default)");
   }
   return Status::Ok();
@@ -87,13 +88,15 @@ StatusOr<PemBlock> PemDecode(std::string_view text) {
   size_t begin = text.find(kBegin);
   if (begin == std::string_view::npos) return InvalidArgument("no PEM block (-----BEGIN ...-----)");
   size_t type_end = text.find(kDashes, begin + kBegin.size());
-  if (type_end == std::string_view::npos) return InvalidArgument("a PEM BEGIN line without its closing dashes");
+  if (type_end == std::string_view::npos)
+    return InvalidArgument("a PEM BEGIN line without its closing dashes");
   PemBlock block;
   block.type = std::string(text.substr(begin + kBegin.size(), type_end - begin - kBegin.size()));
   std::string end_line = "-----END " + block.type + "-----";
   size_t body = type_end + kDashes.size();
   size_t end = text.find(end_line, body);
-  if (end == std::string_view::npos) return InvalidArgument("PEM block " + Quoted(block.type) + " has no END line");
+  if (end == std::string_view::npos)
+    return InvalidArgument("PEM block " + Quoted(block.type) + " has no END line");
   std::string_view b = text.substr(body, end - body);
   if (b.find(':') != std::string_view::npos)
     return InvalidArgument("PEM block " + Quoted(block.type) + " has headers, which no cosign key has");
@@ -117,12 +120,12 @@ StatusOr<std::string> RandomBytes(size_t n) {
 Status CheckScrypt(const ScryptParams& p, const KeyLimits& limits) {
   bool power_of_two = p.n > 1 && (p.n & (p.n - 1)) == 0;
   if (!power_of_two || p.r == 0 || p.p == 0 || p.r > 64 || p.p > 64)
-    return InvalidArgument("scrypt parameters N " + std::to_string(p.n) + ", r " + std::to_string(p.r) + ", p " +
-                           std::to_string(p.p) + " are not valid (N a power of two, r and p 1..64)");
+    return InvalidArgument("scrypt parameters N " + std::to_string(p.n) + ", r " + std::to_string(p.r) +
+                           ", p " + std::to_string(p.p) + " are not valid (N a power of two, r and p 1..64)");
   if (p.n > limits.max_scrypt_n || 128 * p.r * (p.n + 2 + p.p) > limits.max_scrypt_memory_bytes) {
     return InvalidArgument("scrypt parameters N " + std::to_string(p.n) + ", r " + std::to_string(p.r) +
-                           " exceed the limits (N up to " + std::to_string(limits.max_scrypt_n) + ", memory up to " +
-                           std::to_string(limits.max_scrypt_memory_bytes) + " bytes)");
+                           " exceed the limits (N up to " + std::to_string(limits.max_scrypt_n) +
+                           ", memory up to " + std::to_string(limits.max_scrypt_memory_bytes) + " bytes)");
   }
   return Status::Ok();
 }
@@ -150,13 +153,15 @@ StatusOr<Pkey> ParsePkcs8(std::string_view der, std::string_view what) {
   if (info == nullptr) return InvalidArgument(std::string(what) + " is not a PKCS#8 private key");
   Pkey key(EVP_PKCS82PKEY(info));
   PKCS8_PRIV_KEY_INFO_free(info);
-  if (!key) return InvalidArgument(std::string(what) + " is not a usable PKCS#8 private key: " + OpenSslError());
+  if (!key)
+    return InvalidArgument(std::string(what) + " is not a usable PKCS#8 private key: " + OpenSslError());
   RETURN_IF_ERROR(CheckP256(key.get(), what));
   return key;
 }
 
 // The PKCS#8 DER inside cosign's encrypted JSON.
-StatusOr<std::string> DecryptKeyJson(std::string_view json, std::string_view password, const KeyLimits& limits) {
+StatusOr<std::string> DecryptKeyJson(std::string_view json, std::string_view password,
+                                     const KeyLimits& limits) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   std::string_view kdf_name, cipher_name, salt_b64, nonce_b64, ct_b64;
@@ -167,10 +172,12 @@ StatusOr<std::string> DecryptKeyJson(std::string_view json, std::string_view pas
       doc["cipher"]["name"].get(cipher_name) || doc["cipher"]["nonce"].get(nonce_b64) ||
       doc["ciphertext"].get(ct_b64)) {
     return InvalidArgument(
-        "the encrypted key is not cosign's JSON {kdf: {name, params: {N, r, p}, salt}, cipher: {name, nonce}, "
+        "the encrypted key is not cosign's JSON {kdf: {name, params: {N, r, p}, salt}, cipher: {name, "
+        "nonce}, "
         "ciphertext}");
   }
-  if (kdf_name != "scrypt") return InvalidArgument("the encrypted key's kdf " + Quoted(kdf_name) + " is not scrypt");
+  if (kdf_name != "scrypt")
+    return InvalidArgument("the encrypted key's kdf " + Quoted(kdf_name) + " is not scrypt");
   if (cipher_name != "nacl/secretbox")
     return InvalidArgument("the encrypted key's cipher " + Quoted(cipher_name) + " is not nacl/secretbox");
   auto salt = Base64Decode(salt_b64);
@@ -184,10 +191,11 @@ StatusOr<std::string> DecryptKeyJson(std::string_view json, std::string_view pas
   RETURN_IF_ERROR(InitSodium());
   std::string der(ciphertext->size() - crypto_secretbox_MACBYTES, '\0');
   if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(der.data()),
-                                 reinterpret_cast<const unsigned char*>(ciphertext->data()), ciphertext->size(),
-                                 reinterpret_cast<const unsigned char*>(nonce->data()),
+                                 reinterpret_cast<const unsigned char*>(ciphertext->data()),
+                                 ciphertext->size(), reinterpret_cast<const unsigned char*>(nonce->data()),
                                  reinterpret_cast<const unsigned char*>(box_key.data())) != 0) {
-    return InvalidArgument("the key does not decrypt: wrong password (COSIGN_PASSWORD) or a damaged key file");
+    return InvalidArgument(
+        "the key does not decrypt: wrong password (COSIGN_PASSWORD) or a damaged key file");
   }
   return der;
 }
@@ -236,8 +244,9 @@ StatusOr<std::unique_ptr<PrivateKey>> PrivateKey::FromPem(std::string_view pem, 
     der = std::move(block.bytes);
   } else {
     return InvalidArgument("PEM block " + Quoted(block.type) + " is not a private key cosign writes (" +
-                           std::string(kEncryptedKeyPemType) + ", " + std::string(kLegacyEncryptedKeyPemType) +
-                           " or PKCS#8 " + std::string(kPkcs8PemType) + ")");
+                           std::string(kEncryptedKeyPemType) + ", " +
+                           std::string(kLegacyEncryptedKeyPemType) + " or PKCS#8 " +
+                           std::string(kPkcs8PemType) + ")");
   }
   auto impl = std::make_unique<Impl>();
   auto key = ParsePkcs8(der, "the private key");
@@ -254,7 +263,8 @@ StatusOr<std::string> PrivateKey::EncryptedPem(std::string_view password, const 
   ASSIGN_OR_RETURN(std::string nonce, RandomBytes(kBoxNonceBytes));
   KeyLimits limits;
   limits.max_scrypt_n = std::max(limits.max_scrypt_n, params.n);
-  limits.max_scrypt_memory_bytes = std::max(limits.max_scrypt_memory_bytes, 128 * params.r * (params.n + 2 + params.p));
+  limits.max_scrypt_memory_bytes =
+      std::max(limits.max_scrypt_memory_bytes, 128 * params.r * (params.n + 2 + params.p));
   ASSIGN_OR_RETURN(std::string box_key, ScryptKey(password, salt, params, limits));
   std::string sealed(der.size() + crypto_secretbox_MACBYTES, '\0');
   crypto_secretbox_easy(reinterpret_cast<unsigned char*>(sealed.data()),
@@ -294,8 +304,8 @@ StatusOr<std::string> PrivateKey::Sign(std::string_view data) const {
   MdCtx ctx(EVP_MD_CTX_new());
   size_t len = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, impl_->key.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
-          1) {
+      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1) {
     return Internal("cannot sign: " + OpenSslError());
   }
   std::string sig(len, '\0');

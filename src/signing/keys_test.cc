@@ -65,7 +65,8 @@ TEST(KeysTest, EncryptedKeyIsCosignsJson) {
   EXPECT_EQ(std::string_view(doc["cipher"]["name"]), "nacl/secretbox");
   EXPECT_EQ(Base64Decode(std::string_view(doc["cipher"]["nonce"]))->size(), 24u);
   // Go's encoding/json field order, as go-securesystemslib writes it.
-  EXPECT_EQ(json.rfind(R"({"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},"salt":")", 0), 0u) << json;
+  EXPECT_EQ(json.rfind(R"({"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},"salt":")", 0), 0u)
+      << json;
   EXPECT_TRUE(PrivateKey::FromPem(*pem, "pw").ok());
 }
 
@@ -138,7 +139,8 @@ TEST(KeysTest, ScryptCostAboveTheLimitIsRefused) {
   limits.max_scrypt_n = 512;
   auto loaded = PrivateKey::FromPem(*pem, "pw", limits);
   ASSERT_FALSE(loaded.ok());
-  EXPECT_NE(loaded.status().message().find("exceed the limits"), std::string::npos) << loaded.status().message();
+  EXPECT_NE(loaded.status().message().find("exceed the limits"), std::string::npos)
+      << loaded.status().message();
   limits = {};
   limits.max_scrypt_memory_bytes = 1 << 20;  // 2^10 * 8 * 128 bytes needs just over 1 MiB
   EXPECT_FALSE(PrivateKey::FromPem(*pem, "pw", limits).ok());

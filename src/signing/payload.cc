@@ -71,7 +71,8 @@ StatusOr<std::string> GoJsonMap(const std::map<std::string, std::string>& m, std
 
 }  // namespace
 
-StatusOr<std::string> SimpleSigningPayload(std::string_view docker_reference, std::string_view manifest_digest,
+StatusOr<std::string> SimpleSigningPayload(std::string_view docker_reference,
+                                           std::string_view manifest_digest,
                                            const std::map<std::string, std::string>& annotations) {
   ASSIGN_OR_RETURN(std::string reference, GoJsonString(docker_reference, "the docker reference"));
   ASSIGN_OR_RETURN(std::string digest, GoJsonString(manifest_digest, "the manifest digest"));
@@ -79,8 +80,9 @@ StatusOr<std::string> SimpleSigningPayload(std::string_view docker_reference, st
   if (!annotations.empty()) {
     ASSIGN_OR_RETURN(optional, GoJsonMap(annotations, "the annotation"));
   }
-  return R"({"critical":{"identity":{"docker-reference":)" + reference + R"(},"image":{"docker-manifest-digest":)" +
-         digest + R"(},"type":")" + std::string(kCosignSignatureType) + R"("},"optional":)" + optional + "}";
+  return R"({"critical":{"identity":{"docker-reference":)" + reference +
+         R"(},"image":{"docker-manifest-digest":)" + digest + R"(},"type":")" +
+         std::string(kCosignSignatureType) + R"("},"optional":)" + optional + "}";
 }
 
 std::string SignatureConfig(const std::vector<SignatureLayer>& layers) {
@@ -96,7 +98,14 @@ std::string SignatureConfig(const std::vector<SignatureLayer>& layers) {
     for (size_t i = 0; i < layers.size(); ++i) w.BeginObject().Key("created").String(kZeroTime).EndObject();
     w.EndArray();
   }
-  w.Key("os").String("").Key("rootfs").BeginObject().Key("type").String("layers").Key("diff_ids").BeginArray();
+  w.Key("os")
+      .String("")
+      .Key("rootfs")
+      .BeginObject()
+      .Key("type")
+      .String("layers")
+      .Key("diff_ids")
+      .BeginArray();
   for (const SignatureLayer& l : layers) w.String(l.digest);
   w.EndArray().EndObject().Key("config").BeginObject().EndObject().EndObject();
   return out;
@@ -105,14 +114,14 @@ std::string SignatureConfig(const std::vector<SignatureLayer>& layers) {
 std::string SignatureManifest(std::string_view config, const std::vector<SignatureLayer>& layers) {
   // go-containerregistry's v1.Manifest and v1.Descriptor field order.
   std::string out = R"({"schemaVersion":2,"mediaType":")" + std::string(packages::kManifestMediaType) +
-                    R"(","config":{"mediaType":")" + std::string(kOciConfigMediaType) +
-                    R"(","size":)" + std::to_string(config.size()) + R"(,"digest":")" +
-                    packages::DigestOf(config) + R"("},"layers":[)";
+                    R"(","config":{"mediaType":")" + std::string(kOciConfigMediaType) + R"(","size":)" +
+                    std::to_string(config.size()) + R"(,"digest":")" + packages::DigestOf(config) +
+                    R"("},"layers":[)";
   for (size_t i = 0; i < layers.size(); ++i) {
     const SignatureLayer& l = layers[i];
     out += (i == 0 ? "" : ",");
-    out += R"({"mediaType":")" + std::string(kSimpleSigningMediaType) + R"(","size":)" + std::to_string(l.size) +
-           R"(,"digest":")" + l.digest + "\"";
+    out += R"({"mediaType":")" + std::string(kSimpleSigningMediaType) + R"(","size":)" +
+           std::to_string(l.size) + R"(,"digest":")" + l.digest + "\"";
     if (!l.annotations.empty()) {
       // Annotation values come from a manifest already parsed as JSON, hence valid UTF-8.
       auto annotations = GoJsonMap(l.annotations, "annotation");

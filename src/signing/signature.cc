@@ -25,8 +25,8 @@ StatusOr<std::vector<SignatureLayer>> ParseSignatureManifest(std::string_view js
     return InvalidArgument("it is not an image manifest (schemaVersion 2) with layers");
   }
   if (static_cast<int64_t>(layers.size()) > max_signatures)
-    return InvalidArgument("it holds " + std::to_string(layers.size()) + " signatures, more than the limit of " +
-                           std::to_string(max_signatures));
+    return InvalidArgument("it holds " + std::to_string(layers.size()) +
+                           " signatures, more than the limit of " + std::to_string(max_signatures));
   std::vector<SignatureLayer> out;
   for (auto l : layers) {
     std::string_view media_type, digest;
@@ -42,7 +42,8 @@ StatusOr<std::vector<SignatureLayer>> ParseSignatureManifest(std::string_view js
       for (auto field : annotations) {
         std::string_view v;
         if (field.value.get(v))
-          return InvalidArgument("layer " + std::to_string(out.size()) + " has an annotation that is not a string");
+          return InvalidArgument("layer " + std::to_string(out.size()) +
+                                 " has an annotation that is not a string");
         s.annotations[std::string(field.key)] = std::string(v);
       }
     }
@@ -66,8 +67,9 @@ StatusOr<Payload> ParsePayload(std::string_view json) {
   if (parser.parse(json.data(), json.size()).get(doc) ||
       doc["critical"]["image"]["docker-manifest-digest"].get(digest) ||
       doc["critical"]["identity"]["docker-reference"].get(reference) || doc["critical"]["type"].get(type)) {
-    return InvalidArgument("it is not a simple-signing payload (critical.image.docker-manifest-digest, "
-                           "critical.identity.docker-reference, critical.type)");
+    return InvalidArgument(
+        "it is not a simple-signing payload (critical.image.docker-manifest-digest, "
+        "critical.identity.docker-reference, critical.type)");
   }
   if (type != kCosignSignatureType)
     return InvalidArgument("its critical.type is " + Quoted(type) + ", not " + Quoted(kCosignSignatureType));
@@ -100,12 +102,14 @@ StatusOr<std::vector<SignatureLayer>> ExistingSignatures(const fs::path& layout,
 
 }  // namespace
 
-StatusOr<Signed> SignPackage(const fs::path& layout, const std::string& tag, std::string_view docker_reference,
-                             const PrivateKey& key, const SignOptions& options) {
+StatusOr<Signed> SignPackage(const fs::path& layout, const std::string& tag,
+                             std::string_view docker_reference, const PrivateKey& key,
+                             const SignOptions& options) {
   packages::LayoutLimits limits;
   limits.max_manifest_bytes = options.max_manifest_bytes;
   ASSIGN_OR_RETURN(packages::TaggedManifest target, packages::ReadTaggedManifest(layout, tag, limits));
-  ASSIGN_OR_RETURN(std::string payload, SimpleSigningPayload(docker_reference, target.digest, options.annotations));
+  ASSIGN_OR_RETURN(std::string payload,
+                   SimpleSigningPayload(docker_reference, target.digest, options.annotations));
   ASSIGN_OR_RETURN(std::string der, key.Sign(payload));
   Signed out;
   out.manifest_digest = target.digest;
@@ -128,7 +132,8 @@ StatusOr<Signed> SignPackage(const fs::path& layout, const std::string& tag, std
   return out;
 }
 
-StatusOr<std::vector<VerifiedSignature>> VerifySignatures(const fs::path& layout, std::string_view manifest_digest,
+StatusOr<std::vector<VerifiedSignature>> VerifySignatures(const fs::path& layout,
+                                                          std::string_view manifest_digest,
                                                           const fs::path& public_key_pem,
                                                           const VerifyOptions& options) {
   std::string_view hex = manifest_digest.substr(std::min<size_t>(7, manifest_digest.size()));
@@ -145,16 +150,18 @@ StatusOr<std::vector<VerifiedSignature>> VerifySignatures(const fs::path& layout
   bool present = false;
   for (const auto& e : entries) present = present || e.tag == sig_tag;
   if (!present)
-    return NotFound("unsigned: " + std::string(manifest_digest) + " has no signature (no tag " + Quoted(sig_tag) +
-                    " in " + Quoted(layout.string()) + ")");
+    return NotFound("unsigned: " + std::string(manifest_digest) + " has no signature (no tag " +
+                    Quoted(sig_tag) + " in " + Quoted(layout.string()) + ")");
   packages::LayoutLimits limits;
   limits.max_manifest_bytes = options.max_manifest_bytes;
   auto manifest = packages::ReadTaggedManifest(layout, sig_tag, limits);
   if (!manifest.ok())
     return InvalidArgument("malformed signature " + Quoted(sig_tag) + ": " + manifest.status().message());
   auto layers = ParseSignatureManifest(manifest->bytes, options.max_signatures);
-  if (!layers.ok()) return InvalidArgument("malformed signature " + Quoted(sig_tag) + ": " + layers.status().message());
-  if (layers->empty()) return InvalidArgument("malformed signature " + Quoted(sig_tag) + ": it has no layers");
+  if (!layers.ok())
+    return InvalidArgument("malformed signature " + Quoted(sig_tag) + ": " + layers.status().message());
+  if (layers->empty())
+    return InvalidArgument("malformed signature " + Quoted(sig_tag) + ": it has no layers");
   std::vector<VerifiedSignature> good;
   std::string other_digest;
   for (size_t i = 0; i < layers->size(); ++i) {
@@ -178,8 +185,9 @@ StatusOr<std::vector<VerifiedSignature>> VerifySignatures(const fs::path& layout
   if (!other_digest.empty())
     return FailedPrecondition("a signature by " + key_name + " under " + Quoted(sig_tag) + " covers " +
                               other_digest + ", not " + std::string(manifest_digest));
-  return FailedPrecondition("signed, but not by " + key_name + ": none of the " + std::to_string(layers->size()) +
-                            " signatures of " + std::string(manifest_digest) + " verifies with it");
+  return FailedPrecondition("signed, but not by " + key_name + ": none of the " +
+                            std::to_string(layers->size()) + " signatures of " +
+                            std::string(manifest_digest) + " verifies with it");
 }
 
 Status VerifyPackageSignature(const fs::path& layout, std::string_view manifest_digest,

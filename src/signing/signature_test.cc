@@ -38,7 +38,8 @@ TEST(PayloadTest, AnnotationsAreSortedAndEscapedAsGoDoes) {
 }
 
 TEST(SignatureManifestTest, ConfigAndManifestAreWhatCosignWrites) {
-  SignatureLayer l{"sha256:" + std::string(64, 'b'), 233, "MEUC", {{std::string(kSignatureAnnotation), "MEUC"}}};
+  SignatureLayer l{
+      "sha256:" + std::string(64, 'b'), 233, "MEUC", {{std::string(kSignatureAnnotation), "MEUC"}}};
   std::string config = SignatureConfig({l});
   EXPECT_EQ(config, R"({"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":)"
                     R"("0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[")" +
@@ -48,7 +49,8 @@ TEST(SignatureManifestTest, ConfigAndManifestAreWhatCosignWrites) {
             R"({"mediaType":"application/vnd.oci.image.config.v1+json","size":)" +
                 std::to_string(config.size()) + R"(,"digest":")" + packages::DigestOf(config) +
                 R"("},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":233,)"
-                R"("digest":")" + l.digest + R"(","annotations":{"dev.cosignproject.cosign/signature":"MEUC"}}]})");
+                R"("digest":")" +
+                l.digest + R"(","annotations":{"dev.cosignproject.cosign/signature":"MEUC"}}]})");
 }
 
 class SignTest : public ::testing::Test {
@@ -57,8 +59,9 @@ class SignTest : public ::testing::Test {
     auto writer = packages::LayoutWriter::Open(layout());
     ASSERT_TRUE(writer.ok()) << writer.status().ToString();
     for (const char* tag : {"1", "2"}) {
-      std::string manifest = std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)") +
-                             R"("config":{},"layers":[],"annotations":{"t":")" + tag + "\"}}";
+      std::string manifest =
+          std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)") +
+          R"("config":{},"layers":[],"annotations":{"t":")" + tag + "\"}}";
       ASSERT_TRUE((*writer)->Tag(manifest, packages::kManifestMediaType, tag).ok());
       digests_[tag] = packages::DigestOf(manifest);
     }
@@ -90,7 +93,8 @@ class SignTest : public ::testing::Test {
   void TagSignature(const std::string& tag, const std::string& manifest) {
     auto writer = packages::LayoutWriter::Open(layout());
     ASSERT_TRUE(writer.ok());
-    ASSERT_TRUE((*writer)->Tag(manifest, packages::kManifestMediaType, packages::SignatureTag(digests_[tag])).ok());
+    ASSERT_TRUE(
+        (*writer)->Tag(manifest, packages::kManifestMediaType, packages::SignatureTag(digests_[tag])).ok());
   }
 
   testing::TempDir dir_{"signing_test"};
@@ -157,7 +161,8 @@ TEST_F(SignTest, SignatureOverAnotherDigestIsRefused) {
   auto r = Verify("2");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(r.status().message().find("covers " + digests_["1"] + ", not " + digests_["2"]), std::string::npos)
+  EXPECT_NE(r.status().message().find("covers " + digests_["1"] + ", not " + digests_["2"]),
+            std::string::npos)
       << r.status().message();
 }
 

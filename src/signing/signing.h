@@ -28,7 +28,8 @@
 
 namespace continuum::signing {
 
-inline constexpr std::string_view kSimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json";
+inline constexpr std::string_view kSimpleSigningMediaType =
+    "application/vnd.dev.cosign.simplesigning.v1+json";
 inline constexpr std::string_view kSignatureAnnotation = "dev.cosignproject.cosign/signature";
 inline constexpr std::string_view kOciConfigMediaType = "application/vnd.oci.image.config.v1+json";
 inline constexpr std::string_view kCosignSignatureType = "cosign container image signature";
@@ -100,14 +101,15 @@ StatusOr<std::string> ReadKeyFile(const std::filesystem::path& path, int64_t max
 // The simple-signing payload, byte for byte as cosign (Go's encoding/json) writes it: keys in
 // struct order, annotations sorted, "<", ">", "&", U+2028 and U+2029 escaped, "optional": null
 // when there are no annotations. kInvalidArgument for text that is not UTF-8.
-StatusOr<std::string> SimpleSigningPayload(std::string_view docker_reference, std::string_view manifest_digest,
+StatusOr<std::string> SimpleSigningPayload(std::string_view docker_reference,
+                                           std::string_view manifest_digest,
                                            const std::map<std::string, std::string>& annotations);
 
 // One signature layer of a signature manifest.
 struct SignatureLayer {
   std::string digest;  // of the payload blob
   int64_t size = 0;
-  std::string signature;  // base64 of the DER signature
+  std::string signature;                           // base64 of the DER signature
   std::map<std::string, std::string> annotations;  // all of the layer's, the signature's included
 };
 
