@@ -1,6 +1,5 @@
 // ECDSA P-256 keys in cosign's formats (OpenSSL for the keys and scrypt, libsodium for
 // nacl/secretbox).
-#include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -32,10 +31,6 @@ struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using Bio = std::unique_ptr<BIO, BioDeleter>;
 struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
@@ -48,12 +43,6 @@ std::string OpenSslError() {
   char buf[256];
   ERR_error_string_n(e, buf, sizeof buf);
   return buf;
-}
-
-std::string BioBytes(BIO* bio) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  return n > 0 ? std::string(data, static_cast<size_t>(n)) : std::string();
 }
 
 // A P-256 key, or kInvalidArgument saying what it is instead.
