@@ -15,14 +15,16 @@ if [[ -x $bin ]] && reports; then
   echo "$bin"
   exit 0
 fi
-if ! command -v go >/dev/null; then
-  echo "oras.sh: go is not installed; the ORAS CLI is built from its Go module" >&2
+GO=$(command -v go || true)
+[[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
+if [[ -z $GO ]]; then
+  echo "oras.sh: Go (1.26 or newer) is not installed; the ORAS CLI is built from its Go module" >&2
   exit 1
 fi
 echo "oras.sh: building oras.land/oras/cmd/oras@$VERSION into $GOBIN" >&2
 mkdir -p "$GOBIN"
 GOBIN=$GOBIN GOFLAGS=-trimpath CGO_ENABLED=0 \
-  go install -ldflags "-s -w" \
+  nice "$GO" install -ldflags "-s -w" \
   "oras.land/oras/cmd/oras@$VERSION"
 reports || { echo "oras.sh: $bin does not report $VERSION" >&2; exit 1; }
 echo "$bin"

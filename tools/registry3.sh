@@ -17,8 +17,10 @@ if [[ -x $bin ]] && reports; then
   echo "$bin"
   exit 0
 fi
-if ! command -v go >/dev/null; then
-  echo "registry3.sh: go is not installed; the registry is built from its Go module" >&2
+GO=$(command -v go || true)
+[[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
+if [[ -z $GO ]]; then
+  echo "registry3.sh: Go (1.26 or newer) is not installed; the registry is built from its Go module" >&2
   exit 1
 fi
 echo "registry3.sh: building $MODULE/cmd/registry@$VERSION into $bin" >&2
@@ -28,7 +30,7 @@ trap 'rm -rf "$work"' EXIT
 # go install names the binary after its package (`registry`); built into a folder of its own and
 # renamed so it cannot be mistaken for another registry on PATH.
 GOBIN=$work GOFLAGS=-trimpath CGO_ENABLED=0 \
-  go install -ldflags "-s -w -X $MODULE/version.version=$VERSION" "$MODULE/cmd/registry@$VERSION"
+  nice "$GO" install -ldflags "-s -w -X $MODULE/version.version=$VERSION" "$MODULE/cmd/registry@$VERSION"
 mv "$work/registry" "$bin"
 reports || { echo "registry3.sh: $bin does not report $VERSION" >&2; exit 1; }
 echo "$bin"

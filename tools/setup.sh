@@ -45,6 +45,13 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+# The ORAS CLI and the distribution v3 registry, built from their pinned Go modules into the cache
+# (tools/oras.sh, tools/registry3.sh; nothing to do once built) for e2e_interop and bench/packages.
+if command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]]; then
+  tools/oras.sh >/dev/null
+  tools/registry3.sh >/dev/null
+fi
+
 # --- ONNX Runtime -------------------------------------------------------------
 ORT_PKG=com.github.asus4.onnxruntime
 ORT_VER=0.4.9
