@@ -81,7 +81,7 @@ class Tools:
 
     def _has(self, command):
         r = subprocess.run([self.continuum, command, "--help"], capture_output=True, text=True)
-        return r.returncode == 0 and "unknown command" not in r.stderr
+        return "unknown command" not in r.stderr  # a known command explains itself (its exit code may be 2)
 
     def run(self, argv, cwd=None, check=True):
         r = subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=cwd, timeout=TOOL_TIMEOUT_S)
