@@ -86,9 +86,10 @@ class Interop:
         if not registry.available(self.impl):
             self.skipTest("docker-registry is not installed (tools/setup.sh installs it)")
         self.tmp = tempfile.mkdtemp(prefix="continuum-interop-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.reg = registry.Registry(impl=self.impl, binary=REGISTRY3 if self.impl == "distribution3" else None)
-        self.reg.start()
         self.addCleanup(self.reg.stop)
+        self.reg.start()
         # skopeo copy asks a signature policy; this one is the test's own, not the system's.
         self.policy = os.path.join(self.tmp, "policy.json")
         with open(self.policy, "w") as f:
@@ -98,9 +99,6 @@ class Interop:
                         REGISTRY_AUTH_FILE=os.path.join(self.tmp, "auth.json"))
         with open(self.env["REGISTRY_AUTH_FILE"], "w") as f:
             f.write('{"auths": {}}')
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run_ok(self, argv, cwd=None):
         r = subprocess.run(argv, capture_output=True, env=self.env, cwd=cwd, timeout=TOOL_TIMEOUT_S)
