@@ -152,7 +152,7 @@ TEST(HardwareTest, DetectionAgreesWithTheKernel) {
 
 class VariantPackTest : public ::testing::Test {
  protected:
-  TempDir tmp_;
+  continuum::testing::TempDir tmp_{"variants-"};
   fs::path model_ = tmp_.path() / "add_sub";
 
   Package Pack() {
