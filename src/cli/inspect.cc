@@ -71,7 +71,8 @@ std::string InspectionJson(const Inspection& in) {
   if (in.choice.ok()) {
     w.BeginObject().Key("name").String(in.choice->name).Key("reason").String(in.choice->reason);
     w.Key("rejected").BeginArray();
-    for (const auto& [name, why] : in.choice->rejected) w.BeginObject().Key("name").String(name).Key("why").String(why).EndObject();
+    for (const auto& [name, why] : in.choice->rejected)
+      w.BeginObject().Key("name").String(name).Key("why").String(why).EndObject();
     w.EndArray().EndObject();
   } else {
     w.Null().Key("error").String(in.choice.status().message());
@@ -87,7 +88,8 @@ std::string InspectionJson(const Inspection& in) {
   w.EndArray().Key("hardware");
   WriteHardware(w, in.hardware);
   w.Key("install").BeginArray();
-  for (const pk::Blob& b : in.install) w.BeginObject().Key("digest").String(b.digest).Key("path").String(b.filepath()).EndObject();
+  for (const pk::Blob& b : in.install)
+    w.BeginObject().Key("digest").String(b.digest).Key("path").String(b.filepath()).EndObject();
   w.EndArray().Key("layout").String(in.layout).Key("manifest_digest").String(in.package.manifest_digest);
   w.Key("reference").String(in.reference.ToString()).Key("variants").BeginArray();
   for (const pk::Variant& v : in.variants) {
@@ -107,7 +109,9 @@ void PrintText(const Inspection& in) {
   auto variant_of = VariantOfFile(in.variants);
   for (const pk::Blob& b : in.package.layers) {
     auto it = variant_of.find(b.filepath());
-    std::string owner = in.variants.empty() ? "" : it == variant_of.end() ? "  (shared)" : "  (variant " + it->second + ")";
+    std::string owner = in.variants.empty()      ? ""
+                        : it == variant_of.end() ? "  (shared)"
+                                                 : "  (variant " + it->second + ")";
     std::printf("  %12lld  %s%s\n", static_cast<long long>(b.size), b.filepath().c_str(), owner.c_str());
   }
   if (in.variants.empty()) {
@@ -116,8 +120,8 @@ void PrintText(const Inspection& in) {
     std::printf("\nvariants, best first:\n");
     for (size_t i = 0; i < in.variants.size(); ++i) {
       const pk::Variant& v = in.variants[i];
-      std::printf("  %zu. %s  precision %s  requires %s  (%zu files)\n", i + 1, v.name.c_str(), v.precision.c_str(),
-                  pk::RequirementsString(v.needs).c_str(), v.files.size());
+      std::printf("  %zu. %s  precision %s  requires %s  (%zu files)\n", i + 1, v.name.c_str(),
+                  v.precision.c_str(), pk::RequirementsString(v.needs).c_str(), v.files.size());
     }
   }
   std::printf("\nhardware (%s): %s\n", in.hardware.source.c_str(), pk::HardwareString(in.hardware).c_str());
@@ -126,7 +130,8 @@ void PrintText(const Inspection& in) {
     return;
   }
   std::printf("would install: %s\n  why: %s\n", in.choice->name.c_str(), in.choice->reason.c_str());
-  for (const auto& [name, why] : in.choice->rejected) std::printf("  passed over %s: %s\n", name.c_str(), why.c_str());
+  for (const auto& [name, why] : in.choice->rejected)
+    std::printf("  passed over %s: %s\n", name.c_str(), why.c_str());
   std::printf("  laid out as:\n");
   for (const pk::Blob& b : in.install) std::printf("    %s\n", b.filepath().c_str());
 }

@@ -102,7 +102,8 @@ int64_t CgroupMemoryMb() {
 
 bool HasNvidiaDriver() {
   std::error_code ec;
-  return std::filesystem::exists("/dev/nvidiactl", ec) || std::filesystem::exists("/proc/driver/nvidia/version", ec);
+  return std::filesystem::exists("/dev/nvidiactl", ec) ||
+         std::filesystem::exists("/proc/driver/nvidia/version", ec);
 }
 
 std::vector<std::string> SplitList(std::string_view s, char sep) {
@@ -144,8 +145,8 @@ StatusOr<std::set<std::string>> KnownWords(const std::string& key, std::string_v
 const std::vector<std::string_view>& KnownCpuFeatures() {
   static const std::vector<std::string_view> kWords = {
       // x86-64
-      "amx_bf16", "amx_int8", "amx_tile", "avx", "avx2", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx512bw",
-      "avx512f", "avx512vl", "avx_vnni", "f16c", "fma", "sse4_2",
+      "amx_bf16", "amx_int8", "amx_tile", "avx", "avx2", "avx512_bf16", "avx512_fp16", "avx512_vnni",
+      "avx512bw", "avx512f", "avx512vl", "avx_vnni", "f16c", "fma", "sse4_2",
       // aarch64
       "bf16", "dotprod", "fp16", "i8mm", "neon", "sve", "sve2"};
   return kWords;

@@ -274,7 +274,8 @@ struct VariantFiles {
   std::map<std::string, std::vector<std::string>> own;
 };
 
-StatusOr<VariantFiles> SplitVariantFiles(const std::vector<std::string>& files, const std::vector<Variant>& variants) {
+StatusOr<VariantFiles> SplitVariantFiles(const std::vector<std::string>& files,
+                                         const std::vector<Variant>& variants) {
   VariantFiles out;
   std::string listed;
   for (const Variant& v : variants) {
@@ -323,7 +324,8 @@ StatusOr<VariantFiles> SplitVariantFiles(const std::vector<std::string>& files, 
 // A model folder with variants.json: the shared files at their paths, each variant's at
 // variants/<name>/..., every variant's models loaded and required to have the same versions,
 // inputs and outputs (which variant a node installs is invisible to its clients).
-StatusOr<Package> PackVariantFolder(const fs::path& model_dir, const std::string& name, const PackOptions& options) {
+StatusOr<Package> PackVariantFolder(const fs::path& model_dir, const std::string& name,
+                                    const PackOptions& options) {
   ASSIGN_OR_RETURN(std::vector<Variant> variants, ReadVariantsFile(model_dir, options));
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(model_dir, options.max_files));
   ASSIGN_OR_RETURN(VariantFiles split, SplitVariantFiles(files, variants));
@@ -348,8 +350,9 @@ StatusOr<Package> PackVariantFolder(const fs::path& model_dir, const std::string
       }
       if (!SameTensors(versions[i].signature.inputs, m.versions[i].signature.inputs) ||
           !SameTensors(versions[i].signature.outputs, m.versions[i].signature.outputs)) {
-        return InvalidArgument(Quoted(versions[i].path) + " has other inputs or outputs (names, datatypes, shapes)" +
-                               " than variant " + Quoted(variants[0].name) + "'s; every variant keeps them the same");
+        return InvalidArgument(Quoted(versions[i].path) +
+                               " has other inputs or outputs (names, datatypes, shapes)" + " than variant " +
+                               Quoted(variants[0].name) + "'s; every variant keeps them the same");
       }
     }
     RETURN_IF_ERROR(AddFiles(dir, own, prefix, options, &p));

@@ -40,8 +40,10 @@ std::string Join(const std::vector<std::string>& words, std::string_view sep = "
 }
 
 // A list of known words, without repeats, sorted.
-StatusOr<std::vector<std::string>> WordList(const config::Reader& r, config::Element e, const std::string& field,
-                                            const std::vector<std::string_view>& known, std::string_view what) {
+StatusOr<std::vector<std::string>> WordList(const config::Reader& r, config::Element e,
+                                            const std::string& field,
+                                            const std::vector<std::string_view>& known,
+                                            std::string_view what) {
   ASSIGN_OR_RETURN(std::vector<std::string> words, r.StringList(e, field));
   for (size_t i = 0; i < words.size(); ++i) {
     if (!Known(known, words[i])) {
@@ -54,25 +56,27 @@ StatusOr<std::vector<std::string>> WordList(const config::Reader& r, config::Ele
   return words;
 }
 
-StatusOr<Requirements> ParseRequirements(const config::Reader& r, config::Element e, const std::string& where) {
+StatusOr<Requirements> ParseRequirements(const config::Reader& r, config::Element e,
+                                         const std::string& where) {
   ASSIGN_OR_RETURN(config::Object o, r.Object(e, where));
-  RETURN_IF_ERROR(r.CheckKeys(o, where, {"cpu_architecture", "cpu_features", "execution_providers", "memory_mb"}));
+  RETURN_IF_ERROR(
+      r.CheckKeys(o, where, {"cpu_architecture", "cpu_features", "execution_providers", "memory_mb"}));
   Requirements req;
   if (auto v = config::Find(o, "cpu_architecture")) {
     std::string field = config::Key(where, "cpu_architecture");
     ASSIGN_OR_RETURN(req.cpu_architecture, r.String(*v, field, true));
     if (req.cpu_architecture != "x86_64" && req.cpu_architecture != "aarch64") {
-      return r.Err(field, "unknown architecture " + Quoted(req.cpu_architecture) + " (known: x86_64, aarch64)");
+      return r.Err(field,
+                   "unknown architecture " + Quoted(req.cpu_architecture) + " (known: x86_64, aarch64)");
     }
   }
   if (auto v = config::Find(o, "cpu_features")) {
-    ASSIGN_OR_RETURN(req.cpu_features, WordList(r, *v, config::Key(where, "cpu_features"), KnownCpuFeatures(),
-                                                "CPU feature"));
+    ASSIGN_OR_RETURN(req.cpu_features,
+                     WordList(r, *v, config::Key(where, "cpu_features"), KnownCpuFeatures(), "CPU feature"));
   }
   if (auto v = config::Find(o, "execution_providers")) {
-    ASSIGN_OR_RETURN(req.execution_providers,
-                     WordList(r, *v, config::Key(where, "execution_providers"), KnownExecutionProviders(),
-                              "execution provider"));
+    ASSIGN_OR_RETURN(req.execution_providers, WordList(r, *v, config::Key(where, "execution_providers"),
+                                                       KnownExecutionProviders(), "execution provider"));
   }
   if (auto v = config::Find(o, "memory_mb")) {
     ASSIGN_OR_RETURN(req.memory_mb, r.Int(*v, config::Key(where, "memory_mb"), 1, int64_t{1} << 40));
@@ -103,8 +107,9 @@ StatusOr<std::vector<Variant>> ParseVariantList(const config::Reader& r, config:
     ASSIGN_OR_RETURN(auto name, r.Required(o, where, "name"));
     ASSIGN_OR_RETURN(v.name, r.String(name, config::Key(where, "name"), true));
     if (!ValidName(v.name)) {
-      return r.Err(config::Key(where, "name"),
-                   Quoted(v.name) + " is not a variant name: 1 to 64 of a-z 0-9 . _ -, starting with a-z or 0-9");
+      return r.Err(
+          config::Key(where, "name"),
+          Quoted(v.name) + " is not a variant name: 1 to 64 of a-z 0-9 . _ -, starting with a-z or 0-9");
     }
     for (const Variant& other : out) {
       if (other.name == v.name) return r.Err(config::Key(where, "name"), Quoted(v.name) + " is listed twice");
@@ -162,7 +167,8 @@ const std::vector<std::string_view>& KnownExecutionProviders() {
 StatusOr<std::vector<Variant>> ParseVariantsJson(std::string_view text, const VariantLimits& limits) {
   if (static_cast<int64_t>(text.size()) > limits.max_variants_json_bytes) {
     return InvalidArgument(std::string(kVariantsFile) + " is " + std::to_string(text.size()) +
-                           " bytes, more than the limit of " + std::to_string(limits.max_variants_json_bytes));
+                           " bytes, more than the limit of " +
+                           std::to_string(limits.max_variants_json_bytes));
   }
   config::Reader r(std::string(kVariantsFile) + ": ");
   ASSIGN_OR_RETURN(config::Object o, r.ParseObject(text, {"variants"}));
@@ -184,7 +190,8 @@ std::string RequirementsString(const Requirements& req) {
   std::vector<std::string> parts;
   if (!req.cpu_architecture.empty()) parts.push_back("cpu_architecture=" + req.cpu_architecture);
   if (!req.cpu_features.empty()) parts.push_back("cpu_features=" + Join(req.cpu_features));
-  if (!req.execution_providers.empty()) parts.push_back("execution_providers=" + Join(req.execution_providers));
+  if (!req.execution_providers.empty())
+    parts.push_back("execution_providers=" + Join(req.execution_providers));
   if (req.memory_mb > 0) parts.push_back("memory_mb=" + std::to_string(req.memory_mb));
   return parts.empty() ? "nothing" : Join(parts, "; ");
 }
@@ -199,17 +206,20 @@ std::string UnmetRequirements(const Requirements& req, const Hardware& hw) {
   for (const std::string& f : req.cpu_features) {
     if (!hw.cpu_features.count(f)) missing.push_back(f);
   }
-  if (!missing.empty()) why.push_back("needs CPU feature(s) " + Join(missing) + ", which this node's CPU lacks");
+  if (!missing.empty())
+    why.push_back("needs CPU feature(s) " + Join(missing) + ", which this node's CPU lacks");
   missing.clear();
   for (const std::string& ep : req.execution_providers) {
     if (!hw.execution_providers.count(ep)) missing.push_back(ep);
   }
   if (!missing.empty()) {
-    why.push_back("needs execution provider(s) " + Join(missing) + ", which ONNX Runtime does not offer here");
+    why.push_back("needs execution provider(s) " + Join(missing) +
+                  ", which ONNX Runtime does not offer here");
   }
   if (req.memory_mb > 0 && hw.memory_mb < req.memory_mb) {
-    why.push_back("needs " + std::to_string(req.memory_mb) + " MB of memory, this node has " +
-                  (hw.memory_mb == 0 ? std::string("an unknown amount") : std::to_string(hw.memory_mb) + " MB"));
+    why.push_back(
+        "needs " + std::to_string(req.memory_mb) + " MB of memory, this node has " +
+        (hw.memory_mb == 0 ? std::string("an unknown amount") : std::to_string(hw.memory_mb) + " MB"));
   }
   return Join(why, "; ");
 }
@@ -230,10 +240,11 @@ StatusOr<VariantChoice> ChooseVariant(const Package& package, const Hardware& hw
       continue;
     }
     choice.name = v.name;
-    choice.reason = Quoted(v.name) + " (" + v.precision + ") is the " +
-                    (i == 0 ? std::string("package's first choice") : "first variant in the package's order") +
-                    " whose requirements all hold on this node (" + hw.source +
-                    " hardware); it needs " + RequirementsString(v.needs);
+    choice.reason =
+        Quoted(v.name) + " (" + v.precision + ") is the " +
+        (i == 0 ? std::string("package's first choice") : "first variant in the package's order") +
+        " whose requirements all hold on this node (" + hw.source + " hardware); it needs " +
+        RequirementsString(v.needs);
     return choice;
   }
   std::string all;
@@ -246,11 +257,13 @@ StatusOr<std::vector<Blob>> VariantLayers(const Package& package, const std::str
   ASSIGN_OR_RETURN(std::vector<Variant> variants, PackageVariants(package));
   if (variants.empty()) {
     if (variant != kDefaultVariant) {
-      return NotFound("the package has no variant " + Quoted(variant) + ": it has no variants, only \"default\"");
+      return NotFound("the package has no variant " + Quoted(variant) +
+                      ": it has no variants, only \"default\"");
     }
     return package.layers;
   }
-  auto it = std::find_if(variants.begin(), variants.end(), [&](const Variant& v) { return v.name == variant; });
+  auto it =
+      std::find_if(variants.begin(), variants.end(), [&](const Variant& v) { return v.name == variant; });
   if (it == variants.end()) {
     std::string names;
     for (const Variant& v : variants) names += (names.empty() ? "" : ", ") + v.name;
@@ -283,7 +296,8 @@ StatusOr<std::vector<Blob>> VariantLayers(const Package& package, const std::str
                              ", which the package does not hold");
     }
     if (f.rfind(prefix, 0) != 0 || f.size() == prefix.size()) {
-      return InvalidArgument("variant " + Quoted(variant) + ": " + Quoted(f) + " is not under " + Quoted(prefix));
+      return InvalidArgument("variant " + Quoted(variant) + ": " + Quoted(f) + " is not under " +
+                             Quoted(prefix));
     }
     RETURN_IF_ERROR(add(*found->second, f.substr(prefix.size())));
   }

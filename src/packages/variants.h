@@ -68,11 +68,11 @@ StatusOr<std::vector<Variant>> PackageVariants(const Package& package, const Var
 
 // What this node offers.
 struct Hardware {
-  std::string cpu_architecture;                // "x86_64", "aarch64"; empty: unknown
-  std::set<std::string> cpu_features;          // KnownCpuFeatures() words
-  std::set<std::string> execution_providers;   // "cpu" always; "cuda" when usable
-  int64_t memory_mb = 0;                       // 0: unknown
-  std::string source = "detected";             // "detected" or "declared"
+  std::string cpu_architecture;               // "x86_64", "aarch64"; empty: unknown
+  std::set<std::string> cpu_features;         // KnownCpuFeatures() words
+  std::set<std::string> execution_providers;  // "cpu" always; "cuda" when usable
+  int64_t memory_mb = 0;                      // 0: unknown
+  std::string source = "detected";            // "detected" or "declared"
 };
 
 // This machine: cpuid and XGETBV (x86-64) or getauxval (aarch64); the providers ONNX Runtime

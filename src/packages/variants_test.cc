@@ -28,7 +28,9 @@ PackOptions Options() {
   return o;
 }
 
-fs::path TestModel(const std::string& name) { return fs::path(CONTINUUM_TEST_MODELS) / name / "1" / "model.onnx"; }
+fs::path TestModel(const std::string& name) {
+  return fs::path(CONTINUUM_TEST_MODELS) / name / "1" / "model.onnx";
+}
 
 // A model folder with config.json, README.md, variants.json and fp16, int8 and fp32 variant
 // folders (each add_sub, with different bytes so that their layers differ).
@@ -67,23 +69,26 @@ TEST(VariantsJsonTest, RefusesBadInputNamingTheField) {
     const char* json;
     const char* says;
   };
-  for (const Case& c : std::vector<Case>{
-           {R"({"variants": []})", "variants: lists no variant"},
-           {R"({"variants": [{"name": "a", "precision": "fp64"}]})", "variants[0].precision: unknown precision \"fp64\""},
-           {R"({"variants": [{"name": "A", "precision": "fp32"}]})", "variants[0].name: \"A\" is not a variant name"},
-           {R"({"variants": [{"name": "a", "precision": "fp32"}, {"name": "a", "precision": "int8"}]})",
-            "variants[1].name: \"a\" is listed twice"},
-           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"cpu_features": ["avx2", "vnni"]}}]})",
-            "variants[0].requires.cpu_features[1]: unknown CPU feature \"vnni\""},
-           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"execution_providers": ["tpu"]}}]})",
-            "unknown execution provider \"tpu\""},
-           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"gpu": true}}]})",
-            "variants[0].requires.gpu: unknown field"},
-           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"memory_mb": 0}}]})",
-            "variants[0].requires.memory_mb"},
-           {R"({"variants": [{"name": "a"}]})", "variants[0].precision: required"},
-           {R"({"variant": []})", "variant: unknown field"},
-       }) {
+  for (
+      const Case& c : std::vector<Case>{
+          {R"({"variants": []})", "variants: lists no variant"},
+          {R"({"variants": [{"name": "a", "precision": "fp64"}]})",
+           "variants[0].precision: unknown precision \"fp64\""},
+          {R"({"variants": [{"name": "A", "precision": "fp32"}]})",
+           "variants[0].name: \"A\" is not a variant name"},
+          {R"({"variants": [{"name": "a", "precision": "fp32"}, {"name": "a", "precision": "int8"}]})",
+           "variants[1].name: \"a\" is listed twice"},
+          {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"cpu_features": ["avx2", "vnni"]}}]})",
+           "variants[0].requires.cpu_features[1]: unknown CPU feature \"vnni\""},
+          {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"execution_providers": ["tpu"]}}]})",
+           "unknown execution provider \"tpu\""},
+          {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"gpu": true}}]})",
+           "variants[0].requires.gpu: unknown field"},
+          {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"memory_mb": 0}}]})",
+           "variants[0].requires.memory_mb"},
+          {R"({"variants": [{"name": "a"}]})", "variants[0].precision: required"},
+          {R"({"variant": []})", "variant: unknown field"},
+      }) {
     auto v = ParseVariantsJson(c.json);
     ASSERT_FALSE(v.ok()) << c.json;
     EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument) << c.json;
@@ -97,15 +102,17 @@ TEST(VariantsJsonTest, RefusesBadInputNamingTheField) {
 }
 
 TEST(HardwareTest, ParsesTheDeclaredForm) {
-  auto hw = ParseHardware("cpu_architecture=x86_64; cpu_features=avx2,avx512_vnni;execution_providers=cuda;memory_mb=8192");
+  auto hw = ParseHardware(
+      "cpu_architecture=x86_64; cpu_features=avx2,avx512_vnni;execution_providers=cuda;memory_mb=8192");
   ASSERT_TRUE(hw.ok()) << hw.status().ToString();
   EXPECT_EQ(hw->cpu_architecture, "x86_64");
   EXPECT_EQ(hw->cpu_features, (std::set<std::string>{"avx2", "avx512_vnni"}));
   EXPECT_EQ(hw->execution_providers, (std::set<std::string>{"cpu", "cuda"}));
   EXPECT_EQ(hw->memory_mb, 8192);
   EXPECT_EQ(hw->source, "declared");
-  EXPECT_EQ(HardwareString(*hw),
-            "cpu_architecture=x86_64;cpu_features=avx2,avx512_vnni;execution_providers=cpu,cuda;memory_mb=8192");
+  EXPECT_EQ(
+      HardwareString(*hw),
+      "cpu_architecture=x86_64;cpu_features=avx2,avx512_vnni;execution_providers=cpu,cuda;memory_mb=8192");
   auto round = ParseHardware(HardwareString(*hw));
   ASSERT_TRUE(round.ok());
   EXPECT_EQ(round->cpu_features, hw->cpu_features);
@@ -179,7 +186,8 @@ TEST_F(VariantPackTest, RecordsEachVariantsFilesAndRequirements) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   ASSERT_EQ(v->size(), 3u);
   EXPECT_EQ((*v)[1].name, "int8");
-  EXPECT_EQ((*v)[1].files, (std::vector<std::string>{"variants/int8/1/NOTES.txt", "variants/int8/1/model.onnx"}));
+  EXPECT_EQ((*v)[1].files,
+            (std::vector<std::string>{"variants/int8/1/NOTES.txt", "variants/int8/1/model.onnx"}));
   EXPECT_EQ((*v)[1].needs.cpu_features, std::vector<std::string>{"avx512_vnni"});
   EXPECT_EQ(Pack().manifest_digest, p.manifest_digest);  // deterministic
 }
@@ -187,7 +195,8 @@ TEST_F(VariantPackTest, RecordsEachVariantsFilesAndRequirements) {
 TEST_F(VariantPackTest, ChoosesTheFirstVariantWhoseRequirementsHold) {
   MakeVariantFolder(model_);
   Package p = Pack();
-  auto vnni = ChooseVariant(p, Declared("cpu_architecture=x86_64;cpu_features=avx2,avx512_vnni;memory_mb=8192"));
+  auto vnni =
+      ChooseVariant(p, Declared("cpu_architecture=x86_64;cpu_features=avx2,avx512_vnni;memory_mb=8192"));
   ASSERT_TRUE(vnni.ok()) << vnni.status().ToString();
   EXPECT_EQ(vnni->name, "int8");
   ASSERT_EQ(vnni->rejected.size(), 1u);
@@ -205,11 +214,13 @@ TEST_F(VariantPackTest, ChoosesTheFirstVariantWhoseRequirementsHold) {
   EXPECT_EQ(gpu->name, "fp16");
   auto small = ChooseVariant(p, Declared("execution_providers=cuda;memory_mb=1024"));
   EXPECT_EQ(small->name, "fp32");
-  EXPECT_NE(small->rejected[0].second.find("needs 4096 MB of memory, this node has 1024 MB"), std::string::npos);
+  EXPECT_NE(small->rejected[0].second.find("needs 4096 MB of memory, this node has 1024 MB"),
+            std::string::npos);
   // int8 also needs an x86_64 CPU: an unknown architecture does not meet it.
   auto unknown_arch = ChooseVariant(p, Declared("cpu_features=avx512_vnni"));
   EXPECT_EQ(unknown_arch->name, "fp32");
-  EXPECT_NE(unknown_arch->rejected[1].second.find("needs a x86_64 CPU, this node's is unknown"), std::string::npos);
+  EXPECT_NE(unknown_arch->rejected[1].second.find("needs a x86_64 CPU, this node's is unknown"),
+            std::string::npos);
 }
 
 TEST_F(VariantPackTest, NoVariantFitsIsAnErrorNamingEach) {
@@ -241,7 +252,8 @@ TEST_F(VariantPackTest, VariantLayersLayOutTheSharedFilesAndTheVariantsOwn) {
   EXPECT_TRUE(digest_of.count("README.md") && digest_of.count("continuum-package.json"));
   for (const Blob& b : *layers) EXPECT_EQ(b.annotations.at(std::string(kTitleAnnotation)), b.filepath());
   EXPECT_EQ(VariantLayers(p, "int4").status().code(), StatusCode::kNotFound);
-  EXPECT_NE(VariantLayers(p, "int4").status().message().find("(it has: fp16, int8, fp32)"), std::string::npos);
+  EXPECT_NE(VariantLayers(p, "int4").status().message().find("(it has: fp16, int8, fp32)"),
+            std::string::npos);
 }
 
 TEST_F(VariantPackTest, AReadBackPackageChoosesTheSame) {
