@@ -229,7 +229,7 @@ StatusOr<VariantChoice> ChooseVariant(const Package& package, const Hardware& hw
   VariantChoice choice;
   if (variants.empty()) {
     choice.name = std::string(kDefaultVariant);
-    choice.reason = "the package has no variants; its one variant \"default\" holds every file";
+    choice.reason = "the package has no variants; its one variant 'default' holds every file";
     return choice;
   }
   for (size_t i = 0; i < variants.size(); ++i) {

@@ -73,15 +73,15 @@ TEST(VariantsJsonTest, RefusesBadInputNamingTheField) {
       const Case& c : std::vector<Case>{
           {R"({"variants": []})", "variants: lists no variant"},
           {R"({"variants": [{"name": "a", "precision": "fp64"}]})",
-           "variants[0].precision: unknown precision \"fp64\""},
+           "variants[0].precision: unknown precision 'fp64'"},
           {R"({"variants": [{"name": "A", "precision": "fp32"}]})",
-           "variants[0].name: \"A\" is not a variant name"},
+           "variants[0].name: 'A' is not a variant name"},
           {R"({"variants": [{"name": "a", "precision": "fp32"}, {"name": "a", "precision": "int8"}]})",
-           "variants[1].name: \"a\" is listed twice"},
+           "variants[1].name: 'a' is listed twice"},
           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"cpu_features": ["avx2", "vnni"]}}]})",
-           "variants[0].requires.cpu_features[1]: unknown CPU feature \"vnni\""},
+           "variants[0].requires.cpu_features[1]: unknown CPU feature 'vnni'"},
           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"execution_providers": ["tpu"]}}]})",
-           "unknown execution provider \"tpu\""},
+           "unknown execution provider 'tpu'"},
           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"gpu": true}}]})",
            "variants[0].requires.gpu: unknown field"},
           {R"({"variants": [{"name": "a", "precision": "int8", "requires": {"memory_mb": 0}}]})",
@@ -231,8 +231,8 @@ TEST_F(VariantPackTest, NoVariantFitsIsAnErrorNamingEach) {
   Package p = Pack();
   auto c = ChooseVariant(p, Declared("cpu_features=avx2"));
   EXPECT_EQ(c.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(c.status().message().find("\"int8\" needs CPU feature(s) avx512_vnni"), std::string::npos);
-  EXPECT_NE(c.status().message().find("\"fp16\" needs execution provider(s) cuda"), std::string::npos);
+  EXPECT_NE(c.status().message().find("'int8' needs CPU feature(s) avx512_vnni"), std::string::npos);
+  EXPECT_NE(c.status().message().find("'fp16' needs execution provider(s) cuda"), std::string::npos);
 }
 
 TEST_F(VariantPackTest, VariantLayersLayOutTheSharedFilesAndTheVariantsOwn) {
@@ -298,14 +298,14 @@ TEST_F(VariantPackTest, RefusesFoldersThatDoNotMatchVariantsJson) {
 
   fs::create_directories(model_ / "variants" / "int4" / "1");
   fs::copy_file(TestModel("add_sub"), model_ / "variants" / "int4" / "1" / "model.onnx");
-  EXPECT_NE(PackError().message().find("\"variants/int4\" is not a variant that variants.json lists"),
+  EXPECT_NE(PackError().message().find("'variants/int4' is not a variant that variants.json lists"),
             std::string::npos)
       << PackError().message();
   fs::remove_all(model_ / "variants" / "int4");
 
   fs::remove_all(model_ / "variants" / "fp16");
   EXPECT_EQ(PackError().code(), StatusCode::kNotFound);
-  EXPECT_NE(PackError().message().find("variant \"fp16\" has no folder"), std::string::npos);
+  EXPECT_NE(PackError().message().find("variant 'fp16' has no folder"), std::string::npos);
 }
 
 TEST_F(VariantPackTest, RefusesVariantsWhoseInputsOrOutputsDiffer) {

@@ -167,13 +167,13 @@ class VariantsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         j = json.loads(r.stdout)
         self.assertIsNone(j["choice"])
-        self.assertIn('"fp16" needs execution provider(s) cuda', j["error"])
+        self.assertIn("'fp16' needs execution provider(s) cuda", j["error"])
         self.assertIn("no variant of the package runs on this node", r.stderr)
 
     def test_bad_requirements_are_refused(self):
         for requires, says in (({"cpu_features": ["avx512vnni"]},
-                                'variants[0].requires.cpu_features[0]: unknown CPU feature "avx512vnni"'),
-                               ({"execution_providers": ["tensorrt"]}, 'unknown execution provider "tensorrt"'),
+                                "variants[0].requires.cpu_features[0]: unknown CPU feature 'avx512vnni'"),
+                               ({"execution_providers": ["tensorrt"]}, "unknown execution provider 'tensorrt'"),
                                ({"memory_mb": -1}, "variants[0].requires.memory_mb"),
                                ({"gpus": 1}, "variants[0].requires.gpus: unknown field")):
             model = os.path.join(self.tmp, "bad")
@@ -185,8 +185,8 @@ class VariantsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn("variants.json: ", r.stderr)
             self.assertIn(says, r.stderr)
-        for hardware, says in (("cpu_features=avx3", 'unknown word "avx3"'), ("gpu=1", 'unknown key "gpu"'),
-                               ("memory_mb=lots", '"lots" is not a positive number of MB')):
+        for hardware, says in (("cpu_features=avx3", "unknown word 'avx3'"), ("gpu=1", "unknown key 'gpu'"),
+                               ("memory_mb=lots", "'lots' is not a positive number of MB")):
             r = run(BIN, "inspect", REF, "--layout", self.layout, "--hardware", hardware)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("hardware: ", r.stderr)
