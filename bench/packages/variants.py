@@ -61,7 +61,15 @@ def inputs(width):
     return [[rng.gauss(0.0, 1.0) for _ in range(width)] for _ in range(ROWS)]
 
 
-def infer(server, name, rows):
+def infer(server, name, rows, batch=8):
+    """The model's outputs for `rows`, sent `batch` rows a request (the default max_batch_size is 8)."""
+    out = []
+    for i in range(0, len(rows), batch):
+        out += infer_batch(server, name, rows[i:i + batch])
+    return out
+
+
+def infer_batch(server, name, rows):
     body = json.dumps({"inputs": [{"name": "x", "shape": [len(rows), len(rows[0])], "datatype": "FP32",
                                    "data": [v for r in rows for v in r]}]})
     status, data, _ = server.request("POST", "/v2/models/%s/infer" % name, body.encode(),
