@@ -13,6 +13,7 @@ int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
+int Inspect(const std::vector<std::string>& args);
 int GenerateKeyPair(const std::vector<std::string>& args);  // sign.cc
 int Sign(const std::vector<std::string>& args);
 int Verify(const std::vector<std::string>& args);
