@@ -21,6 +21,8 @@ void Usage() {
       "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
       "  decisions verify a gateway decision log's hash chain\n"
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
+      "  push      push a package from an OCI image layout to an OCI registry\n"
+      "  pull      pull a package from an OCI registry into an OCI image layout\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -42,6 +44,8 @@ int main(int argc, char** argv) {
   if (cmd == "gateway") return continuum::cli::Gateway(args);
   if (cmd == "decisions") return continuum::cli::Decisions(args);
   if (cmd == "pack") return continuum::cli::Pack(args);
+  if (cmd == "push") return continuum::cli::Push(args);
+  if (cmd == "pull") return continuum::cli::Pull(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());
