@@ -2,7 +2,7 @@
 /token?service=...&scope=... with Basic credentials answers a JWT (RS256, its certificate in the
 x5c header) that the registry checks against the bundle `registry_config()` names.
 
-    with TokenServer(tmp, users={"bob": "pw"}) as tokens, Registry(token=tokens.registry_config()) as reg:
+    with TokenServer(tmp, users={"bob": "pw"}) as tokens, Registry(extra_config=tokens.registry_config()) as reg:
         tokens.requests   # the query of each token request, parsed (parse_qs)
 """
 import base64
@@ -69,9 +69,9 @@ class TokenServer:
         self.httpd.server_close()
 
     def registry_config(self):
-        """The `auth.token` section of docker-registry's configuration."""
-        return {"realm": self.realm, "service": self.service, "issuer": self.issuer,
-                "rootcertbundle": self.bundle}
+        """The `auth.token` section of docker-registry's configuration (Registry's extra_config)."""
+        return ("auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n"
+                % (self.realm, self.service, self.issuer, self.bundle))
 
     def user(self, header):
         if not header or not header.startswith("Basic "):
