@@ -90,8 +90,10 @@ StatusOr<std::vector<Challenge>> ParseWwwAuthenticate(std::string_view header) {
         auto q = ReadQuoted(header, &i);
         if (!q.ok()) return q.status();
         value = *q;
-      } else {
-        value = ReadToken(header, &i);
+      } else {  // a token; leniently, anything up to the next ',' or space
+        size_t start = i;
+        while (i < header.size() && header[i] != ',' && header[i] != ' ' && header[i] != '\t') ++i;
+        value = std::string(header.substr(start, i - start));
       }
       out.back().params[Lower(word)] = value;
       SkipSpace(header, &i);

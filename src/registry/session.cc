@@ -198,8 +198,15 @@ Status Session::Authenticate(const http::ClientResponse& answer) {
           scope_ = want;
           return Status();
         }
+        // A refusal holds for the command: asked once, not by every worker.
+        if (auto refused = refused_.find(want); refused != refused_.end()) return refused->second;
       }
-      return FetchToken(c, want);
+      Status st = FetchToken(c, want);
+      if (st.code() == StatusCode::kFailedPrecondition) {
+        std::lock_guard<std::mutex> l(mu_);
+        refused_[want] = st;
+      }
+      return st;
     }
   }
   for (const Challenge& c : *challenges) {

@@ -76,9 +76,10 @@ class Session {
     std::string value;
     std::chrono::steady_clock::time_point expires;
   };
-  std::map<std::string, Token> tokens_;  // by scope
-  std::string scope_;                    // the scope whose token goes with requests
-  std::optional<Challenge> bearer_;      // the registry's token service
+  std::map<std::string, Token> tokens_;    // by scope
+  std::map<std::string, Status> refused_;  // scopes the token service refused, and why
+  std::string scope_;                      // the scope whose token goes with requests
+  std::optional<Challenge> bearer_;        // the registry's token service
 };
 
 }  // namespace continuum::registry

@@ -13,6 +13,7 @@ import http.client
 import http.server
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -41,6 +42,14 @@ class Served:
     request_bytes: int = 0
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """A client closing a kept-alive connection is no error worth a traceback."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class FaultProxy:
     def __init__(self, upstream):
         self.upstream = upstream
@@ -60,7 +69,7 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.host = "127.0.0.1:%d" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

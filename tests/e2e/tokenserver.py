@@ -10,6 +10,7 @@ import datetime
 import http.server
 import json
 import os
+import sys
 import threading
 import time
 import urllib.parse
@@ -23,6 +24,14 @@ from cryptography.x509.oid import NameOID
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    """A client closing a kept-alive connection is no error worth a traceback."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class TokenServer:
@@ -55,7 +64,7 @@ class TokenServer:
             def do_GET(self):
                 server.answer(self)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.realm = "http://127.0.0.1:%d/token" % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
