@@ -303,5 +303,56 @@ TEST(SessionTest, FetchesAndCachesABearerTokenPerScope) {
   EXPECT_EQ(token_calls.load(), 1);  // cached for the scope
 }
 
+TEST(SessionTest, IdentityTokenIsSentAsARefreshToken) {
+  std::string realm, form;
+  Stub stub([&](http::Request&& req, http::Responder w) {
+    http::Response r;
+    if (req.target == "/oauth") {
+      form = req.body;
+      r.status = req.method == "POST" ? 200 : 405;
+      r.body = R"({"access_token":"tok-2"})";
+    } else {
+      const std::string* auth = req.Header("authorization");
+      r.status = auth != nullptr && *auth == "Bearer tok-2" ? 200 : 401;
+      if (r.status == 401)
+        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"" + realm + "\",service=\"reg\"");
+    }
+    w(std::move(r));
+  });
+  realm = "http://" + stub.host + "/oauth";
+  testing::TempDir dir("registry-test-");
+  auto file = dir.path() / "config.json";
+  std::ofstream(file) << R"({"auths":{")" + stub.host + R"(":{"identitytoken":"refresh me"}}})";
+  auto s = Session::Open(LoopbackOptions(file), {stub.host, "m"}, "pull");
+  http::ClientRequest req;
+  req.method = "GET";
+  req.target = "/v2/m/manifests/1";
+  auto r = (*s)->Do(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(form.find("grant_type=refresh_token"), std::string::npos) << form;
+  EXPECT_NE(form.find("refresh_token=refresh%20me"), std::string::npos) << form;
+  EXPECT_NE(form.find("scope=repository%3Am%3Apull"), std::string::npos) << form;
+}
+
+TEST(SessionTest, TokenServiceOnPlainHttpElsewhereIsRefused) {
+  Stub stub([&](http::Request&&, http::Responder w) {
+    http::Response r;
+    r.status = 401;
+    r.headers.emplace_back("WWW-Authenticate",
+                           R"(Bearer realm="http://auth.example.com/token",service="reg")");
+    w(std::move(r));
+  });
+  testing::TempDir dir("registry-test-");
+  auto s = Session::Open(LoopbackOptions(dir.path() / "none.json"), {stub.host, "m"}, "pull");
+  http::ClientRequest req;
+  req.method = "GET";
+  req.target = "/v2/";
+  auto r = (*s)->Do(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("token service auth.example.com"), std::string::npos)
+      << r.status().ToString();
+}
+
 }  // namespace
 }  // namespace continuum::registry

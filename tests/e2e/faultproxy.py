@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 class Rule:
     method: str
     path: str  # a regular expression searched in the request target
-    action: str  # "drop", "status", "lie_length", "flip", "pad"
+    action: str  # "drop", "status", "lie_length", "flip", "pad", "ignore_range", "wrong_digest"
     after: int = 0  # drop: body bytes sent first; flip: the byte flipped
     status: int = 500
     times: int = -1  # how many requests it applies to; -1: all
@@ -123,7 +123,10 @@ class FaultProxy:
             served.body_bytes = len(payload)
             return
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
-        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("connection", "content-length")}
+        dropped = ("connection", "content-length")
+        if rule is not None and rule.action == "ignore_range":  # the whole body, as a server without ranges
+            dropped += ("range", "if-range")
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in dropped}
         conn.request(h.command, h.path, body=body if length else None, headers=headers)
         resp = conn.getresponse()
         data = b"" if h.command == "HEAD" else resp.read()
@@ -145,6 +148,8 @@ class FaultProxy:
                 data = data[:rule.after]
         h.send_response(resp.status)
         for k, v in resp.getheaders():
+            if k.lower() == "docker-content-digest" and rule is not None and rule.action == "wrong_digest":
+                v = "sha256:" + "0" * 64
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                 h.send_header(k, v)
         if h.command == "HEAD":

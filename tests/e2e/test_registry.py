@@ -120,6 +120,29 @@ class RegistryTest(unittest.TestCase):
             r = self.cli("pull", ref, "--insecure", layout=pulled)  # everything already there
             self.assertEqual(self.counts(r.stderr), (n, n, 0, 0))
 
+    def test_progress_bar_only_on_a_terminal(self):
+        import pty
+        with Registry() as reg:
+            ref = reg.host + "/models/m:1"
+            self.pack(ref)
+            master, slave = pty.openpty()
+            r = subprocess.run([BIN, "push", ref, "--layout", self.layout, "--insecure"], stdout=subprocess.PIPE,
+                               stderr=slave, env=self.env, timeout=120)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal's other end is closed: all read
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            os.close(master)
+            self.assertEqual(r.returncode, 0, out)
+            self.assertIn(b"\rpushing [", out)
+            self.assertIn(b"continuum push: ", out)
+
     def test_second_version_uploads_only_what_changed(self):
         with Registry() as reg, FaultProxy(reg.host) as proxy:
             v1 = self.pack(proxy.host + "/models/m:1")
@@ -271,6 +294,29 @@ class RegistryTest(unittest.TestCase):
             self.cli("pull", ref, "--insecure", "--retries", "2", layout=pulled)
             self.assertEqual([g.body_bytes for g in proxy.served("GET", "/blobs/" + tok)], [cut, TOKENIZER_BYTES - cut])
             self.assert_same_package(self.layout, pulled, digest)
+
+    def test_full_answer_to_a_ranged_get_starts_over(self):
+        with Registry() as reg, FaultProxy(reg.host) as proxy:
+            digest, tok = self.pushed(reg)
+            cut = 100_000
+            ref = proxy.host + "/models/m:1"
+            proxy.add_rule(Rule("GET", "/blobs/" + tok, "drop", after=cut, times=1))
+            proxy.add_rule(Rule("GET", "/blobs/" + tok, "ignore_range", times=1))
+            pulled = os.path.join(self.tmp, "pulled")
+            self.cli("pull", ref, "--insecure", "--retries", "1", layout=pulled)
+            gets = proxy.served("GET", "/blobs/" + tok)
+            self.assertEqual([(g.status, g.body_bytes) for g in gets], [(200, cut), (200, TOKENIZER_BYTES)])
+            self.assertEqual(gets[1].headers.get("range"), "bytes=%d-" % cut)  # asked, not granted
+            self.assert_same_package(self.layout, pulled, digest)
+
+    def test_manifest_digest_is_checked(self):
+        with Registry() as reg, FaultProxy(reg.host) as proxy:
+            _, tok = self.pushed(reg)
+            proxy.add_rule(Rule("GET", "/manifests/1", "wrong_digest"))
+            pulled = os.path.join(self.tmp, "pulled")
+            r = self.cli("pull", proxy.host + "/models/m:1", "--insecure", layout=pulled, ok=False)
+            self.assertIn("the registry says sha256:" + "0" * 64, r.stderr)
+            self.assert_nothing_tagged(pulled, tok)
 
     def test_server_errors_are_retried_then_reported(self):
         with Registry() as reg, FaultProxy(reg.host) as proxy:
