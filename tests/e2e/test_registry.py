@@ -143,6 +143,51 @@ class RegistryTest(unittest.TestCase):
             self.assertIn(b"\rpushing [", out)
             self.assertIn(b"continuum push: ", out)
 
+    def add_signature(self, digest):
+        """Tags a cosign-style signature manifest of `digest` in the layout (sha256-<hex>.sig)."""
+        def put(data):
+            d = "sha256:" + hashlib.sha256(data).hexdigest()
+            with open(blob_path(self.layout, d), "wb") as f:
+                f.write(data)
+            return {"digest": d, "size": len(data)}
+        payload = json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(b"{}")},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", **put(payload),
+                        "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="}}]}).encode()
+        desc = put(manifest)
+        index_path = os.path.join(self.layout, "index.json")
+        index = read_json(index_path)
+        tag = "sha256-%s.sig" % digest.split(":")[1]
+        index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", **desc,
+                                   "annotations": {"org.opencontainers.image.ref.name": tag}})
+        with open(index_path, "w") as f:
+            json.dump(index, f)
+        return tag, desc["digest"]
+
+    def test_signature_tag_travels_with_the_package(self):
+        with Registry() as reg:
+            ref = reg.host + "/models/m:1"
+            digest = self.pack(ref)
+            tag, sig_digest = self.add_signature(digest)
+            r = self.cli("push", ref, "--insecure")
+            self.assertIn("with signature", r.stderr)
+            self.assertEqual(len(reg.requests("PUT", "/manifests/" + tag)), 1)
+            pulled = os.path.join(self.tmp, "pulled")
+            r = self.cli("pull", ref, "--insecure", layout=pulled)
+            self.assertIn("with signature", r.stderr)
+            self.assertEqual(tags(pulled), {"1": digest, tag: sig_digest})
+            with open(blob_path(self.layout, sig_digest), "rb") as a, open(blob_path(pulled, sig_digest), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+            # A package without a signature on the registry pulls without one, and no error.
+            self.pack(reg.host + "/models/unsigned:1")
+            self.cli("push", reg.host + "/models/unsigned:1", "--insecure")
+            other = os.path.join(self.tmp, "other")
+            r = self.cli("pull", reg.host + "/models/unsigned:1", "--insecure", layout=other)
+            self.assertNotIn("with signature", r.stderr)
+            self.assertEqual(list(tags(other)), ["1"])
+
     def test_second_version_uploads_only_what_changed(self):
         with Registry() as reg, FaultProxy(reg.host) as proxy:
             v1 = self.pack(proxy.host + "/models/m:1")
