@@ -29,8 +29,6 @@ for a in "$@"; do
 done
 # skopeo: reads and copies the OCI image layouts `continuum pack` writes (e2e_pack, packages_test).
 DEBS+=(skopeo)
-# docker-registry (distribution 2.8): the real registry e2e_registry pushes to and pulls from.
-DEBS+=(docker-registry)
 
 missing=()
 for p in "${DEBS[@]}"; do
