@@ -363,6 +363,13 @@ class RegistryTest(unittest.TestCase):
             self.assertIn("the registry says sha256:" + "0" * 64, r.stderr)
             self.assert_nothing_tagged(pulled, tok)
 
+    def test_pushed_manifest_digest_is_checked(self):
+        with Registry() as reg, FaultProxy(reg.host) as proxy:
+            digest = self.pack(proxy.host + "/models/m:1")
+            proxy.add_rule(Rule("PUT", "/manifests/1", "wrong_digest"))
+            r = self.cli("push", proxy.host + "/models/m:1", "--insecure", ok=False)
+            self.assertIn("stored manifest 1 as sha256:%s, not %s" % ("0" * 64, digest), r.stderr)
+
     def test_server_errors_are_retried_then_reported(self):
         with Registry() as reg, FaultProxy(reg.host) as proxy:
             digest, tok = self.pushed(reg)
