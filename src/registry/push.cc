@@ -123,8 +123,12 @@ Status PushBlob(PushContext& c, const Descriptor& d) {
     }
     if (last.code() != StatusCode::kUnavailable && last.code() != StatusCode::kDeadlineExceeded) break;
   }
-  return Status(last.code(), "upload of blob " + d.digest + " to " + s.repo().host + "/" + s.repo().name +
-                                 ": " + last.message());
+  const bool retried =
+      last.code() == StatusCode::kUnavailable || last.code() == StatusCode::kDeadlineExceeded;
+  return Status(last.code(),
+                "upload of blob " + d.digest + " to " + s.repo().host + "/" + s.repo().name + ": " +
+                    last.message() +
+                    (retried ? " (after " + std::to_string(s.options().retries) + " retries)" : ""));
 }
 
 // PUT the manifest under `tag`; the registry's Docker-Content-Digest must be its digest.

@@ -363,6 +363,27 @@ class RegistryTest(unittest.TestCase):
             self.assertIn("the registry says sha256:" + "0" * 64, r.stderr)
             self.assert_nothing_tagged(pulled, tok)
 
+    def test_failed_upload_starts_over(self):
+        with Registry() as reg, FaultProxy(reg.host) as proxy:
+            ref = proxy.host + "/models/m:1"
+            digest = self.pack(ref)
+            n = len(self.manifest_blobs(self.layout, digest))
+            proxy.add_rule(Rule("PATCH", "/blobs/uploads/", "status", status=502, times=1))
+            r = self.cli("push", ref, "--insecure", "--retries", "1", "--concurrency", "1")
+            self.assertEqual(self.counts(r.stderr), (n, 0, 0, n))
+            self.assertEqual(len(proxy.served("POST", "/blobs/uploads/")), n + 1)  # one upload begun again
+            pulled = os.path.join(self.tmp, "pulled")
+            self.cli("pull", ref, "--insecure", layout=pulled)
+            self.assert_same_package(self.layout, pulled, digest)
+            proxy.clear()
+            proxy.add_rule(Rule("PATCH", "/blobs/uploads/", "status", status=502))
+            self.write_readme("changed\n")
+            self.pack(ref)
+            r = self.cli("push", ref, "--insecure", "--retries", "2", ok=False)
+            self.assertIn("HTTP 502", r.stderr)
+            self.assertIn("upload of blob sha256:", r.stderr)
+            self.assertIn("(after 2 retries)", r.stderr)
+
     def test_pushed_manifest_digest_is_checked(self):
         with Registry() as reg, FaultProxy(reg.host) as proxy:
             digest = self.pack(proxy.host + "/models/m:1")
