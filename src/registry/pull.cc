@@ -264,7 +264,10 @@ StatusOr<Summary> Pull(const std::string& ref, const Options& options) {
   if (!repo.ok()) return repo.status();
   auto session = Session::Open(options, *repo, "pull");
   if (!session.ok()) return session.status();
-  auto writer = packages::LayoutWriter::Open(options.layout);
+  packages::LayoutLimits limits;
+  limits.max_manifest_bytes = options.max_manifest_bytes;
+  limits.max_blob_bytes = options.max_blob_bytes;
+  auto writer = packages::LayoutWriter::Open(options.layout, limits);
   if (!writer.ok()) return writer.status();
   std::error_code ec;
   fs::create_directories((*writer)->IngestDir(), ec);
