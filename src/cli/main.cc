@@ -22,6 +22,8 @@ void Usage() {
       "  decisions verify a gateway decision log's hash chain\n"
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
       "  inspect   print a package's files and variants, and which variant this node would install\n"
+      "  push      push a package from an OCI image layout to an OCI registry\n"
+      "  pull      pull a package from an OCI registry into an OCI image layout\n"
       "  generate-key-pair  write a cosign-compatible ECDSA P-256 key pair (cosign.key, cosign.pub)\n"
       "  sign      sign a package in an OCI image layout as cosign does (sha256-<digest>.sig tag)\n"
       "  verify    check a package's cosign signature offline with a public key\n"
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
   if (cmd == "decisions") return continuum::cli::Decisions(args);
   if (cmd == "pack") return continuum::cli::Pack(args);
   if (cmd == "inspect") return continuum::cli::Inspect(args);
+  if (cmd == "push") return continuum::cli::Push(args);
+  if (cmd == "pull") return continuum::cli::Pull(args);
   if (cmd == "generate-key-pair") return continuum::cli::GenerateKeyPair(args);
   if (cmd == "sign") return continuum::cli::Sign(args);
   if (cmd == "verify") return continuum::cli::Verify(args);
