@@ -50,11 +50,13 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-# The ORAS CLI and the distribution v3 registry, built from their pinned Go modules into the cache
-# (tools/oras.sh, tools/registry3.sh; nothing to do once built) for e2e_interop and bench/packages.
+# The ORAS CLI, the distribution v3 registry and cosign, built from their pinned Go modules into the
+# cache (tools/oras.sh, tools/registry3.sh, tools/cosign.sh; nothing to do once built) for
+# e2e_interop, e2e_signing and bench/packages.
 if command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]]; then
   tools/oras.sh >/dev/null
   tools/registry3.sh >/dev/null
+  tools/cosign.sh >/dev/null
 fi
 
 # --- ONNX Runtime -------------------------------------------------------------
