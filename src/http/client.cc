@@ -174,6 +174,9 @@ struct Client::Impl {
 
 namespace {
 
+// What the first read of an answer asks for (a small answer arrives whole in it).
+constexpr size_t kFirstReadBytes = 16 * 1024;
+
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
   Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, std::shared_ptr<const tls::ClientContext> tls,
@@ -193,7 +196,8 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         body_(std::move(req.body())),
         head_request_(extras.method == "HEAD"),
         max_body_(extras.max_response_bytes ? extras.max_response_bytes : impl->options.max_response_bytes),
-        sink_(std::move(extras.body_sink)) {}
+        sink_(std::move(extras.body_sink)),
+        max_read_(std::max<size_t>(impl->options.max_read_bytes, kFirstReadBytes)) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
@@ -292,17 +296,55 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   void Read() {
-    auto self = shared_from_this();
     parser_.emplace();
     parser_->body_limit(max_body_);
     parser_->header_limit(64 * 1024);
+    parser_->eager(true);                    // each put takes every byte of the buffer it can
     if (head_request_) parser_->skip(true);  // a HEAD answer's Content-Length announces no body
     if (sink_) parser_->set_body_sink(sink_);
+    read_size_ = kFirstReadBytes;
+    Parse();
+  }
+
+  // Hands what the buffer holds to the parser, then reads more until the answer is complete.
+  void Parse() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return RetryOrFail("read", ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return Done();
+    ReadSome();
+  }
+
+  // One read of at most read_size_ bytes. Beast's own read asks for 512 bytes while its buffer is
+  // small and never more than 64 KiB, so a large body (a blob streamed to a file) took hundreds of
+  // thousands of reads; here a read that fills what was asked for doubles the next one, up to
+  // ClientOptions::max_read_bytes, and a small answer still needs only a small buffer.
+  void ReadSome() {
+    auto self = shared_from_this();
+    const size_t want = read_size_;
     stream_->Visit([&](auto& s) {
-      bhttp::async_read(s, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      s.async_read_some(buffer_.prepare(want), [self, want](beast::error_code ec, size_t n) {
         if (self->Ended("read")) return;
+        self->buffer_.commit(n);
+        if (ec == asio::error::eof) {
+          // The peer closed: the end of an answer delimited by the close, else a short answer.
+          if (!self->parser_->got_some()) return self->RetryOrFail("read", bhttp::error::end_of_stream);
+          ec = {};
+          self->parser_->put_eof(ec);
+          if (ec) return self->RetryOrFail("read", ec);
+          return self->Done();
+        }
         if (ec) return self->RetryOrFail("read", ec);
-        self->Done();
+        if (n == want) self->read_size_ = std::min(want * 2, self->max_read_);
+        self->Parse();
       });
     });
   }
@@ -368,6 +410,8 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   const std::function<Status(const ClientResponse&, std::string_view)> sink_;
   std::optional<internal::ResponseParser> parser_;
   beast::flat_buffer buffer_;
+  const size_t max_read_;  // the most bytes one read asks for
+  size_t read_size_ = 0;   // what the next read asks for
   bool reused_ = false, cancelled_ = false, timed_out_ = false, done_ = false;
 };
 

@@ -73,6 +73,9 @@ class ClientCall {
 struct ClientOptions {
   size_t max_idle_per_host = 16;
   size_t max_response_bytes = 256u << 20;
+  // The most bytes one read of an answer asks the socket for: reads start at 16 KiB and double
+  // while they come back full, up to this (a large body then moves in few system calls).
+  size_t max_read_bytes = 1u << 20;
   // Run on these loops (the HTTP server's, one per I/O thread, so a forwarded request never
   // changes threads), each with its own connection pool, instead of a thread of the client's own.
   // The client stops them when destroyed: stop everything else that posts to them first.

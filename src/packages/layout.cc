@@ -298,14 +298,21 @@ StatusOr<std::string> LayoutWriter::PutBytes(std::string_view bytes) {
   return b.digest;
 }
 
-Status LayoutWriter::Adopt(const fs::path& file, std::string_view digest, int64_t size) {
+Status LayoutWriter::Adopt(const fs::path& file, std::string_view digest, int64_t size, AdoptCheck check) {
   std::error_code ec;
   auto path = PathOf(digest);
   if (!path.ok() || Has(digest, size)) {
     fs::remove(file, ec);
     return path.status();
   }
-  auto d = DigestFile(file, limits_.max_blob_bytes);
+  StatusOr<FileDigest> d = FileDigest{std::string(digest), 0};
+  if (check == AdoptCheck::kRehash) {
+    d = DigestFile(file, limits_.max_blob_bytes);
+  } else {
+    auto bytes = fs::file_size(file, ec);
+    if (ec) d = FailedPrecondition("cannot read the size of " + Quoted(file.string()) + ": " + ec.message());
+    if (d.ok()) d->size = static_cast<int64_t>(bytes);
+  }
   Status st = Status::Ok();
   if (!d.ok()) {
     st = d.status();

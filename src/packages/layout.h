@@ -63,10 +63,22 @@ class LayoutWriter {
   // Stores bytes held in memory as a blob (written to a temporary name, renamed into place);
   // returns "sha256:<hex>".
   StatusOr<std::string> PutBytes(std::string_view bytes);
+  // How Adopt knows that `file` hashes to the digest it is adopted as.
+  enum class AdoptCheck {
+    kRehash,  // Adopt reads the file again and hashes it
+    // The caller hashed exactly the bytes it wrote to `file` (a download hashed as it streamed to
+    // the file, a resumed one with the kept prefix read back and hashed) and found `digest`:
+    // Adopt checks the size and syncs, and does not read the file a second time. Safe as long as
+    // nothing but the caller wrote the file: files in IngestDir() are written only by the holder
+    // of this writer's lock, and the size check catches a file cut short or grown since.
+    kCallerHashed,
+  };
   // Moves the finished `file` (on the layout's file system, e.g. in IngestDir()) into place as blob
-  // `digest` after checking its size and hash; kInvalidArgument when they differ (the file is then
-  // removed). A blob already present and verified is kept and `file` removed.
-  Status Adopt(const std::filesystem::path& file, std::string_view digest, int64_t size);
+  // `digest` after checking its size and hash (see AdoptCheck) and syncing it; kInvalidArgument
+  // when they differ (the file is then removed). A blob already present and verified is kept and
+  // `file` removed.
+  Status Adopt(const std::filesystem::path& file, std::string_view digest, int64_t size,
+               AdoptCheck check = AdoptCheck::kRehash);
   // Writes blob `b` from its `source` file or its `data` (see Blob), verifying a blob already there.
   Status Put(const Blob& b);
   // Stores `manifest` as a blob and points `tag` at it in index.json (replacing that tag, keeping

@@ -267,6 +267,29 @@ TEST(LayoutWriterTest, AdoptsAFileOnlyWhenItsBytesAreTheDigestsAndRemovesItOther
   EXPECT_EQ((*w)->PathOf("sha256:ABC").status().code(), StatusCode::kInvalidArgument);
 }
 
+// kCallerHashed takes the caller's word for the hash (the file is not read again: bytes that
+// differ from what the caller hashed go in as they are) but still checks the size.
+TEST(LayoutWriterTest, AdoptsACallerHashedFileWithoutRehashingButChecksItsSize) {
+  continuum::testing::TempDir tmp("packages-writer-");
+  auto w = LayoutWriter::Open(tmp.path() / "layout");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const std::string bytes = "tokenizer bytes";
+  const std::string digest = DigestOf(bytes);
+  const int64_t size = static_cast<int64_t>(bytes.size());
+  fs::path partial = (*w)->IngestDir() / "a.partial";
+  WriteFile(partial, bytes + "!");
+  Status st = (*w)->Adopt(partial, digest, size, LayoutWriter::AdoptCheck::kCallerHashed);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("holds 16 bytes"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(fs::exists(partial));
+  WriteFile(partial, "tokenizer bytez");  // the size the caller hashed, other bytes: not re-read
+  ASSERT_TRUE((*w)->Adopt(partial, digest, size, LayoutWriter::AdoptCheck::kCallerHashed).ok());
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_EQ(ReadFile(*(*w)->PathOf(digest)), "tokenizer bytez");
+  EXPECT_EQ((*w)->Adopt(partial, digest, size, LayoutWriter::AdoptCheck::kCallerHashed).code(),
+            StatusCode::kFailedPrecondition);  // no such file
+}
+
 TEST(LayoutWriterTest, TagsAnyManifestAndReadsItBackVerified) {
   continuum::testing::TempDir tmp("packages-writer-");
   fs::path layout = tmp.path() / "layout";

@@ -210,7 +210,12 @@ Status PullBlob(PullContext& c, const Descriptor& d) {
                                    (last.code() == StatusCode::kUnavailable
                                         ? " (after " + std::to_string(retries) + " retries)"
                                         : ""));
-  if (Status st = c.writer.Adopt(partial, d.digest, d.size); !st.ok()) return st;
+  // DownloadOnce hashed every byte of `partial` (the kept prefix read back, the rest as it was
+  // written) and found d.digest: the writer checks the size and syncs without reading it again.
+  if (Status st =
+          c.writer.Adopt(partial, d.digest, d.size, packages::LayoutWriter::AdoptCheck::kCallerHashed);
+      !st.ok())
+    return st;
   std::error_code ec;
   fs::remove(etag_file, ec);
   c.tally.Count(&Summary::blobs_moved);
