@@ -197,6 +197,9 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         head_request_(extras.method == "HEAD"),
         max_body_(extras.max_response_bytes ? extras.max_response_bytes : impl->options.max_response_bytes),
         sink_(std::move(extras.body_sink)),
+        source_(std::move(extras.body_source)),
+        source_bytes_(extras.body_source_bytes),
+        max_write_(std::max<size_t>(impl->options.max_write_bytes, 1)),
         max_read_(std::max<size_t>(impl->options.max_read_bytes, kFirstReadBytes)) {}
 
   void Start() {
@@ -284,6 +287,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   }
 
   void Write() {
+    if (source_) return WriteFromSource(0);
     auto self = shared_from_this();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     stream_->Visit([&](auto& s) {
@@ -291,6 +295,34 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         if (self->Ended("write")) return;
         if (ec) return self->RetryOrFail("write", ec);
         self->Read();
+      });
+    });
+  }
+
+  // The body from ClientRequest::body_source, a piece at a time from `offset`; the head goes in
+  // the same gathered write as the first piece.
+  void WriteFromSource(uint64_t offset) {
+    const uint64_t left = source_bytes_ - offset;
+    size_t n = 0;
+    if (left > 0) {
+      piece_.resize(static_cast<size_t>(std::min<uint64_t>(left, max_write_)));
+      auto got = source_(offset, std::span<char>(piece_.data(), piece_.size()));
+      if (!got.ok()) return Finish(got.status());
+      if (*got == 0 || *got > piece_.size())
+        return Finish(FailedPrecondition("the body source gave " + std::to_string(*got) +
+                                         " bytes at offset " + std::to_string(offset) + " of " +
+                                         std::to_string(source_bytes_)));
+      n = *got;
+    }
+    auto self = shared_from_this();
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(offset == 0 ? head_ : std::string_view()),
+                                                    asio::buffer(piece_.data(), n)};
+    stream_->Visit([&](auto& s) {
+      asio::async_write(s, buffers, [self, next = offset + n](beast::error_code ec, size_t) {
+        if (self->Ended("write")) return;
+        if (ec) return self->RetryOrFail("write", ec);
+        if (next == self->source_bytes_) return self->Read();
+        self->WriteFromSource(next);
       });
     });
   }
@@ -408,6 +440,10 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   const bool head_request_;        // HEAD: the answer has no body
   const size_t max_body_;
   const std::function<Status(const ClientResponse&, std::string_view)> sink_;
+  const std::function<StatusOr<size_t>(uint64_t, std::span<char>)> source_;
+  const uint64_t source_bytes_;
+  const size_t max_write_;
+  std::string piece_;  // the piece of the source's body being written
   std::optional<internal::ResponseParser> parser_;
   beast::flat_buffer buffer_;
   const size_t max_read_;  // the most bytes one read asks for
@@ -484,6 +520,8 @@ std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequ
   extras.method = request.method;
   extras.max_response_bytes = request.max_response_bytes;
   extras.body_sink = std::move(request.body_sink);
+  extras.body_source = request.body_source;  // the writer needs it too: it sets the length
+  extras.body_source_bytes = request.body_source_bytes;
   // A request that cannot be written safely fails here, before any connection is made.
   auto wire = st.ok() ? internal::BuildClientRequest(*url, std::move(request))
                       : StatusOr<internal::ClientWireRequest>(st);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,13 @@ struct ClientRequest {
   // being kept in ClientResponse::body (other answers' bodies are kept as usual), so a body
   // larger than memory can go to a file. An error the sink returns ends the call with that error.
   std::function<Status(const ClientResponse& head, std::string_view piece)> body_sink{};
+  // Set: the body is body_source_bytes long (`body` must be empty) and is read as it is written,
+  // up to ClientOptions::max_write_bytes at a time, on the call's I/O thread: body_source(offset,
+  // buffer) puts the bytes from `offset` into `buffer` and returns how many (at least one), so a
+  // body larger than memory (a blob uploaded from a file) is never held whole. A call retried on a
+  // fresh connection reads it again from offset 0. An error it returns ends the call with it.
+  std::function<StatusOr<size_t>(uint64_t offset, std::span<char> buffer)> body_source{};
+  uint64_t body_source_bytes = 0;
 };
 
 struct ClientResponse {
@@ -76,6 +84,8 @@ struct ClientOptions {
   // The most bytes one read of an answer asks the socket for: reads start at 16 KiB and double
   // while they come back full, up to this (a large body then moves in few system calls).
   size_t max_read_bytes = 1u << 20;
+  // The most bytes of a ClientRequest::body_source read for one write.
+  size_t max_write_bytes = 1u << 20;
   // Run on these loops (the HTTP server's, one per I/O thread, so a forwarded request never
   // changes threads), each with its own connection pool, instead of a thread of the client's own.
   // The client stops them when destroyed: stop everything else that posts to them first.

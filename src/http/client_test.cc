@@ -280,6 +280,80 @@ TEST(Client, BodySinkReceivesA2xxBodyInsteadOfTheResponse) {
   EXPECT_EQ(r.status().message(), "disk full");
 }
 
+// A large body arrives in reads that grow past Beast's (512 bytes while its buffer is small, never
+// more than 64 KiB): a few dozen sink calls for 4 MiB, not thousands.
+TEST(Client, BodySinkGetsALargeBodyInFewPieces) {
+  const std::string body(4 << 20, 'q');
+  TestServer node([&](Request&&, Responder w) {
+    Response resp;
+    resp.body = body;
+    w(std::move(resp));
+  });
+  Client client;
+  std::string sunk;
+  size_t pieces = 0;
+  ClientRequest req;
+  req.method = "GET";
+  req.target = "/big";
+  req.max_response_bytes = body.size();
+  req.body_sink = [&](const ClientResponse&, std::string_view piece) {
+    sunk.append(piece);
+    ++pieces;
+    return Status();
+  };
+  auto r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 30s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(sunk, body);
+  EXPECT_LT(pieces, body.size() / 4096) << "average piece under 4 KiB";
+}
+
+// A body from a source goes out with its length, read a piece at a time (at most max_write_bytes);
+// the source's error ends the call; a body and a source at once are refused.
+TEST(Client, BodySourceIsWrittenPieceByPieceWithItsLength) {
+  TestServer node(Echo);
+  ClientOptions o;
+  o.max_write_bytes = 1000;
+  Client client(o);
+  std::string data;
+  for (int i = 0; i < 5000; ++i) data.push_back(static_cast<char>('a' + i % 26));
+  size_t calls = 0, largest = 0;
+  ClientRequest req;
+  req.method = "PATCH";
+  req.target = "/up";
+  req.body_source_bytes = data.size();
+  req.body_source = [&](uint64_t offset, std::span<char> buffer) -> StatusOr<size_t> {
+    ++calls;
+    largest = std::max(largest, buffer.size());
+    const size_t n = std::min<size_t>(buffer.size(), 700);  // less than asked for: it asks again
+    std::copy_n(data.data() + offset, n, buffer.data());
+    return n;
+  };
+  auto r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "PATCH /up " + data);
+  EXPECT_EQ(calls, (data.size() + 699) / 700);
+  EXPECT_EQ(largest, 1000u);
+  auto wire = WriteClientRequest(ParsedUrl{"h", "1", "", false}, req);
+  ASSERT_TRUE(wire.ok()) << wire.status().ToString();
+  EXPECT_NE(wire->find("Content-Length: 5000\r\n"), std::string::npos) << *wire;
+  req.headers = {{"Content-Length", "3"}};  // the Beast-written head: the source's length wins
+  wire = WriteClientRequest(ParsedUrl{"h", "1", "", false}, req);
+  ASSERT_TRUE(wire.ok()) << wire.status().ToString();
+  EXPECT_NE(wire->find("Content-Length: 5000\r\n"), std::string::npos) << *wire;
+  req.headers.clear();
+
+  req.body_source = [](uint64_t offset, std::span<char>) -> StatusOr<size_t> {
+    if (offset > 0) return FailedPrecondition("cannot read the blob");
+    return size_t{10};
+  };
+  r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot read the blob");
+  req.body = "x";
+  r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+}
+
 TEST(Client, SendAndWaitReportsAnUnreachableServer) {
   Client client;
   auto r = SendAndWait(client, "http://127.0.0.1:1", ClientRequest{}, std::chrono::steady_clock::now() + 10s);

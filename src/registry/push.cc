@@ -1,6 +1,11 @@
 // Push: blobs first (HEAD: skip; a known location on the registry: mount; else a chunked
 // upload), the manifest last, then the signature tag.
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <span>
 #include <system_error>
 
 #include "packages/layout.h"
@@ -51,22 +56,46 @@ StatusOr<std::string> StartUpload(Session& s, const Descriptor& d, const std::st
   return *location;
 }
 
-// PATCH the file's bytes in chunks of options.chunk_bytes, then PUT ?digest=.
+// The open blob file, closed when it goes.
+struct Fd {
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int fd;
+};
+
+// PATCH the file's bytes in chunks of options.chunk_bytes, each streamed from the file as it is
+// written (never held in memory whole), then PUT ?digest=.
 Status UploadChunks(PushContext& c, std::string location, const Descriptor& d,
                     const std::filesystem::path& file) {
   Session& s = c.session;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return FailedPrecondition("cannot read blob " + file.string());
+  Fd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) return FailedPrecondition("cannot read blob " + file.string() + ": " + std::strerror(errno));
   const int64_t chunk = std::max<int64_t>(s.options().chunk_bytes, 1);
   for (int64_t offset = 0; offset < d.size;) {
+    const int64_t n = std::min(chunk, d.size - offset);
+    int64_t counted = 0;  // bytes of this chunk already counted as moved (a retry sends them again)
     http::ClientRequest req;
     req.method = "PATCH";
     req.target = location;
-    req.body.resize(static_cast<size_t>(std::min(chunk, d.size - offset)));
-    if (!in.read(req.body.data(), static_cast<std::streamsize>(req.body.size())))
-      return FailedPrecondition("blob " + file.string() + " is shorter than its " + std::to_string(d.size) +
-                                " bytes");
-    const int64_t n = static_cast<int64_t>(req.body.size());
+    req.body_source_bytes = static_cast<uint64_t>(n);
+    req.body_source = [&, offset](uint64_t at, std::span<char> buffer) -> StatusOr<size_t> {
+      const ssize_t got = ::pread(in.fd, buffer.data(), buffer.size(), static_cast<off_t>(offset + at));
+      if (got < 0)
+        return FailedPrecondition("cannot read blob " + file.string() + ": " + std::strerror(errno));
+      if (got == 0)
+        return FailedPrecondition("blob " + file.string() + " is shorter than its " + std::to_string(d.size) +
+                                  " bytes");
+      const int64_t end = static_cast<int64_t>(at) + got;
+      if (end > counted) {
+        c.tally.Moved(end - counted);
+        counted = end;
+      }
+      return static_cast<size_t>(got);
+    };
     req.headers = {{"Content-Type", "application/octet-stream"},
                    {"Content-Range", std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
     auto r = s.Do(req, /*retry=*/false);
@@ -75,7 +104,6 @@ Status UploadChunks(PushContext& c, std::string location, const Descriptor& d,
     if (r->status != 202 || next == nullptr) return Session::Unexpected(req, *r);
     location = *next;
     offset += n;
-    c.tally.Moved(n);
   }
   http::ClientRequest put;
   put.method = "PUT";

@@ -93,12 +93,19 @@ StatusOr<BeastRequest> internal::BeastClientRequest(const ParsedUrl& url, Client
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("upstream request: ") + e.what());
   }
+  if (request.body_source) {  // the length of the body written from the source
+    if (request.body_source_bytes > 0 && req.method() == bhttp::verb::trace)
+      return InvalidArgument("upstream request: a TRACE request has no body");
+    if (request.body_source_bytes > 0) req.content_length(request.body_source_bytes);
+  }
   return req;
 }
 
 StatusOr<internal::ClientWireRequest> internal::BuildClientRequest(const ParsedUrl& url,
                                                                    ClientRequest request) {
   ClientWireRequest out;
+  if (request.body_source && !request.body.empty())
+    return InvalidArgument("upstream request: a body and a body source at once");
   if (!WrittenAsGiven(request)) {
     ASSIGN_OR_RETURN(BeastRequest req, BeastClientRequest(url, std::move(request)));
     out.head = SerializedHead(req);
@@ -133,9 +140,10 @@ StatusOr<internal::ClientWireRequest> internal::BuildClientRequest(const ParsedU
   head.append("\r\n");
   // prepare_payload: a length for a body, and for OPTIONS, PUT and POST also without one.
   const std::string& m = request.method;
-  if (!request.body.empty() || m == "OPTIONS" || m == "PUT" || m == "POST") {
+  const uint64_t body_bytes = request.body_source ? request.body_source_bytes : request.body.size();
+  if (body_bytes > 0 || m == "OPTIONS" || m == "PUT" || m == "POST") {
     char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, request.body.size());
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body_bytes);
     AppendField(head, "Content-Length", std::string_view(digits, end - digits));
   }
   head.append("\r\n");
