@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <system_error>
 
@@ -67,48 +68,62 @@ struct Fd {
   int fd;
 };
 
-// PATCH the file's bytes in chunks of options.chunk_bytes, each streamed from the file as it is
-// written (never held in memory whole), then PUT ?digest=.
+// A body source for the `n` bytes of the blob file `fd` from `base`, read as they are written
+// (never held in memory whole); bytes are counted as moved the first time they are read.
+struct ChunkSource {
+  PushContext* c;
+  int fd;
+  const std::filesystem::path* file;
+  int64_t base, blob_size;
+  std::shared_ptr<int64_t> counted = std::make_shared<int64_t>(0);  // a retry reads them again
+  StatusOr<size_t> operator()(uint64_t at, std::span<char> buffer) const {
+    const ssize_t got = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(base + at));
+    if (got < 0)
+      return FailedPrecondition("cannot read blob " + file->string() + ": " + std::strerror(errno));
+    if (got == 0)
+      return FailedPrecondition("blob " + file->string() + " is shorter than its " +
+                                std::to_string(blob_size) + " bytes");
+    const int64_t end = static_cast<int64_t>(at) + got;
+    if (end > *counted) {
+      c->tally.Moved(end - *counted);
+      *counted = end;
+    }
+    return static_cast<size_t>(got);
+  }
+};
+
+// Uploads the file's bytes in chunks of options.chunk_bytes, each streamed from the file: a PATCH
+// per chunk but the last, which goes in the closing PUT ?digest= (the spec's "final chunk"; a blob
+// of one chunk is then a monolithic upload, one request, as oras sends it).
 Status UploadChunks(PushContext& c, std::string location, const Descriptor& d,
                     const std::filesystem::path& file) {
   Session& s = c.session;
   Fd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.fd < 0) return FailedPrecondition("cannot read blob " + file.string() + ": " + std::strerror(errno));
   const int64_t chunk = std::max<int64_t>(s.options().chunk_bytes, 1);
-  for (int64_t offset = 0; offset < d.size;) {
-    const int64_t n = std::min(chunk, d.size - offset);
-    int64_t counted = 0;  // bytes of this chunk already counted as moved (a retry sends them again)
+  int64_t offset = 0;
+  for (; d.size - offset > chunk; offset += chunk) {
     http::ClientRequest req;
     req.method = "PATCH";
     req.target = location;
-    req.body_source_bytes = static_cast<uint64_t>(n);
-    req.body_source = [&, offset](uint64_t at, std::span<char> buffer) -> StatusOr<size_t> {
-      const ssize_t got = ::pread(in.fd, buffer.data(), buffer.size(), static_cast<off_t>(offset + at));
-      if (got < 0)
-        return FailedPrecondition("cannot read blob " + file.string() + ": " + std::strerror(errno));
-      if (got == 0)
-        return FailedPrecondition("blob " + file.string() + " is shorter than its " + std::to_string(d.size) +
-                                  " bytes");
-      const int64_t end = static_cast<int64_t>(at) + got;
-      if (end > counted) {
-        c.tally.Moved(end - counted);
-        counted = end;
-      }
-      return static_cast<size_t>(got);
-    };
+    req.body_source_bytes = static_cast<uint64_t>(chunk);
+    req.body_source = ChunkSource{&c, in.fd, &file, offset, d.size};
     req.headers = {{"Content-Type", "application/octet-stream"},
-                   {"Content-Range", std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
+                   {"Content-Range", std::to_string(offset) + "-" + std::to_string(offset + chunk - 1)}};
     auto r = s.Do(req, /*retry=*/false);
     if (!r.ok()) return r.status();
     const std::string* next = r->Header("location");
     if (r->status != 202 || next == nullptr) return Session::Unexpected(req, *r);
     location = *next;
-    offset += n;
   }
   http::ClientRequest put;
   put.method = "PUT";
   put.target = WithQuery(location, "digest=" + UrlEncode(d.digest));
   put.headers = {{"Content-Type", "application/octet-stream"}};
+  if (d.size > offset) {
+    put.body_source_bytes = static_cast<uint64_t>(d.size - offset);
+    put.body_source = ChunkSource{&c, in.fd, &file, offset, d.size};
+  }
   auto r = s.Do(put, /*retry=*/false);
   if (!r.ok()) return r.status();
   if (r->status != 201) return Session::Unexpected(put, *r);

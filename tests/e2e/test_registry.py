@@ -120,21 +120,23 @@ class RegistryTest(unittest.TestCase):
             r = self.cli("pull", ref, "--insecure", layout=pulled)  # everything already there
             self.assertEqual(self.counts(r.stderr), (n, n, 0, 0))
 
-    def test_push_sends_each_blob_in_chunk_bytes_patches(self):
-        """The default chunk is large (a registry may sync at the end of every PATCH): one PATCH per
-        blob, a 20 MB one included; --chunk-bytes cuts each blob into that many bytes per PATCH,
-        streamed from its file."""
+    def test_push_sends_each_blob_in_chunk_bytes_requests(self):
+        """The default chunk is large (a registry may sync at the end of every PATCH): each blob, a
+        20 MB one included, goes in its closing PUT alone. --chunk-bytes cuts each blob into that
+        many bytes per request, streamed from its file: PATCHes, the last chunk in the PUT."""
         with open(os.path.join(self.model, "weights.bin"), "wb") as f:
             f.write(random.Random(3).randbytes(20_000_000))
-        for chunk, per_blob in ((None, lambda size: 1), (100000, lambda size: -(-size // 100000))):
+        for chunk, patches_of in ((None, lambda size: 0), (100000, lambda size: -(-size // 100000) - 1)):
             with Registry() as reg:
                 ref = reg.host + "/models/m:1"
                 digest = self.pack(ref)
                 flags = ["--chunk-bytes", str(chunk)] if chunk else []
                 self.cli("push", ref, "--insecure", *flags)
                 sizes = self.manifest_blobs(self.layout, digest).values()
-                patches = len(re.findall(r'"PATCH /v2/models/m/blobs/uploads/', reg.log()))
-                self.assertEqual(patches, sum(per_blob(s) for s in sizes if s > 0), chunk)
+                log = reg.log()
+                self.assertEqual(len(re.findall(r'"PATCH /v2/models/m/blobs/uploads/', log)),
+                                 sum(patches_of(s) for s in sizes), chunk)
+                self.assertEqual(len(re.findall(r'"PUT /v2/models/m/blobs/uploads/[^ ]*digest=', log)), len(sizes))
                 self.assertGreater(max(sizes), 20_000_000 - 1)
                 pulled = os.path.join(self.tmp, "pulled-%s" % chunk)
                 self.cli("pull", ref, "--insecure", layout=pulled)
