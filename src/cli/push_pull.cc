@@ -37,7 +37,7 @@ void AddFlags(Flags* f, registry::Options* o) {
   f->String("state-file", &o->state_file,
             "where known blob locations are kept (default: $XDG_STATE_HOME/continuum/registry-blobs.tsv)");
   f->Int("max-state-entries", &o->max_state_entries, "most blob locations the state file keeps");
-  f->Int("chunk-bytes", &o->chunk_bytes, "bytes per PATCH of a chunked blob upload");
+  f->Int("chunk-bytes", &o->chunk_bytes, "bytes per request of a blob upload (PATCHes, the last in the PUT)");
   f->Int("concurrency", &o->concurrency, "blobs moved at once");
   f->Int("max-manifest-bytes", &o->max_manifest_bytes, "largest manifest accepted");
   f->Int("max-blob-bytes", &o->max_blob_bytes, "largest blob accepted");
