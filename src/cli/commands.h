@@ -13,5 +13,6 @@ int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
+int Install(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

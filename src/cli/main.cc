@@ -21,6 +21,7 @@ void Usage() {
       "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
       "  decisions verify a gateway decision log's hash chain\n"
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
+      "  install   verify a package in an OCI image layout and install it into a model repository\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   if (cmd == "gateway") return continuum::cli::Gateway(args);
   if (cmd == "decisions") return continuum::cli::Decisions(args);
   if (cmd == "pack") return continuum::cli::Pack(args);
+  if (cmd == "install") return continuum::cli::Install(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

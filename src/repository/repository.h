@@ -106,6 +106,7 @@ class ModelRepository {
   // True when every model that was meant to load at start has at least one ready version.
   bool Ready() const;
   ModelControlMode mode() const { return options_.mode; }
+  const std::filesystem::path& root() const { return options_.root; }
 
   // Stops polling and drains every model.
   void Shutdown();
