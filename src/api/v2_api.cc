@@ -45,19 +45,19 @@ V2Api::V2Api(V2ApiOptions options, ModelRepository* repository, telemetry::Regis
     : options_(std::move(options)), repository_(repository), registry_(registry) {
   // Which package each served model was installed from (`continuum install`), read from the
   // repository at scrape time.
-  registry_->AddCallbackFamily(
-      "continuum_model_package_info", "The package a served model version was installed from (always 1)",
-      false, {"model", "version", "reference", "digest", "variant"}, [repository] {
-        std::vector<telemetry::Registry::Sample> samples;
-        for (const auto& mv : repository->AllReady()) {
-          auto record = packages::ReadInstallRecord(repository->root(), mv->name());
-          if (!record.ok()) continue;
-          samples.push_back({{mv->name(), std::to_string(mv->version()), record->reference, record->digest,
-                              record->variant},
-                             1});
-        }
-        return samples;
-      });
+  registry_->AddCallbackFamily("continuum_model_package_info",
+                               "The package a served model version was installed from (always 1)", false,
+                               {"model", "version", "reference", "digest", "variant"}, [repository] {
+                                 std::vector<telemetry::Registry::Sample> samples;
+                                 for (const auto& mv : repository->AllReady()) {
+                                   auto record = packages::ReadInstallRecord(repository->root(), mv->name());
+                                   if (!record.ok()) continue;
+                                   samples.push_back({{mv->name(), std::to_string(mv->version()),
+                                                       record->reference, record->digest, record->variant},
+                                                      1});
+                                 }
+                                 return samples;
+                               });
 }
 
 http::Response V2Api::ErrorResponse(const Status& status) const {

@@ -1,13 +1,14 @@
 // `continuum install REF --layout DIR --model-repository REPO --key cosign.pub`: verifies the
 // package tagged REF's tag in the OCI image layout DIR and installs it atomically as a model of
 // REPO (packages/install.h).
+#include "packages/install.h"
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
-#include "packages/install.h"
 
 namespace continuum::cli {
 namespace {
@@ -53,18 +54,17 @@ int Install(const std::vector<std::string>& args) {
   f.String("key", &key, "the cosign public key (PEM) the package must be signed by (required)");
   f.Bool("allow-downgrade", &options.allow_downgrade, "install a package older than the installed one");
   f.Int("max-blob-bytes", &options.limits.max_blob_bytes, "largest file the package may hold");
-  f.Int("max-manifest-bytes", &options.limits.max_manifest_bytes,
-        "largest manifest, config and index.json");
-  f.Int("max-runtime-manifest-bytes", &options.max_runtime_manifest_bytes,
-        "largest continuum-package.json");
+  f.Int("max-manifest-bytes", &options.limits.max_manifest_bytes, "largest manifest, config and index.json");
+  f.Int("max-runtime-manifest-bytes", &options.max_runtime_manifest_bytes, "largest continuum-package.json");
   std::vector<std::string> flag_args, positional;
   SplitArgs(args, &flag_args, &positional);
   if (auto code = f.ParseOrExplain("install", kUsage, flag_args)) return *code;
   if (positional.size() != 1 || repository.empty() || key.empty()) {
-    f.Explain("install", kUsage,
-              InvalidArgument(positional.size() != 1 ? "give one package reference"
-                              : repository.empty()   ? "give --model-repository"
-                                                     : "give --key: install verifies every package's signature"));
+    f.Explain(
+        "install", kUsage,
+        InvalidArgument(positional.size() != 1 ? "give one package reference"
+                        : repository.empty()   ? "give --model-repository"
+                                               : "give --key: install verifies every package's signature"));
     return 2;
   }
   auto reference = packages::ParseReference(positional[0]);

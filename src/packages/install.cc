@@ -144,14 +144,17 @@ StatusOr<PackageInfo> ReadPackageInfo(const Package& p, const InstallOptions& op
   info.model = std::string(name);
   for (auto v : versions) {
     int64_t n = 0;
-    if (v["version"].get(n)) return InvalidArgument(std::string(kRuntimeManifestPath) + ": a version has no number");
+    if (v["version"].get(n))
+      return InvalidArgument(std::string(kRuntimeManifestPath) + ": a version has no number");
     info.max_version = std::max(info.max_version, n);
   }
   std::string_view created;
-  if (!parser.parse(p.config.data)["descriptor"]["createdAt"].get(created)) info.created_at = std::string(created);
+  if (!parser.parse(p.config.data)["descriptor"]["createdAt"].get(created))
+    info.created_at = std::string(created);
   if (!ServableModelName(info.model)) {
-    return InvalidArgument("the package's model name " + Quoted(info.model) +
-                           " is not one the repository serves (1 to 128 of A-Z a-z 0-9 _ - ., not starting with .)");
+    return InvalidArgument(
+        "the package's model name " + Quoted(info.model) +
+        " is not one the repository serves (1 to 128 of A-Z a-z 0-9 _ - ., not starting with .)");
   }
   return info;
 }
@@ -233,8 +236,9 @@ StatusOr<std::optional<InstallRecord>> Installed(const fs::path& repo, const std
   std::string target = IsSymlink(dir) ? fs::read_symlink(dir, ec).string() : "";
   std::string prefix = std::string(kPackagesDir) + "/" + model + "@";
   if (target.rfind(prefix, 0) != 0) {
-    return FailedPrecondition(Quoted(dir.string()) +
-                              " exists and was not installed from a package; move it out of the repository first");
+    return FailedPrecondition(
+        Quoted(dir.string()) +
+        " exists and was not installed from a package; move it out of the repository first");
   }
   ASSIGN_OR_RETURN(InstallRecord r, ReadInstallRecord(repo, model, options.max_install_record_bytes));
   return std::optional<InstallRecord>(std::move(r));
@@ -252,7 +256,9 @@ Status Stage(const std::vector<Blob>& layers, const fs::path& staging, const Ins
     for (fs::path d = target.parent_path(); d != staging && dirs.insert(d).second; d = d.parent_path()) {
     }
     fs::create_directories(target.parent_path(), ec);
-    if (ec) return FailedPrecondition("cannot create " + Quoted(target.parent_path().string()) + ": " + ec.message());
+    if (ec)
+      return FailedPrecondition("cannot create " + Quoted(target.parent_path().string()) + ": " +
+                                ec.message());
     auto d = DigestFile(b.source, options.limits.max_blob_bytes, target);
     if (!d.ok()) return d.status().WithContext("unpacking " + Quoted(b.filepath()));
     if (d->digest != b.digest || d->size != b.size) {
@@ -273,7 +279,8 @@ Status Switch(const fs::path& repo, const std::string& model, const std::string&
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_symlink(fs::path(std::string(kPackagesDir)) / folder, tmp, ec);
-  if (ec) return FailedPrecondition("cannot create the symlink " + Quoted(tmp.string()) + ": " + ec.message());
+  if (ec)
+    return FailedPrecondition("cannot create the symlink " + Quoted(tmp.string()) + ": " + ec.message());
   if (::rename(tmp.c_str(), (repo / model).c_str()) != 0) {
     Status st = FailedPrecondition(Errno("switch", repo / model));
     fs::remove(tmp, ec);
@@ -310,7 +317,8 @@ Status PlaceFolder(const Selection& sel, const fs::path& repo, const std::string
   }
   fs::path staging = packages / (std::string(kStagingPrefix) + folder);
   Status st = Stage(sel.layers, staging, record, options);
-  if (st.ok() && ::rename(staging.c_str(), target.c_str()) != 0) st = FailedPrecondition(Errno("rename into", target));
+  if (st.ok() && ::rename(staging.c_str(), target.c_str()) != 0)
+    st = FailedPrecondition(Errno("rename into", target));
   if (st.ok()) st = SyncPath(packages);
   if (!st.ok()) fs::remove_all(staging, ec);
   return st;
@@ -323,8 +331,8 @@ StatusOr<Package> ReadVerified(const Reference& reference, const InstallOptions&
   }
   ASSIGN_OR_RETURN(Package p, ReadLayout(options.layout, reference.tag, options.limits));
   RETURN_IF_ERROR(CheckNoSymlinks(options.layout, p));
-  RETURN_IF_ERROR(options.verify(options.layout, p.manifest_digest).WithContext("signature of " +
-                                                                             reference.ToString()));
+  RETURN_IF_ERROR(
+      options.verify(options.layout, p.manifest_digest).WithContext("signature of " + reference.ToString()));
   return p;
 }
 
@@ -358,8 +366,8 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
   InstallResult result;
   result.model = info.model;
   InstallRecord& record = result.record;
-  record = {reference.ToString(), p.manifest_digest, sel.variant, sel.reason, NowRfc3339(),
-            info.created_at, info.max_version, ""};
+  record = {reference.ToString(), p.manifest_digest, sel.variant,      sel.reason,
+            NowRfc3339(),         info.created_at,   info.max_version, ""};
   const std::string folder = FolderName(info.model, p.manifest_digest);
   result.folder = packages / folder;
   ASSIGN_OR_RETURN(std::optional<InstallRecord> current, Installed(repo, info.model, options));
@@ -370,12 +378,12 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
     return result;
   }
   if (current && IsOlder(record, *current) && !options.allow_downgrade) {
-    return FailedPrecondition("package " + reference.ToString() + " (highest version " +
-                              std::to_string(info.max_version) + ", created " +
-                              (info.created_at.empty() ? "?" : info.created_at) + ") is older than " +
-                              current->reference + " (highest version " + std::to_string(current->max_version) +
-                              ", created " + (current->created_at.empty() ? "?" : current->created_at) +
-                              "), installed as " + Quoted(info.model) + "; --allow-downgrade installs it anyway");
+    return FailedPrecondition(
+        "package " + reference.ToString() + " (highest version " + std::to_string(info.max_version) +
+        ", created " + (info.created_at.empty() ? "?" : info.created_at) + ") is older than " +
+        current->reference + " (highest version " + std::to_string(current->max_version) + ", created " +
+        (current->created_at.empty() ? "?" : current->created_at) + "), installed as " + Quoted(info.model) +
+        "; --allow-downgrade installs it anyway");
   }
   if (current) record.previous = FolderName(info.model, current->digest);
   RETURN_IF_ERROR(PlaceFolder(sel, repo, folder, record, options));

@@ -152,7 +152,7 @@ TEST_F(InstallTest, StaleFilesAreRemovedAndOnlyTheCurrentAndPreviousPackagesKept
   }
   EXPECT_EQ(Entries(repo()), (std::set<std::string>{".packages", "add_sub"}));
   EXPECT_EQ(Entries(repo() / ".packages"), (std::set<std::string>{"add_sub@sha256-" + digests[1].substr(7),
-                                                                   "add_sub@sha256-" + digests[2].substr(7)}));
+                                                                  "add_sub@sha256-" + digests[2].substr(7)}));
   EXPECT_EQ(ReadFile(repo() / "add_sub" / "README.md"), "three\n");
 }
 

@@ -37,16 +37,18 @@ std::string InstallRecordJson(const InstallRecord& r) {
 StatusOr<InstallRecord> ParseInstallRecord(std::string_view json) {
   simdjson::dom::parser parser;
   simdjson::dom::object o;
-  if (parser.parse(json.data(), json.size()).get(o)) return InvalidArgument("the install record is not a JSON object");
+  if (parser.parse(json.data(), json.size()).get(o))
+    return InvalidArgument("the install record is not a JSON object");
   InstallRecord r;
   std::pair<const char*, std::string*> fields[] = {
-      {"created_at", &r.created_at}, {"digest", &r.digest},       {"installed_at", &r.installed_at},
-      {"previous", &r.previous},     {"reason", &r.reason},       {"reference", &r.reference},
+      {"created_at", &r.created_at}, {"digest", &r.digest}, {"installed_at", &r.installed_at},
+      {"previous", &r.previous},     {"reason", &r.reason}, {"reference", &r.reference},
       {"variant", &r.variant},
   };
   for (auto& [key, dst] : fields) {
     std::string_view v;
-    if (o[key].get(v)) return InvalidArgument(std::string("the install record has no string \"") + key + "\"");
+    if (o[key].get(v))
+      return InvalidArgument(std::string("the install record has no string \"") + key + "\"");
     *dst = std::string(v);
   }
   if (o["max_version"].get(r.max_version))
@@ -61,8 +63,8 @@ StatusOr<InstallRecord> ReadInstallRecord(const std::filesystem::path& repositor
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return NotFound("model " + Quoted(model) + " was not installed from a package");
   if (static_cast<int64_t>(size) > max_bytes) {
-    return PayloadTooLarge(Quoted(path.string()) + " is larger than the limit of " + std::to_string(max_bytes) +
-                           " bytes");
+    return PayloadTooLarge(Quoted(path.string()) + " is larger than the limit of " +
+                           std::to_string(max_bytes) + " bytes");
   }
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
