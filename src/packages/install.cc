@@ -209,7 +209,10 @@ class RepositoryLock {
   int fd_;
 };
 
-// With the lock held, every staging folder and temporary symlink is a killed install's.
+std::string RecordTempName() { return std::string(kInstallRecordFile) + ".tmp"; }
+
+// With the lock held, every staging folder, temporary symlink and half-written install record is
+// a killed install's.
 void RemoveStale(const fs::path& repo) {
   std::error_code ec;
   for (const fs::path& dir : {repo / std::string(kPackagesDir), repo}) {
@@ -217,6 +220,7 @@ void RemoveStale(const fs::path& repo) {
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       std::string n = it->path().filename().string();
       if (n.rfind(kStagingPrefix, 0) == 0 || n.rfind(kLinkPrefix, 0) == 0) stale.push_back(it->path());
+      if (dir != repo) stale.push_back(it->path() / RecordTempName());
     }
     for (const fs::path& p : stale) fs::remove_all(p, ec);
   }
@@ -253,8 +257,7 @@ Status Stage(const std::vector<Blob>& layers, const fs::path& staging, const Ins
   std::set<fs::path> dirs = {staging};
   for (const Blob& b : layers) {
     fs::path target = staging / b.filepath();
-    for (fs::path d = target.parent_path(); d != staging && dirs.insert(d).second; d = d.parent_path()) {
-    }
+    for (fs::path d = target.parent_path(); d != staging; d = d.parent_path()) dirs.insert(d);
     fs::create_directories(target.parent_path(), ec);
     if (ec)
       return FailedPrecondition("cannot create " + Quoted(target.parent_path().string()) + ": " +
@@ -309,7 +312,7 @@ Status PlaceFolder(const Selection& sel, const fs::path& repo, const std::string
   fs::path target = packages / folder;
   std::error_code ec;
   if (fs::is_directory(fs::symlink_status(target, ec))) {
-    fs::path tmp = target / (std::string(kInstallRecordFile) + ".tmp");
+    fs::path tmp = target / RecordTempName();
     RETURN_IF_ERROR(WriteSynced(tmp, InstallRecordJson(record)));
     if (::rename(tmp.c_str(), (target / std::string(kInstallRecordFile)).c_str()) != 0)
       return FailedPrecondition(Errno("replace the install record in", target));
