@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 from harness import BIN, MODELS, Server, infer_body, metric
@@ -19,6 +20,7 @@ from harness import BIN, MODELS, Server, infer_body, metric
 REPO_NAME = "localhost:5000/models/add_sub"
 ADD = infer_body([("INPUT0", "FP32", [1, 16], [1.0] * 16), ("INPUT1", "FP32", [1, 16], [2.0] * 16)])
 KILL_ITERATIONS = int(os.environ.get("CONTINUUM_INSTALL_KILL_ITERATIONS", "5"))
+WEIGHTS = 32 << 20  # a data file large enough that a kill can land while it is copied
 POLL = ("--model-control-mode", "poll", "--repository-poll-secs", "1")
 
 
@@ -86,6 +88,7 @@ class Packages:
         r = run("pack", self.model(tag, versions, weights_bytes), "-t", REPO_NAME + ":" + tag, "--output", self.layout,
                 "--created-at", epoch)
         self.test.assertEqual(r.returncode, 0, r.stderr)
+        shutil.rmtree(os.path.join(self.tmp, "src-" + tag))  # the layout holds the bytes now
         if sign:
             s = run("sign", REPO_NAME + ":" + tag, "--key", os.path.join(self.tmp, sign + ".key"), "--layout",
                     self.layout)
@@ -280,13 +283,14 @@ class InstallFaultTest(unittest.TestCase):
             self.assertEqual(s.get("/v2/models/add_sub/config")[1]["package"]["digest"], old)
 
     def test_kill_during_install_never_serves_a_mix(self):
-        """Installs interrupted by SIGKILL at varying points while a poll-mode server answers."""
-        digests = {"1": self.p.pack("1", versions=(1,), weights_bytes=8 << 20),
-                   "2": self.p.pack("2", versions=(2,), weights_bytes=8 << 20)}
-        self.assertEqual(self.p.install("1").returncode, 0)
+        """Installs interrupted by SIGKILL at varying points while a poll-mode server answers. Each
+        iteration installs a new package (version 2, then 1, ...), so each one unpacks; every
+        fourth one completes."""
+        digests = {"0": self.p.pack("0", versions=(1,), weights_bytes=WEIGHTS)}
+        self.assertEqual(self.p.install("0").returncode, 0)
         packages = os.path.join(self.p.repo, ".packages")
         with Server(self.p.repo, *POLL) as s:
-            bad, good, stop = [], [0], threading.Event()
+            bad, seen, stop = [], {}, threading.Event()
 
             def ask():
                 conn = s.conn()
@@ -298,42 +302,52 @@ class InstallFaultTest(unittest.TestCase):
                     if status != 200 or out["model_version"] not in ("1", "2") or not answers_add(out):
                         bad.append((status, out))
                     else:
-                        good[0] += 1
+                        seen[out["model_version"]] = seen.get(out["model_version"], 0) + 1
 
             asker = threading.Thread(target=ask)
             asker.start()
             try:
-                for i in range(KILL_ITERATIONS):
-                    tag = "2" if i % 2 == 0 else "1"
-                    proc = subprocess.Popen(self.p.install_argv(tag, "--allow-downgrade"), stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE)
-                    # Kill at a different point each time: at once, once unpacking has begun, or
-                    # once the package folder is in place.
-                    if i % 3 == 1:
-                        s.wait(lambda: proc.poll() is not None or
-                               any(n.startswith(".staging-") for n in os.listdir(packages)), timeout=120,
-                               what="unpacking")
-                    elif i % 3 == 2:
-                        s.wait(lambda: proc.poll() is not None or
-                               "add_sub@sha256-" + digests[tag][7:] in os.listdir(packages), timeout=120,
-                               what="the package folder")
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
+                for i in range(1, KILL_ITERATIONS + 1):
+                    tag = str(i)
+                    digests[tag] = self.p.pack(tag, versions=(2,) if i % 2 else (1,), weights_bytes=WEIGHTS,
+                                               epoch=str(1767323045 + i))
+                    self.kill_install(tag, digests[tag], mode=i % 4, packages=packages)
                     # REPO/add_sub is always a complete package: its record and every file it lists.
                     self.assert_complete(digests)
-                r = self.p.install("2", "--allow-downgrade")
+                last = str(KILL_ITERATIONS + 1)
+                digests[last] = self.p.pack(last, versions=(2,), epoch=str(1767323045 + KILL_ITERATIONS + 1))
+                r = self.p.install(last, "--allow-downgrade")
                 self.assertEqual(r.returncode, 0, r.stderr)
-                s.wait(lambda: s.post("/v2/models/add_sub/infer", ADD)[1].get("model_version") == "2",
+                s.wait(lambda: s.get("/v2/models/add_sub/config")[1]["package"]["digest"] == digests[last] and
+                       s.post("/v2/models/add_sub/infer", ADD)[1].get("model_version") == "2",
                        timeout=120, what="the final install served")
             finally:
                 stop.set()
                 asker.join()
         self.assertEqual(bad, [])
-        self.assertGreater(good[0], 0)
+        self.assertEqual(sorted(seen), ["1", "2"])
         leftovers = [n for n in os.listdir(self.p.repo) + os.listdir(packages) if n.startswith((".staging-",
                                                                                                  ".continuum-link-"))]
         self.assertEqual(leftovers, [])
         self.assertLessEqual(len(os.listdir(packages)), 2)
+
+    def kill_install(self, tag, digest, mode, packages):
+        """Starts installing `tag` and kills it: at once (mode 0), once unpacking has begun (1), or
+        once its package folder is in place (2); mode 3 lets it finish (the server then switches
+        while it answers). An install that finished first is not killed."""
+        proc = subprocess.Popen(self.p.install_argv(tag, "--allow-downgrade"), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        wanted = {1: lambda names: any(n.startswith(".staging-") for n in names),
+                  2: lambda names: "add_sub@sha256-" + digest[7:] in names}.get(mode)
+        deadline = time.monotonic() + 120  # an upper bound, never reached unless install hangs
+        while wanted and proc.poll() is None and not wanted(os.listdir(packages)):
+            self.assertLess(time.monotonic(), deadline, "install never reached the kill point")
+            time.sleep(0.001)
+        if mode == 3:
+            self.assertEqual(proc.wait(), 0)
+            return
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
     def assert_complete(self, digests):
         model = os.path.join(self.p.repo, "add_sub")
