@@ -29,6 +29,9 @@ for a in "$@"; do
 done
 # skopeo: reads and copies the OCI image layouts `continuum pack` writes (e2e_pack, packages_test).
 DEBS+=(skopeo)
+# docker-registry (distribution 2.8) and htpasswd: the real OCI registry the package tests push to and
+# pull from (tests/e2e/registry.py starts its own process on loopback).
+DEBS+=(docker-registry apache2-utils)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -14,5 +14,6 @@ int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
 int Install(const std::vector<std::string>& args);
+int Inspect(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

@@ -22,6 +22,7 @@ void Usage() {
       "  decisions verify a gateway decision log's hash chain\n"
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
       "  install   verify a package in an OCI image layout and install it into a model repository\n"
+      "  inspect   print a package's files and variants, and which variant this node would install\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   if (cmd == "decisions") return continuum::cli::Decisions(args);
   if (cmd == "pack") return continuum::cli::Pack(args);
   if (cmd == "install") return continuum::cli::Install(args);
+  if (cmd == "inspect") return continuum::cli::Inspect(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

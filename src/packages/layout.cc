@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +26,18 @@ std::string TempName(const fs::path& target) {
   return target.string() + ".tmp-" + std::to_string(::getpid());
 }
 
+// Flushes a file's (or a folder's) contents to the disk, so a rename that follows never makes
+// an empty or partial file visible after a crash.
+Status SyncPath(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return FailedPrecondition("cannot open " + Quoted(path.string()) + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return FailedPrecondition("cannot sync " + Quoted(path.string()) + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
 Status WriteAtomically(const fs::path& target, std::string_view bytes) {
   fs::path tmp = TempName(target);
   {
@@ -34,6 +47,10 @@ Status WriteAtomically(const fs::path& target, std::string_view bytes) {
     if (!out) return FailedPrecondition("cannot write " + Quoted(tmp.string()));
   }
   std::error_code ec;
+  if (Status st = SyncPath(tmp); !st.ok()) {
+    fs::remove(tmp, ec);
+    return st;
+  }
   fs::rename(tmp, target, ec);
   if (ec) {
     fs::remove(tmp, ec);
@@ -97,6 +114,10 @@ Status WriteBlob(const fs::path& layout, const Blob& b, int64_t max_bytes) {
     fs::remove(tmp, ec);
     if (!d.ok()) return d.status();
     return FailedPrecondition(Quoted(b.source.string()) + " changed while it was being packed");
+  }
+  if (Status st = SyncPath(tmp); !st.ok()) {
+    fs::remove(tmp, ec);
+    return st;
   }
   fs::rename(tmp, path, ec);
   if (ec) {
@@ -227,42 +248,107 @@ Status CheckConfig(const std::string& json, const std::vector<Blob>& layers) {
 
 }  // namespace
 
-Status WriteLayout(const fs::path& layout, const Package& package, const std::string& tag) {
+LayoutWriter::LayoutWriter(fs::path layout, int lock_fd, LayoutLimits limits)
+    : layout_(std::move(layout)), lock_fd_(lock_fd), limits_(limits) {}
+
+LayoutWriter::~LayoutWriter() { ::close(lock_fd_); }
+
+StatusOr<std::unique_ptr<LayoutWriter>> LayoutWriter::Open(const fs::path& layout, LayoutLimits limits) {
   std::error_code ec;
   fs::create_directories(layout / "blobs" / "sha256", ec);
   if (ec) return FailedPrecondition("cannot create " + Quoted(layout.string()) + ": " + ec.message());
-  // One writer at a time per layout (other processes and threads too): index.json is read,
-  // changed and replaced, so two writers at once would lose a tag. The lock is on the folder
-  // itself, so the layout holds no file beyond what the spec names.
+  // index.json is read, changed and replaced, so two writers at once would lose a tag. The lock
+  // is on the folder itself, so the layout holds no file beyond what the spec names.
   int fd = ::open(layout.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
     if (fd >= 0) ::close(fd);
     return FailedPrecondition("cannot lock " + Quoted(layout.string()) + ": " + std::strerror(errno));
   }
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{fd};
-  LayoutLimits limits;
-  Index index;
-  if (fs::exists(layout / "index.json", ec)) {
-    ASSIGN_OR_RETURN(index, ReadIndex(layout, limits));
-  } else {
+  std::unique_ptr<LayoutWriter> writer(new LayoutWriter(layout, fd, limits));
+  if (!fs::exists(layout / "oci-layout", ec)) {
     RETURN_IF_ERROR(WriteAtomically(layout / "oci-layout", kLayoutFile));
   }
-  for (const Blob& b : package.layers) RETURN_IF_ERROR(WriteBlob(layout, b, limits.max_blob_bytes));
-  RETURN_IF_ERROR(WriteBlob(layout, package.config, limits.max_blob_bytes));
-  Blob manifest;
-  manifest.media_type = std::string(kManifestMediaType);
-  manifest.digest = package.manifest_digest;
-  manifest.size = static_cast<int64_t>(package.manifest.size());
-  manifest.data = package.manifest;
-  RETURN_IF_ERROR(WriteBlob(layout, manifest, limits.max_blob_bytes));
-  manifest.data.clear();
-  manifest.annotations[std::string(kRefNameAnnotation)] = tag;
+  return writer;
+}
+
+StatusOr<fs::path> LayoutWriter::PathOf(std::string_view digest) const { return BlobPath(layout_, digest); }
+
+bool LayoutWriter::Has(std::string_view digest, int64_t size) const {
+  Blob b;
+  b.digest = std::string(digest);
+  b.size = size;
+  return VerifyBlob(layout_, b, limits_.max_blob_bytes, "blob").ok();
+}
+
+fs::path LayoutWriter::IngestDir() const {
+  fs::path dir = layout_ / ".continuum-ingest";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  return dir;
+}
+
+Status LayoutWriter::Put(const Blob& b) { return WriteBlob(layout_, b, limits_.max_blob_bytes); }
+
+StatusOr<std::string> LayoutWriter::PutBytes(std::string_view bytes) {
+  Blob b;
+  b.digest = DigestOf(bytes);
+  b.size = static_cast<int64_t>(bytes.size());
+  b.data = std::string(bytes);
+  RETURN_IF_ERROR(Put(b));
+  return b.digest;
+}
+
+Status LayoutWriter::Adopt(const fs::path& file, std::string_view digest, int64_t size) {
+  std::error_code ec;
+  auto path = PathOf(digest);
+  if (!path.ok() || Has(digest, size)) {
+    fs::remove(file, ec);
+    return path.status();
+  }
+  auto d = DigestFile(file, limits_.max_blob_bytes);
+  Status st = Status::Ok();
+  if (!d.ok()) {
+    st = d.status();
+  } else if (d->size != size || d->digest != digest) {
+    st = InvalidArgument("blob " + std::string(digest) + " of " + std::to_string(size) +
+                         " bytes: " + Quoted(file.string()) + " holds " + std::to_string(d->size) +
+                         " bytes that hash to " + d->digest);
+  } else {
+    st = SyncPath(file);
+  }
+  if (st.ok()) {
+    fs::rename(file, *path, ec);
+    if (ec) st = FailedPrecondition("cannot rename into " + Quoted(path->string()) + ": " + ec.message());
+  }
+  if (!st.ok()) fs::remove(file, ec);
+  return st;
+}
+
+Status LayoutWriter::Tag(std::string_view manifest, std::string_view media_type, const std::string& tag) {
+  Index index;
+  std::error_code ec;
+  if (fs::exists(layout_ / "index.json", ec)) {
+    ASSIGN_OR_RETURN(index, ReadIndex(layout_, limits_));
+  }
+  Blob m;
+  m.media_type = std::string(media_type);
+  m.digest = DigestOf(manifest);
+  m.size = static_cast<int64_t>(manifest.size());
+  m.data = std::string(manifest);
+  RETURN_IF_ERROR(Put(m));
+  m.data.clear();
+  m.annotations[std::string(kRefNameAnnotation)] = tag;
   std::erase_if(index.manifests, [&](const Blob& b) { return TagOf(b) == tag; });
-  index.manifests.push_back(std::move(manifest));
-  return WriteAtomically(layout / "index.json", IndexJson(index));
+  index.manifests.push_back(std::move(m));
+  RETURN_IF_ERROR(WriteAtomically(layout_ / "index.json", IndexJson(index)));
+  return SyncPath(layout_);
+}
+
+Status WriteLayout(const fs::path& layout, const Package& package, const std::string& tag) {
+  ASSIGN_OR_RETURN(auto writer, LayoutWriter::Open(layout));
+  for (const Blob& b : package.layers) RETURN_IF_ERROR(writer->Put(b));
+  RETURN_IF_ERROR(writer->Put(package.config));
+  return writer->Tag(package.manifest, kManifestMediaType, tag);
 }
 
 StatusOr<std::vector<LayoutEntry>> ListLayout(const fs::path& layout, LayoutLimits limits) {
@@ -272,7 +358,8 @@ StatusOr<std::vector<LayoutEntry>> ListLayout(const fs::path& layout, LayoutLimi
   return out;
 }
 
-StatusOr<Package> ReadLayout(const fs::path& layout, const std::string& tag, LayoutLimits limits) {
+StatusOr<TaggedManifest> ReadTaggedManifest(const fs::path& layout, const std::string& tag,
+                                            LayoutLimits limits) {
   ASSIGN_OR_RETURN(Index index, ReadIndex(layout, limits));
   const Blob* entry = nullptr;
   std::string tags;
@@ -284,13 +371,41 @@ StatusOr<Package> ReadLayout(const fs::path& layout, const std::string& tag, Lay
     return NotFound("no package tagged " + Quoted(tag) + " in " + Quoted(layout.string()) +
                     " (tags: " + (tags.empty() ? "none" : tags) + ")");
   }
-  if (entry->media_type != kManifestMediaType)
-    return InvalidArgument("tag " + Quoted(tag) + " is not an image manifest");
   RETURN_IF_ERROR(VerifyBlob(layout, *entry, limits.max_manifest_bytes, "the manifest"));
+  ASSIGN_OR_RETURN(fs::path path, BlobPath(layout, entry->digest));
+  TaggedManifest out;
+  ASSIGN_OR_RETURN(out.bytes, ReadSmall(path, limits.max_manifest_bytes, "the manifest"));
+  out.digest = entry->digest;
+  out.media_type = entry->media_type;
+  return out;
+}
+
+StatusOr<std::string> ReadBlobBytes(const fs::path& layout, std::string_view digest, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(fs::path path, BlobPath(layout, digest));
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return NotFound("blob " + std::string(digest) + " is not in the layout");
+  ASSIGN_OR_RETURN(std::string bytes, ReadSmall(path, max_bytes, "blob " + std::string(digest)));
+  std::string actual = DigestOf(bytes);
+  if (actual != digest) {
+    return InvalidArgument("blob " + std::string(digest) + " is corrupt: its bytes hash to " + actual);
+  }
+  return bytes;
+}
+
+std::string SignatureTag(std::string_view manifest_digest) {
+  std::string tag(manifest_digest);
+  std::replace(tag.begin(), tag.end(), ':', '-');
+  return tag + ".sig";
+}
+
+StatusOr<Package> ReadLayout(const fs::path& layout, const std::string& tag, LayoutLimits limits) {
+  ASSIGN_OR_RETURN(TaggedManifest tagged, ReadTaggedManifest(layout, tag, limits));
+  if (tagged.media_type != kManifestMediaType)
+    return InvalidArgument("tag " + Quoted(tag) + " is not an image manifest");
   Package p;
-  ASSIGN_OR_RETURN(fs::path manifest_path, BlobPath(layout, entry->digest));
-  ASSIGN_OR_RETURN(p.manifest, ReadSmall(manifest_path, limits.max_manifest_bytes, "the manifest"));
-  p.manifest_digest = entry->digest;
+  p.manifest = std::move(tagged.bytes);
+  p.manifest_digest = std::move(tagged.digest);
   simdjson::dom::parser parser;
   simdjson::dom::element m;
   if (parser.parse(p.manifest).get(m)) return InvalidArgument("the manifest is not valid JSON");

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -37,5 +39,63 @@ StatusOr<std::vector<LayoutEntry>> ListLayout(const std::filesystem::path& layou
 // that leaves the package (absolute, ".."); kPayloadTooLarge: a limit exceeded.
 StatusOr<Package> ReadLayout(const std::filesystem::path& layout_dir, const std::string& tag,
                              LayoutLimits limits = {});
+
+// The parts WriteLayout is made of, for manifests of any kind (a cosign signature, a manifest
+// pulled from a registry). One writer at a time per layout: Open takes an exclusive flock on the
+// layout folder (other processes and threads wait), held until the writer is destroyed.
+class LayoutWriter {
+ public:
+  // Creates the layout (oci-layout, blobs/sha256) if missing and locks it.
+  static StatusOr<std::unique_ptr<LayoutWriter>> Open(const std::filesystem::path& layout,
+                                                      LayoutLimits limits = {});
+  ~LayoutWriter();
+  LayoutWriter(const LayoutWriter&) = delete;
+  LayoutWriter& operator=(const LayoutWriter&) = delete;
+
+  const std::filesystem::path& layout() const { return layout_; }
+  // The path of blob `digest`; kInvalidArgument for a digest that is not sha256:<64 lower-case hex>.
+  StatusOr<std::filesystem::path> PathOf(std::string_view digest) const;
+  // True when the blob is present with this size and its bytes hash to `digest`.
+  bool Has(std::string_view digest, int64_t size) const;
+  // A folder inside the layout (".continuum-ingest", created on demand, same file system) for
+  // partial downloads and other files on their way into the layout.
+  std::filesystem::path IngestDir() const;
+  // Stores bytes held in memory as a blob (written to a temporary name, renamed into place);
+  // returns "sha256:<hex>".
+  StatusOr<std::string> PutBytes(std::string_view bytes);
+  // Moves the finished `file` (on the layout's file system, e.g. in IngestDir()) into place as blob
+  // `digest` after checking its size and hash; kInvalidArgument when they differ (the file is then
+  // removed). A blob already present and verified is kept and `file` removed.
+  Status Adopt(const std::filesystem::path& file, std::string_view digest, int64_t size);
+  // Writes blob `b` from its `source` file or its `data` (see Blob), verifying a blob already there.
+  Status Put(const Blob& b);
+  // Stores `manifest` as a blob and points `tag` at it in index.json (replacing that tag, keeping
+  // the others). index.json is replaced by rename, so readers see the old or the new index.
+  Status Tag(std::string_view manifest, std::string_view media_type, const std::string& tag);
+
+ private:
+  LayoutWriter(std::filesystem::path layout, int lock_fd, LayoutLimits limits);
+  std::filesystem::path layout_;
+  int lock_fd_;
+  LayoutLimits limits_;
+};
+
+struct TaggedManifest {
+  std::string bytes;
+  std::string digest;
+  std::string media_type;
+};
+// The manifest tagged `tag`, its bytes verified against index.json's digest and size. kNotFound
+// when the layout or the tag is missing.
+StatusOr<TaggedManifest> ReadTaggedManifest(const std::filesystem::path& layout, const std::string& tag,
+                                            LayoutLimits limits = {});
+
+// A small blob's bytes, verified: kNotFound when missing, kInvalidArgument when corrupt,
+// kPayloadTooLarge over `max_bytes`.
+StatusOr<std::string> ReadBlobBytes(const std::filesystem::path& layout, std::string_view digest,
+                                    int64_t max_bytes);
+
+// The tag cosign stores a manifest's signature under: "sha256-<hex>.sig" for "sha256:<hex>".
+std::string SignatureTag(std::string_view manifest_digest);
 
 }  // namespace continuum::packages

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/test_temp_dir.h"
+#include "packages/digest.h"
 #include "packages/package_internal.h"
 #include "packages/test_util.h"
 
@@ -241,6 +242,67 @@ TEST_F(LayoutTest, ReadsALayoutSkopeoWrote) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->manifest_digest, package_.manifest_digest);
   EXPECT_EQ(back->layers.size(), package_.layers.size());
+}
+
+TEST(LayoutWriterTest, AdoptsAFileOnlyWhenItsBytesAreTheDigestsAndRemovesItOtherwise) {
+  continuum::testing::TempDir tmp("packages-writer-");
+  auto w = LayoutWriter::Open(tmp.path() / "layout");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const std::string bytes = "tokenizer bytes";
+  const std::string digest = DigestOf(bytes);
+  fs::path partial = (*w)->IngestDir() / "a.partial";
+  WriteFile(partial, "tokenizer bytez");
+  Status st = (*w)->Adopt(partial, digest, static_cast<int64_t>(bytes.size()));
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_FALSE((*w)->Has(digest, static_cast<int64_t>(bytes.size())));
+  WriteFile(partial, bytes + "!");  // right prefix, wrong size
+  EXPECT_EQ((*w)->Adopt(partial, digest, static_cast<int64_t>(bytes.size())).code(),
+            StatusCode::kInvalidArgument);
+  WriteFile(partial, bytes);
+  ASSERT_TRUE((*w)->Adopt(partial, digest, static_cast<int64_t>(bytes.size())).ok());
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_TRUE((*w)->Has(digest, static_cast<int64_t>(bytes.size())));
+  EXPECT_EQ(ReadFile(*(*w)->PathOf(digest)), bytes);
+  EXPECT_EQ((*w)->PathOf("sha256:ABC").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LayoutWriterTest, TagsAnyManifestAndReadsItBackVerified) {
+  continuum::testing::TempDir tmp("packages-writer-");
+  fs::path layout = tmp.path() / "layout";
+  const std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
+  const std::string other = R"({"schemaVersion":2})";
+  {
+    auto w = LayoutWriter::Open(layout);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Tag(manifest, kManifestMediaType, "sha256-ab.sig").ok());
+    ASSERT_TRUE((*w)->Tag(other, kManifestMediaType, "2").ok());
+    ASSERT_TRUE((*w)->Tag(other, kManifestMediaType, "sha256-ab.sig").ok());  // replaces, keeps "2"
+    ASSERT_TRUE((*w)->Tag(manifest, kManifestMediaType, "sha256-ab.sig").ok());
+  }
+  auto tags = ListLayout(layout);
+  ASSERT_TRUE(tags.ok());
+  ASSERT_EQ(tags->size(), 2u);
+  auto m = ReadTaggedManifest(layout, "sha256-ab.sig");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->bytes, manifest);
+  EXPECT_EQ(m->digest, DigestOf(manifest));
+  EXPECT_EQ(m->media_type, kManifestMediaType);
+  EXPECT_EQ(ReadTaggedManifest(layout, "3").status().code(), StatusCode::kNotFound);
+  auto bytes = ReadBlobBytes(layout, DigestOf(other), 1024);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(*bytes, other);
+  WriteFile(layout / "blobs" / "sha256" / DigestOf(manifest).substr(7), manifest + " ");
+  EXPECT_EQ(ReadTaggedManifest(layout, "sha256-ab.sig").status().code(), StatusCode::kInvalidArgument);
+  WriteFile(layout / "blobs" / "sha256" / DigestOf(other).substr(7), "{}");
+  EXPECT_EQ(ReadBlobBytes(layout, DigestOf(other), 1024).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadBlobBytes(layout, DigestOf("missing"), 1024).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ReadBlobBytes(layout, DigestOf(manifest), 4).status().code(), StatusCode::kPayloadTooLarge);
+}
+
+TEST(LayoutWriterTest, SignatureTagIsCosigns) {
+  EXPECT_EQ(SignatureTag("sha256:0123abcd"), "sha256-0123abcd.sig");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "packages/digest.h"
 #include "packages/package.h"
 #include "packages/package_internal.h"
+#include "packages/variants.h"
 #include "repository/model_config.h"
 #include "runtime/runtime.h"
 #include "tasks/catalog.h"
@@ -88,7 +89,33 @@ struct RuntimeSpec {
   std::string catalog_name;  // empty for a plain model
   std::map<std::string, std::string> roles;
   std::vector<ModelEntry> models;
+  std::vector<Variant> variants;  // empty: a package without variants
 };
+
+void WriteVariants(JsonWriter& w, const std::vector<Variant>& variants) {
+  w.Key("variants").BeginArray();
+  for (const Variant& v : variants) {
+    w.BeginObject().Key("files").BeginArray();
+    for (const std::string& f : v.files) w.String(f);
+    w.EndArray().Key("name").String(v.name).Key("precision").String(v.precision);
+    w.Key("requires").BeginObject();
+    const Requirements& r = v.needs;
+    if (!r.cpu_architecture.empty()) w.Key("cpu_architecture").String(r.cpu_architecture);
+    if (!r.cpu_features.empty()) {
+      w.Key("cpu_features").BeginArray();
+      for (const std::string& f : r.cpu_features) w.String(f);
+      w.EndArray();
+    }
+    if (!r.execution_providers.empty()) {
+      w.Key("execution_providers").BeginArray();
+      for (const std::string& ep : r.execution_providers) w.String(ep);
+      w.EndArray();
+    }
+    if (r.memory_mb > 0) w.Key("memory_mb").Int(r.memory_mb);
+    w.EndObject().EndObject();
+  }
+  w.EndArray();
+}
 
 void WriteModel(JsonWriter& w, const ModelEntry& m) {
   const ModelLimits& l = m.config.limits;
@@ -121,7 +148,9 @@ std::string RuntimeManifestJson(const RuntimeSpec& spec, const PackOptions& opti
   for (const ModelEntry& m : spec.models) WriteModel(w, m);
   w.EndArray();
   w.Key("reference").String(options.reference.ToString());
-  w.Key("schema_version").Int(1).Key("task").String(spec.task).EndObject();
+  w.Key("schema_version").Int(1).Key("task").String(spec.task);
+  if (!spec.variants.empty()) WriteVariants(w, spec.variants);
+  w.EndObject();
   return out;
 }
 
@@ -185,6 +214,10 @@ StatusOr<ModelEntry> AddModelFolder(const fs::path& model_dir, const std::string
                                     runtime::Engine& engine, Package* p) {
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) return NotFound(Quoted(model_dir.string()) + " is not a folder");
+  if (fs::exists(model_dir / kVariantsFile, ec)) {
+    return InvalidArgument("the folder has " + std::string(kVariantsFile) +
+                           ": a model with variants is packed on its own, not as part of a catalog entry");
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(model_dir, options.max_files));
   ModelEntry m;
   ASSIGN_OR_RETURN(m.versions, ReadVersions(model_dir, files, prefix, engine));
@@ -208,6 +241,129 @@ StatusOr<std::unique_ptr<runtime::Engine>> PackEngine() {
   return runtime::Engine::Create(eo);
 }
 
+bool SameTensors(const std::vector<runtime::TensorSpec>& a, const std::vector<runtime::TensorSpec>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.name == y.name && x.dtype == y.dtype && x.shape == y.shape;
+  });
+}
+
+StatusOr<std::vector<Variant>> ReadVariantsFile(const fs::path& model_dir, const PackOptions& options) {
+  VariantLimits limits;
+  limits.max_variants = options.max_variants;
+  limits.max_variants_json_bytes = options.max_variants_json_bytes;
+  fs::path path = model_dir / kVariantsFile;
+  std::error_code ec;
+  if (fs::is_symlink(path, ec) || !fs::is_regular_file(path, ec)) {
+    return InvalidArgument(Quoted(path.string()) + " is not a regular file");
+  }
+  auto size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec || size > limits.max_variants_json_bytes) {
+    return InvalidArgument(std::string(kVariantsFile) + " is larger than the limit of " +
+                           std::to_string(limits.max_variants_json_bytes) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (!in && !in.eof()) return FailedPrecondition("cannot read " + Quoted(path.string()));
+  return ParseVariantsJson(text, limits);
+}
+
+// A variant model folder's files: those outside variants/ (shared by every variant) and each
+// variant's own, relative to variants/<name>/.
+struct VariantFiles {
+  std::vector<std::string> shared;
+  std::map<std::string, std::vector<std::string>> own;
+};
+
+StatusOr<VariantFiles> SplitVariantFiles(const std::vector<std::string>& files,
+                                         const std::vector<Variant>& variants) {
+  VariantFiles out;
+  std::string listed;
+  for (const Variant& v : variants) {
+    out.own[v.name];
+    listed += (listed.empty() ? "" : ", ") + v.name;
+  }
+  const std::string dir = std::string(kVariantsDir) + "/";
+  for (const std::string& f : files) {
+    if (f == kVariantsFile) continue;
+    size_t slash = f.find('/');
+    if (f.rfind(dir, 0) == 0) {
+      std::string rest = f.substr(dir.size());
+      size_t at = rest.find('/');
+      if (at == std::string::npos) {
+        return InvalidArgument(Quoted(f) + " is a file; " + dir + " holds one folder per variant");
+      }
+      auto own = out.own.find(rest.substr(0, at));
+      if (own == out.own.end()) {
+        return InvalidArgument(Quoted(dir + rest.substr(0, at)) + " is not a variant that " +
+                               std::string(kVariantsFile) + " lists (it lists: " + listed + ")");
+      }
+      own->second.push_back(rest.substr(at + 1));
+    } else if (slash != std::string::npos && IsVersionName(f.substr(0, slash))) {
+      return InvalidArgument(Quoted(f) + ": with " + std::string(kVariantsFile) +
+                             ", version folders belong in a variant's folder (" + dir + "<name>/" + f + ")");
+    } else {
+      out.shared.push_back(f);
+    }
+  }
+  std::set<std::string> shared(out.shared.begin(), out.shared.end());
+  for (const auto& [name, own] : out.own) {
+    if (own.empty()) {
+      return NotFound("variant " + Quoted(name) + " has no folder " + Quoted(dir + name) +
+                      " with a version folder (" + dir + name + "/1/model.onnx)");
+    }
+    for (const std::string& f : own) {
+      if (shared.count(f)) {
+        return InvalidArgument(Quoted(dir + name + "/" + f) + " and the shared file " + Quoted(f) +
+                               " would be laid out at the same path; keep one");
+      }
+    }
+  }
+  return out;
+}
+
+// A model folder with variants.json: the shared files at their paths, each variant's at
+// variants/<name>/..., every variant's models loaded and required to have the same versions,
+// inputs and outputs (which variant a node installs is invisible to its clients).
+StatusOr<Package> PackVariantFolder(const fs::path& model_dir, const std::string& name,
+                                    const PackOptions& options) {
+  ASSIGN_OR_RETURN(std::vector<Variant> variants, ReadVariantsFile(model_dir, options));
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(model_dir, options.max_files));
+  ASSIGN_OR_RETURN(VariantFiles split, SplitVariantFiles(files, variants));
+  ASSIGN_OR_RETURN(auto engine, PackEngine());
+  Package p;
+  ModelEntry m;
+  ASSIGN_OR_RETURN(m.config, LoadModelConfig(model_dir.string(), name));
+  RETURN_IF_ERROR(AddFiles(model_dir, split.shared, "", options, &p));
+  for (Variant& v : variants) {
+    const std::string prefix = std::string(kVariantsDir) + "/" + v.name + "/";
+    const std::vector<std::string>& own = split.own[v.name];
+    fs::path dir = model_dir / kVariantsDir / v.name;
+    ASSIGN_OR_RETURN(std::vector<VersionEntry> versions, ReadVersions(dir, own, prefix, *engine));
+    if (m.versions.empty()) {
+      m.versions = versions;
+      for (VersionEntry& e : m.versions) e.path = e.path.substr(prefix.size());
+    }
+    for (size_t i = 0; i < std::max(versions.size(), m.versions.size()); ++i) {
+      if (i >= versions.size() || i >= m.versions.size() || versions[i].version != m.versions[i].version) {
+        return InvalidArgument("variant " + Quoted(v.name) + " has other versions than variant " +
+                               Quoted(variants[0].name) + "; every variant holds the same versions");
+      }
+      if (!SameTensors(versions[i].signature.inputs, m.versions[i].signature.inputs) ||
+          !SameTensors(versions[i].signature.outputs, m.versions[i].signature.outputs)) {
+        return InvalidArgument(Quoted(versions[i].path) +
+                               " has other inputs or outputs (names, datatypes, shapes)" + " than variant " +
+                               Quoted(variants[0].name) + "'s; every variant keeps them the same");
+      }
+    }
+    RETURN_IF_ERROR(AddFiles(dir, own, prefix, options, &p));
+    for (const std::string& f : own) v.files.push_back(prefix + f);
+  }
+  RuntimeSpec spec;
+  spec.models.push_back(std::move(m));
+  spec.variants = std::move(variants);
+  return Finish(spec, options, std::move(p));
+}
+
 }  // namespace
 
 StatusOr<Package> PackModelFolder(const fs::path& model_dir, const PackOptions& options) {
@@ -215,6 +371,7 @@ StatusOr<Package> PackModelFolder(const fs::path& model_dir, const PackOptions& 
   if (!fs::is_directory(model_dir, ec)) return NotFound(Quoted(model_dir.string()) + " is not a folder");
   std::string name = fs::absolute(model_dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::absolute(model_dir).lexically_normal().parent_path().filename().string();
+  if (fs::exists(model_dir / kVariantsFile, ec)) return PackVariantFolder(model_dir, name, options);
   ASSIGN_OR_RETURN(auto engine, PackEngine());
   Package p;
   RuntimeSpec spec;

@@ -79,7 +79,9 @@ struct PackOptions {
   std::vector<std::string> licenses;  // descriptor.licenses (SPDX ids); empty: not written
   int64_t max_files = 4096;           // files in the model folder
   int64_t max_file_bytes = int64_t{64} << 30;
-  int64_t max_catalog_json_bytes = 1 << 20;  // a catalog entry's catalog.json
+  int64_t max_catalog_json_bytes = 1 << 20;   // a catalog entry's catalog.json
+  int64_t max_variants = 64;                  // variants a variants.json may list (variants.h)
+  int64_t max_variants_json_bytes = 1 << 20;  // a model folder's variants.json
 };
 
 // "2026-12-06T20:00:00Z" for seconds since the Unix epoch (SOURCE_DATE_EPOCH's meaning).
@@ -91,6 +93,8 @@ StatusOr<std::string> CreatedAtFromEpoch(std::string_view seconds);
 // inputs and outputs. Hidden files (".name") are left out; a symlink or other non-regular file
 // is refused. kNotFound: `model_dir` missing or without a version; kInvalidArgument: a model that
 // does not load, a limit exceeded; kFailedPrecondition: a file that cannot be read.
+// A folder with variants.json holds its models in variant folders instead
+// (variants/<name>/1/model.onnx; see variants.h).
 StatusOr<Package> PackModelFolder(const std::filesystem::path& model_dir, const PackOptions& options);
 
 // Packs a catalog entry (`<catalog>/<slug>`: catalog.json and its assets) with the repository
