@@ -167,8 +167,12 @@ struct Selection {
   std::vector<Blob> layers;
 };
 
-Selection SelectVariant(const Package& p) {
-  return {"default", "the package has no variants: every layer is installed", p.layers};
+StatusOr<Selection> SelectVariant(const Package& p, const Hardware& hw) {
+  ASSIGN_OR_RETURN(VariantChoice choice, ChooseVariant(p, hw));
+  ASSIGN_OR_RETURN(std::vector<Blob> layers, VariantLayers(p, choice.name));
+  std::string reason = choice.reason;
+  for (const auto& [name, why] : choice.rejected) reason += "; passed over " + Quoted(name) + ": " + why;
+  return Selection{choice.name, std::move(reason), std::move(layers)};
 }
 
 // Where each layer lands in the model folder; refuses hidden paths (the repository ignores them
@@ -226,8 +230,9 @@ void RemoveStale(const fs::path& repo) {
   }
 }
 
-std::string FolderName(const std::string& model, const std::string& digest) {
-  return model + "@sha256-" + digest.substr(digest.rfind(':') + 1);
+// One folder per package and variant: REPO/.packages/<model>@sha256-<hex>-<variant>.
+std::string FolderName(const std::string& model, const std::string& digest, const std::string& variant) {
+  return model + "@sha256-" + digest.substr(digest.rfind(':') + 1) + "-" + variant;
 }
 
 // The record of what REPO/<model> serves now; nullopt when nothing is there. REPO/<model> that a
@@ -354,7 +359,7 @@ namespace continuum::packages {
 StatusOr<InstallResult> InstallPackage(const Reference& reference, const InstallOptions& options) {
   ASSIGN_OR_RETURN(Package p, ReadVerified(reference, options));
   ASSIGN_OR_RETURN(PackageInfo info, ReadPackageInfo(p, options));
-  Selection sel = SelectVariant(p);
+  ASSIGN_OR_RETURN(Selection sel, SelectVariant(p, options.hardware));
   RETURN_IF_ERROR(CheckTargets(sel.layers));
   const fs::path& repo = options.repository;
   std::error_code ec;
@@ -371,10 +376,10 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
   InstallRecord& record = result.record;
   record = {reference.ToString(), p.manifest_digest, sel.variant,      sel.reason,
             NowRfc3339(),         info.created_at,   info.max_version, ""};
-  const std::string folder = FolderName(info.model, p.manifest_digest);
+  const std::string folder = FolderName(info.model, p.manifest_digest, sel.variant);
   result.folder = packages / folder;
   ASSIGN_OR_RETURN(std::optional<InstallRecord> current, Installed(repo, info.model, options));
-  if (current && current->digest == p.manifest_digest) {
+  if (current && current->digest == p.manifest_digest && current->variant == sel.variant) {
     result.unchanged = true;
     result.record = *current;
     CollectGarbage(repo, info.model, {folder, current->previous});
@@ -388,7 +393,7 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
         (current->created_at.empty() ? "?" : current->created_at) + "), installed as " + Quoted(info.model) +
         "; --allow-downgrade installs it anyway");
   }
-  if (current) record.previous = FolderName(info.model, current->digest);
+  if (current) record.previous = FolderName(info.model, current->digest, current->variant);
   RETURN_IF_ERROR(PlaceFolder(sel, repo, folder, record, options));
   RETURN_IF_ERROR(Switch(repo, info.model, folder));
   CollectGarbage(repo, info.model, {folder, record.previous});

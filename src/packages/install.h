@@ -7,9 +7,12 @@
 // set: no verifier, no install), and the package is not older than the one installed for the same
 // model (see IsOlder) unless `allow_downgrade`.
 //
+// The variant installed is ChooseVariant's for `hardware`, its files VariantLayers' (every layer,
+// "default", for a package without variants).
+//
 // Unpacking: under an exclusive lock on REPO/.packages, the files are copied while hashed (each
 // digest checked again on the bytes written) into a hidden staging folder, then fsynced; the
-// folder is renamed to REPO/.packages/<model>@sha256-<hex>, and REPO/<model> is switched to it by
+// folder is renamed to REPO/.packages/<model>@sha256-<hex>-<variant>, and REPO/<model> is switched to it by
 // renaming a new symlink over the old one (rename(2): a reader sees the old or the new folder,
 // never a mix). Staging folders and symlinks a killed install left behind are removed by the next
 // install; package folders other than the current and the previous one of the model are removed.
@@ -24,6 +27,7 @@
 #include "packages/layout.h"
 #include "packages/package.h"
 #include "packages/provenance.h"
+#include "packages/variants.h"
 
 namespace continuum::packages {
 
@@ -35,6 +39,7 @@ struct InstallOptions {
   std::filesystem::path repository;  // the model repository to install into
   VerifyFn verify;                   // required: an install without a verifier is refused
   bool allow_downgrade = false;      // install a package older than the installed one
+  Hardware hardware;                 // the variant installed is ChooseVariant's for it
   LayoutLimits limits;
   int64_t max_runtime_manifest_bytes = 1 << 20;  // continuum-package.json
   int64_t max_install_record_bytes = 64 << 10;
@@ -43,7 +48,7 @@ struct InstallOptions {
 struct InstallResult {
   std::string model;
   InstallRecord record;
-  std::filesystem::path folder;  // REPO/.packages/<model>@sha256-<hex>
+  std::filesystem::path folder;  // REPO/.packages/<model>@sha256-<hex>-<variant>
   bool unchanged = false;        // this package was already the installed one
 };
 

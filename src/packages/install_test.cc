@@ -65,7 +65,7 @@ TEST_F(InstallTest, UnpacksIntoAPackageFolderThatTheModelLinksTo) {
   std::string digest = Pack("1");
   auto r = Install("1");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  std::string folder = "add_sub@sha256-" + digest.substr(7);
+  std::string folder = "add_sub@sha256-" + digest.substr(7) + "-default";
   EXPECT_EQ(r->model, "add_sub");
   EXPECT_EQ(fs::read_symlink(repo() / "add_sub"), fs::path(".packages") / folder);
   EXPECT_EQ(ReadFile(repo() / "add_sub" / "2" / "model.onnx"), ReadFile(model_dir() / "2" / "model.onnx"));
@@ -117,7 +117,7 @@ TEST_F(InstallTest, AnOlderPackageIsRefusedUnlessDowngradesAreAllowed) {
   options_.allow_downgrade = true;
   auto forced = Install("1");
   ASSERT_TRUE(forced.ok()) << forced.status().ToString();
-  EXPECT_EQ(forced->record.previous, "add_sub@sha256-" + newer.substr(7));
+  EXPECT_EQ(forced->record.previous, "add_sub@sha256-" + newer.substr(7) + "-default");
 }
 
 TEST_F(InstallTest, TheSameVersionsCreatedEarlierAreOlder) {
@@ -151,8 +151,9 @@ TEST_F(InstallTest, StaleFilesAreRemovedAndOnlyTheCurrentAndPreviousPackagesKept
     ASSERT_TRUE(Install("1").ok());
   }
   EXPECT_EQ(Entries(repo()), (std::set<std::string>{".packages", "add_sub"}));
-  EXPECT_EQ(Entries(repo() / ".packages"), (std::set<std::string>{"add_sub@sha256-" + digests[1].substr(7),
-                                                                  "add_sub@sha256-" + digests[2].substr(7)}));
+  EXPECT_EQ(Entries(repo() / ".packages"),
+            (std::set<std::string>{"add_sub@sha256-" + digests[1].substr(7) + "-default",
+                                   "add_sub@sha256-" + digests[2].substr(7) + "-default"}));
   EXPECT_EQ(ReadFile(repo() / "add_sub" / "README.md"), "three\n");
 }
 
@@ -176,6 +177,37 @@ TEST_F(InstallTest, ASymlinkInTheLayoutIsRefused) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("symlink"), std::string::npos) << r.status().ToString();
   EXPECT_TRUE(Entries(repo()).empty());
+}
+
+TEST_F(InstallTest, InstallsTheVariantTheHardwareMeets) {
+  fs::remove_all(model_dir());
+  WriteFile(model_dir() / "config.json", R"({"schema_version": 1, "max_batch_size": 0})");
+  WriteFile(model_dir() / "variants.json", R"({"variants": [
+    {"name": "fp16", "precision": "fp16", "requires": {"execution_providers": ["cuda"]}},
+    {"name": "fp32", "precision": "fp32"}]})");
+  for (const char* v : {"fp16", "fp32"}) {
+    fs::create_directories(model_dir() / "variants" / v / "1");
+    fs::copy_file(fs::path(CONTINUUM_TEST_MODELS) / "add_sub" / "1" / "model.onnx",
+                  model_dir() / "variants" / v / "1" / "model.onnx");
+    WriteFile(model_dir() / "variants" / v / "1" / "NOTES.txt", std::string("variant ") + v + "\n");
+  }
+  std::string digest = Pack("1");
+  options_.hardware = *ParseHardware("execution_providers=cpu");
+  auto r = Install("1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->record.variant, "fp32");
+  EXPECT_NE(r->record.reason.find("fp16"), std::string::npos) << r->record.reason;
+  EXPECT_EQ(fs::read_symlink(repo() / "add_sub"),
+            fs::path(".packages") / ("add_sub@sha256-" + digest.substr(7) + "-fp32"));
+  EXPECT_EQ(ReadFile(repo() / "add_sub" / "1" / "NOTES.txt"), "variant fp32\n");
+  EXPECT_FALSE(fs::exists(repo() / "add_sub" / "variants"));
+  // The same package on a node with CUDA: the other variant, a new folder.
+  options_.hardware = *ParseHardware("execution_providers=cpu,cuda");
+  auto gpu = Install("1");
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  EXPECT_FALSE(gpu->unchanged);
+  EXPECT_EQ(gpu->record.variant, "fp16");
+  EXPECT_EQ(ReadFile(repo() / "add_sub" / "1" / "NOTES.txt"), "variant fp16\n");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // What `continuum install` put into a model repository, and where: each installed package is a
-// folder REPO/.packages/<model>@sha256-<hex> (hidden, so the repository scanner skips it) and the
+// folder REPO/.packages/<model>@sha256-<hex>-<variant> (hidden, so the repository scanner skips it) and the
 // model REPO/<model> is a symlink to it. The folder holds the package's files and the record
 // below, REPO/<model>/.continuum-install.json, which the node reports (`/v2/models/X/config`
 // "package", the continuum_model_package_info metric). Std and simdjson only, so the serving

@@ -150,7 +150,7 @@ class InstallTest(unittest.TestCase):
         r = self.p.install("1")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.split(), ["add_sub", first])
-        self.assertEqual(os.readlink(os.path.join(self.p.repo, "add_sub")), ".packages/add_sub@sha256-" + first[7:])
+        self.assertEqual(os.readlink(os.path.join(self.p.repo, "add_sub")), ".packages/add_sub@sha256-" + first[7:] + "-default")
         with Server(self.p.repo, *POLL) as s:
             status, out, _ = s.post("/v2/models/add_sub/infer", ADD)
             self.assertEqual(status, 200, out)
@@ -172,7 +172,7 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(metric(s, "continuum_model_package_info", model="add_sub", version="2", digest=second), 1)
         # The previous package stays (a rollback target); the staging area is empty.
         self.assertEqual(sorted(os.listdir(os.path.join(self.p.repo, ".packages"))),
-                         sorted(["add_sub@sha256-" + first[7:], "add_sub@sha256-" + second[7:]]))
+                         sorted(["add_sub@sha256-%s-default" % d[7:] for d in (first, second)]))
 
     def assert_refused(self, result, *fragments, before=None):
         self.assertEqual(result.returncode, 1, result.stderr)
@@ -338,7 +338,7 @@ class InstallFaultTest(unittest.TestCase):
         proc = subprocess.Popen(self.p.install_argv(tag, "--allow-downgrade"), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         wanted = {1: lambda names: any(n.startswith(".staging-") for n in names),
-                  2: lambda names: "add_sub@sha256-" + digest[7:] in names}.get(mode)
+                  2: lambda names: "add_sub@sha256-%s-default" % digest[7:] in names}.get(mode)
         deadline = time.monotonic() + 120  # an upper bound, never reached unless install hangs
         while wanted and proc.poll() is None and not wanted(os.listdir(packages)):
             self.assertLess(time.monotonic(), deadline, "install never reached the kill point")
