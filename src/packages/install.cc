@@ -10,10 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "packages/digest.h"
@@ -100,19 +98,6 @@ struct PackageInfo {
   std::string created_at;
 };
 
-StatusOr<std::string> ReadLimited(const fs::path& path, int64_t max_bytes, const std::string& what) {
-  std::error_code ec;
-  auto size = fs::file_size(path, ec);
-  if (ec) return NotFound(what + " is missing");
-  if (static_cast<int64_t>(size) > max_bytes)
-    return PayloadTooLarge(what + " is larger than the limit of " + std::to_string(max_bytes) + " bytes");
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in) return FailedPrecondition("cannot read " + what);
-  return ss.str();
-}
-
 // The model the package installs as, from its runtime manifest, and what IsOlder compares.
 StatusOr<PackageInfo> ReadPackageInfo(const Package& p, const InstallOptions& options) {
   auto it = std::find_if(p.layers.begin(), p.layers.end(),
@@ -121,12 +106,12 @@ StatusOr<PackageInfo> ReadPackageInfo(const Package& p, const InstallOptions& op
     return InvalidArgument("the package has no " + std::string(kRuntimeManifestPath) +
                            "; it was not made by `continuum pack`");
   }
-  ASSIGN_OR_RETURN(std::string text, ReadLimited(it->source, options.max_runtime_manifest_bytes,
-                                                 std::string(kRuntimeManifestPath)));
+  auto text = ReadBlobBytes(options.layout, it->digest, options.max_runtime_manifest_bytes);
+  if (!text.ok()) return text.status().WithContext(std::string(kRuntimeManifestPath));
   simdjson::dom::parser parser;
   simdjson::dom::element m;
   simdjson::dom::array models;
-  if (parser.parse(text).get(m) || m["models"].get(models))
+  if (parser.parse(*text).get(m) || m["models"].get(models))
     return InvalidArgument(std::string(kRuntimeManifestPath) + " has no models array");
   simdjson::dom::element catalog;
   if (!m["catalog"].get(catalog)) {
