@@ -27,6 +27,8 @@ for a in "$@"; do
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
 done
+# libsodium: nacl/secretbox of cosign's encrypted private keys (src/signing).
+DEBS+=(libsodium-dev)
 # skopeo: reads and copies the OCI image layouts `continuum pack` writes (e2e_pack, packages_test).
 DEBS+=(skopeo)
 # docker-registry (distribution 2.8) and htpasswd: the real OCI registry the package tests push to and
@@ -46,6 +48,13 @@ fi
 
 if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+# The ORAS CLI and the distribution v3 registry, built from their pinned Go modules into the cache
+# (tools/oras.sh, tools/registry3.sh; nothing to do once built) for e2e_interop and bench/packages.
+if command -v go >/dev/null 2>&1 || [[ -x /usr/local/go/bin/go ]]; then
+  tools/oras.sh >/dev/null
+  tools/registry3.sh >/dev/null
 fi
 
 # --- ONNX Runtime -------------------------------------------------------------

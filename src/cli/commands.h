@@ -15,5 +15,10 @@ int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
 int Install(const std::vector<std::string>& args);
 int Inspect(const std::vector<std::string>& args);
+int Push(const std::vector<std::string>& args);
+int Pull(const std::vector<std::string>& args);
+int GenerateKeyPair(const std::vector<std::string>& args);  // sign.cc
+int Sign(const std::vector<std::string>& args);
+int Verify(const std::vector<std::string>& args);
 
 }  // namespace continuum::cli

@@ -44,6 +44,12 @@ class Flags {
   std::map<std::string, Flag> flags_;
 };
 
+// Splits a command's arguments into flag arguments (each with its value; a short name such as
+// "-t" spelled as its long name, e.g. {"-t", "--tag"}) and positional arguments, for commands
+// that take both. A flag without "=" takes the next argument as its value (--help excepted).
+void SplitArgs(const std::vector<std::string>& args, const std::map<std::string, std::string>& short_names,
+               std::vector<std::string>* flags, std::vector<std::string>* positional);
+
 // Prints "continuum COMMAND: MESSAGE" on stderr; returns `exit_code` (2: a usage error, 1: a
 // failure to start or to run).
 int PrintError(const std::string& command, const Status& st, int exit_code = 2);

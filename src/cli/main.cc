@@ -23,6 +23,11 @@ void Usage() {
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
       "  install   verify a package in an OCI image layout and install it into a model repository\n"
       "  inspect   print a package's files and variants, and which variant this node would install\n"
+      "  push      push a package from an OCI image layout to an OCI registry\n"
+      "  pull      pull a package from an OCI registry into an OCI image layout\n"
+      "  generate-key-pair  write a cosign-compatible ECDSA P-256 key pair (cosign.key, cosign.pub)\n"
+      "  sign      sign a package in an OCI image layout as cosign does (sha256-<digest>.sig tag)\n"
+      "  verify    check a package's cosign signature offline with a public key\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -46,6 +51,11 @@ int main(int argc, char** argv) {
   if (cmd == "pack") return continuum::cli::Pack(args);
   if (cmd == "install") return continuum::cli::Install(args);
   if (cmd == "inspect") return continuum::cli::Inspect(args);
+  if (cmd == "push") return continuum::cli::Push(args);
+  if (cmd == "pull") return continuum::cli::Pull(args);
+  if (cmd == "generate-key-pair") return continuum::cli::GenerateKeyPair(args);
+  if (cmd == "sign") return continuum::cli::Sign(args);
+  if (cmd == "verify") return continuum::cli::Verify(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

@@ -22,21 +22,6 @@ constexpr char kUsage[] =
     "manifest digest. The same files and creation time always give the same digest: the time comes\n"
     "from --created-at or SOURCE_DATE_EPOCH, never the clock. Exit status 2: usage, 1: failure.";
 
-// DIR and the flag arguments, with -t spelled --tag.
-void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* flags,
-               std::vector<std::string>* positional) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-t" || a.rfind("--", 0) == 0) {
-      flags->push_back(a == "-t" ? "--tag" : a);
-      bool has_value = a.find('=') == std::string::npos && a != "--help";
-      if (has_value && i + 1 < args.size()) flags->push_back(args[++i]);
-    } else {
-      positional->push_back(a);
-    }
-  }
-}
-
 }  // namespace
 
 int Pack(const std::vector<std::string>& args) {
@@ -55,7 +40,7 @@ int Pack(const std::vector<std::string>& args) {
   f.Int("max-file-bytes", &options.max_file_bytes, "largest file the model folder may hold");
   f.Int("max-catalog-json-bytes", &options.max_catalog_json_bytes, "largest catalog.json of a catalog entry");
   std::vector<std::string> flag_args, positional;
-  SplitArgs(args, &flag_args, &positional);
+  SplitArgs(args, {{"-t", "--tag"}}, &flag_args, &positional);  // DIR and the flags
   if (auto code = f.ParseOrExplain("pack", kUsage, flag_args)) return *code;
   if (positional.size() != 1 || ref.empty()) {
     f.Explain("pack", kUsage,

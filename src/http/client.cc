@@ -177,7 +177,8 @@ namespace {
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
   Call(Client::Impl* impl, ClientLane* lane, ParsedUrl url, std::shared_ptr<const tls::ClientContext> tls,
-       internal::ClientWireRequest req, std::chrono::steady_clock::time_point deadline, ClientCallback cb)
+       internal::ClientWireRequest req, std::chrono::steady_clock::time_point deadline, ClientCallback cb,
+       ClientRequest extras)
       : impl_(impl),
         lane_(lane),
         url_(std::move(url)),
@@ -189,7 +190,10 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
         cb_(std::move(cb)),
         timer_(*lane_->io),
         head_(internal::ClientRequestHead(req)),
-        body_(std::move(req.body())) {}
+        body_(std::move(req.body())),
+        head_request_(extras.method == "HEAD"),
+        max_body_(extras.max_response_bytes ? extras.max_response_bytes : impl->options.max_response_bytes),
+        sink_(std::move(extras.body_sink)) {}
 
   void Start() {
     start_ = std::chrono::steady_clock::now();
@@ -290,8 +294,10 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   void Read() {
     auto self = shared_from_this();
     parser_.emplace();
-    parser_->body_limit(impl_->options.max_response_bytes);
+    parser_->body_limit(max_body_);
     parser_->header_limit(64 * 1024);
+    if (head_request_) parser_->skip(true);  // a HEAD answer's Content-Length announces no body
+    if (sink_) parser_->set_body_sink(sink_);
     stream_->Visit([&](auto& s) {
       bhttp::async_read(s, buffer_, *parser_, [self](beast::error_code ec, size_t) {
         if (self->Ended("read")) return;
@@ -304,6 +310,7 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   // A pooled connection may have been closed by the node while idle: nothing was received, so
   // the request is retried once on a fresh connection.
   void RetryOrFail(const char* what, beast::error_code ec) {
+    if (parser_ && !parser_->sink_error().ok()) return Finish(parser_->sink_error());
     bool nothing_received = !parser_ || !parser_->got_some();
     if (reused_ && nothing_received) {
       reused_ = false;
@@ -356,6 +363,9 @@ class Call : public ClientCall, public std::enable_shared_from_this<Call> {
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Connection> stream_;
   const std::string head_, body_;  // the request as written (ClientRequestHead), kept for a retry
+  const bool head_request_;        // HEAD: the answer has no body
+  const size_t max_body_;
+  const std::function<Status(const ClientResponse&, std::string_view)> sink_;
   std::optional<internal::ResponseParser> parser_;
   beast::flat_buffer buffer_;
   bool reused_ = false, cancelled_ = false, timed_out_ = false, done_ = false;
@@ -425,6 +435,11 @@ std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequ
       st = t.status();
     }
   }
+  // What the call itself uses, not written on the wire.
+  ClientRequest extras;
+  extras.method = request.method;
+  extras.max_response_bytes = request.max_response_bytes;
+  extras.body_sink = std::move(request.body_sink);
   // A request that cannot be written safely fails here, before any connection is made.
   auto wire = st.ok() ? internal::BuildClientRequest(*url, std::move(request))
                       : StatusOr<internal::ClientWireRequest>(st);
@@ -432,8 +447,9 @@ std::shared_ptr<ClientCall> Client::Send(const std::string& base_url, ClientRequ
     asio::post(*lane.io, [cb = std::move(callback), st = wire.status()] { cb(st); });
     return std::make_shared<FailedCall>();
   }
-  auto call = std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(settings),
-                                     std::move(wire).value(), deadline, std::move(callback));
+  auto call =
+      std::make_shared<Call>(impl_.get(), &lane, std::move(url).value(), std::move(settings),
+                             std::move(wire).value(), deadline, std::move(callback), std::move(extras));
   asio::post(*lane.io, [call] { call->Start(); });
   return call;
 }

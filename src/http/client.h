@@ -26,6 +26,7 @@ class ClientContext;
 namespace continuum::http {
 
 class IoLoop;
+struct ClientResponse;
 
 struct ClientRequest {
   std::string method = "POST";
@@ -35,6 +36,14 @@ struct ClientRequest {
   // For an https:// URL: the TLS settings of this call; null: the client's for the URL (see
   // ClientOptions::tls_by_url and ClientOptions::tls). Ignored for http://.
   std::shared_ptr<const tls::ClientContext> tls{};
+  // The most bytes of the answer's body this call accepts; 0: ClientOptions::max_response_bytes.
+  // A longer body ends the call with Unavailable ("body limit exceeded").
+  size_t max_response_bytes = 0;
+  // Set: the body of a 2xx answer is handed to the sink piece by piece as it arrives, with the
+  // answer's status and headers (`head`, its body empty), on the call's I/O thread, instead of
+  // being kept in ClientResponse::body (other answers' bodies are kept as usual), so a body
+  // larger than memory can go to a file. An error the sink returns ends the call with that error.
+  std::function<Status(const ClientResponse& head, std::string_view piece)> body_sink{};
 };
 
 struct ClientResponse {
@@ -46,6 +55,7 @@ struct ClientResponse {
   const std::string* Header(std::string_view lower_name) const;
 };
 
+// The answer to a HEAD request has no body, whatever its Content-Length says.
 // Ok with a response (any HTTP status), or an error: Unavailable (connect/read/write failure,
 // not valid HTTP, a TLS handshake that failed: "TLS handshake with HOST:PORT failed: certificate
 // verify failed: certificate has expired"), DeadlineExceeded (timed out), "cancelled" (Unavailable) after

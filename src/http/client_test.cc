@@ -203,6 +203,83 @@ TEST(Client, SendAndWaitReturnsTheAnswer) {
   EXPECT_EQ(*r->Header("content-type"), "text/plain");
 }
 
+TEST(Client, HeadAnswerHasNoBodyAndKeepsTheConnection) {
+  TestServer echo(Echo);  // answers HEAD with the Content-Length of a body it does not send
+  Client client;
+  ClientRequest head;
+  head.method = "HEAD";
+  head.target = "/blob";
+  auto r = SendAndWait(client, echo.url, head, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->body, "");
+  ASSERT_NE(r->Header("content-length"), nullptr);
+  EXPECT_EQ(*r->Header("content-length"), "11");  // "HEAD /blob "
+  ClientRequest get;
+  get.method = "GET";
+  get.target = "/after";
+  auto g = SendAndWait(client, echo.url, get, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->body, "GET /after ");
+}
+
+TEST(Client, PerCallBodyLimit) {
+  TestServer echo(Echo);
+  Client client;
+  ClientRequest req;
+  req.body = std::string(100, 'x');
+  req.max_response_bytes = 50;
+  auto r = SendAndWait(client, echo.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("body limit"), std::string::npos) << r.status().ToString();
+  req.max_response_bytes = 200;
+  r = SendAndWait(client, echo.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "POST / " + std::string(100, 'x'));
+}
+
+TEST(Client, BodySinkReceivesA2xxBodyInsteadOfTheResponse) {
+  TestServer node([](Request&& r, Responder w) {
+    Response resp;
+    resp.status = r.target == "/missing" ? 404 : 200;
+    resp.body = r.target == "/missing" ? "not here" : std::string(300000, 'b');
+    w(std::move(resp));
+  });
+  Client client;
+  std::string sunk;
+  size_t pieces = 0;
+  ClientRequest req;
+  req.method = "GET";
+  req.target = "/big";
+  req.max_response_bytes = 400000;
+  req.body_sink = [&](const ClientResponse& head, std::string_view piece) {
+    EXPECT_EQ(head.status, 200);
+    sunk.append(piece);
+    ++pieces;
+    return Status();
+  };
+  auto r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(sunk, std::string(300000, 'b'));
+  EXPECT_GE(pieces, 1u);
+  // Another status keeps its body in the response; the sink sees nothing.
+  sunk.clear();
+  req.target = "/missing";
+  r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, "not here");
+  EXPECT_EQ(sunk, "");
+  // The sink's error ends the call with that error.
+  req.target = "/big";
+  req.body_sink = [](const ClientResponse&, std::string_view) { return FailedPrecondition("disk full"); };
+  r = SendAndWait(client, node.url, req, std::chrono::steady_clock::now() + 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "disk full");
+}
+
 TEST(Client, SendAndWaitReportsAnUnreachableServer) {
   Client client;
   auto r = SendAndWait(client, "http://127.0.0.1:1", ClientRequest{}, std::chrono::steady_clock::now() + 10s);

@@ -19,17 +19,30 @@ import urllib.error
 import urllib.request
 
 REGISTRY_BIN = os.environ.get("CONTINUUM_REGISTRY_BIN", shutil.which("docker-registry") or "/usr/bin/docker-registry")
+# A second implementation of the same spec, `impl="distribution3"`: distribution v3, which
+# tools/registry3.sh builds into the cache. It reads the same configuration file.
+REGISTRY3_BIN = os.environ.get("CONTINUUM_REGISTRY3_BIN", os.path.join(
+    os.environ.get("CONTINUUM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "continuum"),
+    "go", "bin", "registry3"))
+IMPLS = {"docker-registry": REGISTRY_BIN, "distribution3": REGISTRY3_BIN}
 
 
-def available():
-    """Whether the registry binary is installed (tools/setup.sh installs it)."""
-    return os.access(REGISTRY_BIN, os.X_OK)
+def available(impl="docker-registry"):
+    """Whether the registry binary of `impl` is installed (tools/setup.sh installs docker-registry;
+    tools/registry3.sh builds distribution3)."""
+    return os.access(IMPLS[impl], os.X_OK)
 
 
 class Registry:
-    def __init__(self, auth=None, users=None, tls=None, extra_config="", start_timeout=60):
+    def __init__(self, auth=None, users=None, tls=None, extra_config="", start_timeout=60, impl="docker-registry",
+                 binary=None):
         if auth not in (None, "htpasswd"):
             raise ValueError("auth is None or 'htpasswd'")
+        if impl not in IMPLS:
+            raise ValueError("impl is one of %s" % ", ".join(sorted(IMPLS)))
+        self.impl = impl
+        self.binary = binary or IMPLS[impl]
         self.auth = auth
         self.users = dict(users or {})
         self.tls = tls
@@ -85,7 +98,7 @@ class Registry:
             f.write(self._config())
         self.log_path = os.path.join(self.root, "registry.log")
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", config], stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([self.binary, "serve", config], stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout
         while self.host is None:
             m = re.search(r'listening on (127\.0\.0\.1:\d+)', self.log())
@@ -93,9 +106,9 @@ class Registry:
                 self.host = m.group(1)
                 break
             if self.proc.poll() is not None:
-                raise RuntimeError("docker-registry exited with %s:\n%s" % (self.proc.returncode, self.log()))
+                raise RuntimeError("%s exited with %s:\n%s" % (self.impl, self.proc.returncode, self.log()))
             if time.monotonic() > deadline:
-                raise RuntimeError("docker-registry did not start:\n" + self.log())
+                raise RuntimeError("%s did not start:\n%s" % (self.impl, self.log()))
             time.sleep(0.05)
         # The listener is up once the log says so; /v2/ answering (200, or 401 with auth) confirms it.
         while True:
@@ -103,7 +116,7 @@ class Registry:
             if status in (200, 401):
                 return self
             if time.monotonic() > deadline:
-                raise RuntimeError("docker-registry does not answer /v2/ (%s):\n%s" % (status, self.log()))
+                raise RuntimeError("%s does not answer /v2/ (%s):\n%s" % (self.impl, status, self.log()))
             time.sleep(0.05)
 
     def probe(self):
