@@ -4,12 +4,14 @@
 #include "packages/install.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "packages/variants.h"
+#include "signing/signing.h"
 
 namespace continuum::cli {
 namespace {
@@ -41,9 +43,13 @@ void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* f
   }
 }
 
-// The signature check of every install. Fail closed: until this build carries the cosign
-// verifier (continuum_signing), the empty function makes every install refuse.
-packages::VerifyFn SignatureVerifier(const std::string& /*public_key*/) { return {}; }
+// The signature check of every install: a cosign signature by `public_key` over exactly the
+// package's manifest digest (signing/signing.h, offline).
+packages::VerifyFn SignatureVerifier(const std::string& public_key) {
+  return [public_key](const std::filesystem::path& layout, std::string_view manifest_digest) {
+    return signing::VerifyPackageSignature(layout, manifest_digest, public_key);
+  };
+}
 
 }  // namespace
 
