@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak clean
+.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak soak-install clean
 
 all: build
 
@@ -71,6 +71,13 @@ fuzz: setup
 
 demo: build
 	tools/demo.sh $(BUILD)
+
+# `continuum install` killed (SIGKILL) 200 times mid-install while a poll-mode server answers
+# (`make test` runs 5 of these in tests/e2e/test_install.py).
+soak-install: build
+	cd tests/e2e && CONTINUUM_INSTALL_KILL_ITERATIONS=200 CONTINUUM_BIN=$(CURDIR)/$(BUILD)/bin/continuum \
+	  CONTINUUM_TEST_MODELS=$(CURDIR)/$(BUILD)/test_models /usr/bin/python3 -m unittest -v \
+	  test_install.InstallFaultTest.test_kill_during_install_never_serves_a_mix
 
 bench: build
 	@tools/setup.sh --bench
