@@ -3,7 +3,7 @@ disk, and `kill -9` during installs while a poll-mode server answers (every answ
 old or the complete new package).
 
 CONTINUUM_INSTALL_KILL_ITERATIONS sets how many installs the kill test interrupts (default 5;
-`make soak-install` runs 200)."""
+`make soak-packages` runs 200)."""
 import hashlib
 import json
 import os

@@ -357,10 +357,10 @@ class RegistryTest(unittest.TestCase):
     def test_kill_9_during_pull_keeps_the_old_package_or_the_whole_new_one(self):
         """A pull killed at points across its work (the manifest, each new blob at several offsets):
         the layout still holds version 1 and either no version 2 or all of it; the next pull
-        completes and no temporary file is left. CONTINUUM_KILL_ITERATIONS sets the number of kills
-        (make soak-packages runs 200)."""
+        completes and no temporary file is left. CONTINUUM_PULL_KILL_ITERATIONS sets the number of
+        kills (make soak-packages runs 200)."""
         import signal
-        iterations = int(os.environ.get("CONTINUUM_KILL_ITERATIONS", "8"))
+        iterations = int(os.environ.get("CONTINUUM_PULL_KILL_ITERATIONS", "8"))
         with Registry() as reg, FaultProxy(reg.host) as proxy:
             ref1 = reg.host + "/models/m:1"
             d1 = self.pack(ref1)
