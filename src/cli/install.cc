@@ -28,21 +28,6 @@ constexpr char kUsage[] =
     "unless --allow-downgrade. Prints the model and the installed digest. Exit status 2: usage,\n"
     "1: refused or failed (nothing changed in REPO).";
 
-// REF and the flag arguments (every flag takes a value but the boolean ones).
-void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* flags,
-               std::vector<std::string>* positional) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) {
-      positional->push_back(a);
-      continue;
-    }
-    flags->push_back(a);
-    bool boolean = a == "--help" || a == "--allow-downgrade";
-    if (!boolean && a.find('=') == std::string::npos && i + 1 < args.size()) flags->push_back(args[++i]);
-  }
-}
-
 // The signature check of every install: a cosign signature by `public_key` over exactly the
 // package's manifest digest (signing/signing.h, offline).
 packages::VerifyFn SignatureVerifier(const std::string& public_key) {
@@ -68,7 +53,7 @@ int Install(const std::vector<std::string>& args) {
   f.Int("max-manifest-bytes", &options.limits.max_manifest_bytes, "largest manifest, config and index.json");
   f.Int("max-runtime-manifest-bytes", &options.max_runtime_manifest_bytes, "largest continuum-package.json");
   std::vector<std::string> flag_args, positional;
-  SplitArgs(args, &flag_args, &positional);
+  f.Split(args, {}, &flag_args, &positional);
   if (auto code = f.ParseOrExplain("install", kUsage, flag_args)) return *code;
   if (positional.size() != 1 || repository.empty() || key.empty()) {
     f.Explain(
