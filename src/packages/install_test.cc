@@ -17,7 +17,7 @@ using testing::WriteFile;
 
 // The signature check is continuum_signing's (tested there, and through `continuum install` in
 // tests/e2e/test_install.py); here it is a verifier that accepts one digest.
-VerifyFn AcceptOnly(std::string digest) {
+VerifyFn AcceptOnly(const std::string& digest) {
   return [digest](const fs::path&, std::string_view d) {
     return d == digest ? Status::Ok() : InvalidArgument("unsigned: no signature for " + std::string(d));
   };
