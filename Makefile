@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak clean
+.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak-packages clean
 
 all: build
 
@@ -71,6 +71,16 @@ fuzz: setup
 
 demo: build
 	tools/demo.sh $(BUILD)
+
+# Packages killed (SIGKILL) 200 times each: `continuum install` mid-install while a poll-mode server
+# answers, and `continuum pull` at points across its work (`make test` runs a few of each, in
+# tests/e2e/test_install.py and tests/e2e/test_registry.py).
+soak-packages: build
+	cd tests/e2e && CONTINUUM_INSTALL_KILL_ITERATIONS=200 CONTINUUM_PULL_KILL_ITERATIONS=200 \
+	  CONTINUUM_BIN=$(CURDIR)/$(BUILD)/bin/continuum CONTINUUM_TEST_MODELS=$(CURDIR)/$(BUILD)/test_models \
+	  CONTINUUM_TEST_PKI=$(CURDIR)/$(BUILD)/test_pki /usr/bin/python3 -m unittest -v \
+	  test_install.InstallFaultTest.test_kill_during_install_never_serves_a_mix \
+	  test_registry.RegistryTest.test_kill_9_during_pull_keeps_the_old_package_or_the_whole_new_one
 
 bench: build
 	@tools/setup.sh --bench

@@ -10,6 +10,7 @@
 #include "api/route.h"
 #include "common/json_writer.h"
 #include "common/node_report.h"
+#include "packages/provenance.h"
 
 namespace continuum {
 
@@ -41,7 +42,23 @@ void WriteTensorSpecs(JsonWriter& w, const char* key, const std::vector<runtime:
 }  // namespace
 
 V2Api::V2Api(V2ApiOptions options, ModelRepository* repository, telemetry::Registry* registry)
-    : options_(std::move(options)), repository_(repository), registry_(registry) {}
+    : options_(std::move(options)), repository_(repository), registry_(registry) {
+  // Which package each served model was installed from (`continuum install`), read from the
+  // repository at scrape time.
+  registry_->AddCallbackFamily("continuum_model_package_info",
+                               "The package a served model version was installed from (always 1)", false,
+                               {"model", "version", "reference", "digest", "variant"}, [repository] {
+                                 std::vector<telemetry::Registry::Sample> samples;
+                                 for (const auto& mv : repository->AllReady()) {
+                                   auto record = packages::ReadInstallRecord(repository->root(), mv->name());
+                                   if (!record.ok()) continue;
+                                   samples.push_back({{mv->name(), std::to_string(mv->version()),
+                                                       record->reference, record->digest, record->variant},
+                                                      1});
+                                 }
+                                 return samples;
+                               });
+}
 
 http::Response V2Api::ErrorResponse(const Status& status) const {
   http::Response r;
@@ -255,6 +272,12 @@ http::Response V2Api::ModelConfigJson(const std::string& model, int64_t version)
   }
   WriteTensorSpecs(w, "inputs", (*mv)->signature().inputs);
   WriteTensorSpecs(w, "outputs", (*mv)->signature().outputs);
+  if (auto record = packages::ReadInstallRecord(repository_->root(), model); record.ok()) {
+    w.Key("package").BeginObject().Key("reference").String(record->reference);
+    w.Key("digest").String(record->digest).Key("variant").String(record->variant);
+    w.Key("reason").String(record->reason).Key("installed_at").String(record->installed_at);
+    w.Key("created_at").String(record->created_at).EndObject();
+  }
   body += '}';
   return Json(200, std::move(body));
 }

@@ -13,6 +13,7 @@ int LinkEmu(const std::vector<std::string>& args);
 int Gateway(const std::vector<std::string>& args);
 int Decisions(const std::vector<std::string>& args);
 int Pack(const std::vector<std::string>& args);
+int Install(const std::vector<std::string>& args);
 int Inspect(const std::vector<std::string>& args);
 int Push(const std::vector<std::string>& args);
 int Pull(const std::vector<std::string>& args);

@@ -116,18 +116,20 @@ void Flags::Explain(const std::string& command, const std::string& usage, const 
   std::fprintf(stderr, "%s\n\n%s", usage.c_str(), Usage().c_str());
 }
 
-void SplitArgs(const std::vector<std::string>& args, const std::map<std::string, std::string>& short_names,
-               std::vector<std::string>* flags, std::vector<std::string>* positional) {
+void Flags::Split(const std::vector<std::string>& args, const std::map<std::string, std::string>& short_names,
+                  std::vector<std::string>* flags, std::vector<std::string>* positional) const {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto short_name = short_names.find(a);
-    if (short_name != short_names.end() || a.rfind("--", 0) == 0) {
-      flags->push_back(short_name != short_names.end() ? short_name->second : a);
-      bool has_value = a.find('=') == std::string::npos && a != "--help";
-      if (has_value && i + 1 < args.size()) flags->push_back(args[++i]);
-    } else {
+    if (short_name == short_names.end() && a.rfind("--", 0) != 0) {
       positional->push_back(a);
+      continue;
     }
+    const std::string& name = short_name != short_names.end() ? short_name->second : a;
+    flags->push_back(name);
+    auto flag = flags_.find(name.substr(2));
+    bool boolean = name == "--help" || (flag != flags_.end() && !flag->second.takes_value);
+    if (!boolean && a.find('=') == std::string::npos && i + 1 < args.size()) flags->push_back(args[++i]);
   }
 }
 

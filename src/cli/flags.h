@@ -31,6 +31,12 @@ class Flags {
   // exit code: 2, or 0 for --help.
   std::optional<int> ParseOrExplain(const std::string& command, const std::string& usage,
                                     const std::vector<std::string>& args);
+  // Splits a command's arguments into flag arguments (each with its value; a short name such as
+  // "-t" spelled as its long name, e.g. {"-t", "--tag"}) and positional arguments, for commands
+  // that take both. A flag registered here as Bool, --help and a flag written "--name=value" take
+  // no next argument; any other flag takes the next argument as its value.
+  void Split(const std::vector<std::string>& args, const std::map<std::string, std::string>& short_names,
+             std::vector<std::string>* flags, std::vector<std::string>* positional) const;
   // Prints "continuum COMMAND: ERROR" (when `error` is not ok), `usage` and Usage() on stderr.
   void Explain(const std::string& command, const std::string& usage, const Status& error) const;
 
@@ -43,12 +49,6 @@ class Flags {
   };
   std::map<std::string, Flag> flags_;
 };
-
-// Splits a command's arguments into flag arguments (each with its value; a short name such as
-// "-t" spelled as its long name, e.g. {"-t", "--tag"}) and positional arguments, for commands
-// that take both. A flag without "=" takes the next argument as its value (--help excepted).
-void SplitArgs(const std::vector<std::string>& args, const std::map<std::string, std::string>& short_names,
-               std::vector<std::string>* flags, std::vector<std::string>* positional);
 
 // Prints "continuum COMMAND: MESSAGE" on stderr; returns `exit_code` (2: a usage error, 1: a
 // failure to start or to run).

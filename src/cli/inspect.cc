@@ -146,16 +146,7 @@ int Inspect(const std::vector<std::string>& args) {
   f.String("hardware", &hardware, "declare this node's hardware instead of detecting it (see above)");
   f.Bool("json", &json, "print JSON");
   std::vector<std::string> flag_args, positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    bool valued = (a == "--layout" || a == "--hardware");
-    if (a.rfind("--", 0) == 0) {
-      flag_args.push_back(a);
-      if (valued && i + 1 < args.size()) flag_args.push_back(args[++i]);
-    } else {
-      positional.push_back(a);
-    }
-  }
+  f.Split(args, {}, &flag_args, &positional);
   if (auto code = f.ParseOrExplain("inspect", kUsage, flag_args)) return *code;
   if (positional.size() != 1) {
     f.Explain("inspect", kUsage, InvalidArgument("give one package reference"));

@@ -21,6 +21,7 @@ void Usage() {
       "  import    add a Hugging Face-style ONNX export folder to a repository and catalog\n"
       "  decisions verify a gateway decision log's hash chain\n"
       "  pack      pack a repository model folder as a ModelPack OCI artifact into an OCI image layout\n"
+      "  install   verify a package in an OCI image layout and install it into a model repository\n"
       "  inspect   print a package's files and variants, and which variant this node would install\n"
       "  push      push a package from an OCI image layout to an OCI registry\n"
       "  pull      pull a package from an OCI registry into an OCI image layout\n"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   if (cmd == "gateway") return continuum::cli::Gateway(args);
   if (cmd == "decisions") return continuum::cli::Decisions(args);
   if (cmd == "pack") return continuum::cli::Pack(args);
+  if (cmd == "install") return continuum::cli::Install(args);
   if (cmd == "inspect") return continuum::cli::Inspect(args);
   if (cmd == "push") return continuum::cli::Push(args);
   if (cmd == "pull") return continuum::cli::Pull(args);

@@ -40,7 +40,7 @@ int Pack(const std::vector<std::string>& args) {
   f.Int("max-file-bytes", &options.max_file_bytes, "largest file the model folder may hold");
   f.Int("max-catalog-json-bytes", &options.max_catalog_json_bytes, "largest catalog.json of a catalog entry");
   std::vector<std::string> flag_args, positional;
-  SplitArgs(args, {{"-t", "--tag"}}, &flag_args, &positional);  // DIR and the flags
+  f.Split(args, {{"-t", "--tag"}}, &flag_args, &positional);  // DIR and the flags
   if (auto code = f.ParseOrExplain("pack", kUsage, flag_args)) return *code;
   if (positional.size() != 1 || ref.empty()) {
     f.Explain("pack", kUsage,

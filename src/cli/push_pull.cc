@@ -46,21 +46,6 @@ void AddFlags(Flags* f, registry::Options* o) {
   f->Int("retry-backoff-ms", &o->retry_backoff_ms, "wait before the first retry, doubled after each");
 }
 
-// REF and the flag arguments.
-void SplitArgs(const std::vector<std::string>& args, std::vector<std::string>* flags,
-               std::vector<std::string>* positional) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) == 0) {
-      flags->push_back(a);
-      bool has_value = a.find('=') == std::string::npos && a != "--help" && a != "--insecure";
-      if (has_value && i + 1 < args.size()) flags->push_back(args[++i]);
-    } else {
-      positional->push_back(a);
-    }
-  }
-}
-
 // A progress bar on stderr, redrawn at most every 100 ms, only when stderr is a terminal.
 class ProgressBar {
  public:
@@ -94,7 +79,7 @@ int Transfer(const std::string& command, const char* usage, const std::vector<st
   Flags f;
   AddFlags(&f, &options);
   std::vector<std::string> flag_args, positional;
-  SplitArgs(args, &flag_args, &positional);
+  f.Split(args, {}, &flag_args, &positional);
   if (auto code = f.ParseOrExplain(command, usage, flag_args)) return *code;
   if (positional.size() != 1) {
     f.Explain(command, usage, InvalidArgument("give one REF"));

@@ -67,7 +67,7 @@ std::optional<int> ParseRefCommand(const std::string& command, const char* usage
                                    const std::vector<std::string>& args, const std::string& key,
                                    packages::Reference* ref) {
   std::vector<std::string> flag_args, positional;
-  SplitArgs(args, {{"-a", "--annotation"}}, &flag_args, &positional);
+  f.Split(args, {{"-a", "--annotation"}}, &flag_args, &positional);
   if (auto code = f.ParseOrExplain(command, usage, flag_args)) return code;
   if (positional.size() != 1 || key.empty()) {
     f.Explain(command, usage, InvalidArgument(positional.size() != 1 ? "give one REF" : "give --key"));

@@ -38,6 +38,20 @@ Status SyncPath(const fs::path& path) {
   return Status::Ok();
 }
 
+// Temporary files (TempName) are written only under the layout's lock, so whoever holds the lock
+// and finds one knows its writer died before renaming it (kill -9, power loss): it is removed.
+void RemoveLeftovers(const fs::path& layout) {
+  for (const fs::path& dir : {layout, layout / "blobs" / "sha256"}) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().find(".tmp-") != std::string::npos) {
+        std::error_code ignored;
+        fs::remove(it->path(), ignored);
+      }
+    }
+  }
+}
+
 Status WriteAtomically(const fs::path& target, std::string_view bytes) {
   fs::path tmp = TempName(target);
   {
@@ -265,6 +279,7 @@ StatusOr<std::unique_ptr<LayoutWriter>> LayoutWriter::Open(const fs::path& layou
     return FailedPrecondition("cannot lock " + Quoted(layout.string()) + ": " + std::strerror(errno));
   }
   std::unique_ptr<LayoutWriter> writer(new LayoutWriter(layout, fd, limits));
+  RemoveLeftovers(layout);
   if (!fs::exists(layout / "oci-layout", ec)) {
     RETURN_IF_ERROR(WriteAtomically(layout / "oci-layout", kLayoutFile));
   }

@@ -324,6 +324,22 @@ TEST(LayoutWriterTest, TagsAnyManifestAndReadsItBackVerified) {
   EXPECT_EQ(ReadBlobBytes(layout, DigestOf(manifest), 4).status().code(), StatusCode::kPayloadTooLarge);
 }
 
+TEST(LayoutWriterTest, OpeningRemovesWhatAWriterThatDiedLeftHalfWritten) {
+  continuum::testing::TempDir tmp("packages-writer-");
+  fs::path layout = tmp.path() / "layout";
+  { ASSERT_TRUE(LayoutWriter::Open(layout).ok()); }
+  fs::path half_blob = layout / "blobs" / "sha256" / (std::string(64, 'a') + ".tmp-4242");
+  fs::path half_index = layout / "index.json.tmp-4242";
+  WriteFile(half_blob, "half");
+  WriteFile(half_index, "{");
+  fs::path partial = layout / ".continuum-ingest" / "b.partial";  // a download to resume: kept
+  WriteFile(partial, "part");
+  { ASSERT_TRUE(LayoutWriter::Open(layout).ok()); }
+  EXPECT_FALSE(fs::exists(half_blob));
+  EXPECT_FALSE(fs::exists(half_index));
+  EXPECT_TRUE(fs::exists(partial));
+}
+
 TEST(LayoutWriterTest, SignatureTagIsCosigns) {
   EXPECT_EQ(SignatureTag("sha256:0123abcd"), "sha256-0123abcd.sig");
 }

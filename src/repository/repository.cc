@@ -111,10 +111,9 @@ std::vector<std::string> ModelRepository::ModelDirs() const {
   return names;
 }
 
-ModelRepository::Fingerprint ModelRepository::Scan(const std::string& name) const {
+ModelRepository::Fingerprint ModelRepository::Scan(const fs::path& dir) const {
   Fingerprint fp;
   std::error_code ec;
-  fs::path dir = options_.root / name;
   fs::path cfg = dir / "config.json";
   if (fs::exists(cfg, ec)) fp.config = {fs::last_write_time(cfg, ec), fs::file_size(cfg, ec)};
   ec.clear();
@@ -130,9 +129,10 @@ ModelRepository::Fingerprint ModelRepository::Scan(const std::string& name) cons
 }
 
 StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(const std::string& name, int64_t version,
-                                                                     const ModelConfig& base) {
+                                                                     const ModelConfig& base,
+                                                                     const fs::path& dir) {
   const auto start = Clock::now();
-  fs::path path = options_.root / name / std::to_string(version) / "model.onnx";
+  fs::path path = dir / std::to_string(version) / "model.onnx";
   runtime::SessionOptions so;
   so.execution_providers = base.execution_providers;
   std::vector<std::unique_ptr<runtime::Session>> sessions;
@@ -176,7 +176,11 @@ Status ModelRepository::LoadLocked(const std::string& name) {
   if (!fs::is_directory(options_.root / name, ec)) {
     return NotFound("model '" + name + "' is not in the repository " + options_.root.string());
   }
-  Fingerprint fp = Scan(name);
+  // A model folder that is a symlink (`continuum install` switches one to a new package) is
+  // resolved once, so one load reads one package's files even when the link changes meanwhile.
+  fs::path dir = fs::canonical(options_.root / name, ec);
+  if (ec) dir = options_.root / name;
+  Fingerprint fp = Scan(dir);
   ModelEntry old;
   {
     std::shared_lock lock(map_mu_);
@@ -191,7 +195,7 @@ Status ModelRepository::LoadLocked(const std::string& name) {
     LogError(st.message());  // the message names the model already
     return st;
   };
-  auto cfg = LoadModelConfig((options_.root / name).string(), name);
+  auto cfg = LoadModelConfig(dir.string(), name);
   if (!cfg.ok()) {
     // A broken config keeps the versions that serve now (a bad edit must not take a model down).
     return fail_model(cfg.status());
@@ -235,7 +239,7 @@ Status ModelRepository::LoadLocked(const std::string& name) {
       next.versions[v] = it->second;  // unchanged: keep serving it
       continue;
     }
-    auto mv = LoadVersion(name, v, *cfg);
+    auto mv = LoadVersion(name, v, *cfg, dir);
     if (mv.ok()) {
       next.versions[v] = std::move(mv).value();
     } else {
@@ -353,7 +357,7 @@ Status ModelRepository::Poll() {
     if (!std::binary_search(on_disk.begin(), on_disk.end(), n)) UnloadLocked(n);
   }
   for (const auto& n : on_disk) {
-    Fingerprint fp = Scan(n);
+    Fingerprint fp = Scan(options_.root / n);
     bool changed = true;
     {
       std::shared_lock m(map_mu_);

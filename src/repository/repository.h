@@ -106,6 +106,7 @@ class ModelRepository {
   // True when every model that was meant to load at start has at least one ready version.
   bool Ready() const;
   ModelControlMode mode() const { return options_.mode; }
+  const std::filesystem::path& root() const { return options_.root; }
 
   // Stops polling and drains every model.
   void Shutdown();
@@ -129,10 +130,11 @@ class ModelRepository {
   // Loads or reloads a model to match disk; keeps unchanged versions when the config is the same.
   Status LoadLocked(const std::string& name);
   void UnloadLocked(const std::string& name);
-  Fingerprint Scan(const std::string& name) const;
+  Fingerprint Scan(const std::filesystem::path& dir) const;
   std::vector<std::string> ModelDirs() const;
   StatusOr<std::shared_ptr<ModelVersion>> LoadVersion(const std::string& name, int64_t version,
-                                                      const ModelConfig& config);
+                                                      const ModelConfig& config,
+                                                      const std::filesystem::path& dir);
   void PollLoop();
 
   const RepositoryOptions options_;

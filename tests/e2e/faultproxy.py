@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 class Rule:
     method: str
     path: str  # a regular expression searched in the request target
-    action: str  # "drop", "status", "lie_length", "flip", "pad", "ignore_range", "wrong_digest"
-    after: int = 0  # drop: body bytes sent first; flip: the byte flipped
+    action: str  # "drop", "stall", "status", "lie_length", "flip", "pad", "ignore_range", "wrong_digest"
+    after: int = 0  # drop, stall: body bytes sent first; flip: the byte flipped
     status: int = 500
     times: int = -1  # how many requests it applies to; -1: all
     extra: int = 64  # lie_length: bytes cut from the body; pad: bytes added to it
@@ -56,6 +56,9 @@ class FaultProxy:
         self.rules = []
         self.requests = []
         self.lock = threading.Lock()
+        self.stalled = threading.Condition(self.lock)
+        self.stalls = 0  # answers a "stall" rule is holding open now
+        self.release = threading.Event()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -79,6 +82,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -90,6 +94,18 @@ class FaultProxy:
         with self.lock:
             self.rules = []
             self.requests = []
+
+    def wait_stalled(self, timeout=120):
+        """Waits until a "stall" rule holds an answer open (its first bytes sent); True if one does."""
+        with self.stalled:
+            return self.stalled.wait_for(lambda: self.stalls > 0, timeout)
+
+    def release_stalls(self, timeout=120):
+        """Lets every held answer end (its connection dropped), waiting until they have; stalls
+        after this end at once until `release` is cleared."""
+        self.release.set()
+        with self.stalled:
+            return self.stalled.wait_for(lambda: self.stalls == 0, timeout)
 
     def served(self, method=None, path=None):
         with self.lock:
@@ -144,7 +160,7 @@ class FaultProxy:
             elif rule.action == "lie_length":  # a shorter body, announced as complete
                 data = data[:max(len(data) - rule.extra, 0)]
                 declared = len(data)
-            elif rule.action == "drop":
+            elif rule.action in ("drop", "stall"):
                 data = data[:rule.after]
         h.send_response(resp.status)
         for k, v in resp.getheaders():
@@ -161,7 +177,17 @@ class FaultProxy:
             h.wfile.write(data)
         h.wfile.flush()
         served.body_bytes = len(data)
-        if rule is not None and rule.action == "drop" and h.command == "GET":
+        if rule is not None and rule.action == "stall" and h.command == "GET":
+            # The answer stops after `after` bytes and stays open until released (a client killed
+            # meanwhile finds it so), then ends short like a drop.
+            with self.stalled:
+                self.stalls += 1
+                self.stalled.notify_all()
+            self.release.wait(300)
+            with self.stalled:
+                self.stalls -= 1
+                self.stalled.notify_all()
+        if rule is not None and rule.action in ("drop", "stall") and h.command == "GET":
             # The connection ends here, short of what the head announced.
             h.close_connection = True
             try:
