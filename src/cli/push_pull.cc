@@ -39,6 +39,8 @@ void AddFlags(Flags* f, registry::Options* o) {
   f->Int("max-state-entries", &o->max_state_entries, "most blob locations the state file keeps");
   f->Int("chunk-bytes", &o->chunk_bytes, "bytes per request of a blob upload (PATCHes, the last in the PUT)");
   f->Int("concurrency", &o->concurrency, "blobs moved at once");
+  f->Int("writeback-bytes", &o->writeback_bytes,
+         "pull: start writing a download to disk every this many bytes (0: only when it is done)");
   f->Int("max-manifest-bytes", &o->max_manifest_bytes, "largest manifest accepted");
   f->Int("max-blob-bytes", &o->max_blob_bytes, "largest blob accepted");
   f->Int("timeout-ms", &o->timeout_ms, "deadline of each HTTP request");

@@ -25,6 +25,9 @@ struct Options {
   // received at the end of every PATCH (distribution does), so fewer PATCHes upload faster.
   int64_t chunk_bytes = int64_t{1} << 30;
   int64_t concurrency = 4;  // blobs moved at once
+  // Pull: a download is handed to the kernel's writeback every this many bytes (sync_file_range,
+  // not waited for), so the fsync before the blob is adopted has little left; 0: only that fsync.
+  int64_t writeback_bytes = int64_t{8} << 20;
   int64_t max_manifest_bytes = 4 << 20;
   int64_t max_blob_bytes = int64_t{64} << 30;
   int64_t timeout_ms = 300000;     // per HTTP request (a blob download is one request, resumed on retry)

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -271,6 +273,15 @@ StatusOr<ManifestInfo> ParseManifest(std::string_view json) {
     info.blobs.push_back(*d);
   }
   return info;
+}
+
+Status StartWriteback(int fd, int64_t n, int64_t every, int64_t* unsynced) {
+  *unsynced += n;
+  if (every <= 0 || *unsynced < every) return Status();
+  *unsynced = 0;
+  if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+    return FailedPrecondition(std::string("cannot start writing back: ") + std::strerror(errno));
+  return Status();
 }
 
 std::filesystem::path DefaultLocationsFile() {

@@ -93,4 +93,10 @@ class Locations {
 };
 std::filesystem::path DefaultLocationsFile();
 
+// A download's writeback: counts `n` more bytes written to `fd` in *unsynced; once that reaches
+// `every`, hands what was written to the kernel's writeback (sync_file_range, not waited for) and
+// starts counting again, so the fsync before the blob is adopted finds little left to write
+// (it cost ~60 ms of a 330 ms pull of 100 MB, right after writing it). `every` <= 0: never.
+Status StartWriteback(int fd, int64_t n, int64_t every, int64_t* unsynced);
+
 }  // namespace continuum::registry

@@ -120,7 +120,7 @@ Status DownloadOnce(PullContext& c, const Descriptor& d, const fs::path& partial
   }
   req.max_response_bytes = static_cast<size_t>(std::max<int64_t>(d.size, 1));
   bool started = false;
-  int64_t written = 0;
+  int64_t written = 0, unsynced = 0;
   req.body_sink = [&](const http::ClientResponse& head, std::string_view piece) -> Status {
     if (!started) {
       started = true;
@@ -149,6 +149,12 @@ Status DownloadOnce(PullContext& c, const Descriptor& d, const fs::path& partial
                              std::to_string(d.size) + " bytes");
     if (std::fwrite(piece.data(), 1, piece.size(), out.get()) != piece.size())
       return FailedPrecondition("cannot write " + partial.string());
+    const int64_t every = c.session.options().writeback_bytes;
+    if (every > 0 && unsynced + static_cast<int64_t>(piece.size()) >= every && std::fflush(out.get()) != 0)
+      return FailedPrecondition("cannot write " + partial.string());
+    if (Status st = StartWriteback(::fileno(out.get()), static_cast<int64_t>(piece.size()), every, &unsynced);
+        !st.ok())
+      return Status(st.code(), partial.string() + ": " + st.message());
     hasher.Update(piece);
     written += static_cast<int64_t>(piece.size());
     c.tally.Moved(static_cast<int64_t>(piece.size()));

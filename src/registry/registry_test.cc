@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -80,6 +82,27 @@ TEST(Loopback, OnlyLoopbackHosts) {
   EXPECT_FALSE(IsLoopbackHost("::2"));
   EXPECT_FALSE(IsLoopbackHost("localhost.example.com"));
   EXPECT_FALSE(IsLoopbackHost("127.0.0.1.nip.io"));
+}
+
+// The writeback starts each time `every` bytes have been written since the last time: a bad fd
+// shows exactly when sync_file_range is called.
+TEST(WritebackTest, StartsEveryThatManyBytes) {
+  int64_t unsynced = 0;
+  EXPECT_TRUE(StartWriteback(-1, 600, 1000, &unsynced).ok());
+  EXPECT_EQ(unsynced, 600);
+  Status st = StartWriteback(-1, 400, 1000, &unsynced);  // 1000 reached: called
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("cannot start writing back"), std::string::npos) << st.ToString();
+  EXPECT_EQ(unsynced, 0);
+  EXPECT_TRUE(StartWriteback(-1, 5000, 0, &unsynced).ok());  // 0: never
+  continuum::testing::TempDir tmp("registry-writeback-");
+  std::ofstream(tmp.path() / "f") << std::string(3000, 'x');
+  int fd = ::open((tmp.path() / "f").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  unsynced = 0;
+  EXPECT_TRUE(StartWriteback(fd, 3000, 1000, &unsynced).ok());
+  EXPECT_EQ(unsynced, 0);
+  ::close(fd);
 }
 
 TEST(ContentRangeTest, Parses) {
