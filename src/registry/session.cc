@@ -113,7 +113,7 @@ Status Session::Unexpected(const http::ClientRequest& request, const http::Clien
   return InvalidArgument(msg);
 }
 
-StatusOr<http::ClientResponse> Session::Do(http::ClientRequest request, bool retry) {
+StatusOr<http::ClientResponse> Session::Do(const http::ClientRequest& request, bool retry) {
   const int64_t tries = retry ? std::max<int64_t>(options_.retries, 0) + 1 : 1;
   StatusOr<http::ClientResponse> r = Unavailable("not sent");
   for (int64_t attempt = 0; attempt < tries; ++attempt) {

@@ -40,7 +40,7 @@ class Session {
   // the same registry (an upload Location). A 401 is answered once with credentials or a token.
   // When `retry`, a 5xx answer, a dropped connection or a timeout is retried with backoff up to
   // options.retries times, then fails with the last reason. Other answers are returned as they are.
-  StatusOr<http::ClientResponse> Do(http::ClientRequest request, bool retry = true);
+  StatusOr<http::ClientResponse> Do(const http::ClientRequest& request, bool retry = true);
 
   // Waits the backoff of retry `attempt` (0-based).
   void Backoff(int64_t attempt) const;
