@@ -175,7 +175,7 @@ struct Client::Impl {
 namespace {
 
 // What the first read of an answer asks for (a small answer arrives whole in it).
-constexpr size_t kFirstReadBytes = 16 * 1024;
+constexpr size_t kFirstReadBytes = size_t{16} * 1024;
 
 class Call : public ClientCall, public std::enable_shared_from_this<Call> {
  public:
