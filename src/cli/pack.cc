@@ -39,6 +39,9 @@ int Pack(const std::vector<std::string>& args) {
   f.Int("max-files", &options.max_files, "most files the model folder may hold");
   f.Int("max-file-bytes", &options.max_file_bytes, "largest file the model folder may hold");
   f.Int("max-catalog-json-bytes", &options.max_catalog_json_bytes, "largest catalog.json of a catalog entry");
+  f.Int("max-variants", &options.max_variants, "most variants a model folder's variants.json may list");
+  f.Int("max-variants-json-bytes", &options.max_variants_json_bytes,
+        "largest variants.json of a model folder");
   std::vector<std::string> flag_args, positional;
   f.Split(args, {{"-t", "--tag"}}, &flag_args, &positional);  // DIR and the flags
   if (auto code = f.ParseOrExplain("pack", kUsage, flag_args)) return *code;

@@ -170,6 +170,18 @@ class VariantsTest(unittest.TestCase):
         self.assertIn("'fp16' needs execution provider(s) cuda", j["error"])
         self.assertIn("no variant of the package runs on this node", r.stderr)
 
+    def test_variant_limits_are_flags(self):
+        layout = os.path.join(self.tmp, "limits_layout")
+        ref = "localhost:5000/models/limits:1"
+        r = run(BIN, "pack", self.model, "-t", ref, "--output", layout, "--max-variants", "2")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("more than the limit of 2", r.stderr)
+        r = run(BIN, "pack", self.model, "-t", ref, "--output", layout, "--max-variants-json-bytes", "10")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("variants.json is larger than the limit of 10 bytes", r.stderr)
+        r = run(BIN, "pack", self.model, "-t", ref, "--output", layout, "--max-variants", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_bad_requirements_are_refused(self):
         for requires, says in (({"cpu_features": ["avx512vnni"]},
                                 "variants[0].requires.cpu_features[0]: unknown CPU feature 'avx512vnni'"),
