@@ -310,7 +310,7 @@ bool CheckSuccess(Tick& t, const std::string& figures) {
       b.healthy_since_ms = 0;
       return false;
     }
-    healthy_since = std::max(healthy_since, std::clamp(o->ready_since_ms, int64_t{0}, t.now));
+    healthy_since = std::max(healthy_since, std::max(int64_t{0}, std::min(o->ready_since_ms, t.now)));
     any = true;
   }
   if (!any) healthy_since = std::max(healthy_since, b.started_ms);
