@@ -9,7 +9,18 @@
 namespace continuum::fleet {
 namespace {
 
-constexpr size_t kNamesInReason = 5;  // nodes named in a reason before "+N more"
+constexpr size_t kNamesInReason = 5;      // nodes named in a reason before "+N more"
+constexpr size_t kMaxReasonBytes = 2048;  // a reason is cut here (the stored form allows 4096)
+constexpr double kMaxRequests = 1e15;     // a node's request count beyond this is read as this
+
+// `s` cut to `max` bytes at a UTF-8 character boundary, "..." marking the cut.
+std::string Clip(std::string s, size_t max = kMaxReasonBytes) {
+  if (s.size() <= max) return s;
+  size_t n = max - 3;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+  return s + "...";
+}
 
 std::string NodeListText(const std::vector<std::string>& nodes) {
   std::string out;
@@ -66,6 +77,7 @@ struct Tick {
   bool changed = false;
 
   void Event(std::string kind, std::string node, std::string reason, bool decision = true) {
+    reason = Clip(std::move(reason));
     if (decision) r.reason = reason;
     events.push_back({std::move(kind), std::move(node), std::move(reason)});
     changed = true;
@@ -77,7 +89,7 @@ struct Tick {
       Batch& b = r.batches[static_cast<size_t>(i)];
       b.state = BatchState::kFailed;
       b.ended_ms = now;
-      b.reason = reason;
+      b.reason = Clip("rollback: " + reason);
       b.stale_since_ms.clear();
     }
     r.phase = RolloutPhase::kRolledBack;
@@ -160,7 +172,8 @@ std::string FailureOf(Tick& t, Batch& b, const std::string& node) {
     t.changed = true;
   }
   int64_t timeout = t.s.health_timeout_ms;
-  if (o != nullptr && !o->error.empty()) return "reports an error for " + t.r.to_digest + ": " + o->error;
+  if (o != nullptr && !o->error.empty())
+    return "reports an error for " + t.r.to_digest + ": " + Clip(o->error, 512);
   if (!ReadyOn(o, t.r.to_digest) && t.now - b.started_ms >= timeout) {
     std::string after = " " + Seconds(t.now - b.started_ms) + " after the batch started (health timeout " +
                         Seconds(timeout) + ")";
@@ -213,8 +226,8 @@ struct Figures {
   double error_rate() const { return requests() > 0 ? failure / requests() : 0; }
   double p95_ms() const { return HistogramQuantile(buckets, 0.95) * 1000; }  // NaN when unknown
   void Add(const std::string& node, const ModelObservation& o) {
-    success += std::max(0.0, o.success);
-    failure += std::max(0.0, o.failure);
+    success += std::clamp(std::isfinite(o.success) ? o.success : 0.0, 0.0, kMaxRequests);
+    failure += std::clamp(std::isfinite(o.failure) ? o.failure : 0.0, 0.0, kMaxRequests);
     buckets = AddBuckets(buckets, o.buckets);
     nodes.push_back(node);
   }
@@ -324,7 +337,7 @@ bool CheckSuccess(Tick& t, const std::string& figures) {
                        figures + (last ? ": rollout complete" : ": next batch");
   b.state = BatchState::kSucceeded;
   b.ended_ms = t.now;
-  b.reason = reason;
+  b.reason = Clip(reason);
   b.stale_since_ms.clear();
   t.Event("batch_succeeded", "", reason);
   return true;
@@ -366,8 +379,9 @@ Rollout StartRollout(std::string deployment, int64_t generation, std::string fro
   r.batches[0].state = BatchState::kInProgress;
   r.batches[0].started_ms = now_ms;
   r.batches[0].reason = "started";
-  r.reason = "started: " + std::to_string(seen.size()) + " nodes in " + std::to_string(r.batches.size()) +
-             " batches of up to " + std::to_string(size) + "; " + BatchLabel(r, 0) + " started (the canary)";
+  r.reason =
+      Clip("started: " + std::to_string(seen.size()) + " nodes in " + std::to_string(r.batches.size()) +
+           " batches of up to " + std::to_string(size) + "; " + BatchLabel(r, 0) + " started (the canary)");
   return r;
 }
 

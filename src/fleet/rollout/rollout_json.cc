@@ -1,4 +1,5 @@
 // The JSON forms of a rollout strategy (in a deployment) and of a rollout (as the store keeps it).
+#include <limits>
 #include <set>
 
 #include "common/enum_names.h"
@@ -139,7 +140,8 @@ Status ParseRolloutFields(const config::Reader& r, config::Object o, const Rollo
   ASSIGN_OR_RETURN(config::Element error_rate, r.Required(o, "", "baseline_error_rate"));
   ASSIGN_OR_RETURN(out->baseline_error_rate, r.Double(error_rate, "baseline_error_rate", -1, 1));
   ASSIGN_OR_RETURN(config::Element p95, r.Required(o, "", "baseline_p95_ms"));
-  ASSIGN_OR_RETURN(out->baseline_p95_ms, r.Double(p95, "baseline_p95_ms", -1, 1e12));
+  ASSIGN_OR_RETURN(out->baseline_p95_ms,
+                   r.Double(p95, "baseline_p95_ms", -1, std::numeric_limits<double>::infinity()));
   return Status::Ok();
 }
 

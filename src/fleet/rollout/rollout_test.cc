@@ -189,6 +189,25 @@ TEST(RolloutTest, AnInstallErrorFailsTheNodeAtOnceAndSilenceAfterTheTimeout) {
   EXPECT_NE(f.events[0].reason.find("has not reported for 120 s"), std::string::npos) << f.events[0].reason;
 }
 
+TEST(RolloutTest, ReasonsStayBoundedAndStorable) {
+  Fixture f;
+  f.nodes = {std::string(3000, 'n'), "b"};
+  f.Start();
+  EXPECT_LE(f.r.reason.size(), 2048u);
+  Observations obs;
+  obs[f.nodes[0]] = Ready(kOld, 0);
+  std::string error;
+  for (int i = 0; i < 5000; ++i) error += "\xc3\xa9";  // é, two bytes each
+  obs[f.nodes[0]].error = error;
+  f.Tick(obs, kT0 + kSec);
+  ASSERT_EQ(f.r.phase, RolloutPhase::kRolledBack);
+  EXPECT_LE(f.r.reason.size(), 2048u);
+  for (const RolloutEvent& e : f.events) EXPECT_LE(e.reason.size(), 2048u);
+  StatusOr<Rollout> back = ParseRollout(RolloutToJson(f.r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, f.r);
+}
+
 TEST(RolloutTest, ToleratesMaxFailuresThenRollsBack) {
   Fixture f;
   f.s.max_failures = 1;
