@@ -123,17 +123,18 @@ void ApplySelection(Tick& t, const std::vector<std::string>& selected) {
   }
   if (joined.empty()) return;
   auto size = static_cast<size_t>(BatchSizeFor(t.s, known.size()));
+  std::vector<size_t> batch_of;  // the batch each joined node went to
   for (const std::string& n : joined) {
     if (t.r.batches.empty() || t.r.batches.back().state != BatchState::kPending ||
         t.r.batches.back().nodes.size() >= size) {
       t.r.batches.emplace_back();
     }
     t.r.batches.back().nodes.push_back(n);
+    batch_of.push_back(t.r.batches.size() - 1);
   }
-  for (const std::string& n : joined) {
-    size_t i = 0;
-    while (!Contains(t.r.batches[i].nodes, n)) ++i;
-    t.Event("nodes_changed", n, n + " joined the selection: added to " + BatchLabel(t.r, i), false);
+  for (size_t j = 0; j < joined.size(); ++j) {
+    t.Event("nodes_changed", joined[j],
+            joined[j] + " joined the selection: added to " + BatchLabel(t.r, batch_of[j]), false);
   }
 }
 
