@@ -142,8 +142,9 @@ struct RolloutLimits {
 //  "to_digest", "phase", "batches": [{"nodes", "state", "started_ms", "healthy_since_ms",
 //  "ended_ms", "reason", "last_failure_ms", "stale_since_ms": {node: ms}}], "failed_nodes",
 //  "started_ms", "updated_ms", "reason", "baseline_error_rate", "baseline_p95_ms"}; every field
-// required. ParseRollout also refuses a node in two batches, more than one batch in progress, and
-// an unknown phase or state.
+// required. ParseRollout also refuses a node in two batches, more than one batch in progress, an
+// unknown phase or state, and from_package without from_digest (or the reverse). Reasons the
+// engine writes are cut at 2 KiB, so what it writes always fits the limits.
 std::string RolloutToJson(const Rollout& r);
 StatusOr<Rollout> ParseRollout(std::string_view json);  // strict; the store keeps rollouts as this JSON
 StatusOr<Rollout> ParseRollout(std::string_view json, const RolloutLimits& limits);
