@@ -3,7 +3,7 @@
 // run once more on a fresh connection. Every write is one statement or one short transaction whose
 // WHERE clause carries the revision check, so concurrent replicas serialize on row locks
 // (READ COMMITTED re-checks the WHERE clause against the newest row version) and never lose a write.
-#include <libpq-fe.h>
+#include <postgresql/libpq-fe.h>
 
 #include <charconv>
 #include <chrono>
@@ -30,7 +30,8 @@ Status PgError(PGconn* c, const PGresult* r, std::string_view what) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   if (PQstatus(c) != CONNECTION_OK || state == nullptr) return Unavailable(m);
   const std::string_view s(state);
-  if (s.starts_with("08") || s.starts_with("57P") || s == "55P03") return Unavailable(m);  // gone, shut down, locked
+  if (s.starts_with("08") || s.starts_with("57P") || s == "55P03")
+    return Unavailable(m);                                              // gone, shut down, locked
   if (s == "40001" || s == "40P01" || s == "23505") return Aborted(m);  // serialization, deadlock, duplicate
   if (s == "54000") return PayloadTooLarge(m);
   if (s.starts_with("22")) return InvalidArgument(m);  // data exception (e.g. bad encoding)
@@ -59,11 +60,13 @@ class Rows {
 
 // Runs `sql` with text parameters $1, $2, ... (a parameter's text must not hold NUL: the checks in
 // internal.h refuse it before).
-StatusOr<Rows> Query(PGconn* c, const char* sql, const std::vector<std::string>& params, std::string_view what) {
+StatusOr<Rows> Query(PGconn* c, const char* sql, const std::vector<std::string>& params,
+                     std::string_view what) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
-  Rows rows(PQexecParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  Rows rows(
+      PQexecParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
   const ExecStatusType st = rows.get() ? PQresultStatus(rows.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgError(c, rows.get(), what);
   return rows;
@@ -86,15 +89,17 @@ constexpr const char* kSchema[] = {
     "CREATE TABLE IF NOT EXISTS events (id BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, subject TEXT NOT NULL, "
     "kind TEXT NOT NULL, reason TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_by_subject ON events (subject, id)",
-    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT "
+    "NULL)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO counters (name, value) VALUES ('changes', 0), ('events', 0) ON CONFLICT DO NOTHING",
 };
 
 // The change counter moves with every document write, in the same statement (a data-modifying
 // CTE runs exactly once, whether or not the outer query reads it).
-#define BUMP_CHANGES_IF_D \
-  "c AS (UPDATE counters SET value = value + 1 WHERE name = 'changes' AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+#define BUMP_CHANGES_IF_D                                                                            \
+  "c AS (UPDATE counters SET value = value + 1 WHERE name = 'changes' AND EXISTS (SELECT 1 FROM d) " \
+  "RETURNING 1) "
 
 class PgStore final : public Store {
  public:
@@ -109,12 +114,14 @@ class PgStore final : public Store {
   StatusOr<std::vector<Doc>> List(DocKind kind) override;
   StatusOr<int64_t> Put(DocKind kind, std::string_view name, std::string_view json, int64_t expected_revision,
                         int64_t now_ms) override;
-  StatusOr<int64_t> Upsert(DocKind kind, std::string_view name, std::string_view json, int64_t now_ms) override;
+  StatusOr<int64_t> Upsert(DocKind kind, std::string_view name, std::string_view json,
+                           int64_t now_ms) override;
   Status Delete(DocKind kind, std::string_view name, int64_t expected_revision) override;
   StatusOr<int64_t> NextSequence(std::string_view node) override;
   StatusOr<int64_t> AppendEvent(const Event& e) override;
   StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit, std::string_view subject) override;
-  StatusOr<bool> TryLease(std::string_view lease, std::string_view holder, int64_t now_ms, int64_t ttl_ms) override;
+  StatusOr<bool> TryLease(std::string_view lease, std::string_view holder, int64_t now_ms,
+                          int64_t ttl_ms) override;
   Status ReleaseLease(std::string_view lease, std::string_view holder) override;
   StatusOr<int64_t> ChangeCounter() override;
   std::string_view backend() const override { return "postgresql"; }
@@ -151,9 +158,10 @@ StatusOr<PGconn*> PgStore::Connect() {
     return s;
   }
   // The URI's own password never appears in an error: only libpq's messages do.
-  const std::string setup = "SET search_path TO \"" + o_.pg_schema + "\"; SET lock_timeout = " +
-                            std::to_string(std::max<int64_t>(1, o_.busy_timeout_ms)) +
-                            "; SET synchronous_commit = on; SET default_transaction_isolation = 'read committed'";
+  const std::string setup =
+      "SET search_path TO \"" + o_.pg_schema + "\"; SET client_min_messages = warning; SET lock_timeout = " +
+      std::to_string(std::max<int64_t>(1, o_.busy_timeout_ms)) +
+      "; SET synchronous_commit = on; SET default_transaction_isolation = 'read committed'";
   if (Status s = Exec(c, setup, "setting up a connection"); !s.ok()) {
     PQfinish(c);
     return s;
@@ -168,8 +176,8 @@ StatusOr<PGconn*> PgStore::Acquire() {
     while (idle_.empty() && open_ >= o_.pg_pool_size) {
       if (lock.WaitUntil(freed_, deadline) == std::cv_status::timeout && idle_.empty() &&
           open_ >= o_.pg_pool_size) {
-        return Unavailable("postgresql: all " + std::to_string(o_.pg_pool_size) + " connections stayed busy for " +
-                           std::to_string(o_.pg_connect_timeout_s) + " s");
+        return Unavailable("postgresql: all " + std::to_string(o_.pg_pool_size) +
+                           " connections stayed busy for " + std::to_string(o_.pg_connect_timeout_s) + " s");
       }
     }
     if (!idle_.empty()) {
@@ -209,7 +217,8 @@ StatusOr<T> PgStore::Run(const std::function<StatusOr<T>(PGconn*)>& fn) {
   for (int attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(PGconn * c, Acquire());
     StatusOr<T> r = fn(c);
-    if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE) PQclear(PQexec(c, "ROLLBACK"));
+    if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+      PQclear(PQexec(c, "ROLLBACK"));
     const bool dropped = PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
     Give(c, dropped);
     if (!dropped || attempt > 0) return r;
@@ -235,8 +244,9 @@ Status PgStore::Init() {
                                    "reading the schema version"));
     const int64_t version = v.Int(0, 0);
     if (version > kSchemaVersion) {
-      return FailedPrecondition("postgresql: schema " + o_.pg_schema + " has version " + std::to_string(version) +
-                                ", newer than this build's " + std::to_string(kSchemaVersion));
+      return FailedPrecondition("postgresql: schema " + o_.pg_schema + " has version " +
+                                std::to_string(version) + ", newer than this build's " +
+                                std::to_string(kSchemaVersion));
     }
     for (const char* sql : kSchema) RETURN_IF_ERROR(Exec(c, sql, "creating the schema"));
     if (version == 0) {
@@ -273,35 +283,39 @@ StatusOr<std::optional<int64_t>> PgStore::Revision(DocKind kind, std::string_vie
   return std::optional<int64_t>(d->revision);
 }
 
-StatusOr<int64_t> PgStore::Put(DocKind kind, std::string_view name, std::string_view json, int64_t expected_revision,
-                               int64_t now_ms) {
+StatusOr<int64_t> PgStore::Put(DocKind kind, std::string_view name, std::string_view json,
+                               int64_t expected_revision, int64_t now_ms) {
   RETURN_IF_ERROR(CheckName(name, "name", o_));
   RETURN_IF_ERROR(CheckDocJson(json, o_));
   if (expected_revision < 0) return InvalidArgument("expected_revision: must not be negative");
   const char* insert =
-      "WITH d AS (INSERT INTO docs (kind, name, json, revision, updated_ms) VALUES ($1, $2, $3, 1, $5::bigint) "
+      "WITH d AS (INSERT INTO docs (kind, name, json, revision, updated_ms) VALUES ($1, $2, $3, 1, "
+      "$5::bigint) "
       "ON CONFLICT (kind, name) DO NOTHING RETURNING revision), " BUMP_CHANGES_IF_D
       "SELECT revision, $4::bigint FROM d";
   const char* update =
       "WITH d AS (UPDATE docs SET json = $3, revision = revision + 1, updated_ms = $5::bigint "
       "WHERE kind = $1 AND name = $2 AND revision = $4::bigint RETURNING revision), " BUMP_CHANGES_IF_D
       "SELECT revision FROM d";
-  ASSIGN_OR_RETURN(Rows r, Run1(expected_revision == 0 ? insert : update,
-                                {Str(DocKindName(kind)), Str(name), Str(json), Str(expected_revision), Str(now_ms)},
-                                "writing a document"));
+  ASSIGN_OR_RETURN(Rows r,
+                   Run1(expected_revision == 0 ? insert : update,
+                        {Str(DocKindName(kind)), Str(name), Str(json), Str(expected_revision), Str(now_ms)},
+                        "writing a document"));
   if (r.size() == 1) return r.Int(0, 0);
   ASSIGN_OR_RETURN(std::optional<int64_t> current, Revision(kind, name));
   return Conflict(kind, name, expected_revision, current);
 }
 
-StatusOr<int64_t> PgStore::Upsert(DocKind kind, std::string_view name, std::string_view json, int64_t now_ms) {
+StatusOr<int64_t> PgStore::Upsert(DocKind kind, std::string_view name, std::string_view json,
+                                  int64_t now_ms) {
   RETURN_IF_ERROR(CheckName(name, "name", o_));
   RETURN_IF_ERROR(CheckDocJson(json, o_));
-  ASSIGN_OR_RETURN(Rows r, Run1("WITH d AS (INSERT INTO docs (kind, name, json, revision, updated_ms) "
-                                "VALUES ($1, $2, $3, 1, $4::bigint) ON CONFLICT (kind, name) DO UPDATE SET "
-                                "json = EXCLUDED.json, revision = docs.revision + 1, updated_ms = EXCLUDED.updated_ms "
-                                "RETURNING revision), " BUMP_CHANGES_IF_D "SELECT revision FROM d",
-                                {Str(DocKindName(kind)), Str(name), Str(json), Str(now_ms)}, "writing a document"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1("WITH d AS (INSERT INTO docs (kind, name, json, revision, updated_ms) "
+                   "VALUES ($1, $2, $3, 1, $4::bigint) ON CONFLICT (kind, name) DO UPDATE SET "
+                   "json = EXCLUDED.json, revision = docs.revision + 1, updated_ms = EXCLUDED.updated_ms "
+                   "RETURNING revision), " BUMP_CHANGES_IF_D "SELECT revision FROM d",
+                   {Str(DocKindName(kind)), Str(name), Str(json), Str(now_ms)}, "writing a document"));
   if (r.size() != 1) return Internal("postgresql: writing a document: the upsert returned no revision");
   return r.Int(0, 0);
 }
@@ -309,10 +323,11 @@ StatusOr<int64_t> PgStore::Upsert(DocKind kind, std::string_view name, std::stri
 Status PgStore::Delete(DocKind kind, std::string_view name, int64_t expected_revision) {
   RETURN_IF_ERROR(CheckName(name, "name", o_));
   if (expected_revision < kAnyRevision) return InvalidArgument("expected_revision: must be -1 (any) or more");
-  ASSIGN_OR_RETURN(Rows r, Run1("WITH d AS (DELETE FROM docs WHERE kind = $1 AND name = $2 "
-                                "AND ($3::bigint < 0 OR revision = $3::bigint) RETURNING revision), " BUMP_CHANGES_IF_D
-                                "SELECT revision FROM d",
-                                {Str(DocKindName(kind)), Str(name), Str(expected_revision)}, "deleting a document"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1("WITH d AS (DELETE FROM docs WHERE kind = $1 AND name = $2 "
+                   "AND ($3::bigint < 0 OR revision = $3::bigint) RETURNING revision), " BUMP_CHANGES_IF_D
+                   "SELECT revision FROM d",
+                   {Str(DocKindName(kind)), Str(name), Str(expected_revision)}, "deleting a document"));
   if (r.size() == 1) return Status::Ok();
   ASSIGN_OR_RETURN(std::optional<int64_t> current, Revision(kind, name));
   if (!current) return NotFound(std::string(DocKindName(kind)) + " " + Quoted(name) + " does not exist");
@@ -332,13 +347,14 @@ StatusOr<int64_t> PgStore::NextSequence(std::string_view node) {
 // become visible in increasing order and a reader paging with after_id never skips one.
 StatusOr<int64_t> PgStore::AppendEvent(const Event& e) {
   RETURN_IF_ERROR(CheckEvent(e, o_));
-  ASSIGN_OR_RETURN(Rows r, Run1("WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'events' "
-                                "RETURNING value), "
-                                "i AS (INSERT INTO events (id, at_ms, subject, kind, reason) "
-                                "SELECT value, $1::bigint, $2, $3, $4 FROM n RETURNING id), "
-                                "p AS (DELETE FROM events WHERE id <= (SELECT value FROM n) - $5::bigint) "
-                                "SELECT id FROM i",
-                                {Str(e.at_ms), e.subject, e.kind, e.reason, Str(o_.max_events)}, "appending an event"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1("WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'events' "
+                   "RETURNING value), "
+                   "i AS (INSERT INTO events (id, at_ms, subject, kind, reason) "
+                   "SELECT value, $1::bigint, $2, $3, $4 FROM n RETURNING id), "
+                   "p AS (DELETE FROM events WHERE id <= (SELECT value FROM n) - $5::bigint) "
+                   "SELECT id FROM i",
+                   {Str(e.at_ms), e.subject, e.kind, e.reason, Str(o_.max_events)}, "appending an event"));
   if (r.size() != 1) return Internal("postgresql: appending an event: no id returned");
   return r.Int(0, 0);
 }
@@ -349,40 +365,48 @@ StatusOr<std::vector<Event>> PgStore::Events(int64_t after_id, int64_t limit, st
   limit = std::min(limit, o_.max_events_page);
   std::vector<std::string> params = {Str(after_id), Str(limit)};
   if (!subject.empty()) params.push_back(Str(subject));
-  ASSIGN_OR_RETURN(Rows r, Run1(subject.empty() ? "SELECT id, at_ms, subject, kind, reason FROM events "
-                                                  "WHERE id > $1::bigint ORDER BY id LIMIT $2::bigint"
-                                                : "SELECT id, at_ms, subject, kind, reason FROM events "
-                                                  "WHERE subject = $3 AND id > $1::bigint ORDER BY id LIMIT $2::bigint",
-                                std::move(params), "reading events"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1(subject.empty() ? "SELECT id, at_ms, subject, kind, reason FROM events "
+                                     "WHERE id > $1::bigint ORDER BY id LIMIT $2::bigint"
+                                   : "SELECT id, at_ms, subject, kind, reason FROM events "
+                                     "WHERE subject = $3 AND id > $1::bigint ORDER BY id LIMIT $2::bigint",
+                   std::move(params), "reading events"));
   std::vector<Event> out;
   out.reserve(r.size());
-  for (int i = 0; i < r.size(); ++i) out.push_back(Event{r.Int(i, 0), r.Int(i, 1), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4)});
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back(Event{r.Int(i, 0), r.Int(i, 1), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4)});
   return out;
 }
 
-StatusOr<bool> PgStore::TryLease(std::string_view lease, std::string_view holder, int64_t now_ms, int64_t ttl_ms) {
+StatusOr<bool> PgStore::TryLease(std::string_view lease, std::string_view holder, int64_t now_ms,
+                                 int64_t ttl_ms) {
   RETURN_IF_ERROR(CheckLease(lease, holder, now_ms, ttl_ms, o_));
-  ASSIGN_OR_RETURN(Rows r, Run1("INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3::bigint + $4::bigint) "
-                                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
-                                "expires_ms = EXCLUDED.expires_ms "
-                                "WHERE leases.holder = EXCLUDED.holder OR leases.expires_ms <= $3::bigint "
-                                "RETURNING holder",
-                                {Str(lease), Str(holder), Str(now_ms), Str(ttl_ms)}, "taking a lease"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1("INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3::bigint + $4::bigint) "
+                   "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                   "expires_ms = EXCLUDED.expires_ms "
+                   "WHERE leases.holder = EXCLUDED.holder OR leases.expires_ms <= $3::bigint "
+                   "RETURNING holder",
+                   {Str(lease), Str(holder), Str(now_ms), Str(ttl_ms)}, "taking a lease"));
   return r.size() == 1;
 }
 
 Status PgStore::ReleaseLease(std::string_view lease, std::string_view holder) {
   RETURN_IF_ERROR(CheckName(lease, "lease", o_));
   RETURN_IF_ERROR(CheckName(holder, "holder", o_));
-  return Run1("DELETE FROM leases WHERE name = $1 AND holder = $2", {Str(lease), Str(holder)}, "releasing a lease")
+  return Run1("DELETE FROM leases WHERE name = $1 AND holder = $2", {Str(lease), Str(holder)},
+              "releasing a lease")
       .status();
 }
 
 StatusOr<int64_t> PgStore::ChangeCounter() {
-  ASSIGN_OR_RETURN(Rows r, Run1("SELECT value FROM counters WHERE name = 'changes'", {}, "reading the change counter"));
+  ASSIGN_OR_RETURN(
+      Rows r, Run1("SELECT value FROM counters WHERE name = 'changes'", {}, "reading the change counter"));
   if (r.size() != 1) return Internal("postgresql: the change counter row is missing");
   return r.Int(0, 0);
 }
+
+#undef BUMP_CHANGES_IF_D
 
 }  // namespace
 

@@ -64,10 +64,12 @@ constexpr const char* kSchema[] = {
     "CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL, "
     "revision INTEGER NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (kind, name))",
     "CREATE TABLE IF NOT EXISTS sequences (node TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, subject TEXT NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, subject TEXT NOT "
+    "NULL, "
     "kind TEXT NOT NULL, reason TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_by_subject ON events (subject, id)",
-    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT "
+    "NULL)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO counters (name, value) VALUES ('changes', 0), ('events', 0) ON CONFLICT DO NOTHING",
 };
@@ -82,15 +84,15 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<Doc>> List(DocKind kind) override EXCLUDES(mu_);
   StatusOr<int64_t> Put(DocKind kind, std::string_view name, std::string_view json, int64_t expected_revision,
                         int64_t now_ms) override EXCLUDES(mu_);
-  StatusOr<int64_t> Upsert(DocKind kind, std::string_view name, std::string_view json, int64_t now_ms) override
-      EXCLUDES(mu_);
+  StatusOr<int64_t> Upsert(DocKind kind, std::string_view name, std::string_view json,
+                           int64_t now_ms) override EXCLUDES(mu_);
   Status Delete(DocKind kind, std::string_view name, int64_t expected_revision) override EXCLUDES(mu_);
   StatusOr<int64_t> NextSequence(std::string_view node) override EXCLUDES(mu_);
   StatusOr<int64_t> AppendEvent(const Event& e) override EXCLUDES(mu_);
   StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit, std::string_view subject) override
       EXCLUDES(mu_);
-  StatusOr<bool> TryLease(std::string_view lease, std::string_view holder, int64_t now_ms, int64_t ttl_ms) override
-      EXCLUDES(mu_);
+  StatusOr<bool> TryLease(std::string_view lease, std::string_view holder, int64_t now_ms,
+                          int64_t ttl_ms) override EXCLUDES(mu_);
   Status ReleaseLease(std::string_view lease, std::string_view holder) override EXCLUDES(mu_);
   StatusOr<int64_t> ChangeCounter() override EXCLUDES(mu_);
   std::string_view backend() const override { return "sqlite"; }
@@ -126,7 +128,7 @@ Status SqliteStore::Init() {
   RETURN_IF_ERROR(Exec(pragmas.c_str()));
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
-  return InTransaction([&]() -> Status {
+  return InTransaction([&]() REQUIRES(mu_) -> Status {
     RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
     Stmt v(db_, "SELECT max(version) FROM schema_version");
     if (const int rc = v.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "reading the schema version");
@@ -161,7 +163,8 @@ StatusOr<std::vector<Doc>> SqliteStore::List(DocKind kind) {
   s.Text(1, DocKindName(kind));
   std::vector<Doc> out;
   int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(Doc{s.ColText(0), s.ColText(1), s.ColInt(2), s.ColInt(3)});
+  while ((rc = s.Step()) == SQLITE_ROW)
+    out.push_back(Doc{s.ColText(0), s.ColText(1), s.ColInt(2), s.ColInt(3)});
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing documents");
   return out;
 }
@@ -184,25 +187,33 @@ StatusOr<int64_t> SqliteStore::Put(DocKind kind, std::string_view name, std::str
   RETURN_IF_ERROR(CheckDocJson(json, o_));
   if (expected_revision < 0) return InvalidArgument("expected_revision: must not be negative");
   MutexLock lock(mu_);
-  RETURN_IF_ERROR(InTransaction([&]() -> Status {
+  RETURN_IF_ERROR(InTransaction([&]() REQUIRES(mu_) -> Status {
     ASSIGN_OR_RETURN(std::optional<int64_t> current, RevisionLocked(kind, name));
     if (current.value_or(0) != expected_revision) return Conflict(kind, name, expected_revision, current);
-    Stmt w(db_, expected_revision == 0
-                    ? "INSERT INTO docs (kind, name, json, revision, updated_ms) VALUES (?1, ?2, ?3, ?4 + 1, ?5)"
-                    : "UPDATE docs SET json = ?3, revision = ?4 + 1, updated_ms = ?5 WHERE kind = ?1 AND name = ?2");
-    const int rc = w.Text(1, DocKindName(kind)).Text(2, name).Text(3, json).Int(4, expected_revision).Int(5, now_ms).Step();
+    Stmt w(
+        db_,
+        expected_revision == 0
+            ? "INSERT INTO docs (kind, name, json, revision, updated_ms) VALUES (?1, ?2, ?3, ?4 + 1, ?5)"
+            : "UPDATE docs SET json = ?3, revision = ?4 + 1, updated_ms = ?5 WHERE kind = ?1 AND name = ?2");
+    const int rc = w.Text(1, DocKindName(kind))
+                       .Text(2, name)
+                       .Text(3, json)
+                       .Int(4, expected_revision)
+                       .Int(5, now_ms)
+                       .Step();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "writing a document");
     return BumpChangesLocked();
   }));
   return expected_revision + 1;
 }
 
-StatusOr<int64_t> SqliteStore::Upsert(DocKind kind, std::string_view name, std::string_view json, int64_t now_ms) {
+StatusOr<int64_t> SqliteStore::Upsert(DocKind kind, std::string_view name, std::string_view json,
+                                      int64_t now_ms) {
   RETURN_IF_ERROR(CheckName(name, "name", o_));
   RETURN_IF_ERROR(CheckDocJson(json, o_));
   MutexLock lock(mu_);
   int64_t revision = 0;
-  RETURN_IF_ERROR(InTransaction([&]() -> Status {
+  RETURN_IF_ERROR(InTransaction([&]() REQUIRES(mu_) -> Status {
     Stmt w(db_,
            "INSERT INTO docs (kind, name, json, revision, updated_ms) VALUES (?1, ?2, ?3, 1, ?4) "
            "ON CONFLICT (kind, name) DO UPDATE SET json = excluded.json, revision = docs.revision + 1, "
@@ -219,7 +230,7 @@ Status SqliteStore::Delete(DocKind kind, std::string_view name, int64_t expected
   RETURN_IF_ERROR(CheckName(name, "name", o_));
   if (expected_revision < kAnyRevision) return InvalidArgument("expected_revision: must be -1 (any) or more");
   MutexLock lock(mu_);
-  return InTransaction([&]() -> Status {
+  return InTransaction([&]() REQUIRES(mu_) -> Status {
     ASSIGN_OR_RETURN(std::optional<int64_t> current, RevisionLocked(kind, name));
     if (!current) return NotFound(std::string(DocKindName(kind)) + " " + Quoted(name) + " does not exist");
     if (expected_revision != kAnyRevision && *current != expected_revision)
@@ -246,7 +257,7 @@ StatusOr<int64_t> SqliteStore::AppendEvent(const Event& e) {
   RETURN_IF_ERROR(CheckEvent(e, o_));
   MutexLock lock(mu_);
   int64_t id = 0;
-  RETURN_IF_ERROR(InTransaction([&]() -> Status {
+  RETURN_IF_ERROR(InTransaction([&]() REQUIRES(mu_) -> Status {
     Stmt n(db_, "UPDATE counters SET value = value + 1 WHERE name = 'events' RETURNING value");
     if (const int rc = n.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "numbering an event");
     id = n.ColInt(0);
@@ -265,10 +276,11 @@ StatusOr<std::vector<Event>> SqliteStore::Events(int64_t after_id, int64_t limit
   if (!subject.empty()) RETURN_IF_ERROR(CheckName(subject, "subject", o_));
   limit = std::min(limit, o_.max_events_page);
   MutexLock lock(mu_);
-  Stmt s(db_, subject.empty() ? "SELECT id, at_ms, subject, kind, reason FROM events WHERE id > ?1 "
-                                "ORDER BY id LIMIT ?2"
-                              : "SELECT id, at_ms, subject, kind, reason FROM events WHERE subject = ?3 AND id > ?1 "
-                                "ORDER BY id LIMIT ?2");
+  Stmt s(db_, subject.empty()
+                  ? "SELECT id, at_ms, subject, kind, reason FROM events WHERE id > ?1 "
+                    "ORDER BY id LIMIT ?2"
+                  : "SELECT id, at_ms, subject, kind, reason FROM events WHERE subject = ?3 AND id > ?1 "
+                    "ORDER BY id LIMIT ?2");
   s.Int(1, after_id).Int(2, limit);
   if (!subject.empty()) s.Text(3, subject);
   std::vector<Event> out;
@@ -283,10 +295,11 @@ StatusOr<bool> SqliteStore::TryLease(std::string_view lease, std::string_view ho
                                      int64_t ttl_ms) {
   RETURN_IF_ERROR(CheckLease(lease, holder, now_ms, ttl_ms, o_));
   MutexLock lock(mu_);
-  Stmt s(db_,
-         "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3 + ?4) ON CONFLICT (name) DO UPDATE "
-         "SET holder = excluded.holder, expires_ms = excluded.expires_ms "
-         "WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?3 RETURNING holder");
+  Stmt s(
+      db_,
+      "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3 + ?4) ON CONFLICT (name) DO UPDATE "
+      "SET holder = excluded.holder, expires_ms = excluded.expires_ms "
+      "WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?3 RETURNING holder");
   const int rc = s.Text(1, lease).Text(2, holder).Int(3, now_ms).Int(4, ttl_ms).Step();
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;

@@ -25,11 +25,13 @@ namespace {
 Status CheckText(std::string_view v, std::string_view field, int64_t max_bytes, bool may_be_empty) {
   if (v.empty() && !may_be_empty) return InvalidArgument(std::string(field) + ": must not be empty");
   if (static_cast<int64_t>(v.size()) > max_bytes) {
-    return InvalidArgument(std::string(field) + ": " + std::to_string(v.size()) + " bytes, more than the limit of " +
-                           std::to_string(max_bytes));
+    return InvalidArgument(std::string(field) + ": " + std::to_string(v.size()) +
+                           " bytes, more than the limit of " + std::to_string(max_bytes));
   }
-  if (v.find('\0') != std::string_view::npos) return InvalidArgument(std::string(field) + ": holds a NUL byte");
-  if (!simdjson::validate_utf8(v.data(), v.size())) return InvalidArgument(std::string(field) + ": not UTF-8");
+  if (v.find('\0') != std::string_view::npos)
+    return InvalidArgument(std::string(field) + ": holds a NUL byte");
+  if (!simdjson::validate_utf8(v.data(), v.size()))
+    return InvalidArgument(std::string(field) + ": not UTF-8");
   return Status::Ok();
 }
 
@@ -71,7 +73,8 @@ Status CheckLease(std::string_view lease, std::string_view holder, int64_t now_m
   RETURN_IF_ERROR(CheckName(holder, "holder", o));
   if (now_ms < 0) return InvalidArgument("now_ms: must not be negative");
   if (ttl_ms <= 0) return InvalidArgument("ttl_ms: must be positive");
-  if (now_ms > std::numeric_limits<int64_t>::max() - ttl_ms) return InvalidArgument("ttl_ms: now_ms + ttl_ms overflows");
+  if (now_ms > std::numeric_limits<int64_t>::max() - ttl_ms)
+    return InvalidArgument("ttl_ms: now_ms + ttl_ms overflows");
   return Status::Ok();
 }
 
@@ -79,14 +82,17 @@ Status CheckOptions(const StoreOptions& o) {
   if (o.busy_timeout_ms < 0 || o.busy_timeout_ms > std::numeric_limits<int>::max())
     return InvalidArgument("busy_timeout_ms: must be 0.." + std::to_string(std::numeric_limits<int>::max()));
   if (o.max_events < 1) return InvalidArgument("max_events: must be at least 1");
-  if (o.max_doc_bytes < 0 || o.max_doc_bytes > (1 << 30)) return InvalidArgument("max_doc_bytes: must be 0..1 GiB");
-  if (o.max_name_bytes < 1 || o.max_name_bytes > 4096) return InvalidArgument("max_name_bytes: must be 1..4096");
+  if (o.max_doc_bytes < 0 || o.max_doc_bytes > (1 << 30))
+    return InvalidArgument("max_doc_bytes: must be 0..1 GiB");
+  if (o.max_name_bytes < 1 || o.max_name_bytes > 4096)
+    return InvalidArgument("max_name_bytes: must be 1..4096");
   if (o.max_event_text_bytes < 1 || o.max_event_text_bytes > (1 << 20))
     return InvalidArgument("max_event_text_bytes: must be 1..1 MiB");
   if (o.max_events_page < 1) return InvalidArgument("max_events_page: must be at least 1");
   if (o.pg_pool_size < 1 || o.pg_pool_size > 256) return InvalidArgument("pg_pool_size: must be 1..256");
   if (o.pg_connect_timeout_s < 1) return InvalidArgument("pg_connect_timeout_s: must be at least 1");
-  if (o.pg_schema.empty() || o.pg_schema.size() > 63) return InvalidArgument("pg_schema: must be 1..63 characters");
+  if (o.pg_schema.empty() || o.pg_schema.size() > 63)
+    return InvalidArgument("pg_schema: must be 1..63 characters");
   for (size_t i = 0; i < o.pg_schema.size(); ++i) {
     const char c = o.pg_schema[i];
     const bool ok = (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9');

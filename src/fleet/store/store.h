@@ -33,7 +33,12 @@
 
 namespace continuum::fleet {
 
-enum class DocKind { kNode, kDeployment, kRollout, kDesiredState };  // kDesiredState: the signed envelope last issued per node
+enum class DocKind {
+  kNode,
+  kDeployment,
+  kRollout,
+  kDesiredState
+};  // kDesiredState: the signed envelope last issued per node
 
 // "node", "deployment", "rollout", "desired_state": the kind's name in the schema and in errors.
 std::string_view DocKindName(DocKind kind);

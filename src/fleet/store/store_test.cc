@@ -2,9 +2,11 @@
 // Store objects ("replicas") on one database, concurrent schema creation, a server restart.
 // The PostgreSQL cases start a throwaway server with tools/postgres.sh (skipped with a message when
 // PostgreSQL is not installed) and stop it when the suite ends.
+#include "fleet/store/store.h"
+
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
+#include <postgresql/libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,9 +17,6 @@
 #include <filesystem>
 #include <set>
 #include <thread>
-
-#include "common/test_temp_dir.h"
-#include "fleet/store/store.h"
 
 namespace continuum::fleet {
 namespace {
@@ -141,7 +140,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   void SetSchemaVersion(int64_t v) {
     if (GetParam() == "postgresql") {
-      PgExec(PgServer::uri(), "UPDATE " + options_.pg_schema + ".schema_version SET version = " + std::to_string(v));
+      PgExec(PgServer::uri(),
+             "UPDATE " + options_.pg_schema + ".schema_version SET version = " + std::to_string(v));
       return;
     }
     sqlite3* db = nullptr;
@@ -151,7 +151,23 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     sqlite3_close(db);
   }
 
-  testing::TempDir dir_{"fleet-store-"};
+  // (common/test_temp_dir.h names the folder after the test, whose name here holds a '/'.)
+  struct Dir {
+    Dir() {
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      for (char& c : name)
+        if (c == '/') c = '-';
+      p = fs::temp_directory_path() / ("fleet-store-" + std::to_string(::getpid()) + "-" + name);
+      fs::remove_all(p);
+      fs::create_directories(p);
+    }
+    ~Dir() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+    const fs::path& path() const { return p; }
+    fs::path p;
+  } dir_;
   StoreOptions options_;
 };
 
@@ -187,7 +203,8 @@ TEST_P(StoreTest, CreateReadUpdateWithRevisions) {
   // update of a missing one are conflicts, and change nothing.
   auto stale = s->Put(DocKind::kDeployment, "add-sub", R"({"v":3})", 1, 3000);
   EXPECT_EQ(stale.status().code(), StatusCode::kAborted);
-  EXPECT_NE(stale.status().message().find("conflict: deployment 'add-sub' is at revision 2, not 1"), std::string::npos)
+  EXPECT_NE(stale.status().message().find("conflict: deployment 'add-sub' is at revision 2, not 1"),
+            std::string::npos)
       << stale.status().message();
   EXPECT_EQ(s->Put(DocKind::kDeployment, "add-sub", "{}", 0, 3000).status().code(), StatusCode::kAborted);
   EXPECT_EQ(s->Put(DocKind::kDeployment, "other", "{}", 4, 3000).status().code(), StatusCode::kAborted);
@@ -263,7 +280,7 @@ TEST_P(StoreTest, ChangeCounterMovesWithEveryDocumentWrite) {
   EXPECT_EQ(*s->ChangeCounter(), *c0 + 2);
   ASSERT_FALSE(s->Put(DocKind::kDeployment, "x", "{}", 7, 1).ok());  // a conflict changes nothing
   ASSERT_TRUE(s->NextSequence("n").ok());                            // not a document
-  ASSERT_TRUE(s->AppendEvent({0, 1, "hub", "started", ""}).ok());   // neither
+  ASSERT_TRUE(s->AppendEvent({0, 1, "hub", "started", ""}).ok());    // neither
   EXPECT_EQ(*s->ChangeCounter(), *c0 + 2);
   ASSERT_TRUE(s->Delete(DocKind::kDeployment, "x", 1).ok());
   EXPECT_EQ(*s->ChangeCounter(), *c0 + 3);
@@ -286,10 +303,13 @@ TEST_P(StoreTest, EventsPageAndFilterBySubject) {
   ASSERT_TRUE(s);
   std::vector<int64_t> ids;
   for (int i = 0; i < 10; ++i) {
-    const Event e{0, 1000 + i, i % 2 ? "node/edge-1" : "deployment/add-sub", "step", "reason " + std::to_string(i)};
+    const Event e{0, 1000 + i, i % 2 ? "node/edge-1" : "deployment/add-sub", "step",
+                  "reason " + std::to_string(i)};
     auto id = s->AppendEvent(e);
     ASSERT_TRUE(id.ok()) << id.status().ToString();
-    if (!ids.empty()) EXPECT_GT(*id, ids.back());
+    if (!ids.empty()) {
+      EXPECT_GT(*id, ids.back());
+    }
     ids.push_back(*id);
   }
   auto page = s->Events(0, 3);
@@ -344,12 +364,12 @@ TEST_P(StoreTest, LeasesTakeRenewRefuseExpireRelease) {
   ASSERT_TRUE(s);
   auto a = s->TryLease("rollouts", "hub-a", 1000, 100);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  EXPECT_TRUE(*a);                                              // free: taken until 1100
+  EXPECT_TRUE(*a);                                             // free: taken until 1100
   EXPECT_FALSE(*s->TryLease("rollouts", "hub-b", 1050, 100));  // live
   EXPECT_TRUE(*s->TryLease("rollouts", "hub-a", 1050, 100));   // renewed until 1150
   EXPECT_FALSE(*s->TryLease("rollouts", "hub-b", 1149, 100));
-  EXPECT_TRUE(*s->TryLease("other", "hub-b", 1149, 100));      // leases are independent
-  EXPECT_TRUE(*s->TryLease("rollouts", "hub-b", 1150, 100));   // expired: taken until 1250
+  EXPECT_TRUE(*s->TryLease("other", "hub-b", 1149, 100));     // leases are independent
+  EXPECT_TRUE(*s->TryLease("rollouts", "hub-b", 1150, 100));  // expired: taken until 1250
   EXPECT_FALSE(*s->TryLease("rollouts", "hub-a", 1160, 100));
   // Releasing a lease one does not hold does nothing; the holder's release frees it at once.
   EXPECT_TRUE(s->ReleaseLease("rollouts", "hub-a").ok());
@@ -396,8 +416,8 @@ TEST_P(StoreTest, BadNamesAndTooLargeDocumentsAreRefused) {
   o.max_doc_bytes = 1024;
   auto s = Open(o);
   ASSERT_TRUE(s);
-  for (const std::string& bad : {std::string(), std::string(257, 'a'), std::string("a b"), std::string("a\nb"),
-                                 std::string("a\0b", 3), std::string("\xc3\xa9")}) {
+  for (const std::string& bad : {std::string(), std::string(257, 'a'), std::string("a b"),
+                                 std::string("a\nb"), std::string("a\0b", 3), std::string("\xc3\xa9")}) {
     EXPECT_EQ(s->Put(DocKind::kNode, bad, "{}", 0, 1).status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s->Get(DocKind::kNode, bad).status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s->NextSequence(bad).status().code(), StatusCode::kInvalidArgument) << bad;
@@ -609,7 +629,8 @@ TEST_F(PostgresStoreTest, ReplicasSeeEachOthersWritesAndConflicts) {
   ASSERT_TRUE(seen.ok() && seen->has_value());
   // Both read revision 1; the first write wins, the second is a conflict.
   EXPECT_EQ(*a->Put(DocKind::kDeployment, "d", "2", 1, 2), 2);
-  EXPECT_EQ(b->Put(DocKind::kDeployment, "d", "3", (*seen)->revision, 2).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(b->Put(DocKind::kDeployment, "d", "3", (*seen)->revision, 2).status().code(),
+            StatusCode::kAborted);
   EXPECT_EQ((*b->Get(DocKind::kDeployment, "d"))->json, "2");
   std::vector<std::unique_ptr<Store>> replicas;
   for (int i = 0; i < 3; ++i) replicas.push_back(Open());
@@ -634,7 +655,8 @@ TEST_F(PostgresStoreTest, CallsReconnectAfterAServerRestart) {
 
 TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailable) {
   options_.pg_connect_timeout_s = 2;
-  auto s = OpenStore("postgresql://postgres@127.0.0.1:" + std::to_string(FreePort()) + "/continuum", options_);
+  auto s =
+      OpenStore("postgresql://postgres@127.0.0.1:" + std::to_string(FreePort()) + "/continuum", options_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kUnavailable) << s.status().ToString();
   options_.pg_schema = "Bad-Schema";
