@@ -5,6 +5,7 @@
 // (READ COMMITTED re-checks the WHERE clause against the newest row version) and never lose a write.
 #include <postgresql/libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
