@@ -34,6 +34,9 @@ DEBS+=(skopeo)
 # docker-registry (distribution 2.8) and htpasswd: the real OCI registry the package tests push to and
 # pull from (tests/e2e/registry.py starts its own process on loopback).
 DEBS+=(docker-registry apache2-utils)
+# PostgreSQL: the hub's shared store for several replicas (libpq) and the throwaway server its tests
+# start (tools/postgres.sh).
+DEBS+=(postgresql libpq-dev)
 
 missing=()
 for p in "${DEBS[@]}"; do

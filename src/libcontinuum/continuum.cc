@@ -67,6 +67,7 @@ continuum_status CodeOf(cn::StatusCode c) {
     case cn::StatusCode::kUnimplemented: return CONTINUUM_UNIMPLEMENTED;
     case cn::StatusCode::kInternal: return CONTINUUM_INTERNAL;
     case cn::StatusCode::kCancelled: return CONTINUUM_UNAVAILABLE;  // in-process calls are never cancelled
+    case cn::StatusCode::kAborted: return CONTINUUM_UNAVAILABLE;    // a conflict: retrying may succeed
   }
   return CONTINUUM_INTERNAL;
 }
