@@ -164,7 +164,7 @@ std::string FormatTimeMs(int64_t unix_ms) {
   int64_t days = unix_ms >= 0 ? unix_ms / 86400000 : -((-unix_ms + 86399999) / 86400000);
   int64_t rest = unix_ms - days * 86400000;
   Civil c = CivilFromDays(days);
-  char buf[64];
+  char buf[128];
   std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
                 static_cast<long long>(c.y), static_cast<long long>(c.m), static_cast<long long>(c.d),
                 static_cast<long long>(rest / 3600000), static_cast<long long>(rest / 60000 % 60),

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "common/base64.h"
 #include "common/sha256.h"
 
@@ -245,6 +248,29 @@ TEST(DesiredStateTest, KeyIdIsShaOfDer) {
   for (char c : rest)
     if (c != '\n') body += c;
   EXPECT_EQ(*KeyId(pem), Sha256Hex(*Base64Decode(body)));
+}
+
+// An envelope made outside this code (Python for the PAE and the JSON, `openssl dgst -sha256
+// -sign` for the signature; the fuzz corpus's seed) verifies: the PAE and the encodings agree
+// with an independent implementation.
+TEST(DesiredStateTest, VerifiesAnEnvelopeSignedElsewhere) {
+  constexpr std::string_view kKey = R"(-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgomdcE7p+SKQIvbHg
+DkbR4NGYaJ6wWtVtzIKcmQrafV+hRANCAAQ1WXJYT8BkzMt46yVWH6D350EblAqK
+Aw1ki7WZsvsn829ckqM0Un9UPKUtpYs06n2+CDkZAF0+zksJZZAZNLOJ
+-----END PRIVATE KEY-----
+)";
+  std::ifstream in(std::string(CONTINUUM_SOURCE_DIR) + "/fuzz/corpus/fleet_state/envelope");
+  std::stringstream envelope;
+  envelope << in.rdbuf();
+  ASSERT_FALSE(envelope.str().empty());
+  auto key = signing::PrivateKey::FromPem(kKey, "");
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  auto v = VerifyDesiredState(envelope.str(), *PublicOf(**key), "edge-1");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->sequence, 7);
+  ASSERT_EQ(v->targets.size(), 2u);
+  EXPECT_EQ(v->targets[1].deployment, "mlp-prod");
 }
 
 TEST(DesiredStateTest, AcceptEveryCase) {
