@@ -32,7 +32,7 @@ case $cmd in
     mkdir -p "$dir"
     if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$dir"; fi
     if [[ ! -f $data/PG_VERSION ]]; then
-      as_server_user "$BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+      as_server_user "$BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_server_user "$BIN/pg_ctl" start -D "$data" -l "$dir/server.log" -w -t 60 \

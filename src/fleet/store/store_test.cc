@@ -522,18 +522,25 @@ TEST_P(StoreTest, ConcurrentSequencesAndEventsAreUnique) {
   EXPECT_EQ(all_ids.size(), size_t{kThreads * kEach});
 }
 
-TEST_P(StoreTest, SqliteFileIsPrivate) {
-  if (GetParam() != "sqlite") GTEST_SKIP() << "a SQLite file only";
-  ASSERT_TRUE(Open());
+TEST(SqliteStoreTest, TheFileIsPrivate) {
+  const fs::path dir = fs::temp_directory_path() / ("fleet-store-sqlite-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_TRUE(OpenStore("sqlite:" + (dir / "hub.db").string()).ok());
   struct stat st {};
-  ASSERT_EQ(::stat((dir_.path() / "hub.db").c_str(), &st), 0);
+  ASSERT_EQ(::stat((dir / "hub.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(OpenStore("sqlite:" + (dir_.path() / "no-such-dir" / "hub.db").string()).status().code(),
+  EXPECT_EQ(OpenStore("sqlite:" + (dir / "no-such-dir" / "hub.db").string()).status().code(),
             StatusCode::kUnavailable);
   EXPECT_EQ(OpenStore("sqlite:").status().code(), StatusCode::kInvalidArgument);
-  auto bare = OpenStore((dir_.path() / "bare.db").string());
+  auto bare = OpenStore((dir / "bare.db").string());
   ASSERT_TRUE(bare.ok()) << bare.status().ToString();
   EXPECT_EQ((*bare)->backend(), "sqlite");
+  auto memory = OpenStore(":memory:");
+  ASSERT_TRUE(memory.ok()) << memory.status().ToString();
+  EXPECT_EQ(*(*memory)->Put(DocKind::kNode, "n", "{}", 0, 1), 1);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 // Two or more hub replicas on one PostgreSQL database.
