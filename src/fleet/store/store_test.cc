@@ -439,8 +439,19 @@ TEST_P(StoreTest, BadNamesAndTooLargeDocumentsAreRefused) {
   EXPECT_EQ(s->Put(DocKind::kNode, "utf8", "\"\xff\"", 0, 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s->Put(DocKind::kNode, "neg", "{}", -1, 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s->AppendEvent({0, 1, "hub", "", ""}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s->AppendEvent({0, 1, "hub", "k", std::string(5000, 'r')}).status().code(),
+  EXPECT_EQ(s->AppendEvent({0, 1, std::string(5000, 'k'), "k", ""}).status().code(),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->AppendEvent({0, 1, "hub", std::string(5000, 'k'), ""}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->AppendEvent({0, 1, "hub", "k", "\xff"}).status().code(), StatusCode::kInvalidArgument);
+  // A long reason is cut (at a character boundary), not refused.
+  std::string reason = "\xe2\x82\xac" + std::string(5000, 'r');
+  reason[4092] = '\xc3';  // an e-acute across the cut at 4093
+  reason[4093] = '\xa9';
+  ASSERT_TRUE(s->AppendEvent({0, 1, "hub", "long", reason}).ok());
+  auto events = s->Events(0, 10, "hub");
+  ASSERT_TRUE(events.ok() && events->size() == 1u);
+  EXPECT_EQ(events->front().reason, reason.substr(0, 4092) + "...");
   EXPECT_FALSE(s->Get(DocKind::kNode, "big2")->has_value());
   // UTF-8 text round-trips.
   ASSERT_TRUE(s->Put(DocKind::kNode, "utf8", "{\"n\":\"\xc3\xa9\xe2\x82\xac\"}", 0, 1).ok());
