@@ -528,9 +528,9 @@ TEST_P(StoreTest, ConcurrentSequencesAndEventsAreUnique) {
     all_seqs.insert(seqs[t].begin(), seqs[t].end());
     all_ids.insert(ids[t].begin(), ids[t].end());
   }
-  EXPECT_EQ(all_seqs.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(all_seqs.size(), static_cast<size_t>(kThreads) * kEach);
   EXPECT_EQ(*all_seqs.rbegin(), kThreads * kEach);
-  EXPECT_EQ(all_ids.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(all_ids.size(), static_cast<size_t>(kThreads) * kEach);
 }
 
 TEST(SqliteStoreTest, TheFileIsPrivate) {
@@ -632,7 +632,7 @@ TEST_F(PostgresStoreTest, ReplicasNeverShareASequenceNumber) {
   tb.join();
   std::set<int64_t> all(from_a.begin(), from_a.end());
   all.insert(from_b.begin(), from_b.end());
-  EXPECT_EQ(all.size(), size_t{2 * kEach});
+  EXPECT_EQ(all.size(), size_t{2} * kEach);
   EXPECT_EQ(*all.begin(), 1);
   EXPECT_EQ(*all.rbegin(), 2 * kEach);
   // Each replica's own numbers increase.
