@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 server for tests and local hub replicas (Debian's postgresql package).
 #   tools/postgres.sh start DIR PORT [DATABASE]
-#       initializes DIR/data (once; trust authentication, superuser `postgres`), starts the server on
+#       initializes DIR/data (once, from a template initdb made: trust authentication, superuser
+#       `postgres`; PG_TEMPLATE names the template folder), starts the server on
 #       127.0.0.1:PORT and on a Unix socket in DIR, waits until it accepts connections (pg_isready),
 #       creates DATABASE (default continuum) if missing, and prints its connection URI.
 #       Starting again after `stop` keeps the data.
@@ -32,8 +33,21 @@ case $cmd in
     mkdir -p "$dir"
     if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$dir"; fi
     if [[ ! -f $data/PG_VERSION ]]; then
-      as_server_user "$BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
-        { cat "$dir/initdb.log" >&2; exit 1; }
+      # initdb runs once per user and machine into a template (under a lock: tests start servers in
+      # parallel); each server starts from a copy of it, which takes a fraction of initdb's time.
+      template=${PG_TEMPLATE:-${TMPDIR:-/tmp}/continuum-postgres-15-template-$(id -u)}
+      (
+        flock 9
+        if [[ ! -f $template/PG_VERSION ]]; then
+          rm -rf "$template.new"
+          mkdir -p "$template.new"
+          if [[ $(id -u) -eq 0 ]]; then chown postgres: "$template.new"; fi
+          as_server_user "$BIN/initdb" -D "$template.new" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
+            >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+          mv "$template.new" "$template"
+        fi
+      ) 9>"$template.lock"
+      cp -a "$template" "$data"
     fi
     as_server_user "$BIN/pg_ctl" start -D "$data" -l "$dir/server.log" -w -t 60 \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off}" >/dev/null ||

@@ -20,9 +20,11 @@ inline constexpr int64_t kSchemaVersion = 1;
 Status CheckName(std::string_view name, std::string_view field, const StoreOptions& o);
 // A document: at most max_doc_bytes (kPayloadTooLarge), UTF-8 without NUL.
 Status CheckDocJson(std::string_view json, const StoreOptions& o);
-// An event: subject a name, kind 1..max_event_text_bytes, reason up to max_event_text_bytes, UTF-8
-// without NUL.
+// An event: subject a name, kind 1..max_event_text_bytes; kind and reason UTF-8 without NUL.
 Status CheckEvent(const Event& e, const StoreOptions& o);
+// The reason as stored: cut to max_event_text_bytes (at a UTF-8 boundary, ending "...") when longer.
+// A reason is text for people; a long one loses its tail rather than the whole event.
+std::string StoredReason(std::string_view reason, const StoreOptions& o);
 Status CheckLease(std::string_view lease, std::string_view holder, int64_t now_ms, int64_t ttl_ms,
                   const StoreOptions& o);
 Status CheckOptions(const StoreOptions& o);

@@ -348,14 +348,15 @@ StatusOr<int64_t> PgStore::NextSequence(std::string_view node) {
 // become visible in increasing order and a reader paging with after_id never skips one.
 StatusOr<int64_t> PgStore::AppendEvent(const Event& e) {
   RETURN_IF_ERROR(CheckEvent(e, o_));
-  ASSIGN_OR_RETURN(
-      Rows r, Run1("WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'events' "
-                   "RETURNING value), "
-                   "i AS (INSERT INTO events (id, at_ms, subject, kind, reason) "
-                   "SELECT value, $1::bigint, $2, $3, $4 FROM n RETURNING id), "
-                   "p AS (DELETE FROM events WHERE id <= (SELECT value FROM n) - $5::bigint) "
-                   "SELECT id FROM i",
-                   {Str(e.at_ms), e.subject, e.kind, e.reason, Str(o_.max_events)}, "appending an event"));
+  ASSIGN_OR_RETURN(Rows r,
+                   Run1("WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'events' "
+                        "RETURNING value), "
+                        "i AS (INSERT INTO events (id, at_ms, subject, kind, reason) "
+                        "SELECT value, $1::bigint, $2, $3, $4 FROM n RETURNING id), "
+                        "p AS (DELETE FROM events WHERE id <= (SELECT value FROM n) - $5::bigint) "
+                        "SELECT id FROM i",
+                        {Str(e.at_ms), e.subject, e.kind, StoredReason(e.reason, o_), Str(o_.max_events)},
+                        "appending an event"));
   if (r.size() != 1) return Internal("postgresql: appending an event: no id returned");
   return r.Int(0, 0);
 }

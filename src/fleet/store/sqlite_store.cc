@@ -19,7 +19,7 @@ namespace {
 
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -41,7 +41,6 @@ class Stmt {
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
 
  private:
-  sqlite3* db_;
   sqlite3_stmt* s_ = nullptr;
   int rc_ = SQLITE_OK;
 };
@@ -263,7 +262,8 @@ StatusOr<int64_t> SqliteStore::AppendEvent(const Event& e) {
     if (const int rc = n.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "numbering an event");
     id = n.ColInt(0);
     Stmt i(db_, "INSERT INTO events (id, at_ms, subject, kind, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
-    int rc = i.Int(1, id).Int(2, e.at_ms).Text(3, e.subject).Text(4, e.kind).Text(5, e.reason).Step();
+    const std::string reason = StoredReason(e.reason, o_);
+    int rc = i.Int(1, id).Int(2, e.at_ms).Text(3, e.subject).Text(4, e.kind).Text(5, reason).Step();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "appending an event");
     Stmt p(db_, "DELETE FROM events WHERE id <= ?1");
     rc = p.Int(1, id - o_.max_events).Step();

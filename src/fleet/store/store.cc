@@ -64,7 +64,15 @@ Status CheckDocJson(std::string_view json, const StoreOptions& o) {
 Status CheckEvent(const Event& e, const StoreOptions& o) {
   RETURN_IF_ERROR(CheckName(e.subject, "event.subject", o));
   RETURN_IF_ERROR(CheckText(e.kind, "event.kind", o.max_event_text_bytes, false));
-  return CheckText(e.reason, "event.reason", o.max_event_text_bytes, true);
+  return CheckText(e.reason, "event.reason", std::numeric_limits<int64_t>::max(), true);
+}
+
+std::string StoredReason(std::string_view reason, const StoreOptions& o) {
+  const auto max = static_cast<size_t>(o.max_event_text_bytes);
+  if (reason.size() <= max) return std::string(reason);
+  size_t n = max >= 3 ? max - 3 : 0;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;  // not inside a sequence
+  return std::string(reason.substr(0, n)) + std::string("...").substr(0, max - n);
 }
 
 Status CheckLease(std::string_view lease, std::string_view holder, int64_t now_ms, int64_t ttl_ms,

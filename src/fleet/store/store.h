@@ -14,7 +14,8 @@
 //   - Every write is durable when acknowledged (SQLite: WAL + synchronous=FULL; PostgreSQL: commit).
 //   - Thread-safe: one Store is shared by all of the hub's threads.
 //   - Bounded: names 1..max_name_bytes printable ASCII, documents up to max_doc_bytes of UTF-8 (no NUL),
-//     event fields bounded too; a page of events at most max_events_page. Bad input is kInvalidArgument
+//     an event's kind up to max_event_text_bytes (a longer reason is cut there, ending "..."); a page
+//     of events at most max_events_page. Bad input is kInvalidArgument
 //     (kPayloadTooLarge for a document over the limit), naming the field.
 //   - Schema versioned (table schema_version); a database written by a newer build is refused.
 // Errors: kAborted a revision conflict; kNotFound a missing document on Delete; kUnavailable the
@@ -99,7 +100,7 @@ struct StoreOptions {
   int64_t max_events = 1000000;    // oldest pruned beyond
   int64_t max_doc_bytes = 16 << 20;
   int64_t max_name_bytes = 256;         // document, node, lease and holder names; event subjects
-  int64_t max_event_text_bytes = 4096;  // an event's kind and reason, each
+  int64_t max_event_text_bytes = 4096;  // an event's kind (refused beyond) and reason (cut beyond)
   int64_t max_events_page = 10000;      // Events' limit is capped here
   // PostgreSQL only: the schema the tables live in; connections kept open (calls beyond wait);
   // seconds to wait for a connection.

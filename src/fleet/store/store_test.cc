@@ -439,8 +439,19 @@ TEST_P(StoreTest, BadNamesAndTooLargeDocumentsAreRefused) {
   EXPECT_EQ(s->Put(DocKind::kNode, "utf8", "\"\xff\"", 0, 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s->Put(DocKind::kNode, "neg", "{}", -1, 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s->AppendEvent({0, 1, "hub", "", ""}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s->AppendEvent({0, 1, "hub", "k", std::string(5000, 'r')}).status().code(),
+  EXPECT_EQ(s->AppendEvent({0, 1, std::string(5000, 'k'), "k", ""}).status().code(),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->AppendEvent({0, 1, "hub", std::string(5000, 'k'), ""}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->AppendEvent({0, 1, "hub", "k", "\xff"}).status().code(), StatusCode::kInvalidArgument);
+  // A long reason is cut (at a character boundary), not refused.
+  std::string reason = "\xe2\x82\xac" + std::string(5000, 'r');
+  reason[4092] = '\xc3';  // an e-acute across the cut at 4093
+  reason[4093] = '\xa9';
+  ASSERT_TRUE(s->AppendEvent({0, 1, "hub", "long", reason}).ok());
+  auto events = s->Events(0, 10, "hub");
+  ASSERT_TRUE(events.ok() && events->size() == 1u);
+  EXPECT_EQ(events->front().reason, reason.substr(0, 4092) + "...");
   EXPECT_FALSE(s->Get(DocKind::kNode, "big2")->has_value());
   // UTF-8 text round-trips.
   ASSERT_TRUE(s->Put(DocKind::kNode, "utf8", "{\"n\":\"\xc3\xa9\xe2\x82\xac\"}", 0, 1).ok());
@@ -517,23 +528,30 @@ TEST_P(StoreTest, ConcurrentSequencesAndEventsAreUnique) {
     all_seqs.insert(seqs[t].begin(), seqs[t].end());
     all_ids.insert(ids[t].begin(), ids[t].end());
   }
-  EXPECT_EQ(all_seqs.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(all_seqs.size(), static_cast<size_t>(kThreads) * kEach);
   EXPECT_EQ(*all_seqs.rbegin(), kThreads * kEach);
-  EXPECT_EQ(all_ids.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(all_ids.size(), static_cast<size_t>(kThreads) * kEach);
 }
 
-TEST_P(StoreTest, SqliteFileIsPrivate) {
-  if (GetParam() != "sqlite") GTEST_SKIP() << "a SQLite file only";
-  ASSERT_TRUE(Open());
+TEST(SqliteStoreTest, TheFileIsPrivate) {
+  const fs::path dir = fs::temp_directory_path() / ("fleet-store-sqlite-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_TRUE(OpenStore("sqlite:" + (dir / "hub.db").string()).ok());
   struct stat st {};
-  ASSERT_EQ(::stat((dir_.path() / "hub.db").c_str(), &st), 0);
+  ASSERT_EQ(::stat((dir / "hub.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(OpenStore("sqlite:" + (dir_.path() / "no-such-dir" / "hub.db").string()).status().code(),
+  EXPECT_EQ(OpenStore("sqlite:" + (dir / "no-such-dir" / "hub.db").string()).status().code(),
             StatusCode::kUnavailable);
   EXPECT_EQ(OpenStore("sqlite:").status().code(), StatusCode::kInvalidArgument);
-  auto bare = OpenStore((dir_.path() / "bare.db").string());
+  auto bare = OpenStore((dir / "bare.db").string());
   ASSERT_TRUE(bare.ok()) << bare.status().ToString();
   EXPECT_EQ((*bare)->backend(), "sqlite");
+  auto memory = OpenStore(":memory:");
+  ASSERT_TRUE(memory.ok()) << memory.status().ToString();
+  EXPECT_EQ(*(*memory)->Put(DocKind::kNode, "n", "{}", 0, 1), 1);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 // Two or more hub replicas on one PostgreSQL database.
@@ -614,7 +632,7 @@ TEST_F(PostgresStoreTest, ReplicasNeverShareASequenceNumber) {
   tb.join();
   std::set<int64_t> all(from_a.begin(), from_a.end());
   all.insert(from_b.begin(), from_b.end());
-  EXPECT_EQ(all.size(), size_t{2 * kEach});
+  EXPECT_EQ(all.size(), size_t{2} * kEach);
   EXPECT_EQ(*all.begin(), 1);
   EXPECT_EQ(*all.rbegin(), 2 * kEach);
   // Each replica's own numbers increase.
