@@ -20,5 +20,6 @@ int Pull(const std::vector<std::string>& args);
 int GenerateKeyPair(const std::vector<std::string>& args);  // sign.cc
 int Sign(const std::vector<std::string>& args);
 int Verify(const std::vector<std::string>& args);
+int Agent(const std::vector<std::string>& args);  // the fleet agent
 
 }  // namespace continuum::cli
