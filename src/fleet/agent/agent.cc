@@ -224,7 +224,7 @@ void Agent::HubFailed(const Status& st, std::string_view what) {
     hub_down_ = true;
     hub_down_since_ = Clock::now();
     hub_backoff_ms_ = options_.backoff_initial_ms;
-    LogWarning("agent: hub unreachable (" + std::string(what) + ": " + st.message() +
+    LogWarning("agent: hub unavailable (" + std::string(what) + ": " + st.message() +
                "); serving what is installed, retrying every " + std::to_string(options_.backoff_initial_ms) +
                " ms doubling up to " + std::to_string(options_.backoff_max_ms) + " ms");
   } else {
@@ -237,7 +237,7 @@ void Agent::HubOk() {
   if (hub_down_) {
     const auto secs =
         std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - hub_down_since_).count();
-    LogInfo("agent: hub reachable again after " + std::to_string(secs) + " s");
+    LogInfo("agent: hub available again after " + std::to_string(secs) + " s");
     hub_down_ = false;
     report_wanted_ = true;
   }

@@ -81,7 +81,7 @@ std::shared_ptr<http::ClientCall> HubClient::Report(std::string body, ReportCall
   return Send(std::move(req), std::chrono::milliseconds(options_.request_timeout_ms),
               [done = std::move(done)](StatusOr<http::ClientResponse> r) {
                 if (!r.ok()) return done(r.status());
-                if (r->status != 200) return done(Unavailable("report: " + HubError(*r)));
+                if (r->status != 200) return done(Unavailable(HubError(*r)));
                 done(ParseReportAnswer(r->body));
               });
 }
@@ -96,7 +96,7 @@ std::shared_ptr<http::ClientCall> HubClient::Poll(int64_t after, int64_t wait_s,
     if (!r.ok()) return done(r.status());
     if (r->status == 200) return done(PollAnswer{200, std::move(r->body)});
     if (r->status == 304 || r->status == 404) return done(PollAnswer{r->status, ""});
-    done(Unavailable("desired state: " + HubError(*r)));
+    done(Unavailable(HubError(*r)));
   });
 }
 
