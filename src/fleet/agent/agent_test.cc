@@ -52,6 +52,15 @@ class FakeHub {
     std::lock_guard<std::mutex> l(mu_);
     return documents_sent_;
   }
+  // Down: every call is answered 503 (and counted).
+  void SetDown(bool down) {
+    std::lock_guard<std::mutex> l(mu_);
+    down_ = down;
+  }
+  int64_t refused_calls() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return refused_calls_;
+  }
   std::vector<std::string> reports() const {
     std::lock_guard<std::mutex> l(mu_);
     return reports_;
@@ -71,6 +80,10 @@ class FakeHub {
     std::lock_guard<std::mutex> l(mu_);
     http::Response out;
     const std::string base = std::string("/api/v1/nodes/") + kNode;
+    if (down_) {
+      ++refused_calls_;
+      return {503, "application/json", {}, R"({"error":"down for maintenance"})"};
+    }
     if (r.method == "POST" && r.path == base + "/report") {
       reports_.push_back(r.body);
       out.body = "{\"sequence\":" + std::to_string(sequence_) + "}";
@@ -93,6 +106,8 @@ class FakeHub {
   std::vector<std::string> reports_;
   std::vector<int64_t> polls_;
   int64_t documents_sent_ = 0;
+  bool down_ = false;
+  int64_t refused_calls_ = 0;
   std::string envelope_;
   int64_t sequence_ = 0;
   bool always_ = false;
@@ -230,6 +245,22 @@ TEST_F(AgentLoopTest, RegistersAppliesRefusesAndResumes) {
   Running again(Options());
   ASSERT_TRUE(Eventually([&] { return hub_.reports().size() > before; }));
   EXPECT_NE(hub_.reports()[before].find(R"("sequence":2)"), std::string::npos) << hub_.reports()[before];
+}
+
+TEST_F(AgentLoopTest, AnOutageIsRetriedAndTheStateReportedAgainAfterIt) {
+  hub_.SetDocument(Envelope(1, {}, *key_), 1);
+  Running run(Options());
+  ASSERT_TRUE(Eventually([&] { return SavedSequence() == 1; }));
+  hub_.SetDown(true);
+  ASSERT_TRUE(Eventually([&] { return hub_.refused_calls() >= 3; }));  // retried while down
+  const size_t before = hub_.reports().size();
+  hub_.SetDown(false);
+  // Back: the agent reports at once (nothing changed, but the hub may have lost track of it) and
+  // polls on from the sequence it had.
+  ASSERT_TRUE(Eventually([&] { return hub_.reports().size() > before; }));
+  EXPECT_NE(hub_.reports().back().find(R"("sequence":1)"), std::string::npos);
+  ASSERT_TRUE(Eventually([&] { return !hub_.polls().empty() && hub_.polls().back() == 1; }));
+  EXPECT_EQ(SavedSequence(), 1);
 }
 
 TEST_F(AgentLoopTest, CorruptStateFileStopsTheStart) {
