@@ -164,10 +164,9 @@ TEST(UpstreamTls, NodesAddedLaterGetTheirSettings) {
   EXPECT_EQ(Infer(gw).body, "anonymous");
   EXPECT_GE(fresh.handshakes(), 1);
   const std::string metrics = registry.Render();
-  for (const std::string sample :
-       {std::string("continuum_gateway_topology_updates_total 2"),
-        std::string("continuum_gateway_topology_nodes 2"),
-        std::string(R"(continuum_gateway_answers_total{node="https",tier="edge",step="first"} 3)")}) {
+  for (const char* sample :
+       {"continuum_gateway_topology_updates_total 2", "continuum_gateway_topology_nodes 2",
+        R"(continuum_gateway_answers_total{node="https",tier="edge",step="first"} 3)"}) {
     EXPECT_NE(metrics.find(sample), std::string::npos) << sample << " missing in\n" << metrics;
   }
 }
