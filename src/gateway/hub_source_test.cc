@@ -23,6 +23,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+http::Response HubAnswer(int status, std::string body = "") {
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
 std::string Doc(const std::string& node) {
   return R"({"schema_version": 1, "nodes": [{"name": ")" + node + R"(", "url": "http://)" + node +
          R"(:8000", "tier": "edge", "models": [{"name": "m", "versions": [1]}]}]})";
@@ -57,7 +64,7 @@ class FakeHub {
       std::lock_guard<std::mutex> lock(mu_);
       pending.swap(pending_);
     }
-    for (auto& w : pending) w(http::Response{.status = 304});
+    for (auto& w : pending) w(HubAnswer(304));
     if (server_) server_->Stop();
   }
   uint16_t port() const { return server_ ? server_->port() : 0; }
@@ -94,7 +101,7 @@ class FakeHub {
     return r;
   }
   void Handle(http::Request&& r, http::Responder w) {
-    if (r.path != "/api/v1/topology") return w(http::Response{.status = 404});
+    if (r.path != "/api/v1/topology") return w(HubAnswer(404));
     auto header = [&r](const char* name) {
       const std::string* h = r.Header(name);
       return h ? *h : std::string();
@@ -102,7 +109,7 @@ class FakeHub {
     {
       std::lock_guard<std::mutex> lock(mu_);
       seen_.push_back({r.query, header("if-none-match"), header("authorization")});
-      if (doc_.empty()) return w(http::Response{.status = 503, .body = R"({"error": "not ready"})"});
+      if (doc_.empty()) return w(HubAnswer(503, R"({"error": "not ready"})"));
       if (header("if-none-match") == etag_) {
         pending_.push_back(std::move(w));
         return;
@@ -287,7 +294,9 @@ TEST(HubSource, TheCacheFileIsWrittenAndUsedAtStartWhenTheHubIsDown) {
   EXPECT_EQ((*source)->stats().origin, TopologyOrigin::kCache);
   // The topology it starts from routes.
   router::Router r(std::move(t).value());
-  EXPECT_TRUE(r.Decide(router::Request{.model = "m"}).ok());
+  router::Request req;
+  req.model = "m";
+  EXPECT_TRUE(r.Decide(req).ok());
 
   // No cache (or a broken one): Unavailable, naming both.
   o.cache_file = (dir.path() / "missing.json").string();

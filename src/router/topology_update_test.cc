@@ -133,7 +133,9 @@ TEST(TopologyUpdate, ANodeRemovedWhileARequestToItIsInFlightIsForgottenAndItsAns
 TEST(TopologyUpdate, AModelNoLongerHeldIsNotRoutedThere) {
   Router r(Topo({NodeJson("a", "http://a", 1)}));
   ASSERT_TRUE(r.Decide(Req()).ok());
-  r.SetTopology(Topo({}));
+  std::string other = NodeJson("a", "http://a", 1);
+  other.replace(other.find(R"("name": "m")"), 11, R"("name": "other")");
+  r.SetTopology(Topo({other}));
   auto d = r.Decide(Req());
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), StatusCode::kNotFound);
