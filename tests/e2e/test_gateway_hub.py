@@ -6,6 +6,7 @@ while it is down starts from its --hub-cache file."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,12 @@ class HubGateway(Server):
         self.start([BIN, "gateway", "--http-port", "0", "--http-address", "127.0.0.1", *flags])
 
 
+def cached_node(path):
+    """The first node of the topology in the gateway's cache file."""
+    with open(path) as f:
+        return json.load(f)["nodes"][0]["name"]
+
+
 def gauge(server, family):
     """The value of an unlabelled sample on the gateway's /metrics (0 when absent)."""
     text = server.request("GET", "/metrics")[1].decode()
@@ -81,6 +88,7 @@ class GatewayHubTest(unittest.TestCase):
         self.hub.kill()
         self.a.stop()
         self.b.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def gateway(self):
         g = HubGateway("--hub", self.hub.url, "--hub-cache", self.cache, "--hub-wait-s", "5",
@@ -101,8 +109,7 @@ class GatewayHubTest(unittest.TestCase):
         self.assertEqual(gauge(gw, "continuum_gateway_topology_nodes"), 1)
         self.assertIn('continuum_gateway_topology_source{source="hub"} 1',
                       gw.request("GET", "/metrics")[1].decode())
-        with open(self.cache) as f:
-            self.assertEqual(json.load(f)["nodes"][0]["name"], "node-a")
+        self.assertEqual(cached_node(self.cache), "node-a")
 
         # The hub moves the model to node B: the gateway follows (its long poll answers at once).
         write_atomically(self.doc, topology("node-b", self.b.port))
@@ -111,7 +118,7 @@ class GatewayHubTest(unittest.TestCase):
             self.assertEqual(self.node_of_answer(gw), "node-b")
         self.assertGreaterEqual(gauge(gw, "continuum_gateway_topology_updates_total"), 1)
         self.assertGreater(gauge(gw, "continuum_gateway_topology_last_update_timestamp_seconds"), 0)
-        gw.wait(lambda: json.load(open(self.cache))["nodes"][0]["name"] == "node-b", what="the cache")
+        gw.wait(lambda: cached_node(self.cache) == "node-b", what="the cache")
 
         # The topology server dies: the gateway keeps routing with what it has, and counts errors.
         self.hub.kill()
