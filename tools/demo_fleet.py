@@ -172,7 +172,7 @@ def main():
                                            os.path.join(work, "hub.pub"), "--key", os.path.join(work, "cosign.pub"),
                                            "--model-repository", repo, "--state-dir", os.path.join(work, name, "agent"),
                                            "--serve-url", url, "--registry-insecure", "--report-interval-ms", "300",
-                                           "--wait-s", "10", "--property", "tier=" + tier,
+                                           "--wait-s", "10", "--serve-poll-secs", "1", "--property", "tier=" + tier,
                                            "--property", "jurisdiction=list:" + juris], "continuum agent: ready")
             procs.append(agent)
             nodes[name] = url

@@ -157,7 +157,7 @@ class Node:
         argv = [BIN, "agent", "--hub", self.fleet.hub.url if self.fleet.hub else self.fleet.hub_url, "--name", self.name,
                 "--hub-key", hub_key or self.fleet.hub_pub, "--key", self.fleet.cosign_pub, "--model-repository",
                 self.repo, "--state-dir", self.state, "--serve-url", self.url, "--registry-insecure",
-                "--report-interval-ms", "200", "--wait-s", "5"]
+                "--report-interval-ms", "200", "--wait-s", "5", "--serve-poll-secs", "1"]
         for k, v in self.properties.items():
             argv += ["--property", "%s=%s" % (k, v)]
         return argv
@@ -215,20 +215,23 @@ class Fleet:
     def ref(self, tag):
         return "%s/%s:%s" % (self.registry.host, REPO, tag)
 
-    def model_folder(self, tag, versions, bad=False):
+    def model_folder(self, tag, versions, bad=False, weights_bytes=0):
         d = os.path.join(self.tmp, "src-" + tag, "add_sub")
         for v in versions:
             os.makedirs(os.path.join(d, str(v)))
             src = os.path.join(MODELS, "fixed_shape" if bad else "add_sub", "1", "model.onnx")
             shutil.copy(src, os.path.join(d, str(v), "model.onnx"))
+        if weights_bytes:  # a large file, so that a pull and an install take a while
+            with open(os.path.join(d, str(versions[0]), "weights.bin"), "wb") as out:
+                out.write(os.urandom(1 << 20) * (weights_bytes >> 20))
         with open(os.path.join(d, "config.json"), "w") as f:
             # A bad package: a graph with fixed dimensions declared batchable, which no node can load.
             f.write('{"schema_version": 1, "max_batch_size": 8}\n' if bad else '{"schema_version": 1}\n')
         return d
 
-    def publish(self, tag, versions=(1,), bad=False, epoch=None):
+    def publish(self, tag, versions=(1,), bad=False, epoch=None, weights_bytes=0):
         """Packs add_sub with `versions`, signs it with cosign.key, pushes it; returns its digest."""
-        r = run("pack", self.model_folder(tag, versions, bad), "-t", self.ref(tag), "--output", self.layout,
+        r = run("pack", self.model_folder(tag, versions, bad, weights_bytes), "-t", self.ref(tag), "--output", self.layout,
                 "--created-at", epoch or str(1767323045 + len(self.digests)))
         self.test.assertEqual(r.returncode, 0, r.stderr)
         digest = r.stdout.strip().split()[-1]

@@ -15,10 +15,12 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from fleet import Fleet, Proc, http_json, run, wait_for
 from harness import BIN
 
+HUB_DOWN_SECONDS = float(os.environ.get("CONTINUUM_FLEET_HUB_DOWN_SECONDS", "0"))
 FAST = {"batch_size": 1, "min_success_ms": 500, "health_timeout_ms": 30000, "min_requests": 1000000}
 
 
@@ -113,9 +115,12 @@ class FleetTest(unittest.TestCase):
             failures = 0
             nodes[0].agent.kill()
             nodes[0].start_agent(ready=False)
-            for _ in range(50):
+            down_until = time.time() + HUB_DOWN_SECONDS
+            sent = 0
+            while sent < 50 or time.time() < down_until:
                 for n in nodes:
                     failures += n.infer() != 200
+                sent += 1
             self.assertEqual(failures, 0)
             wait_for(lambda: nodes[0].agent.count("unreachable") >= 1 or nodes[0].agent.count("cannot reach") >= 1,
                      30, "the restarted agent noticing the hub is down")
@@ -140,6 +145,84 @@ class FleetTest(unittest.TestCase):
             wait_for(lambda: n.agent.count("refused desired state") >= 1, 60, "the refusal")
             self.assertIsNone(n.installed_digest())
             self.assertEqual(n.agent.count("installed add_sub"), 0)
+
+
+KILL_ITERATIONS = int(os.environ.get("CONTINUUM_FLEET_KILL_ITERATIONS", "3"))
+FLAP_SECONDS = float(os.environ.get("CONTINUUM_FLEET_FLAP_SECONDS", "0"))
+
+
+class FleetFaultTest(unittest.TestCase):
+    def test_links_flapping_between_hub_and_agent(self):
+        """The agent reaches the hub through the link emulator, cut for a second out of every three:
+        the rollout still reaches the node, and the node serves throughout."""
+        with Fleet(self) as f:
+            d1 = f.publish("1")
+            f.start_hub()
+            scenario = os.path.join(f.tmp, "flap.json")
+            with open(scenario, "w") as out:
+                json.dump({"schema_version": 1, "seed": 3, "loop": True, "phases": [
+                    {"name": "up", "duration_s": 2, "up": {"delay_ms": 20}, "down": {"delay_ms": 20}},
+                    {"name": "cut", "duration_s": 1, "partition": True, "partition_mode": "reset"}]}, out)
+            link = Proc([BIN, "linkemu", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:%d" % f.hub.port,
+                         "--scenario", scenario], ready="listening on")
+            self.addCleanup(link.stop)
+            line = [l for l in link.out if "listening on" in l][0]
+            port = int(line.split("listening on ", 1)[1].split(",")[0].rsplit(":", 1)[1])
+            real_hub = f.hub.url
+            f.hub.url = "http://127.0.0.1:%d" % port  # the node's agent goes through the link
+            n = f.start_node("edge-1", tier="edge")
+            f.hub.url = real_hub
+            f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
+            wait_for(lambda: n.installed_digest() == d1 and n.ready(1), 120, "the package through a flapping link")
+            deadline = time.time() + FLAP_SECONDS
+            while time.time() < deadline:  # the soak keeps the link flapping longer
+                self.assertEqual(n.infer(), 200)
+                time.sleep(0.2)
+            self.assertEqual(n.agent.count("installed add_sub " + d1), 1, n.agent.log())
+
+    def test_kill_9_agent_during_install(self):
+        """The agent killed (SIGKILL) again and again while it pulls and installs a large package:
+        each restart resumes, the node ends on the whole new package, never a mix."""
+        with Fleet(self) as f:
+            d1 = f.publish("1")
+            f.start_hub()
+            n = f.start_node("edge-1", tier="edge")
+            f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
+            wait_for(lambda: n.installed_digest() == d1 and n.ready(1), 90, "package 1")
+            d2 = f.publish("2", versions=(1, 2), weights_bytes=48 << 20)
+            f.apply({"name": "add-sub", "package": f.ref("2"), "rollout": FAST})
+            for i in range(KILL_ITERATIONS):
+                time.sleep(0.3 + 0.4 * (i % 3))
+                n.agent.kill()
+                self.assertIn(n.installed_digest(), (d1, d2))
+                self.assertEqual(n.infer(1), 200)
+                n.start_agent(ready=False)
+            wait_for(lambda: n.installed_digest() == d2 and n.ready(2), 180, "package 2 after the kills")
+            self.assertEqual(n.infer(2), 200)
+            wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "the rollout")
+
+    def test_package_deleted_from_the_registry_mid_rollout(self):
+        """The new package disappears from the registry after the canary installed it: the next node
+        cannot pull it, fails, and the rollout rolls back to the old package, which every node serves."""
+        with Fleet(self) as f:
+            d1 = f.publish("1")
+            f.start_hub()
+            nodes = [f.start_node("edge-%d" % i, tier="edge") for i in (1, 2)]
+            f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
+            for n in nodes:
+                wait_for(lambda n=n: n.installed_digest() == d1 and n.ready(1), 90, n.name + " on package 1")
+            wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "first rollout")
+            d2 = f.publish("2", versions=(1, 2))
+            f.apply({"name": "add-sub", "package": f.ref("2"), "rollout": dict(FAST, min_success_ms=3000)})
+            wait_for(lambda: any(n.installed_digest() == d2 for n in nodes), 90, "the canary on package 2")
+            req = urllib.request.Request("%s/v2/%s/manifests/%s" % (f.registry.url, "models/add_sub", d2),
+                                         method="DELETE")
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.status, 202)
+            wait_for(lambda: f.rollout()["phase"] == "rolled_back", 120, "rollback")
+            for n in nodes:
+                wait_for(lambda n=n: n.installed_digest() == d1 and n.ready(1), 90, n.name + " back on package 1")
+                self.assertEqual(n.infer(), 200)
 
 
 if __name__ == "__main__":
