@@ -347,6 +347,57 @@ TEST(Gateway, ConcurrentRequestsSurviveANodeDying) {
   EXPECT_FALSE(router.IsHealthy("a")) << a_hits.load() << " answered by a, " << b_hits.load() << " by b";
 }
 
+// The topology changes (the hub's rollouts) while requests are routed from several threads and
+// the prober runs: each request is answered by the node its plan named, removed or not.
+TEST(Gateway, ConcurrentRequestsFollowTopologyUpdates) {
+  TestNode a(Answer(200, "a")), b(Answer(200, "b"));
+  auto only = [](const std::string& name, const std::string& url) {
+    auto t = router::ParseTopology(R"({"schema_version":1,"nodes":[{"name":")" + name + R"(","url":")" + url +
+                                   R"(","tier":"edge","models":[{"name":"m","versions":[1]}]}]})");
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : router::Topology{};
+  };
+  router::Router router(only("a", a.url));
+  telemetry::Registry registry;
+  GatewayOptions o;
+  o.metrics = &registry;
+  o.probe_period = std::chrono::milliseconds(1);
+  Gateway gw(&router, nullptr, o);
+  auto infer = [&gw] {
+    http::Request r;
+    r.method = "POST";
+    r.path = "/v2/models/m/infer";
+    r.body = "{}";
+    std::promise<http::Response> p;
+    gw.Handle(std::move(r), [&p](http::Response resp) { p.set_value(std::move(resp)); });
+    return p.get_future().get();
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        http::Response r = infer();
+        (r.status == 200 && (r.body == "a" || r.body == "b") ? ok : bad).fetch_add(1);
+      }
+    });
+  }
+  constexpr int kUpdates = 40;
+  for (int i = 1; i <= kUpdates; ++i) {
+    const int before = ok.load() + bad.load();
+    ASSERT_TRUE(gw.SetTopology(i % 2 ? only("b", b.url) : only("a", a.url)).ok());
+    ASSERT_TRUE(Eventually([&] { return ok.load() + bad.load() > before + 2; }));
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(infer().body, "a");  // the last topology: "a" only
+  const std::string metrics = registry.Render();
+  EXPECT_NE(metrics.find("continuum_gateway_topology_updates_total 40"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("continuum_gateway_topology_nodes 1"), std::string::npos) << metrics;
+}
+
 // Two nodes holding model "m" (version 1, compute seeded at `compute_ms`): `a` on the edge tier
 // and `b` in the cloud, at the given round trips from the gateway.
 router::Topology TwoNodes(const std::string& a, const std::string& a_url, double a_rtt_ms,
