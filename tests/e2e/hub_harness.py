@@ -68,8 +68,11 @@ class Hub(Server):
         return answer
 
     def targets(self, node):
-        """The targets of the desired state the hub issued `node` last, and its sequence."""
+        """The targets of the desired state the hub issued `node` last, and its sequence (none
+        for a node that never reported)."""
         status, n = self.get("/api/v1/nodes/" + node)
+        if status == 404:
+            return [], 0
         if status != 200:
             raise AssertionError("GET node %s: %d %s" % (node, status, n))
         return n["desired"]["targets"], n["desired"]["sequence"]
