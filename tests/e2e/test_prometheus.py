@@ -105,6 +105,7 @@ class PrometheusTest(unittest.TestCase):
         return data["result"] if data else []
 
     def poll(self, cond, what, each=None):
+        self.last = None  # what the condition saw last (conditions set it), for the failure message
         deadline = time.time() + TIMEOUT_S
         while time.time() < deadline:
             if each:
@@ -115,7 +116,7 @@ class PrometheusTest(unittest.TestCase):
             time.sleep(0.2)
         with open(self.prom_log) as f:
             log = f.read()[-3000:]
-        self.fail("timed out waiting for %s\nPrometheus log (end):\n%s" % (what, log))
+        self.fail("timed out waiting for %s (last seen: %s)\nPrometheus log (end):\n%s" % (what, self.last, log))
 
     def test_targets_from_the_hub_and_slo_rules(self):
         hub = Hub("--tick-ms", "100")
@@ -160,6 +161,7 @@ class PrometheusTest(unittest.TestCase):
         def ratios():
             got = {r["metric"].get("node"): float(r["value"][1])
                    for r in self.query('continuum:model_error_ratio:rate1m{model="add_sub"}')}
+            self.last = got
             ok = set(got) == set(NODES) and got["edge-1"] > 0 and got["cloud-1"] == 0
             return got if ok else None
         ratios = self.poll(ratios, "error ratios of add_sub on both nodes (edge-1's above 0)", each=traffic)
@@ -168,6 +170,7 @@ class PrometheusTest(unittest.TestCase):
         def p95():
             got = {r["metric"].get("node"): (r["metric"], float(r["value"][1]))
                    for r in self.query('continuum:model_request_duration_seconds:p95_1m{model="add_sub"}')}
+            self.last = got
             return got if set(got) == set(NODES) and all(math.isfinite(v) and v > 0 for _, v in got.values()) else None
         p95 = self.poll(p95, "p95 latency of add_sub on both nodes", each=traffic)
         self.assertEqual(p95["edge-1"][0]["tier"], "edge")
