@@ -68,8 +68,13 @@ class Page:
             raise AssertionError("%s: %s\n%s" % (cmd, answer.get("error"), "".join(self.stderr[-30:])))
         return answer
 
-    def wait(self, selector):
-        self.do(wait=selector, timeout_ms=WAIT_MS)
+    def wait(self, selector, fleet=None):
+        try:
+            self.do(wait=selector, timeout_ms=WAIT_MS)
+        except AssertionError as e:
+            if fleet is not None and fleet.failure is not None:
+                raise AssertionError("%s\n(the stand-in nodes failed: %r)" % (e, fleet.failure)) from None
+            raise
 
     def close(self):
         if self.proc.poll() is None:
@@ -163,6 +168,9 @@ class DashboardTest(unittest.TestCase):
         self.page = Page(self.hub.url + "/", self.modules)
         self.addCleanup(self.page.close)
 
+    def wait(self, selector):
+        self.page.wait(selector, self.fleet)
+
     def shot(self, name):
         path = os.path.join(self.shots, name + ".png")
         self.page.do(screenshot=path)
@@ -184,29 +192,29 @@ class DashboardTest(unittest.TestCase):
         dep = '[data-deployment="add-sub"]'
         batch = lambda i, state: '%s [data-batch="%d"][data-state="%s"]' % (dep, i, state)
         for node in NODES:
-            self.page.wait('tr[data-node="%s"]' % node)
+            self.wait('tr[data-node="%s"]' % node)
         self.shot("1-nodes")
 
         # Version 1 over three batches of one node; the nodes install only when released.
         self.deploy(DIGEST_V1)
-        self.page.wait(dep + '[data-phase="progressing"] ' + '[data-batch="1"][data-state="in_progress"]')
-        self.page.wait(batch(3, "pending"))
+        self.wait(dep + '[data-phase="progressing"] ' + '[data-batch="1"][data-state="in_progress"]')
+        self.wait(batch(3, "pending"))
         order = self.batches()
         self.assertEqual(sorted(n for b in order for n in b), sorted(NODES))
         self.shot("2-canary-in-progress")
         self.fleet.release(order[0][0], order[1][0])
-        self.page.wait(batch(1, "succeeded"))
-        self.page.wait(batch(2, "succeeded"))
-        self.page.wait(batch(3, "in_progress"))
+        self.wait(batch(1, "succeeded"))
+        self.wait(batch(2, "succeeded"))
+        self.wait(batch(3, "in_progress"))
         self.shot("3-progressing")
         self.fleet.release(order[2][0])
-        self.page.wait(dep + '[data-phase="succeeded"]')
+        self.wait(dep + '[data-phase="succeeded"]')
         for i in (1, 2, 3):
-            self.page.wait(batch(i, "succeeded"))
+            self.wait(batch(i, "succeeded"))
         for node in NODES:
-            self.page.wait('tr[data-node="%s"] [data-digest="%s"][data-ready="true"]' % (node, DIGEST_V1))
-        self.page.wait('#events tr[data-kind="succeeded"]')
-        self.page.wait('#tiers tr[data-tier="edge"]')
+            self.wait('tr[data-node="%s"] [data-digest="%s"][data-ready="true"]' % (node, DIGEST_V1))
+        self.wait('#events tr[data-kind="succeeded"]')
+        self.wait('#tiers tr[data-tier="edge"]')
         self.shot("4-succeeded")
         self.assertIsNone(self.fleet.failure)
 
@@ -214,16 +222,16 @@ class DashboardTest(unittest.TestCase):
         with self.fleet.lock:
             self.fleet.broken.add(DIGEST_V2)
         self.deploy(DIGEST_V2)
-        self.page.wait(dep + '[data-phase="rolled_back"]')
-        self.page.wait(batch(1, "failed"))
-        self.page.wait('#events tr[data-kind="rollback"]')
-        self.page.wait('#events tr[data-kind="node_failed"]')
+        self.wait(dep + '[data-phase="rolled_back"]')
+        self.wait(batch(1, "failed"))
+        self.wait('#events tr[data-kind="rollback"]')
+        self.wait('#events tr[data-kind="node_failed"]')
         canary = self.batches()[0][0]
         reason = self.page.do(text=dep + " .reason")["text"]
         self.assertIn(canary, reason)
         # Every node is told to run version 1 again; the canary reports it ready once more.
         for node in NODES:
-            self.page.wait('tr[data-node="%s"] [data-digest="%s"][data-ready="true"]' % (node, DIGEST_V1))
+            self.wait('tr[data-node="%s"] [data-digest="%s"][data-ready="true"]' % (node, DIGEST_V1))
         self.shot("5-rolled-back")
         self.assertIsNone(self.fleet.failure)
         errors = [l for l in self.page.stderr if l.startswith("page error")]
