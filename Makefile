@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
 
-.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak-packages clean
+.PHONY: all setup pyclients build test test-unit test-asan test-tsan thread-safety tidy fuzz demo bench soak-packages soak-fleet clean
 
 all: build
 
@@ -81,6 +81,14 @@ soak-packages: build
 	  CONTINUUM_TEST_PKI=$(CURDIR)/$(BUILD)/test_pki /usr/bin/python3 -m unittest -v \
 	  test_install.InstallFaultTest.test_kill_during_install_never_serves_a_mix \
 	  test_registry.RegistryTest.test_kill_9_during_pull_keeps_the_old_package_or_the_whole_new_one
+
+# The fleet's faults, long: the agent killed (SIGKILL) 100 times during installs, the hub-agent link
+# flapping for 10 minutes, the hub down for 3 minutes while nodes serve and an agent restarts.
+soak-fleet: build
+	cd tests/e2e && CONTINUUM_FLEET_KILL_ITERATIONS=100 CONTINUUM_FLEET_FLAP_SECONDS=600 CONTINUUM_FLEET_HUB_DOWN_SECONDS=180 \
+	  CONTINUUM_BIN=$(CURDIR)/$(BUILD)/bin/continuum CONTINUUM_TEST_MODELS=$(CURDIR)/$(BUILD)/test_models \
+	  CONTINUUM_TEST_PKI=$(CURDIR)/$(BUILD)/test_pki /usr/bin/python3 -m unittest -v test_fleet.FleetFaultTest \
+	  test_fleet.FleetTest.test_hub_down_nodes_keep_serving_and_reconnect_as_a_diff
 
 bench: build
 	@tools/setup.sh --bench

@@ -37,6 +37,9 @@ DEBS+=(docker-registry apache2-utils)
 # chromium: the hub's dashboard page in a real, headless browser (tests/e2e/test_dashboard.py, driven
 # by the pinned playwright-core that tools/playwright.sh installs; no browser is downloaded).
 DEBS+=(chromium)
+# PostgreSQL: the hub's shared store for several replicas (libpq) and the throwaway server its tests
+# start (tools/postgres.sh).
+DEBS+=(postgresql libpq-dev)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -19,6 +19,7 @@ inline int HttpStatusFor(StatusCode code) {
     case StatusCode::kDeadlineExceeded: return 504;
     case StatusCode::kInternal: return 500;
     case StatusCode::kCancelled: return 499;  // client closed request; never written (the peer is gone)
+    case StatusCode::kAborted: return 409;
   }
   return 500;
 }

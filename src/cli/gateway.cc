@@ -13,6 +13,7 @@
 #include "cli/serving.h"
 #include "common/log.h"
 #include "gateway/dispatcher.h"
+#include "gateway/hub_source.h"
 #include "gateway/upstream_tls.h"
 #include "http/io_loop.h"
 #include "http/server.h"
@@ -37,7 +38,23 @@ struct GatewayConfig {
   double attempt_timeout_factor = 4, attempt_budget_share = 0.5;
   bool await_hedge_losers = true, verbose = false;
   tls::ClientTlsOptions upstream;  // https:// nodes without a "tls" block of their own
+  std::string hub_url, hub_token_file, hub_ca_file, hub_cache;
+  int64_t hub_wait_s = 30, hub_backoff_max_ms = 30000;
 };
+
+void RegisterHubFlags(Flags& f, GatewayConfig* c) {
+  f.String("hub", &c->hub_url,
+           "follow the topology the hub serves at URL/api/v1/topology (long polls; with --topology, the "
+           "file is the topology until the hub answers)");
+  f.String("hub-token-file", &c->hub_token_file, "the bearer token sent to the hub (a file holding it)");
+  f.String("hub-ca-file", &c->hub_ca_file, "https:// hub: the CA bundle (PEM) its certificate must chain to");
+  f.String("hub-cache", &c->hub_cache,
+           "write each topology received from the hub to this file; read at start when the hub does not "
+           "answer");
+  f.Int("hub-wait-s", &c->hub_wait_s, "how long one long poll of the hub may wait for a change (1..3600)");
+  f.Int("hub-backoff-max-ms", &c->hub_backoff_max_ms,
+        "the longest wait between retries while the hub does not answer (doubling from 500 ms)");
+}
 
 void RegisterRoutingFlags(Flags& f, GatewayConfig* c) {
   f.String("decision-log", &c->decision_log_path,
@@ -72,6 +89,7 @@ std::optional<int> ParseGatewayArgs(const std::vector<std::string>& args, Gatewa
                                     http::ServerOptions* so) {
   Flags f;
   f.String("topology", &c->topology_path, "topology file (JSON, see src/router/README.md)");
+  RegisterHubFlags(f, c);
   c->server.Register(f);
   RegisterRoutingFlags(f, c);
   f.String("model-repository", &c->repo_dir,
@@ -80,10 +98,15 @@ std::optional<int> ParseGatewayArgs(const std::vector<std::string>& args, Gatewa
   f.Int("intra-op-threads", &c->intra_op, "in-process node: ONNX Runtime thread pool size (0: one per core)");
   c->filters.Register(f);
   f.Bool("log-verbose", &c->verbose, "log debug messages");
-  if (auto code = f.ParseOrExplain(kCommand, "usage: continuum gateway --topology FILE [flags]", args))
+  if (auto code =
+          f.ParseOrExplain(kCommand, "usage: continuum gateway --topology FILE | --hub URL [flags]", args))
     return code;
   if (c->verbose) SetLogLevel(LogLevel::kDebug);
-  if (c->topology_path.empty()) return PrintError(kCommand, InvalidArgument("--topology is required"));
+  if (c->topology_path.empty() && c->hub_url.empty())
+    return PrintError(kCommand, InvalidArgument("--topology or --hub is required"));
+  if (c->hub_url.empty() && (!c->hub_token_file.empty() || !c->hub_ca_file.empty() || !c->hub_cache.empty()))
+    return PrintError(kCommand,
+                      InvalidArgument("--hub-token-file, --hub-ca-file and --hub-cache need --hub"));
   if (!c->catalog_dir.empty() && c->repo_dir.empty())
     return PrintError(kCommand, InvalidArgument("--catalog needs --model-repository"));
   auto server = c->server.Options();
@@ -92,7 +115,7 @@ std::optional<int> ParseGatewayArgs(const std::vector<std::string>& args, Gatewa
   if (Status st = c->filters.Check(); !st.ok()) return PrintError(kCommand, st);
   if (c->request_timeout_ms < 1 || c->probe_ms < 1 || c->eject_after < 1 || c->explore_after_ms < 0 ||
       c->intra_op < 0 || c->attempt_timeout_factor < 0 || c->attempt_budget_share < 0 ||
-      c->attempt_budget_share > 1)
+      c->attempt_budget_share > 1 || c->hub_wait_s < 1 || c->hub_wait_s > 3600 || c->hub_backoff_max_ms < 500)
     return PrintError(kCommand, InvalidArgument("a numeric flag is out of range (see --help)"));
   return std::nullopt;
 }
@@ -123,6 +146,7 @@ gateway::GatewayOptions GatewayOptionsFor(const GatewayConfig& c,
   go.attempt_budget_share = c.attempt_budget_share;
   go.await_hedge_losers = c.await_hedge_losers;
   go.probe_period = std::chrono::milliseconds(std::min<int64_t>(c.probe_ms, 250));
+  go.upstream_tls_options = c.upstream;
   if (node)
     go.local_handler = [node](http::Request&& r, http::Responder w) {
       node->Handle(std::move(r), std::move(w));
@@ -168,10 +192,32 @@ struct GatewayParts {
   std::unique_ptr<InferenceNode> node;
   std::vector<std::shared_ptr<http::IoLoop>> loops;
   gateway::UpstreamTls upstream_tls;
+  std::unique_ptr<gateway::HubTopologySource> hub;  // with --hub
 };
 
-int BuildParts(const GatewayConfig& c, const http::ServerOptions& so, GatewayParts* p) {
-  auto topology = router::LoadTopology(c.topology_path);
+// The starting topology: the --topology file when given, else the hub's (or its cache's).
+StatusOr<router::Topology> StartingTopology(const GatewayConfig& c, telemetry::Registry* registry,
+                                            GatewayParts* p) {
+  if (!c.hub_url.empty()) {
+    gateway::HubSourceOptions ho;
+    ho.url = c.hub_url;
+    ho.token_file = c.hub_token_file;
+    ho.ca_file = c.hub_ca_file;
+    ho.cache_file = c.hub_cache;
+    ho.wait = std::chrono::seconds(c.hub_wait_s);
+    ho.backoff_max = std::chrono::milliseconds(c.hub_backoff_max_ms);
+    ho.metrics = registry;
+    ASSIGN_OR_RETURN(p->hub, gateway::HubTopologySource::Create(std::move(ho)));
+  }
+  if (c.topology_path.empty()) return p->hub->Initial();
+  ASSIGN_OR_RETURN(router::Topology t, router::LoadTopology(c.topology_path));
+  if (p->hub) p->hub->UseFile();
+  return t;
+}
+
+int BuildParts(const GatewayConfig& c, const http::ServerOptions& so, telemetry::Registry* registry,
+               GatewayParts* p) {
+  auto topology = StartingTopology(c, registry, p);
   if (!topology.ok()) return PrintError(kCommand, topology.status());
   auto upstream_tls = gateway::MakeUpstreamTls(*topology, c.upstream);
   if (!upstream_tls.ok()) return PrintError(kCommand, upstream_tls.status());
@@ -219,14 +265,14 @@ int Gateway(const std::vector<std::string>& args) {
   if (std::optional<int> code = ParseGatewayArgs(args, &c, &so)) return *code;
 
   StopSignals signals;  // before any thread starts
-  GatewayParts parts;
-  if (int code = BuildParts(c, so, &parts); code != 0) return code;
-
   // One registry for the process: the gateway's metrics, the filters' and the process's own. It is
   // served at GET /metrics: on the admin listener with --filters (a tenant key must not read
   // other tenants' usage), else on the main port.
   telemetry::Registry registry;
   telemetry::RegisterProcessMetrics(registry);
+  GatewayParts parts;
+  if (int code = BuildParts(c, so, &registry, &parts); code != 0) return code;
+
   gateway::GatewayOptions go = GatewayOptionsFor(c, parts.loops, &registry, parts.node.get());
   go.upstream_tls = parts.upstream_tls.defaults;
   go.upstream_tls_by_url = parts.upstream_tls.by_url;
@@ -241,14 +287,23 @@ int Gateway(const std::vector<std::string>& args) {
     g->Handle(std::move(r), std::move(w));
   };
   if (!c.filters.enabled()) handler = WithMetricsRoute(&gw, &registry);
-  auto listener = StartListener(kCommand, "gateway over " + std::to_string(parts.node_count) + " nodes, ", so,
-                                std::move(handler), c.filters, co);
+  std::string what = "gateway over " + std::to_string(parts.node_count) + " nodes";
+  if (parts.hub) {
+    what += " (topology from the " + std::string(gateway::TopologyOriginName(parts.hub->stats().origin)) +
+            ", following the hub " + c.hub_url + ")";
+  }
+  auto listener = StartListener(kCommand, what + ", ", so, std::move(handler), c.filters, co);
   if (!listener.ok()) {
     LogError(listener.status().message());
     return 1;
   }
+  // Stopped before the gateway goes away (it applies each topology to it).
+  if (parts.hub) parts.hub->Start([g = &gw](router::Topology t) { return g->SetTopology(std::move(t)); });
   InferenceNode* node = parts.node.get();
-  WaitThenShutDown(signals, {[&] { (*listener)->Stop(); },
+  WaitThenShutDown(signals, {[&] {
+                               if (parts.hub) parts.hub->Stop();
+                             },
+                             [&] { (*listener)->Stop(); },
                              [node] {
                                if (node) node->Shutdown();
                              }});

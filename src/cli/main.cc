@@ -28,6 +28,9 @@ void Usage() {
       "  generate-key-pair  write a cosign-compatible ECDSA P-256 key pair (cosign.key, cosign.pub)\n"
       "  sign      sign a package in an OCI image layout as cosign does (sha256-<digest>.sig tag)\n"
       "  verify    check a package's cosign signature offline with a public key\n"
+      "  hub       run the fleet's control plane (inventory, deployments, rollouts, dashboard); "
+      "`hub apply|plan|delete` talk to one\n"
+      "  agent     keep this node's model repository as the fleet hub wants it (beside serve)\n"
       "  linkemu   relay TCP through an emulated network link (delay, jitter, bandwidth, loss, partition)\n"
       "  version   print versions\n\n"
       "`continuum <command> --help` lists a command's flags.\n");
@@ -56,6 +59,8 @@ int main(int argc, char** argv) {
   if (cmd == "generate-key-pair") return continuum::cli::GenerateKeyPair(args);
   if (cmd == "sign") return continuum::cli::Sign(args);
   if (cmd == "verify") return continuum::cli::Verify(args);
+  if (cmd == "hub") return continuum::cli::Hub(args);
+  if (cmd == "agent") return continuum::cli::Agent(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("continuum %s (ONNX Runtime %s)\n", CONTINUUM_VERSION,
                 continuum::runtime::Engine::OrtVersion().c_str());

@@ -21,8 +21,9 @@ constexpr char kPushUsage[] =
     "repository of the registry holds are mounted, the rest uploaded in chunks; the manifest last.\n"
     "Credentials come from the Docker config file. Exit status 2: usage, 1: failure.";
 constexpr char kPullUsage[] =
-    "usage: continuum pull REF [--layout DIR] [flags]\n\n"
-    "Pulls REF (and its cosign signature tag when the registry has one) into the OCI image layout DIR:\n"
+    "usage: continuum pull REF [--layout DIR] [--tag TAG] [flags]\n\n"
+    "Pulls REF, host/name:tag or host/name@sha256:<hex> (tagged TAG in the layout), and its cosign\n"
+    "signature tag when the registry has one, into the OCI image layout DIR:\n"
     "blobs are checked against their digests, a cut download resumes where it stopped, and the tag is\n"
     "written last. Credentials come from the Docker config file. Exit status 2: usage, 1: failure.";
 
@@ -80,6 +81,9 @@ int Transfer(const std::string& command, const char* usage, const std::vector<st
   registry::Options options;
   Flags f;
   AddFlags(&f, &options);
+  if (command == "pull")
+    f.String("tag", &options.tag,
+             "the tag the package gets in the layout (default: REF's; required for REPO@sha256:<hex>)");
   std::vector<std::string> flag_args, positional;
   f.Split(args, {}, &flag_args, &positional);
   if (auto code = f.ParseOrExplain(command, usage, flag_args)) return *code;

@@ -25,6 +25,7 @@ enum class StatusCode {
   kUnimplemented,       // (HTTP 501)
   kInternal,            // a broken invariant or an engine failure (HTTP 500)
   kCancelled,           // the client went away before the work ran; nothing is answered (HTTP 499)
+  kAborted,             // a concurrent write won (revision conflict); read again and retry (HTTP 409)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -60,6 +61,7 @@ inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std
 inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }

@@ -299,8 +299,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     chain_work = WorkToken(t);
     // No fallback left and no hedge to come: nothing will send the request again.
     const bool last = next == plan.chain.size() && (!plan.hedge || hedge_sent);
+    http::ClientRequest r = last ? std::move(request) : request;
+    if (t.tls) r.tls = t.tls;
     chain_call = SendToNode(
-        client, plan.local.get(), t.url, last ? std::move(request) : request, AttemptDeadline(t),
+        client, plan.local.get(), t.url, std::move(r), AttemptDeadline(t),
         [self, step](StatusOr<http::ClientResponse> r) {
           self->OnAnswer(self->plan.chain[step], step, std::move(r));
         },
@@ -323,8 +325,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     auto self = shared_from_this();
     hedge_work = WorkToken(t);
     const Target& sent = hedge_sent_to.emplace(std::move(t));
+    http::ClientRequest r = request;
+    if (sent.tls) r.tls = sent.tls;
     hedge_call = SendToNode(
-        client, plan.local.get(), sent.url, request, AttemptDeadline(sent),
+        client, plan.local.get(), sent.url, std::move(r), AttemptDeadline(sent),
         [self](StatusOr<http::ClientResponse> r) { self->OnAnswer(*self->hedge_sent_to, -1, std::move(r)); },
         hedge_work);
   }

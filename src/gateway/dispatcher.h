@@ -75,6 +75,8 @@ struct Target {
   std::string url;
   // Longest wait for an attempt on this target (0: the plan's attempt_timeout).
   std::chrono::milliseconds timeout{0};
+  // For an https:// url: the TLS settings of the calls to it (null: the client's for the url).
+  std::shared_ptr<const tls::ClientContext> tls{};
 };
 
 struct Plan {

@@ -92,10 +92,15 @@ Gateway::Gateway(router::Router* router, router::DecisionLog* log, GatewayOption
                                                                  .tls_by_url = options_.upstream_tls_by_url,
                                                                  .tls = options_.upstream_tls})) {
   if (options_.local_handler) local_ = std::make_shared<LocalEndpoint>(client_.get(), options_.local_handler);
+  const auto topology = router_->topology();
   if (options_.metrics) {
-    metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, router_->topology());
+    metrics_ = std::make_shared<GatewayMetrics>(*options_.metrics, *topology);
     metrics_->Refresh(*router_);
   }
+  tls_start_.defaults = options_.upstream_tls;
+  tls_start_.by_url = options_.upstream_tls_by_url;
+  for (const auto& n : topology->nodes)
+    if (n.tls && tls_start_.by_url.count(n.url)) tls_start_.blocks[n.url] = *n.tls;
   if (options_.probe_period.count() > 0) prober_ = std::thread([this] { ProbeLoop(); });
 }
 
@@ -110,13 +115,37 @@ Gateway::~Gateway() {
   client_.reset();
 }
 
+Status Gateway::SetTopology(router::Topology topology) {
+  std::lock_guard<std::mutex> update(update_mu_);
+  std::shared_ptr<const UpstreamTls> current = UpstreamTlsNow();
+  ASSIGN_OR_RETURN(UpstreamTls next, UpdateUpstreamTls(current ? *current : tls_start_, topology,
+                                                       options_.upstream_tls_options));
+  {
+    std::lock_guard<std::mutex> lock(tls_mu_);
+    tls_ = std::make_shared<const UpstreamTls>(std::move(next));
+  }
+  router_->SetTopology(std::move(topology));
+  if (metrics_) {
+    metrics_->AddNodes(*router_->topology());
+    metrics_->Refresh(*router_);
+  }
+  return Status();
+}
+
+std::shared_ptr<const UpstreamTls> Gateway::UpstreamTlsNow() const {
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  return tls_;
+}
+
 void Gateway::ProbeLoop() {
   auto probe = [this](const std::string& name, const char* target, http::ClientCallback on_answer) {
-    const router::Node* node = router_->topology().FindNode(name);
+    const auto topology = router_->topology();
+    const router::Node* node = topology->FindNode(name);
     if (!node) return;
     http::ClientRequest req;
     req.method = "GET";
     req.target = target;
+    if (auto tls = UpstreamTlsNow()) req.tls = tls->For(node->url);
     SendToNode(client_.get(), local_.get(), node->url, std::move(req),
                std::chrono::steady_clock::now() + options_.probe_timeout, std::move(on_answer));
   };
@@ -200,7 +229,14 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   }
   // The plan: choice then fallbacks (all inside the residency class: the Router guarantees it,
   // the plan checks it again, and the dispatcher only ever uses these names).
-  Plan plan = BuildPlan(*decision, router_->topology(), options_, std::chrono::steady_clock::now());
+  // The topology of this moment (a newer one than the decision's only drops the nodes it removed).
+  std::shared_ptr<const router::Topology> topology = router_->topology();
+  Plan plan = BuildPlan(*decision, *topology, options_, std::chrono::steady_clock::now());
+  std::shared_ptr<const UpstreamTls> tls = UpstreamTlsNow();
+  if (tls) {
+    for (Target& t : plan.chain) t.tls = tls->For(t.url);
+    if (plan.hedge) plan.hedge->tls = tls->For(plan.hedge->url);
+  }
   if (plan.chain.empty()) {
     tags.reason = "no candidate inside the residency class";
     return respond(LocalAnswer(503, ErrorJson("no candidate: " + decision->reason), tags));
@@ -220,9 +256,16 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
     // up since), still inside the residency class, and only if the hedge budget has a token.
     // Without a hedge in the plan none is ever due.
     hooks.hedge_target = HedgeTargetWhenDue(router_, rr, decision->policy.residency, m);
+    if (tls) {
+      hooks.hedge_target = [pick = std::move(hooks.hedge_target), tls](const std::vector<std::string>& busy) {
+        std::optional<Target> t = pick(busy);
+        if (t) t->tls = tls->For(t->url);
+        return t;
+      };
+    }
   }
   Finish finish{.reports = reports_.get(),
-                .topology = &router_->topology(),
+                .topology = std::move(topology),
                 .log = log_,
                 .metrics = m,
                 .record = log_ ? router::RecordFromDecision(request_id(), now, rr, *decision)

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "gateway/upstream_tls.h"
 #include "http/client.h"
 #include "http/message.h"
 #include "router/decision_log.h"
@@ -57,6 +58,9 @@ struct GatewayOptions {
   // and those of nodes with their own; null default: the system trust store.
   std::shared_ptr<const tls::ClientContext> upstream_tls;
   std::map<std::string, std::shared_ptr<const tls::ClientContext>, std::less<>> upstream_tls_by_url;
+  // The settings `upstream_tls` was made from: what Gateway::SetTopology makes the contexts of
+  // nodes added later from.
+  tls::ClientTlsOptions upstream_tls_options;
 };
 
 // The gateway's Prometheus metrics: per node, answers by how they were won and their latency; the
@@ -70,8 +74,16 @@ struct GatewayOptions {
 //   continuum_router_node_up{node}                         0 while ejected
 //   continuum_router_rtt_seconds{node}, continuum_router_bandwidth_bytes_per_second{node},
 //   continuum_router_hedge_delay_scale{node}
+//   continuum_gateway_topology_updates_total               topologies applied after the first
+//   continuum_gateway_topology_nodes                       nodes in the topology now
+//   continuum_gateway_topology_last_update_timestamp_seconds  when the topology was last applied
+// Nodes added by a later topology get their children then (AddNodes); a removed node's children
+// stay (counters never go back), its continuum_router_node_up at 0.
 struct GatewayMetrics {
   GatewayMetrics(telemetry::Registry& registry, const router::Topology& topology);
+  // Children for the nodes of `topology` that have none yet, and the topology gauges; counts an
+  // update unless `initial`. Thread-safe with Find and Refresh.
+  void AddNodes(const router::Topology& topology, bool initial = false);
   struct PerNode {
     telemetry::Counter *first, *fallback, *hedge;
     telemetry::Histogram* duration;
@@ -80,9 +92,16 @@ struct GatewayMetrics {
     // The counter of a failed attempt's reason.
     telemetry::Counter* FailureCounter(const Status& why) const;
   };
+  // The node's children; stable (children are never removed), null for a node never in a topology.
   const PerNode* Find(std::string_view node) const;
   void Refresh(const router::Router& router);  // the gauges, from the router's current view
+  mutable std::mutex mu;                       // guards `nodes` against AddNodes
   std::map<std::string, PerNode, std::less<>> nodes;
+  telemetry::Family<telemetry::Counter>*answers, *attempt_failures;
+  telemetry::Family<telemetry::Histogram>* duration;
+  telemetry::Family<telemetry::Gauge>*up, *rtt, *bandwidth, *hedge_scale;
+  telemetry::Counter* topology_updates;
+  telemetry::Gauge *topology_nodes, *topology_updated;
   telemetry::Counter* failures;
   telemetry::Counter *hedge_due, *hedge_sent, *hedge_no_budget, *hedge_no_target, *hedge_won, *hedge_explore;
 };
@@ -104,8 +123,22 @@ class Gateway {
   // An http::Handler; never blocks.
   void Handle(http::Request&& request, http::Responder respond);
 
+  // Applies a new topology (`continuum gateway --hub`): the TLS contexts of its https:// nodes
+  // first (those whose settings did not change are kept), then Router::SetTopology, then the
+  // metrics of its new nodes. Requests already dispatched go on with the nodes they were planned
+  // with. A node whose TLS files fail to load: InvalidArgument naming it, and nothing changes.
+  // Thread-safe; updates are applied one at a time.
+  Status SetTopology(router::Topology topology);
+
  private:
   void ProbeLoop();
+  // The TLS settings of the current topology's nodes; null until the first SetTopology (the
+  // client's own settings, from the options, apply).
+  std::shared_ptr<const UpstreamTls> UpstreamTlsNow() const;
+  std::mutex update_mu_;  // one SetTopology at a time
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<const UpstreamTls> tls_;  // guarded by tls_mu_
+  UpstreamTls tls_start_;                   // the options' contexts with their blocks
   router::Router* router_;
   router::DecisionLog* log_;
   GatewayOptions options_;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gateway/gateway.h"
+#include "gateway/test_node.h"
 #include "router/decision_log.h"
 #include "router/router.h"
 #include "telemetry/metrics.h"
@@ -116,6 +117,81 @@ TEST(UpstreamTls, ANodeWhoseCertificateFailsIsEjectedWithTheReasonOnRecord) {
         R"(continuum_gateway_answers_total{node="good",tier="edge",step="first"} 1)"}) {
     EXPECT_NE(metrics.find(sample), std::string::npos) << sample << " missing in\n" << metrics;
   }
+}
+
+// A topology that changes (the hub's): a node added later is reached with the defaults' settings
+// (here the test CA, which the system store does not hold) or its own "tls" block; unchanged
+// settings keep their context; a node whose files fail to load leaves the topology as it was.
+TEST(UpstreamTls, NodesAddedLaterGetTheirSettings) {
+  TlsServer fresh({.leaf = "server"});
+  TlsServer own({.leaf = "wrong-host"});
+  TestNode plain(Answer(200, "plain"));
+  router::Router router(Parse(NodeJson("plain", plain.url),
+                              R"({"from":"gateway","to":"plain","rtt_ms":40,"bandwidth_mbps":1000})"));
+  router::DecisionLog log;
+  telemetry::Registry registry;
+  GatewayOptions o;
+  o.metrics = &registry;
+  o.probe_period = std::chrono::milliseconds(0);
+  o.upstream_tls_options = {.ca_file = Pem("ca")};
+  Gateway gw(&router, &log, o);
+  EXPECT_EQ(Infer(gw).body, "plain");
+  const std::string link = R"(,{"from":"gateway","to":"https","rtt_ms":1,"bandwidth_mbps":1000})";
+  const std::string plain_link = R"({"from":"gateway","to":"plain","rtt_ms":40,"bandwidth_mbps":1000})";
+
+  // Without a "tls" block: the defaults (a request that failed verification would fall back to "plain").
+  ASSERT_TRUE(gw.SetTopology(Parse(NodeJson("plain", plain.url) + "," + NodeJson("https", fresh.Url()),
+                                   plain_link + link))
+                  .ok());
+  http::Response r = Infer(gw);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "anonymous");
+
+  // Moved to a server whose certificate names another host: its own block says which.
+  ASSERT_TRUE(
+      gw.SetTopology(Parse(NodeJson("plain", plain.url) + "," +
+                               NodeJson("https", own.Url(), R"("tls":{"server_name":"other.example"},)"),
+                           plain_link + link))
+          .ok());
+  r = Infer(gw);
+  EXPECT_EQ(r.body, "anonymous");
+  EXPECT_FALSE(router.IsEjected("https"));
+
+  // A node whose files cannot be loaded: refused, and the topology in use stays.
+  Status st = gw.SetTopology(Parse(NodeJson("bad", "https://127.0.0.1:1", R"("tls":{"ca":"/no/ca.pem"},)")));
+  EXPECT_EQ(st.message(), "node bad: tls: CA file /no/ca.pem: cannot be read");
+  EXPECT_EQ(router.topology()->nodes.size(), 2u);
+  EXPECT_EQ(Infer(gw).body, "anonymous");
+  EXPECT_GE(fresh.handshakes(), 1);
+  const std::string metrics = registry.Render();
+  for (const char* sample :
+       {"continuum_gateway_topology_updates_total 2", "continuum_gateway_topology_nodes 2",
+        R"(continuum_gateway_answers_total{node="https",tier="edge",step="first"} 3)"}) {
+    EXPECT_NE(metrics.find(sample), std::string::npos) << sample << " missing in\n" << metrics;
+  }
+}
+
+TEST(UpstreamTls, UpdateKeepsTheContextsOfUnchangedSettings) {
+  const std::string own = R"("tls":{"ca":")" + Pem("ca") + R"("},)";
+  auto first = MakeUpstreamTls(Parse(NodeJson("a", "https://a:1") + "," + NodeJson("b", "https://b:1", own)),
+                               {.ca_file = Pem("ca")});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const std::string other = R"("tls":{"ca":")" + Pem("ca") + R"(","server_name":"b2"},)";
+  auto next = UpdateUpstreamTls(*first,
+                                Parse(NodeJson("a", "https://a:1") + "," + NodeJson("b", "https://b:1", own) +
+                                      "," + NodeJson("c", "https://c:1", other)),
+                                {.ca_file = Pem("ca")});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->defaults, first->defaults);
+  EXPECT_EQ(next->by_url.at("https://b:1"), first->by_url.at("https://b:1"));
+  EXPECT_EQ(next->by_url.at("https://c:1")->options().server_name, "b2");
+  EXPECT_EQ(next->For("https://a:1"), first->defaults);
+  EXPECT_EQ(next->For("http://a:1"), nullptr);
+  // b's block changed: a new context; c gone: dropped.
+  auto last = UpdateUpstreamTls(*next, Parse(NodeJson("b", "https://b:1", other)), {.ca_file = Pem("ca")});
+  ASSERT_TRUE(last.ok());
+  EXPECT_NE(last->by_url.at("https://b:1"), next->by_url.at("https://b:1"));
+  EXPECT_EQ(last->by_url.count("https://c:1"), 0u);
 }
 
 }  // namespace

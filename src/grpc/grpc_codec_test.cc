@@ -384,6 +384,7 @@ TEST(GrpcStatusMap, OneMappingWithTheSameMessage) {
   EXPECT_EQ(GrpcCodeFor(StatusCode::kUnimplemented), ::grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(GrpcCodeFor(StatusCode::kInternal), ::grpc::StatusCode::INTERNAL);
   EXPECT_EQ(GrpcCodeFor(StatusCode::kCancelled), ::grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(GrpcCodeFor(StatusCode::kAborted), ::grpc::StatusCode::ABORTED);
   ::grpc::Status s = ToGrpcStatus(NotFound("unknown model 'x'"));
   EXPECT_EQ(s.error_code(), ::grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), "unknown model 'x'");

@@ -23,6 +23,7 @@ inline ::grpc::StatusCode GrpcCodeFor(StatusCode code) {
     case StatusCode::kDeadlineExceeded: return ::grpc::StatusCode::DEADLINE_EXCEEDED;
     case StatusCode::kInternal: return ::grpc::StatusCode::INTERNAL;
     case StatusCode::kCancelled: return ::grpc::StatusCode::CANCELLED;
+    case StatusCode::kAborted: return ::grpc::StatusCode::ABORTED;
   }
   return ::grpc::StatusCode::INTERNAL;
 }

@@ -66,7 +66,9 @@ continuum_status CodeOf(cn::StatusCode c) {
     case cn::StatusCode::kDeadlineExceeded: return CONTINUUM_DEADLINE_EXCEEDED;
     case cn::StatusCode::kUnimplemented: return CONTINUUM_UNIMPLEMENTED;
     case cn::StatusCode::kInternal: return CONTINUUM_INTERNAL;
-    case cn::StatusCode::kCancelled: return CONTINUUM_UNAVAILABLE;  // in-process calls are never cancelled
+    case cn::StatusCode::kCancelled:  // in-process calls are never cancelled
+    case cn::StatusCode::kAborted:    // a conflict: retrying may succeed
+      return CONTINUUM_UNAVAILABLE;
   }
   return CONTINUUM_INTERNAL;
 }

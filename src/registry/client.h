@@ -33,6 +33,9 @@ struct Options {
   int64_t timeout_ms = 300000;     // per HTTP request (a blob download is one request, resumed on retry)
   int64_t retries = 4;             // a 5xx answer or a dropped connection is retried this many times
   int64_t retry_backoff_ms = 200;  // doubled after each retry
+  // Pull: the tag the manifest gets in the layout; empty: REF's tag. A digest reference
+  // (host/name@sha256:<hex>, fetched by digest) needs one.
+  std::string tag;
   // Called (from any thread, serialised) as bytes move: done and total over the whole transfer.
   std::function<void(int64_t done, int64_t total)> progress;
 };
@@ -52,7 +55,8 @@ struct Summary {
 // it, else uploaded in chunks), the manifest last; then the signature tag if the layout has it.
 StatusOr<Summary> Push(const std::string& ref, const Options& options);
 
-// Pulls REF (and its signature tag when the registry has one) into options.layout: blobs are
+// Pulls REF, "host/name:tag" or "host/name@sha256:<hex>" (tagged options.tag in the layout), and
+// its signature tag when the registry has one, into options.layout: blobs are
 // downloaded into the layout's ingest folder, resumed after a cut, checked, then adopted; the
 // tag is written last, so the layout never names a blob it lacks.
 StatusOr<Summary> Pull(const std::string& ref, const Options& options);

@@ -71,6 +71,16 @@ struct ManifestInfo {
 StatusOr<ManifestInfo> ParseManifest(std::string_view json);
 bool IsSha256Digest(std::string_view digest);
 
+// What Pull fetches and what it tags in the layout: REF "repository:tag" fetches the tag and
+// tags it so (`layout_tag` ignored when empty, else the tag it gets in the layout);
+// "repository@sha256:<hex>" fetches the manifest by digest and needs `layout_tag`. (pull.cc)
+struct PullReference {
+  std::string repository;  // "host[:port]/name"
+  std::string fetch;       // the tag or the digest, as the manifest URL names it
+  std::string tag;         // the tag written into the layout
+};
+StatusOr<PullReference> ParsePullReference(std::string_view ref, std::string_view layout_tag);
+
 // The blob locations this machine knows: lines "host<TAB>repository<TAB>digest", newest last.
 // Thread-safe.
 class Locations {

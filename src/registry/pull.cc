@@ -14,6 +14,7 @@
 #include "packages/layout.h"
 #include "packages/package.h"
 #include "registry/client.h"
+#include "registry/internal.h"
 #include "registry/session.h"
 #include "registry/transfer.h"
 
@@ -253,9 +254,10 @@ Status PullTree(PullContext& c, const Fetched& m, int depth) {
   return Status();
 }
 
-// Pulls the manifest tagged `tag` with its blobs and tags it; NotFound when the registry lacks it.
-StatusOr<std::string> PullTag(PullContext& c, const std::string& tag) {
-  auto m = FetchManifest(c.session, tag);
+// Pulls the manifest `fetch` names (a tag or a digest) with its blobs and tags it `tag` in the
+// layout; NotFound when the registry lacks it.
+StatusOr<std::string> PullTag(PullContext& c, const std::string& fetch, const std::string& tag) {
+  auto m = FetchManifest(c.session, fetch);
   if (!m.ok()) return m.status();
   if (Status st = PullTree(c, *m, 0); !st.ok()) return st;
   std::string media_type = m->media_type;
@@ -268,8 +270,32 @@ StatusOr<std::string> PullTag(PullContext& c, const std::string& tag) {
 
 }  // namespace
 
+StatusOr<PullReference> ParsePullReference(std::string_view ref, std::string_view layout_tag) {
+  const size_t at = ref.find('@');
+  if (at == std::string_view::npos) {
+    auto r = packages::ParseReference(ref);
+    if (!r.ok()) return r.status();
+    PullReference out{r->repository, r->tag, r->tag};
+    if (!layout_tag.empty()) {
+      auto t = packages::ParseReference(r->repository + ":" + std::string(layout_tag));
+      if (!t.ok()) return t.status();
+      out.tag = t->tag;
+    }
+    return out;
+  }
+  const std::string_view digest = ref.substr(at + 1);
+  if (!IsSha256Digest(digest))
+    return InvalidArgument("reference " + Quoted(ref) + ": the digest is not sha256:<64 hex>");
+  if (layout_tag.empty())
+    return InvalidArgument("reference " + Quoted(ref) +
+                           " names a digest: give the tag it gets in the layout");
+  auto r = packages::ParseReference(std::string(ref.substr(0, at)) + ":" + std::string(layout_tag));
+  if (!r.ok()) return r.status();
+  return PullReference{r->repository, std::string(digest), r->tag};
+}
+
 StatusOr<Summary> Pull(const std::string& ref, const Options& options) {
-  auto reference = packages::ParseReference(ref);
+  auto reference = ParsePullReference(ref, options.tag);
   if (!reference.ok()) return reference.status();
   auto repo = SplitRepository(reference->repository);
   if (!repo.ok()) return repo.status();
@@ -285,10 +311,11 @@ StatusOr<Summary> Pull(const std::string& ref, const Options& options) {
   Locations locations(options.state_file, options.max_state_entries);
   Tally tally(options);
   PullContext c{**session, **writer, locations, tally};
-  auto digest = PullTag(c, reference->tag);
+  auto digest = PullTag(c, reference->fetch, reference->tag);
   bool signature = false;
   if (digest.ok()) {
-    auto sig = PullTag(c, packages::SignatureTag(*digest));
+    const std::string sig_tag = packages::SignatureTag(*digest);
+    auto sig = PullTag(c, sig_tag, sig_tag);
     const bool no_signature = sig.status().code() == StatusCode::kNotFound &&
                               sig.status().message().find("/manifests/sha256-") != std::string::npos;
     if (sig.ok()) {
@@ -301,7 +328,8 @@ StatusOr<Summary> Pull(const std::string& ref, const Options& options) {
   if (!digest.ok()) {
     if (digest.status().code() == StatusCode::kNotFound &&
         digest.status().message().find("/manifests/") != std::string::npos)
-      return NotFound(reference->ToString() + " is not on the registry: " + digest.status().message());
+      return NotFound(reference->repository + (IsSha256Digest(reference->fetch) ? "@" : ":") +
+                      reference->fetch + " is not on the registry: " + digest.status().message());
     return digest.status();
   }
   if (!saved.ok()) return saved;

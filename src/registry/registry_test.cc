@@ -197,6 +197,25 @@ TEST(Names, SplitsRepositoryAndEncodes) {
   EXPECT_EQ(u->target, "/v2/x/blobs/uploads/u?_state=s");
 }
 
+TEST(Names, PullReferenceByTagOrDigest) {
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  auto r = ParsePullReference("localhost:5000/models/add_sub:2", "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->repository, "localhost:5000/models/add_sub");
+  EXPECT_EQ(r->fetch, "2");
+  EXPECT_EQ(r->tag, "2");
+  EXPECT_EQ(ParsePullReference("localhost:5000/models/add_sub:2", "other")->tag, "other");
+  r = ParsePullReference("localhost:5000/models/add_sub@" + digest, "pinned");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->repository, "localhost:5000/models/add_sub");
+  EXPECT_EQ(r->fetch, digest);
+  EXPECT_EQ(r->tag, "pinned");
+  EXPECT_FALSE(ParsePullReference("localhost:5000/models/add_sub@" + digest, "").ok());  // no tag to write
+  EXPECT_FALSE(ParsePullReference("localhost:5000/models/add_sub@sha256:abc", "t").ok());
+  EXPECT_FALSE(ParsePullReference("localhost:5000/models/add_sub@" + digest, "-bad").ok());
+  EXPECT_FALSE(ParsePullReference("@" + digest, "t").ok());
+}
+
 // A registry stand-in on loopback that answers with what the test scripts.
 struct Stub {
   explicit Stub(http::Handler h) {

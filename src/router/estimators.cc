@@ -31,8 +31,40 @@ void Estimators::SeedLink(const std::string& node, double rtt_ms, double bandwid
   link_seeds_[node] = {rtt_ms, bandwidth_mbps};
 }
 
+void Estimators::SetLinkSeed(const std::string& node, double rtt_ms, double bandwidth_mbps) {
+  MutexLock lock(mu_);
+  link_seeds_[node] = {rtt_ms, bandwidth_mbps};
+}
+
+namespace {
+// Erases the entries of `m` whose node (`node_of(key)`) is not in `keep`.
+template <class Map, class NodeOf>
+void EraseOthers(Map& m, const std::set<std::string, std::less<>>& keep, NodeOf node_of) {
+  for (auto it = m.begin(); it != m.end();) {
+    if (keep.find(node_of(it->first)) == keep.end()) {
+      it = m.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+}  // namespace
+
+void Estimators::Restrict(std::set<std::string, std::less<>> nodes) {
+  MutexLock lock(mu_);
+  auto self = [](const std::string& k) -> const std::string& { return k; };
+  EraseOthers(links_, nodes, self);
+  EraseOthers(link_seeds_, nodes, self);
+  EraseOthers(queue_, nodes, self);
+  EraseOthers(updated_, nodes, self);
+  EraseOthers(compute_, nodes, [](const auto& k) -> const std::string& { return k.first; });
+  known_ = std::move(nodes);
+  restricted_ = true;
+}
+
 void Estimators::ResetLink(std::string_view node, std::optional<double> rtt_ms) {
   MutexLock lock(mu_);
+  if (!KnownLocked(node)) return;
   LinkState& l = LinkLocked(node);
   l = LinkState{};
   if (auto it = link_seeds_.find(node); it != link_seeds_.end()) {
@@ -50,9 +82,16 @@ void Estimators::SeedCompute(const std::string& node, const std::string& model, 
   it->second.Seed(compute_ms);
 }
 
+void Estimators::SeedComputeIfAbsent(const std::string& node, const std::string& model, double compute_ms) {
+  MutexLock lock(mu_);
+  auto [it, inserted] = compute_.emplace(std::make_pair(node, model), WindowQuantile(compute_window_));
+  if (!it->second.has_value()) it->second.Seed(compute_ms);
+}
+
 void Estimators::ObserveRtt(std::string_view node, double rtt_ms) {
   if (!(rtt_ms >= 0) || !std::isfinite(rtt_ms)) return;
   MutexLock lock(mu_);
+  if (!KnownLocked(node)) return;
   LinkLocked(node).rtt.Observe(rtt_ms);
   Touch(node);
 }
@@ -60,6 +99,7 @@ void Estimators::ObserveRtt(std::string_view node, double rtt_ms) {
 void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double duration_ms, bool restart) {
   if (!(duration_ms > 0) || !std::isfinite(duration_ms) || bytes == 0) return;
   MutexLock lock(mu_);
+  if (!KnownLocked(node)) return;
   LinkState& l = LinkLocked(node);
   if (bytes < kLatencySampleBytes) {
     // A small exchange is latency, not bandwidth: it feeds the rtt estimate (minus its transfer
@@ -86,6 +126,7 @@ void Estimators::ObserveTransfer(std::string_view node, uint64_t bytes, double d
 void Estimators::ObserveCompute(std::string_view node, std::string_view model, double compute_ms) {
   if (!(compute_ms >= 0) || !std::isfinite(compute_ms)) return;
   MutexLock lock(mu_);
+  if (!KnownLocked(node)) return;
   auto it = compute_.find(std::pair<std::string_view, std::string_view>(node, model));
   if (it == compute_.end()) {
     it = compute_
@@ -99,6 +140,7 @@ void Estimators::ObserveCompute(std::string_view node, std::string_view model, d
 void Estimators::ReportQueueDepth(std::string_view node, double depth) {
   if (!(depth >= 0) || !std::isfinite(depth)) return;
   MutexLock lock(mu_);
+  if (!KnownLocked(node)) return;
   auto it = queue_.find(node);
   if (it == queue_.end()) {
     queue_.emplace(std::string(node), depth);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,12 +91,20 @@ class Estimators {
         clock_(std::move(clock)) {}
 
   void SeedLink(const std::string& node, double rtt_ms, double bandwidth_mbps);
+  // Remembers the declared link ResetLink returns to, keeping what was learned of the link.
+  void SetLinkSeed(const std::string& node, double rtt_ms, double bandwidth_mbps);
+  // Keeps the estimates of `nodes` only (a new topology's) and from now on ignores observations
+  // of any other node (the late answer of a node removed while a request to it was in flight).
+  // Until the first call every node is taken.
+  void Restrict(std::set<std::string, std::less<>> nodes);
   // Forgets what was learned of the node's link (after an outage it says nothing of the link
   // now): back to its seed (the declared link) or, without one, to the defaults; then `rtt_ms`,
   // when given, as the first observation.
   void ResetLink(std::string_view node, std::optional<double> rtt_ms);
   // The first compute sample for (node, model); it stays in the window until real runs push it out.
   void SeedCompute(const std::string& node, const std::string& model, double compute_ms);
+  // SeedCompute unless the pair has samples already (a node that stays in a new topology).
+  void SeedComputeIfAbsent(const std::string& node, const std::string& model, double compute_ms);
 
   void ObserveRtt(std::string_view node, double rtt_ms);
   // A transfer of `bytes` that took `duration_ms` end to end. Below kLatencySampleBytes it is an
@@ -149,12 +158,17 @@ class Estimators {
   };
   LinkState& LinkLocked(std::string_view node) REQUIRES(mu_);
   void Touch(std::string_view node) REQUIRES(mu_);
+  bool KnownLocked(std::string_view node) const REQUIRES(mu_) {
+    return !restricted_ || known_.find(node) != known_.end();
+  }
 
   size_t compute_window_;
   double default_rtt_;
   double default_bw_;
   Clock clock_;
   mutable Mutex mu_;  // taken after Router::mu_ when both are held (see router.h)
+  bool restricted_ GUARDED_BY(mu_) = false;
+  std::set<std::string, std::less<>> known_ GUARDED_BY(mu_);
   std::map<std::string, LinkState, std::less<>> links_ GUARDED_BY(mu_);
   std::map<std::string, std::pair<double, double>, std::less<>> link_seeds_
       GUARDED_BY(mu_);  // rtt ms, Mbit/s

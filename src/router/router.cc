@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <type_traits>
+#include <utility>
 
 #include "router/estimators.h"
 
@@ -72,23 +73,79 @@ std::string Reason(const Decision& d, Objective objective) {
 
 }  // namespace
 
-Router::Router(Topology topology, RouterOptions options)
-    : topology_(std::move(topology)), options_(std::move(options)) {
+Router::Router(Topology topology, RouterOptions options) : options_(std::move(options)) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
   started_ = options_.clock();
   est_ = std::make_unique<Estimators>(options_.compute_window, options_.default_rtt_ms,
                                       options_.default_bandwidth_mbps, options_.clock);
-  for (const auto& n : topology_.nodes) {
+  MutexLock lock(mu_);
+  std::set<std::string, std::less<>> all;
+  for (const auto& n : topology.nodes) {
     health_.emplace(n.name, Health{});
-    for (const auto& m : n.models) est_->SeedCompute(n.name, m.name, m.compute_ms);
+    all.insert(n.name);
   }
-  // Links from the origin seed the estimate; a link into the origin is used when no outbound is given.
-  for (const auto& l : topology_.links) {
-    if (l.to == topology_.origin) est_->SeedLink(l.from, l.rtt_ms, l.bandwidth_mbps);
+  SeedLocked(topology, all);
+  topology_ = std::make_shared<const Topology>(std::move(topology));
+}
+
+void Router::SeedLocked(const Topology& t, const std::set<std::string, std::less<>>& fresh) {
+  std::set<std::string, std::less<>> names;
+  for (const auto& n : t.nodes) names.insert(n.name);
+  est_->Restrict(std::move(names));
+  for (const auto& n : t.nodes) {
+    const bool is_fresh = fresh.count(n.name) > 0;
+    for (const auto& m : n.models) {
+      if (is_fresh) {
+        est_->SeedCompute(n.name, m.name, m.compute_ms);
+      } else {
+        est_->SeedComputeIfAbsent(n.name, m.name, m.compute_ms);
+      }
+    }
   }
-  for (const auto& l : topology_.links) {
-    if (l.from == topology_.origin) est_->SeedLink(l.to, l.rtt_ms, l.bandwidth_mbps);
+  // Links from the origin seed the estimate; a link into the origin is used when no outbound is
+  // given. A node that stays keeps what was learned of its link: the declared one becomes only
+  // what ResetLink returns to.
+  auto seed = [&](const std::string& node, const Link& l) {
+    if (fresh.count(node)) {
+      est_->SeedLink(node, l.rtt_ms, l.bandwidth_mbps);
+    } else {
+      est_->SetLinkSeed(node, l.rtt_ms, l.bandwidth_mbps);
+    }
+  };
+  for (const auto& l : t.links) {
+    if (l.to == t.origin && t.FindNode(l.from)) seed(l.from, l);
   }
+  for (const auto& l : t.links) {
+    if (l.from == t.origin && t.FindNode(l.to)) seed(l.to, l);
+  }
+}
+
+void Router::SetTopology(Topology topology) {
+  auto next = std::make_shared<const Topology>(std::move(topology));
+  std::shared_ptr<const Topology> old;  // released outside the lock
+  MutexLock lock(mu_);
+  std::set<std::string, std::less<>> fresh;
+  std::map<std::string, Health, std::less<>> health;
+  for (const auto& n : next->nodes) {
+    auto it = health_.find(n.name);
+    if (it == health_.end()) {
+      fresh.insert(n.name);
+      health.emplace(n.name, Health{});
+    } else {
+      health.emplace(n.name, it->second);
+    }
+  }
+  health_ = std::move(health);
+  for (auto it = answers_.begin(); it != answers_.end();) {
+    it = next->FindNode(it->first) ? std::next(it) : answers_.erase(it);
+  }
+  SeedLocked(*next, fresh);
+  old = std::exchange(topology_, std::move(next));
+}
+
+std::shared_ptr<const Topology> Router::topology() const {
+  MutexLock lock(mu_);
+  return topology_;
 }
 
 Router::~Router() = default;
@@ -99,7 +156,7 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
       static_cast<double>(request.input_bytes) + static_cast<double>(request.expected_output_bytes);
   const auto now = options_.clock();
   std::vector<Candidate> out;
-  for (const auto& n : topology_.nodes) {
+  for (const auto& n : topology_->nodes) {
     const ModelHolding* m = n.FindModel(request.model, request.version);
     if (!m) continue;
     *any_holder = true;
@@ -139,25 +196,28 @@ std::vector<Candidate> Router::CandidatesLocked(const Request& request, const Po
 }
 
 Policy Router::EffectivePolicy(const Request& request) const {
-  auto def = topology_.model_defaults.find(request.model);
-  return def == topology_.model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+  auto def = topology_->model_defaults.find(request.model);
+  return def == topology_->model_defaults.end() ? request.policy : MergePolicy(def->second, request.policy);
+}
+
+Status Router::CheckResidencyLocked(const Policy& p) const {
+  if (!p.residency || topology_->KnowsResidency(*p.residency)) return Status();
+  std::string known;
+  for (const auto& c : topology_->residency_classes) known += (known.empty() ? "" : ", ") + c;
+  return InvalidArgument("policy.residency: unknown residency class '" + *p.residency +
+                         "' (known: " + (known.empty() ? "none" : known) + ")");
 }
 
 StatusOr<Decision> Router::Decide(const Request& request) {
   Decision d;
+  MutexLock lock(mu_);
   d.policy = EffectivePolicy(request);
   const Policy& p = d.policy;
-  if (p.residency && !topology_.KnowsResidency(*p.residency)) {
-    std::string known;
-    for (const auto& c : topology_.residency_classes) known += (known.empty() ? "" : ", ") + c;
-    return InvalidArgument("policy.residency: unknown residency class '" + *p.residency +
-                           "' (known: " + (known.empty() ? "none" : known) + ")");
-  }
+  RETURN_IF_ERROR(CheckResidencyLocked(p));
   const Objective objective = p.objective.value_or(Objective::kFastest);
 
   bool any_holder = false;
   bool any_resident = false;
-  MutexLock lock(mu_);
   d.candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
   // Named only in a refusal: not built for the decisions that place the request.
   auto what = [&request] {
@@ -196,7 +256,7 @@ StatusOr<Decision> Router::Decide(const Request& request) {
     return a.node < b.node;
   });
   d.choice = d.candidates[0].node;
-  d.url = topology_.FindNode(d.choice)->url;
+  d.url = topology_->FindNode(d.choice)->url;
   for (size_t i = 1; i < d.candidates.size(); ++i) d.fallbacks.push_back(d.candidates[i].node);
 
   hedge_tokens_ = std::min(options_.hedge_burst, hedge_tokens_ + options_.hedge_fraction);
@@ -233,10 +293,10 @@ std::optional<Hedge> Router::ExploreLocked(const Request& request, const Decisio
 }
 
 std::optional<std::string> Router::PickHedge(const Request& request, const std::vector<std::string>& busy) {
-  const Policy p = EffectivePolicy(request);
-  if (p.residency && !topology_.KnowsResidency(*p.residency)) return std::nullopt;
-  bool any_holder = false, any_resident = false;
   MutexLock lock(mu_);
+  const Policy p = EffectivePolicy(request);
+  if (p.residency && !topology_->KnowsResidency(*p.residency)) return std::nullopt;
+  bool any_holder = false, any_resident = false;
   const Candidate* best = nullptr;
   auto candidates = CandidatesLocked(request, p, &any_holder, &any_resident);
   for (const auto& c : candidates) {
@@ -274,6 +334,7 @@ void Router::ObserveAnswer(std::string_view node, double elapsed_ms, double p95_
   if (!(elapsed_ms >= 0) || !(p95_ms > 0) || !std::isfinite(elapsed_ms) || !std::isfinite(p95_ms)) return;
   const double ratio = elapsed_ms / p95_ms;
   MutexLock lock(mu_);
+  if (health_.find(node) == health_.end()) return;  // not (or no longer) in the topology
   auto it = answers_.find(node);
   if (it == answers_.end()) it = answers_.emplace(std::string(node), AnswerTimes{}).first;
   it->second.Observe(ratio, options_.hedge_due_share);

@@ -137,7 +137,17 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
-  const Topology& topology() const { return topology_; }
+  // The topology of this moment: a snapshot, kept alive by its holders after SetTopology
+  // replaced it (a request in flight goes on with the nodes it was planned with).
+  std::shared_ptr<const Topology> topology() const;
+
+  // Replaces the topology (a hub's rollout moved, a node joined or left). Thread-safe with every
+  // other call. A node that stays (same name) keeps its estimates, health and answer times, even
+  // when its url changed; its compute seeds are taken only for models it did not hold before, and
+  // its declared link only seeds a node without one. A new node starts fresh (seeded from the
+  // topology, as at construction). A removed node is forgotten: reports about it that arrive
+  // later (the answers of requests still in flight) are ignored.
+  void SetTopology(Topology topology);
 
   // Errors: InvalidArgument (unknown residency class, bad policy), NotFound (no node holds the
   // model version at all), Unavailable ("no candidate": nothing healthy qualifies).
@@ -210,15 +220,20 @@ class Router {
 
  private:
   // The request's policy merged over the topology's defaults for its model.
-  Policy EffectivePolicy(const Request& request) const;
+  Policy EffectivePolicy(const Request& request) const REQUIRES(mu_);
   // The healthy candidates in the policy's residency class, with predictions (unranked); sets
   // whether any node holds the model and whether any of those is in the class. Needs mu_.
   std::vector<Candidate> CandidatesLocked(const Request& request, const Policy& policy, bool* any_holder,
                                           bool* any_resident) REQUIRES(mu_);
+  // Unknown residency class: the InvalidArgument Decide answers; needs mu_.
+  Status CheckResidencyLocked(const Policy& policy) const REQUIRES(mu_);
+  // Seeds the estimators with what `t` declares for the nodes in `fresh` (all: at construction)
+  // and restricts them to t's nodes.
+  void SeedLocked(const Topology& t, const std::set<std::string, std::less<>>& fresh) REQUIRES(mu_);
 
-  Topology topology_;
   RouterOptions options_;
   mutable Mutex mu_;
+  std::shared_ptr<const Topology> topology_ GUARDED_BY(mu_);  // never null
   std::unique_ptr<Estimators> est_;  // set once in the constructor; locks its own mutex (order above)
   struct Health {
     int consecutive_failures = 0;

@@ -52,7 +52,8 @@ std::vector<std::string_view> Split(std::string_view path) {
 }
 
 // The integer query parameter `key` (default `def`), or nullopt when present but not an integer in range.
-std::optional<int64_t> QueryInt(std::string_view query, std::string_view key, int64_t def, int64_t min, int64_t max) {
+std::optional<int64_t> QueryInt(std::string_view query, std::string_view key, int64_t def, int64_t min,
+                                int64_t max) {
   size_t i = 0;
   while (i <= query.size()) {
     size_t j = query.find('&', i);
@@ -116,7 +117,8 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     return respond(std::move(r));
   }
   if (get && req.path == "/health") return respond(Json(200, "{\"status\":\"ok\"}"));
-  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return respond(Error(404, "no such route: " + req.path));
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1")
+    return respond(Error(404, "no such route: " + req.path));
   std::string_view what = parts[2];
   int64_t now = Now();
 
@@ -127,7 +129,8 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
       return respond(Error(401, "agent token required (Authorization: Bearer)"));
     }
     std::string node(parts[3]);
-    if (!hub::ValidName(node)) return respond(Error(400, "node name must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}"));
+    if (!hub::ValidName(node))
+      return respond(Error(400, "node name must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}"));
     control_bytes_in += static_cast<int64_t>(req.body.size());
     if (parts[4] == "report") {
       if (!post) return respond(Error(405, "report is POST"));
@@ -198,18 +201,21 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     }
     if (static_cast<int64_t>(state_waiters.size()) >= opt.max_waiters)
       return respond(Error(503, "too many long polls held (--max-waiters)"));
-    state_waiters.emplace(node, Waiter{*after, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
+    state_waiters.emplace(node,
+                          Waiter{*after, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
     return;
   }
 
   // Everything else: reads need the read token (or the admin token), writes the admin token.
   bool write = put || post || del;
   if (write ? !Authorized(req, opt.admin_token)
-            : !(Authorized(req, opt.read_token) || (!opt.admin_token.empty() && Authorized(req, opt.admin_token))))
+            : !(Authorized(req, opt.read_token) ||
+                (!opt.admin_token.empty() && Authorized(req, opt.admin_token))))
     return respond(Error(401, write ? "operator token required (Authorization: Bearer)"
                                     : "read token required (Authorization: Bearer)"));
 
-  if (what == "deployments" || what == "plan") return HandleDeployments(std::move(req), std::move(respond), parts, now);
+  if (what == "deployments" || what == "plan")
+    return HandleDeployments(std::move(req), std::move(respond), parts, now);
 
   if (what == "nodes" && get && parts.size() <= 4) {
     MutexLock lock(mu);
@@ -227,8 +233,16 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
       w.Key("desired").BeginObject().Key("sequence").Int(n.sequence).Key("expires_ms").Int(n.expires_ms);
       w.Key("targets").BeginArray();
       for (const auto& t : n.targets)
-        w.BeginObject().Key("model").String(t.model).Key("package").String(t.package).Key("digest").String(t.digest)
-            .Key("deployment").String(t.deployment).EndObject();
+        w.BeginObject()
+            .Key("model")
+            .String(t.model)
+            .Key("package")
+            .String(t.package)
+            .Key("digest")
+            .String(t.digest)
+            .Key("deployment")
+            .String(t.deployment)
+            .EndObject();
       w.EndArray().EndObject().EndObject();
     };
     if (parts.size() == 4) {
@@ -251,8 +265,9 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     it->second.operator_properties = std::move(*props);
     auto st = store->Upsert(DocKind::kNode, it->first, hub::NodeDocJson(it->second), now);
     if (!st.ok()) return respond(Error(503, "cannot store the properties: " + st.status().message()));
-    Event("node/" + it->first, "properties", "operator set " + std::to_string(it->second.operator_properties.size()) +
-                                                 " propert" + (it->second.operator_properties.size() == 1 ? "y" : "ies"));
+    Event("node/" + it->first, "properties",
+          "operator set " + std::to_string(it->second.operator_properties.size()) + " propert" +
+              (it->second.operator_properties.size() == 1 ? "y" : "ies"));
     topology_dirty = true;
     Wake();
     return respond(Json(200, "{}"));
@@ -276,15 +291,26 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     auto after = QueryInt(req.query, "after", 0, 0, int64_t{1} << 62);
     auto limit = QueryInt(req.query, "limit", 100, 1, opt.max_events_per_page);
     if (!after || !limit)
-      return respond(Error(400, "after must be >= 0 and limit in 1.." + std::to_string(opt.max_events_per_page)));
+      return respond(
+          Error(400, "after must be >= 0 and limit in 1.." + std::to_string(opt.max_events_per_page)));
     auto events = store->Events(*after, *limit, QueryString(req.query, "subject"));
     if (!events.ok()) return respond(Error(503, events.status().message()));
     std::string body;
     JsonWriter w(&body);
     w.BeginArray();
     for (const auto& e : *events)
-      w.BeginObject().Key("id").Int(e.id).Key("at_ms").Int(e.at_ms).Key("subject").String(e.subject).Key("kind")
-          .String(e.kind).Key("reason").String(e.reason).EndObject();
+      w.BeginObject()
+          .Key("id")
+          .Int(e.id)
+          .Key("at_ms")
+          .Int(e.at_ms)
+          .Key("subject")
+          .String(e.subject)
+          .Key("kind")
+          .String(e.kind)
+          .Key("reason")
+          .String(e.reason)
+          .EndObject();
     w.EndArray();
     return respond(Json(200, std::move(body)));
   }
@@ -296,8 +322,8 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     const std::string* inm = req.Header("if-none-match");
     if (inm != nullptr && *inm == topology_etag) {
       if (*wait > 0 && static_cast<int64_t>(topology_waiters.size()) < opt.max_waiters) {
-        topology_waiters.push_back(TopologyWaiter{topology_etag, now + std::min(*wait, opt.max_wait_s) * 1000,
-                                                  std::move(respond)});
+        topology_waiters.push_back(
+            TopologyWaiter{topology_etag, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
         return;
       }
       http::Response r;
@@ -380,9 +406,9 @@ void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,
     auto ref = hub::ParsePackageRef(spec->package);
     auto digest = opt.resolve_tag(ref->repository, ref->tag);
     if (!digest.ok())
-      return respond(Error(digest.status().code() == StatusCode::kNotFound ? 400 : 502,
-                           "deployment: package " + spec->package + ": cannot resolve the tag: " +
-                               digest.status().message()));
+      return respond(Error(
+          digest.status().code() == StatusCode::kNotFound ? 400 : 502,
+          "deployment: package " + spec->package + ": cannot resolve the tag: " + digest.status().message()));
     spec->digest = *digest;
   }
   MutexLock lock(mu);
@@ -416,7 +442,8 @@ void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,
 std::string Hub::Impl::PlanJson(const hub::Deployment& d, int64_t now) {
   auto fresh = [&](const hub::NodeState& n) { return Fresh(n, now); };
   auto current = [&](const hub::NodeState& n) {
-    return std::any_of(n.targets.begin(), n.targets.end(), [&](const Target& t) { return t.deployment == d.name; });
+    return std::any_of(n.targets.begin(), n.targets.end(),
+                       [&](const Target& t) { return t.deployment == d.name; });
   };
   auto plan = hub::PlanDeployment(d, nodes, fresh, current);
   if (!plan.ok()) return "{\"error\":\"" + plan.status().message() + "\"}";

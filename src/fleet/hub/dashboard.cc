@@ -10,25 +10,6 @@ namespace {
 
 constexpr int64_t kTierWindowMs = 60000;
 
-std::string_view BatchStateName(BatchState s) {
-  switch (s) {
-    case BatchState::kPending: return "pending";
-    case BatchState::kInProgress: return "in_progress";
-    case BatchState::kSucceeded: return "succeeded";
-    case BatchState::kFailed: return "failed";
-  }
-  return "unknown";
-}
-
-std::string_view PhaseText(RolloutPhase p) {
-  switch (p) {
-    case RolloutPhase::kProgressing: return "progressing";
-    case RolloutPhase::kSucceeded: return "succeeded";
-    case RolloutPhase::kRolledBack: return "rolled_back";
-  }
-  return "unknown";
-}
-
 struct TierStats {
   double success = 0, failure = 0;
   Buckets buckets;
@@ -55,7 +36,11 @@ void WriteTiers(JsonWriter& w, const std::map<std::string, hub::NodeState>& node
   for (const auto& [tier, t] : tiers) {
     double total = t.success + t.failure;
     double p95 = t.buckets.empty() ? NAN : HistogramQuantile(t.buckets, 0.95);
-    w.BeginObject().Key("tier").String(tier).Key("requests_per_second").Double(total / (kTierWindowMs / 1000.0));
+    w.BeginObject()
+        .Key("tier")
+        .String(tier)
+        .Key("requests_per_second")
+        .Double(total / (kTierWindowMs / 1000.0));
     w.Key("error_rate").Double(total > 0 ? t.failure / total : 0);
     w.Key("p95_ms");
     if (std::isfinite(p95))
@@ -76,8 +61,18 @@ std::string Hub::Impl::DashboardJson(int64_t now) {
   w.Key("nodes").BeginArray();
   for (const auto& [name, n] : nodes) {
     w.BeginObject().Key("name").String(name).Key("fresh").Bool(Fresh(n, now)).Key("tier").String(TierOf(n));
-    w.Key("address").String(n.report.address).Key("state").String(n.report.state).Key("message").String(n.report.message);
-    w.Key("last_seen_ms").Int(n.last_seen_ms).Key("sequence").Int(n.report.sequence).Key("desired_sequence").Int(n.sequence);
+    w.Key("address")
+        .String(n.report.address)
+        .Key("state")
+        .String(n.report.state)
+        .Key("message")
+        .String(n.report.message);
+    w.Key("last_seen_ms")
+        .Int(n.last_seen_ms)
+        .Key("sequence")
+        .Int(n.report.sequence)
+        .Key("desired_sequence")
+        .Int(n.sequence);
     w.Key("properties").BeginObject();
     for (const auto& [k, v] : n.Merged()) w.Key(k).String(PropertyToString(v));
     w.EndObject().Key("models").BeginArray();
@@ -92,17 +87,33 @@ std::string Hub::Impl::DashboardJson(int64_t now) {
   w.EndArray().Key("deployments").BeginArray();
   for (const auto& [name, d] : deployments) {
     w.BeginObject().Key("name").String(name).Key("package").String(d.package).Key("digest").String(d.digest);
-    w.Key("model").String(d.model).Key("constraint").String(d.constraint).Key("stable_digest").String(d.stable_digest);
+    w.Key("model")
+        .String(d.model)
+        .Key("constraint")
+        .String(d.constraint)
+        .Key("stable_digest")
+        .String(d.stable_digest);
     w.Key("generation").Int(d.generation).Key("rollout");
     auto it = rollouts.find(name);
     if (it == rollouts.end()) {
       w.Null();
     } else {
       const Rollout& r = it->second.rollout;
-      w.BeginObject().Key("phase").String(PhaseText(r.phase)).Key("reason").String(r.reason);
-      w.Key("from_digest").String(r.from_digest).Key("to_digest").String(r.to_digest).Key("batches").BeginArray();
+      w.BeginObject().Key("phase").String(RolloutPhaseName(r.phase)).Key("reason").String(r.reason);
+      w.Key("from_digest")
+          .String(r.from_digest)
+          .Key("to_digest")
+          .String(r.to_digest)
+          .Key("batches")
+          .BeginArray();
       for (const auto& b : r.batches) {
-        w.BeginObject().Key("state").String(BatchStateName(b.state)).Key("reason").String(b.reason).Key("nodes").BeginArray();
+        w.BeginObject()
+            .Key("state")
+            .String(BatchStateName(b.state))
+            .Key("reason")
+            .String(b.reason)
+            .Key("nodes")
+            .BeginArray();
         for (const auto& n : b.nodes) w.String(n);
         w.EndArray().EndObject();
       }
@@ -116,8 +127,18 @@ std::string Hub::Impl::DashboardJson(int64_t now) {
   WriteTiers(w, nodes, now);
   w.Key("events").BeginArray();
   for (auto e = recent_events.rbegin(); e != recent_events.rend(); ++e)
-    w.BeginObject().Key("id").Int(e->id).Key("at_ms").Int(e->at_ms).Key("subject").String(e->subject).Key("kind")
-        .String(e->kind).Key("reason").String(e->reason).EndObject();
+    w.BeginObject()
+        .Key("id")
+        .Int(e->id)
+        .Key("at_ms")
+        .Int(e->at_ms)
+        .Key("subject")
+        .String(e->subject)
+        .Key("kind")
+        .String(e->kind)
+        .Key("reason")
+        .String(e->reason)
+        .EndObject();
   w.EndArray().EndObject();
   return body;
 }

@@ -16,7 +16,8 @@ constexpr size_t kMaxSamples = 256;
 constexpr int64_t kNodeFlushMs = 30000;  // metric-only node changes are written at most this often
 
 int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -24,20 +25,12 @@ bool IsConflict(const Status& st) {
   return !st.ok() && std::string(st.message()).find("conflict") != std::string::npos;
 }
 
-std::string_view PhaseName(RolloutPhase p) {
-  switch (p) {
-    case RolloutPhase::kProgressing: return "progressing";
-    case RolloutPhase::kSucceeded: return "succeeded";
-    case RolloutPhase::kRolledBack: return "rolled_back";
-  }
-  return "unknown";
-}
-
 // The window a rollout's metrics are read over: since its current batch started.
 int64_t WindowStart(const Rollout& r) {
   int64_t since = r.started_ms;
   for (const auto& b : r.batches)
-    if (b.state == BatchState::kInProgress || b.state == BatchState::kFailed) since = std::max(since, b.started_ms);
+    if (b.state == BatchState::kInProgress || b.state == BatchState::kFailed)
+      since = std::max(since, b.started_ms);
   return since;
 }
 
@@ -167,10 +160,12 @@ void Hub::Impl::AnswerWaiters(const std::string& node) {
   }
 }
 
-Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now, std::map<std::string, std::vector<Target>>* want) {
+Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now,
+                                 std::map<std::string, std::vector<Target>>* want) {
   auto fresh = [&](const hub::NodeState& n) { return Fresh(n, now); };
   auto current = [&](const hub::NodeState& n) {
-    return std::any_of(n.targets.begin(), n.targets.end(), [&](const Target& t) { return t.deployment == d.name; });
+    return std::any_of(n.targets.begin(), n.targets.end(),
+                       [&](const Target& t) { return t.deployment == d.name; });
   };
   ASSIGN_OR_RETURN(hub::PlanResult plan, hub::PlanDeployment(d, nodes, fresh, current));
   auto it = rollouts.find(d.name);
@@ -183,14 +178,17 @@ Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now, std::map<std::
     }
     for (const auto& name : plan.selected)
       if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
-    Rollout r = StartRollout(d.name, d.generation, d.stable_package, d.stable_digest, d.PinnedPackage(), d.digest,
-                             order, d.rollout, now);
+    Rollout r = StartRollout(d.name, d.generation, d.stable_package, d.stable_digest, d.PinnedPackage(),
+                             d.digest, order, d.rollout, now);
     int64_t revision = it == rollouts.end() ? 0 : it->second.revision;
     ASSIGN_OR_RETURN(int64_t rev, store->Put(DocKind::kRollout, d.name, RolloutToJson(r), revision, now));
     Event("deployment/" + d.name, "rollout_started",
           "generation " + std::to_string(d.generation) + ": " +
-              (d.stable_digest.empty() ? std::string("first package") : "from " + d.stable_digest.substr(0, 19)) +
+              (d.stable_digest.empty() ? std::string("first package")
+                                       : "from " + d.stable_digest.substr(0, 19)) +
               " to " + d.digest.substr(0, 19) + " over " + std::to_string(order.size()) + " node(s)");
+    for (const auto& e : StartEvents(r))
+      Event("deployment/" + d.name, e.kind, e.node.empty() ? e.reason : e.node + ": " + e.reason);
     it = rollouts.insert_or_assign(d.name, StoredRollout{std::move(r), rev}).first;
   }
   for (const auto& w : plan.warnings) {
@@ -202,7 +200,8 @@ Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now, std::map<std::
   int64_t since = WindowStart(r);
   auto observe = [&](const std::string& name) {
     auto n = nodes.find(name);
-    if (n != nodes.end() && !obs.count(name)) obs[name] = hub::Observe(n->second, d.model, since, Fresh(n->second, now));
+    if (n != nodes.end() && !obs.count(name))
+      obs[name] = hub::Observe(n->second, d.model, since, Fresh(n->second, now));
   };
   for (const auto& b : r.batches)
     for (const auto& name : b.nodes) observe(name);
@@ -242,7 +241,8 @@ Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now, std::map<std::
       std::string key = name + "\n" + d.model + "\n" + d.name;
       if (conflicts_reported.insert(key).second)
         Event("deployment/" + d.name, "conflict",
-              "node " + name + ": model " + d.model + " is already placed there by deployment " + clash->deployment);
+              "node " + name + ": model " + d.model + " is already placed there by deployment " +
+                  clash->deployment);
       continue;
     }
     list.push_back(Target{d.model, a->package, a->digest, d.name});
@@ -260,7 +260,8 @@ Status Hub::Impl::TickLocked(int64_t now) {
   }
   for (auto& [name, n] : nodes) {
     auto& targets = want[name];
-    std::sort(targets.begin(), targets.end(), [](const Target& a, const Target& b) { return a.model < b.model; });
+    std::sort(targets.begin(), targets.end(),
+              [](const Target& a, const Target& b) { return a.model < b.model; });
     bool changed = targets != n.targets;
     bool renew = n.sequence > 0 && n.expires_ms - now < opt.desired_state_ttl_ms / 2;
     if (!changed && !renew) continue;
@@ -331,7 +332,7 @@ void Hub::Impl::DriverLoop() {
   while (true) {
     {
       std::unique_lock<std::mutex> l(run_mu);
-      run_cv.wait_for(l, std::chrono::milliseconds(opt.tick_ms), [&] { return stopping || wake; });
+      run_cv.wait_for(l, std::chrono::milliseconds(opt.tick_ms), [&] { return stopping.load() || wake; });
       if (stopping) return;
       wake = false;
     }
@@ -363,7 +364,7 @@ void Hub::Impl::SweeperLoop() {
     bool stop;
     {
       std::unique_lock<std::mutex> l(run_mu);
-      run_cv.wait_for(l, std::chrono::milliseconds(200), [&] { return stopping; });
+      run_cv.wait_for(l, std::chrono::milliseconds(200), [&] { return stopping.load(); });
       stop = stopping;
     }
     {
@@ -376,8 +377,8 @@ void Hub::Impl::SweeperLoop() {
   }
 }
 
-StatusOr<std::unique_ptr<Hub>> Hub::Create(std::unique_ptr<Store> store, std::unique_ptr<signing::PrivateKey> key,
-                                           HubOptions options) {
+StatusOr<std::unique_ptr<Hub>> Hub::Create(std::unique_ptr<Store> store,
+                                           std::unique_ptr<signing::PrivateKey> key, HubOptions options) {
   if (!store || !key) return InvalidArgument("hub: a store and a signing key are required");
   auto impl = std::make_unique<Impl>();
   if (!options.now_ms) options.now_ms = SystemNowMs;
@@ -394,16 +395,18 @@ StatusOr<std::unique_ptr<Hub>> Hub::Create(std::unique_ptr<Store> store, std::un
   ASSIGN_OR_RETURN(impl->public_key, signing::PublicKey::FromPem(pem));
   auto& r = impl->registry;
   impl->reports = &r.AddCounter("continuum_hub_reports_total", "Node reports accepted.", {}).WithLabels({});
-  impl->reports_refused =
-      &r.AddCounter("continuum_hub_reports_refused_total", "Node reports refused (malformed, unauthorized).", {})
-           .WithLabels({});
+  impl->reports_refused = &r.AddCounter("continuum_hub_reports_refused_total",
+                                        "Node reports refused (malformed, unauthorized).", {})
+                               .WithLabels({});
   impl->documents_issued =
       &r.AddCounter("continuum_hub_desired_states_issued_total", "Signed desired-state documents issued.", {})
            .WithLabels({});
   impl->ticks = &r.AddCounter("continuum_hub_ticks_total", "Rollout driver passes.", {}).WithLabels({});
   impl->tick_errors =
-      &r.AddCounter("continuum_hub_tick_errors_total", "Rollout driver passes that failed.", {}).WithLabels({});
-  impl->rollbacks = &r.AddCounter("continuum_hub_rollbacks_total", "Rollouts rolled back.", {}).WithLabels({});
+      &r.AddCounter("continuum_hub_tick_errors_total", "Rollout driver passes that failed.", {})
+           .WithLabels({});
+  impl->rollbacks =
+      &r.AddCounter("continuum_hub_rollbacks_total", "Rollouts rolled back.", {}).WithLabels({});
   impl->tick_seconds = &r.AddHistogram("continuum_hub_tick_duration_seconds", "Time of one driver pass.", {},
                                        {0.001, 0.005, 0.02, 0.1, 0.5, 2, 10})
                             .WithLabels({});
@@ -413,14 +416,14 @@ StatusOr<std::unique_ptr<Hub>> Hub::Create(std::unique_ptr<Store> store, std::un
     int64_t now = p->Now(), fresh = 0;
     for (const auto& [n, s] : p->nodes) fresh += p->Fresh(s, now) ? 1 : 0;
     return std::vector<telemetry::Registry::Sample>{{{"fresh"}, double(fresh)},
-                                                   {{"stale"}, double(int64_t(p->nodes.size()) - fresh)}};
+                                                    {{"stale"}, double(int64_t(p->nodes.size()) - fresh)}};
   });
   r.AddCallbackFamily("continuum_hub_rollouts", "Rollouts by phase.", false, {"phase"}, [p] {
     MutexLock lock(p->mu);
     std::map<std::string, double> by;
     for (auto ph : {RolloutPhase::kProgressing, RolloutPhase::kSucceeded, RolloutPhase::kRolledBack})
-      by[std::string(PhaseName(ph))] = 0;
-    for (const auto& [n, s] : p->rollouts) by[std::string(PhaseName(s.rollout.phase))] += 1;
+      by[std::string(RolloutPhaseName(ph))] = 0;
+    for (const auto& [n, s] : p->rollouts) by[std::string(RolloutPhaseName(s.rollout.phase))] += 1;
     std::vector<telemetry::Registry::Sample> out;
     for (const auto& [k, v] : by) out.push_back({{k}, v});
     return out;
@@ -437,7 +440,8 @@ StatusOr<std::unique_ptr<Hub>> Hub::Create(std::unique_ptr<Store> store, std::un
     MutexLock lock(p->mu);
     return p->leader ? 1.0 : 0.0;
   });
-  r.AddCallbackCounter("continuum_hub_control_bytes_received_total", "Bytes of agent request bodies received.",
+  r.AddCallbackCounter("continuum_hub_control_bytes_received_total",
+                       "Bytes of agent request bodies received.",
                        [p] { return double(p->control_bytes_in.load()); });
   r.AddCallbackCounter("continuum_hub_control_bytes_sent_total", "Bytes of answer bodies sent to agents.",
                        [p] { return double(p->control_bytes_out.load()); });
@@ -453,12 +457,15 @@ Hub::Hub(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Hub::~Hub() { Stop(); }
 
-void Hub::Handle(http::Request&& request, http::Responder respond) { impl_->Handle(std::move(request), std::move(respond)); }
+void Hub::Handle(http::Request&& request, http::Responder respond) {
+  impl_->Handle(std::move(request), std::move(respond));
+}
 
 Status Hub::Tick() {
   MutexLock lock(impl_->mu);
   int64_t now = impl_->Now();
-  ASSIGN_OR_RETURN(bool lead, impl_->store->TryLease("rollouts", impl_->opt.replica_id, now, impl_->opt.lease_ttl_ms));
+  ASSIGN_OR_RETURN(bool lead,
+                   impl_->store->TryLease("rollouts", impl_->opt.replica_id, now, impl_->opt.lease_ttl_ms));
   impl_->leader = lead;
   RETURN_IF_ERROR(impl_->FlushNodes(now, true));
   if (!lead) return Status();

@@ -39,16 +39,16 @@ namespace continuum::fleet {
 class Store;
 
 struct HubOptions {
-  std::string replica_id = "hub";   // the lease holder's name (unique per replica)
-  std::string advertise_url;        // this hub's own address, listed in /api/v1/sd
-  std::string admin_token;          // operators' bearer token; empty: operator calls unauthenticated
-  std::string agent_token;          // agents' bearer token; empty: agent calls unauthenticated
+  std::string replica_id = "hub";  // the lease holder's name (unique per replica)
+  std::string advertise_url;       // this hub's own address, listed in /api/v1/sd
+  std::string admin_token;         // operators' bearer token; empty: operator calls unauthenticated
+  std::string agent_token;         // agents' bearer token; empty: agent calls unauthenticated
   // Readers' bearer token (gateways, Prometheus, the dashboard); empty: reads are open. The admin
   // token reads too.
   std::string read_token;
-  int64_t max_wait_s = 300;         // longest long poll (desired state, topology)
-  int64_t tick_ms = 1000;           // how often the rollout driver runs
-  int64_t lease_ttl_ms = 10000;     // the rollout driver's lease
+  int64_t max_wait_s = 300;      // longest long poll (desired state, topology)
+  int64_t tick_ms = 1000;        // how often the rollout driver runs
+  int64_t lease_ttl_ms = 10000;  // the rollout driver's lease
   // A node not heard from (report or poll) for this long is stale: not chosen for new batches,
   // shown as such; its assignment is kept (it keeps serving what it has).
   int64_t stale_after_ms = 360000;
@@ -58,9 +58,9 @@ struct HubOptions {
   int64_t max_models_per_node = 256;
   int64_t max_report_bytes = 1 << 20;
   int64_t max_events_per_page = 1000;
-  int64_t max_waiters = 200000;     // long polls held at once; beyond: 503
+  int64_t max_waiters = 200000;  // long polls held at once; beyond: 503
   // Registry access for resolving a deployment's tag to its digest (HEAD of the manifest).
-  bool registry_insecure = false;   // plain http to a loopback registry
+  bool registry_insecure = false;  // plain http to a loopback registry
   std::string registry_ca_file;
   std::string docker_config;
   // The clock (unix epoch milliseconds); tests and the scale simulation set their own.

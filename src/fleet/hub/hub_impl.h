@@ -77,13 +77,16 @@ struct Hub::Impl {
   std::atomic<int64_t> control_bytes_in{0}, control_bytes_out{0};
 
   int64_t Now() const { return opt.now_ms(); }
-  bool Fresh(const hub::NodeState& n, int64_t now) const { return now - n.last_seen_ms <= opt.stale_after_ms; }
+  bool Fresh(const hub::NodeState& n, int64_t now) const {
+    return now - n.last_seen_ms <= opt.stale_after_ms;
+  }
   void Wake();
 
   // hub.cc
   Status LoadLocked() REQUIRES(mu);
   Status TickLocked(int64_t now) REQUIRES(mu);
-  Status StepDeployment(hub::Deployment& d, int64_t now, std::map<std::string, std::vector<Target>>* want) REQUIRES(mu);
+  Status StepDeployment(hub::Deployment& d, int64_t now, std::map<std::string, std::vector<Target>>* want)
+      REQUIRES(mu);
   Status Issue(hub::NodeState& n, std::vector<Target> targets, int64_t now) REQUIRES(mu);
   void Event(std::string subject, std::string kind, std::string reason) REQUIRES(mu);
   void AnswerWaiters(const std::string& node) REQUIRES(mu);
@@ -96,8 +99,8 @@ struct Hub::Impl {
 
   // api.cc
   void Handle(http::Request&& req, http::Responder respond);
-  void HandleDeployments(http::Request&& req, http::Responder respond, const std::vector<std::string_view>& parts,
-                         int64_t now);
+  void HandleDeployments(http::Request&& req, http::Responder respond,
+                         const std::vector<std::string_view>& parts, int64_t now);
   std::string PlanJson(const hub::Deployment& d, int64_t now) REQUIRES(mu);
   // dashboard.cc
   std::string DashboardJson(int64_t now) REQUIRES(mu);

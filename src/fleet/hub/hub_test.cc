@@ -43,7 +43,7 @@ class HubTest : public ::testing::Test {
     o.now_ms = [this] { return now_.load(); };
     o.admin_token = "admin-secret";
     o.agent_token = "agent-secret";
-    o.stale_after_ms = 60000;
+    o.stale_after_ms = 600000;
     o.resolve_tag = [this](const std::string& repo, const std::string& tag) -> StatusOr<std::string> {
       if (repo == kRepo && tags_.count(tag)) return tags_.at(tag);
       return NotFound("no tag " + tag);
@@ -66,9 +66,11 @@ class HubTest : public ::testing::Test {
     req.query = q == std::string::npos ? "" : target.substr(q + 1);
     req.body = std::move(body);
     std::string t = token;
-    if (t.empty()) t = req.path.find("/report") != std::string::npos || req.path.find("/desired-state") != std::string::npos
-                           ? "agent-secret"
-                           : "admin-secret";
+    if (t.empty())
+      t = req.path.find("/report") != std::string::npos ||
+                  req.path.find("/desired-state") != std::string::npos
+              ? "agent-secret"
+              : "admin-secret";
     if (t != "none") req.headers.emplace_back("authorization", "Bearer " + t);
     auto promise = std::make_shared<std::promise<http::Response>>();
     auto future = promise->get_future();
@@ -85,16 +87,18 @@ class HubTest : public ::testing::Test {
               double success = 0, double failure = 0, const std::string& error = "") {
     std::string models;
     if (!digest.empty())
-      models = R"([{"name":"add_sub","digest":")" + digest + R"(","versions":[1],"ready":)" +
-               (ready ? "true" : "false") + R"(,"error":")" + error + R"(","since_ms":)" + std::to_string(now_.load()) +
-               R"(,"success":)" + std::to_string(success) + R"(,"failure":)" + std::to_string(failure) +
-               R"(,"duration_buckets":[[0.01,)" + std::to_string(success + failure) + R"(],["+Inf",)" +
-               std::to_string(success + failure) + "]]}]";
-    auto r = Call("POST", "/api/v1/nodes/" + node + "/report",
-                  R"({"schema_version":1,"address":"http://127.0.0.1:9)" + std::to_string(node.size()) +
-                      R"(00","properties":[{"name":"tier","value":")" + tier +
-                      R"("},{"name":"memory_gb","value":16},{"name":"jurisdiction","value":["eu"]}],"models":[)" +
-                      models + "]}");
+      models = R"({"name":"add_sub","digest":")" + digest + R"(","versions":[1],"ready":)" +
+               (ready ? "true" : "false") + R"(,"error":")" + error + R"(","since_ms":)" +
+               std::to_string(now_.load()) + R"(,"success":)" + std::to_string(success) + R"(,"failure":)" +
+               std::to_string(failure) + R"(,"duration_buckets":[[0.01,)" +
+               std::to_string(success + failure) + R"(],["+Inf",)" + std::to_string(success + failure) +
+               "]]}";
+    auto r =
+        Call("POST", "/api/v1/nodes/" + node + "/report",
+             R"({"schema_version":1,"address":"http://127.0.0.1:9)" + std::to_string(node.size()) +
+                 R"(00","properties":[{"name":"tier","value":")" + tier +
+                 R"("},{"name":"memory_gb","value":16},{"name":"jurisdiction","value":["eu"]}],"models":[)" +
+                 models + "]}");
     ASSERT_EQ(r.status, 200) << r.body;
   }
 
@@ -123,7 +127,7 @@ class HubTest : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.message();
   }
 
-  TempDir dir_{"hub_test"};
+  continuum::testing::TempDir dir_{"hub_test"};
   std::atomic<int64_t> now_{1'700'000'000'000};
   std::map<std::string, std::string> tags_{{"1", kOld}, {"2", kNew}};
   std::unique_ptr<signing::PrivateKey> key_;
@@ -158,9 +162,12 @@ TEST_F(HubTest, RolloutMovesInBatchesThenSucceeds) {
   for (auto n : {"edge-1", "edge-2", "edge-3"}) Report(n, "edge", kOld);
   Deploy(kRepo + ":1", R"(,"rollout":{"batch_size":1,"min_success_ms":1000,"min_requests":1000})");
   Tick();
-  for (auto n : {"edge-1", "edge-2", "edge-3"}) EXPECT_EQ(DigestOn(n), kOld) << n;
+  EXPECT_EQ(DigestOn("edge-1"), kOld);  // the canary
+  EXPECT_EQ(DigestOn("edge-2"), "");    // a first package: nothing before its batch
   now_ += 5000;
-  Tick();  // the first rollout (every node already runs it) succeeds
+  Tick();  // every node already runs it and has for longer than min_success_ms: every batch passes
+  for (auto n : {"edge-1", "edge-2", "edge-3"}) EXPECT_EQ(DigestOn(n), kOld) << n;
+  EXPECT_THAT(Call("GET", "/api/v1/rollouts/add-sub").body, HasSubstr("\"phase\":\"succeeded\""));
   Deploy(kRepo + ":2", R"(,"rollout":{"batch_size":1,"min_success_ms":1000,"min_requests":1000})");
   Tick();
   EXPECT_EQ(DigestOn("edge-1"), kNew);  // the canary
@@ -216,6 +223,7 @@ TEST_F(HubTest, ErrorRateRegressionRollsBack) {
   Tick();
   now_ += 61000;
   Tick();
+  ASSERT_THAT(Call("GET", "/api/v1/rollouts/add-sub").body, HasSubstr("\"phase\":\"succeeded\""));
   Deploy(kRepo + ":2", strategy);
   Tick();
   ASSERT_EQ(DigestOn("edge-1"), kNew);
@@ -249,7 +257,9 @@ TEST_F(HubTest, DeletingADeploymentEmptiesItsNodes) {
 TEST_F(HubTest, LongPollIsAnsweredWhenTheDocumentChanges) {
   Report("edge-1", "edge", "");
   hub_->Start();
-  auto waiter = std::async(std::launch::async, [&] { return Call("GET", "/api/v1/nodes/edge-1/desired-state?after=0&wait_s=60"); });
+  auto waiter = std::async(std::launch::async, [&] {
+    return Call("GET", "/api/v1/nodes/edge-1/desired-state?after=0&wait_s=60");
+  });
   Deploy(kRepo + ":1");  // wakes the driver
   http::Response r = waiter.get();
   EXPECT_EQ(r.status, 200);
@@ -294,7 +304,8 @@ TEST_F(HubTest, TopologyAndServiceDiscoveryFollowReports) {
 TEST_F(HubTest, RefusesBadInputAndMissingTokens) {
   EXPECT_EQ(Call("POST", "/api/v1/nodes/edge-1/report", "{}", "none").status, 401);
   EXPECT_EQ(Call("POST", "/api/v1/nodes/edge-1/report", "{}", "wrong").status, 401);
-  auto r = Call("POST", "/api/v1/nodes/edge-1/report", R"({"schema_version":1,"models":[{"name":"m","digest":"x"}]})");
+  auto r = Call("POST", "/api/v1/nodes/edge-1/report",
+                R"({"schema_version":1,"models":[{"name":"m","digest":"x"}]})");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("models[0].digest"));
   r = Call("POST", "/api/v1/nodes/bad%name/report", R"({"schema_version":1})");

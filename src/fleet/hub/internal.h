@@ -47,7 +47,8 @@ struct NodeReport {
   bool operator==(const NodeReport&) const = default;
 };
 
-// Strict: unknown fields refused, names and sizes bounded; errors name the field ("report.models[1].digest: ...").
+// Strict: unknown fields refused, names and sizes bounded; errors name the field ("report.models[1].digest:
+// ...").
 StatusOr<NodeReport> ParseNodeReport(std::string_view json, int64_t max_models);
 void WriteNodeReport(JsonWriter& w, const NodeReport& r);
 
@@ -130,9 +131,9 @@ struct PlanRow {
   std::string reason;
 };
 struct PlanResult {
-  std::vector<PlanRow> rows;            // every known node, by name
-  std::vector<std::string> selected;    // the nodes the deployment runs on, in batch order
-  std::vector<std::string> warnings;    // e.g. fewer matching nodes than min_replicas
+  std::vector<PlanRow> rows;          // every known node, by name
+  std::vector<std::string> selected;  // the nodes the deployment runs on, in batch order
+  std::vector<std::string> warnings;  // e.g. fewer matching nodes than min_replicas
 };
 // `current` says which nodes run the deployment now (they are kept first, so a change of
 // max_replicas or a new node does not move it around).
@@ -143,7 +144,8 @@ void WritePlan(JsonWriter& w, const Deployment& d, const PlanResult& p);
 
 // The router topology (src/router/topology.h, schema_version 1) of the fleet: every node with an
 // address and at least one ready model, its tier/region/jurisdiction/cost/energy from its properties.
-std::string TopologyJson(const std::map<std::string, NodeState>& nodes, const std::function<bool(const NodeState&)>& fresh);
+std::string TopologyJson(const std::map<std::string, NodeState>& nodes,
+                         const std::function<bool(const NodeState&)>& fresh);
 // Prometheus HTTP service discovery: every node with an address, and the hub (`self_url`).
 std::string ServiceDiscoveryJson(const std::map<std::string, NodeState>& nodes, std::string_view self_url);
 // "host:port" of an http(s) URL, and its scheme; nullopt when it is not one.

@@ -25,14 +25,16 @@ StatusOr<Buckets> ParseBuckets(const config::Reader& r, config::Element e, const
   size_t i = 0;
   for (config::Element item : arr) {
     std::string at = config::Index(where, i++);
-    if (out.size() >= kMaxBuckets) return r.Err(where, "more than " + std::to_string(kMaxBuckets) + " buckets");
+    if (out.size() >= kMaxBuckets)
+      return r.Err(where, "more than " + std::to_string(kMaxBuckets) + " buckets");
     ASSIGN_OR_RETURN(config::Array pair, r.Array(item, at));
     std::vector<config::Element> parts(pair.begin(), pair.end());
     if (parts.size() != 2) return r.Err(at, "expected [upper_bound, cumulative_count]");
     config::Element le = parts[0], count = parts[1];
     double bound = 0;
     if (le.is_string()) {
-      if (std::string_view(le.get_string().value_unsafe()) != "+Inf") return r.Err(at, "upper bound must be a number or \"+Inf\"");
+      if (std::string_view(le.get_string().value_unsafe()) != "+Inf")
+        return r.Err(at, "upper bound must be a number or \"+Inf\"");
       bound = INFINITY;
     } else {
       ASSIGN_OR_RETURN(bound, r.Double(le, config::Index(at, 0), -1e300, 1e300));
@@ -62,8 +64,8 @@ void WriteBuckets(JsonWriter& w, const Buckets& b) {
 StatusOr<ModelReport> ParseModelReport(const config::Reader& r, config::Element e, const std::string& at) {
   ASSIGN_OR_RETURN(config::Object o, r.Object(e, at));
   RETURN_IF_ERROR(r.CheckKeys(o, at,
-                              {"name", "digest", "versions", "ready", "error", "since_ms", "success", "failure",
-                               "duration_buckets"}));
+                              {"name", "digest", "versions", "ready", "error", "since_ms", "success",
+                               "failure", "duration_buckets"}));
   ModelReport m;
   ASSIGN_OR_RETURN(auto name, r.Required(o, at, "name"));
   ASSIGN_OR_RETURN(m.name, r.String(name, config::Key(at, "name"), true));
@@ -83,21 +85,32 @@ StatusOr<ModelReport> ParseModelReport(const config::Reader& r, config::Element 
       m.versions.push_back(ver);
     }
   }
-  if (auto v = config::Find(o, "ready")) ASSIGN_OR_RETURN(m.ready, r.Bool(*v, config::Key(at, "ready")));
-  if (auto v = config::Find(o, "error")) ASSIGN_OR_RETURN(m.error, r.String(*v, config::Key(at, "error")));
+  if (auto v = config::Find(o, "ready")) {
+    ASSIGN_OR_RETURN(m.ready, r.Bool(*v, config::Key(at, "ready")));
+  }
+  if (auto v = config::Find(o, "error")) {
+    ASSIGN_OR_RETURN(m.error, r.String(*v, config::Key(at, "error")));
+  }
   if (m.error.size() > 4096) m.error.resize(4096);
-  if (auto v = config::Find(o, "since_ms")) ASSIGN_OR_RETURN(m.since_ms, r.Int(*v, config::Key(at, "since_ms"), 0, kMaxMs));
-  if (auto v = config::Find(o, "success")) ASSIGN_OR_RETURN(m.success, r.Double(*v, config::Key(at, "success"), 0, 1e18));
-  if (auto v = config::Find(o, "failure")) ASSIGN_OR_RETURN(m.failure, r.Double(*v, config::Key(at, "failure"), 0, 1e18));
-  if (auto v = config::Find(o, "duration_buckets"))
+  if (auto v = config::Find(o, "since_ms")) {
+    ASSIGN_OR_RETURN(m.since_ms, r.Int(*v, config::Key(at, "since_ms"), 0, kMaxMs));
+  }
+  if (auto v = config::Find(o, "success")) {
+    ASSIGN_OR_RETURN(m.success, r.Double(*v, config::Key(at, "success"), 0, 1e18));
+  }
+  if (auto v = config::Find(o, "failure")) {
+    ASSIGN_OR_RETURN(m.failure, r.Double(*v, config::Key(at, "failure"), 0, 1e18));
+  }
+  if (auto v = config::Find(o, "duration_buckets")) {
     ASSIGN_OR_RETURN(m.buckets, ParseBuckets(r, *v, config::Key(at, "duration_buckets")));
+  }
   return m;
 }
 
 StatusOr<NodeReport> ParseReportObject(const config::Reader& r, config::Object o, const std::string& at,
                                        int64_t max_models) {
-  RETURN_IF_ERROR(
-      r.CheckKeys(o, at, {"schema_version", "address", "properties", "sequence", "state", "message", "models"}));
+  RETURN_IF_ERROR(r.CheckKeys(
+      o, at, {"schema_version", "address", "properties", "sequence", "state", "message", "models"}));
   NodeReport rep;
   ASSIGN_OR_RETURN(auto sv, r.Required(o, at, "schema_version"));
   RETURN_IF_ERROR(r.Int(sv, config::Key(at, "schema_version"), 1, 1).status());
@@ -106,15 +119,20 @@ StatusOr<NodeReport> ParseReportObject(const config::Reader& r, config::Object o
     if (!rep.address.empty() && !HostPortOf(rep.address))
       return r.Err(config::Key(at, "address"), "expected an http:// or https:// URL");
   }
-  if (auto v = config::Find(o, "properties"))
+  if (auto v = config::Find(o, "properties")) {
     ASSIGN_OR_RETURN(rep.properties, ParseProperties(r, *v, config::Key(at, "properties")));
-  if (auto v = config::Find(o, "sequence")) ASSIGN_OR_RETURN(rep.sequence, r.Int(*v, config::Key(at, "sequence"), 0, kMaxMs));
+  }
+  if (auto v = config::Find(o, "sequence")) {
+    ASSIGN_OR_RETURN(rep.sequence, r.Int(*v, config::Key(at, "sequence"), 0, kMaxMs));
+  }
   if (auto v = config::Find(o, "state")) {
     ASSIGN_OR_RETURN(rep.state, r.String(*v, config::Key(at, "state")));
     if (rep.state != "ok" && rep.state != "applying" && rep.state != "expired" && rep.state != "error")
       return r.Err(config::Key(at, "state"), "must be ok, applying, expired or error");
   }
-  if (auto v = config::Find(o, "message")) ASSIGN_OR_RETURN(rep.message, r.String(*v, config::Key(at, "message")));
+  if (auto v = config::Find(o, "message")) {
+    ASSIGN_OR_RETURN(rep.message, r.String(*v, config::Key(at, "message")));
+  }
   if (rep.message.size() > 4096) rep.message.resize(4096);
   if (auto v = config::Find(o, "models")) {
     std::string where = config::Key(at, "models");
@@ -125,7 +143,8 @@ StatusOr<NodeReport> ParseReportObject(const config::Reader& r, config::Object o
     for (config::Element m : arr) {
       ASSIGN_OR_RETURN(ModelReport mr, ParseModelReport(r, m, config::Index(where, i++)));
       for (const auto& seen : rep.models)
-        if (seen.name == mr.name) return r.Err(config::Index(where, i - 1), "model " + mr.name + " listed twice");
+        if (seen.name == mr.name)
+          return r.Err(config::Index(where, i - 1), "model " + mr.name + " listed twice");
       rep.models.push_back(std::move(mr));
     }
   }
@@ -153,7 +172,12 @@ StatusOr<NodeReport> ParseNodeReport(std::string_view json, int64_t max_models) 
 void WriteNodeReport(JsonWriter& w, const NodeReport& rep) {
   w.BeginObject().Key("schema_version").Int(1).Key("address").String(rep.address).Key("properties");
   WriteProperties(w, rep.properties);
-  w.Key("sequence").Int(rep.sequence).Key("state").String(rep.state).Key("message").String(Sanitized(rep.message));
+  w.Key("sequence")
+      .Int(rep.sequence)
+      .Key("state")
+      .String(rep.state)
+      .Key("message")
+      .String(Sanitized(rep.message));
   w.Key("models").BeginArray();
   for (const auto& m : rep.models) {
     w.BeginObject().Key("name").String(m.name).Key("digest").String(m.digest).Key("versions").BeginArray();
@@ -187,16 +211,23 @@ std::string NodeDocJson(const NodeState& n) {
 
 StatusOr<NodeState> ParseNodeDoc(std::string_view json, int64_t max_models) {
   config::Reader r("node: ", 16);
-  ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"name", "registered_ms", "last_report_ms", "last_seen_ms",
-                                                          "operator_properties", "report"}));
+  ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"name", "registered_ms", "last_report_ms",
+                                                          "last_seen_ms", "operator_properties", "report"}));
   NodeState n;
   ASSIGN_OR_RETURN(auto name, r.Required(o, "", "name"));
   ASSIGN_OR_RETURN(n.name, r.String(name, "name", true));
-  if (auto v = config::Find(o, "registered_ms")) ASSIGN_OR_RETURN(n.registered_ms, r.Int(*v, "registered_ms", 0, kMaxMs));
-  if (auto v = config::Find(o, "last_report_ms")) ASSIGN_OR_RETURN(n.last_report_ms, r.Int(*v, "last_report_ms", 0, kMaxMs));
-  if (auto v = config::Find(o, "last_seen_ms")) ASSIGN_OR_RETURN(n.last_seen_ms, r.Int(*v, "last_seen_ms", 0, kMaxMs));
-  if (auto v = config::Find(o, "operator_properties"))
+  if (auto v = config::Find(o, "registered_ms")) {
+    ASSIGN_OR_RETURN(n.registered_ms, r.Int(*v, "registered_ms", 0, kMaxMs));
+  }
+  if (auto v = config::Find(o, "last_report_ms")) {
+    ASSIGN_OR_RETURN(n.last_report_ms, r.Int(*v, "last_report_ms", 0, kMaxMs));
+  }
+  if (auto v = config::Find(o, "last_seen_ms")) {
+    ASSIGN_OR_RETURN(n.last_seen_ms, r.Int(*v, "last_seen_ms", 0, kMaxMs));
+  }
+  if (auto v = config::Find(o, "operator_properties")) {
     ASSIGN_OR_RETURN(n.operator_properties, ParseProperties(r, *v, "operator_properties"));
+  }
   if (auto v = config::Find(o, "report")) {
     ASSIGN_OR_RETURN(config::Object ro, r.Object(*v, "report"));
     ASSIGN_OR_RETURN(n.report, ParseReportObject(r, ro, "report", max_models));
@@ -206,7 +237,8 @@ StatusOr<NodeState> ParseNodeDoc(std::string_view json, int64_t max_models) {
 
 void RecordSample(NodeState& n, const ModelReport& m, int64_t at_ms, size_t max_samples) {
   auto& h = n.history[m.name];
-  if (!h.empty() && h.back().digest == m.digest && h.back().success == m.success && h.back().failure == m.failure)
+  if (!h.empty() && h.back().digest == m.digest && h.back().success == m.success &&
+      h.back().failure == m.failure)
     return;
   h.push_back(Sample{at_ms, m.digest, m.success, m.failure, m.buckets});
   while (h.size() > max_samples) h.pop_front();
@@ -258,29 +290,34 @@ StatusOr<PackageRef> ParsePackageRef(std::string_view ref) {
     repo = ref.substr(0, at);
     if (p.digest.size() != 71 || p.digest.rfind("sha256:", 0) != 0 ||
         p.digest.find_first_not_of("0123456789abcdef", 7) != std::string::npos)
-      return InvalidArgument("package: " + std::string(ref) + ": the digest must be sha256:<64 lower-case hex>");
+      return InvalidArgument("package: " + std::string(ref) +
+                             ": the digest must be sha256:<64 lower-case hex>");
   } else {
     size_t slash = ref.rfind('/');
     size_t colon = ref.rfind(':');
     if (colon == std::string_view::npos || (slash != std::string_view::npos && colon < slash))
-      return InvalidArgument("package: " + std::string(ref) + ": name a tag (host/repo:tag) or a digest (host/repo@sha256:...)");
+      return InvalidArgument("package: " + std::string(ref) +
+                             ": name a tag (host/repo:tag) or a digest (host/repo@sha256:...)");
     p.tag = std::string(ref.substr(colon + 1));
     repo = ref.substr(0, colon);
-    if (p.tag.empty() || p.tag.size() > 128) return InvalidArgument("package: " + std::string(ref) + ": bad tag");
+    if (p.tag.empty() || p.tag.size() > 128)
+      return InvalidArgument("package: " + std::string(ref) + ": bad tag");
   }
   if (repo.find('/') == std::string_view::npos || repo.front() == '/' || repo.back() == '/')
     return InvalidArgument("package: " + std::string(ref) + ": expected host[:port]/repository");
   for (char c : repo)
     if (!(NameChar(c, false) || c == '/' || c == ':'))
-      return InvalidArgument("package: " + std::string(ref) + ": character '" + std::string(1, c) + "' in the repository");
+      return InvalidArgument("package: " + std::string(ref) + ": character '" + std::string(1, c) +
+                             "' in the repository");
   p.repository = std::string(repo);
   return p;
 }
 
 StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name) {
   config::Reader r("deployment: ", 16);
-  ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"package", "model", "constraint", "residency",
-                                                          "min_replicas", "max_replicas", "rollout", "name"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   r.ParseObject(json, {"package", "model", "constraint", "residency", "min_replicas",
+                                        "max_replicas", "rollout", "name"}));
   Deployment d;
   d.name = std::move(name);
   if (auto v = config::Find(o, "name")) {
@@ -296,25 +333,53 @@ StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name
   d.repository = ref->repository;
   d.digest = ref->digest;
   d.model = d.repository.substr(d.repository.rfind('/') + 1);
-  if (auto v = config::Find(o, "model")) ASSIGN_OR_RETURN(d.model, r.String(*v, "model", true));
-  if (auto v = config::Find(o, "constraint")) ASSIGN_OR_RETURN(d.constraint, r.String(*v, "constraint"));
+  if (auto v = config::Find(o, "model")) {
+    ASSIGN_OR_RETURN(d.model, r.String(*v, "model", true));
+  }
+  if (auto v = config::Find(o, "constraint")) {
+    ASSIGN_OR_RETURN(d.constraint, r.String(*v, "constraint"));
+  }
   auto c = Constraint::Parse(d.constraint);
   if (!c.ok()) return r.Err("constraint", c.status().message());
-  if (auto v = config::Find(o, "residency")) ASSIGN_OR_RETURN(d.residency, r.String(*v, "residency"));
-  if (auto v = config::Find(o, "min_replicas")) ASSIGN_OR_RETURN(d.min_replicas, r.Int(*v, "min_replicas", 0, 1000000));
-  if (auto v = config::Find(o, "max_replicas")) ASSIGN_OR_RETURN(d.max_replicas, r.Int(*v, "max_replicas", 1, 1000000));
+  if (auto v = config::Find(o, "residency")) {
+    ASSIGN_OR_RETURN(d.residency, r.String(*v, "residency"));
+  }
+  if (auto v = config::Find(o, "min_replicas")) {
+    ASSIGN_OR_RETURN(d.min_replicas, r.Int(*v, "min_replicas", 0, 1000000));
+  }
+  if (auto v = config::Find(o, "max_replicas")) {
+    ASSIGN_OR_RETURN(d.max_replicas, r.Int(*v, "max_replicas", 1, 1000000));
+  }
   if (d.max_replicas < d.min_replicas) return r.Err("max_replicas", "is below min_replicas");
-  if (auto v = config::Find(o, "rollout")) ASSIGN_OR_RETURN(d.rollout, ParseRolloutStrategy(r, *v, "rollout"));
+  if (auto v = config::Find(o, "rollout")) {
+    ASSIGN_OR_RETURN(d.rollout, ParseRolloutStrategy(r, *v, "rollout"));
+  }
   return d;
 }
 
 void WriteDeployment(JsonWriter& w, const Deployment& d) {
-  w.BeginObject().Key("name").String(d.name).Key("package").String(d.package).Key("repository").String(d.repository);
+  w.BeginObject()
+      .Key("name")
+      .String(d.name)
+      .Key("package")
+      .String(d.package)
+      .Key("repository")
+      .String(d.repository);
   w.Key("digest").String(d.digest).Key("model").String(d.model).Key("constraint").String(d.constraint);
-  w.Key("residency").String(d.residency).Key("min_replicas").Int(d.min_replicas).Key("max_replicas").Int(d.max_replicas);
+  w.Key("residency")
+      .String(d.residency)
+      .Key("min_replicas")
+      .Int(d.min_replicas)
+      .Key("max_replicas")
+      .Int(d.max_replicas);
   w.Key("rollout");
   WriteRolloutStrategy(w, d.rollout);
-  w.Key("generation").Int(d.generation).Key("created_ms").Int(d.created_ms).Key("updated_ms").Int(d.updated_ms);
+  w.Key("generation")
+      .Int(d.generation)
+      .Key("created_ms")
+      .Int(d.created_ms)
+      .Key("updated_ms")
+      .Int(d.updated_ms);
   w.Key("stable_package").String(d.stable_package).Key("stable_digest").String(d.stable_digest);
   w.EndObject();
 }
@@ -328,10 +393,10 @@ std::string DeploymentDocJson(const Deployment& d) {
 
 StatusOr<Deployment> ParseDeploymentDoc(std::string_view json) {
   config::Reader r("stored deployment: ", 16);
-  ASSIGN_OR_RETURN(config::Object o, r.ParseObject(json, {"name", "package", "repository", "digest", "model", "constraint",
-                                                          "residency", "min_replicas", "max_replicas", "rollout",
-                                                          "generation", "created_ms", "updated_ms", "stable_package",
-                                                          "stable_digest"}));
+  ASSIGN_OR_RETURN(config::Object o,
+                   r.ParseObject(json, {"name", "package", "repository", "digest", "model", "constraint",
+                                        "residency", "min_replicas", "max_replicas", "rollout", "generation",
+                                        "created_ms", "updated_ms", "stable_package", "stable_digest"}));
   Deployment d;
   auto str = [&](std::string_view key, std::string* out) -> Status {
     ASSIGN_OR_RETURN(auto v, r.Required(o, "", key));

@@ -73,8 +73,8 @@ StatusOr<PlanResult> PlanDeployment(const Deployment& d, const std::map<std::str
       row.reason += "; not selected: max_replicas " + std::to_string(d.max_replicas) + " reached";
   }
   if (static_cast<int64_t>(out.selected.size()) < d.min_replicas)
-    out.warnings.push_back(std::to_string(out.selected.size()) + " node(s) selected, fewer than min_replicas " +
-                           std::to_string(d.min_replicas));
+    out.warnings.push_back(std::to_string(out.selected.size()) +
+                           " node(s) selected, fewer than min_replicas " + std::to_string(d.min_replicas));
   return out;
 }
 
@@ -134,7 +134,9 @@ std::string TopologyJson(const std::map<std::string, NodeState>& nodes,
     if (ready.empty()) continue;
     Properties p = n.Merged();
     std::vector<std::string> tier = Values(p, "tier");
-    std::string t = tier.size() == 1 && (tier[0] == "device" || tier[0] == "edge" || tier[0] == "cloud") ? tier[0] : "edge";
+    std::string t = tier.size() == 1 && (tier[0] == "device" || tier[0] == "edge" || tier[0] == "cloud")
+                        ? tier[0]
+                        : "edge";
     w.BeginObject().Key("name").String(name).Key("url").String(n.report.address).Key("tier").String(t);
     if (auto region = Values(p, "region"); region.size() == 1) w.Key("region").String(region[0]);
     w.Key("jurisdiction").BeginArray();
@@ -161,8 +163,8 @@ std::string ServiceDiscoveryJson(const std::map<std::string, NodeState>& nodes, 
   std::string out;
   JsonWriter w(&out);
   w.BeginArray();
-  auto group = [&](const std::pair<std::string, std::string>& hp, std::string_view role, const std::string& node,
-                   const Properties* p) {
+  auto group = [&](const std::pair<std::string, std::string>& hp, std::string_view role,
+                   const std::string& node, const Properties* p) {
     w.BeginObject().Key("targets").BeginArray().String(hp.first).EndArray().Key("labels").BeginObject();
     w.Key("__scheme__").String(hp.second).Key("role").String(role);
     if (!node.empty()) w.Key("node").String(node);

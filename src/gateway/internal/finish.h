@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -27,7 +28,7 @@ std::string NoNodeServed(const Outcome& o, const std::optional<std::string>& res
 // `metrics` when not null, must outlive the dispatch.
 struct Finish {
   NodeReports* reports = nullptr;
-  const router::Topology* topology = nullptr;
+  std::shared_ptr<const router::Topology> topology;  // the request's snapshot
   router::DecisionLog* log = nullptr;
   GatewayMetrics* metrics = nullptr;
   router::DecisionRecord record;  // RecordFromDecision when `log`; its choice, step and outcome are set here

@@ -54,7 +54,7 @@ const std::string* Header(const http::Response& r, std::string_view name) {
 struct FinishTest : ::testing::Test {
   Finish MakeFinish() {
     Finish f{.reports = &reports,
-             .topology = &topology,
+             .topology = std::make_shared<const router::Topology>(topology),
              .log = &log,
              .metrics = &metrics,
              .record = {},

@@ -58,7 +58,8 @@ std::function<std::optional<Target>(const std::vector<std::string>& busy)> Hedge
           m](const std::vector<std::string>& busy) -> std::optional<Target> {
     if (m) m->hedge_due->Increment();
     auto node = router->PickHedge(rr, busy);
-    const router::Node* n = node ? router->topology().FindNode(*node) : nullptr;
+    const auto topology = router->topology();
+    const router::Node* n = node ? topology->FindNode(*node) : nullptr;
     if (!n || (residency && !n->Satisfies(*residency))) {  // fails closed
       if (m) m->hedge_no_target->Increment();
       return std::nullopt;

@@ -139,7 +139,7 @@ TEST(HedgeTargetWhenDueTest, FailsClosedOutsideTheClassAndNeedsAToken) {
   ro.hedge_fraction = 1;  // a token per decision
   router::Router router(TwoHolders(), ro);
   telemetry::Registry registry;
-  GatewayMetrics m(registry, router.topology());
+  GatewayMetrics m(registry, *router.topology());
   router::Request rr;
   rr.model = "m";
 

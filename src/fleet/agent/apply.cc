@@ -1,0 +1,173 @@
+// The agent's changes to the model repository: the reconcile diff carried out (pull by digest,
+// verify, install; remove), each step saved to the state file (agent.h).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <set>
+#include <system_error>
+
+#include "common/log.h"
+#include "fleet/agent/agent.h"
+#include "fleet/agent/reconcile.h"
+#include "packages/install.h"
+#include "packages/provenance.h"
+#include "registry/client.h"
+#include "signing/signing.h"
+
+namespace continuum::fleet {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The tag a package pulled by digest gets in the agent's layout: one per digest, so packages of
+// different models never share a tag.
+std::string LayoutTag(const std::string& digest) { return "fleet-" + digest.substr(digest.find(':') + 1); }
+
+void SyncFolder(const fs::path& folder) {
+  int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+void Agent::SaveState() {
+  if (Status st = SaveAgentState(options_.state_file, state_); !st.ok())
+    LogError("agent: cannot save " + options_.state_file.string() + ": " + st.message());
+}
+
+void Agent::Reconcile() {
+  if (!current_) return;
+  const bool retry = applying_envelope_.empty();
+  if (retry && current_->expires_ms + options_.expiry_grace_ms <= NowMs()) {
+    retry_failed_at_ = Clock::now() + std::chrono::milliseconds(options_.retry_failed_ms);
+    return;  // an expired document installs nothing new
+  }
+  std::set<std::string> models;
+  for (const Target& t : current_->targets) models.insert(t.model);
+  for (const InstalledModel& m : state_.installed) models.insert(m.model);
+  std::map<std::string, std::string> digests;
+  for (const std::string& m : models)
+    if (auto r = packages::ReadInstallRecord(options_.repository, m); r.ok()) digests[m] = r->digest;
+  const ReconcilePlan plan = PlanReconcile(current_->targets, digests, state_.installed);
+  if (!plan.empty()) {
+    applying_now_ = true;
+    StartReport(true);
+  }
+  bool failed = false;
+  for (const Target& t : plan.keep) watch_[t.model].error.clear();
+  for (const Target& t : plan.install) {
+    if (stop_) break;
+    Status st = InstallTarget(t);
+    watch_[t.model].error = st.ok() ? "" : st.message();
+    if (!st.ok()) {
+      failed = true;
+      LogWarning("agent: install of " + t.model + " " + t.digest + " failed: " + st.message());
+    }
+  }
+  for (const std::string& m : plan.remove) {
+    if (stop_) break;
+    if (Status st = RemoveModel(m); !st.ok()) {
+      failed = true;
+      watch_[m].error = st.message();
+      LogWarning("agent: removal of " + m + " failed: " + st.message());
+    }
+  }
+  applying_now_ = false;
+  if (stop_) return;  // not finished: the next start sees the same document again and the same diff
+  if (!retry) {
+    state_.highest_sequence = current_->sequence;
+    state_.payload_sha256 = applying_sha256_;
+    state_.envelope = std::move(applying_envelope_);
+    applying_envelope_.clear();
+    SaveState();
+    LogInfo("agent: applied desired state " + std::to_string(current_->sequence) + " (" +
+            std::to_string(plan.install.size()) + " to install, " + std::to_string(plan.keep.size()) +
+            " unchanged, " + std::to_string(plan.remove.size()) + " to remove" +
+            (failed ? ", with errors" : "") + ")");
+  }
+  failed_targets_ = failed;
+  if (failed) {
+    retry_failed_backoff_ms_ = retry_failed_backoff_ms_ == 0
+                                   ? options_.retry_failed_ms
+                                   : std::min(retry_failed_backoff_ms_ * 2, options_.retry_failed_ms * 10);
+    retry_failed_at_ = Clock::now() + std::chrono::milliseconds(retry_failed_backoff_ms_);
+  } else {
+    retry_failed_backoff_ms_ = 0;
+  }
+  report_wanted_ = true;
+  next_check_ = Clock::now();  // observe the new packages at once
+}
+
+Status Agent::InstallTarget(const Target& t) {
+  const std::string tag = LayoutTag(t.digest);
+  registry::Options ro;
+  ro.layout = options_.layout.string();
+  ro.insecure = options_.registry_insecure;
+  ro.ca_file = options_.registry_ca_file;
+  ro.docker_config = options_.docker_config;
+  ro.state_file = options_.registry_state_file;
+  ro.timeout_ms = options_.registry_timeout_ms;
+  ro.retries = options_.registry_retries;
+  ro.tag = tag;
+  auto pulled = registry::Pull(t.package, ro);
+  if (!pulled.ok()) return pulled.status().WithContext("pull of " + t.package);
+  if (pulled->manifest_digest != t.digest)
+    return InvalidArgument("pull of " + t.package + " gave manifest " + pulled->manifest_digest);
+  packages::InstallOptions io;
+  io.layout = options_.layout;
+  io.repository = options_.repository;
+  io.verify = [key = options_.package_key](const fs::path& layout, std::string_view digest) {
+    return signing::VerifyPackageSignature(layout, digest, key);
+  };
+  io.allow_downgrade = true;  // the hub decides the versions: a rollback installs an older one
+  io.hardware = options_.hardware;
+  const packages::Reference ref{t.package.substr(0, t.package.find('@')), tag};
+  auto installed = packages::InstallPackage(ref, io);
+  if (!installed.ok()) return installed.status().WithContext("install of " + t.package);
+  if (installed->model != t.model) {
+    // Installed under another name: the agent owns it, and the next pass removes it (no target).
+    Target other = t;
+    other.model = installed->model;
+    state_.installed = RecordInstalled(state_.installed, other);
+    SaveState();
+    return FailedPrecondition("package " + t.package + " installs model " + Quoted(installed->model) +
+                              ", not " + Quoted(t.model));
+  }
+  state_.installed = RecordInstalled(state_.installed, t);
+  SaveState();
+  watch_[t.model].installed_at = Clock::now();
+  LogInfo("installed " + t.model + " " + t.digest + (installed->unchanged ? " (already there)" : ""));
+  return Status::Ok();
+}
+
+Status Agent::RemoveModel(const std::string& model) {
+  const fs::path path = options_.repository / model;
+  std::error_code ec;
+  const bool link = fs::is_symlink(path, ec);
+  const fs::path target = link ? fs::read_symlink(path, ec) : fs::path();
+  const bool package_link =
+      link && !ec && target.string().find(std::string(packages::kPackagesDir) + "/") != std::string::npos;
+  if (package_link) {
+    fs::remove(path, ec);
+    if (ec) return FailedPrecondition("cannot remove " + path.string() + ": " + ec.message());
+    SyncFolder(options_.repository);
+    LogInfo("removed " + model);
+  } else if (fs::exists(path, ec)) {
+    LogWarning("agent: " + path.string() + " is no longer a package the agent installed: left alone");
+  }
+  state_.installed = RecordRemoved(state_.installed, model);
+  SaveState();
+  watch_.erase(model);
+  return Status::Ok();
+}
+
+}  // namespace continuum::fleet
