@@ -1,17 +1,20 @@
-"""Helpers for end-to-end tests of `continuum hub`: a hub process on loopback with a fresh signing
-key and SQLite store, and stand-in nodes that report to its agent API (fleet/README.md: the report).
+"""Helpers for end-to-end tests of `continuum hub` seen from outside (its dashboard, Prometheus): a
+hub process on loopback (fleet.py's) with a fresh signing key and SQLite store, and calls that
+stand in for nodes reporting to its agent API (fleet/README.md: the report).
 
 The stand-ins speak the agent's protocol only as far as the hub's views need it (registration,
 models and their readiness, request counters); the real agent has its own tests.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 
-from harness import BIN, Server
+import fleet
+from harness import BIN
 
 
 def free_port():
@@ -25,25 +28,27 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-class Hub(Server):
-    """`continuum hub` on a free port of 127.0.0.1 with a key from `continuum generate-key-pair`
-    (empty password) and a SQLite store, both in a fresh temporary folder; stops on exit.
-    `flags` are added to the command line (e.g. "--tick-ms", "100")."""
+class Hub(fleet.Hub):
+    """fleet.Hub (`continuum hub`, --tick-ms 100) with a key from `continuum generate-key-pair`
+    (empty password) and a SQLite store in a fresh temporary folder, on a port chosen up front so
+    that it can advertise its own URL (--advertise-url: it lists itself in /api/v1/sd). `flags`
+    are added to the command line."""
 
     def __init__(self, *flags):
-        self.dir = tempfile.mkdtemp(prefix="continuum-hub-")
-        # The key's password, read by generate-key-pair and the hub (both inherit the environment).
-        os.environ["COSIGN_PASSWORD"] = ""
-        r = subprocess.run([BIN, "generate-key-pair", "--output-key-prefix", "hub"], cwd=self.dir,
-                           capture_output=True, text=True, timeout=60)
+        folder = tempfile.mkdtemp(prefix="continuum-hub-")
+        r = subprocess.run([BIN, "generate-key-pair", "--output-key-prefix", "hub"], cwd=folder,
+                           env=dict(os.environ, COSIGN_PASSWORD=""), capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise RuntimeError("generate-key-pair failed: " + r.stderr)
         port = free_port()
-        self.url = "http://127.0.0.1:%d" % port
-        self.start([BIN, "hub", "--key", os.path.join(self.dir, "hub.key"),
-                    "--store", "sqlite:" + os.path.join(self.dir, "hub.db"),
-                    "--http-address", "127.0.0.1", "--http-port", str(port), "--advertise-url", self.url, *flags])
+        super().__init__(folder, os.path.join(folder, "hub.key"), "--advertise-url", "http://127.0.0.1:%d" % port,
+                         *flags, port=port)
         self.wait(lambda: self.get("/health")[0] == 200, what="the hub's /health")
+
+    def stop(self):
+        code = super().stop()
+        shutil.rmtree(self.folder, True)
+        return code
 
     def call(self, method, path, body=None):
         """(status, parsed JSON answer or None)."""

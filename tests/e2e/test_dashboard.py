@@ -158,7 +158,7 @@ class DashboardTest(unittest.TestCase):
         self.modules = r.stdout.strip().splitlines()[-1]
         self.shots = artifacts_dir()
         print("dashboard screenshots in " + self.shots, flush=True)
-        self.hub = Hub("--tick-ms", "100")
+        self.hub = Hub()
         self.addCleanup(self.hub.stop)
         self.fleet = Fleet(self.hub)
         for node in NODES:  # registered before the deployment: one rollout over all three

@@ -119,7 +119,7 @@ class PrometheusTest(unittest.TestCase):
         self.fail("timed out waiting for %s (last seen: %s)\nPrometheus log (end):\n%s" % (what, self.last, log))
 
     def test_targets_from_the_hub_and_slo_rules(self):
-        hub = Hub("--tick-ms", "100")
+        hub = Hub()
         self.addCleanup(hub.stop)
         servers = {}
         for node, tier in NODES.items():
