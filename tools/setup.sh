@@ -34,6 +34,9 @@ DEBS+=(skopeo)
 # docker-registry (distribution 2.8) and htpasswd: the real OCI registry the package tests push to and
 # pull from (tests/e2e/registry.py starts its own process on loopback).
 DEBS+=(docker-registry apache2-utils)
+# chromium: the hub's dashboard page in a real, headless browser (tests/e2e/test_dashboard.py, driven
+# by the pinned playwright-core that tools/playwright.sh installs; no browser is downloaded).
+DEBS+=(chromium)
 # PostgreSQL: the hub's shared store for several replicas (libpq) and the throwaway server its tests
 # start (tools/postgres.sh).
 DEBS+=(postgresql libpq-dev)
@@ -119,6 +122,7 @@ if [[ -f $DEST/.complete ]] && verify_tree; then
   if [[ ! -f tests/e2e/cloudflare/node_modules/cloudflare/package.json ]]; then
     (cd tests/e2e/cloudflare && npm ci --ignore-scripts --no-audit --no-fund --silent)
   fi
+  tools/playwright.sh >/dev/null
   exit 0
 fi
 
@@ -148,3 +152,5 @@ fi
 if [[ ! -f tests/e2e/cloudflare/node_modules/cloudflare/package.json ]]; then
   (cd tests/e2e/cloudflare && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
+# playwright-core for the dashboard's browser test (pinned in tests/e2e/dashboard/package-lock.json).
+tools/playwright.sh >/dev/null
