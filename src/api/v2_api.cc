@@ -39,6 +39,16 @@ void WriteTensorSpecs(JsonWriter& w, const char* key, const std::vector<runtime:
   w.EndArray();
 }
 
+// The install record of the package `mv` was loaded from: the record in its own folder when the
+// model is a package symlink (a newer package on disk that failed to load is not what is served),
+// else the repository's.
+StatusOr<packages::InstallRecord> LoadedRecord(const ModelRepository& repository, const ModelVersion& mv) {
+  std::filesystem::path source(mv.source_dir());
+  if (!source.empty() && source.parent_path().filename() == packages::kPackagesDir)
+    return packages::ReadInstallRecord(source.parent_path(), source.filename().string());
+  return packages::ReadInstallRecord(repository.root(), mv.name());
+}
+
 }  // namespace
 
 V2Api::V2Api(V2ApiOptions options, ModelRepository* repository, telemetry::Registry* registry)
@@ -50,7 +60,7 @@ V2Api::V2Api(V2ApiOptions options, ModelRepository* repository, telemetry::Regis
                                {"model", "version", "reference", "digest", "variant"}, [repository] {
                                  std::vector<telemetry::Registry::Sample> samples;
                                  for (const auto& mv : repository->AllReady()) {
-                                   auto record = packages::ReadInstallRecord(repository->root(), mv->name());
+                                   auto record = LoadedRecord(*repository, *mv);
                                    if (!record.ok()) continue;
                                    samples.push_back({{mv->name(), std::to_string(mv->version()),
                                                        record->reference, record->digest, record->variant},
@@ -272,7 +282,7 @@ http::Response V2Api::ModelConfigJson(const std::string& model, int64_t version)
   }
   WriteTensorSpecs(w, "inputs", (*mv)->signature().inputs);
   WriteTensorSpecs(w, "outputs", (*mv)->signature().outputs);
-  if (auto record = packages::ReadInstallRecord(repository_->root(), model); record.ok()) {
+  if (auto record = LoadedRecord(*repository_, **mv); record.ok()) {
     w.Key("package").BeginObject().Key("reference").String(record->reference);
     w.Key("digest").String(record->digest).Key("variant").String(record->variant);
     w.Key("reason").String(record->reason).Key("installed_at").String(record->installed_at);

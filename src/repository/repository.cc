@@ -161,6 +161,9 @@ StatusOr<std::shared_ptr<ModelVersion>> ModelRepository::LoadVersion(const std::
   }
   auto mv = std::make_shared<ModelVersion>(name, version, std::move(config), std::move(sessions), families_,
                                            options_.emulation);
+  std::error_code canonical_ec;
+  fs::path source = fs::canonical(dir, canonical_ec);
+  mv->set_source_dir(canonical_ec ? dir.string() : source.string());
   mv->stats().RecordLoad(Clock::now() - start);
   LogInfo(
       "loaded model '" + name + "' version " + std::to_string(version) + " on " + mv->execution_provider() +

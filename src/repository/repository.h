@@ -57,6 +57,11 @@ class ModelVersion {
   const std::string& fallback_reason() const { return fallback_reason_; }
   ModelStats& stats() { return *stats_; }
   size_t queued() const { return scheduler_->queued(); }
+  // The model folder this version was loaded from, symlinks resolved (for a model installed from a
+  // package: REPO/.packages/<model>@sha256-<hex>-<variant>), so that what is served can be told
+  // from what lies on disk when a newer folder failed to load. Set once, before the version is shared.
+  const std::string& source_dir() const { return source_dir_; }
+  void set_source_dir(std::string dir) { source_dir_ = std::move(dir); }
 
   // Validates the request against the model and queues it. On error the callback is not called
   // (kInvalidArgument: bad request; kUnavailable: queue full or unloading).
@@ -71,6 +76,7 @@ class ModelVersion {
   runtime::ModelSignature signature_;
   std::string execution_provider_;
   std::string fallback_reason_;
+  std::string source_dir_;
   std::unique_ptr<ModelStats> stats_;
   std::unique_ptr<Scheduler> scheduler_;
 };

@@ -122,7 +122,7 @@ class FleetTest(unittest.TestCase):
                     failures += n.infer() != 200
                 sent += 1
             self.assertEqual(failures, 0)
-            wait_for(lambda: nodes[0].agent.count("unreachable") >= 1 or nodes[0].agent.count("cannot reach") >= 1,
+            wait_for(lambda: nodes[0].agent.count("hub unavailable") >= 1,
                      30, "the restarted agent noticing the hub is down")
             self.assertEqual(nodes[0].installed_digest(), d1)
             # The hub comes back on the same port and store: the agents reconnect; nothing is reinstalled.
@@ -194,8 +194,7 @@ class FleetFaultTest(unittest.TestCase):
             for i in range(KILL_ITERATIONS):
                 time.sleep(0.3 + 0.4 * (i % 3))
                 n.agent.kill()
-                self.assertIn(n.installed_digest(), (d1, d2))
-                self.assertEqual(n.infer(1), 200)
+                self.assertIn(n.installed_digest(), (d1, d2))  # the whole old package or the whole new one
                 n.start_agent(ready=False)
             wait_for(lambda: n.installed_digest() == d2 and n.ready(2), 180, "package 2 after the kills")
             self.assertEqual(n.infer(2), 200)

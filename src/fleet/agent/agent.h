@@ -130,6 +130,9 @@ class Agent {
   // Serve (observe.cc).
   void Observe();
   std::vector<std::string> WatchedModels() const;
+  // The digest of the package serve says (GET /v2/models/{model}/config, "package") it serves the model from;
+  // "" when it says none.
+  std::string ServedDigest(const std::string& model);
   ModelReport ObserveModel(const std::string& model, const std::map<std::string, ModelCounters>& metrics,
                            int64_t now_ms);
   NodeReport BuildReport() const;

@@ -1,5 +1,7 @@
 // What the agent sees of the local serve: readiness of each watched model's installed package
 // and its request counters (/metrics), and the report built from them (agent.h).
+#include <simdjson.h>
+
 #include <algorithm>
 #include <charconv>
 #include <system_error>
@@ -73,6 +75,22 @@ void Agent::Observe() {
   for (const std::string& model : WatchedModels()) observed_[model] = ObserveModel(model, metrics, now_ms);
 }
 
+std::string Agent::ServedDigest(const std::string& model) {
+  http::ClientRequest req;
+  req.method = "GET";
+  req.target = "/v2/models/" + model + "/config";
+  auto r = http::SendAndWait(*serve_client_, options_.serve_url, std::move(req),
+                             Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms));
+  if (!r.ok() || r->status != 200) return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view digest;
+  if (parser.parse(r->body).get(doc) != simdjson::SUCCESS ||
+      doc.at_pointer("/package/digest").get_string().get(digest) != simdjson::SUCCESS)
+    return "";
+  return std::string(digest);
+}
+
 ModelReport Agent::ObserveModel(const std::string& model, const std::map<std::string, ModelCounters>& metrics,
                                 int64_t now_ms) {
   ModelReport m;
@@ -96,10 +114,13 @@ ModelReport Agent::ObserveModel(const std::string& model, const std::map<std::st
                                Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms));
     if (r.ok() && r->status == 200) m.versions.push_back(v);
   }
-  // serve may still answer for the package this one replaced until its next repository scan.
+  // serve may still answer for the package this one replaced until its next repository scan, or
+  // for good when the new package failed to load: ready only once serve says (its /config's
+  // "package") that what it serves was loaded from this package.
   const bool settled = w.installed_at == Clock::time_point{} ||
                        Clock::now() >= w.installed_at + std::chrono::seconds(options_.serve_poll_secs);
-  m.ready = settled && !versions.empty() && !m.versions.empty() && m.versions.back() == versions.back();
+  m.ready = settled && !versions.empty() && !m.versions.empty() && m.versions.back() == versions.back() &&
+            ServedDigest(model) == m.digest;
   InstalledModel* owned = nullptr;
   for (InstalledModel& i : state_.installed)
     if (i.model == model && i.digest == m.digest) owned = &i;

@@ -354,7 +354,7 @@ void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,
   // POST /api/v1/plan: a dry run of a deployment that need not exist.
   if (parts[2] == "plan") {
     if (req.method != "POST" || parts.size() != 3) return respond(Error(405, "plan is POST /api/v1/plan"));
-    auto d = hub::ParseDeploymentSpec(req.body, "");
+    auto d = hub::ParseDeploymentSpec(req.body, "", /*allow_unnamed=*/true);
     if (!d.ok()) return respond(Error(400, d.status().message()));
     MutexLock lock(mu);
     return respond(Json(200, PlanJson(*d, now)));

@@ -105,9 +105,10 @@ struct Deployment {
   std::string PinnedPackage() const { return repository + "@" + digest; }
 };
 
-// The operator's deployment (PUT body), strict; `name` from the path. The digest is left empty
-// when the package names a tag (the caller resolves it).
-StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name);
+// The operator's deployment (PUT body), strict; `name` from the path (or the body's "name"; a
+// plan's deployment may have none: `allow_unnamed`). The digest is left empty when the package
+// names a tag (the caller resolves it).
+StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name, bool allow_unnamed = false);
 void WriteDeployment(JsonWriter& w, const Deployment& d);
 std::string DeploymentDocJson(const Deployment& d);
 StatusOr<Deployment> ParseDeploymentDoc(std::string_view json);

@@ -313,7 +313,7 @@ StatusOr<PackageRef> ParsePackageRef(std::string_view ref) {
   return p;
 }
 
-StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name) {
+StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name, bool allow_unnamed) {
   config::Reader r("deployment: ", 16);
   ASSIGN_OR_RETURN(config::Object o,
                    r.ParseObject(json, {"package", "model", "constraint", "residency", "min_replicas",
@@ -325,6 +325,7 @@ StatusOr<Deployment> ParseDeploymentSpec(std::string_view json, std::string name
     if (d.name.empty()) d.name = n;
     if (n != d.name) return r.Err("name", "is " + n + " but the path names " + d.name);
   }
+  if (d.name.empty() && allow_unnamed) d.name = "unnamed";
   if (!ValidName(d.name)) return r.Err("name", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}");
   ASSIGN_OR_RETURN(auto pkg, r.Required(o, "", "package"));
   ASSIGN_OR_RETURN(d.package, r.String(pkg, "package", true));
