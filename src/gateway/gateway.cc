@@ -229,8 +229,10 @@ void Gateway::Handle(http::Request&& req, http::Responder respond) {
   }
   // The plan: choice then fallbacks (all inside the residency class: the Router guarantees it,
   // the plan checks it again, and the dispatcher only ever uses these names).
-  // The topology of this moment (a newer one than the decision's only drops the nodes it removed).
-  std::shared_ptr<const router::Topology> topology = router_->topology();
+  // The topology the decision was made on: a request decided just before SetTopology removed its
+  // node still goes there (the node was serving it a moment ago).
+  std::shared_ptr<const router::Topology> topology =
+      decision->topology ? decision->topology : router_->topology();
   Plan plan = BuildPlan(*decision, *topology, options_, std::chrono::steady_clock::now());
   std::shared_ptr<const UpstreamTls> tls = UpstreamTlsNow();
   if (tls) {

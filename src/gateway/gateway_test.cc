@@ -374,12 +374,19 @@ TEST(Gateway, ConcurrentRequestsFollowTopologyUpdates) {
   };
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, bad{0};
+  std::mutex bad_mu;
+  std::string bad_answer;
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       while (!stop.load()) {
         http::Response r = infer();
-        (r.status == 200 && (r.body == "a" || r.body == "b") ? ok : bad).fetch_add(1);
+        bool good = r.status == 200 && (r.body == "a" || r.body == "b");
+        (good ? ok : bad).fetch_add(1);
+        if (!good) {
+          std::lock_guard<std::mutex> l(bad_mu);
+          bad_answer = std::to_string(r.status) + " " + r.body;
+        }
       }
     });
   }
@@ -391,7 +398,7 @@ TEST(Gateway, ConcurrentRequestsFollowTopologyUpdates) {
   }
   stop = true;
   for (auto& th : threads) th.join();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(bad.load(), 0) << bad_answer;
   EXPECT_EQ(infer().body, "a");  // the last topology: "a" only
   const std::string metrics = registry.Render();
   EXPECT_NE(metrics.find("continuum_gateway_topology_updates_total 40"), std::string::npos) << metrics;

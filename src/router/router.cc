@@ -211,6 +211,7 @@ Status Router::CheckResidencyLocked(const Policy& p) const {
 StatusOr<Decision> Router::Decide(const Request& request) {
   Decision d;
   MutexLock lock(mu_);
+  d.topology = topology_;
   d.policy = EffectivePolicy(request);
   const Policy& p = d.policy;
   RETURN_IF_ERROR(CheckResidencyLocked(p));

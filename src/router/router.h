@@ -79,6 +79,9 @@ struct Decision {
   std::optional<Hedge> hedge;
   std::vector<Candidate> candidates;  // ranked: candidates[0] is the choice
   std::string reason;                 // short human explanation
+  // The topology the decision was made on: the request is sent by its URLs even when a newer
+  // topology (SetTopology) removed the chosen node meanwhile.
+  std::shared_ptr<const Topology> topology;
 };
 
 using Clock = std::function<std::chrono::system_clock::time_point()>;
