@@ -48,6 +48,15 @@ def leader(hub):
     return 0.0
 
 
+def sim_report(success):
+    """A simulated node's report: one model whose success counter is `success`."""
+    return {"schema_version": 1, "address": "http://127.0.0.1:9", "properties": [{"name": "tier", "value": "sim"}],
+            "sequence": 0, "state": "ok", "message": "",
+            "models": [{"name": "sim", "digest": "sha256:" + "0" * 64, "versions": [1], "ready": True, "error": "",
+                        "since_ms": 1, "success": success, "failure": 0,
+                        "duration_buckets": [[0.001, 0], ["+Inf", success]]}]}
+
+
 class Nginx:
     """nginx on a free port in front of the hub replicas (round robin; a dead replica's requests are
     retried on the other when the connection fails, as nginx does for idempotent methods)."""
@@ -221,6 +230,16 @@ class HubReplicasTest(unittest.TestCase):
                 self.assertEqual(mine["generation"], 1)
                 self.assertEqual(mine["digest"], d1)
             self.assertEqual(leader(survivor) + leader(back), 1)
+
+            # A node's reports received by the follower reach the leader's view (the counters its
+            # rollouts are judged by) through the store within ticks; the 10 s deadline is well
+            # under the 30 s after which a replica writes metric-only changes of its own.
+            lead, follow = (survivor, back) if leader(survivor) == 1 else (back, survivor)
+            for success in (1, 50):
+                status, body = http_json(follow.url + "/api/v1/nodes/sim-1/report", "POST", sim_report(success))
+                self.assertEqual(status, 200, body)
+            wait_for(lambda: http_json(lead.url + "/api/v1/nodes/sim-1")[1]["report"]["models"][0]["success"] == 50,
+                     10, "the follower's report in the leader's view")
 
             for r in recorders:
                 wait_for(lambda: len(r.seen) > 0, 30, r.node + "'s document")
