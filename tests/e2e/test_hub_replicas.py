@@ -241,6 +241,22 @@ class HubReplicasTest(unittest.TestCase):
             wait_for(lambda: http_json(lead.url + "/api/v1/nodes/sim-1")[1]["report"]["models"][0]["success"] == 50,
                      10, "the follower's report in the leader's view")
 
+            # A long poll held by the follower is answered when the leader issues the node a document.
+            answer = {}
+            poll = threading.Thread(target=lambda: answer.update(result=http_json(
+                follow.url + "/api/v1/nodes/sim-1/desired-state?after=0&wait_s=60", timeout=120)))
+            poll.start()
+            status, body = http_json(nginx.url + "/api/v1/deployments/sim", "PUT",
+                                     {"name": "sim", "package": f.ref("1"), "model": "sim", "constraint": "tier == sim",
+                                      "rollout": ROLLOUT})
+            self.assertEqual(status, 200, body)
+            poll.join(120)
+            status, envelope = answer["result"]
+            self.assertEqual(status, 200, envelope)
+            document = json.loads(base64.b64decode(envelope["payload"]))
+            self.assertEqual(document["node"], "sim-1")
+            self.assertEqual([t["model"] for t in document["targets"]], ["sim"])
+
             for r in recorders:
                 wait_for(lambda: len(r.seen) > 0, 30, r.node + "'s document")
                 r.stop()
