@@ -360,14 +360,15 @@ void Hub::Impl::DriverLoop() {
       ASSIGN_OR_RETURN(bool lead, store->TryLease("rollouts", opt.replica_id, now, opt.lease_ttl_ms));
       if (lead != leader) Event("hub", lead ? "leader" : "follower", "replica " + opt.replica_id);
       leader = lead;
-      // Several replicas (one shared store): a follower writes the reports it received every tick
-      // (the leader judges rollouts from the nodes' counters, which it reads back from the store),
-      // then every replica reloads what changed before the leader decides; flushing first, so a
-      // reload never replaces a report not yet written. The leader writes the counters of the
-      // reports it received itself on the single-replica schedule.
+      // Several replicas (one shared store): every replica reloads what the store's change counter
+      // says changed (LoadLocked keeps a report received here and not yet written, and takes the
+      // operator-set properties written through another replica, so the flush below does not
+      // write them back stale); then a follower writes the reports it received, every tick: the
+      // leader judges rollouts from the nodes' counters and reads them from the store. The leader
+      // writes the counters of the reports it received itself on the single-replica schedule.
       bool replicas = store->backend() != "sqlite";
-      Status flushed = FlushNodes(now, replicas && !leader);
       if (replicas) RETURN_IF_ERROR(ReloadIfChanged());
+      Status flushed = FlushNodes(now, replicas && !leader);
       if (!leader) return flushed;
       RETURN_IF_ERROR(TickLocked(now));
       return flushed;
