@@ -273,7 +273,17 @@ Status Hub::Impl::TickLocked(int64_t now) {
       Status reloaded = ReloadIfChanged();
       return reloaded.ok() ? st : reloaded;
     }
-    if (!st.ok() && first.ok()) first = st;
+    if (st.ok()) continue;
+    if (first.ok()) first = st;
+    // Any other failure (the store unreachable for a moment): the nodes keep what this deployment
+    // gave them, rather than documents without its model.
+    for (auto& [node, n] : nodes) {
+      auto& list = want[node];
+      for (const Target& t : n.targets)
+        if (t.deployment == name &&
+            std::none_of(list.begin(), list.end(), [&](const Target& o) { return o.model == t.model; }))
+          list.push_back(t);
+    }
   }
   for (auto& [name, n] : nodes) {
     auto& targets = want[name];
