@@ -386,6 +386,7 @@ void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,
   }
   if (req.method == "DELETE") {
     MutexLock lock(mu);
+    if (store->backend() != "sqlite") (void)ReloadIfChanged();  // as for PUT below
     auto it = deployments.find(name);
     if (it == deployments.end()) return respond(Error(404, "no deployment " + name));
     if (Status st = store->Delete(DocKind::kDeployment, name, it->second.revision); !st.ok())
@@ -412,6 +413,8 @@ void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,
     spec->digest = *digest;
   }
   MutexLock lock(mu);
+  // Several replicas: read the deployment's latest revision (the leader may have just written it).
+  if (store->backend() != "sqlite") (void)ReloadIfChanged();
   auto it = deployments.find(name);
   hub::Deployment d = std::move(*spec);
   d.updated_ms = now;

@@ -70,6 +70,13 @@ Status Hub::Impl::LoadLocked() {
       continue;
     }
     auto& slot = nodes[doc.name];
+    // Several replicas: a report this replica received after the stored one (not flushed yet) is
+    // newer; keep it, or the node's metric history would go back in time. The stored document
+    // still brings what only the store changes: the operator-set properties.
+    if (slot.last_report_ms > n->last_report_ms) {
+      slot.operator_properties = std::move(n->operator_properties);
+      continue;
+    }
     hub::NodeState keep = std::move(slot);
     slot = std::move(*n);
     slot.history = std::move(keep.history);
@@ -109,6 +116,9 @@ Status Hub::Impl::LoadLocked() {
   return Status();
 }
 
+// Several replicas share one store; each reads back what the others wrote (node reports they
+// received, deployments applied through them, the leader's rollouts and documents) when the
+// store's change counter moved. Called under `mu` before any decision is taken from memory.
 Status Hub::Impl::ReloadIfChanged() {
   ASSIGN_OR_RETURN(int64_t counter, store->ChangeCounter());
   if (counter == change_counter) return Status();
@@ -116,7 +126,7 @@ Status Hub::Impl::ReloadIfChanged() {
   change_counter = counter;
   if (first) return Status();
   Status st = LoadLocked();
-  // Documents another replica issued: wake the long polls they answer.
+  // Documents another replica (the leader) issued: answer the long polls this one holds for them.
   for (auto& [name, n] : nodes) AnswerWaiters(name);
   return st;
 }
@@ -255,8 +265,25 @@ Status Hub::Impl::TickLocked(int64_t now) {
   Status first;
   for (auto& [name, d] : deployments) {
     Status st = StepDeployment(d, now, &want);
-    if (!st.ok() && first.ok()) first = st;
-    if (IsConflict(st)) (void)ReloadIfChanged();
+    if (IsConflict(st)) {
+      // Another replica wrote first (a deployment applied through it since this tick's reload, or
+      // this replica lost the lease mid-tick). `want` now lacks this deployment's targets: issuing
+      // from it would remove its model from its nodes. Read the store again (the reload replaces
+      // `deployments`: the loop ends here) and decide at the next tick.
+      Status reloaded = ReloadIfChanged();
+      return reloaded.ok() ? st : reloaded;
+    }
+    if (st.ok()) continue;
+    if (first.ok()) first = st;
+    // Any other failure (the store unreachable for a moment): the nodes keep what this deployment
+    // gave them, rather than documents without its model.
+    for (auto& [node, n] : nodes) {
+      auto& list = want[node];
+      for (const Target& t : n.targets)
+        if (t.deployment == name &&
+            std::none_of(list.begin(), list.end(), [&](const Target& o) { return o.model == t.model; }))
+          list.push_back(t);
+    }
   }
   for (auto& [name, n] : nodes) {
     auto& targets = want[name];
@@ -343,8 +370,15 @@ void Hub::Impl::DriverLoop() {
       ASSIGN_OR_RETURN(bool lead, store->TryLease("rollouts", opt.replica_id, now, opt.lease_ttl_ms));
       if (lead != leader) Event("hub", lead ? "leader" : "follower", "replica " + opt.replica_id);
       leader = lead;
-      if (store->backend() != "sqlite") RETURN_IF_ERROR(ReloadIfChanged());
-      Status flushed = FlushNodes(now, false);
+      // Several replicas (one shared store): every replica reloads what the store's change counter
+      // says changed (LoadLocked keeps a report received here and not yet written, and takes the
+      // operator-set properties written through another replica, so the flush below does not
+      // write them back stale); then a follower writes the reports it received, every tick: the
+      // leader judges rollouts from the nodes' counters and reads them from the store. The leader
+      // writes the counters of the reports it received itself on the single-replica schedule.
+      bool replicas = store->backend() != "sqlite";
+      if (replicas) RETURN_IF_ERROR(ReloadIfChanged());
+      Status flushed = FlushNodes(now, replicas && !leader);
       if (!leader) return flushed;
       RETURN_IF_ERROR(TickLocked(now));
       return flushed;

@@ -325,5 +325,33 @@ TEST_F(HubTest, RefusesBadInputAndMissingTokens) {
   EXPECT_EQ(Call("GET", "/api/v1/nope").status, 404);
 }
 
+// A deployment whose step fails at a tick (here a stored constraint that no longer parses; with
+// several replicas, the store unreachable for a moment) leaves its nodes what they have: no new
+// document without its model.
+TEST_F(HubTest, AFailedDeploymentStepKeepsItsNodesTargets) {
+  Report("edge-1", "edge", "");
+  Deploy(kRepo + ":1");
+  Tick();
+  DesiredState before = Desired("edge-1");
+  ASSERT_EQ(before.targets.size(), 1u);
+  hub_.reset();
+  {
+    auto store = OpenStore("sqlite:" + (dir_.path() / "hub.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    auto doc = (*store)->Get(DocKind::kDeployment, "add-sub");
+    ASSERT_TRUE(doc.ok() && doc->has_value());
+    std::string json = (*doc)->json;
+    size_t at = json.find("tier == edge");
+    ASSERT_NE(at, std::string::npos);
+    json.replace(at, 12, "tier ==");
+    ASSERT_TRUE((*store)->Put(DocKind::kDeployment, "add-sub", json, (*doc)->revision, now_).ok());
+  }
+  Open();
+  EXPECT_FALSE(hub_->Tick().ok());
+  DesiredState after = Desired("edge-1");
+  EXPECT_EQ(after.sequence, before.sequence);
+  EXPECT_EQ(after.targets, before.targets);
+}
+
 }  // namespace
 }  // namespace continuum::fleet
