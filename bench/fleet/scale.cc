@@ -272,7 +272,7 @@ StatusOr<http::ClientResponse> Put(http::Client& client, const std::string& hub,
   req.target = path;
   req.body = body;
   req.headers = {{"Content-Type", "application/json"}};
-  return http::SendAndWait(client, hub, req, Clock::now() + std::chrono::seconds(30));
+  return http::SendAndWait(client, hub, req, Clock::now() + std::chrono::seconds(300));
 }
 
 int Main(int argc, char** argv) {
@@ -351,7 +351,10 @@ int Main(int argc, char** argv) {
               c.agents / 2, p99, p100);
   start = Clock::now();
   r = deploy(d2, R"({"batch_percent":25,"min_success_ms":0,"health_timeout_ms":600000})");
-  if (!r.ok() || r->status != 200) return 1;
+  if (!r.ok() || r->status != 200) {
+    std::fprintf(stderr, "deploy: %s\n", r.ok() ? r->body.c_str() : r.status().message().c_str());
+    return 1;
+  }
   p99 = fleet.TimeToReach("sha256:" + d2, "edge", 0.99, start, 900);
   p100 = fleet.TimeToReach("sha256:" + d2, "edge", 1.0, start, 900);
   ProcSample after2 = SampleProcess(c.pid);
