@@ -171,8 +171,9 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
         auto st = store->Upsert(DocKind::kNode, node, hub::NodeDocJson(n), now);
         if (!st.ok()) return respond(Error(503, "cannot store the report: " + st.status().message()));
         dirty_nodes.erase(node);
+        // No wake-up of the driver here: a report (thousands a minute in a large fleet) waits for
+        // the next tick; only operators' writes start one at once.
         if (registered) Event("node/" + node, "registered", "address " + n.report.address);
-        Wake();
       } else {
         dirty_nodes.insert(node);
       }
