@@ -48,7 +48,8 @@ void Deployment(std::string_view data) {
   d->digest = "sha256:" + std::string(64, '0');
   auto back = hub::ParseDeploymentDoc(hub::DeploymentDocJson(*d));
   Check(back.ok(), "a stored deployment reads back");
-  Check(hub::DeploymentDocJson(*back) == hub::DeploymentDocJson(*d), "a stored deployment reads back unchanged");
+  Check(hub::DeploymentDocJson(*back) == hub::DeploymentDocJson(*d),
+        "a stored deployment reads back unchanged");
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ int Pull(const std::vector<std::string>& args);
 int GenerateKeyPair(const std::vector<std::string>& args);  // sign.cc
 int Sign(const std::vector<std::string>& args);
 int Verify(const std::vector<std::string>& args);
-int Hub(const std::vector<std::string>& args);  // hub.cc: the hub, and apply / plan / delete against one
+int Hub(const std::vector<std::string>& args);    // hub.cc: the hub, and apply / plan / delete against one
 int Agent(const std::vector<std::string>& args);  // the fleet agent
 
 }  // namespace continuum::cli
