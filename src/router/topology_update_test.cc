@@ -21,8 +21,10 @@ struct FakeClock {
 
 // A node holding model "m" version 1, with a declared link from the gateway.
 std::string NodeJson(const std::string& name, const std::string& url, double compute_ms) {
-  return R"({"name": ")" + name + R"(", "url": ")" + url +
-         R"(", "tier": "edge", "jurisdiction": ["eu"], "models": [{"name": "m", "versions": [1], "compute_ms": )" +
+  return "{\"name\": \"" + name + "\", \"url\": \"" + url +
+         "\", \"tier\": \"edge\", \"jurisdiction\": [\"eu\"], \"models\": [{\"name\": \"m\", \"versions\": "
+         "[1], "
+         "\"compute_ms\": " +
          std::to_string(compute_ms) + "}]}";
 }
 

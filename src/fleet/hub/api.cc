@@ -123,89 +123,8 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
   int64_t now = Now();
 
   // Agents.
-  if (what == "nodes" && parts.size() == 5 && (parts[4] == "report" || parts[4] == "desired-state")) {
-    if (!Authorized(req, opt.agent_token)) {
-      reports_refused->Increment();
-      return respond(Error(401, "agent token required (Authorization: Bearer)"));
-    }
-    std::string node(parts[3]);
-    if (!hub::ValidName(node))
-      return respond(Error(400, "node name must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}"));
-    control_bytes_in += static_cast<int64_t>(req.body.size());
-    if (parts[4] == "report") {
-      if (!post) return respond(Error(405, "report is POST"));
-      if (static_cast<int64_t>(req.body.size()) > opt.max_report_bytes)
-        return respond(Error(413, "report larger than " + std::to_string(opt.max_report_bytes) + " bytes"));
-      auto rep = hub::ParseNodeReport(req.body, opt.max_models_per_node);
-      if (!rep.ok()) {
-        reports_refused->Increment();
-        return respond(Error(400, rep.status().message()));
-      }
-      MutexLock lock(mu);
-      auto it = nodes.find(node);
-      bool registered = it == nodes.end();
-      if (registered) {
-        if (static_cast<int64_t>(nodes.size()) >= opt.max_nodes)
-          return respond(Error(503, "the hub holds --max-nodes " + std::to_string(opt.max_nodes) + " nodes"));
-        it = nodes.emplace(node, hub::NodeState{}).first;
-        it->second.name = node;
-        it->second.registered_ms = now;
-      }
-      hub::NodeState& n = it->second;
-      hub::NodeReport old = std::move(n.report);
-      n.report = std::move(*rep);
-      n.last_report_ms = n.last_seen_ms = now;
-      for (const auto& m : n.report.models) hub::RecordSample(n, m, now, 256);
-      // Structure (address, properties, models and their readiness) is written at once; counters later.
-      auto structure = [](const hub::NodeReport& r) {
-        hub::NodeReport s = r;
-        for (auto& m : s.models) {
-          m.success = m.failure = 0;
-          m.buckets.clear();
-        }
-        return s;
-      };
-      bool structural = registered || structure(old) != structure(n.report);
-      if (structural) {
-        topology_dirty = true;
-        auto st = store->Upsert(DocKind::kNode, node, hub::NodeDocJson(n), now);
-        if (!st.ok()) return respond(Error(503, "cannot store the report: " + st.status().message()));
-        dirty_nodes.erase(node);
-        // No wake-up of the driver here: a report (thousands a minute in a large fleet) waits for
-        // the next tick; only operators' writes start one at once.
-        if (registered) Event("node/" + node, "registered", "address " + n.report.address);
-      } else {
-        dirty_nodes.insert(node);
-      }
-      reports->Increment();
-      std::string body = "{\"sequence\":" + std::to_string(n.sequence) + "}";
-      control_bytes_out += static_cast<int64_t>(body.size());
-      return respond(Json(200, std::move(body)));
-    }
-    if (!get) return respond(Error(405, "desired-state is GET"));
-    auto after = QueryInt(req.query, "after", 0, 0, int64_t{1} << 52);
-    auto wait = QueryInt(req.query, "wait_s", 0, 0, 86400);
-    if (!after || !wait) return respond(Error(400, "after and wait_s must be non-negative integers"));
-    MutexLock lock(mu);
-    auto it = nodes.find(node);
-    if (it == nodes.end()) return respond(Error(404, "unknown node " + node + ": report first"));
-    it->second.last_seen_ms = now;
-    if (it->second.sequence > *after && !it->second.envelope.empty()) {
-      control_bytes_out += static_cast<int64_t>(it->second.envelope.size());
-      return respond(Json(200, it->second.envelope));
-    }
-    if (*wait == 0) {
-      http::Response r;
-      r.status = 304;
-      r.content_type.clear();
-      return respond(std::move(r));
-    }
-    if (static_cast<int64_t>(state_waiters.size()) >= opt.max_waiters)
-      return respond(Error(503, "too many long polls held (--max-waiters)"));
-    state_waiters.emplace(node,
-                          Waiter{*after, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
-    return;
-  }
+  if (what == "nodes" && parts.size() == 5 && (parts[4] == "report" || parts[4] == "desired-state"))
+    return HandleAgent(std::move(req), std::move(respond), parts, now);
 
   // Everything else: reads need the read token (or the admin token), writes the admin token.
   bool write = put || post || del;
@@ -218,6 +137,130 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
   if (what == "deployments" || what == "plan")
     return HandleDeployments(std::move(req), std::move(respond), parts, now);
 
+  if (HandleViews(req, respond, parts, now)) return;
+  respond(Error(write ? 405 : 404, "no such route: " + req.method + " " + req.path));
+}
+
+// The agents' two calls: a report, and the desired-state long poll.
+void Hub::Impl::HandleAgent(http::Request&& req, http::Responder respond,
+                            const std::vector<std::string_view>& parts, int64_t now) {
+  const bool get = req.method == "GET", post = req.method == "POST";
+  if (!Authorized(req, opt.agent_token)) {
+    reports_refused->Increment();
+    return respond(Error(401, "agent token required (Authorization: Bearer)"));
+  }
+  std::string node(parts[3]);
+  if (!hub::ValidName(node))
+    return respond(Error(400, "node name must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}"));
+  control_bytes_in += static_cast<int64_t>(req.body.size());
+  if (parts[4] == "report") {
+    if (!post) return respond(Error(405, "report is POST"));
+    if (static_cast<int64_t>(req.body.size()) > opt.max_report_bytes)
+      return respond(Error(413, "report larger than " + std::to_string(opt.max_report_bytes) + " bytes"));
+    auto rep = hub::ParseNodeReport(req.body, opt.max_models_per_node);
+    if (!rep.ok()) {
+      reports_refused->Increment();
+      return respond(Error(400, rep.status().message()));
+    }
+    MutexLock lock(mu);
+    auto it = nodes.find(node);
+    bool registered = it == nodes.end();
+    if (registered) {
+      if (static_cast<int64_t>(nodes.size()) >= opt.max_nodes)
+        return respond(Error(503, "the hub holds --max-nodes " + std::to_string(opt.max_nodes) + " nodes"));
+      it = nodes.emplace(node, hub::NodeState{}).first;
+      it->second.name = node;
+      it->second.registered_ms = now;
+    }
+    hub::NodeState& n = it->second;
+    hub::NodeReport old = std::move(n.report);
+    n.report = std::move(*rep);
+    n.last_report_ms = n.last_seen_ms = now;
+    for (const auto& m : n.report.models) hub::RecordSample(n, m, now, 256);
+    // Structure (address, properties, models and their readiness) is written at once; counters later.
+    auto structure = [](const hub::NodeReport& r) {
+      hub::NodeReport s = r;
+      for (auto& m : s.models) {
+        m.success = m.failure = 0;
+        m.buckets.clear();
+      }
+      return s;
+    };
+    bool structural = registered || structure(old) != structure(n.report);
+    if (structural) {
+      topology_dirty = true;
+      auto st = store->Upsert(DocKind::kNode, node, hub::NodeDocJson(n), now);
+      if (!st.ok()) return respond(Error(503, "cannot store the report: " + st.status().message()));
+      dirty_nodes.erase(node);
+      // No wake-up of the driver here: a report (thousands a minute in a large fleet) waits for
+      // the next tick; only operators' writes start one at once.
+      if (registered) Event("node/" + node, "registered", "address " + n.report.address);
+    } else {
+      dirty_nodes.insert(node);
+    }
+    reports->Increment();
+    std::string body = "{\"sequence\":" + std::to_string(n.sequence) + "}";
+    control_bytes_out += static_cast<int64_t>(body.size());
+    return respond(Json(200, std::move(body)));
+  }
+  if (!get) return respond(Error(405, "desired-state is GET"));
+  auto after = QueryInt(req.query, "after", 0, 0, int64_t{1} << 52);
+  auto wait = QueryInt(req.query, "wait_s", 0, 0, 86400);
+  if (!after || !wait) return respond(Error(400, "after and wait_s must be non-negative integers"));
+  MutexLock lock(mu);
+  auto it = nodes.find(node);
+  if (it == nodes.end()) return respond(Error(404, "unknown node " + node + ": report first"));
+  it->second.last_seen_ms = now;
+  if (it->second.sequence > *after && !it->second.envelope.empty()) {
+    control_bytes_out += static_cast<int64_t>(it->second.envelope.size());
+    return respond(Json(200, it->second.envelope));
+  }
+  if (*wait == 0) {
+    http::Response r;
+    r.status = 304;
+    r.content_type.clear();
+    return respond(std::move(r));
+  }
+  if (static_cast<int64_t>(state_waiters.size()) >= opt.max_waiters)
+    return respond(Error(503, "too many long polls held (--max-waiters)"));
+  state_waiters.emplace(node,
+                        Waiter{*after, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
+  return;
+}
+
+// GET /api/v1/topology: the fleet as a router topology; with If-None-Match and wait_s, a long poll.
+void Hub::Impl::HandleTopology(const http::Request& req, http::Responder respond, int64_t now) {
+  auto wait = QueryInt(req.query, "wait_s", 0, 0, 86400);
+  if (!wait) return respond(Error(400, "wait_s must be a non-negative integer"));
+  MutexLock lock(mu);
+  RefreshTopology(now);
+  const std::string* inm = req.Header("if-none-match");
+  if (inm != nullptr && *inm == topology_etag) {
+    if (*wait > 0 && static_cast<int64_t>(topology_waiters.size()) < opt.max_waiters) {
+      topology_waiters.push_back(
+          TopologyWaiter{topology_etag, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
+      return;
+    }
+    http::Response r;
+    r.status = 304;
+    r.content_type.clear();
+    r.headers.emplace_back("ETag", topology_etag);
+    return respond(std::move(r));
+  }
+  http::Response r = Json(200, topology_json);
+  r.headers.emplace_back("ETag", topology_etag);
+  return respond(std::move(r));
+}
+
+// The read-only views and node properties; false when the route is none of them.
+bool Hub::Impl::HandleViews(http::Request& req, http::Responder& respond,
+                            const std::vector<std::string_view>& parts, int64_t now) {
+  const bool get = req.method == "GET", put = req.method == "PUT";
+  std::string_view what = parts[2];
+  auto answer = [&](http::Response r) {
+    respond(std::move(r));
+    return true;
+  };
   if (what == "nodes" && get && parts.size() <= 4) {
     MutexLock lock(mu);
     std::string body;
@@ -248,30 +291,30 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     };
     if (parts.size() == 4) {
       auto it = nodes.find(std::string(parts[3]));
-      if (it == nodes.end()) return respond(Error(404, "unknown node " + std::string(parts[3])));
+      if (it == nodes.end()) return answer(Error(404, "unknown node " + std::string(parts[3])));
       one(it->second);
     } else {
       w.BeginArray();
       for (const auto& [name, n] : nodes) one(n);
       w.EndArray();
     }
-    return respond(Json(200, std::move(body)));
+    return answer(Json(200, std::move(body)));
   }
   if (what == "nodes" && put && parts.size() == 5 && parts[4] == "properties") {
     auto props = ParsePropertiesJson(req.body);
-    if (!props.ok()) return respond(Error(400, props.status().message()));
+    if (!props.ok()) return answer(Error(400, props.status().message()));
     MutexLock lock(mu);
     auto it = nodes.find(std::string(parts[3]));
-    if (it == nodes.end()) return respond(Error(404, "unknown node " + std::string(parts[3])));
+    if (it == nodes.end()) return answer(Error(404, "unknown node " + std::string(parts[3])));
     it->second.operator_properties = std::move(*props);
     auto st = store->Upsert(DocKind::kNode, it->first, hub::NodeDocJson(it->second), now);
-    if (!st.ok()) return respond(Error(503, "cannot store the properties: " + st.status().message()));
+    if (!st.ok()) return answer(Error(503, "cannot store the properties: " + st.status().message()));
     Event("node/" + it->first, "properties",
           "operator set " + std::to_string(it->second.operator_properties.size()) + " propert" +
               (it->second.operator_properties.size() == 1 ? "y" : "ies"));
     topology_dirty = true;
     Wake();
-    return respond(Json(200, "{}"));
+    return answer(Json(200, "{}"));
   }
   if (what == "rollouts" && get && parts.size() <= 4) {
     MutexLock lock(mu);
@@ -279,23 +322,23 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
     JsonWriter w(&body);
     if (parts.size() == 4) {
       auto it = rollouts.find(std::string(parts[3]));
-      if (it == rollouts.end()) return respond(Error(404, "no rollout for " + std::string(parts[3])));
+      if (it == rollouts.end()) return answer(Error(404, "no rollout for " + std::string(parts[3])));
       WriteRollout(w, it->second.rollout);
     } else {
       w.BeginArray();
       for (const auto& [name, r] : rollouts) WriteRollout(w, r.rollout);
       w.EndArray();
     }
-    return respond(Json(200, std::move(body)));
+    return answer(Json(200, std::move(body)));
   }
   if (what == "events" && get && parts.size() == 3) {
     auto after = QueryInt(req.query, "after", 0, 0, int64_t{1} << 62);
     auto limit = QueryInt(req.query, "limit", 100, 1, opt.max_events_per_page);
     if (!after || !limit)
-      return respond(
+      return answer(
           Error(400, "after must be >= 0 and limit in 1.." + std::to_string(opt.max_events_per_page)));
     auto events = store->Events(*after, *limit, QueryString(req.query, "subject"));
-    if (!events.ok()) return respond(Error(503, events.status().message()));
+    if (!events.ok()) return answer(Error(503, events.status().message()));
     std::string body;
     JsonWriter w(&body);
     w.BeginArray();
@@ -313,39 +356,21 @@ void Hub::Impl::Handle(http::Request&& req, http::Responder respond) {
           .String(e.reason)
           .EndObject();
     w.EndArray();
-    return respond(Json(200, std::move(body)));
+    return answer(Json(200, std::move(body)));
   }
   if (what == "topology" && get && parts.size() == 3) {
-    auto wait = QueryInt(req.query, "wait_s", 0, 0, 86400);
-    if (!wait) return respond(Error(400, "wait_s must be a non-negative integer"));
-    MutexLock lock(mu);
-    RefreshTopology(now);
-    const std::string* inm = req.Header("if-none-match");
-    if (inm != nullptr && *inm == topology_etag) {
-      if (*wait > 0 && static_cast<int64_t>(topology_waiters.size()) < opt.max_waiters) {
-        topology_waiters.push_back(
-            TopologyWaiter{topology_etag, now + std::min(*wait, opt.max_wait_s) * 1000, std::move(respond)});
-        return;
-      }
-      http::Response r;
-      r.status = 304;
-      r.content_type.clear();
-      r.headers.emplace_back("ETag", topology_etag);
-      return respond(std::move(r));
-    }
-    http::Response r = Json(200, topology_json);
-    r.headers.emplace_back("ETag", topology_etag);
-    return respond(std::move(r));
+    HandleTopology(req, std::move(respond), now);
+    return true;
   }
   if (what == "sd" && get && parts.size() == 3) {
     MutexLock lock(mu);
-    return respond(Json(200, hub::ServiceDiscoveryJson(nodes, opt.advertise_url)));
+    return answer(Json(200, hub::ServiceDiscoveryJson(nodes, opt.advertise_url)));
   }
   if (what == "dashboard" && get && parts.size() == 3) {
     MutexLock lock(mu);
-    return respond(Json(200, DashboardJson(now)));
+    return answer(Json(200, DashboardJson(now)));
   }
-  respond(Error(write ? 405 : 404, "no such route: " + req.method + " " + req.path));
+  return false;
 }
 
 void Hub::Impl::HandleDeployments(http::Request&& req, http::Responder respond,

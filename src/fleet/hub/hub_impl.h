@@ -99,6 +99,11 @@ struct Hub::Impl {
 
   // api.cc
   void Handle(http::Request&& req, http::Responder respond);
+  void HandleAgent(http::Request&& req, http::Responder respond, const std::vector<std::string_view>& parts,
+                   int64_t now);
+  void HandleTopology(const http::Request& req, http::Responder respond, int64_t now);
+  bool HandleViews(http::Request& req, http::Responder& respond, const std::vector<std::string_view>& parts,
+                   int64_t now);
   void HandleDeployments(http::Request&& req, http::Responder respond,
                          const std::vector<std::string_view>& parts, int64_t now);
   std::string PlanJson(const hub::Deployment& d, int64_t now) REQUIRES(mu);
