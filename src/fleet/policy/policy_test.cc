@@ -205,8 +205,7 @@ TEST(PropertiesTest, ToStringAndMerge) {
   EXPECT_EQ(PropertyToString(FloatValue(2)), "2");
   EXPECT_EQ(PropertyToString(FloatValue(-6.5e+20)), "-6.5e+20");
   EXPECT_EQ(PropertyToString(FloatValue(1e20)), "1e+20");
-  Properties big{
-      {"a", FloatValue(-6.5e+20)}, {"b", FloatValue(1e300)}, {"c", FloatValue(-0.0)}};
+  Properties big{{"a", FloatValue(-6.5e+20)}, {"b", FloatValue(1e300)}, {"c", FloatValue(-0.0)}};
   EXPECT_EQ(MustParse(WriteJson(big)), big);
   EXPECT_EQ(PropertyToString(BoolValue(true)), "true");
   EXPECT_EQ(PropertyToString(*VersionValue("1.29")), "1.29");
