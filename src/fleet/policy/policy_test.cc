@@ -109,6 +109,8 @@ TEST(PropertiesTest, ErrorsNameTheField) {
   EXPECT_EQ(ParseError(R"({"name": "a"})"), "properties: expected an array");
   EXPECT_EQ(ParseError("[1]"), "properties[0]: expected an object");
   EXPECT_NE(ParseError("[").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(ParseError("").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(ParseError(std::string_view()).find("not valid JSON"), std::string::npos);
   EXPECT_NE(ParseError("[[[[[[[[[[1]]]]]]]]]]").find("not valid JSON"), std::string::npos);
 }
 
@@ -185,6 +187,9 @@ TEST(PropertiesTest, CommandLineForm) {
   EXPECT_EQ(ParsePropertyArg("v=version:1.x").status().message(),
             "property 'v': expected a version like 1.29.0");
   EXPECT_EQ(ParsePropertyArg("l=list:a,,b").status().message(), "property 'l': a list item is empty");
+  EXPECT_EQ(ParsePropertyArg("s=a\xff").status().message(), "property 's': not valid UTF-8");
+  EXPECT_EQ(ParsePropertyArg("l=list:\xc3").status().message(), "property 'l': not valid UTF-8");
+  EXPECT_EQ(arg("s=\xc3\xa9t\xc3\xa9").second, StringValue("\xc3\xa9t\xc3\xa9"));
   EXPECT_EQ(ParsePropertyArg("l=list:a,").status().message(), "property 'l': a list item is empty");
   PropertyLimits limits{.max_properties = 1, .max_value_bytes = 3, .max_list_items = 2};
   EXPECT_FALSE(ParsePropertyArg("s=abcd", limits).ok());
@@ -198,6 +203,10 @@ TEST(PropertiesTest, ToStringAndMerge) {
   EXPECT_EQ(PropertyToString(IntValue(16)), "16");
   EXPECT_EQ(PropertyToString(FloatValue(0.1)), "0.1");
   EXPECT_EQ(PropertyToString(FloatValue(2)), "2");
+  EXPECT_EQ(PropertyToString(FloatValue(-6.5e+20)), "-6.5e+20");
+  EXPECT_EQ(PropertyToString(FloatValue(1e20)), "1e+20");
+  Properties big{{"a", FloatValue(-6.5e+20)}, {"b", FloatValue(1e300)}, {"c", FloatValue(-0.0)}};
+  EXPECT_EQ(MustParse(WriteJson(big)), big);
   EXPECT_EQ(PropertyToString(BoolValue(true)), "true");
   EXPECT_EQ(PropertyToString(*VersionValue("1.29")), "1.29");
   EXPECT_EQ(PropertyToString(ListValue({"a", "b"})), "[a,b]");

@@ -45,6 +45,18 @@ std::optional<double> ParseNumberText(std::string_view s) {
 
 namespace {
 
+// The shortest text that reads back as `f`; large whole numbers in exponent form ("1e+20", not
+// "100000000000000000000", which JSON readers take for an integer that does not fit).
+std::string FormatFloat(double f) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, f);
+  if (ec != std::errc()) return config::FormatDouble(f);
+  std::string_view text(buf, static_cast<size_t>(end - buf));
+  if (std::fabs(f) < 1e15 || text.find_first_of(".e") != std::string_view::npos) return std::string(text);
+  std::to_chars_result sci = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
+  return sci.ec == std::errc() ? std::string(buf, sci.ptr) : config::FormatDouble(f);
+}
+
 Status CheckText(const config::Reader& r, std::string_view field, std::string_view s,
                  const PropertyLimits& limits) {
   if (s.size() > limits.max_value_bytes) {
@@ -296,7 +308,8 @@ StatusOr<Properties> ParsePropertiesJson(std::string_view json) {
 StatusOr<Properties> ParsePropertiesJson(std::string_view json, const PropertyLimits& limits) {
   // Depth 3 is enough for [{"value": [..]}]; deeper documents are refused by the parser.
   config::Reader r("", 4, config::DocumentWords{.not_json = "not valid JSON", .top_level = "properties"});
-  ASSIGN_OR_RETURN(config::Element root, r.Parse(json));
+  // An empty view may have no data at all; the parser copies from it.
+  ASSIGN_OR_RETURN(config::Element root, r.Parse(json.empty() ? std::string_view("") : json));
   return ParseProperties(r, root, "properties", limits);
 }
 
@@ -308,7 +321,7 @@ void WriteProperties(JsonWriter& w, const Properties& p) {
       case PropertyType::kString:
       case PropertyType::kVersion: w.String(v.s); break;
       case PropertyType::kInt: w.Int(v.i); break;
-      case PropertyType::kFloat: w.Double(v.f); break;
+      case PropertyType::kFloat: w.Raw(FormatFloat(v.f)); break;
       case PropertyType::kBool: w.Bool(v.b); break;
       case PropertyType::kList:
         w.BeginArray();
@@ -338,6 +351,7 @@ StatusOr<std::pair<std::string, PropertyValue>> ParsePropertyArg(std::string_vie
   if (text.size() > limits.max_value_bytes && !text.starts_with("list:")) {
     return InvalidArgument(field + ": longer than " + std::to_string(limits.max_value_bytes) + " bytes");
   }
+  if (!simdjson::validate_utf8(text.data(), text.size())) return InvalidArgument(field + ": not valid UTF-8");
   if (std::optional<int64_t> i = ParseIntText(text)) return std::make_pair(name, IntValue(*i));
   if (std::optional<double> f = ParseNumberText(text)) return std::make_pair(name, FloatValue(*f));
   if (text == "true" || text == "false") return std::make_pair(name, BoolValue(text == "true"));
@@ -358,11 +372,7 @@ std::string PropertyToString(const PropertyValue& v) {
     case PropertyType::kString:
     case PropertyType::kVersion: return v.s;
     case PropertyType::kInt: return std::to_string(v.i);
-    case PropertyType::kFloat: {
-      char buf[64];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.f);
-      return ec == std::errc() ? std::string(buf, end) : config::FormatDouble(v.f);
-    }
+    case PropertyType::kFloat: return FormatFloat(v.f);
     case PropertyType::kBool: return v.b ? "true" : "false";
     case PropertyType::kList: {
       std::string out = "[";
