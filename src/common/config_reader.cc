@@ -34,8 +34,7 @@ std::string FormatDouble(double v) {
 }
 
 StatusOr<Element> Reader::Parse(std::string_view json) {
-  if (json.data() == nullptr)
-    json = std::string_view("", 0);  // simdjson copies from the pointer, even for 0 bytes
+  if (json.data() == nullptr) json = "";  // simdjson copies from the pointer, even for 0 bytes
   if (parser_.max_depth() != max_depth_ || parser_.capacity() < json.size()) {
     if (parser_.allocate(json.size(), max_depth_) != simdjson::SUCCESS) {
       return Internal(Err("", "out of memory").message());
