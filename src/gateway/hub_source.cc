@@ -105,7 +105,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view content) {
 
 HubTopologySource::HubTopologySource(HubSourceOptions options) : options_(std::move(options)) {}
 
-StatusOr<std::unique_ptr<HubTopologySource>> HubTopologySource::Create(HubSourceOptions options) {
+StatusOr<std::unique_ptr<HubTopologySource>> HubTopologySource::Create(const HubSourceOptions& options) {
   auto url = http::ParseHttpUrl(options.url);
   if (!url.ok()) return InvalidArgument("hub url: " + url.status().message());
   if (options.wait.count() < 1 || options.wait.count() > 3600)
@@ -117,7 +117,7 @@ StatusOr<std::unique_ptr<HubTopologySource>> HubTopologySource::Create(HubSource
   if (!options.ca_file.empty() && !url->tls) return InvalidArgument("hub ca_file: only for an https:// hub");
   std::unique_ptr<HubTopologySource> s(new HubTopologySource(options));
   if (!options.token_file.empty()) {
-    auto token = ReadLimited(options.token_file, 64 * 1024);
+    auto token = ReadLimited(options.token_file, size_t{64} * 1024);
     if (!token.ok()) return InvalidArgument("hub token file: " + token.status().message());
     s->token_ = Trim(std::move(token).value());
     if (s->token_.empty()) return InvalidArgument("hub token file: " + options.token_file + " is empty");
@@ -161,7 +161,7 @@ void HubTopologySource::Stop() {
 }
 
 void HubTopologySource::Start(ApplyTopology apply) {
-  thread_ = std::thread([this, apply = std::move(apply)]() mutable { Run(std::move(apply)); });
+  thread_ = std::thread([this, apply = std::move(apply)] { Run(apply); });
 }
 
 HubTopologySource::Stats HubTopologySource::stats() const {
@@ -299,7 +299,7 @@ StatusOr<router::Topology> HubTopologySource::Initial() {
   return t;
 }
 
-void HubTopologySource::Run(ApplyTopology apply) {
+void HubTopologySource::Run(const ApplyTopology& apply) {
   auto backoff = options_.backoff_initial;
   for (;;) {
     {

@@ -62,7 +62,7 @@ std::string_view TopologyOriginName(TopologyOrigin o);
 class HubTopologySource {
  public:
   // Checks the options (InvalidArgument naming the field), reads the token file and loads the CA.
-  static StatusOr<std::unique_ptr<HubTopologySource>> Create(HubSourceOptions options);
+  static StatusOr<std::unique_ptr<HubTopologySource>> Create(const HubSourceOptions& options);
   ~HubTopologySource();  // Stop()
   HubTopologySource(const HubTopologySource&) = delete;
   HubTopologySource& operator=(const HubTopologySource&) = delete;
@@ -99,7 +99,7 @@ class HubTopologySource {
   StatusOr<Fetched> Fetch(bool long_poll);
   // A 200's document: parsed, applied (when `apply`), cached; the error otherwise.
   StatusOr<router::Topology> Accept(const Fetched& f, const ApplyTopology* apply);
-  void Run(ApplyTopology apply);
+  void Run(const ApplyTopology& apply);
   void CountError(const Status& st);
   void SetOrigin(TopologyOrigin o);
   // Waits `d` or until Stop; false when stopping.
