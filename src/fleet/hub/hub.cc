@@ -208,9 +208,10 @@ Status Hub::Impl::StepDeployment(hub::Deployment& d, int64_t now,
   Rollout& r = it->second.rollout;
   std::map<std::string, ModelObservation> obs;
   int64_t since = WindowStart(r);
+  const auto* all = &nodes;  // the lambda runs here, under mu (the analysis does not follow lambdas)
   auto observe = [&](const std::string& name) {
-    auto n = nodes.find(name);
-    if (n != nodes.end() && !obs.count(name))
+    auto n = all->find(name);
+    if (n != all->end() && !obs.count(name))
       obs[name] = hub::Observe(n->second, d.model, since, Fresh(n->second, now));
   };
   for (const auto& b : r.batches)
