@@ -1,6 +1,8 @@
 // Loading tokenizers: Hugging Face tokenizer.json, and BERT's vocab.txt.
 #include <simdjson.h>
 
+#include <map>
+
 #include "tasks/text/tokenizer.h"
 #include "tasks/text/tokenizer_internal.h"
 #include "tasks/text/unicode.h"
@@ -347,6 +349,26 @@ Status AddTokens(element e, TokenizerParts* parts) {
   return Status::Ok();
 }
 
+// Added tokens agree with each other and with the vocabulary: one id per content, one content per
+// id, and a content the vocabulary also holds keeps the vocabulary's id (else a token would encode
+// to one id and read back as another).
+Status CheckAddedTokens(const TokenizerParts& parts) {
+  std::map<int64_t, const std::string*> by_id;
+  std::map<std::string_view, int64_t> by_content;
+  for (const auto& a : parts.added) {
+    auto [id_it, new_id] = by_id.emplace(a.id, &a.content);
+    if (!new_id && *id_it->second != a.content)
+      return Error("added_tokens", "id " + std::to_string(a.id) + " is given to both " + *id_it->second +
+                                       " and " + a.content);
+    auto [c_it, new_content] = by_content.emplace(a.content, a.id);
+    if (!new_content && c_it->second != a.id) return Error("added_tokens", a.content + " has two ids");
+    if (auto vocab = parts.model->TokenToId(a.content); vocab && *vocab != a.id)
+      return Error("added_tokens", a.content + " has id " + std::to_string(a.id) +
+                                       " but the vocabulary gives it " + std::to_string(*vocab));
+  }
+  return Status::Ok();
+}
+
 // The pad id when the file does not say: [PAD] or <pad> if the vocabulary has one, else 0.
 int64_t GuessPadId(const TokenizerParts& parts) {
   for (const char* name : {"[PAD]", "<pad>"}) {
@@ -378,6 +400,7 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromHuggingFaceJson(std::string_
   if (!o["post_processor"].get(e))
     RETURN_IF_ERROR(AddPostProcessor(e, "post_processor", parts.get(), &specials));
   if (!o["added_tokens"].get(e)) RETURN_IF_ERROR(AddTokens(e, parts.get()));
+  RETURN_IF_ERROR(CheckAddedTokens(*parts));
   // A special token's id is the one the vocabulary gives it: an id the model was not trained
   // with (or none at all) would reach its embedding lookup.
   for (const auto& [where, token] : specials) {

@@ -438,3 +438,23 @@ TEST(TextTruncation, LeftTruncationStillReadsTheEnd) {
 
 }  // namespace
 }  // namespace continuum::tasks::text
+
+namespace continuum::tasks::text {
+namespace {
+
+// Added tokens that disagree with each other or with the vocabulary are refused: a token would
+// encode to one id and read back as another (found by tokenizer_fuzz).
+TEST(TokenizerJsonAddedTokens, MustAgreeWithTheVocabulary) {
+  const std::string good = BertTokenizerJson();
+  ASSERT_TRUE(Tokenizer::FromHuggingFaceJson(good).ok());
+  std::string shared_id = good;
+  shared_id.replace(shared_id.find(R"({"id":1,)"), 8, R"({"id":2,)");  // [UNK] takes [CLS]'s id
+  auto r = Tokenizer::FromHuggingFaceJson(shared_id);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("added_tokens"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("[UNK] has id 2 but the vocabulary gives it 1"), std::string::npos)
+      << r.status().message();
+}
+
+}  // namespace
+}  // namespace continuum::tasks::text
