@@ -62,12 +62,19 @@ StatusOr<std::string> Type(object o, std::string_view where) {
 StatusOr<std::unordered_map<std::string, int64_t>> Vocab(object model) {
   object v;
   if (model["vocab"].get_object().get(v)) return Error("model.vocab", "expected an object of token -> id");
+  // One id per token and one token per id: a token listed twice, or two tokens sharing an id, would
+  // make an id read back as a different token than the one it was encoded from.
   std::unordered_map<std::string, int64_t> vocab;
+  std::unordered_map<int64_t, std::string> by_id;
   for (auto [tok, id] : v) {
     int64_t i;
     if (id.get_int64().get(i) || i < 0)
       return Error("model.vocab", "'" + std::string(tok) + "': expected an id");
-    vocab.insert_or_assign(std::string(tok), i);
+    if (!vocab.emplace(std::string(tok), i).second)
+      return Error("model.vocab", "'" + std::string(tok) + "' is listed twice");
+    if (auto [it, fresh] = by_id.emplace(i, std::string(tok)); !fresh)
+      return Error("model.vocab",
+                   "'" + it->second + "' and '" + std::string(tok) + "' both have id " + std::to_string(i));
   }
   return vocab;
 }

@@ -456,5 +456,19 @@ TEST(TokenizerJsonAddedTokens, MustAgreeWithTheVocabulary) {
       << r.status().message();
 }
 
+// One token per id and one id per token: otherwise an id would read back as another token.
+TEST(TokenizerJsonVocabulary, IdsAndTokensAreUnique) {
+  auto check = [](std::string json, std::string_view from, std::string_view to, std::string_view expect) {
+    ASSERT_NE(json.find(from), std::string::npos) << from;
+    json.replace(json.find(from), from.size(), to);
+    auto t = Tokenizer::FromHuggingFaceJson(json);
+    ASSERT_FALSE(t.ok()) << to;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(expect), std::string::npos) << t.status().message();
+  };
+  check(ByteBpeJson(), R"("e":5)", R"("e":4)", "model.vocab: 'h' and 'e' both have id 4");
+  check(ByteBpeJson(), R"("e":5)", R"("h":5)", "model.vocab: 'h' is listed twice");
+}
+
 }  // namespace
 }  // namespace continuum::tasks::text
