@@ -6,6 +6,8 @@ BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 20
+# libFuzzer seed for `make fuzz`: fixed, so that CI repeats the run made here; 0 draws a new one.
+FUZZ_SEED ?= 1
 CMAKE_FLAGS ?=
 # A failed test is run once more; .ci/run lists every test that needed it (each is a bug to fix).
 CTEST_FLAGS ?= --output-on-failure -j2 --repeat until-pass:2
@@ -67,7 +69,7 @@ fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCONTINUUM_FUZZ=ON -DCONTINUUM_BENCH=OFF
 	ninja -C $(BUILD_FUZZ) fuzz_targets
-	tools/run_fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+	tools/run_fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_SEED)
 
 demo: build
 	tools/demo.sh $(BUILD)

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a short while on its seed corpus; fails on any crash.
-# Usage: tools/run_fuzzers.sh BUILD_FUZZ_DIR SECONDS
+# Usage: tools/run_fuzzers.sh BUILD_FUZZ_DIR SECONDS [SEED]
+# SEED (default 1) fixes libFuzzer's random choices, so that a run here finds what the same run
+# finds anywhere else: CI repeats the developer's run instead of drawing new inputs each time.
+# SEED=0 draws a new seed per run, for exploring (`make fuzz FUZZ_SECONDS=600 FUZZ_SEED=0`).
+# A crash found while exploring is fixed, and its input (minimized) added to fuzz/corpus/NAME.
 set -euo pipefail
 BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-20}
+SEED=${3:-1}
 cd "$(dirname "$0")/.."
 status=0 passed=0 failed=0
 for target in "$BUILD"/bin/*_fuzz; do
@@ -11,8 +16,8 @@ for target in "$BUILD"/bin/*_fuzz; do
   corpus=fuzz/corpus/$name
   work=$(mktemp -d)
   [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/
-  echo "fuzz: $name for ${SECONDS_EACH}s"
-  if "$target" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  echo "fuzz: $name for ${SECONDS_EACH}s (seed $SEED)"
+  if "$target" -max_total_time="$SECONDS_EACH" -seed="$SEED" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
        -artifact_prefix="$BUILD/" "$work" > "$BUILD/$name.fuzz.log" 2>&1; then
     grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$BUILD/$name.fuzz.log" | sed 's/^/  /'
     passed=$((passed + 1))
