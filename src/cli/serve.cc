@@ -1,8 +1,14 @@
 // `continuum serve`: an inference node speaking the KServe v2 REST protocol.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <thread>
 
+#include "cli/agent_flags.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/server_flags.h"
@@ -33,7 +39,10 @@ struct ServeConfig {
   ComputeEmulation emulation;
   int64_t emulation_seed = 1;
   bool spinning = false, verbose = false;
+  AgentFlags agent;  // --agent-*: the fleet agent in this process (none without --agent-hub)
 };
+
+constexpr const char* kAgentPrefix = "agent-";
 
 void RegisterNodeFlags(Flags& f, ServeConfig* c) {
   f.String("model-repository", &c->repo_dir, "model repository folder (<model>/<version>/model.onnx)");
@@ -76,6 +85,14 @@ void RegisterTaskFlags(Flags& f, ServeConfig* c) {
 }
 
 StatusOr<InferenceNodeOptions> NodeOptions(const ServeConfig& c, const http::ServerOptions& so);
+Status CheckAgent(ServeConfig& c, const http::ServerOptions& so);
+
+constexpr char kUsage[] =
+    "usage: continuum serve --model-repository DIR [flags]\n\n"
+    "With --agent-hub URL (and --model-control-mode poll), the fleet agent runs in this process\n"
+    "(as `continuum agent`, its flags prefixed agent-): it registers --agent-name with the hub,\n"
+    "installs the packages the hub assigns into the model repository, and reports this serve's\n"
+    "readiness and metrics, read in-process.";
 
 // Parses and checks the arguments into `c`, `so` and `no`; returns the exit code when the
 // command ends here (--help, a usage error).
@@ -88,9 +105,9 @@ std::optional<int> ParseServeArgs(const std::vector<std::string>& args, ServeCon
         "KServe v2 gRPC port, on the HTTP listener's address (0: pick a free one; negative: no gRPC)");
   RegisterTaskFlags(f, c);
   c->filters.Register(f);
+  RegisterAgentFlags(f, c->agent, kAgentPrefix, true);
   f.Bool("log-verbose", &c->verbose, "log debug messages");
-  if (auto code = f.ParseOrExplain(kCommand, "usage: continuum serve --model-repository DIR [flags]", args))
-    return code;
+  if (auto code = f.ParseOrExplain(kCommand, kUsage, args)) return code;
   if (c->verbose) SetLogLevel(LogLevel::kDebug);
   auto server = c->server.Options();
   if (!server.ok()) return PrintError(kCommand, server.status());
@@ -99,7 +116,22 @@ std::optional<int> ParseServeArgs(const std::vector<std::string>& args, ServeCon
   auto node = NodeOptions(*c, *so);
   if (!node.ok()) return PrintError(kCommand, node.status());
   *no = std::move(node).value();
+  if (Status st = CheckAgent(*c, *so); !st.ok()) return PrintError(kCommand, st);
   return std::nullopt;
+}
+
+// --agent-hub: the agent needs poll mode (it installs into the repository, serve loads at its next
+// scan) and an address the gateway can reach when serve listens on every interface.
+Status CheckAgent(ServeConfig& c, const http::ServerOptions& so) {
+  AgentFlags& a = c.agent;
+  if (a.hub.empty()) return Status::Ok();
+  if (c.control_mode != "poll") return InvalidArgument("--agent-hub needs --model-control-mode poll");
+  if (a.address.empty() && (so.address == "0.0.0.0" || so.address == "::" || so.address.empty()))
+    return InvalidArgument("--agent-address is required when serve listens on " + Quoted(so.address) +
+                           ": the address the hub gives gateways for this node");
+  a.repository = c.repo_dir;
+  a.o.serve_poll_secs = c.poll_secs;
+  return PrepareAgent(a, kAgentPrefix);
 }
 
 // The node's options from checked flags (kInvalidArgument naming what is wrong).
@@ -180,6 +212,45 @@ StatusOr<std::unique_ptr<grpc_api::GrpcServer>> StartGrpc(int64_t port, const ht
   return grpc;
 }
 
+// The fleet agent in serve's process (--agent-hub): it calls the node's API in-process and runs on
+// its own thread until Stop. An agent that cannot start (an unreadable key, a corrupt state file)
+// stops serve, which then exits 1.
+class InProcessAgent {
+ public:
+  void Start(AgentFlags& flags, const http::ServerOptions& so, uint16_t port, InferenceNode* node) {
+    if (flags.hub.empty()) return;
+    fleet::AgentOptions& o = flags.o;
+    if (o.address.empty()) {  // serve listens on one address (CheckAgent): the gateway reaches it there
+      const bool v6 = so.address.find(':') != std::string::npos;
+      o.address = std::string(so.tls ? "https://" : "http://") + (v6 ? "[" + so.address + "]" : so.address) +
+                  ":" + std::to_string(port);
+    }
+    o.serve_handler = [node](http::Request&& r, http::Responder w) {
+      node->Handle(std::move(r), std::move(w));
+    };
+    agent_ = std::make_unique<fleet::Agent>(o);
+    thread_ = std::thread([this] {
+      if (Status st = agent_->Run(); !st.ok()) {
+        failed_ = true;
+        LogError("agent: " + st.message());
+        ::kill(::getpid(), SIGTERM);  // the stop signal is blocked in every thread: serve's wait takes it
+      }
+    });
+  }
+  void Stop() {
+    if (!agent_) return;
+    agent_->Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool failed() const { return failed_; }
+  ~InProcessAgent() { Stop(); }
+
+ private:
+  std::unique_ptr<fleet::Agent> agent_;
+  std::thread thread_;
+  std::atomic<bool> failed_{false};
+};
+
 }  // namespace
 
 int Serve(const std::vector<std::string>& args) {
@@ -220,10 +291,14 @@ int Serve(const std::vector<std::string>& args) {
     return 1;
   }
   LogInfo(node->Ready() ? "ready" : "started, but some models failed to load (see the repository index)");
+  InProcessAgent agent;
+  agent.Start(c.agent, so, (*listener)->server->port(), n);
 
-  // Refuse new work, drain (queued requests are answered while connections stay open), then close.
+  // Stop the agent (an install in progress finishes), refuse new work, drain (queued requests are
+  // answered while connections stay open), then close.
   grpc_api::GrpcServer* g = grpc->get();
-  WaitThenShutDown(signals, {[g] {
+  WaitThenShutDown(signals, {[&agent] { agent.Stop(); },
+                             [g] {
                                if (g) g->BeginShutdown();
                              },
                              [n] { n->Shutdown(); },  // running tasks finish (their tensors are still served)
@@ -231,7 +306,7 @@ int Serve(const std::vector<std::string>& args) {
                                if (g) g->Stop();
                              },
                              [&] { (*listener)->Stop(); }});
-  return 0;
+  return agent.failed() ? 1 : 0;
 }
 
 }  // namespace continuum::cli

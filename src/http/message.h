@@ -4,6 +4,7 @@
 // not depend on the server's options and lifecycle.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/cancel.h"
+#include "common/status.h"
 
 namespace continuum::http {
 
@@ -65,5 +67,13 @@ struct Response {
 // closes the connection after the response.
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Responder)>;
+
+// Calls `handler` with `request` on this thread and waits for its answer until `deadline`: a node's
+// API reached without a socket (libcontinuum, and the agent inside `continuum serve`). The handler
+// must not block; its answer may come from any thread. The request gets a fresh cancel token, set
+// when the deadline passes first (DeadlineExceeded), so a node that has not started the work drops
+// it. Internal when the handler drops its Responder unanswered; a second answer is ignored.
+StatusOr<Response> CallHandler(const Handler& handler, Request request,
+                               std::chrono::steady_clock::time_point deadline);
 
 }  // namespace continuum::http

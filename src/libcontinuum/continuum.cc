@@ -10,7 +10,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <future>
 #include <memory>
 #include <new>
 #include <string>
@@ -266,17 +265,19 @@ continuum_status continuum_request(continuum_handle* handle, const char* method,
     }
     if (body_len > 0) req.body.assign(static_cast<const char*>(body), body_len);
     req.remote = "libcontinuum";
-    // The gateway answers exactly once, from its own threads, and never blocks this one.
-    auto answer = std::make_shared<std::promise<cn::http::Response>>();
-    std::future<cn::http::Response> done = answer->get_future();
-    handle->gateway->Handle(std::move(req),
-                            [answer](cn::http::Response r) { answer->set_value(std::move(r)); });
-    *out = ToResponse(done.get()).release();
+    // The gateway answers exactly once, from its own threads, and never blocks this one; its own
+    // deadlines bound the wait.
+    auto answer = cn::http::CallHandler(
+        [gw = handle->gateway.get()](cn::http::Request&& r, cn::http::Responder w) {
+          gw->Handle(std::move(r), std::move(w));
+        },
+        std::move(req), std::chrono::steady_clock::time_point::max());
+    if (!answer.ok())  // the answer was dropped unsent (cannot happen: defensive)
+      return Fail(cn::Internal("continuum_request: " + answer.status().message()), error);
+    *out = ToResponse(std::move(*answer)).release();
     return CONTINUUM_OK;
   } catch (const std::bad_alloc&) {
     return Fail(cn::Internal("continuum_request: out of memory"), error);
-  } catch (const std::future_error&) {  // the answer was dropped unsent (cannot happen: defensive)
-    return Fail(cn::Internal("continuum_request: no answer"), error);
   }
 }
 

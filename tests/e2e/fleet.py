@@ -137,9 +137,10 @@ class Hub(Server):
 
 
 class Node:
-    """One node: `continuum serve` on its own repository and a `continuum agent` beside it."""
+    """One node: `continuum serve` on its own repository and a `continuum agent` beside it, or with
+    `in_process` the agent inside serve (`continuum serve --agent-hub ...`)."""
 
-    def __init__(self, fleet, name, properties):
+    def __init__(self, fleet, name, properties, in_process=False):
         self.fleet = fleet
         self.name = name
         self.properties = properties
@@ -148,19 +149,35 @@ class Node:
         self.state = os.path.join(self.dir, "agent")
         os.makedirs(self.repo, exist_ok=True)
         os.makedirs(self.state, exist_ok=True)
-        self.serve = Server(self.repo, "--model-control-mode", "poll", "--repository-poll-secs", "1")
-        self.url = "http://127.0.0.1:%d" % self.serve.port
         self.agent = None
-        self.start_agent()
+        agent_flags = self.agent_flags("agent-") if in_process else []
+        self.serve = Server(self.repo, "--model-control-mode", "poll", "--repository-poll-secs", "1", *agent_flags)
+        self.url = "http://127.0.0.1:%d" % self.serve.port
+        if not in_process:
+            self.start_agent()
+
+    def agent_flags(self, prefix, hub_key=None):
+        """The agent's flags, named PREFIX + name (serve's in-process agent: "agent-")."""
+        flags = {"hub": self.fleet.hub.url if self.fleet.hub else self.fleet.hub_url, "name": self.name,
+                 "hub-key": hub_key or self.fleet.hub_pub, "key": self.fleet.cosign_pub, "state-dir": self.state,
+                 "report-interval-ms": "200", "wait-s": "5"}
+        argv = []
+        for k, v in flags.items():
+            argv += ["--" + prefix + k, v]
+        argv.append("--" + prefix + "registry-insecure")
+        for k, v in self.properties.items():
+            argv += ["--" + prefix + "property", "%s=%s" % (k, v)]
+        return argv
 
     def agent_argv(self, hub_key=None):
-        argv = [BIN, "agent", "--hub", self.fleet.hub.url if self.fleet.hub else self.fleet.hub_url, "--name", self.name,
-                "--hub-key", hub_key or self.fleet.hub_pub, "--key", self.fleet.cosign_pub, "--model-repository",
-                self.repo, "--state-dir", self.state, "--serve-url", self.url, "--registry-insecure",
-                "--report-interval-ms", "200", "--wait-s", "5", "--serve-poll-secs", "1"]
-        for k, v in self.properties.items():
-            argv += ["--property", "%s=%s" % (k, v)]
-        return argv
+        return [BIN, "agent", *self.agent_flags("", hub_key), "--model-repository", self.repo, "--serve-url", self.url,
+                "--serve-poll-secs", "1"]
+
+    def log_count(self, text):
+        """How many of the agent's log lines (its own process's, or serve's with the agent inside) hold `text`."""
+        if self.agent:
+            return self.agent.count(text)
+        return sum(text in line for line in self.serve.stderr_lines)
 
     def start_agent(self, hub_key=None, ready=True):
         self.agent = Proc(self.agent_argv(hub_key), ready="continuum agent: ready" if ready else None)
@@ -249,8 +266,8 @@ class Fleet:
         self.hub_url = self.hub.url
         return self.hub
 
-    def start_node(self, name, **properties):
-        n = Node(self, name, properties)
+    def start_node(self, name, in_process=False, **properties):
+        n = Node(self, name, properties, in_process)
         self.nodes[name] = n
         self.test.addCleanup(n.stop)
         return n

@@ -7,7 +7,8 @@
 - a package that fails its health check on the canary is rolled back there and reaches no other node;
 - the hub killed: the nodes keep answering (0 failures) while an agent restarts; the hub back: the
   agents reconnect without reinstalling anything;
-- a desired state signed by another key is refused and nothing is installed.
+- a desired state signed by another key is refused and nothing is installed;
+- the agent inside serve (`continuum serve --agent-hub ...`) installs, reports and stops with serve.
 """
 import json
 import os
@@ -75,6 +76,36 @@ class FleetTest(unittest.TestCase):
             # Nothing was installed twice: each agent installed each package once.
             for n in nodes:
                 self.assertEqual(n.agent.count("installed add_sub " + d2), 1, n.agent.log())
+
+    def test_agent_inside_serve(self):
+        """`continuum serve --agent-hub ...`: one process installs what the hub assigns, reads its own
+        readiness and counters in-process, reports them, and stops with serve."""
+        with Fleet(self) as f:
+            d1 = f.publish("1", versions=(1,))
+            f.start_hub()
+            node = f.start_node("edge-in", in_process=True, tier="edge")
+            f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
+            wait_for(lambda: node.installed_digest() == d1 and node.ready(1), 90, "package 1 installed and served")
+            wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "rollout succeeded on the agent's report")
+            topology = f.hub.api("/api/v1/topology")[1]
+            self.assertEqual([(n["name"], n["url"], n["tier"], n["models"]) for n in topology["nodes"]],
+                             [("edge-in", node.url, "edge", [{"name": "add_sub", "versions": [1]}])], topology)
+            # serve's own counters, read without a socket, reach the hub.
+            for _ in range(3):
+                self.assertEqual(node.infer(), 200)
+
+            def success():
+                report = f.hub.api("/api/v1/nodes/edge-in")[1]["report"]
+                return sum(m["success"] for m in report["models"] if m["name"] == "add_sub")
+
+            wait_for(lambda: success() >= 3, 60, "the node's request count at the hub")
+            d2 = f.publish("2", versions=(1, 2))
+            f.apply({"name": "add-sub", "package": f.ref("2"), "rollout": FAST})
+            wait_for(lambda: node.installed_digest() == d2 and node.ready(2), 90, "package 2 installed and served")
+            wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "second rollout succeeded")
+            self.assertEqual(node.log_count("installed add_sub " + d2), 1)
+            # SIGTERM stops the agent with serve.
+            self.assertEqual(node.serve.stop(), 0, "".join(node.serve.stderr_lines[-20:]))
 
     def test_bad_package_rolls_back_on_the_canary_only(self):
         with Fleet(self) as f:

@@ -76,7 +76,7 @@ Status Agent::Start() {
                  " no longer verifies (" + v.status().message() + "); waiting for the hub's");
     }
   }
-  if (!options_.serve_url.empty()) {
+  if (!options_.serve_handler && !options_.serve_url.empty()) {
     RETURN_IF_ERROR(http::ParseHttpUrl(options_.serve_url).status().WithContext("--serve-url"));
     http::ClientOptions co;
     co.max_idle_per_host = 2;

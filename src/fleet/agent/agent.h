@@ -38,6 +38,7 @@
 #include "fleet/agent/report.h"
 #include "fleet/agent/serve_metrics.h"
 #include "fleet/state/desired_state.h"
+#include "http/message.h"
 #include "packages/variants.h"
 
 namespace continuum::signing {
@@ -47,13 +48,16 @@ class PublicKey;
 namespace continuum::fleet {
 
 struct AgentOptions {
-  HubClientOptions hub;                // hub URL, node name, token, CA file
-  std::filesystem::path hub_key;       // the hub's desired-state public key (PEM)
-  std::filesystem::path package_key;   // cosign.pub: every package must be signed by it
-  std::filesystem::path layout;        // the OCI image layout packages are pulled into
-  std::filesystem::path repository;    // the model repository serve polls
-  std::filesystem::path state_file;    // agent-state.json
-  std::string serve_url;               // the local serve (readiness, /metrics); empty: none
+  HubClientOptions hub;               // hub URL, node name, token, CA file
+  std::filesystem::path hub_key;      // the hub's desired-state public key (PEM)
+  std::filesystem::path package_key;  // cosign.pub: every package must be signed by it
+  std::filesystem::path layout;       // the OCI image layout packages are pulled into
+  std::filesystem::path repository;   // the model repository serve polls
+  std::filesystem::path state_file;   // agent-state.json
+  std::string serve_url;              // the local serve (readiness, /metrics); empty: none
+  // The agent inside `continuum serve`: serve's API in this process, called without a socket
+  // (http::CallHandler); when set, serve_url is not used.
+  http::Handler serve_handler;
   std::string address;                 // advertised to the hub
   std::string properties_json = "[]";  // the properties reported (JSON array)
   packages::Hardware hardware;         // the variant choice of every install
@@ -130,6 +134,9 @@ class Agent {
   // Serve (observe.cc).
   void Observe();
   std::vector<std::string> WatchedModels() const;
+  bool HasServe() const { return serve_client_ || options_.serve_handler; }
+  // GET `target` from serve: in-process (serve_handler) or over HTTP (serve_url).
+  StatusOr<http::Response> GetFromServe(const std::string& target);
   // The digest of the package serve says (GET /v2/models/{model}/config, "package") it serves the model from;
   // "" when it says none.
   std::string ServedDigest(const std::string& model);

@@ -41,6 +41,26 @@ std::vector<int64_t> PackageVersions(const fs::path& folder) {
 
 }  // namespace
 
+StatusOr<http::Response> Agent::GetFromServe(const std::string& target) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms);
+  if (options_.serve_handler) {
+    http::Request req;
+    req.method = "GET";
+    req.path = target;  // the agent's targets need no percent-encoding and have no query
+    req.remote = "agent";
+    return http::CallHandler(options_.serve_handler, std::move(req), deadline);
+  }
+  http::ClientRequest req;
+  req.method = "GET";
+  req.target = target;
+  ASSIGN_OR_RETURN(http::ClientResponse r,
+                   http::SendAndWait(*serve_client_, options_.serve_url, std::move(req), deadline));
+  http::Response out;
+  out.status = r.status;
+  out.body = std::move(r.body);
+  return out;
+}
+
 std::vector<std::string> Agent::WatchedModels() const {
   std::vector<std::string> out;
   if (current_) {
@@ -53,12 +73,8 @@ std::vector<std::string> Agent::WatchedModels() const {
 
 void Agent::Observe() {
   std::map<std::string, ModelCounters> metrics;
-  if (serve_client_) {
-    http::ClientRequest req;
-    req.method = "GET";
-    req.target = "/metrics";
-    auto r = http::SendAndWait(*serve_client_, options_.serve_url, std::move(req),
-                               Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms));
+  if (HasServe()) {
+    auto r = GetFromServe("/metrics");
     Status st = !r.ok()            ? r.status()
                 : r->status != 200 ? Unavailable("GET /metrics answered " + std::to_string(r->status))
                                    : Status::Ok();
@@ -67,7 +83,9 @@ void Agent::Observe() {
       if (parsed.ok()) metrics = std::move(*parsed);
       st = parsed.status();
     }
-    if (!st.ok() && !serve_down_) LogWarning("agent: serve at " + options_.serve_url + ": " + st.message());
+    if (!st.ok() && !serve_down_)
+      LogWarning("agent: serve" + (options_.serve_handler ? std::string() : " at " + options_.serve_url) +
+                 ": " + st.message());
     serve_down_ = !st.ok();
   }
   const int64_t now_ms = NowMs();
@@ -76,11 +94,7 @@ void Agent::Observe() {
 }
 
 std::string Agent::ServedDigest(const std::string& model) {
-  http::ClientRequest req;
-  req.method = "GET";
-  req.target = "/v2/models/" + model + "/config";
-  auto r = http::SendAndWait(*serve_client_, options_.serve_url, std::move(req),
-                             Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms));
+  auto r = GetFromServe("/v2/models/" + model + "/config");
   if (!r.ok() || r->status != 200) return "";
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -104,14 +118,10 @@ ModelReport Agent::ObserveModel(const std::string& model, const std::map<std::st
     m.failure = it->second.failure;
     m.duration_buckets = it->second.duration_buckets;
   }
-  if (!record.ok() || !serve_client_ || serve_down_) return m;
+  if (!record.ok() || !HasServe() || serve_down_) return m;
   const std::vector<int64_t> versions = PackageVersions(options_.repository / model);
   for (int64_t v : versions) {
-    http::ClientRequest req;
-    req.method = "GET";
-    req.target = "/v2/models/" + model + "/versions/" + std::to_string(v) + "/ready";
-    auto r = http::SendAndWait(*serve_client_, options_.serve_url, std::move(req),
-                               Clock::now() + std::chrono::milliseconds(options_.serve_timeout_ms));
+    auto r = GetFromServe("/v2/models/" + model + "/versions/" + std::to_string(v) + "/ready");
     if (r.ok() && r->status == 200) m.versions.push_back(v);
   }
   // serve may still answer for the package this one replaced until its next repository scan, or
