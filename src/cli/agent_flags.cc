@@ -97,6 +97,10 @@ void RegisterAgentFlags(Flags& f, AgentFlags& a, const std::string& p, bool in_s
            "declare the hardware instead of detecting it (as `continuum install`)");
   f.String(p + "token-file", &a.token_file, "file with the bearer token the hub expects from agents");
   f.String(p + "ca-file", &a.ca_file, "https hub: PEM CA bundle (default: the system trust store)");
+  f.String(p + "client-cert", &a.o.hub.cert_file,
+           "https hub: this node's client certificate (PEM; CN = the node's name for a hub with "
+           "--agent-cert-identity)");
+  f.String(p + "client-key", &a.o.hub.key_file, "the client certificate's private key (PEM)");
   f.Bool(p + "registry-insecure", &o.registry_insecure,
          "plain http to a loopback registry (as pull --insecure)");
   f.String(p + "registry-ca-file", &o.registry_ca_file, "PEM CA bundle for the registry");
@@ -141,6 +145,8 @@ Status PrepareAgent(AgentFlags& a, const std::string& p) {
   o.hub.hub_url = a.hub;
   o.hub.node = a.name;
   o.hub.ca_file = a.ca_file;
+  if (o.hub.cert_file.empty() != o.hub.key_file.empty())
+    return InvalidArgument("--" + p + "client-cert and --" + p + "client-key go together");
   if (!a.token_file.empty()) {
     ASSIGN_OR_RETURN(std::string token, ReadSmallFile(a.token_file, 64 << 10));
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();

@@ -38,7 +38,7 @@ struct GatewayConfig {
   double attempt_timeout_factor = 4, attempt_budget_share = 0.5;
   bool await_hedge_losers = true, verbose = false;
   tls::ClientTlsOptions upstream;  // https:// nodes without a "tls" block of their own
-  std::string hub_url, hub_token_file, hub_ca_file, hub_cache;
+  std::string hub_url, hub_token_file, hub_ca_file, hub_cert_file, hub_key_file, hub_cache;
   int64_t hub_wait_s = 30, hub_backoff_max_ms = 30000;
 };
 
@@ -48,6 +48,8 @@ void RegisterHubFlags(Flags& f, GatewayConfig* c) {
            "file is the topology until the hub answers)");
   f.String("hub-token-file", &c->hub_token_file, "the bearer token sent to the hub (a file holding it)");
   f.String("hub-ca-file", &c->hub_ca_file, "https:// hub: the CA bundle (PEM) its certificate must chain to");
+  f.String("hub-client-cert", &c->hub_cert_file, "https:// hub: the gateway's client certificate (PEM)");
+  f.String("hub-client-key", &c->hub_key_file, "the private key (PEM) of --hub-client-cert");
   f.String("hub-cache", &c->hub_cache,
            "write each topology received from the hub to this file; read at start when the hub does not "
            "answer");
@@ -104,9 +106,10 @@ std::optional<int> ParseGatewayArgs(const std::vector<std::string>& args, Gatewa
   if (c->verbose) SetLogLevel(LogLevel::kDebug);
   if (c->topology_path.empty() && c->hub_url.empty())
     return PrintError(kCommand, InvalidArgument("--topology or --hub is required"));
-  if (c->hub_url.empty() && (!c->hub_token_file.empty() || !c->hub_ca_file.empty() || !c->hub_cache.empty()))
-    return PrintError(kCommand,
-                      InvalidArgument("--hub-token-file, --hub-ca-file and --hub-cache need --hub"));
+  if (c->hub_url.empty() && (!c->hub_token_file.empty() || !c->hub_ca_file.empty() || !c->hub_cache.empty() ||
+                             !c->hub_cert_file.empty() || !c->hub_key_file.empty()))
+    return PrintError(kCommand, InvalidArgument("--hub-token-file, --hub-ca-file, --hub-client-cert, "
+                                                "--hub-client-key and --hub-cache need --hub"));
   if (!c->catalog_dir.empty() && c->repo_dir.empty())
     return PrintError(kCommand, InvalidArgument("--catalog needs --model-repository"));
   auto server = c->server.Options();
@@ -203,6 +206,8 @@ StatusOr<router::Topology> StartingTopology(const GatewayConfig& c, telemetry::R
     ho.url = c.hub_url;
     ho.token_file = c.hub_token_file;
     ho.ca_file = c.hub_ca_file;
+    ho.cert_file = c.hub_cert_file;
+    ho.key_file = c.hub_key_file;
     ho.cache_file = c.hub_cache;
     ho.wait = std::chrono::seconds(c.hub_wait_s);
     ho.backoff_max = std::chrono::milliseconds(c.hub_backoff_max_ms);

@@ -137,6 +137,9 @@ int RunHub(const std::vector<std::string>& args) {
   f.String("admin-token-file", &c.admin_token_file,
            "operators' bearer token (writes); default: none required");
   f.String("agent-token-file", &c.agent_token_file, "agents' bearer token; default: none required");
+  f.Bool("agent-cert-identity", &c.options.agent_cert_identity,
+         "agents prove their node name with a client certificate (CN = the node's name), verified against "
+         "--tls-client-ca");
   f.String("read-token-file", &c.read_token_file,
            "readers' bearer token (gateways, Prometheus, the page); default: open");
   f.Int("max-wait-s", &c.options.max_wait_s, "longest long poll");
@@ -163,6 +166,9 @@ int RunHub(const std::vector<std::string>& args) {
                                       "--stale-after-ms >= 1000, --desired-state-ttl-ms >= 60000"));
   auto so = c.server.Options();
   if (!so.ok()) return PrintError(kCommand, so.status());
+  if (c.options.agent_cert_identity && (!so->tls || so->tls->options().client_ca_file.empty()))
+    return PrintError(kCommand,
+                      InvalidArgument("--agent-cert-identity needs --tls-cert and --tls-client-ca"));
   auto pem = signing::ReadKeyFile(c.key_path, 64 << 10);
   if (!pem.ok()) return PrintError(kCommand, pem.status(), 1);
   const char* password = std::getenv("COSIGN_PASSWORD");

@@ -114,7 +114,10 @@ StatusOr<std::unique_ptr<HubTopologySource>> HubTopologySource::Create(const Hub
   if (options.backoff_initial.count() < 1 || options.backoff_max < options.backoff_initial)
     return InvalidArgument("hub backoff: initial must be at least 1 ms and at most the maximum");
   if (options.max_document_bytes < 1) return InvalidArgument("hub max_document_bytes: must be at least 1");
-  if (!options.ca_file.empty() && !url->tls) return InvalidArgument("hub ca_file: only for an https:// hub");
+  if ((!options.ca_file.empty() || !options.cert_file.empty()) && !url->tls)
+    return InvalidArgument("hub ca_file, cert_file: only for an https:// hub");
+  if (options.cert_file.empty() != options.key_file.empty())
+    return InvalidArgument("hub cert_file and key_file go together");
   std::unique_ptr<HubTopologySource> s(new HubTopologySource(options));
   if (!options.token_file.empty()) {
     auto token = ReadLimited(options.token_file, size_t{64} * 1024);
@@ -127,8 +130,10 @@ StatusOr<std::unique_ptr<HubTopologySource>> HubTopologySource::Create(const Hub
   if (url->tls) {
     tls::ClientTlsOptions to;
     to.ca_file = options.ca_file;
+    to.cert_file = options.cert_file;
+    to.key_file = options.key_file;
     auto ctx = tls::ClientContext::Create(to);
-    if (!ctx.ok()) return InvalidArgument("hub ca_file: " + ctx.status().message());
+    if (!ctx.ok()) return InvalidArgument("hub tls: " + ctx.status().message());
     co.tls = std::move(ctx).value();
   }
   s->client_ = std::make_unique<http::Client>(std::move(co));

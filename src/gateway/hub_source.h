@@ -40,8 +40,9 @@ struct HubSourceOptions {
   std::string url;         // the hub: http://host:port or https://host:port (a path prefix allowed)
   std::string token_file;  // optional: its content (trimmed) is sent as Authorization: Bearer
   std::string ca_file;     // https: the CA bundle the hub's certificate must chain to (default: system)
-  std::string cache_file;  // optional: see above
-  std::chrono::seconds wait{30};  // the long poll's wait_s (1..3600)
+  std::string cert_file, key_file;  // https: the gateway's client certificate and key (mutual TLS)
+  std::string cache_file;           // optional: see above
+  std::chrono::seconds wait{30};    // the long poll's wait_s (1..3600)
   // Added to `wait` for the deadline of a long poll; the deadline of the first fetch (Initial).
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds backoff_initial{500};

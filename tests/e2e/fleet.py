@@ -46,7 +46,8 @@ def wait_for(cond, timeout=60, what="condition", interval=0.05):
     raise AssertionError("timed out waiting for %s (%s)" % (what, last))
 
 
-def http_json(url, method="GET", body=None, token=None, timeout=30):
+def http_json(url, method="GET", body=None, token=None, timeout=30, context=None):
+    """`context`: an ssl.SSLContext for an https:// URL."""
     data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
     req = urllib.request.Request(url, data=data, method=method)
     if token:
@@ -54,7 +55,7 @@ def http_json(url, method="GET", body=None, token=None, timeout=30):
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             raw = r.read()
             return r.status, (json.loads(raw) if raw else None)
     except urllib.error.HTTPError as e:
@@ -117,8 +118,10 @@ class Proc:
 class Hub(Server):
     """`continuum hub` on a free port (its store and key in `folder`)."""
 
-    def __init__(self, folder, key, *flags, store=None, port=0):
+    def __init__(self, folder, key, *flags, store=None, port=0, ssl_context=None):
+        """`ssl_context`: the hub listens over TLS (`flags` give its certificate); api() speaks https."""
         self.folder = folder
+        self.context = ssl_context
         env_password = os.environ.get("COSIGN_PASSWORD")
         os.environ["COSIGN_PASSWORD"] = ""
         try:
@@ -130,17 +133,17 @@ class Hub(Server):
                 os.environ.pop("COSIGN_PASSWORD", None)
             else:
                 os.environ["COSIGN_PASSWORD"] = env_password
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if ssl_context else "http", self.port)
 
     def api(self, path, method="GET", body=None):
-        return http_json(self.url + path, method, body)
+        return http_json(self.url + path, method, body, context=self.context)
 
 
 class Node:
     """One node: `continuum serve` on its own repository and a `continuum agent` beside it, or with
     `in_process` the agent inside serve (`continuum serve --agent-hub ...`)."""
 
-    def __init__(self, fleet, name, properties, in_process=False):
+    def __init__(self, fleet, name, properties, in_process=False, agent_flags=()):
         self.fleet = fleet
         self.name = name
         self.properties = properties
@@ -150,6 +153,7 @@ class Node:
         os.makedirs(self.repo, exist_ok=True)
         os.makedirs(self.state, exist_ok=True)
         self.agent = None
+        self.extra_agent_flags = list(agent_flags)  # (name, value) pairs: --name value, or --name
         agent_flags = self.agent_flags("agent-") if in_process else []
         self.serve = Server(self.repo, "--model-control-mode", "poll", "--repository-poll-secs", "1", *agent_flags)
         self.url = "http://127.0.0.1:%d" % self.serve.port
@@ -165,6 +169,8 @@ class Node:
         for k, v in flags.items():
             argv += ["--" + prefix + k, v]
         argv.append("--" + prefix + "registry-insecure")
+        for k, v in self.extra_agent_flags:
+            argv += ["--" + prefix + k] + ([v] if v is not None else [])
         for k, v in self.properties.items():
             argv += ["--" + prefix + "property", "%s=%s" % (k, v)]
         return argv
@@ -259,15 +265,15 @@ class Fleet:
         self.digests[tag] = digest
         return digest
 
-    def start_hub(self, *flags):
+    def start_hub(self, *flags, ssl_context=None):
         folder = os.path.join(self.tmp, "hub")
         os.makedirs(folder, exist_ok=True)
-        self.hub = Hub(folder, self.hub_key, *flags)
+        self.hub = Hub(folder, self.hub_key, *flags, ssl_context=ssl_context)
         self.hub_url = self.hub.url
         return self.hub
 
-    def start_node(self, name, in_process=False, **properties):
-        n = Node(self, name, properties, in_process)
+    def start_node(self, name, in_process=False, agent_flags=(), **properties):
+        n = Node(self, name, properties, in_process, agent_flags)
         self.nodes[name] = n
         self.test.addCleanup(n.stop)
         return n

@@ -10,16 +10,27 @@
 - a desired state signed by another key is refused and nothing is installed;
 - the agent inside serve (`continuum serve --agent-hub ...`) installs, reports and stops with serve.
 """
+import datetime
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 import unittest
 import urllib.request
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from fleet import Fleet, Proc, http_json, run, wait_for
-from harness import BIN
+from harness import BIN, pki, tls_context
+
+
+def tls_context_files(base):
+    """A client context trusting the test CA, with the client certificate BASE.pem / BASE.key."""
+    ctx = ssl.create_default_context(cafile=pki("ca.pem"))
+    ctx.load_cert_chain(base + ".pem", base + ".key")
+    return ctx
 
 HUB_DOWN_SECONDS = float(os.environ.get("CONTINUUM_FLEET_HUB_DOWN_SECONDS", "0"))
 FAST = {"batch_size": 1, "min_success_ms": 500, "health_timeout_ms": 30000, "min_requests": 1000000}
@@ -106,6 +117,60 @@ class FleetTest(unittest.TestCase):
             self.assertEqual(node.log_count("installed add_sub " + d2), 1)
             # SIGTERM stops the agent with serve.
             self.assertEqual(node.serve.stop(), 0, "".join(node.serve.stderr_lines[-20:]))
+
+    def test_mutual_tls_and_node_identity(self):
+        """The hub over https with --agent-cert-identity: each agent presents a client certificate
+        whose CN is its node's name; a certificate for one node cannot act for another, nor can an
+        agent without one; the gateway follows the hub over https."""
+        from test_tls import Pki
+        with Fleet(self) as f:
+            d1 = f.publish("1", versions=(1,))
+            certs = Pki(f.tmp)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            day = datetime.timedelta(days=1)
+            edge1, edge2 = [certs.leaf(n, ec.generate_private_key(ec.SECP256R1()), n, now - day, now + day, server=False)
+                            for n in ("edge-1", "edge-2")]
+            f.start_hub("--tls-cert", pki("server.pem"), "--tls-key", pki("server.key"), "--tls-client-ca",
+                        pki("ca.pem"), "--tls-client-auth", "optional", "--agent-cert-identity",
+                        ssl_context=tls_context())
+            self.assertTrue(f.hub.url.startswith("https://"))
+            mtls = [("ca-file", pki("ca.pem")), ("client-cert", edge1 + ".pem"), ("client-key", edge1 + ".key")]
+            node = f.start_node("edge-1", tier="edge", agent_flags=mtls)
+            f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
+            wait_for(lambda: node.installed_digest() == d1 and node.ready(1), 90, "package 1 over mutual TLS")
+            wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "rollout succeeded")
+
+            # edge-1's certificate cannot report for edge-2, and no certificate is no identity.
+            report = {"schema_version": 1, "address": "http://127.0.0.1:1"}
+            status, body = http_json(f.hub.url + "/api/v1/nodes/edge-2/report", "POST", report,
+                                     context=tls_context_files(edge1))
+            self.assertEqual(status, 403, body)
+            self.assertIn("CN=edge-1, not CN=edge-2", body["error"])
+            status, body = http_json(f.hub.url + "/api/v1/nodes/edge-2/report", "POST", report,
+                                     context=tls_context())
+            self.assertEqual(status, 403, body)
+            self.assertEqual(http_json(f.hub.url + "/api/v1/nodes/edge-2/report", "POST", report,
+                                       context=tls_context_files(edge2))[0], 200)
+            # An agent that does not trust the hub's certificate never talks to it.
+            stranger_dir = os.path.join(f.tmp, "edge-3")
+            stranger = Proc([BIN, "agent", "--hub", f.hub.url, "--name", "edge-3", "--hub-key", f.hub_pub, "--key",
+                             f.cosign_pub, "--model-repository", os.path.join(stranger_dir, "repo"), "--state-dir",
+                             os.path.join(stranger_dir, "agent"), "--ca-file", pki("other-ca.pem"), "--client-cert",
+                             edge2 + ".pem", "--client-key", edge2 + ".key"])
+            self.addCleanup(stranger.stop)
+            wait_for(lambda: stranger.count("certificate verify failed") >= 1, 30, "the stranger's TLS failure")
+            names = sorted(n["name"] for n in f.hub.api("/api/v1/nodes")[1])
+            self.assertEqual(names, ["edge-1", "edge-2"])
+
+            gw = Proc([BIN, "gateway", "--hub", f.hub.url, "--hub-ca-file", pki("ca.pem"), "--hub-client-cert",
+                       pki("client.pem"), "--hub-client-key", pki("client.key"), "--http-port", "0",
+                       "--http-address", "127.0.0.1"], ready="listening on port")
+            self.addCleanup(gw.stop)
+            gw_port = int([l for l in gw.out if "listening on port" in l][0].strip().rsplit(" ", 1)[1])
+            body = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 16], "data": [1.0] * 16},
+                               {"name": "INPUT1", "datatype": "FP32", "shape": [1, 16], "data": [2.0] * 16}]}
+            wait_for(lambda: http_json("http://127.0.0.1:%d/v2/models/add_sub/versions/1/infer" % gw_port, "POST",
+                                       body)[0] == 200, 60, "the gateway routes add_sub from the hub's topology")
 
     def test_bad_package_rolls_back_on_the_canary_only(self):
         with Fleet(self) as f:

@@ -43,9 +43,11 @@ StatusOr<std::unique_ptr<HubClient>> HubClient::Create(const HubClientOptions& o
   http::ClientOptions co;
   co.max_idle_per_host = 2;
   co.max_response_bytes = static_cast<size_t>(options.max_response_bytes);
-  if (url.tls && !options.ca_file.empty()) {
+  if (url.tls && (!options.ca_file.empty() || !options.cert_file.empty())) {
     tls::ClientTlsOptions t;
     t.ca_file = options.ca_file;
+    t.cert_file = options.cert_file;
+    t.key_file = options.key_file;
     ASSIGN_OR_RETURN(co.tls, tls::ClientContext::Create(t));
   }
   const bool default_port = url.port == (url.tls ? "443" : "80");

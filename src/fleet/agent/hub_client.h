@@ -21,6 +21,7 @@ struct HubClientOptions {
   std::string node;
   std::string token;                     // bearer token; empty: none
   std::string ca_file;                   // https: PEM CA bundle; empty: the system trust store
+  std::string cert_file, key_file;       // https: this node's client certificate and key (mutual TLS)
   int64_t request_timeout_ms = 30000;    // a report; a poll gets its wait on top
   int64_t max_response_bytes = 8 << 20;  // a desired-state envelope or an answer
 };

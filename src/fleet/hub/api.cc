@@ -152,6 +152,15 @@ void Hub::Impl::HandleAgent(http::Request&& req, http::Responder respond,
   std::string node(parts[3]);
   if (!hub::ValidName(node))
     return respond(Error(400, "node name must match [A-Za-z0-9][A-Za-z0-9._-]{0,62}"));
+  if (opt.agent_cert_identity &&
+      (!req.tls || !req.tls->client_verified || req.tls->client_common_name != node)) {
+    reports_refused->Increment();
+    return respond(
+        Error(403, !req.tls || !req.tls->client_verified
+                       ? "node " + node + ": a verified client certificate with CN=" + node + " is required"
+                       : "node " + node + ": the client certificate is CN=" + req.tls->client_common_name +
+                             ", not CN=" + node));
+  }
   control_bytes_in += static_cast<int64_t>(req.body.size());
   if (parts[4] == "report") {
     if (!post) return respond(Error(405, "report is POST"));

@@ -43,6 +43,11 @@ struct HubOptions {
   std::string advertise_url;       // this hub's own address, listed in /api/v1/sd
   std::string admin_token;         // operators' bearer token; empty: operator calls unauthenticated
   std::string agent_token;         // agents' bearer token; empty: agent calls unauthenticated
+  // Agents prove which node they are with a client certificate: an agent call must come over TLS
+  // with a verified client certificate (the listener's --tls-client-ca) whose common name is the
+  // node's name; any other is refused (403). Without it, any holder of the agent token may act for
+  // any node.
+  bool agent_cert_identity = false;
   // Readers' bearer token (gateways, Prometheus, the dashboard); empty: reads are open. The admin
   // token reads too.
   std::string read_token;

@@ -21,6 +21,7 @@ namespace continuum::fleet {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kOld = "sha256:" + std::string(64, 'a');
 const std::string kNew = "sha256:" + std::string(64, 'b');
@@ -72,6 +73,7 @@ class HubTest : public ::testing::Test {
               ? "agent-secret"
               : "admin-secret";
     if (t != "none") req.headers.emplace_back("authorization", "Bearer " + t);
+    req.tls = tls_;
     auto promise = std::make_shared<std::promise<http::Response>>();
     auto future = promise->get_future();
     hub_->Handle(std::move(req), [promise](http::Response r) { promise->set_value(std::move(r)); });
@@ -129,6 +131,7 @@ class HubTest : public ::testing::Test {
 
   continuum::testing::TempDir dir_{"hub_test"};
   std::atomic<int64_t> now_{1'700'000'000'000};
+  std::shared_ptr<const http::TlsInfo> tls_;  // the connection agent calls claim to come over
   std::map<std::string, std::string> tags_{{"1", kOld}, {"2", kNew}};
   std::unique_ptr<signing::PrivateKey> key_;
   std::unique_ptr<signing::PublicKey> public_key_;
@@ -323,6 +326,38 @@ TEST_F(HubTest, RefusesBadInputAndMissingTokens) {
   EXPECT_EQ(Call("GET", "/api/v1/nodes/nobody/desired-state").status, 404);
   EXPECT_EQ(Call("GET", "/api/v1/nodes/edge-1/desired-state?after=x").status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/nope").status, 404);
+}
+
+// With agent_cert_identity, an agent call must come over TLS with a verified client certificate
+// whose CN is the node it acts for; the bearer token alone no longer names the node.
+TEST_F(HubTest, AgentCertIdentityBindsEachNodeToItsCertificate) {
+  HubOptions o;
+  o.agent_cert_identity = true;
+  Open(o);
+  auto over = [this](bool verified, const std::string& cn) {
+    auto info = std::make_shared<http::TlsInfo>();
+    info->version = "TLSv1.3";
+    info->client_verified = verified;
+    info->client_common_name = cn;
+    tls_ = info;
+  };
+  const std::string report = R"({"schema_version":1,"address":"http://127.0.0.1:9000"})";
+  auto r = Call("POST", "/api/v1/nodes/edge-1/report", report);  // plain HTTP
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("a verified client certificate with CN=edge-1 is required"));
+  over(false, "edge-1");  // a certificate that did not verify
+  EXPECT_EQ(Call("POST", "/api/v1/nodes/edge-1/report", report).status, 403);
+  over(true, "edge-2");
+  r = Call("POST", "/api/v1/nodes/edge-1/report", report);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("the client certificate is CN=edge-2, not CN=edge-1"));
+  EXPECT_EQ(Call("GET", "/api/v1/nodes/edge-1/desired-state").status, 403);
+  over(true, "edge-1");
+  EXPECT_EQ(Call("POST", "/api/v1/nodes/edge-1/report", report).status, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/nodes/edge-1/report", report, "wrong").status, 401);  // and the token
+  auto nodes = Call("GET", "/api/v1/nodes");
+  EXPECT_THAT(nodes.body, HasSubstr("edge-1"));
+  EXPECT_THAT(nodes.body, Not(HasSubstr("edge-2")));
 }
 
 // A deployment whose step fails at a tick (here a stored constraint that no longer parses; with
