@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -364,6 +365,75 @@ Status LayoutWriter::Tag(std::string_view manifest, std::string_view media_type,
   index.manifests.push_back(std::move(m));
   RETURN_IF_ERROR(WriteAtomically(layout_ / "index.json", IndexJson(index)));
   return SyncPath(layout_);
+}
+
+namespace {
+
+// Adds to `reached` the digest of `manifest` and every blob it names: config and layers, or the
+// manifests of an image index (nested at most `depth` deep).
+Status MarkReachable(const fs::path& layout, const Blob& manifest, const LayoutLimits& limits, int depth,
+                     std::set<std::string>* reached) {
+  if (!reached->insert(manifest.digest).second) return Status::Ok();
+  if (depth > 4) return InvalidArgument("image indexes nested more than 4 deep");
+  ASSIGN_OR_RETURN(std::string bytes, ReadBlobBytes(layout, manifest.digest, limits.max_manifest_bytes));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(bytes).get(doc)) return InvalidArgument("manifest " + manifest.digest + " is not JSON");
+  const std::string what = "manifest " + manifest.digest;
+  simdjson::dom::element config;
+  if (!doc["config"].get(config)) {
+    ASSIGN_OR_RETURN(Blob c, ParseDescriptor(config, what + " config"));
+    reached->insert(c.digest);
+  }
+  for (const char* key : {"layers", "manifests"}) {
+    simdjson::dom::array list;
+    if (doc[key].get(list)) continue;
+    for (auto e : list) {
+      ASSIGN_OR_RETURN(Blob b, ParseDescriptor(e, what + " " + key));
+      if (std::string_view(key) == "manifests") {
+        RETURN_IF_ERROR(MarkReachable(layout, b, limits, depth + 1, reached));
+      } else {
+        reached->insert(b.digest);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<LayoutWriter::PruneResult> LayoutWriter::Prune(
+    const std::function<bool(const std::string& tag)>& drop) {
+  PruneResult result;
+  std::error_code ec;
+  if (!fs::exists(layout_ / "index.json", ec)) return result;
+  ASSIGN_OR_RETURN(Index index, ReadIndex(layout_, limits_));
+  const size_t before = index.manifests.size();
+  std::erase_if(index.manifests, [&](const Blob& b) {
+    const std::string tag = TagOf(b);
+    return !tag.empty() && drop(tag);
+  });
+  result.untagged = static_cast<int64_t>(before - index.manifests.size());
+  std::set<std::string> reached;
+  for (const Blob& m : index.manifests) RETURN_IF_ERROR(MarkReachable(layout_, m, limits_, 0, &reached));
+  if (result.untagged > 0) {
+    RETURN_IF_ERROR(WriteAtomically(layout_ / "index.json", IndexJson(index)));
+    RETURN_IF_ERROR(SyncPath(layout_));
+  }
+  const fs::path blobs = layout_ / "blobs" / "sha256";
+  for (fs::directory_iterator it(blobs, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != 64 || name.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+    if (reached.count("sha256:" + name)) continue;
+    std::error_code size_ec, remove_ec;
+    const auto size = fs::file_size(it->path(), size_ec);
+    if (!fs::remove(it->path(), remove_ec)) continue;
+    ++result.blobs_removed;
+    if (!size_ec) result.bytes_freed += static_cast<int64_t>(size);
+  }
+  if (ec) return FailedPrecondition("cannot list " + Quoted(blobs.string()) + ": " + ec.message());
+  if (result.blobs_removed > 0) RETURN_IF_ERROR(SyncPath(blobs));
+  return result;
 }
 
 Status WriteLayout(const fs::path& layout, const Package& package, const std::string& tag) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,6 +85,19 @@ class LayoutWriter {
   // Stores `manifest` as a blob and points `tag` at it in index.json (replacing that tag, keeping
   // the others). index.json is replaced by rename, so readers see the old or the new index.
   Status Tag(std::string_view manifest, std::string_view media_type, const std::string& tag);
+
+  // What Prune did.
+  struct PruneResult {
+    int64_t untagged = 0;       // index.json entries removed
+    int64_t blobs_removed = 0;  // blob files removed
+    int64_t bytes_freed = 0;    // their sizes
+  };
+  // Removes the index.json entries whose tag `drop` names, then every blob that no remaining entry
+  // reaches (its manifest, that manifest's config and layers, and the manifests of an image index,
+  // recursively). index.json is replaced first (rename, then the folder synced), so a crash in
+  // between leaves only unreachable blobs, which the next Prune removes. Nothing is removed when a
+  // kept manifest cannot be read (an error instead): a blob is deleted only when known unneeded.
+  StatusOr<PruneResult> Prune(const std::function<bool(const std::string& tag)>& drop);
 
  private:
   LayoutWriter(std::filesystem::path layout, int lock_fd, LayoutLimits limits);

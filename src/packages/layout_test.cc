@@ -290,6 +290,49 @@ TEST(LayoutWriterTest, AdoptsACallerHashedFileWithoutRehashingButChecksItsSize) 
             StatusCode::kFailedPrecondition);  // no such file
 }
 
+// Prune drops the tags it is told to and every blob only they reached; what the kept tags reach
+// stays, shared layers included; a kept manifest it cannot read stops it before anything goes.
+TEST_F(LayoutTest, PruneRemovesWhatOnlyTheDroppedTagsReach) {
+  ASSERT_TRUE(WriteLayout(layout(), package_, "1").ok());
+  WriteFile(model_dir() / "README.md", "version two\n");
+  auto second = PackModelFolder(model_dir(), options_);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(WriteLayout(layout(), *second, "2").ok());
+  WriteFile(BlobFile(DigestOf("stray")), "stray");  // a blob nothing names
+  WriteFile(layout() / "blobs" / "sha256" / "notes.txt", "not a blob");
+  std::vector<std::string> only_first, shared;
+  for (const Blob& b : package_.layers) {
+    bool in_second = false;
+    for (const Blob& c : second->layers) in_second = in_second || c.digest == b.digest;
+    (in_second ? shared : only_first).push_back(b.digest);
+  }
+  ASSERT_FALSE(only_first.empty());
+  ASSERT_FALSE(shared.empty());
+  auto w = LayoutWriter::Open(layout());
+  ASSERT_TRUE(w.ok());
+  auto pruned = (*w)->Prune([](const std::string& tag) { return tag == "1"; });
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->untagged, 1);
+  EXPECT_GE(pruned->blobs_removed, static_cast<int64_t>(only_first.size()) + 2);  // + manifest, stray
+  EXPECT_GT(pruned->bytes_freed, 0);
+  for (const std::string& d : only_first) EXPECT_FALSE(fs::exists(BlobFile(d))) << d;
+  for (const std::string& d : shared) EXPECT_TRUE(fs::exists(BlobFile(d))) << d;
+  EXPECT_FALSE(fs::exists(BlobFile(package_.manifest_digest)));
+  EXPECT_FALSE(fs::exists(BlobFile(DigestOf("stray"))));
+  EXPECT_TRUE(fs::exists(layout() / "blobs" / "sha256" / "notes.txt"));
+  EXPECT_TRUE(ReadLayout(layout(), "2").ok());
+  EXPECT_EQ(ReadLayout(layout(), "1").status().code(), StatusCode::kNotFound);
+  // Nothing left to drop: nothing removed.
+  pruned = (*w)->Prune([](const std::string&) { return false; });
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->blobs_removed, 0);
+  // A kept manifest that cannot be read: an error, and every blob stays.
+  fs::remove(BlobFile(second->manifest_digest));
+  pruned = (*w)->Prune([](const std::string&) { return false; });
+  EXPECT_FALSE(pruned.ok());
+  for (const std::string& d : shared) EXPECT_TRUE(fs::exists(BlobFile(d))) << d;
+}
+
 TEST(LayoutWriterTest, TagsAnyManifestAndReadsItBackVerified) {
   continuum::testing::TempDir tmp("packages-writer-");
   fs::path layout = tmp.path() / "layout";

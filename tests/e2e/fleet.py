@@ -157,7 +157,9 @@ class Node:
         agent_flags = self.agent_flags("agent-") if in_process else []
         self.serve = Server(self.repo, "--model-control-mode", "poll", "--repository-poll-secs", "1", *agent_flags)
         self.url = "http://127.0.0.1:%d" % self.serve.port
-        if not in_process:
+        if in_process:  # registered with the hub, as start_agent waits for
+            self.serve.stdout_line("continuum agent: ready", timeout=60)
+        else:
             self.start_agent()
 
     def agent_flags(self, prefix, hub_key=None):

@@ -98,9 +98,10 @@ class FleetTest(unittest.TestCase):
             f.apply({"name": "add-sub", "package": f.ref("1"), "rollout": FAST})
             wait_for(lambda: node.installed_digest() == d1 and node.ready(1), 90, "package 1 installed and served")
             wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "rollout succeeded on the agent's report")
-            topology = f.hub.api("/api/v1/topology")[1]
-            self.assertEqual([(n["name"], n["url"], n["tier"], n["models"]) for n in topology["nodes"]],
-                             [("edge-in", node.url, "edge", [{"name": "add_sub", "versions": [1]}])], topology)
+            want = [("edge-in", node.url, "edge", [{"name": "add_sub", "versions": [1]}])]
+            wait_for(lambda: [(n["name"], n["url"], n["tier"], n["models"])
+                              for n in f.hub.api("/api/v1/topology")[1]["nodes"]] == want, 30,
+                     "the node in the hub's topology")
             # serve's own counters, read without a socket, reach the hub.
             for _ in range(3):
                 self.assertEqual(node.infer(), 200)
@@ -115,6 +116,14 @@ class FleetTest(unittest.TestCase):
             wait_for(lambda: node.installed_digest() == d2 and node.ready(2), 90, "package 2 installed and served")
             wait_for(lambda: f.rollout()["phase"] == "succeeded", 60, "second rollout succeeded")
             self.assertEqual(node.log_count("installed add_sub " + d2), 1)
+            # The agent's layout keeps what its target needs: package 1 and its signature are gone.
+            wait_for(lambda: node.log_count("pruned the layout") >= 1, 30, "the layout pruned")
+            layout = os.path.join(node.state, "layout")
+            with open(os.path.join(layout, "index.json")) as fh:
+                tags = sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in json.load(fh)["manifests"])
+            self.assertEqual(tags, ["fleet-" + d2[7:], "sha256-%s.sig" % d2[7:]])
+            self.assertFalse(os.path.exists(os.path.join(layout, "blobs", "sha256", d1[7:])))
+            self.assertTrue(os.path.exists(os.path.join(layout, "blobs", "sha256", d2[7:])))
             # SIGTERM stops the agent with serve.
             self.assertEqual(node.serve.stop(), 0, "".join(node.serve.stderr_lines[-20:]))
 

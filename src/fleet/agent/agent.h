@@ -130,6 +130,7 @@ class Agent {
   void Reconcile();
   Status InstallTarget(const Target& t);
   Status RemoveModel(const std::string& model);
+  void PruneLayout();
   void SaveState();
   // Serve (observe.cc).
   void Observe();

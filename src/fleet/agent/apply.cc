@@ -10,6 +10,7 @@
 #include "fleet/agent/agent.h"
 #include "fleet/agent/reconcile.h"
 #include "packages/install.h"
+#include "packages/layout.h"
 #include "packages/provenance.h"
 #include "registry/client.h"
 #include "signing/signing.h"
@@ -103,8 +104,49 @@ void Agent::Reconcile() {
   } else {
     retry_failed_backoff_ms_ = 0;
   }
+  if (!failed && !(plan.install.empty() && plan.remove.empty())) PruneLayout();
   report_wanted_ = true;
   next_check_ = Clock::now();  // observe the new packages at once
+}
+
+// The packages the agent pulled for digests neither targeted nor installed any more, their cosign
+// signatures, and the blobs only they reached leave the layout; tags the agent did not make stay.
+void Agent::PruneLayout() {
+  auto hex_of = [](const std::string& digest) { return digest.substr(digest.find(':') + 1); };
+  std::set<std::string> keep;
+  if (current_)
+    for (const Target& t : current_->targets) keep.insert(hex_of(t.digest));
+  for (const InstalledModel& m : state_.installed) keep.insert(hex_of(m.digest));
+  auto writer = packages::LayoutWriter::Open(options_.layout);
+  auto listed = packages::ListLayout(options_.layout);
+  if (!writer.ok() || !listed.ok()) {
+    LogWarning("agent: cannot prune " + options_.layout.string() + ": " +
+               (writer.ok() ? listed.status() : writer.status()).message());
+    return;
+  }
+  constexpr std::string_view kOurs = "fleet-";
+  std::set<std::string> ours;
+  for (const packages::LayoutEntry& e : *listed)
+    if (e.tag.starts_with(kOurs)) ours.insert(e.tag.substr(kOurs.size()));
+  auto pruned = (*writer)->Prune([&](const std::string& tag) {
+    std::string hex;
+    if (tag.starts_with(kOurs)) {
+      hex = tag.substr(kOurs.size());
+    } else if (tag.starts_with("sha256-") && tag.ends_with(".sig")) {
+      hex = tag.substr(7, tag.size() - 7 - 4);
+      if (!ours.count(hex)) return false;  // a signature of a package the agent did not pull
+    } else {
+      return false;
+    }
+    return keep.count(hex) == 0;
+  });
+  if (!pruned.ok()) {
+    LogWarning("agent: cannot prune " + options_.layout.string() + ": " + pruned.status().message());
+  } else if (pruned->untagged > 0 || pruned->blobs_removed > 0) {
+    LogInfo("agent: pruned the layout: " + std::to_string(pruned->untagged) + " manifests untagged, " +
+            std::to_string(pruned->blobs_removed) + " blobs (" + std::to_string(pruned->bytes_freed) +
+            " bytes) removed");
+  }
 }
 
 Status Agent::InstallTarget(const Target& t) {
