@@ -385,4 +385,22 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
   return result;
 }
 
+StatusOr<bool> UninstallModel(const fs::path& repo, const std::string& model) {
+  fs::path packages = repo / std::string(kPackagesDir);
+  std::error_code ec;
+  if (!fs::is_directory(packages, ec)) return false;
+  ASSIGN_OR_RETURN(auto lock, RepositoryLock::Acquire(packages));
+  RemoveStale(repo);
+  const fs::path dir = repo / model;
+  if (fs::exists(fs::symlink_status(dir, ec))) {
+    const std::string target = IsSymlink(dir) ? fs::read_symlink(dir, ec).string() : "";
+    if (target.rfind(std::string(kPackagesDir) + "/" + model + "@", 0) != 0) return false;  // not a package's
+    if (!fs::remove(dir, ec) || ec)
+      return FailedPrecondition("cannot remove " + Quoted(dir.string()) + ": " + ec.message());
+    RETURN_IF_ERROR(SyncPath(repo));
+  }
+  CollectGarbage(repo, model, {});
+  return true;
+}
+
 }  // namespace continuum::packages

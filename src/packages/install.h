@@ -65,4 +65,10 @@ bool IsOlder(const InstallRecord& candidate, const InstallRecord& installed);
 // package keeps being served).
 StatusOr<InstallResult> InstallPackage(const Reference& reference, const InstallOptions& options);
 
+// Removes what packages installed of `model`: REPO/<model> when it is a package's symlink (serve
+// unloads the model at its next scan), then every REPO/.packages/<model>@... folder, under the
+// install lock. false, with nothing touched, when REPO/<model> is there but was not installed from
+// a package; true otherwise (also when nothing was installed). kFailedPrecondition on a write error.
+StatusOr<bool> UninstallModel(const std::filesystem::path& repo, const std::string& model);
+
 }  // namespace continuum::packages

@@ -166,6 +166,30 @@ TEST_F(InstallTest, AModelFolderNotInstalledFromAPackageIsLeftAlone) {
   EXPECT_EQ(ReadFile(repo() / "add_sub" / "1" / "model.onnx"), "mine");
 }
 
+// Uninstall removes the model's link and every package folder of it, and nothing else.
+TEST_F(InstallTest, UninstallRemovesTheLinkAndEveryPackageFolderOfTheModel) {
+  Pack("1");
+  ASSERT_TRUE(Install("1").ok());
+  WriteFile(model_dir() / "README.md", "two\n");
+  Pack("1", "2026-03-01T00:00:00Z");
+  ASSERT_TRUE(Install("1").ok());
+  ASSERT_EQ(Entries(repo() / ".packages").size(), 2u);
+  WriteFile(repo() / "other" / "1" / "model.onnx", "mine");
+  WriteFile(repo() / ".packages" / "add_subway@sha256-x-default" / "keep", "another model's");
+  auto r = UninstallModel(repo(), "add_sub");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r);
+  EXPECT_EQ(Entries(repo()), (std::set<std::string>{".packages", "other"}));
+  EXPECT_EQ(Entries(repo() / ".packages"), (std::set<std::string>{"add_subway@sha256-x-default"}));
+  r = UninstallModel(repo(), "add_sub");  // nothing left: still fine
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+  r = UninstallModel(repo(), "other");  // not a package's: left alone
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(ReadFile(repo() / "other" / "1" / "model.onnx"), "mine");
+}
+
 TEST_F(InstallTest, ASymlinkInTheLayoutIsRefused) {
   std::string digest = Pack("1");
   auto p = ReadLayout(options_.layout, "1");

@@ -211,6 +211,11 @@ class AgentTest(unittest.TestCase):
         self.hub.wait_report(lambda r: r["sequence"] == 4 and not r["models"], "the model gone")
         self.serve.wait(lambda: self.serve.get("/v2/models/add_sub/ready")[0] != 200, what="add_sub unloaded")
         self.assertFalse(os.path.lexists(os.path.join(self.repo, "add_sub")))
+        packages = os.path.join(self.repo, ".packages")  # no package folder of it either
+        self.assertEqual([n for n in os.listdir(packages) if n.startswith("add_sub@")], [])
+        # Nor a package in the agent's layout: no target is left.
+        with open(os.path.join(self.tmp, "state", "layout", "index.json")) as f:
+            self.assertEqual(json.load(f)["manifests"], [])
         out = self.stop_agent()
         self.assertIn("control-plane bytes sent", out)
         log = "".join(self.agent_log)

@@ -1,8 +1,5 @@
 // The agent's changes to the model repository: the reconcile diff carried out (pull by digest,
 // verify, install; remove), each step saved to the state file (agent.h).
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <set>
 #include <system_error>
 
@@ -30,13 +27,6 @@ int64_t NowMs() {
 // The tag a package pulled by digest gets in the agent's layout: one per digest, so packages of
 // different models never share a tag.
 std::string LayoutTag(const std::string& digest) { return "fleet-" + digest.substr(digest.find(':') + 1); }
-
-void SyncFolder(const fs::path& folder) {
-  int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
 
 }  // namespace
 
@@ -194,17 +184,12 @@ Status Agent::InstallTarget(const Target& t) {
 Status Agent::RemoveModel(const std::string& model) {
   const fs::path path = options_.repository / model;
   std::error_code ec;
-  const bool link = fs::is_symlink(path, ec);
-  const fs::path target = link ? fs::read_symlink(path, ec) : fs::path();
-  const bool package_link =
-      link && !ec && target.string().find(std::string(packages::kPackagesDir) + "/") != std::string::npos;
-  if (package_link) {
-    fs::remove(path, ec);
-    if (ec) return FailedPrecondition("cannot remove " + path.string() + ": " + ec.message());
-    SyncFolder(options_.repository);
-    LogInfo("removed " + model);
-  } else if (fs::exists(path, ec)) {
+  const bool was_there = fs::exists(fs::symlink_status(path, ec));
+  ASSIGN_OR_RETURN(bool removed, packages::UninstallModel(options_.repository, model));
+  if (!removed) {
     LogWarning("agent: " + path.string() + " is no longer a package the agent installed: left alone");
+  } else if (was_there) {
+    LogInfo("removed " + model);
   }
   state_.installed = RecordRemoved(state_.installed, model);
   SaveState();
