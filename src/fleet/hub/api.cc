@@ -198,8 +198,8 @@ void Hub::Impl::HandleAgent(http::Request&& req, http::Responder respond,
     bool structural = registered || structure(old) != structure(n.report);
     if (structural) {
       topology_dirty = true;
-      auto st = store->Upsert(DocKind::kNode, node, hub::NodeDocJson(n), now);
-      if (!st.ok()) return respond(Error(503, "cannot store the report: " + st.status().message()));
+      auto st = StoreNode(n, now, false);
+      if (!st.ok()) return respond(Error(503, "cannot store the report: " + st.message()));
       dirty_nodes.erase(node);
       // No wake-up of the driver here: a report (thousands a minute in a large fleet) waits for
       // the next tick; only operators' writes start one at once.
@@ -316,8 +316,8 @@ bool Hub::Impl::HandleViews(http::Request& req, http::Responder& respond,
     auto it = nodes.find(std::string(parts[3]));
     if (it == nodes.end()) return answer(Error(404, "unknown node " + std::string(parts[3])));
     it->second.operator_properties = std::move(*props);
-    auto st = store->Upsert(DocKind::kNode, it->first, hub::NodeDocJson(it->second), now);
-    if (!st.ok()) return answer(Error(503, "cannot store the properties: " + st.status().message()));
+    auto st = StoreNode(it->second, now, true);
+    if (!st.ok()) return answer(Error(503, "cannot store the properties: " + st.message()));
     Event("node/" + it->first, "properties",
           "operator set " + std::to_string(it->second.operator_properties.size()) + " propert" +
               (it->second.operator_properties.size() == 1 ? "y" : "ies"));

@@ -75,10 +75,12 @@ Status Hub::Impl::LoadLocked() {
     // still brings what only the store changes: the operator-set properties.
     if (slot.last_report_ms > n->last_report_ms) {
       slot.operator_properties = std::move(n->operator_properties);
+      slot.revision = doc.revision;
       continue;
     }
     hub::NodeState keep = std::move(slot);
     slot = std::move(*n);
+    slot.revision = doc.revision;
     slot.history = std::move(keep.history);
     slot.last_seen_ms = std::max(slot.last_seen_ms, keep.last_seen_ms);
     for (const auto& m : slot.report.models) hub::RecordSample(slot, m, slot.last_report_ms, kMaxSamples);
@@ -323,11 +325,44 @@ Status Hub::Impl::FlushNodes(int64_t now, bool all) {
   for (const auto& name : dirty_nodes) {
     auto it = nodes.find(name);
     if (it == nodes.end()) continue;
-    auto st = store->Upsert(DocKind::kNode, name, hub::NodeDocJson(it->second), now);
-    if (!st.ok() && first.ok()) first = st.status();
+    auto st = StoreNode(it->second, now, false);
+    if (!st.ok() && first.ok()) first = st;
   }
   dirty_nodes.clear();
   return first;
+}
+
+// Replicas share node documents: each writes with the revision it last saw, and on a conflict
+// takes in what the other wrote of the fields this write does not own (a report write owns the
+// report and its times, unless the stored report is newer; an operator write owns the operator's
+// properties), then tries again. No replica's change is lost to another's stale copy.
+Status Hub::Impl::StoreNode(hub::NodeState& n, int64_t now, bool operator_write) {
+  for (int attempt = 1;; ++attempt) {
+    auto rev = store->Put(DocKind::kNode, n.name, hub::NodeDocJson(n), n.revision, now);
+    if (rev.ok()) {
+      n.revision = *rev;
+      return Status();
+    }
+    if (rev.status().code() != StatusCode::kAborted || attempt == 5) return rev.status();
+    ASSIGN_OR_RETURN(std::optional<Doc> doc, store->Get(DocKind::kNode, n.name));
+    if (!doc) {
+      n.revision = 0;
+      continue;
+    }
+    n.revision = doc->revision;
+    auto stored = hub::ParseNodeDoc(doc->json, opt.max_models_per_node);
+    if (!stored.ok()) continue;  // a document that no longer parses is replaced
+    if (stored->registered_ms > 0 && (n.registered_ms == 0 || stored->registered_ms < n.registered_ms))
+      n.registered_ms = stored->registered_ms;
+    n.last_seen_ms = std::max(n.last_seen_ms, stored->last_seen_ms);
+    if (!operator_write) n.operator_properties = std::move(stored->operator_properties);
+    if (operator_write || stored->last_report_ms > n.last_report_ms) {
+      if (stored->last_report_ms >= n.last_report_ms) {
+        n.report = std::move(stored->report);
+        n.last_report_ms = stored->last_report_ms;
+      }
+    }
+  }
 }
 
 std::vector<std::pair<http::Responder, http::Response>> Hub::Impl::ExpireWaiters(int64_t now) {

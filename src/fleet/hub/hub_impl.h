@@ -92,6 +92,10 @@ struct Hub::Impl {
   void AnswerWaiters(const std::string& node) REQUIRES(mu);
   void RefreshTopology(int64_t now) REQUIRES(mu);
   Status FlushNodes(int64_t now, bool all) REQUIRES(mu);
+  // Writes the node's document at the revision this replica last saw; another replica's write in
+  // between is merged, not overwritten (see hub.cc). `operator_write`: the operator's properties
+  // changed, else the agent's report.
+  Status StoreNode(hub::NodeState& n, int64_t now, bool operator_write) REQUIRES(mu);
   Status ReloadIfChanged() REQUIRES(mu);
   std::vector<std::pair<http::Responder, http::Response>> ExpireWaiters(int64_t now) REQUIRES(mu);
   void DriverLoop();

@@ -360,6 +360,42 @@ TEST_F(HubTest, AgentCertIdentityBindsEachNodeToItsCertificate) {
   EXPECT_THAT(nodes.body, Not(HasSubstr("edge-2")));
 }
 
+// Two replicas on one store: an operator's properties set through one are not lost when the
+// other, holding an older copy of the node, stores the node's next report.
+TEST_F(HubTest, ReplicasMergeNodeWritesInsteadOfOverwritingThem) {
+  Open();
+  Report("edge-1", "edge", "");
+  auto open_replica = [this]() -> std::unique_ptr<Hub> {
+    HubOptions o;
+    o.now_ms = [this] { return now_.load(); };
+    o.admin_token = "admin-secret";
+    o.agent_token = "agent-secret";
+    o.replica_id = "replica-b";
+    auto store = OpenStore("sqlite:" + (dir_.path() / "hub.db").string());
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    auto key = signing::PrivateKey::FromPem(std::move(key_->Pkcs8Pem()).value(), "");
+    auto hub = Hub::Create(std::move(store).value(), std::move(key).value(), o);
+    EXPECT_TRUE(hub.ok()) << hub.status().message();
+    return hub.ok() ? std::move(hub).value() : nullptr;
+  };
+  std::unique_ptr<Hub> b = open_replica();  // reads edge-1 as it is now
+  ASSERT_NE(b, nullptr);
+  auto r = Call("PUT", "/api/v1/nodes/edge-1/properties", R"([{"name":"rack","value":"r7"}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::swap(hub_, b);  // the report reaches the other replica
+  now_ += 1000;
+  Report("edge-1", "cloud", "");
+  std::swap(hub_, b);
+  b.reset();
+  std::unique_ptr<Hub> c = open_replica();  // what the store holds now
+  ASSERT_NE(c, nullptr);
+  std::swap(hub_, c);
+  auto node = Call("GET", "/api/v1/nodes/edge-1");
+  EXPECT_THAT(node.body, HasSubstr(R"("operator_properties":[{"name":"rack")")) << node.body;
+  EXPECT_THAT(node.body, HasSubstr(R"("value":"cloud")")) << node.body;
+  std::swap(hub_, c);
+}
+
 // A deployment whose step fails at a tick (here a stored constraint that no longer parses; with
 // several replicas, the store unreachable for a moment) leaves its nodes what they have: no new
 // document without its model.

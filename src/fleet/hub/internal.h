@@ -72,6 +72,7 @@ struct NodeState {
   int64_t expires_ms = 0;
   std::vector<Target> targets;
   std::string envelope;
+  int64_t revision = 0;  // of the stored node document this replica last read or wrote (0: none)
 
   Properties Merged() const { return MergeProperties(report.properties, operator_properties); }
   const ModelReport* Model(std::string_view model) const;
