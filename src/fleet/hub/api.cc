@@ -184,6 +184,16 @@ void Hub::Impl::HandleAgent(http::Request&& req, http::Responder respond,
     hub::NodeState& n = it->second;
     hub::NodeReport old = std::move(n.report);
     n.report = std::move(*rep);
+    // When a model became ready at its digest is the hub's clock's, not the node's: a node whose
+    // clock runs behind would otherwise shorten its own batch's soak time.
+    for (auto& m : n.report.models) {
+      const hub::ModelReport* before = nullptr;
+      for (const auto& o : old.models)
+        if (o.name == m.name) before = &o;
+      const bool same =
+          before != nullptr && before->ready && before->digest == m.digest && before->since_ms > 0;
+      m.since_ms = !m.ready ? 0 : same ? before->since_ms : now;
+    }
     n.last_report_ms = n.last_seen_ms = now;
     for (const auto& m : n.report.models) hub::RecordSample(n, m, now, 256);
     // Structure (address, properties, models and their readiness) is written at once; counters later.

@@ -396,6 +396,39 @@ TEST_F(HubTest, ReplicasMergeNodeWritesInsteadOfOverwritingThem) {
   std::swap(hub_, c);
 }
 
+// When a model became ready is the hub's reading: the node's since_ms (its own clock, here an hour
+// behind) is replaced by the hub's time of the first ready report for that digest, kept while the
+// digest stays ready, and reset by a new digest.
+TEST_F(HubTest, ReadySinceIsTheHubsClock) {
+  Open();
+  auto report = [this](const std::string& digest, bool ready) {
+    const std::string body =
+        R"({"schema_version":1,"address":"http://127.0.0.1:9000","models":[{"name":"add_sub","digest":")" +
+        digest + R"(","versions":[1],"ready":)" + (ready ? "true" : "false") + R"(,"since_ms":)" +
+        std::to_string(now_.load() - 3600000) + "}]}";
+    auto r = Call("POST", "/api/v1/nodes/edge-1/report", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  auto since = [this] {
+    auto r = Call("GET", "/api/v1/nodes/edge-1");
+    const size_t at = r.body.find("\"since_ms\":");
+    return at == std::string::npos ? int64_t{-1} : std::stoll(r.body.substr(at + 11));
+  };
+  const std::string d1 = "sha256:" + std::string(64, '1'), d2 = "sha256:" + std::string(64, '2');
+  report(d1, false);
+  EXPECT_EQ(since(), 0);
+  now_ += 1000;
+  const int64_t ready_at = now_.load();
+  report(d1, true);
+  EXPECT_EQ(since(), ready_at);
+  now_ += 5000;
+  report(d1, true);  // still ready at the same digest
+  EXPECT_EQ(since(), ready_at);
+  now_ += 5000;
+  report(d2, true);
+  EXPECT_EQ(since(), now_.load());
+}
+
 // A deployment whose step fails at a tick (here a stored constraint that no longer parses; with
 // several replicas, the store unreachable for a moment) leaves its nodes what they have: no new
 // document without its model.
