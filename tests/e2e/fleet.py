@@ -24,6 +24,8 @@ from harness import BIN, MODELS, Server
 from registry import Registry
 
 REPO = "models/add_sub"
+# What Proc.stop, Node.stop and Fleet.__exit__ found: processes that did not exit 0 on SIGTERM.
+UNCLEAN = []
 
 
 def run(*args, env=None, timeout=300):
@@ -103,7 +105,8 @@ class Proc:
             self.proc.wait(timeout=30)
 
     def stop(self):
-        if self.proc.poll() is None:
+        running = self.proc.poll() is None
+        if running:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -112,6 +115,8 @@ class Proc:
                 self.proc.wait()
         for t in self._t:
             t.join(timeout=5)
+        if running and self.proc.returncode != 0:  # SIGTERM is a clean stop (a sanitizer's finding is not)
+            UNCLEAN.append("%s exited %s on SIGTERM:\n%s" % (self.argv[1], self.proc.returncode, self.log()[-4000:]))
         return self.proc.returncode
 
 
@@ -212,7 +217,10 @@ class Node:
     def stop(self):
         if self.agent:
             self.agent.stop()
-        self.serve.stop()
+        running = self.serve.proc.poll() is None
+        if self.serve.stop() != 0 and running:
+            UNCLEAN.append("serve %s exited %s on SIGTERM:\n%s" % (self.name, self.serve.proc.returncode,
+                                                                   "".join(self.serve.stderr_lines[-40:])))
 
 
 class Fleet:
@@ -220,6 +228,7 @@ class Fleet:
 
     def __init__(self, test):
         self.test = test
+        del UNCLEAN[:]
         self.tmp = tempfile.mkdtemp(prefix="continuum-fleet-")
         test.addCleanup(shutil.rmtree, self.tmp, True)
         self.layout = os.path.join(self.tmp, "layout")
@@ -298,4 +307,9 @@ class Fleet:
         for n in self.nodes.values():
             n.stop()
         if self.hub:
-            self.hub.stop()
+            running = self.hub.proc.poll() is None
+            if self.hub.stop() != 0 and running:
+                UNCLEAN.append("hub exited %s on SIGTERM:\n%s" % (self.hub.proc.returncode,
+                                                                 "".join(self.hub.stderr_lines[-40:])))
+        if UNCLEAN and exc[0] is None:
+            self.test.fail("\n".join(UNCLEAN))

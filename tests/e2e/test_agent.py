@@ -176,6 +176,8 @@ class AgentTest(unittest.TestCase):
         else:
             self.agent.terminate()
         out, _ = self.agent.communicate(timeout=60)
+        if not sig:  # a clean stop exits 0 (a sanitizer's finding would not)
+            self.assertEqual(self.agent.returncode, 0, "".join(self.agent_log)[-4000:])
         return out
 
     def tearDown(self):

@@ -33,7 +33,12 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
 }
 
 Agent::~Agent() {
-  // The clients first: a callback still running posts into mu_ / events_.
+  // A call holds timers on its client's loop: cancelled and let go before the client goes. Then
+  // the clients, before the rest: a callback still running posts into mu_ / events_.
+  for (auto* call : {&poll_call_, &report_call_}) {
+    if (*call) (*call)->Cancel();
+    call->reset();
+  }
   hub_.reset();
   serve_client_.reset();
 }
