@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 # libFuzzer seed for `make fuzz`: fixed, so that CI repeats the run made here; 0 draws a new one.
 FUZZ_SEED ?= 1
 CMAKE_FLAGS ?=
