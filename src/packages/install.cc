@@ -388,10 +388,11 @@ StatusOr<InstallResult> InstallPackage(const Reference& reference, const Install
 StatusOr<bool> UninstallModel(const fs::path& repo, const std::string& model) {
   fs::path packages = repo / std::string(kPackagesDir);
   std::error_code ec;
-  if (!fs::is_directory(packages, ec)) return false;
+  const fs::path dir = repo / model;
+  // No package was ever installed here: nothing to remove, and REPO/<model>, if any, is not ours.
+  if (!fs::is_directory(packages, ec)) return !fs::exists(fs::symlink_status(dir, ec));
   ASSIGN_OR_RETURN(auto lock, RepositoryLock::Acquire(packages));
   RemoveStale(repo);
-  const fs::path dir = repo / model;
   if (fs::exists(fs::symlink_status(dir, ec))) {
     const std::string target = IsSymlink(dir) ? fs::read_symlink(dir, ec).string() : "";
     if (target.rfind(std::string(kPackagesDir) + "/" + model + "@", 0) != 0) return false;  // not a package's

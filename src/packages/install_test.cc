@@ -188,6 +188,17 @@ TEST_F(InstallTest, UninstallRemovesTheLinkAndEveryPackageFolderOfTheModel) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(*r);
   EXPECT_EQ(ReadFile(repo() / "other" / "1" / "model.onnx"), "mine");
+  // A repository where no package was ever installed: nothing to do for an absent model, and a
+  // folder someone put there is still not a package's.
+  const fs::path bare = tmp_.path() / "bare";
+  WriteFile(bare / "mine" / "1" / "model.onnx", "mine");
+  r = UninstallModel(bare, "absent");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+  r = UninstallModel(bare, "mine");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(ReadFile(bare / "mine" / "1" / "model.onnx"), "mine");
 }
 
 TEST_F(InstallTest, ASymlinkInTheLayoutIsRefused) {
